@@ -1,0 +1,18 @@
+"""mailinfra-iac: dedicated email-sending infrastructure from one validated spec."""
+
+from .api import Spec, load_spec, parse_spec, render, render_files, validate
+from .problems import MailinfraError, Problem, SpecInvalid
+
+__version__ = '0.1.0'
+
+__all__ = [
+    'MailinfraError',
+    'Problem',
+    'Spec',
+    'SpecInvalid',
+    'load_spec',
+    'parse_spec',
+    'render',
+    'render_files',
+    'validate',
+]

@@ -1,0 +1,101 @@
+"""The library API for scripts: load a spec, inspect its model and facts, render it.
+
+    from mailinfra_iac import load_spec, render
+    spec = load_spec('examples/saas-transactional.yml')
+    for ip in spec.facts.ips:
+        print(ip.address, ip.ptr, ip.pool)
+    render(spec, 'out/acme')
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .checks import CheckContext, CheckRegistry, default_registry
+from .facts import Facts, derive
+from .loader import Source, load_source, parse_source
+from .model import Deployment
+from .problems import Problem, SpecInvalid, sort_problems
+from .render import OutputFile, RenderContext, RendererRegistry
+from .render import default_registry as default_renderers
+from .render.output import write_tree
+
+
+@dataclass(frozen=True)
+class Spec:
+    """A valid deployment with its derived facts and the warnings and advice it raised."""
+
+    deployment: Deployment
+    facts: Facts
+    problems: list[Problem] = field(default_factory=list)
+    source: Source | None = None
+
+    @property
+    def name(self) -> str:
+        return Path(self.source.file).name if self.source and self.source.file else 'spec.yml'
+
+
+def _check(source: Source, deployment: Deployment, as_of: dt.date | None, checks: CheckRegistry | None) -> Spec:
+    facts = derive(deployment, as_of)
+    problems = sort_problems((checks or default_registry()).run(CheckContext(deployment, facts, source)))
+    if any(problem.severity == 'error' for problem in problems):
+        raise SpecInvalid(problems, source.file)
+    return Spec(deployment, facts, problems, source)
+
+
+def spec_from_source(source: Source, *, as_of: dt.date | None = None, checks: CheckRegistry | None = None) -> Spec:
+    from .validation import build_model
+
+    return _check(source, build_model(source), as_of, checks)
+
+
+def load_spec(
+    path: str | os.PathLike[str], *, as_of: dt.date | None = None, checks: CheckRegistry | None = None
+) -> Spec:
+    """Read, validate and check a spec file. Raises :class:`SpecInvalid` listing every error."""
+    return spec_from_source(load_source(path), as_of=as_of, checks=checks)
+
+
+def parse_spec(
+    text: str, file: str | None = None, *, as_of: dt.date | None = None, checks: CheckRegistry | None = None
+) -> Spec:
+    """Like :func:`load_spec`, from YAML text."""
+    return spec_from_source(parse_source(text, file), as_of=as_of, checks=checks)
+
+
+def validate(path: str | os.PathLike[str], *, as_of: dt.date | None = None) -> list[Problem]:
+    """Every problem of a spec file (errors, warnings, advice); never raises for a bad spec."""
+    try:
+        return load_spec(path, as_of=as_of).problems
+    except SpecInvalid as invalid:
+        return invalid.problems
+
+
+def render_files(
+    spec: Spec,
+    *,
+    renderers: Iterable[str] | None = None,
+    registry: RendererRegistry | None = None,
+    addresses: dict[str, str] | None = None,
+) -> dict[str, OutputFile]:
+    """Render in memory: relative path -> file."""
+    context = RenderContext(spec.deployment, spec.facts, spec.name, addresses or {})
+    return (registry or default_renderers()).render(context, renderers)
+
+
+def render(
+    spec: Spec,
+    out_dir: str | os.PathLike[str],
+    *,
+    renderers: Iterable[str] | None = None,
+    registry: RendererRegistry | None = None,
+    addresses: dict[str, str] | None = None,
+    force: bool = False,
+) -> Path:
+    """Render every (or the named) renderer into ``out_dir``, replacing it atomically."""
+    files = render_files(spec, renderers=renderers, registry=registry, addresses=addresses)
+    return write_tree(files, out_dir, force=force)

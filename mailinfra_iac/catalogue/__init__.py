@@ -1,0 +1,1 @@
+"""Built-in knowledge: ISP profiles, bounce handling, stream-kind defaults, DNSBL zones."""

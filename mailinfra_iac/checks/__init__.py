@@ -1,0 +1,18 @@
+"""Cross-object checks, each under a stable kebab-case id. A new check goes in the module of its topic."""
+
+from __future__ import annotations
+
+from . import authentication, domains, isolation, isps, names, operations, volume
+from .base import Check, CheckContext, CheckRegistry
+
+
+def default_registry() -> CheckRegistry:
+    """A fresh registry with every built-in check (no shared global state)."""
+    return CheckRegistry(
+        check
+        for module in (isolation, names, authentication, domains, isps, volume, operations)
+        for check in module.CHECKS
+    )
+
+
+__all__ = ['Check', 'CheckContext', 'CheckRegistry', 'default_registry']

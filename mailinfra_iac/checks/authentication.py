@@ -1,0 +1,144 @@
+"""DKIM, SPF and DMARC checks over what the spec declares."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from ..problems import Problem
+from .base import Check, CheckContext
+
+MIN_RSA_BITS = 2048
+MAX_RSA_BITS = 4096
+MAX_SPF_LOOKUPS = 10
+MAX_SPF_VOID_LOOKUPS = 2
+_LOOKUP_MECHANISMS = ('a', 'mx', 'ptr', 'exists', 'include')
+
+
+def ed25519_selector(selector: str) -> str:
+    """Selector of the Ed25519 key that dual-signs next to an RSA selector."""
+    return f'{selector}e'
+
+
+def dkim_key_size(ctx: CheckContext) -> Iterator[Problem]:
+    for index, domain in enumerate(ctx.deployment.sending_domains):
+        bits = domain.dkim.rsa_bits
+        if not MIN_RSA_BITS <= bits <= MAX_RSA_BITS:
+            yield ctx.problem(
+                'dkim-key-size',
+                f'RSA key of {bits} bits for {domain.domain}: RFC 8301 asks signers for at least {MIN_RSA_BITS}, '
+                f'and verifiers need not handle more than {MAX_RSA_BITS}',
+                ('sending_domains', index, 'dkim', 'rsa_bits'),
+                expected=f'{MIN_RSA_BITS} to {MAX_RSA_BITS}',
+                value=bits,
+            )
+
+
+def dkim_selector_reused(ctx: CheckContext) -> Iterator[Problem]:
+    for index, domain in enumerate(ctx.deployment.sending_domains):
+        seen: dict[str, str] = {}
+        for position, selector in enumerate(domain.dkim.selectors):
+            names = [(selector, 'RSA')]
+            if domain.dkim.algorithm == 'rsa+ed25519':
+                names.append((ed25519_selector(selector), 'Ed25519'))
+            for name, kind in names:
+                if name in seen:
+                    yield ctx.problem(
+                        'dkim-selector-reused',
+                        f'selector "{name}" of {domain.domain} would name two keys ({seen[name]} and {kind})',
+                        ('sending_domains', index, 'dkim', 'selectors', position),
+                        expected='one key per selector; name a new key after its period, e.g. "s2027q1"',
+                        value=selector,
+                    )
+                else:
+                    seen[name] = f'{kind} key of "{selector}"'
+
+
+def spf_cost(ctx: CheckContext, index: int) -> tuple[int, int]:
+    spf = ctx.deployment.sending_domains[index].spf
+    lookups = sum(item.lookups for item in spf.includes)
+    for mechanism in spf.mechanisms:
+        name = mechanism.lstrip('+-~?').split(':')[0].split('/')[0]
+        lookups += name in _LOOKUP_MECHANISMS
+    return lookups, sum(item.void_lookups for item in spf.includes)
+
+
+def spf_lookups(ctx: CheckContext) -> Iterator[Problem]:
+    for index, domain in enumerate(ctx.deployment.sending_domains):
+        lookups, voids = spf_cost(ctx, index)
+        if lookups > MAX_SPF_LOOKUPS:
+            yield ctx.problem(
+                'spf-too-many-lookups',
+                f'SPF of {domain.domain} needs {lookups} DNS lookups; receivers return permerror above '
+                f'{MAX_SPF_LOOKUPS} (RFC 7208 section 4.6.4)',
+                ('sending_domains', index, 'spf'),
+                expected=f'at most {MAX_SPF_LOOKUPS} lookups: drop includes or use ip4: ranges',
+                value=lookups,
+            )
+
+
+def spf_void_lookups(ctx: CheckContext) -> Iterator[Problem]:
+    for index, domain in enumerate(ctx.deployment.sending_domains):
+        _, voids = spf_cost(ctx, index)
+        if voids > MAX_SPF_VOID_LOOKUPS:
+            yield ctx.problem(
+                'spf-too-many-void-lookups',
+                f'SPF of {domain.domain} has {voids} void lookups; receivers return permerror above '
+                f'{MAX_SPF_VOID_LOOKUPS}',
+                ('sending_domains', index, 'spf', 'includes'),
+                expected=f'at most {MAX_SPF_VOID_LOOKUPS} void lookups',
+                value=voids,
+            )
+
+
+def dmarc_missing_rua(ctx: CheckContext) -> Iterator[Problem]:
+    for index, domain in enumerate(ctx.deployment.sending_domains):
+        if not domain.dmarc.rua:
+            yield ctx.problem(
+                'dmarc-missing-rua',
+                f'DMARC of {domain.domain} has no aggregate-report address: without rua nobody sees who sends '
+                'as the domain or whether authentication passes',
+                ('sending_domains', index, 'dmarc'),
+                expected='"rua" with at least one address, e.g. dmarc-reports@' + domain.domain,
+            )
+
+
+def _organisation(name: str, client_domains: list[str]) -> str:
+    for domain in client_domains:
+        if name == domain or name.endswith('.' + domain):
+            return domain
+    return name
+
+
+def dmarc_external_rua(ctx: CheckContext) -> Iterator[Problem]:
+    client_domains = ctx.deployment.client.domains
+    managed = [zone.name for zone in ctx.deployment.dns.zones]
+    for index, domain in enumerate(ctx.deployment.sending_domains):
+        own = _organisation(domain.domain, client_domains)
+        for field in ('rua', 'ruf'):
+            for position, address in enumerate(getattr(domain.dmarc, field)):
+                target = address.rpartition('@')[2]
+                if _organisation(target, client_domains) == own:
+                    continue
+                record = f'{domain.domain}._report._dmarc.{target}'
+                controlled = any(target == zone or target.endswith('.' + zone) for zone in managed)
+                yield ctx.problem(
+                    'dmarc-external-rua',
+                    f'{field} {address} is on another domain: receivers send reports there only if '
+                    f'{record} publishes "v=DMARC1"'
+                    + ('; this deployment publishes it' if controlled else '; the owner of ' + target + ' must'),
+                    ('sending_domains', index, 'dmarc', field, position),
+                    severity='advice' if controlled else 'warning',
+                    expected=f'TXT {record} "v=DMARC1"',
+                    value=address,
+                    record=record,
+                )
+
+
+CHECKS = (
+    Check('dkim-key-size', 'error', 'RSA DKIM keys of 2048 to 4096 bits.', dkim_key_size),
+    Check('dkim-selector-reused', 'error', 'A selector that would name two keys.', dkim_selector_reused),
+    Check('spf-too-many-lookups', 'error', 'SPF over 10 DNS lookups.', spf_lookups),
+    Check('spf-too-many-void-lookups', 'error', 'SPF over 2 void lookups.', spf_void_lookups),
+    Check('dmarc-missing-rua', 'error', 'DMARC without aggregate reports.', dmarc_missing_rua),
+    Check('dmarc-external-rua', 'warning', 'Report addresses on another domain.', dmarc_external_rua),
+)

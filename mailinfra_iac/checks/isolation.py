@@ -1,0 +1,138 @@
+"""Stream isolation: every IP in one pool, every pool used by one stream, nothing dangling."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator
+
+from ..problems import Problem
+from .base import Check, CheckContext
+
+
+def ip_in_multiple_pools(ctx: CheckContext) -> Iterator[Problem]:
+    seen: dict[str, tuple[str, int]] = {}
+    for pool_name, pool in ctx.deployment.pools.items():
+        for index, ip in enumerate(pool.ips):
+            first = seen.get(ip.address)
+            if first is None:
+                seen[ip.address] = (pool_name, index)
+                continue
+            where = 'twice in pool' if first[0] == pool_name else 'also in pool'
+            yield ctx.problem(
+                'ip-in-multiple-pools',
+                f'address {ip.address} is {where} "{first[0]}": an IP shared between pools breaks isolation',
+                ('pools', pool_name, 'ips', index, 'address'),
+                expected='each address in exactly one pool',
+                value=ip.address,
+            )
+
+
+def ip_in_multiple_streams(ctx: CheckContext) -> Iterator[Problem]:
+    users: dict[str, list[str]] = defaultdict(list)
+    for name, stream in ctx.deployment.streams.items():
+        if stream.pool is not None:
+            users[stream.pool].append(name)
+    for name, stream in ctx.deployment.streams.items():
+        sharing = [other for other in users.get(stream.pool or '', []) if other != name]
+        if stream.pool is not None and sharing and users[stream.pool][0] != name:
+            yield ctx.problem(
+                'ip-in-multiple-streams',
+                f'pool "{stream.pool}" is already used by stream "{users[stream.pool][0]}": its IPs would carry '
+                'two streams, so a complaint spike in one would hurt the other',
+                ('streams', name, 'pool'),
+                expected='a pool of its own for every stream',
+                value=stream.pool,
+            )
+
+
+def pool_without_ips(ctx: CheckContext) -> Iterator[Problem]:
+    for name, pool in ctx.deployment.pools.items():
+        if not pool.ips and pool.allocate is None:
+            yield ctx.problem(
+                'pool-without-ips',
+                f'pool "{name}" has no addresses',
+                ('pools', name),
+                expected='"ips" or "allocate"',
+            )
+
+
+def stream_without_pool(ctx: CheckContext) -> Iterator[Problem]:
+    pools = ctx.deployment.pools
+    for name, stream in ctx.deployment.streams.items():
+        if stream.pool is None:
+            yield ctx.problem(
+                'stream-without-pool',
+                f'stream "{name}" has no IP pool',
+                ('streams', name),
+                expected=f'"pool" naming one of: {", ".join(pools)}',
+            )
+        elif stream.pool not in pools:
+            yield ctx.problem(
+                'stream-without-pool',
+                f'stream "{name}" uses pool "{stream.pool}", which is not defined',
+                ('streams', name, 'pool'),
+                expected=f'one of: {", ".join(pools)}',
+                value=stream.pool,
+            )
+
+
+def pool_placement(ctx: CheckContext) -> Iterator[Problem]:
+    deployment = ctx.deployment
+    for host_name, host in deployment.hosts.items():
+        for index, pool in enumerate(host.pools):
+            if pool not in deployment.pools:
+                yield ctx.problem(
+                    'pool-placement',
+                    f'host "{host_name}" serves pool "{pool}", which is not defined',
+                    ('hosts', host_name, 'pools', index),
+                    expected=f'one of: {", ".join(deployment.pools)}',
+                    value=pool,
+                )
+    for pool_name, pool in deployment.pools.items():
+        hosts = ctx.facts.pool_hosts.get(pool_name, [])
+        if not hosts:
+            yield ctx.problem(
+                'pool-placement',
+                f'no host serves pool "{pool_name}"',
+                ('pools', pool_name),
+                expected='the pool listed under "pools" of at least one host',
+            )
+            continue
+        for index, ip in enumerate(pool.ips):
+            if ip.host is not None and ip.host not in hosts:
+                yield ctx.problem(
+                    'pool-placement',
+                    f'address {ip.address} is placed on host "{ip.host}", which does not serve pool "{pool_name}"',
+                    ('pools', pool_name, 'ips', index, 'host'),
+                    expected=f'one of: {", ".join(hosts)}',
+                    value=ip.host,
+                )
+            elif ip.host is None and len(hosts) > 1:
+                yield ctx.problem(
+                    'pool-placement',
+                    f'address {ip.address} needs a "host": pool "{pool_name}" is served by {", ".join(hosts)}',
+                    ('pools', pool_name, 'ips', index),
+                    expected=f'"host" set to one of: {", ".join(hosts)}',
+                )
+
+
+def inbound_hosts(ctx: CheckContext) -> Iterator[Problem]:
+    for index, host in enumerate(ctx.deployment.inbound.hosts):
+        if host not in ctx.deployment.hosts:
+            yield ctx.problem(
+                'unknown-host',
+                f'inbound host "{host}" is not defined',
+                ('inbound', 'hosts', index),
+                expected=f'one of: {", ".join(ctx.deployment.hosts)}',
+                value=host,
+            )
+
+
+CHECKS = (
+    Check('ip-in-multiple-pools', 'error', 'An address appears in two pools (or twice in one).', ip_in_multiple_pools),
+    Check('ip-in-multiple-streams', 'error', 'Two streams send from the same pool.', ip_in_multiple_streams),
+    Check('pool-without-ips', 'error', 'A pool has neither addresses nor an allocation.', pool_without_ips),
+    Check('stream-without-pool', 'error', 'A stream has no pool, or an undefined one.', stream_without_pool),
+    Check('pool-placement', 'error', 'Pools and their addresses must sit on hosts that serve them.', pool_placement),
+    Check('unknown-host', 'error', 'A reference to a host that is not defined.', inbound_hosts),
+)

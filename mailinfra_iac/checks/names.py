@@ -1,0 +1,73 @@
+"""Names the deployment publishes must lie in zones it controls; HELO must equal PTR."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from ..problems import Path, Problem
+from .base import Check, CheckContext
+
+
+def in_zones(name: str, zones: list[str]) -> bool:
+    return any(name == zone or name.endswith('.' + zone) for zone in zones)
+
+
+def forward_zones(ctx: CheckContext) -> list[str]:
+    return [zone.name for zone in ctx.deployment.dns.zones if not zone.name.endswith('.arpa')]
+
+
+def ptr_outside_zones(ctx: CheckContext) -> Iterator[Problem]:
+    zones = forward_zones(ctx)
+    expected = 'a name inside one of the managed zones: ' + ', '.join(zones)
+    for pool_name, pool in ctx.deployment.pools.items():
+        for index, ip in enumerate(pool.ips):
+            if not in_zones(ip.ptr, zones):
+                yield ctx.problem(
+                    'ptr-outside-zones',
+                    f'PTR name "{ip.ptr}" of {ip.address} is outside the zones this deployment manages, so its '
+                    'forward A record cannot be published (no forward-confirmed reverse DNS)',
+                    ('pools', pool_name, 'ips', index, 'ptr'),
+                    expected=expected,
+                    value=ip.ptr,
+                )
+        if pool.allocate is not None:
+            sample = pool.allocate.ptr_pattern.format(n=1, pool=pool_name, host='host').lower()
+            if not in_zones(sample, zones):
+                yield ctx.problem(
+                    'ptr-outside-zones',
+                    f'PTR pattern "{pool.allocate.ptr_pattern}" gives names such as "{sample}" outside the zones '
+                    'this deployment manages',
+                    ('pools', pool_name, 'allocate', 'ptr_pattern'),
+                    expected=expected,
+                    value=pool.allocate.ptr_pattern,
+                )
+    for host_name, host in ctx.deployment.hosts.items():
+        if not in_zones(host.fqdn, zones):
+            yield ctx.problem(
+                'ptr-outside-zones',
+                f'host name "{host.fqdn}" is outside the zones this deployment manages',
+                ('hosts', host_name, 'fqdn'),
+                expected=expected,
+                value=host.fqdn,
+            )
+
+
+def helo_differs_from_ptr(ctx: CheckContext) -> Iterator[Problem]:
+    for pool_name, pool in ctx.deployment.pools.items():
+        for index, ip in enumerate(pool.ips):
+            if ip.helo is not None and ip.helo != ip.ptr:
+                path: Path = ('pools', pool_name, 'ips', index, 'helo')
+                yield ctx.problem(
+                    'helo-differs-from-ptr',
+                    f'HELO name "{ip.helo}" of {ip.address} differs from its PTR name "{ip.ptr}"; receivers '
+                    '(GMX, WEB.DE, T-Online among them) expect the HELO to match the reverse DNS',
+                    path,
+                    expected=f'"{ip.ptr}" (or leave "helo" out)',
+                    value=ip.helo,
+                )
+
+
+CHECKS = (
+    Check('ptr-outside-zones', 'error', 'PTR or host names outside the managed zones.', ptr_outside_zones),
+    Check('helo-differs-from-ptr', 'error', 'A HELO name that is not the PTR name.', helo_differs_from_ptr),
+)

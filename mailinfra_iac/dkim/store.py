@@ -1,0 +1,435 @@
+"""Private key storage on the controller, outside any repository.
+
+Layout, under the store root::
+
+    <root>/                                   0700 (created if missing)
+      <client>/                               0700
+        <domain>/                             0700
+          <selector>.<algorithm>.key          0600  PEM, PKCS#8, unencrypted
+          <selector>.<algorithm>.pub.txt      0644  the DKIM key record (TXT value) + newline
+          rotation.json                       0644  rotation state (see rotation.py)
+
+The root is ``$MAILINFRA_KEYS_DIR`` if set, else ``~/.local/share/mailinfra/keys``. A root inside
+a git work tree is refused unless ``allow_inside_git=True``: private keys must not end up in a
+repository. Files are written atomically (see :func:`._fs.atomic_write`); a private key file is
+0600 from the moment it is created.
+
+The private key file is the source of truth: the public record, bits and fingerprint in a
+:class:`KeyRef` are always derived from it. :class:`KeyRef` never holds private key bytes.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import stat
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import _fs
+from .errors import (
+    InsecureKeyFileError,
+    InvalidNameError,
+    KeyExistsError,
+    KeyFileError,
+    KeyMismatchError,
+    KeyNotFoundError,
+    KeySizeError,
+    KeyStoreLocationError,
+)
+from .keys import (
+    MIN_RSA_BITS,
+    KeyAlgorithm,
+    PrivateKey,
+    fingerprint,
+    generate_private_key,
+    key_algorithm,
+    key_bits,
+    load_private_key_pem,
+    parse_algorithm,
+    private_key_pem,
+    public_txt_value,
+)
+
+__all__ = [
+    'KEYS_DIR_ENV',
+    'KeyRef',
+    'KeyStore',
+    'check_client',
+    'check_domain',
+    'check_selector',
+    'default_keys_root',
+    'find_git_work_tree',
+]
+
+logger = logging.getLogger(__name__)
+
+KEYS_DIR_ENV = 'MAILINFRA_KEYS_DIR'
+KEY_SUFFIX = '.key'
+PUBLIC_SUFFIX = '.pub.txt'
+
+_CLIENT = re.compile(r'^[a-z0-9][a-z0-9_-]{0,62}$')
+_LABEL = re.compile(r'^(?!-)[a-z0-9_-]{1,63}(?<!-)$')
+_SELECTOR = re.compile(r'^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$')
+
+
+def check_client(client: str) -> str:
+    """Return the client name if it is usable as a directory name, else raise."""
+    if not isinstance(client, str) or not _CLIENT.match(client):
+        raise InvalidNameError(
+            f'invalid client name "{client}", expected lower-case letters, digits, "_" and "-"'
+        )
+    return client
+
+
+def check_domain(domain: str) -> str:
+    """Return the domain in canonical form (lower case, no trailing dot), or raise."""
+    if not isinstance(domain, str):
+        raise InvalidNameError(f'invalid domain {domain!r}, expected a DNS name such as "example.com"')
+    name = domain.strip().lower().removesuffix('.')
+    if not name.isascii():
+        raise InvalidNameError(f'invalid domain "{domain}", write internationalised names in "xn--" form')
+    labels = name.split('.')
+    if len(name) > 253 or not all(_LABEL.match(label) for label in labels):
+        raise InvalidNameError(f'invalid domain "{domain}", expected a DNS name such as "example.com"')
+    return name
+
+
+def check_selector(selector: str) -> str:
+    """Return the selector if it is one DNS label (lower case letters, digits, "-"), else raise."""
+    if not isinstance(selector, str) or not _SELECTOR.match(selector):
+        raise InvalidNameError(f'invalid DKIM selector "{selector}", expected a DNS label such as "s2026q4"')
+    return selector
+
+
+def default_keys_root(environ: Mapping[str, str] | None = None) -> Path:
+    """``$MAILINFRA_KEYS_DIR`` if set and not empty, else ``~/.local/share/mailinfra/keys``."""
+    env = os.environ if environ is None else environ
+    value = env.get(KEYS_DIR_ENV, '').strip()
+    if value:
+        return Path(value).expanduser()
+    return Path.home() / '.local' / 'share' / 'mailinfra' / 'keys'
+
+
+def find_git_work_tree(path: str | Path) -> Path | None:
+    """The nearest directory at or above ``path`` that holds a ``.git`` entry, if any.
+
+    ``.git`` may be a directory (a normal clone) or a file (a linked work tree or a submodule).
+    ``path`` need not exist yet.
+    """
+    current = Path(path).expanduser().resolve()
+    for directory in (current, *current.parents):
+        if (directory / '.git').exists():
+            return directory
+    return None
+
+
+@dataclass(frozen=True)
+class KeyRef:
+    """Where a key is and what it publishes. Never holds private key bytes.
+
+    Its ``repr`` and ``str`` name the key by client, domain, selector, algorithm and
+    fingerprint; the key record is left out of both.
+    """
+
+    client: str
+    domain: str
+    selector: str
+    algorithm: KeyAlgorithm
+    bits: int
+    path: Path
+    """Private key file on the controller."""
+    public_txt: str = field(repr=False)
+    """The DKIM key record (TXT value, unsplit)."""
+    fingerprint: str
+    """``sha256:<hex>`` of the DER SubjectPublicKeyInfo."""
+
+    @property
+    def record_name(self) -> str:
+        """Record name relative to the domain: ``<selector>._domainkey``."""
+        return f'{self.selector}._domainkey'
+
+    @property
+    def fqdn(self) -> str:
+        """``<selector>._domainkey.<domain>`` (no trailing dot)."""
+        return f'{self.selector}._domainkey.{self.domain}'
+
+    @property
+    def public_path(self) -> Path:
+        """The ``.pub.txt`` file next to the private key."""
+        return self.path.with_name(f'{self.selector}.{self.algorithm.value}{PUBLIC_SUFFIX}')
+
+    def inventory_reference(self) -> dict[str, str]:
+        """What an Ansible inventory may carry about this key: a reference, no key bytes.
+
+        The role copies ``key_path`` from the controller to the MTA (with ``no_log``).
+        """
+        return {
+            'client': self.client,
+            'domain': self.domain,
+            'selector': self.selector,
+            'algorithm': self.algorithm.value,
+            'key_path': str(self.path),
+            'fingerprint': self.fingerprint,
+        }
+
+    def __str__(self) -> str:
+        return (
+            f'{self.algorithm.value} key {self.fqdn} of {self.client} ({self.bits} bits, {self.fingerprint})'
+        )
+
+
+class KeyStore:
+    """DKIM private keys of every client, one directory per client and domain."""
+
+    def __init__(self, root: str | Path | None = None, *, allow_inside_git: bool = False) -> None:
+        """Open (but do not create) the store.
+
+        Args:
+            root: store directory; default :func:`default_keys_root`.
+            allow_inside_git: accept a root inside a git work tree (for throw-away test setups).
+
+        Raises:
+            KeyStoreLocationError: the root is inside a git work tree and that was not allowed.
+        """
+        chosen = default_keys_root() if root is None else Path(root).expanduser()
+        self.root: Path = chosen.resolve()
+        work_tree = find_git_work_tree(self.root)
+        if work_tree is not None and not allow_inside_git:
+            raise KeyStoreLocationError(
+                f'refusing to keep DKIM private keys in {self.root}: it is inside the git work tree '
+                f'{work_tree}, and keys must not end up in a repository. Set {KEYS_DIR_ENV} to a '
+                'directory outside any repository (default ~/.local/share/mailinfra/keys)'
+            )
+
+    def __repr__(self) -> str:
+        return f'KeyStore({str(self.root)!r})'
+
+    # Paths ---------------------------------------------------------------------------------
+
+    def domain_dir(self, client: str, domain: str) -> Path:
+        """``<root>/<client>/<domain>`` (not created)."""
+        return self.root / check_client(client) / check_domain(domain)
+
+    def key_path(self, client: str, domain: str, selector: str, algorithm: str | KeyAlgorithm) -> Path:
+        """Path of the private key file (which need not exist)."""
+        alg = parse_algorithm(algorithm)
+        return self.domain_dir(client, domain) / f'{check_selector(selector)}.{alg.value}{KEY_SUFFIX}'
+
+    def exists(self, client: str, domain: str, selector: str, algorithm: str | KeyAlgorithm) -> bool:
+        """Whether the private key file exists."""
+        return self.key_path(client, domain, selector, algorithm).exists()
+
+    # Reading -------------------------------------------------------------------------------
+
+    def get(self, client: str, domain: str, selector: str, algorithm: str | KeyAlgorithm) -> KeyRef:
+        """Load the key's reference.
+
+        Raises:
+            KeyNotFoundError: no such key.
+            InsecureKeyFileError: the key file or its directory is accessible by other users.
+            KeyFileError: the file is not an RSA or Ed25519 PEM key of the expected type.
+            KeySizeError: an RSA key shorter than 2048 bits.
+            KeyMismatchError: the ``.pub.txt`` file does not match the private key.
+        """
+        alg = parse_algorithm(algorithm)
+        path = self.key_path(client, domain, selector, alg)
+        key = self._read_key(path, alg)
+        ref = _make_ref(check_client(client), check_domain(domain), selector, path, key)
+        self._check_public_file(ref)
+        return ref
+
+    def find(self, client: str, domain: str, selector: str, algorithm: str | KeyAlgorithm) -> KeyRef | None:
+        """Like :meth:`get`, but ``None`` if the key does not exist."""
+        try:
+            return self.get(client, domain, selector, algorithm)
+        except KeyNotFoundError:
+            return None
+
+    def list_keys(self, client: str | None = None, domain: str | None = None) -> list[KeyRef]:
+        """Every key in the store (or of one client, or one client's domain), sorted.
+
+        Sorted by client, domain, selector, algorithm. Files not following the layout are skipped.
+        """
+        if domain is not None and client is None:
+            raise InvalidNameError('listing the keys of a domain needs the client too')
+        refs: list[KeyRef] = []
+        for client_dir in self._subdirs(self.root, client, check_client):
+            for domain_dir in self._subdirs(client_dir, domain, check_domain):
+                for path in sorted(domain_dir.glob(f'*{KEY_SUFFIX}')):
+                    parsed = _parse_key_name(path.name)
+                    if parsed is None:
+                        logger.debug('skipping %s: not a key file of this store', path)
+                        continue
+                    selector, alg = parsed
+                    refs.append(self.get(client_dir.name, domain_dir.name, selector, alg))
+        return sorted(refs, key=lambda r: (r.client, r.domain, r.selector, r.algorithm.value))
+
+    # Writing -------------------------------------------------------------------------------
+
+    def create(
+        self,
+        client: str,
+        domain: str,
+        selector: str,
+        algorithm: str | KeyAlgorithm = KeyAlgorithm.RSA,
+        *,
+        bits: int | None = None,
+    ) -> KeyRef:
+        """Generate and store a new key.
+
+        Raises:
+            KeyExistsError: a key with this selector and algorithm already exists.
+            KeySizeError: ``bits`` below 2048 (RSA) or not 256 (Ed25519).
+        """
+        alg = parse_algorithm(algorithm)
+        path = self.key_path(client, domain, selector, alg)
+        if path.exists():
+            raise KeyExistsError(
+                f'a {alg.value} key for selector "{selector}" of {domain} ({client}) already exists at '
+                f'{path}; selectors are never reused, pick a new one'
+            )
+        key = generate_private_key(alg, bits)
+        self._prepare_dirs(path.parent)
+        _fs.atomic_write(path, private_key_pem(key), _fs.PRIVATE_FILE_MODE)
+        ref = _make_ref(check_client(client), check_domain(domain), selector, path, key)
+        _fs.atomic_write(ref.public_path, (ref.public_txt + '\n').encode('ascii'), _fs.PUBLIC_FILE_MODE)
+        logger.info('generated %s', ref)
+        return ref
+
+    def ensure(
+        self,
+        client: str,
+        domain: str,
+        selector: str,
+        algorithm: str | KeyAlgorithm = KeyAlgorithm.RSA,
+        *,
+        bits: int | None = None,
+    ) -> KeyRef:
+        """Return the key, generating it only if it does not exist yet (idempotent).
+
+        Raises:
+            KeyMismatchError: the key exists but ``bits`` was given and differs.
+        """
+        alg = parse_algorithm(algorithm)
+        existing = self.find(client, domain, selector, alg)
+        if existing is None:
+            try:
+                return self.create(client, domain, selector, alg, bits=bits)
+            except KeyExistsError:  # created concurrently
+                existing = self.get(client, domain, selector, alg)
+        if bits is not None and existing.bits != bits:
+            raise KeyMismatchError(
+                f'{existing} already exists with {existing.bits} bits, but {bits} bits were requested; '
+                'use a new selector to change the key size'
+            )
+        return existing
+
+    def delete(self, client: str, domain: str, selector: str, algorithm: str | KeyAlgorithm) -> None:
+        """Delete a key's files (private key and ``.pub.txt``). Missing files are ignored."""
+        path = self.key_path(client, domain, selector, algorithm)
+        public = path.with_name(path.name.removesuffix(KEY_SUFFIX) + PUBLIC_SUFFIX)
+        for victim in (path, public):
+            victim.unlink(missing_ok=True)
+        logger.info('deleted key files of selector %s of %s (%s)', selector, domain, client)
+
+    # Internals -----------------------------------------------------------------------------
+
+    def prepare_domain_dir(self, client: str, domain: str) -> Path:
+        """Create ``<root>/<client>/<domain>`` with mode 0700 if needed, and return it."""
+        domain_dir = self.domain_dir(client, domain)
+        self._prepare_dirs(domain_dir)
+        return domain_dir
+
+    def _prepare_dirs(self, domain_dir: Path) -> None:
+        _fs.make_private_dir(domain_dir)
+        for directory in (domain_dir.parent, domain_dir):
+            if _fs.tighten_dir(directory):
+                logger.warning('removed group and other permissions from %s', directory)
+
+    @staticmethod
+    def _subdirs(parent: Path, only: str | None, check: Callable[[str], str]) -> list[Path]:
+        if only is not None:
+            candidate = parent / check(only)
+            return [candidate] if candidate.is_dir() else []
+        if not parent.is_dir():
+            return []
+        return sorted(p for p in parent.iterdir() if p.is_dir() and not p.name.startswith('.'))
+
+    @staticmethod
+    def _read_key(path: Path, alg: KeyAlgorithm) -> PrivateKey:
+        try:
+            info = path.stat()
+        except FileNotFoundError:
+            raise KeyNotFoundError(f'no {alg.value} key at {path}') from None
+        if not stat.S_ISREG(info.st_mode):
+            raise KeyFileError(f'{path} is not a regular file')
+        mode = stat.S_IMODE(info.st_mode)
+        if mode & 0o077:
+            raise InsecureKeyFileError(
+                f'private key file {path} is accessible by other users (mode {mode:04o}); '
+                f'run "chmod 600 {path}" and check who may have read it'
+            )
+        dir_mode = stat.S_IMODE(path.parent.stat().st_mode)
+        if dir_mode & 0o077:
+            raise InsecureKeyFileError(
+                f'key directory {path.parent} is accessible by other users (mode {dir_mode:04o}); '
+                f'run "chmod 700 {path.parent}"'
+            )
+        try:
+            data = path.read_bytes()
+        except OSError as error:
+            raise KeyFileError(f'cannot read private key file {path}: {error.strerror}') from None
+        key = load_private_key_pem(data, source=str(path))
+        found = key_algorithm(key)
+        if found is not alg:
+            raise KeyFileError(f'{path} holds an {found.value} key, expected {alg.value}')
+        bits = key_bits(key)
+        if found is KeyAlgorithm.RSA and bits < MIN_RSA_BITS:
+            raise KeySizeError(
+                f'{path} holds a {bits}-bit RSA key; DKIM keys must have at least {MIN_RSA_BITS} bits, '
+                'generate a new key under a new selector'
+            )
+        return key
+
+    @staticmethod
+    def _check_public_file(ref: KeyRef) -> None:
+        public = ref.public_path
+        try:
+            text = public.read_text(encoding='ascii').strip()
+        except FileNotFoundError:
+            _fs.atomic_write(public, (ref.public_txt + '\n').encode('ascii'), _fs.PUBLIC_FILE_MODE)
+            logger.info('rewrote missing public record file %s', public)
+            return
+        except (OSError, UnicodeDecodeError):
+            raise KeyFileError(f'cannot read public record file {public}') from None
+        if text != ref.public_txt:
+            raise KeyMismatchError(
+                f'public record file {public} does not match the private key {ref.path} '
+                f'({ref.fingerprint}); delete the .pub.txt file to have it rewritten from the key'
+            )
+
+
+def _make_ref(client: str, domain: str, selector: str, path: Path, key: PrivateKey) -> KeyRef:
+    return KeyRef(
+        client=client,
+        domain=domain,
+        selector=selector,
+        algorithm=key_algorithm(key),
+        bits=key_bits(key),
+        path=path,
+        public_txt=public_txt_value(key),
+        fingerprint=fingerprint(key),
+    )
+
+
+def _parse_key_name(name: str) -> tuple[str, KeyAlgorithm] | None:
+    if name.startswith('.'):
+        return None
+    stem = name.removesuffix(KEY_SUFFIX)
+    selector, _, alg = stem.rpartition('.')
+    if not _SELECTOR.match(selector) or alg not in {a.value for a in KeyAlgorithm}:
+        return None
+    return selector, KeyAlgorithm(alg)

@@ -1,0 +1,64 @@
+"""Derived facts: what the spec implies, computed once and shared by checks and renderers."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from ..model import Deployment, IspProfile
+from .advice import MtaAdvice, advise_mta
+from .capacity import StreamCapacity, stream_capacity
+from .ips import IpFact, plan_ips, pool_hosts
+from .isps import EffectiveIsp, deployment_isps
+from .streams import CategoryFact, RetryFact, StreamFact, stream_facts
+
+
+@dataclass(frozen=True)
+class Facts:
+    """Everything derived from a deployment; renderers read this, never the raw YAML."""
+
+    as_of: dt.date
+    ips: tuple[IpFact, ...]
+    pool_hosts: dict[str, list[str]]
+    streams: dict[str, StreamFact]
+    isps: dict[str, IspProfile]
+    mta: MtaAdvice
+    host_mta: dict[str, str]
+    capacity: dict[str, StreamCapacity]
+
+    def ips_of_host(self, host: str) -> list[IpFact]:
+        return [ip for ip in self.ips if ip.host == host]
+
+    def streams_of_host(self, host: str) -> list[StreamFact]:
+        return [stream for stream in self.streams.values() if host in stream.hosts]
+
+
+def derive(deployment: Deployment, as_of: dt.date | None = None) -> Facts:
+    """Compute the facts of a schema-valid deployment. ``as_of`` fixes "today" for warm-up estimates."""
+    today = as_of or dt.date.today()
+    ips = plan_ips(deployment)
+    streams = stream_facts(deployment, ips)
+    advice = advise_mta(deployment, {name: stream.kind for name, stream in streams.items()})
+    return Facts(
+        as_of=today,
+        ips=tuple(ips),
+        pool_hosts=pool_hosts(deployment),
+        streams=streams,
+        isps=deployment_isps(deployment),
+        mta=advice,
+        host_mta={name: host.mta or advice.chosen for name, host in deployment.hosts.items()},
+        capacity={name: stream_capacity(stream, today) for name, stream in streams.items()},
+    )
+
+
+__all__ = [
+    'CategoryFact',
+    'EffectiveIsp',
+    'Facts',
+    'IpFact',
+    'MtaAdvice',
+    'RetryFact',
+    'StreamCapacity',
+    'StreamFact',
+    'derive',
+]

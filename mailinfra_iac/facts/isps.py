@@ -1,0 +1,77 @@
+"""Effective ISP profiles: the catalogue, then the deployment's changes, then each stream's."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..catalogue.isps import DEFAULT_LIMITS, builtin_isps
+from ..model import BackoffRule, Deployment, IspLimits, IspOverride, IspProfile
+
+
+@dataclass(frozen=True)
+class EffectiveIsp:
+    """A provider with the limits that apply to one stream."""
+
+    name: str
+    display_name: str
+    recipient_domains: tuple[str, ...]
+    mx_patterns: tuple[str, ...]
+    limits: IspLimits
+    backoff_rules: tuple[BackoffRule, ...]
+    share: float
+
+
+def _apply(profile: IspProfile | None, name: str, override: IspOverride) -> IspProfile:
+    if profile is None:
+        return IspProfile(
+            name=name,
+            display_name=override.display_name or name,
+            recipient_domains=override.recipient_domains,
+            mx_patterns=override.mx_patterns,
+            limits=override.limits.over(DEFAULT_LIMITS),
+            backoff_rules=override.backoff_rules,
+        )
+    return profile.model_copy(
+        update={
+            'display_name': override.display_name or profile.display_name,
+            'recipient_domains': sorted({*profile.recipient_domains, *override.recipient_domains}),
+            'mx_patterns': sorted({*profile.mx_patterns, *override.mx_patterns}),
+            'limits': override.limits.over(profile.limits),
+            'backoff_rules': [*override.backoff_rules, *profile.backoff_rules],
+        }
+    )
+
+
+def deployment_isps(deployment: Deployment) -> dict[str, IspProfile]:
+    """The catalogue with the deployment-level changes (and new providers) applied."""
+    profiles = dict(builtin_isps())
+    for name, override in deployment.isp_profiles.items():
+        profiles[name] = _apply(profiles.get(name), name, override)
+    return dict(sorted(profiles.items()))
+
+
+def stream_isps(deployment: Deployment, stream_name: str, base: dict[str, IspProfile]) -> dict[str, EffectiveIsp]:
+    """Profiles as they apply to one stream, with its overrides and recipient mix."""
+    stream = deployment.streams[stream_name]
+    profiles = dict(base)
+    for name, override in stream.isp_overrides.items():
+        profiles[name] = _apply(profiles.get(name), name, override)
+    mix = stream.recipient_mix
+    result = {}
+    for name, profile in sorted(profiles.items()):
+        share = (mix.get(name, 0.0) if mix is not None else profile.default_share)
+        result[name] = EffectiveIsp(
+            name=name,
+            display_name=profile.display_name,
+            recipient_domains=tuple(profile.recipient_domains),
+            mx_patterns=tuple(profile.mx_patterns),
+            limits=profile.limits.over(DEFAULT_LIMITS),
+            backoff_rules=tuple(profile.backoff_rules),
+            share=share,
+        )
+    return result
+
+
+def other_share(isps: dict[str, EffectiveIsp]) -> float:
+    """Share of recipients that no profile matches (they get the default limits)."""
+    return max(0.0, 1.0 - sum(isp.share for isp in isps.values()))

@@ -1,0 +1,14 @@
+"""Renderers: each turns the model and its facts into files under its own sub-directory."""
+
+from __future__ import annotations
+
+from .base import OutputFile, Renderer, RendererRegistry, RenderContext
+from .inventory import InventoryRenderer
+
+
+def default_registry() -> RendererRegistry:
+    """A fresh registry with every built-in renderer."""
+    return RendererRegistry([InventoryRenderer()])
+
+
+__all__ = ['OutputFile', 'RenderContext', 'Renderer', 'RendererRegistry', 'default_registry']
