@@ -1,0 +1,104 @@
+"""Every cross-object check: the base spec passes it, one edit makes it fail at the exact place."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+from mailinfra_iac.checks import default_registry
+from mailinfra_iac.problems import format_path
+
+from ..conftest import BASE, edit, position, problems
+
+
+@dataclass(frozen=True)
+class Case:
+    check: str
+    old: str
+    new: str
+    marker: str
+    path: str
+    severity: str = 'error'
+    occurrence: int = 1
+
+
+CASES = [
+    Case('ip-in-multiple-pools', 'address: 192.0.2.21', 'address: 192.0.2.10', '192.0.2.10', 'pools.bulk.ips[1].address',
+         occurrence=2),
+    Case('ip-in-multiple-streams', 'pool: bulk\n', 'pool: tx\n', 'tx\n    domains: [news', 'streams.marketing.pool'),
+    Case('pool-without-ips', """ips:
+      - address: 192.0.2.10
+        ptr: tx1.testco.example
+""", 'ips: []\n', 'ips: []', 'pools.tx'),
+    Case('stream-without-pool', '    pool: tx\n', '', 'use_case: password resets', 'streams.transactional'),
+    Case('pool-placement', 'pools: [tx, bulk]', 'pools: [tx, bulk, spare]', 'spare', 'hosts.mta1.pools[2]'),
+    Case('ptr-outside-zones', 'ptr: tx1.testco.example', 'ptr: tx1.other.example', 'tx1.other.example',
+         'pools.tx.ips[0].ptr'),
+    Case('helo-differs-from-ptr', 'ptr: tx1.testco.example', 'ptr: tx1.testco.example\n        helo: mail.testco.example',
+         'mail.testco.example', 'pools.tx.ips[0].helo'),
+    Case('dkim-key-size', 'dkim: {selectors: [s2026q4]}\n    spf', 'dkim: {selectors: [s2026q4], rsa_bits: 1024}\n    spf',
+         '1024', 'sending_domains[0].dkim.rsa_bits'),
+    Case('dkim-selector-reused', 'selectors: [s2026q4], algorithm', 'selectors: [s2026q4, s2026q4e], algorithm',
+         's2026q4e', 'sending_domains[1].dkim.selectors[1]'),
+    Case('spf-too-many-lookups', 'spf: {includes: [_spf.mailer.example]}',
+         'spf: {includes: [{domain: _spf.mailer.example, lookups: 8}], mechanisms: [a, mx, "exists:x.testco.example"]}',
+         '{includes', 'sending_domains[0].spf'),
+    Case('spf-too-many-void-lookups', 'spf: {includes: [_spf.mailer.example]}',
+         'spf: {includes: [{domain: _spf.mailer.example, void_lookups: 3}]}', '[{domain', 'sending_domains[0].spf.includes'),
+    Case('dmarc-missing-rua', 'dmarc: {p: none, rua: [dmarc@testco.example]}\n  - domain: news',
+         'dmarc: {p: none}\n  - domain: news', '{p: none}', 'sending_domains[0].dmarc'),
+    Case('dmarc-external-rua', 'algorithm: rsa+ed25519}\n    dmarc: {p: none, rua: [dmarc@testco.example]}',
+         'algorithm: rsa+ed25519}\n    dmarc: {p: none, rua: [dmarc@testco.example, r@vendor.example]}',
+         'r@vendor.example', 'sending_domains[1].dmarc.rua[1]', severity='warning'),
+    Case('duplicate-domain', '  domains: [testco.example]', '  domains: [testco.example, testco.example]',
+         'testco.example]', 'client.domains[1]'),
+    Case('unknown-domain', 'domains: [news.testco.example]', 'domains: [promo.testco.example]', 'promo.testco.example',
+         'streams.marketing.domains[0]'),
+    Case('domain-outside-zones', 'algorithm: rsa+ed25519}',
+         'algorithm: rsa+ed25519}\n    tracking: {hostname: click.elsewhere.example, target: t.esp.example}',
+         '{hostname', 'sending_domains[1].tracking'),
+    Case('unknown-isp-profile', "injection: {port: 2526, networks: [10.0.0.0/8]}",
+         "injection: {port: 2526, networks: [10.0.0.0/8]}\n    isp_overrides: {gmial: {limits: {max_connections: 2}}}",
+         'gmial', 'streams.marketing.isp_overrides.gmial'),
+    Case('throttle-out-of-range', "injection: {port: 2526, networks: [10.0.0.0/8]}",
+         "injection: {port: 2526, networks: [10.0.0.0/8]}\n    isp_overrides: {gmail: {limits: {max_connections: 0}}}",
+         '0}}}', 'streams.marketing.isp_overrides.gmail.limits.max_connections'),
+    Case('stream-capacity', 'peak_hourly: 3000}', 'peak_hourly: 30000}', '30000}', 'streams.marketing.volume.peak_hourly',
+         severity='warning'),
+    Case('mta-choice', 'mta: auto', 'mta: powermta', 'powermta', 'mta', severity='warning'),
+    Case('retry-schedule', "injection: {port: 2526, networks: [10.0.0.0/8]}",
+         "injection: {port: 2526, networks: [10.0.0.0/8]}\n    retry: {min_backoff: 2h, max_backoff: 1h}",
+         '{min_backoff', 'streams.marketing.retry'),
+    Case('queue-thresholds', 'depth_warning: 100,', 'depth_warning: 5000,', '5000', 'monitoring.queue.depth_warning'),
+    Case('dnsbl-zone', 'monitoring:\n', 'monitoring:\n  dnsbl_zones: [zen.spamhaus.org, dnsbl.sorbs.net]\n',
+         'dnsbl.sorbs.net', 'monitoring.dnsbl_zones[1]'),
+    Case('unknown-host', 'monitoring:\n', 'inbound: {hosts: [mta9]}\nmonitoring:\n', 'mta9', 'inbound.hosts[0]'),
+]
+
+
+def test_every_check_has_a_case() -> None:
+    assert sorted({case.check for case in CASES}) == default_registry().ids()
+
+
+def test_base_spec_passes_every_check() -> None:
+    found = [problem for problem in problems(BASE) if problem.check != 'mta-choice']
+    assert found == []
+    [advice] = problems(BASE)
+    assert advice.check == 'mta-choice'
+    assert advice.severity == 'advice'
+
+
+@pytest.mark.parametrize('case', CASES, ids=[case.check for case in CASES])
+def test_check_fails_at_the_edit(case: Case) -> None:
+    text = edit(case.old, case.new)
+    found = [problem for problem in problems(text) if problem.check == case.check]
+    assert len(found) == 1, [str(problem) for problem in problems(text)]
+    problem = found[0]
+    assert format_path(problem.path) == case.path
+    assert problem.severity == case.severity
+    assert (problem.line, problem.column) == position(text, case.marker, case.occurrence)
+    assert problem.file == 'spec.yml'
+    assert problem.expected, 'every problem says what was expected'
+    others = [p.check for p in problems(text) if p.check not in (case.check, 'mta-choice') and p.severity == 'error']
+    assert others == [], f'one edit should trip one check, also got {others}'
