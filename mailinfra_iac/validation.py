@@ -76,9 +76,9 @@ def _describe(error: ErrorDetails, path: Path, data: Any) -> tuple[str, str]:
     expected = ''
     if kind == 'missing':
         message = f'missing required field "{path[-1]}"' if path else 'missing required field'
-        model = _model_at(path)
-        description = model.model_fields[str(path[-1])].description if model and path else None
-        expected = description or 'a value'
+        model = _model_at(path[:-1]) if path else None
+        field_info = model.model_fields.get(str(path[-1])) if model is not None else None
+        expected = (field_info.description if field_info is not None else None) or 'a value'
     elif kind == 'extra_forbidden':
         field = str(error['loc'][-1])
         model = _model_at(path)
