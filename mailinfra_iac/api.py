@@ -1,10 +1,10 @@
 """The library API for scripts: load a spec, inspect its model and facts, render it.
 
-    from mailinfra_iac import load_spec, render
-    spec = load_spec('examples/saas-transactional.yml')
-    for ip in spec.facts.ips:
-        print(ip.address, ip.ptr, ip.pool)
-    render(spec, 'out/acme')
+from mailinfra_iac import load_spec, render
+spec = load_spec('examples/saas-transactional.yml')
+for ip in spec.facts.ips:
+    print(ip.address, ip.ptr, ip.pool)
+render(spec, 'out/acme')
 """
 
 from __future__ import annotations

@@ -54,12 +54,11 @@ def _data_path(data: Any, loc: tuple[str | int, ...]) -> Path:
     path: list[str | int] = []
     current = data
     for part in loc:
-        if isinstance(current, dict) and part in current:
+        if (isinstance(current, dict) and part in current) or (
+            isinstance(current, list) and isinstance(part, int) and 0 <= part < len(current)
+        ):
             path.append(part)
-            current = current[part]
-        elif isinstance(current, list) and isinstance(part, int) and 0 <= part < len(current):
-            path.append(part)
-            current = current[part]
+            current = current[part]  # type: ignore[index]
         elif isinstance(current, dict) and isinstance(part, str) and _model_at(tuple(path)) is not None:
             model = _model_at(tuple(path))
             if model is not None and part in model.model_fields:
@@ -72,7 +71,7 @@ def _describe(error: ErrorDetails, path: Path, data: Any) -> tuple[str, str]:
     kind = error['type']
     message = error['msg']
     if message.startswith('Value error, '):
-        message = message[len('Value error, '):]
+        message = message[len('Value error, ') :]
     expected = ''
     if kind == 'missing':
         message = f'missing required field "{path[-1]}"' if path else 'missing required field'
@@ -88,10 +87,7 @@ def _describe(error: ErrorDetails, path: Path, data: Any) -> tuple[str, str]:
         if close:
             message += f' (did you mean "{close[0]}"?)'
         expected = 'one of: ' + ', '.join(known) if known else 'no extra fields'
-    elif kind == 'literal_error':
-        expected = message.removeprefix('Input should be ')
-        message = f'invalid value {error["input"]!r}'
-    elif message.startswith('Input should be '):
+    elif kind == 'literal_error' or message.startswith('Input should be '):
         expected = message.removeprefix('Input should be ')
         message = f'invalid value {error["input"]!r}'
     elif 'expected' in message:

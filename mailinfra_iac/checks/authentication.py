@@ -64,7 +64,7 @@ def spf_cost(ctx: CheckContext, index: int) -> tuple[int, int]:
 
 def spf_lookups(ctx: CheckContext) -> Iterator[Problem]:
     for index, domain in enumerate(ctx.deployment.sending_domains):
-        lookups, voids = spf_cost(ctx, index)
+        lookups, _voids = spf_cost(ctx, index)
         if lookups > MAX_SPF_LOOKUPS:
             yield ctx.problem(
                 'spf-too-many-lookups',

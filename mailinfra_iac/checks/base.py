@@ -29,9 +29,13 @@ class CheckContext:
         severity: Severity = 'error',
         expected: str = '',
         value: Any = None,
+        at_key: bool = False,
         **details: Any,
     ) -> Problem:
-        line, column = self.source.locate(path) if self.source else (None, None)
+        """A problem located at ``path`` (at the mapping key that names it when ``at_key``)."""
+        line, column = None, None
+        if self.source is not None:
+            line, column = self.source.locate_key(path) if at_key else self.source.locate(path)
         return Problem(
             check=check,
             message=message,

@@ -76,7 +76,9 @@ def domain_outside_zones(ctx: CheckContext) -> Iterator[Problem]:
                     'domain-outside-zones',
                     f'{field.replace("_", "-")} "{name}" is not inside a managed zone, so its records cannot be '
                     'published',
-                    ('sending_domains', index, field) if field != 'tracking' else ('sending_domains', index, 'tracking'),
+                    ('sending_domains', index, field)
+                    if field != 'tracking'
+                    else ('sending_domains', index, 'tracking'),
                     expected=expected,
                     value=name,
                 )
@@ -85,6 +87,10 @@ def domain_outside_zones(ctx: CheckContext) -> Iterator[Problem]:
 CHECKS = (
     Check('duplicate-domain', 'error', 'A domain listed twice, or a shared return-path domain.', duplicate_domain),
     Check('unknown-domain', 'error', 'A stream sending as an undeclared domain.', unknown_domain),
-    Check('domain-outside-zones', 'error', 'Sending, return-path or tracking names outside the zones.',
-          domain_outside_zones),
+    Check(
+        'domain-outside-zones',
+        'error',
+        'Sending, return-path or tracking names outside the zones.',
+        domain_outside_zones,
+    ),
 )

@@ -79,14 +79,14 @@ def stream_without_pool(ctx: CheckContext) -> Iterator[Problem]:
 def pool_placement(ctx: CheckContext) -> Iterator[Problem]:
     deployment = ctx.deployment
     for host_name, host in deployment.hosts.items():
-        for index, pool in enumerate(host.pools):
-            if pool not in deployment.pools:
+        for index, pool_ref in enumerate(host.pools):
+            if pool_ref not in deployment.pools:
                 yield ctx.problem(
                     'pool-placement',
-                    f'host "{host_name}" serves pool "{pool}", which is not defined',
+                    f'host "{host_name}" serves pool "{pool_ref}", which is not defined',
                     ('hosts', host_name, 'pools', index),
                     expected=f'one of: {", ".join(deployment.pools)}',
-                    value=pool,
+                    value=pool_ref,
                 )
     for pool_name, pool in deployment.pools.items():
         hosts = ctx.facts.pool_hosts.get(pool_name, [])

@@ -33,17 +33,19 @@ def unknown_isp_profile(ctx: CheckContext) -> Iterator[Problem]:
             'unknown-isp-profile',
             f'unknown ISP profile "{name}"{hint}',
             path,
+            at_key=True,
             expected='a catalogue profile (' + ', '.join(sorted(catalogue)) + ') or, under isp_profiles, '
             'a new one with display_name and recipient_domains or mx_patterns',
             value=name,
         )
     for stream_name, stream in ctx.deployment.streams.items():
-        for name in (stream.recipient_mix or {}):
+        for name in stream.recipient_mix or {}:
             if name not in known and name not in stream.isp_overrides:
                 yield ctx.problem(
                     'unknown-isp-profile',
                     f'recipient_mix names unknown ISP profile "{name}"',
                     ('streams', stream_name, 'recipient_mix', name),
+                    at_key=True,
                     expected='one of: ' + ', '.join(known),
                     value=name,
                 )

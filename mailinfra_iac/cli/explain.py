@@ -17,16 +17,22 @@ def explain_text(spec: Spec) -> str:
     lines.append('Hosts')
     for name, host in deployment.hosts.items():
         where = host.address or 'allocated by Terraform'
-        lines.append(f'  {name}: {host.fqdn} [{host.provider}{", " + host.region if host.region else ""}] '
-                     f'{where}; MTA {facts.host_mta[name]}; pools {", ".join(host.pools) or "-"}')
+        lines.append(
+            f'  {name}: {host.fqdn} [{host.provider}{", " + host.region if host.region else ""}] '
+            f'{where}; MTA {facts.host_mta[name]}; pools {", ".join(host.pools) or "-"}'
+        )
     lines.append('')
     for stream in facts.streams.values():
         retry = stream.retry
         lines.append(f'Stream {stream.name} ({stream.kind}): {stream.use_case}')
-        lines.append(f'  volume {stream.volume.monthly:,}/month, peak {stream.volume.peak_hourly:,}/hour; '
-                     f'domains {", ".join(stream.domains)}; injection port {stream.injection.port}')
-        lines.append(f'  retry {format_duration(retry.min_backoff)}..{format_duration(retry.max_backoff)}, '
-                     f'give up after {format_duration(retry.queue_lifetime)}')
+        lines.append(
+            f'  volume {stream.volume.monthly:,}/month, peak {stream.volume.peak_hourly:,}/hour; '
+            f'domains {", ".join(stream.domains)}; injection port {stream.injection.port}'
+        )
+        lines.append(
+            f'  retry {format_duration(retry.min_backoff)}..{format_duration(retry.max_backoff)}, '
+            f'give up after {format_duration(retry.queue_lifetime)}'
+        )
         lines.append(f'  pool {stream.pool}: {len(stream.ips)} IP(s)')
         for ip in stream.ips:
             warm = f', warm-up since {ip.warmup_started}' if ip.warmup_started else ''
@@ -34,13 +40,17 @@ def explain_text(spec: Spec) -> str:
         lines.append('  per-ISP limits per IP (connections, messages/connection, messages/hour):')
         for isp in stream.isps.values():
             limits = isp.limits
-            lines.append(f'    {isp.display_name:<28} {limits.max_connections:>4} {limits.messages_per_connection:>6} '
-                         f'{limits.messages_per_hour:>8}')
+            lines.append(
+                f'    {isp.display_name:<28} {limits.max_connections:>4} {limits.messages_per_connection:>6} '
+                f'{limits.messages_per_hour:>8}'
+            )
         lines.append('')
     lines.append('Sending domains')
     for domain in deployment.sending_domains:
-        lines.append(f'  {domain.domain}: return-path {domain.bounce_domain}; DKIM {domain.dkim.algorithm} '
-                     f'{", ".join(domain.dkim.selectors)}; DMARC p={domain.dmarc.p}; SPF {domain.spf.all}')
+        lines.append(
+            f'  {domain.domain}: return-path {domain.bounce_domain}; DKIM {domain.dkim.algorithm} '
+            f'{", ".join(domain.dkim.selectors)}; DMARC p={domain.dmarc.p}; SPF {domain.spf.all}'
+        )
     if spec.problems:
         lines.append('')
         lines.append('Findings')

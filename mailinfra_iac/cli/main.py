@@ -81,8 +81,7 @@ def _addresses(path: str | None) -> dict[str, str]:
 def cmd_render(args: argparse.Namespace) -> int:
     spec = api.load_spec(args.spec, as_of=args.as_of)
     only = [name.strip() for name in args.only.split(',')] if args.only else None
-    out = api.render(spec, args.output, renderers=only, addresses=_addresses(args.terraform_output),
-                     force=args.force)
+    out = api.render(spec, args.output, renderers=only, addresses=_addresses(args.terraform_output), force=args.force)
     _print_problems(spec.problems, 'text')
     print(f'Rendered {spec.name} to {out}')
     return EXIT_OK
@@ -107,8 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
     def with_spec(name: str, help_text: str) -> argparse.ArgumentParser:
         command = sub.add_parser(name, help=help_text)
         command.add_argument('spec', help='path to the deployment spec (YAML)')
-        command.add_argument('--as-of', type=_date, default=None, metavar='DATE',
-                             help='evaluate warm-up as of this day (default: today)')
+        command.add_argument(
+            '--as-of', type=_date, default=None, metavar='DATE', help='evaluate warm-up as of this day (default: today)'
+        )
         return command
 
     validate = with_spec('validate', 'check a spec and report every problem')
@@ -118,8 +118,11 @@ def build_parser() -> argparse.ArgumentParser:
     render = with_spec('render', 'render Terraform, inventory and MTA configuration into a directory')
     render.add_argument('-o', '--output', required=True, help='output directory (replaced as a whole)')
     render.add_argument('--only', help='comma-separated renderer names')
-    render.add_argument('--terraform-output', metavar='FILE',
-                        help='`terraform output -json` of the root module, for allocated IP addresses')
+    render.add_argument(
+        '--terraform-output',
+        metavar='FILE',
+        help='`terraform output -json` of the root module, for allocated IP addresses',
+    )
     render.add_argument('--force', action='store_true', help='replace a non-empty directory we did not create')
     render.set_defaults(func=cmd_render)
 
@@ -145,12 +148,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INVALID
     except KeyboardInterrupt:
         return 130
-    except Exception as error:  # noqa: BLE001 - last line of defence: no tracebacks for users
+    except Exception as error:
         if os.environ.get('MAILINFRA_DEBUG'):
             raise
-        print(f'internal error: {type(error).__name__}: {error}\n'
-              'This is a bug in mailinfra-iac; rerun with MAILINFRA_DEBUG=1 for a traceback and report it.',
-              file=sys.stderr)
+        print(
+            f'internal error: {type(error).__name__}: {error}\n'
+            'This is a bug in mailinfra-iac; rerun with MAILINFRA_DEBUG=1 for a traceback and report it.',
+            file=sys.stderr,
+        )
         return EXIT_INTERNAL
 
 

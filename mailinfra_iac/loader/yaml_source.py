@@ -7,6 +7,7 @@ errors, and only YAML 1.2-style booleans are booleans ("no" stays the string "no
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path as FsPath
@@ -22,7 +23,7 @@ except AttributeError:  # pragma: no cover - PyYAML built without libyaml
     _BaseLoader = yaml.SafeLoader
 
 
-class _Loader(_BaseLoader):  # type: ignore[misc, valid-type]
+class _Loader(_BaseLoader):
     """Safe loader with YAML 1.2-like implicit types: no yes/no/on/off booleans, no sexagesimals."""
 
 
@@ -83,8 +84,16 @@ class _Builder:
         except yaml.constructor.ConstructorError as error:
             line, column = node.start_mark.line + 1, node.start_mark.column + 1
             self.problems.append(
-                Problem('yaml-value', f'cannot read value: {error.problem}', path, file=self.source.file,
-                        line=line, column=column, value=node.value, expected='a plain YAML scalar')
+                Problem(
+                    'yaml-value',
+                    f'cannot read value: {error.problem}',
+                    path,
+                    file=self.source.file,
+                    line=line,
+                    column=column,
+                    value=node.value,
+                    expected='a plain YAML scalar',
+                )
             )
             return None
 
@@ -110,16 +119,31 @@ class _Builder:
             key_position = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
             if not isinstance(key, str | int) or isinstance(key, bool):
                 self.problems.append(
-                    Problem('yaml-key', f'mapping key {key!r} is not a string', path, file=self.source.file,
-                            line=key_position[0], column=key_position[1], value=key, expected='a string key')
+                    Problem(
+                        'yaml-key',
+                        f'mapping key {key!r} is not a string',
+                        path,
+                        file=self.source.file,
+                        line=key_position[0],
+                        column=key_position[1],
+                        value=key,
+                        expected='a string key',
+                    )
                 )
                 continue
             if key in result:
                 first = self.source.key_positions[(*path, key)]
                 self.problems.append(
-                    Problem('yaml-duplicate-key', f'duplicate key "{key}" (first defined on line {first[0]})',
-                            (*path, key), file=self.source.file, line=key_position[0], column=key_position[1],
-                            value=key, expected='each key once per mapping')
+                    Problem(
+                        'yaml-duplicate-key',
+                        f'duplicate key "{key}" (first defined on line {first[0]})',
+                        (*path, key),
+                        file=self.source.file,
+                        line=key_position[0],
+                        column=key_position[1],
+                        value=key,
+                        expected='each key once per mapping',
+                    )
                 )
                 continue
             self.source.key_positions[(*path, key)] = key_position
@@ -141,8 +165,17 @@ def parse_source(text: str, file: str | None = None) -> Source:
         line, column = (mark.line + 1, mark.column + 1) if mark else (None, None)
         message = ' '.join(part for part in (error.context, error.problem) if part)
         raise SpecInvalid(
-            [Problem('yaml-syntax', f'YAML syntax error: {message}', (), file=file, line=line, column=column,
-                     expected='well-formed YAML')],
+            [
+                Problem(
+                    'yaml-syntax',
+                    f'YAML syntax error: {message}',
+                    (),
+                    file=file,
+                    line=line,
+                    column=column,
+                    expected='well-formed YAML',
+                )
+            ],
             file,
         ) from None
     except yaml.YAMLError as error:
@@ -151,23 +184,37 @@ def parse_source(text: str, file: str | None = None) -> Source:
         ) from None
     if node is None:
         raise SpecInvalid(
-            [Problem('spec-empty', 'the spec is empty', (), file=file, line=1, column=1,
-                     expected='a mapping with version, client, dns, hosts, pools, streams and sending_domains')],
+            [
+                Problem(
+                    'spec-empty',
+                    'the spec is empty',
+                    (),
+                    file=file,
+                    line=1,
+                    column=1,
+                    expected='a mapping with version, client, dns, hosts, pools, streams and sending_domains',
+                )
+            ],
             file,
         )
     builder = _Builder(source)
     source.data = builder.build(node, ())
     if not isinstance(source.data, dict):
         builder.problems.append(
-            source.problem('spec-not-a-mapping', f'the document is a {type(source.data).__name__}', (),
-                           value=source.data, expected='a mapping with version, client, dns, hosts, ...')
+            source.problem(
+                'spec-not-a-mapping',
+                f'the document is a {type(source.data).__name__}',
+                (),
+                value=source.data,
+                expected='a mapping with version, client, dns, hosts, ...',
+            )
         )
     if builder.problems:
         raise SpecInvalid(builder.problems, file)
     return source
 
 
-def load_source(path: str | FsPath) -> Source:
+def load_source(path: str | os.PathLike[str]) -> Source:
     """Read and parse a spec file."""
     name = str(path)
     try:
@@ -179,8 +226,15 @@ def load_source(path: str | FsPath) -> Source:
     except (OSError, UnicodeDecodeError) as error:
         reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
         raise SpecInvalid(
-            [Problem('spec-unreadable', f'cannot read the file: {reason}', (), file=name,
-                     expected='a readable UTF-8 YAML file')],
+            [
+                Problem(
+                    'spec-unreadable',
+                    f'cannot read the file: {reason}',
+                    (),
+                    file=name,
+                    expected='a readable UTF-8 YAML file',
+                )
+            ],
             name,
         ) from None
     return parse_source(text, name)

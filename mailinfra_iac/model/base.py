@@ -10,9 +10,9 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 
 __all__ = [
     'DnsName',
-    'HostName',
     'Duration',
     'Email',
+    'HostName',
     'Ipv4',
     'Model',
     'Network',
@@ -59,9 +59,7 @@ _SLUG = re.compile(r'^[a-z][a-z0-9_]{0,39}$')
 
 def _slug(value: str) -> str:
     if not _SLUG.match(value):
-        raise ValueError(
-            f'invalid name "{value}", expected lower-case letters, digits and "_", starting with a letter'
-        )
+        raise ValueError(f'invalid name "{value}", expected lower-case letters, digits and "_", starting with a letter')
     return value
 
 

@@ -9,6 +9,7 @@ from pydantic import Field
 from .base import Duration, Model
 
 PostmasterProgramme = Literal['gmail_postmaster_tools', 'microsoft_snds', 'yahoo_cfl']
+POSTMASTER_PROGRAMMES: tuple[PostmasterProgramme, ...] = ('gmail_postmaster_tools', 'microsoft_snds', 'yahoo_cfl')
 
 
 class QueueThresholds(Model):
@@ -37,6 +38,6 @@ class Monitoring(Model):
     queue: QueueThresholds = Field(default_factory=QueueThresholds, description='Queue alert thresholds.')
     alerts: list[Alert] = Field(default_factory=list, description='Alert destinations.')
     postmaster_programmes: list[PostmasterProgramme] = Field(
-        default_factory=lambda: ['gmail_postmaster_tools', 'microsoft_snds', 'yahoo_cfl'],
+        default_factory=lambda: list(POSTMASTER_PROGRAMMES),
         description='Provider programmes to register the IPs and domains with.',
     )

@@ -24,7 +24,7 @@ class Volume(Model):
 class Injection(Model):
     """How applications hand mail to the stream's MTA instance."""
 
-    port: int = Field(ge=1, le=65535, description='TCP port of the stream\'s injection listener.')
+    port: int = Field(ge=1, le=65535, description="TCP port of the stream's injection listener.")
     networks: list[Network] = Field(
         default_factory=list, description='Client networks allowed to inject without authentication.'
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .base import OutputFile, Renderer, RendererRegistry, RenderContext
+from .base import OutputFile, RenderContext, Renderer, RendererRegistry
 from .inventory import InventoryRenderer
 
 

@@ -13,7 +13,7 @@ except AttributeError:  # pragma: no cover - PyYAML without libyaml
     _Dumper = yaml.SafeDumper
 
 
-class _NoAliases(_Dumper):  # type: ignore[misc, valid-type]
+class _NoAliases(_Dumper):
     def ignore_aliases(self, data: Any) -> bool:
         return True
 
@@ -21,7 +21,12 @@ class _NoAliases(_Dumper):  # type: ignore[misc, valid-type]
 def to_yaml(data: Any, header: str = '') -> bytes:
     """YAML with sorted keys, no aliases, block style, and a comment header."""
     body = yaml.dump(
-        data, Dumper=_NoAliases, sort_keys=True, default_flow_style=False, allow_unicode=True, width=1000,
+        data,
+        Dumper=_NoAliases,
+        sort_keys=True,
+        default_flow_style=False,
+        allow_unicode=True,
+        width=1000,
         explicit_start=True,
     )
     lines = ''.join(f'# {line}\n' if line else '#\n' for line in header.splitlines())

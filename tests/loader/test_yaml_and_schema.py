@@ -23,9 +23,7 @@ def test_syntax_error_is_located() -> None:
     assert problem.check == 'yaml-syntax'
     # libyaml notices the unclosed "[" where the next key starts
     assert (problem.line, problem.column) == (position(text, 'mta: auto')[0], 4)
-    assert problem.message == (
-        "YAML syntax error: while parsing a flow sequence did not find expected ',' or ']'"
-    )
+    assert problem.message == ("YAML syntax error: while parsing a flow sequence did not find expected ',' or ']'")
 
 
 def test_empty_file_is_an_error(tmp_path: Path) -> None:

@@ -20,7 +20,9 @@ from ..golden_files import EXAMPLES, GOLDEN, rendered
 def test_golden(example: Path) -> None:
     expected_dir = GOLDEN / example.stem
     expected = {
-        str(path.relative_to(expected_dir)): path.read_bytes() for path in sorted(expected_dir.rglob('*')) if path.is_file()
+        str(path.relative_to(expected_dir)): path.read_bytes()
+        for path in sorted(expected_dir.rglob('*'))
+        if path.is_file()
     }
     actual = rendered(example)
     assert sorted(actual) == sorted(expected), 'set of rendered files changed; run script/update-golden and review'
@@ -49,7 +51,10 @@ def test_inventory_groups_and_host_vars() -> None:
     cold = mx1['mailinfra__streams'][1]
     assert cold['bounce_categories']['quota-issues']['suppress_after'] == 1
     assert cold['bounce_categories']['bad-mailbox'] == {
-        'retry': False, 'retry_after': [], 'expire_after': 86400, 'suppress_after': 1,
+        'retry': False,
+        'retry_after': [],
+        'expire_after': 86400,
+        'suppress_after': 1,
     }
     mx2 = yaml.safe_load(files['inventory/host_vars/mx2.yml'].content)
     marketing = mx2['mailinfra__streams'][0]
@@ -59,7 +64,10 @@ def test_inventory_groups_and_host_vars() -> None:
     assert marketing['retry'] == {'min_backoff': 600, 'max_backoff': 7200, 'queue_lifetime': 86400}
     rules = {rule['name']: rule for rule in mx1['mta_base__firewall_rules']}
     assert rules['inject-transactional'] == {
-        'name': 'inject-transactional', 'port': 2525, 'proto': 'tcp', 'sources': ['10.1.0.0/24'],
+        'name': 'inject-transactional',
+        'port': 2525,
+        'proto': 'tcp',
+        'sources': ['10.1.0.0/24'],
     }
     assert rules['smtp-inbound']['port'] == 25
     assert 'smtp-inbound' not in {rule['name'] for rule in mx2['mta_base__firewall_rules']}
@@ -70,7 +78,9 @@ def test_inventory_holds_dkim_references_only() -> None:
     all_vars = yaml.safe_load(render_files(spec)['inventory/group_vars/all.yml'].content)
     keys = [key for key in all_vars['mailinfra__dkim_keys'] if key['domain'] == 'shopmax.example']
     assert [(key['selector'], key['algorithm'], key['signing']) for key in keys] == [
-        ('s2026q4', 'rsa', True), ('s2026q4e', 'ed25519', True), ('s2026q3', 'rsa', False),
+        ('s2026q4', 'rsa', True),
+        ('s2026q4e', 'ed25519', True),
+        ('s2026q3', 'rsa', False),
         ('s2026q3e', 'ed25519', False),
     ]
     assert keys[0]['key_ref'] == 'shopmax/shopmax.example/s2026q4.rsa.key'

@@ -1,0 +1,99 @@
+"""Generate the spec reference (docs/spec.md) from the model's field descriptions."""
+
+from __future__ import annotations
+
+import types
+import typing
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic.fields import FieldInfo
+from pydantic_core import PydanticUndefined
+
+from .deployment import Deployment
+
+_FRIENDLY = {
+    '_slug': 'name',
+    '_dns_name': 'dns-name',
+    '_host_name': 'host-name',
+    '_email': 'email',
+    '_ipv4': 'ipv4',
+    '_network': 'cidr',
+    'parse_duration': 'duration',
+}
+
+
+def _type_name(annotation: Any) -> str:
+    """A readable, deterministic name for a field type."""
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin is typing.Annotated:
+        for meta in annotation.__metadata__:
+            function = getattr(meta, 'func', None)
+            if function is not None and function.__name__ in _FRIENDLY:
+                return _FRIENDLY[function.__name__]
+        return _type_name(args[0])
+    if origin is typing.Literal:
+        return ' \\| '.join(repr(arg) for arg in args)
+    if origin in (typing.Union, types.UnionType):
+        return ' \\| '.join(_type_name(arg) for arg in args)
+    if origin is not None:
+        return f'{getattr(origin, "__name__", str(origin))}[{", ".join(_type_name(arg) for arg in args)}]'
+    if annotation is type(None):
+        return 'null'
+    return getattr(annotation, '__name__', str(annotation))
+
+
+def _default(field: FieldInfo) -> str:
+    if field.is_required():
+        return 'required'
+    if field.default_factory is not None:
+        value = field.default_factory()  # type: ignore[call-arg]
+        return f'`{value!r}`' if not isinstance(value, BaseModel) else 'see below'
+    if field.default is PydanticUndefined:
+        return ''
+    return f'`{field.default!r}`'
+
+
+def _models(model: type[BaseModel], seen: dict[str, type[BaseModel]]) -> None:
+    if model.__name__ in seen:
+        return
+    seen[model.__name__] = model
+    for field in model.model_fields.values():
+        stack = [field.annotation]
+        while stack:
+            current = stack.pop()
+            if isinstance(current, type) and issubclass(current, BaseModel):
+                _models(current, seen)
+            stack.extend(typing.get_args(current))
+
+
+def reference_markdown() -> str:
+    models: dict[str, type[BaseModel]] = {}
+    _models(Deployment, models)
+    lines = [
+        '# Spec reference',
+        '',
+        'Generated from the model by `python -m mailinfra_iac.model.reference > docs/spec.md`; do not edit.',
+        'Durations are written like `90s`, `10m`, `2h`, `4d12h`. Unknown keys are errors.',
+        '',
+    ]
+    for name, model in models.items():
+        lines += [
+            f'## {name}',
+            '',
+            (model.__doc__ or '').strip(),
+            '',
+            '| field | type | default | description |',
+            '|---|---|---|---|',
+        ]
+        for field_name, field in model.model_fields.items():
+            description = (field.description or '').replace('|', '\\|')
+            kind = _type_name(field.annotation)
+            lines.append(f'| `{field_name}` | `{kind}` | {_default(field)} | {description} |')
+        lines.append('')
+    return '\n'.join(lines)
+
+
+if __name__ == '__main__':
+    print(reference_markdown(), end='')

@@ -1,0 +1,147 @@
+"""The ``mailinfra`` command: exit codes, output formats, and no tracebacks."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mailinfra_iac.cli.main import main
+
+from ..conftest import BASE, ROOT, edit
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main([*args])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.fixture
+def spec(tmp_path: Path) -> Path:
+    path = tmp_path / 'spec.yml'
+    path.write_text(BASE)
+    return path
+
+
+def test_validate_ok(capsys: pytest.CaptureFixture[str], spec: Path) -> None:
+    code, out, _ = run(capsys, 'validate', str(spec), '--as-of', '2026-11-28')
+    assert code == 0
+    assert out.startswith(f'{spec} is valid\n')
+    assert 'via: mta-choice' in out
+
+
+def test_validate_reports_every_error(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    bad = tmp_path / 'bad.yml'
+    bad.write_text(edit('mta: auto', 'mta: exim', edit('ptr: tx1.testco.example', 'ptr: tx1.other.example')))
+    code, out, err = run(capsys, 'validate', str(bad))
+    assert code == 1
+    assert out == ''
+    assert err.splitlines()[0] == f'Invalid spec {bad}: 1 error(s)'
+    assert 'via: schema-literal-error' in err
+    # cross-object checks need a schema-valid model; fix the schema error and the next layer shows
+    bad.write_text(edit('ptr: tx1.testco.example', 'ptr: tx1.other.example'))
+    code, _, err = run(capsys, 'validate', str(bad))
+    assert code == 1
+    assert 'via: ptr-outside-zones' in err
+
+
+def test_validate_json(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    bad = tmp_path / 'bad.yml'
+    bad.write_text(edit('depth_warning: 100,', 'depth_warning: 5000,'))
+    code, out, _ = run(capsys, 'validate', str(bad), '--format', 'json')
+    assert code == 1
+    report = json.loads(out)
+    assert report['valid'] is False
+    [problem] = [p for p in report['problems'] if p['severity'] == 'error']
+    assert problem == {
+        'check': 'queue-thresholds',
+        'severity': 'error',
+        'file': str(bad),
+        'line': 52,
+        'column': 26,
+        'path': 'monitoring.queue.depth_warning',
+        'message': 'depth_warning 5000 is above depth_critical 1000',
+        'expected': 'depth_warning <= depth_critical',
+        'value': 5000,
+        'details': {},
+    }
+
+
+def test_yaml_error_in_json(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    bad = tmp_path / 'bad.yml'
+    bad.write_text('version: [1\n')
+    code, out, _ = run(capsys, 'validate', str(bad), '--format', 'json')
+    assert code == 1
+    assert json.loads(out)['problems'][0]['check'] == 'yaml-syntax'
+
+
+def test_render_and_explain(capsys: pytest.CaptureFixture[str], spec: Path, tmp_path: Path) -> None:
+    out_dir = tmp_path / 'out'
+    code, out, _ = run(capsys, 'render', str(spec), '-o', str(out_dir))
+    assert code == 0
+    assert out.rstrip().endswith(f'Rendered spec.yml to {out_dir}')
+    assert (out_dir / 'inventory' / 'hosts.yml').exists()
+    code, out, _ = run(capsys, 'explain', str(spec))
+    assert code == 0
+    assert 'Stream marketing (marketing): newsletter' in out
+    assert '192.0.2.20      bulk1.testco.example on mta1' in out
+
+
+def test_render_invalid_writes_nothing(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    bad = tmp_path / 'bad.yml'
+    bad.write_text(edit('mta: auto', 'mta: exim'))
+    code, _, err = run(capsys, 'render', str(bad), '-o', str(tmp_path / 'out'))
+    assert code == 1
+    assert 'schema-literal-error' in err
+    assert not (tmp_path / 'out').exists()
+
+
+def test_render_refuses_foreign_directory(capsys: pytest.CaptureFixture[str], spec: Path, tmp_path: Path) -> None:
+    (tmp_path / 'mine').mkdir()
+    (tmp_path / 'mine' / 'notes.txt').write_text('x')
+    code, _, err = run(capsys, 'render', str(spec), '-o', str(tmp_path / 'mine'))
+    assert code == 1
+    assert err.startswith('error: ') and 'was not written by mailinfra render' in err
+
+
+def test_bad_terraform_output(capsys: pytest.CaptureFixture[str], spec: Path, tmp_path: Path) -> None:
+    outputs = tmp_path / 'tf.json'
+    outputs.write_text('{"ip_addresses": {"value": [1, 2]}}')
+    code, _, err = run(capsys, 'render', str(spec), '-o', str(tmp_path / 'o'), '--terraform-output', str(outputs))
+    assert code == 1
+    assert err.startswith(f'error: cannot read Terraform outputs from {outputs}')
+
+
+def test_init_writes_a_valid_spec(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    target = tmp_path / 'new.yml'
+    assert run(capsys, 'init', str(target))[0] == 0
+    assert target.read_text().startswith('# mailinfra-iac deployment spec.')
+    code, out, _ = run(capsys, 'validate', str(target))
+    assert code == 0, out
+    assert run(capsys, 'init', str(target))[0] == 1  # never overwrites silently
+
+
+def test_bad_date_is_a_usage_error(capsys: pytest.CaptureFixture[str], spec: Path) -> None:
+    with pytest.raises(SystemExit) as raised:
+        main(['validate', str(spec), '--as-of', 'yesterday'])
+    assert raised.value.code == 2
+    assert 'invalid date "yesterday"' in capsys.readouterr().err
+
+
+def test_console_script_runs_without_traceback(tmp_path: Path) -> None:
+    bad = tmp_path / 'bad.yml'
+    bad.write_text('')
+    result = subprocess.run(
+        [sys.executable, '-m', 'mailinfra_iac.cli.main', 'validate', str(bad)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert 'Traceback' not in result.stderr
+    assert 'spec-empty' in result.stderr
