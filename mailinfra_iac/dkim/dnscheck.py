@@ -129,9 +129,7 @@ def check_record(
                 continue
             if not matches:
                 problems.append(f'{server}: serves {_describe(records[0])}, expected {expected}')
-    outcome = CheckResult(
-        fqdn=fqdn, expected=expected, servers=tuple(sorted(result)), problems=tuple(problems)
-    )
+    outcome = CheckResult(fqdn=fqdn, expected=expected, servers=tuple(sorted(result)), problems=tuple(problems))
     logger.info('checked %s on %d server(s): %s', fqdn, len(result), 'ok' if outcome.ok else 'problems')
     return outcome
 
@@ -235,15 +233,15 @@ class DnspythonAnswers:
         query.flags &= ~dns.flags.RD
         try:
             if self.tcp_fallback:
-                response, _ = dns.query.udp_with_fallback(
-                    query, server.address, timeout=self.timeout, port=server.port
-                )
+                response, _ = dns.query.udp_with_fallback(query, server.address, timeout=self.timeout, port=server.port)
             else:
                 response = dns.query.udp(query, server.address, timeout=self.timeout, port=server.port)
         except dns.exception.Timeout:
             raise DnsQueryError(f'no answer within {self.timeout:g}s') from None
         except (OSError, dns.exception.DNSException) as error:
             raise DnsQueryError(f'query failed: {error}') from None
+        if response.flags & dns.flags.TC:
+            raise DnsQueryError('answer truncated (TC flag) and the TCP fallback is off')
         rcode = response.rcode()
         if rcode not in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
             raise DnsQueryError(f'answered {dns.rcode.to_text(rcode)}')

@@ -120,9 +120,7 @@ def check_rsa_bits(bits: int) -> int:
     return bits
 
 
-def generate_private_key(
-    algorithm: str | KeyAlgorithm = KeyAlgorithm.RSA, bits: int | None = None
-) -> PrivateKey:
+def generate_private_key(algorithm: str | KeyAlgorithm = KeyAlgorithm.RSA, bits: int | None = None) -> PrivateKey:
     """Generate a new private key.
 
     Args:
@@ -177,9 +175,7 @@ def load_private_key_pem(data: bytes, *, source: str = 'the key data') -> Privat
     except TypeError:
         raise KeyFileError(f'cannot load the private key in {source}: it is encrypted') from None
     except (ValueError, UnsupportedAlgorithm):
-        raise KeyFileError(
-            f'cannot load the private key in {source}: not a PEM RSA or Ed25519 private key'
-        ) from None
+        raise KeyFileError(f'cannot load the private key in {source}: not a PEM RSA or Ed25519 private key') from None
     if not isinstance(key, rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey):
         raise KeyFileError(
             f'cannot use the private key in {source}: unsupported key type {type(key).__name__}, '
@@ -292,9 +288,7 @@ def record_fingerprint(value: str) -> str | None:
                 raise ValueError('not an RSA key')
             public = loaded
     except (ValueError, UnsupportedAlgorithm):
-        raise RecordFormatError(
-            f'invalid DKIM key record: "p=" is not a valid {algorithm.value} public key'
-        ) from None
+        raise RecordFormatError(f'invalid DKIM key record: "p=" is not a valid {algorithm.value} public key') from None
     return fingerprint(public)
 
 

@@ -137,9 +137,7 @@ key of the same algorithm.
 """
 
 _IMPLICIT_HINTS: Mapping[KeyState, str] = {
-    KeyState.ACTIVE: (
-        'it stops being active only when another verified key of the same algorithm is activated'
-    ),
+    KeyState.ACTIVE: ('it stops being active only when another verified key of the same algorithm is activated'),
     KeyState.REMOVED: 'a removed selector is final and never reused; generate a new key',
 }
 
@@ -193,6 +191,11 @@ class SelectorEntry:
     state: KeyState
     retire_after: datetime | None = None
     history: list[Transition] = field(default_factory=list, repr=False)
+
+    @property
+    def generated_at(self) -> datetime | None:
+        """When the key entered the rotation (first recorded transition)."""
+        return self.history[0].at if self.history else None
 
     def allowed_actions(self) -> tuple[Action, ...]:
         """Actions allowed from the current state."""
@@ -336,15 +339,8 @@ class Rotation:
         """
         moment = _utc(now)
         if (ref.client, ref.domain) != (self.client, self.domain):
-            raise DkimError(
-                f'key {ref} belongs to {ref.domain} ({ref.client}), not to {self.domain} ({self.client})'
-            )
-        if ref.selector in self._entries:
-            current = self._entries[ref.selector]
-            raise DkimError(
-                f'selector "{ref.selector}" is already part of the rotation (state "{current.state}"); '
-                'selectors are never reused, generate the key under a new selector'
-            )
+            raise DkimError(f'key {ref} belongs to {ref.domain} ({ref.client}), not to {self.domain} ({self.client})')
+        self.check_new_selector(ref.selector)
         entry = SelectorEntry(
             selector=ref.selector,
             algorithm=ref.algorithm,
@@ -356,6 +352,15 @@ class Rotation:
         self._entries[ref.selector] = entry
         logger.info('%s: %s added as generated (%s)', self.domain, ref.selector, ref.fingerprint)
         return entry
+
+    def check_new_selector(self, selector: str) -> None:
+        """Raise :class:`DkimError` if ``selector`` was ever part of this rotation."""
+        if selector in self._entries:
+            current = self._entries[selector]
+            raise DkimError(
+                f'selector "{selector}" is already part of the rotation (state "{current.state}"); '
+                'selectors are never reused, generate the key under a new selector'
+            )
 
     def publish(self, selector: str, now: datetime) -> SelectorEntry:
         """``generated -> published``: the key's record now belongs in DNS."""
@@ -405,9 +410,7 @@ class Rotation:
             old = self._entries[previous]
             old.state = KeyState.RETIRING
             old.retire_after = moment + window
-            old.history.append(
-                Transition(moment, KeyState.ACTIVE, KeyState.RETIRING, reason=f'replaced by {selector}')
-            )
+            old.history.append(Transition(moment, KeyState.ACTIVE, KeyState.RETIRING, reason=f'replaced by {selector}'))
             logger.info(
                 '%s: %s retiring, stays published until %s',
                 self.domain,
@@ -603,25 +606,25 @@ class Rotation:
         """Keys to generate now: ``(selector, algorithm)`` pairs.
 
         For each wanted algorithm with no key in progress (generated, published or verified),
-        a key is due when none of that algorithm is active, or when the current period's
-        selector does not exist yet. The selector is the current period's, with the first
-        revision not used yet.
+        a key is due when none of that algorithm is active, or when the active one was generated
+        before the current period began (so after a roll back to an older key, too). The
+        selector is the current period's, with the first revision not used yet.
         """
         moment = _utc(now)
         named = parse_period(period)
+        start, _ = period_bounds(moment, named)
+        period_start = datetime(start.year, start.month, start.day, tzinfo=UTC)
         signing = self.signing_selectors()
         due: list[tuple[str, KeyAlgorithm]] = []
         for algorithm in parse_algorithms(algorithms):
             if any(e.algorithm is algorithm for e in self.in_state(*_IN_PROGRESS)):
                 continue
-            current = selector_for(moment, named, algorithm=algorithm, prefix=prefix)
-            if current not in self._entries or algorithm not in signing:
+            active = self._entries[signing[algorithm]] if algorithm in signing else None
+            if active is None or active.generated_at is None or active.generated_at < period_start:
                 due.append((self._free_selector(moment, named, algorithm, prefix), algorithm))
         return due
 
-    def _free_selector(
-        self, moment: datetime, period: RotationPeriod, algorithm: KeyAlgorithm, prefix: str
-    ) -> str:
+    def _free_selector(self, moment: datetime, period: RotationPeriod, algorithm: KeyAlgorithm, prefix: str) -> str:
         revision = 1
         while True:
             name = selector_for(moment, period, algorithm=algorithm, revision=revision, prefix=prefix)
@@ -889,13 +892,14 @@ def run_step(
     now: datetime,
     *,
     store: KeyStore | None = None,
-    selectors: Iterable[str] | None = None,
+    selectors: Iterable[str | tuple[str, str | KeyAlgorithm]] | None = None,
     answers: AnswersFunc | None = None,
     servers: Iterable[str] | None = None,
     period: RotationPeriod | str | int | timedelta = DEFAULT_PERIOD,
     algorithms: str | Iterable[str | KeyAlgorithm] = (KeyAlgorithm.RSA,),
     rsa_bits: int | None = None,
     prefix: str = DEFAULT_PREFIX,
+    overlap: timedelta | None = None,
 ) -> StepResult:
     """Carry out one operator step on the selectors it applies to; what ``--step`` runs.
 
@@ -903,8 +907,12 @@ def run_step(
     ``publish`` to the generated ones, ``verify`` to the published, ``activate`` to the verified
     (RSA first), ``revoke`` to the retiring whose window has passed, ``remove`` to the revoked.
     ``remove`` never abandons unpublished keys unless they are named in ``selectors``.
-    ``generate`` needs ``store`` and creates the keys :meth:`Rotation.next_steps` says are due
-    (or the named ``selectors``). ``activate`` with a ``store`` first checks the key files.
+    ``generate`` needs ``store`` and creates the keys :meth:`Rotation.due_keys` lists, or the
+    named ``selectors`` (a name following the naming convention, whose suffix gives the
+    algorithm, or a ``(selector, algorithm)`` pair). ``activate`` first checks, with a
+    ``store``, that each key file is the key that was published, and, with ``answers``, that
+    DNS still serves each verified key (a failure is a problem, and that key stays verified);
+    ``overlap`` overrides :attr:`Rotation.overlap` for this activation.
 
     Illegal steps on named selectors raise :class:`IllegalTransitionError`;
     verification failures are collected in :attr:`StepResult.problems` and leave the state as is.
@@ -917,39 +925,83 @@ def run_step(
         if selectors is None:
             keys = rotation.due_keys(now, period=period, algorithms=algorithms, prefix=prefix)
         else:
-            keys = [(name, parse_selector(name, prefix=prefix).algorithm) for name in selectors]
-        for name, algorithm in keys:
-            ref = store.ensure(
-                rotation.client,
-                rotation.domain,
-                name,
-                algorithm,
-                bits=rsa_bits if algorithm is KeyAlgorithm.RSA else None,
-            )
-            rotation.add(ref, now)
-            result.changed.append(name)
+            keys = [_named_key(item, prefix) for item in selectors]
+        result.changed = _generate(rotation, store, keys, now, rsa_bits)
         return result
     if step in (Action.WAIT, Action.NONE):
         return result
-    targets = list(selectors) if selectors is not None else _default_targets(rotation, step, now)
+    if selectors is None:
+        targets = _default_targets(rotation, step, now)
+    else:
+        targets = [item if isinstance(item, str) else item[0] for item in selectors]
     if step is Action.ACTIVATE:
         targets.sort(key=lambda s: (rotation.entry(s).algorithm is not KeyAlgorithm.RSA, s))
     for name in targets:
+        problem = None
         if step is Action.VERIFY:
             if answers is None:
                 raise ValueError('the verify step needs an answers function')
             try:
                 result.checks.append(rotation.verify(name, now, answers, servers=servers))
             except VerificationError as error:
-                result.problems.append(str(error))
-                continue
+                problem = str(error)
+        elif step is Action.ACTIVATE:
+            problem = _activation_problem(rotation, name, store, answers, servers)
+            if problem is None:
+                rotation.activate(name, now, overlap=overlap)
         else:
-            if step is Action.ACTIVATE and store is not None:
-                entry = rotation.entry(name)
-                _checked_ref(rotation, store, name, entry.algorithm)
             rotation.apply(step, name, now)
-        result.changed.append(name)
+        if problem is None:
+            result.changed.append(name)
+        else:
+            result.problems.append(problem)
     return result
+
+
+def _named_key(item: str | tuple[str, str | KeyAlgorithm], prefix: str) -> tuple[str, KeyAlgorithm]:
+    if isinstance(item, str):
+        return item, parse_selector(item, prefix=prefix).algorithm
+    return item[0], parse_algorithm(item[1])
+
+
+def _generate(
+    rotation: Rotation,
+    store: KeyStore,
+    keys: Iterable[tuple[str, KeyAlgorithm]],
+    now: datetime,
+    rsa_bits: int | None,
+) -> list[str]:
+    generated = []
+    keys = list(keys)
+    for name, _ in keys:
+        rotation.check_new_selector(name)  # before any key file is written
+    for name, algorithm in keys:
+        bits = rsa_bits if algorithm is KeyAlgorithm.RSA else None
+        ref = store.ensure(rotation.client, rotation.domain, name, algorithm, bits=bits)
+        rotation.add(ref, now)
+        generated.append(name)
+    return generated
+
+
+def _activation_problem(
+    rotation: Rotation,
+    selector: str,
+    store: KeyStore | None,
+    answers: AnswersFunc | None,
+    servers: Iterable[str] | None,
+) -> str | None:
+    """Check the key file (with a store) and, for a verified key, DNS again (with answers)."""
+    entry = rotation.entry(selector)
+    if store is not None:
+        _checked_ref(rotation, store, selector, entry.algorithm)
+    if answers is None or entry.state is not KeyState.VERIFIED:
+        return None
+    check = check_record(rotation.fqdn(selector), entry.public_txt, answers, servers=servers)
+    try:
+        check.raise_for_problems()
+    except VerificationError as error:
+        return f'not activating {selector}: {error}'
+    return None
 
 
 def _default_targets(rotation: Rotation, step: Action, now: datetime) -> list[str]:

@@ -116,9 +116,7 @@ def _period_from_days(days: int, shown: str) -> RotationPeriod:
     for threshold, named in _THRESHOLD_DAYS:
         if days >= threshold:
             return named
-    raise SelectorError(
-        f'rotation period of {shown} is too short: the shortest supported period is monthly (28 days)'
-    )
+    raise SelectorError(f'rotation period of {shown} is too short: the shortest supported period is monthly (28 days)')
 
 
 def _utc_date(day: date) -> date:

@@ -78,9 +78,7 @@ _SELECTOR = re.compile(r'^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$')
 def check_client(client: str) -> str:
     """Return the client name if it is usable as a directory name, else raise."""
     if not isinstance(client, str) or not _CLIENT.match(client):
-        raise InvalidNameError(
-            f'invalid client name "{client}", expected lower-case letters, digits, "_" and "-"'
-        )
+        raise InvalidNameError(f'invalid client name "{client}", expected lower-case letters, digits, "_" and "-"')
     return client
 
 
@@ -161,24 +159,31 @@ class KeyRef:
         """The ``.pub.txt`` file next to the private key."""
         return self.path.with_name(f'{self.selector}.{self.algorithm.value}{PUBLIC_SUFFIX}')
 
-    def inventory_reference(self) -> dict[str, str]:
+    @property
+    def key_ref(self) -> str:
+        """Path of the private key relative to the store root: ``<client>/<domain>/<selector>.<alg>.key``."""
+        return f'{self.client}/{self.domain}/{self.selector}.{self.algorithm.value}{KEY_SUFFIX}'
+
+    def inventory_reference(self) -> dict[str, str | int]:
         """What an Ansible inventory may carry about this key: a reference, no key bytes.
 
-        The role copies ``key_path`` from the controller to the MTA (with ``no_log``).
+        ``key_ref`` is relative to the key store root (portable between controllers),
+        ``key_path`` absolute on this controller. The role copies the file to the MTA with
+        ``no_log``.
         """
         return {
             'client': self.client,
             'domain': self.domain,
             'selector': self.selector,
             'algorithm': self.algorithm.value,
+            'bits': self.bits,
+            'key_ref': self.key_ref,
             'key_path': str(self.path),
             'fingerprint': self.fingerprint,
         }
 
     def __str__(self) -> str:
-        return (
-            f'{self.algorithm.value} key {self.fqdn} of {self.client} ({self.bits} bits, {self.fingerprint})'
-        )
+        return f'{self.algorithm.value} key {self.fqdn} of {self.client} ({self.bits} bits, {self.fingerprint})'
 
 
 class KeyStore:

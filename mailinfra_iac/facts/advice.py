@@ -29,7 +29,7 @@ def advise_mta(deployment: Deployment, kinds: dict[str, str]) -> MtaAdvice:
     if daily > POWERMTA_THRESHOLD_PER_DAY:
         recommended = 'powermta'
         reasons.append(
-            f'about {daily:,} mails/day is above {POWERMTA_THRESHOLD_PER_DAY:,}/day: PowerMTA\'s per-domain '
+            f"about {daily:,} mails/day is above {POWERMTA_THRESHOLD_PER_DAY:,}/day: PowerMTA's per-domain "
             'throttling, back-off patterns and accounting files pay for the licence at this volume'
         )
     else:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from ..catalogue.isps import DEFAULT_LIMITS
 from .isps import other_share
 from .streams import StreamFact
-from ..catalogue.isps import DEFAULT_LIMITS
 
 WARMUP_DAILY = ((1, 50), (2, 100), (3, 200), (4, 400), (5, 800), (6, 1500), (7, 3000), (14, 25_000), (30, 175_000))
 """KumoMTA's conservative schedule: messages per IP per day, by warm-up day."""

@@ -58,8 +58,17 @@ def plan_ips(deployment: Deployment) -> list[IpFact]:
             host = ip.host if ip.host is not None else (hosts[0] if len(hosts) == 1 else None)
             provider = deployment.hosts[host].provider if host in deployment.hosts else None
             facts.append(
-                IpFact(ip_id(pool_name, ip.address, index), pool_name, host, ip.ptr, ip.helo or ip.ptr, ip.address,
-                       provider, ip.warmup_started, index)
+                IpFact(
+                    ip_id(pool_name, ip.address, index),
+                    pool_name,
+                    host,
+                    ip.ptr,
+                    ip.helo or ip.ptr,
+                    ip.address,
+                    provider,
+                    ip.warmup_started,
+                    index,
+                )
             )
         if pool.allocate is not None:
             for n in range(1, pool.allocate.count + 1):
@@ -68,7 +77,16 @@ def plan_ips(deployment: Deployment) -> list[IpFact]:
                 ptr = pool.allocate.ptr_pattern.format(n=n, pool=pool_name, host=host or 'host').lower()
                 provider = deployment.hosts[host].provider if host is not None else None
                 facts.append(
-                    IpFact(ip_id(pool_name, None, n), pool_name, host, ptr, ptr, None, provider,
-                           pool.allocate.warmup_started, index)
+                    IpFact(
+                        ip_id(pool_name, None, n),
+                        pool_name,
+                        host,
+                        ptr,
+                        ptr,
+                        None,
+                        provider,
+                        pool.allocate.warmup_started,
+                        index,
+                    )
                 )
     return facts

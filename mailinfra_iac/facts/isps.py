@@ -59,7 +59,7 @@ def stream_isps(deployment: Deployment, stream_name: str, base: dict[str, IspPro
     mix = stream.recipient_mix
     result = {}
     for name, profile in sorted(profiles.items()):
-        share = (mix.get(name, 0.0) if mix is not None else profile.default_share)
+        share = mix.get(name, 0.0) if mix is not None else profile.default_share
         result[name] = EffectiveIsp(
             name=name,
             display_name=profile.display_name,

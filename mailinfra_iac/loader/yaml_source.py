@@ -37,30 +37,93 @@ for _tag, _regexp, _first in (
 ):
     _Loader.add_implicit_resolver(_tag, re.compile(_regexp), list(_first))
 
-_SCALARS = yaml.SafeLoader  # constructs scalar values from resolved nodes
+_SCALARS = yaml.SafeLoader  # constructs scalar values that the fast paths below do not cover
+_STR = 'tag:yaml.org,2002:str'
+
+
+def _int(text: str) -> int:
+    text = text.replace('_', '')
+    sign = -1 if text.startswith('-') else 1
+    digits = text.lstrip('+-')
+    if digits.startswith('0x'):
+        return sign * int(digits[2:], 16)
+    if digits.startswith('0o'):
+        return sign * int(digits[2:], 8)
+    return sign * int(digits)
+
+
+_FAST_SCALARS = {
+    _STR: str,
+    'tag:yaml.org,2002:int': _int,
+    'tag:yaml.org,2002:float': lambda text: float(text.replace('_', '')),
+    'tag:yaml.org,2002:bool': lambda text: text.lower() == 'true',
+    'tag:yaml.org,2002:null': lambda text: None,
+}
+"""Plain scalars of the implicit types we resolve, built without the constructor's overhead."""
+
+
+def _mark(node: yaml.Node) -> tuple[int, int]:
+    return node.start_mark.line + 1, node.start_mark.column + 1
+
+
+def _pairs(node: yaml.MappingNode) -> list[tuple[yaml.Node, yaml.Node]]:
+    """Key/value node pairs of a mapping with YAML merge keys ("<<") applied; own keys win."""
+    pairs: list[tuple[yaml.Node, yaml.Node]] = []
+    merged: list[tuple[yaml.Node, yaml.Node]] = []
+    for key_node, value_node in node.value:
+        if key_node.tag == 'tag:yaml.org,2002:merge':
+            sources = value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
+            for source in sources:
+                if isinstance(source, yaml.MappingNode):
+                    merged.extend(_pairs(source))
+        else:
+            pairs.append((key_node, value_node))
+    if not merged:
+        return pairs
+    own = {str(key.value) for key, _ in pairs}
+    return [pair for pair in merged if str(pair[0].value) not in own] + pairs
 
 
 @dataclass
 class Source:
-    """Parsed YAML data and the position of each node, keyed by data path."""
+    """Parsed YAML data and its node tree, which tells where each value came from."""
 
     data: Any
     file: str | None = None
-    positions: dict[Path, tuple[int, int]] = field(default_factory=dict)
-    key_positions: dict[Path, tuple[int, int]] = field(default_factory=dict)
+    root: yaml.Node | None = field(default=None, repr=False)
+
+    def _walk(self, path: Path) -> list[tuple[yaml.Node | None, yaml.Node]]:
+        """(key node, value node) for each prefix of ``path`` that exists in the document."""
+        if self.root is None:
+            return []
+        trail: list[tuple[yaml.Node | None, yaml.Node]] = [(None, self.root)]
+        node = self.root
+        for part in path:
+            step: tuple[yaml.Node | None, yaml.Node] | None = None
+            if isinstance(node, yaml.MappingNode):
+                for key_node, value_node in reversed(_pairs(node)):
+                    if isinstance(key_node, yaml.ScalarNode) and key_node.value == str(part):
+                        step = (key_node, value_node)
+                        break
+            elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
+                step = (None, node.value[part])
+            if step is None:
+                break
+            trail.append(step)
+            node = step[1]
+        return trail
 
     def locate(self, path: Path) -> tuple[int | None, int | None]:
         """Line and column (1-based) of the value at ``path``, or of its nearest ancestor."""
-        for end in range(len(path), -1, -1):
-            position = self.positions.get(path[:end])
-            if position is not None:
-                return position
-        return None, None
+        trail = self._walk(path)
+        return _mark(trail[-1][1]) if trail else (None, None)
 
     def locate_key(self, path: Path) -> tuple[int | None, int | None]:
-        """Position of the mapping key that names ``path`` (falls back to the value)."""
-        position = self.key_positions.get(path)
-        return position if position is not None else self.locate(path)
+        """Position of the mapping key that names ``path`` (falls back to the value or an ancestor)."""
+        trail = self._walk(path)
+        if len(trail) == len(path) + 1 and trail[-1][0] is not None:
+            return _mark(trail[-1][0])  # type: ignore[arg-type]
+        return _mark(trail[-1][1]) if trail else (None, None)
 
     def problem(self, check: str, message: str, path: Path, **kwargs: Any) -> Problem:
         line, column = self.locate(path)
@@ -68,92 +131,71 @@ class Source:
 
 
 class _Builder:
-    def __init__(self, source: Source) -> None:
-        self.source = source
+    """Plain data from the node tree; reports bad keys and duplicates, nothing else."""
+
+    def __init__(self, file: str | None) -> None:
+        self.file = file
         self.problems: list[Problem] = []
         self._scalars = _SCALARS('')
 
+    def _problem(self, check: str, message: str, path: Path, node: yaml.Node, **kwargs: Any) -> None:
+        line, column = _mark(node)
+        self.problems.append(Problem(check, message, path, file=self.file, line=line, column=column, **kwargs))
+
     def build(self, node: yaml.Node, path: Path) -> Any:
-        self.source.positions[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
-        if isinstance(node, yaml.MappingNode):
-            return self._mapping(node, path)
-        if isinstance(node, yaml.SequenceNode):
-            return [self.build(item, (*path, index)) for index, item in enumerate(node.value)]
-        try:
-            return self._scalars.construct_object(node, deep=True)
-        except yaml.constructor.ConstructorError as error:
-            line, column = node.start_mark.line + 1, node.start_mark.column + 1
-            self.problems.append(
-                Problem(
+        if isinstance(node, yaml.ScalarNode):
+            fast = _FAST_SCALARS.get(node.tag)
+            if fast is not None and (node.style is None or node.tag == _STR):
+                try:
+                    return fast(node.value)
+                except ValueError:
+                    pass  # e.g. "0x" alone: let the constructor report it
+            try:
+                return self._scalars.construct_object(node, deep=True)
+            except yaml.constructor.ConstructorError as error:
+                self._problem(
                     'yaml-value',
                     f'cannot read value: {error.problem}',
                     path,
-                    file=self.source.file,
-                    line=line,
-                    column=column,
+                    node,
                     value=node.value,
                     expected='a plain YAML scalar',
                 )
-            )
-            return None
-
-    def _pairs(self, node: yaml.MappingNode) -> list[tuple[yaml.Node, yaml.Node]]:
-        pairs: list[tuple[yaml.Node, yaml.Node]] = []
-        merged: list[tuple[yaml.Node, yaml.Node]] = []
-        for key_node, value_node in node.value:
-            if key_node.tag == 'tag:yaml.org,2002:merge':
-                sources = value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
-                for source in sources:
-                    if isinstance(source, yaml.MappingNode):
-                        merged.extend(self._pairs(source))
-            else:
-                pairs.append((key_node, value_node))
-        own = {str(key.value) for key, _ in pairs}
-        return [pair for pair in merged if str(pair[0].value) not in own] + pairs
-
-    def _mapping(self, node: yaml.MappingNode, path: Path) -> dict[Any, Any]:
+                return None
+        if isinstance(node, yaml.SequenceNode):
+            return [self.build(item, (*path, index)) for index, item in enumerate(node.value)]
         result: dict[Any, Any] = {}
-        for key_node, value_node in self._pairs(node):
-            key = self.build(key_node, (*path, '<key>'))
-            self.source.positions.pop((*path, '<key>'), None)
-            key_position = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+        first_seen: dict[Any, yaml.Node] = {}
+        for key_node, value_node in _pairs(node):  # type: ignore[arg-type]
+            key = self.build(key_node, path)
             if not isinstance(key, str | int) or isinstance(key, bool):
-                self.problems.append(
-                    Problem(
-                        'yaml-key',
-                        f'mapping key {key!r} is not a string',
-                        path,
-                        file=self.source.file,
-                        line=key_position[0],
-                        column=key_position[1],
-                        value=key,
-                        expected='a string key',
-                    )
+                self._problem(
+                    'yaml-key',
+                    f'mapping key {key!r} is not a string',
+                    path,
+                    key_node,
+                    value=key,
+                    expected='a string key',
                 )
                 continue
-            if key in result:
-                first = self.source.key_positions[(*path, key)]
-                self.problems.append(
-                    Problem(
-                        'yaml-duplicate-key',
-                        f'duplicate key "{key}" (first defined on line {first[0]})',
-                        (*path, key),
-                        file=self.source.file,
-                        line=key_position[0],
-                        column=key_position[1],
-                        value=key,
-                        expected='each key once per mapping',
-                    )
+            if key in first_seen:
+                line = _mark(first_seen[key])[0]
+                self._problem(
+                    'yaml-duplicate-key',
+                    f'duplicate key "{key}" (first defined on line {line})',
+                    (*path, key),
+                    key_node,
+                    value=key,
+                    expected='each key once per mapping',
                 )
                 continue
-            self.source.key_positions[(*path, key)] = key_position
+            first_seen[key] = key_node
             result[key] = self.build(value_node, (*path, key))
         return result
 
 
 def parse_source(text: str, file: str | None = None) -> Source:
     """Parse YAML text; raise :class:`SpecInvalid` for syntax errors, duplicate keys or an empty document."""
-    source = Source(data=None, file=file)
     try:
         loader = _Loader(text)
         try:
@@ -197,8 +239,8 @@ def parse_source(text: str, file: str | None = None) -> Source:
             ],
             file,
         )
-    builder = _Builder(source)
-    source.data = builder.build(node, ())
+    builder = _Builder(file)
+    source = Source(builder.build(node, ()), file, node)
     if not isinstance(source.data, dict):
         builder.problems.append(
             source.problem(

@@ -9,33 +9,45 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from ..catalogue.isps import DEFAULT_LIMITS
 from ..checks.authentication import ed25519_selector
 from ..facts import EffectiveIsp, StreamFact
-from ..model import Deployment
+from ..model import Deployment, IspLimits, IspProfile
 from .base import GENERATED_MARK, OutputFile, RenderContext
 from .serialise import to_yaml
 
 SMTP_PORT = 25
 
 
-def _limits(isp: EffectiveIsp) -> dict[str, Any]:
-    return {key: value for key, value in isp.limits.model_dump().items() if value is not None}
+def _limits(limits: IspLimits) -> dict[str, Any]:
+    return {key: value for key, value in limits.model_dump().items() if value is not None}
 
 
-def _isp(isp: EffectiveIsp) -> dict[str, Any]:
+def _isp_profile(profile: IspProfile) -> dict[str, Any]:
     return {
-        'name': isp.name,
-        'display_name': isp.display_name,
-        'recipient_domains': list(isp.recipient_domains),
-        'mx_patterns': list(isp.mx_patterns),
-        'limits': _limits(isp),
-        'backoff_rules': [rule.model_dump() for rule in isp.backoff_rules],
+        'display_name': profile.display_name,
+        'recipient_domains': list(profile.recipient_domains),
+        'mx_patterns': list(profile.mx_patterns),
+        'limits': _limits(profile.limits.over(DEFAULT_LIMITS)),
+        'backoff_rules': [rule.model_dump() for rule in profile.backoff_rules],
     }
 
 
-def _stream(context: RenderContext, stream: StreamFact, host: str) -> dict[str, Any]:
+def _stream_isp(isp: EffectiveIsp, base: IspProfile | None) -> dict[str, Any]:
+    """A provider as it applies to one stream: its limits, plus whatever the stream changed."""
+    entry: dict[str, Any] = {'limits': _limits(isp.limits)}
+    if base is None or tuple(base.recipient_domains) != isp.recipient_domains:
+        entry['recipient_domains'] = list(isp.recipient_domains)
+    if base is None or tuple(base.mx_patterns) != isp.mx_patterns:
+        entry['mx_patterns'] = list(isp.mx_patterns)
+    if base is None or tuple(base.backoff_rules) != isp.backoff_rules:
+        entry['backoff_rules'] = [rule.model_dump() for rule in isp.backoff_rules]
+    return entry
+
+
+def _stream(stream: StreamFact, profiles: dict[str, IspProfile]) -> dict[str, Any]:
+    """A stream's configuration, written once in group_vars/all.yml (hosts hold only their IPs)."""
     return {
-        'name': stream.name,
         'kind': stream.kind,
         'use_case': stream.use_case,
         'pool': stream.pool,
@@ -45,6 +57,28 @@ def _stream(context: RenderContext, stream: StreamFact, host: str) -> dict[str, 
             'networks': list(stream.injection.networks),
             'sasl_users': list(stream.injection.sasl_users),
         },
+        'retry': {
+            'min_backoff': stream.retry.min_backoff,
+            'max_backoff': stream.retry.max_backoff,
+            'queue_lifetime': stream.retry.queue_lifetime,
+        },
+        'isps': {name: _stream_isp(isp, profiles.get(name)) for name, isp in stream.isps.items()},
+        'bounce_categories': {
+            name: {
+                'retry': category.retry,
+                'retry_after': list(category.retry_after),
+                'expire_after': category.expire_after,
+                'suppress_after': category.suppress_after,
+            }
+            for name, category in stream.categories.items()
+        },
+        'reply_rules': [rule.model_dump() for rule in stream.reply_rules],
+    }
+
+
+def _host_stream(context: RenderContext, stream: StreamFact, host: str) -> dict[str, Any]:
+    return {
+        'name': stream.name,
         'ips': [
             {
                 'id': ip.id,
@@ -56,22 +90,6 @@ def _stream(context: RenderContext, stream: StreamFact, host: str) -> dict[str, 
             for ip in stream.ips
             if ip.host == host
         ],
-        'retry': {
-            'min_backoff': stream.retry.min_backoff,
-            'max_backoff': stream.retry.max_backoff,
-            'queue_lifetime': stream.retry.queue_lifetime,
-        },
-        'isps': [_isp(isp) for isp in stream.isps.values()],
-        'bounce_categories': {
-            name: {
-                'retry': category.retry,
-                'retry_after': list(category.retry_after),
-                'expire_after': category.expire_after,
-                'suppress_after': category.suppress_after,
-            }
-            for name, category in stream.categories.items()
-        },
-        'reply_rules': [rule.model_dump() for rule in stream.reply_rules],
     }
 
 
@@ -154,6 +172,9 @@ class InventoryRenderer:
             },
             'mailinfra__dkim_keys': dkim_keys(deployment),
             'mailinfra__bounce_domains': sorted({domain.bounce_domain for domain in deployment.sending_domains}),
+            'mailinfra__isp_profiles': {name: _isp_profile(profile) for name, profile in facts.isps.items()},
+            'mailinfra__default_limits': _limits(DEFAULT_LIMITS),
+            'mailinfra__streams': {stream.name: _stream(stream, facts.isps) for stream in facts.streams.values()},
             'mailinfra__monitoring': {
                 'dnsbl_zones': monitoring.dnsbl_zones,
                 'dnsbl_interval': monitoring.dnsbl_interval,
@@ -175,6 +196,6 @@ class InventoryRenderer:
                 ],
                 'mta_base__firewall_rules': _firewall(context, name, streams),
                 'mailinfra__mta': facts.host_mta[name],
-                'mailinfra__streams': [_stream(context, stream, name) for stream in streams],
+                'mailinfra__host_streams': [_host_stream(context, stream, name) for stream in streams],
             }
             yield OutputFile(f'inventory/host_vars/{name}.yml', to_yaml(host_vars, header))

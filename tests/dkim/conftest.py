@@ -66,7 +66,7 @@ class DnsResponder:
         self.txt: dict[dns.name.Name, list[tuple[bytes, ...]]] = {}
         self.cname: dict[dns.name.Name, dns.name.Name] = {}
         self.authoritative = True
-        self.rcode: int | None = None
+        self.rcode: dns.rcode.Rcode | None = None
         self.silent = False
         self.truncate_udp = False
         self.queries: list[tuple[str, str]] = []
@@ -169,16 +169,12 @@ class DnsResponder:
             return response.to_wire()
         name = question.name
         if name in self.cname:
-            rrset = response.find_rrset(
-                response.answer, name, dns.rdataclass.IN, dns.rdatatype.CNAME, create=True
-            )
+            rrset = response.find_rrset(response.answer, name, dns.rdataclass.IN, dns.rdatatype.CNAME, create=True)
             rrset.add(dns.rdtypes.ANY.CNAME.CNAME(dns.rdataclass.IN, dns.rdatatype.CNAME, self.cname[name]), 300)
             name = self.cname[name]
         if name in self.txt:
             if question.rdtype == dns.rdatatype.TXT:
-                rrset = response.find_rrset(
-                    response.answer, name, dns.rdataclass.IN, dns.rdatatype.TXT, create=True
-                )
+                rrset = response.find_rrset(response.answer, name, dns.rdataclass.IN, dns.rdatatype.TXT, create=True)
                 for strings in self.txt[name]:
                     rrset.add(dns.rdtypes.ANY.TXT.TXT(dns.rdataclass.IN, dns.rdatatype.TXT, strings), 300)
         elif name not in self.cname:

@@ -200,9 +200,7 @@ def test_txt_chunks_refuses_bad_input() -> None:
 
 
 def test_fingerprint_is_sha256_of_public_der(rsa_key: rsa.RSAPrivateKey) -> None:
-    der = rsa_key.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
+    der = rsa_key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     expected = 'sha256:' + hashlib.sha256(der).hexdigest()
     assert fingerprint(rsa_key) == expected
     assert fingerprint(rsa_key.public_key()) == expected

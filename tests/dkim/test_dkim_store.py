@@ -25,13 +25,13 @@ from mailinfra_iac.dkim import (
     KeySizeError,
     KeyStore,
     KeyStoreLocationError,
+    _fs,
     default_keys_root,
     find_git_work_tree,
     fingerprint,
     load_public_key,
     public_txt_value,
 )
-from mailinfra_iac.dkim import _fs
 from mailinfra_iac.dkim.keys import generate_private_key, private_key_pem
 
 
@@ -209,7 +209,7 @@ def test_atomic_write_replaces_whole_file(tmp_path: Path) -> None:
 
 def test_create_refuses_existing(store: KeyStore) -> None:
     ref = store.create('acme', 'example.com', 's2026q4')
-    with pytest.raises(KeyExistsError, match='already exists .*never reused'):
+    with pytest.raises(KeyExistsError, match=r'already exists .*never reused'):
         store.create('acme', 'example.com', 's2026q4')
     assert store.get('acme', 'example.com', 's2026q4', 'rsa').fingerprint == ref.fingerprint
 
@@ -367,9 +367,12 @@ def test_inventory_reference_is_a_reference(store: KeyStore) -> None:
         'domain': 'example.com',
         'selector': 's2026q4',
         'algorithm': 'rsa',
+        'bits': 2048,
+        'key_ref': 'acme/example.com/s2026q4.rsa.key',
         'key_path': str(ref.path),
         'fingerprint': ref.fingerprint,
     }
+    assert store.root / str(reference['key_ref']) == ref.path
     flat = repr(reference)
     assert all(line not in flat for line in pem_body(ref.path))
 

@@ -47,8 +47,12 @@ def test_inventory_groups_and_host_vars() -> None:
     assert sorted(hosts['inbound_mx']['hosts']) == ['mx1']
     mx1 = yaml.safe_load(files['inventory/host_vars/mx1.yml'].content)
     assert [ip['address'] for ip in mx1['mta_base__sending_ips']] == ['198.51.100.10', '198.51.100.30']
-    assert [stream['name'] for stream in mx1['mailinfra__streams']] == ['transactional', 'cold_outreach']
-    cold = mx1['mailinfra__streams'][1]
+    assert [(s['name'], [ip['address'] for ip in s['ips']]) for s in mx1['mailinfra__host_streams']] == [
+        ('transactional', ['198.51.100.10']),
+        ('cold_outreach', ['198.51.100.30']),
+    ]
+    streams = yaml.safe_load(files['inventory/group_vars/all.yml'].content)['mailinfra__streams']
+    cold = streams['cold_outreach']
     assert cold['bounce_categories']['quota-issues']['suppress_after'] == 1
     assert cold['bounce_categories']['bad-mailbox'] == {
         'retry': False,
@@ -56,12 +60,12 @@ def test_inventory_groups_and_host_vars() -> None:
         'expire_after': 86400,
         'suppress_after': 1,
     }
-    mx2 = yaml.safe_load(files['inventory/host_vars/mx2.yml'].content)
-    marketing = mx2['mailinfra__streams'][0]
-    gmail = next(isp for isp in marketing['isps'] if isp['name'] == 'gmail')
-    assert gmail['limits']['max_connections'] == 4  # the stream override
+    marketing = streams['marketing']
+    gmail = marketing['isps']['gmail']
+    assert gmail == {'limits': {**gmail['limits'], 'max_connections': 4}}  # only the limits differ per stream
     assert gmail['limits']['messages_per_connection'] == 50  # from the catalogue
     assert marketing['retry'] == {'min_backoff': 600, 'max_backoff': 7200, 'queue_lifetime': 86400}
+    mx2 = yaml.safe_load(files['inventory/host_vars/mx2.yml'].content)
     rules = {rule['name']: rule for rule in mx1['mta_base__firewall_rules']}
     assert rules['inject-transactional'] == {
         'name': 'inject-transactional',

@@ -47,9 +47,7 @@ BUILTIN_RESOURCES: dict[str, dict[str, Any]] = {
 @cache
 def load_schemas(schema_dir: Path = SCHEMA_DIR) -> dict[str, dict[str, Any]]:
     """All schema files of ``schema_dir``, keyed by provider local name (file stem)."""
-    return {
-        path.stem: json.loads(path.read_text(encoding='utf-8')) for path in sorted(schema_dir.glob('*.json'))
-    }
+    return {path.stem: json.loads(path.read_text(encoding='utf-8')) for path in sorted(schema_dir.glob('*.json'))}
 
 
 def find_schema(

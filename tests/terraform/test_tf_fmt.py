@@ -1,6 +1,6 @@
 """`terraform fmt` must leave every file under terraform/ unchanged."""
 
-from conftest import REPO, find_terraform, run_terraform
+from tf_helpers import REPO, find_terraform, run_terraform
 
 
 def test_terraform_fmt_check_is_clean():

@@ -1,0 +1,42 @@
+"""The YAML emitter: what PyYAML (and so Ansible) reads back is exactly what we wrote."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import yaml
+from hypothesis import given
+from hypothesis import strategies as st
+
+from mailinfra_iac.render.serialise import to_yaml
+
+TRICKY = ['yes', 'No', 'on', 'OFF', 'y', 'null', '~', '', ' x', 'x ', '1', '1.5', '0x1f', '0o17', '1_000', '12:30',
+          '-all', '~all', '.inf', '-.inf', '.NaN', '2026-11-28', '192.0.2.10', '10.0.0.0/8', '*.example',
+          '&a', '*a', '!tag', '%x', '@x', '`x', 'a: b', 'a #b', '#x', '[x]', '{x}', '"q"', "'q'", 'line\nbreak',
+          'tab\there', 'ünïcödé', '.mail.protection.outlook.com', 'v=spf1 -all', '^4\\d\\d[ -]4\\.2\\.2',
+          '\\', '- x', '? x', '|', '>', 'true', 'True', 'NULL', 'nan', 'Inf']
+
+
+@pytest.mark.parametrize('text', TRICKY)
+def test_tricky_strings_round_trip(text: str) -> None:
+    data = {'value': text, 'list': [text], text or 'empty': 1}
+    assert yaml.safe_load(to_yaml(data)) == data
+
+
+json_like = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@given(json_like)
+def test_anything_round_trips(data: Any) -> None:
+    assert yaml.safe_load(to_yaml(data)) == data
+
+
+def test_header_and_shape() -> None:
+    assert to_yaml({'b': [1, {'x': 'w', 'z': []}], 'a': {}}, 'Generated\n\nhere') == (
+        b'# Generated\n#\n# here\n---\na: {}\nb:\n  - 1\n  - x: w\n    z: []\n'
+    )
