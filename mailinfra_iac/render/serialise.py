@@ -39,7 +39,11 @@ def _scalar(value: Any) -> str:
     if isinstance(value, float):
         if math.isnan(value) or math.isinf(value):
             raise ValueError(f'cannot write {value!r}')
-        return repr(value)
+        text = repr(value)
+        if 'e' in text and '.' not in text:  # YAML 1.1 floats need a dot: 1e-05 -> 1.0e-05
+            mantissa, _, exponent = text.partition('e')
+            text = f'{mantissa}.0e{exponent}'
+        return text
     if isinstance(value, str):
         if _PLAIN.match(value) and value.lower() not in _RESERVED:
             return value

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 import yaml
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mailinfra_iac.render.serialise import to_yaml
@@ -31,6 +31,7 @@ json_like = st.recursive(
 )
 
 
+@settings(max_examples=400)
 @given(json_like)
 def test_anything_round_trips(data: Any) -> None:
     assert yaml.safe_load(to_yaml(data)) == data
