@@ -1,6 +1,6 @@
 """mailinfra-iac: dedicated email-sending infrastructure from one validated spec."""
 
-from .api import Spec, load_spec, parse_spec, render, render_files, validate
+from .api import Spec, keystore_dkim, load_spec, parse_spec, render, render_files, validate
 from .problems import MailinfraError, Problem, SpecInvalid
 
 __version__ = '0.1.0'
@@ -10,6 +10,7 @@ __all__ = [
     'Problem',
     'Spec',
     'SpecInvalid',
+    'keystore_dkim',
     'load_spec',
     'parse_spec',
     'render',

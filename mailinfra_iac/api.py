@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .checks import CheckContext, CheckRegistry, default_registry
+from .dkim import KeyStore
+from .dns import DkimSource, KeyStoreDkimSource
 from .facts import Facts, derive
 from .loader import Source, load_source, parse_source
 from .model import Deployment
@@ -81,9 +83,10 @@ def render_files(
     renderers: Iterable[str] | None = None,
     registry: RendererRegistry | None = None,
     addresses: dict[str, str] | None = None,
+    dkim: DkimSource | None = None,
 ) -> dict[str, OutputFile]:
-    """Render in memory: relative path -> file."""
-    context = RenderContext(spec.deployment, spec.facts, spec.name, addresses or {})
+    """Render in memory: relative path -> file. ``dkim`` supplies the public keys for DNS records."""
+    context = RenderContext(spec.deployment, spec.facts, spec.name, addresses or {}, dkim)
     return (registry or default_renderers()).render(context, renderers)
 
 
@@ -94,8 +97,14 @@ def render(
     renderers: Iterable[str] | None = None,
     registry: RendererRegistry | None = None,
     addresses: dict[str, str] | None = None,
+    dkim: DkimSource | None = None,
     force: bool = False,
 ) -> Path:
     """Render every (or the named) renderer into ``out_dir``, replacing it atomically."""
-    files = render_files(spec, renderers=renderers, registry=registry, addresses=addresses)
+    files = render_files(spec, renderers=renderers, registry=registry, addresses=addresses, dkim=dkim)
     return write_tree(files, out_dir, force=force)
+
+
+def keystore_dkim(spec: Spec, keys_dir: str | os.PathLike[str] | None = None) -> DkimSource:
+    """DKIM public keys from the key store (``$MAILINFRA_KEYS_DIR`` or ``~/.local/share/mailinfra/keys``)."""
+    return KeyStoreDkimSource(KeyStore(Path(keys_dir) if keys_dir is not None else None), spec.deployment.client.name)

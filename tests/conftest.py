@@ -3,16 +3,30 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 
 import pytest
 
 from mailinfra_iac import Problem, SpecInvalid, parse_spec
+from mailinfra_iac.dns.keys import DkimTxt
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / 'fixtures'
 AS_OF = dt.date(2026, 11, 28)
 BASE = (FIXTURES / 'base.yml').read_text()
+
+
+class FixedDkim:
+    """Every selector gets the same committed public key (tests/data/dkim_public.json), so output is stable."""
+
+    values = json.loads((Path(__file__).resolve().parent / 'data' / 'dkim_public.json').read_text())
+
+    def records(self, domain: str, wanted: list[tuple[str, str]]) -> tuple[list[DkimTxt], list[tuple[str, str]]]:
+        return [DkimTxt(selector, algorithm, self.values[algorithm]) for selector, algorithm in wanted], []
+
+
+TEST_DKIM = FixedDkim()
 
 
 def edit(old: str, new: str, text: str = BASE) -> str:

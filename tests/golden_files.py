@@ -11,7 +11,7 @@ from pathlib import Path
 
 from mailinfra_iac import load_spec, render_files
 
-from .conftest import AS_OF, ROOT
+from .conftest import AS_OF, ROOT, TEST_DKIM
 
 GOLDEN = ROOT / 'tests' / 'golden'
 EXAMPLES = sorted((ROOT / 'examples').glob('*.yml'))
@@ -19,7 +19,7 @@ EXAMPLES = sorted((ROOT / 'examples').glob('*.yml'))
 
 def rendered(example: Path) -> dict[str, bytes]:
     spec = load_spec(example.relative_to(ROOT), as_of=AS_OF)
-    return {path: output.content for path, output in render_files(spec).items()}
+    return {path: output.content for path, output in render_files(spec, dkim=TEST_DKIM).items()}
 
 
 def update() -> None:

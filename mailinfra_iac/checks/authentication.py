@@ -102,7 +102,8 @@ def dmarc_missing_rua(ctx: CheckContext) -> Iterator[Problem]:
             )
 
 
-def _organisation(name: str, client_domains: list[str]) -> str:
+def organisation(name: str, client_domains: list[str]) -> str:
+    """The client's organisational domain that ``name`` lies under (``name`` itself if none)."""
     for domain in client_domains:
         if name == domain or name.endswith('.' + domain):
             return domain
@@ -113,11 +114,11 @@ def dmarc_external_rua(ctx: CheckContext) -> Iterator[Problem]:
     client_domains = ctx.deployment.client.domains
     managed = [zone.name for zone in ctx.deployment.dns.zones]
     for index, domain in enumerate(ctx.deployment.sending_domains):
-        own = _organisation(domain.domain, client_domains)
+        own = organisation(domain.domain, client_domains)
         for field in ('rua', 'ruf'):
             for position, address in enumerate(getattr(domain.dmarc, field)):
                 target = address.rpartition('@')[2]
-                if _organisation(target, client_domains) == own:
+                if organisation(target, client_domains) == own:
                     continue
                 record = f'{domain.domain}._report._dmarc.{target}'
                 controlled = any(target == zone or target.endswith('.' + zone) for zone in managed)

@@ -10,9 +10,12 @@ import sys
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from .. import api
 from ..problems import MailinfraError, Problem, SpecInvalid
+from . import dkim_cmd, records_cmd
+from .common import addresses_from
 from .explain import explain_text
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 70
@@ -64,24 +67,17 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return EXIT_INVALID if errors else EXIT_OK
 
 
-def _addresses(path: str | None) -> dict[str, str]:
-    if path is None:
-        return {}
-    try:
-        data = json.loads(Path(path).read_text(encoding='utf-8'))
-        output = data.get('ip_addresses', data)
-        values = output.get('value', output)
-        if not isinstance(values, dict) or not all(isinstance(v, str) for v in values.values()):
-            raise ValueError('expected {"ip_addresses": {"value": {IP_ID: ADDRESS}}} from `terraform output -json`')
-        return dict(values)
-    except (OSError, ValueError, AttributeError) as error:
-        raise MailinfraError(f'cannot read Terraform outputs from {path}: {error}') from None
-
-
 def cmd_render(args: argparse.Namespace) -> int:
     spec = api.load_spec(args.spec, as_of=args.as_of)
     only = [name.strip() for name in args.only.split(',')] if args.only else None
-    out = api.render(spec, args.output, renderers=only, addresses=_addresses(args.terraform_output), force=args.force)
+    out = api.render(
+        spec,
+        args.output,
+        renderers=only,
+        addresses=addresses_from(args.terraform_output),
+        dkim=None if args.only and 'dns' not in args.only.split(',') else api.keystore_dkim(spec, args.keys),
+        force=args.force,
+    )
     _print_problems(spec.problems, 'text')
     print(f'Rendered {spec.name} to {out}')
     return EXIT_OK
@@ -103,8 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument('--force', action='store_true', help='overwrite an existing file')
     init.set_defaults(func=cmd_init)
 
-    def with_spec(name: str, help_text: str) -> argparse.ArgumentParser:
-        command = sub.add_parser(name, help=help_text)
+    def with_spec(name: str, help_text: str, parent: Any = sub) -> argparse.ArgumentParser:
+        command = parent.add_parser(name, help=help_text)
         command.add_argument('spec', help='path to the deployment spec (YAML)')
         command.add_argument(
             '--as-of', type=_date, default=None, metavar='DATE', help='evaluate warm-up as of this day (default: today)'
@@ -124,10 +120,16 @@ def build_parser() -> argparse.ArgumentParser:
         help='`terraform output -json` of the root module, for allocated IP addresses',
     )
     render.add_argument('--force', action='store_true', help='replace a non-empty directory we did not create')
+    render.add_argument(
+        '--keys', metavar='DIR', help='DKIM key store (default $MAILINFRA_KEYS_DIR or ~/.local/share/mailinfra/keys)'
+    )
     render.set_defaults(func=cmd_render)
 
     explain = with_spec('explain', 'summarise streams, pools, IPs, limits and advice')
     explain.set_defaults(func=cmd_explain)
+
+    for module in (records_cmd, dkim_cmd):
+        module.register(sub, with_spec)
     return parser
 
 

@@ -6,6 +6,8 @@ private key material.
 
 from __future__ import annotations
 
+from ..problems import MailinfraError
+
 __all__ = [
     'DkimError',
     'DnsQueryError',
@@ -26,7 +28,7 @@ __all__ = [
 ]
 
 
-class DkimError(Exception):
+class DkimError(MailinfraError):
     """Base class of every error raised by :mod:`mailinfra_iac.dkim`."""
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path as FsPath
 from typing import Any
@@ -52,7 +53,7 @@ def _int(text: str) -> int:
     return sign * int(digits)
 
 
-_FAST_SCALARS = {
+_FAST_SCALARS: dict[str, Callable[[str], Any]] = {
     _STR: str,
     'tag:yaml.org,2002:int': _int,
     'tag:yaml.org,2002:float': lambda text: float(text.replace('_', '')),
@@ -122,7 +123,8 @@ class Source:
         """Position of the mapping key that names ``path`` (falls back to the value or an ancestor)."""
         trail = self._walk(path)
         if len(trail) == len(path) + 1 and trail[-1][0] is not None:
-            return _mark(trail[-1][0])  # type: ignore[arg-type]
+            key_node = trail[-1][0]
+            return _mark(key_node)
         return _mark(trail[-1][1]) if trail else (None, None)
 
     def problem(self, check: str, message: str, path: Path, **kwargs: Any) -> Problem:

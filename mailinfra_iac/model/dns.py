@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from .base import DnsName, Model
+from .base import DnsName, HostName, Model
 
 DnsProvider = Literal['cloudflare', 'route53', 'rfc2136', 'zonefile']
 
@@ -18,6 +18,9 @@ class Zone(Model):
     provider: DnsProvider = Field(description='Who serves the zone; "zonefile" renders a BIND zone file only.')
     zone_id: str | None = Field(None, description='Provider zone id (Cloudflare, Route 53).')
     server: str | None = Field(None, description='RFC 2136 server address for dynamic updates.')
+    nameservers: list[HostName] = Field(
+        default_factory=list, description='Authoritative servers (NS); used in exported zone files and DNS checks.'
+    )
 
 
 class Dns(Model):

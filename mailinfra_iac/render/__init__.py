@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from .base import OutputFile, RenderContext, Renderer, RendererRegistry
+from .dns_records import DnsRecordsRenderer
 from .inventory import InventoryRenderer
 
 
 def default_registry() -> RendererRegistry:
     """A fresh registry with every built-in renderer."""
-    return RendererRegistry([InventoryRenderer()])
+    return RendererRegistry([InventoryRenderer(), DnsRecordsRenderer()])
 
 
 __all__ = ['OutputFile', 'RenderContext', 'Renderer', 'RendererRegistry', 'default_registry']

@@ -13,9 +13,7 @@ import re
 from typing import Any
 
 _PLAIN = re.compile(r'^[A-Za-z_/][A-Za-z0-9_./@+=-]*$|^\.[A-Za-z0-9_-]+\.[A-Za-z0-9_./-]+$')
-_RESERVED = frozenset(
-    ['y', 'n', 'yes', 'no', 'on', 'off', 'true', 'false', 'null', 'nan', 'inf']
-)
+_RESERVED = frozenset(['y', 'n', 'yes', 'no', 'on', 'off', 'true', 'false', 'null', 'nan', 'inf'])
 
 
 # characters YAML cannot hold raw in a double-quoted scalar (non-printables, and NEL/LS/PS line breaks)
@@ -68,7 +66,7 @@ def _emit(value: Any, indent: str, lines: list[str]) -> None:
         if isinstance(item, dict | list) and item:
             nested: list[str] = []
             _emit(item, indent + '  ', nested)
-            lines.append(f'{indent}- {nested[0][len(indent) + 2:]}')
+            lines.append(f'{indent}- {nested[0][len(indent) + 2 :]}')
             lines.extend(nested[1:])
         else:
             lines.append(f'{indent}- {_inline(item)}')

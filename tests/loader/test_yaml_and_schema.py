@@ -95,7 +95,7 @@ def test_messages_say_what_was_expected() -> None:
     found = {format_path(p.path): p for p in problems(text)}
     extra = found['dns.zones[0].zone_idd']
     assert extra.message == 'unknown field "zone_idd" (did you mean "zone_id"?)'
-    assert extra.expected == 'one of: name, provider, server, zone_id'
+    assert extra.expected == 'one of: name, nameservers, provider, server, zone_id'
     assert found['mta'].expected == "'postfix', 'powermta' or 'auto'"
     assert found['mta'].value == 'exim'
 

@@ -12,7 +12,7 @@ from mailinfra_iac import load_spec, parse_spec, render, render_files
 from mailinfra_iac.render import OutputFile, RendererRegistry, default_registry
 from mailinfra_iac.render.output import MARKER, OutputError, write_tree
 
-from ..conftest import AS_OF, BASE, ROOT
+from ..conftest import AS_OF, BASE, ROOT, TEST_DKIM
 from ..golden_files import EXAMPLES, GOLDEN, rendered
 
 
@@ -38,7 +38,7 @@ def test_same_spec_same_bytes() -> None:
 
 def test_inventory_groups_and_host_vars() -> None:
     spec = load_spec(ROOT / 'examples' / 'newsletter-publisher.yml', as_of=AS_OF)
-    files = render_files(spec)
+    files = render_files(spec, dkim=TEST_DKIM)
     hosts = yaml.safe_load(files['inventory/hosts.yml'].content)['all']['children']
     assert sorted(hosts['mta']['children']['mta_postfix']['hosts']) == ['mx1', 'mx2']
     assert hosts['mta']['children']['mta_postfix']['hosts']['mx1']['ansible_host'] == '198.51.100.5'
@@ -79,7 +79,7 @@ def test_inventory_groups_and_host_vars() -> None:
 
 def test_inventory_holds_dkim_references_only() -> None:
     spec = load_spec(ROOT / 'examples' / 'high-volume-powermta.yml', as_of=AS_OF)
-    all_vars = yaml.safe_load(render_files(spec)['inventory/group_vars/all.yml'].content)
+    all_vars = yaml.safe_load(render_files(spec, dkim=TEST_DKIM)['inventory/group_vars/all.yml'].content)
     keys = [key for key in all_vars['mailinfra__dkim_keys'] if key['domain'] == 'shopmax.example']
     assert [(key['selector'], key['algorithm'], key['signing']) for key in keys] == [
         ('s2026q4', 'rsa', True),
@@ -88,7 +88,7 @@ def test_inventory_holds_dkim_references_only() -> None:
         ('s2026q3e', 'ed25519', False),
     ]
     assert keys[0]['key_ref'] == 'shopmax/shopmax.example/s2026q4.rsa.key'
-    for output in render_files(spec).values():
+    for output in render_files(spec, dkim=TEST_DKIM).values():
         assert b'PRIVATE KEY' not in output.content
 
 
@@ -97,7 +97,7 @@ def test_allocated_addresses_come_from_terraform_outputs() -> None:
     allocated = [ip for ip in spec.facts.ips if ip.allocated]
     assert [ip.id for ip in allocated] == [f'reactivation_alloc{n}' for n in range(1, 5)]
     addresses = {ip.id: f'198.18.0.{n}' for n, ip in enumerate(allocated, 1)}
-    files = render_files(spec, addresses=addresses)
+    files = render_files(spec, addresses=addresses, dkim=TEST_DKIM)
     pmta3 = yaml.safe_load(files['inventory/host_vars/pmta3.yml'].content)
     assert [ip['address'] for ip in pmta3['mta_base__sending_ips']] == [f'198.18.0.{n}' for n in range(1, 5)]
     assert [ip['ptr'] for ip in pmta3['mta_base__sending_ips']] == [f'rx{n}.mta.shopmax.example' for n in range(1, 5)]
@@ -106,10 +106,10 @@ def test_allocated_addresses_come_from_terraform_outputs() -> None:
 def test_render_writes_a_complete_tree_and_replaces_it(tmp_path: Path) -> None:
     spec = parse_spec(BASE, 'spec.yml', as_of=AS_OF)
     out = tmp_path / 'out'
-    render(spec, out)
+    render(spec, out, dkim=TEST_DKIM)
     assert (out / MARKER).exists()
     (out / 'inventory' / 'stale.yml').write_text('old')
-    render(spec, out)
+    render(spec, out, dkim=TEST_DKIM)
     assert not (out / 'inventory' / 'stale.yml').exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ['out'], 'no staging directories are left behind'
 
@@ -118,7 +118,7 @@ def test_render_refuses_a_directory_it_did_not_create(tmp_path: Path) -> None:
     spec = parse_spec(BASE, 'spec.yml', as_of=AS_OF)
     (tmp_path / 'precious.txt').write_text('keep me')
     with pytest.raises(OutputError, match='not empty and was not written by mailinfra render'):
-        render(spec, tmp_path)
+        render(spec, tmp_path, dkim=TEST_DKIM)
     assert (tmp_path / 'precious.txt').read_text() == 'keep me'
 
 
@@ -133,11 +133,11 @@ class _Exploding:
 def test_failed_render_leaves_the_old_tree(tmp_path: Path) -> None:
     spec = parse_spec(BASE, 'spec.yml', as_of=AS_OF)
     out = tmp_path / 'out'
-    render(spec, out)
+    render(spec, out, dkim=TEST_DKIM)
     before = {p: p.read_bytes() for p in out.rglob('*') if p.is_file()}
     registry = RendererRegistry([*default_registry(), _Exploding()])
     with pytest.raises(RuntimeError):
-        render(spec, out, registry=registry)
+        render(spec, out, registry=registry, dkim=TEST_DKIM)
     assert {p: p.read_bytes() for p in out.rglob('*') if p.is_file()} == before
 
 
