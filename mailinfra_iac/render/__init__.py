@@ -5,11 +5,12 @@ from __future__ import annotations
 from .base import OutputFile, RenderContext, Renderer, RendererRegistry
 from .dns_records import DnsRecordsRenderer
 from .inventory import InventoryRenderer
+from .mta_configs import MtaConfigRenderer
 
 
 def default_registry() -> RendererRegistry:
     """A fresh registry with every built-in renderer."""
-    return RendererRegistry([InventoryRenderer(), DnsRecordsRenderer()])
+    return RendererRegistry([InventoryRenderer(), DnsRecordsRenderer(), MtaConfigRenderer()])
 
 
 __all__ = ['OutputFile', 'RenderContext', 'Renderer', 'RendererRegistry', 'default_registry']

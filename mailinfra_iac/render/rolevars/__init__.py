@@ -1,0 +1,14 @@
+"""Inventory variables per role. A new role's variables go in one new module here, listed below."""
+
+from __future__ import annotations
+
+from .base import RoleVars, Template, merge
+from .core import CoreVars
+from .mta_base import MtaBaseVars
+
+
+def default_role_vars() -> list[RoleVars]:
+    return [CoreVars(), MtaBaseVars()]
+
+
+__all__ = ['RoleVars', 'Template', 'default_role_vars', 'merge']

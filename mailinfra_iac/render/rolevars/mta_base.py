@@ -1,0 +1,48 @@
+"""``mta_base__*``: host name, sending IPs and firewall openings for the base role."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ...facts import StreamFact
+from ..base import RenderContext
+
+SMTP_PORT = 25
+
+
+def _firewall(context: RenderContext, host: str, streams: list[StreamFact]) -> list[dict[str, Any]]:
+    rules = []
+    for stream in streams:
+        rules.append(
+            {
+                'name': f'inject-{stream.name}',
+                'port': stream.injection.port,
+                'proto': 'tcp',
+                'sources': list(stream.injection.networks),
+            }
+        )
+    inbound = context.deployment.inbound.hosts or list(context.deployment.hosts)
+    if host in inbound:
+        rules.append({'name': 'smtp-inbound', 'port': SMTP_PORT, 'proto': 'tcp', 'sources': []})
+    return rules
+
+
+class MtaBaseVars:
+    """Variables of roles/mta_base."""
+
+    name = 'mta_base'
+
+    def group_vars(self, context: RenderContext) -> dict[str, Any]:
+        return {}
+
+    def host_vars(self, context: RenderContext, host: str) -> dict[str, Any]:
+        spec_host = context.deployment.hosts[host]
+        return {
+            'mta_base__hostname': spec_host.fqdn,
+            'mta_base__mailname': spec_host.fqdn,
+            'mta_base__sending_ips': [
+                {'address': context.address_of(ip.id, ip.address), 'prefix': 32, 'ptr': ip.ptr, 'id': ip.id}
+                for ip in context.facts.ips_of_host(host)
+            ],
+            'mta_base__firewall_rules': _firewall(context, host, context.facts.streams_of_host(host)),
+        }
