@@ -9,9 +9,11 @@ render(spec, 'out/acme')
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import gc
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,32 +43,49 @@ class Spec:
         return Path(self.source.file).name if self.source and self.source.file else 'spec.yml'
 
 
+@contextlib.contextmanager
+def _batch() -> Iterator[None]:
+    """Pause the cyclic garbage collector for one batch step: loading and rendering build many objects
+    and free them together, and collections in between only walk live data (a third of the time)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def _check(source: Source, deployment: Deployment, as_of: dt.date | None, checks: CheckRegistry | None) -> Spec:
     facts = derive(deployment, as_of)
     problems = sort_problems((checks or default_registry()).run(CheckContext(deployment, facts, source)))
     if any(problem.severity == 'error' for problem in problems):
         raise SpecInvalid(problems, source.file)
+    source.root = None  # every problem is located by now; let the YAML node tree go
     return Spec(deployment, facts, problems, source)
 
 
 def spec_from_source(source: Source, *, as_of: dt.date | None = None, checks: CheckRegistry | None = None) -> Spec:
     from .validation import build_model
 
-    return _check(source, build_model(source), as_of, checks)
+    with _batch():
+        return _check(source, build_model(source), as_of, checks)
 
 
 def load_spec(
     path: str | os.PathLike[str], *, as_of: dt.date | None = None, checks: CheckRegistry | None = None
 ) -> Spec:
     """Read, validate and check a spec file. Raises :class:`SpecInvalid` listing every error."""
-    return spec_from_source(load_source(path), as_of=as_of, checks=checks)
+    with _batch():
+        return spec_from_source(load_source(path), as_of=as_of, checks=checks)
 
 
 def parse_spec(
     text: str, file: str | None = None, *, as_of: dt.date | None = None, checks: CheckRegistry | None = None
 ) -> Spec:
     """Like :func:`load_spec`, from YAML text."""
-    return spec_from_source(parse_source(text, file), as_of=as_of, checks=checks)
+    with _batch():
+        return spec_from_source(parse_source(text, file), as_of=as_of, checks=checks)
 
 
 def validate(path: str | os.PathLike[str], *, as_of: dt.date | None = None) -> list[Problem]:
@@ -87,7 +106,8 @@ def render_files(
 ) -> dict[str, OutputFile]:
     """Render in memory: relative path -> file. ``dkim`` supplies the public keys for DNS records."""
     context = RenderContext(spec.deployment, spec.facts, spec.name, addresses or {}, dkim)
-    return (registry or default_renderers()).render(context, renderers)
+    with _batch():
+        return (registry or default_renderers()).render(context, renderers)
 
 
 def render(

@@ -11,7 +11,7 @@ PROJECT_ENV = 'MAILINFRA_PROJECT'
 
 
 def project_root() -> Path:
-    """The checkout that holds ``roles/`` and ``terraform/modules/``: ``$MAILINFRA_PROJECT`` or this package's parent."""
+    """The checkout holding ``roles/`` and ``terraform/modules/``: ``$MAILINFRA_PROJECT`` or the package's parent."""
     root = Path(os.environ.get(PROJECT_ENV) or Path(__file__).resolve().parent.parent)
     if not (root / 'roles').is_dir() or not (root / 'terraform' / 'modules').is_dir():
         raise MailinfraError(

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 
+from ..names import enclosing
 from ..problems import Problem
 from .base import Check, CheckContext
 
@@ -102,16 +103,13 @@ def dmarc_missing_rua(ctx: CheckContext) -> Iterator[Problem]:
             )
 
 
-def organisation(name: str, client_domains: list[str]) -> str:
+def organisation(name: str, client_domains: Collection[str]) -> str:
     """The client's organisational domain that ``name`` lies under (``name`` itself if none)."""
-    for domain in client_domains:
-        if name == domain or name.endswith('.' + domain):
-            return domain
-    return name
+    return enclosing(name, client_domains) or name
 
 
 def dmarc_external_rua(ctx: CheckContext) -> Iterator[Problem]:
-    client_domains = ctx.deployment.client.domains
+    client_domains = set(ctx.deployment.client.domains)
     managed = [zone.name for zone in ctx.deployment.dns.zones]
     for index, domain in enumerate(ctx.deployment.sending_domains):
         own = organisation(domain.domain, client_domains)

@@ -64,8 +64,8 @@ def unknown_domain(ctx: CheckContext) -> Iterator[Problem]:
 
 
 def domain_outside_zones(ctx: CheckContext) -> Iterator[Problem]:
-    zones = [zone.name for zone in ctx.deployment.dns.zones]
-    expected = 'a name inside one of the managed zones: ' + ', '.join(zones)
+    zones = {zone.name for zone in ctx.deployment.dns.zones}
+    expected = 'a name inside one of the managed zones: ' + ', '.join(sorted(zones))
     for index, domain in enumerate(ctx.deployment.sending_domains):
         names = [('domain', domain.domain), ('return_path', domain.bounce_domain)]
         if domain.tracking is not None:

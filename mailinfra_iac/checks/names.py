@@ -2,23 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 
+from ..names import enclosing
 from ..problems import Path, Problem
 from .base import Check, CheckContext
 
 
-def in_zones(name: str, zones: list[str]) -> bool:
-    return any(name == zone or name.endswith('.' + zone) for zone in zones)
+def in_zones(name: str, zones: Collection[str]) -> bool:
+    return enclosing(name, zones) is not None
 
 
 def forward_zones(ctx: CheckContext) -> list[str]:
-    return [zone.name for zone in ctx.deployment.dns.zones if not zone.name.endswith('.arpa')]
+    return sorted(zone.name for zone in ctx.deployment.dns.zones if not zone.name.endswith('.arpa'))
 
 
 def ptr_outside_zones(ctx: CheckContext) -> Iterator[Problem]:
-    zones = forward_zones(ctx)
-    expected = 'a name inside one of the managed zones: ' + ', '.join(zones)
+    zone_list = forward_zones(ctx)
+    zones = set(zone_list)
+    expected = 'a name inside one of the managed zones: ' + ', '.join(zone_list)
     for pool_name, pool in ctx.deployment.pools.items():
         for index, ip in enumerate(pool.ips):
             if not in_zones(ip.ptr, zones):

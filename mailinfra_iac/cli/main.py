@@ -14,7 +14,7 @@ from typing import Any
 
 from .. import api
 from ..problems import MailinfraError, Problem, SpecInvalid
-from . import dkim_cmd, records_cmd
+from . import dkim_cmd, plan_cmd, records_cmd
 from .common import addresses_from
 from .explain import explain_text
 
@@ -75,7 +75,9 @@ def cmd_render(args: argparse.Namespace) -> int:
         args.output,
         renderers=only,
         addresses=addresses_from(args.terraform_output),
-        dkim=None if args.only and 'dns' not in args.only.split(',') else api.keystore_dkim(spec, args.keys),
+        dkim=None
+        if args.only and not {'dns', 'terraform'} & set(args.only.split(','))
+        else api.keystore_dkim(spec, args.keys),
         force=args.force,
     )
     _print_problems(spec.problems, 'text')
@@ -128,7 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     explain = with_spec('explain', 'summarise streams, pools, IPs, limits and advice')
     explain.set_defaults(func=cmd_explain)
 
-    for module in (records_cmd, dkim_cmd):
+    for module in (records_cmd, dkim_cmd, plan_cmd):
         module.register(sub, with_spec)
     return parser
 

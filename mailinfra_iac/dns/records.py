@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from ..checks.authentication import ed25519_selector, organisation
 from ..facts import Facts
 from ..model import Deployment, SendingDomain
+from ..names import enclosing
 from .keys import DkimSource, MissingDkimKeys
 
 PLACEHOLDER = re.compile(r'<(ip|host):([a-z0-9_]+)>')
@@ -100,24 +101,22 @@ def _address_key(match: re.Match[str]) -> str:
 
 class _Zones:
     def __init__(self, deployment: Deployment) -> None:
-        names = sorted((zone.name for zone in deployment.dns.zones), key=len, reverse=True)
-        self.forward = [name for name in names if not name.endswith('.arpa')]
-        self.reverse = [name for name in names if name.endswith('.in-addr.arpa')]
+        names = {zone.name for zone in deployment.dns.zones}
+        self.forward = {name for name in names if not name.endswith('.arpa')}
+        self.reverse = {name for name in names if name.endswith('.in-addr.arpa')}
 
     def split(self, fqdn: str) -> tuple[str, str] | None:
-        for zone in self.forward:
-            if fqdn == zone:
-                return zone, '@'
-            if fqdn.endswith('.' + zone):
-                return zone, fqdn[: -len(zone) - 1]
-        return None
+        zone = enclosing(fqdn, self.forward)
+        if zone is None:
+            return None
+        return zone, '@' if fqdn == zone else fqdn[: -len(zone) - 1]
 
     def reverse_of(self, address: str) -> tuple[str, str] | None:
         pointer = ipaddress.ip_address(address).reverse_pointer
-        for zone in self.reverse:
-            if pointer.endswith('.' + zone):
-                return zone, pointer[: -len(zone) - 1]
-        return None
+        zone = enclosing(pointer, self.reverse)
+        if zone is None or zone == pointer:
+            return None
+        return zone, pointer[: -len(zone) - 1]
 
 
 def _ip4_terms(addresses: list[str]) -> list[str]:
@@ -129,9 +128,9 @@ def _ip4_terms(addresses: list[str]) -> list[str]:
     return terms + [f'ip4:{a}' for a in sorted(a for a in addresses if PLACEHOLDER.fullmatch(a))]
 
 
-def spf_value(domain: SendingDomain, addresses: list[str], *, with_policy: bool = True) -> str:
+def spf_value(domain: SendingDomain, ip4_terms: list[str], *, with_policy: bool = True) -> str:
     """``v=spf1`` with the streams' IPs first (no lookups), then the declared mechanisms and includes."""
-    terms = ['v=spf1', *_ip4_terms(addresses)]
+    terms = ['v=spf1', *ip4_terms]
     if with_policy:
         terms += domain.spf.mechanisms
         terms += [f'include:{include.domain}' for include in domain.spf.includes]
@@ -159,12 +158,19 @@ def mta_sts_policy(mode: str, mx_hosts: list[str], max_age: int) -> str:
     return '\r\n'.join(lines) + '\r\n'
 
 
-def _sending_addresses(deployment: Deployment, facts: Facts) -> dict[str, list[str]]:
-    """Sending domain -> addresses of every stream allowed to use it."""
-    result: dict[str, list[str]] = defaultdict(list)
+def _sending_terms(facts: Facts) -> dict[str, list[str]]:
+    """Sending domain -> SPF ip4: terms for the addresses of every stream allowed to use it."""
+    streams_of: dict[str, list[str]] = defaultdict(list)
     for stream in facts.streams.values():
         for domain in stream.domains:
-            result[domain] += [ip.address or f'<ip:{ip.id}>' for ip in stream.ips]
+            streams_of[domain].append(stream.name)
+    cache: dict[tuple[str, ...], list[str]] = {}
+    result = {}
+    for domain, names in streams_of.items():
+        key = tuple(names)
+        if key not in cache:
+            cache[key] = _ip4_terms([ip.address or f'<ip:{ip.id}>' for name in names for ip in facts.streams[name].ips])
+        result[domain] = cache[key]
     return result
 
 
@@ -214,10 +220,11 @@ def _domain_records(
     builder: _Builder, deployment: Deployment, facts: Facts, dkim: DkimSource
 ) -> list[tuple[str, str, str]]:
     """SPF, DKIM, DMARC (and report authorisations) and tracking for every sending domain; returns missing keys."""
-    addresses = _sending_addresses(deployment, facts)
+    terms = _sending_terms(facts)
+    client_domains = set(deployment.client.domains)
     missing: list[tuple[str, str, str]] = []
     for domain in deployment.sending_domains:
-        ips = addresses.get(domain.domain, [])
+        ips = terms.get(domain.domain, [])
         builder.add(domain.domain, 'TXT', spf_value(domain, ips), 'spf')
         builder.add(domain.bounce_domain, 'TXT', spf_value(domain, ips, with_policy=False), 'spf')
         wanted = [(selector, 'rsa') for selector in domain.dkim.selectors]
@@ -228,10 +235,10 @@ def _domain_records(
         for txt in found:
             builder.add(f'{txt.selector}._domainkey.{domain.domain}', 'TXT', txt.value, 'dkim')
         builder.add(f'_dmarc.{domain.domain}', 'TXT', dmarc_value(domain), 'dmarc')
-        own = organisation(domain.domain, deployment.client.domains)
+        own = organisation(domain.domain, client_domains)
         for address in (*domain.dmarc.rua, *domain.dmarc.ruf):
             target = address.rpartition('@')[2]
-            if organisation(target, deployment.client.domains) != own:  # RFC 7489 section 7.1
+            if organisation(target, client_domains) != own:  # RFC 7489 section 7.1
                 builder.add(f'{domain.domain}._report._dmarc.{target}', 'TXT', 'v=DMARC1', 'dmarc-authorisation')
         if domain.tracking is not None:
             builder.add(domain.tracking.hostname, 'CNAME', domain.tracking.target + '.', 'tracking')
@@ -248,14 +255,13 @@ def _receiving_records(builder: _Builder, deployment: Deployment) -> dict[str, s
     tls_rua = deployment.inbound.tls_rpt.rua or [deployment.client.postmaster]
     mta_sts = deployment.inbound.mta_sts
     policies = {}
+    policy = mta_sts_policy(mta_sts.mode, mx_hosts, mta_sts.max_age)
+    policy_id = hashlib.sha256(policy.encode()).hexdigest()[:20]
     for name in sorted(receiving):
         for mx in mx_hosts:
             builder.add(name, 'MX', f'{MX_PREFERENCE} {mx}.', 'mx')
-        policy = mta_sts_policy(mta_sts.mode, mx_hosts, mta_sts.max_age)
         policies[name] = policy
-        builder.add(
-            f'_mta-sts.{name}', 'TXT', f'v=STSv1; id={hashlib.sha256(policy.encode()).hexdigest()[:20]}', 'mta-sts'
-        )
+        builder.add(f'_mta-sts.{name}', 'TXT', f'v=STSv1; id={policy_id}', 'mta-sts')
         for host_name in inbound:
             address = deployment.hosts[host_name].address or f'<host:{host_name}>'
             builder.add(f'mta-sts.{name}', 'A', address, 'mta-sts')

@@ -27,10 +27,25 @@ class Facts:
     capacity: dict[str, StreamCapacity]
 
     def ips_of_host(self, host: str) -> list[IpFact]:
-        return [ip for ip in self.ips if ip.host == host]
+        return self._by_host()[0].get(host, [])
 
     def streams_of_host(self, host: str) -> list[StreamFact]:
-        return [stream for stream in self.streams.values() if host in stream.hosts]
+        return self._by_host()[1].get(host, [])
+
+    def _by_host(self) -> tuple[dict[str, list[IpFact]], dict[str, list[StreamFact]]]:
+        cached = self.__dict__.get('_host_index')
+        if cached is None:
+            ips: dict[str, list[IpFact]] = {}
+            for ip in self.ips:
+                if ip.host is not None:
+                    ips.setdefault(ip.host, []).append(ip)
+            streams: dict[str, list[StreamFact]] = {}
+            for stream in self.streams.values():
+                for host in stream.hosts:
+                    streams.setdefault(host, []).append(stream)
+            cached = (ips, streams)
+            object.__setattr__(self, '_host_index', cached)
+        return cached
 
 
 def derive(deployment: Deployment, as_of: dt.date | None = None) -> Facts:

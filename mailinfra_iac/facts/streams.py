@@ -84,11 +84,14 @@ def _category(name: str, kind: str, retry: RetryFact, layers: list[CategoryPolic
 
 def stream_facts(deployment: Deployment, ips: list[IpFact]) -> dict[str, StreamFact]:
     base_isps = deployment_isps(deployment)
+    by_pool: dict[str, list[IpFact]] = {}
+    for ip in ips:
+        by_pool.setdefault(ip.pool, []).append(ip)
     result = {}
     for name, stream in deployment.streams.items():
         kind = stream_kind(name, stream.kind)
         retry = _retry(kind, stream.retry)
-        pool_ips = tuple(ip for ip in ips if stream.pool is not None and ip.pool == stream.pool)
+        pool_ips = tuple(by_pool.get(stream.pool, ())) if stream.pool is not None else ()
         hosts = tuple(sorted({ip.host for ip in pool_ips if ip.host is not None}))
         categories = {
             category: _category(

@@ -6,11 +6,12 @@ from .base import OutputFile, RenderContext, Renderer, RendererRegistry
 from .dns_records import DnsRecordsRenderer
 from .inventory import InventoryRenderer
 from .mta_configs import MtaConfigRenderer
+from .terraform import TerraformRenderer
 
 
 def default_registry() -> RendererRegistry:
     """A fresh registry with every built-in renderer."""
-    return RendererRegistry([InventoryRenderer(), DnsRecordsRenderer(), MtaConfigRenderer()])
+    return RendererRegistry([InventoryRenderer(), DnsRecordsRenderer(), MtaConfigRenderer(), TerraformRenderer()])
 
 
 __all__ = ['OutputFile', 'RenderContext', 'Renderer', 'RendererRegistry', 'default_registry']

@@ -37,7 +37,7 @@ class MtaConfigRenderer:
     """Writes ``mta/<host>/<path>`` for every template a role lists for that host."""
 
     name = 'mta'
-    description = 'MTA configuration files per host, rendered from the roles\' templates.'
+    description = "MTA configuration files per host, rendered from the roles' templates."
 
     def __init__(self, inventory: InventoryRenderer | None = None) -> None:
         self.inventory = inventory or InventoryRenderer()

@@ -43,7 +43,7 @@ def _scalar(value: Any) -> str:
             text = f'{mantissa}.0e{exponent}'
         return text
     if isinstance(value, str):
-        if _PLAIN.match(value) and value.lower() not in _RESERVED:
+        if _PLAIN.fullmatch(value) and value.lower() not in _RESERVED:
             return value
         return _NON_PRINTABLE.sub(_escape, json.dumps(value, ensure_ascii=False))
     raise TypeError(f'cannot write {type(value).__name__} values to YAML')

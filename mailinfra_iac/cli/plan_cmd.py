@@ -1,0 +1,97 @@
+"""``mailinfra plan``: render a spec, then ``terraform init`` and ``terraform plan`` in its terraform/ directory."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from .. import api
+from ..problems import MailinfraError
+from ..render import default_registry
+from ..render.terraform import TerraformRenderer, allocation_targets
+from ..terraform import Terraform, TerraformFailed, find_terraform
+
+EXIT_CHANGES = 2
+
+
+def _hint(failed: TerraformFailed, root: Path) -> str:
+    """What to do about errors we know the cause of."""
+    text = failed.stderr + failed.stdout
+    if 'Invalid for_each argument' in text:
+        try:
+            targets = allocation_targets(json.loads((root / 'main.tf.json').read_text(encoding='utf-8')))
+        except (OSError, ValueError):
+            targets = []
+        if targets:
+            return (
+                '\nhint: DNS values depend on servers and addresses Terraform has not created yet. Create them '
+                'first, then plan again:\n  terraform apply ' + ' '.join(f'-target={t}' for t in targets)
+            )
+    if 'No value for required variable' in text:
+        return '\nhint: set the variables the root needs as TF_VAR_<name> in the environment, or with --var-file'
+    return ''
+
+
+def _plan(args: argparse.Namespace, out: Path) -> int:
+    terraform = find_terraform(args.terraform)
+    spec = api.load_spec(args.spec, as_of=args.as_of)
+    registry = default_registry()
+    if 'terraform' not in registry.names():
+        registry.register(TerraformRenderer())
+    api.render(spec, out, registry=registry, dkim=api.keystore_dkim(spec, args.keys), force=args.force)
+    root = out / 'terraform'
+    if args.backend_file:
+        backend = Path(args.backend_file)
+        if not backend.is_file() or not backend.name.endswith(('.tf', '.tf.json')):
+            raise MailinfraError(f'--backend-file {backend} must be an existing .tf or .tf.json file')
+        shutil.copyfile(backend, root / backend.name)
+    print(f'Rendered {spec.name} to {out}; running {terraform}')
+    runner = Terraform(root, terraform)
+    try:
+        runner.init()
+        result = runner.plan(var_files=[str(Path(path).resolve()) for path in args.var_file or []])
+    except TerraformFailed as failed:
+        raise MailinfraError(f'{failed}{_hint(failed, root)}') from None
+    print(result.stdout.rstrip())
+    if args.output and result.plan_file is not None:
+        print(
+            f'Plan saved to {result.plan_file} (apply it with: terraform -chdir={root} apply {result.plan_file.name})'
+        )
+    return EXIT_CHANGES if result.changes and args.detailed_exitcode else 0
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    if args.output:
+        return _plan(args, Path(args.output))
+    with tempfile.TemporaryDirectory(prefix='mailinfra-plan-') as scratch:
+        return _plan(args, Path(scratch) / 'out')
+
+
+def register(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], with_spec: Callable[..., argparse.ArgumentParser]
+) -> None:
+    plan = with_spec('plan', 'render, then run terraform init and terraform plan on the Terraform root', sub)
+    plan.add_argument('-o', '--output', help='output directory to render into and keep (default: a temporary one)')
+    plan.add_argument(
+        '--keys', metavar='DIR', help='DKIM key store (default $MAILINFRA_KEYS_DIR or ~/.local/share/mailinfra/keys)'
+    )
+    plan.add_argument(
+        '--terraform',
+        metavar='PATH',
+        help='terraform binary (default: $MAILINFRA_TERRAFORM, or the first >= 1.5 on PATH)',
+    )
+    plan.add_argument(
+        '--backend-file',
+        metavar='FILE',
+        help='a .tf file with your backend block (state), copied into the rendered terraform/ before init',
+    )
+    plan.add_argument('--var-file', action='append', metavar='FILE', help='a .tfvars(.json) file for terraform plan')
+    plan.add_argument('--force', action='store_true', help='replace a non-empty directory we did not create')
+    plan.add_argument(
+        '--detailed-exitcode', action='store_true', help='exit with 2 when the plan has changes (as terraform does)'
+    )
+    plan.set_defaults(func=cmd_plan)

@@ -1,0 +1,189 @@
+"""What the DNS should say, taken from the same record set and facts the renderers use.
+
+Nothing here derives a record: addresses, PTR and HELO names come from ``facts.ips``, the
+addresses each domain sends from from ``facts.streams``, DKIM keys from the key source exactly as
+:func:`~mailinfra_iac.dns.derive_records` received them, MX hosts, MTA-STS ids and TLS-RPT values
+from the derived :class:`~mailinfra_iac.dns.RecordSet` (and, for a receiving domain outside the
+managed zones, from the MTA-STS policy the record set carries).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from ..checks.authentication import organisation
+from ..dns import DkimSource, Record, RecordSet, derive_records
+from ..dns.keys import DkimTxt
+from ..facts import Facts, IpFact
+from ..model import Deployment, SpfInclude
+
+
+class RecordingDkim:
+    """Wraps a key source: remembers what :func:`derive_records` asked for and got, and never refuses.
+
+    A selector without a local key is not an error here: the DNS check still looks at what is served
+    and reports that it has nothing to compare with.
+    """
+
+    def __init__(self, source: DkimSource) -> None:
+        self.source = source
+        self.wanted: dict[str, list[tuple[str, str]]] = {}
+        self.found: dict[tuple[str, str], DkimTxt] = {}
+
+    def records(self, domain: str, wanted: list[tuple[str, str]]) -> tuple[list[DkimTxt], list[tuple[str, str]]]:
+        found, _missing = self.source.records(domain, wanted)
+        self.wanted[domain] = list(wanted)
+        for txt in found:
+            self.found[(domain, txt.selector)] = txt
+        return found, []
+
+
+@dataclass(frozen=True)
+class IpSubject:
+    ip: IpFact
+    address: str | None
+    """From the spec or ``terraform output``; None while Terraform has not allocated it."""
+
+
+@dataclass(frozen=True)
+class SpfSubject:
+    name: str
+    roles: tuple[str, ...]
+    """``From domain of X`` / ``return-path of X``."""
+    addresses: tuple[str, ...]
+    unknown: tuple[str, ...]
+    """Ids of sending IPs whose address is not known yet."""
+    declared: dict[str, SpfInclude] = field(default_factory=dict)
+    """Includes the spec declares for the domain, with the lookups they are said to cost."""
+
+
+@dataclass(frozen=True)
+class DkimSubject:
+    domain: str
+    selector: str
+    algorithm: str
+    expected: str | None
+    """The key record the key source holds; None when it has no key for the selector."""
+
+    @property
+    def fqdn(self) -> str:
+        return f'{self.selector}._domainkey.{self.domain}'
+
+
+@dataclass(frozen=True)
+class DmarcSubject:
+    domain: str
+    policy: str
+    rua: tuple[str, ...]
+
+    @property
+    def fqdn(self) -> str:
+        return f'_dmarc.{self.domain}'
+
+
+@dataclass(frozen=True)
+class ReceivingSubject:
+    name: str
+    mx_hosts: tuple[str, ...]
+    mta_sts: str | None
+    """The rendered ``_mta-sts`` TXT value, when the name is in a managed zone."""
+    tls_rpt: str | None
+
+
+@dataclass(frozen=True)
+class Expectations:
+    zones: tuple[str, ...]
+    client_domains: tuple[str, ...]
+    ips: tuple[IpSubject, ...]
+    spf: tuple[SpfSubject, ...]
+    dkim: tuple[DkimSubject, ...]
+    dmarc: tuple[DmarcSubject, ...]
+    receiving: tuple[ReceivingSubject, ...]
+    records: RecordSet
+
+    def organisation(self, name: str) -> str:
+        return organisation(name, list(self.client_domains))
+
+
+def _index(records: RecordSet) -> dict[tuple[str, str], Record]:
+    return {(record.fqdn, record.type): record for record in records.records}
+
+
+def _spf_subjects(deployment: Deployment, facts: Facts, addresses: dict[str, str]) -> tuple[SpfSubject, ...]:
+    ips_of: dict[str, list[IpFact]] = defaultdict(list)
+    for stream in facts.streams.values():  # the same fact read as dns.records' SPF values
+        for used in stream.domains:
+            ips_of[used] += stream.ips
+    names: dict[str, tuple[list[str], list[IpFact], dict[str, SpfInclude]]] = {}
+    for domain in deployment.sending_domains:
+        declared = {include.domain: include for include in domain.spf.includes}
+        for name, role in (
+            (domain.domain, f'From domain of {domain.domain}'),
+            (domain.bounce_domain, f'return-path of {domain.domain}'),
+        ):
+            roles, ips, includes = names.setdefault(name, ([], [], {}))
+            roles.append(role)
+            ips += [ip for ip in ips_of.get(domain.domain, []) if ip not in ips]
+            includes.update(declared)
+    subjects = []
+    for name, (roles, ips, includes) in names.items():
+        known = [ip.address or addresses.get(ip.id) for ip in ips]
+        subjects.append(
+            SpfSubject(
+                name,
+                tuple(roles),
+                tuple(dict.fromkeys(address for address in known if address)),
+                tuple(ip.id for ip, address in zip(ips, known, strict=True) if not address),
+                includes,
+            )
+        )
+    return tuple(subjects)
+
+
+def _receiving(records: RecordSet, index: dict[tuple[str, str], Record]) -> tuple[ReceivingSubject, ...]:
+    subjects = []
+    for name, policy in sorted(records.mta_sts_policies.items()):
+        mx = index.get((name, 'MX'))
+        if mx is not None:
+            hosts = tuple(sorted(value.split()[-1].rstrip('.').lower() for value in mx.values))
+        else:
+            hosts = tuple(sorted(line[3:].strip().lower() for line in policy.splitlines() if line.startswith('mx:')))
+        sts = index.get((f'_mta-sts.{name}', 'TXT'))
+        rpt = index.get((f'_smtp._tls.{name}', 'TXT'))
+        subjects.append(ReceivingSubject(name, hosts, sts.values[0] if sts else None, rpt.values[0] if rpt else None))
+    return tuple(subjects)
+
+
+def expectations(
+    deployment: Deployment, facts: Facts, dkim: DkimSource, addresses: dict[str, str] | None = None
+) -> Expectations:
+    """Everything the DNS checks compare with, from ``derive_records`` and the facts."""
+    addresses = addresses or {}
+    recording = RecordingDkim(dkim)
+    records = derive_records(deployment, facts, recording).resolve(addresses)
+    index = _index(records)
+    ips = tuple(IpSubject(ip, ip.address or addresses.get(ip.id)) for ip in facts.ips)
+    dkim_subjects = tuple(
+        DkimSubject(
+            domain.domain,
+            selector,
+            algorithm,
+            txt.value if (txt := recording.found.get((domain.domain, selector))) is not None else None,
+        )
+        for domain in deployment.sending_domains
+        for selector, algorithm in recording.wanted.get(domain.domain, [])
+    )
+    dmarc = tuple(
+        DmarcSubject(domain.domain, domain.dmarc.p, tuple(domain.dmarc.rua)) for domain in deployment.sending_domains
+    )
+    return Expectations(
+        zones=tuple(zone.name for zone in deployment.dns.zones),
+        client_domains=tuple(deployment.client.domains),
+        ips=ips,
+        spf=_spf_subjects(deployment, facts, addresses),
+        dkim=dkim_subjects,
+        dmarc=dmarc,
+        receiving=_receiving(records, index),
+        records=records,
+    )

@@ -1,0 +1,79 @@
+"""The result of one DNS check on one subject, and the catalogue of check ids."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Status = Literal['pass', 'warn', 'fail']
+
+CHECKS: dict[str, str] = {
+    'fcrdns': 'The PTR of each sending address names the host whose A record holds the address; HELO uses that name.',
+    'spf-present': 'Exactly one syntactically valid v=spf1 TXT record at each sending and return-path domain.',
+    'spf-authorises-ips': 'The SPF record gives "pass" for every sending address of the streams using the domain.',
+    'spf-lookups': 'At most 10 DNS-querying terms and 2 void lookups, counted through include: and redirect=.',
+    'dkim-present': 'Exactly one well-formed DKIM key record at each active selector.',
+    'dkim-key-matches': 'The served key is the key in the key store (key bytes compared).',
+    'dkim-key-size': 'RSA keys of at least 2048 bits (RFC 8301).',
+    'dkim-not-revoked': 'The served key record is not revoked (empty p=).',
+    'dmarc-present': 'Exactly one valid v=DMARC1 record at _dmarc.<domain>.',
+    'dmarc-policy': 'A valid p= policy, the one the spec asks for.',
+    'dmarc-rua': 'Aggregate reports requested (rua=mailto:...).',
+    'dmarc-report-authorised': 'Report destinations on other domains publish <domain>._report._dmarc.<dest> v=DMARC1.',
+    'mx': 'Each return-path (and feedback-loop) domain has MX records pointing at the inbound hosts, which resolve.',
+    'mta-sts': 'An _mta-sts TXT record (v=STSv1) with a policy id.',
+    'tls-rpt': 'An _smtp._tls TXT record (v=TLSRPTv1) with rua.',
+}
+"""Every check id, in report order, with what it verifies."""
+
+_ORDER = {check: index for index, check in enumerate(CHECKS)}
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """One check on one subject (an address, a domain, a record name) as one server answers it."""
+
+    check: str
+    subject: str
+    status: Status
+    reason: str
+    server: str = ''
+
+    def __post_init__(self) -> None:
+        if self.check not in CHECKS:
+            raise ValueError(f'unknown DNS check id "{self.check}"')
+
+    @property
+    def failed(self) -> bool:
+        return self.status == 'fail'
+
+    def as_dict(self) -> dict[str, str]:
+        return {
+            'check': self.check,
+            'subject': self.subject,
+            'server': self.server,
+            'status': self.status,
+            'reason': self.reason,
+        }
+
+    def __str__(self) -> str:
+        return f'{self.status}: {self.check} {self.subject}: {self.reason}'
+
+
+def report_order(results: list[CheckResult], servers: list[str]) -> list[CheckResult]:
+    """Sorted by server (in the order given), then check (catalogue order); subjects keep their spec order."""
+    position = {server: index for index, server in enumerate(servers)}
+    return sorted(results, key=lambda r: (position.get(r.server, len(position)), _ORDER[r.check]))
+
+
+def summary(results: list[CheckResult]) -> dict[str, int]:
+    counts = {'pass': 0, 'warn': 0, 'fail': 0}
+    for result in results:
+        counts[result.status] += 1
+    return counts
+
+
+def shorten(items: list[str], limit: int = 3) -> str:
+    """``a, b, c and 4 more``: keeps reasons on one line."""
+    shown = ', '.join(items[:limit])
+    return shown + (f' and {len(items) - limit} more' if len(items) > limit else '')

@@ -1,0 +1,160 @@
+"""Run every DNS check family against one or more authoritative servers.
+
+    from mailinfra_iac import load_spec
+    from mailinfra_iac.dnscheck import check_dns
+    spec = load_spec('examples/newsletter-publisher.yml')
+    for result in check_dns(spec, ['192.0.2.53']):
+        print(result)
+
+Each server given is checked on its own (every result names its server): it must answer
+authoritatively for every name in the deployment's zones. Names outside those zones (third-party
+SPF includes, report destinations, reverse zones of provider addresses) are asked of ``resolver``
+if one is given, otherwise they are reported as not checked (a warning).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+
+from ..api import Spec, keystore_dkim
+from ..dns import DkimSource
+from . import dkim, dmarc, fcrdns, receiving, spf
+from .client import (
+    DEFAULT_RETRIES,
+    DEFAULT_TIMEOUT,
+    DEFAULT_WINDOW,
+    DnsClient,
+    Engine,
+    EngineName,
+    Server,
+    make_engine,
+    parse_server,
+)
+from .expected import Expectations, expectations
+from .results import CheckResult, report_order, summary
+
+Family = Callable[[DnsClient, Expectations], Awaitable[list[CheckResult]]]
+FAMILIES: tuple[Family, ...] = (fcrdns.check, spf.check, dkim.check, dmarc.check, receiving.check)
+
+
+@dataclass(frozen=True, repr=False)
+class DnsCheckReport:
+    """The results, and what it took to get them."""
+
+    results: list[CheckResult]
+    servers: list[str]
+    questions: list[tuple[str, str, str]] = field(default_factory=list)
+    """Every (name, type, server) asked, once each per checked server, in the order first asked."""
+    datagrams: int = 0
+    """Queries sent, retries included."""
+    query_seconds: float = 0.0
+    """From the first question to the last answer."""
+    seconds: float = 0.0
+    """The whole check after the expectations were built (querying and judging)."""
+
+    def __repr__(self) -> str:  # short: asyncio may repr the result of the task that made it
+        return (
+            f'DnsCheckReport({len(self.results)} results, {len(self.servers)} servers, {len(self.questions)} questions)'
+        )
+
+    @property
+    def failed(self) -> bool:
+        return any(result.failed for result in self.results)
+
+    def summary(self) -> dict[str, int]:
+        return summary(self.results)
+
+
+def _server(value: str | Server) -> Server:
+    return value if isinstance(value, Server) else parse_server(value)
+
+
+async def check_expectations(
+    expected: Expectations,
+    nameservers: Sequence[str | Server],
+    *,
+    resolver: str | Server | None = None,
+    engine: EngineName = 'fast',
+    timeout: float = DEFAULT_TIMEOUT,
+    retries: int = DEFAULT_RETRIES,
+    window: int = DEFAULT_WINDOW,
+) -> DnsCheckReport:
+    """Check what ``expected`` describes against each of ``nameservers`` (asyncio)."""
+    servers = [_server(server) for server in nameservers]
+    if not servers:
+        raise ValueError('no name server to check: give at least one authoritative server address')
+    started = time.perf_counter()
+    engines: list[Engine] = []
+
+    def new(server: Server, recursion: bool) -> Engine:
+        made = make_engine(engine, server, recursion=recursion, timeout=timeout, retries=retries, window=window)
+        engines.append(made)
+        return made
+
+    try:
+        resolver_engine = new(_server(resolver), True) if resolver is not None else None
+        clients = [DnsClient(new(server, False), expected.zones, resolver_engine) for server in servers]
+        for made in engines:
+            await made.start()
+        groups = await asyncio.gather(*(family(client, expected) for client in clients for family in FAMILIES))
+    finally:
+        for made in engines:
+            made.close()
+    results = report_order([result for group in groups for result in group], [str(server) for server in servers])
+    questions = [question for client in clients for question in client.stats.questions]
+    used = [made for made in engines if made.sent]
+    first = min((made.first_sent for made in used), default=started)
+    last = max((made.last_answer for made in used), default=first)
+    return DnsCheckReport(
+        results,
+        [str(server) for server in servers],
+        questions,
+        sum(made.sent for made in engines),
+        max(0.0, last - first),
+        time.perf_counter() - started,
+    )
+
+
+def run_dns_checks(
+    spec: Spec,
+    nameservers: Sequence[str | Server],
+    *,
+    dkim: DkimSource | None = None,
+    addresses: dict[str, str] | None = None,
+    resolver: str | Server | None = None,
+    engine: EngineName = 'fast',
+    timeout: float = DEFAULT_TIMEOUT,
+    retries: int = DEFAULT_RETRIES,
+    window: int = DEFAULT_WINDOW,
+) -> DnsCheckReport:
+    """Build the expectations of a :class:`~mailinfra_iac.api.Spec` and check them (blocking).
+
+    ``dkim`` is the key source the renderers use (default: the key store of
+    ``$MAILINFRA_KEYS_DIR`` or ``~/.local/share/mailinfra/keys``); ``addresses`` the
+    ``terraform output`` addresses of allocated IPs.
+    """
+    expected = expectations(spec.deployment, spec.facts, dkim or keystore_dkim(spec), addresses)
+    return asyncio.run(
+        check_expectations(
+            expected, nameservers, resolver=resolver, engine=engine, timeout=timeout, retries=retries, window=window
+        )
+    )
+
+
+def check_dns(
+    spec: Spec,
+    nameservers: Sequence[str | Server],
+    *,
+    dkim: DkimSource | None = None,
+    addresses: dict[str, str] | None = None,
+    resolver: str | Server | None = None,
+    engine: EngineName = 'fast',
+    timeout: float = DEFAULT_TIMEOUT,
+) -> list[CheckResult]:
+    """Every DNS check result for ``spec`` as ``nameservers`` serve it, in report order."""
+    return run_dns_checks(
+        spec, nameservers, dkim=dkim, addresses=addresses, resolver=resolver, engine=engine, timeout=timeout
+    ).results

@@ -1,0 +1,468 @@
+"""``powermta__*``: the PowerMTA configuration of a host, computed here so that the template only prints it.
+
+What maps to what (``docs/powermta.md`` has the reasoning):
+
+- each sending IP of the host is a ``<virtual-mta>`` (``smtp-source-host IP HELO``), named by its IP id;
+- each stream on the host is a ``<virtual-mta-pool>`` named after the stream, holding the stream's IPs on the host;
+- each injection network is a ``<source>`` with ``process-x-virtual-mta yes`` (an ``X-Virtual-MTA: <stream>`` header
+  selects the pool) and ``default-virtual-mta`` the pool of the first stream injecting from that network;
+- each provider with recipient domains is a ``domain-macro`` rolled up into one queue ``<isp>.queue``
+  (``<domain $isp> queue-to <isp>.queue``) so that its limits count once per IP, not once per recipient domain;
+- each VMTA carries the queues of its stream (``<domain <isp>.queue>`` and ``<domain *>``): PowerMTA applies limits
+  per queue (recipient domain x VMTA) and a VMTA has one IP, so the facts' per-IP limits carry over one to one;
+- backoff rules of a provider and the stream's "slow down" reply rules become an ``<smtp-pattern-list>``.
+
+Values are the facts' effective numbers (``facts.streams[...].isps[...].limits`` and the stream's retry timing), in
+PowerMTA's notation. What PowerMTA cannot express with the directives of our reference is listed in
+``powermta__notes``, which the template writes at the top of the file.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from ...catalogue import bounces
+from ...catalogue.isps import DEFAULT_LIMITS
+from ...facts import StreamFact
+from ...model import IspLimits
+from ..base import RenderContext
+from .base import Template
+from .core import dkim_keys
+
+MTA = 'powermta'
+CONFIG_TEMPLATE = Template('powermta/templates/etc/pmta/config.j2', 'pmta/config')
+
+HTTP_MGMT_PORT = 8080
+DKIM_DIR = '/etc/pmta/dkim'
+SPOOL_DIR = '/var/spool/pmta'
+LOG_DIR = '/var/log/pmta'
+ACCT_ARCHIVE_DIR = f'{LOG_DIR}/acct-archive'
+ACCT_FIELDS = (
+    'type',
+    'timeLogged',
+    'timeQueued',
+    'orig',
+    'rcpt',
+    'orcpt',
+    'dsnAction',
+    'dsnStatus',
+    'dsnDiag',
+    'dsnMta',
+    'bounceCat',
+    'srcMta',
+    'dlvSourceIp',
+    'dlvDestinationIp',
+    'dlvSize',
+    'vmta',
+    'jobId',
+    'envId',
+)
+"""Accounting fields, all from the reference's field list (v5.5 accounting; mailrelay appendix)."""
+
+CATCH_ALL = 'other'
+"""PowerMTA's catch-all bounce category: its retry schedule is the schedule of every queue."""
+
+
+def duration(seconds: int) -> str:
+    """PowerMTA time notation in one unit (``600`` -> ``10m``, ``43200`` -> ``12h``)."""
+    for unit, size in (('d', 86400), ('h', 3600), ('m', 60)):
+        if seconds % size == 0:
+            return f'{seconds // size}{unit}'
+    return f'{seconds}s'
+
+
+def per_hour(count: int) -> str:
+    return f'{count}/h'
+
+
+def queue_name(isp: str) -> str:
+    return f'{isp}.queue'
+
+
+def retry_schedule(stream: StreamFact, limits: IspLimits) -> list[int]:
+    """The ``retry-after`` list of one queue, in seconds; the last interval repeats (as in our schedules).
+
+    PowerMTA has one retry list per queue, not one per bounce category. The list is the stream's schedule for
+    ordinary temporary failures (category "other"), where the provider's ``retry_after`` is the earliest first
+    retry and the stream's ``min_backoff`` / ``max_backoff`` bound the rest (``max_backoff`` never shortens the
+    provider's first interval).
+    """
+    ordinary = list(stream.categories[CATCH_ALL].retry_after) or [stream.retry.min_backoff, stream.retry.max_backoff]
+    provider_first = limits.retry_after or 0
+    first = max(ordinary[0], provider_first, stream.retry.min_backoff)
+    ceiling = max(stream.retry.max_backoff, first)
+    schedule = [first]
+    for interval in ordinary[1:]:
+        value = min(interval, ceiling)
+        if value > schedule[-1]:
+            schedule.append(value)
+    return schedule
+
+
+def default_stream(streams: list[str], kinds: dict[str, str]) -> str:
+    """The pool for messages without ``X-Virtual-MTA`` from a network that several streams share.
+
+    The first stream in spec order that is not transactional: bulk mail that forgets the header must not land on
+    the transactional IPs, whose reputation matters most; a receipt that forgets it is the lesser harm.
+    """
+    return next((name for name in streams if kinds[name] != 'transactional'), streams[0])
+
+
+def _regex(pattern: str) -> str:
+    """A pattern between slashes, as ``reply /.../`` takes it."""
+    return re.sub(r'(?<!\\)/', r'\/', pattern)
+
+
+def _reply_rules(stream: StreamFact) -> list[dict[str, str]]:
+    """The stream's reply rules that mean "slow down": deferrals of the reputation categories."""
+    return [
+        {'regex': _regex(rule.pattern), 'action': 'mode=backoff', 'why': f'{rule.category}: {rule.description}'}
+        for rule in stream.reply_rules
+        if rule.action == 'defer' and rule.category in bounces.REPUTATION
+    ]
+
+
+def _isp_rules(stream: StreamFact, isp: str) -> list[dict[str, str]]:
+    effective = stream.isps.get(isp)
+    rules = [
+        {
+            'regex': _regex(rule.pattern),
+            'action': 'mode=backoff',
+            'why': f'{isp} {rule.action} {duration(rule.duration)}: {rule.description}',
+        }
+        for rule in (effective.backoff_rules if effective else ())
+    ]
+    seen = {rule['regex'] for rule in rules}
+    return rules + [rule for rule in _reply_rules(stream) if rule['regex'] not in seen]
+
+
+def _unique(items: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(items))
+
+
+class _Host:
+    """The computation for one PowerMTA host."""
+
+    def __init__(self, context: RenderContext, host: str) -> None:
+        self.context = context
+        self.host = host
+        self.streams = context.facts.streams_of_host(host)
+        self._notes: dict[str, list[str]] = {}
+        self.isps = self._isps()
+
+    def _isps(self) -> dict[str, list[str]]:
+        """Providers with recipient domains on this host's streams: name -> domains (union over the streams)."""
+        domains: dict[str, list[str]] = {}
+        for stream in self.streams:
+            for name, isp in stream.isps.items():
+                domains[name] = _unique([*domains.get(name, []), *isp.recipient_domains])
+        for name in sorted(domains):
+            if not domains[name]:
+                mx = ', '.join(self.streams[0].isps[name].mx_patterns) if name in self.streams[0].isps else ''
+                self.note(
+                    name,
+                    f"recognised only by MX ({mx}); PowerMTA's MX rollup syntax is not confirmed in our reference, "
+                    'so these recipients get the <domain *> limits',
+                )
+                del domains[name]
+        for name in domains:
+            variants = {
+                frozenset(stream.isps[name].recipient_domains) for stream in self.streams if name in stream.isps
+            }
+            if len(variants) > 1:
+                self.note(name, 'streams add different recipient domains; the rollup uses all of them')
+        return dict(sorted(domains.items()))
+
+    def note(self, subject: str, message: str) -> None:
+        """Record a difference from the spec; the same message for several subjects becomes one line."""
+        subjects = self._notes.setdefault(message, [])
+        if subject not in subjects:
+            subjects.append(subject)
+
+    # --- IPs, pools, sources -----------------------------------------------------------------------------------------
+
+    def virtual_mtas(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, str]]]:
+        vmtas, pools, unallocated = [], [], []
+        for stream in self.streams:
+            members = []
+            for ip in stream.ips:
+                if ip.host != self.host:
+                    continue
+                address = self.context.address_of(ip.id, ip.address)
+                if address is None:
+                    unallocated.append({'id': ip.id, 'ptr': ip.ptr})
+                    continue
+                vmtas.append({'name': ip.id, 'address': address, 'helo': ip.helo, 'stream': stream.name})
+                members.append(ip.id)
+            pools.append({'name': stream.name, 'members': members})
+        return vmtas, pools, unallocated
+
+    def sources(self) -> list[dict[str, Any]]:
+        by_network: dict[str, list[str]] = {}
+        for stream in self.streams:
+            if not stream.injection.networks:
+                self.note(
+                    f'stream {stream.name}',
+                    f'no injection network: select its pool with "X-Virtual-MTA: {stream.name}" from another source',
+                )
+            if stream.injection.sasl_users:
+                self.note(f'stream {stream.name}', 'SMTP AUTH users are not configured (no directive in our reference)')
+            for network in stream.injection.networks:
+                by_network.setdefault(network, []).append(stream.name)
+        kinds = {stream.name: stream.kind for stream in self.streams}
+        sources = []
+        for network, streams in by_network.items():
+            default = default_stream(streams, kinds)
+            if len(streams) > 1:
+                self.note(
+                    f'streams {", ".join(streams)}',
+                    f'inject from {network}: messages must carry "X-Virtual-MTA: <stream>"; without it they go to '
+                    f'pool {default}',
+                )
+            sources.append({'network': network, 'default_pool': default, 'streams': streams})
+        if any(stream.injection.port for stream in self.streams):
+            ports = ', '.join(f'{stream.name} {stream.injection.port}' for stream in self.streams)
+            self.note(
+                f'injection ports ({ports})',
+                'opened by mta_base; the listener directive is not in our reference and is not rendered: streams '
+                'are told apart by source network and X-Virtual-MTA',
+            )
+        return sources
+
+    # --- queues ------------------------------------------------------------------------------------------------------
+
+    def pattern_lists(self) -> tuple[list[dict[str, Any]], dict[tuple[str, str], str]]:
+        """Pattern lists, shared between streams when their rules are the same; (stream, isp) -> list name."""
+        lists: list[dict[str, Any]] = []
+        names: dict[tuple[str, str], str] = {}
+        for isp in [*self.isps, '*']:
+            key = 'default' if isp == '*' else isp
+            rules = {
+                stream.name: (_reply_rules(stream) if isp == '*' else _isp_rules(stream, isp))
+                for stream in self.streams
+            }
+            variants = _unique(repr(value) for value in rules.values())
+            for stream_name, stream_rules in rules.items():
+                if not stream_rules:
+                    continue
+                name = f'backoff-{key}' if len(variants) == 1 else f'backoff-{key}-{stream_name}'
+                names[(stream_name, isp)] = name
+                if all(entry['name'] != name for entry in lists):
+                    lists.append({'name': name, 'rules': stream_rules})
+        return lists, names
+
+    def queue(self, stream: StreamFact, isp: str, limits: IspLimits, pattern_list: str | None) -> dict[str, Any]:
+        return {
+            'domain': '*' if isp == '*' else queue_name(isp),
+            'isp': 'default' if isp == '*' else isp,
+            'smtp_hosts': None if isp == '*' else self.isps[isp][0],
+            'max_smtp_out': _limit(limits, 'max_connections'),
+            'max_msg_per_connection': _limit(limits, 'messages_per_connection'),
+            'max_msg_rate': per_hour(_limit(limits, 'messages_per_hour')),
+            'retry_after': ','.join(duration(value) for value in retry_schedule(stream, limits)),
+            'bounce_after': duration(stream.retry.queue_lifetime),
+            'backoff_max_msg_rate': per_hour(_limit(limits, 'backoff_messages_per_hour')),
+            'backoff_retry_after': duration(_limit(limits, 'backoff_retry_after')),
+            'backoff_to_normal_after': duration(_limit(limits, 'backoff_to_normal_after')),
+            'smtp_pattern_list': pattern_list,
+        }
+
+    def queues(self, names: dict[tuple[str, str], str]) -> dict[str, list[dict[str, Any]]]:
+        result = {}
+        for stream in self.streams:
+            entries = []
+            for isp in self.isps:
+                effective = stream.isps.get(isp)
+                if effective is None:
+                    self.note(f'stream {stream.name}', f'{isp} is not one of its providers; default limits apply')
+                limits = effective.limits if effective is not None else DEFAULT_LIMITS
+                entries.append(self.queue(stream, isp, limits, names.get((stream.name, isp))))
+            entries.append(self.queue(stream, '*', DEFAULT_LIMITS, names.get((stream.name, '*'))))
+            result[stream.name] = entries
+        return result
+
+    def policy_notes(self) -> None:
+        """What our bounce policy asks for and PowerMTA cannot do with the directives of our reference."""
+        tls = sorted(isp for isp in self.isps if any(_requires_tls(stream, isp) for stream in self.streams))
+        if tls:
+            self.note(
+                f'require_tls ({", ".join(tls)})',
+                'use-starttls yes is rendered; refusing delivery without TLS is not expressible with our reference',
+            )
+        self.note('recipients_per_message', 'not rendered (no directive in our reference)')
+        for stream in self.streams:
+            self._stream_notes(stream)
+        for isp in self.isps:
+            self._isp_notes(isp)
+
+    def _stream_notes(self, stream: StreamFact) -> None:
+        categories = stream.categories
+        ordinary = categories[CATCH_ALL].retry_after
+        own = [
+            f'{name} {",".join(duration(value) for value in category.retry_after)}'
+            for name, category in categories.items()
+            if category.retry and name not in bounces.REPUTATION and category.retry_after != ordinary
+        ]
+        subject = f'stream {stream.name}'
+        if own:
+            self.note(subject, f'one retry list per queue; own schedules not applied: {"; ".join(own)}')
+        reputation = [name for name in sorted(bounces.REPUTATION) if categories[name].retry]
+        if reputation:
+            schedule = ','.join(duration(value) for value in categories[reputation[0]].retry_after)
+            self.note(
+                subject,
+                f'{", ".join(reputation)} deferrals switch the queue to backoff mode (reply patterns); '
+                f'backoff-retry-after replaces their schedule {schedule}',
+            )
+        lifetime = stream.retry.queue_lifetime
+        expiring = [
+            f'{name} {duration(category.expire_after)}'
+            for name, category in categories.items()
+            if category.expire_after != lifetime
+        ]
+        if expiring:
+            self.note(subject, f'bounce-after is per queue; own expiry not applied: {"; ".join(expiring)}')
+        no_retry = [name for name, category in categories.items() if not category.retry]
+        if no_retry:
+            self.note(
+                subject,
+                f'not retried by policy: {", ".join(no_retry)}; PowerMTA decides by reply code (5xx bounces, 4xx '
+                'is retried until bounce-after)',
+            )
+        for rule in stream.reply_rules:
+            if rule.action == 'bounce':
+                self.note(subject, f'reply rule /{rule.pattern}/ -> bounce ({rule.category}) is not expressible')
+            elif rule.pattern.startswith('^5'):
+                self.note(
+                    subject,
+                    f'reply rule /{rule.pattern}/ -> defer: PowerMTA bounces 5xx; the rule only switches the queue '
+                    'to backoff',
+                )
+
+    def _isp_notes(self, isp: str) -> None:
+        for stream in self.streams:
+            effective = stream.isps.get(isp)
+            if effective is None:
+                continue
+            normal = effective.limits.backoff_to_normal_after
+            suspend = [rule for rule in effective.backoff_rules if rule.action == 'suspend']
+            other = [rule for rule in effective.backoff_rules if rule.action != 'suspend' and rule.duration != normal]
+            if suspend:
+                text = ', '.join(f'/{rule.pattern}/ {duration(rule.duration)}' for rule in suspend)
+                self.note(
+                    isp,
+                    f'suspend {text} rendered as mode=backoff (the syntax of suspending actions is not confirmed in '
+                    'our reference)',
+                )
+            if other:
+                text = ', '.join(f'/{rule.pattern}/ {duration(rule.duration)}' for rule in other)
+                self.note(
+                    isp,
+                    f'per-pattern durations {text} are not expressible; backoff lasts backoff-to-normal-after '
+                    f'{duration(normal or 0)}',
+                )
+
+    def dkim(self) -> list[dict[str, str]]:
+        domains = {domain for stream in self.streams for domain in stream.domains}
+        keys = []
+        for key in dkim_keys(self.context.deployment):
+            if not key['signing'] or key['domain'] not in domains:
+                continue
+            if key['algorithm'] != 'rsa':
+                self.note(
+                    f'DKIM {key["selector"]}._domainkey.{key["domain"]}',
+                    f'{key["algorithm"]} key published but not used for signing: Ed25519 support in PowerMTA is not '
+                    'confirmed in our reference',
+                )
+                continue
+            keys.append(
+                {
+                    'domain': key['domain'],
+                    'selector': key['selector'],
+                    'key_ref': key['key_ref'],
+                    'file': f'{key["domain"]}/{key["selector"]}.{key["algorithm"]}.key',
+                }
+            )
+        return keys
+
+    def variables(self) -> dict[str, Any]:
+        vmtas, pools, unallocated = self.virtual_mtas()
+        sources = self.sources()
+        lists, names = self.pattern_lists()
+        queues = self.queues(names)
+        dkim = self.dkim()
+        self.policy_notes()
+        notes = [f'{", ".join(subjects)}: {message}' for message, subjects in self._notes.items()]
+        if unallocated:
+            notes.insert(
+                0,
+                f'NOT DEPLOYABLE YET: {len(unallocated)} sending address(es) are not allocated '
+                f'({", ".join(ip["ptr"] for ip in unallocated)}); render again with --terraform-output',
+            )
+        return {
+            'powermta__notes': notes,
+            'powermta__unallocated_ips': unallocated,
+            'powermta__virtual_mtas': vmtas,
+            'powermta__pools': pools,
+            'powermta__sources': sources,
+            'powermta__rollups': [
+                {'macro': isp, 'queue': queue_name(isp), 'domains': domains} for isp, domains in self.isps.items()
+            ],
+            'powermta__pattern_lists': lists,
+            'powermta__queues': queues,
+            'powermta__dkim_keys': dkim,
+        }
+
+
+def _limit(limits: IspLimits, name: str) -> int:
+    """A limit of an effective profile (the facts fill every limit from the catalogue defaults)."""
+    value = getattr(limits, name)
+    if not isinstance(value, int):
+        raise ValueError(f'effective limits lack {name}')
+    return value
+
+
+def _requires_tls(stream: StreamFact, isp: str) -> bool:
+    effective = stream.isps.get(isp)
+    return bool(effective and effective.limits.require_tls)
+
+
+class PowerMtaVars:
+    """Variables of roles/powermta, for hosts that run PowerMTA (nothing for other hosts)."""
+
+    name = 'powermta'
+
+    def _runs_powermta(self, context: RenderContext, host: str) -> bool:
+        return context.facts.host_mta.get(host) == MTA
+
+    def group_vars(self, context: RenderContext) -> dict[str, Any]:
+        if not any(self._runs_powermta(context, host) for host in context.deployment.hosts):
+            return {}
+        return {
+            'powermta__http_mgmt_port': HTTP_MGMT_PORT,
+            'powermta__http_access': [
+                {'network': '127.0.0.1/32', 'level': 'admin'},
+                {'network': '0.0.0.0/0', 'level': 'none'},
+            ],
+            'powermta__spool_dir': SPOOL_DIR,
+            'powermta__dkim_dir': DKIM_DIR,
+            'powermta__acct_archive_dir': ACCT_ARCHIVE_DIR,
+            'powermta__acct_files': [
+                {'path': f'{LOG_DIR}/acct.csv', 'records': 'd,b,f,rb', 'record_fields': ['d', 'b']},
+                {'path': f'{LOG_DIR}/diag.csv', 'records': 't', 'record_fields': ['t']},
+            ],
+            'powermta__acct_fields': list(ACCT_FIELDS),
+            'powermta__acct_extra_fields': [],
+            'powermta__extra_global_lines': [],
+            'powermta__extra_source_lines': [],
+        }
+
+    def host_vars(self, context: RenderContext, host: str) -> dict[str, Any]:
+        if not self._runs_powermta(context, host):
+            return {}
+        return _Host(context, host).variables()
+
+    def templates(self, context: RenderContext, host: str) -> list[Template]:
+        return [CONFIG_TEMPLATE] if self._runs_powermta(context, host) else []
