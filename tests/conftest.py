@@ -54,3 +54,12 @@ def problems(text: str) -> list[Problem]:
 @pytest.fixture
 def base_text() -> str:
     return BASE
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """A skipped test is a failure: the suite must never be green by skipping (missing tools fail loudly)."""
+    reporter = session.config.pluginmanager.get_plugin('terminalreporter')
+    skipped = reporter.stats.get('skipped', []) if reporter is not None else []
+    if skipped and exitstatus == 0:
+        reporter.write_line(f'{len(skipped)} test(s) skipped: skips are not allowed in this suite', red=True)
+        session.exitstatus = 1
