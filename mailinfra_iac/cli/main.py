@@ -14,7 +14,7 @@ from typing import Any
 
 from .. import api
 from ..problems import MailinfraError, Problem, SpecInvalid
-from . import dkim_cmd, plan_cmd, records_cmd
+from . import dkim_cmd, dns_cmd, plan_cmd, records_cmd
 from .common import addresses_from
 from .explain import explain_text
 
@@ -130,7 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     explain = with_spec('explain', 'summarise streams, pools, IPs, limits and advice')
     explain.set_defaults(func=cmd_explain)
 
-    for module in (records_cmd, dkim_cmd, plan_cmd):
+    for module in (records_cmd, dkim_cmd, plan_cmd, dns_cmd):
         module.register(sub, with_spec)
     return parser
 

@@ -4,8 +4,8 @@
   up to ``window`` queries in flight matched by id and echoed question, retries on timeout, and a
   TCP retry through dnspython when an answer is truncated.
 * :class:`DnspythonEngine`: ``dns.asyncquery.udp_with_fallback`` for each query (a socket per
-  query, dnspython's full message parser). About five times slower; kept as the reference the fast
-  engine is tested against.
+  query, dnspython's full message parser). About ten times slower on the 1,000-IP benchmark
+  (benchmarks/dnscheck); kept as the reference the fast engine is tested against.
 
 :class:`DnsClient` sends names inside the deployment's zones to the authoritative server being
 checked (without recursion, and the answer must carry the AA flag) and, when a resolver is
@@ -31,19 +31,16 @@ import dns.asyncquery
 import dns.exception
 import dns.flags
 import dns.message
-import dns.name
-import dns.rcode
-import dns.rdataclass
-import dns.rdatatype
 
-from .wire import RCODES, TYPE_NAMES, TYPES, Rr, WireError, answer_chain, encode_question, parse_response, query_body
+from ..names import enclosing
+from .wire import RCODES, TYPES, Rr, WireError, answer_chain, encode_question, parse_response, query_body
 
 EngineName = Literal['fast', 'dnspython']
 DEFAULT_TIMEOUT = 2.0
 DEFAULT_RETRIES = 2
 DEFAULT_WINDOW = 64
-"""Queries in flight per server. Measured against Knot on loopback: 16 to 128 are within 25% of
-each other, 64 was the fastest; more mostly fills socket buffers."""
+"""Queries in flight per server. Against Knot on loopback 16 to 256 are within the noise of each
+other; around 1,000 overflows the server's socket buffer and costs retries."""
 _MAX_CNAMES = 8
 
 
@@ -235,7 +232,6 @@ class UdpEngine:
         self._label = str(server)
         self._inflight: dict[int, _Pending] = {}
         self._queue: collections.deque[_Pending] = collections.deque()
-        self._next_id = random.randrange(0x10000)
         self._sock: socket.socket | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -292,10 +288,9 @@ class UdpEngine:
 
     def _send(self, pending: _Pending) -> None:
         assert self._sock is not None and self._loop is not None
-        ident = self._next_id
+        ident = random.getrandbits(16)  # unpredictable ids, and the echoed question must match too
         while ident in self._inflight:
-            ident = (ident + 1) & 0xFFFF
-        self._next_id = (ident + 1) & 0xFFFF
+            ident = random.getrandbits(16)
         pending.attempts += 1
         pending.deadline = self._loop.time() + self.timeout
         self._inflight[ident] = pending
@@ -497,6 +492,7 @@ class DnsClient:
         self.resolver = resolver
         self.zones = frozenset(zone.lower().rstrip('.') for zone in zones)
         self.stats = Stats()
+        self._labels = {True: str(authoritative.server), False: str(resolver.server) if resolver else ''}
         self._cache: dict[tuple[str, str], asyncio.Future[Answer]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -506,14 +502,7 @@ class DnsClient:
 
     def inside(self, name: str) -> bool:
         """Whether ``name`` lies in one of the deployment's zones."""
-        name = name.lower().rstrip('.')
-        while True:
-            if name in self.zones:
-                return True
-            dot = name.find('.')
-            if dot < 0:
-                return False
-            name = name[dot + 1 :]
+        return enclosing(name.lower().rstrip('.'), self.zones) is not None
 
     def prefetch(self, questions: Iterable[tuple[str, str]]) -> None:
         """Send these questions now (each once); :meth:`ask` then awaits the answers already on their way."""
@@ -532,13 +521,15 @@ class DnsClient:
                 future.set_result(Answer(key[0], rdtype, unchecked=True))
             else:
                 future = engine.submit(key[0], rdtype)
-                self.stats.questions.append((key[0], rdtype, str(engine.server)))
+                self.stats.questions.append((key[0], rdtype, self._labels[engine is self.authoritative]))
             self._cache[key] = future
         return future
 
     async def ask(self, name: str, rdtype: str) -> Answer:
         """The answer for ``name``/``rdtype``, following CNAMEs to other names (at most 8 in all)."""
         answer = await self._future(name, rdtype)
+        if answer.cname is None:
+            return answer  # the usual case: no CNAME, or one answered inside the same message
         chain = list(answer.chain)
         while answer.ok and answer.cname is not None:
             if len(chain) > _MAX_CNAMES or chain.count(answer.cname) > 1:
@@ -553,10 +544,6 @@ class DnsClient:
         """Answers to many questions, all sent before the first is awaited."""
         self.prefetch(questions)
         return [await self.ask(name, rdtype) for name, rdtype in questions]
-
-
-def rdtype_name(code: int) -> str:
-    return TYPE_NAMES.get(code, str(code))
 
 
 __all__ = [

@@ -15,6 +15,12 @@ from .expected import Expectations, IpSubject
 from .results import CheckResult, Status
 
 
+def _reverse_pointer(address: str) -> str:
+    if ':' in address:
+        return ipaddress.ip_address(address).reverse_pointer
+    return '.'.join(reversed(address.split('.'))) + '.in-addr.arpa'
+
+
 def _unanswered(answer: Answer, what: str) -> tuple[Status, str]:
     if answer.unchecked:
         return 'warn', f"{what} is outside the deployment's zones: not checked (give --resolver to check it)"
@@ -24,7 +30,7 @@ def _unanswered(answer: Answer, what: str) -> tuple[Status, str]:
 async def check(client: DnsClient, expected: Expectations) -> list[CheckResult]:
     server = client.server
     known = [subject for subject in expected.ips if subject.address is not None]
-    reverse = {subject.ip.id: ipaddress.ip_address(subject.address or '').reverse_pointer for subject in known}
+    reverse = {subject.ip.id: _reverse_pointer(subject.address or '') for subject in known}
     ptrs = await client.ask_all([(reverse[subject.ip.id], 'PTR') for subject in known])
     client.prefetch([(answer.values[0], 'A') for answer in ptrs if answer.ok and len(answer.values) == 1])
     results = []

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 from ..api import Spec, keystore_dkim
 from ..dns import DkimSource
+from ..problems import MailinfraError
 from . import dkim, dmarc, fcrdns, receiving, spf
 from .client import (
     DEFAULT_RETRIES,
@@ -98,7 +99,10 @@ async def check_expectations(
         resolver_engine = new(_server(resolver), True) if resolver is not None else None
         clients = [DnsClient(new(server, False), expected.zones, resolver_engine) for server in servers]
         for made in engines:
-            await made.start()
+            try:
+                await made.start()
+            except OSError as error:
+                raise MailinfraError(f'cannot ask name server {made.server}: {error}') from None
         groups = await asyncio.gather(*(family(client, expected) for client in clients for family in FAMILIES))
     finally:
         for made in engines:

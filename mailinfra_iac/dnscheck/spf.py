@@ -53,6 +53,7 @@ IpAddress = tuple[int, int]
 """(IP version, address) as an integer."""
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def ip_address(text: str) -> IpAddress:
     """Parse a dotted-quad IPv4 or an IPv6 address (strictly: ``inet_pton``); raises ValueError."""
     try:
@@ -214,6 +215,22 @@ class Node:
     hosts: dict[int, list[IpRange]] = field(default_factory=dict)
     exists: dict[int, bool] = field(default_factory=dict)
     unknown: set[int] = field(default_factory=set)
+    _lead: tuple[int, list[IpRange]] | None = None
+
+    def leading_passes(self) -> tuple[int, list[IpRange]]:
+        """The run of ``+ip4``/``+ip6`` terms the record starts with (how ours start) and their ranges.
+
+        An address inside one of them passes at once, whatever follows; evaluation of any other
+        address resumes after them. Same result as walking the terms one by one, faster.
+        """
+        if self._lead is None:
+            count = 0
+            for term in self.terms:
+                if term.kind not in ('ip4', 'ip6') or term.qualifier != '+' or term.network is None:
+                    break
+                count += 1
+            self._lead = (count, [term.network for term in self.terms[:count] if term.network is not None])
+        return self._lead
 
 
 @dataclass
@@ -373,6 +390,16 @@ def _matches(node: Node, index: int, term: Term, address: IpAddress, lookups: li
     return result == 'pass'
 
 
+def _resume_after_leading(node: Node, address: IpAddress) -> int:
+    """-1 when a leading ``+ip4``/``+ip6`` term holds the address, else the index of the first other term."""
+    start, ranges = node.leading_passes()
+    version, value = address
+    for network in ranges:
+        if network[0] == version and network[1] <= value <= network[2]:
+            return -1
+    return start
+
+
 def evaluate(node: Node, address: IpAddress, lookups: list[int]) -> str:
     """check_host() over an expanded tree: pass, fail, softfail, neutral, none, permerror, temperror or unknown.
 
@@ -382,8 +409,11 @@ def evaluate(node: Node, address: IpAddress, lookups: list[int]) -> str:
         return 'unknown'
     if node.error is not None:
         return node.outcome
+    start = _resume_after_leading(node, address)
+    if start < 0:
+        return 'pass'
     redirect = None
-    for index, term in enumerate(node.terms):
+    for index, term in enumerate(node.terms[start:], start):
         if term.kind == 'redirect':
             redirect = index
         if term.modifier:
@@ -448,7 +478,8 @@ def _lookups(tally: Tally) -> tuple[Status, str]:
 def _authorises(subject: SpfSubject, node: Node) -> tuple[Status, str]:
     verdicts: dict[str, list[str]] = {}
     for text in subject.addresses:
-        result = evaluate(node, ip_address(text), [0])
+        address = ip_address(text)
+        result = 'pass' if _resume_after_leading(node, address) < 0 else evaluate(node, address, [0])
         verdicts.setdefault(result, []).append(text)
     wrong = [
         f'{text} gets {result}'

@@ -42,9 +42,11 @@ def encode_name(name: str) -> bytes:
     if not text:
         return b'\x00'
     labels = text.encode('ascii').split(b'.')
-    sizes = list(map(len, labels))
-    wire = b''.join([bytes((size,)) + label for size, label in zip(sizes, labels, strict=True)]) + b'\x00'
-    if len(wire) > 255 or min(sizes) == 0 or max(sizes) > 63:
+    try:
+        wire = b''.join([len(label).to_bytes(1, 'big') + label for label in labels]) + b'\x00'
+    except OverflowError:
+        wire = b''
+    if not wire or len(wire) > 255 or b'' in labels or max(map(len, labels)) > 63:
         raise WireError(f'invalid DNS name "{name}": empty label, label over 63 bytes or name over 255 bytes')
     return wire
 
@@ -57,10 +59,12 @@ def encode_question(name: str, rdtype: str) -> bytes:
 _OPT = b'\x00' + struct.pack('!HHIH', 41, EDNS_PAYLOAD, 0, 0)
 
 
+_HEAD = {flag: struct.pack('!HHHHH', FLAG_RD if flag else 0, 1, 0, 0, 1) for flag in (False, True)}
+
+
 def query_body(question: bytes, *, recursion: bool) -> bytes:
     """A query without its 2-byte id: flags, one question, an EDNS OPT record."""
-    flags = FLAG_RD if recursion else 0
-    return struct.pack('!HHHHH', flags, 1, 0, 0, 1) + question + _OPT
+    return _HEAD[recursion] + question + _OPT
 
 
 class Rr(NamedTuple):
@@ -158,7 +162,7 @@ def parse_response(data: bytes, question: bytes, qname: str = '') -> Response:
     if not flags & FLAG_QR:
         raise WireError('not a response')
     end = 12 + len(question)
-    if qdcount != 1 or data[12:end].lower() != question.lower():
+    if qdcount != 1 or (data[12:end] != question and data[12:end].lower() != question.lower()):
         raise WireError('the response is for another question')
     answers = []
     pos = end
@@ -187,6 +191,8 @@ def answer_chain(answers: tuple[Rr, ...], qname: str, rdtype: int, limit: int = 
     """
     name = qname.lower().rstrip('.')
     chain: list[str] = []
+    if all(rr.owner == name and rr.rdtype == rdtype for rr in answers):  # the usual answer: no CNAME
+        return tuple(rr.value for rr in answers), chain
     for _ in range(limit + 1):
         values = tuple(rr.value for rr in answers if rr.owner == name and rr.rdtype == rdtype)
         if values:

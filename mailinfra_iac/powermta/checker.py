@@ -244,7 +244,7 @@ _DOMAIN_DIRECTIVES: dict[str, Validator] = {
     'retry-after': _one(_durations),
     'bounce-after': _one(_duration),
     'queue-priority': _one(_integer(0, 100)),
-    'max-cold-virtual-mta-msg': _one(_rate),
+    'max-cold-virtual-mta-msg': _any,  # "N/day" in the reference; the exact unit syntax is not given
     'queue-to': _one(_host),
     'smtp-hosts': _any,
     'dkim-sign': _one(_boolean),
@@ -399,8 +399,9 @@ def _open(current: Block, line: str, number: int, problems: list[ConfigProblem])
     if current.name not in parents:
         where = f'<{current.name}>' if current.name else 'the top level'
         problems.append(ConfigProblem(number, 'nesting', f'<{name}> is not allowed in {where}'))
-    problem = check_argument(argument) if argument else f'<{name}> needs an argument'
-    if problem:
+    if not argument:
+        problems.append(ConfigProblem(number, 'value', f'<{name}> needs an argument'))
+    elif problem := check_argument(argument):
         problems.append(ConfigProblem(number, 'value', f'<{name}>: {problem}'))
     return block
 

@@ -1,0 +1,132 @@
+"""``mailinfra dns check`` end to end: real DKIM keys in a key store, zones exported from them, served by Knot."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mailinfra_iac.cli import dns_cmd
+from mailinfra_iac.cli.main import build_parser, main
+from mailinfra_iac.dkim import KeyStore
+from mailinfra_iac.dns import KeyStoreDkimSource, derive_records
+from mailinfra_iac.dns.zonefile import zone_files
+
+from .conftest import EXAMPLE, Served
+
+
+def _parser() -> argparse.ArgumentParser:
+    """``mailinfra`` with the dns command, the way cli/main.py registers command modules."""
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    if 'dns' in sub.choices:
+        return parser
+
+    def with_spec(name: str, help_text: str, parent: Any = sub) -> argparse.ArgumentParser:
+        command: argparse.ArgumentParser = parent.add_parser(name, help=help_text)
+        command.add_argument('spec')
+        command.add_argument('--as-of', default=None)
+        return command
+
+    dns_cmd.register(sub, with_spec)
+    return parser
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    args = _parser().parse_args(list(argv))
+    code: int = args.func(args)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.fixture(scope='module')
+def keys(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A key store with real keys for the example, made by ``mailinfra dkim generate``."""
+    store = tmp_path_factory.mktemp('dns-cli') / 'keys'
+    assert main(['dkim', 'generate', str(EXAMPLE), '--keys', str(store)]) == 0
+    return store
+
+
+@pytest.fixture
+def served_from_keys(served: Served, keys: Path) -> Served:
+    """The example's zones exported with the key store's public keys, served by the session Knot."""
+    spec = served.spec
+    records = derive_records(spec.deployment, spec.facts, KeyStoreDkimSource(KeyStore(keys), 'dailybrief'))
+    nameservers = {zone.name: list(zone.nameservers) for zone in spec.deployment.dns.zones}
+    served.knot.set_zones(zone_files(records, nameservers, spec.deployment.dns.ttl))
+    return served
+
+
+def test_table_and_exit_code(capsys: pytest.CaptureFixture[str], served_from_keys: Served, keys: Path) -> None:
+    ns = served_from_keys.server
+    code, out, err = run(capsys, 'dns', 'check', str(EXAMPLE), '--nameserver', ns, '--keys', str(keys))
+    assert (code, err) == (0, '')
+    lines = out.splitlines()
+    assert lines[0].split() == ['CHECK', 'SUBJECT', 'STATUS', 'REASON']
+    assert lines[1].split()[:3] == ['fcrdns', '198.51.100.10', 'pass']
+    assert any(line.split()[:3] == ['spf-lookups', 'dailybrief.example', 'warn'] for line in lines)
+    assert lines[-1].startswith('57 checks: 56 pass, 1 warn, 0 fail (')
+    assert f'queries to {ns} in ' in lines[-1]
+
+
+def test_json_and_resolver(capsys: pytest.CaptureFixture[str], served_from_keys: Served, keys: Path) -> None:
+    ns = served_from_keys.server
+    code, out, _ = run(
+        capsys, 'dns', 'check', str(EXAMPLE), '--nameserver', ns, '--resolver', ns, '--keys', str(keys), '--format',
+        'json',
+    )  # fmt: skip
+    document = json.loads(out)
+    assert code == 0
+    assert document['ok'] is True
+    assert document['summary'] == {'pass': 57, 'warn': 0, 'fail': 0}
+    assert document['servers'] == [ns] and document['resolver'] == ns
+    assert document['results'][0] == {
+        'check': 'fcrdns',
+        'subject': '198.51.100.10',
+        'server': ns,
+        'status': 'pass',
+        'reason': 'PTR t1.mail.dailybrief.example, whose A holds 198.51.100.10; HELO t1.mail.dailybrief.example',
+    }
+
+
+def test_keys_that_are_not_served_fail(capsys: pytest.CaptureFixture[str], served: Served, keys: Path) -> None:
+    """The session Knot serves the fixed test keys, not the ones just generated: exit 1."""
+    code, out, _ = run(
+        capsys, 'dns', 'check', str(EXAMPLE), '--nameserver', served.server, '--keys', str(keys), '--format', 'json'
+    )
+    document = json.loads(out)
+    assert code == 1 and document['ok'] is False
+    failed = {(r['check'], r['subject']) for r in document['results'] if r['status'] == 'fail'}
+    assert failed == {
+        ('dkim-key-matches', 's2026q4._domainkey.dailybrief.example'),
+        ('dkim-key-matches', 's2026q4._domainkey.news.dailybrief.example'),
+        ('dkim-key-matches', 's2026q4e._domainkey.news.dailybrief.example'),
+        ('dkim-key-matches', 's2026q4._domainkey.partners.dailybrief.example'),
+    }
+
+
+def test_an_empty_key_store_only_warns(capsys: pytest.CaptureFixture[str], served: Served, tmp_path: Path) -> None:
+    code, out, _ = run(
+        capsys, 'dns', 'check', str(EXAMPLE), '--nameserver', served.server, '--keys', str(tmp_path / 'none'),
+        '--format', 'json',
+    )  # fmt: skip
+    document = json.loads(out)
+    assert code == 0
+    assert {r['status'] for r in document['results'] if r['check'] == 'dkim-key-matches'} == {'warn'}
+
+
+def test_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        _parser().parse_args(['dns', 'check', str(EXAMPLE)])
+    assert exit_.value.code == 2
+    assert 'the following arguments are required: --nameserver' in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        _parser().parse_args(['dns', 'check', str(EXAMPLE), '--nameserver', '127.0.0.1', '--timeout', '0'])
+    assert 'must be positive, got 0' in capsys.readouterr().err
+    args = _parser().parse_args(['dns', 'check', str(EXAMPLE), '--nameserver', 'ns1.example'])
+    with pytest.raises(Exception, match='expected an IP address') as error:
+        args.func(args)
+    assert type(error.value).__name__ == 'MailinfraError'

@@ -1,0 +1,1 @@
+"""Real DNS servers for tests: Knot DNS on loopback, owned and configured by the tests."""
