@@ -15,7 +15,7 @@ RETRY: dict[str, RetrySchedule] = {
 }
 
 SCHEDULE: dict[str, tuple[int, ...]] = {
-    'transactional': (60, 300, 900, 1800),
+    'transactional': (60, 300, 600, 900),
     'marketing': (600, 1800, 3600, 7200),
     'cold_outreach': (900, 3600, 7200, 14400),
     'custom': (300, 900, 1800, 3600),

@@ -21,6 +21,11 @@ class EffectiveIsp:
     share: float
 
 
+def _union(first: list[str], extra: list[str]) -> list[str]:
+    """The catalogue's names in their order, then the new ones."""
+    return [*first, *(name for name in extra if name not in first)]
+
+
 def _apply(profile: IspProfile | None, name: str, override: IspOverride) -> IspProfile:
     if profile is None:
         return IspProfile(
@@ -34,8 +39,8 @@ def _apply(profile: IspProfile | None, name: str, override: IspOverride) -> IspP
     return profile.model_copy(
         update={
             'display_name': override.display_name or profile.display_name,
-            'recipient_domains': sorted({*profile.recipient_domains, *override.recipient_domains}),
-            'mx_patterns': sorted({*profile.mx_patterns, *override.mx_patterns}),
+            'recipient_domains': _union(profile.recipient_domains, override.recipient_domains),
+            'mx_patterns': _union(profile.mx_patterns, override.mx_patterns),
             'limits': override.limits.over(profile.limits),
             'backoff_rules': [*override.backoff_rules, *profile.backoff_rules],
         }

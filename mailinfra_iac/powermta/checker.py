@@ -209,7 +209,7 @@ def _absolute(word: str) -> str | None:
     return None if word.startswith('/') else f'"{word}" is not an absolute path'
 
 
-_REPLY_ACTION = re.compile(r'^(?:mode=backoff|mode=normal|disable-source-ip|defer-queue|reenable-after=\S+)$')
+_REPLY_ACTION = re.compile(r'^(?:mode=backoff|disable-source-ip|defer-queue|reenable-after=\S+)$')
 
 
 def _reply(words: list[str]) -> str | None:

@@ -16,8 +16,9 @@ from .base import GENERATED_MARK, OutputFile, RenderContext
 from .inventory import InventoryRenderer
 
 
-def _comment(text: str, prefix: str = '# ') -> str:
-    return '\n'.join(f'{prefix}{line}'.rstrip() for line in str(text).splitlines())
+def _comment(text: str) -> str:
+    """Ansible's ``comment`` filter in its default (plain) style: the text between two bare ``#`` lines."""
+    return '\n'.join(['#', *(f'# {line}'.rstrip() for line in str(text).splitlines()), '#'])
 
 
 def template_environment() -> jinja2.Environment:

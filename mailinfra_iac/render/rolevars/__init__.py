@@ -5,10 +5,11 @@ from __future__ import annotations
 from .base import RoleVars, Template, merge
 from .core import CoreVars
 from .mta_base import MtaBaseVars
+from .powermta import PowerMtaVars
 
 
 def default_role_vars() -> list[RoleVars]:
-    return [CoreVars(), MtaBaseVars()]
+    return [CoreVars(), MtaBaseVars(), PowerMtaVars()]
 
 
 __all__ = ['RoleVars', 'Template', 'default_role_vars', 'merge']

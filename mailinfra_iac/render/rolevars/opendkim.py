@@ -19,6 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
 
+import yaml
+
+from ...paths import project_root
 from ..base import RenderContext
 from .base import Template
 from .core import dkim_keys
@@ -26,14 +29,14 @@ from .core import dkim_keys
 
 @dataclass(frozen=True)
 class RoleTemplate:
-    """A file the role writes from one of its templates, with the loop variable of that task in ``variables``.
+    """A file the role writes from one of its templates, with what Ansible adds to the inventory.
 
-    The role renders its templates with its defaults, the inventory and, for files written once per
-    instance, the loop variable. ``MtaConfigRenderer`` gives templates the inventory only, which cannot
-    tell two instances apart and lacks the role defaults. Once ``Template`` carries ``variables`` and the
-    renderer adds the role's ``defaults/main.yml`` (docs/postfix.md, "Golden files"), :meth:`as_template`
-    hands the files to it; until then they are left out of ``mta/`` and ``tests/postfix`` renders them
-    the way the role does.
+    The role renders its templates with the inventory, its own defaults (for what the inventory does
+    not set) and, for files written once per instance, the task's loop variable. ``variables`` holds
+    those additions. ``MtaConfigRenderer`` renders a ``Template`` with the inventory only; once
+    ``Template`` carries ``variables`` too (docs/postfix.md, "Golden files"), :meth:`as_template` hands
+    the files to it. Until then they are left out of ``mta/``, and tests/postfix renders them the way
+    the role does.
     """
 
     role_template: str
@@ -48,6 +51,23 @@ class RoleTemplate:
 
 
 USER = 'opendkim'
+
+
+def role_defaults(role: str) -> dict[str, Any]:
+    """The role's ``defaults/main.yml``, as written (values that are Jinja expressions stay strings)."""
+    path = project_root() / 'roles' / role / 'defaults' / 'main.yml'
+    loaded = yaml.safe_load(path.read_text(encoding='utf-8'))
+    return dict(loaded) if isinstance(loaded, dict) else {}
+
+
+def template_variables(role: str, inventory: Mapping[str, Any], loop: Mapping[str, Any]) -> dict[str, Any]:
+    """What Ansible adds to the inventory when the role renders a template: unset defaults, the loop variable."""
+    return {
+        **{name: value for name, value in role_defaults(role).items() if name not in inventory},
+        **loop,
+    }
+
+
 KEYS_DIR = '/etc/opendkim/keys'
 TRUSTED_HOSTS = '/etc/opendkim/TrustedHosts'
 RUN_DIR = '/run/opendkim'
@@ -165,16 +185,19 @@ class OpenDkimVars:
         """Every file the role writes from a template on this host (``__opendkim_instance`` per process)."""
         if not is_postfix_host(context, host) or not host_keys(context, host):
             return []
-        files = [RoleTemplate('opendkim/templates/etc/opendkim/TrustedHosts.j2', 'opendkim/TrustedHosts')]
+        inventory = {**self.group_vars(context), **self.host_vars(context, host)}
+        defaults = template_variables(self.name, inventory, {})
+        files = [RoleTemplate('opendkim/templates/etc/opendkim/TrustedHosts.j2', 'opendkim/TrustedHosts', defaults)]
         if any(key['algorithm'] == 'ed25519' for key in host_keys(context, host)):
             files.append(
                 RoleTemplate(
                     'opendkim/templates/etc/systemd/system/opendkim-ed25519.service.j2',
                     'opendkim/opendkim-ed25519.service',
+                    defaults,
                 )
             )
         for instance in instances(host_keys(context, host)):
-            variables = {'__opendkim_instance': instance}
+            variables = {**defaults, '__opendkim_instance': instance}
             files += [
                 RoleTemplate(f'opendkim/templates/etc/{template}.j2', f'opendkim/{PurePosixPath(path).name}', variables)
                 for template, path in (

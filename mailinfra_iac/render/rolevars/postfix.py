@@ -10,9 +10,11 @@ The design is explained in docs/postfix.md. In short:
 - Outbound, each sending IP is a transport ``out_<ip>`` (``smtp_bind_address`` + ``smtp_helo_name`` = PTR);
   mail to ordinary domains picks one at random (``randmap``). Each IP x ISP pair is a transport
   ``out_<ip>__<isp>`` with the ISP's limits; ``transport_maps`` picks one of the ISP's transports at random:
-  ``pipemap:{unionmap:{randmap:{<ips>}, texthash:transport}, texthash:transport_ip_isp}`` turns
-  ``gmail.com`` into ``"<random ip>,gmail"`` and that into ``out_<ip>__gmail:``. Spreading and throttles
-  therefore hold together, and every limit is per sending IP, as the ISP limits are defined.
+  ``pipemap:{unionmap:{randmap:{<ips>}, pcre:transport_isp}, texthash:transport_ip_isp}`` turns
+  ``user@gmail.com`` into ``"<random ip>,gmail"`` and that into ``out_<ip>__gmail:``. Spreading and
+  throttles therefore hold together, and every limit is per sending IP, as the ISP limits are defined.
+  (The ISP is matched on the full address with pcre: trivial-rewrite looks up bare domains only in
+  fixed-string tables, which a pipemap is not.)
 
 Everything a template prints is computed here; templates only loop and print.
 """
@@ -213,20 +215,23 @@ def stream_instance(context: RenderContext, stream: StreamFact, host: str) -> di
     config_directory = f'/etc/{name}'
     ips, _ = _host_ips(context, stream, host)
     transports = [_transport(f'out_{ip["key"]}', ip, DEFAULT_LIMITS, name, None) for ip in ips]
-    domain_isp: dict[str, str] = {}
+    claimed: set[str] = set()
+    isp_patterns = []
     isp_transports = []
     for isp_name, isp in stream.isps.items():
-        if not isp.recipient_domains:
+        domains = [domain for domain in isp.recipient_domains if domain not in claimed]
+        if not domains:
             continue  # known only by its MX host names, which Postfix cannot route on (docs/postfix.md)
-        for domain in isp.recipient_domains:
-            domain_isp.setdefault(domain, isp_name)
+        claimed.update(domains)
+        alternatives = '|'.join(re.escape(domain) for domain in domains)
+        isp_patterns.append({'isp': isp_name, 'pattern': f'/@({alternatives})$/'})
         isp_transports += [_transport(f'out_{ip["key"]}__{isp_name}', ip, isp.limits, name, isp_name) for ip in ips]
     randmap = ', '.join(ip['key'] for ip in ips)
     delays = [rate_delay(stream.isps[t['isp']].limits) for t in isp_transports]
     retry = stream.retry
     files = ['main.cf', 'master.cf', 'delivery_status_filter']
     if isp_transports:
-        files += ['transport', 'transport_ip_isp']
+        files += ['transport_isp', 'transport_ip_isp']
     if stream.injection.sasl_users:
         files.append('sasl/smtpd.conf')
     return {
@@ -253,13 +258,13 @@ def stream_instance(context: RenderContext, stream: StreamFact, host: str) -> di
             'randmap:{' + ', '.join(f'{t["name"]}:' for t in transports) + '}' if len(transports) > 1 else ''
         ),
         'transport_maps': (
-            f'pipemap:{{unionmap:{{randmap:{{{randmap}}}, texthash:$config_directory/transport}}, '
+            f'pipemap:{{unionmap:{{randmap:{{{randmap}}}, pcre:$config_directory/transport_isp}}, '
             'texthash:$config_directory/transport_ip_isp}'
             if isp_transports
             else ''
         ),
         'transports': transports + isp_transports,
-        'transport_table': [[domain, isp] for domain, isp in sorted(domain_isp.items())],
+        'isp_patterns': isp_patterns,
         'ip_isp_table': [[f'{t["ip"]},{t["isp"]}', f'{t["name"]}:'] for t in isp_transports],
         'status_filter': [status_filter_entry(rule) for rule in stream.reply_rules],
         'files': files,
@@ -315,21 +320,23 @@ class PostfixVars:
         """Every file the role writes from a template on this host (``__postfix_instance`` per stream instance)."""
         if not opendkim.is_postfix_host(context, host):
             return []
-        streams = context.facts.streams_of_host(host)
-        primary = primary_instance(context, host, streams)
+        inventory = {**self.group_vars(context), **self.host_vars(context, host)}
+        defaults = opendkim.template_variables(self.name, inventory, {})
+        primary = inventory['postfix__primary']
         files = [
             RoleTemplate(
                 f'postfix/templates/{instance["template_directory"]}/{file}.j2',
                 f'{instance["name"]}/{file}',
-                {'__postfix_instance': instance} if instance is not primary else {},
+                {**defaults, '__postfix_instance': instance} if instance is not primary else defaults,
             )
-            for instance in [primary, *(stream_instance(context, stream, host) for stream in streams)]
+            for instance in [primary, *inventory['postfix__instances']]
             for file in instance['files']
         ]
         files.append(
             RoleTemplate(
                 'postfix/templates/etc/systemd/system/mailinfra-postfix-logrotate.service.j2',
                 'systemd/mailinfra-postfix-logrotate.service',
+                defaults,
             )
         )
         return files

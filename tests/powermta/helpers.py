@@ -1,0 +1,50 @@
+"""Rendering with the PowerMTA role variables, whether or not ``default_role_vars()`` lists them yet."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mailinfra_iac import Spec, load_spec, render_files
+from mailinfra_iac.render import DnsRecordsRenderer, RendererRegistry
+from mailinfra_iac.render.inventory import InventoryRenderer
+from mailinfra_iac.render.mta_configs import MtaConfigRenderer
+from mailinfra_iac.render.rolevars import RoleVars, default_role_vars
+from mailinfra_iac.render.rolevars.powermta import PowerMtaVars
+
+from ..conftest import AS_OF, ROOT, TEST_DKIM
+
+EXAMPLE = ROOT / 'examples' / 'high-volume-powermta.yml'
+
+
+def role_vars() -> list[RoleVars]:
+    roles = default_role_vars()
+    if not any(role.name == PowerMtaVars.name for role in roles):
+        roles.append(PowerMtaVars())
+    return roles
+
+
+def registry() -> RendererRegistry:
+    inventory = InventoryRenderer(role_vars())
+    return RendererRegistry([inventory, DnsRecordsRenderer(), MtaConfigRenderer(inventory)])
+
+
+def example(path: Path = EXAMPLE) -> Spec:
+    return load_spec(path, as_of=AS_OF)
+
+
+def render(spec: Spec, addresses: dict[str, str] | None = None) -> dict[str, bytes]:
+    files = render_files(spec, registry=registry(), addresses=addresses, dkim=TEST_DKIM)
+    return {path: output.content for path, output in files.items()}
+
+
+def host_vars(files: dict[str, bytes], host: str) -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load(files[f'inventory/host_vars/{host}.yml'])
+    return loaded
+
+
+def group_vars(files: dict[str, bytes]) -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load(files['inventory/group_vars/all.yml'])
+    return loaded
