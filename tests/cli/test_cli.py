@@ -11,7 +11,7 @@ import pytest
 
 from mailinfra_iac.cli.main import main
 
-from ..conftest import BASE, ROOT, edit
+from ..conftest import BASE, ROOT, edit, position
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -59,7 +59,9 @@ def test_validate_reports_every_error(capsys: pytest.CaptureFixture[str], tmp_pa
 
 def test_validate_json(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     bad = tmp_path / 'bad.yml'
-    bad.write_text(edit('depth_warning: 100,', 'depth_warning: 5000,'))
+    text = edit('depth_warning: 100,', 'depth_warning: 5000,')
+    bad.write_text(text)
+    line, column = position(text, '5000')
     code, out, _ = run(capsys, 'validate', str(bad), '--format', 'json')
     assert code == 1
     report = json.loads(out)
@@ -69,8 +71,8 @@ def test_validate_json(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> No
         'check': 'queue-thresholds',
         'severity': 'error',
         'file': str(bad),
-        'line': 52,
-        'column': 26,
+        'line': line,
+        'column': column,
         'path': 'monitoring.queue.depth_warning',
         'message': 'depth_warning 5000 is above depth_critical 1000',
         'expected': 'depth_warning <= depth_critical',

@@ -214,6 +214,10 @@ def stream_instance(context: RenderContext, stream: StreamFact, host: str) -> di
     name = instance_name(stream.name)
     config_directory = f'/etc/{name}'
     ips, _ = _host_ips(context, stream, host)
+    # Not the host name: the primary instance answers as the host (the MX target), and Postfix takes a
+    # server that greets with its own myhostname for a loop ("loops back to myself"), so a stream
+    # instance could not hand bounces to the MX on its own host.
+    hostname = next(ip.helo for ip in stream.ips if ip.host == host)
     transports = [_transport(f'out_{ip["key"]}', ip, DEFAULT_LIMITS, name, None) for ip in ips]
     claimed: set[str] = set()
     isp_patterns = []
@@ -238,6 +242,7 @@ def stream_instance(context: RenderContext, stream: StreamFact, host: str) -> di
         'name': name,
         'stream': stream.name,
         'unit': f'postfix@{name}.service',
+        'hostname': hostname,
         'template_directory': 'etc/postfix-INSTANCE',
         'config_directory': config_directory,
         'queue_directory': f'/var/spool/{name}',
