@@ -50,9 +50,10 @@ def duplicate_domain(ctx: CheckContext) -> Iterator[Problem]:
 
 def unknown_domain(ctx: CheckContext) -> Iterator[Problem]:
     declared = [domain.domain for domain in ctx.deployment.sending_domains]
+    known = set(declared)
     for name, stream in ctx.deployment.streams.items():
         for index, domain in enumerate(stream.domains):
-            if domain not in declared:
+            if domain not in known:
                 yield ctx.problem(
                     'unknown-domain',
                     f'stream "{name}" sends as {domain}, which is not under sending_domains (no DKIM, SPF or '

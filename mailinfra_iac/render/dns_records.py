@@ -11,9 +11,14 @@ from ..dns.zonefile import zone_text
 from .base import GENERATED_MARK, OutputFile, RenderContext
 
 
+def derived_records(context: RenderContext) -> RecordSet:
+    """The deployment's records as derived (placeholders kept); computed once per render."""
+    return context.memoize('records', lambda: derive_records(context.deployment, context.facts, context.dkim_source()))
+
+
 def record_set(context: RenderContext) -> RecordSet:
     """The deployment's records with every address Terraform already reported filled in."""
-    records = derive_records(context.deployment, context.facts, context.dkim_source())
+    records = derived_records(context)
     return records.resolve(context.addresses)
 
 

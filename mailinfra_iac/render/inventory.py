@@ -46,10 +46,15 @@ class InventoryRenderer:
         self.role_vars = role_vars if role_vars is not None else default_role_vars()
 
     def group_vars(self, context: RenderContext) -> dict[str, Any]:
-        return merge([(role.name, role.group_vars(context)) for role in self.role_vars])
+        return context.memoize(
+            f'group_vars:{id(self)}', lambda: merge([(role.name, role.group_vars(context)) for role in self.role_vars])
+        )
 
     def host_vars(self, context: RenderContext, host: str) -> dict[str, Any]:
-        return merge([(role.name, role.host_vars(context, host)) for role in self.role_vars])
+        return context.memoize(
+            f'host_vars:{id(self)}:{host}',
+            lambda: merge([(role.name, role.host_vars(context, host)) for role in self.role_vars]),
+        )
 
     def render(self, context: RenderContext) -> Iterator[OutputFile]:
         header = f'{GENERATED_MARK}\nSpec: {context.spec_name}. Variables: docs/inventory.md.'

@@ -7,6 +7,7 @@ YAML 1.1 reader (Ansible uses PyYAML) could take for anything but a string are d
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -25,7 +26,17 @@ def _escape(match: re.Match[str]) -> str:
     return f'\\u{code:04x}' if code <= 0xFFFF else f'\\U{code:08x}'
 
 
+@functools.lru_cache(maxsize=1 << 16)
+def _string(value: str) -> str:
+    """A string as a YAML scalar: plain where no YAML 1.1 reader could take it for something else."""
+    if _PLAIN.fullmatch(value) and value.lower() not in _RESERVED:
+        return value
+    return _NON_PRINTABLE.sub(_escape, json.dumps(value, ensure_ascii=False))
+
+
 def _scalar(value: Any) -> str:
+    if type(value) is str:
+        return _string(value)
     if value is None:
         return 'null'
     if value is True:
@@ -43,9 +54,7 @@ def _scalar(value: Any) -> str:
             text = f'{mantissa}.0e{exponent}'
         return text
     if isinstance(value, str):
-        if _PLAIN.fullmatch(value) and value.lower() not in _RESERVED:
-            return value
-        return _NON_PRINTABLE.sub(_escape, json.dumps(value, ensure_ascii=False))
+        return _string(value)
     raise TypeError(f'cannot write {type(value).__name__} values to YAML')
 
 

@@ -33,13 +33,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..dns import Record, RecordSet, derive_records
+from ..dns import Record, RecordSet
 from ..dns.records import PLACEHOLDER
 from ..facts import Facts
 from ..facts.ips import IpFact
 from ..model import Deployment, Host
 from ..problems import MailinfraError
 from .base import GENERATED_MARK, OutputFile, RenderContext
+from .dns_records import derived_records
 from .serialise import to_json
 from .terraform_txt import CHUNK, TXT_STYLE, chunk_expression, render_txt
 
@@ -569,7 +570,7 @@ class _Root:
 def terraform_root(context: RenderContext) -> dict[str, Any]:
     """The root module as data (before serialisation). Addresses from Terraform outputs are not used:
     the root refers to the modules' outputs instead, so it stays a function of the spec alone."""
-    records = derive_records(context.deployment, context.facts, context.dkim_source())
+    records = derived_records(context)
     return _Root(context.deployment, context.facts, records).build(context.spec_name)
 
 

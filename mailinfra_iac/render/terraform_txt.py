@@ -38,6 +38,8 @@ def chunks(value: str, size: int = CHUNK) -> list[str]:
     """Split ``value`` into strings of at most ``size`` UTF-8 bytes, never inside a character."""
     if size < 4:
         raise ValueError(f'invalid chunk size {size}: a character can take 4 bytes')
+    if value.isascii():  # the usual case (DKIM keys, SPF): one byte per character
+        return [value[index : index + size] for index in range(0, len(value), size)] or ['']
     parts: list[str] = []
     current: list[str] = []
     length = 0

@@ -101,6 +101,13 @@ def retry_schedule(stream: StreamFact, limits: IspLimits) -> list[int]:
     return schedule
 
 
+def _by_domain(keys: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    grouped: dict[str, list[dict[str, Any]]] = {}
+    for key in keys:
+        grouped.setdefault(key['domain'], []).append(key)
+    return grouped
+
+
 def default_stream(streams: list[str], kinds: dict[str, str]) -> str:
     """The pool for messages without ``X-Virtual-MTA`` from a network that several streams share.
 
@@ -365,10 +372,16 @@ class _Host:
                 )
 
     def dkim(self) -> list[dict[str, str]]:
-        domains = {domain for stream in self.streams for domain in stream.domains}
+        by_domain = self.context.memoize('dkim_keys_by_domain', lambda: _by_domain(dkim_keys(self.context.deployment)))
+        order = self.context.memoize(  # the spec's order of sending domains
+            'dkim_domain_order', lambda: {domain: index for index, domain in enumerate(by_domain)}
+        )
+        domains = sorted(
+            {domain for stream in self.streams for domain in stream.domains}, key=lambda d: order.get(d, 0)
+        )
         keys = []
-        for key in dkim_keys(self.context.deployment):
-            if not key['signing'] or key['domain'] not in domains:
+        for key in (key for domain in domains for key in by_domain.get(domain, [])):
+            if not key['signing']:
                 continue
             if key['algorithm'] != 'rsa':
                 self.note(
