@@ -161,8 +161,13 @@ CASES = [
         'dnsbl.sorbs.net',
         'monitoring.dnsbl_zones[1]',
     ),
-    Case('host-provisioning', '    provider: static\n    address: 192.0.2.1\n', '    provider: hetzner\n    size: cx32\n',
-         'fqdn: mta1', 'hosts.mta1'),
+    Case(
+        'host-provisioning',
+        '    provider: static\n    address: 192.0.2.1\n',
+        '    provider: hetzner\n    size: cx32\n',
+        'fqdn: mta1',
+        'hosts.mta1',
+    ),
     Case('unknown-host', 'monitoring:\n', 'inbound: {hosts: [mta9]}\nmonitoring:\n', 'mta9', 'inbound.hosts[0]'),
 ]
 
