@@ -5,11 +5,13 @@ from __future__ import annotations
 from .base import RoleVars, Template, merge
 from .core import CoreVars
 from .mta_base import MtaBaseVars
+from .opendkim import OpenDkimVars
+from .postfix import PostfixVars
 from .powermta import PowerMtaVars
 
 
 def default_role_vars() -> list[RoleVars]:
-    return [CoreVars(), MtaBaseVars(), PowerMtaVars()]
+    return [CoreVars(), MtaBaseVars(), OpenDkimVars(), PostfixVars(), PowerMtaVars()]
 
 
 __all__ = ['RoleVars', 'Template', 'default_role_vars', 'merge']

@@ -1,0 +1,44 @@
+#!/bin/bash
+# One benchmark run inside the container: smtp-source -> Postfix instance -> smtp-sink, end to end.
+#
+# Usage: measure.sh LABEL PORT CONFIG_DIRECTORY SENDER COUNT SESSIONS SIZE
+#
+# Starts smtp-sink on 198.51.100.25:10025 (port 25 of that address is redirected there; it quits after
+# COUNT messages), injects COUNT messages of SIZE bytes over SESSIONS parallel sessions with
+# smtp-source (a new connection per message, unique recipients @sink.test), and waits until the sink
+# has all of them and the instance's queue is empty. Prints one JSON line: the seconds from the first
+# injection to the last delivery, messages per second, and the CPU seconds the whole machine spent.
+set -euo pipefail
+
+label=$1 port=$2 config=$3 sender=$4 count=$5 sessions=$6 size=$7
+sink_log=$(mktemp)
+
+cpu() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 }' /proc/stat; }
+
+smtp-sink -u postfix -M "$count" 198.51.100.25:10025 1024 >"$sink_log" 2>&1 &
+sink=$!
+sleep 0.5
+
+start=$(date +%s.%N)
+cpu_start=$(cpu)
+smtp-source -s "$sessions" -l "$size" -m "$count" -N -f "$sender" -t bench@sink.test "127.0.0.1:$port"
+injected=$(date +%s.%N)
+
+if ! timeout 600 tail --pid="$sink" -f /dev/null; then
+    echo "{\"label\": \"$label\", \"error\": \"the sink did not get $count messages in 600 s\"}"
+    kill "$sink" 2>/dev/null || true
+    exit 1
+fi
+while [ -n "$(postqueue -c "$config" -j)" ]; do
+    sleep 0.1
+done
+end=$(date +%s.%N)
+cpu_end=$(cpu)
+rm -f "$sink_log"
+
+awk -v label="$label" -v count="$count" -v start="$start" -v injected="$injected" -v end="$end" \
+    -v cpu="$((cpu_end - cpu_start))" -v hz="$(getconf CLK_TCK)" 'BEGIN {
+    seconds = end - start
+    printf "{\"label\": \"%s\", \"messages\": %d, \"seconds\": %.2f, \"injection_seconds\": %.2f, ", label, count, seconds, injected - start
+    printf "\"messages_per_second\": %.1f, \"cpu_seconds\": %.1f, \"cpu_ms_per_message\": %.2f}\n", count / seconds, cpu / hz, 1000 * cpu / hz / count
+}'

@@ -1,0 +1,412 @@
+"""Targeted assertions on the generated Postfix and OpenDKIM configuration (what the roles deploy)."""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+import pytest
+import yaml
+
+from mailinfra_iac import load_spec, parse_spec, render_files
+from mailinfra_iac.model import ReplyRule
+from mailinfra_iac.render import RendererRegistry
+from mailinfra_iac.render.rolevars.postfix import HOURLY_DELAY_THRESHOLD, rate_delay, status_filter_entry
+
+from ..conftest import AS_OF, ROOT, TEST_DKIM, edit
+from .role_files import context_of, host_variables, inventory_renderer, render_role_files
+
+NEWSLETTER = ROOT / 'examples' / 'newsletter-publisher.yml'
+SAAS = ROOT / 'examples' / 'saas-transactional.yml'
+
+
+@pytest.fixture(scope='module')
+def newsletter() -> dict[str, Any]:
+    spec = load_spec(NEWSLETTER.relative_to(ROOT), as_of=AS_OF)
+    context = context_of(spec)
+    return {
+        'spec': spec,
+        'files': render_role_files(context),
+        'vars': {host: host_variables(context, host) for host in spec.deployment.hosts},
+    }
+
+
+def master_services(master_cf: str) -> dict[str, dict[str, Any]]:
+    """Services of a master.cf: name (``name/inet`` for listeners) -> fields and -o options."""
+    services: dict[str, dict[str, Any]] = {}
+    current: dict[str, Any] | None = None
+    for line in master_cf.splitlines():
+        if not line.strip() or line.startswith('#'):
+            continue
+        if line[0].isspace():
+            assert current is not None
+            option = line.split()
+            if option[0] == '-o':
+                name, _, value = option[1].partition('=')
+                current['options'][name] = value
+            continue
+        fields = line.split()
+        current = {'type': fields[1], 'chroot': fields[4], 'maxproc': fields[6], 'command': fields[7], 'options': {}}
+        services[fields[0] + ('/inet' if fields[1] == 'inet' else '')] = current
+    return services
+
+
+def main_cf(text: str) -> dict[str, str]:
+    values = {}
+    for line in text.splitlines():
+        if line and not line.startswith('#') and ' = ' in line:
+            name, _, value = line.partition(' = ')
+            values[name] = value
+    return values
+
+
+# --- Stream isolation ----------------------------------------------------------------------------------
+
+
+def test_each_stream_has_its_own_instance_queue_listener_and_networks(newsletter: dict[str, Any]) -> None:
+    spec, files = newsletter['spec'], newsletter['files']
+    seen_queues = set()
+    for stream in spec.facts.streams.values():
+        for host in stream.hosts:
+            config = main_cf(files[f'{host}/postfix-{stream.name}/main.cf'])
+            services = master_services(files[f'{host}/postfix-{stream.name}/master.cf'])
+            assert config['queue_directory'] == f'/var/spool/postfix-{stream.name}'
+            assert config['queue_directory'] not in seen_queues
+            seen_queues.add(config['queue_directory'])
+            assert config['mynetworks'] == ', '.join(stream.injection.networks)
+            assert config['smtpd_relay_restrictions'] == (
+                'permit_mynetworks, permit_sasl_authenticated, reject_unauth_destination'
+            )
+            assert (config['smtpd_sasl_auth_enable'] == 'yes') == bool(stream.injection.sasl_users)
+            listeners = [name for name, service in services.items() if service['type'] == 'inet']
+            assert listeners == [f'{stream.injection.port}/inet']
+            assert 'smtp' not in services, 'no plain smtp transport: nothing may leave from another address'
+            assert all(service['chroot'] == 'n' for service in services.values())
+            primary = main_cf(files[f'{host}/postfix/main.cf'])
+            assert f'/etc/postfix-{stream.name}' in primary['multi_instance_directories'].split()
+
+
+def test_each_streams_transports_bind_to_exactly_its_ips(newsletter: dict[str, Any]) -> None:
+    spec, files = newsletter['spec'], newsletter['files']
+    for stream in spec.facts.streams.values():
+        for host in stream.hosts:
+            own = {ip.address: ip.ptr for ip in stream.ips if ip.host == host}
+            services = master_services(files[f'{host}/postfix-{stream.name}/master.cf'])
+            transports = {name: s for name, s in services.items() if s['command'] == 'smtp'}
+            bound = {s['options']['smtp_bind_address'] for s in transports.values()}
+            assert bound == set(own), f'{stream.name} on {host} binds to {bound}, expected {set(own)}'
+            for transport in transports.values():
+                assert transport['options']['smtp_helo_name'] == own[transport['options']['smtp_bind_address']]
+            config = main_cf(files[f'{host}/postfix-{stream.name}/main.cf'])
+            assert config['smtp_bind_address_enforce'] == 'yes'
+            assert config['inet_protocols'] == 'ipv4'
+
+
+def test_ordinary_mail_is_spread_over_the_streams_ips(newsletter: dict[str, Any]) -> None:
+    config = main_cf(newsletter['files']['mx2/postfix-marketing/main.cf'])
+    assert config['sender_dependent_default_transport_maps'] == (
+        'randmap:{out_198_51_100_20:, out_198_51_100_21:, out_198_51_100_22:}'
+    )
+    assert config['transport_maps'] == (
+        'pipemap:{unionmap:{randmap:{198_51_100_20, 198_51_100_21, 198_51_100_22}, '
+        'pcre:$config_directory/transport_isp}, texthash:$config_directory/transport_ip_isp}'
+    )
+    single = main_cf(newsletter['files']['mx1/postfix-transactional/main.cf'])
+    assert single['default_transport'] == 'out_198_51_100_10:'
+    assert 'sender_dependent_default_transport_maps' not in single
+
+
+# --- Per-ISP transports and limits ----------------------------------------------------------------------
+
+
+def test_gmail_transport_concurrency_equals_the_streams_effective_max_connections(
+    newsletter: dict[str, Any],
+) -> None:
+    spec, files = newsletter['spec'], newsletter['files']
+    for stream in spec.facts.streams.values():
+        gmail = stream.isps['gmail'].limits
+        for host in stream.hosts:
+            config = main_cf(files[f'{host}/postfix-{stream.name}/main.cf'])
+            services = master_services(files[f'{host}/postfix-{stream.name}/master.cf'])
+            for ip in (ip for ip in stream.ips if ip.host == host):
+                name = f'out_{ip.address.replace(".", "_")}__gmail'  # type: ignore[union-attr]
+                assert config[f'{name}_destination_concurrency_limit'] == str(gmail.max_connections)
+                assert services[name]['maxproc'] == str(gmail.max_connections)
+                assert config[f'{name}_destination_recipient_limit'] == str(gmail.recipients_per_message)
+                assert services[name]['options']['smtp_connection_reuse_count_limit'] == str(
+                    gmail.messages_per_connection
+                )
+                assert f'{name}_transport_rate_delay' not in config  # 3600/h: no delay, see rate_delay()
+    marketing = main_cf(files['mx2/postfix-marketing/main.cf'])
+    assert marketing['out_198_51_100_20__gmail_destination_concurrency_limit'] == '4'  # the stream's override
+    transactional = main_cf(files['mx1/postfix-transactional/main.cf'])
+    assert transactional['out_198_51_100_10__gmail_destination_concurrency_limit'] == '5'  # the catalogue
+
+
+def test_every_ip_and_isp_pair_has_a_transport_and_a_route(newsletter: dict[str, Any]) -> None:
+    spec, files = newsletter['spec'], newsletter['files']
+    stream = spec.facts.streams['marketing']
+    services = master_services(files['mx2/postfix-marketing/master.cf'])
+    table = [
+        line.split() for line in files['mx2/postfix-marketing/transport_ip_isp'].splitlines() if line[:1].isdigit()
+    ]
+    routed = {key: value.rstrip(':') for key, value in table}
+    routable = [name for name, isp in stream.isps.items() if isp.recipient_domains]
+    assert 'office365' not in routable  # known by MX names only, which Postfix cannot route on
+    for ip in stream.ips:
+        key = ip.address.replace('.', '_')  # type: ignore[union-attr]
+        for isp in routable:
+            assert routed[f'{key},{isp}'] == f'out_{key}__{isp}'
+            assert f'out_{key}__{isp}' in services
+    assert len(routed) == len(stream.ips) * len(routable)
+    patterns = files['mx2/postfix-marketing/transport_isp']
+    assert r'/@(gmail\.com|googlemail\.com)$/ gmail' in patterns
+
+
+@pytest.mark.parametrize(
+    ('hourly', 'delay'),
+    [(None, 0), (100_000, 0), (3600, 0), (3599, 2), (2000, 2), (1500, 3), (1000, 4), (60, 60), (1, 3600)],
+)
+def test_rate_delay_is_used_below_one_message_a_second_and_never_exceeds_the_limit(
+    hourly: int | None, delay: int
+) -> None:
+    from mailinfra_iac.model import IspLimits
+
+    assert rate_delay(IspLimits(messages_per_hour=hourly)) == delay
+    if delay:
+        assert hourly is not None
+        assert 3600 / delay <= hourly < HOURLY_DELAY_THRESHOLD
+        assert delay == math.ceil(3600 / hourly)
+
+
+def test_a_rate_delay_means_one_connection_and_a_cached_connection(newsletter: dict[str, Any]) -> None:
+    files = newsletter['files']
+    config = main_cf(files['mx2/postfix-marketing/main.cf'])
+    services = master_services(files['mx2/postfix-marketing/master.cf'])
+    # T-Online: 1000/h per IP -> one delivery every 4 s through the transport, one at a time
+    assert config['out_198_51_100_20__t_online_transport_rate_delay'] == '4s'
+    assert config['out_198_51_100_20__t_online_destination_concurrency_limit'] == '1'
+    assert services['out_198_51_100_20__t_online']['maxproc'] == '1'
+    assert services['out_198_51_100_20__t_online']['options']['smtp_connection_cache_time_limit'] == '5s'
+    assert config['connection_cache_ttl_limit'] == '5s'
+    # GMX requires TLS
+    assert services['out_198_51_100_20__gmx_webde']['options']['smtp_tls_security_level'] == 'encrypt'
+
+
+def test_retries_are_the_streams(newsletter: dict[str, Any]) -> None:
+    spec, files = newsletter['spec'], newsletter['files']
+    for stream in spec.facts.streams.values():
+        for host in stream.hosts:
+            config = main_cf(files[f'{host}/postfix-{stream.name}/main.cf'])
+            assert config['minimal_backoff_time'] == f'{stream.retry.min_backoff}s'
+            assert config['maximal_backoff_time'] == f'{stream.retry.max_backoff}s'
+            assert config['maximal_queue_lifetime'] == f'{stream.retry.queue_lifetime}s'
+            assert int(config['queue_run_delay'].rstrip('s')) <= stream.retry.min_backoff
+
+
+# --- Reply rules -----------------------------------------------------------------------------------------
+
+
+def pcre_table(text: str) -> list[tuple[re.Pattern[str], str]]:
+    """The entries of a generated pcre table (pattern line, indented result line), compiled like Postfix."""
+    lines = [line for line in text.splitlines() if line and not line.startswith('#')]
+    entries = []
+    for pattern, result in zip(lines[::2], lines[1::2], strict=True):
+        assert pattern[0] == pattern[-1] and result.startswith('  ')
+        entries.append((re.compile(pattern[1:-1], re.IGNORECASE), result.strip()))
+    return entries
+
+
+def substitute(result: str, match: re.Match[str]) -> str:
+    """Postfix's ``${n}`` substitution in a pcre table result."""
+    return re.sub(r'\$\{(\d+)\}', lambda group: match.group(int(group.group(1))) or '', result)
+
+
+def apply_filter(entries: list[tuple[re.Pattern[str], str]], status: str) -> str:
+    for pattern, result in entries:
+        match = pattern.search(status)
+        if match:
+            return substitute(result, match)
+    return status
+
+
+@pytest.mark.parametrize(
+    ('status', 'expected'),
+    [
+        (
+            '4.1.1 host mx.example[192.0.2.1] said: 450 4.1.1 <a@example.net>: Recipient address rejected: '
+            'User unknown in virtual mailbox table (in reply to RCPT TO command)',
+            '5.1.1 ',
+        ),
+        (
+            '4.2.2 host mx.example[192.0.2.1] said: 452 4.2.2 Mailbox full (in reply to RCPT TO command)',
+            '4.2.2 ',
+        ),
+        (
+            '5.7.1 host mx.example[192.0.2.1] said: 550 5.7.1 Service temporarily unavailable, try again later '
+            '(in reply to end of DATA command)',
+            '4.7.1 ',
+        ),
+        (
+            '4.7.0 host mx.example[192.0.2.1] said: 421 4.7.0 [TS04] Messages from 192.0.2.10 temporarily '
+            'deferred (in reply to MAIL FROM command)',
+            '4.7.0 ',
+        ),
+        ('4.4.1 connect to mx.example[192.0.2.1]:25: Connection timed out', None),
+        ('5.1.1 host mx.example[192.0.2.1] said: 550 5.1.1 No such user (in reply to RCPT TO command)', None),
+        (
+            '4.0.0 host mx.example[192.0.2.1] said: 451 mailbox disabled for now (in reply to RCPT TO command)',
+            '5.0.0 ',
+        ),
+    ],
+)
+def test_delivery_status_filter_applies_the_reply_rules(
+    newsletter: dict[str, Any], status: str, expected: str | None
+) -> None:
+    entries = pcre_table(newsletter['files']['mx1/postfix-transactional/delivery_status_filter'])
+    result = apply_filter(entries, status)
+    if expected is None:
+        assert result == status
+    else:
+        assert result.startswith(expected)
+        assert result[len(expected) :] == status.split(' ', 1)[1], 'the text must be kept'
+
+
+def test_status_filter_keeps_the_rules_own_groups_and_anchors() -> None:
+    rule = ReplyRule(pattern=r'^(4\d\d) (?:4\.\d\.\d )?over (quota|limit)$', category='quota-issues', action='bounce')
+    entry = status_filter_entry(rule)
+    pattern = re.compile(entry['pattern'][1:-1])
+    status = '4.2.2 host mx[192.0.2.1] said: 452 4.2.2 over quota (in reply to RCPT TO command)'
+    match = pattern.search(status)
+    assert match is not None
+    assert entry['result'] == '5.${3} ${4}'
+    assert match.group(3) == '2.2'
+    assert (
+        pattern.search('4.2.2 host mx[192.0.2.1] said: 452 4.2.2 over quota today (in reply to RCPT TO command)')
+        is None
+    )
+    slashed = status_filter_entry(ReplyRule(pattern='a/b', category='other', action='defer'))
+    assert slashed['pattern'][0] == '#' and slashed['pattern'][-1] == '#'
+
+
+# --- MX, TLS, logging ------------------------------------------------------------------------------------
+
+
+def test_the_primary_instance_is_the_mx_on_inbound_hosts_only(newsletter: dict[str, Any]) -> None:
+    files = newsletter['files']
+    mx1 = master_services(files['mx1/postfix/master.cf'])
+    mx2 = master_services(files['mx2/postfix/master.cf'])
+    assert 'smtp/inet' in mx1 and 'smtp/inet' not in mx2
+    aliases = files['mx1/postfix/inbound_aliases']
+    for domain in ('rp.dailybrief.example', 'rp.news.dailybrief.example', 'rp.partners.dailybrief.example'):
+        assert f'@{domain} mailinfra-inbound' in aliases
+    assert 'mx2/postfix/inbound_aliases' not in files
+    mx1_config = main_cf(files['mx1/postfix/main.cf'])
+    assert mx1_config['smtpd_tls_security_level'] == 'may'
+    assert mx1_config['myhostname'] == 'mx1.mail.dailybrief.example'
+
+
+def test_banners_tls_and_logging(newsletter: dict[str, Any]) -> None:
+    for path, text in newsletter['files'].items():
+        if path.endswith('/main.cf'):
+            config = main_cf(text)
+            assert config['smtpd_banner'] == '$myhostname ESMTP', 'no software name or version in the banner'
+            assert config['smtp_tls_security_level'] == 'may'
+            assert config['smtp_tls_protocols'] == '>=TLSv1.2'
+            assert config['smtpd_tls_protocols'] == '>=TLSv1.2'
+            assert config['maillog_file'].startswith('/var/log/postfix/')
+    for host in newsletter['spec'].deployment.hosts:
+        names = [
+            main_cf(text)['maillog_file']
+            for path, text in newsletter['files'].items()
+            if path.startswith(f'{host}/') and path.endswith('/main.cf')
+        ]
+        assert len(names) == len(set(names)), 'one log file per instance'
+
+
+def test_stream_instances_do_not_answer_as_the_mx(newsletter: dict[str, Any]) -> None:
+    """A server greeting with our own myhostname is a loop to Postfix: bounces to our own MX would fail."""
+    files = newsletter['files']
+    primary = main_cf(files['mx1/postfix/main.cf'])['myhostname']
+    for stream in ('transactional', 'cold_outreach'):
+        assert main_cf(files[f'mx1/postfix-{stream}/main.cf'])['myhostname'] != primary
+    assert main_cf(files['mx1/postfix-transactional/main.cf'])['myhostname'] == 't1.mail.dailybrief.example'
+
+
+# --- OpenDKIM --------------------------------------------------------------------------------------------
+
+
+def test_opendkim_tables_sign_with_the_signing_selector_only(newsletter: dict[str, Any]) -> None:
+    files, variables = newsletter['files'], newsletter['vars']
+    assert files['mx2/opendkim/SigningTable'].splitlines()[-1] == (
+        '*@news.dailybrief.example s2026q4._domainkey.news.dailybrief.example'
+    )
+    assert files['mx2/opendkim/SigningTable.ed25519'].splitlines()[-1] == (
+        '*@news.dailybrief.example s2026q4e._domainkey.news.dailybrief.example'
+    )
+    assert 'SignatureAlgorithm      ed25519-sha256' in files['mx2/opendkim/opendkim-ed25519.conf']
+    assert 'mx1/opendkim/opendkim-ed25519.conf' not in files  # no dual-signing domain on mx1
+    assert variables['mx2']['postfix__milters'] == [
+        'unix:/run/opendkim/opendkim.sock',
+        'unix:/run/opendkim/opendkim-ed25519.sock',
+    ]
+    assert variables['mx1']['postfix__milters'] == ['unix:/run/opendkim/opendkim.sock']
+    # a host holds the keys of its streams' domains only
+    assert {key['domain'] for key in variables['mx1']['opendkim__keys']} == {
+        'dailybrief.example',
+        'partners.dailybrief.example',
+    }
+    trusted = files['mx1/opendkim/TrustedHosts'].splitlines()
+    assert trusted[-3:] == ['127.0.0.1', '::1', '10.1.0.0/24']
+
+
+def test_every_selector_is_in_the_key_table_and_only_the_first_signs() -> None:
+    text = edit('dkim: {selectors: [s2026q4]}\n', 'dkim: {selectors: [s2026q4, s2027q1]}\n')
+    spec = parse_spec(text, 'spec.yml', as_of=AS_OF)
+    files = render_role_files(context_of(spec))
+    key_table = files['mta1/opendkim/KeyTable']
+    assert 's2026q4._domainkey.testco.example testco.example:s2026q4:' in key_table
+    assert 's2027q1._domainkey.testco.example testco.example:s2027q1:' in key_table
+    signing = [line for line in files['mta1/opendkim/SigningTable'].splitlines() if line.startswith('*@testco')]
+    assert signing == ['*@testco.example s2026q4._domainkey.testco.example']
+
+
+# --- Inventory --------------------------------------------------------------------------------------------
+
+
+def test_inventory_carries_the_role_variables_and_no_key_material() -> None:
+    spec = load_spec(SAAS.relative_to(ROOT), as_of=AS_OF)
+    registry = RendererRegistry([inventory_renderer()])
+    files = render_files(spec, registry=registry, dkim=TEST_DKIM)
+    host = yaml.safe_load(files['inventory/host_vars/mta1.yml'].content)
+    assert [instance['name'] for instance in host['postfix__instances']] == ['postfix-transactional']
+    assert host['opendkim__keys'][0]['key_ref'] == 'acme/acme.example/s2026q4.rsa.key'
+    assert host['postfix__unallocated_ips'] == []
+    for output in files.values():
+        assert b'PRIVATE KEY' not in output.content
+
+
+def test_unallocated_ips_get_no_transport_and_stop_the_role() -> None:
+    text = edit(
+        '      - address: 192.0.2.21\n        ptr: bulk2.testco.example\n',
+        '    allocate: {count: 1, ptr_pattern: "bulk{n}a.testco.example"}\n',
+    )
+    spec = parse_spec(text, 'spec.yml', as_of=AS_OF)
+    context = context_of(spec)
+    variables = host_variables(context, 'mta1')
+    assert variables['postfix__unallocated_ips'] == ['bulk_alloc1']
+    marketing = next(i for i in variables['postfix__instances'] if i['stream'] == 'marketing')
+    assert {t['ip'] for t in marketing['transports']} == {'192_0_2_20'}
+    allocated = context_of(spec, {'bulk_alloc1': '192.0.2.29'})
+    marketing = next(i for i in host_variables(allocated, 'mta1')['postfix__instances'] if i['stream'] == 'marketing')
+    assert {t['ip'] for t in marketing['transports']} == {'192_0_2_20', 'alloc1'}
+
+
+def test_powermta_hosts_get_no_postfix_variables() -> None:
+    spec = load_spec((ROOT / 'examples' / 'high-volume-powermta.yml').relative_to(ROOT), as_of=AS_OF)
+    context = context_of(spec)
+    for host, mta in spec.facts.host_mta.items():
+        variables = host_variables(context, host)
+        assert ('postfix__instances' in variables) == (mta == 'postfix')
+        assert ('opendkim__keys' in variables) == (mta == 'postfix')
