@@ -13,17 +13,12 @@ from mailinfra_iac.render import OutputFile, RendererRegistry, default_registry
 from mailinfra_iac.render.output import MARKER, OutputError, write_tree
 
 from ..conftest import AS_OF, BASE, ROOT, TEST_DKIM
-from ..golden_files import EXAMPLES, GOLDEN, rendered
+from ..golden_files import EXAMPLES, expected_files, rendered
 
 
 @pytest.mark.parametrize('example', EXAMPLES, ids=[example.stem for example in EXAMPLES])
 def test_golden(example: Path) -> None:
-    expected_dir = GOLDEN / example.stem
-    expected = {
-        str(path.relative_to(expected_dir)): path.read_bytes()
-        for path in sorted(expected_dir.rglob('*'))
-        if path.is_file()
-    }
+    expected = expected_files(example)
     actual = rendered(example)
     assert sorted(actual) == sorted(expected), 'set of rendered files changed; run script/update-golden and review'
     for path, content in actual.items():

@@ -9,7 +9,6 @@ import pytest
 from root_helpers import (
     DATA,
     EXAMPLES,
-    GOLDEN,
     example_spec,
     module_name,
     module_outputs,
@@ -34,6 +33,7 @@ from mailinfra_iac.render.terraform import (
     terraform_root,
 )
 from tests.conftest import AS_OF, TEST_DKIM
+from tests.golden_files import expected_files
 
 
 def multi_provider() -> Spec:
@@ -55,10 +55,8 @@ IDS = [name for name, _ in SPECS]
 @pytest.mark.parametrize('example', EXAMPLES, ids=[example.stem for example in EXAMPLES])
 def test_golden_terraform_files(example: Path) -> None:
     """Same bytes as tests/golden/<example>/terraform/ (written by `python -m tests.golden_files --update`)."""
-    golden = GOLDEN / example.stem / 'terraform'
-    files = sorted(path for path in golden.rglob('*') if path.is_file())
-    expected = {f'terraform/{path.relative_to(golden).as_posix()}': path.read_bytes() for path in files}
-    assert expected, f'no golden Terraform files in {golden}: register the renderer and update the golden files'
+    expected = {path: content for path, content in expected_files(example).items() if path.startswith('terraform/')}
+    assert expected, f'no golden Terraform files for {example.stem}: update the golden files'
     actual = rendered(example_spec(example.stem))
     assert sorted(actual) == sorted(expected)
     for path, content in actual.items():
