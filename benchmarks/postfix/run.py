@@ -132,13 +132,18 @@ def stock_configuration(image: str) -> tuple[str, str]:
     podman('rm', '-f', helper)
     podman('run', '-d', '--name', helper, '--systemd=always', image, '/sbin/init')
     try:
+        # The container is still booting: retry until its network answers.
         podman(
             'exec',
             helper,
             'bash',
             '-c',
-            'echo stock.bench.test >/etc/mailname && apt-get update -qq && '
-            'DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postfix >/dev/null',
+            'echo stock.bench.test >/etc/mailname\n'
+            'for attempt in 1 2 3 4 5 6; do\n'
+            '  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postfix >/dev/null && exit\n'
+            '  sleep 5\n'
+            'done\n'
+            'exit 1',
         )
         main_cf = podman('exec', helper, 'cat', '/etc/postfix/main.cf')
         master_cf = podman('exec', helper, 'cat', '/etc/postfix/master.cf')
