@@ -3,10 +3,10 @@
 #
 # Usage: measure.sh LABEL PORT CONFIG_DIRECTORY SENDER COUNT SESSIONS SIZE
 #
-# Starts smtp-sink on 198.51.100.25:10025 (port 25 of that address is redirected there; it quits after
-# COUNT messages), injects COUNT messages of SIZE bytes over SESSIONS parallel sessions with
-# smtp-source (a new connection per message, unique recipients @sink.test), and waits until the sink
-# has all of them and the instance's queue is empty. Prints one JSON line: the seconds from the first
+# Starts smtp-sink on 198.51.100.25:10025 (port 25 of that address is redirected there), injects COUNT
+# messages of SIZE bytes over SESSIONS parallel sessions with smtp-source (a new connection per
+# message, unique recipients @sink.test), and waits until the sink has counted all of them and the
+# instance's queue is empty. Prints one JSON line: the seconds from the first
 # injection to the last delivery, messages per second, and the CPU seconds the whole machine spent.
 set -euo pipefail
 
@@ -15,8 +15,12 @@ sink_log=$(mktemp)
 
 cpu() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 }' /proc/stat; }
 
-smtp-sink -u postfix -M "$count" 198.51.100.25:10025 1024 >"$sink_log" 2>&1 &
+# smtp-sink -c keeps a running count ("sess=... quit=... mesg=N", separated by carriage returns).
+received() { tr '\r' '\n' <"$sink_log" | sed -n 's/.*mesg=\([0-9]*\).*/\1/p' | tail -n 1; }
+
+smtp-sink -u postfix -c 198.51.100.25:10025 1024 >"$sink_log" 2>&1 &
 sink=$!
+trap 'kill "$sink" 2>/dev/null || true; rm -f "$sink_log"' EXIT
 sleep 0.5
 
 start=$(date +%s.%N)
@@ -24,17 +28,16 @@ cpu_start=$(cpu)
 smtp-source -s "$sessions" -l "$size" -m "$count" -N -f "$sender" -t bench@sink.test "127.0.0.1:$port"
 injected=$(date +%s.%N)
 
-if ! timeout 600 tail --pid="$sink" -f /dev/null; then
-    echo "{\"label\": \"$label\", \"error\": \"the sink did not get $count messages in 600 s\"}"
-    kill "$sink" 2>/dev/null || true
-    exit 1
-fi
-while [ -n "$(postqueue -c "$config" -j)" ]; do
+deadline=$((SECONDS + 600))
+until [ "$(received)" = "$count" ] && [ -z "$(postqueue -c "$config" -j)" ]; do
+    if ((SECONDS > deadline)); then
+        echo "{\"label\": \"$label\", \"error\": \"the sink counted $(received) of $count messages in 600 s\"}"
+        exit 1
+    fi
     sleep 0.1
 done
 end=$(date +%s.%N)
 cpu_end=$(cpu)
-rm -f "$sink_log"
 
 awk -v label="$label" -v count="$count" -v start="$start" -v injected="$injected" -v end="$end" \
     -v cpu="$((cpu_end - cpu_start))" -v hz="$(getconf CLK_TCK)" 'BEGIN {

@@ -199,10 +199,11 @@ def signs(sender: str) -> bool:
     """Whether a message smtp-source sends through our instance with this sender arrives DKIM-signed."""
     output = shell(
         'rm -f /tmp/mailinfra-bench-dump\n'
-        'smtp-sink -u postfix -D /tmp/mailinfra-bench-dump -M 1 198.51.100.25:10025 16 & sink=$!\n'
+        'smtp-sink -u postfix -D /tmp/mailinfra-bench-dump 198.51.100.25:10025 16 & sink=$!\n'
         'sleep 0.5\n'
         f'smtp-source -m 1 -l {SIZE} -f {sender} -t check@sink.test 127.0.0.1:2525\n'
-        'timeout 60 tail --pid=$sink -f /dev/null\n'
+        'for attempt in $(seq 100); do [ -s /tmp/mailinfra-bench-dump ] && break; sleep 0.1; done\n'
+        'sleep 0.2; kill $sink\n'
         'grep -c "^DKIM-Signature:" /tmp/mailinfra-bench-dump || true'
     )
     return output.strip().splitlines()[-1] != '0'
