@@ -9,14 +9,13 @@ render(spec, 'out/acme')
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import gc
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .batch import gc_paused
 from .checks import CheckContext, CheckRegistry, default_registry
 from .dkim import KeyStore
 from .dns import DkimSource, KeyStoreDkimSource
@@ -43,19 +42,6 @@ class Spec:
         return Path(self.source.file).name if self.source and self.source.file else 'spec.yml'
 
 
-@contextlib.contextmanager
-def _batch() -> Iterator[None]:
-    """Pause the cyclic garbage collector for one batch step: loading and rendering build many objects
-    and free them together, and collections in between only walk live data (a third of the time)."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
 def _check(source: Source, deployment: Deployment, as_of: dt.date | None, checks: CheckRegistry | None) -> Spec:
     facts = derive(deployment, as_of)
     problems = sort_problems((checks or default_registry()).run(CheckContext(deployment, facts, source)))
@@ -68,7 +54,7 @@ def _check(source: Source, deployment: Deployment, as_of: dt.date | None, checks
 def spec_from_source(source: Source, *, as_of: dt.date | None = None, checks: CheckRegistry | None = None) -> Spec:
     from .validation import build_model
 
-    with _batch():
+    with gc_paused():
         return _check(source, build_model(source), as_of, checks)
 
 
@@ -76,7 +62,7 @@ def load_spec(
     path: str | os.PathLike[str], *, as_of: dt.date | None = None, checks: CheckRegistry | None = None
 ) -> Spec:
     """Read, validate and check a spec file. Raises :class:`SpecInvalid` listing every error."""
-    with _batch():
+    with gc_paused():
         return spec_from_source(load_source(path), as_of=as_of, checks=checks)
 
 
@@ -84,7 +70,7 @@ def parse_spec(
     text: str, file: str | None = None, *, as_of: dt.date | None = None, checks: CheckRegistry | None = None
 ) -> Spec:
     """Like :func:`load_spec`, from YAML text."""
-    with _batch():
+    with gc_paused():
         return spec_from_source(parse_source(text, file), as_of=as_of, checks=checks)
 
 
@@ -106,7 +92,7 @@ def render_files(
 ) -> dict[str, OutputFile]:
     """Render in memory: relative path -> file. ``dkim`` supplies the public keys for DNS records."""
     context = RenderContext(spec.deployment, spec.facts, spec.name, addresses or {}, dkim)
-    with _batch():
+    with gc_paused():
         return (registry or default_renderers()).render(context, renderers)
 
 

@@ -11,9 +11,10 @@ def enclosing(name: str, domains: Collection[str]) -> str | None:
     Walks the name's own suffixes (a handful) instead of every domain, so it stays cheap with
     thousands of zones; pass a set for constant-time membership.
     """
-    labels = name.split('.')
-    for index in range(len(labels)):
-        candidate = '.'.join(labels[index:])
-        if candidate in domains:
-            return candidate
-    return None
+    candidate = name
+    while candidate not in domains:
+        dot = candidate.find('.')
+        if dot < 0:
+            return None
+        candidate = candidate[dot + 1 :]
+    return candidate

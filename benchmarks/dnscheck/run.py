@@ -25,7 +25,6 @@ loopback, next to Debian's ``dnsperf`` sending the very same questions to the sa
 from __future__ import annotations
 
 import argparse
-import asyncio
 import gc
 import ipaddress
 import json
@@ -51,7 +50,7 @@ import synth  # noqa: E402
 from mailinfra_iac import Spec, parse_spec  # noqa: E402
 from mailinfra_iac.dns import Record, StaticDkimSource, derive_records  # noqa: E402
 from mailinfra_iac.dns.zonefile import zone_files, zone_text  # noqa: E402
-from mailinfra_iac.dnscheck import DnsCheckReport, check_expectations, expectations  # noqa: E402
+from mailinfra_iac.dnscheck import DnsCheckReport, expectations, run_expectations  # noqa: E402
 from mailinfra_iac.dnscheck.expected import Expectations  # noqa: E402
 from tests.dnsserver.knot import KnotServer  # noqa: E402
 
@@ -112,9 +111,7 @@ def build(spec: Spec) -> tuple[Expectations, dict[str, str], float]:
 
 def run_check(expected: Expectations, server: str, engine: str, window: int) -> DnsCheckReport:
     gc.collect()
-    return asyncio.run(
-        check_expectations(expected, [server], resolver=server, engine=engine, window=window)  # type: ignore[arg-type]
-    )
+    return run_expectations(expected, [server], resolver=server, engine=engine, window=window)  # type: ignore[arg-type]
 
 
 def dnsperf(server: str, questions: list[tuple[str, str, str]], seconds: float, workdir: Path) -> dict[str, Any]:

@@ -9,7 +9,7 @@ Check ids and what they verify: :data:`CHECKS`.
 from .client import Answer, DnsClient, DnspythonEngine, Server, UdpEngine, parse_server
 from .expected import Expectations, expectations
 from .results import CHECKS, CheckResult, Status
-from .runner import DnsCheckReport, check_dns, check_expectations, run_dns_checks
+from .runner import DnsCheckReport, check_dns, check_expectations, run_dns_checks, run_expectations
 
 __all__ = [
     'CHECKS',
@@ -27,4 +27,5 @@ __all__ = [
     'expectations',
     'parse_server',
     'run_dns_checks',
+    'run_expectations',
 ]

@@ -119,7 +119,10 @@ def _answer_from(
     rdtype: str,
     server: str,
     require_aa: bool,
+    own: tuple[str, ...] | None = None,
 ) -> Answer:
+    if own is not None and response_rcode == 0 and (authoritative or not require_aa):
+        return Answer(name, rdtype, own, 'NOERROR', None, False, None, (), server)  # the usual answer
     rcode = RCODES.get(response_rcode, str(response_rcode))
     if rcode not in ('NOERROR', 'NXDOMAIN'):
         return Answer(name, rdtype, rcode=rcode, error=f'{server} answered {rcode}', server=server)
@@ -190,12 +193,13 @@ def _from_dnspython(response: dns.message.Message, name: str, rdtype: str, serve
 
 
 class _Pending:
-    __slots__ = ('attempts', 'body', 'deadline', 'future', 'name', 'question', 'rdtype')
+    __slots__ = ('attempts', 'body', 'deadline', 'future', 'name', 'qtype', 'question', 'rdtype')
 
     def __init__(self, future: asyncio.Future[Answer], name: str, rdtype: str, question: bytes, body: bytes) -> None:
         self.future = future
         self.name = name
         self.rdtype = rdtype
+        self.qtype = TYPES[rdtype]
         self.question = question
         self.body = body
         self.attempts = 0
@@ -367,7 +371,7 @@ class UdpEngine:
         if pending is None:
             return  # late answer to a retried query, or noise
         try:
-            response = parse_response(data, pending.question, pending.name)
+            response = parse_response(data, pending.question, pending.name, pending.qtype)
         except WireError:
             return  # not the answer to this query; keep waiting for it
         del self._inflight[ident]
@@ -389,6 +393,7 @@ class UdpEngine:
                     pending.rdtype,
                     self._label,
                     not self.recursion,
+                    response.own,
                 )
             )
 
@@ -515,7 +520,7 @@ class DnsClient:
         if future is None:
             if self._loop is None:
                 self._loop = asyncio.get_running_loop()
-            engine = self.authoritative if self.inside(key[0]) else self.resolver
+            engine = self.authoritative if enclosing(key[0], self.zones) is not None else self.resolver
             if engine is None:
                 future = self._loop.create_future()
                 future.set_result(Answer(key[0], rdtype, unchecked=True))

@@ -13,6 +13,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from ..checks.authentication import organisation
+from ..dkim import RecordFormatError, record_key
+from ..dkim.keys import KeyAlgorithm
 from ..dns import DkimSource, Record, RecordSet, derive_records
 from ..dns.keys import DkimTxt
 from ..facts import Facts, IpFact
@@ -65,6 +67,17 @@ class DkimSubject:
     algorithm: str
     expected: str | None
     """The key record the key source holds; None when it has no key for the selector."""
+    expected_key: tuple[KeyAlgorithm, bytes] | str | None = field(init=False, repr=False, compare=False)
+    """``expected`` decoded once (:func:`~mailinfra_iac.dkim.record_key`), or why it cannot be."""
+
+    def __post_init__(self) -> None:
+        key: tuple[KeyAlgorithm, bytes] | str | None = None
+        if self.expected is not None:
+            try:
+                key = record_key(self.expected)
+            except RecordFormatError as error:
+                key = str(error)
+        object.__setattr__(self, 'expected_key', key)
 
     @property
     def fqdn(self) -> str:

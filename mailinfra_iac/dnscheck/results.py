@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 Status = Literal['pass', 'warn', 'fail']
 
@@ -29,19 +28,19 @@ CHECKS: dict[str, str] = {
 _ORDER = {check: index for index, check in enumerate(CHECKS)}
 
 
-@dataclass(frozen=True)
-class CheckResult:
-    """One check on one subject (an address, a domain, a record name) as one server answers it."""
+class CheckResult(NamedTuple):
+    """One check on one subject (an address, a domain, a record name) as one server answers it.
+
+    A named tuple rather than a frozen dataclass: a check of 1,000 addresses makes about 10,000, and
+    this is the cheapest immutable record. Check ids are verified when results are put in report
+    order (:func:`report_order`).
+    """
 
     check: str
     subject: str
     status: Status
     reason: str
     server: str = ''
-
-    def __post_init__(self) -> None:
-        if self.check not in CHECKS:
-            raise ValueError(f'unknown DNS check id "{self.check}"')
 
     @property
     def failed(self) -> bool:
@@ -63,7 +62,10 @@ class CheckResult:
 def report_order(results: list[CheckResult], servers: list[str]) -> list[CheckResult]:
     """Sorted by server (in the order given), then check (catalogue order); subjects keep their spec order."""
     position = {server: index for index, server in enumerate(servers)}
-    return sorted(results, key=lambda r: (position.get(r.server, len(position)), _ORDER[r.check]))
+    try:
+        return sorted(results, key=lambda r: (position.get(r.server, len(position)), _ORDER[r.check]))
+    except KeyError as error:
+        raise ValueError(f'unknown DNS check id {error}') from None
 
 
 def summary(results: list[CheckResult]) -> dict[str, int]:

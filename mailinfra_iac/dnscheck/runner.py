@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 from ..api import Spec, keystore_dkim
+from ..batch import gc_paused
 from ..dns import DkimSource
 from ..problems import MailinfraError
 from . import dkim, dmarc, fcrdns, receiving, spf
@@ -141,11 +142,32 @@ def run_dns_checks(
     ``terraform output`` addresses of allocated IPs.
     """
     expected = expectations(spec.deployment, spec.facts, dkim or keystore_dkim(spec), addresses)
-    return asyncio.run(
-        check_expectations(
-            expected, nameservers, resolver=resolver, engine=engine, timeout=timeout, retries=retries, window=window
-        )
+    return run_expectations(
+        expected, nameservers, resolver=resolver, engine=engine, timeout=timeout, retries=retries, window=window
     )
+
+
+def run_expectations(
+    expected: Expectations,
+    nameservers: Sequence[str | Server],
+    *,
+    resolver: str | Server | None = None,
+    engine: EngineName = 'fast',
+    timeout: float = DEFAULT_TIMEOUT,
+    retries: int = DEFAULT_RETRIES,
+    window: int = DEFAULT_WINDOW,
+) -> DnsCheckReport:
+    """:func:`check_expectations` in its own event loop (blocking), the cyclic GC paused meanwhile.
+
+    The check allocates a few objects per question and frees them with the client; collections
+    during the check cost about 6% of it on the 1,000-IP benchmark and find nothing.
+    """
+    with gc_paused():
+        return asyncio.run(
+            check_expectations(
+                expected, nameservers, resolver=resolver, engine=engine, timeout=timeout, retries=retries, window=window
+            )
+        )
 
 
 def check_dns(

@@ -36,6 +36,10 @@ class WireError(ValueError):
     """A malformed message (or a name that cannot be encoded)."""
 
 
+_LENGTH = [bytes((length,)) for length in range(64)]
+"""The length byte of a label, by length (labels are 1 to 63 bytes)."""
+
+
 def encode_name(name: str) -> bytes:
     """``mail.example.com`` (a trailing dot is optional) in wire format, case kept."""
     text = name[:-1] if name.endswith('.') else name
@@ -43,10 +47,10 @@ def encode_name(name: str) -> bytes:
         return b'\x00'
     labels = text.encode('ascii').split(b'.')
     try:
-        wire = b''.join([len(label).to_bytes(1, 'big') + label for label in labels]) + b'\x00'
-    except OverflowError:
+        wire = b''.join([_LENGTH[len(label)] + label for label in labels]) + b'\x00'
+    except IndexError:  # a label over 63 bytes
         wire = b''
-    if not wire or len(wire) > 255 or b'' in labels or max(map(len, labels)) > 63:
+    if not wire or len(wire) > 255 or b'' in labels:
         raise WireError(f'invalid DNS name "{name}": empty label, label over 63 bytes or name over 255 bytes')
     return wire
 
@@ -83,6 +87,9 @@ class Response(NamedTuple):
     flags: int
     rcode: int
     answers: tuple[Rr, ...]
+    own: tuple[str, ...] | None = None
+    """The values, when every answer record is of the question's name and type (the usual answer,
+    no CNAME): what :func:`answer_chain` would return, without looking at ``answers``."""
 
     @property
     def authoritative(self) -> bool:
@@ -149,12 +156,13 @@ def _rdata(data: bytes, rdtype: int, start: int, end: int) -> str:
     return data[start:end].hex()
 
 
-def parse_response(data: bytes, question: bytes, qname: str = '') -> Response:
+def parse_response(data: bytes, question: bytes, qname: str = '', qtype: int = 0) -> Response:
     """Parse an answer to the query whose question section is ``question``.
 
     Raises :class:`WireError` for a malformed message, one that is not a response, or one whose
     question is not ours (compared without regard to case). ``qname`` (lower case, no trailing
-    dot), when given, saves decoding owner names that point back at the question.
+    dot) and ``qtype``, when given, save decoding owner names that point back at the question and
+    fill :attr:`Response.own`.
     """
     if len(data) < 12:
         raise WireError('message shorter than its header')
@@ -165,22 +173,32 @@ def parse_response(data: bytes, question: bytes, qname: str = '') -> Response:
     if qdcount != 1 or (data[12:end] != question and data[12:end].lower() != question.lower()):
         raise WireError('the response is for another question')
     answers = []
+    own = bool(qname)
     pos = end
+    size = len(data)
     try:
         for _ in range(ancount):
             if qname and data[pos] == 0xC0 and data[pos + 1] == 12:
                 owner, pos = qname, pos + 2
             else:
                 owner, pos = read_name(data, pos)
+                own = own and owner == qname
             rdtype, _, _, rdlength = _RR.unpack_from(data, pos)
             pos += 10
-            if pos + rdlength > len(data):
+            stop = pos + rdlength
+            if stop > size:
                 raise WireError('record data runs past the end of the message')
-            answers.append(Rr(owner, rdtype, _rdata(data, rdtype, pos, pos + rdlength)))
-            pos += rdlength
+            if rdtype != qtype:
+                own = False
+            if rdtype == 16 and rdlength and data[pos] == rdlength - 1:  # TXT of one character-string
+                value = data[pos + 1 : stop].decode('utf-8', 'replace')
+            else:
+                value = _rdata(data, rdtype, pos, stop)
+            answers.append(Rr(owner, rdtype, value))
+            pos = stop
     except (struct.error, IndexError, UnicodeError, OSError) as error:
         raise WireError(f'malformed answer section: {error}') from None
-    return Response(ident, flags, flags & 0x000F, tuple(answers))
+    return Response(ident, flags, flags & 0x000F, tuple(answers), tuple([rr.value for rr in answers]) if own else None)
 
 
 def answer_chain(answers: tuple[Rr, ...], qname: str, rdtype: int, limit: int = 8) -> tuple[tuple[str, ...], list[str]]:

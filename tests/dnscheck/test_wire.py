@@ -57,6 +57,18 @@ def test_parse_answers_and_follow_cnames() -> None:
     assert sorted(values) == ['10 mx1.example.com', '20 mx2.example.com']
 
 
+def test_own_values_only_when_every_record_is_the_questions() -> None:
+    wire, question = _response('s1._domainkey.example.com', 'TXT', '"v=DKIM1; " "p=abc"')
+    assert parse_response(wire, question, 's1._domainkey.example.com', 16).own == ('v=DKIM1; p=abc',)
+    assert parse_response(wire, question).own is None  # without qname and qtype: no shortcut
+    wire, question = _response('s1._domainkey.example.com', 'TXT', '"v=DKIM1; p=abc"', cname='k.example.net.')
+    response = parse_response(wire, question, 's1._domainkey.example.com', 16)
+    assert response.own is None
+    assert answer_chain(response.answers, 's1._domainkey.example.com', 16) == (('v=DKIM1; p=abc',), ['k.example.net'])
+    wire, question = _response('nothing.example.com', 'A')
+    assert parse_response(wire, question, 'nothing.example.com', 1).own == ()
+
+
 def test_malformed_messages_are_refused() -> None:
     wire, question = _response('example.com', 'A', '192.0.2.1')
     with pytest.raises(WireError, match='shorter than its header'):
