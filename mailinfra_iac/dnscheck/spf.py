@@ -518,7 +518,31 @@ async def _subject(client: DnsClient, subject: SpfSubject) -> list[CheckResult]:
     return results
 
 
+def _named(answer: Answer) -> list[tuple[str, str]]:
+    """The questions the SPF record of an answer leads to first (include, redirect, a, mx, exists)."""
+    records = [value for value in answer.values if is_spf(value)] if answer.ok else []
+    if len(records) != 1:
+        return []
+    try:
+        terms = parse(records[0])
+    except SpfSyntaxError:
+        return []
+    lookups = [term for term in terms if term.kind in LOOKUP_TERMS][:_STOP_AFTER]  # as far as expand() goes
+    return [
+        (term.domain or answer.name, 'MX' if term.kind == 'mx' else 'A' if term.kind in ('a', 'exists') else 'TXT')
+        for term in lookups
+        if term.kind != 'ptr' and not term.has_macro
+    ]
+
+
 async def check(client: DnsClient, expected: Expectations) -> list[CheckResult]:
+    # Breadth first: every record, then everything the records name, are on their way before the
+    # first record is expanded; the subjects are then judged one after the other from the cache
+    # (no task per subject).
     client.prefetch([(subject.name, 'TXT') for subject in expected.spf])
-    groups = await asyncio.gather(*(_subject(client, subject) for subject in expected.spf))
-    return [result for group in groups for result in group]
+    answers = [await client.ask(subject.name, 'TXT') for subject in expected.spf]
+    client.prefetch([question for answer in answers for question in _named(answer)])
+    results = []
+    for subject in expected.spf:
+        results += await _subject(client, subject)
+    return results

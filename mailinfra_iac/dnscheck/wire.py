@@ -57,9 +57,10 @@ def encode_name(name: str) -> bytes:
 
 def encode_question(name: str, rdtype: str) -> bytes:
     """The question section: name, type, class IN."""
-    return encode_name(name) + struct.pack('!HH', TYPES[rdtype], CLASS_IN)
+    return encode_name(name) + _TYPE_CLASS[rdtype]
 
 
+_TYPE_CLASS = {name: struct.pack('!HH', code, CLASS_IN) for name, code in TYPES.items()}
 _OPT = b'\x00' + struct.pack('!HHIH', 41, EDNS_PAYLOAD, 0, 0)
 
 

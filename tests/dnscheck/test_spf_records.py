@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from mailinfra_iac.dnscheck.spf import Node, SpfSyntaxError, evaluate, ip_address, ip_range, is_spf, parse
+from mailinfra_iac.dnscheck.client import Answer
+from mailinfra_iac.dnscheck.spf import (
+    Node,
+    SpfSyntaxError,
+    _named,
+    evaluate,
+    ip_address,
+    ip_range,
+    is_spf,
+    parse,
+)
 
 
 @pytest.mark.parametrize(
@@ -104,3 +114,21 @@ def test_address_ranges() -> None:
     assert evaluate(node, ip_address('192.0.2.1'), [0]) == 'pass'
     assert evaluate(node, ip_address('192.0.2.2'), [0]) == 'fail'
     assert evaluate(node, ip_address('2001:db8::5'), [0]) == 'pass'
+
+
+def test_questions_a_record_leads_to_first() -> None:
+    def named(*values: str) -> list[tuple[str, str]]:
+        return _named(Answer('example.com', 'TXT', values))
+
+    record = 'v=spf1 ip4:192.0.2.1 a mx:mail.example.net include:_spf.vendor.example exists:%{i}.x.example ptr ~all'
+    assert named(record, 'other text') == [
+        ('example.com', 'A'),
+        ('mail.example.net', 'MX'),
+        ('_spf.vendor.example', 'TXT'),
+    ]
+    assert named('v=spf1 redirect=_spf.example.net') == [('_spf.example.net', 'TXT')]
+    many = 'v=spf1 ' + ' '.join(f'include:i{n}.example' for n in range(40)) + ' -all'
+    assert len(named(many)) == 30  # no further than the expansion goes
+    assert named('v=spf1 -all', 'v=spf1 +all') == []  # two records: a permerror, nothing to follow
+    assert named('v=spf1 include') == []  # invalid
+    assert _named(Answer('example.com', 'TXT', error='timeout')) == []
