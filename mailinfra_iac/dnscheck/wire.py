@@ -174,7 +174,7 @@ def parse_response(data: bytes, question: bytes, qname: str = '', qtype: int = 0
     if qdcount != 1 or (data[12:end] != question and data[12:end].lower() != question.lower()):
         raise WireError('the response is for another question')
     answers = []
-    own = bool(qname)
+    own = bool(qname and qtype)
     pos = end
     size = len(data)
     try:

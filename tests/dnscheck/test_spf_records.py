@@ -8,6 +8,7 @@ from mailinfra_iac.dnscheck.client import Answer
 from mailinfra_iac.dnscheck.spf import (
     Node,
     SpfSyntaxError,
+    _mx_hosts,
     _named,
     evaluate,
     ip_address,
@@ -132,3 +133,11 @@ def test_questions_a_record_leads_to_first() -> None:
     assert named('v=spf1 -all', 'v=spf1 +all') == []  # two records: a permerror, nothing to follow
     assert named('v=spf1 include') == []  # invalid
     assert _named(Answer('example.com', 'TXT', error='timeout')) == []
+
+
+def test_hosts_of_mx_terms_are_asked_next() -> None:
+    exchange = Answer('mail.example.net', 'MX', ('10 mx1.example.net', '20 mx2.example.net'))
+    assert _mx_hosts(exchange) == [('mx1.example.net', 'A'), ('mx2.example.net', 'A')]
+    many = Answer('mail.example.net', 'MX', tuple(f'10 mx{n}.example.net' for n in range(11)))
+    assert _mx_hosts(many) == []  # more than 10 names: expansion asks none of them
+    assert _mx_hosts(Answer('mail.example.net', 'MX', error='timeout')) == []
