@@ -112,26 +112,11 @@ def render(work: Path, distro: str) -> Path:
         capture_output=True,
     )
     sys.path.insert(0, str(ROOT / 'molecule' / 'default'))
+    from render_inventory import container_inventory
     from render_inventory import render as render_spec  # the same rendering as the Molecule scenario
 
     render_spec(SPEC, out, keys)
-    (inventory / 'host_vars' / HOST).mkdir(parents=True)
-    (inventory / 'hosts.yml').symlink_to(out / 'inventory' / 'hosts.yml')
-    (inventory / 'group_vars').symlink_to(out / 'inventory' / 'group_vars')
-    (inventory / 'host_vars' / HOST / '10-generated.yml').symlink_to(out / 'inventory' / 'host_vars' / f'{HOST}.yml')
-    overrides = {
-        'ansible_connection': 'containers.podman.podman',
-        'ansible_host': CONTAINER,
-        'ansible_user': 'root',
-        'ansible_python_interpreter': '/usr/bin/python3',
-        'mta_base__manage_kernel_hostname': False,
-        'mta_base__sysctl_apply': False,
-        'mta_base__nofile_limit': 16384,
-        'mta_base__ip_interface': 'lo',
-        'mta_base__ntp_servers': ['192.0.2.123'],
-        'opendkim__keys_dir': str(keys),
-    }
-    (inventory / 'host_vars' / HOST / '20-bench.yml').write_text('---\n' + json.dumps(overrides, indent=2) + '\n')
+    container_inventory(out, inventory, CONTAINER, keys, {}, '20-bench.yml')
     log(f'distro {distro}: inventory in {inventory}')
     return inventory
 

@@ -8,27 +8,17 @@
    linked unchanged, plus one extra host_vars file with what only the test needs (the podman
    connection, container limits, the temporary key store, a SASL password).
 
-Until ``PostfixVars``/``OpenDkimVars`` are registered in ``default_role_vars()``, step 2 uses the same
-API with them added (the CLI would render an inventory without the Postfix variables).
+``benchmarks/postfix/run.py`` uses :func:`render` and :func:`container_inventory` too.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import shutil
 import subprocess
 import sys
 from pathlib import Path
-
-from mailinfra_iac import api
-from mailinfra_iac.render import RendererRegistry
-from mailinfra_iac.render.dns_records import DnsRecordsRenderer
-from mailinfra_iac.render.inventory import InventoryRenderer
-from mailinfra_iac.render.mta_configs import MtaConfigRenderer
-from mailinfra_iac.render.rolevars import default_role_vars
-from mailinfra_iac.render.rolevars.opendkim import OpenDkimVars
-from mailinfra_iac.render.rolevars.postfix import PostfixVars
+from typing import Any
 
 SCENARIO = Path(__file__).resolve().parent
 SPEC = SCENARIO / 'files' / 'spec.yml'
@@ -44,15 +34,37 @@ def mailinfra(*args: str) -> str:
 
 
 def render(spec: Path, out: Path, keys: Path) -> None:
-    roles = default_role_vars()
-    if any(isinstance(role, PostfixVars) for role in roles):
-        mailinfra('render', '--as-of', AS_OF, '--keys', str(keys), '--force', '-o', str(out), str(spec))
-        return
-    roles += [OpenDkimVars(), PostfixVars()]
-    inventory = InventoryRenderer(roles)
-    registry = RendererRegistry([inventory, DnsRecordsRenderer(), MtaConfigRenderer(inventory)])
-    loaded = api.load_spec(spec, as_of=dt.date.fromisoformat(AS_OF))
-    api.render(loaded, out, registry=registry, dkim=api.keystore_dkim(loaded, keys), force=True)
+    mailinfra('render', '--as-of', AS_OF, '--keys', str(keys), '--force', '-o', str(out), str(spec))
+
+
+CONTAINER_VARS: dict[str, Any] = {
+    'ansible_connection': 'containers.podman.podman',
+    'ansible_user': 'root',
+    'ansible_python_interpreter': '/usr/bin/python3',
+    # The container runtime owns the UTS namespace and mounts /proc/sys read-only.
+    'mta_base__manage_kernel_hostname': False,
+    'mta_base__sysctl_apply': False,
+    # Below the hard limit (20000) our containers.conf gives the container.
+    'mta_base__nofile_limit': 16384,
+    # No NIC to spare in the container: the sending addresses go on lo.
+    'mta_base__ip_interface': 'lo',
+    'mta_base__ntp_servers': ['192.0.2.123'],
+}
+"""What every converge into one of our podman containers needs on top of the generated variables."""
+
+
+def container_inventory(
+    out: Path, inventory: Path, container: str, keys: Path, extra: dict[str, Any], file_name: str
+) -> None:
+    """An inventory directory: the rendered ``hosts.yml``, ``group_vars`` and host variables of ``HOST``
+    linked unchanged, plus ``host_vars/HOST/<file_name>`` with :data:`CONTAINER_VARS`, the container,
+    the key store and ``extra``."""
+    (inventory / 'host_vars' / HOST).mkdir(parents=True)
+    (inventory / 'hosts.yml').symlink_to(out / 'inventory' / 'hosts.yml')
+    (inventory / 'group_vars').symlink_to(out / 'inventory' / 'group_vars')
+    (inventory / 'host_vars' / HOST / '10-generated.yml').symlink_to(out / 'inventory' / 'host_vars' / f'{HOST}.yml')
+    overrides = {**CONTAINER_VARS, 'ansible_host': container, 'opendkim__keys_dir': str(keys), **extra}
+    (inventory / 'host_vars' / HOST / file_name).write_text('---\n' + json.dumps(overrides, indent=2) + '\n')
 
 
 def main() -> None:
@@ -73,30 +85,19 @@ def main() -> None:
     records = mailinfra('records', '--format', 'json', '--as-of', AS_OF, '--keys', str(keys), str(SPEC))
     (base / 'records.json').write_text(records)
 
-    (inventory / 'host_vars' / HOST).mkdir(parents=True)
-    (inventory / 'hosts.yml').symlink_to(out / 'inventory' / 'hosts.yml')
-    (inventory / 'group_vars').symlink_to(out / 'inventory' / 'group_vars')
-    (inventory / 'host_vars' / HOST / '10-generated.yml').symlink_to(out / 'inventory' / 'host_vars' / f'{HOST}.yml')
-    overrides = {
-        'ansible_connection': 'containers.podman.podman',
-        'ansible_host': f'mailinfra-default-debian{distro}',
-        'ansible_user': 'root',
-        'ansible_python_interpreter': '/usr/bin/python3',
-        # The container runtime owns the UTS namespace and mounts /proc/sys read-only.
-        'mta_base__manage_kernel_hostname': False,
-        'mta_base__sysctl_apply': False,
-        # Below the hard limit (20000) our containers.conf gives the container.
-        'mta_base__nofile_limit': 16384,
-        # No NIC to spare in the container: the sending addresses go on lo.
-        'mta_base__ip_interface': 'lo',
-        'mta_base__ntp_servers': ['192.0.2.123'],
-        'opendkim__keys_dir': str(keys),
-        'postfix__sasl_passwords': {'newsletter-app': SASL_PASSWORD},
-        # Where verify.yml finds the render output and the published DNS records.
-        'molecule_mailinfra_dir': str(base),
-        'molecule_mailinfra_spec': str(SPEC),
-    }
-    (inventory / 'host_vars' / HOST / '20-molecule.yml').write_text('---\n' + json.dumps(overrides, indent=2) + '\n')
+    container_inventory(
+        out,
+        inventory,
+        f'mailinfra-default-debian{distro}',
+        keys,
+        {
+            'postfix__sasl_passwords': {'newsletter-app': SASL_PASSWORD},
+            # Where verify.yml finds the render output and the published DNS records.
+            'molecule_mailinfra_dir': str(base),
+            'molecule_mailinfra_spec': str(SPEC),
+        },
+        '20-molecule.yml',
+    )
     print(f'rendered {SPEC.name} into {out}; Molecule inventory {inventory}')
 
 
