@@ -18,7 +18,7 @@ from pathlib import Path
 from .batch import gc_paused
 from .checks import CheckContext, CheckRegistry, default_registry
 from .dkim import KeyStore
-from .dns import DkimSource, KeyStoreDkimSource
+from .dkim.source import DkimSource, KeyStoreDkimSource
 from .facts import Facts, derive
 from .loader import Source, load_source, parse_source
 from .model import Deployment

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from mailinfra_iac import Problem, SpecInvalid, parse_spec
-from mailinfra_iac.dns.keys import DkimTxt
+from mailinfra_iac.dkim.source import DkimTxt
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / 'fixtures'

@@ -40,6 +40,12 @@ def expected_files(example: Path) -> dict[str, bytes]:
 
 
 def update() -> None:
+    for stale in sorted(set(GOLDEN.iterdir()) - {GOLDEN / example.stem for example in EXAMPLES}):
+        if stale.is_dir():
+            shutil.rmtree(stale)
+        else:
+            stale.unlink()
+        print(f'removed {stale.relative_to(ROOT)} (no such example)')
     for example in EXAMPLES:
         target = GOLDEN / example.stem
         shutil.rmtree(target, ignore_errors=True)

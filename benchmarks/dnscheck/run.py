@@ -48,10 +48,11 @@ sys.path.insert(0, str(ROOT))
 import synth  # noqa: E402
 
 from mailinfra_iac import Spec, parse_spec  # noqa: E402
-from mailinfra_iac.dns import Record, StaticDkimSource, derive_records  # noqa: E402
-from mailinfra_iac.dns.zonefile import zone_files, zone_text  # noqa: E402
+from mailinfra_iac.dkim.source import StaticDkimSource  # noqa: E402
 from mailinfra_iac.dnscheck import DnsCheckReport, expectations, run_expectations  # noqa: E402
 from mailinfra_iac.dnscheck.expected import Expectations  # noqa: E402
+from mailinfra_iac.facts.records import Record, derive_records  # noqa: E402
+from mailinfra_iac.render.zonefile import zone_files, zone_text  # noqa: E402
 from tests.dnsserver.knot import KnotServer  # noqa: E402
 
 GOAL = 0.30

@@ -279,6 +279,8 @@ def generate(scale: int = 1, seed: int = 5737) -> str:  # noqa: C901 - one linea
         if host.mta is not None:
             w(f'    mta: {host.mta}')
         w(f'    pools: [{", ".join(host.pools)}]')
+        if host is hosts[0]:
+            w('    roles: [mta, monitoring]')  # the alerts below need a monitoring host
     w('')
     w('pools:')
     for pool in pools:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import authentication, domains, isolation, isps, names, operations, provisioning, volume
+from . import authentication, domains, hostroles, isolation, isps, names, operations, provisioning, volume
 from .base import Check, CheckContext, CheckRegistry
 
 
@@ -10,7 +10,7 @@ def default_registry() -> CheckRegistry:
     """A fresh registry with every built-in check (no shared global state)."""
     return CheckRegistry(
         check
-        for module in (isolation, names, authentication, domains, isps, volume, operations, provisioning)
+        for module in (isolation, names, authentication, domains, isps, volume, operations, provisioning, hostroles)
         for check in module.CHECKS
     )
 

@@ -2,22 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator
+from collections.abc import Iterator
 
-from ..names import enclosing
+from ..dkim.keys import MAX_RSA_BITS, MIN_RSA_BITS
+from ..facts.naming import ed25519_selector, organisation
 from ..problems import Problem
+from ..spf import LOOKUP_TERMS, MAX_LOOKUPS, MAX_VOID_LOOKUPS
 from .base import Check, CheckContext
-
-MIN_RSA_BITS = 2048
-MAX_RSA_BITS = 4096
-MAX_SPF_LOOKUPS = 10
-MAX_SPF_VOID_LOOKUPS = 2
-_LOOKUP_MECHANISMS = ('a', 'mx', 'ptr', 'exists', 'include')
-
-
-def ed25519_selector(selector: str) -> str:
-    """Selector of the Ed25519 key that dual-signs next to an RSA selector."""
-    return f'{selector}e'
 
 
 def dkim_key_size(ctx: CheckContext) -> Iterator[Problem]:
@@ -59,20 +50,20 @@ def spf_cost(ctx: CheckContext, index: int) -> tuple[int, int]:
     lookups = sum(item.lookups for item in spf.includes)
     for mechanism in spf.mechanisms:
         name = mechanism.lstrip('+-~?').split(':')[0].split('/')[0]
-        lookups += name in _LOOKUP_MECHANISMS
+        lookups += name in LOOKUP_TERMS
     return lookups, sum(item.void_lookups for item in spf.includes)
 
 
 def spf_lookups(ctx: CheckContext) -> Iterator[Problem]:
     for index, domain in enumerate(ctx.deployment.sending_domains):
         lookups, _voids = spf_cost(ctx, index)
-        if lookups > MAX_SPF_LOOKUPS:
+        if lookups > MAX_LOOKUPS:
             yield ctx.problem(
                 'spf-too-many-lookups',
                 f'SPF of {domain.domain} needs {lookups} DNS lookups; receivers return permerror above '
-                f'{MAX_SPF_LOOKUPS} (RFC 7208 section 4.6.4)',
+                f'{MAX_LOOKUPS} (RFC 7208 section 4.6.4)',
                 ('sending_domains', index, 'spf'),
-                expected=f'at most {MAX_SPF_LOOKUPS} lookups: drop includes or use ip4: ranges',
+                expected=f'at most {MAX_LOOKUPS} lookups: drop includes or use ip4: ranges',
                 value=lookups,
             )
 
@@ -80,13 +71,12 @@ def spf_lookups(ctx: CheckContext) -> Iterator[Problem]:
 def spf_void_lookups(ctx: CheckContext) -> Iterator[Problem]:
     for index, domain in enumerate(ctx.deployment.sending_domains):
         _, voids = spf_cost(ctx, index)
-        if voids > MAX_SPF_VOID_LOOKUPS:
+        if voids > MAX_VOID_LOOKUPS:
             yield ctx.problem(
                 'spf-too-many-void-lookups',
-                f'SPF of {domain.domain} has {voids} void lookups; receivers return permerror above '
-                f'{MAX_SPF_VOID_LOOKUPS}',
+                f'SPF of {domain.domain} has {voids} void lookups; receivers return permerror above {MAX_VOID_LOOKUPS}',
                 ('sending_domains', index, 'spf', 'includes'),
-                expected=f'at most {MAX_SPF_VOID_LOOKUPS} void lookups',
+                expected=f'at most {MAX_VOID_LOOKUPS} void lookups',
                 value=voids,
             )
 
@@ -101,11 +91,6 @@ def dmarc_missing_rua(ctx: CheckContext) -> Iterator[Problem]:
                 ('sending_domains', index, 'dmarc'),
                 expected='"rua" with at least one address, e.g. dmarc-reports@' + domain.domain,
             )
-
-
-def organisation(name: str, client_domains: Collection[str]) -> str:
-    """The client's organisational domain that ``name`` lies under (``name`` itself if none)."""
-    return enclosing(name, client_domains) or name
 
 
 def dmarc_external_rua(ctx: CheckContext) -> Iterator[Problem]:

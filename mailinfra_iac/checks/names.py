@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterator
 
-from ..names import enclosing
+from mailinfra_agent.names import enclosing
+
 from ..problems import Path, Problem
 from .base import Check, CheckContext
 

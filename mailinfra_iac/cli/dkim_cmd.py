@@ -7,17 +7,16 @@ import datetime as dt
 from collections.abc import Callable
 
 from .. import api
-from ..checks.authentication import ed25519_selector
 from ..dkim import (
-    DnspythonAnswers,
     KeyStore,
+    ServerAnswers,
     load_rotation,
     next_step,
-    parse_nameserver,
     rotation_lock,
     run_step,
     save_rotation,
 )
+from ..facts.naming import ed25519_selector
 from ..model import SendingDomain
 from ..problems import MailinfraError
 
@@ -64,7 +63,10 @@ def cmd_rotate(args: argparse.Namespace) -> int:
     store = KeyStore(args.keys)
     client = spec.deployment.client.name
     now = _now()
-    answers = DnspythonAnswers([parse_nameserver(ns) for ns in args.nameserver]) if args.nameserver else None
+    try:
+        answers = ServerAnswers(args.nameserver) if args.nameserver else None
+    except ValueError as error:
+        raise MailinfraError(str(error)) from None
     if args.step in ('verify', 'activate') and answers is None:
         raise MailinfraError(
             f'--step {args.step} asks the authoritative servers: give each with --nameserver ADDR[:PORT]'

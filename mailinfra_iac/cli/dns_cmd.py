@@ -13,9 +13,10 @@ import argparse
 import json
 from collections.abc import Callable
 
+from mailinfra_agent.dns.client import DEFAULT_TIMEOUT, DEFAULT_WINDOW, parse_server
+
 from .. import api
 from ..dnscheck import CHECKS, run_dns_checks
-from ..dnscheck.client import DEFAULT_TIMEOUT, DEFAULT_WINDOW, parse_server
 from ..dnscheck.results import CheckResult
 from ..problems import MailinfraError
 from .common import addresses_from

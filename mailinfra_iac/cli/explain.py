@@ -17,9 +17,11 @@ def explain_text(spec: Spec) -> str:
     lines.append('Hosts')
     for name, host in deployment.hosts.items():
         where = host.address or 'allocated by Terraform'
+        runs = f'MTA {facts.host_mta[name]}; pools {", ".join(host.pools) or "-"}' if name in facts.host_mta else ''
+        if host.roles != ['mta']:
+            runs += ('; ' if runs else '') + f'roles {", ".join(host.roles)}'
         lines.append(
-            f'  {name}: {host.fqdn} [{host.provider}{", " + host.region if host.region else ""}] '
-            f'{where}; MTA {facts.host_mta[name]}; pools {", ".join(host.pools) or "-"}'
+            f'  {name}: {host.fqdn} [{host.provider}{", " + host.region if host.region else ""}] {where}; {runs}'
         )
     lines.append('')
     for stream in facts.streams.values():

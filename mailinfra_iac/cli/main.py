@@ -17,6 +17,7 @@ from ..problems import MailinfraError, Problem, SpecInvalid
 from . import dkim_cmd, dns_cmd, plan_cmd, records_cmd
 from .common import addresses_from
 from .explain import explain_text
+from .version import VersionAction
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 70
 
@@ -93,7 +94,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog='mailinfra', description=__doc__)
-    parser.add_argument('--version', action='version', version='mailinfra-iac 0.1.0')
+    parser.add_argument('--version', action=VersionAction)
     sub = parser.add_subparsers(dest='command', required=True, metavar='COMMAND')
 
     init = sub.add_parser('init', help='write a commented starter spec')

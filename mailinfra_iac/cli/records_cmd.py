@@ -7,9 +7,9 @@ import json
 from collections.abc import Callable
 
 from .. import api
-from ..dns.zonefile import zone_files
 from ..render.base import RenderContext
 from ..render.dns_records import record_set, records_data
+from ..render.zonefile import zone_files
 from .common import addresses_from
 
 

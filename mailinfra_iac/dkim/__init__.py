@@ -15,7 +15,7 @@ Typical use (what ``mailinfra dkim generate`` / ``mailinfra dkim rotate`` do)::
 See ``docs/dkim-rotation.md`` for the operator's runbook.
 """
 
-from .dnscheck import AnswersFunc, CheckResult, DnspythonAnswers, Nameserver, check_record, parse_nameserver
+from .dnscheck import AnswersFunc, CheckResult, ServerAnswers, check_record
 from .errors import (
     DkimError,
     DnsQueryError,
@@ -89,7 +89,6 @@ __all__ = [
     'DkimError',
     'DnsQueryError',
     'DnsRecord',
-    'DnspythonAnswers',
     'IllegalTransitionError',
     'InsecureKeyFileError',
     'InvalidNameError',
@@ -103,7 +102,6 @@ __all__ = [
     'KeyState',
     'KeyStore',
     'KeyStoreLocationError',
-    'Nameserver',
     'OverlapWindowError',
     'RecordFormatError',
     'Rotation',
@@ -111,6 +109,7 @@ __all__ = [
     'RotationPeriod',
     'SelectorEntry',
     'SelectorError',
+    'ServerAnswers',
     'Step',
     'StepResult',
     'VerificationError',
@@ -124,7 +123,6 @@ __all__ = [
     'load_rotation',
     'next_step',
     'parse_algorithms',
-    'parse_nameserver',
     'parse_period',
     'parse_selector',
     'parse_txt_value',

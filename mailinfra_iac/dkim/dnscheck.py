@@ -2,26 +2,19 @@
 
 The check takes a callable ``answers(fqdn) -> {server: [txt, ...]}`` giving, for each server,
 the TXT records it serves at ``fqdn``, each record's character-strings joined with no separator.
-:class:`DnspythonAnswers` is such a callable: it asks a given list of name server addresses
-directly (no recursive resolver, no cache), so it sees what each server really serves.
+:class:`ServerAnswers` is such a callable: it asks a given list of name server addresses
+directly (no recursive resolver, no cache), so it sees what each server really serves. It uses the
+one DNS client of the project, :mod:`mailinfra_agent.dns.client`.
 """
 
 from __future__ import annotations
 
-import ipaddress
+import asyncio
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-import dns.exception
-import dns.flags
-import dns.message
-import dns.name
-import dns.query
-import dns.rcode
-import dns.rdataclass
-import dns.rdatatype
-import dns.rrset
+from mailinfra_agent.dns.client import Answer, Server, UdpEngine, parse_server
 
 from .errors import DnsQueryError, RecordFormatError, VerificationError
 from .keys import record_fingerprint, record_key
@@ -29,10 +22,8 @@ from .keys import record_fingerprint, record_key
 __all__ = [
     'AnswersFunc',
     'CheckResult',
-    'DnspythonAnswers',
-    'Nameserver',
+    'ServerAnswers',
     'check_record',
-    'parse_nameserver',
 ]
 
 logger = logging.getLogger(__name__)
@@ -42,8 +33,6 @@ AnswersFunc = Callable[[str], Mapping[str, Sequence[str]]]
 
 It may raise :class:`~mailinfra_iac.dkim.errors.DnsQueryError` when servers cannot be asked.
 """
-
-_MAX_CNAME_CHAIN = 8
 
 
 @dataclass(frozen=True)
@@ -134,73 +123,29 @@ def check_record(
     return outcome
 
 
-@dataclass(frozen=True)
-class Nameserver:
-    """A name server address and port."""
+class ServerAnswers:
+    """An :data:`AnswersFunc` asking each given name server directly, with the fast DNS client.
 
-    address: str
-    port: int = 53
-
-    def __str__(self) -> str:
-        if ':' in self.address:
-            return f'[{self.address}]:{self.port}'
-        return f'{self.address}:{self.port}'
-
-
-def parse_nameserver(value: str | tuple[str, int] | Nameserver) -> Nameserver:
-    """Parse ``"192.0.2.1"``, ``"192.0.2.1:5353"``, ``"2001:db8::1"``, ``"[2001:db8::1]:5353"``
-    or an ``(address, port)`` pair. Only IP addresses: resolve server names beforehand.
-    """
-    if isinstance(value, Nameserver):
-        return value
-    if isinstance(value, tuple):
-        address, port = value
-    else:
-        text = value.strip()
-        port = 53
-        if text.startswith('['):
-            address, _, rest = text[1:].partition(']')
-            if rest:
-                if not rest.startswith(':') or not rest[1:].isdigit():
-                    raise ValueError(f'invalid name server "{value}", expected "[address]:port"')
-                port = int(rest[1:])
-        elif text.count(':') == 1:
-            address, _, port_text = text.partition(':')
-            if not port_text.isdigit():
-                raise ValueError(f'invalid name server "{value}", expected "address:port"')
-            port = int(port_text)
-        else:
-            address = text
-    try:
-        address = str(ipaddress.ip_address(address))
-    except ValueError:
-        raise ValueError(f'invalid name server "{value}", expected an IP address (and port)') from None
-    if not 1 <= int(port) <= 65535:
-        raise ValueError(f'invalid name server "{value}": port {port} out of range')
-    return Nameserver(address, int(port))
-
-
-class DnspythonAnswers:
-    """An :data:`AnswersFunc` asking each given name server directly with dnspython.
-
-    * Queries go over UDP without recursion desired, with EDNS (1232-byte payload); a
-      truncated answer is asked again over TCP.
+    * Queries go over UDP without recursion desired, with EDNS (1232-byte payload), all servers at
+      once; a truncated answer is asked again over TCP (unless ``tcp_fallback`` is off).
     * NXDOMAIN or an answer without TXT record gives an empty list for that server.
-    * A timeout, an error code (SERVFAIL, REFUSED...) or, by default, an answer without the AA
-      flag (the server is not authoritative) makes the call raise :class:`DnsQueryError`, after
-      every server was asked, naming each server that failed.
+    * A timeout (after the client's retries), an error code (SERVFAIL, REFUSED...) or, by default,
+      an answer without the AA flag (the server is not authoritative) makes the call raise
+      :class:`DnsQueryError`, after every server was asked, naming each server that failed.
     * CNAMEs in the answer are followed.
     """
 
     def __init__(
         self,
-        nameservers: Iterable[str | tuple[str, int] | Nameserver],
+        nameservers: Iterable[str | Server],
         *,
         timeout: float = 3.0,
         require_authoritative: bool = True,
         tcp_fallback: bool = True,
     ) -> None:
-        self.nameservers: tuple[Nameserver, ...] = tuple(parse_nameserver(ns) for ns in nameservers)
+        self.nameservers: tuple[Server, ...] = tuple(
+            ns if isinstance(ns, Server) else parse_server(ns) for ns in nameservers
+        )
         if not self.nameservers:
             raise ValueError('no name servers given')
         if timeout <= 0:
@@ -211,55 +156,37 @@ class DnspythonAnswers:
 
     def __repr__(self) -> str:
         servers = ', '.join(str(ns) for ns in self.nameservers)
-        return f'DnspythonAnswers([{servers}], timeout={self.timeout:g})'
+        return f'ServerAnswers([{servers}], timeout={self.timeout:g})'
 
     def __call__(self, fqdn: str) -> dict[str, list[str]]:
-        """Ask every server for the TXT records at ``fqdn``."""
+        """Ask every server for the TXT records at ``fqdn`` (strings joined, sorted)."""
         results: dict[str, list[str]] = {}
         errors: list[str] = []
-        for server in self.nameservers:
-            try:
-                results[str(server)] = self.query(server, fqdn)
-            except DnsQueryError as error:
-                errors.append(f'{server}: {error}')
+        for answer in asyncio.run(self._ask(fqdn)):
+            if answer.error is not None:
+                errors.append(answer.error)
+            else:
+                results[answer.server] = sorted(answer.values)
         if errors:
             raise DnsQueryError(f'cannot check {fqdn}: ' + '; '.join(errors))
         return results
 
-    def query(self, server: Nameserver, fqdn: str) -> list[str]:
-        """The TXT records one server serves at ``fqdn`` (strings joined), sorted."""
-        qname = dns.name.from_text(fqdn)
-        query = dns.message.make_query(qname, dns.rdatatype.TXT, use_edns=0, payload=1232)
-        query.flags &= ~dns.flags.RD
+    async def _ask(self, fqdn: str) -> list[Answer]:
+        engines = [
+            UdpEngine(
+                server,
+                timeout=self.timeout,
+                require_aa=self.require_authoritative,
+                tcp_fallback=self.tcp_fallback,
+            )
+            for server in self.nameservers
+        ]
         try:
-            if self.tcp_fallback:
-                response, _ = dns.query.udp_with_fallback(query, server.address, timeout=self.timeout, port=server.port)
-            else:
-                response = dns.query.udp(query, server.address, timeout=self.timeout, port=server.port)
-        except dns.exception.Timeout:
-            raise DnsQueryError(f'no answer within {self.timeout:g}s') from None
-        except (OSError, dns.exception.DNSException) as error:
-            raise DnsQueryError(f'query failed: {error}') from None
-        if response.flags & dns.flags.TC:
-            raise DnsQueryError('answer truncated (TC flag) and the TCP fallback is off')
-        rcode = response.rcode()
-        if rcode not in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
-            raise DnsQueryError(f'answered {dns.rcode.to_text(rcode)}')
-        if self.require_authoritative and not response.flags & dns.flags.AA:
-            raise DnsQueryError('answer is not authoritative (no AA flag): is this a resolver?')
-        if rcode == dns.rcode.NXDOMAIN:
-            return []
-        return _txt_values(response, qname)
-
-
-def _txt_values(response: dns.message.Message, qname: dns.name.Name) -> list[str]:
-    name = qname
-    for _ in range(_MAX_CNAME_CHAIN):
-        txt = response.get_rrset(response.answer, name, dns.rdataclass.IN, dns.rdatatype.TXT)
-        if txt is not None:
-            return sorted(b''.join(rdata.strings).decode('utf-8', 'replace') for rdata in txt)
-        cname = response.get_rrset(response.answer, name, dns.rdataclass.IN, dns.rdatatype.CNAME)
-        if cname is None:
-            return []
-        name = cname[0].target
-    return []
+            for engine in engines:
+                await engine.start()
+            return list(await asyncio.gather(*(engine.submit(fqdn, 'TXT') for engine in engines)))
+        except OSError as error:
+            return [Answer(fqdn, 'TXT', error=f'{engine.server}: query failed: {error}', server=str(engine.server))]
+        finally:
+            for engine in engines:
+                engine.close()

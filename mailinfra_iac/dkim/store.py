@@ -7,7 +7,7 @@ Layout, under the store root::
         <domain>/                             0700
           <selector>.<algorithm>.key          0600  PEM, PKCS#8, unencrypted
           <selector>.<algorithm>.pub.txt      0644  the DKIM key record (TXT value) + newline
-          rotation.json                       0644  rotation state (see rotation.py)
+          rotation.json                       0644  rotation state (see rotation/statefile.py)
 
 The root is ``$MAILINFRA_KEYS_DIR`` if set, else ``~/.local/share/mailinfra/keys``. A root inside
 a git work tree is refused unless ``allow_inside_git=True``: private keys must not end up in a

@@ -6,7 +6,8 @@ asked directly (no recursive resolver in between, no cache). One module per chec
 Check ids and what they verify: :data:`CHECKS`.
 """
 
-from .client import Answer, DnsClient, DnspythonEngine, Server, UdpEngine, parse_server
+from mailinfra_agent.dns.client import Answer, DnsClient, DnspythonEngine, Server, UdpEngine, parse_server
+
 from .expected import Expectations, expectations
 from .results import CHECKS, CheckResult, Status
 from .runner import DnsCheckReport, check_dns, check_expectations, run_dns_checks, run_expectations

@@ -16,9 +16,10 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from mailinfra_agent.dns.client import Answer, DnsClient
+
 from ..dkim import RecordFormatError, record_fingerprint, record_key
 from ..dkim.keys import MAX_RSA_BITS, MIN_RSA_BITS, KeyAlgorithm
-from .client import Answer, DnsClient
 from .expected import DkimSubject, Expectations
 from .results import CheckResult, Status
 

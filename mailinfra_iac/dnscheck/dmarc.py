@@ -11,7 +11,8 @@ since that is what receivers read.
 
 from __future__ import annotations
 
-from .client import Answer, DnsClient
+from mailinfra_agent.dns.client import Answer, DnsClient
+
 from .expected import DmarcSubject, Expectations
 from .results import CheckResult, Status, shorten
 

@@ -2,8 +2,8 @@
 
 Nothing here derives a record: addresses, PTR and HELO names come from ``facts.ips``, the
 addresses each domain sends from from ``facts.streams``, DKIM keys from the key source exactly as
-:func:`~mailinfra_iac.dns.derive_records` received them, MX hosts, MTA-STS ids and TLS-RPT values
-from the derived :class:`~mailinfra_iac.dns.RecordSet` (and, for a receiving domain outside the
+:func:`~mailinfra_iac.facts.records.derive_records` received them, MX hosts, MTA-STS ids and TLS-RPT values
+from the derived :class:`~mailinfra_iac.facts.records.RecordSet` (and, for a receiving domain outside the
 managed zones, from the MTA-STS policy the record set carries).
 """
 
@@ -12,12 +12,12 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from ..checks.authentication import organisation
 from ..dkim import RecordFormatError, record_key
 from ..dkim.keys import KeyAlgorithm
-from ..dns import DkimSource, Record, RecordSet, derive_records
-from ..dns.keys import DkimTxt
+from ..dkim.source import DkimSource, DkimTxt
 from ..facts import Facts, IpFact
+from ..facts.naming import organisation
+from ..facts.records import Record, RecordSet, derive_records
 from ..model import Deployment, SpfInclude
 
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import ipaddress
 
-from .client import Answer, DnsClient
+from mailinfra_agent.dns.client import Answer, DnsClient
+
 from .expected import Expectations, IpSubject
 from .results import CheckResult, Status
 

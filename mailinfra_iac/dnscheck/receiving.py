@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import re
 
-from .client import Answer, DnsClient
+from mailinfra_agent.dns.client import Answer, DnsClient
+
 from .expected import Expectations, ReceivingSubject
 from .results import CheckResult, Status, shorten
 

@@ -18,13 +18,9 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
-from ..api import Spec, keystore_dkim
-from ..batch import gc_paused
-from ..dns import DkimSource
-from ..problems import MailinfraError
-from . import dkim, dmarc, fcrdns, receiving, spf
-from .client import (
+from mailinfra_agent.dns.client import (
     DEFAULT_RETRIES,
     DEFAULT_TIMEOUT,
     DEFAULT_WINDOW,
@@ -35,6 +31,14 @@ from .client import (
     make_engine,
     parse_server,
 )
+
+from ..batch import gc_paused
+from ..dkim import KeyStore
+from ..dkim.source import DkimSource, KeyStoreDkimSource
+from ..facts import Facts
+from ..model import Deployment
+from ..problems import MailinfraError
+from . import dkim, dmarc, fcrdns, receiving, spf
 from .expected import Expectations, expectations
 from .results import CheckResult, report_order, summary
 
@@ -123,6 +127,16 @@ async def check_expectations(
     )
 
 
+class Spec(Protocol):
+    """What the checks read of a spec: :class:`mailinfra_iac.api.Spec` is one (live checks sit below ``api``)."""
+
+    @property
+    def deployment(self) -> Deployment: ...
+
+    @property
+    def facts(self) -> Facts: ...
+
+
 def run_dns_checks(
     spec: Spec,
     nameservers: Sequence[str | Server],
@@ -141,7 +155,8 @@ def run_dns_checks(
     ``$MAILINFRA_KEYS_DIR`` or ``~/.local/share/mailinfra/keys``); ``addresses`` the
     ``terraform output`` addresses of allocated IPs.
     """
-    expected = expectations(spec.deployment, spec.facts, dkim or keystore_dkim(spec), addresses)
+    dkim = dkim or KeyStoreDkimSource(KeyStore(), spec.deployment.client.name)
+    expected = expectations(spec.deployment, spec.facts, dkim, addresses)
     return run_expectations(
         expected, nameservers, resolver=resolver, engine=engine, timeout=timeout, retries=retries, window=window
     )

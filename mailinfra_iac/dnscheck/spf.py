@@ -28,18 +28,16 @@ import socket
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from .client import Answer, DnsClient
+from mailinfra_agent.dns.client import Answer, DnsClient
+
+from ..spf import LOOKUP_TERMS, MAX_LOOKUPS, MAX_MX_NAMES, MAX_VOID_LOOKUPS
 from .expected import Expectations, SpfSubject
 from .results import CheckResult, Status, shorten
 
-MAX_LOOKUPS = 10
-MAX_VOID_LOOKUPS = 2
-MAX_MX_NAMES = 10
 _STOP_AFTER = 30
 """Stop following includes after this many lookups: the verdict (over 10) is known, the work stays bounded."""
 _MAX_DEPTH = 16
 
-LOOKUP_TERMS = frozenset({'include', 'a', 'mx', 'ptr', 'exists', 'redirect'})
 _MECHANISMS = frozenset({'all', 'include', 'a', 'mx', 'ptr', 'ip4', 'ip6', 'exists'})
 _RESULT = {'+': 'pass', '-': 'fail', '~': 'softfail', '?': 'neutral'}
 _MODIFIER = re.compile(r'^([A-Za-z][A-Za-z0-9_.-]*)=(.*)$')

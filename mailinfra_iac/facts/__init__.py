@@ -9,7 +9,8 @@ from ..model import Deployment, IspProfile
 from .advice import MtaAdvice, advise_mta
 from .capacity import StreamCapacity, stream_capacity
 from .ips import IpFact, plan_ips, pool_hosts
-from .isps import EffectiveIsp, deployment_isps
+from .isps import EffectiveIsp, Limits, deployment_isps
+from .plan import DEFAULT_ISP, Backoff, DeliveryPlan, IspPlan, PlanEntry, StreamPlan, delivery_plan
 from .streams import CategoryFact, RetryFact, StreamFact, stream_facts
 
 
@@ -24,7 +25,10 @@ class Facts:
     isps: dict[str, IspProfile]
     mta: MtaAdvice
     host_mta: dict[str, str]
+    """MTA of every host with the "mta" role (other hosts are not keys)."""
     capacity: dict[str, StreamCapacity]
+    plan: DeliveryPlan
+    """Per stream x sending IP x ISP: resolved limits, retries per bounce category, back-off rules."""
 
     def ips_of_host(self, host: str) -> list[IpFact]:
         return self._by_host()[0].get(host, [])
@@ -61,19 +65,27 @@ def derive(deployment: Deployment, as_of: dt.date | None = None) -> Facts:
         streams=streams,
         isps=deployment_isps(deployment),
         mta=advice,
-        host_mta={name: host.mta or advice.chosen for name, host in deployment.hosts.items()},
+        host_mta={name: host.mta or advice.chosen for name, host in deployment.hosts.items() if 'mta' in host.roles},
         capacity={name: stream_capacity(stream, today) for name, stream in streams.items()},
+        plan=delivery_plan(streams),
     )
 
 
 __all__ = [
+    'DEFAULT_ISP',
+    'Backoff',
     'CategoryFact',
+    'DeliveryPlan',
     'EffectiveIsp',
     'Facts',
     'IpFact',
+    'IspPlan',
+    'Limits',
     'MtaAdvice',
+    'PlanEntry',
     'RetryFact',
     'StreamCapacity',
     'StreamFact',
+    'StreamPlan',
     'derive',
 ]

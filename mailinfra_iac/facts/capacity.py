@@ -63,7 +63,7 @@ class StreamCapacity:
 def stream_capacity(stream: StreamFact, as_of: dt.date) -> StreamCapacity:
     count = len(stream.ips)
     rows = []
-    shares = [(name, isp.share, isp.limits.messages_per_hour or 0) for name, isp in stream.isps.items()]
+    shares = [(name, isp.share, isp.limits.messages_per_hour) for name, isp in stream.isps.items()]
     shares.append(('other', other_share(stream.isps), DEFAULT_LIMITS.messages_per_hour or 0))
     for name, share, per_ip in shares:
         if share <= 0:

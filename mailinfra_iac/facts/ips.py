@@ -37,9 +37,11 @@ def ip_id(pool: str, address: str | None, index: int) -> str:
 
 
 def pool_hosts(deployment: Deployment) -> dict[str, list[str]]:
-    """Hosts serving each pool, in host order."""
+    """Hosts serving each pool, in host order (only hosts with the "mta" role serve pools)."""
     hosts: dict[str, list[str]] = {name: [] for name in deployment.pools}
     for host_name, host in deployment.hosts.items():
+        if 'mta' not in host.roles:
+            continue
         for pool in host.pools:
             if pool in hosts and host_name not in hosts[pool]:
                 hosts[pool].append(host_name)

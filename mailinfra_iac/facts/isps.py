@@ -2,10 +2,44 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 
 from ..catalogue.isps import DEFAULT_LIMITS, builtin_isps
 from ..model import BackoffRule, Deployment, IspLimits, IspOverride, IspProfile
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Throttles towards one provider per sending IP, every field resolved (``IspLimits`` with nothing unset).
+
+    The fields and their order are those of ``IspLimits``; durations are seconds.
+    """
+
+    max_connections: int
+    messages_per_connection: int
+    messages_per_hour: int
+    recipients_per_message: int
+    retry_after: int
+    backoff_messages_per_hour: int
+    backoff_retry_after: int
+    backoff_to_normal_after: int
+    require_tls: bool
+
+    @classmethod
+    def resolve(cls, limits: IspLimits) -> Limits:
+        """``limits`` with every field set; a gap is a programming error (layers end with ``DEFAULT_LIMITS``)."""
+        values = limits.model_dump()
+        missing = [field.name for field in fields(cls) if values.get(field.name) is None]
+        if missing:
+            raise ValueError(f'ISP limits {", ".join(missing)} not set: resolve them over DEFAULT_LIMITS')
+        return cls(**values)
+
+    def as_dict(self) -> dict[str, int | bool]:
+        return asdict(self)
+
+
+DEFAULTS = Limits.resolve(DEFAULT_LIMITS)
+"""The limits of recipients that no profile matches (``catalogue.isps.DEFAULT_LIMITS``), resolved."""
 
 
 @dataclass(frozen=True)
@@ -16,7 +50,7 @@ class EffectiveIsp:
     display_name: str
     recipient_domains: tuple[str, ...]
     mx_patterns: tuple[str, ...]
-    limits: IspLimits
+    limits: Limits
     backoff_rules: tuple[BackoffRule, ...]
     share: float
 
@@ -70,7 +104,7 @@ def stream_isps(deployment: Deployment, stream_name: str, base: dict[str, IspPro
             display_name=profile.display_name,
             recipient_domains=tuple(profile.recipient_domains),
             mx_patterns=tuple(profile.mx_patterns),
-            limits=profile.limits.over(DEFAULT_LIMITS),
+            limits=Limits.resolve(profile.limits.over(DEFAULT_LIMITS)),
             backoff_rules=tuple(profile.backoff_rules),
             share=share,
         )

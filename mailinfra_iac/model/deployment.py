@@ -27,7 +27,7 @@ class Deployment(Model):
         'auto', description='MTA to deploy; "auto" chooses by volume (PowerMTA above about 1M mails/day).'
     )
     dns: Dns = Field(description='Zones and their providers.')
-    hosts: dict[Slug, Host] = Field(min_length=1, description='MTA machines, by name.')
+    hosts: dict[Slug, Host] = Field(min_length=1, description='Machines (MTAs, monitoring, database, DNS), by name.')
     pools: dict[Slug, Pool] = Field(min_length=1, description='IP pools, by name.')
     streams: dict[Slug, Stream] = Field(min_length=1, description='Mail streams, by name.')
     sending_domains: list[SendingDomain] = Field(min_length=1, description='From domains.')

@@ -7,9 +7,8 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
+from ..dkim.store import check_selector
 from .base import DnsName, Duration, Email, Model
-
-_SELECTOR = re.compile(r'^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$')
 
 
 class Dkim(Model):
@@ -29,8 +28,7 @@ class Dkim(Model):
     @classmethod
     def _selector_names(cls, value: list[str]) -> list[str]:
         for selector in value:
-            if not _SELECTOR.match(selector):
-                raise ValueError(f'invalid DKIM selector "{selector}", expected a DNS label such as "s2026q4"')
+            check_selector(selector)  # the key store's own rule; its InvalidNameError is a ValueError
         return value
 
 

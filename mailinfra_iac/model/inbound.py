@@ -26,7 +26,7 @@ class Inbound(Model):
     """Hosts that receive bounces (return-path domains) and feedback-loop reports."""
 
     hosts: list[Slug] = Field(
-        default_factory=list, description='Hosts that act as MX for the return-path domains; default all hosts.'
+        default_factory=list, description='Hosts that act as MX for the return-path domains; default all "mta" hosts.'
     )
     fbl_address: Email | None = Field(
         None, description='Address feedback-loop (ARF) reports are registered with; default fbl@<return-path>.'

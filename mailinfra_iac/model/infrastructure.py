@@ -11,10 +11,24 @@ from .base import HostName, Ipv4, Model, Slug
 
 IpProvider = Literal['hetzner', 'vultr', 'linode', 'ovh', 'aws', 'static']
 MtaName = Literal['postfix', 'powermta']
+HostRole = Literal['mta', 'monitoring', 'database', 'dns']
+HOST_ROLES: tuple[HostRole, ...] = ('mta', 'monitoring', 'database', 'dns')
+"""Every host role, in the order groups and listings use."""
+
+
+def _mta_only() -> list[HostRole]:
+    return ['mta']
 
 
 class Host(Model):
-    """A machine that runs an MTA: a VM created at a provider, or an existing machine."""
+    """A machine of the deployment, a VM created at a provider or an existing machine, and what it runs.
+
+    Roles (several can share a host): "mta" sends from its pools and, if it is an inbound host, receives
+    bounces and feedback; "monitoring" runs Prometheus and Alertmanager, which deliver the alerts; "database"
+    runs PostgreSQL, the store the host services share (at most one; without it each host keeps a local SQLite
+    store); "dns" is an authoritative name server for the zones that list its fqdn in their "nameservers".
+    Only "mta" hosts have pools, sending IPs and an MTA.
+    """
 
     fqdn: HostName = Field(description='Host name of the machine (its own A record and default mail name).')
     provider: IpProvider = Field(description='Where the machine and its IPs live; "static" for existing ones.')
@@ -25,8 +39,21 @@ class Host(Model):
         None, description='Management address of an existing machine; VMs get theirs from Terraform.'
     )
     ssh_user: str = Field('root', description='User Ansible connects as.')
-    pools: list[Slug] = Field(default_factory=list, description='IP pools this host sends from.')
-    mta: MtaName | None = Field(None, description='Override the deployment-wide MTA for this host.')
+    pools: list[Slug] = Field(default_factory=list, description='IP pools this host sends from ("mta" hosts only).')
+    mta: MtaName | None = Field(None, description='Override the deployment-wide MTA for this host ("mta" hosts only).')
+    roles: list[HostRole] = Field(
+        default_factory=_mta_only,
+        min_length=1,
+        description='What the host runs: "mta", "monitoring", "database", "dns" (see above); several can share it.',
+    )
+
+    @field_validator('roles')
+    @classmethod
+    def _distinct_roles(cls, value: list[HostRole]) -> list[HostRole]:
+        twice = sorted({role for role in value if value.count(role) > 1})
+        if twice:
+            raise ValueError(f'role "{twice[0]}" is listed twice')
+        return value
 
 
 class SendingIp(Model):

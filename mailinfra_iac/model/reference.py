@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import types
 import typing
 from typing import Any
@@ -82,7 +83,7 @@ def reference_markdown() -> str:
         lines += [
             f'## {name}',
             '',
-            (model.__doc__ or '').strip(),
+            inspect.cleandoc(model.__doc__ or ''),
             '',
             '| field | type | default | description |',
             '|---|---|---|---|',

@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
-from ..dns.keys import DkimSource
+from ..dkim.source import DkimSource
 from ..facts import Facts
 from ..model import Deployment
 from ..problems import MailinfraError

@@ -6,9 +6,9 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from ..dns import RecordSet, derive_records
-from ..dns.zonefile import zone_text
+from ..facts.records import RecordSet, derive_records
 from .base import GENERATED_MARK, OutputFile, RenderContext
+from .zonefile import zone_text
 
 
 def derived_records(context: RenderContext) -> RecordSet:

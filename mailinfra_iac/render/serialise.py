@@ -13,6 +13,8 @@ import math
 import re
 from typing import Any
 
+import orjson
+
 _PLAIN = re.compile(r'^[A-Za-z_/][A-Za-z0-9_./@+=-]*$|^\.[A-Za-z0-9_-]+\.[A-Za-z0-9_./-]+$')
 _RESERVED = frozenset(['y', 'n', 'yes', 'no', 'on', 'off', 'true', 'false', 'null', 'nan', 'inf'])
 
@@ -59,26 +61,38 @@ def _scalar(value: Any) -> str:
 
 
 def _emit(value: Any, indent: str, lines: list[str]) -> None:
-    """Append the block lines of a non-empty dict or list at ``indent``."""
+    """Append the block lines of a non-empty dict or list at ``indent``.
+
+    The common cases (string values, nested plain dicts and lists) are tested first by exact type: the
+    inventory renderer spends most of its time here (benchmarks/render).
+    """
+    append = lines.append
+    inner = indent + '  '
     if isinstance(value, dict):
         for key in sorted(value):
-            if not isinstance(key, str):
+            if type(key) is not str and not isinstance(key, str):
                 raise TypeError(f'mapping keys must be strings, got {key!r}')
             item = value[key]
-            if isinstance(item, dict | list) and item:
-                lines.append(f'{indent}{_scalar(key)}:')
-                _emit(item, indent + '  ', lines)
+            kind = type(item)
+            if kind is str:
+                append(f'{indent}{_string(key)}: {_string(item)}')
+            elif (kind is dict or kind is list or isinstance(item, dict | list)) and item:
+                append(f'{indent}{_string(key)}:')
+                _emit(item, inner, lines)
             else:
-                lines.append(f'{indent}{_scalar(key)}: {_inline(item)}')
+                append(f'{indent}{_string(key)}: {_inline(item)}')
         return
     for item in value:
-        if isinstance(item, dict | list) and item:
+        kind = type(item)
+        if kind is str:
+            append(f'{indent}- {_string(item)}')
+        elif (kind is dict or kind is list or isinstance(item, dict | list)) and item:
             nested: list[str] = []
-            _emit(item, indent + '  ', nested)
-            lines.append(f'{indent}- {nested[0][len(indent) + 2 :]}')
+            _emit(item, inner, nested)
+            append(f'{indent}- {nested[0][len(inner) :]}')
             lines.extend(nested[1:])
         else:
-            lines.append(f'{indent}- {_inline(item)}')
+            append(f'{indent}- {_inline(item)}')
 
 
 def _inline(value: Any) -> str:
@@ -100,5 +114,43 @@ def to_yaml(data: Any, header: str = '') -> bytes:
     return ('\n'.join(lines) + '\n').encode('utf-8')
 
 
+_ORJSON_OPTIONS = orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE
+_INT64 = range(-(2**63), 2**64)
+
+
+def _orjson_writes_it_alike(data: Any) -> bool:
+    """Whether orjson writes ``data`` byte for byte as ``json.dumps(indent=2, sort_keys=True)`` would.
+
+    They differ only on floats (``1e-05`` against ``0.00001``), integers beyond 64 bits and keys that
+    are not strings (orjson refuses both), and subclasses of the plain types; data with any of those
+    takes the standard library's path.
+    """
+    stack = [data]
+    while stack:
+        value = stack.pop()
+        kind = type(value)
+        if kind is dict:
+            for key in value:
+                if type(key) is not str:
+                    return False
+            stack.extend(value.values())
+        elif kind is list:
+            stack.extend(value)
+        elif kind is int:
+            if value not in _INT64:
+                return False
+        elif kind is not str and value is not None and kind is not bool:
+            return False
+    return True
+
+
 def to_json(data: Any) -> bytes:
+    """JSON with sorted keys and two-space indents, ending in a newline.
+
+    orjson writes the large files (the Terraform root is about 2 MB at the 1x benchmark scale) about 30 times
+    faster than the standard library's pure-Python indenting encoder; ``tests/render/test_serialise.py``
+    checks the two agree.
+    """
+    if _orjson_writes_it_alike(data):
+        return orjson.dumps(data, option=_ORJSON_OPTIONS)
     return (json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + '\n').encode('utf-8')

@@ -22,6 +22,10 @@ What goes where:
 
 Credentials never appear in files: provider tokens are sensitive variables without default (set
 ``TF_VAR_<name>`` in CI), AWS and OVHcloud use their providers' environment variables.
+
+What is particular to one provider (plug-in pin and credential, module arguments, TXT style, the resources
+that allocate) is in its module in :mod:`.providers`. The only provider named here is ``static``, which takes
+the addresses a server-creating module cannot adopt.
 """
 
 from __future__ import annotations
@@ -29,83 +33,31 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..dns import Record, RecordSet
-from ..dns.records import PLACEHOLDER
 from ..facts import Facts
 from ..facts.ips import IpFact
-from ..model import Deployment, Host
+from ..facts.records import PLACEHOLDER, Record, RecordSet
+from ..model import Deployment
+from ..paths import data_root
 from ..problems import MailinfraError
 from .base import GENERATED_MARK, OutputFile, RenderContext
 from .dns_records import derived_records
+from .providers import IpProvider, Plugin, TerraformRenderError, dns_providers, ip_providers, plugins
+from .providers import quoted_key as _quoted_key
+from .providers import terraform_name as _name
 from .serialise import to_json
-from .terraform_txt import CHUNK, TXT_STYLE, chunk_expression, render_txt
-
-MODULES_DIR = Path(__file__).resolve().parents[2] / 'terraform' / 'modules'
-"""The repository's Terraform modules, copied into every render."""
+from .terraform_txt import CHUNK, TxtStyle, chunk_expression, render_txt
 
 REQUIRED_VERSION = '>= 1.5.0'
 MINIMUM_VERSION = (1, 5, 0)
 
 
-@dataclass(frozen=True)
-class ProviderPin:
-    source: str
-    version: str
-
-
-PROVIDER_PINS: dict[str, ProviderPin] = {
-    'aws': ProviderPin('hashicorp/aws', '~> 6.25.0'),
-    'cloudflare': ProviderPin('cloudflare/cloudflare', '~> 5.14.0'),
-    'dns': ProviderPin('hashicorp/dns', '~> 3.4.3'),
-    'hcloud': ProviderPin('hetznercloud/hcloud', '~> 1.68.0'),
-    'linode': ProviderPin('linode/linode', '~> 3.13.0'),
-    'ovh': ProviderPin('ovh/ovh', '~> 2.19.0'),
-    'vultr': ProviderPin('vultr/vultr', '~> 2.32.0'),
-}
-"""Terraform provider local name -> source and version, exactly as pinned in the modules' versions.tf."""
-
-DNS_MODULES: dict[str, tuple[str, str]] = {
-    'cloudflare': ('dns_cloudflare', 'cloudflare'),
-    'route53': ('dns_route53', 'aws'),
-    'rfc2136': ('dns_rfc2136', 'dns'),
-}
-"""Zone provider -> (module, Terraform provider). ``zonefile`` zones get no Terraform."""
-
-IP_MODULES: dict[str, tuple[str, str | None]] = {
-    'aws': ('ip_aws', 'aws'),
-    'hetzner': ('ip_hetzner', 'hcloud'),
-    'linode': ('ip_linode', 'linode'),
-    'ovh': ('ip_ovh', 'ovh'),
-    'static': ('ip_static', None),
-    'vultr': ('ip_vultr', 'vultr'),
-}
-"""IP provider -> (module, Terraform provider)."""
-
-ALLOCATION_TARGETS: dict[str, tuple[str, ...]] = {
-    'ip_aws': ('aws_eip.this',),
-    'ip_hetzner': ('hcloud_server.this', 'hcloud_primary_ip.this', 'hcloud_floating_ip.this'),
-    'ip_linode': ('linode_instance_ip.this',),
-    'ip_vultr': ('vultr_reserved_ip.this',),
-}
-"""Resources inside each IP module that allocate addresses (and servers), for a first targeted apply."""
-
-_TOKENS: dict[str, tuple[str, str, str]] = {
-    'cloudflare': ('api_token', 'cloudflare_api_token', 'Cloudflare API token with DNS edit rights on the zones.'),
-    'hcloud': ('token', 'hcloud_token', 'Hetzner Cloud API token (read and write) of the project.'),
-    'linode': ('token', 'linode_token', 'Linode (Akamai) API token.'),
-    'vultr': ('api_key', 'vultr_api_key', 'Vultr API key.'),
-}
-"""Provider -> (argument, variable, description) of its one credential, passed as a sensitive variable."""
+STATIC = 'static'
+"""The IP provider of addresses Terraform only passes on (their reverse DNS is requested by hand)."""
 
 IPV4_MAX = len('255.255.255.255')
-
-
-class TerraformRenderError(MailinfraError):
-    """The spec cannot be expressed with the Terraform modules."""
 
 
 def _literal(text: str) -> str:
@@ -125,20 +77,15 @@ def _hcl_quoted(parts: list[tuple[bool, str]]) -> str:
     return '"' + ''.join(out) + '"'
 
 
-def _name(prefix: str, text: str) -> str:
-    return prefix + re.sub(r'[^a-z0-9]+', '_', text.lower()).strip('_')
-
-
-def _quoted_key(expression: str, key: str) -> str:
-    return f'{expression}["{key}"]'
-
-
 def modules_dir() -> Path:
-    if not (MODULES_DIR / 'ip_static' / 'main.tf').is_file():
-        raise TerraformRenderError(
-            f'the Terraform modules are not at {MODULES_DIR}; render from a source checkout of mailinfra-iac'
-        )
-    return MODULES_DIR
+    """The Terraform modules copied into every render: checkout, $MAILINFRA_PROJECT or wheel (paths.py)."""
+    try:
+        modules = data_root().modules
+    except MailinfraError as error:
+        raise TerraformRenderError(str(error)) from None
+    if not (modules / 'ip_static' / 'main.tf').is_file():
+        raise TerraformRenderError(f'the Terraform modules at {modules} are incomplete (no ip_static/main.tf)')
+    return modules
 
 
 def module_files(name: str) -> Iterator[tuple[str, bytes]]:
@@ -153,11 +100,16 @@ def module_files(name: str) -> Iterator[tuple[str, bytes]]:
 def allocation_targets(root: dict[str, Any]) -> list[str]:
     """``-target`` addresses that create servers and allocated addresses without the DNS records using them."""
     modules = root.get('module', {})
-    return [f'module.{name}.{resource}' for name in sorted(modules) for resource in ALLOCATION_TARGETS.get(name, ())]
+    targets = {provider.module: provider.allocation_targets for provider in ip_providers().values()}
+    return [f'module.{name}.{resource}' for name in sorted(modules) for resource in targets.get(name, ())]
+
+
+def _labels(providers: list[IpProvider]) -> str:
+    return ' and '.join(provider.label for provider in providers)
 
 
 class _Root:
-    """Builds the root module of one deployment."""
+    """Builds the root module of one deployment (the :class:`.providers.Root` its providers see)."""
 
     def __init__(self, deployment: Deployment, facts: Facts, records: RecordSet) -> None:
         self.deployment = deployment
@@ -192,16 +144,16 @@ class _Root:
                     raise TerraformRenderError(f'IP {ip.id} has no host, so no provider can allocate it')
                 self.known[ip.id] = ip.address
                 continue
-            if provider == 'hetzner' and ip.address is not None and self.vm(ip.host):
-                provider = 'static'  # ip_hetzner cannot adopt a given address for a server it creates
+            if ip_providers()[provider].creates_servers and ip.address is not None and self.vm(ip.host):
+                provider = STATIC  # the module cannot adopt a given address for a server it creates
             buckets[provider].append(ip)
         carried = {ptr.ip_id for ptr in self.records.provider_ptrs}
         for ip in self.facts.ips:
             if ip.id not in carried and ip.address is not None:
                 self.known[ip.id] = ip.address
-        hetzner_vms = [name for name, host in self.deployment.hosts.items() if host.provider == 'hetzner']
-        if any(self.vm(name) for name in hetzner_vms):
-            buckets.setdefault('hetzner', [])
+        for host in self.deployment.hosts.values():
+            if host.address is None and ip_providers()[host.provider].creates_servers:
+                buckets.setdefault(host.provider, [])
         return dict(sorted(buckets.items()))
 
     # -- pieces --------------------------------------------------------------------------------------
@@ -210,72 +162,9 @@ class _Root:
         self.variables[name] = {'description': description, 'type': type_, **extra}
         return f'${{var.{name}}}'
 
-    def use_provider(self, provider: str | None) -> None:
-        if provider is None or provider in self.providers or provider == 'dns':
-            return
-        config: dict[str, Any] = {}
-        if provider in _TOKENS:
-            argument, variable, description = _TOKENS[provider]
-            config[argument] = self.variable(
-                variable, description + ' Set it as TF_VAR_' + variable + '.', 'string', sensitive=True, nullable=False
-            )
-        elif provider == 'aws':
-            regions = sorted({h.region for h in self.deployment.hosts.values() if h.provider == 'aws' and h.region})
-            if len(regions) > 1:
-                raise TerraformRenderError(
-                    f'AWS hosts are in several regions ({", ".join(regions)}); one root module serves one region'
-                )
-            config['region'] = self.variable(
-                'aws_region',
-                'AWS region of the provider (Elastic IPs are created there; Route 53 is global). Credentials come '
-                'from the AWS environment (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE).',
-                'string',
-                default=regions[0] if regions else 'us-east-1',
-                nullable=False,
-            )
-        elif provider == 'ovh':
-            config['endpoint'] = self.variable(
-                'ovh_endpoint',
-                'OVHcloud API endpoint. Credentials come from OVH_APPLICATION_KEY, OVH_APPLICATION_SECRET and '
-                'OVH_CONSUMER_KEY.',
-                'string',
-                default='ovh-eu',
-                nullable=False,
-            )
-        self.providers[provider] = config
-
-    def dns_provider(self, server: str | None) -> str | None:
-        """Configure hashicorp/dns for an RFC 2136 server; returns the alias to pass to the module, if any."""
-        key = {
-            'key_name': self.variable(
-                'rfc2136_key_name',
-                'TSIG key name for RFC 2136 updates, such as "mailinfra.". Null sends unsigned updates.',
-                'string',
-                default=None,
-            ),
-            'key_algorithm': self.variable(
-                'rfc2136_key_algorithm', 'TSIG algorithm, such as "hmac-sha256".', 'string', default=None
-            ),
-            'key_secret': self.variable(
-                'rfc2136_key_secret',
-                'TSIG secret (base64). Set it as TF_VAR_rfc2136_key_secret.',
-                'string',
-                default=None,
-                sensitive=True,
-            ),
-        }
-        if server is None:
-            server = self.variable('rfc2136_server', 'RFC 2136 server for the zones that name none.', 'string')
-        configs: list[dict[str, Any]] = self.providers.setdefault('dns', [])
-        for config in configs:
-            if config['update']['server'] == server:
-                return config.get('alias')
-        alias = None if not configs else _name('server_', server)
-        config = {'update': {'server': server, **key}}
-        if alias is not None:
-            config['alias'] = alias
-        configs.append(config)
-        return alias
+    def use_plugin(self, plugin: Plugin | None) -> None:
+        if plugin is not None and plugin.name not in self.providers:
+            self.providers[plugin.name] = plugin.config(self)
 
     # -- expressions -----------------------------------------------------------------------------------
 
@@ -303,14 +192,14 @@ class _Root:
             parts.append((False, value[position:]))
         return parts
 
-    def value(self, record: Record, value: str, provider: str) -> str:
+    def value(self, record: Record, value: str, style: TxtStyle) -> str:
         parts = self.parts(value)
         dynamic = any(is_expression for is_expression, _ in parts)
         if record.type == 'TXT' and not dynamic:
-            return _literal(render_txt(value, TXT_STYLE[provider]))
+            return _literal(render_txt(value, style))
         longest = sum(IPV4_MAX if is_expression else len(text.encode()) for is_expression, text in parts)
         if record.type == 'TXT' and longest > CHUNK:
-            return '${' + chunk_expression(_hcl_quoted(parts), TXT_STYLE[provider]) + '}'
+            return '${' + chunk_expression(_hcl_quoted(parts), style) + '}'
         return ''.join('${' + text + '}' if is_expression else _literal(text) for is_expression, text in parts)
 
     # -- module calls ----------------------------------------------------------------------------------
@@ -321,121 +210,26 @@ class _Root:
             entry['address'] = ip.address
         return {key: _literal(str(value)) for key, value in entry.items()}
 
-    def hetzner_args(self, ips: list[IpFact]) -> dict[str, Any]:
-        args: dict[str, Any] = {'labels': {'mailinfra-client': self.deployment.client.name}}
-        servers, existing = {}, {}
-        for name, host in self.deployment.hosts.items():
-            if host.provider != 'hetzner':
-                continue
-            if host.address is None:
-                servers[name] = self.server(name, host)
-                self.host_address[name] = f'data.hcloud_server.{_name("host_", name)}.ipv4_address'
-                self.data.setdefault('hcloud_server', {})[_name('host_', name)] = {
-                    'id': '${' + _quoted_key('module.ip_hetzner.server_ids', name) + '}'
-                }
-            elif any(ip.host == name for ip in ips):
-                existing[name] = {
-                    'id': '${' + _quoted_key('var.hetzner_server_ids', name) + '}',
-                    'location': host.region or '${' + _quoted_key('var.hetzner_server_locations', name) + '}',
-                }
-        if servers:
-            args['servers'] = servers
-        if existing:
-            args['existing_servers'] = existing
-            self.variable(
-                'hetzner_server_ids',
-                'Hetzner server id of each existing machine that carries managed IPs, keyed by host name: '
-                + ', '.join(sorted(existing))
-                + '.',
-                'map(string)',
-                nullable=False,
-            )
-            if any(not self.deployment.hosts[name].region for name in existing):
-                self.variable(
-                    'hetzner_server_locations',
-                    'Hetzner location of each existing machine whose spec gives no region, keyed by host name.',
-                    'map(string)',
-                    nullable=False,
-                )
-        return args
-
-    def server(self, name: str, host: Host) -> dict[str, Any]:
-        if not host.region or not host.size:
-            raise TerraformRenderError(
-                f'host {name} at Hetzner has no address, so Terraform creates it: give its "region" and "size"'
-            )
-        ssh_keys = self.variable(
-            'hetzner_ssh_keys',
-            'Names or ids of SSH keys already in the Hetzner project, installed on the servers created here.',
-            'list(string)',
-            default=[],
-            nullable=False,
-        )
-        return {'server_type': host.size, 'location': host.region, 'image': host.image, 'ssh_keys': ssh_keys}
-
-    def provider_args(self, provider: str, ips: list[IpFact]) -> dict[str, Any]:
-        hosts = sorted({ip.host for ip in ips if ip.host is not None})
-        listed = ', '.join(hosts) or 'none yet'
-        if provider == 'hetzner':
-            return self.hetzner_args(ips)
-        if provider == 'vultr':
-            regions = sorted({h.region for h in self.deployment.hosts.values() if h.provider == 'vultr' and h.region})
-            region = regions[0] if len(regions) == 1 else None
-            return {
-                'region': region
-                or self.variable('vultr_region', 'Vultr region of the reserved IPs, such as "fra".', 'string'),
-                'instance_ids': self.variable(
-                    'vultr_instance_ids',
-                    f'Vultr instance id (UUID) of each host, keyed by host name: {listed}.',
-                    'map(string)',
-                    nullable=False,
-                ),
-            }
-        if provider == 'linode':
-            return {
-                'instance_ids': self.variable(
-                    'linode_instance_ids',
-                    f'Linode instance id of each host, keyed by host name: {listed}.',
-                    'map(string)',
-                    nullable=False,
-                )
-            }
-        if provider == 'ovh':
-            return {
-                'ip_block': self.variable(
-                    'ovh_ip_block', 'The OVHcloud IP block (CIDR) the sending addresses belong to.', 'string'
-                )
-            }
-        if provider == 'aws':
-            return {
-                'instance_ids': self.variable(
-                    'aws_instance_ids',
-                    f'EC2 instance id of each host whose Elastic IPs are associated, keyed by host name: {listed}.',
-                    'map(string)',
-                    default={},
-                    nullable=False,
-                ),
-                'tags': {'mailinfra:client': self.deployment.client.name},
-            }
-        return {}
-
     def ip_modules(self, buckets: dict[str, list[IpFact]]) -> None:
-        for provider, ips in buckets.items():
-            module, tf_provider = IP_MODULES[provider]
-            self.use_provider(tf_provider)
+        for name, ips in buckets.items():
+            provider = ip_providers()[name]
+            self.use_plugin(provider.plugin)
             for ip in ips:
-                self.ip_module[ip.id] = module
+                self.ip_module[ip.id] = provider.module
             call: dict[str, Any] = {
-                'source': f'./modules/{module}',
+                'source': f'./modules/{provider.module}',
                 'ips': {ip.id: self.ip_entry(ip) for ip in ips},
-                **self.provider_args(provider, ips),
+                **provider.arguments(self, ips),
             }
-            if module == 'ip_static' and any(ip.provider != 'static' for ip in ips):
+            others = sorted({ip.provider for ip in ips if ip.provider is not None and ip.provider != name})
+            adopted = [ip_providers()[other] for other in others]
+            if adopted:
                 call['//'] = (
-                    'Holds the addresses the spec gives for Hetzner servers created here too: ip_hetzner cannot '
-                    'adopt them. Assign them to the servers and request their reverse DNS (output ptr_requests).'
+                    f'Holds the addresses the spec gives for {_labels(adopted)} servers created here too: '
+                    f'{" and ".join(other.module for other in adopted)} cannot adopt them. Assign them to the '
+                    'servers and request their reverse DNS (output ptr_requests).'
                 )
-            self.modules[module] = call
+            self.modules[provider.module] = call
         vm_elsewhere = sorted(
             name
             for name, host in self.deployment.hosts.items()
@@ -458,28 +252,21 @@ class _Root:
         zones = {zone.name: zone for zone in self.deployment.dns.zones}
         for zone_name, records in sorted(self.records.by_zone().items()):
             zone = zones[zone_name]
-            if zone.provider == 'zonefile':
-                continue
-            module, tf_provider = DNS_MODULES[zone.provider]
+            provider = dns_providers()[zone.provider]
+            if provider.arguments is None or provider.txt_style is None:
+                continue  # no Terraform: the dns renderer writes the zone file
+            style = provider.txt_style
             name = _name('dns_', zone_name)
             if name in self.modules:
                 raise TerraformRenderError(f'two zones map to the Terraform module name {name}')
-            call: dict[str, Any] = {'source': f'./modules/{module}', 'zone': zone_name}
-            if zone.provider == 'rfc2136':
-                alias = self.dns_provider(zone.server)
-                if alias is not None:
-                    call['providers'] = {'dns': f'dns.{alias}'}
-            else:
-                self.use_provider(tf_provider)
-                call['zone_id'] = zone.zone_id or self.variable(
-                    _name('zone_id_', zone_name), f'Provider zone id of {zone_name}.', 'string'
-                )
+            call: dict[str, Any] = {'source': f'./modules/{provider.module}', 'zone': zone_name}
+            call.update(provider.arguments(self, zone))
             call['records'] = {
                 record.key: {
                     'name': record.name,
                     'type': record.type,
                     'ttl': record.ttl,
-                    'values': [self.value(record, value, zone.provider) for value in record.values],
+                    'values': [self.value(record, value, style) for value in record.values],
                 }
                 for record in records
             }
@@ -503,11 +290,12 @@ class _Root:
     # -- the whole root ----------------------------------------------------------------------------------
 
     def note_first_apply(self) -> None:
-        """dns_cloudflare keys its resources by value: values Terraform has yet to allocate must exist first."""
+        """A DNS module that keys its resources by value needs the values Terraform allocates to exist first."""
         targets = ' '.join(f'-target={target}' for target in allocation_targets({'module': self.modules}))
+        by_value = {f'./modules/{provider.module}' for provider in dns_providers().values() if provider.keyed_by_value}
         for call in self.modules.values():
             dynamic = any('${' in value for record in call.get('records', {}).values() for value in record['values'])
-            if call['source'].endswith('/dns_cloudflare') and dynamic:
+            if call['source'] in by_value and dynamic:
                 call['//'] = (
                     'Some values are known only after Terraform has created servers and addresses, and this module '
                     f'keys its resources by value. On the first run, create those first: terraform apply {targets}'
@@ -534,7 +322,7 @@ class _Root:
             'terraform': {
                 'required_version': REQUIRED_VERSION,
                 'required_providers': {
-                    name: {'source': PROVIDER_PINS[name].source, 'version': PROVIDER_PINS[name].version}
+                    name: {'source': plugins()[name].source, 'version': plugins()[name].version}
                     for name in sorted(self.providers)
                 },
             },

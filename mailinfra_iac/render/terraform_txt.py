@@ -1,4 +1,4 @@
-"""TXT values as each DNS provider's Terraform resource wants them.
+"""TXT values as each DNS provider's Terraform resource wants them (its style: ``DnsProvider.txt_style``).
 
 A TXT value stays one logical string in the record list; a DNS character-string holds at most 255 bytes
 (RFC 1035 section 3.3.14), so a longer value is published as ONE record made of several strings, and each
@@ -6,9 +6,9 @@ provider is told that in its own way (see the DNS reference, section 2):
 
 - ``joined`` (Route 53): the 255-byte chunks joined with ``""``. The provider wraps the value in quotes, so
   Route 53 receives ``"chunk1""chunk2"``; it neither splits nor checks the length itself.
-- ``quoted`` (Cloudflare, Hetzner DNS): pre-chunked quoted strings ``"chunk1" "chunk2"``. Cloudflare stores
-  long values as 255-byte chunks and shows drift on every plan when given one long string; Hetzner DNS
-  refuses a string over 255 characters.
+- ``quoted`` (Cloudflare; Hetzner DNS would need it too): pre-chunked quoted strings ``"chunk1" "chunk2"``.
+  Cloudflare stores long values as 255-byte chunks and shows drift on every plan when given one long string;
+  Hetzner DNS refuses a string over 255 characters.
 - ``raw`` (RFC 2136 through hashicorp/dns): the value unsplit; the provider's parser (miekg/dns) splits it.
 
 A value of at most 255 bytes is passed unchanged in every style. Inside a chunk, ``\\`` and ``"`` are escaped
@@ -24,14 +24,6 @@ from typing import Literal
 
 TxtStyle = Literal['joined', 'quoted', 'raw']
 CHUNK = 255
-
-TXT_STYLE: dict[str, TxtStyle] = {
-    'route53': 'joined',
-    'cloudflare': 'quoted',
-    'hetzner': 'quoted',
-    'rfc2136': 'raw',
-}
-"""DNS provider -> how its Terraform module wants long TXT values."""
 
 
 def chunks(value: str, size: int = CHUNK) -> list[str]:

@@ -169,6 +169,55 @@ CASES = [
         'hosts.mta1',
     ),
     Case('unknown-host', 'monitoring:\n', 'inbound: {hosts: [mta9]}\nmonitoring:\n', 'mta9', 'inbound.hosts[0]'),
+    Case(
+        'host-role-settings',
+        'pools: [tx, bulk]\n',
+        'pools: [tx, bulk]\n  mon1: {fqdn: mon1.testco.example, provider: static, address: 192.0.2.2, '
+        'roles: [monitoring], pools: [tx]}\n',
+        '[tx]}',
+        'hosts.mon1.pools',
+    ),
+    Case(
+        'inbound-host-role',
+        'pools: [tx, bulk]\n',
+        'pools: [tx, bulk]\n  mon1: {fqdn: mon1.testco.example, provider: static, address: 192.0.2.2, '
+        'roles: [monitoring]}\ninbound: {hosts: [mon1]}\n',
+        'mon1]}',
+        'inbound.hosts[0]',
+    ),
+    Case(
+        'idle-mta-host',
+        'pools: [tx, bulk]\n',
+        'pools: [tx, bulk]\n  mta2: {fqdn: mta2.testco.example, provider: static, address: 192.0.2.2, '
+        'roles: [mta]}\ninbound: {hosts: [mta1]}\n',
+        'mta]}',
+        'hosts.mta2.roles[0]',
+        severity='warning',
+    ),
+    Case(
+        'database-host-count',
+        'pools: [tx, bulk]\n',
+        'pools: [tx, bulk]\n    roles: [mta, database]\n  db2: {fqdn: db2.testco.example, provider: static, '
+        'address: 192.0.2.3, roles: [database]}\n',
+        'database]}',
+        'hosts.db2.roles[0]',
+    ),
+    Case(
+        'monitoring-host-missing',
+        'monitoring:\n',
+        'monitoring:\n  alerts: [{kind: email, target: ops@testco.example}]\n',
+        '[{kind',
+        'monitoring.alerts',
+        severity='warning',
+    ),
+    Case(
+        'dns-host-unused',
+        'pools: [tx, bulk]\n',
+        'pools: [tx, bulk]\n  ns1: {fqdn: ns1.testco.example, provider: static, address: 192.0.2.53, roles: [dns]}\n',
+        'dns]}',
+        'hosts.ns1.roles[0]',
+        severity='warning',
+    ),
 ]
 
 

@@ -127,6 +127,9 @@ def test_dkim_generate_then_render(capsys: pytest.CaptureFixture[str], spec: Pat
     code, out, _ = run(capsys, 'dkim', 'rotate', str(spec))
     assert code == 0
     assert 'next: publish s2026q4' in out
+    code, _, err = run(capsys, 'dkim', 'rotate', str(spec), '--step', 'verify', '--nameserver', 'ns1.example')
+    assert code == 1
+    assert 'invalid name server "ns1.example"' in err and 'bug' not in err
 
 
 def test_render_and_explain(capsys: pytest.CaptureFixture[str], spec: Path, tmp_path: Path) -> None:

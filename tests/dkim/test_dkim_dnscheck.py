@@ -1,4 +1,4 @@
-"""The record check and the dnspython answers function, against an in-process DNS responder."""
+"""The record check and the server answers function (the fast DNS client), against an in-process DNS responder."""
 
 from __future__ import annotations
 
@@ -10,15 +10,14 @@ import dns.rcode
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
+from mailinfra_agent.dns.client import Server, parse_server
 from mailinfra_iac.dkim import (
     CheckResult,
-    DnspythonAnswers,
     DnsQueryError,
-    Nameserver,
+    ServerAnswers,
     VerificationError,
     check_record,
     fingerprint,
-    parse_nameserver,
     public_txt_value,
     revoked_txt_value,
 )
@@ -115,50 +114,52 @@ def test_check_result_is_plain_data() -> None:
     assert result.ok
 
 
-# parse_nameserver ------------------------------------------------------------------------------
+# parse_server -------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
     ('text', 'expected'),
     [
-        ('192.0.2.1', Nameserver('192.0.2.1', 53)),
-        ('192.0.2.1:5353', Nameserver('192.0.2.1', 5353)),
-        ('2001:db8::1', Nameserver('2001:db8::1', 53)),
-        ('[2001:db8::1]:5353', Nameserver('2001:db8::1', 5353)),
-        ('[2001:DB8::1]', Nameserver('2001:db8::1', 53)),
-        (('127.0.0.1', 1053), Nameserver('127.0.0.1', 1053)),
+        ('192.0.2.1', Server('192.0.2.1', 53)),
+        ('192.0.2.1:5353', Server('192.0.2.1', 5353)),
+        ('2001:db8::1', Server('2001:db8::1', 53)),
+        ('[2001:db8::1]:5353', Server('2001:db8::1', 5353)),
+        ('[2001:DB8::1]', Server('2001:db8::1', 53)),
     ],
 )
-def test_parse_nameserver(text: Any, expected: Nameserver) -> None:
-    assert parse_nameserver(text) == expected
+def test_parse_server(text: str, expected: Server) -> None:
+    assert parse_server(text) == expected
+    assert ServerAnswers([text, Server('127.0.0.1', 1053)]).nameservers == (expected, Server('127.0.0.1', 1053))
 
 
 @pytest.mark.parametrize('text', ['ns1.example.com', '192.0.2.1:x', '[::1]x', '192.0.2.1:0', '[::1]:70000'])
-def test_parse_nameserver_refused(text: str) -> None:
+def test_parse_server_refused(text: str) -> None:
     with pytest.raises(ValueError, match='invalid name server'):
-        parse_nameserver(text)
+        parse_server(text)
+    with pytest.raises(ValueError, match='invalid name server'):
+        ServerAnswers([text])
 
 
-def test_nameserver_str() -> None:
-    assert str(Nameserver('192.0.2.1')) == '192.0.2.1:53'
-    assert str(Nameserver('::1', 5353)) == '[::1]:5353'
+def test_server_str() -> None:
+    assert str(Server('192.0.2.1')) == '192.0.2.1:53'
+    assert str(Server('::1', 5353)) == '[::1]:5353'
 
 
 def test_answers_needs_servers_and_positive_timeout() -> None:
     with pytest.raises(ValueError, match='no name servers'):
-        DnspythonAnswers([])
+        ServerAnswers([])
     with pytest.raises(ValueError, match='invalid timeout'):
-        DnspythonAnswers(['127.0.0.1'], timeout=0)
-    assert repr(DnspythonAnswers(['127.0.0.1:5353'], timeout=2)) == 'DnspythonAnswers([127.0.0.1:5353], timeout=2)'
+        ServerAnswers(['127.0.0.1'], timeout=0)
+    assert repr(ServerAnswers(['127.0.0.1:5353'], timeout=2)) == 'ServerAnswers([127.0.0.1:5353], timeout=2)'
 
 
-# DnspythonAnswers against the in-process responder ---------------------------------------------
+# ServerAnswers against the in-process responder ---------------------------------------------
 
 
 def test_answers_join_chunked_record(dns_responder: Any, rsa_key: rsa.RSAPrivateKey) -> None:
     txt = public_txt_value(rsa_key)
     dns_responder.set_txt(FQDN, txt)  # served as two character-strings (255 + rest)
-    answers = DnspythonAnswers([dns_responder.address], timeout=1.0)
+    answers = ServerAnswers([dns_responder.address], timeout=1.0)
     assert answers(FQDN) == {dns_responder.address: [txt]}
     assert check_record(FQDN, txt, answers).ok
     assert dns_responder.queries == [('udp', FQDN + '.')] * 2
@@ -170,14 +171,14 @@ def test_answers_from_two_servers_one_stale(
     txt = public_txt_value(rsa_key)
     dns_responder.set_txt(FQDN, txt)
     dns_responder_2.set_txt(FQDN, public_txt_value(other_rsa_key))
-    answers = DnspythonAnswers([dns_responder.address, ('127.0.0.1', dns_responder_2.port)], timeout=1.0)
+    answers = ServerAnswers([dns_responder.address, Server('127.0.0.1', dns_responder_2.port)], timeout=1.0)
     result = check_record(FQDN, txt, answers)
     assert [p.split(':', 2)[:2] for p in result.problems] == [['127.0.0.1', str(dns_responder_2.port)]]
     assert 'serves rsa key' in result.problems[0]
 
 
 def test_answers_nxdomain_is_empty(dns_responder: Any, rsa_key: rsa.RSAPrivateKey) -> None:
-    answers = DnspythonAnswers([dns_responder.address], timeout=1.0)
+    answers = ServerAnswers([dns_responder.address], timeout=1.0)
     assert answers(FQDN) == {dns_responder.address: []}
     result = check_record(FQDN, public_txt_value(rsa_key), answers)
     assert result.problems == (f'{dns_responder.address}: no TXT record at {FQDN}',)
@@ -185,7 +186,7 @@ def test_answers_nxdomain_is_empty(dns_responder: Any, rsa_key: rsa.RSAPrivateKe
 
 def test_answers_several_records(dns_responder: Any, ed_key: ed25519.Ed25519PrivateKey) -> None:
     dns_responder.set_txt(FQDN, public_txt_value(ed_key), 'v=DKIM1; k=ed25519; p=')
-    answers = DnspythonAnswers([dns_responder.address], timeout=1.0)
+    answers = ServerAnswers([dns_responder.address], timeout=1.0)
     assert len(answers(FQDN)[dns_responder.address]) == 2
 
 
@@ -193,7 +194,7 @@ def test_answers_follow_cname(dns_responder: Any, ed_key: ed25519.Ed25519Private
     txt = public_txt_value(ed_key)
     dns_responder.set_cname(FQDN, 'target.example.net')
     dns_responder.set_txt('target.example.net', txt)
-    answers = DnspythonAnswers([dns_responder.address], timeout=1.0)
+    answers = ServerAnswers([dns_responder.address], timeout=1.0)
     assert answers(FQDN) == {dns_responder.address: [txt]}
 
 
@@ -201,23 +202,23 @@ def test_answers_refuse_non_authoritative(dns_responder: Any, ed_key: ed25519.Ed
     txt = public_txt_value(ed_key)
     dns_responder.set_txt(FQDN, txt)
     dns_responder.authoritative = False
-    with pytest.raises(DnsQueryError, match=r'127\.0\.0\.1:\d+: answer is not authoritative'):
-        DnspythonAnswers([dns_responder.address], timeout=1.0)(FQDN)
-    relaxed = DnspythonAnswers([dns_responder.address], timeout=1.0, require_authoritative=False)
+    with pytest.raises(DnsQueryError, match=r'127\.0\.0\.1:\d+ is not authoritative for .* \(no AA flag\)'):
+        ServerAnswers([dns_responder.address], timeout=1.0)(FQDN)
+    relaxed = ServerAnswers([dns_responder.address], timeout=1.0, require_authoritative=False)
     assert relaxed(FQDN) == {dns_responder.address: [txt]}
 
 
 @pytest.mark.parametrize(('rcode', 'text'), [(dns.rcode.REFUSED, 'REFUSED'), (dns.rcode.SERVFAIL, 'SERVFAIL')])
 def test_answers_report_error_codes(dns_responder: Any, rcode: dns.rcode.Rcode, text: str) -> None:
     dns_responder.rcode = rcode
-    with pytest.raises(DnsQueryError, match=f'cannot check {FQDN}: .*: answered {text}'):
-        DnspythonAnswers([dns_responder.address], timeout=1.0)(FQDN)
+    with pytest.raises(DnsQueryError, match=f'cannot check {FQDN}: 127\\.0\\.0\\.1:\\d+ answered {text}'):
+        ServerAnswers([dns_responder.address], timeout=1.0)(FQDN)
 
 
 def test_answers_time_out_quickly(dns_responder: Any, dns_responder_2: Any, ed_key: ed25519.Ed25519PrivateKey) -> None:
     dns_responder.silent = True
     dns_responder_2.set_txt(FQDN, public_txt_value(ed_key))
-    answers = DnspythonAnswers([dns_responder.address, dns_responder_2.address], timeout=0.3)
+    answers = ServerAnswers([dns_responder.address, dns_responder_2.address], timeout=0.3)
     started = time.monotonic()
     with pytest.raises(DnsQueryError, match=r'no answer within 0\.3s') as info:
         answers(FQDN)
@@ -231,14 +232,19 @@ def test_answers_retry_truncated_over_tcp(dns_responder: Any, rsa_key: rsa.RSAPr
     txt = public_txt_value(rsa_key)
     dns_responder.set_txt(FQDN, txt)
     dns_responder.truncate_udp = True
-    assert DnspythonAnswers([dns_responder.address], timeout=1.0)(FQDN) == {dns_responder.address: [txt]}
+    assert ServerAnswers([dns_responder.address], timeout=1.0)(FQDN) == {dns_responder.address: [txt]}
     assert dns_responder.queries == [('udp', FQDN + '.'), ('tcp', FQDN + '.')]
 
 
 def test_answers_without_tcp_fallback_refuse_truncated_answer(dns_responder: Any, rsa_key: rsa.RSAPrivateKey) -> None:
     dns_responder.set_txt(FQDN, public_txt_value(rsa_key))
     dns_responder.truncate_udp = True
-    answers = DnspythonAnswers([dns_responder.address], timeout=1.0, tcp_fallback=False)
+    answers = ServerAnswers([dns_responder.address], timeout=1.0, tcp_fallback=False)
     with pytest.raises(DnsQueryError, match='answer truncated'):
         answers(FQDN)
     assert not check_record(FQDN, public_txt_value(rsa_key), answers).ok
+
+
+def test_answers_report_a_socket_error() -> None:
+    with pytest.raises(DnsQueryError, match=r'cannot check .*: 255\.255\.255\.255:53: query failed: '):
+        ServerAnswers(['255.255.255.255'], timeout=0.3)(FQDN)  # broadcast: connect() is refused

@@ -19,7 +19,6 @@ from mailinfra_iac.dkim import (
     DEFAULT_OVERLAP,
     Action,
     DkimError,
-    DnspythonAnswers,
     IllegalTransitionError,
     KeyAlgorithm,
     KeyMismatchError,
@@ -29,6 +28,7 @@ from mailinfra_iac.dkim import (
     OverlapWindowError,
     Rotation,
     RotationFileError,
+    ServerAnswers,
     VerificationError,
     fingerprint,
     generate_private_key,
@@ -620,7 +620,7 @@ def test_verify_against_dns_responder(dns_responder: Any, dns_responder_2: Any, 
     run_step(rotation, 'publish', T0)
     for record in rotation.dns_records():
         dns_responder.set_txt(record.fqdn, record.value)  # chunked into 255-byte strings
-    answers = DnspythonAnswers([dns_responder.address, dns_responder_2.address], timeout=1.0)
+    answers = ServerAnswers([dns_responder.address, dns_responder_2.address], timeout=1.0)
     result = run_step(rotation, 'verify', T0, answers=answers)
     assert result.changed == []  # the second server does not serve the records yet
     assert all(f'{dns_responder_2.address}: no TXT record' in p for p in result.problems)

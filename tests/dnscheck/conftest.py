@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 
 from mailinfra_iac import Spec, load_spec
-from mailinfra_iac.dns import Record, derive_records
-from mailinfra_iac.dns.zonefile import zone_files, zone_text
 from mailinfra_iac.dnscheck import CheckResult, run_dns_checks
 from mailinfra_iac.dnscheck.runner import DnsCheckReport
+from mailinfra_iac.facts.records import Record, derive_records
+from mailinfra_iac.render.zonefile import zone_files, zone_text
 
 from ..conftest import ROOT, TEST_DKIM
 from ..dnsserver.knot import KnotError, KnotNotInstalled, KnotServer

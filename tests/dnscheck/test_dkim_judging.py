@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from mailinfra_agent.dns.client import Answer
 from mailinfra_iac.dkim import record_key
-from mailinfra_iac.dnscheck.client import Answer
 from mailinfra_iac.dnscheck.dkim import _subject
 from mailinfra_iac.dnscheck.expected import DkimSubject
 

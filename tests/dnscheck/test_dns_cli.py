@@ -12,8 +12,9 @@ import pytest
 from mailinfra_iac.cli import dns_cmd
 from mailinfra_iac.cli.main import build_parser, main
 from mailinfra_iac.dkim import KeyStore
-from mailinfra_iac.dns import KeyStoreDkimSource, derive_records
-from mailinfra_iac.dns.zonefile import zone_files
+from mailinfra_iac.dkim.source import KeyStoreDkimSource
+from mailinfra_iac.facts.records import derive_records
+from mailinfra_iac.render.zonefile import zone_files
 
 from .conftest import EXAMPLE, Served
 

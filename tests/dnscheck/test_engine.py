@@ -15,9 +15,9 @@ import dns.message
 import dns.rrset
 import pytest
 
+from mailinfra_agent.dns.client import Answer, DnspythonEngine, _from_dnspython
+from mailinfra_agent.dns.wire import TYPES, answer_chain, encode_question, parse_response, query_body
 from mailinfra_iac.dnscheck import DnsClient, Server, UdpEngine, parse_server, run_dns_checks
-from mailinfra_iac.dnscheck.client import Answer, DnspythonEngine, _from_dnspython
-from mailinfra_iac.dnscheck.wire import TYPES, answer_chain, encode_question, parse_response, query_body
 
 from ..conftest import TEST_DKIM
 from .conftest import Served, changed, reason, start_knot

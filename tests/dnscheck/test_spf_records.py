@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mailinfra_iac.dnscheck.client import Answer
+from mailinfra_agent.dns.client import Answer
 from mailinfra_iac.dnscheck.spf import (
     Node,
     SpfSyntaxError,

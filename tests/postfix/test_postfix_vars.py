@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from typing import Any
@@ -10,6 +11,7 @@ import pytest
 import yaml
 
 from mailinfra_iac import load_spec, parse_spec, render_files
+from mailinfra_iac.facts.isps import DEFAULTS
 from mailinfra_iac.model import ReplyRule
 from mailinfra_iac.render import RendererRegistry
 from mailinfra_iac.render.rolevars.postfix import HOURLY_DELAY_THRESHOLD, rate_delay, status_filter_entry
@@ -69,8 +71,8 @@ def test_each_stream_has_its_own_instance_queue_listener_and_networks(newsletter
     seen_queues = set()
     for stream in spec.facts.streams.values():
         for host in stream.hosts:
-            config = main_cf(files[f'{host}/postfix-{stream.name}/main.cf'])
-            services = master_services(files[f'{host}/postfix-{stream.name}/master.cf'])
+            config = main_cf(files[f'{host}/etc/postfix-{stream.name}/main.cf'])
+            services = master_services(files[f'{host}/etc/postfix-{stream.name}/master.cf'])
             assert config['queue_directory'] == f'/var/spool/postfix-{stream.name}'
             assert config['queue_directory'] not in seen_queues
             seen_queues.add(config['queue_directory'])
@@ -83,7 +85,7 @@ def test_each_stream_has_its_own_instance_queue_listener_and_networks(newsletter
             assert listeners == [f'{stream.injection.port}/inet']
             assert 'smtp' not in services, 'no plain smtp transport: nothing may leave from another address'
             assert all(service['chroot'] == 'n' for service in services.values())
-            primary = main_cf(files[f'{host}/postfix/main.cf'])
+            primary = main_cf(files[f'{host}/etc/postfix/main.cf'])
             assert f'/etc/postfix-{stream.name}' in primary['multi_instance_directories'].split()
 
 
@@ -92,19 +94,19 @@ def test_each_streams_transports_bind_to_exactly_its_ips(newsletter: dict[str, A
     for stream in spec.facts.streams.values():
         for host in stream.hosts:
             own = {ip.address: ip.ptr for ip in stream.ips if ip.host == host}
-            services = master_services(files[f'{host}/postfix-{stream.name}/master.cf'])
+            services = master_services(files[f'{host}/etc/postfix-{stream.name}/master.cf'])
             transports = {name: s for name, s in services.items() if s['command'] == 'smtp'}
             bound = {s['options']['smtp_bind_address'] for s in transports.values()}
             assert bound == set(own), f'{stream.name} on {host} binds to {bound}, expected {set(own)}'
             for transport in transports.values():
                 assert transport['options']['smtp_helo_name'] == own[transport['options']['smtp_bind_address']]
-            config = main_cf(files[f'{host}/postfix-{stream.name}/main.cf'])
+            config = main_cf(files[f'{host}/etc/postfix-{stream.name}/main.cf'])
             assert config['smtp_bind_address_enforce'] == 'yes'
             assert config['inet_protocols'] == 'ipv4'
 
 
 def test_ordinary_mail_is_spread_over_the_streams_ips(newsletter: dict[str, Any]) -> None:
-    config = main_cf(newsletter['files']['mx2/postfix-marketing/main.cf'])
+    config = main_cf(newsletter['files']['mx2/etc/postfix-marketing/main.cf'])
     assert config['sender_dependent_default_transport_maps'] == (
         'randmap:{out_198_51_100_20:, out_198_51_100_21:, out_198_51_100_22:}'
     )
@@ -112,7 +114,7 @@ def test_ordinary_mail_is_spread_over_the_streams_ips(newsletter: dict[str, Any]
         'pipemap:{unionmap:{randmap:{198_51_100_20, 198_51_100_21, 198_51_100_22}, '
         'pcre:$config_directory/transport_isp}, texthash:$config_directory/transport_ip_isp}'
     )
-    single = main_cf(newsletter['files']['mx1/postfix-transactional/main.cf'])
+    single = main_cf(newsletter['files']['mx1/etc/postfix-transactional/main.cf'])
     assert single['default_transport'] == 'out_198_51_100_10:'
     assert 'sender_dependent_default_transport_maps' not in single
 
@@ -127,8 +129,8 @@ def test_gmail_transport_concurrency_equals_the_streams_effective_max_connection
     for stream in spec.facts.streams.values():
         gmail = stream.isps['gmail'].limits
         for host in stream.hosts:
-            config = main_cf(files[f'{host}/postfix-{stream.name}/main.cf'])
-            services = master_services(files[f'{host}/postfix-{stream.name}/master.cf'])
+            config = main_cf(files[f'{host}/etc/postfix-{stream.name}/main.cf'])
+            services = master_services(files[f'{host}/etc/postfix-{stream.name}/master.cf'])
             for ip in (ip for ip in stream.ips if ip.host == host):
                 name = f'out_{ip.address.replace(".", "_")}__gmail'  # type: ignore[union-attr]
                 assert config[f'{name}_destination_concurrency_limit'] == str(gmail.max_connections)
@@ -138,18 +140,18 @@ def test_gmail_transport_concurrency_equals_the_streams_effective_max_connection
                     gmail.messages_per_connection
                 )
                 assert f'{name}_transport_rate_delay' not in config  # 3600/h: no delay, see rate_delay()
-    marketing = main_cf(files['mx2/postfix-marketing/main.cf'])
+    marketing = main_cf(files['mx2/etc/postfix-marketing/main.cf'])
     assert marketing['out_198_51_100_20__gmail_destination_concurrency_limit'] == '4'  # the stream's override
-    transactional = main_cf(files['mx1/postfix-transactional/main.cf'])
+    transactional = main_cf(files['mx1/etc/postfix-transactional/main.cf'])
     assert transactional['out_198_51_100_10__gmail_destination_concurrency_limit'] == '5'  # the catalogue
 
 
 def test_every_ip_and_isp_pair_has_a_transport_and_a_route(newsletter: dict[str, Any]) -> None:
     spec, files = newsletter['spec'], newsletter['files']
     stream = spec.facts.streams['marketing']
-    services = master_services(files['mx2/postfix-marketing/master.cf'])
+    services = master_services(files['mx2/etc/postfix-marketing/master.cf'])
     table = [
-        line.split() for line in files['mx2/postfix-marketing/transport_ip_isp'].splitlines() if line[:1].isdigit()
+        line.split() for line in files['mx2/etc/postfix-marketing/transport_ip_isp'].splitlines() if line[:1].isdigit()
     ]
     routed = {key: value.rstrip(':') for key, value in table}
     routable = [name for name, isp in stream.isps.items() if isp.recipient_domains]
@@ -160,30 +162,26 @@ def test_every_ip_and_isp_pair_has_a_transport_and_a_route(newsletter: dict[str,
             assert routed[f'{key},{isp}'] == f'out_{key}__{isp}'
             assert f'out_{key}__{isp}' in services
     assert len(routed) == len(stream.ips) * len(routable)
-    patterns = files['mx2/postfix-marketing/transport_isp']
+    patterns = files['mx2/etc/postfix-marketing/transport_isp']
     assert r'/@(gmail\.com|googlemail\.com)$/ gmail' in patterns
 
 
 @pytest.mark.parametrize(
     ('hourly', 'delay'),
-    [(None, 0), (100_000, 0), (3600, 0), (3599, 2), (2000, 2), (1500, 3), (1000, 4), (60, 60), (1, 3600)],
+    [(100_000, 0), (3600, 0), (3599, 2), (2000, 2), (1500, 3), (1000, 4), (60, 60), (1, 3600)],
 )
-def test_rate_delay_is_used_below_one_message_a_second_and_never_exceeds_the_limit(
-    hourly: int | None, delay: int
-) -> None:
-    from mailinfra_iac.model import IspLimits
-
-    assert rate_delay(IspLimits(messages_per_hour=hourly)) == delay
+def test_rate_delay_is_used_below_one_message_a_second_and_never_exceeds_the_limit(hourly: int, delay: int) -> None:
+    # the plan's limits are always resolved (tests/facts/test_plan.py): there is no "no hourly limit" case any more
+    assert rate_delay(dataclasses.replace(DEFAULTS, messages_per_hour=hourly)) == delay
     if delay:
-        assert hourly is not None
         assert 3600 / delay <= hourly < HOURLY_DELAY_THRESHOLD
         assert delay == math.ceil(3600 / hourly)
 
 
 def test_a_rate_delay_means_one_connection_and_a_cached_connection(newsletter: dict[str, Any]) -> None:
     files = newsletter['files']
-    config = main_cf(files['mx2/postfix-marketing/main.cf'])
-    services = master_services(files['mx2/postfix-marketing/master.cf'])
+    config = main_cf(files['mx2/etc/postfix-marketing/main.cf'])
+    services = master_services(files['mx2/etc/postfix-marketing/master.cf'])
     # T-Online: 1000/h per IP -> one delivery every 4 s through the transport, one at a time
     assert config['out_198_51_100_20__t_online_transport_rate_delay'] == '4s'
     assert config['out_198_51_100_20__t_online_destination_concurrency_limit'] == '1'
@@ -198,7 +196,7 @@ def test_retries_are_the_streams(newsletter: dict[str, Any]) -> None:
     spec, files = newsletter['spec'], newsletter['files']
     for stream in spec.facts.streams.values():
         for host in stream.hosts:
-            config = main_cf(files[f'{host}/postfix-{stream.name}/main.cf'])
+            config = main_cf(files[f'{host}/etc/postfix-{stream.name}/main.cf'])
             assert config['minimal_backoff_time'] == f'{stream.retry.min_backoff}s'
             assert config['maximal_backoff_time'] == f'{stream.retry.max_backoff}s'
             assert config['maximal_queue_lifetime'] == f'{stream.retry.queue_lifetime}s'
@@ -264,7 +262,7 @@ def apply_filter(entries: list[tuple[re.Pattern[str], str]], status: str) -> str
 def test_delivery_status_filter_applies_the_reply_rules(
     newsletter: dict[str, Any], status: str, expected: str | None
 ) -> None:
-    entries = pcre_table(newsletter['files']['mx1/postfix-transactional/delivery_status_filter'])
+    entries = pcre_table(newsletter['files']['mx1/etc/postfix-transactional/delivery_status_filter'])
     result = apply_filter(entries, status)
     if expected is None:
         assert result == status
@@ -295,14 +293,14 @@ def test_status_filter_keeps_the_rules_own_groups_and_anchors() -> None:
 
 def test_the_primary_instance_is_the_mx_on_inbound_hosts_only(newsletter: dict[str, Any]) -> None:
     files = newsletter['files']
-    mx1 = master_services(files['mx1/postfix/master.cf'])
-    mx2 = master_services(files['mx2/postfix/master.cf'])
+    mx1 = master_services(files['mx1/etc/postfix/master.cf'])
+    mx2 = master_services(files['mx2/etc/postfix/master.cf'])
     assert 'smtp/inet' in mx1 and 'smtp/inet' not in mx2
-    aliases = files['mx1/postfix/inbound_aliases']
+    aliases = files['mx1/etc/postfix/inbound_aliases']
     for domain in ('rp.dailybrief.example', 'rp.news.dailybrief.example', 'rp.partners.dailybrief.example'):
         assert f'@{domain} mailinfra-inbound' in aliases
-    assert 'mx2/postfix/inbound_aliases' not in files
-    mx1_config = main_cf(files['mx1/postfix/main.cf'])
+    assert 'mx2/etc/postfix/inbound_aliases' not in files
+    mx1_config = main_cf(files['mx1/etc/postfix/main.cf'])
     assert mx1_config['smtpd_tls_security_level'] == 'may'
     assert mx1_config['myhostname'] == 'mx1.mail.dailybrief.example'
 
@@ -328,10 +326,10 @@ def test_banners_tls_and_logging(newsletter: dict[str, Any]) -> None:
 def test_stream_instances_do_not_answer_as_the_mx(newsletter: dict[str, Any]) -> None:
     """A server greeting with our own myhostname is a loop to Postfix: bounces to our own MX would fail."""
     files = newsletter['files']
-    primary = main_cf(files['mx1/postfix/main.cf'])['myhostname']
+    primary = main_cf(files['mx1/etc/postfix/main.cf'])['myhostname']
     for stream in ('transactional', 'cold_outreach'):
-        assert main_cf(files[f'mx1/postfix-{stream}/main.cf'])['myhostname'] != primary
-    assert main_cf(files['mx1/postfix-transactional/main.cf'])['myhostname'] == 't1.mail.dailybrief.example'
+        assert main_cf(files[f'mx1/etc/postfix-{stream}/main.cf'])['myhostname'] != primary
+    assert main_cf(files['mx1/etc/postfix-transactional/main.cf'])['myhostname'] == 't1.mail.dailybrief.example'
 
 
 # --- OpenDKIM --------------------------------------------------------------------------------------------
@@ -339,14 +337,14 @@ def test_stream_instances_do_not_answer_as_the_mx(newsletter: dict[str, Any]) ->
 
 def test_opendkim_tables_sign_with_the_signing_selector_only(newsletter: dict[str, Any]) -> None:
     files, variables = newsletter['files'], newsletter['vars']
-    assert files['mx2/opendkim/SigningTable'].splitlines()[-1] == (
+    assert files['mx2/etc/opendkim/SigningTable'].splitlines()[-1] == (
         '*@news.dailybrief.example s2026q4._domainkey.news.dailybrief.example'
     )
-    assert files['mx2/opendkim/SigningTable.ed25519'].splitlines()[-1] == (
+    assert files['mx2/etc/opendkim/SigningTable.ed25519'].splitlines()[-1] == (
         '*@news.dailybrief.example s2026q4e._domainkey.news.dailybrief.example'
     )
-    assert 'SignatureAlgorithm      ed25519-sha256' in files['mx2/opendkim/opendkim-ed25519.conf']
-    assert 'mx1/opendkim/opendkim-ed25519.conf' not in files  # no dual-signing domain on mx1
+    assert 'SignatureAlgorithm      ed25519-sha256' in files['mx2/etc/opendkim/opendkim-ed25519.conf']
+    assert 'mx1/etc/opendkim/opendkim-ed25519.conf' not in files  # no dual-signing domain on mx1
     assert variables['mx2']['postfix__milters'] == [
         'unix:/run/opendkim/opendkim.sock',
         'unix:/run/opendkim/opendkim-ed25519.sock',
@@ -357,7 +355,7 @@ def test_opendkim_tables_sign_with_the_signing_selector_only(newsletter: dict[st
         'dailybrief.example',
         'partners.dailybrief.example',
     }
-    trusted = files['mx1/opendkim/TrustedHosts'].splitlines()
+    trusted = files['mx1/etc/opendkim/TrustedHosts'].splitlines()
     assert trusted[-3:] == ['127.0.0.1', '::1', '10.1.0.0/24']
 
 
@@ -365,10 +363,10 @@ def test_every_selector_is_in_the_key_table_and_only_the_first_signs() -> None:
     text = edit('dkim: {selectors: [s2026q4]}\n', 'dkim: {selectors: [s2026q4, s2027q1]}\n')
     spec = parse_spec(text, 'spec.yml', as_of=AS_OF)
     files = render_role_files(context_of(spec))
-    key_table = files['mta1/opendkim/KeyTable']
+    key_table = files['mta1/etc/opendkim/KeyTable']
     assert 's2026q4._domainkey.testco.example testco.example:s2026q4:' in key_table
     assert 's2027q1._domainkey.testco.example testco.example:s2027q1:' in key_table
-    signing = [line for line in files['mta1/opendkim/SigningTable'].splitlines() if line.startswith('*@testco')]
+    signing = [line for line in files['mta1/etc/opendkim/SigningTable'].splitlines() if line.startswith('*@testco')]
     assert signing == ['*@testco.example s2026q4._domainkey.testco.example']
 
 

@@ -1,140 +1,374 @@
-"""The same spec rendered for Postfix and for PowerMTA means the same thing.
+"""Postfix and PowerMTA deliver the same plan: each rendered configuration is read back and compared with it.
 
-The high-volume example is rendered twice, once with ``mta: postfix`` and once with ``mta: powermta``; for
-every host and stream both MTAs must send from the same IPs, apply the same per-ISP limits, and retry and
-expire on the same schedule (each within what the MTA can express; see docs/postfix.md and docs/powermta.md).
+The high-volume example is rendered twice (``renderers=['mta']``), once with ``mta: postfix`` and once with
+``mta: powermta``, with addresses for the IPs Terraform would allocate, so that every host has a configuration. The
+files are parsed as the MTA would read them (Postfix's main.cf, master.cf and routing tables; PowerMTA's blocks),
+and for every entry of ``facts.plan`` (stream x sending IP x ISP) the limits, retries and back-off rules found there
+are compared with the plan, each within what the MTA can express (docs/postfix.md, docs/powermta.md). No renderer
+module is imported: what both files agree with is the plan, so they agree with each other.
 """
 
 from __future__ import annotations
 
+import math
+import re
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
-from mailinfra_iac import Spec, parse_spec
-from mailinfra_iac.catalogue.isps import DEFAULT_LIMITS
+from mailinfra_iac import Spec, parse_spec, render_files
+from mailinfra_iac.facts import DEFAULT_ISP, PlanEntry
 from mailinfra_iac.model import parse_duration
-from mailinfra_iac.render.base import RenderContext
-from mailinfra_iac.render.rolevars.postfix import PostfixVars, rate_delay
-from mailinfra_iac.render.rolevars.powermta import PowerMtaVars, retry_schedule
 
 from ..conftest import AS_OF, ROOT, TEST_DKIM
 
 EXAMPLE = ROOT / 'examples' / 'high-volume-powermta.yml'
-HOSTS = ['pmta1', 'pmta2']  # pmta3's addresses are allocated by Terraform: no MTA config until they exist
+HOURLY_DELAY_THRESHOLD = 3600  # docs/postfix.md: below 3600/h per IP, a rate delay of ceil(3600 / limit) seconds
 
 
-def _render(mta: str) -> tuple[Spec, dict[str, dict[str, Any]]]:
+@dataclass
+class Rendered:
+    spec: Spec
+    files: dict[str, str]
+    addresses: dict[str, str]
+    """IP id -> the address the render used (the spec's, or the one handed in for an IP Terraform allocates)."""
+
+    @property
+    def hosts(self) -> list[str]:
+        hosts = sorted({ip.host for ip in self.spec.facts.ips if ip.host is not None})
+        assert hosts == ['pmta1', 'pmta2', 'pmta3']
+        return hosts
+
+    def stream_ips(self, host: str, stream: str) -> dict[str, str]:
+        """Address -> HELO name of the stream's IPs on the host, from the facts."""
+        ids = set(self.spec.facts.plan.for_stream(stream).ips)
+        return {self.addresses[ip.id]: ip.helo for ip in self.spec.facts.ips_of_host(host) if ip.id in ids}
+
+    def entries(self, host: str) -> list[tuple[PlanEntry, str]]:
+        """The plan's entries of the host's IPs, with the IP's address."""
+        ids = {ip.id for ip in self.spec.facts.ips_of_host(host)}
+        return [(entry, self.addresses[entry.ip]) for entry in self.spec.facts.plan.entries if entry.ip in ids]
+
+
+def _render(mta: str) -> Rendered:
     text = EXAMPLE.read_text().replace('\nmta: powermta\n', f'\nmta: {mta}\n')
+    assert f'\nmta: {mta}\n' in text
     spec = parse_spec(text, 'high-volume.yml', as_of=AS_OF)
-    context = RenderContext(spec.deployment, spec.facts, 'high-volume.yml', {}, TEST_DKIM)
-    role = PostfixVars() if mta == 'postfix' else PowerMtaVars()
-    return spec, {host: role.host_vars(context, host) for host in HOSTS}
+    allocated = [ip.id for ip in spec.facts.ips if ip.address is None]
+    given = {ip_id: f'192.0.2.{n}' for n, ip_id in enumerate(allocated, 100)}
+    files = render_files(spec, renderers=['mta'], addresses=given, dkim=TEST_DKIM)
+    addresses = {ip.id: ip.address or given[ip.id] for ip in spec.facts.ips}
+    return Rendered(spec, {path: output.content.decode() for path, output in files.items()}, addresses)
 
 
 @pytest.fixture(scope='module')
-def both() -> tuple[Spec, dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
-    spec, postfix = _render('postfix')
-    _, powermta = _render('powermta')
-    return spec, postfix, powermta
+def postfix() -> Rendered:
+    return _render('postfix')
 
 
-def _option(transport: dict[str, Any], name: str) -> str:
-    return next(value for key, value in transport['options'] if key == name)
+@pytest.fixture(scope='module')
+def powermta() -> Rendered:
+    return _render('powermta')
 
 
-def _parameter(transport: dict[str, Any], suffix: str) -> str:
-    return next(value for key, value in transport['parameters'] if key.endswith(suffix))
+# --- Postfix: main.cf, master.cf and the routing tables ------------------------------------------------------------
 
 
-def _seconds(value: str) -> int:
-    return parse_duration(value)
+@dataclass
+class PostfixInstance:
+    main: dict[str, str]
+    services: dict[str, dict[str, Any]]
+    routes: dict[tuple[str, str], str]
+    """(sending address, ISP) -> transport, from transport_ip_isp."""
+    isp_domains: dict[str, list[str]]
+    """ISP -> recipient domains, from transport_isp."""
+    defaults: dict[str, str]
+    """sending address -> default transport (mail to domains of no ISP)."""
+    filter_results: list[str] = field(default_factory=list)
+    """First digit of each smtp_delivery_status_filter result, in order."""
 
 
-def test_same_ips_per_stream(both: tuple[Spec, Any, Any]) -> None:
-    spec, postfix, powermta = both
-    for host in HOSTS:
-        by_postfix = {
-            instance['stream']: sorted({_option(t, 'smtp_bind_address') for t in instance['transports']})
-            for instance in postfix[host]['postfix__instances']
-        }
-        addresses = {vmta['name']: vmta['address'] for vmta in powermta[host]['powermta__virtual_mtas']}
-        by_powermta = {
-            pool['name']: sorted(addresses[member] for member in pool['members'])
-            for pool in powermta[host]['powermta__pools']
-        }
-        expected = {
-            stream.name: sorted(ip.address for ip in stream.ips if ip.host == host and ip.address)
-            for stream in spec.facts.streams_of_host(host)
-        }
-        assert by_postfix == by_powermta == expected
+def _main_cf(text: str) -> dict[str, str]:
+    values = {}
+    for line in text.splitlines():
+        if line and not line.startswith('#') and ' = ' in line:
+            name, _, value = line.partition(' = ')
+            values[name] = value
+    return values
 
 
-def test_same_per_isp_limits(both: tuple[Spec, Any, Any]) -> None:
-    spec, postfix, powermta = both
-    compared = 0
-    for host in HOSTS:
-        queues = powermta[host]['powermta__queues']
-        for instance in postfix[host]['postfix__instances']:
-            stream = spec.facts.streams[instance['stream']]
-            pmta = {queue['isp']: queue for queue in queues[stream.name] if queue.get('isp')}
-            for transport in instance['transports']:
-                isp = transport['isp']
-                if isp is None or isp not in pmta:
-                    continue
-                limits = stream.isps[isp].limits
-                queue = pmta[isp]
-                # connections: PowerMTA's max-smtp-out per queue; Postfix's concurrency per IP x ISP transport,
-                # which a rate delay forces to 1 (the delay then carries the hourly limit)
-                delay = rate_delay(limits)
-                assert queue['max_smtp_out'] == limits.max_connections
-                assert int(_parameter(transport, '_destination_concurrency_limit')) == (
-                    1 if delay else limits.max_connections
-                )
-                # messages per connection and per hour
-                assert queue['max_msg_per_connection'] == limits.messages_per_connection
-                assert int(_option(transport, 'smtp_connection_reuse_count_limit')) == limits.messages_per_connection
-                assert queue['max_msg_rate'] == f'{limits.messages_per_hour}/h'
-                if delay:
-                    assert 3600 // delay <= limits.messages_per_hour
-                    assert _seconds(_parameter(transport, '_transport_rate_delay')) == delay
+def _master_cf(text: str) -> dict[str, dict[str, Any]]:
+    services: dict[str, dict[str, Any]] = {}
+    current: dict[str, Any] = {}
+    for line in text.splitlines():
+        if not line.strip() or line.startswith('#'):
+            continue
+        if line[0].isspace():
+            option = line.split()
+            assert option[0] == '-o', line
+            name, _, value = option[1].partition('=')
+            current['options'][name] = value
+            continue
+        fields = line.split()
+        current = {'type': fields[1], 'maxproc': fields[6], 'command': fields[7], 'options': {}}
+        services[fields[0]] = current
+    return services
+
+
+def _table(text: str) -> list[list[str]]:
+    return [line.split() for line in text.splitlines() if line.strip() and not line.startswith('#')]
+
+
+def _postfix_instance(files: dict[str, str], host: str, stream: str) -> PostfixInstance:
+    directory = f'mta/{host}/etc/postfix-{stream}'
+    main = _main_cf(files[f'{directory}/main.cf'])
+    services = _master_cf(files[f'{directory}/master.cf'])
+    bind = {
+        name: service['options']['smtp_bind_address']
+        for name, service in services.items()
+        if service['command'] == 'smtp' and 'smtp_bind_address' in service['options']
+    }
+    randmap = re.fullmatch(r'randmap:\{(.*)\}', main.get('sender_dependent_default_transport_maps', ''))
+    default_names = randmap.group(1).split(', ') if randmap else [main['default_transport']]
+    defaults = {bind[name.rstrip(':')]: name.rstrip(':') for name in default_names}
+    routes, isp_domains = {}, {}
+    if f'{directory}/transport_ip_isp' in files:
+        for key, transport in _table(files[f'{directory}/transport_ip_isp']):
+            _, isp = key.split(',')
+            routes[(bind[transport.rstrip(':')], isp)] = transport.rstrip(':')
+        for pattern, isp in _table(files[f'{directory}/transport_isp']):
+            inner = re.fullmatch(r'/@\((.*)\)\$/', pattern)
+            assert inner is not None, pattern
+            isp_domains[isp] = [re.sub(r'\\(.)', r'\1', domain) for domain in inner.group(1).split('|')]
+    results = [
+        line.split()[0][0] for line in files[f'{directory}/delivery_status_filter'].splitlines() if line[:2] == '  '
+    ]
+    return PostfixInstance(main, services, routes, isp_domains, defaults, results)
+
+
+def test_postfix_sends_each_stream_from_its_ips(postfix: Rendered) -> None:
+    for host in postfix.hosts:
+        for stream in postfix.spec.facts.streams_of_host(host):
+            instance = _postfix_instance(postfix.files, host, stream.name)
+            bound = {
+                service['options']['smtp_bind_address']: service['options']['smtp_helo_name']
+                for service in instance.services.values()
+                if service['command'] == 'smtp' and 'smtp_bind_address' in service['options']
+            }
+            assert bound == postfix.stream_ips(host, stream.name), (host, stream.name)
+            assert instance.main['smtp_bind_address_enforce'] == 'yes'
+
+
+def _postfix_expected(entry: PlanEntry, isp_transport: bool) -> dict[str, Any]:
+    limits = entry.limits
+    delay = math.ceil(3600 / limits.messages_per_hour) if limits.messages_per_hour < HOURLY_DELAY_THRESHOLD else 0
+    return {
+        'concurrency': 1 if delay else limits.max_connections,
+        'maxproc': str(1 if delay else limits.max_connections) if isp_transport else '-',
+        'recipients': limits.recipients_per_message,
+        'per_connection': limits.messages_per_connection,
+        'rate_delay': delay or None,
+        'tls': 'encrypt' if limits.require_tls else None,
+    }
+
+
+def _postfix_actual(instance: PostfixInstance, transport: str) -> dict[str, Any]:
+    service, main = instance.services[transport], instance.main
+    delay = main.get(f'{transport}_transport_rate_delay')
+    return {
+        'concurrency': int(main[f'{transport}_destination_concurrency_limit']),
+        'maxproc': service['maxproc'],
+        'recipients': int(main[f'{transport}_destination_recipient_limit']),
+        'per_connection': int(service['options']['smtp_connection_reuse_count_limit']),
+        'rate_delay': parse_duration(delay) if delay else None,
+        'tls': service['options'].get('smtp_tls_security_level'),
+    }
+
+
+def test_postfix_transports_carry_the_plans_limits(postfix: Rendered) -> None:
+    spec, files = postfix.spec, postfix.files
+    compared, delayed, tls = 0, 0, 0
+    for host in postfix.hosts:
+        streams = spec.facts.streams_of_host(host)
+        instances = {stream.name: _postfix_instance(files, host, stream.name) for stream in streams}
+        for entry, address in postfix.entries(host):
+            instance = instances[entry.stream]
+            plan = spec.facts.plan.for_stream(entry.stream).isp(entry.isp)
+            if entry.isp == DEFAULT_ISP:
+                transport = instance.defaults[address]
+            elif not plan.recipient_domains:
+                # known only by MX host names: Postfix routes before the MX lookup, the default transport applies
+                assert (address, entry.isp) not in instance.routes and entry.isp not in instance.isp_domains
                 compared += 1
-    assert compared >= 2 * 8  # every catalogued ISP with recipient domains, on both hosts
+                continue
+            else:
+                transport = instance.routes[(address, entry.isp)]
+                assert instance.isp_domains[entry.isp] == list(plan.recipient_domains)
+            expected = _postfix_expected(entry, entry.isp != DEFAULT_ISP)
+            assert _postfix_actual(instance, transport) == expected, (host, entry)
+            assert instance.services[transport]['options']['smtp_bind_address'] == address
+            compared += 1
+            delayed += expected['rate_delay'] is not None
+            tls += expected['tls'] is not None
+    assert compared == sum(len(postfix.entries(host)) for host in postfix.hosts)
+    assert delayed and tls  # both mappings are exercised
 
 
-def test_same_retry_and_expiry_per_category(both: tuple[Spec, Any, Any]) -> None:
-    spec, postfix, powermta = both
-    for host in HOSTS:
-        queues = powermta[host]['powermta__queues']
-        for instance in postfix[host]['postfix__instances']:
-            stream = spec.facts.streams[instance['stream']]
-            lifetime = _seconds(instance['maximal_queue_lifetime'])
-            assert lifetime == stream.retry.queue_lifetime
-            assert _seconds(instance['minimal_backoff_time']) == stream.retry.min_backoff
-            assert _seconds(instance['maximal_backoff_time']) == stream.retry.max_backoff
-            for queue in queues[stream.name]:
-                assert _seconds(queue['bounce_after']) == lifetime
-                isp = stream.isps.get(queue.get('isp') or '')
-                limits = isp.limits if isp is not None else DEFAULT_LIMITS  # the <domain *> queue
-                retry = [_seconds(part) for part in queue['retry_after'].split(',')]
-                assert retry == retry_schedule(stream, limits)
-                assert all(stream.retry.min_backoff <= value for value in retry)
-            for name, category in stream.categories.items():
-                if category.retry:  # retried categories expire when the queue lifetime is up, in both MTAs
-                    assert category.expire_after == lifetime, name
+def test_postfix_retries_are_the_plans_queue_timing(postfix: Rendered) -> None:
+    for host in postfix.hosts:
+        for stream in postfix.spec.facts.streams_of_host(host):
+            main = _postfix_instance(postfix.files, host, stream.name).main
+            retry = postfix.spec.facts.plan.for_stream(stream.name).retry
+            # one schedule per instance (Postfix has no per-provider or per-category retry): the stream's bounds
+            assert parse_duration(main['minimal_backoff_time']) == retry.min_backoff
+            assert parse_duration(main['maximal_backoff_time']) == retry.max_backoff
+            assert parse_duration(main['maximal_queue_lifetime']) == retry.queue_lifetime
+            assert parse_duration(main['bounce_queue_lifetime']) == retry.queue_lifetime
 
 
-def test_permanent_reply_rules_bounce_in_postfix_and_are_declared_in_powermta(both: tuple[Spec, Any, Any]) -> None:
-    spec, postfix, powermta = both
-    for host in HOSTS:
-        for instance in postfix[host]['postfix__instances']:
-            stream = spec.facts.streams[instance['stream']]
-            results = [entry['result'][0] for entry in instance['status_filter']]
-            # one smtp_delivery_status_filter line per reply rule, 5.x.y for "bounce", 4.x.y for "defer"
-            assert results == ['5' if rule.action == 'bounce' else '4' for rule in stream.reply_rules]
-        notes = '\n'.join(powermta[host]['powermta__notes'])
-        # PowerMTA cannot rewrite a reply class; its configuration says which rules it could not express
-        for stream in spec.facts.streams_of_host(host):
-            for rule in stream.reply_rules:
+def test_postfix_status_filter_applies_the_plans_reply_rules(postfix: Rendered) -> None:
+    for host in postfix.hosts:
+        for stream in postfix.spec.facts.streams_of_host(host):
+            instance = _postfix_instance(postfix.files, host, stream.name)
+            rules = postfix.spec.facts.plan.for_stream(stream.name).reply_rules
+            # one filter entry per reply rule, in order: 5.x.y for "bounce", 4.x.y for "defer"
+            assert instance.filter_results == ['5' if rule.action == 'bounce' else '4' for rule in rules]
+
+
+# --- PowerMTA: /etc/pmta/config -------------------------------------------------------------------------------------
+
+
+@dataclass
+class Block:
+    tag: str
+    argument: str
+    directives: list[list[str]] = field(default_factory=list)
+    blocks: list[Block] = field(default_factory=list)
+
+    def value(self, name: str) -> str | None:
+        values = [' '.join(words[1:]) for words in self.directives if words[0] == name]
+        assert len(values) <= 1, (self.tag, self.argument, name)
+        return values[0] if values else None
+
+    def children(self, tag: str) -> dict[str, Block]:
+        return {block.argument: block for block in self.blocks if block.tag == tag}
+
+
+def _pmta_parse(text: str) -> Block:
+    root = Block('', '')
+    stack = [root]
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith('#'):
+            continue
+        if closing := re.fullmatch(r'</([\w-]+)>', line):
+            assert stack.pop().tag == closing.group(1)
+        elif opening := re.fullmatch(r'<([\w-]+)(?: (.*))?>', line):
+            block = Block(opening.group(1), opening.group(2) or '')
+            stack[-1].blocks.append(block)
+            stack.append(block)
+        else:
+            stack[-1].directives.append(line.split(' '))
+    assert stack == [root]
+    return root
+
+
+def _pmta(files: dict[str, str], host: str) -> tuple[Block, str]:
+    text = files[f'mta/{host}/pmta/config']
+    notes = '\n'.join(line for line in text.splitlines() if line.startswith('#   - '))
+    return _pmta_parse(text), notes
+
+
+def _slashes(pattern: str) -> str:
+    return re.sub(r'(?<!\\)/', r'\/', pattern)
+
+
+def test_powermta_sends_each_stream_from_its_ips(powermta: Rendered) -> None:
+    for host in powermta.hosts:
+        root, _ = _pmta(powermta.files, host)
+        vmtas = root.children('virtual-mta')
+        for stream in powermta.spec.facts.streams_of_host(host):
+            pool = root.children('virtual-mta-pool')[stream.name]
+            members = [words[1] for words in pool.directives if words[0] == 'virtual-mta']
+            sources = dict((vmtas[member].value('smtp-source-host') or '').split() for member in members)
+            assert sources == powermta.stream_ips(host, stream.name), (host, stream.name)
+
+
+def _pmta_expected(entry: PlanEntry, queue_lifetime: int) -> dict[str, Any]:
+    limits = entry.limits
+    return {
+        'max-smtp-out': limits.max_connections,
+        'max-msg-per-connection': limits.messages_per_connection,
+        'max-msg-rate': f'{limits.messages_per_hour}/h',
+        'retry-after': list(entry.retry_after),
+        'bounce-after': queue_lifetime,
+        'backoff-max-msg-rate': f'{limits.backoff_messages_per_hour}/h',
+        'backoff-retry-after': limits.backoff_retry_after,
+        'backoff-to-normal-after': limits.backoff_to_normal_after,
+        'use-starttls': 'yes',  # requiring TLS is not expressible: noted in the header (checked below)
+        'patterns': [_slashes(rule.pattern) for rule in entry.backoff],
+    }
+
+
+def _pmta_actual(queue: Block, pattern_lists: dict[str, Block]) -> dict[str, Any]:
+    def seconds(name: str) -> int:
+        return parse_duration(queue.value(name) or '')
+
+    pattern_list = queue.value('smtp-pattern-list')
+    patterns = pattern_lists[pattern_list].directives if pattern_list else []
+    assert all(words[0] == 'reply' and words[-1] == 'mode=backoff' for words in patterns)
+    return {
+        'max-smtp-out': int(queue.value('max-smtp-out') or 0),
+        'max-msg-per-connection': int(queue.value('max-msg-per-connection') or 0),
+        'max-msg-rate': queue.value('max-msg-rate'),
+        'retry-after': [parse_duration(part) for part in (queue.value('retry-after') or '').split(',')],
+        'bounce-after': seconds('bounce-after'),
+        'backoff-max-msg-rate': queue.value('backoff-max-msg-rate'),
+        'backoff-retry-after': seconds('backoff-retry-after'),
+        'backoff-to-normal-after': seconds('backoff-to-normal-after'),
+        'use-starttls': queue.value('use-starttls'),
+        'patterns': [' '.join(words[1:-1])[1:-1] for words in patterns],
+    }
+
+
+def test_powermta_queues_carry_the_plans_limits_retries_and_backoff(powermta: Rendered) -> None:
+    compared = 0
+    for host in powermta.hosts:
+        root, notes = _pmta(powermta.files, host)
+        vmtas = {
+            (vmta.value('smtp-source-host') or '').split()[0]: vmta for vmta in root.children('virtual-mta').values()
+        }
+        rollups = {name[1:]: block.value('queue-to') or '' for name, block in root.children('domain').items()}
+        macros = {words[1]: words[2].split(',') for words in root.directives if words[0] == 'domain-macro'}
+        pattern_lists = root.children('smtp-pattern-list')
+        for entry, address in powermta.entries(host):
+            stream = powermta.spec.facts.plan.for_stream(entry.stream)
+            plan = stream.isp(entry.isp)
+            queues = vmtas[address].children('domain')
+            if entry.isp != DEFAULT_ISP and not plan.recipient_domains:
+                # known only by MX host names: no rollup, the <domain *> limits apply, and the header says so
+                assert entry.isp not in rollups
+                assert re.search(rf'^#   - {entry.isp}: recognised only by MX', notes, re.M)
+                compared += 1
+                continue
+            if entry.isp == DEFAULT_ISP:
+                queue = queues['*']
+            else:
+                assert set(plan.recipient_domains) <= set(macros[entry.isp])
+                queue = queues[rollups[entry.isp]]
+            expected = _pmta_expected(entry, stream.retry.queue_lifetime)
+            assert _pmta_actual(queue, pattern_lists) == expected, (host, entry)
+            if entry.limits.require_tls:
+                assert re.search(rf'^#   - require_tls \([^)]*\b{entry.isp}\b', notes, re.M)
+            compared += 1
+    assert compared == sum(len(powermta.entries(host)) for host in powermta.hosts)
+
+
+def test_powermta_declares_the_reply_rules_it_cannot_apply(powermta: Rendered) -> None:
+    for host in powermta.hosts:
+        _, notes = _pmta(powermta.files, host)
+        for stream in powermta.spec.facts.streams_of_host(host):
+            for rule in powermta.spec.facts.plan.for_stream(stream.name).reply_rules:
                 if rule.action == 'bounce':
                     assert f'/{rule.pattern}/ -> bounce ({rule.category}) is not expressible' in notes

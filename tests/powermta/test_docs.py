@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from mailinfra_iac.powermta.checker import DIRECTIVES
+from mailinfra_agent.powermta.checker import DIRECTIVES
 
 from ..conftest import ROOT
 

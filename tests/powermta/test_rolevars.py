@@ -8,14 +8,14 @@ from typing import Any
 import pytest
 import yaml
 
+from mailinfra_agent.powermta import check_text, parse, parse_duration, parse_rate
+from mailinfra_agent.powermta.checker import Block
 from mailinfra_iac import Spec, parse_spec
-from mailinfra_iac.catalogue.isps import DEFAULT_LIMITS
-from mailinfra_iac.facts import StreamFact
-from mailinfra_iac.model import IspLimits
-from mailinfra_iac.powermta import check_text, parse, parse_duration, parse_rate
-from mailinfra_iac.powermta.checker import Block
+from mailinfra_iac.facts import Limits, StreamFact
+from mailinfra_iac.facts.isps import DEFAULTS
+from mailinfra_iac.facts.plan import queue_schedule
 from mailinfra_iac.render import RenderContext
-from mailinfra_iac.render.rolevars.powermta import PowerMtaVars, default_stream, duration, retry_schedule
+from mailinfra_iac.render.rolevars.powermta import PowerMtaVars, default_stream, duration
 
 from ..conftest import AS_OF, BASE, ROOT, edit
 from .helpers import example, group_vars, host_vars, render
@@ -53,10 +53,18 @@ def value(block: Block, directive: str) -> str:
 
 
 def test_only_powermta_hosts_get_a_configuration(files: dict[str, bytes]) -> None:
-    assert sorted(path for path in files if path.startswith('mta/')) == [
+    """PowerMTA configurations go to the PowerMTA hosts only; every host also gets its agent contract."""
+    mta_files = sorted(path for path in files if path.startswith('mta/') and not path.endswith('/agent.json'))
+    assert mta_files == [
         'mta/pmta1/pmta/config',
         'mta/pmta2/pmta/config',
         'mta/pmta3/pmta/config',
+    ]
+    assert sorted(path for path in files if path.endswith('/agent.json')) == [
+        'mta/ops1/etc/mailinfra/agent.json',
+        'mta/pmta1/etc/mailinfra/agent.json',
+        'mta/pmta2/etc/mailinfra/agent.json',
+        'mta/pmta3/etc/mailinfra/agent.json',
     ]
 
 
@@ -190,7 +198,7 @@ def test_gmail_max_smtp_out_is_the_streams_effective_max_connections(
     assert parse_rate(value(gmail, 'max-msg-rate')) == (limits.messages_per_hour, 3600)
 
 
-def _expected(stream: StreamFact, limits: IspLimits) -> dict[str, Any]:
+def _expected(stream: StreamFact, limits: Limits) -> dict[str, Any]:
     return {
         'max-smtp-out': limits.max_connections,
         'max-msg-per-connection': limits.messages_per_connection,
@@ -199,7 +207,7 @@ def _expected(stream: StreamFact, limits: IspLimits) -> dict[str, Any]:
         'backoff-retry-after': limits.backoff_retry_after,
         'backoff-to-normal-after': limits.backoff_to_normal_after,
         'bounce-after': stream.retry.queue_lifetime,
-        'retry-after': retry_schedule(stream, limits),
+        'retry-after': list(queue_schedule(stream.categories['other'].retry_after, stream.retry, limits.retry_after)),
     }
 
 
@@ -239,7 +247,7 @@ def test_every_queue_carries_the_facts_effective_numbers(spec: Spec, files: dict
                 assert value(queue, 'smtp-hosts') == macros[isp_name][0]  # one MX domain per provider and host
                 assert _actual(queue) == _expected(stream, isp.limits), (host, vmta, isp_name)
                 checked += 1
-            assert _actual(queues['*']) == _expected(stream, DEFAULT_LIMITS)
+            assert _actual(queues['*']) == _expected(stream, DEFAULTS)
     assert checked == {'pmta1': 8 * 9, 'pmta2': 4 * 9}[host]
 
 
@@ -265,24 +273,6 @@ def test_reactivation_keeps_its_12h_lifetime(spec: Spec) -> None:
     queues = _queues(root, 'reactivation_alloc1')
     assert {value(queue, 'bounce-after') for queue in queues.values()} == {'12h'}
     assert value(queues['gmail.queue'], 'max-msg-rate') == '5000/h'
-
-
-@pytest.mark.parametrize(
-    ('kind', 'provider_first', 'expected'),
-    [
-        # transactional: schedule 60,300,600,900, max_backoff 900; the provider's first retry is a floor
-        ('transactional', 600, [600, 900]),
-        ('transactional', 1200, [1200]),  # the provider waits longer than the stream's max_backoff: provider wins
-        ('transactional', 60, [60, 300, 600, 900]),
-        # marketing: schedule 600,1800,3600,7200, max_backoff 7200
-        ('marketing', 600, [600, 1800, 3600, 7200]),
-        ('marketing', 900, [900, 1800, 3600, 7200]),
-        ('marketing', 5400, [5400, 7200]),
-    ],
-)
-def test_retry_schedule(spec: Spec, kind: str, provider_first: int, expected: list[int]) -> None:
-    stream = spec.facts.streams['transactional' if kind == 'transactional' else 'marketing']
-    assert retry_schedule(stream, IspLimits(retry_after=provider_first)) == expected
 
 
 def test_durations_in_powermta_notation() -> None:

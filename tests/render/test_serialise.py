@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from collections import OrderedDict
 from typing import Any
 
 import pytest
@@ -9,7 +11,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mailinfra_iac.render.serialise import to_yaml
+from mailinfra_iac.render.serialise import _orjson_writes_it_alike, to_json, to_yaml
 
 TRICKY = [
     'yes',
@@ -92,3 +94,29 @@ def test_header_and_shape() -> None:
     assert to_yaml({'b': [1, {'x': 'w', 'z': []}], 'a': {}}, 'Generated\n\nhere') == (
         b'# Generated\n#\n# here\n---\na: {}\nb:\n  - 1\n  - x: w\n    z: []\n'
     )
+
+
+JSON_DATA = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(), children, max_size=4),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(JSON_DATA)
+def test_to_json_is_the_standard_librarys_output(data: Any) -> None:
+    """The orjson fast path writes exactly what json.dumps(indent=2, sort_keys=True) writes, or is not taken."""
+    expected = (json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + '\n').encode()
+    assert to_json(data) == expected
+
+
+def test_to_json_fast_path_is_taken_for_plain_data() -> None:
+    plain = {'b': [1, 'x', None, True, {'é': '\u2028\x01"\\/'}], 'a': {}, 'c': [], 'd': 2**63}
+    assert _orjson_writes_it_alike(plain)
+    for odd in ({'x': 1e-05}, {1: 'int key'}, [2**64], {'s': OrderedDict()}):
+        assert not _orjson_writes_it_alike(odd)

@@ -12,7 +12,7 @@ import hcl2
 from tf_helpers import MODULES_DIR, REPO, run_terraform
 
 from mailinfra_iac import Spec, load_spec, parse_spec
-from mailinfra_iac.dns import DkimSource
+from mailinfra_iac.dkim.source import DkimSource
 from mailinfra_iac.render import RenderContext, RendererRegistry, default_registry
 from mailinfra_iac.render.terraform import TerraformRenderer, terraform_root
 from tests.conftest import AS_OF, BASE, TEST_DKIM

@@ -63,6 +63,7 @@ def test_zone_export_is_complete(rendered: Path) -> None:
     zone = dns.zone.from_file(str(zones / 'shopmax.example.zone'), 'shopmax.example', relativize=True)
     assert [r.address for r in zone.find_rdataset('rx2.mta', 'A')] == [values['reactivation_alloc2']]
     assert [r.address for r in zone.find_rdataset('pmta1.mta', 'A')] == [values['host_pmta1']]
+    assert [r.address for r in zone.find_rdataset('ops1.mta', 'A')] == [values['host_ops1']]  # monitoring, database
     assert sorted(r.address for r in zone.find_rdataset('mta-sts.bounce', 'A')) == sorted(
         [values['host_pmta1'], values['host_pmta2']]
     )

@@ -25,8 +25,8 @@ from tf_helpers import MODULES_DIR
 
 from mailinfra_iac import Spec, load_spec, render_files
 from mailinfra_iac.render import RenderContext
+from mailinfra_iac.render.providers import plugins
 from mailinfra_iac.render.terraform import (
-    PROVIDER_PINS,
     REQUIRED_VERSION,
     TerraformRenderer,
     allocation_targets,
@@ -91,7 +91,7 @@ def test_providers_are_pinned_as_in_the_modules(name: str, spec: Spec) -> None:
 def test_pin_table_matches_every_module() -> None:
     for module in sorted(p.name for p in MODULES_DIR.iterdir() if p.is_dir()):
         for provider, pin in module_pins(module).items():
-            assert {'source': PROVIDER_PINS[provider].source, 'version': PROVIDER_PINS[provider].version} == pin
+            assert {'source': plugins()[provider].source, 'version': plugins()[provider].version} == pin
 
 
 @pytest.mark.parametrize(('name', 'spec'), SPECS, ids=IDS)

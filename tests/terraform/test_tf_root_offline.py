@@ -28,7 +28,7 @@ from root_helpers import (
 
 from mailinfra_iac import Spec, load_spec, render
 from mailinfra_iac.cli.main import main
-from mailinfra_iac.dns.records import PLACEHOLDER
+from mailinfra_iac.facts.records import PLACEHOLDER
 from mailinfra_iac.terraform import Terraform, TerraformError, find_terraform
 from tests.conftest import AS_OF, TEST_DKIM
 

@@ -14,13 +14,15 @@ import pytest
 from root_helpers import MIN_VERSION, apply_offline, root_of, spec_from, static_only_text, stubbed_root
 
 from mailinfra_iac.dkim.keys import generate_private_key, private_key_pem, public_txt_value
-from mailinfra_iac.dns import derive_records
-from mailinfra_iac.dns.keys import StaticDkimSource
-from mailinfra_iac.render.terraform_txt import TXT_STYLE, chunk_expression, chunks, render_txt
+from mailinfra_iac.dkim.source import StaticDkimSource
+from mailinfra_iac.facts.records import derive_records
+from mailinfra_iac.render.providers import dns_providers
+from mailinfra_iac.render.terraform_txt import chunk_expression, chunks, render_txt
 from mailinfra_iac.terraform import TerraformError, find_terraform
 from tests.conftest import TEST_DKIM, edit
 
 LENGTHS = [254, 255, 256, 509, 510, 511, 764]
+TXT_STYLE = {name: provider.txt_style for name, provider in dns_providers().items() if provider.txt_style}
 
 
 @pytest.fixture(scope='module')

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .agent import AgentVars
 from .base import RoleVars, Template, merge
 from .core import CoreVars
 from .mta_base import MtaBaseVars
@@ -11,7 +12,7 @@ from .powermta import PowerMtaVars
 
 
 def default_role_vars() -> list[RoleVars]:
-    return [CoreVars(), MtaBaseVars(), OpenDkimVars(), PostfixVars(), PowerMtaVars()]
+    return [CoreVars(), MtaBaseVars(), OpenDkimVars(), PostfixVars(), PowerMtaVars(), AgentVars()]
 
 
 __all__ = ['RoleVars', 'Template', 'default_role_vars', 'merge']

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ..base import RenderContext
@@ -15,7 +16,10 @@ class Template:
     role_template: str
     """Path under ``roles/``, e.g. ``powermta/templates/etc/pmta/config.j2``."""
     output: str
-    """Path under ``mta/<host>/`` in the render output."""
+    """Path under ``mta/<host>/`` in the render output: the path on the host without its ``/`` (PowerMTA:
+    ``pmta/config``)."""
+    variables: Mapping[str, Any] = field(default_factory=dict)
+    """What Ansible adds to the inventory when the role renders it: unset role defaults, the task's loop variable."""
 
 
 class RoleVars(Protocol):
@@ -26,6 +30,20 @@ class RoleVars(Protocol):
     def group_vars(self, context: RenderContext) -> dict[str, Any]: ...
 
     def host_vars(self, context: RenderContext, host: str) -> dict[str, Any]: ...
+
+
+MTA_HOSTS: frozenset[str] = frozenset({'mta'})
+"""Host roles of the MTA roles, the default for a role that does not say (``host_roles``)."""
+
+
+def applies_to(role: RoleVars, host_roles: Iterable[str]) -> bool:
+    """Whether a role's host variables and templates are for a host with ``host_roles`` (the spec's roles).
+
+    A role says on which hosts it runs with an optional ``host_roles`` attribute (a set of spec host roles, e.g.
+    ``frozenset({'mta', 'monitoring'})``); without it, it runs on MTA hosts only.
+    """
+    wanted: frozenset[str] = getattr(role, 'host_roles', MTA_HOSTS)
+    return not wanted.isdisjoint(host_roles)
 
 
 def merge(parts: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:

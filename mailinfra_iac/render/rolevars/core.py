@@ -5,14 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from ...catalogue.isps import DEFAULT_LIMITS
-from ...checks.authentication import ed25519_selector
-from ...facts import EffectiveIsp, StreamFact
-from ...model import Deployment, IspLimits, IspProfile
+from ...facts import EffectiveIsp, Limits, StreamFact
+from ...facts.isps import DEFAULTS
+from ...facts.naming import ed25519_selector
+from ...model import Deployment, IspProfile
 from ..base import RenderContext
-
-
-def _limits(limits: IspLimits) -> dict[str, Any]:
-    return {key: value for key, value in limits.model_dump().items() if value is not None}
 
 
 def _isp_profile(profile: IspProfile) -> dict[str, Any]:
@@ -20,14 +17,14 @@ def _isp_profile(profile: IspProfile) -> dict[str, Any]:
         'display_name': profile.display_name,
         'recipient_domains': list(profile.recipient_domains),
         'mx_patterns': list(profile.mx_patterns),
-        'limits': _limits(profile.limits.over(DEFAULT_LIMITS)),
+        'limits': Limits.resolve(profile.limits.over(DEFAULT_LIMITS)).as_dict(),
         'backoff_rules': [rule.model_dump() for rule in profile.backoff_rules],
     }
 
 
 def _stream_isp(isp: EffectiveIsp, base: IspProfile | None) -> dict[str, Any]:
     """A provider as it applies to one stream: its limits, plus whatever the stream changed."""
-    entry: dict[str, Any] = {'limits': _limits(isp.limits)}
+    entry: dict[str, Any] = {'limits': isp.limits.as_dict()}
     if base is None or tuple(base.recipient_domains) != isp.recipient_domains:
         entry['recipient_domains'] = list(isp.recipient_domains)
     if base is None or tuple(base.mx_patterns) != isp.mx_patterns:
@@ -108,6 +105,18 @@ def dkim_keys(deployment: Deployment) -> list[dict[str, Any]]:
     return keys
 
 
+def dkim_keys_by_domain(context: RenderContext) -> dict[str, list[dict[str, Any]]]:
+    """``dkim_keys`` grouped by sending domain (spec order), computed once per render."""
+
+    def group() -> dict[str, list[dict[str, Any]]]:
+        grouped: dict[str, list[dict[str, Any]]] = {}
+        for key in dkim_keys(context.deployment):
+            grouped.setdefault(key['domain'], []).append(key)
+        return grouped
+
+    return context.memoize('dkim_keys_by_domain', group)
+
+
 class CoreVars:
     """Variables shared by the MTA roles."""
 
@@ -127,7 +136,7 @@ class CoreVars:
             'mailinfra__dkim_keys': dkim_keys(deployment),
             'mailinfra__bounce_domains': sorted({domain.bounce_domain for domain in deployment.sending_domains}),
             'mailinfra__isp_profiles': {name: _isp_profile(profile) for name, profile in facts.isps.items()},
-            'mailinfra__default_limits': _limits(DEFAULT_LIMITS),
+            'mailinfra__default_limits': DEFAULTS.as_dict(),
             'mailinfra__streams': {stream.name: _stream(stream, facts.isps) for stream in facts.streams.values()},
             'mailinfra__monitoring': {
                 'dnsbl_zones': monitoring.dnsbl_zones,

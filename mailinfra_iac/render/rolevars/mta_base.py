@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ...facts import StreamFact
+from ...facts.hosts import inbound_hosts
 from ..base import RenderContext
 
 SMTP_PORT = 25
@@ -21,7 +22,7 @@ def _firewall(context: RenderContext, host: str, streams: list[StreamFact]) -> l
                 'sources': list(stream.injection.networks),
             }
         )
-    inbound = context.deployment.inbound.hosts or list(context.deployment.hosts)
+    inbound = inbound_hosts(context.deployment)
     if host in inbound:
         rules.append({'name': 'smtp-inbound', 'port': SMTP_PORT, 'proto': 'tcp', 'sources': []})
     return rules

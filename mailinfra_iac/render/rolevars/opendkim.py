@@ -13,10 +13,7 @@ key material.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from pathlib import PurePosixPath
 from typing import Any
 
 import yaml
@@ -24,31 +21,7 @@ import yaml
 from ...paths import project_root
 from ..base import RenderContext
 from .base import Template
-from .core import dkim_keys
-
-
-@dataclass(frozen=True)
-class RoleTemplate:
-    """A file the role writes from one of its templates, with what Ansible adds to the inventory.
-
-    The role renders its templates with the inventory, its own defaults (for what the inventory does
-    not set) and, for files written once per instance, the task's loop variable. ``variables`` holds
-    those additions. ``MtaConfigRenderer`` renders a ``Template`` with the inventory only; once
-    ``Template`` carries ``variables`` too (docs/postfix.md, "Golden files"), :meth:`as_template` hands
-    the files to it. Until then they are left out of ``mta/``, and tests/postfix renders them the way
-    the role does.
-    """
-
-    role_template: str
-    output: str
-    variables: Mapping[str, Any] = field(default_factory=dict)
-
-    def as_template(self) -> Template | None:
-        if 'variables' not in {item.name for item in dataclasses.fields(Template)}:
-            return None
-        extra: dict[str, Any] = {'variables': self.variables}
-        return Template(self.role_template, self.output, **extra)
-
+from .core import dkim_keys_by_domain
 
 USER = 'opendkim'
 
@@ -100,17 +73,19 @@ def is_postfix_host(context: RenderContext, host: str) -> bool:
 
 def host_domains(context: RenderContext, host: str) -> list[str]:
     """Sending domains of the streams that have IPs on this host, in spec order."""
+    order = context.memoize(
+        'sending_domain_order',
+        lambda: {domain.domain: i for i, domain in enumerate(context.deployment.sending_domains)},
+    )
     wanted = {domain for stream in context.facts.streams_of_host(host) for domain in stream.domains}
-    return [domain.domain for domain in context.deployment.sending_domains if domain.domain in wanted]
+    return sorted((domain for domain in wanted if domain in order), key=order.__getitem__)
 
 
 def host_keys(context: RenderContext, host: str) -> list[dict[str, Any]]:
     """The keys this host holds: every selector of its domains, with the path on the host and the key name."""
-    domains = set(host_domains(context, host))
+    by_domain = dkim_keys_by_domain(context)
     keys = []
-    for key in dkim_keys(context.deployment):
-        if key['domain'] not in domains:
-            continue
+    for key in (key for domain in host_domains(context, host) for key in by_domain.get(domain, [])):
         keys.append(
             {
                 **key,
@@ -179,31 +154,28 @@ class OpenDkimVars:
         }
 
     def templates(self, context: RenderContext, host: str) -> list[Template]:
-        return [template for file in self.role_templates(context, host) if (template := file.as_template())]
-
-    def role_templates(self, context: RenderContext, host: str) -> list[RoleTemplate]:
         """Every file the role writes from a template on this host (``__opendkim_instance`` per process)."""
-        if not is_postfix_host(context, host) or not host_keys(context, host):
+        if not is_postfix_host(context, host) or not (keys := host_keys(context, host)):
             return []
         inventory = {**self.group_vars(context), **self.host_vars(context, host)}
         defaults = template_variables(self.name, inventory, {})
-        files = [RoleTemplate('opendkim/templates/etc/opendkim/TrustedHosts.j2', 'opendkim/TrustedHosts', defaults)]
-        if any(key['algorithm'] == 'ed25519' for key in host_keys(context, host)):
+        files = [Template('opendkim/templates/etc/opendkim/TrustedHosts.j2', TRUSTED_HOSTS[1:], defaults)]
+        if any(key['algorithm'] == 'ed25519' for key in keys):
             files.append(
-                RoleTemplate(
+                Template(
                     'opendkim/templates/etc/systemd/system/opendkim-ed25519.service.j2',
-                    'opendkim/opendkim-ed25519.service',
+                    'etc/systemd/system/opendkim-ed25519.service',
                     defaults,
                 )
             )
-        for instance in instances(host_keys(context, host)):
+        for instance in inventory['opendkim__instances']:
             variables = {**defaults, '__opendkim_instance': instance}
             files += [
-                RoleTemplate(f'opendkim/templates/etc/{template}.j2', f'opendkim/{PurePosixPath(path).name}', variables)
+                Template(f'opendkim/templates/etc/{template}.j2', instance[path].removeprefix('/'), variables)
                 for template, path in (
-                    ('opendkim.conf', instance['config_file']),
-                    ('opendkim/KeyTable', instance['key_table_file']),
-                    ('opendkim/SigningTable', instance['signing_table_file']),
+                    ('opendkim.conf', 'config_file'),
+                    ('opendkim/KeyTable', 'key_table_file'),
+                    ('opendkim/SigningTable', 'signing_table_file'),
                 )
             ]
         return files

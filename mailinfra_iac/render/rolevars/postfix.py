@@ -25,13 +25,12 @@ import math
 import re
 from typing import Any
 
-from ...catalogue.isps import DEFAULT_LIMITS
-from ...facts import IpFact, StreamFact
-from ...model import IspLimits, ReplyRule
+from ...facts import IpFact, Limits, StreamFact
+from ...facts.hosts import inbound_hosts
+from ...model import ReplyRule
 from ..base import RenderContext
 from . import opendkim
 from .base import Template
-from .opendkim import RoleTemplate
 
 HOURLY_DELAY_THRESHOLD = 3600
 """An hourly limit below this (less than one message a second) is enforced with a rate delay."""
@@ -59,7 +58,7 @@ def instance_name(stream: str) -> str:
     return f'postfix-{stream}'
 
 
-def rate_delay(limits: IspLimits) -> int:
+def rate_delay(limits: Limits) -> int:
     """Seconds between two deliveries through one IP x ISP transport; 0 when no delay is needed.
 
     Postfix counts nothing per hour; it can only wait between deliveries, in whole seconds, and a wait
@@ -69,28 +68,22 @@ def rate_delay(limits: IspLimits) -> int:
     connection limit and messages per connection are the throttle and the hourly figure is not enforced.
     """
     hourly = limits.messages_per_hour
-    if hourly is None or hourly >= HOURLY_DELAY_THRESHOLD:
+    if hourly >= HOURLY_DELAY_THRESHOLD:
         return 0
     return math.ceil(HOURLY_DELAY_THRESHOLD / hourly)
-
-
-def _number(value: int | None, field: str) -> int:
-    if value is None:
-        raise ValueError(f'ISP limit {field} is not set; limits are always merged over the catalogue defaults')
-    return value
 
 
 def _transport(
     name: str,
     ip: dict[str, Any],
-    limits: IspLimits,
+    limits: Limits,
     syslog_name: str,
     isp: str | None,
 ) -> dict[str, Any]:
     """One smtp(8) transport: master.cf options, its qmgr parameters for main.cf, and a comment."""
-    connections = _number(limits.max_connections, 'max_connections')
-    per_connection = _number(limits.messages_per_connection, 'messages_per_connection')
-    recipients = _number(limits.recipients_per_message, 'recipients_per_message')
+    connections = limits.max_connections
+    per_connection = limits.messages_per_connection
+    recipients = limits.recipients_per_message
     delay = rate_delay(limits) if isp is not None else 0
     concurrency = 1 if delay else connections
     options = [
@@ -210,7 +203,8 @@ def _host_ips(context: RenderContext, stream: StreamFact, host: str) -> tuple[li
 
 
 def stream_instance(context: RenderContext, stream: StreamFact, host: str) -> dict[str, Any]:
-    """Everything the stream's instance files print."""
+    """Everything the stream's instance files print: topology from the stream facts, delivery from the plan."""
+    plan = context.facts.plan.for_stream(stream.name)
     name = instance_name(stream.name)
     config_directory = f'/etc/{name}'
     ips, _ = _host_ips(context, stream, host)
@@ -218,11 +212,11 @@ def stream_instance(context: RenderContext, stream: StreamFact, host: str) -> di
     # server that greets with its own myhostname for a loop ("loops back to myself"), so a stream
     # instance could not hand bounces to the MX on its own host.
     hostname = next(ip.helo for ip in stream.ips if ip.host == host)
-    transports = [_transport(f'out_{ip["key"]}', ip, DEFAULT_LIMITS, name, None) for ip in ips]
+    transports = [_transport(f'out_{ip["key"]}', ip, plan.default.limits, name, None) for ip in ips]
     claimed: set[str] = set()
     isp_patterns = []
     isp_transports = []
-    for isp_name, isp in stream.isps.items():
+    for isp_name, isp in plan.isps.items():
         domains = [domain for domain in isp.recipient_domains if domain not in claimed]
         if not domains:
             continue  # known only by its MX host names, which Postfix cannot route on (docs/postfix.md)
@@ -231,8 +225,8 @@ def stream_instance(context: RenderContext, stream: StreamFact, host: str) -> di
         isp_patterns.append({'isp': isp_name, 'pattern': f'/@({alternatives})$/'})
         isp_transports += [_transport(f'out_{ip["key"]}__{isp_name}', ip, isp.limits, name, isp_name) for ip in ips]
     randmap = ', '.join(ip['key'] for ip in ips)
-    delays = [rate_delay(stream.isps[t['isp']].limits) for t in isp_transports]
-    retry = stream.retry
+    delays = [rate_delay(plan.isps[t['isp']].limits) for t in isp_transports]
+    retry = plan.retry
     files = ['main.cf', 'master.cf', 'delivery_status_filter']
     if isp_transports:
         files += ['transport_isp', 'transport_ip_isp']
@@ -270,7 +264,7 @@ def stream_instance(context: RenderContext, stream: StreamFact, host: str) -> di
         'transports': transports + isp_transports,
         'isp_patterns': isp_patterns,
         'ip_isp_table': [[f'{t["ip"]},{t["isp"]}', f'{t["name"]}:'] for t in isp_transports],
-        'status_filter': [status_filter_entry(rule) for rule in stream.reply_rules],
+        'status_filter': [status_filter_entry(rule) for rule in plan.reply_rules],
         'files': files,
     }
 
@@ -278,7 +272,7 @@ def stream_instance(context: RenderContext, stream: StreamFact, host: str) -> di
 def primary_instance(context: RenderContext, host: str, streams: list[StreamFact]) -> dict[str, Any]:
     """The default instance: MX for the return-path domains on inbound hosts, local mail elsewhere."""
     deployment = context.deployment
-    inbound = host in (deployment.inbound.hosts or list(deployment.hosts))
+    inbound = host in inbound_hosts(deployment)
     domains = sorted({domain.bounce_domain for domain in deployment.sending_domains}) if inbound else []
     return {
         'name': 'postfix',
@@ -317,9 +311,6 @@ class PostfixVars:
         }
 
     def templates(self, context: RenderContext, host: str) -> list[Template]:
-        return [template for file in self.role_templates(context, host) if (template := file.as_template())]
-
-    def role_templates(self, context: RenderContext, host: str) -> list[RoleTemplate]:
         """Every file the role writes from a template on this host (``__postfix_instance`` per stream instance)."""
         if not opendkim.is_postfix_host(context, host):
             return []
@@ -327,19 +318,16 @@ class PostfixVars:
         defaults = opendkim.template_variables(self.name, inventory, {})
         primary = inventory['postfix__primary']
         files = [
-            RoleTemplate(
+            Template(
                 f'postfix/templates/{instance["template_directory"]}/{file}.j2',
-                f'{instance["name"]}/{file}',
+                f'{instance["config_directory"].removeprefix("/")}/{file}',
                 {**defaults, '__postfix_instance': instance} if instance is not primary else defaults,
             )
             for instance in [primary, *inventory['postfix__instances']]
             for file in instance['files']
         ]
-        files.append(
-            RoleTemplate(
-                'postfix/templates/etc/systemd/system/mailinfra-postfix-logrotate.service.j2',
-                'systemd/mailinfra-postfix-logrotate.service',
-                defaults,
-            )
-        )
+        files += [
+            Template(f'postfix/templates/etc/systemd/system/{unit}.j2', f'etc/systemd/system/{unit}', defaults)
+            for unit in ('mailinfra-postfix-logrotate.service', 'mailinfra-postfix-logrotate.timer')
+        ]
         return files

@@ -12,8 +12,8 @@ What maps to what (``docs/powermta.md`` has the reasoning):
   per queue (recipient domain x VMTA) and a VMTA has one IP, so the facts' per-IP limits carry over one to one;
 - backoff rules of a provider and the stream's "slow down" reply rules become an ``<smtp-pattern-list>``.
 
-Values are the facts' effective numbers (``facts.streams[...].isps[...].limits`` and the stream's retry timing), in
-PowerMTA's notation. What PowerMTA cannot express with the directives of our reference is listed in
+Values are the delivery plan's (``facts.plan``: resolved limits, retry schedules, back-off rules), in PowerMTA's
+notation. What PowerMTA cannot express with the directives of our reference is listed in
 ``powermta__notes``, which the template writes at the top of the file.
 """
 
@@ -24,12 +24,11 @@ from collections.abc import Iterable
 from typing import Any
 
 from ...catalogue import bounces
-from ...catalogue.isps import DEFAULT_LIMITS
-from ...facts import StreamFact
-from ...model import IspLimits
+from ...facts import DEFAULT_ISP, Backoff, IspPlan, StreamPlan
+from ...facts.plan import ORDINARY
 from ..base import RenderContext
 from .base import Template
-from .core import dkim_keys
+from .core import dkim_keys_by_domain
 
 MTA = 'powermta'
 CONFIG_TEMPLATE = Template('powermta/templates/etc/pmta/config.j2', 'pmta/config')
@@ -61,9 +60,6 @@ ACCT_FIELDS = (
 )
 """Accounting fields, all from the reference's field list (v5.5 accounting; mailrelay appendix)."""
 
-CATCH_ALL = 'other'
-"""PowerMTA's catch-all bounce category: its retry schedule is the schedule of every queue."""
-
 
 def duration(seconds: int) -> str:
     """PowerMTA time notation in one unit (``600`` -> ``10m``, ``43200`` -> ``12h``)."""
@@ -81,33 +77,6 @@ def queue_name(isp: str) -> str:
     return f'{isp}.queue'
 
 
-def retry_schedule(stream: StreamFact, limits: IspLimits) -> list[int]:
-    """The ``retry-after`` list of one queue, in seconds; the last interval repeats (as in our schedules).
-
-    PowerMTA has one retry list per queue, not one per bounce category. The list is the stream's schedule for
-    ordinary temporary failures (category "other"), where the provider's ``retry_after`` is the earliest first
-    retry and the stream's ``min_backoff`` / ``max_backoff`` bound the rest (``max_backoff`` never shortens the
-    provider's first interval).
-    """
-    ordinary = list(stream.categories[CATCH_ALL].retry_after) or [stream.retry.min_backoff, stream.retry.max_backoff]
-    provider_first = limits.retry_after or 0
-    first = max(ordinary[0], provider_first, stream.retry.min_backoff)
-    ceiling = max(stream.retry.max_backoff, first)
-    schedule = [first]
-    for interval in ordinary[1:]:
-        value = min(interval, ceiling)
-        if value > schedule[-1]:
-            schedule.append(value)
-    return schedule
-
-
-def _by_domain(keys: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
-    grouped: dict[str, list[dict[str, Any]]] = {}
-    for key in keys:
-        grouped.setdefault(key['domain'], []).append(key)
-    return grouped
-
-
 def default_stream(streams: list[str], kinds: dict[str, str]) -> str:
     """The pool for messages without ``X-Virtual-MTA`` from a network that several streams share.
 
@@ -122,27 +91,25 @@ def _regex(pattern: str) -> str:
     return re.sub(r'(?<!\\)/', r'\/', pattern)
 
 
-def _reply_rules(stream: StreamFact) -> list[dict[str, str]]:
-    """The stream's reply rules that mean "slow down": deferrals of the reputation categories."""
-    return [
-        {'regex': _regex(rule.pattern), 'action': 'mode=backoff', 'why': f'{rule.category}: {rule.description}'}
-        for rule in stream.reply_rules
-        if rule.action == 'defer' and rule.category in bounces.REPUTATION
-    ]
+def _pattern(plan: IspPlan, rule: Backoff) -> dict[str, str]:
+    why = (
+        f'{plan.isp} {rule.action} {duration(rule.duration)}: {rule.description}'
+        if rule.origin == 'isp'
+        else f'{rule.category}: {rule.description}'
+    )
+    return {'regex': _regex(rule.pattern), 'action': 'mode=backoff', 'why': why}
 
 
-def _isp_rules(stream: StreamFact, isp: str) -> list[dict[str, str]]:
-    effective = stream.isps.get(isp)
-    rules = [
-        {
-            'regex': _regex(rule.pattern),
-            'action': 'mode=backoff',
-            'why': f'{isp} {rule.action} {duration(rule.duration)}: {rule.description}',
-        }
-        for rule in (effective.backoff_rules if effective else ())
+def _backoff_rules(plan: IspPlan) -> list[dict[str, str]]:
+    """The plan's back-off rules as ``reply`` lines; PowerMTA's syntax has one action for both (see the notes).
+
+    A stream's reply rule is dropped where a provider's rule has the same regex once written between slashes.
+    """
+    own = [_pattern(plan, rule) for rule in plan.backoff if rule.origin == 'isp']
+    seen = {rule['regex'] for rule in own}
+    return own + [
+        entry for rule in plan.backoff if rule.origin != 'isp' and (entry := _pattern(plan, rule))['regex'] not in seen
     ]
-    seen = {rule['regex'] for rule in rules}
-    return rules + [rule for rule in _reply_rules(stream) if rule['regex'] not in seen]
 
 
 def _unique(items: Iterable[str]) -> list[str]:
@@ -156,18 +123,20 @@ class _Host:
         self.context = context
         self.host = host
         self.streams = context.facts.streams_of_host(host)
+        self.plans = {stream.name: context.facts.plan.for_stream(stream.name) for stream in self.streams}
         self._notes: dict[str, list[str]] = {}
         self.isps = self._isps()
 
     def _isps(self) -> dict[str, list[str]]:
         """Providers with recipient domains on this host's streams: name -> domains (union over the streams)."""
         domains: dict[str, list[str]] = {}
-        for stream in self.streams:
-            for name, isp in stream.isps.items():
+        plans = list(self.plans.values())
+        for plan in plans:
+            for name, isp in plan.isps.items():
                 domains[name] = _unique([*domains.get(name, []), *isp.recipient_domains])
         for name in sorted(domains):
             if not domains[name]:
-                mx = ', '.join(self.streams[0].isps[name].mx_patterns) if name in self.streams[0].isps else ''
+                mx = ', '.join(plans[0].isps[name].mx_patterns) if name in plans[0].isps else ''
                 self.note(
                     name,
                     f"recognised only by MX ({mx}); PowerMTA's MX rollup syntax is not confirmed in our reference, "
@@ -175,9 +144,7 @@ class _Host:
                 )
                 del domains[name]
         for name in domains:
-            variants = {
-                frozenset(stream.isps[name].recipient_domains) for stream in self.streams if name in stream.isps
-            }
+            variants = {frozenset(plan.isps[name].recipient_domains) for plan in plans if name in plan.isps}
             if len(variants) > 1:
                 self.note(name, 'streams add different recipient domains; the rollup uses all of them')
         return dict(sorted(domains.items()))
@@ -247,7 +214,7 @@ class _Host:
         for isp in [*self.isps, '*']:
             key = 'default' if isp == '*' else isp
             rules = {
-                stream.name: (_reply_rules(stream) if isp == '*' else _isp_rules(stream, isp))
+                stream.name: _backoff_rules(self.plans[stream.name].isp(DEFAULT_ISP if isp == '*' else isp))
                 for stream in self.streams
             }
             variants = _unique(repr(value) for value in rules.values())
@@ -260,39 +227,44 @@ class _Host:
                     lists.append({'name': name, 'rules': stream_rules})
         return lists, names
 
-    def queue(self, stream: StreamFact, isp: str, limits: IspLimits, pattern_list: str | None) -> dict[str, Any]:
+    def queue(self, stream: StreamPlan, isp: str, plan: IspPlan, pattern_list: str | None) -> dict[str, Any]:
+        """The ``<domain>`` block of ``isp`` (``*``: every other recipient) in each VMTA of the stream."""
+        limits = plan.limits
         return {
             'domain': '*' if isp == '*' else queue_name(isp),
             'isp': 'default' if isp == '*' else isp,
             'smtp_hosts': None if isp == '*' else self.isps[isp][0],
-            'max_smtp_out': _limit(limits, 'max_connections'),
-            'max_msg_per_connection': _limit(limits, 'messages_per_connection'),
-            'max_msg_rate': per_hour(_limit(limits, 'messages_per_hour')),
-            'retry_after': ','.join(duration(value) for value in retry_schedule(stream, limits)),
+            'max_smtp_out': limits.max_connections,
+            'max_msg_per_connection': limits.messages_per_connection,
+            'max_msg_rate': per_hour(limits.messages_per_hour),
+            'retry_after': ','.join(duration(value) for value in plan.retry_after),
             'bounce_after': duration(stream.retry.queue_lifetime),
-            'backoff_max_msg_rate': per_hour(_limit(limits, 'backoff_messages_per_hour')),
-            'backoff_retry_after': duration(_limit(limits, 'backoff_retry_after')),
-            'backoff_to_normal_after': duration(_limit(limits, 'backoff_to_normal_after')),
+            'backoff_max_msg_rate': per_hour(limits.backoff_messages_per_hour),
+            'backoff_retry_after': duration(limits.backoff_retry_after),
+            'backoff_to_normal_after': duration(limits.backoff_to_normal_after),
             'smtp_pattern_list': pattern_list,
         }
 
     def queues(self, names: dict[tuple[str, str], str]) -> dict[str, list[dict[str, Any]]]:
         result = {}
         for stream in self.streams:
+            plan = self.plans[stream.name]
             entries = []
             for isp in self.isps:
-                effective = stream.isps.get(isp)
-                if effective is None:
+                if isp not in plan.isps:
                     self.note(f'stream {stream.name}', f'{isp} is not one of its providers; default limits apply')
-                limits = effective.limits if effective is not None else DEFAULT_LIMITS
-                entries.append(self.queue(stream, isp, limits, names.get((stream.name, isp))))
-            entries.append(self.queue(stream, '*', DEFAULT_LIMITS, names.get((stream.name, '*'))))
+                entries.append(self.queue(plan, isp, plan.isp(isp), names.get((stream.name, isp))))
+            entries.append(self.queue(plan, '*', plan.default, names.get((stream.name, '*'))))
             result[stream.name] = entries
         return result
 
     def policy_notes(self) -> None:
         """What our bounce policy asks for and PowerMTA cannot do with the directives of our reference."""
-        tls = sorted(isp for isp in self.isps if any(_requires_tls(stream, isp) for stream in self.streams))
+        tls = sorted(
+            isp
+            for isp in self.isps
+            if any(isp in plan.isps and plan.isps[isp].limits.require_tls for plan in self.plans.values())
+        )
         if tls:
             self.note(
                 f'require_tls ({", ".join(tls)})',
@@ -300,13 +272,13 @@ class _Host:
             )
         self.note('recipients_per_message', 'not rendered (no directive in our reference)')
         for stream in self.streams:
-            self._stream_notes(stream)
+            self._stream_notes(self.plans[stream.name])
         for isp in self.isps:
             self._isp_notes(isp)
 
-    def _stream_notes(self, stream: StreamFact) -> None:
+    def _stream_notes(self, stream: StreamPlan) -> None:
         categories = stream.categories
-        ordinary = categories[CATCH_ALL].retry_after
+        ordinary = categories[ORDINARY].retry_after
         own = [
             f'{name} {",".join(duration(value) for value in category.retry_after)}'
             for name, category in categories.items()
@@ -350,12 +322,13 @@ class _Host:
 
     def _isp_notes(self, isp: str) -> None:
         for stream in self.streams:
-            effective = stream.isps.get(isp)
-            if effective is None:
+            plan = self.plans[stream.name].isps.get(isp)
+            if plan is None:
                 continue
-            normal = effective.limits.backoff_to_normal_after
-            suspend = [rule for rule in effective.backoff_rules if rule.action == 'suspend']
-            other = [rule for rule in effective.backoff_rules if rule.action != 'suspend' and rule.duration != normal]
+            normal = plan.limits.backoff_to_normal_after
+            rules = [rule for rule in plan.backoff if rule.origin == 'isp']
+            suspend = [rule for rule in rules if rule.action == 'suspend']
+            other = [rule for rule in rules if rule.action != 'suspend' and rule.duration != normal]
             if suspend:
                 text = ', '.join(f'/{rule.pattern}/ {duration(rule.duration)}' for rule in suspend)
                 self.note(
@@ -368,11 +341,11 @@ class _Host:
                 self.note(
                     isp,
                     f'per-pattern durations {text} are not expressible; backoff lasts backoff-to-normal-after '
-                    f'{duration(normal or 0)}',
+                    f'{duration(normal)}',
                 )
 
     def dkim(self) -> list[dict[str, str]]:
-        by_domain = self.context.memoize('dkim_keys_by_domain', lambda: _by_domain(dkim_keys(self.context.deployment)))
+        by_domain = dkim_keys_by_domain(self.context)
         order = self.context.memoize(  # the spec's order of sending domains
             'dkim_domain_order', lambda: {domain: index for index, domain in enumerate(by_domain)}
         )
@@ -427,19 +400,6 @@ class _Host:
             'powermta__queues': queues,
             'powermta__dkim_keys': dkim,
         }
-
-
-def _limit(limits: IspLimits, name: str) -> int:
-    """A limit of an effective profile (the facts fill every limit from the catalogue defaults)."""
-    value = getattr(limits, name)
-    if not isinstance(value, int):
-        raise ValueError(f'effective limits lack {name}')
-    return value
-
-
-def _requires_tls(stream: StreamFact, isp: str) -> bool:
-    effective = stream.isps.get(isp)
-    return bool(effective and effective.limits.require_tls)
 
 
 class PowerMtaVars:

@@ -1,0 +1,54 @@
+"""``mailinfra-agent COMMAND ...``: one entry point for the host's services, timers and role checks.
+
+Each command is one module under ``mailinfra_agent/commands/`` with ``NAME``, ``HELP``,
+``add_arguments(parser)`` and ``run(args) -> int``; a new command is one module plus a line in ``COMMANDS``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+from types import ModuleType
+
+from . import __version__
+
+COMMANDS: tuple[str, ...] = ('powermta_check', 'postfix_check', 'sending_ips', 'contract', 'store')
+"""Modules under ``mailinfra_agent.commands``, in the order ``--help`` lists them."""
+
+EXIT_USAGE = 64
+EXIT_INTERNAL = 70
+
+
+def _commands() -> list[ModuleType]:
+    return [importlib.import_module(f'mailinfra_agent.commands.{name}') for name in COMMANDS]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog='mailinfra-agent', description='Services and checks of mailinfra-iac that run on the hosts.'
+    )
+    parser.add_argument('--version', action='version', version=f'mailinfra-agent {__version__}')
+    sub = parser.add_subparsers(dest='command', metavar='COMMAND')
+    for module in _commands():
+        command = sub.add_parser(module.NAME, help=module.HELP, description=module.HELP)
+        module.add_arguments(command)
+        command.set_defaults(run=module.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, 'run', None) is None:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    try:
+        return int(args.run(args))
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""One module per ``mailinfra-agent`` command (see ``mailinfra_agent.cli``)."""

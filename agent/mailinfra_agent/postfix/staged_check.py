@@ -1,0 +1,147 @@
+"""Check a staged Postfix configuration directory, and install it once every instance passed.
+
+``check STAGED LIVE`` fails (exit 1, reasons on stderr) when:
+
+- postconf warns about main.cf (unknown or unused parameters, syntax), except "overriding earlier entry",
+  which postfix__main_cf_extra does on purpose;
+- postconf cannot parse master.cf or warns about it;
+- ``postfix check`` fails (bad values of the parameters it validates, permissions, missing files);
+- a texthash or pcre table the configuration names is missing or has lines Postfix would ignore;
+- the TLS certificate or key file is not readable.
+
+It exits 3 when everything passed but inet_interfaces or inet_protocols differ from a live configuration
+that exists (a reload does not apply them: the instance needs a restart), else 0. Postfix prints the reason
+of a failed ``postfix check`` only to a terminal, so it runs on a pseudo-terminal.
+
+``install STAGED LIVE FILE...`` copies the named files whose content differs from STAGED to LIVE (mode 0644,
+atomic rename) and prints one line per file it replaced.
+"""
+
+from __future__ import annotations
+
+import os
+import pty
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Sequence
+
+__all__ = ['RESTART', 'check', 'install', 'listeners_change', 'postfix_check', 'problems_of', 'warnings']
+
+LISTENER_SETTINGS = ('inet_interfaces', 'inet_protocols')
+TOLERATED = re.compile(r'overriding earlier entry')
+TABLE = re.compile(r'\b(texthash|pcre):(/[^\s,}]+)')
+RESTART = 3
+"""Exit code of ``check``: the staged configuration passed, but the instance needs a restart, not a reload."""
+
+Runner = Callable[[Sequence[str]], 'subprocess.CompletedProcess[str]']
+"""Runs a command and returns its exit code and captured output (injected by the tests)."""
+TerminalRunner = Callable[[str], tuple[int, str]]
+"""Runs ``postfix -c DIRECTORY check`` and returns its exit code and terminal output."""
+
+
+def run(argv: Sequence[str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(list(argv), capture_output=True, text=True, check=False)
+
+
+def warnings(stderr: str) -> list[str]:
+    """The non-empty lines of ``stderr``, without the tolerated "overriding earlier entry" warnings."""
+    return [line for line in stderr.splitlines() if line.strip() and not TOLERATED.search(line)]
+
+
+def postfix_check(directory: str) -> tuple[int, str]:
+    """``postfix -c DIR check`` with its output on a pseudo-terminal, so that it says why it failed."""
+    controller, terminal = pty.openpty()
+    process = subprocess.Popen(
+        ['postfix', '-c', directory, 'check'], stdin=subprocess.DEVNULL, stdout=terminal, stderr=terminal
+    )
+    os.close(terminal)
+    output = b''
+    while True:
+        try:
+            chunk = os.read(controller, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        output += chunk
+    os.close(controller)
+    return process.wait(), output.decode(errors='replace')
+
+
+def problems_of(directory: str, *, runner: Runner = run, terminal: TerminalRunner = postfix_check) -> list[str]:
+    """Every reason why the configuration in ``directory`` must not be installed."""
+    problems: list[str] = []
+    settings = runner(['postconf', '-c', directory, '-n', '-x'])
+    problems += [f'main.cf: {line}' for line in warnings(settings.stderr)]
+    if settings.returncode != 0:
+        problems.append(f'postconf -n failed with exit code {settings.returncode}')
+    for option in ('-M', '-P'):
+        services = runner(['postconf', '-c', directory, option])
+        problems += [f'master.cf: {line}' for line in warnings(services.stderr)]
+        if services.returncode != 0:
+            problems.append(f'postconf {option} failed with exit code {services.returncode}')
+
+    code, output = terminal(directory)
+    if code != 0:
+        reason = ' '.join(line.strip() for line in output.splitlines() if line.strip()) or 'no reason given'
+        problems.append(f'postfix check failed: {reason}')
+
+    for kind, path in sorted(set(TABLE.findall(settings.stdout))):
+        if not os.path.isfile(path):
+            problems.append(f'{kind} table {path} does not exist')
+            continue
+        lookup = runner(['postmap', '-c', directory, '-q', 'mailinfra-check@check.invalid', f'{kind}:{path}'])
+        problems += [f'{kind}:{path}: {line}' for line in warnings(lookup.stderr)]
+
+    values = dict(line.split(' = ', 1) for line in settings.stdout.splitlines() if ' = ' in line)
+    for path in values.get('smtpd_tls_chain_files', '').replace(',', ' ').split():
+        if not os.access(path, os.R_OK):
+            problems.append(f'TLS file {path} (smtpd_tls_chain_files) is not readable')
+    return problems
+
+
+def listeners_change(live: str, staged: str, *, runner: Runner = run) -> bool:
+    """Whether the staged listener settings differ from a live configuration that exists (printed if so)."""
+    if not os.path.isfile(os.path.join(live, 'main.cf')):
+        return False
+    before = runner(['postconf', '-c', live, '-h', *LISTENER_SETTINGS]).stdout.split()
+    after = runner(['postconf', '-c', staged, '-h', *LISTENER_SETTINGS]).stdout.split()
+    if before != after:
+        print(f'{" ".join(LISTENER_SETTINGS)}: {before} -> {after}: restart needed')
+    return before != after
+
+
+def check(staged: str, live: str, *, runner: Runner = run, terminal: TerminalRunner = postfix_check) -> int:
+    """Exit code of ``check``: 1 with the problems on stderr, ``RESTART`` or 0."""
+    problems = problems_of(staged, runner=runner, terminal=terminal)
+    for problem in problems:
+        print(f'{staged}: {problem}', file=sys.stderr)
+    if problems:
+        return 1
+    return RESTART if listeners_change(live, staged, runner=runner) else 0
+
+
+def _same(first: str, second: str) -> bool:
+    if not os.path.isfile(second):
+        return False
+    with open(first, 'rb') as one, open(second, 'rb') as other:
+        return one.read() == other.read()
+
+
+def install(staged: str, live: str, files: Sequence[str]) -> int:
+    """Copy each named file that differs from ``staged`` into ``live`` atomically; print the replaced paths."""
+    for name in files:
+        source, target = os.path.join(staged, name), os.path.join(live, name)
+        if _same(source, target):
+            continue
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=os.path.dirname(target), prefix='.mailinfra-')
+        os.close(handle)
+        shutil.copyfile(source, temporary)
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, target)
+        print(target)
+    return 0

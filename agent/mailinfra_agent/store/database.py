@@ -1,0 +1,163 @@
+"""One small database interface over SQLite (the default) and PostgreSQL (psycopg 3, the ``postgres`` extra).
+
+SQL is written once with ``?`` placeholders; the PostgreSQL side turns them into ``%s``. Statements run in
+autocommit mode unless they are inside ``with db.transaction():``, which commits on success and rolls back
+on an exception.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+from ..contract import SecretFileError, Store, read_secret_file
+
+Dialect = Literal['sqlite', 'postgresql']
+Row = tuple[Any, ...]
+
+SQLITE_BUSY_TIMEOUT_MS = 5000
+"""How long a SQLite writer waits for another one (another service on the host) before failing."""
+CONNECT_TIMEOUT = 10
+"""Seconds to wait for a PostgreSQL server."""
+
+
+class StoreError(Exception):
+    """The store cannot be opened or used; the message says why."""
+
+
+class _Cursor(Protocol):
+    description: Any
+
+    def fetchall(self) -> list[Any]: ...
+
+
+class _Connection(Protocol):
+    def execute(self, sql: str, params: Sequence[Any] = ...) -> Any: ...
+
+    def close(self) -> None: ...
+
+
+def postgresql_sql(sql: str) -> str:
+    """``?`` placeholders as psycopg's ``%s``, and a literal ``%`` doubled; quoted text is left alone."""
+    out: list[str] = []
+    quote: str | None = None
+    for char in sql:
+        if quote is not None:
+            if char == quote:
+                quote = None
+            out.append('%%' if char == '%' else char)
+        elif char in ('"', "'"):
+            quote = char
+            out.append(char)
+        elif char == '?':
+            out.append('%s')
+        elif char == '%':
+            out.append('%%')
+        else:
+            out.append(char)
+    return ''.join(out)
+
+
+class Database:
+    """A connection to the store. Use :func:`connect`; close it with ``close()`` or a ``with`` block."""
+
+    def __init__(self, connection: _Connection, dialect: Dialect, errors: tuple[type[Exception], ...]) -> None:
+        self._connection = connection
+        self.dialect: Dialect = dialect
+        self._errors = errors
+        self._in_transaction = False
+
+    def __enter__(self) -> Database:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._connection.close()
+
+    def _sql(self, sql: str) -> str:
+        return postgresql_sql(sql) if self.dialect == 'postgresql' else sql
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        """Run one statement; the rows it returns (empty for statements without a result)."""
+        try:
+            cursor = self._connection.execute(self._sql(sql), tuple(params))
+            return [tuple(row) for row in cursor.fetchall()] if cursor.description is not None else []
+        except self._errors as error:
+            raise StoreError(f'{self.dialect}: {_first_line(error)} (in: {" ".join(sql.split())[:200]})') from error
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        """Run one statement once per parameter row (inside one transaction when not already in one)."""
+        with self.transaction():
+            for params in rows:
+                self.execute(sql, params)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Database]:
+        """Commit when the block ends, roll back when it raises. Nested blocks join the outer transaction."""
+        if self._in_transaction:
+            yield self
+            return
+        # SQLite: take the write lock at once, so that two writers wait (busy timeout) instead of deadlocking.
+        self.execute('BEGIN IMMEDIATE' if self.dialect == 'sqlite' else 'BEGIN')
+        self._in_transaction = True
+        try:
+            yield self
+        except BaseException:
+            self._in_transaction = False
+            self.execute('ROLLBACK')
+            raise
+        self._in_transaction = False
+        self.execute('COMMIT')
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def connect(store: Store) -> Database:
+    """Open the store the contract names."""
+    if store.backend == 'sqlite':
+        if store.path is None:
+            raise StoreError('the sqlite store needs a path')
+        return connect_sqlite(store.path)
+    if store.dsn is None:
+        raise StoreError('the postgresql store needs a dsn')
+    try:
+        password = read_secret_file(store.password_file) if store.password_file is not None else None
+    except SecretFileError as error:
+        raise StoreError(str(error)) from None
+    return connect_postgresql(store.dsn, password)
+
+
+def connect_sqlite(path: str | Path) -> Database:
+    if str(path) != ':memory:' and not Path(path).parent.is_dir():
+        raise StoreError(f'sqlite: the directory of {path} does not exist')
+    try:
+        connection = sqlite3.connect(path, timeout=SQLITE_BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+        connection.execute(f'PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}')
+        connection.execute('PRAGMA journal_mode = WAL')
+        connection.execute('PRAGMA foreign_keys = ON')
+    except sqlite3.Error as error:
+        raise StoreError(f'sqlite: cannot open {path}: {error}') from None
+    return Database(connection, 'sqlite', (sqlite3.Error,))
+
+
+def connect_postgresql(dsn: str, password: str | None) -> Database:
+    try:
+        import psycopg
+    except ImportError:
+        raise StoreError(
+            'the postgresql store needs psycopg: install mailinfra-agent with the "postgres" extra'
+        ) from None
+    extra: dict[str, Any] = {'password': password} if password is not None else {}
+    try:
+        connection = psycopg.connect(dsn, autocommit=True, connect_timeout=CONNECT_TIMEOUT, **extra)
+    except psycopg.Error as error:
+        raise StoreError(f'postgresql: cannot connect ({dsn}): {_first_line(error)}') from None
+    return Database(connection, 'postgresql', (psycopg.Error,))

@@ -1,0 +1,31 @@
+"""Hosts by role: which machines run an MTA, receive mail, monitor, hold the shared store or serve DNS."""
+
+from __future__ import annotations
+
+from ..model import Deployment
+from ..model.infrastructure import HOST_ROLES, HostRole
+
+
+def hosts_with_role(deployment: Deployment, role: HostRole) -> list[str]:
+    """Names of the hosts that have ``role``, in spec order."""
+    return [name for name, host in deployment.hosts.items() if role in host.roles]
+
+
+def role_hosts(deployment: Deployment) -> dict[HostRole, list[str]]:
+    """Every role (in ``HOST_ROLES`` order) -> its hosts in spec order; roles without hosts are left out."""
+    hosts = {role: hosts_with_role(deployment, role) for role in HOST_ROLES}
+    return {role: names for role, names in hosts.items() if names}
+
+
+def inbound_hosts(deployment: Deployment) -> list[str]:
+    """The MX hosts of the return-path domains: ``inbound.hosts`` as written, else every MTA host."""
+    return list(deployment.inbound.hosts) or hosts_with_role(deployment, 'mta')
+
+
+def database_host(deployment: Deployment) -> str | None:
+    """The host of the shared PostgreSQL store, or None: each host then keeps a local SQLite store.
+
+    Checks allow one database host at most (``database-host-count``); with several, this is the first.
+    """
+    hosts = hosts_with_role(deployment, 'database')
+    return hosts[0] if hosts else None

@@ -1,0 +1,291 @@
+"""One ordered list of DNS records derived from the model; every DNS renderer starts from it.
+
+Values are logical (a TXT value is one unsplit string; each provider chunks it its own way).
+An address that Terraform allocates is written as the placeholder ``<ip:ID>`` (``<host:NAME>`` for a
+VM's own address) until the renderer resolves it from Terraform outputs or a Terraform expression.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import re
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from mailinfra_agent.names import enclosing
+
+from ..dkim.source import DkimSource, MissingDkimKeys
+from ..model import Deployment, SendingDomain
+from . import Facts
+from .hosts import inbound_hosts
+from .naming import ed25519_selector, organisation
+
+PLACEHOLDER = re.compile(r'<(ip|host):([a-z0-9_]+)>')
+MX_PREFERENCE = 10
+
+
+@dataclass(frozen=True, order=True)
+class Record:
+    """A record set: every value of one name and type."""
+
+    zone: str
+    name: str
+    """Relative to the zone; ``@`` for the apex."""
+    type: str
+    values: tuple[str, ...]
+    ttl: int = field(compare=False)
+    purpose: str = field(compare=False)
+    """Why it exists: a, ptr, spf, dkim, dmarc, dmarc-authorisation, mx, mta-sts, tls-rpt, tracking."""
+
+    @property
+    def fqdn(self) -> str:
+        return self.zone if self.name == '@' else f'{self.name}.{self.zone}'
+
+    @property
+    def key(self) -> str:
+        """A stable id: ``<name>/<type>`` inside the zone."""
+        return f'{self.name}/{self.type}'
+
+    def placeholders(self) -> set[str]:
+        return {match.group(0) for value in self.values for match in PLACEHOLDER.finditer(value)}
+
+
+@dataclass(frozen=True)
+class ProviderPtr:
+    """A PTR set through the IP provider's reverse-DNS API (not in a zone we serve)."""
+
+    ip_id: str
+    address: str | None
+    ptr: str
+    provider: str | None
+    host: str | None
+
+
+@dataclass(frozen=True)
+class RecordSet:
+    """All records of a deployment, and the PTRs that only the IP provider can set."""
+
+    records: tuple[Record, ...]
+    provider_ptrs: tuple[ProviderPtr, ...]
+    mta_sts_policies: dict[str, str]
+    """Receiving domain -> MTA-STS policy text (served at https://mta-sts.<domain>/.well-known/mta-sts.txt)."""
+
+    def by_zone(self) -> dict[str, list[Record]]:
+        zones: dict[str, list[Record]] = defaultdict(list)
+        for record in self.records:
+            zones[record.zone].append(record)
+        return dict(zones)
+
+    def resolve(self, addresses: dict[str, str]) -> RecordSet:
+        """Replace ``<ip:ID>``/``<host:NAME>`` placeholders with known addresses (others stay)."""
+
+        def fill(value: str) -> str:
+            return PLACEHOLDER.sub(lambda m: addresses.get(_address_key(m), m.group(0)), value)
+
+        records = tuple(
+            Record(r.zone, r.name, r.type, tuple(fill(v) for v in r.values), r.ttl, r.purpose) for r in self.records
+        )
+        ptrs = tuple(
+            ProviderPtr(p.ip_id, p.address or addresses.get(p.ip_id), p.ptr, p.provider, p.host)
+            for p in self.provider_ptrs
+        )
+        return RecordSet(records, ptrs, self.mta_sts_policies)
+
+    def unresolved(self) -> list[str]:
+        return sorted({placeholder for record in self.records for placeholder in record.placeholders()})
+
+
+def _address_key(match: re.Match[str]) -> str:
+    return match.group(2) if match.group(1) == 'ip' else f'host_{match.group(2)}'
+
+
+class _Zones:
+    def __init__(self, deployment: Deployment) -> None:
+        names = {zone.name for zone in deployment.dns.zones}
+        self.forward = {name for name in names if not name.endswith('.arpa')}
+        self.reverse = {name for name in names if name.endswith('.in-addr.arpa')}
+
+    def split(self, fqdn: str) -> tuple[str, str] | None:
+        zone = enclosing(fqdn, self.forward)
+        if zone is None:
+            return None
+        return zone, '@' if fqdn == zone else fqdn[: -len(zone) - 1]
+
+    def reverse_of(self, address: str) -> tuple[str, str] | None:
+        pointer = ipaddress.ip_address(address).reverse_pointer
+        zone = enclosing(pointer, self.reverse)
+        if zone is None or zone == pointer:
+            return None
+        return zone, pointer[: -len(zone) - 1]
+
+
+def _ip4_terms(addresses: list[str]) -> list[str]:
+    known = [ipaddress.IPv4Network(a) for a in addresses if not PLACEHOLDER.fullmatch(a)]
+    terms = [
+        f'ip4:{network.network_address}' if network.prefixlen == 32 else f'ip4:{network}'
+        for network in ipaddress.collapse_addresses(known)
+    ]
+    return terms + [f'ip4:{a}' for a in sorted(a for a in addresses if PLACEHOLDER.fullmatch(a))]
+
+
+def spf_value(domain: SendingDomain, ip4_terms: list[str], *, with_policy: bool = True) -> str:
+    """``v=spf1`` with the streams' IPs first (no lookups), then the declared mechanisms and includes."""
+    terms = ['v=spf1', *ip4_terms]
+    if with_policy:
+        terms += domain.spf.mechanisms
+        terms += [f'include:{include.domain}' for include in domain.spf.includes]
+    terms.append(domain.spf.all)
+    return ' '.join(terms)
+
+
+def dmarc_value(domain: SendingDomain) -> str:
+    dmarc = domain.dmarc
+    tags = [f'v=DMARC1; p={dmarc.p}']
+    if dmarc.sp is not None:
+        tags.append(f'sp={dmarc.sp}')
+    if dmarc.rua:
+        tags.append('rua=' + ','.join(f'mailto:{address}' for address in dmarc.rua))
+    if dmarc.ruf:
+        tags.append('ruf=' + ','.join(f'mailto:{address}' for address in dmarc.ruf))
+    tags += [f'adkim={dmarc.adkim}', f'aspf={dmarc.aspf}']
+    if dmarc.ruf:
+        tags.append(f'fo={dmarc.fo}')
+    return '; '.join(tags)
+
+
+def mta_sts_policy(mode: str, mx_hosts: list[str], max_age: int) -> str:
+    lines = ['version: STSv1', f'mode: {mode}', *(f'mx: {host}' for host in mx_hosts), f'max_age: {max_age}']
+    return '\r\n'.join(lines) + '\r\n'
+
+
+def _sending_terms(facts: Facts) -> dict[str, list[str]]:
+    """Sending domain -> SPF ip4: terms for the addresses of every stream allowed to use it."""
+    streams_of: dict[str, list[str]] = defaultdict(list)
+    for stream in facts.streams.values():
+        for domain in stream.domains:
+            streams_of[domain].append(stream.name)
+    cache: dict[tuple[str, ...], list[str]] = {}
+    result = {}
+    for domain, names in streams_of.items():
+        key = tuple(names)
+        if key not in cache:
+            cache[key] = _ip4_terms([ip.address or f'<ip:{ip.id}>' for name in names for ip in facts.streams[name].ips])
+        result[domain] = cache[key]
+    return result
+
+
+class _Builder:
+    """Collects record sets by (zone, name, type); names outside the managed zones are left to the checks."""
+
+    def __init__(self, deployment: Deployment) -> None:
+        self.zones = _Zones(deployment)
+        self.ttl = deployment.dns.ttl
+        self.sets: dict[tuple[str, str, str], tuple[list[str], str]] = {}
+
+    def add(self, fqdn: str, rtype: str, value: str, purpose: str) -> None:
+        where = self.zones.split(fqdn)
+        if where is not None:
+            self.add_in(where[0], where[1], rtype, value, purpose)
+
+    def add_in(self, zone: str, name: str, rtype: str, value: str, purpose: str) -> None:
+        values, _ = self.sets.setdefault((zone, name, rtype), ([], purpose))
+        if value not in values:
+            values.append(value)
+
+    def records(self) -> tuple[Record, ...]:
+        return tuple(
+            sorted(
+                Record(zone, name, rtype, tuple(sorted(values) if rtype == 'MX' else values), self.ttl, purpose)
+                for (zone, name, rtype), (values, purpose) in self.sets.items()
+            )
+        )
+
+
+def _address_records(builder: _Builder, deployment: Deployment, facts: Facts) -> list[ProviderPtr]:
+    """A for every sending name and host; PTR in our reverse zones, the rest through the IP provider."""
+    ptrs = []
+    for ip in facts.ips:
+        builder.add(ip.ptr, 'A', ip.address or f'<ip:{ip.id}>', 'a')
+        reverse = builder.zones.reverse_of(ip.address) if ip.address else None
+        if reverse is not None:
+            builder.add_in(reverse[0], reverse[1], 'PTR', ip.ptr + '.', 'ptr')
+        else:
+            ptrs.append(ProviderPtr(ip.id, ip.address, ip.ptr, ip.provider, ip.host))
+    for name, host in deployment.hosts.items():
+        builder.add(host.fqdn, 'A', host.address or f'<host:{name}>', 'a')
+    return ptrs
+
+
+def _domain_records(
+    builder: _Builder, deployment: Deployment, facts: Facts, dkim: DkimSource
+) -> list[tuple[str, str, str]]:
+    """SPF, DKIM, DMARC (and report authorisations) and tracking for every sending domain; returns missing keys."""
+    terms = _sending_terms(facts)
+    client_domains = set(deployment.client.domains)
+    missing: list[tuple[str, str, str]] = []
+    for domain in deployment.sending_domains:
+        ips = terms.get(domain.domain, [])
+        builder.add(domain.domain, 'TXT', spf_value(domain, ips), 'spf')
+        builder.add(domain.bounce_domain, 'TXT', spf_value(domain, ips, with_policy=False), 'spf')
+        wanted = [(selector, 'rsa') for selector in domain.dkim.selectors]
+        if domain.dkim.algorithm == 'rsa+ed25519':
+            wanted += [(ed25519_selector(selector), 'ed25519') for selector in domain.dkim.selectors]
+        found, absent = dkim.records(domain.domain, sorted(wanted))
+        missing += [(domain.domain, selector, algorithm) for selector, algorithm in absent]
+        for txt in found:
+            builder.add(f'{txt.selector}._domainkey.{domain.domain}', 'TXT', txt.value, 'dkim')
+        builder.add(f'_dmarc.{domain.domain}', 'TXT', dmarc_value(domain), 'dmarc')
+        own = organisation(domain.domain, client_domains)
+        for address in (*domain.dmarc.rua, *domain.dmarc.ruf):
+            target = address.rpartition('@')[2]
+            if organisation(target, client_domains) != own:  # RFC 7489 section 7.1
+                builder.add(f'{domain.domain}._report._dmarc.{target}', 'TXT', 'v=DMARC1', 'dmarc-authorisation')
+        if domain.tracking is not None:
+            builder.add(domain.tracking.hostname, 'CNAME', domain.tracking.target + '.', 'tracking')
+    return missing
+
+
+def _receiving_records(builder: _Builder, deployment: Deployment) -> dict[str, str]:
+    """MX, MTA-STS and TLS-RPT for the return-path and feedback-loop domains; returns the MTA-STS policies."""
+    inbound = [name for name in inbound_hosts(deployment) if name in deployment.hosts]
+    mx_hosts = sorted(deployment.hosts[name].fqdn for name in inbound)
+    receiving = {domain.bounce_domain for domain in deployment.sending_domains}
+    if deployment.inbound.fbl_address:
+        receiving.add(deployment.inbound.fbl_address.rpartition('@')[2])
+    tls_rua = deployment.inbound.tls_rpt.rua or [deployment.client.postmaster]
+    mta_sts = deployment.inbound.mta_sts
+    policies = {}
+    policy = mta_sts_policy(mta_sts.mode, mx_hosts, mta_sts.max_age)
+    policy_id = hashlib.sha256(policy.encode()).hexdigest()[:20]
+    for name in sorted(receiving):
+        for mx in mx_hosts:
+            builder.add(name, 'MX', f'{MX_PREFERENCE} {mx}.', 'mx')
+        policies[name] = policy
+        builder.add(f'_mta-sts.{name}', 'TXT', f'v=STSv1; id={policy_id}', 'mta-sts')
+        for host_name in inbound:
+            address = deployment.hosts[host_name].address or f'<host:{host_name}>'
+            builder.add(f'mta-sts.{name}', 'A', address, 'mta-sts')
+        builder.add(
+            f'_smtp._tls.{name}', 'TXT', 'v=TLSRPTv1; rua=' + ','.join(f'mailto:{a}' for a in tls_rua), 'tls-rpt'
+        )
+    return policies
+
+
+def derive_records(deployment: Deployment, facts: Facts, dkim: DkimSource) -> RecordSet:
+    """Every record the deployment publishes, sorted by zone, name and type."""
+    builder = _Builder(deployment)
+    ptrs = _address_records(builder, deployment, facts)
+    missing = _domain_records(builder, deployment, facts, dkim)
+    policies = _receiving_records(builder, deployment)
+    if missing:
+        raise MissingDkimKeys(sorted(missing), 'the DKIM key source')
+    return RecordSet(builder.records(), tuple(ptrs), policies)
+
+
+def iter_txt_lengths(records: RecordSet) -> Iterator[tuple[Record, int]]:
+    for record in records.records:
+        if record.type == 'TXT':
+            for value in record.values:
+                yield record, len(value.encode())

@@ -1,0 +1,163 @@
+"""``agent__contract``: the host's contract (``/etc/mailinfra/agent.json``), built with the agent's own types.
+
+The schema belongs to ``mailinfra_agent.contract``; this module only fills it from the facts, so that the
+controller and the host are checked against the same definitions. No secret goes in: the contract names
+the 0600 files that hold them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from mailinfra_agent import contract as c
+
+from ...catalogue import dnsbl
+from ...facts import StreamFact
+from ...facts.hosts import database_host
+from ...facts.plan import Backoff, IspPlan, Limits, StreamPlan
+from ...model.infrastructure import HOST_ROLES
+from ..base import RenderContext
+from .base import Template
+from .postfix import instance_name
+
+CONTRACT_TEMPLATE = 'agent/templates/etc/mailinfra/agent.json.j2'
+CONTRACT_OUTPUT = 'etc/mailinfra/agent.json'
+
+STORE_PORT = 5432
+STORE_DATABASE = 'mailinfra'
+STORE_USER = 'mailinfra_agent'
+STORE_PASSWORD_FILE = '/etc/mailinfra/secrets/store-password'
+"""The shared store's password on every host (mode 0600, owned by the agent's user); never in the contract."""
+
+
+def _limits(limits: Limits) -> c.Limits:
+    return c.Limits(**{field.name: getattr(limits, field.name) for field in dataclasses.fields(c.Limits)})
+
+
+def _backoff(rule: Backoff) -> c.BackoffRule:
+    return c.BackoffRule(rule.pattern, rule.action, rule.duration, rule.description, rule.origin, rule.category)
+
+
+def _isp(plan: IspPlan) -> c.Isp:
+    return c.Isp(
+        name=plan.isp,
+        display_name=plan.display_name,
+        recipient_domains=plan.recipient_domains,
+        mx_patterns=plan.mx_patterns,
+        retry_after=plan.retry_after,
+        backoff_rules=tuple(_backoff(rule) for rule in plan.backoff),
+    )
+
+
+def _stream(stream: StreamFact, plan: StreamPlan, mta: str | None) -> c.Stream:
+    return c.Stream(
+        name=stream.name,
+        kind=stream.kind,
+        instance=instance_name(stream.name) if mta == 'postfix' else stream.name,
+        domains=stream.domains,
+        injection=c.Injection(
+            stream.injection.port, tuple(stream.injection.networks), tuple(stream.injection.sasl_users)
+        ),
+        retry=c.Retry(plan.retry.min_backoff, plan.retry.max_backoff, plan.retry.queue_lifetime),
+        bounce_categories=tuple(
+            c.BounceCategory(
+                name=category.name,
+                retry=category.retry,
+                retry_after=category.retry_after,
+                expire_after=category.expire_after,
+                suppress_after=None if category.suppress_after == 'never' else int(category.suppress_after),
+            )
+            for category in plan.categories.values()
+        ),
+        reply_rules=tuple(
+            c.ReplyRule(rule.pattern, rule.category, rule.action, rule.description) for rule in plan.reply_rules
+        ),
+        isps=tuple(_isp(isp) for isp in sorted([plan.default, *plan.isps.values()], key=lambda isp: isp.isp)),
+    )
+
+
+def _store(context: RenderContext) -> c.Store:
+    """The shared PostgreSQL on the deployment's database host, else a local SQLite file."""
+    host = database_host(context.deployment)
+    if host is None:
+        return c.Store('sqlite', path=c.DEFAULT_SQLITE_PATH)
+    fqdn = context.deployment.hosts[host].fqdn
+    dsn = f'host={fqdn} port={STORE_PORT} dbname={STORE_DATABASE} user={STORE_USER}'
+    return c.Store('postgresql', dsn=dsn, password_file=STORE_PASSWORD_FILE)
+
+
+def _blocklists(context: RenderContext) -> c.Blocklists:
+    monitoring = context.deployment.monitoring
+    known = dnsbl.by_zone()
+    names = monitoring.dnsbl_zones if monitoring.dnsbl_zones is not None else dnsbl.default_zones()
+    zones = []
+    for name in names:
+        zone = known.get(name)
+        if zone is None:
+            # Not in the catalogue (the dnsbl-zone check warns): only 127.0.0.2 reads as a listing.
+            zones.append(c.BlocklistZone(name, 'ip', '', 'codes', {'127.0.0.2': 'listed'}, {}))
+        else:
+            listings, errors = dict(zone.listings), dict(zone.errors)
+            zones.append(c.BlocklistZone(zone.zone, zone.kind, zone.operator, zone.decoder, listings, errors))
+    return c.Blocklists(interval=monitoring.dnsbl_interval, zones=tuple(zones))
+
+
+def host_contract(context: RenderContext, host: str) -> c.Contract:
+    """The contract of one host."""
+    facts = context.facts
+    spec_host = context.deployment.hosts[host]
+    mta = facts.host_mta.get(host)
+    streams = facts.streams_of_host(host)
+    stream_of_pool = {stream.pool: stream.name for stream in streams if stream.pool is not None}
+    ips = facts.ips_of_host(host)
+    queue = context.deployment.monitoring.queue
+    return c.Contract(
+        version=c.CONTRACT_VERSION,
+        host=c.Host(
+            name=host,
+            fqdn=spec_host.fqdn,
+            roles=tuple(spec_host.roles),
+            mta='powermta' if mta == 'powermta' else 'postfix' if mta == 'postfix' else None,
+        ),
+        streams=tuple(_stream(stream, facts.plan.for_stream(stream.name), mta) for stream in streams),
+        ips=tuple(
+            c.SendingIp(
+                id=ip.id,
+                address=context.address_of(ip.id, ip.address),
+                ptr=ip.ptr,
+                helo=ip.helo,
+                pool=ip.pool,
+                stream=stream_of_pool.get(ip.pool),
+            )
+            for ip in ips
+        ),
+        routes=tuple(
+            c.Route(entry.stream, entry.ip, entry.isp, _limits(entry.limits))
+            for ip in ips
+            for entry in facts.plan.entries_of_ip(ip.id)
+        ),
+        thresholds=c.Thresholds(
+            queue=c.QueueThresholds(queue.depth_warning, queue.depth_critical, queue.age_warning, queue.age_critical)
+        ),
+        blocklists=_blocklists(context),
+        suppression=c.Suppression(),
+        store=_store(context),
+    )
+
+
+class AgentVars:
+    """Variables of roles/agent: the contract every host gets."""
+
+    name = 'agent'
+    host_roles = frozenset(HOST_ROLES)
+    """Every host runs the agent."""
+
+    def group_vars(self, context: RenderContext) -> dict[str, Any]:
+        return {}
+
+    def host_vars(self, context: RenderContext, host: str) -> dict[str, Any]:
+        return {'agent__contract': c.dump_contract(host_contract(context, host))}
+
+    def templates(self, context: RenderContext, host: str) -> list[Template]:
+        return [Template(CONTRACT_TEMPLATE, CONTRACT_OUTPUT)]

@@ -1,0 +1,267 @@
+"""The contract: the controller's rendered agent.json of every example loads on the host, strictly."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import os
+import re
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from mailinfra_agent.cli import main
+from mailinfra_agent.contract import (
+    CONTRACT_VERSION,
+    DEFAULT_ISP,
+    Contract,
+    ContractError,
+    SecretFileError,
+    Store,
+    dump_contract,
+    dump_contract_json,
+    load_contract,
+    read_secret_file,
+)
+from tests.conftest import ROOT
+from tests.golden_files import EXAMPLES, rendered
+
+CONTRACT_FILE = re.compile(r'^mta/(?P<host>[^/]+)/etc/mailinfra/agent\.json$')
+KEY_MATERIAL = re.compile(r'BEGIN [A-Z ]*PRIVATE KEY|PRIVATE KEY-----|"p=[A-Za-z0-9+/]{40,}|password\s*[=:]', re.I)
+
+
+@cache
+def contracts() -> dict[str, bytes]:
+    """Every rendered contract, by "<example>/<host>"."""
+    found = {}
+    for example in EXAMPLES:
+        for path, content in rendered(example).items():
+            if match := CONTRACT_FILE.match(path):
+                found[f'{example.stem}/{match["host"]}'] = content
+    return found
+
+
+def with_streams() -> str:
+    """The name of the first rendered contract of a host with streams, IPs and routes."""
+    return next(name for name in sorted(contracts()) if json.loads(contracts()[name])['routes'])
+
+
+def minimal() -> dict[str, Any]:
+    """A valid contract with streams, as JSON data."""
+    return json.loads(contracts()[with_streams()])
+
+
+def problems_of(data: Any) -> list[str]:
+    with pytest.raises(ContractError) as raised:
+        load_contract(data)
+    return raised.value.problems
+
+
+def test_every_example_host_gets_a_contract() -> None:
+    for example in EXAMPLES:
+        hosts = yaml.safe_load(example.read_text(encoding='utf-8'))['hosts']
+        assert {name for name in contracts() if name.startswith(f'{example.stem}/')} == {
+            f'{example.stem}/{host}' for host in hosts
+        }
+
+
+@pytest.mark.parametrize('name', sorted(contracts()))
+def test_rendered_contract_round_trips(name: str) -> None:
+    text = contracts()[name].decode()
+    contract = load_contract(text)
+    assert isinstance(contract, Contract)
+    assert contract.version == CONTRACT_VERSION
+    assert contract.host.name == name.split('/')[1]
+    # Rendered exactly as the agent writes it (Ansible's to_nice_json), plus the template's newline.
+    assert dump_contract_json(contract) + '\n' == text
+    assert load_contract(dump_contract(contract)) == contract
+
+
+@pytest.mark.parametrize('name', sorted(contracts()))
+def test_rendered_contract_holds_no_secret(name: str) -> None:
+    text = contracts()[name].decode()
+    assert not KEY_MATERIAL.search(text), name
+    store = load_contract(text).store
+    if store.backend == 'sqlite':
+        assert store.path == '/var/lib/mailinfra/agent.db'
+    else:
+        assert store.password_file == '/etc/mailinfra/secrets/store-password'
+
+
+def test_a_secret_in_a_contract_is_detected_by_the_scan() -> None:
+    # The scan above can fail: a DKIM private key or a password in the text matches.
+    assert KEY_MATERIAL.search('{"key": "-----BEGIN PRIVATE KEY-----"}')
+    assert KEY_MATERIAL.search('{"dsn": "host=db password=hunter2"}')
+
+
+def test_routes_cover_every_stream_ip_and_isp() -> None:
+    contract = load_contract(contracts()[with_streams()].decode())
+    assert any(isp.name == DEFAULT_ISP for stream in contract.streams for isp in stream.isps)
+    expected = {
+        (stream.name, ip.id, isp.name)
+        for stream in contract.streams
+        for ip in contract.ips
+        if ip.stream == stream.name
+        for isp in stream.isps
+    }
+    assert {(route.stream, route.ip, route.isp) for route in contract.routes} == expected
+    assert expected
+
+
+def test_newer_version_is_refused_with_a_clear_message() -> None:
+    data = minimal()
+    data['version'] = CONTRACT_VERSION + 2
+    data['unknown_section'] = {}  # not reported: the version decides first
+    assert problems_of(data) == [
+        f'contract version {CONTRACT_VERSION + 2} is newer than this agent understands ({CONTRACT_VERSION}); '
+        'upgrade mailinfra-agent to the version of the controller that rendered it'
+    ]
+
+
+def test_older_version_is_refused() -> None:
+    data = minimal()
+    data['version'] = 0
+    assert 'is older than this agent understands' in problems_of(data)[0]
+
+
+def test_version_of_the_wrong_type_is_a_problem() -> None:
+    data = minimal()
+    data['version'] = '1'
+    assert '$.version: expected an integer, got a string ("1")' in problems_of(data)
+
+
+def test_unknown_keys_are_refused() -> None:
+    data = minimal()
+    data['streams'][0]['injection']['tls'] = True
+    data['extra'] = 1
+    problems = problems_of(data)
+    assert any(problem.startswith('$.extra: unknown key') for problem in problems)
+    assert any(problem.startswith('$.streams[0].injection.tls: unknown key') for problem in problems)
+
+
+def test_wrong_types_are_all_reported_at_once() -> None:
+    data = minimal()
+    data['streams'][0]['injection']['port'] = '25'
+    data['ips'][0]['ptr'] = 7
+    data['routes'][0]['limits']['require_tls'] = 1
+    data['routes'][1]['limits']['max_connections'] = True
+    data['thresholds']['queue']['age_warning'] = 1.5
+    data['blocklists']['zones'][0]['decoder'] = 'regex'
+    del data['host']['fqdn']
+    assert sorted(problems_of(data)) == sorted(
+        [
+            '$.streams[0].injection.port: expected an integer, got a string ("25")',
+            '$.ips[0].ptr: expected a string, got an integer (7)',
+            '$.routes[0].limits.require_tls: expected a boolean, got an integer (1)',
+            '$.routes[1].limits.max_connections: expected an integer, got a boolean',
+            '$.thresholds.queue.age_warning: expected an integer, got a number (1.5)',
+            '$.blocklists.zones[0].decoder: expected one of "codes", "bitmask", got a string ("regex")',
+            '$.host.fqdn: missing (expected a string)',
+        ]
+    )
+
+
+def test_references_between_sections_are_checked() -> None:
+    data = minimal()
+    data['routes'][0]['ip'] = 'nowhere_1'
+    data['routes'][1]['isp'] = 'altavista'
+    data['ips'][0]['stream'] = 'ghost'
+    data['streams'].append(copy.deepcopy(data['streams'][0]))
+    problems = problems_of(data)
+    assert '$.routes[0].ip: unknown sending IP "nowhere_1"' in problems
+    assert any(p.startswith('$.routes[1].isp: stream ') and p.endswith('has no ISP "altavista"') for p in problems)
+    assert '$.ips[0].stream: unknown stream "ghost"' in problems
+    assert any(p.startswith(f'$.streams[{len(data["streams"]) - 1}]: ') for p in problems)
+
+
+def test_store_rules() -> None:
+    data = minimal()
+    data['store'] = {'backend': 'postgresql', 'dsn': 'host=db user=agent password=x', 'password_file': 'pw'}
+    problems = problems_of(data)
+    assert '$.store.dsn: holds a password; put it in the file named by "password_file"' in problems
+    assert '$.store.password_file: "pw" is not an absolute path' in problems
+    for dsn in ('postgresql://agent:secret@db/mailinfra', 'postgresql://agent@db/mailinfra?password=secret'):
+        data['store'] = {'backend': 'postgresql', 'dsn': dsn}
+        assert '$.store.dsn: holds a password; put it in the file named by "password_file"' in problems_of(data)
+    data['store'] = {'backend': 'postgresql', 'dsn': 'postgresql://agent@db/mailinfra?passfile=/x'}
+    assert load_contract(data).store.dsn == 'postgresql://agent@db/mailinfra?passfile=/x'
+    data['store'] = {'backend': 'sqlite', 'path': '/var/lib/x.db', 'dsn': 'host=db'}
+    assert problems_of(data) == ['$.store: the sqlite backend takes "path" only']
+    data['store'] = {
+        'backend': 'postgresql',
+        'dsn': 'host=db dbname=mailinfra user=agent',
+        'password_file': '/etc/mailinfra/secrets/store-password',
+    }
+    assert load_contract(data).store == Store(
+        'postgresql', dsn='host=db dbname=mailinfra user=agent', password_file='/etc/mailinfra/secrets/store-password'
+    )
+
+
+def test_unreadable_and_malformed_files(tmp_path: Path) -> None:
+    with pytest.raises(ContractError) as missing:
+        load_contract(tmp_path / 'absent.json')
+    assert missing.value.unreadable
+    assert missing.value.problems == ['cannot read the contract: No such file or directory']
+    broken = tmp_path / 'broken.json'
+    broken.write_text('{"version": 1,', encoding='utf-8')
+    with pytest.raises(ContractError) as invalid:
+        load_contract(broken)
+    assert not invalid.value.unreadable
+    assert invalid.value.problems[0].startswith('not valid JSON:')
+    broken.write_text('[1, 2]', encoding='utf-8')
+    with pytest.raises(ContractError, match=r'\$: expected a JSON object, got an array'):
+        load_contract(broken)
+
+
+def test_dump_is_deterministic() -> None:
+    text = contracts()[with_streams()].decode()
+    contract = load_contract(text)
+    assert dump_contract_json(contract) == dump_contract_json(load_contract(dump_contract_json(contract)))
+    keys = list(dump_contract(contract))
+    assert keys == sorted(keys)
+
+
+def test_secret_files_must_be_private(tmp_path: Path) -> None:
+    secret = tmp_path / 'store-password'
+    secret.write_text('s3cret\n', encoding='utf-8')
+    os.chmod(secret, 0o600)
+    assert read_secret_file(secret) == 's3cret'
+    os.chmod(secret, 0o640)
+    with pytest.raises(SecretFileError, match='mode 0640 lets group or others read a secret'):
+        read_secret_file(secret)
+    empty = tmp_path / 'empty'
+    empty.write_text('\n', encoding='utf-8')
+    os.chmod(empty, 0o600)
+    with pytest.raises(SecretFileError, match='is empty'):
+        read_secret_file(empty)
+    with pytest.raises(SecretFileError, match='cannot read'):
+        read_secret_file(tmp_path / 'absent')
+
+
+def test_contract_check_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    good = tmp_path / 'agent.json'
+    good.write_bytes(contracts()[with_streams()])
+    assert main(['contract', 'check', str(good)]) == 0
+    out = capsys.readouterr().out
+    assert f'{good}: valid' in out and 'contract version 1 for pmta1 ' in out and 'store: postgresql host=' in out
+    data = minimal()
+    data['ips'][0]['ptr'] = 7
+    data['host']['name'] = None
+    bad = tmp_path / 'bad.json'
+    bad.write_text(json.dumps(data), encoding='utf-8')
+    assert main(['contract', 'check', str(bad)]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert f'{bad}: $.ips[0].ptr: expected a string, got an integer (7)' in err
+    assert f'{bad}: $.host.name: expected a string, got null' in err
+    assert main(['contract', 'check', str(tmp_path / 'absent.json')]) == 2
+
+
+def test_every_top_level_key_is_documented() -> None:
+    doc = (ROOT / 'docs' / 'agent-contract.md').read_text(encoding='utf-8')
+    rows = set(re.findall(r'^\| `([a-z_]+)` \|', doc, re.MULTILINE))
+    assert rows == {field.name for field in dataclasses.fields(Contract)}
+    assert f'## Schema (version {CONTRACT_VERSION})' in doc

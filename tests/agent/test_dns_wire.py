@@ -1,0 +1,83 @@
+"""The hand-written wire format: names out, answers in, and malformed messages refused."""
+
+from __future__ import annotations
+
+import dns.message
+import dns.rrset
+import pytest
+
+from mailinfra_agent.dns.wire import (
+    WireError,
+    answer_chain,
+    encode_name,
+    encode_question,
+    parse_response,
+    query_body,
+    read_name,
+)
+
+
+def test_encode_name() -> None:
+    assert encode_name('Mail.Example.com.') == b'\x04Mail\x07Example\x03com\x00'
+    assert encode_name('.') == b'\x00'
+    for bad in ('a..b', 'x' * 64 + '.com', '.'.join(['a' * 60] * 5), 'x' * 300):
+        with pytest.raises(WireError):
+            encode_name(bad)
+
+
+def test_query_is_what_dnspython_reads() -> None:
+    question = encode_question('_dmarc.example.com', 'TXT')
+    query = dns.message.from_wire(b'\x12\x34' + query_body(question, recursion=False))
+    assert query.id == 0x1234
+    assert str(query.question[0]) == '_dmarc.example.com. IN TXT'
+    assert query.edns == 0 and query.payload == 1232
+    assert not query.flags & dns.flags.RD
+    recursive = dns.message.from_wire(b'\x00\x01' + query_body(question, recursion=True))
+    assert recursive.flags & dns.flags.RD
+
+
+def _response(name: str, rdtype: str, *values: str, cname: str | None = None) -> tuple[bytes, bytes]:
+    query = dns.message.make_query(name, rdtype)
+    response = dns.message.make_response(query)
+    owner = name + '.'
+    if cname is not None:
+        response.answer.append(dns.rrset.from_text(owner, 60, 'IN', 'CNAME', cname))
+        owner = cname
+    if values:
+        response.answer.append(dns.rrset.from_text(owner, 60, 'IN', rdtype, *values))
+    return response.to_wire(), encode_question(name, rdtype)
+
+
+def test_parse_answers_and_follow_cnames() -> None:
+    wire, question = _response('s1._domainkey.example.com', 'TXT', '"v=DKIM1; " "p=abc"', cname='k.example.net.')
+    response = parse_response(wire, question)
+    assert answer_chain(response.answers, 's1._domainkey.example.com', 16) == (('v=DKIM1; p=abc',), ['k.example.net'])
+    wire, question = _response('example.com', 'MX', '10 MX1.Example.com.', '20 mx2.example.com.')
+    values, _ = answer_chain(parse_response(wire, question, 'example.com').answers, 'example.com', 15)
+    assert sorted(values) == ['10 mx1.example.com', '20 mx2.example.com']
+
+
+def test_own_values_only_when_every_record_is_the_questions() -> None:
+    wire, question = _response('s1._domainkey.example.com', 'TXT', '"v=DKIM1; " "p=abc"')
+    assert parse_response(wire, question, 's1._domainkey.example.com', 16).own == ('v=DKIM1; p=abc',)
+    assert parse_response(wire, question).own is None  # without qname and qtype: no shortcut
+    wire, question = _response('s1._domainkey.example.com', 'TXT', '"v=DKIM1; p=abc"', cname='k.example.net.')
+    response = parse_response(wire, question, 's1._domainkey.example.com', 16)
+    assert response.own is None
+    assert answer_chain(response.answers, 's1._domainkey.example.com', 16) == (('v=DKIM1; p=abc',), ['k.example.net'])
+    wire, question = _response('nothing.example.com', 'A')
+    assert parse_response(wire, question, 'nothing.example.com', 1).own == ()
+
+
+def test_malformed_messages_are_refused() -> None:
+    wire, question = _response('example.com', 'A', '192.0.2.1')
+    with pytest.raises(WireError, match='shorter than its header'):
+        parse_response(wire[:5], question)
+    with pytest.raises(WireError, match='not a response'):
+        parse_response(wire[:2] + bytes([wire[2] & 0x7F]) + wire[3:], question)
+    with pytest.raises(WireError, match='another question'):
+        parse_response(wire, encode_question('example.net', 'A'))
+    with pytest.raises(WireError):
+        parse_response(wire[:-2], question)  # the A record cut short
+    with pytest.raises(WireError, match='compression pointer loop'):
+        read_name(b'\xc0\x00', 0)

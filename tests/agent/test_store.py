@@ -1,0 +1,327 @@
+"""The store: one interface and the same migrations on SQLite and on a real PostgreSQL from Debian's packages.
+
+The PostgreSQL cluster is created in a temporary directory, started on a free loopback port and stopped
+by the fixture. If it cannot start, the tests fail: they are never skipped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import pwd
+import re
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from mailinfra_agent.cli import main
+from mailinfra_agent.contract import Store, load_contract
+from mailinfra_agent.store import Database, StoreError, connect, migrate, migrations, status
+from mailinfra_agent.store.database import postgresql_sql
+from mailinfra_agent.store.listings import Listing, history, observe, open_listings
+from mailinfra_agent.store.schema import statements
+from tests.agent.test_contract import minimal
+
+PG_BIN = Path('/usr/lib/postgresql/15/bin')
+PG_USER = 'mailinfra'
+PG_PASSWORD = 'test-only-password'
+
+
+@dataclass(frozen=True)
+class Postgres:
+    port: int
+    directory: Path
+    password_file: Path
+
+    def store(self, database: str) -> Store:
+        dsn = f'host=127.0.0.1 port={self.port} dbname={database} user={PG_USER}'
+        return Store('postgresql', dsn=dsn, password_file=str(self.password_file))
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(('127.0.0.1', 0))
+        return int(probe.getsockname()[1])
+
+
+def _as_owner(command: list[str], owner: str | None) -> list[str]:
+    """initdb and postgres refuse to run as root: run them as the ``postgres`` system user then."""
+    return ['runuser', '-u', owner, '--', *command] if owner else command
+
+
+@pytest.fixture(scope='session')
+def postgres() -> Iterator[Postgres]:
+    if not (PG_BIN / 'initdb').exists():
+        pytest.fail(f'PostgreSQL is not installed ({PG_BIN}/initdb missing): run script/bootstrap')
+    owner = None
+    # Not under pytest's temporary directory: that one is private to us, and the server runs as another user.
+    root = Path(tempfile.mkdtemp(prefix='mailinfra-test-postgres-'))
+    if os.geteuid() == 0:
+        owner = 'postgres'
+        account = pwd.getpwnam(owner)
+        os.chown(root, account.pw_uid, account.pw_gid)
+    data, sockets = root / 'data', root / 'run'
+    initdb_password = root / 'initdb-password'
+    initdb_password.write_text(PG_PASSWORD + '\n', encoding='utf-8')
+    sockets.mkdir()
+    if owner:
+        for path in (initdb_password, sockets):
+            os.chown(path, account.pw_uid, account.pw_gid)
+    port = _free_port()
+    run = {'check': True, 'capture_output': True, 'text': True, 'cwd': root}
+    try:
+        subprocess.run(
+            _as_owner(
+                [
+                    str(PG_BIN / 'initdb'),
+                    '-D',
+                    str(data),
+                    '-U',
+                    PG_USER,
+                    '--auth-local=trust',
+                    '--auth-host=scram-sha-256',
+                    f'--pwfile={initdb_password}',
+                    '--no-sync',
+                ],
+                owner,
+            ),
+            **run,  # type: ignore[call-overload]
+        )
+        options = f'-c listen_addresses=127.0.0.1 -p {port} -k {sockets} -c fsync=off'
+        subprocess.run(
+            _as_owner(
+                [str(PG_BIN / 'pg_ctl'), '-D', str(data), '-o', options, '-l', str(root / 'log'), '-w', 'start'],
+                owner,
+            ),
+            **run,  # type: ignore[call-overload]
+        )
+    except subprocess.CalledProcessError as error:
+        log = (root / 'log').read_text(errors='replace') if (root / 'log').exists() else ''
+        pytest.fail(f'PostgreSQL did not start: {error.stderr or error.stdout}\n{log}')
+    password_file = root / 'store-password'  # what the contract names: a 0600 file owned by the agent (us)
+    password_file.write_text(PG_PASSWORD + '\n', encoding='utf-8')
+    password_file.chmod(0o600)
+    try:
+        yield Postgres(port, root, password_file)
+    finally:
+        subprocess.run(
+            _as_owner([str(PG_BIN / 'pg_ctl'), '-D', str(data), '-m', 'fast', '-w', 'stop'], owner),
+            check=False,
+            capture_output=True,
+        )
+        shutil.rmtree(root, ignore_errors=True)
+
+
+_databases = iter(range(1, 10_000))
+
+
+@pytest.fixture(params=['sqlite', 'postgresql'])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
+    """A fresh, empty store of each backend."""
+    if request.param == 'sqlite':
+        return Store('sqlite', path=str(tmp_path / 'agent.db'))
+    server: Postgres = request.getfixturevalue('postgres')
+    name = f'test_{next(_databases)}'
+    with connect(server.store('postgres')) as admin:
+        admin.execute(f'CREATE DATABASE {name}')
+    return server.store(name)
+
+
+@pytest.fixture
+def db(store: Store) -> Iterator[Database]:
+    with connect(store) as database:
+        yield database
+
+
+def tables(db: Database) -> set[str]:
+    if db.dialect == 'sqlite':
+        rows = db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+    else:
+        rows = db.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'")
+    return {str(row[0]) for row in rows}
+
+
+def test_migrate_applies_every_migration_once(db: Database) -> None:
+    known = migrations(db.dialect)
+    assert [m.version for m in known] == list(range(1, len(known) + 1))
+    before = status(db)
+    assert (before.current, before.latest, len(before.pending)) == (0, len(known), len(known))
+    assert [m.name for m in migrate(db, now=1_700_000_000)] == [m.name for m in known]
+    assert {'schema_migrations', 'listing_state'} <= tables(db)
+    assert migrate(db) == []  # idempotent
+    after = status(db)
+    assert (after.current, after.pending) == (len(known), ())
+    assert db.execute('SELECT version, name, applied_at FROM schema_migrations') == [
+        (1, 'listing_state', 1_700_000_000)
+    ]
+
+
+def test_a_newer_database_is_refused(db: Database) -> None:
+    migrate(db)
+    db.execute("INSERT INTO schema_migrations (version, name, applied_at) VALUES (99, 'from_the_future', 0)")
+    message = 'the database schema is at version 99, newer than this agent knows (1); upgrade mailinfra-agent'
+    with pytest.raises(StoreError, match=re.escape(message)):
+        migrate(db)
+    with pytest.raises(StoreError, match=re.escape(message)):
+        status(db)
+
+
+def test_a_different_history_is_refused(db: Database) -> None:
+    migrate(db)
+    db.execute("UPDATE schema_migrations SET name = 'something_else' WHERE version = 1")
+    with pytest.raises(StoreError, match='migration 1 was applied as "something_else"'):
+        migrate(db)
+
+
+def test_a_failing_migration_leaves_nothing_behind(
+    db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    package = tmp_path / 'broken_migrations'
+    package.mkdir()
+    (package / '__init__.py').write_text('')
+    (package / '0001_good.sql').write_text('CREATE TABLE good (id INTEGER PRIMARY KEY);')
+    (package / '0002_bad.sql').write_text('CREATE TABLE half (id INTEGER);\nCREATE TABLE half (id INTEGER);')
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import mailinfra_agent.store.schema as module
+
+    original = module.migrations
+    monkeypatch.setattr(module, 'migrations', lambda dialect: original(dialect, 'broken_migrations'))
+    with pytest.raises(StoreError):
+        module.migrate(db)
+    assert 'good' in tables(db) and 'half' not in tables(db)
+    assert db.execute('SELECT version FROM schema_migrations') == [(1,)]
+
+
+def test_transactions_commit_and_roll_back(db: Database) -> None:
+    migrate(db)
+    with pytest.raises(RuntimeError), db.transaction():
+        db.execute("INSERT INTO listing_state VALUES ('192.0.2.1', 'zone.example', '127.0.0.2', 1, 1, NULL)")
+        raise RuntimeError('abort')
+    assert db.execute('SELECT count(*) FROM listing_state') == [(0,)]
+    db.executemany(
+        'INSERT INTO listing_state VALUES (?, ?, ?, ?, ?, NULL)',
+        [('192.0.2.1', 'a.example', '127.0.0.2', 1, 2), ('192.0.2.1', 'b.example', '100%', 1, 1)],
+    )
+    assert db.execute("SELECT codes FROM listing_state WHERE codes LIKE '%\\%' ESCAPE '\\'") == [('100%',)]
+    assert db.execute('SELECT count(*) FROM listing_state WHERE codes LIKE ?', ('127%',)) == [(1,)]
+
+
+def test_sql_errors_are_store_errors_with_the_statement(db: Database) -> None:
+    with pytest.raises(StoreError, match=r'\(in: SELECT \* FROM no_such_table\)'):
+        db.execute('SELECT * FROM no_such_table')
+
+
+def test_listing_history(db: Database) -> None:
+    migrate(db)
+    observe(db, '192.0.2.10', 'zen.spamhaus.org', ['127.0.0.4'], now=100)
+    observe(db, '192.0.2.10', 'zen.spamhaus.org', ['127.0.0.4', '127.0.0.2'], now=200)
+    observe(db, '192.0.2.11', 'zen.spamhaus.org', [], now=200)  # never listed: no row
+    assert open_listings(db) == [Listing('192.0.2.10', 'zen.spamhaus.org', '127.0.0.2,127.0.0.4', 100, 200, None)]
+    observe(db, '192.0.2.10', 'zen.spamhaus.org', [], now=300)
+    observe(db, '192.0.2.10', 'zen.spamhaus.org', ['127.0.0.2'], now=400)
+    assert history(db, '192.0.2.10') == [
+        Listing('192.0.2.10', 'zen.spamhaus.org', '127.0.0.2,127.0.0.4', 100, 200, 300),
+        Listing('192.0.2.10', 'zen.spamhaus.org', '127.0.0.2', 400, 400, None),
+    ]
+    assert history(db, '192.0.2.11') == []
+
+
+def test_at_most_one_open_listing_per_subject_and_zone(db: Database) -> None:
+    migrate(db)
+    observe(db, 'example.com', 'dbl.spamhaus.org', ['127.0.1.2'], now=10)
+    with pytest.raises(StoreError):
+        db.execute("INSERT INTO listing_state VALUES ('example.com', 'dbl.spamhaus.org', '127.0.1.2', 20, 20, NULL)")
+
+
+def test_two_writers_wait_for_each_other(store: Store) -> None:
+    with connect(store) as first:
+        migrate(first)
+    errors: list[BaseException] = []
+
+    def writer(start: int) -> None:
+        try:
+            with connect(store) as database:
+                for n in range(start, start + 20):
+                    observe(database, f'192.0.2.{n}', 'zone.example', ['127.0.0.2'], now=n)
+        except BaseException as error:  # reported by the assertion below
+            errors.append(error)
+
+    threads = [threading.Thread(target=writer, args=(start,)) for start in (0, 100)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    with connect(store) as database:
+        assert database.execute('SELECT count(*) FROM listing_state') == [(40,)]
+
+
+def test_sqlite_uses_wal(tmp_path: Path) -> None:
+    with connect(Store('sqlite', path=str(tmp_path / 'agent.db'))) as database:
+        assert database.execute('PRAGMA journal_mode') == [('wal',)]
+        assert database.execute('PRAGMA busy_timeout') == [(5000,)]
+
+
+def test_sqlite_missing_directory(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match=r'the directory of .* does not exist'):
+        connect(Store('sqlite', path=str(tmp_path / 'absent' / 'agent.db')))
+
+
+def test_postgresql_password_comes_from_the_private_file(postgres: Postgres, tmp_path: Path) -> None:
+    wrong = tmp_path / 'wrong-password'
+    wrong.write_text('not-it\n', encoding='utf-8')
+    wrong.chmod(0o600)
+    store = postgres.store('postgres')
+    with pytest.raises(StoreError, match=r'postgresql: cannot connect .*password authentication failed'):
+        connect(Store('postgresql', dsn=store.dsn, password_file=str(wrong)))
+    wrong.chmod(0o644)
+    with pytest.raises(StoreError, match='mode 0644 lets group or others read a secret'):
+        connect(Store('postgresql', dsn=store.dsn, password_file=str(wrong)))
+    with connect(store) as database:
+        assert database.execute('SELECT 1') == [(1,)]
+
+
+def test_placeholders_for_postgresql() -> None:
+    assert postgresql_sql("SELECT '?%', ? FROM t WHERE a LIKE 'x%' AND b = ?") == (
+        "SELECT '?%%', %s FROM t WHERE a LIKE 'x%%' AND b = %s"
+    )
+
+
+def test_statements_split_outside_quotes_and_comments() -> None:
+    sql = "-- a comment; not a split\nCREATE TABLE a (x TEXT DEFAULT ';');\n\nINSERT INTO a VALUES ('--');\n"
+    assert statements(sql) == ["CREATE TABLE a (x TEXT DEFAULT ';')", "INSERT INTO a VALUES ('--')"]
+
+
+def _contract_file(tmp_path: Path, store: Store) -> Path:
+    data = minimal()
+    data['store'] = {key: value for key, value in dataclasses.asdict(store).items() if value is not None}
+    load_contract(data)
+    path = tmp_path / 'agent.json'
+    path.write_text(json.dumps(data), encoding='utf-8')
+    return path
+
+
+def test_store_command(store: Store, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    contract = str(_contract_file(tmp_path, store))
+    assert main(['store', '--contract', contract, 'status']) == 1
+    assert 'pending 0001 listing_state' in capsys.readouterr().out
+    assert main(['store', '--contract', contract, 'migrate']) == 0
+    assert 'applied 0001 listing_state' in capsys.readouterr().out
+    assert main(['store', '--contract', contract, 'migrate']) == 0
+    assert main(['store', '--contract', contract, 'status']) == 0
+    assert 'store at schema version 1 of 1' in capsys.readouterr().out
+    assert main(['store', '--contract', str(tmp_path / 'absent.json'), 'status']) == 2
+
+
+def test_store_command_unusable_store(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    contract = str(_contract_file(tmp_path, Store('sqlite', path=str(tmp_path / 'absent' / 'agent.db'))))
+    assert main(['store', '--contract', contract, 'migrate']) == 2
+    assert 'does not exist' in capsys.readouterr().err
