@@ -44,19 +44,19 @@ REPLY_RULES: tuple[ReplyRule, ...] = (
         pattern=r'^4\d\d[ -]4\.2\.2|(?i:mailbox full|over quota)',
         category='quota-issues',
         action='defer',
-        description='mailbox full: retry, suppress after repeated failures',
+        description='mailbox full: a temporary condition',
     ),
     ReplyRule(
         pattern=r'^5\d\d[ -].*(?i:temporarily|try again later|rate limit)',
         category='policy-related',
         action='defer',
-        description='a 5xx reply that says "temporarily" is a temporary block: defer with the longer back-off',
+        description='a 5xx reply that says "temporarily" is a temporary block',
     ),
     ReplyRule(
         pattern=r'^4\d\d[ -]4\.7\.\d+',
         category='policy-related',
         action='defer',
-        description='temporary policy or reputation block: defer with the longer back-off',
+        description='temporary policy or reputation block',
     ),
 )
 """Built-in reply rules, applied after the deployment's and the stream's own."""

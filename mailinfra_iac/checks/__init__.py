@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
-from . import authentication, domains, hostroles, isolation, isps, names, operations, provisioning, volume
+from . import (
+    addresses,
+    authentication,
+    domains,
+    hostroles,
+    isolation,
+    isps,
+    names,
+    operations,
+    provisioning,
+    volume,
+    zones,
+)
 from .base import Check, CheckContext, CheckRegistry
 
 
@@ -10,7 +22,19 @@ def default_registry() -> CheckRegistry:
     """A fresh registry with every built-in check (no shared global state)."""
     return CheckRegistry(
         check
-        for module in (isolation, names, authentication, domains, isps, volume, operations, provisioning, hostroles)
+        for module in (
+            isolation,
+            names,
+            authentication,
+            domains,
+            isps,
+            volume,
+            operations,
+            provisioning,
+            hostroles,
+            zones,
+            addresses,
+        )
         for check in module.CHECKS
     )
 

@@ -33,8 +33,7 @@ def ip_in_multiple_streams(ctx: CheckContext) -> Iterator[Problem]:
         if stream.pool is not None:
             users[stream.pool].append(name)
     for name, stream in ctx.deployment.streams.items():
-        sharing = [other for other in users.get(stream.pool or '', []) if other != name]
-        if stream.pool is not None and sharing and users[stream.pool][0] != name:
+        if stream.pool is not None and users[stream.pool][0] != name:
             yield ctx.problem(
                 'ip-in-multiple-streams',
                 f'pool "{stream.pool}" is already used by stream "{users[stream.pool][0]}": its IPs would carry '
@@ -43,6 +42,23 @@ def ip_in_multiple_streams(ctx: CheckContext) -> Iterator[Problem]:
                 expected='a pool of its own for every stream',
                 value=stream.pool,
             )
+
+
+def injection_port_conflict(ctx: CheckContext) -> Iterator[Problem]:
+    first: dict[tuple[str, int], str] = {}
+    for name, stream in ctx.deployment.streams.items():
+        port = stream.injection.port
+        for host in ctx.facts.pool_hosts.get(stream.pool or '', []):
+            other = first.setdefault((host, port), name)
+            if other != name:
+                yield ctx.problem(
+                    'injection-port-conflict',
+                    f'stream "{name}" listens on port {port} of host "{host}", where stream "{other}" listens too',
+                    ('streams', name, 'injection', 'port'),
+                    expected='a port of its own for every stream on a host',
+                    value=port,
+                )
+                break
 
 
 def pool_without_ips(ctx: CheckContext) -> Iterator[Problem]:
@@ -131,6 +147,12 @@ def inbound_hosts(ctx: CheckContext) -> Iterator[Problem]:
 CHECKS = (
     Check('ip-in-multiple-pools', 'error', 'An address appears in two pools (or twice in one).', ip_in_multiple_pools),
     Check('ip-in-multiple-streams', 'error', 'Two streams send from the same pool.', ip_in_multiple_streams),
+    Check(
+        'injection-port-conflict',
+        'error',
+        'Two streams on one host with the same injection port.',
+        injection_port_conflict,
+    ),
     Check('pool-without-ips', 'error', 'A pool has neither addresses nor an allocation.', pool_without_ips),
     Check('stream-without-pool', 'error', 'A stream has no pool, or an undefined one.', stream_without_pool),
     Check('pool-placement', 'error', 'Pools and their addresses must sit on hosts that serve them.', pool_placement),

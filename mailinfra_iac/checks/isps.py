@@ -19,6 +19,15 @@ def _overrides(ctx: CheckContext) -> Iterator[tuple[Path, str, IspOverride]]:
             yield ('streams', stream_name, 'isp_overrides', name), name, override
 
 
+def suggest(name: str, candidates: list[str]) -> str | None:
+    """The candidate a misspelt or shortened profile name most likely means ("gmx" -> "gmx_webde"), never itself."""
+    parts = [other for other in candidates if name in other.split('_') or other.startswith(name + '_')]
+    if parts:
+        return parts[0]
+    close = difflib.get_close_matches(name, candidates, n=1)
+    return close[0] if close else None
+
+
 def unknown_isp_profile(ctx: CheckContext) -> Iterator[Problem]:
     catalogue = builtin_isps()
     known = sorted(ctx.facts.isps)
@@ -27,8 +36,8 @@ def unknown_isp_profile(ctx: CheckContext) -> Iterator[Problem]:
             continue
         if path[0] == 'isp_profiles' and override.display_name and (override.recipient_domains or override.mx_patterns):
             continue  # a new provider, fully described
-        close = difflib.get_close_matches(name, known, n=1)
-        hint = f' (did you mean "{close[0]}"?)' if close else ''
+        close = suggest(name, [other for other in known if other != name])
+        hint = f' (did you mean "{close}"?)' if close else ''
         yield ctx.problem(
             'unknown-isp-profile',
             f'unknown ISP profile "{name}"{hint}',

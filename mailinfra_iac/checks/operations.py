@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from urllib.parse import urlsplit
 
 from ..catalogue.dnsbl import RETIRED, by_zone
 from ..model import format_duration
+from ..model.base import parse_email
 from ..problems import Problem
 from .base import Check, CheckContext
 
@@ -51,6 +53,34 @@ def queue_thresholds(ctx: CheckContext) -> Iterator[Problem]:
         )
 
 
+def alert_target(ctx: CheckContext) -> Iterator[Problem]:
+    for index, alert in enumerate(ctx.deployment.monitoring.alerts):
+        if alert.kind == 'email':
+            try:
+                parse_email(alert.target)
+                continue
+            except ValueError:
+                expected = 'an e-mail address such as ops@example.com'
+        else:
+            url = urlsplit(alert.target)
+            try:
+                url.port  # noqa: B018 - raises ValueError for a bad port
+                host = url.hostname
+            except ValueError:
+                host = None
+            if url.scheme in ('http', 'https') and host and ' ' not in alert.target:
+                continue
+            expected = 'an http:// or https:// URL with a host, such as https://hooks.example.com/alerts'
+        yield ctx.problem(
+            'alert-target',
+            f'{alert.kind} alert target "{alert.target}" is not '
+            + ('an e-mail address' if alert.kind == 'email' else 'a URL'),
+            ('monitoring', 'alerts', index, 'target'),
+            expected=expected,
+            value=alert.target,
+        )
+
+
 def dnsbl_zones(ctx: CheckContext) -> Iterator[Problem]:
     known = by_zone()
     for index, zone in enumerate(ctx.deployment.monitoring.dnsbl_zones or []):
@@ -76,5 +106,6 @@ def dnsbl_zones(ctx: CheckContext) -> Iterator[Problem]:
 CHECKS = (
     Check('retry-schedule', 'error', 'Back-off and queue lifetime that make sense together.', retry_schedule),
     Check('queue-thresholds', 'error', 'Warning thresholds below critical ones.', queue_thresholds),
+    Check('alert-target', 'error', 'Alert targets that are e-mail addresses or URLs.', alert_target),
     Check('dnsbl-zone', 'error', 'DNSBL zones that are live and decodable.', dnsbl_zones),
 )

@@ -1,13 +1,19 @@
-"""``mailinfra dkim generate`` and ``mailinfra dkim rotate``: keys outside the repository, rotation by steps."""
+"""``mailinfra dkim generate`` and ``mailinfra dkim rotate``: keys outside the repository, rotation by steps.
+
+Both take ``--format json`` (shapes in docs/cli.md). ``generate`` shows progress on a terminal.
+"""
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 from collections.abc import Callable
+from typing import Any
 
 from .. import api
 from ..dkim import (
+    KeyFileError,
     KeyStore,
     ServerAnswers,
     load_rotation,
@@ -19,6 +25,7 @@ from ..dkim import (
 from ..facts.naming import ed25519_selector
 from ..model import SendingDomain
 from ..problems import MailinfraError
+from .progress import Progress
 
 STEPS = ('generate', 'publish', 'verify', 'activate', 'revoke', 'remove')
 
@@ -39,21 +46,50 @@ def cmd_generate(args: argparse.Namespace) -> int:
     store = KeyStore(args.keys)
     client = spec.deployment.client.name
     now = _now()
-    for domain in spec.deployment.sending_domains:
-        with rotation_lock(store, client, domain.domain):
-            rotation = load_rotation(store, client, domain.domain)
-            wanted = [
-                (s, a)
-                for s, a in _wanted(domain)
-                if s not in rotation and not store.exists(client, domain.domain, s, a)
-            ]
-            if wanted:
-                run_step(rotation, 'generate', now, store=store, selectors=wanted, rsa_bits=domain.dkim.rsa_bits)
-                save_rotation(store, rotation)
-        for selector, algorithm in _wanted(domain):
-            ref = store.get(client, domain.domain, selector, algorithm)
-            state = 'new' if (selector, algorithm) in wanted else 'kept'
-            print(f'{state:<5} {ref.fqdn:<50} {algorithm:<8} {ref.bits:>5} bits  {ref.fingerprint}')
+    keys: list[dict[str, Any]] = []
+    total = sum(len(_wanted(domain)) for domain in spec.deployment.sending_domains)
+    with Progress('DKIM keys', total, enabled=args.format == 'text') as progress:
+        for domain in spec.deployment.sending_domains:
+            new = set()
+            with rotation_lock(store, client, domain.domain):
+                rotation = load_rotation(store, client, domain.domain)
+                bits = domain.dkim.rsa_bits
+                for pair in _wanted(domain):
+                    selector, algorithm = pair
+                    if selector not in rotation and not store.exists(client, domain.domain, selector, algorithm):
+                        run_step(rotation, 'generate', now, store=store, selectors=[pair], rsa_bits=bits)
+                        new.add(pair)
+                    progress.advance()
+                if new:
+                    save_rotation(store, rotation)
+            for selector, algorithm in _wanted(domain):
+                # the public record is enough to report a key (loading 7,500 private keys takes minutes);
+                # a missing or damaged one is checked against the private key and written again
+                try:
+                    ref = store.public_ref(client, domain.domain, selector, algorithm)
+                except KeyFileError:
+                    ref = None
+                if ref is None:
+                    ref = store.get(client, domain.domain, selector, algorithm)
+                else:  # what loading would check, short of reading the key
+                    store.check_private_file(client, domain.domain, selector, algorithm)
+                keys.append(
+                    {
+                        'state': 'new' if (selector, algorithm) in new else 'kept',
+                        'domain': ref.domain,
+                        'selector': ref.selector,
+                        'algorithm': ref.algorithm.value,
+                        'fqdn': ref.fqdn,
+                        'bits': ref.bits,
+                        'fingerprint': ref.fingerprint,
+                        'key_ref': ref.key_ref,
+                    }
+                )
+    if args.format == 'json':
+        print(json.dumps({'client': client, 'keys_dir': str(store.root), 'keys': keys}, indent=2))
+        return 0
+    for key in keys:
+        print(f'{key["state"]:<5} {key["fqdn"]:<50} {key["algorithm"]:<8} {key["bits"]:>5} bits  {key["fingerprint"]}')
     print(f'Keys are in {store.root} (mode 0600); DNS records: mailinfra records {args.spec}')
     return 0
 
@@ -72,6 +108,8 @@ def cmd_rotate(args: argparse.Namespace) -> int:
             f'--step {args.step} asks the authoritative servers: give each with --nameserver ADDR[:PORT]'
         )
     failed = False
+    text = args.format == 'text'
+    domains: list[dict[str, Any]] = []
     for domain in spec.deployment.sending_domains:
         if args.domain and domain.domain not in args.domain:
             continue
@@ -80,11 +118,34 @@ def cmd_rotate(args: argparse.Namespace) -> int:
             period = dt.timedelta(seconds=domain.dkim.rotation)
             algorithms = domain.dkim.algorithm
             if args.step is None:
-                print(f'{domain.domain}:')
-                for entry in rotation.entries:
-                    until = f' until {entry.retire_after:%Y-%m-%d %H:%M}' if entry.retire_after else ''
-                    print(f'  {entry.selector:<14} {entry.algorithm:<8} {entry.state}{until}')
-                print(f'  next: {next_step(rotation, now, period=period, algorithms=algorithms)}')
+                step = next_step(rotation, now, period=period, algorithms=algorithms)
+                domains.append(
+                    {
+                        'domain': domain.domain,
+                        'selectors': [
+                            {
+                                'selector': entry.selector,
+                                'algorithm': entry.algorithm.value,
+                                'state': entry.state.value,
+                                'fingerprint': entry.fingerprint,
+                                'retire_after': entry.retire_after.isoformat() if entry.retire_after else None,
+                            }
+                            for entry in rotation.entries
+                        ],
+                        'next': {
+                            'action': str(step.action),
+                            'selectors': list(step.selectors),
+                            'message': step.message,
+                            'not_before': step.not_before.isoformat() if step.not_before else None,
+                        },
+                    }
+                )
+                if text:
+                    print(f'{domain.domain}:')
+                    for entry in rotation.entries:
+                        until = f' until {entry.retire_after:%Y-%m-%d %H:%M}' if entry.retire_after else ''
+                        print(f'  {entry.selector:<14} {entry.algorithm:<8} {entry.state}{until}')
+                    print(f'  next: {step}')
                 continue
             result = run_step(
                 rotation,
@@ -98,11 +159,17 @@ def cmd_rotate(args: argparse.Namespace) -> int:
                 algorithms=algorithms,
             )
             save_rotation(store, rotation)
-            changed = ', '.join(result.changed) or 'nothing to do'
-            print(f'{domain.domain}: {args.step}: {changed}')
-            for problem in result.problems:
-                print(f'  problem: {problem}')
+            domains.append(
+                {'domain': domain.domain, 'changed': list(result.changed), 'problems': list(result.problems)}
+            )
+            if text:
+                changed = ', '.join(result.changed) or 'nothing to do'
+                print(f'{domain.domain}: {args.step}: {changed}')
+                for problem in result.problems:
+                    print(f'  problem: {problem}')
             failed |= not result.ok
+    if not text:
+        print(json.dumps({'client': client, 'step': args.step, 'ok': not failed, 'domains': domains}, indent=2))
     return 1 if failed else 0
 
 
@@ -117,8 +184,12 @@ def register(
             '--keys', metavar='DIR', help='key store (default $MAILINFRA_KEYS_DIR or ~/.local/share/mailinfra/keys)'
         )
 
+    def json_format(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument('--format', choices=['text', 'json'], default='text', help='json: see docs/cli.md')
+
     generate = with_spec('generate', 'create missing keys for every selector in the spec', actions)
     keys(generate)
+    json_format(generate)
     generate.set_defaults(func=cmd_generate)
 
     rotate = with_spec('rotate', 'show rotation state, or run one step of it', actions)
@@ -133,4 +204,5 @@ def register(
         metavar='ADDR[:PORT]',
         help='authoritative server to verify against (repeatable; needed for verify/activate)',
     )
+    json_format(rotate)
     rotate.set_defaults(func=cmd_rotate)

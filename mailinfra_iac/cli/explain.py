@@ -1,6 +1,8 @@
-"""``mailinfra explain``: a readable summary of a spec."""
+"""``mailinfra explain``: a readable summary of a spec, or the same as JSON (shape in docs/cli.md)."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from ..api import Spec
 from ..model import format_duration
@@ -58,3 +60,77 @@ def explain_text(spec: Spec) -> str:
         lines.append('Findings')
         lines += [f'  - {problem}' for problem in spec.problems]
     return '\n'.join(lines) + '\n'
+
+
+def explain_json(spec: Spec) -> dict[str, Any]:
+    """What :func:`explain_text` shows, as data. Durations are in seconds; absent values are ``null``."""
+    deployment, facts = spec.deployment, spec.facts
+    return {
+        'client': {'name': deployment.client.name, 'display_name': deployment.client.display_name},
+        'mta': {
+            'chosen': facts.mta.chosen,
+            'recommended': facts.mta.recommended,
+            'daily_volume': facts.mta.daily_volume,
+            'reasons': list(facts.mta.reasons),
+        },
+        'hosts': [
+            {
+                'name': name,
+                'fqdn': host.fqdn,
+                'provider': host.provider,
+                'region': host.region,
+                'address': host.address,
+                'roles': list(host.roles),
+                'mta': facts.host_mta.get(name),
+                'pools': list(host.pools),
+            }
+            for name, host in deployment.hosts.items()
+        ],
+        'streams': [
+            {
+                'name': stream.name,
+                'kind': stream.kind,
+                'use_case': stream.use_case,
+                'volume': {'monthly': stream.volume.monthly, 'peak_hourly': stream.volume.peak_hourly},
+                'domains': list(stream.domains),
+                'injection_port': stream.injection.port,
+                'retry': {
+                    'min_backoff': stream.retry.min_backoff,
+                    'max_backoff': stream.retry.max_backoff,
+                    'queue_lifetime': stream.retry.queue_lifetime,
+                },
+                'pool': stream.pool,
+                'ips': [
+                    {
+                        'address': ip.address,
+                        'ptr': ip.ptr,
+                        'host': ip.host,
+                        'warmup_started': ip.warmup_started.isoformat() if ip.warmup_started else None,
+                    }
+                    for ip in stream.ips
+                ],
+                'isps': [
+                    {
+                        'name': isp.name,
+                        'display_name': isp.display_name,
+                        'max_connections': isp.limits.max_connections,
+                        'messages_per_connection': isp.limits.messages_per_connection,
+                        'messages_per_hour': isp.limits.messages_per_hour,
+                    }
+                    for isp in stream.isps.values()
+                ],
+            }
+            for stream in facts.streams.values()
+        ],
+        'sending_domains': [
+            {
+                'domain': domain.domain,
+                'bounce_domain': domain.bounce_domain,
+                'dkim': {'algorithm': domain.dkim.algorithm, 'selectors': list(domain.dkim.selectors)},
+                'dmarc': {'p': domain.dmarc.p},
+                'spf': {'all': domain.spf.all},
+            }
+            for domain in deployment.sending_domains
+        ],
+        'problems': [problem.as_dict() for problem in spec.problems],
+    }

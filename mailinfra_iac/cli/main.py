@@ -14,12 +14,21 @@ from typing import Any
 
 from .. import api
 from ..problems import MailinfraError, Problem, SpecInvalid
+from ..render import default_registry as default_renderers
+from ..render.output import write_tree
 from . import dkim_cmd, dns_cmd, plan_cmd, records_cmd
-from .common import addresses_from
-from .explain import explain_text
+from .common import addresses_from, renderer_names
+from .explain import explain_json, explain_text
+from .progress import Progress
 from .version import VersionAction
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 70
+DESCRIPTION = (
+    'Validate a deployment spec of dedicated email-sending infrastructure and render it: Ansible inventory, '
+    'Terraform, DNS records and zone files, MTA configuration. Start with `mailinfra init`.'
+)
+INVENTORIES = Path('inventories')
+"""Where ``render`` writes without ``-o``: ``inventories/<client>/``, which ``ansible.cfg`` points at."""
 
 
 def _date(text: str) -> dt.date:
@@ -57,11 +66,13 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     problems = api.validate(args.spec, as_of=args.as_of)
-    errors = [problem for problem in problems if problem.severity == 'error']
+    failing = ('error', 'warning') if args.strict else ('error',)
+    errors = [problem for problem in problems if problem.severity in failing]
     if args.format == 'json':
         _print_problems(problems, 'json')
     elif errors:
-        _print_problems(problems, 'text', f'Invalid spec {args.spec}: {len(errors)} error(s)')
+        counted = 'error(s) and warning(s) (--strict)' if args.strict else 'error(s)'
+        _print_problems(problems, 'text', f'Invalid spec {args.spec}: {len(errors)} {counted}')
     else:
         print(f'{args.spec} is valid')
         _print_problems(problems, 'text')
@@ -69,18 +80,29 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    spec = api.load_spec(args.spec, as_of=args.as_of)
-    only = [name.strip() for name in args.only.split(',')] if args.only else None
-    out = api.render(
-        spec,
-        args.output,
-        renderers=only,
-        addresses=addresses_from(args.terraform_output),
-        dkim=None
-        if args.only and not {'dns', 'terraform'} & set(args.only.split(','))
-        else api.keystore_dkim(spec, args.keys),
-        force=args.force,
-    )
+    only: list[str] | None = args.only
+    with Progress('loading the spec', enabled=args.format == 'text') as progress:
+        spec = api.load_spec(args.spec, as_of=args.as_of)
+        progress.phase('rendering')
+        files = api.render_files(
+            spec,
+            renderers=only,
+            addresses=addresses_from(args.terraform_output, spec),
+            dkim=None if only and not {'dns', 'terraform'} & set(only) else api.keystore_dkim(spec, args.keys),
+        )
+        progress.phase('writing files', len(files))
+        output = args.output or INVENTORIES / spec.deployment.client.name
+        out = write_tree(files, output, force=args.force, progress=progress.update)
+    if args.format == 'json':
+        report = {
+            'spec': args.spec,
+            'output': str(out),
+            'renderers': only or default_renderers().names(),
+            'files': sorted(files),
+            'problems': [problem.as_dict() for problem in spec.problems],
+        }
+        print(json.dumps(report, indent=2))
+        return EXIT_OK
     _print_problems(spec.problems, 'text')
     print(f'Rendered {spec.name} to {out}')
     return EXIT_OK
@@ -88,12 +110,15 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 def cmd_explain(args: argparse.Namespace) -> int:
     spec = api.load_spec(args.spec, as_of=args.as_of)
-    print(explain_text(spec), end='')
+    if args.format == 'json':
+        print(json.dumps(explain_json(spec), indent=2))
+    else:
+        print(explain_text(spec), end='')
     return EXIT_OK
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog='mailinfra', description=__doc__)
+    parser = argparse.ArgumentParser(prog='mailinfra', description=DESCRIPTION)
     parser.add_argument('--version', action=VersionAction)
     sub = parser.add_subparsers(dest='command', required=True, metavar='COMMAND')
 
@@ -112,11 +137,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     validate = with_spec('validate', 'check a spec and report every problem')
     validate.add_argument('--format', choices=['text', 'json'], default='text')
+    validate.add_argument('--strict', action='store_true', help='warnings fail too (exit 1), e.g. in CI')
     validate.set_defaults(func=cmd_validate)
 
     render = with_spec('render', 'render Terraform, inventory and MTA configuration into a directory')
-    render.add_argument('-o', '--output', required=True, help='output directory (replaced as a whole)')
-    render.add_argument('--only', help='comma-separated renderer names')
+    render.add_argument(
+        '-o',
+        '--output',
+        help='output directory, replaced as a whole (default: inventories/CLIENT, CLIENT = client.name)',
+    )
+    render.add_argument(
+        '--only',
+        type=renderer_names,
+        metavar='NAMES',
+        help=f'comma-separated renderer names, of: {", ".join(default_renderers().names())}',
+    )
     render.add_argument(
         '--terraform-output',
         metavar='FILE',
@@ -126,9 +161,11 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument(
         '--keys', metavar='DIR', help='DKIM key store (default $MAILINFRA_KEYS_DIR or ~/.local/share/mailinfra/keys)'
     )
+    render.add_argument('--format', choices=['text', 'json'], default='text', help='json: see docs/cli.md')
     render.set_defaults(func=cmd_render)
 
     explain = with_spec('explain', 'summarise streams, pools, IPs, limits and advice')
+    explain.add_argument('--format', choices=['text', 'json'], default='text', help='json: see docs/cli.md')
     explain.set_defaults(func=cmd_explain)
 
     for module in (records_cmd, dkim_cmd, plan_cmd, dns_cmd):

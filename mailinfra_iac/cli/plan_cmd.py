@@ -1,4 +1,9 @@
-"""``mailinfra plan``: render a spec, then ``terraform init`` and ``terraform plan`` in its terraform/ directory."""
+"""``mailinfra plan``: render a spec, then ``terraform init`` and ``terraform plan`` in its terraform/ directory.
+
+With ``-o DIR`` the rendered files and the plan file (``DIR/terraform/plan.tfplan``) are kept. Without it,
+both would be deleted at exit, so no plan file is written and none is promised: the plan is only shown.
+``--format json`` prints one object (shape in docs/cli.md) instead of Terraform's text.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +13,14 @@ import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from .. import api
 from ..problems import MailinfraError
 from ..render import default_registry
 from ..render.terraform import TerraformRenderer, allocation_targets
 from ..terraform import Terraform, TerraformFailed, find_terraform
+from .progress import Progress
 
 EXIT_CHANGES = 2
 
@@ -38,30 +45,52 @@ def _hint(failed: TerraformFailed, root: Path) -> str:
 
 def _plan(args: argparse.Namespace, out: Path) -> int:
     terraform = find_terraform(args.terraform)
-    spec = api.load_spec(args.spec, as_of=args.as_of)
-    registry = default_registry()
-    if 'terraform' not in registry.names():
-        registry.register(TerraformRenderer())
-    api.render(spec, out, registry=registry, dkim=api.keystore_dkim(spec, args.keys), force=args.force)
-    root = out / 'terraform'
-    if args.backend_file:
-        backend = Path(args.backend_file)
-        if not backend.is_file() or not backend.name.endswith(('.tf', '.tf.json')):
-            raise MailinfraError(f'--backend-file {backend} must be an existing .tf or .tf.json file')
-        shutil.copyfile(backend, root / backend.name)
-    print(f'Rendered {spec.name} to {out}; running {terraform}')
-    runner = Terraform(root, terraform)
-    try:
-        runner.init()
-        result = runner.plan(var_files=[str(Path(path).resolve()) for path in args.var_file or []])
-    except TerraformFailed as failed:
-        raise MailinfraError(f'{failed}{_hint(failed, root)}') from None
+    text = args.format == 'text'
+    keep = args.output is not None
+    with Progress('rendering', enabled=text) as progress:
+        spec = api.load_spec(args.spec, as_of=args.as_of)
+        registry = default_registry()
+        if 'terraform' not in registry.names():
+            registry.register(TerraformRenderer())
+        api.render(spec, out, registry=registry, dkim=api.keystore_dkim(spec, args.keys), force=args.force)
+        root = out / 'terraform'
+        if args.backend_file:
+            backend = Path(args.backend_file)
+            if not backend.is_file() or not backend.name.endswith(('.tf', '.tf.json')):
+                raise MailinfraError(f'--backend-file {backend} must be an existing .tf or .tf.json file')
+            shutil.copyfile(backend, root / backend.name)
+        if text:
+            where = str(out) if keep else 'a temporary directory (deleted at exit; -o DIR keeps it)'
+            progress.echo(f'Rendered {spec.name} to {where}; running {terraform}')
+        runner = Terraform(root, terraform)
+        try:
+            progress.phase('terraform init')
+            runner.init()
+            progress.phase('terraform plan')
+            var_files = [str(Path(path).resolve()) for path in args.var_file or []]
+            result = runner.plan(out='plan.tfplan' if keep else None, var_files=var_files)
+        except TerraformFailed as failed:
+            raise MailinfraError(f'{failed}{_hint(failed, root)}') from None
+    code = EXIT_CHANGES if result.changes and args.detailed_exitcode else 0
+    if not text:
+        report: dict[str, Any] = {
+            'spec': args.spec,
+            'output': str(out) if keep else None,
+            'terraform': {'path': terraform.path, 'version': '.'.join(map(str, terraform.version))},
+            'changes': result.changes,
+            'plan_file': str(result.plan_file) if result.plan_file is not None else None,
+            'stdout': result.stdout,
+        }
+        print(json.dumps(report, indent=2))
+        return code
     print(result.stdout.rstrip())
-    if args.output and result.plan_file is not None:
+    if result.plan_file is not None:
         print(
             f'Plan saved to {result.plan_file} (apply it with: terraform -chdir={root} apply {result.plan_file.name})'
         )
-    return EXIT_CHANGES if result.changes and args.detailed_exitcode else 0
+    else:
+        print('No plan file was kept: the render was temporary. Plan with -o DIR to keep the files and a plan file.')
+    return code
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
@@ -75,7 +104,11 @@ def register(
     sub: argparse._SubParsersAction[argparse.ArgumentParser], with_spec: Callable[..., argparse.ArgumentParser]
 ) -> None:
     plan = with_spec('plan', 'render, then run terraform init and terraform plan on the Terraform root', sub)
-    plan.add_argument('-o', '--output', help='output directory to render into and keep (default: a temporary one)')
+    plan.add_argument(
+        '-o',
+        '--output',
+        help='output directory to render into and keep, with the plan file (default: a temporary one, no plan file)',
+    )
     plan.add_argument(
         '--keys', metavar='DIR', help='DKIM key store (default $MAILINFRA_KEYS_DIR or ~/.local/share/mailinfra/keys)'
     )
@@ -94,4 +127,5 @@ def register(
     plan.add_argument(
         '--detailed-exitcode', action='store_true', help='exit with 2 when the plan has changes (as terraform does)'
     )
+    plan.add_argument('--format', choices=['text', 'json'], default='text', help='json: see docs/cli.md')
     plan.set_defaults(func=cmd_plan)

@@ -19,7 +19,7 @@ def cmd_records(args: argparse.Namespace) -> int:
         spec.deployment,
         spec.facts,
         spec.name,
-        addresses_from(args.terraform_output),
+        addresses_from(args.terraform_output, spec),
         api.keystore_dkim(spec, args.keys),
     )
     records = record_set(context)
@@ -29,6 +29,8 @@ def cmd_records(args: argparse.Namespace) -> int:
         nameservers = {zone.name: list(zone.nameservers) for zone in spec.deployment.dns.zones}
         for text in zone_files(records, nameservers, spec.deployment.dns.ttl).values():
             print(text)
+        for zone in sorted(set(records.by_zone()) - {name for name, servers in nameservers.items() if servers}):
+            print(f'; zone {zone} not exported: the spec names no "nameservers" for it')
     else:
         width = max((len(record.fqdn) for record in records.records), default=10)
         for record in records.records:

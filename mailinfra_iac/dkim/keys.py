@@ -53,6 +53,7 @@ __all__ = [
     'public_txt_value',
     'record_fingerprint',
     'record_key',
+    'record_public_key',
     'revoked_txt_value',
     'txt_chunks',
 ]
@@ -276,6 +277,12 @@ def record_key(value: str) -> tuple[KeyAlgorithm, bytes]:
 
 def record_fingerprint(value: str) -> str | None:
     """The :func:`fingerprint` of the key a DKIM key record publishes; ``None`` if revoked."""
+    public = record_public_key(value)
+    return None if public is None else fingerprint(public)
+
+
+def record_public_key(value: str) -> PublicKey | None:
+    """The public key a DKIM key record publishes; ``None`` if revoked. Raises :class:`RecordFormatError`."""
     algorithm, material = record_key(value)
     if not material:
         return None
@@ -289,7 +296,7 @@ def record_fingerprint(value: str) -> str | None:
             public = loaded
     except (ValueError, UnsupportedAlgorithm):
         raise RecordFormatError(f'invalid DKIM key record: "p=" is not a valid {algorithm.value} public key') from None
-    return fingerprint(public)
+    return public
 
 
 def txt_chunks(value: str, size: int = TXT_CHUNK_SIZE) -> tuple[str, ...]:

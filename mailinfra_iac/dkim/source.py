@@ -57,7 +57,8 @@ class StaticDkimSource:
 
 
 class KeyStoreDkimSource:
-    """Public keys from the key store; the rotation state adds retiring and revoked selectors."""
+    """Public keys from the key store (``.pub.txt`` files, never the private keys); the rotation state adds
+    retiring and revoked selectors."""
 
     def __init__(self, store: KeyStore, client: str) -> None:
         self.store = store
@@ -73,9 +74,9 @@ class KeyStoreDkimSource:
         for selector, algorithm in wanted:
             if selector in published:
                 continue
-            ref = self.store.find(self.client, domain, selector, algorithm)
-            if ref is None:
+            value = self.store.public_record(self.client, domain, selector, algorithm)
+            if value is None:
                 missing.append((selector, algorithm))
             else:
-                published[selector] = DkimTxt(selector, algorithm, ref.public_txt)
+                published[selector] = DkimTxt(selector, algorithm, value)
         return [published[selector] for selector in sorted(published)], missing

@@ -11,11 +11,15 @@ Layout, under the store root::
 
 The root is ``$MAILINFRA_KEYS_DIR`` if set, else ``~/.local/share/mailinfra/keys``. A root inside
 a git work tree is refused unless ``allow_inside_git=True``: private keys must not end up in a
-repository. Files are written atomically (see :func:`._fs.atomic_write`); a private key file is
-0600 from the moment it is created.
+repository. That covers work trees with a ``.git`` entry and work trees named by ``GIT_WORK_TREE`` /
+``GIT_DIR`` (a bare repository used as "dotfiles in the home directory"), see :func:`find_git_env_work_tree`.
+Files are written atomically (see :func:`._fs.atomic_write`); a private key file is 0600 from
+the moment it is created.
 
 The private key file is the source of truth: the public record, bits and fingerprint in a
 :class:`KeyRef` are always derived from it. :class:`KeyRef` never holds private key bytes.
+Publishing needs only the public half: :meth:`KeyStore.public_record` reads the ``.pub.txt`` file
+and never opens the private key, so DNS can be rendered where the private keys are absent.
 """
 
 from __future__ import annotations
@@ -23,7 +27,9 @@ from __future__ import annotations
 import logging
 import os
 import re
+import shutil
 import stat
+import subprocess
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +44,7 @@ from .errors import (
     KeyNotFoundError,
     KeySizeError,
     KeyStoreLocationError,
+    RecordFormatError,
 )
 from .keys import (
     MIN_RSA_BITS,
@@ -51,6 +58,8 @@ from .keys import (
     parse_algorithm,
     private_key_pem,
     public_txt_value,
+    record_key,
+    record_public_key,
 )
 
 __all__ = [
@@ -61,6 +70,7 @@ __all__ = [
     'check_domain',
     'check_selector',
     'default_keys_root',
+    'find_git_env_work_tree',
     'find_git_work_tree',
 ]
 
@@ -122,6 +132,44 @@ def find_git_work_tree(path: str | Path) -> Path | None:
         if (directory / '.git').exists():
             return directory
     return None
+
+
+def _inside(path: Path, directory: Path) -> bool:
+    return path == directory or directory in path.parents
+
+
+def find_git_env_work_tree(path: str | Path, environ: Mapping[str, str] | None = None) -> Path | None:
+    """The work tree that ``GIT_DIR`` / ``GIT_WORK_TREE`` give git commands run here, if it holds ``path``.
+
+    A bare repository used through ``GIT_WORK_TREE`` (``GIT_DIR=~/.dotfiles GIT_WORK_TREE=~``) has no
+    ``.git`` entry to find. Where git is installed, ``git rev-parse --show-toplevel`` answers with
+    git's own rules (``core.worktree``, a bare repository); ``GIT_WORK_TREE`` counts in any case, and
+    without git, ``GIT_DIR`` alone makes the current directory the top of the work tree.
+    """
+    env = os.environ if environ is None else environ
+    git_dir, work_tree = env.get('GIT_DIR', '').strip(), env.get('GIT_WORK_TREE', '').strip()
+    if not git_dir and not work_tree:
+        return None
+    target = Path(path).expanduser().resolve()
+    candidates = [Path(work_tree).expanduser().resolve()] if work_tree else []
+    git = shutil.which('git', path=env.get('PATH'))
+    if git is not None:
+        try:
+            result = subprocess.run(
+                [git, 'rev-parse', '--show-toplevel'],
+                env=dict(env),
+                capture_output=True,
+                text=True,
+                timeout=30,
+                check=False,
+            )
+        except (OSError, subprocess.SubprocessError):
+            result = None
+        if result is not None and result.returncode == 0 and result.stdout.strip():
+            candidates.append(Path(result.stdout.strip()).resolve())
+    elif not work_tree:
+        candidates.append(Path.cwd().resolve())
+    return next((directory for directory in candidates if _inside(target, directory)), None)
 
 
 @dataclass(frozen=True)
@@ -201,12 +249,25 @@ class KeyStore:
         """
         chosen = default_keys_root() if root is None else Path(root).expanduser()
         self.root: Path = chosen.resolve()
+        if allow_inside_git:
+            return
+        advice = (
+            f'and keys must not end up in a repository. Set {KEYS_DIR_ENV} to a '
+            'directory outside any repository (default ~/.local/share/mailinfra/keys)'
+        )
         work_tree = find_git_work_tree(self.root)
-        if work_tree is not None and not allow_inside_git:
+        if work_tree is not None:
             raise KeyStoreLocationError(
                 f'refusing to keep DKIM private keys in {self.root}: it is inside the git work tree '
-                f'{work_tree}, and keys must not end up in a repository. Set {KEYS_DIR_ENV} to a '
-                'directory outside any repository (default ~/.local/share/mailinfra/keys)'
+                f'{work_tree}, {advice}'
+            )
+        env_tree = find_git_env_work_tree(self.root)
+        if env_tree is not None:
+            git_dir = os.environ.get('GIT_DIR', '').strip() or 'the repository git finds here'
+            raise KeyStoreLocationError(
+                f'refusing to keep DKIM private keys in {self.root}: it is inside the git work tree {env_tree} '
+                f'of {git_dir}, which GIT_DIR/GIT_WORK_TREE select (a bare repository with a separate work '
+                f'tree, such as dotfiles kept in the home directory), {advice}'
             )
 
     def __repr__(self) -> str:
@@ -245,6 +306,57 @@ class KeyStore:
         ref = _make_ref(check_client(client), check_domain(domain), selector, path, key)
         self._check_public_file(ref)
         return ref
+
+    def public_record(self, client: str, domain: str, selector: str, algorithm: str | KeyAlgorithm) -> str | None:
+        """The DKIM key record (TXT value) of a key, from its ``.pub.txt`` file; ``None`` if there is no key.
+
+        Never opens the private key, which need not even be present: what DNS publishes is public.
+        The file is checked to hold a record of the right algorithm with a valid public key.
+
+        Raises:
+            KeyFileError: the ``.pub.txt`` file is missing next to a private key, unreadable, or not such a record.
+        """
+        alg = parse_algorithm(algorithm)
+        path = self.key_path(client, domain, selector, alg)
+        public = path.with_name(f'{selector}.{alg.value}{PUBLIC_SUFFIX}')
+        try:
+            text = public.read_text(encoding='ascii').strip()
+        except FileNotFoundError:
+            if path.exists():
+                raise KeyFileError(
+                    f'public record file {public} is missing next to the private key; '
+                    '`mailinfra dkim generate SPEC` writes it again from the key'
+                ) from None
+            return None
+        except (OSError, UnicodeDecodeError):
+            raise KeyFileError(f'cannot read public record file {public}') from None
+        try:
+            found, material = record_key(text)
+            valid = found is alg and bool(material) and record_public_key(text) is not None
+        except RecordFormatError as error:
+            raise KeyFileError(f'public record file {public}: {error}') from None
+        if not valid:
+            raise KeyFileError(f'public record file {public} does not publish a {alg.value} key')
+        return text
+
+    def public_ref(self, client: str, domain: str, selector: str, algorithm: str | KeyAlgorithm) -> KeyRef | None:
+        """Like :meth:`find`, from the ``.pub.txt`` file alone (see :meth:`public_record`): no private key is opened."""
+        alg = parse_algorithm(algorithm)
+        text = self.public_record(client, domain, selector, alg)
+        if text is None:
+            return None
+        public = record_public_key(text)
+        assert public is not None  # public_record refuses revoked records
+        return KeyRef(
+            client=check_client(client),
+            domain=check_domain(domain),
+            selector=selector,
+            algorithm=alg,
+            bits=key_bits(public),
+            path=self.key_path(client, domain, selector, alg),
+            public_txt=text,
+            fingerprint=fingerprint(public),
+        )
 
     def find(self, client: str, domain: str, selector: str, algorithm: str | KeyAlgorithm) -> KeyRef | None:
         """Like :meth:`get`, but ``None`` if the key does not exist."""
@@ -363,8 +475,21 @@ class KeyStore:
             return []
         return sorted(p for p in parent.iterdir() if p.is_dir() and not p.name.startswith('.'))
 
+    def check_private_file(self, client: str, domain: str, selector: str, algorithm: str | KeyAlgorithm) -> Path:
+        """The private key file, if it exists and only its owner can reach it; its content is not read.
+
+        Raises:
+            KeyNotFoundError: no such file.
+            KeyFileError: not a regular file.
+            InsecureKeyFileError: the file or its directory is accessible by other users.
+        """
+        alg = parse_algorithm(algorithm)
+        path = self.key_path(client, domain, selector, alg)
+        self._check_private_file(path, alg)
+        return path
+
     @staticmethod
-    def _read_key(path: Path, alg: KeyAlgorithm) -> PrivateKey:
+    def _check_private_file(path: Path, alg: KeyAlgorithm) -> None:
         try:
             info = path.stat()
         except FileNotFoundError:
@@ -383,6 +508,10 @@ class KeyStore:
                 f'key directory {path.parent} is accessible by other users (mode {dir_mode:04o}); '
                 f'run "chmod 700 {path.parent}"'
             )
+
+    @classmethod
+    def _read_key(cls, path: Path, alg: KeyAlgorithm) -> PrivateKey:
+        cls._check_private_file(path, alg)
         try:
             data = path.read_bytes()
         except OSError as error:

@@ -10,11 +10,12 @@ from mailinfra_agent.dns.client import Answer, DnsClient, DnspythonEngine, Serve
 
 from .expected import Expectations, expectations
 from .results import CHECKS, CheckResult, Status
-from .runner import DnsCheckReport, check_dns, check_expectations, run_dns_checks, run_expectations
+from .runner import CannotCheck, DnsCheckReport, check_dns, check_expectations, run_dns_checks, run_expectations
 
 __all__ = [
     'CHECKS',
     'Answer',
+    'CannotCheck',
     'CheckResult',
     'DnsCheckReport',
     'DnsClient',

@@ -2,19 +2,24 @@
 
 ``dmarc-present``: exactly one record starting ``v=DMARC1`` (receivers apply no policy when there
 are several), a well-formed tag list. ``dmarc-policy``: ``p=`` is none, quarantine or reject, and
-the one the spec asks for (a difference is a warning). ``dmarc-rua``: aggregate reports requested
+the one the spec asks for (a difference fails). ``dmarc-rua``: aggregate reports requested
 with ``mailto:`` addresses. ``dmarc-report-authorised``: every ``rua``/``ruf`` destination in another
 organisational domain publishes ``<domain>._report._dmarc.<destination>`` TXT ``v=DMARC1``
 (RFC 7489 section 7.1), or receivers send it nothing. The destinations come from the served record,
-since that is what receivers read.
+since that is what receivers read. ``dmarc-matches-spec``: the served record is the rendered one,
+compared tag by tag (RFC 7489 allows spaces around ``=`` and ``;``, any tag order after ``v=``, and
+leaves out tags at their defaults, so those forms are equal); a different policy, rua or any other
+tag fails.
 """
 
 from __future__ import annotations
 
+import re
+
 from mailinfra_agent.dns.client import Answer, DnsClient
 
 from .expected import DmarcSubject, Expectations
-from .results import CheckResult, Status, shorten
+from .results import NOT_ASKED, CheckResult, Status, shorten, skipped
 
 POLICIES = ('none', 'quarantine', 'reject')
 
@@ -23,8 +28,14 @@ class DmarcSyntaxError(ValueError):
     pass
 
 
+_VERSION = re.compile(r'\s*[vV][ \t]*=[ \t]*DMARC1[ \t]*(?:;|$)')
+"""RFC 7489 6.4: ``dmarc-version = "v" *WSP "=" *WSP %x44.4d.41.52.43.31`` then ``;`` or the end."""
+DEFAULTS = {'adkim': 'r', 'aspf': 'r', 'fo': '0', 'pct': '100', 'rf': 'afrf', 'ri': '86400'}
+"""Tags that mean the same absent as at these values (RFC 7489 6.3)."""
+
+
 def is_dmarc(value: str) -> bool:
-    return value.lstrip()[:8].lower() == 'v=dmarc1'
+    return _VERSION.match(value) is not None
 
 
 def parse(value: str) -> dict[str, str]:
@@ -59,8 +70,40 @@ def destination(uri: str) -> str | None:
 
 def _unasked(answer: Answer) -> tuple[Status, str]:
     if answer.unchecked:
-        return 'warn', "outside the deployment's zones: not checked (give --resolver to check it)"
+        return 'unchecked', NOT_ASKED
     return 'fail', f'cannot ask: {answer.error}'
+
+
+def normalised(tags: dict[str, str]) -> dict[str, str]:
+    """Tags with defaults filled in, keyword values in lower case, URI lists without spaces."""
+    found = {**DEFAULTS, 'sp': tags.get('p', '').lower(), **tags}
+    for name in ('p', 'sp', 'adkim', 'aspf', 'rf'):
+        found[name] = found[name].lower()
+    for name in ('rua', 'ruf'):
+        if name in found:
+            found[name] = ','.join(uris(found, name))
+    found['fo'] = ':'.join(option.strip() for option in found['fo'].split(':'))
+    return found
+
+
+def _matches_spec(subject: DmarcSubject, record: str, tags: dict[str, str]) -> tuple[Status, str]:
+    if subject.rendered is None:
+        return 'unchecked', '_dmarc is in no managed zone: there is no rendered record to compare with'
+    if record == subject.rendered:
+        return 'pass', 'the rendered record'
+    try:
+        rendered = normalised(parse(subject.rendered))
+    except DmarcSyntaxError as error:
+        return 'fail', f'the rendered record "{subject.rendered}" is invalid: {error}'
+    served = normalised(tags)
+    differences = [
+        f'{name}={served.get(name, "(none)")} where the spec has {rendered.get(name, "(none)")}'
+        for name in sorted(set(served) | set(rendered))
+        if served.get(name) != rendered.get(name)
+    ]
+    if differences:
+        return 'fail', f'differs from the rendered "{subject.rendered}": {shorten(differences)}'
+    return 'pass', 'the rendered record'
 
 
 def _record(answer: Answer) -> tuple[Status, str, dict[str, str] | None]:
@@ -85,7 +128,7 @@ def _policy(subject: DmarcSubject, tags: dict[str, str]) -> tuple[Status, str]:
     if policy.lower() not in POLICIES:
         return 'fail', f'p={policy} is not none, quarantine or reject'
     if policy.lower() != subject.policy:
-        return 'warn', f'p={policy}, the spec asks for p={subject.policy}'
+        return 'fail', f'p={policy}, the spec asks for p={subject.policy}'
     return 'pass', f'p={policy}'
 
 
@@ -99,22 +142,28 @@ def _rua(subject: DmarcSubject, tags: dict[str, str]) -> tuple[Status, str]:
     served = {uri[7:].split('!', 1)[0].lower() for uri in found}
     missing = [address for address in subject.rua if address.lower() not in served]
     if missing:
-        return 'warn', f'rua={",".join(found)}; the spec also asks for {shorten(missing)}'
+        return 'fail', f'rua={",".join(found)}; the spec also asks for {shorten(missing)}'
     return 'pass', f'rua={",".join(found)}'
+
+
+_DEPENDENT = ('dmarc-policy', 'dmarc-rua', 'dmarc-matches-spec')
 
 
 def _subject(
     expected: Expectations, subject: DmarcSubject, answer: Answer, server: str
 ) -> tuple[list[CheckResult], list[str]]:
     """The results for one domain and the authorisation records still to ask."""
-    status, reason, tags = _record(answer)
-    results = [CheckResult('dmarc-present', subject.fqdn, status, reason, server)]
+    status, record, tags = _record(answer)  # when it passes, the reason is the record
+    results = [CheckResult('dmarc-present', subject.fqdn, status, record, server)]
     if tags is None:
-        return results, []
+        because = 'dmarc-present is not checked' if status == 'unchecked' else 'no single valid DMARC record'
+        return results + [skipped(check, subject.fqdn, server, because) for check in _DEPENDENT], []
     status, reason = _policy(subject, tags)
     results.append(CheckResult('dmarc-policy', subject.fqdn, status, reason, server))
     status, reason = _rua(subject, tags)
     results.append(CheckResult('dmarc-rua', subject.fqdn, status, reason, server))
+    status, reason = _matches_spec(subject, record, tags)
+    results.append(CheckResult('dmarc-matches-spec', subject.fqdn, status, reason, server))
     own = expected.organisation(subject.domain)
     targets: list[str] = []
     for uri in uris(tags, 'rua') + uris(tags, 'ruf'):

@@ -58,6 +58,8 @@ class SpfSubject:
     """Ids of sending IPs whose address is not known yet."""
     declared: dict[str, SpfInclude] = field(default_factory=dict)
     """Includes the spec declares for the domain, with the lookups they are said to cost."""
+    rendered: str | None = None
+    """The SPF record the renderers publish at ``name``; None when the name is in no managed zone."""
 
 
 @dataclass(frozen=True)
@@ -89,6 +91,8 @@ class DmarcSubject:
     domain: str
     policy: str
     rua: tuple[str, ...]
+    rendered: str | None = None
+    """The DMARC record the renderers publish; None when ``_dmarc.<domain>`` is in no managed zone."""
 
     @property
     def fqdn(self) -> str:
@@ -123,7 +127,15 @@ def _index(records: RecordSet) -> dict[tuple[str, str], Record]:
     return {(record.fqdn, record.type): record for record in records.records}
 
 
-def _spf_subjects(deployment: Deployment, facts: Facts, addresses: dict[str, str]) -> tuple[SpfSubject, ...]:
+def _rendered(index: dict[tuple[str, str], Record], name: str, prefix: str) -> str | None:
+    record = index.get((name, 'TXT'))
+    found = [value for value in record.values if value[: len(prefix)].lower() == prefix] if record else []
+    return found[0] if len(found) == 1 else None
+
+
+def _spf_subjects(
+    deployment: Deployment, facts: Facts, addresses: dict[str, str], index: dict[tuple[str, str], Record]
+) -> tuple[SpfSubject, ...]:
     ips_of: dict[str, list[IpFact]] = defaultdict(list)
     for stream in facts.streams.values():  # the same fact read as dns.records' SPF values
         for used in stream.domains:
@@ -149,6 +161,7 @@ def _spf_subjects(deployment: Deployment, facts: Facts, addresses: dict[str, str
                 tuple(dict.fromkeys(address for address in known if address)),
                 tuple(ip.id for ip, address in zip(ips, known, strict=True) if not address),
                 includes,
+                _rendered(index, name, 'v=spf1'),
             )
         )
     return tuple(subjects)
@@ -188,13 +201,19 @@ def expectations(
         for selector, algorithm in recording.wanted.get(domain.domain, [])
     )
     dmarc = tuple(
-        DmarcSubject(domain.domain, domain.dmarc.p, tuple(domain.dmarc.rua)) for domain in deployment.sending_domains
+        DmarcSubject(
+            domain.domain,
+            domain.dmarc.p,
+            tuple(domain.dmarc.rua),
+            _rendered(index, f'_dmarc.{domain.domain}', 'v=dmarc1'),
+        )
+        for domain in deployment.sending_domains
     )
     return Expectations(
         zones=tuple(zone.name for zone in deployment.dns.zones),
         client_domains=tuple(deployment.client.domains),
         ips=ips,
-        spf=_spf_subjects(deployment, facts, addresses),
+        spf=_spf_subjects(deployment, facts, addresses, index),
         dkim=dkim_subjects,
         dmarc=dmarc,
         receiving=_receiving(records, index),

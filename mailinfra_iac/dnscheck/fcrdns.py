@@ -24,7 +24,7 @@ def _reverse_pointer(address: str) -> str:
 
 def _unanswered(answer: Answer, what: str) -> tuple[Status, str]:
     if answer.unchecked:
-        return 'warn', f"{what} is outside the deployment's zones: not checked (give --resolver to check it)"
+        return 'unchecked', f"{what} is outside the deployment's zones: not checked (give --resolver to check it)"
     return 'fail', f'cannot ask for {what}: {answer.error}'
 
 
@@ -43,7 +43,7 @@ async def check(client: DnsClient, expected: Expectations) -> list[CheckResult]:
                 CheckResult(
                     'fcrdns',
                     subject.ip.id,
-                    'warn',
+                    'unchecked',
                     'address not known yet (allocated by Terraform): pass --terraform-output',
                     server,
                 )

@@ -1,10 +1,11 @@
 """Receiving side of every return-path (bounce) and feedback-loop domain: MX, MTA-STS and TLS-RPT.
 
 ``mx``: the MX records point at exactly the inbound hosts of the spec, and each of them has an
-address. ``mta-sts``: one ``_mta-sts`` TXT record ``v=STSv1; id=...`` (RFC 8461 3.1); an id other than
-the rendered policy's is a warning (senders keep a cached policy until the id changes).
+address; a null MX (RFC 7505: one MX of preference 0 naming the root) is reported as such.
+``mta-sts``: one ``_mta-sts`` TXT record ``v=STSv1; id=...`` (RFC 8461 3.1); an id other than the
+rendered policy's fails (senders keep a cached policy until the id changes).
 ``tls-rpt``: one ``_smtp._tls`` TXT record ``v=TLSRPTv1; rua=...`` with mailto: or https: URIs
-(RFC 8460 3); a value other than the rendered one is a warning.
+(RFC 8460 3); a value other than the rendered one fails.
 """
 
 from __future__ import annotations
@@ -14,14 +15,14 @@ import re
 from mailinfra_agent.dns.client import Answer, DnsClient
 
 from .expected import Expectations, ReceivingSubject
-from .results import CheckResult, Status, shorten
+from .results import NOT_ASKED, CheckResult, Status, mx_exchange, shorten
 
 _STS_ID = re.compile(r'^[A-Za-z0-9]{1,32}$')
 
 
 def _unasked(answer: Answer) -> tuple[Status, str]:
     if answer.unchecked:
-        return 'warn', "outside the deployment's zones: not checked (give --resolver to check it)"
+        return 'unchecked', NOT_ASKED
     return 'fail', f'cannot ask: {answer.error}'
 
 
@@ -39,9 +40,11 @@ def _mx(subject: ReceivingSubject, answer: Answer, addresses: dict[str, Answer])
         return _unasked(answer)
     if not answer.values:
         return 'fail', f'no MX record ({answer.rcode}): bounces and replies go nowhere we run'
-    hosts = sorted({value.split()[-1] for value in answer.values})
-    if hosts == ['']:
-        return 'fail', 'null MX (RFC 7505): the domain refuses all mail, bounces included'
+    hosts = sorted({mx_exchange(value) for value in answer.values})
+    if '' in hosts:
+        if len(answer.values) == 1:
+            return 'fail', 'null MX (RFC 7505): the domain refuses all mail, bounces and replies included'
+        return 'fail', 'a null MX (RFC 7505) among other MX records: senders may treat the domain as undeliverable'
     want = sorted(subject.mx_hosts)
     if hosts != want:
         missing = [host for host in want if host not in hosts]
@@ -82,7 +85,7 @@ def _mta_sts(subject: ReceivingSubject, answer: Answer) -> tuple[Status, str]:
         return 'fail', f'"{record}" has no valid id= (1 to 32 letters and digits)'
     expected_id = _tags(subject.mta_sts).get('id') if subject.mta_sts else None
     if expected_id is not None and policy_id != expected_id:
-        return 'warn', f'id={policy_id}, the rendered policy has id={expected_id}: senders keep their cached policy'
+        return 'fail', f'id={policy_id}, the rendered policy has id={expected_id}: senders keep their cached policy'
     return 'pass', f'id={policy_id}'
 
 
@@ -97,7 +100,7 @@ def _tls_rpt(subject: ReceivingSubject, answer: Answer) -> tuple[Status, str]:
     if bad:
         return 'fail', f'rua URIs must be mailto: or https: ({shorten(bad)})'
     if subject.tls_rpt is not None and record.strip() != subject.tls_rpt.strip():
-        return 'warn', f'"{record}" differs from the rendered "{subject.tls_rpt}"'
+        return 'fail', f'"{record}" differs from the rendered "{subject.tls_rpt}"'
     return 'pass', f'rua={",".join(rua)}'
 
 
@@ -110,7 +113,7 @@ async def check(client: DnsClient, expected: Expectations) -> list[CheckResult]:
         + [(f'_smtp._tls.{subject.name}', 'TXT') for subject in subjects]
     )
     mx = [await client.ask(subject.name, 'MX') for subject in subjects]
-    hosts = sorted({value.split()[-1] for answer in mx if answer.ok for value in answer.values} - {''})
+    hosts = sorted({mx_exchange(value) for answer in mx if answer.ok for value in answer.values} - {''})
     addresses = dict(zip(hosts, await client.ask_all([(host, 'A') for host in hosts]), strict=True))
     results = []
     for subject, answer in zip(subjects, mx, strict=True):

@@ -11,12 +11,17 @@ the whole tree, the cost of evaluating an address that matches nothing. The addr
 are looked up (at most 10 names) but, as the RFC says, do not count. Loops through include or
 redirect, include targets without an SPF record and invalid included records are permerrors too.
 An include outside the deployment's zones that cannot be asked (no ``--resolver``) is counted as
-the spec declares it (``spf.includes[].lookups``) and the result is a warning.
+the spec declares it (``spf.includes[].lookups``) and the result is unchecked.
 
 ``spf-authorises-ips``: every sending address of the streams that use the domain is evaluated
 against the expanded record (check_host() of section 4, for IPv4 senders) and must give ``pass``.
 Terms that depend on the sender (macros) or on the client's reverse DNS (``ptr``) are not
-evaluated; an address that reaches one before matching gives a warning.
+evaluated; an address that reaches one before matching is unchecked.
+
+``spf-matches-spec``: the served record is the one the spec renders, term by term in order (so a
+``+all`` where the spec says ``~all`` fails even though every sending address still passes); only
+spacing, an explicit ``+`` and the case of names may differ. Without a single valid record the three
+checks after ``spf-present`` are reported as skipped.
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ from mailinfra_agent.dns.client import Answer, DnsClient
 
 from ..spf import LOOKUP_TERMS, MAX_LOOKUPS, MAX_MX_NAMES, MAX_VOID_LOOKUPS
 from .expected import Expectations, SpfSubject
-from .results import CheckResult, Status, shorten
+from .results import NOT_ASKED, CheckResult, Status, mx_exchange, shorten, skipped
 
 _STOP_AFTER = 30
 """Stop following includes after this many lookups: the verdict (over 10) is known, the work stays bounded."""
@@ -342,16 +347,16 @@ class Expander:
         if term.kind == 'a':
             node.hosts[index] = [_network(value, term) for value in answer.values]
             return
-        names = [value.split()[-1] for value in answer.values if value.split()[-1]]
+        names = [host for value in answer.values if (host := mx_exchange(value))]
         if len(names) > MAX_MX_NAMES:
             self.tally.problems.append(f'{term.text} at {node.domain}: {len(names)} MX names, at most 10 allowed')
             node.unknown.add(index)
             return
-        hosts = await self.client.ask_all([(name, 'A') for name in names])
+        found = await self.client.ask_all([(name, 'A') for name in names])
         networks: list[IpRange] = []
-        for host in hosts:
-            if host.ok:
-                networks += [_network(value, term) for value in host.values]
+        for addresses in found:
+            if addresses.ok:
+                networks += [_network(value, term) for value in addresses.values]
         node.hosts[index] = networks
 
     def _usable(self, answer: Answer, node: Node, index: int, term: Term) -> bool:
@@ -439,7 +444,7 @@ def evaluate(node: Node, address: IpAddress, lookups: list[int]) -> str:
 def _present(subject: SpfSubject, answer: Answer) -> tuple[Status, str, str | None]:
     """(status, reason, the record) of ``spf-present``."""
     if answer.unchecked:
-        return 'warn', "outside the deployment's zones: not checked (give --resolver to check it)", None
+        return 'unchecked', NOT_ASKED, None
     if not answer.ok:
         return 'fail', f'cannot ask: {answer.error}', None
     records = [value for value in answer.values if is_spf(value)]
@@ -469,7 +474,7 @@ def _lookups(tally: Tally) -> tuple[Status, str]:
     )
     unsure = list(dict.fromkeys(tally.unchecked + tally.notes))
     if unsure:
-        return 'warn', f'{counts}; not verified: {shorten(unsure, 2)}'
+        return 'unchecked', f'{counts}; not verified: {shorten(unsure, 2)}'
     return 'pass', counts
 
 
@@ -488,10 +493,10 @@ def _authorises(subject: SpfSubject, node: Node) -> tuple[Status, str]:
     if wrong:
         return 'fail', f'{shorten(wrong)} (of {len(subject.addresses)} sending addresses)'
     if 'unknown' in verdicts:
-        return 'warn', f'cannot tell for {shorten(verdicts["unknown"])}: it reaches terms that were not evaluated'
+        return 'unchecked', f'cannot tell for {shorten(verdicts["unknown"])}: it reaches terms that were not evaluated'
     if subject.unknown:
         return (
-            'warn',
+            'unchecked',
             f'{len(subject.addresses)} addresses pass; {len(subject.unknown)} not known yet (pass --terraform-output)',
         )
     if not subject.addresses:
@@ -501,18 +506,61 @@ def _authorises(subject: SpfSubject, node: Node) -> tuple[Status, str]:
     return 'pass', f'all {len(subject.addresses)} sending addresses get pass'
 
 
+def normalised(record: str) -> tuple[str, ...]:
+    """The terms of an SPF record in a canonical form: one space apart, ``+`` explicit, names in lower case.
+
+    Macros keep their case (their letters mean different things in upper case); term order is kept
+    (evaluation is first match).
+    """
+    terms = []
+    for token in record.split(' ')[1:]:
+        if not token:
+            continue
+        text = token if '%' in token else token.lower()
+        if _MODIFIER.match(text) is None and text[0] not in _RESULT:
+            text = '+' + text
+        terms.append(text)
+    return tuple(terms)
+
+
+def _matches_spec(subject: SpfSubject, record: str) -> tuple[Status, str]:
+    if subject.rendered is None:
+        return 'unchecked', 'the name is in no managed zone: there is no rendered record to compare with'
+    if record == subject.rendered or normalised(record) == normalised(subject.rendered):
+        return 'pass', 'the rendered record'
+    served, rendered = normalised(record), normalised(subject.rendered)
+    extra = [term for term in served if term not in rendered]
+    missing = [term for term in rendered if term not in served]
+    detail = '; '.join(
+        part
+        for part in (
+            f'serves {shorten(extra)} not in the spec' if extra else '',
+            f'lacks {shorten(missing)}' if missing else '',
+            'the same terms in another order' if not extra and not missing else '',
+        )
+        if part
+    )
+    return 'fail', f'differs from the rendered "{subject.rendered}": {detail}'
+
+
+_DEPENDENT = ('spf-authorises-ips', 'spf-lookups', 'spf-matches-spec')
+
+
 async def _subject(client: DnsClient, subject: SpfSubject) -> list[CheckResult]:
     server = client.server
     status, reason, record = _present(subject, await client.ask(subject.name, 'TXT'))
     results = [CheckResult('spf-present', subject.name, status, reason, server)]
     if record is None:
-        return results
+        because = 'spf-present is not checked' if status == 'unchecked' else 'no single valid SPF record'
+        return results + [skipped(check, subject.name, server, because) for check in _DEPENDENT]
     expander = Expander(client, subject)
     node = await expander.expand(subject.name)
     status, reason = _authorises(subject, node)
     results.append(CheckResult('spf-authorises-ips', subject.name, status, reason, server))
     status, reason = _lookups(expander.tally)
     results.append(CheckResult('spf-lookups', subject.name, status, reason, server))
+    status, reason = _matches_spec(subject, record)
+    results.append(CheckResult('spf-matches-spec', subject.name, status, reason, server))
     return results
 
 
@@ -535,7 +583,7 @@ def _named(answer: Answer) -> list[tuple[str, str]]:
 
 def _mx_hosts(answer: Answer) -> list[tuple[str, str]]:
     """The A questions an ``mx`` term leads to next (none beyond the 10 names expansion accepts)."""
-    names = [value.split()[-1] for value in answer.values if value.split()[-1]] if answer.ok else []
+    names = [host for value in answer.values if (host := mx_exchange(value))] if answer.ok else []
     return [(name, 'A') for name in names] if len(names) <= MAX_MX_NAMES else []
 
 

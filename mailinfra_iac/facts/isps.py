@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 
 from ..catalogue.isps import DEFAULT_LIMITS, builtin_isps
 from ..model import BackoffRule, Deployment, IspLimits, IspOverride, IspProfile
@@ -35,9 +35,10 @@ class Limits:
         return cls(**values)
 
     def as_dict(self) -> dict[str, int | bool]:
-        return asdict(self)
+        return {name: getattr(self, name) for name in _LIMIT_NAMES}
 
 
+_LIMIT_NAMES = tuple(field.name for field in fields(Limits))
 DEFAULTS = Limits.resolve(DEFAULT_LIMITS)
 """The limits of recipients that no profile matches (``catalogue.isps.DEFAULT_LIMITS``), resolved."""
 

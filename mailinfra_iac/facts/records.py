@@ -37,7 +37,7 @@ class Record:
     values: tuple[str, ...]
     ttl: int = field(compare=False)
     purpose: str = field(compare=False)
-    """Why it exists: a, ptr, spf, dkim, dmarc, dmarc-authorisation, mx, mta-sts, tls-rpt, tracking."""
+    """Why it exists: a, ptr, nameserver, spf, dkim, dmarc, dmarc-authorisation, mx, mta-sts, tls-rpt, tracking."""
 
     @property
     def fqdn(self) -> str:
@@ -218,6 +218,21 @@ def _address_records(builder: _Builder, deployment: Deployment, facts: Facts) ->
     return ptrs
 
 
+def _nameserver_records(builder: _Builder, deployment: Deployment) -> None:
+    """A/AAAA for the nameservers whose addresses the spec gives (in-zone nameservers need them to load)."""
+    for zone in deployment.dns.zones:
+        for name, addresses in zone.nameserver_addresses.items():
+            for address in addresses:
+                rtype = 'A' if ipaddress.ip_address(address).version == 4 else 'AAAA'
+                builder.add(name, rtype, address, 'nameserver')
+
+
+def _tracking_records(builder: _Builder, deployment: Deployment) -> None:
+    for domain in deployment.sending_domains:
+        if domain.tracking is not None:
+            builder.add(domain.tracking.hostname, 'CNAME', domain.tracking.target + '.', 'tracking')
+
+
 def _domain_records(
     builder: _Builder, deployment: Deployment, facts: Facts, dkim: DkimSource
 ) -> list[tuple[str, str, str]]:
@@ -242,8 +257,6 @@ def _domain_records(
             target = address.rpartition('@')[2]
             if organisation(target, client_domains) != own:  # RFC 7489 section 7.1
                 builder.add(f'{domain.domain}._report._dmarc.{target}', 'TXT', 'v=DMARC1', 'dmarc-authorisation')
-        if domain.tracking is not None:
-            builder.add(domain.tracking.hostname, 'CNAME', domain.tracking.target + '.', 'tracking')
     return missing
 
 
@@ -277,11 +290,26 @@ def derive_records(deployment: Deployment, facts: Facts, dkim: DkimSource) -> Re
     """Every record the deployment publishes, sorted by zone, name and type."""
     builder = _Builder(deployment)
     ptrs = _address_records(builder, deployment, facts)
+    _nameserver_records(builder, deployment)
     missing = _domain_records(builder, deployment, facts, dkim)
+    _tracking_records(builder, deployment)
     policies = _receiving_records(builder, deployment)
     if missing:
         raise MissingDkimKeys(sorted(missing), 'the DKIM key source')
     return RecordSet(builder.records(), tuple(ptrs), policies)
+
+
+def host_name_types(deployment: Deployment, facts: Facts) -> dict[str, set[str]]:
+    """Name -> record types of the names that can hold hosts (A, AAAA, CNAME), without needing DKIM keys."""
+    builder = _Builder(deployment)
+    _address_records(builder, deployment, facts)
+    _nameserver_records(builder, deployment)
+    _tracking_records(builder, deployment)
+    _receiving_records(builder, deployment)
+    types: dict[str, set[str]] = defaultdict(set)
+    for record in builder.records():
+        types[record.fqdn].add(record.type)
+    return dict(types)
 
 
 def iter_txt_lengths(records: RecordSet) -> Iterator[tuple[Record, int]]:

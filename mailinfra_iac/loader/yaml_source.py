@@ -68,7 +68,7 @@ def _mark(node: yaml.Node) -> tuple[int, int]:
 
 
 def _pairs(node: yaml.MappingNode) -> list[tuple[yaml.Node, yaml.Node]]:
-    """Key/value node pairs of a mapping with YAML merge keys ("<<") applied; own keys win."""
+    """Key/value node pairs of a mapping with YAML merge keys ("<<") applied; own keys win, then earlier merges."""
     pairs: list[tuple[yaml.Node, yaml.Node]] = []
     merged: list[tuple[yaml.Node, yaml.Node]] = []
     for key_node, value_node in node.value:
@@ -81,8 +81,105 @@ def _pairs(node: yaml.MappingNode) -> list[tuple[yaml.Node, yaml.Node]]:
             pairs.append((key_node, value_node))
     if not merged:
         return pairs
-    own = {str(key.value) for key, _ in pairs}
-    return [pair for pair in merged if str(pair[0].value) not in own] + pairs
+    seen = {str(key.value) for key, _ in pairs}
+    kept = []
+    for pair in merged:
+        name = str(pair[0].value)
+        if name not in seen:
+            seen.add(name)
+            kept.append(pair)
+    return kept + pairs
+
+
+MAX_DEPTH = 64
+"""Deepest nesting of collections a spec may have (a real spec needs about 8)."""
+ALIAS_BUDGET = 10_000
+"""Nodes that aliases may add beyond the document's own (at least as many again as it has)."""
+
+
+def _shape_problem(root: yaml.Node, file: str | None) -> Problem | None:
+    """Refuse what would make building exhaust the stack or memory: deep nesting, recursive or exploding aliases.
+
+    One iterative pass over the node graph; aliases are shared nodes, so sizes are computed once per node.
+    """
+    if isinstance(root, yaml.ScalarNode):
+        return None
+    depth_of: dict[int, int] = {}
+    size_of: dict[int, int] = {}  # collections only; a scalar counts 1
+    scalars = 0
+    on_path: set[int] = set()
+    stack: list[tuple[yaml.Node, int, bool]] = [(root, 1, False)]
+    while stack:
+        node, depth, done = stack.pop()
+        key = id(node)
+        if done:
+            on_path.discard(key)
+            size_of[key] = 1 + sum(size_of.get(id(child), 1) for child in _children(node))
+            continue
+        if key in on_path:
+            return _located(
+                node, file, 'yaml-alias', 'an alias refers to a collection that contains it', 'no recursive aliases'
+            )
+        if key in size_of and depth_of[key] >= depth:
+            continue  # an alias of a node already measured at this depth or deeper
+        depth_of[key] = depth
+        on_path.add(key)
+        stack.append((node, depth, True))
+        for child in reversed(_children(node)):
+            if depth + 1 > MAX_DEPTH:
+                return _located(
+                    child,
+                    file,
+                    'yaml-too-deep',
+                    f'collections nested deeper than {MAX_DEPTH} levels',
+                    f'at most {MAX_DEPTH} levels',
+                )
+            if isinstance(child, yaml.ScalarNode):
+                scalars += 1
+            else:
+                stack.append((child, depth + 1, False))
+    distinct = len(size_of) + scalars
+    budget = max(ALIAS_BUDGET, distinct)
+    if size_of[id(root)] - distinct > budget:
+        worst = min(
+            (node for node in _collections(root) if size_of[id(node)] > budget), key=lambda node: size_of[id(node)]
+        )
+        return _located(
+            worst,
+            file,
+            'yaml-alias',
+            f'aliases expand this value to {size_of[id(worst)]:,} nodes, more than the {budget:,} they may add',
+            'aliases that repeat a value a few times, not expand it exponentially',
+        )
+    return None
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [child for pair in node.value for child in pair]
+    return []
+
+
+def _collections(root: yaml.Node) -> list[yaml.Node]:
+    """Every distinct collection node of the graph (aliases visited once)."""
+    seen: set[int] = set()
+    found = []
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen or isinstance(node, yaml.ScalarNode):
+            continue
+        seen.add(id(node))
+        found.append(node)
+        stack.extend(_children(node))
+    return found
+
+
+def _located(node: yaml.Node, file: str | None, check: str, message: str, expected: str) -> Problem:
+    line, column = _mark(node)
+    return Problem(check, message, (), file=file, line=line, column=column, expected=expected)
 
 
 @dataclass
@@ -92,6 +189,24 @@ class Source:
     data: Any
     file: str | None = None
     root: yaml.Node | None = field(default=None, repr=False)
+    _keys: dict[int, dict[str, tuple[yaml.Node, yaml.Node]]] = field(default_factory=dict, repr=False, compare=False)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        super().__setattr__(name, value)
+        if name == 'root' and '_keys' in self.__dict__:
+            self._keys.clear()  # dropping the tree drops its key indexes with it
+
+    def _key_index(self, node: yaml.MappingNode) -> dict[str, tuple[yaml.Node, yaml.Node]]:
+        """Key text -> (key node, value node) of a mapping, built once: locating a problem costs its depth."""
+        index = self._keys.get(id(node))
+        if index is None:
+            index = {
+                key_node.value: (key_node, value_node)
+                for key_node, value_node in _pairs(node)
+                if isinstance(key_node, yaml.ScalarNode)
+            }
+            self._keys[id(node)] = index
+        return index
 
     def _walk(self, path: Path) -> list[tuple[yaml.Node | None, yaml.Node]]:
         """(key node, value node) for each prefix of ``path`` that exists in the document."""
@@ -102,10 +217,7 @@ class Source:
         for part in path:
             step: tuple[yaml.Node | None, yaml.Node] | None = None
             if isinstance(node, yaml.MappingNode):
-                for key_node, value_node in reversed(_pairs(node)):
-                    if isinstance(key_node, yaml.ScalarNode) and key_node.value == str(part):
-                        step = (key_node, value_node)
-                        break
+                step = self._key_index(node).get(str(part))
             elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
                 step = (None, node.value[part])
             if step is None:
@@ -241,6 +353,9 @@ def parse_source(text: str, file: str | None = None) -> Source:
             ],
             file,
         )
+    shape = _shape_problem(node, file)
+    if shape is not None:
+        raise SpecInvalid([shape], file)
     builder = _Builder(file)
     source = Source(builder.build(node, ()), file, node)
     if not isinstance(source.data, dict):

@@ -17,8 +17,10 @@ __all__ = [
     'Model',
     'Network',
     'Slug',
+    'address_scope',
     'format_duration',
     'parse_duration',
+    'parse_email',
 ]
 
 
@@ -69,14 +71,15 @@ Slug = Annotated[str, AfterValidator(_slug)]
 _EMAIL = re.compile(r'^[A-Za-z0-9._%+=-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$')
 
 
-def _email(value: str) -> str:
+def parse_email(value: str) -> str:
+    """The address with its domain lower-cased; ValueError if it is not local@domain."""
     if not _EMAIL.match(value):
         raise ValueError(f'invalid e-mail address "{value}", expected local@domain')
     local, _, domain = value.rpartition('@')
     return f'{local}@{domain.lower()}'
 
 
-Email = Annotated[str, AfterValidator(_email)]
+Email = Annotated[str, AfterValidator(parse_email)]
 
 
 def _ipv4(value: Any) -> str:
@@ -88,6 +91,44 @@ def _ipv4(value: Any) -> str:
 
 
 Ipv4 = Annotated[str, BeforeValidator(_ipv4)]
+
+_TEST_NETWORKS = tuple(
+    (ipaddress.IPv4Network(network), reason)
+    for network, reason in (
+        ('192.0.2.0/24', 'a documentation address (RFC 5737)'),
+        ('198.51.100.0/24', 'a documentation address (RFC 5737)'),
+        ('203.0.113.0/24', 'a documentation address (RFC 5737)'),
+        ('198.18.0.0/15', 'a benchmarking address (RFC 2544)'),
+    )
+)
+_LOCAL_NETWORKS = tuple(
+    (ipaddress.IPv4Network(network), reason)
+    for network, reason in (
+        ('0.0.0.0/8', 'in "this network" (0.0.0.0/8), which is never a destination'),
+        ('10.0.0.0/8', 'a private address (RFC 1918)'),
+        ('172.16.0.0/12', 'a private address (RFC 1918)'),
+        ('192.168.0.0/16', 'a private address (RFC 1918)'),
+        ('127.0.0.0/8', 'a loopback address'),
+        ('100.64.0.0/10', 'in the carrier-grade NAT space (RFC 6598)'),
+        ('169.254.0.0/16', 'a link-local address'),
+        ('192.0.0.0/24', 'an IETF protocol assignment (RFC 6890)'),
+        ('224.0.0.0/4', 'a multicast address'),
+        ('240.0.0.0/4', 'a reserved address (240.0.0.0/4)'),
+    )
+)
+
+
+def address_scope(address: str) -> tuple[str, str] | None:
+    """None for a globally routable IPv4 address, else (kind, reason): kind "test" for the documentation
+    and benchmarking networks (never routed, reserved for examples and tests), "local" for the rest."""
+    ip = ipaddress.IPv4Address(address)
+    for kind, networks in (('test', _TEST_NETWORKS), ('local', _LOCAL_NETWORKS)):
+        for network, reason in networks:
+            if ip in network:
+                return kind, reason
+    if not ip.is_global:
+        return 'local', 'not globally routable (IANA special-purpose registry)'
+    return None
 
 
 def _network(value: Any) -> str:

@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Literal
+import ipaddress
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import BeforeValidator, Field
 
 from .base import DnsName, HostName, Model
 
 DnsProvider = Literal['cloudflare', 'route53', 'rfc2136', 'zonefile']
+
+
+def _ip_address(value: Any) -> str:
+    try:
+        return str(ipaddress.ip_address(str(value)))
+    except ValueError:
+        raise ValueError(f'invalid IP address "{value}", expected e.g. "192.0.2.53" or "2001:db8::53"') from None
+
+
+IpAddress = Annotated[str, BeforeValidator(_ip_address)]
 
 
 class Zone(Model):
@@ -19,7 +30,14 @@ class Zone(Model):
     zone_id: str | None = Field(None, description='Provider zone id (Cloudflare, Route 53).')
     server: str | None = Field(None, description='RFC 2136 server address for dynamic updates.')
     nameservers: list[HostName] = Field(
-        default_factory=list, description='Authoritative servers (NS); used in exported zone files and DNS checks.'
+        default_factory=list,
+        description='Authoritative servers (NS). Required for "zonefile"; for other providers the zone file '
+        "export is written only when they are listed (the provider's own servers).",
+    )
+    nameserver_addresses: dict[HostName, Annotated[list[IpAddress], Field(min_length=1)]] = Field(
+        default_factory=dict,
+        description='Addresses (A/AAAA) of nameservers named inside a managed zone, published with the records '
+        '(glue), e.g. {ns1.example.com: [192.0.2.53]}. A nameserver that is a host of the deployment needs none.',
     )
 
 

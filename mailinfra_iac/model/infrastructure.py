@@ -59,7 +59,10 @@ class Host(Model):
 class SendingIp(Model):
     """One dedicated sending address."""
 
-    address: Ipv4 = Field(description='The IPv4 address.')
+    address: Ipv4 = Field(
+        description='The IPv4 address, globally routable; RFC 5737 documentation addresses only in a spec that '
+        'uses nothing else (an example).'
+    )
     ptr: HostName = Field(description='Reverse-DNS name; its A record must point back to the address.')
     helo: HostName | None = Field(None, description='HELO/EHLO name; defaults to (and must equal) the PTR name.')
     host: Slug | None = Field(None, description='Host that carries the address; needed if the pool has several.')

@@ -5,19 +5,22 @@ from __future__ import annotations
 import inspect
 import types
 import typing
+from importlib import resources
 from typing import Any
 
+import yaml
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
 from .deployment import Deployment
+from .isp import IspProfile
 
 _FRIENDLY = {
     '_slug': 'name',
     '_dns_name': 'dns-name',
     '_host_name': 'host-name',
-    '_email': 'email',
+    'parse_email': 'email',
     '_ipv4': 'ipv4',
     '_network': 'cidr',
     'parse_duration': 'duration',
@@ -69,6 +72,35 @@ def _models(model: type[BaseModel], seen: dict[str, type[BaseModel]]) -> None:
             stack.extend(typing.get_args(current))
 
 
+def catalogue_profiles() -> list[IspProfile]:
+    """The built-in ISP profiles, read as data from the catalogue's YAML files (in name order)."""
+    folder = resources.files('mailinfra_iac').joinpath('catalogue', 'isps')
+    profiles = [
+        IspProfile.model_validate(yaml.safe_load(entry.read_text(encoding='utf-8')))
+        for entry in folder.iterdir()
+        if entry.name.endswith('.yml')
+    ]
+    return sorted(profiles, key=lambda profile: profile.name)
+
+
+def _profiles_section() -> list[str]:
+    lines = [
+        '## ISP profile names',
+        '',
+        "Names that `isp_profiles` and a stream's `isp_overrides` and `recipient_mix` accept without further "
+        'description: the built-in catalogue. Another name under `isp_profiles` defines a new provider and needs '
+        '`display_name` and `recipient_domains` or `mx_patterns`.',
+        '',
+        '| name | provider | recipient domains | MX host names |',
+        '|---|---|---|---|',
+    ]
+    for profile in catalogue_profiles():
+        domains = ', '.join(profile.recipient_domains[:4]) + (', ...' if len(profile.recipient_domains) > 4 else '')
+        lines.append(f'| `{profile.name}` | {profile.display_name} | {domains} | {", ".join(profile.mx_patterns)} |')
+    lines.append('')
+    return lines
+
+
 def reference_markdown() -> str:
     models: dict[str, type[BaseModel]] = {}
     _models(Deployment, models)
@@ -93,6 +125,7 @@ def reference_markdown() -> str:
             kind = _type_name(field.annotation)
             lines.append(f'| `{field_name}` | `{kind}` | {_default(field)} | {description} |')
         lines.append('')
+    lines += _profiles_section()
     return '\n'.join(lines)
 
 

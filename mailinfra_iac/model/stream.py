@@ -38,7 +38,7 @@ class Stream(Model):
         None, description='Stream kind; defaults to the stream name when it is a known kind, else "custom".'
     )
     use_case: str = Field(description='What the stream sends, e.g. "password resets and receipts".')
-    volume: Volume = Field(description='Expected volume.')
+    volume: Volume = Field(description='Messages per month and in the busiest hour.')
     pool: Slug | None = Field(None, description='IP pool the stream sends from (one pool per stream).')
     domains: list[DnsName] = Field(min_length=1, description='Sending (From) domains the stream may use.')
     injection: Injection = Field(description='Listener applications inject into.')

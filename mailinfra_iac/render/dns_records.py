@@ -65,12 +65,15 @@ class DnsRecordsRenderer:
         records = record_set(context)
         yield OutputFile('dns/records.json', records_json(records))
         nameservers = {zone.name: list(zone.nameservers) for zone in context.deployment.dns.zones}
-        pending = []
+        pending, unserved = [], []
         for zone, zone_records in sorted(records.by_zone().items()):
+            if not nameservers.get(zone):
+                unserved.append(zone)
+                continue
             if any(record.placeholders() for record in zone_records):
                 pending.append(zone)
                 continue
-            text = zone_text(zone, zone_records, nameservers.get(zone, []), context.deployment.dns.ttl)
+            text = zone_text(zone, zone_records, nameservers[zone], context.deployment.dns.ttl)
             yield OutputFile(f'dns/zones/{zone}.zone', text.encode())
         if pending:
             lines = [
@@ -80,6 +83,14 @@ class DnsRecordsRenderer:
                 *pending,
             ]
             yield OutputFile('dns/zones/PENDING', ('\n'.join(lines) + '\n').encode())
+        if unserved:
+            lines = [
+                f'# {GENERATED_MARK}',
+                '# Zones not exported: the spec names no "nameservers" for them (their provider serves them).',
+                '# List the nameservers the provider assigned to get a zone file that loads in BIND.',
+                *unserved,
+            ]
+            yield OutputFile('dns/zones/NO-NAMESERVERS', ('\n'.join(lines) + '\n').encode())
         policies = sorted(set(records.mta_sts_policies.values()))
         if len(policies) == 1:  # the usual case: one policy, served for every receiving domain
             yield OutputFile('dns/mta-sts/mta-sts.txt', policies[0].encode())

@@ -15,6 +15,7 @@ import jinja2
 from ..paths import project_root
 from .base import GENERATED_MARK, OutputFile, RenderContext
 from .inventory import InventoryRenderer
+from .serialise import to_json
 from .rolevars.base import applies_to
 
 
@@ -26,7 +27,15 @@ def _comment(text: str) -> str:
 
 
 def _to_nice_json(value: Any, indent: int = 4, sort_keys: bool = True) -> str:
-    """Ansible's ``to_nice_json`` filter (ansible-core 2.19): the same ``json.dumps`` arguments."""
+    """Ansible's ``to_nice_json`` filter (ansible-core 2.19): the same ``json.dumps`` arguments.
+
+    With ``indent=2`` (what our templates use) the text comes from ``serialise.to_json`` (orjson where it writes
+    the same bytes) whenever it is plain ASCII, which is then exactly what ``ensure_ascii`` would write too.
+    """
+    if indent == 2 and sort_keys:
+        text = to_json(value)
+        if text.isascii():
+            return text[:-1].decode()
     return json.dumps(value, indent=indent, sort_keys=sort_keys, separators=(',', ': '))
 
 

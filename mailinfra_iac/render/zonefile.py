@@ -21,6 +21,10 @@ class UnresolvedAddresses(MailinfraError):
     """Records still hold addresses that only Terraform knows."""
 
 
+class NoNameservers(MailinfraError):
+    """A zone file needs NS records, and the spec names no nameserver for the zone."""
+
+
 def txt_chunks(value: str, size: int = 255) -> list[bytes]:
     """Split a TXT value into character-strings of at most ``size`` bytes (RFC 1035 section 3.3.14)."""
     data = value.encode()
@@ -34,10 +38,15 @@ def _rdata(record: Record, value: str, origin: dns.name.Name) -> dns.rdata.Rdata
 
 
 def zone_text(zone_name: str, records: list[Record], nameservers: list[str], ttl: int) -> str:
-    """The zone as text: SOA and NS first, then every record; the serial is derived from the content."""
+    """The zone as text: SOA and NS first, then every record; the serial is derived from the content.
+
+    In-zone nameservers need their A/AAAA among ``records`` (the ``zone-nameservers`` check sees to it).
+    """
+    if not nameservers:
+        raise NoNameservers(f'zone {zone_name} has no nameservers: list them in the spec ("nameservers")')
     origin = dns.name.from_text(zone_name)
     zone = dns.zone.Zone(origin, relativize=True)
-    servers = [f'{server}.' for server in nameservers] or [f'ns1.{zone_name}.']
+    servers = [f'{server}.' for server in nameservers]
     for record in records:
         rdataset = zone.find_rdataset(record.name, record.type, create=True)
         for value in record.values:
@@ -56,7 +65,7 @@ def zone_text(zone_name: str, records: list[Record], nameservers: list[str], ttl
 
 
 def zone_files(records: RecordSet, nameservers: dict[str, list[str]], ttl: int) -> dict[str, str]:
-    """Zone name -> zone text for every zone that has records; refuses unresolved addresses."""
+    """Zone name -> zone text for every zone that has records and nameservers; refuses unresolved addresses."""
     unresolved = records.unresolved()
     if unresolved:
         raise UnresolvedAddresses(
@@ -66,4 +75,5 @@ def zone_files(records: RecordSet, nameservers: dict[str, list[str]], ttl: int) 
     return {
         zone: zone_text(zone, zone_records, nameservers.get(zone, []), ttl)
         for zone, zone_records in sorted(records.by_zone().items())
+        if nameservers.get(zone)
     }

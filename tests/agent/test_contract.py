@@ -46,8 +46,8 @@ def contracts() -> dict[str, bytes]:
 
 
 def with_streams() -> str:
-    """The name of the first rendered contract of a host with streams, IPs and routes."""
-    return next(name for name in sorted(contracts()) if json.loads(contracts()[name])['routes'])
+    """The name of the first rendered contract of a host with streams and IPs."""
+    return next(name for name in sorted(contracts()) if json.loads(contracts()[name])['ips'])
 
 
 def minimal() -> dict[str, Any]:
@@ -98,18 +98,14 @@ def test_a_secret_in_a_contract_is_detected_by_the_scan() -> None:
     assert KEY_MATERIAL.search('{"dsn": "host=db password=hunter2"}')
 
 
-def test_routes_cover_every_stream_ip_and_isp() -> None:
+def test_every_stream_has_limits_for_every_provider_once() -> None:
     contract = load_contract(contracts()[with_streams()].decode())
-    assert any(isp.name == DEFAULT_ISP for stream in contract.streams for isp in stream.isps)
-    expected = {
-        (stream.name, ip.id, isp.name)
-        for stream in contract.streams
-        for ip in contract.ips
-        if ip.stream == stream.name
-        for isp in stream.isps
-    }
-    assert {(route.stream, route.ip, route.isp) for route in contract.routes} == expected
-    assert expected
+    known = {isp.name for isp in contract.isps}
+    assert DEFAULT_ISP in known
+    for stream in contract.streams:
+        names = [isp.isp for isp in stream.isps]
+        assert DEFAULT_ISP in names and len(names) == len(set(names)) and set(names) <= known
+    assert {ip.stream for ip in contract.ips} <= {stream.name for stream in contract.streams}
 
 
 def test_newer_version_is_refused_with_a_clear_message() -> None:
@@ -147,8 +143,8 @@ def test_wrong_types_are_all_reported_at_once() -> None:
     data = minimal()
     data['streams'][0]['injection']['port'] = '25'
     data['ips'][0]['ptr'] = 7
-    data['routes'][0]['limits']['require_tls'] = 1
-    data['routes'][1]['limits']['max_connections'] = True
+    data['streams'][0]['isps'][0]['limits']['require_tls'] = 1
+    data['streams'][0]['isps'][1]['limits']['max_connections'] = True
     data['thresholds']['queue']['age_warning'] = 1.5
     data['blocklists']['zones'][0]['decoder'] = 'regex'
     del data['host']['fqdn']
@@ -156,8 +152,8 @@ def test_wrong_types_are_all_reported_at_once() -> None:
         [
             '$.streams[0].injection.port: expected an integer, got a string ("25")',
             '$.ips[0].ptr: expected a string, got an integer (7)',
-            '$.routes[0].limits.require_tls: expected a boolean, got an integer (1)',
-            '$.routes[1].limits.max_connections: expected an integer, got a boolean',
+            '$.streams[0].isps[0].limits.require_tls: expected a boolean, got an integer (1)',
+            '$.streams[0].isps[1].limits.max_connections: expected an integer, got a boolean',
             '$.thresholds.queue.age_warning: expected an integer, got a number (1.5)',
             '$.blocklists.zones[0].decoder: expected one of "codes", "bitmask", got a string ("regex")',
             '$.host.fqdn: missing (expected a string)',
@@ -167,13 +163,13 @@ def test_wrong_types_are_all_reported_at_once() -> None:
 
 def test_references_between_sections_are_checked() -> None:
     data = minimal()
-    data['routes'][0]['ip'] = 'nowhere_1'
-    data['routes'][1]['isp'] = 'altavista'
+    data['streams'][0]['isps'][1]['isp'] = 'altavista'
+    data['isps'].append(copy.deepcopy(data['isps'][0]))
     data['ips'][0]['stream'] = 'ghost'
     data['streams'].append(copy.deepcopy(data['streams'][0]))
     problems = problems_of(data)
-    assert '$.routes[0].ip: unknown sending IP "nowhere_1"' in problems
-    assert any(p.startswith('$.routes[1].isp: stream ') and p.endswith('has no ISP "altavista"') for p in problems)
+    assert '$.streams[0].isps[1].isp: unknown ISP "altavista"' in problems
+    assert any(p.startswith(f'$.isps[{len(data["isps"]) - 1}]: ') and p.endswith('appears twice') for p in problems)
     assert '$.ips[0].stream: unknown stream "ghost"' in problems
     assert any(p.startswith(f'$.streams[{len(data["streams"]) - 1}]: ') for p in problems)
 

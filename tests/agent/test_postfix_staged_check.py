@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import stat
 import subprocess
 import sys
@@ -35,7 +36,8 @@ class FakePostfix:
 
     def run(self, argv: Sequence[str]) -> subprocess.CompletedProcess[str]:
         self.calls.append(list(argv))
-        directory = argv[2]
+        # postconf -m runs on an empty temporary configuration: answered as if it were /s's.
+        directory = '/s' if argv[3:] == ['-m'] else argv[2]
         code, stdout, stderr = self.answers.get((argv[0], directory, *argv[3:]), (0, '', ''))
         return subprocess.CompletedProcess(list(argv), code, stdout, stderr)
 
@@ -58,9 +60,11 @@ def test_a_clean_configuration_passes(tmp_path: Path) -> None:
     assert problems_of('/s', runner=fake.run, terminal=fake.terminal) == []
     assert fake.calls == [
         ['postconf', '-c', '/s', '-n', '-x'],
-        ['postconf', '-c', '/s', '-M'],
-        ['postconf', '-c', '/s', '-P'],
+        ['postconf', '-c', '/s', '-M', '-x'],
+        ['postconf', '-c', '/s', '-P', '-x'],
         ['postfix', '-c', '/s', 'check'],
+        ['postconf', '-c', '/s', '-d'],
+        ['postconf', '-c', fake.calls[-1][2], '-m'],
     ]
     assert check('/s', str(tmp_path), runner=fake.run, terminal=fake.terminal) == 0
 
@@ -69,8 +73,8 @@ def test_postconf_warnings_and_failures_are_problems() -> None:
     fake = FakePostfix(
         {
             ('postconf', '/s', '-n', '-x'): (1, '', 'postconf: warning: /s/main.cf: unused parameter: bogus=1\n'),
-            ('postconf', '/s', '-M'): (0, '', 'postconf: warning: /s/master.cf: line 3: bad field count\n'),
-            ('postconf', '/s', '-P'): (1, '', ''),
+            ('postconf', '/s', '-M', '-x'): (0, '', 'postconf: warning: /s/master.cf: line 3: bad field count\n'),
+            ('postconf', '/s', '-P', '-x'): (1, '', ''),
         }
     )
     assert problems_of('/s', runner=fake.run, terminal=fake.terminal) == [
@@ -102,6 +106,7 @@ def test_tables_must_exist_and_parse(tmp_path: Path) -> None:
     fake = FakePostfix(
         {
             ('postconf', '/s', '-n', '-x'): (0, settings, ''),
+            ('postconf', '/s', '-m'): (0, 'hash\npcre\ntexthash\n', ''),
             ('postmap', '/s', '-q', 'mailinfra-check@check.invalid', f'pcre:{bad}'): (
                 0,
                 '',
@@ -110,8 +115,8 @@ def test_tables_must_exist_and_parse(tmp_path: Path) -> None:
         }
     )
     assert problems_of('/s', runner=fake.run, terminal=fake.terminal) == [
+        f'main.cf: header_checks = pcre:{missing}: pcre:{missing}: the table does not exist ({missing})',
         f'pcre:{bad}: postmap: warning: pcre:{bad}: line 1: unexpected end of regular expression',
-        f'pcre table {missing} does not exist',
     ]
     assert ['postmap', '-c', '/s', '-q', 'mailinfra-check@check.invalid', f'texthash:{good}'] in fake.calls
 
@@ -256,7 +261,7 @@ def test_a_real_postfix_finds_broken_and_missing_tables_and_tls_files(staged: Pa
     )
     assert code == 1
     assert f'pcre:{bad}: postmap: warning: pcre map {bad}, line 1: no closing regexp delimiter' in stderr
-    assert f'texthash table {missing} does not exist' in stderr
+    assert f'texthash:{missing}: the table does not exist ({missing})' in stderr
     assert f'TLS file {chain} (smtpd_tls_chain_files) is not readable' in stderr
 
 
@@ -267,3 +272,45 @@ def test_a_real_postfix_needs_a_restart_when_the_listeners_change(staged: Path) 
     assert postfix_check(staged)[0] == RESTART
     shutil.copyfile(staged / 'main.cf', live / 'main.cf')
     assert postfix_check(staged) == (0, '')
+
+
+# Issue 11: each of these passed `postfix check` and postconf, was installed, and stopped delivery.
+ISSUE_11 = [
+    ('maximal_queue_lifetime', '5 days', 'not a Postfix time'),
+    ('default_destination_concurrency_limit', 'twenty', 'not an integer'),
+    ('smtp_tls_security_level', 'always', 'must be one of: (empty), none, may, encrypt, dane'),
+    ('smtpd_tls_security_level', 'mandatory', 'must be one of: (empty), none, may, encrypt'),
+    ('smtp_bind_address_enforce', 'maybe', 'not a boolean: yes or no'),
+    ('smtpd_milters', 'opendkim', 'opendkim: not a milter address'),
+    ('smtpd_milters', 'inet:127.0.0.1:{port}', 'inet:127.0.0.1:{port}: cannot connect to inet:127.0.0.1:{port}'),
+    ('transport_maps', 'hash:{root}/none', 'hash:{root}/none: the table does not exist ({root}/none.db)'),
+]
+
+
+@pytest.mark.parametrize(('name', 'value', 'reason'), ISSUE_11)
+def test_a_real_postfix_configuration_with_an_issue_11_value_is_refused(
+    staged: Path, name: str, value: str, reason: str
+) -> None:
+    with socket.socket() as closed:
+        closed.bind(('127.0.0.1', 0))
+        port = closed.getsockname()[1]
+    value, reason = (text.format(port=port, root=staged.parent) for text in (value, reason))
+    code, stderr = postfix_check(staged, f'{name} = {value}\n')
+    assert code == 1
+    assert f'{staged}: main.cf: {name} = {value}: {reason}' in stderr
+
+
+def test_a_real_postfix_master_cf_override_is_checked_too(staged: Path) -> None:
+    with (staged / 'master.cf').open('a') as master_cf:
+        master_cf.write('out_1 unix - - n - - smtp\n  -o smtp_tls_security_level=always\n')
+    code, stderr = postfix_check(staged, 'out_1_destination_rate_delay = 1 second\n')
+    assert code == 1
+    assert f'{staged}: master.cf: service out_1/unix: -o smtp_tls_security_level=always: must be one of' in stderr
+    assert f'{staged}: main.cf: out_1_destination_rate_delay = 1 second: not a Postfix time' in stderr
+
+
+def test_the_milters_are_not_tried_with_no_connect(staged: Path) -> None:
+    with (staged / 'main.cf').open('a') as main_cf:
+        main_cf.write('smtpd_milters = inet:127.0.0.1:9\n')
+    live = staged.parent / 'live'
+    assert agent(['postfix-check', 'check', '--no-connect', str(staged), str(live)]) == 0

@@ -123,7 +123,11 @@ def test_a_known_directive_in_the_wrong_block() -> None:
     [
         ('max-smtp-out 5', 'max-smtp-out many', 'max-smtp-out: "many" is not a whole number from 1 to 100000'),
         ('max-smtp-out 5', 'max-smtp-out 5 6', 'max-smtp-out: expects one value, got 2'),
-        ('max-smtp-out 5', 'max-msg-rate 600/hour', 'max-msg-rate: "600/hour" is not a rate such as 600/h or 100/10m'),
+        (
+            'max-smtp-out 5',
+            'max-msg-rate 600/hour',
+            'max-msg-rate: "600/hour" is not a rate such as 600/h, 100/10m or 1/sec',
+        ),
         ('max-smtp-out 5', 'retry-after 10m,soon', 'retry-after: "soon" is not a duration such as 10m, 2h or 4d12h'),
         ('max-smtp-out 5', 'bounce-after 0x', 'bounce-after: "0x" is not a duration such as 10m, 2h or 4d12h'),
         ('max-smtp-out 5', 'dkim-sign maybe', 'dkim-sign: "maybe" is not yes, no, true or false'),
@@ -285,6 +289,167 @@ def test_pattern_lists_and_queue_targets_exist() -> None:
     assert check_text(VALID.replace('        max-smtp-out 5\n', '        backoff-reroute-to-virtual-mta bulk\n')) == []
 
 
+# --- directives confirmed from public configurations (reference: "PowerMTA directives confirmed ...") ----------
+
+# Each row: where the directive goes in VALID (a line of VALID it follows), a line that passes, and a line that fails
+# with the message expected.
+AFTER_TOP = 'http-mgmt-port 8080\n'
+AFTER_SOURCE = '    default-virtual-mta bulk\n'
+AFTER_DOMAIN = '        max-smtp-out 5\n'
+AFTER_REPLY = '    reply /421 .* try again later/ mode=backoff\n'
+
+
+@pytest.mark.parametrize(
+    ('after', 'good', 'bad', 'message'),
+    [
+        (AFTER_TOP, 'smtp-listener 0/0:2525', 'smtp-listener 2525', 'smtp-listener: "2525" is not IP:PORT'),
+        (AFTER_TOP, 'smtp-listener 127.0.0.1:2525', 'smtp-listener 0/0:70000', 'port 70000 is not from 1 to 65535'),
+        (AFTER_TOP, 'smtp-listener 192.0.2.10:25', 'smtp-listener mx.example:25', '"mx.example" is not an IPv4'),
+        (AFTER_SOURCE, 'always-allow-relaying yes', 'always-allow-relaying all', '"all" is not yes, no'),
+        (AFTER_SOURCE, 'smtp-service yes', 'smtp-service', 'smtp-service: expects one value, got 0'),
+        (AFTER_SOURCE, 'require-auth true', 'require-auth please', '"please" is not yes, no'),
+        (AFTER_SOURCE, 'max-message-size unlimited', 'max-message-size big', '"big" is not a whole number'),
+        (AFTER_SOURCE, 'log-connections no', 'log-connections verbose', '"verbose" is not yes, no'),
+        (AFTER_SOURCE, 'log-commands no', 'log-commands 2', '"2" is not yes, no'),
+        (AFTER_SOURCE, 'add-received-header no', 'add-received-header never', '"never" is not yes, no'),
+        (AFTER_SOURCE, 'process-x-job yes', 'process-x-job X-Job', '"X-Job" is not yes, no'),
+        (AFTER_SOURCE, 'process-x-envid yes', 'process-x-envid on', '"on" is not yes, no'),
+        (AFTER_DOMAIN, 'max-msg-rate unlimited', 'max-msg-rate none', '"none" is not a rate'),
+        (AFTER_DOMAIN, 'max-msg-rate 0', 'max-msg-rate 10', '"10" is not a rate'),
+        (AFTER_DOMAIN, 'max-msg-rate 1000/hr', 'max-msg-rate 1000/hour', '"1000/hour" is not a rate'),
+        (AFTER_DOMAIN, 'max-msg-rate 500/min', 'max-msg-rate 500/mn', '"500/mn" is not a rate'),
+        (AFTER_DOMAIN, 'max-msg-rate 1/sec', 'max-msg-rate 1/secs', '"1/secs" is not a rate'),
+        (AFTER_DOMAIN, 'max-msg-rate 20000/day', 'max-msg-rate 20000/days', '"20000/days" is not a rate'),
+        (AFTER_DOMAIN, 'max-connect-rate 100/10min', 'max-connect-rate 100/min10', '"100/min10" is not a rate'),
+        (AFTER_DOMAIN, 'backoff-max-connect-rate 10/m', 'backoff-max-connect-rate fast', '"fast" is not a rate'),
+        (AFTER_DOMAIN, 'backoff-max-msg-rate 500/m', 'backoff-max-msg-rate 500', '"500" is not a rate'),
+        (AFTER_DOMAIN, 'source-ip-max-msg-rate 0/0 1/s', 'source-ip-max-msg-rate 0/0 1/w', '"1/w" is not a rate'),
+        (AFTER_DOMAIN, 'max-cold-virtual-mta-msg 5/day,50/day', 'max-cold-virtual-mta-msg 5', '"5" is not a rate'),
+        (AFTER_DOMAIN, 'backoff-notify ""', 'backoff-notify postmaster', '"postmaster" is not an e-mail address'),
+        (
+            AFTER_DOMAIN,
+            'backoff-notify ops@example.com,noc@example.com',
+            'backoff-notify ops@example.com,',
+            '"" is not an e-mail address',
+        ),
+        (
+            AFTER_DOMAIN,
+            'disabled-source-ip-notify ops@example.com',
+            'disabled-source-ip-notify ops',
+            '"ops" is not an e-mail address',
+        ),
+        (AFTER_DOMAIN, 'backoff-max-msg-per-hour 100', 'backoff-max-msg-per-hour 1 2', 'expects one value, got 2'),
+        (AFTER_DOMAIN, 'retry-recipients-after 10m', 'retry-recipients-after often', '"often" is not a duration'),
+        (AFTER_DOMAIN, 'retry-after-dns-error 1m', 'retry-after-dns-error 1x', '"1x" is not a duration'),
+        (AFTER_DOMAIN, 'require-starttls yes', 'require-starttls always', '"always" is not yes, no'),
+        (AFTER_DOMAIN, 'max-rcpt-per-message unlimited', 'max-rcpt-per-message all', '"all" is not a whole number'),
+        (AFTER_DOMAIN, 'max-rcpt-per-message 1000', 'max-rcpt-per-message -1', '"-1" is not a whole number'),
+        (
+            AFTER_REPLY,
+            '    reply /421 TS04/ disable-source-ip reenable-after=2h',
+            '    reply /421 TS04/ disable-source-ip reenable-after=soon',
+            'reply: reenable-after: "soon" is not a duration',
+        ),
+    ],
+)
+def test_confirmed_directives(after: str, good: str, bad: str, message: str) -> None:
+    assert after in VALID
+    indent = '' if after == AFTER_TOP or good.startswith(' ') else '    ' if after == AFTER_SOURCE else '        '
+    assert check_text(VALID.replace(after, f'{after}{indent}{good}\n', 1)) == []
+    problems = messages(VALID.replace(after, f'{after}{indent}{bad}\n', 1))
+    assert len(problems) == 1, problems
+    assert message in problems[0]
+    assert problems[0].endswith('[value]')
+
+
+@pytest.mark.parametrize(
+    ('directive', 'block'),
+    [
+        ('smtp-listener 0/0:2525', '<source>'),
+        ('always-allow-relaying yes', '<domain>'),
+        ('require-auth true', 'the top level'),
+        ('backoff-notify ""', '<source>'),
+        ('password secret-value', '<source>'),
+    ],
+)
+def test_confirmed_directives_only_in_their_block(directive: str, block: str) -> None:
+    where = {'<source>': AFTER_SOURCE, '<domain>': AFTER_DOMAIN, 'the top level': AFTER_TOP}[block]
+    indent = {'<source>': '    ', '<domain>': '        ', 'the top level': ''}[block]
+    problems = messages(VALID.replace(where, f'{where}{indent}{directive}\n', 1))
+    assert len(problems) == 1, problems
+    assert f'"{directive.split()[0]}" is not allowed in {block}' in problems[0]
+    assert 'secret-value' not in problems[0]
+
+
+AUTH = """\
+<smtp-user app-bulk>
+    password s3cret-Passw0rd
+    source {auth-bulk}
+</smtp-user>
+<source {auth-bulk}>
+    smtp-service yes
+    always-allow-relaying yes
+    require-auth true
+    process-x-virtual-mta no
+    default-virtual-mta bulk
+</source>
+"""
+
+
+def test_an_smtp_user_selects_a_named_source() -> None:
+    assert check_text(VALID + AUTH) == []
+    # the user names a source that is not defined
+    assert found(VALID + AUTH.replace('    source {auth-bulk}', '    source {auth-blk}')) == [(26, 'unknown-reference')]
+    # braces on both sides, as in the reference
+    assert messages(VALID + AUTH.replace('{auth-bulk}', 'auth-bulk')) == [
+        'line 26: source: "auth-bulk" is not a source name such as {name} [value]',
+        'line 28: <source>: "auth-bulk" is not an address or CIDR network [value]',
+    ]
+    assert messages(VALID + AUTH.replace('<source {auth-bulk}>', '<source {auth bulk}>')) == [
+        'line 26: source {auth-bulk}: there is no <source {auth-bulk}> block [unknown-reference]',
+        'line 28: <source>: "{auth bulk}" is not a source name such as {name} [value]',
+    ]
+    no_password = messages(VALID + AUTH.replace('    password s3cret-Passw0rd\n', ''))
+    assert no_password == ['line 24: <smtp-user app-bulk> has no password [user-without-password]']
+    assert found(VALID + AUTH.replace('    source {auth-bulk}\n', '')) == [(24, 'user-without-source')]
+    # a password is never quoted back
+    spaced = messages(VALID + AUTH.replace('s3cret-Passw0rd', 's3cret Passw0rd'))
+    assert spaced == ['line 25: password: expects one value without spaces [value]']
+    assert messages(VALID + AUTH.replace('<smtp-user app-bulk>', '<smtp-user app bulk>')) == [
+        'line 24: <smtp-user>: "app bulk" is not a user name ([A-Za-z0-9_.@+-]) [value]'
+    ]
+    assert found(VALID + AUTH + AUTH.split('<source')[0]) == [(35, 'duplicate')]
+    # a user block only at the top level
+    nested = VALID.replace(AFTER_SOURCE, AFTER_SOURCE + '    <smtp-user x>\n    </smtp-user>\n')
+    assert found(nested) == [(23, 'nesting')]
+
+
+def test_an_smtp_user_must_name_a_source_by_name_not_network() -> None:
+    text = VALID + AUTH.replace('    source {auth-bulk}', '    source 10.0.0.0/8')
+    assert messages(text) == ['line 26: source: "10.0.0.0/8" is not a source name such as {name} [value]']
+
+
+def test_listeners_do_not_share_a_port() -> None:
+    assert check_text('smtp-listener 0/0:2525\nsmtp-listener 0/0:2526\n' + VALID) == []
+    assert check_text('smtp-listener 192.0.2.1:25\nsmtp-listener 192.0.2.2:25\n' + VALID) == []
+    for first, second in (('0/0:2525', '0/0:2525'), ('0/0:25', '192.0.2.1:25'), ('192.0.2.1:25', '0/0:25')):
+        text = f'smtp-listener {first}\nsmtp-listener {second}\n' + VALID
+        assert messages(text) == [
+            f'line 2: smtp-listener {second}: port {second.split(":")[1]} is already bound on line 1 [duplicate]'
+        ]
+
+
+def test_the_sample_injection_source_passes() -> None:
+    """Port25's sample (reference: [SAMPLE]) with its listener and sources."""
+    sample = (
+        'smtp-listener 0/0:2525\n'
+        '<source 127.0.0.1>\n    always-allow-relaying yes\n    process-x-virtual-mta yes\n'
+        '    max-message-size unlimited\n    smtp-service yes\n</source>\n'
+        '<source 0/0>\n    log-connections no\n    log-commands no\n</source>\n'
+    )
+    assert check_text(sample) == []
+
+
 # --- comments and user additions -----------------------------------------------------------------------------------
 
 
@@ -296,11 +461,11 @@ def test_comments() -> None:
 
 
 def test_unchecked_lines_may_hold_directives_the_checker_does_not_know() -> None:
-    extra = '# mailinfra: unchecked-begin\nsmtp-listener 0/0:25\n# mailinfra: unchecked-end\n'
+    extra = '# mailinfra: unchecked-begin\nlog-data no\n# mailinfra: unchecked-end\n'
     assert check_text(VALID + extra) == []
-    assert found(VALID + extra + 'smtp-listener 0/0:2525\n') == [(27, 'unknown-directive')]
+    assert found(VALID + extra + 'log-data yes\n') == [(27, 'unknown-directive')]
     # nesting is still checked between the markers
-    assert found(VALID + extra.replace('smtp-listener 0/0:25', '<listener 25>')) == [
+    assert found(VALID + extra.replace('log-data no', '<listener 25>')) == [
         (25, 'nesting'),
         (25, 'unknown-block'),
     ]
@@ -371,8 +536,13 @@ def test_durations_and_rates() -> None:
     for bad in ('', '10', 'h', '10 m'):
         with pytest.raises(ValueError):
             parse_duration(bad)
-    with pytest.raises(ValueError):
-        parse_rate('600')
+    assert parse_rate('1000/hr') == (1000, 3600)
+    assert parse_rate('500/min') == (500, 60)
+    assert parse_rate('1/sec') == (1, 1)
+    assert parse_rate('20000/day') == (20000, 86400)
+    for rate in ('600', 'unlimited', '600/hour', '600/w'):
+        with pytest.raises(ValueError):
+            parse_rate(rate)
 
 
 def test_parse_builds_the_block_tree() -> None:

@@ -218,6 +218,64 @@ CASES = [
         'hosts.ns1.roles[0]',
         severity='warning',
     ),
+    Case(
+        'zone-nameservers',
+        '      nameserver_addresses: {ns.testco.example: [192.0.2.53]}\n',
+        '',
+        'ns.testco.example]',
+        'dns.zones[0].nameservers[0]',
+    ),
+    # issue 11: specs that validated but were wrong
+    Case('ip-not-global', 'address: 192.0.2.10', 'address: 10.0.0.10', '10.0.0.10', 'pools.tx.ips[0].address'),
+    Case(
+        'injection-port-conflict',
+        'injection: {port: 2526,',
+        'injection: {port: 2525,',
+        '2525',
+        'streams.marketing.injection.port',
+        occurrence=2,
+    ),
+    Case(
+        'allocation-provider',
+        """  bulk:
+    ips:
+      - address: 192.0.2.20
+        ptr: bulk1.testco.example
+      - address: 192.0.2.21
+        ptr: bulk2.testco.example
+""",
+        '  bulk:\n    allocate: {count: 2, ptr_pattern: "bulk{n}.testco.example"}\n',
+        'allocate:',
+        'pools.bulk.allocate',
+    ),
+    Case(
+        'alert-target',
+        'monitoring:\n',
+        'monitoring:\n  alerts: [{kind: webhook, target: "ops@testco.example"}]\n',
+        '"ops@',
+        'monitoring.alerts[0].target',
+    ),
+    Case(
+        'host-provisioning',
+        '    provider: static\n',
+        '    provider: static\n    region: ""\n',
+        '""',
+        'hosts.mta1.region',
+    ),
+    Case(
+        'volume-consistency',
+        'volume: {monthly: 30000, peak_hourly: 300}',
+        'volume: {monthly: 200, peak_hourly: 300}',
+        '300}',
+        'streams.transactional.volume.peak_hourly',
+    ),
+    Case(
+        'stream-capacity-impossible',
+        'volume: {monthly: 300000, peak_hourly: 3000}',
+        'volume: {monthly: 3000000, peak_hourly: 2000000}',
+        '2000000}',
+        'streams.marketing.volume.peak_hourly',
+    ),
 ]
 
 

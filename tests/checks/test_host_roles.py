@@ -14,8 +14,8 @@ EVERY_ROLE = edit(
     '    roles: [mta, monitoring]\n'
     '  ops1: {fqdn: ops1.testco.example, provider: hetzner, region: fsn1, size: cx22, roles: [database, dns]}\n',
     edit(
-        'provider: zonefile\n',
-        'provider: zonefile\n      nameservers: [ops1.testco.example]\n',
+        'nameservers: [ns.testco.example]',
+        'nameservers: [ns.testco.example, ops1.testco.example]',
         edit('monitoring:\n', 'monitoring:\n  alerts: [{kind: email, target: ops@testco.example}]\n'),
     ),
 )

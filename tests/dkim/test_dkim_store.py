@@ -33,6 +33,7 @@ from mailinfra_iac.dkim import (
     public_txt_value,
 )
 from mailinfra_iac.dkim.keys import generate_private_key, private_key_pem
+from mailinfra_iac.dkim.store import find_git_env_work_tree
 
 
 def mode(path: Path) -> int:
@@ -414,3 +415,107 @@ def test_keyref_is_frozen(store: KeyStore) -> None:
     with pytest.raises(AttributeError):
         ref.selector = 'other'  # type: ignore[misc]
     assert isinstance(ref, KeyRef)
+
+
+# Bare repositories used through GIT_DIR / GIT_WORK_TREE (dotfiles in the home directory) ----------
+
+
+@pytest.fixture
+def dotfiles(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A home directory tracked by a bare repository, the way `alias config='git --git-dir=...'` set-ups do."""
+    home = tmp_path / 'home'
+    home.mkdir()
+    subprocess.run(['git', 'init', '-q', '--bare', str(tmp_path / 'dotfiles.git')], check=True)
+    monkeypatch.chdir(home)
+    return home
+
+
+def test_bare_repository_with_git_work_tree_refused(dotfiles: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv('GIT_DIR', str(dotfiles.parent / 'dotfiles.git'))
+    monkeypatch.setenv('GIT_WORK_TREE', str(dotfiles))
+    keys = dotfiles / '.local' / 'share' / 'mailinfra' / 'keys'
+    assert find_git_work_tree(keys) is None  # no .git entry to find
+    with pytest.raises(
+        KeyStoreLocationError, match=r'inside the git work tree .*home of .*dotfiles\.git.*GIT_WORK_TREE'
+    ):
+        KeyStore(keys)
+    with pytest.raises(KeyStoreLocationError):
+        KeyStore(dotfiles)
+    assert KeyStore(dotfiles.parent / 'elsewhere').root == (dotfiles.parent / 'elsewhere').resolve()
+    assert KeyStore(keys, allow_inside_git=True).root == keys.resolve()
+
+
+def test_bare_repository_with_core_worktree_refused(dotfiles: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    git_dir = dotfiles.parent / 'dotfiles.git'
+    subprocess.run(['git', '--git-dir', str(git_dir), 'config', 'core.worktree', str(dotfiles)], check=True)
+    subprocess.run(['git', '--git-dir', str(git_dir), 'config', 'core.bare', 'false'], check=True)
+    monkeypatch.setenv('GIT_DIR', str(git_dir))
+    monkeypatch.chdir(dotfiles.parent)  # git still reports the configured work tree
+    with pytest.raises(KeyStoreLocationError, match='GIT_DIR/GIT_WORK_TREE'):
+        KeyStore(dotfiles / 'keys')
+    assert find_git_env_work_tree(dotfiles.parent / 'elsewhere') is None
+
+
+def test_relative_git_work_tree_refused(dotfiles: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv('GIT_DIR', '../dotfiles.git')
+    monkeypatch.setenv('GIT_WORK_TREE', '.')
+    with pytest.raises(KeyStoreLocationError):
+        KeyStore(dotfiles / 'keys')
+
+
+def test_git_dir_of_a_bare_repository_alone_is_no_work_tree(dotfiles: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv('GIT_DIR', str(dotfiles.parent / 'dotfiles.git'))
+    assert KeyStore(dotfiles / 'keys').root == (dotfiles / 'keys').resolve()
+
+
+@pytest.mark.parametrize('git_work_tree', [True, False])
+def test_git_environment_without_git_installed(
+    dotfiles: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, git_work_tree: bool
+) -> None:
+    empty = tmp_path / 'bin'
+    empty.mkdir()
+    monkeypatch.setenv('PATH', str(empty))
+    monkeypatch.setenv('GIT_DIR', str(dotfiles.parent / 'dotfiles.git'))
+    if git_work_tree:
+        monkeypatch.setenv('GIT_WORK_TREE', str(dotfiles))
+    # without git, GIT_DIR alone makes the current directory the top of the work tree, as git does
+    assert find_git_env_work_tree(dotfiles / 'keys') == dotfiles.resolve()
+    with pytest.raises(KeyStoreLocationError):
+        KeyStore(dotfiles / 'keys')
+    assert find_git_env_work_tree(tmp_path / 'elsewhere') is None
+
+
+# Public records without the private keys -------------------------------------------------------
+
+
+def test_public_record_reads_only_the_public_file(store: KeyStore) -> None:
+    ref = store.create('acme', 'example.com', 's2026q4', 'rsa')
+    assert store.public_record('acme', 'example.com', 's2026q4', 'rsa') == ref.public_txt
+    assert store.public_record('acme', 'example.com', 's2026q5', 'rsa') is None
+    ref.path.unlink()  # a CI job that renders DNS holds only the public half
+    assert store.public_record('acme', 'example.com', 's2026q4', 'rsa') == ref.public_txt
+
+
+@pytest.mark.parametrize(
+    ('content', 'message'),
+    [
+        ('v=DKIM1; k=ed25519; p=AAAA\n', 'does not publish a rsa key'),
+        ('v=DKIM1; k=rsa; p=\n', 'does not publish a rsa key'),
+        ('v=DKIM1; k=rsa; p=%%%\n', 'not valid base64'),
+        ('v=DKIM1; k=rsa; p=AAAA\n', 'not a valid rsa public key'),
+        ('garbage\n', 'malformed tag'),
+        ('\xff\n', 'cannot read public record file'),
+    ],
+)
+def test_public_record_refuses_bad_files(store: KeyStore, content: str, message: str) -> None:
+    ref = store.create('acme', 'example.com', 's2026q4', 'rsa')
+    ref.public_path.write_bytes(content.encode('latin-1'))
+    with pytest.raises(KeyFileError, match=message):
+        store.public_record('acme', 'example.com', 's2026q4', 'rsa')
+
+
+def test_public_record_missing_next_to_a_private_key(store: KeyStore) -> None:
+    ref = store.create('acme', 'example.com', 's2026q4', 'ed25519')
+    ref.public_path.unlink()
+    with pytest.raises(KeyFileError, match='missing next to the private key; `mailinfra dkim generate'):
+        store.public_record('acme', 'example.com', 's2026q4', 'ed25519')

@@ -95,8 +95,8 @@ def test_messages_say_what_was_expected() -> None:
     found = {format_path(p.path): p for p in problems(text)}
     extra = found['dns.zones[0].zone_idd']
     assert extra.message == 'unknown field "zone_idd" (did you mean "zone_id"?)'
-    assert extra.expected == 'one of: name, nameservers, provider, server, zone_id'
-    assert found['mta'].expected == "'postfix', 'powermta' or 'auto'"
+    assert extra.expected == 'one of: name, nameserver_addresses, nameservers, provider, server, zone_id'
+    assert found['mta'].expected == '"postfix", "powermta" or "auto"'
     assert found['mta'].value == 'exim'
 
 
@@ -113,7 +113,7 @@ def test_problem_text_has_file_line_field_and_expectation() -> None:
     [problem] = [p for p in problems(text) if p.severity == 'error']
     line, column = position(text, 'exim')
     assert str(problem) == (
-        f"error: mta: invalid value 'exim'; expected 'postfix', 'powermta' or 'auto' "
+        'error: mta: invalid value "exim"; expected "postfix", "powermta" or "auto" '
         f'(spec.yml, line {line}, column {column}), via: schema-literal-error'
     )
 

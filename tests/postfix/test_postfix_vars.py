@@ -390,6 +390,7 @@ def test_unallocated_ips_get_no_transport_and_stop_the_role() -> None:
         '      - address: 192.0.2.21\n        ptr: bulk2.testco.example\n',
         '    allocate: {count: 1, ptr_pattern: "bulk{n}a.testco.example"}\n',
     )
+    text = edit('    provider: static\n', '    provider: hetzner\n', text)  # a static host cannot get allocations
     spec = parse_spec(text, 'spec.yml', as_of=AS_OF)
     context = context_of(spec)
     variables = host_variables(context, 'mta1')

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from mailinfra_agent.powermta import parse_rate
 from mailinfra_iac import Spec, parse_spec, render_files
 from mailinfra_iac.facts import DEFAULT_ISP, PlanEntry
 from mailinfra_iac.model import parse_duration
@@ -25,6 +26,8 @@ from ..conftest import AS_OF, ROOT, TEST_DKIM
 
 EXAMPLE = ROOT / 'examples' / 'high-volume-powermta.yml'
 HOURLY_DELAY_THRESHOLD = 3600  # docs/postfix.md: below 3600/h per IP, a rate delay of ceil(3600 / limit) seconds
+SASL_USERS = {'marketing': ['app-news', 'app-news2']}
+"""SMTP AUTH users added to the example, so that both MTAs' authenticated injection is compared too."""
 
 
 @dataclass
@@ -54,6 +57,10 @@ class Rendered:
 def _render(mta: str) -> Rendered:
     text = EXAMPLE.read_text().replace('\nmta: powermta\n', f'\nmta: {mta}\n')
     assert f'\nmta: {mta}\n' in text
+    injection = '    injection: {port: 2526, networks: [10.8.0.0/16]}\n'
+    assert injection in text
+    users = ', '.join(SASL_USERS['marketing'])
+    text = text.replace(injection, injection.replace('}', f', sasl_users: [{users}]}}'))
     spec = parse_spec(text, 'high-volume.yml', as_of=AS_OF)
     allocated = [ip.id for ip in spec.facts.ips if ip.address is None]
     given = {ip_id: f'192.0.2.{n}' for n, ip_id in enumerate(allocated, 100)}
@@ -186,6 +193,21 @@ def _postfix_actual(instance: PostfixInstance, transport: str) -> dict[str, Any]
     }
 
 
+def test_postfix_accepts_injection_as_the_spec_says(postfix: Rendered) -> None:
+    for host in postfix.hosts:
+        for stream in postfix.spec.facts.streams_of_host(host):
+            instance = _postfix_instance(postfix.files, host, stream.name)
+            injection = stream.injection
+            assert instance.services[str(injection.port)]['command'] == 'smtpd'  # every address (inet_interfaces)
+            assert instance.main['inet_interfaces'] == 'all'
+            assert instance.main['mynetworks'].split(', ') == list(injection.networks)
+            assert instance.main['smtpd_sasl_auth_enable'] == ('yes' if injection.sasl_users else 'no')
+            if injection.sasl_users:
+                # the users are in this instance's own sasldb, so a login injects into this stream only
+                assert f'mta/{host}/etc/postfix-{stream.name}/sasl/smtpd.conf' in postfix.files
+    assert any(stream.injection.sasl_users for stream in postfix.spec.facts.streams.values())
+
+
 def test_postfix_transports_carry_the_plans_limits(postfix: Rendered) -> None:
     spec, files = postfix.spec, postfix.files
     compared, delayed, tls = 0, 0, 0
@@ -295,18 +317,76 @@ def test_powermta_sends_each_stream_from_its_ips(powermta: Rendered) -> None:
             assert sources == powermta.stream_ips(host, stream.name), (host, stream.name)
 
 
+def test_powermta_accepts_injection_as_the_spec_says(powermta: Rendered) -> None:
+    for host in powermta.hosts:
+        root, _ = _pmta(powermta.files, host)
+        streams = powermta.spec.facts.streams_of_host(host)
+        listeners = [' '.join(words[1:]) for words in root.directives if words[0] == 'smtp-listener']
+        assert listeners == [f'0/0:{stream.injection.port}' for stream in streams], host  # every address
+        sources = root.children('source')
+        for stream in streams:
+            for network in stream.injection.networks:
+                source = sources[network]
+                assert source.value('smtp-service') == 'yes'
+                assert source.value('always-allow-relaying') == 'yes'  # Postfix: mynetworks may relay
+                # the stream's pool is the default, or the X-Virtual-MTA header selects it
+                assert source.value('default-virtual-mta') == stream.name or (
+                    source.value('process-x-virtual-mta') == 'yes'
+                )
+            auth = sources.get(f'{{auth-{stream.name}}}')
+            if not stream.injection.sasl_users:
+                assert auth is None
+                continue
+            # a pool per login: the login selects the stream's source; the header cannot choose another pool
+            assert auth is not None
+            assert auth.value('require-auth') == 'true'
+            assert auth.value('default-virtual-mta') == stream.name
+            assert auth.value('process-x-virtual-mta') == 'no'
+            assert auth.value('always-allow-relaying') == 'yes'
+            users = ', '.join(stream.injection.sasl_users)
+            assert (
+                f'# <smtp-user> blocks of {users}: written on the host by the role'
+                in powermta.files[f'mta/{host}/pmta/config']
+            )
+        network_sources = {name for name in sources if not name.startswith('{')}
+        assert network_sources == {network for stream in streams for network in stream.injection.networks}
+    assert any(stream.injection.sasl_users for stream in powermta.spec.facts.streams.values())
+
+
+def _per_hour(rate: str | None) -> float:
+    """Messages per hour of a PowerMTA rate in any confirmed form (``600/h``, ``10/min``, ``100/10m``)."""
+    count, seconds = parse_rate(rate or '')
+    return count * 3600 / seconds
+
+
+RATE_AND_BACKOFF = re.compile(r'^(?:backoff-.*|.*-rate|retry-.*|bounce-after|max-.*)$')
+"""Queue directives about rates, back-off, retries and limits: each one rendered must be compared below."""
+COMPARED = frozenset(
+    {
+        'max-smtp-out',
+        'max-msg-per-connection',
+        'max-msg-rate',
+        'retry-after',
+        'bounce-after',
+        'backoff-max-msg-rate',
+        'backoff-retry-after',
+        'backoff-to-normal-after',
+    }
+)
+
+
 def _pmta_expected(entry: PlanEntry, queue_lifetime: int) -> dict[str, Any]:
     limits = entry.limits
     return {
         'max-smtp-out': limits.max_connections,
         'max-msg-per-connection': limits.messages_per_connection,
-        'max-msg-rate': f'{limits.messages_per_hour}/h',
+        'max-msg-rate': limits.messages_per_hour,
         'retry-after': list(entry.retry_after),
         'bounce-after': queue_lifetime,
-        'backoff-max-msg-rate': f'{limits.backoff_messages_per_hour}/h',
+        'backoff-max-msg-rate': limits.backoff_messages_per_hour,
         'backoff-retry-after': limits.backoff_retry_after,
         'backoff-to-normal-after': limits.backoff_to_normal_after,
-        'use-starttls': 'yes',  # requiring TLS is not expressible: noted in the header (checked below)
+        'use-starttls': 'yes',  # requiring TLS is not rendered (single source): noted in the header (checked below)
         'patterns': [_slashes(rule.pattern) for rule in entry.backoff],
     }
 
@@ -318,13 +398,15 @@ def _pmta_actual(queue: Block, pattern_lists: dict[str, Block]) -> dict[str, Any
     pattern_list = queue.value('smtp-pattern-list')
     patterns = pattern_lists[pattern_list].directives if pattern_list else []
     assert all(words[0] == 'reply' and words[-1] == 'mode=backoff' for words in patterns)
+    rendered = {words[0] for words in queue.directives if RATE_AND_BACKOFF.match(words[0])}
+    assert rendered == COMPARED, f'not compared with the plan: {sorted(rendered - COMPARED)}'
     return {
         'max-smtp-out': int(queue.value('max-smtp-out') or 0),
         'max-msg-per-connection': int(queue.value('max-msg-per-connection') or 0),
-        'max-msg-rate': queue.value('max-msg-rate'),
+        'max-msg-rate': _per_hour(queue.value('max-msg-rate')),
         'retry-after': [parse_duration(part) for part in (queue.value('retry-after') or '').split(',')],
         'bounce-after': seconds('bounce-after'),
-        'backoff-max-msg-rate': queue.value('backoff-max-msg-rate'),
+        'backoff-max-msg-rate': _per_hour(queue.value('backoff-max-msg-rate')),
         'backoff-retry-after': seconds('backoff-retry-after'),
         'backoff-to-normal-after': seconds('backoff-to-normal-after'),
         'use-starttls': queue.value('use-starttls'),

@@ -170,13 +170,122 @@ def test_streams_on_separate_networks_get_their_own_source() -> None:
     assert not any('X-Virtual-MTA: <stream>' in note for note in variables['powermta__notes'])
 
 
-def test_a_stream_without_network_or_with_sasl_users_is_noted() -> None:
+def test_a_stream_without_network_is_noted() -> None:
     text = edit('port: 2526, networks: [10.0.0.0/8]', 'port: 2526, sasl_users: [newsletter]')
     _, variables = _powermta(text)
     assert [source['streams'] for source in variables['powermta__sources']] == [['transactional']]
     notes = '\n'.join(variables['powermta__notes'])
     assert 'stream marketing: no injection network: select its pool with "X-Virtual-MTA: marketing"' in notes
-    assert 'stream marketing: SMTP AUTH users are not configured' in notes
+
+
+# --- injection: listeners, relaying, SMTP AUTH (reference: "PowerMTA directives confirmed ...", 1) -----------------
+
+
+def test_each_injection_port_gets_a_listener_on_every_address(spec: Spec, files: dict[str, bytes]) -> None:
+    for host in ('pmta1', 'pmta2', 'pmta3'):
+        root = config(files, host)
+        ports = [stream.injection.port for stream in spec.facts.streams_of_host(host)]
+        assert [d.value for d in root.values('smtp-listener')] == [f'0/0:{port}' for port in ports], host
+    assert [d.value for d in config(files, 'pmta1').values('smtp-listener')] == ['0/0:2525', '0/0:2526']
+    text = files['mta/pmta1/pmta/config'].decode()
+    assert 'listener directive is not in our reference' not in text
+    # the port does not choose the stream (no such directive is confirmed), and the header says so
+    assert 'a port does not select a stream' in text
+
+
+def test_injection_networks_may_relay(files: dict[str, bytes]) -> None:
+    for host in ('pmta1', 'pmta2', 'pmta3'):
+        for source in blocks(config(files, host), 'source').values():
+            assert value(source, 'smtp-service') == 'yes'
+            assert value(source, 'always-allow-relaying') == 'yes'
+            assert source.values('require-auth') == []
+
+
+PASSWORDS = {'app-news': 'news-Passw0rd-123', 'app-news2': 'news2-Passw0rd-12', 'app-tx': 'tx-Passw0rd-12345'}
+
+
+def _config_with_users(text: str, passwords: dict[str, str] | None, extra: dict[str, Any] | None = None) -> str:
+    """The base spec on PowerMTA rendered as the role does (with passwords) or as ``mailinfra render`` does."""
+    from mailinfra_iac.render.mta_configs import GENERATED_MARK, template_environment
+
+    spec = parse_spec(edit('mta: auto', 'mta: powermta', text), 'spec.yml', as_of=AS_OF)
+    context = RenderContext(spec.deployment, spec.facts)
+    variables = {**PowerMtaVars().group_vars(context), **PowerMtaVars().host_vars(context, 'mta1')}
+    variables['ansible_managed'] = GENERATED_MARK
+    if passwords is not None:
+        variables['powermta__smtp_passwords'] = passwords
+    variables.update(extra or {})
+    template = template_environment().get_template('powermta/templates/etc/pmta/config.j2')
+    return template.render(variables)
+
+
+USERS = edit(
+    'port: 2526, networks: [10.0.0.0/8]',
+    'port: 2526, networks: [10.0.0.0/8], sasl_users: [app-news, app-news2]',
+    edit('port: 2525, networks: [10.0.0.0/8]', 'port: 2525, sasl_users: [app-tx]'),
+)
+
+
+def test_smtp_users_select_their_streams_pool_by_login() -> None:
+    _, variables = _powermta(USERS)
+    assert variables['powermta__auth_sources'] == [
+        {'name': '{auth-transactional}', 'pool': 'transactional', 'users': ['app-tx']},
+        {'name': '{auth-marketing}', 'pool': 'marketing', 'users': ['app-news', 'app-news2']},
+    ]
+    assert not any('SMTP AUTH' in note for note in variables['powermta__notes'])
+    text = _config_with_users(USERS, PASSWORDS)
+    assert check_text(text) == []
+    root, _ = parse(text)
+    users = blocks(root, 'smtp-user')
+    assert {name: value(user, 'source') for name, user in users.items()} == {
+        'app-tx': '{auth-transactional}',
+        'app-news': '{auth-marketing}',
+        'app-news2': '{auth-marketing}',
+    }
+    assert {name: value(user, 'password') for name, user in users.items()} == PASSWORDS
+    sources = blocks(root, 'source')
+    for stream in ('transactional', 'marketing'):
+        source = sources[f'{{auth-{stream}}}']
+        assert value(source, 'default-virtual-mta') == stream  # a pool per login
+        assert value(source, 'require-auth') == 'true'
+        assert value(source, 'process-x-virtual-mta') == 'no'  # the login, not a header, chooses the pool
+        assert value(source, 'always-allow-relaying') == 'yes'
+
+
+def test_user_source_lines_go_into_every_source() -> None:
+    text = _config_with_users(USERS, PASSWORDS, {'powermta__extra_source_lines': ['log-data no']})
+    root, problems = parse(text)
+    assert problems == []
+    assert check_text(text) == []
+    sources = blocks(root, 'source')
+    assert sorted(sources) == ['10.0.0.0/8', '{auth-marketing}', '{auth-transactional}']
+    assert all(value(source, 'log-data') == 'no' for source in sources.values())
+
+
+def test_passwords_are_never_in_the_generated_files() -> None:
+    text = _config_with_users(USERS, None)
+    assert check_text(text) == []
+    assert not any(password in text for password in PASSWORDS.values())
+    root, _ = parse(text)
+    assert blocks(root, 'smtp-user') == {}
+    assert '# <smtp-user> blocks of app-news, app-news2: written on the host by the role' in text
+    spec = parse_spec(edit('mta: auto', 'mta: powermta', USERS), 'spec.yml', as_of=AS_OF)
+    files = render(spec)
+    assert not any(password.encode() in content for content in files.values() for password in PASSWORDS.values())
+
+
+def test_a_user_of_two_streams_sends_as_the_first_and_is_noted() -> None:
+    both = edit('sasl_users: [app-tx]', 'sasl_users: [app-tx, app-news]', USERS)
+    _, variables = _powermta(both)
+    assert [source['users'] for source in variables['powermta__auth_sources']] == [
+        ['app-tx', 'app-news'],
+        ['app-news2'],
+    ]
+    notes = '\n'.join(variables['powermta__notes'])
+    assert (
+        'SMTP user app-news: listed by streams transactional and marketing; PowerMTA selects one source per ' in notes
+    )
+    assert check_text(_config_with_users(both, PASSWORDS)) == []
 
 
 # --- the facts' numbers, queue by queue ------------------------------------------------------------------------------

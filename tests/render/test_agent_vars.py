@@ -60,10 +60,15 @@ def test_stream_overrides_reach_only_their_stream() -> None:
         '        backoff_rules: [{pattern: "^421 .*slow down", action: suspend, duration: 2h}]\n',
     )
     contract = host_contract(context(text), 'mta1')
-    gmail = {route.stream: route.limits.max_connections for route in contract.routes if route.isp == 'gmail'}
+    gmail = {
+        stream.name: isp.limits.max_connections
+        for stream in contract.streams
+        for isp in stream.isps
+        if isp.isp == 'gmail'
+    }
     assert gmail['marketing'] == 2 and gmail['transactional'] != 2
     rules = {
-        stream.name: [rule for isp in stream.isps if isp.name == 'gmail' for rule in isp.backoff_rules]
+        stream.name: [rule for isp in stream.isps if isp.isp == 'gmail' for rule in isp.backoff_rules]
         for stream in contract.streams
     }
     assert [(rule.action, rule.duration) for rule in rules['marketing'] if rule.pattern == '^421 .*slow down'] == [
@@ -90,6 +95,7 @@ def test_allocated_addresses_are_null_until_known() -> None:
         '      - address: 192.0.2.21\n        ptr: bulk2.testco.example\n',
         '  bulk:\n    allocate: {count: 1, ptr_pattern: "bulk{n}.testco.example"}\n',
     )
+    text = edit('    provider: static\n', '    provider: hetzner\n', text)  # a static host cannot get allocations
     before = host_contract(context(text), 'mta1')
     assert [(ip.id, ip.address) for ip in before.ips if ip.pool == 'bulk'] == [('bulk_alloc1', None)]
     after = host_contract(context(text, {'bulk_alloc1': '198.51.100.7'}), 'mta1')
@@ -102,6 +108,11 @@ def test_to_nice_json_filter_matches_ansible() -> None:
     ours = template_environment().from_string('{{ value | to_nice_json(sort_keys=True) }}').render(value=value)
     assert ours == to_nice_json(value, sort_keys=True)
     assert ours == to_nice_json(value)
+    # indent=2, as the agent role's template writes it: the fast path (plain ASCII) and the fallback (not)
+    for note in ('plain ASCII \u0001 "quoted"', 'Grüße \u2713'):
+        value['note'] = note
+        ours = template_environment().from_string('{{ value | to_nice_json(indent=2) }}').render(value=value)
+        assert ours == to_nice_json(value, indent=2)
 
 
 def test_a_database_host_makes_the_store_shared() -> None:
@@ -119,7 +130,7 @@ def test_a_database_host_makes_the_store_shared() -> None:
             password_file='/etc/mailinfra/secrets/store-password',
         )
     database = host_contract(ctx, 'db1')
-    assert (database.host.roles, database.host.mta, database.streams, database.ips, database.routes) == (
+    assert (database.host.roles, database.host.mta, database.streams, database.ips, database.isps) == (
         ('database',),
         None,
         (),

@@ -29,7 +29,7 @@ def summary(contract: Contract) -> list[str]:
         + (f', MTA {host.mta}' if host.mta else ''),
         'streams: '
         + (', '.join(f'{s.name} ({s.instance}, port {s.injection.port})' for s in contract.streams) or 'none'),
-        f'sending IPs: {len(contract.ips)}; routes (stream x IP x ISP): {len(contract.routes)}',
+        f'sending IPs: {len(contract.ips)}; providers: {len(contract.isps)}',
         f'blocklist zones: {len(contract.blocklists.zones)}, every {contract.blocklists.interval}s',
         f'store: {store.backend} {where}',
     ]

@@ -1,7 +1,9 @@
-"""``mailinfra-agent postfix-check check|install``: guard the postfix role's configuration changes.
+"""``mailinfra-agent postfix-check check|trial|install``: guard the postfix role's configuration changes.
 
 ``check STAGED LIVE`` exits 0 (passed), 1 (problems on stderr) or 3 (passed, but the listeners change: restart);
-``install STAGED LIVE FILE...`` copies the changed files into place. See ``mailinfra_agent.postfix.staged_check``.
+``trial STAGED`` runs STAGED in a throw-away instance that must carry a message from each listener to a sink
+(0 passed, 1 problems on stderr); ``install STAGED LIVE FILE...`` copies the changed files into place. See
+``mailinfra_agent.postfix.staged_check`` and ``mailinfra_agent.postfix.trial``. Exit 2: could not check.
 """
 
 from __future__ import annotations
@@ -9,10 +11,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..postfix import staged_check
+from ..postfix import staged_check, trial
 
 NAME = 'postfix-check'
-HELP = 'Check a staged Postfix configuration directory, or install its changed files.'
+HELP = 'Check a staged Postfix configuration directory, try it in a throw-away instance, or install its changed files.'
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -22,6 +24,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     check.add_argument('staged', metavar='STAGED', help='the staged configuration directory')
     check.add_argument('live', metavar='LIVE', help='the live configuration directory it would replace')
+    check.add_argument('--no-connect', action='store_true', help='do not try to connect to the milters (syntax only)')
+    attempt = actions.add_parser(
+        'trial',
+        help='run STAGED in a throw-away instance: a message from each listener must reach a sink',
+        description=HELP,
+    )
+    attempt.add_argument('staged', metavar='STAGED', help='the staged configuration directory')
+    attempt.add_argument(
+        '--timeout', type=float, default=30.0, metavar='SECONDS', help='how long to wait for delivery (30)'
+    )
+    attempt.add_argument('--work-directory', metavar='DIR', help='where the temporary instance lives (TMPDIR)')
+    attempt.add_argument('--keep', action='store_true', help='keep the temporary instance for inspection')
+    attempt.add_argument(
+        '--if-differs',
+        metavar='LIVE',
+        help='run only if one of the FILEs of STAGED differs from (or is missing in) the live directory LIVE',
+    )
+    attempt.add_argument('files', metavar='FILE', nargs='*', help='with --if-differs: the files to compare (all)')
     install = actions.add_parser('install', help='copy the files that differ from STAGED to LIVE', description=HELP)
     install.add_argument('staged', metavar='STAGED', help='the staged configuration directory')
     install.add_argument('live', metavar='LIVE', help='the live configuration directory')
@@ -31,8 +51,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     try:
         if args.action == 'check':
-            return staged_check.check(args.staged, args.live)
+            return staged_check.check(args.staged, args.live, connect=not args.no_connect)
+        if args.action == 'trial':
+            if args.if_differs is not None and not staged_check.differs(args.staged, args.if_differs, args.files):
+                print(f'{args.staged}: no trial, the files are those of {args.if_differs}')
+                return 0
+            result = trial.trial(args.staged, timeout=args.timeout, work=args.work_directory, keep=args.keep)
+            for problem in result.problems:
+                print(f'{args.staged}: trial: {problem}', file=sys.stderr)
+            verdict = 'failed' if result.problems else 'passed'
+            print(f'{args.staged}: trial {verdict} in {result.seconds:.1f} s, listeners {", ".join(result.listeners)}')
+            return 1 if result.problems else 0
         return staged_check.install(args.staged, args.live, args.files)
-    except OSError as error:
+    except (OSError, KeyError, ValueError) as error:
         print(f'postfix-check {args.action}: {error}', file=sys.stderr)
         return 2

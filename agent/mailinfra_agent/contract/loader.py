@@ -68,8 +68,8 @@ def dump_contract(contract: Contract) -> dict[str, Any]:
 
 
 def dump_contract_json(contract: Contract) -> str:
-    """The contract as JSON text, formatted like Ansible's ``to_nice_json`` (sorted keys, indent 4)."""
-    return json.dumps(dump_contract(contract), indent=4, sort_keys=True, separators=(',', ': '))
+    """The contract as JSON text, as the agent role writes it: Ansible's ``to_nice_json(indent=2)``."""
+    return json.dumps(dump_contract(contract), indent=2, sort_keys=True, separators=(',', ': '))
 
 
 def _read(source: str | Path) -> tuple[str, Any]:
@@ -226,39 +226,47 @@ def _convert_dataclass(cls: type[T], value: Any, path: str, problems: list[str])
     return cls(**arguments)
 
 
+_SCALARS = frozenset({str, int, bool, float, type(None)})
+
+
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _sorted_fields(cls: type) -> tuple[str, ...]:
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = tuple(sorted(item.name for item in dataclasses.fields(cls)))
+    return names
+
+
 def _plain(value: Any) -> Any:
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {item.name: _plain(getattr(value, item.name)) for item in sorted(dataclasses.fields(value), key=_name)}
-    if isinstance(value, tuple | list):
+    kind = type(value)
+    if kind in _SCALARS:
+        return value
+    if kind is tuple or kind is list:
         return [_plain(item) for item in value]
-    if isinstance(value, dict):
+    if kind is dict:
         return {key: _plain(value[key]) for key in sorted(value)}
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {name: _plain(getattr(value, name)) for name in _sorted_fields(kind)}
     return value
-
-
-def _name(item: dataclasses.Field[Any]) -> str:
-    return item.name
 
 
 def _check_references(contract: Contract, problems: list[str]) -> None:
     """What types alone cannot say: unique names, references between sections, the store, secret files."""
     streams = _unique('$.streams', [stream.name for stream in contract.streams], problems)
-    ips = _unique('$.ips', [ip.id for ip in contract.ips], problems)
-    isps: dict[str, set[str]] = {}
+    isps = _unique('$.isps', [isp.name for isp in contract.isps], problems)
     for index, stream in enumerate(contract.streams):
-        isps[stream.name] = _unique(f'$.streams[{index}].isps', [isp.name for isp in stream.isps], problems)
+        _unique(f'$.streams[{index}].isps', [isp.isp for isp in stream.isps], problems)
+        for position, isp in enumerate(stream.isps):
+            if isp.isp not in isps:
+                problems.append(f'$.streams[{index}].isps[{position}].isp: unknown ISP "{isp.isp}"')
         if not 1 <= stream.injection.port <= 65535:
             problems.append(f'$.streams[{index}].injection.port: {stream.injection.port} is not a TCP port')
+    _unique('$.ips', [ip.id for ip in contract.ips], problems)
     for index, ip in enumerate(contract.ips):
         if ip.stream is not None and ip.stream not in streams:
             problems.append(f'$.ips[{index}].stream: unknown stream "{ip.stream}"')
-    for index, route in enumerate(contract.routes):
-        if route.stream not in streams:
-            problems.append(f'$.routes[{index}].stream: unknown stream "{route.stream}"')
-        elif route.isp not in isps[route.stream]:
-            problems.append(f'$.routes[{index}].isp: stream "{route.stream}" has no ISP "{route.isp}"')
-        if route.ip not in ips:
-            problems.append(f'$.routes[{index}].ip: unknown sending IP "{route.ip}"')
     _check_store(contract, problems)
 
 

@@ -75,7 +75,7 @@ class ReplyRule:
 
 @dataclass(frozen=True)
 class Limits:
-    """Throttles towards one provider from one sending IP; every field is resolved."""
+    """Throttles towards one provider from each sending IP of a stream; every field is resolved."""
 
     max_connections: int
     messages_per_connection: int
@@ -94,7 +94,7 @@ DEFAULT_ISP = '*'
 
 @dataclass(frozen=True)
 class Isp:
-    """A mailbox provider as one stream sees it: how its recipients are recognised, retried and slowed down."""
+    """A mailbox provider: how its recipients are recognised (the same for every stream of the host)."""
 
     name: str
     """The provider's profile name, or ``DEFAULT_ISP`` for every other recipient."""
@@ -102,22 +102,23 @@ class Isp:
     recipient_domains: tuple[str, ...]
     mx_patterns: tuple[str, ...]
     """MX host-name suffixes (``.google.com``) that identify the provider for other recipient domains."""
+
+
+@dataclass(frozen=True)
+class StreamIsp:
+    """Delivery of one stream to one provider: limits, retries and back-off.
+
+    The limits hold for each sending IP of the stream: the delivery plan's rows per sending IP carry the
+    same values, so the contract states them once per stream and provider instead of once per IP.
+    """
+
+    isp: str
+    """An ``Isp.name`` of the contract."""
+    limits: Limits
     retry_after: tuple[int, ...]
     """Retry intervals of ordinary temporary failures towards this provider; the last one repeats."""
     backoff_rules: tuple[BackoffRule, ...]
     """First match wins."""
-
-
-@dataclass(frozen=True)
-class Route:
-    """Delivery of one stream from one sending IP to one provider, with its resolved limits."""
-
-    stream: str
-    ip: str
-    """A ``SendingIp.id``."""
-    isp: str
-    """An ``Isp.name`` of the stream."""
-    limits: Limits
 
 
 @dataclass(frozen=True)
@@ -133,7 +134,7 @@ class Stream:
     retry: Retry
     bounce_categories: tuple[BounceCategory, ...]
     reply_rules: tuple[ReplyRule, ...]
-    isps: tuple[Isp, ...]
+    isps: tuple[StreamIsp, ...]
 
 
 @dataclass(frozen=True)
@@ -226,9 +227,9 @@ class Contract:
     version: int
     host: Host
     streams: tuple[Stream, ...]
+    isps: tuple[Isp, ...]
+    """The providers the streams deliver to, ``DEFAULT_ISP`` included."""
     ips: tuple[SendingIp, ...]
-    routes: tuple[Route, ...]
-    """Limits per stream x sending IP x provider."""
     thresholds: Thresholds
     blocklists: Blocklists
     suppression: Suppression = field(default_factory=Suppression)

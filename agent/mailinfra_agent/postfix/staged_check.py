@@ -7,7 +7,11 @@
 - postconf cannot parse master.cf or warns about it;
 - ``postfix check`` fails (bad values of the parameters it validates, permissions, missing files);
 - a texthash or pcre table the configuration names is missing or has lines Postfix would ignore;
-- the TLS certificate or key file is not readable.
+- the TLS certificate or key file is not readable;
+- a value of main.cf or of a master.cf ``-o`` override has the wrong type for its parameter, so that the daemon
+  reading it would exit (times, sizes, integers, booleans, enumerations, lookup tables that do not exist or whose
+  type this Postfix lacks, milter addresses that are malformed or do not answer): see
+  ``mailinfra_agent.postfix.parameters``. Each such problem names the parameter, its value and the reason.
 
 It exits 3 when everything passed but inet_interfaces or inet_protocols differ from a live configuration
 that exists (a reload does not apply them: the instance needs a restart), else 0. Postfix prints the reason
@@ -28,11 +32,24 @@ import sys
 import tempfile
 from collections.abc import Callable, Sequence
 
-__all__ = ['RESTART', 'check', 'install', 'listeners_change', 'postfix_check', 'problems_of', 'warnings']
+from . import parameters
+
+__all__ = [
+    'RESTART',
+    'check',
+    'differs',
+    'install',
+    'listeners_change',
+    'postfix_check',
+    'problems_of',
+    'typed_problems',
+    'types_of',
+    'warnings',
+]
 
 LISTENER_SETTINGS = ('inet_interfaces', 'inet_protocols')
 TOLERATED = re.compile(r'overriding earlier entry')
-TABLE = re.compile(r'\b(texthash|pcre):(/[^\s,}]+)')
+TABLE = re.compile(r'\b(texthash|pcre|regexp|cidr):(/[^\s,}]+)')
 RESTART = 3
 """Exit code of ``check``: the staged configuration passed, but the instance needs a restart, not a reload."""
 
@@ -71,32 +88,82 @@ def postfix_check(directory: str) -> tuple[int, str]:
     return process.wait(), output.decode(errors='replace')
 
 
-def problems_of(directory: str, *, runner: Runner = run, terminal: TerminalRunner = postfix_check) -> list[str]:
+def types_of(directory: str, *, runner: Runner = run) -> parameters.Types:
+    """The parameter defaults (including the per-transport ones of master.cf) and table types of this Postfix."""
+    defaults = runner(['postconf', '-c', directory, '-d'])
+    if defaults.returncode != 0:
+        raise OSError(f'postconf -d failed: {defaults.stderr.strip()}')
+    # postconf -m reads main.cf and exits on a bad number in it: ask with an empty configuration instead (the
+    # table types come from the installed Postfix and dynamicmaps.cf, not from main.cf).
+    with tempfile.TemporaryDirectory(prefix='mailinfra-postconf-') as empty:
+        open(os.path.join(empty, 'main.cf'), 'w', encoding='utf-8').close()
+        tables = runner(['postconf', '-c', empty, '-m'])
+    if tables.returncode != 0:
+        raise OSError(f'postconf -m failed: {tables.stderr.strip()}')
+    return parameters.Types(
+        defaults=dict(line.split(' = ', 1) for line in defaults.stdout.splitlines() if ' = ' in line),
+        table_types=frozenset(tables.stdout.split()),
+    )
+
+
+def typed_problems(
+    main: dict[str, str],
+    overrides: str,
+    types: parameters.Types,
+    connector: parameters.Connector | None = parameters.reach,
+) -> list[str]:
+    """Values of main.cf (``postconf -n -x``) and of master.cf -o (``postconf -P -x``) of the wrong type."""
+    problems: list[str] = []
+    for name, value in sorted(main.items()):
+        for reason in parameters.value_problems(name, value, types, connector=connector):
+            problems.append(f'main.cf: {name} = {value}: {reason}')
+    for line in overrides.splitlines():
+        key, separator, value = line.partition(' = ')
+        if not separator or key.count('/') != 2:
+            continue
+        service, kind, name = key.split('/')
+        for reason in parameters.value_problems(name, value, types, connector=connector):
+            problems.append(f'master.cf: service {service}/{kind}: -o {name}={value}: {reason}')
+    return problems
+
+
+def problems_of(
+    directory: str,
+    *,
+    runner: Runner = run,
+    terminal: TerminalRunner = postfix_check,
+    connector: parameters.Connector | None = parameters.reach,
+) -> list[str]:
     """Every reason why the configuration in ``directory`` must not be installed."""
     problems: list[str] = []
     settings = runner(['postconf', '-c', directory, '-n', '-x'])
     problems += [f'main.cf: {line}' for line in warnings(settings.stderr)]
     if settings.returncode != 0:
         problems.append(f'postconf -n failed with exit code {settings.returncode}')
+    overrides = ''
     for option in ('-M', '-P'):
-        services = runner(['postconf', '-c', directory, option])
+        services = runner(['postconf', '-c', directory, option, '-x'])
         problems += [f'master.cf: {line}' for line in warnings(services.stderr)]
         if services.returncode != 0:
             problems.append(f'postconf {option} failed with exit code {services.returncode}')
+        elif option == '-P':
+            overrides = services.stdout
 
     code, output = terminal(directory)
     if code != 0:
         reason = ' '.join(line.strip() for line in output.splitlines() if line.strip()) or 'no reason given'
         problems.append(f'postfix check failed: {reason}')
 
-    for kind, path in sorted(set(TABLE.findall(settings.stdout))):
+    values = dict(line.split(' = ', 1) for line in settings.stdout.splitlines() if ' = ' in line)
+    problems += typed_problems(values, overrides, types_of(directory, runner=runner), connector)
+
+    # Tables that exist but have lines Postfix would skip (a missing one is a typed problem above).
+    for kind, path in sorted(set(TABLE.findall(settings.stdout + overrides))):
         if not os.path.isfile(path):
-            problems.append(f'{kind} table {path} does not exist')
             continue
         lookup = runner(['postmap', '-c', directory, '-q', 'mailinfra-check@check.invalid', f'{kind}:{path}'])
         problems += [f'{kind}:{path}: {line}' for line in warnings(lookup.stderr)]
 
-    values = dict(line.split(' = ', 1) for line in settings.stdout.splitlines() if ' = ' in line)
     for path in values.get('smtpd_tls_chain_files', '').replace(',', ' ').split():
         if not os.access(path, os.R_OK):
             problems.append(f'TLS file {path} (smtpd_tls_chain_files) is not readable')
@@ -114,9 +181,17 @@ def listeners_change(live: str, staged: str, *, runner: Runner = run) -> bool:
     return before != after
 
 
-def check(staged: str, live: str, *, runner: Runner = run, terminal: TerminalRunner = postfix_check) -> int:
+def check(
+    staged: str,
+    live: str,
+    *,
+    runner: Runner = run,
+    terminal: TerminalRunner = postfix_check,
+    connect: bool = True,
+) -> int:
     """Exit code of ``check``: 1 with the problems on stderr, ``RESTART`` or 0."""
-    problems = problems_of(staged, runner=runner, terminal=terminal)
+    connector = parameters.reach if connect else None
+    problems = problems_of(staged, runner=runner, terminal=terminal, connector=connector)
     for problem in problems:
         print(f'{staged}: {problem}', file=sys.stderr)
     if problems:
@@ -129,6 +204,12 @@ def _same(first: str, second: str) -> bool:
         return False
     with open(first, 'rb') as one, open(second, 'rb') as other:
         return one.read() == other.read()
+
+
+def differs(staged: str, live: str, files: Sequence[str]) -> bool:
+    """Whether any of ``files`` (all of ``staged`` when none are named) differs between ``staged`` and ``live``."""
+    names = list(files) or sorted(os.listdir(staged))
+    return not all(_same(os.path.join(staged, name), os.path.join(live, name)) for name in names)
 
 
 def install(staged: str, live: str, files: Sequence[str]) -> int:

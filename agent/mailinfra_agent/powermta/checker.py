@@ -11,7 +11,8 @@ directive cannot slip through. It checks structure and references, not what Powe
 - every directive is known and allowed in its block, and its value has the documented form;
 - every ``<virtual-mta>`` belongs to a pool, pool members exist, every pool is selected by a source's
   ``default-virtual-mta`` or can be selected with the ``X-Virtual-MTA`` header (``process-x-virtual-mta``);
-- every ``<domain $NAME>`` names a ``domain-macro``, every ``smtp-pattern-list`` and ``queue-to`` target exists.
+- every ``<domain $NAME>`` names a ``domain-macro``, every ``smtp-pattern-list`` and ``queue-to`` target exists;
+- every ``<smtp-user>`` names a ``<source {NAME}>`` that exists, and no two listeners share an address and port.
 
 Lines between ``# mailinfra: unchecked-begin`` and ``# mailinfra: unchecked-end`` may hold directives this
 checker does not know (a user's additions); their nesting is still checked.
@@ -50,8 +51,13 @@ UNCHECKED_END = '# mailinfra: unchecked-end'
 # --- values -------------------------------------------------------------------------------------------------------
 
 _DURATION = re.compile(r'^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$')
-_UNIT_SECONDS = {'d': 86400, 'h': 3600, 'm': 60, 's': 1}
-_RATE = re.compile(r'^(\d+)/(\d*)([dhms])$')
+_UNIT_SECONDS = {'d': 86400, 'day': 86400, 'h': 3600, 'hr': 3600, 'm': 60, 'min': 60, 's': 1, 'sec': 1}
+_RATE = re.compile(r'^(\d+)/(\d*)(d|day|h|hr|m|min|s|sec)$')
+_UNLIMITED_RATES = frozenset({'unlimited', '0'})
+_LISTENER = re.compile(r'^(.+):(\d+)$')
+_AUTH_SOURCE = re.compile(r'^\{[A-Za-z0-9][A-Za-z0-9_.-]*\}$')
+_USER = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.@+-]*$')
+_ADDRESS = re.compile(r'^[^@\s,]+@[A-Za-z0-9.-]+$')
 _NAME = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.-]*$')
 _DOMAIN = re.compile(r'^(?:\*|\$[A-Za-z0-9_-]+|[A-Za-z0-9_*](?:[A-Za-z0-9_.*-]*[A-Za-z0-9_])?)$')
 _RECORD_TYPES = frozenset({'d', 'b', 't', 'tq', 'r', 'f', 'rb', 'rs'})
@@ -68,10 +74,14 @@ def parse_duration(text: str) -> int:
 
 
 def parse_rate(text: str) -> tuple[int, int]:
-    """``(count, seconds)`` of a rate such as ``600/h`` or ``100/10m``; ``ValueError`` if malformed."""
+    """``(count, seconds)`` of a rate ``N/[M]{d|day|h|hr|m|min|s|sec}`` (``600/h``, ``100/10min``).
+
+    ``ValueError`` if malformed. The unlimited forms (``unlimited``, ``0``) are no count per interval: the directives
+    that take a rate accept them, this function does not.
+    """
     match = _RATE.match(text)
     if match is None:
-        raise ValueError(f'"{text}" is not a rate such as 600/h or 100/10m')
+        raise ValueError(f'"{text}" is not a rate such as 600/h, 100/10m or 1/sec')
     count, multiple, unit = match.groups()
     return int(count), int(multiple or 1) * _UNIT_SECONDS[unit]
 
@@ -115,11 +125,71 @@ def _durations(word: str) -> str | None:
 
 
 def _rate(word: str) -> str | None:
+    if word in _UNLIMITED_RATES:
+        return None
     try:
         parse_rate(word)
     except ValueError as error:
         return str(error)
     return None
+
+
+def _rates(word: str) -> str | None:
+    for part in word.split(','):
+        problem = _rate(part)
+        if problem:
+            return problem
+    return None
+
+
+def _count_or_unlimited(word: str) -> str | None:
+    return None if word == 'unlimited' else _integer(0, 10**12)(word)
+
+
+def _addresses(word: str) -> str | None:
+    """A comma-separated list of e-mail addresses, or ``""`` for none."""
+    if word == '""':
+        return None
+    bad = [address for address in word.split(',') if not _ADDRESS.match(address)]
+    return f'"{bad[0]}" is not an e-mail address (a comma-separated list, or "" for none)' if bad else None
+
+
+def _word(word: str) -> str | None:
+    return None
+
+
+def _secret(words: list[str]) -> str | None:
+    # never quote the value: it is a password
+    return None if len(words) == 1 else 'expects one value without spaces'
+
+
+def _listener(word: str) -> str | None:
+    """``IP:PORT``; ``0/0`` for every local address (IPv4 only: no IPv6 form is confirmed)."""
+    match = _LISTENER.match(word)
+    if match is None:
+        return f'"{word}" is not IP:PORT (such as 0/0:2525 or 192.0.2.10:25)'
+    address, port = match.groups()
+    if not 1 <= int(port) <= 65535:
+        return f'port {port} is not from 1 to 65535'
+    if address != '0/0':
+        try:
+            ipaddress.IPv4Address(address)
+        except ValueError:
+            return f'"{address}" is not an IPv4 address or 0/0'
+    return None
+
+
+def _source_name(word: str) -> str | None:
+    return None if _AUTH_SOURCE.match(word) else f'"{word}" is not a source name such as {{name}}'
+
+
+def _source_argument(word: str) -> str | None:
+    """A client network (``<source 10.0.0.0/8>``) or the name of an authenticated source (``<source {NAME}>``)."""
+    return _source_name(word) if word.startswith('{') else _network(word)
+
+
+def _user(word: str) -> str | None:
+    return None if _USER.match(word) else f'"{word}" is not a user name ([A-Za-z0-9_.@+-])'
 
 
 def _boolean(word: str) -> str | None:
@@ -135,6 +205,8 @@ def _host(word: str) -> str | None:
 
 
 def _network(word: str) -> str | None:
+    if word == '0/0':  # every address, as the reference's sample writes it
+        return None
     try:
         ipaddress.ip_network(word, strict=False)
     except ValueError:
@@ -211,7 +283,7 @@ def _absolute(word: str) -> str | None:
     return None if word.startswith('/') else f'"{word}" is not an absolute path'
 
 
-_REPLY_ACTION = re.compile(r'^(?:mode=backoff|disable-source-ip|defer-queue|reenable-after=\S+)$')
+_REPLY_ACTION = re.compile(r'^(?:mode=backoff|disable-source-ip|defer-queue|reenable-after=(\S+))$')
 
 
 def _reply(words: list[str]) -> str | None:
@@ -225,8 +297,11 @@ def _reply(words: list[str]) -> str | None:
     except re.error as error:
         return f'invalid regular expression /{match.group(1)}/: {error}'
     for action in match.group(2).split():
-        if not _REPLY_ACTION.match(action):
+        known = _REPLY_ACTION.match(action)
+        if not known:
             return f'unknown action "{action}" (known: mode=backoff, disable-source-ip, reenable-after=, defer-queue)'
+        if known.group(1) and (problem := _duration(known.group(1))):
+            return f'reenable-after: {problem}'
     return None
 
 
@@ -241,16 +316,21 @@ _DOMAIN_DIRECTIVES: dict[str, Validator] = {
     'max-msg-per-connection': _one(_integer(0, 10000000)),
     'max-msg-rate': _one(_rate),
     'max-connect-rate': _one(_rate),
+    'backoff-max-connect-rate': _one(_rate),
+    'max-rcpt-per-message': _one(_count_or_unlimited),
     'source-ip-max-msg-rate': _source_ip_limit(_rate),
     'source-ip-max-connect-rate': _source_ip_limit(_rate),
     'retry-after': _one(_durations),
+    'retry-recipients-after': _one(_duration),
+    'retry-after-dns-error': _one(_duration),
     'bounce-after': _one(_duration),
     'queue-priority': _one(_integer(0, 100)),
-    'max-cold-virtual-mta-msg': _any,  # "N/day" in the reference; the exact unit syntax is not given
+    'max-cold-virtual-mta-msg': _one(_rates),  # "N/day" list, default 0/d
     'queue-to': _one(_host),
     'smtp-hosts': _any,
     'dkim-sign': _one(_boolean),
     'use-starttls': _one(_boolean),
+    'require-starttls': _one(_boolean),
     'bounce-upon-no-mx': _one(_boolean),
     'disable-mx-rollup': _one(_boolean),
     'disable-acct-records': _one(_records),
@@ -259,6 +339,9 @@ _DOMAIN_DIRECTIVES: dict[str, Validator] = {
     'backoff-retry-after': _one(_duration),
     'backoff-to-normal-after': _one(_duration_or_never),
     'backoff-to-normal-after-delivery': _one(_boolean),
+    'backoff-notify': _one(_addresses),
+    'backoff-max-msg-per-hour': _one(_word),  # listed without a description or value form
+    'disabled-source-ip-notify': _one(_addresses),
     'backoff-reroute-to-virtual-mta': _one(_name),
     'reenable-source-ip-after': _one(_duration),
     'backoff-upon-all-sources-disabled': _one(_boolean),
@@ -270,8 +353,22 @@ DIRECTIVES: dict[str, dict[str, Validator]] = {
         'http-mgmt-port': _one(_integer(1, 65535)),
         'http-access': _http_access,
         'domain-key': _domain_key,
+        'smtp-listener': _one(_listener),
     },
-    'source': {'default-virtual-mta': _one(_name), 'process-x-virtual-mta': _one(_boolean)},
+    'source': {
+        'default-virtual-mta': _one(_name),
+        'process-x-virtual-mta': _one(_boolean),
+        'always-allow-relaying': _one(_boolean),
+        'smtp-service': _one(_boolean),
+        'require-auth': _one(_boolean),
+        'max-message-size': _one(_count_or_unlimited),
+        'log-connections': _one(_boolean),
+        'log-commands': _one(_boolean),
+        'add-received-header': _one(_boolean),
+        'process-x-job': _one(_boolean),
+        'process-x-envid': _one(_boolean),
+    },
+    'smtp-user': {'password': _secret, 'source': _one(_source_name)},
     'virtual-mta': {'smtp-source-host': _smtp_source_host},
     'virtual-mta-pool': {'virtual-mta': _one(_name)},
     'domain': _DOMAIN_DIRECTIVES,
@@ -287,7 +384,8 @@ DIRECTIVES: dict[str, dict[str, Validator]] = {
 """Known directives per block ('' is the top level) with a check of their values."""
 
 BLOCKS: dict[str, tuple[Callable[[str], str | None], frozenset[str]]] = {
-    'source': (_network, frozenset({''})),
+    'source': (_source_argument, frozenset({''})),
+    'smtp-user': (_user, frozenset({''})),
     'virtual-mta': (_name, frozenset({''})),
     'virtual-mta-pool': (_name, frozenset({''})),
     'domain': (_domain_argument, frozenset({'', 'virtual-mta', 'virtual-mta-pool'})),
@@ -464,7 +562,9 @@ def _directives(root: Block) -> Iterator[ConfigProblem]:
                     yield ConfigProblem(directive.line, 'unknown-directive', message)
 
 
-_NAMED_BLOCKS = frozenset({'domain', 'source', 'virtual-mta', 'virtual-mta-pool', 'smtp-pattern-list', 'acct-file'})
+_NAMED_BLOCKS = frozenset(
+    {'domain', 'source', 'smtp-user', 'virtual-mta', 'virtual-mta-pool', 'smtp-pattern-list', 'acct-file'}
+)
 
 
 def _duplicates(root: Block) -> Iterator[ConfigProblem]:
@@ -490,6 +590,20 @@ def _duplicates(root: Block) -> Iterator[ConfigProblem]:
             )
         else:
             macros[name] = directive.line
+    listeners: dict[tuple[str, str], int] = {}
+    for directive in root.values('smtp-listener'):
+        match = _LISTENER.match(directive.value)
+        if match is None:
+            continue
+        address, port = match.groups()
+        # the same address and port twice, or 0/0 (every address) and another address on one port
+        clashes = [line for (other, used), line in listeners.items() if used == port and address in (other, '0/0')]
+        clashes += [line for (other, used), line in listeners.items() if used == port and other == '0/0']
+        if clashes:
+            message = f'smtp-listener {directive.value}: port {port} is already bound on line {min(clashes)}'
+            yield ConfigProblem(directive.line, 'duplicate', message)
+        else:
+            listeners[(address, port)] = directive.line
 
 
 def _top(root: Block, name: str) -> dict[str, Block]:
@@ -539,6 +653,21 @@ def _selection(root: Block) -> Iterator[ConfigProblem]:
             yield ConfigProblem(pool.line, 'pool-not-selected', message)
 
 
+def _users(root: Block) -> Iterator[ConfigProblem]:
+    """Every SMTP user has a password and names an authenticated source that exists."""
+    sources = set(_top(root, 'source'))
+    for user in _top(root, 'smtp-user').values():
+        if not user.values('password'):
+            yield ConfigProblem(user.line, 'user-without-password', f'<smtp-user {user.argument}> has no password')
+        named = user.values('source')
+        if not named:
+            yield ConfigProblem(user.line, 'user-without-source', f'<smtp-user {user.argument}> names no source')
+        for source in named:
+            if source.value not in sources and not _source_name(source.value):
+                message = f'source {source.value}: there is no <source {source.value}> block'
+                yield ConfigProblem(source.line, 'unknown-reference', message)
+
+
 def _names(root: Block) -> Iterator[ConfigProblem]:
     """Macros, pattern lists, queue-to targets and reroute targets exist."""
     macros = {directive.words[0] for directive in root.values('domain-macro') if directive.words}
@@ -566,7 +695,7 @@ def check_text(text: str) -> list[ConfigProblem]:
     root, problems = parse(text)
     problems.extend(_directives(root))
     problems.extend(_duplicates(root))
-    for rule in (_pools, _selection, _names):
+    for rule in (_pools, _selection, _users, _names):
         problems.extend(rule(root))
     return sorted(problems, key=lambda problem: (problem.line, problem.rule, problem.message))
 

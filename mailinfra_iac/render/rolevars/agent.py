@@ -40,14 +40,22 @@ def _backoff(rule: Backoff) -> c.BackoffRule:
 
 
 def _isp(plan: IspPlan) -> c.Isp:
-    return c.Isp(
-        name=plan.isp,
-        display_name=plan.display_name,
-        recipient_domains=plan.recipient_domains,
-        mx_patterns=plan.mx_patterns,
+    return c.Isp(plan.isp, plan.display_name, plan.recipient_domains, plan.mx_patterns)
+
+
+def _stream_isp(plan: IspPlan) -> c.StreamIsp:
+    return c.StreamIsp(
+        isp=plan.isp,
+        limits=_limits(plan.limits),
         retry_after=plan.retry_after,
         backoff_rules=tuple(_backoff(rule) for rule in plan.backoff),
     )
+
+
+def _isps(plans: list[StreamPlan]) -> tuple[c.Isp, ...]:
+    """Every provider the streams deliver to, once (recognition is the catalogue's, the same for each stream)."""
+    found = {isp.isp: isp for plan in plans for isp in (plan.default, *plan.isps.values())}
+    return tuple(_isp(found[name]) for name in sorted(found))
 
 
 def _stream(stream: StreamFact, plan: StreamPlan, mta: str | None) -> c.Stream:
@@ -73,7 +81,7 @@ def _stream(stream: StreamFact, plan: StreamPlan, mta: str | None) -> c.Stream:
         reply_rules=tuple(
             c.ReplyRule(rule.pattern, rule.category, rule.action, rule.description) for rule in plan.reply_rules
         ),
-        isps=tuple(_isp(isp) for isp in sorted([plan.default, *plan.isps.values()], key=lambda isp: isp.isp)),
+        isps=tuple(_stream_isp(isp) for isp in sorted([plan.default, *plan.isps.values()], key=lambda isp: isp.isp)),
     )
 
 
@@ -112,6 +120,7 @@ def host_contract(context: RenderContext, host: str) -> c.Contract:
     stream_of_pool = {stream.pool: stream.name for stream in streams if stream.pool is not None}
     ips = facts.ips_of_host(host)
     queue = context.deployment.monitoring.queue
+    plans = [facts.plan.for_stream(stream.name) for stream in streams]
     return c.Contract(
         version=c.CONTRACT_VERSION,
         host=c.Host(
@@ -120,7 +129,8 @@ def host_contract(context: RenderContext, host: str) -> c.Contract:
             roles=tuple(spec_host.roles),
             mta='powermta' if mta == 'powermta' else 'postfix' if mta == 'postfix' else None,
         ),
-        streams=tuple(_stream(stream, facts.plan.for_stream(stream.name), mta) for stream in streams),
+        streams=tuple(_stream(stream, plan, mta) for stream, plan in zip(streams, plans, strict=True)),
+        isps=_isps(plans),
         ips=tuple(
             c.SendingIp(
                 id=ip.id,
@@ -131,11 +141,6 @@ def host_contract(context: RenderContext, host: str) -> c.Contract:
                 stream=stream_of_pool.get(ip.pool),
             )
             for ip in ips
-        ),
-        routes=tuple(
-            c.Route(entry.stream, entry.ip, entry.isp, _limits(entry.limits))
-            for ip in ips
-            for entry in facts.plan.entries_of_ip(ip.id)
         ),
         thresholds=c.Thresholds(
             queue=c.QueueThresholds(queue.depth_warning, queue.depth_critical, queue.age_warning, queue.age_critical)

@@ -4,8 +4,13 @@ What maps to what (``docs/powermta.md`` has the reasoning):
 
 - each sending IP of the host is a ``<virtual-mta>`` (``smtp-source-host IP HELO``), named by its IP id;
 - each stream on the host is a ``<virtual-mta-pool>`` named after the stream, holding the stream's IPs on the host;
-- each injection network is a ``<source>`` with ``process-x-virtual-mta yes`` (an ``X-Virtual-MTA: <stream>`` header
-  selects the pool) and ``default-virtual-mta`` the pool of the first stream injecting from that network;
+- each stream's injection port is an ``smtp-listener 0/0:PORT`` (every local address; the firewall of ``mta_base``
+  opens the port to the stream's networks only);
+- each injection network is a ``<source>`` that may relay, with ``process-x-virtual-mta yes`` (an
+  ``X-Virtual-MTA: <stream>`` header selects the pool) and ``default-virtual-mta`` the pool of the first stream
+  injecting from that network;
+- each stream with SMTP AUTH users has a named source ``<source {auth-STREAM}>`` (``require-auth true``,
+  ``default-virtual-mta STREAM``, no header selection) that its ``<smtp-user>`` blocks name: the login selects the pool;
 - each provider with recipient domains is a ``domain-macro`` rolled up into one queue ``<isp>.queue``
   (``<domain $isp> queue-to <isp>.queue``) so that its limits count once per IP, not once per recipient domain;
 - each VMTA carries the queues of its stream (``<domain <isp>.queue>`` and ``<domain *>``): PowerMTA applies limits
@@ -31,6 +36,8 @@ from .base import Template
 from .core import dkim_keys_by_domain
 
 MTA = 'powermta'
+LISTEN_ALL = '0/0'
+"""``smtp-listener`` address for every local address, as Port25's sample writes it."""
 CONFIG_TEMPLATE = Template('powermta/templates/etc/pmta/config.j2', 'pmta/config')
 
 HTTP_MGMT_PORT = 8080
@@ -75,6 +82,11 @@ def per_hour(count: int) -> str:
 
 def queue_name(isp: str) -> str:
     return f'{isp}.queue'
+
+
+def auth_source(stream: str) -> str:
+    """The named source (``<source {NAME}>``) that a stream's SMTP users select."""
+    return f'{{auth-{stream}}}'
 
 
 def default_stream(streams: list[str], kinds: dict[str, str]) -> str:
@@ -181,8 +193,6 @@ class _Host:
                     f'stream {stream.name}',
                     f'no injection network: select its pool with "X-Virtual-MTA: {stream.name}" from another source',
                 )
-            if stream.injection.sasl_users:
-                self.note(f'stream {stream.name}', 'SMTP AUTH users are not configured (no directive in our reference)')
             for network in stream.injection.networks:
                 by_network.setdefault(network, []).append(stream.name)
         kinds = {stream.name: stream.kind for stream in self.streams}
@@ -196,13 +206,39 @@ class _Host:
                     f'pool {default}',
                 )
             sources.append({'network': network, 'default_pool': default, 'streams': streams})
-        if any(stream.injection.port for stream in self.streams):
+        if len(self.streams) > 1:
             ports = ', '.join(f'{stream.name} {stream.injection.port}' for stream in self.streams)
             self.note(
                 f'injection ports ({ports})',
-                'opened by mta_base; the listener directive is not in our reference and is not rendered: streams '
-                'are told apart by source network and X-Virtual-MTA',
+                'PowerMTA listens on all of them, but a port does not select a stream (no such directive is confirmed '
+                'in our reference): the client network, the SMTP login or X-Virtual-MTA does',
             )
+        return sources
+
+    def listeners(self) -> list[dict[str, Any]]:
+        """One ``smtp-listener`` per stream (validation gives the streams of a host different ports)."""
+        return [
+            {'address': LISTEN_ALL, 'port': stream.injection.port, 'streams': [stream.name]} for stream in self.streams
+        ]
+
+    def auth_sources(self) -> list[dict[str, Any]]:
+        """A named source per stream with SMTP AUTH users; each user selects the source of one stream."""
+        owner: dict[str, str] = {}
+        sources = []
+        for stream in self.streams:
+            users = []
+            for user in stream.injection.sasl_users:
+                if user in owner:
+                    self.note(
+                        f'SMTP user {user}',
+                        f'listed by streams {owner[user]} and {stream.name}; PowerMTA selects one source per login, '
+                        f'so it sends as stream {owner[user]}',
+                    )
+                    continue
+                owner[user] = stream.name
+                users.append(user)
+            if users:
+                sources.append({'name': auth_source(stream.name), 'pool': stream.name, 'users': users})
         return sources
 
     # --- queues ------------------------------------------------------------------------------------------------------
@@ -268,9 +304,13 @@ class _Host:
         if tls:
             self.note(
                 f'require_tls ({", ".join(tls)})',
-                'use-starttls yes is rendered; refusing delivery without TLS is not expressible with our reference',
+                'use-starttls yes is rendered; require-starttls, which presumably refuses delivery without TLS, has '
+                'a single source in our reference and is not rendered',
             )
-        self.note('recipients_per_message', 'not rendered (no directive in our reference)')
+        self.note(
+            'recipients_per_message',
+            'not rendered: our reference gives max-rcpt-per-message two different meanings (single source)',
+        )
         for stream in self.streams:
             self._stream_notes(self.plans[stream.name])
         for isp in self.isps:
@@ -333,15 +373,15 @@ class _Host:
                 text = ', '.join(f'/{rule.pattern}/ {duration(rule.duration)}' for rule in suspend)
                 self.note(
                     isp,
-                    f'suspend {text} rendered as mode=backoff (the syntax of suspending actions is not confirmed in '
-                    'our reference)',
+                    f'suspend {text} rendered as mode=backoff (no suspending action is confirmed in our reference: '
+                    'suspend is not found, disable-source-ip and defer-queue have a single source each)',
                 )
             if other:
                 text = ', '.join(f'/{rule.pattern}/ {duration(rule.duration)}' for rule in other)
                 self.note(
                     isp,
-                    f'per-pattern durations {text} are not expressible; backoff lasts backoff-to-normal-after '
-                    f'{duration(normal)}',
+                    f'per-pattern durations {text} are not rendered (their syntax is not confirmed in our '
+                    f'reference); backoff lasts backoff-to-normal-after {duration(normal)}',
                 )
 
     def dkim(self) -> list[dict[str, str]]:
@@ -376,6 +416,8 @@ class _Host:
     def variables(self) -> dict[str, Any]:
         vmtas, pools, unallocated = self.virtual_mtas()
         sources = self.sources()
+        listeners = self.listeners()
+        auth = self.auth_sources()
         lists, names = self.pattern_lists()
         queues = self.queues(names)
         dkim = self.dkim()
@@ -393,6 +435,8 @@ class _Host:
             'powermta__virtual_mtas': vmtas,
             'powermta__pools': pools,
             'powermta__sources': sources,
+            'powermta__listeners': listeners,
+            'powermta__auth_sources': auth,
             'powermta__rollups': [
                 {'macro': isp, 'queue': queue_name(isp), 'domains': domains} for isp, domains in self.isps.items()
             ],

@@ -4,7 +4,8 @@
 smtp_client.py probe  --host H --port P [--source S] [--starttls]
     banner, EHLO keywords, and with --starttls the TLS protocol version and the keywords after it
 smtp_client.py send   --host H --port P [--source S] --sender A --to A [--to A ...]
-                      [--header-from A] [--subject S] [--count N] [--starttls] [--auth USER:PASSWORD]
+                      [--header-from A] [--subject S] [--header 'NAME: VALUE' ...] [--count N] [--starttls]
+                      [--auth USER:PASSWORD]
     sends N messages over one session; every reply code and text is reported, failures included
 """
 
@@ -72,6 +73,9 @@ def send(args: argparse.Namespace) -> dict:
         message['Subject'] = f'{args.subject} {token}'
         message['Date'] = formatdate(localtime=False)
         message['Message-ID'] = make_msgid(idstring=token, domain='client.test')
+        for header in args.header:
+            name, _, value = header.partition(':')
+            message[name.strip()] = value.strip()
         message.set_content(f'Test message {token}.\n')
         entry = {'token': token, 'time': time.time()}
         try:
@@ -115,6 +119,7 @@ def main() -> None:
     parser.add_argument('--to', action='append', default=[])
     parser.add_argument('--header-from')
     parser.add_argument('--subject', default='mailinfra test')
+    parser.add_argument('--header', action='append', default=[])
     parser.add_argument('--count', type=int, default=1)
     parser.add_argument('--auth')
     parser.add_argument('--token', action='append', default=[])

@@ -1,0 +1,222 @@
+"""Every rendered zone loads in BIND (named-checkzone) and Knot (kzonecheck); the zones they refuse are refused first.
+
+The specs are every example and every spec file of the tests. Addresses that Terraform would allocate are
+filled from 203.0.113.0/24 (RFC 5737), so that every zone is written rather than left pending.
+named-checkzone runs with ``-i local``: the integrity checks that ``named`` itself applies when it loads a zone
+(in-zone NS, MX and SRV targets); out-of-zone names would need a resolver and say nothing about our file.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from mailinfra_iac import parse_spec
+from mailinfra_iac.api import load_spec, render_files
+from mailinfra_iac.checks import CheckRegistry
+from mailinfra_iac.cli.main import main
+from mailinfra_iac.facts.records import PLACEHOLDER, derive_records
+from mailinfra_iac.problems import format_path
+from mailinfra_iac.render.zonefile import NoNameservers, zone_text
+
+from ..conftest import AS_OF, BASE, ROOT, TEST_DKIM, edit, position, problems
+
+
+def _is_spec(path: Path) -> bool:
+    return '\ndns:' in path.read_text()
+
+
+SPECS = sorted(
+    [
+        *(ROOT / 'examples').glob('*.yml'),
+        *(path for path in (ROOT / 'tests').rglob('*.yml') if 'golden' not in path.parts and _is_spec(path)),
+    ]
+)
+
+
+def _tool(name: str) -> str:
+    path = shutil.which(name)
+    assert path, f'{name} is missing: run script/bootstrap (bind9-utils, knot-dnssecutils)'
+    return path
+
+
+def load_errors(zone: str, text: str, tmp_path: Path) -> list[str]:
+    """What BIND and Knot say against loading the zone (empty when both load it)."""
+    path = tmp_path / f'{zone}.zone'
+    path.write_text(text)
+    errors = []
+    bind = subprocess.run(
+        [_tool('named-checkzone'), '-i', 'local', zone, str(path)], capture_output=True, text=True, check=False
+    )
+    if bind.returncode != 0:
+        errors.append('named-checkzone: ' + bind.stdout + bind.stderr)
+    knot = subprocess.run([_tool('kzonecheck'), '-o', zone, str(path)], capture_output=True, text=True, check=False)
+    if knot.returncode != 0:
+        errors.append('kzonecheck: ' + knot.stdout + knot.stderr)
+    return errors
+
+
+def test_spec_list_covers_examples_and_fixtures() -> None:
+    names = {path.relative_to(ROOT).as_posix() for path in SPECS}
+    assert {'tests/fixtures/base.yml', 'tests/terraform/data/multi-provider.yml'} <= names
+    assert len([name for name in names if name.startswith('examples/')]) == 3
+
+
+@pytest.mark.parametrize('path', SPECS, ids=[path.relative_to(ROOT).as_posix() for path in SPECS])
+def test_every_rendered_zone_loads(path: Path, tmp_path: Path) -> None:
+    spec = load_spec(path, as_of=AS_OF)
+    derived = derive_records(spec.deployment, spec.facts, TEST_DKIM)
+    keys = sorted(
+        match.group(2) if match.group(1) == 'ip' else f'host_{match.group(2)}'
+        for match in (PLACEHOLDER.fullmatch(placeholder) for placeholder in derived.unresolved())
+        if match
+    )
+    addresses = {key: f'203.0.113.{index + 1}' for index, key in enumerate(keys)}
+    files = render_files(spec, renderers=['dns'], addresses=addresses, dkim=TEST_DKIM)
+    zones = {name[len('dns/zones/') : -len('.zone')]: file for name, file in files.items() if name.endswith('.zone')}
+    assert zones, f'{path.name} renders no zone file'
+    assert 'dns/zones/PENDING' not in files
+    for zone, file in zones.items():
+        assert load_errors(zone, file.content.decode(), tmp_path) == [], zone
+
+
+ZONEFILE = '      nameservers: [ns.testco.example]\n      nameserver_addresses: {ns.testco.example: [192.0.2.53]}\n'
+TRACKED = '  - domain: news.testco.example\n'
+"""Where a tracking hostname (a CNAME) goes in the base spec."""
+CNAME_NS = TRACKED + '    tracking: {hostname: ns.news.testco.example, target: track.esp.example}\n'
+
+REFUSED = {
+    'zonefile zone without nameservers': (ZONEFILE, '', 'zonefile\nhosts:', 'dns.zones[0].provider'),
+    'in-zone nameserver without address': (
+        ZONEFILE,
+        '      nameservers: [ns1.testco.example]\n',
+        'ns1.testco.example]',
+        'dns.zones[0].nameservers[0]',
+    ),
+    'apex as nameserver without address': (
+        ZONEFILE,
+        '      nameservers: [testco.example]\n',
+        'testco.example]\nhosts',
+        'dns.zones[0].nameservers[0]',
+    ),
+    'address given for another name': (
+        ZONEFILE,
+        '      nameservers: [mta1.testco.example]\n      nameserver_addresses: {ns2.testco.example: [192.0.2.53]}\n',
+        'ns2.testco.example:',
+        'dns.zones[0].nameserver_addresses.ns2.testco.example',
+    ),
+    'address for a nameserver outside every managed zone': (
+        ZONEFILE,
+        '      nameservers: [ns.provider.example]\n      nameserver_addresses: {ns.provider.example: [192.0.2.53]}\n',
+        'ns.provider.example:',
+        'dns.zones[0].nameserver_addresses.ns.provider.example',
+    ),
+}
+
+
+@pytest.mark.parametrize('case', REFUSED, ids=list(REFUSED))
+def test_unloadable_zone_is_refused_at_its_place(case: str) -> None:
+    old, new, marker, path = REFUSED[case]
+    text = edit(old, new)
+    found = [problem for problem in problems(text) if problem.check == 'zone-nameservers']
+    assert len(found) == 1, [str(problem) for problem in problems(text)]
+    [problem] = found
+    assert format_path(problem.path) == path
+    assert (problem.line, problem.column) == position(text, marker)
+    assert problem.expected
+
+
+def test_nameserver_that_is_a_cname_is_refused() -> None:
+    text = edit(TRACKED, CNAME_NS, edit(ZONEFILE, '      nameservers: [ns.news.testco.example]\n'))
+    found = [problem for problem in problems(text) if problem.check == 'zone-nameservers']
+    assert [problem.message.split(':')[0] for problem in found] == [
+        'nameserver ns.news.testco.example of zone testco.example is a CNAME (a tracking hostname)'
+    ], [str(problem) for problem in problems(text)]
+
+
+def test_nameserver_in_another_managed_zone_needs_an_address() -> None:
+    text = edit(
+        '    - name: testco.example\n',
+        '    - name: 2.0.192.in-addr.arpa\n      provider: zonefile\n      nameservers: [ns9.testco.example]\n'
+        '    - name: testco.example\n',
+    )
+    [problem] = [problem for problem in problems(text) if problem.check == 'zone-nameservers']
+    assert 'inside zone testco.example, which we publish' in problem.message
+    assert (problem.line, problem.column) == position(text, 'ns9.testco.example')
+
+
+@pytest.mark.parametrize(
+    'nameservers',
+    [
+        '      nameservers: [mta1.testco.example]\n',  # a host of the deployment: its A record is there already
+        '      nameservers: [ns.provider.example]\n',  # out of zone: no glue needed
+        '      nameservers: [ns.testco.example]\n      nameserver_addresses: {ns.testco.example: [2001:db8::53]}\n',
+        '      nameservers: [ns.testco.example, ns.provider.example]\n'
+        '      nameserver_addresses: {ns.testco.example: [192.0.2.53, 2001:db8::53]}\n',
+    ],
+    ids=['deployment-host', 'out-of-zone', 'ipv6-glue', 'mixed'],
+)
+def test_accepted_nameservers_load(nameservers: str, tmp_path: Path) -> None:
+    spec = parse_spec(edit(ZONEFILE, nameservers), 'spec.yml', as_of=AS_OF)
+    files = render_files(spec, renderers=['dns'], dkim=TEST_DKIM)
+    text = files['dns/zones/testco.example.zone'].content.decode()
+    assert load_errors('testco.example', text, tmp_path) == []
+
+
+@pytest.mark.parametrize('case', [case for case in REFUSED if 'address given' not in case and 'outside' not in case])
+def test_what_the_check_refuses_bind_refuses(case: str, tmp_path: Path) -> None:
+    """The same zones, written without the check (derive_records runs no checks), do not load."""
+    old, new, _, _ = REFUSED[case]
+    no_checks = parse_spec(edit(old, new), 'spec.yml', as_of=AS_OF, checks=_no_checks())
+    records = derive_records(no_checks.deployment, no_checks.facts, TEST_DKIM).by_zone()['testco.example']
+    servers = no_checks.deployment.dns.zones[0].nameservers
+    if not servers:
+        with pytest.raises(NoNameservers, match=r'zone testco\.example has no nameservers'):
+            zone_text('testco.example', records, servers, 3600)
+        return
+    errors = load_errors('testco.example', zone_text('testco.example', records, servers, 3600), tmp_path)
+    assert len(errors) == 2, errors
+    assert 'has no address records' in errors[0]
+    assert 'missing glue' in errors[1]
+
+
+def test_cname_nameserver_does_not_load_in_bind(tmp_path: Path) -> None:
+    text = edit(TRACKED, CNAME_NS, edit(ZONEFILE, '      nameservers: [ns.news.testco.example]\n'))
+    spec = parse_spec(text, 'spec.yml', as_of=AS_OF, checks=_no_checks())
+    records = derive_records(spec.deployment, spec.facts, TEST_DKIM).by_zone()['testco.example']
+    text = zone_text('testco.example', records, ['ns.news.testco.example'], 3600)
+    errors = load_errors('testco.example', text, tmp_path)
+    assert errors and 'is a CNAME (illegal)' in errors[0]
+
+
+def test_zone_without_nameservers_is_listed_not_written() -> None:
+    """A provider-served zone without "nameservers" gets no zone file (it could not load) and is named instead."""
+    text = edit(ZONEFILE, '').replace('provider: zonefile', 'provider: cloudflare\n      zone_id: abc')
+    files = render_files(parse_spec(text, 'spec.yml', as_of=AS_OF), renderers=['dns'], dkim=TEST_DKIM)
+    assert not [name for name in files if name.endswith('.zone')]
+    assert files['dns/zones/NO-NAMESERVERS'].content.decode().splitlines()[-1] == 'testco.example'
+
+
+def _no_checks() -> CheckRegistry:
+    return CheckRegistry()
+
+
+def test_base_spec_is_unchanged_by_the_helpers() -> None:
+    assert BASE.count(ZONEFILE) == 1 and BASE.count(TRACKED) == 1
+
+
+def test_records_zone_format_names_the_zones_it_cannot_export(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = tmp_path / 'spec.yml'
+    spec.write_text(edit(ZONEFILE, '').replace('provider: zonefile', 'provider: cloudflare\n      zone_id: abc'))
+    monkeypatch.setenv('MAILINFRA_KEYS_DIR', str(tmp_path / 'keys'))
+    assert main(['dkim', 'generate', str(spec)]) == 0
+    capsys.readouterr()
+    assert main(['records', str(spec), '--format', 'zone', '--as-of', '2026-11-28']) == 0
+    out = capsys.readouterr().out
+    assert 'SOA' not in out
+    assert out == '; zone testco.example not exported: the spec names no "nameservers" for it\n'
