@@ -4,26 +4,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
+from mailinfra_agent import contract
+
 from ..catalogue.isps import DEFAULT_LIMITS, builtin_isps
 from ..model import BackoffRule, Deployment, IspLimits, IspOverride, IspProfile
 
 
 @dataclass(frozen=True)
-class Limits:
+class Limits(contract.Limits):
     """Throttles towards one provider per sending IP, every field resolved (``IspLimits`` with nothing unset).
 
-    The fields and their order are those of ``IspLimits``; durations are seconds.
+    The fields are the agent contract's ``Limits`` (the host reads the same type); their names are those of
+    ``IspLimits``; durations are seconds.
     """
-
-    max_connections: int
-    messages_per_connection: int
-    messages_per_hour: int
-    recipients_per_message: int
-    retry_after: int
-    backoff_messages_per_hour: int
-    backoff_retry_after: int
-    backoff_to_normal_after: int
-    require_tls: bool
 
     @classmethod
     def resolve(cls, limits: IspLimits) -> Limits:

@@ -15,8 +15,8 @@ import jinja2
 from ..paths import project_root
 from .base import GENERATED_MARK, OutputFile, RenderContext
 from .inventory import InventoryRenderer
-from .serialise import to_json
 from .rolevars.base import applies_to
+from .serialise import to_json
 
 
 def _comment(text: str) -> str:

@@ -32,7 +32,8 @@ STORE_PASSWORD_FILE = '/etc/mailinfra/secrets/store-password'
 
 
 def _limits(limits: Limits) -> c.Limits:
-    return c.Limits(**{field.name: getattr(limits, field.name) for field in dataclasses.fields(c.Limits)})
+    """The contract's own type (``facts.isps.Limits`` only adds how it is resolved)."""
+    return c.Limits(*(getattr(limits, field.name) for field in dataclasses.fields(c.Limits)))
 
 
 def _backoff(rule: Backoff) -> c.BackoffRule:
