@@ -38,9 +38,11 @@ def _date(text: str) -> dt.date:
         raise argparse.ArgumentTypeError(f'invalid date "{text}", expected YYYY-MM-DD') from None
 
 
-def _print_problems(problems: list[Problem], fmt: str, header: str | None = None) -> None:
+def _print_problems(
+    problems: list[Problem], fmt: str, header: str | None = None, failing: tuple[str, ...] = ('error',)
+) -> None:
     if fmt == 'json':
-        errors = sum(1 for problem in problems if problem.severity == 'error')
+        errors = sum(1 for problem in problems if problem.severity in failing)
         print(json.dumps({'valid': errors == 0, 'problems': [p.as_dict() for p in problems]}, indent=2))
         return
     stream = sys.stderr if any(problem.severity == 'error' for problem in problems) else sys.stdout
@@ -69,7 +71,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     failing = ('error', 'warning') if args.strict else ('error',)
     errors = [problem for problem in problems if problem.severity in failing]
     if args.format == 'json':
-        _print_problems(problems, 'json')
+        _print_problems(problems, 'json', failing=failing)
     elif errors:
         counted = 'error(s) and warning(s) (--strict)' if args.strict else 'error(s)'
         _print_problems(problems, 'text', f'Invalid spec {args.spec}: {len(errors)} {counted}')

@@ -226,6 +226,10 @@ def test_strict_validate_fails_on_warnings(tmp_path: Path, capsys: pytest.Captur
     assert main(['validate', str(spec), '--as-of', AS_OF.isoformat()]) == 0
     assert main(['validate', str(spec), '--as-of', AS_OF.isoformat(), '--strict']) == 1
     assert '(--strict)' in capsys.readouterr().out
+    assert main(['validate', str(spec), '--as-of', AS_OF.isoformat(), '--strict', '--format', 'json']) == 1
+    assert json.loads(capsys.readouterr().out)['valid'] is False
+    assert main(['validate', str(spec), '--as-of', AS_OF.isoformat(), '--format', 'json']) == 0
+    assert json.loads(capsys.readouterr().out)['valid'] is True
     spec.write_text(BASE)  # advice only
     assert main(['validate', str(spec), '--as-of', AS_OF.isoformat(), '--strict']) == 0
 
