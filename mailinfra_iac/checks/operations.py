@@ -83,7 +83,7 @@ def alert_target(ctx: CheckContext) -> Iterator[Problem]:
 
 def dnsbl_zones(ctx: CheckContext) -> Iterator[Problem]:
     known = by_zone()
-    for index, zone in enumerate(ctx.deployment.monitoring.dnsbl_zones or []):
+    for index, zone in enumerate(ctx.deployment.monitoring.dnsbl_zone_names() or []):
         if zone in RETIRED:
             yield ctx.problem(
                 'dnsbl-zone',

@@ -9,7 +9,7 @@ from .domain import Dkim, Dmarc, SendingDomain, Spf, SpfInclude, Tracking
 from .inbound import Inbound, MtaSts, TlsRpt
 from .infrastructure import Allocation, Host, Pool, SendingIp
 from .isp import THROTTLE_RANGES, BackoffRule, IspLimits, IspOverride, IspProfile
-from .monitoring import Alert, Monitoring, QueueThresholds
+from .monitoring import Alert, CustomZone, Dnsbl, Monitoring, QueueThresholds, Rates, RateThresholds, Smarthost
 from .stream import STREAM_KINDS, Injection, Stream, Volume
 
 __all__ = [
@@ -22,10 +22,12 @@ __all__ = [
     'BouncePolicy',
     'CategoryPolicy',
     'Client',
+    'CustomZone',
     'Deployment',
     'Dkim',
     'Dmarc',
     'Dns',
+    'Dnsbl',
     'Duration',
     'Host',
     'Inbound',
@@ -38,10 +40,13 @@ __all__ = [
     'MtaSts',
     'Pool',
     'QueueThresholds',
+    'RateThresholds',
+    'Rates',
     'ReplyRule',
     'RetrySchedule',
     'SendingDomain',
     'SendingIp',
+    'Smarthost',
     'Spf',
     'SpfInclude',
     'Stream',

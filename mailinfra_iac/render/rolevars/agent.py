@@ -99,7 +99,8 @@ def _store(context: RenderContext) -> c.Store:
 def _blocklists(context: RenderContext) -> c.Blocklists:
     monitoring = context.deployment.monitoring
     known = dnsbl.by_zone()
-    names = monitoring.dnsbl_zones if monitoring.dnsbl_zones is not None else dnsbl.default_zones()
+    selected = monitoring.dnsbl_zone_names()
+    names = selected if selected is not None else dnsbl.default_zones()
     zones = []
     for name in names:
         zone = known.get(name)
@@ -109,7 +110,7 @@ def _blocklists(context: RenderContext) -> c.Blocklists:
         else:
             listings, errors = dict(zone.listings), dict(zone.errors)
             zones.append(c.BlocklistZone(zone.zone, zone.kind, zone.operator, zone.decoder, listings, errors))
-    return c.Blocklists(interval=monitoring.dnsbl_interval, zones=tuple(zones))
+    return c.Blocklists(interval=monitoring.dnsbl_check_interval(), zones=tuple(zones))
 
 
 def host_contract(context: RenderContext, host: str) -> c.Contract:

@@ -139,9 +139,9 @@ class CoreVars:
             'mailinfra__default_limits': DEFAULTS.as_dict(),
             'mailinfra__streams': {stream.name: _stream(stream, facts.isps) for stream in facts.streams.values()},
             'mailinfra__monitoring': {
-                'dnsbl_zones': monitoring.dnsbl_zones,
-                'dnsbl_interval': monitoring.dnsbl_interval,
-                'queue': monitoring.queue.model_dump(),
+                'dnsbl_zones': monitoring.dnsbl_zone_names(),
+                'dnsbl_interval': monitoring.dnsbl_check_interval(),
+                'queue': monitoring.queue.model_dump(exclude={'streams'}),
                 'alerts': [alert.model_dump() for alert in monitoring.alerts],
                 'postmaster_programmes': list(monitoring.postmaster_programmes),
             },
