@@ -135,7 +135,13 @@ def test_readme_intro_names_every_renderer_as_rendered_today() -> None:
     readme = (ROOT / 'README.md').read_text()
     intro = readme[: readme.index('## Using it')].lower()
     assert 'own issues' not in intro
-    words = {'inventory': 'inventory', 'terraform': 'terraform', 'dns': 'dns records', 'mta': 'postfix'}
+    words = {
+        'inventory': 'inventory',
+        'terraform': 'terraform',
+        'dns': 'dns records',
+        'mta': 'postfix',
+        'monitoring': 'prometheus rules',
+    }
     assert sorted(words) == sorted(default_renderers().names())
     assert [name for name, word in words.items() if word not in intro] == []
 
@@ -146,7 +152,7 @@ def test_architecture_cli_row_lists_every_command() -> None:
     ]
     listed = set(re.findall(r'`([a-z]+)`', row))
     assert sorted(set(commands()) - listed) == []
-    assert len(commands()) == 8
+    assert len(commands()) == 10
 
 
 @pytest.mark.parametrize('doc', ['README.md', 'docs/install.md'])

@@ -14,7 +14,16 @@ from types import ModuleType
 
 from . import __version__
 
-COMMANDS: tuple[str, ...] = ('powermta_check', 'postfix_check', 'sending_ips', 'contract', 'store')
+COMMANDS: tuple[str, ...] = (
+    'powermta_check',
+    'postfix_check',
+    'sending_ips',
+    'contract',
+    'store',
+    'exporter',
+    'dns_drift',
+    'dnsbl',
+)
 """Modules under ``mailinfra_agent.commands``, in the order ``--help`` lists them."""
 
 EXIT_USAGE = 64

@@ -57,6 +57,8 @@ from tests.dnsserver.knot import KnotServer  # noqa: E402
 
 GOAL = 0.30
 STUB_SPF = 'v=spf1 ip4:192.0.2.0/24 ~all'
+STUB_NS = 'ns.stub.invalid'
+"""The stub zones' NS (zone files need one; nothing asks it)."""
 TTL = 3600
 DKIM_KEYS = json.loads((ROOT / 'tests' / 'data' / 'dkim_public.json').read_text())
 
@@ -103,10 +105,11 @@ def build(spec: Spec) -> tuple[Expectations, dict[str, str], float]:
     expected = expectations(spec.deployment, spec.facts, OneKeyDkim(), addresses)
     seconds = time.perf_counter() - started
     records = derive_records(spec.deployment, spec.facts, OneKeyDkim()).resolve(addresses)
-    nameservers = {zone.name: list(zone.nameservers) for zone in spec.deployment.dns.zones}
+    # provider-hosted zones name no nameservers in the spec; Knot needs an NS in every zone file
+    nameservers = {zone.name: list(zone.nameservers) or [STUB_NS] for zone in spec.deployment.dns.zones}
     zones = zone_files(records, nameservers, spec.deployment.dns.ttl)
     for zone, zone_records in external_zones(spec, records).items():
-        zones[zone] = zone_text(zone, zone_records, [], TTL)
+        zones[zone] = zone_text(zone, zone_records, [STUB_NS], TTL)
     return expected, zones, seconds
 
 

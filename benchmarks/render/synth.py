@@ -455,6 +455,7 @@ def generate(scale: int = 1, seed: int = 5737) -> str:  # noqa: C901 - one linea
     w(f'  dnsbl_zones: [{", ".join(_DNSBL)}]')
     w('  dnsbl_interval: 10m')
     w('  queue: {depth_warning: 100000, depth_critical: 1000000, age_warning: 1h, age_critical: 6h}')
+    w(f"  smarthost: {{host: 'smtp.ops-relay.example:587', sender: alerts@{CLIENT_ZONE}}}")
     w('  alerts:')
     w(f"    - {{kind: webhook, target: 'https://alerts.{CLIENT_ZONE}/mail'}}")
     w(f'    - {{kind: email, target: deliverability@{CLIENT_ZONE}}}')

@@ -5,6 +5,7 @@ from __future__ import annotations
 from . import (
     addresses,
     authentication,
+    bounce_rules,
     domains,
     hostroles,
     isolation,
@@ -34,6 +35,7 @@ def default_registry() -> CheckRegistry:
             hostroles,
             zones,
             addresses,
+            bounce_rules,
         )
         for check in module.CHECKS
     )

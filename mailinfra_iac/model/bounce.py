@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
+
+from mailinfra_agent.feedback.classify import code_problem, enhanced_problem, pattern_problem
 
 from .base import Duration, Model
 
@@ -70,6 +72,79 @@ class RetrySchedule(Model):
     queue_lifetime: Duration | None = Field(None, description='Give up and bounce after this long.')
 
 
+_RULE_ID = re.compile(r'^[a-z0-9][a-z0-9-]{0,62}$')
+
+
+class ClassificationRule(Model):
+    """A bounce-classification rule: every condition it sets must match; the first matching rule wins."""
+
+    id: str = Field(description='Stable kebab-case id, shown by `mailinfra feedback classify` and in events.')
+    category: BounceCategory = Field(description='Bounce category assigned to a matching reply.')
+    codes: list[str] = Field(
+        default_factory=list, description='SMTP reply codes, any of: "550", "55x", "5xx" (x: any digit).'
+    )
+    enhanced: list[str] = Field(
+        default_factory=list, description='RFC 3463 status codes, any of: "5.1.1", "x.1.1", "5.7.x" (x: any number).'
+    )
+    regex: str | None = Field(
+        None, description='Python regular expression searched (case-insensitive) in the reply text.'
+    )
+    isp: str | None = Field(
+        None, description="Only for recipients of this ISP profile (the catalogue's or the spec's)."
+    )
+    description: str = Field('', description='Why the rule exists, or where its text comes from.')
+
+    @field_validator('id')
+    @classmethod
+    def _id(cls, value: str) -> str:
+        if not _RULE_ID.match(value):
+            raise ValueError(f'invalid rule id "{value}", expected kebab-case such as "gmail-no-such-user"')
+        return value
+
+    @field_validator('codes')
+    @classmethod
+    def _codes(cls, value: list[str]) -> list[str]:
+        for code in value:
+            problem = code_problem(code)
+            if problem:
+                raise ValueError(f'{problem}, expected e.g. "550", "55x" or "5xx"')
+        return value
+
+    @field_validator('enhanced')
+    @classmethod
+    def _enhanced(cls, value: list[str]) -> list[str]:
+        for code in value:
+            problem = enhanced_problem(code)
+            if problem:
+                raise ValueError(f'{problem}, expected e.g. "5.1.1", "x.1.1" or "5.7.x"')
+        return value
+
+    @field_validator('regex')
+    @classmethod
+    def _regex(cls, value: str | None) -> str | None:
+        problem = pattern_problem(value) if value is not None else None
+        if problem:
+            raise ValueError(f'{problem}, expected a short regular expression without nested quantifiers')
+        return value
+
+    @model_validator(mode='after')
+    def _matches_something(self) -> ClassificationRule:
+        if not self.codes and not self.enhanced and self.regex is None:
+            raise ValueError(f'rule "{self.id}" matches nothing, expected at least one of codes, enhanced or regex')
+        return self
+
+
+class Classification(Model):
+    """Bounce classification overrides: own rules first, then the catalogue's (mailinfra_iac/catalogue/bounce_rules)."""
+
+    rules: list[ClassificationRule] = Field(
+        default_factory=list, description="Rules tried before the catalogue (a stream's before the deployment's)."
+    )
+    disable: list[str] = Field(
+        default_factory=list, description='Ids of catalogue rules to leave out (deployment-wide only).'
+    )
+
+
 class BouncePolicy(Model):
     """Deployment-wide bounce handling; each stream may refine it."""
 
@@ -78,4 +153,7 @@ class BouncePolicy(Model):
     )
     reply_rules: list[ReplyRule] = Field(
         default_factory=list, description='Extra reply rules, applied before the built-in ones.'
+    )
+    classification: Classification = Field(
+        default_factory=Classification, description='How bounce texts are classified into categories.'
     )

@@ -111,6 +111,11 @@ class Alert(Model):
     token_file: str | None = Field(
         None, description='Webhook only: path (on the monitoring host) of a 0600 file with a bearer token.'
     )
+    receives: Literal['alerts', 'heartbeat'] = Field(
+        'alerts',
+        description='"alerts", or "heartbeat": the always-firing dead-man\'s switch, for an outside service that '
+        'raises the alarm when it stops arriving.',
+    )
 
 
 class Smarthost(Model):

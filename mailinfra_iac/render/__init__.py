@@ -5,13 +5,16 @@ from __future__ import annotations
 from .base import OutputFile, RenderContext, Renderer, RendererRegistry
 from .dns_records import DnsRecordsRenderer
 from .inventory import InventoryRenderer
+from .monitoring import MonitoringRenderer
 from .mta_configs import MtaConfigRenderer
 from .terraform import TerraformRenderer
 
 
 def default_registry() -> RendererRegistry:
     """A fresh registry with every built-in renderer."""
-    return RendererRegistry([InventoryRenderer(), DnsRecordsRenderer(), MtaConfigRenderer(), TerraformRenderer()])
+    return RendererRegistry(
+        [InventoryRenderer(), DnsRecordsRenderer(), MtaConfigRenderer(), TerraformRenderer(), MonitoringRenderer()]
+    )
 
 
 __all__ = ['OutputFile', 'RenderContext', 'Renderer', 'RendererRegistry', 'default_registry']

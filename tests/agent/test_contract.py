@@ -155,7 +155,7 @@ def test_wrong_types_are_all_reported_at_once() -> None:
             '$.streams[0].isps[0].limits.require_tls: expected a boolean, got an integer (1)',
             '$.streams[0].isps[1].limits.max_connections: expected an integer, got a boolean',
             '$.thresholds.queue.age_warning: expected an integer, got a number (1.5)',
-            '$.blocklists.zones[0].decoder: expected one of "codes", "bitmask", got a string ("regex")',
+            '$.blocklists.zones[0].decoder: expected one of "codes", "bitmask", "score", got a string ("regex")',
             '$.host.fqdn: missing (expected a string)',
         ]
     )

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import dns.message
+import dns.rcode
 import dns.rrset
 import pytest
 
 from mailinfra_agent.dns.wire import (
+    TYPES,
     WireError,
     answer_chain,
     encode_name,
@@ -14,6 +16,7 @@ from mailinfra_agent.dns.wire import (
     parse_response,
     query_body,
     read_name,
+    read_own,
 )
 
 
@@ -81,3 +84,36 @@ def test_malformed_messages_are_refused() -> None:
         parse_response(wire[:-2], question)  # the A record cut short
     with pytest.raises(WireError, match='compression pointer loop'):
         read_name(b'\xc0\x00', 0)
+
+
+def test_read_own_is_the_fast_path_of_parse_response() -> None:
+    cases = [
+        ('example.com', 'MX', ('10 MX1.Example.com.', '20 mx2.example.com.')),
+        ('2.0.0.127.zen.example', 'A', ('127.0.0.2', '127.0.0.4')),
+        ('example.com', 'TXT', ('"v=spf1 -all"', '"two " "strings"')),
+        ('1.2.0.192.in-addr.arpa', 'PTR', ('mail.example.com.',)),
+        ('nothing.example.com', 'A', ()),
+    ]
+    for name, rdtype, values in cases:
+        wire, question = _response(name, rdtype, *values)
+        fast = read_own(wire, question, name, TYPES[rdtype])
+        assert fast is not None
+        response = parse_response(wire, question, name, TYPES[rdtype])
+        assert fast == (response.flags, response.own)
+    # NXDOMAIN: no records, the flags carry the rcode
+    query = dns.message.make_query('listed.zone.example', 'A')
+    nx = dns.message.make_response(query)
+    nx.set_rcode(dns.rcode.NXDOMAIN)
+    question = encode_question('listed.zone.example', 'A')
+    assert read_own(nx.to_wire(), question, 'listed.zone.example', 1) == (nx.flags | 3, ())
+
+
+def test_read_own_leaves_everything_unusual_to_the_general_parser() -> None:
+    wire, question = _response('s1._domainkey.example.com', 'TXT', '"p=abc"', cname='k.example.net.')
+    assert read_own(wire, question, 's1._domainkey.example.com', 16) is None  # a CNAME
+    wire, question = _response('example.com', 'A', '192.0.2.1')
+    assert read_own(wire, encode_question('example.org', 'A'), 'example.org', 1) is None  # another question
+    assert read_own(wire[:-2], question, 'example.com', 1) is None  # record runs past the end
+    query = b'\x12\x34' + query_body(question, recursion=True)
+    assert read_own(query, question, 'example.com', 1) is None  # not a response
+    assert read_own(wire[:10], question, 'example.com', 1) is None

@@ -162,6 +162,50 @@ CASES = [
         'monitoring.dnsbl_zones[1]',
     ),
     Case(
+        'dnsbl-custom-zone',
+        'monitoring:\n',
+        'monitoring:\n  dnsbl:\n    custom_zones:\n'
+        '      - {zone: bl.example.net, kind: ip, operator: X, listings: {"10.0.0.2": x}}\n',
+        '"10.0.0.2"',
+        'monitoring.dnsbl.custom_zones[0].listings.10.0.0.2',
+    ),
+    Case(
+        'dnsbl-nameserver',
+        'monitoring:\n',
+        'monitoring:\n  dnsbl: {nameservers: [8.8.8.8]}\n',
+        '8.8.8.8',
+        'monitoring.dnsbl.nameservers[0]',
+        'warning',
+    ),
+    Case(
+        'monitoring-secret-file',
+        'monitoring:\n',
+        'monitoring:\n  dnsbl: {dqs_key_file: dqs.key}\n',
+        'dqs.key',
+        'monitoring.dnsbl.dqs_key_file',
+    ),
+    Case(
+        'alert-smarthost',
+        'monitoring:\n',
+        'monitoring:\n  alerts: [{kind: email, target: ops@testco.example}]\n',
+        '{kind: email',
+        'monitoring.alerts[0]',
+    ),
+    Case(
+        'monitoring-streams',
+        'queue: {depth_warning: 100, depth_critical: 1000}',
+        'queue: {depth_warning: 100, depth_critical: 1000, streams: {markting: {depth_warning: 50}}}',
+        'markting',
+        'monitoring.queue.streams.markting',
+    ),
+    Case(
+        'rate-thresholds',
+        'monitoring:\n',
+        'monitoring:\n  rates: {default: {bounce_warning: 0.1}}\n',
+        '0.1}',
+        'monitoring.rates.default.bounce_warning',
+    ),
+    Case(
         'host-provisioning',
         '    provider: static\n    address: 192.0.2.1\n',
         '    provider: hetzner\n    size: cx32\n',
@@ -205,7 +249,8 @@ CASES = [
     Case(
         'monitoring-host-missing',
         'monitoring:\n',
-        'monitoring:\n  alerts: [{kind: email, target: ops@testco.example}]\n',
+        'monitoring:\n  alerts: [{kind: email, target: ops@testco.example}]\n'
+        '  smarthost: {host: relay.example.net, sender: alerts@testco.example}\n',
         '[{kind',
         'monitoring.alerts',
         severity='warning',
@@ -275,6 +320,29 @@ CASES = [
         'volume: {monthly: 3000000, peak_hourly: 2000000}',
         '2000000}',
         'streams.marketing.volume.peak_hourly',
+    ),
+    Case(
+        'unknown-bounce-rule',
+        '\nmonitoring:',
+        '\nbounce_policy: {classification: {disable: [gmail-no-such-usr]}}\nmonitoring:',
+        'gmail-no-such-usr',
+        'bounce_policy.classification.disable[0]',
+    ),
+    Case(
+        'duplicate-bounce-rule',
+        '\nmonitoring:',
+        '\nbounce_policy: {classification: {rules: [{id: gmail-no-such-user, category: bad-mailbox, codes: ["550"]}]}}'
+        '\nmonitoring:',
+        'gmail-no-such-user',
+        'bounce_policy.classification.rules[0].id',
+    ),
+    Case(
+        'unknown-bounce-rule-isp',
+        'injection: {port: 2526, networks: [10.0.0.0/8]}',
+        'injection: {port: 2526, networks: [10.0.0.0/8]}\n    bounce_policy: {classification: {rules: '
+        '[{id: mine, category: bad-mailbox, regex: gone, isp: gmial}]}}',
+        'gmial',
+        'streams.marketing.bounce_policy.classification.rules[0].isp',
     ),
 ]
 

@@ -16,7 +16,11 @@ EVERY_ROLE = edit(
     edit(
         'nameservers: [ns.testco.example]',
         'nameservers: [ns.testco.example, ops1.testco.example]',
-        edit('monitoring:\n', 'monitoring:\n  alerts: [{kind: email, target: ops@testco.example}]\n'),
+        edit(
+            'monitoring:\n',
+            'monitoring:\n  alerts: [{kind: email, target: ops@testco.example}]\n'
+            '  smarthost: {host: relay.example.net, sender: alerts@testco.example}\n',
+        ),
     ),
 )
 """The base spec with monitoring on the MTA host, and a separate VM for the database and the zone's DNS."""

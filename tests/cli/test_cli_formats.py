@@ -19,7 +19,7 @@ from mailinfra_iac.terraform.adapter import MINIMUM, TerraformError
 from ..conftest import BASE, ROOT
 
 AS_OF = '2026-11-28'
-RENDERERS = 'inventory, dns, mta, terraform'
+RENDERERS = 'inventory, dns, mta, terraform, monitoring'
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:

@@ -80,13 +80,34 @@ def test_stream_overrides_reach_only_their_stream() -> None:
 def test_selected_blocklist_zones_with_their_codes() -> None:
     text = edit(
         '  queue: {depth_warning: 100, depth_critical: 1000}',
-        '  queue: {depth_warning: 100, depth_critical: 1000}\n  dnsbl_zones: [zen.spamhaus.org, rbl.example.net]',
+        '  queue: {depth_warning: 100, depth_critical: 1000}\n  dnsbl:\n    zones: [zen.spamhaus.org]\n'
+        '    nameservers: ["127.0.0.1:5353"]\n    custom_zones:\n      - {zone: rbl.example.net, kind: ip, '
+        'operator: Example, listings: {127.0.0.2: listed}, errors: {127.0.0.3: refused}, test_point: 2.0.0.127}',
     )
     blocklists = host_contract(context(text), 'mta1').blocklists
     zen, custom = blocklists.zones
-    assert zen.zone == 'zen.spamhaus.org' and zen.listings['127.0.0.4'] == 'XBL'
+    assert zen.zone == 'zen.spamhaus.org' and zen.listings['127.0.0.4'].startswith('XBL')
     assert zen.errors['127.255.255.254'].startswith('query came through a public')
-    assert (custom.zone, custom.decoder, custom.listings) == ('rbl.example.net', 'codes', {'127.0.0.2': 'listed'})
+    assert zen.error_ids['127.255.255.254'] == 'open_resolver'
+    assert (zen.severity, zen.test_point, zen.key_zone) == ('critical', '2.0.0.127', 'zen.dq.spamhaus.net')
+    assert zen.source.startswith('https://docs.spamhaus.com/')
+    assert (custom.zone, custom.decoder, custom.listings, custom.errors) == (
+        'rbl.example.net',
+        'codes',
+        {'127.0.0.2': 'listed'},
+        {'127.0.0.3': 'refused'},
+    )
+    assert blocklists.nameservers == ('127.0.0.1:5353',)
+    # subjects only go to monitoring hosts
+    assert blocklists.subjects.ips == () and blocklists.subjects.domains == ()
+
+
+def test_default_blocklist_zones_come_from_the_agent_catalogue() -> None:
+    from mailinfra_agent.dnsbl import load_catalogue
+
+    zones = host_contract(context(), 'mta1').blocklists.zones
+    assert [zone.zone for zone in zones] == sorted(zone.zone for zone in load_catalogue().default_zones())
+    assert {zone.decoder for zone in zones} == {'codes', 'bitmask', 'score'}
 
 
 def test_allocated_addresses_are_null_until_known() -> None:

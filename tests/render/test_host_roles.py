@@ -24,7 +24,11 @@ SEPARATE = edit(
     'pools: [tx, bulk]\n'
     '  mon1: {fqdn: mon1.testco.example, provider: static, address: 192.0.2.5, ssh_user: admin, '
     'roles: [monitoring, database]}\n',
-    edit('monitoring:\n', 'monitoring:\n  alerts: [{kind: email, target: ops@testco.example}]\n'),
+    edit(
+        'monitoring:\n',
+        'monitoring:\n  alerts: [{kind: email, target: ops@testco.example}]\n'
+        '  smarthost: {host: relay.example.net, sender: alerts@testco.example}\n',
+    ),
 )
 """The base spec and a separate existing machine for monitoring and the database."""
 

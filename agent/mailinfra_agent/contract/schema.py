@@ -183,14 +183,42 @@ class Thresholds:
 
 @dataclass(frozen=True)
 class BlocklistZone:
-    """A DNS blocklist zone and how to read its answers (from the controller's catalogue)."""
+    """A DNS blocklist zone and how to read its answers (the agent's catalogue, or a custom zone of the spec)."""
 
     zone: str
     kind: Literal['ip', 'domain']
     operator: str
-    decoder: Literal['codes', 'bitmask']
+    decoder: Literal['codes', 'bitmask', 'score']
     listings: dict[str, str]
+    """Answer (``codes``, ``score`` meanings) or bit value (``bitmask``) -> meaning."""
     errors: dict[str, str]
+    """Answer or bit value -> meaning of an error or refusal (never a listing)."""
+    error_ids: dict[str, str] = field(default_factory=dict)
+    """Answer or bit value -> short error id (metric label); missing ones become ``custom_<n>``."""
+    section: Literal['listing', 'allowlist', 'reputation', 'key_only'] = 'listing'
+    list_kind: str = ''
+    severity: Literal['warning', 'critical'] = 'warning'
+    test_point: str | None = None
+    """Query prefix the zone always lists (``2.0.0.127``); None: no test point, the zone is trusted."""
+    test_answers: tuple[str, ...] = ()
+    negative_point: str | None = None
+    delisting_url: str | None = None
+    source: str = ''
+    ipv6: bool = False
+    key: Literal['dqs', 'abusix'] | None = None
+    key_zone: str | None = None
+    score_network: str | None = None
+    """Score decoder: answers inside this network carry the score in their last octet."""
+    score_min: int = 0
+    score_max: int = 255
+
+
+@dataclass(frozen=True)
+class BlocklistSubjects:
+    """What the monitoring host checks (empty on other hosts)."""
+
+    ips: tuple[str, ...] = ()
+    domains: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -199,6 +227,13 @@ class Blocklists:
     zones: tuple[BlocklistZone, ...]
     dqs_key_file: str | None = None
     """Spamhaus DQS key (0600 file); None queries the public mirrors."""
+    nameservers: tuple[str, ...] = ('127.0.0.1',)
+    """Recursive resolvers (``address`` or ``address:port``), asked in order."""
+    subjects: BlocklistSubjects = field(default_factory=BlocklistSubjects)
+    textfile: str = '/var/lib/prometheus/node-exporter/mailinfra_dnsbl.prom'
+    """node_exporter textfile the ``dnsbl check`` timer writes."""
+    rate_limit: int | None = None
+    """Queries a second per zone; None: no limit beyond the concurrency."""
 
 
 @dataclass(frozen=True)
@@ -220,6 +255,67 @@ class Store:
     password_file: str | None = None
 
 
+DEFAULT_EXPORTER_PORT = 9745
+
+
+@dataclass(frozen=True)
+class Exporter:
+    """The queue exporter (``mailinfra-agent exporter``) of an MTA host; see docs/monitoring.md."""
+
+    listen_address: str = '0.0.0.0'
+    port: int = DEFAULT_EXPORTER_PORT
+    top_domains: int = 10
+    """Recipient domains reported by name per stream; the rest are summed as ``other``."""
+    powermta_url: str | None = None
+    """PowerMTA's HTTP management API (``http-mgmt-port``); None on a host without PowerMTA."""
+    timeout: int = 5
+    """Seconds one collection from PowerMTA's API may take before the collector counts as down."""
+
+
+@dataclass(frozen=True)
+class BounceRule:
+    """A bounce-classification rule (``mailinfra_agent.feedback.classify``); empty conditions are not checked."""
+
+    id: str
+    category: str
+    """A PowerMTA bounce category (``bad-mailbox``, ``policy-related``, ...)."""
+    codes: tuple[str, ...] = ()
+    """SMTP reply code patterns: ``550``, ``55x``, ``5xx``."""
+    enhanced: tuple[str, ...] = ()
+    """RFC 3463 status code patterns: ``5.1.1``, ``x.1.1``, ``5.7.x``."""
+    regex: str | None = None
+    """Python regular expression, case-insensitive, searched in the reply text."""
+    isp: str | None = None
+    """Only for recipients of this ISP profile."""
+    stream: str | None = None
+    """Only for events of this stream (a stream's own rule)."""
+    origin: Literal['catalogue', 'spec'] = 'catalogue'
+    description: str = ''
+
+
+@dataclass(frozen=True)
+class BounceRules:
+    """Bounce classification: the spec's rules (streams' first), then the catalogue's; the first match wins."""
+
+    rules: tuple[BounceRule, ...] = ()
+    max_text: int = 4096
+    """Characters of a reply the rules see."""
+
+
+@dataclass(frozen=True)
+class DnsExpectation:
+    """A public record set the monitoring host expects the resolver to answer (``mailinfra-agent dns-drift``)."""
+
+    name: str
+    """Fully qualified, lower case, no trailing dot."""
+    type: str
+    """A, AAAA, CNAME, MX, PTR or TXT."""
+    values: tuple[str, ...]
+    """As ``mailinfra_agent.dns`` reports them: TXT strings joined, names without the trailing dot, MX ``"10 name"``."""
+    check: str
+    """The ``check`` label of the metric: spf, dkim, dmarc, ptr, mx, a, mta_sts, tls_rpt or other."""
+
+
 @dataclass(frozen=True)
 class Contract:
     """Everything the host's services need to know about this host, compiled on the controller."""
@@ -234,3 +330,8 @@ class Contract:
     blocklists: Blocklists
     suppression: Suppression = field(default_factory=Suppression)
     store: Store = field(default_factory=lambda: Store('sqlite', path=DEFAULT_SQLITE_PATH))
+    exporter: Exporter = field(default_factory=Exporter)
+    bounce_rules: BounceRules = field(default_factory=BounceRules)
+    """Bounce classification rules; empty in a contract rendered before they existed."""
+    dns_expectations: tuple[DnsExpectation, ...] = ()
+    """Monitoring hosts only: the deployment's public records, compared with DNS answers by ``dns-drift``."""

@@ -67,6 +67,17 @@ _OPT = b'\x00' + struct.pack('!HHIH', 41, EDNS_PAYLOAD, 0, 0)
 _HEAD = {flag: struct.pack('!HHHHH', FLAG_RD if flag else 0, 1, 0, 0, 1) for flag in (False, True)}
 
 
+OPT_RECORD = _OPT
+"""The EDNS OPT record every query ends with."""
+TYPE_CLASS = _TYPE_CLASS
+"""Type name -> the 4 bytes (type, class IN) that end a question."""
+
+
+def query_head(*, recursion: bool) -> bytes:
+    """A query's header without its 2-byte id: flags and the section counts (one question, one OPT)."""
+    return _HEAD[recursion]
+
+
 def query_body(question: bytes, *, recursion: bool) -> bytes:
     """A query without its 2-byte id: flags, one question, an EDNS OPT record."""
     return _HEAD[recursion] + question + _OPT
@@ -103,18 +114,19 @@ class Response(NamedTuple):
 
 def read_name(data: bytes, pos: int) -> tuple[str, int]:
     """The (possibly compressed) name at ``pos``: (lower-case text without trailing dot, position after it)."""
-    labels: list[str] = []
+    parts: list[bytes] = []
     end = -1
     jumps = 0
+    size = len(data)
     while True:
-        if pos >= len(data):
+        if pos >= size:
             raise WireError('name runs past the end of the message')
         length = data[pos]
         if length == 0:
             pos += 1
             break
         if length >= 0xC0:
-            if pos + 1 >= len(data):
+            if pos + 1 >= size:
                 raise WireError('truncated compression pointer')
             if end < 0:
                 end = pos + 2
@@ -125,9 +137,10 @@ def read_name(data: bytes, pos: int) -> tuple[str, int]:
             continue
         if length > 63:
             raise WireError(f'invalid label length {length}')
-        labels.append(data[pos + 1 : pos + 1 + length].decode('ascii', 'replace').lower())
+        parts.append(data[pos + 1 : pos + 1 + length])
         pos += 1 + length
-    return '.'.join(labels), (end if end >= 0 else pos)
+    # one decode for the whole name (per label it cost as much as the walk)
+    return b'.'.join(parts).decode('ascii', 'replace').lower(), (end if end >= 0 else pos)
 
 
 def _rdata(data: bytes, rdtype: int, start: int, end: int) -> str:
@@ -200,6 +213,46 @@ def parse_response(data: bytes, question: bytes, qname: str = '', qtype: int = 0
     except (struct.error, IndexError, UnicodeError, OSError) as error:
         raise WireError(f'malformed answer section: {error}') from None
     return Response(ident, flags, flags & 0x000F, tuple(answers), tuple([rr.value for rr in answers]) if own else None)
+
+
+def read_own(data: bytes, question: bytes, qname: str, qtype: int) -> tuple[int, tuple[str, ...]] | None:
+    """The engine's fast path: ``(flags, values)`` of the usual answer, or None when it is not one.
+
+    The usual answer: a response to ``question`` (same bytes as sent; the general parser also accepts a
+    case-changed echo) whose answer records all point back at the question's name (``0xC00C``) and are of
+    its type (no CNAME), or that has no answer records (NXDOMAIN, no data). None means "ask
+    :func:`parse_response`", which accepts or rejects everything else with the full checks; the values are
+    the ones it returns in :attr:`Response.own`. About twice as fast as the general parser, and it builds
+    no per-record tuples.
+    """
+    end = 12 + len(question)
+    if len(data) < end or not data[2] & 0x80 or data[4:6] != b'\x00\x01' or data[12:end] != question:
+        return None
+    count = (data[6] << 8) | data[7]
+    flags = (data[2] << 8) | data[3]
+    if not count:
+        return flags, ()
+    values = []
+    pos = end
+    size = len(data)
+    try:
+        for _ in range(count):
+            if data[pos] != 0xC0 or data[pos + 1] != 12 or ((data[pos + 2] << 8) | data[pos + 3]) != qtype:
+                return None
+            rdlength = (data[pos + 10] << 8) | data[pos + 11]
+            start = pos + 12
+            pos = start + rdlength
+            if pos > size:
+                return None
+            if qtype == 1 and rdlength == 4:
+                values.append(socket.inet_ntop(socket.AF_INET, data[start:pos]))
+            elif qtype == 16 and rdlength and data[start] == rdlength - 1:  # TXT of one character-string
+                values.append(data[start + 1 : pos].decode('utf-8', 'replace'))
+            else:
+                values.append(_rdata(data, qtype, start, pos))
+    except (IndexError, UnicodeError, OSError, WireError):
+        return None
+    return flags, tuple(values)
 
 
 def answer_chain(answers: tuple[Rr, ...], qname: str, rdtype: int, limit: int = 8) -> tuple[tuple[str, ...], list[str]]:

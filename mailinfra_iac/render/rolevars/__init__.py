@@ -9,10 +9,11 @@ from .mta_base import MtaBaseVars
 from .opendkim import OpenDkimVars
 from .postfix import PostfixVars
 from .powermta import PowerMtaVars
+from .prometheus import PrometheusVars
 
 
 def default_role_vars() -> list[RoleVars]:
-    return [CoreVars(), MtaBaseVars(), OpenDkimVars(), PostfixVars(), PowerMtaVars(), AgentVars()]
+    return [CoreVars(), MtaBaseVars(), OpenDkimVars(), PostfixVars(), PowerMtaVars(), AgentVars(), PrometheusVars()]
 
 
 __all__ = ['RoleVars', 'Template', 'default_role_vars', 'merge']

@@ -13,13 +13,17 @@ from typing import Any
 from mailinfra_agent import contract as c
 
 from ...catalogue import dnsbl
+from ...catalogue.bounce_rules import compile_rules
 from ...facts import StreamFact
+from ...facts.dnsbl import dnsbl_subjects
 from ...facts.hosts import database_host
 from ...facts.plan import Backoff, IspPlan, Limits, StreamPlan
 from ...model.infrastructure import HOST_ROLES
 from ..base import RenderContext
 from .base import Template
+from .drift import dns_expectations
 from .postfix import instance_name
+from .powermta import HTTP_MGMT_PORT
 
 CONTRACT_TEMPLATE = 'agent/templates/etc/mailinfra/agent.json.j2'
 CONTRACT_OUTPUT = 'etc/mailinfra/agent.json'
@@ -96,21 +100,72 @@ def _store(context: RenderContext) -> c.Store:
     return c.Store('postgresql', dsn=dsn, password_file=STORE_PASSWORD_FILE)
 
 
-def _blocklists(context: RenderContext) -> c.Blocklists:
+def _contract_zone(zone: dnsbl.DnsblZone) -> c.BlocklistZone:
+    return c.BlocklistZone(
+        zone=zone.zone,
+        kind=zone.kind,
+        operator=zone.operator,
+        decoder=zone.decoder,
+        listings=dict(zone.codes),
+        errors={code: error.meaning for code, error in zone.errors.items()},
+        error_ids={code: error.id for code, error in zone.errors.items()},
+        section=zone.section,
+        list_kind=zone.list_kind,
+        severity=zone.severity,
+        test_point=zone.test_point,
+        test_answers=zone.test_answers,
+        negative_point=zone.negative_point,
+        delisting_url=zone.delisting_url,
+        source=zone.source,
+        ipv6=zone.ipv6,
+        key=zone.key,
+        key_zone=zone.key_zone,
+        score_network=zone.score.network if zone.score else None,
+        score_min=zone.score.minimum if zone.score else 0,
+        score_max=zone.score.maximum if zone.score else 255,
+    )
+
+
+def _blocklists(context: RenderContext, host: str) -> c.Blocklists:
+    """Zones from the catalogue (the spec's selection, else its defaults) and the spec's custom zones; the
+    subjects only on monitoring hosts (the ones that run ``mailinfra-agent dnsbl check``)."""
     monitoring = context.deployment.monitoring
     known = dnsbl.by_zone()
     selected = monitoring.dnsbl_zone_names()
     names = selected if selected is not None else dnsbl.default_zones()
+    custom = {zone.zone.lower().rstrip('.'): zone for zone in monitoring.dnsbl.custom_zones}
     zones = []
-    for name in names:
+    for name in dict.fromkeys(name.lower().rstrip('.') for name in names):
         zone = known.get(name)
-        if zone is None:
-            # Not in the catalogue (the dnsbl-zone check warns): only 127.0.0.2 reads as a listing.
-            zones.append(c.BlocklistZone(name, 'ip', '', 'codes', {'127.0.0.2': 'listed'}, {}))
-        else:
-            listings, errors = dict(zone.listings), dict(zone.errors)
-            zones.append(c.BlocklistZone(zone.zone, zone.kind, zone.operator, zone.decoder, listings, errors))
-    return c.Blocklists(interval=monitoring.dnsbl_check_interval(), zones=tuple(zones))
+        if zone is not None and name not in custom:
+            zones.append(_contract_zone(zone))
+        # unknown or retired names are refused by the dnsbl-zone check before rendering
+    for name, spec in sorted(custom.items()):
+        zones.append(
+            c.BlocklistZone(
+                zone=name,
+                kind=spec.kind,
+                operator=spec.operator,
+                decoder=spec.decoder,
+                listings=dict(spec.listings),
+                errors=dict(spec.errors),
+                severity=spec.severity,
+                test_point=spec.test_point,
+                delisting_url=spec.delisting_url,
+            )
+        )
+    subjects = c.BlocklistSubjects()
+    if 'monitoring' in context.deployment.hosts[host].roles:
+        addresses = {ip.id: address for ip in context.facts.ips if (address := context.address_of(ip.id, ip.address))}
+        found = dnsbl_subjects(context.deployment, context.facts, addresses)
+        subjects = c.BlocklistSubjects(ips=found.ips, domains=found.domains)
+    return c.Blocklists(
+        interval=monitoring.dnsbl_check_interval(),
+        zones=tuple(zones),
+        dqs_key_file=monitoring.dnsbl.dqs_key_file,
+        nameservers=tuple(monitoring.dnsbl.nameservers),
+        subjects=subjects,
+    )
 
 
 def host_contract(context: RenderContext, host: str) -> c.Contract:
@@ -147,9 +202,13 @@ def host_contract(context: RenderContext, host: str) -> c.Contract:
         thresholds=c.Thresholds(
             queue=c.QueueThresholds(queue.depth_warning, queue.depth_critical, queue.age_warning, queue.age_critical)
         ),
-        blocklists=_blocklists(context),
+        blocklists=_blocklists(context, host),
         suppression=c.Suppression(),
         store=_store(context),
+        bounce_rules=compile_rules(context.deployment),
+        # PowerMTA's API is reachable from loopback only (its http-access rules).
+        exporter=c.Exporter(powermta_url=f'http://127.0.0.1:{HTTP_MGMT_PORT}' if mta == 'powermta' else None),
+        dns_expectations=dns_expectations(context) if 'monitoring' in spec_host.roles else (),
     )
 
 

@@ -1,0 +1,97 @@
+"""Subjects and query names: IPv4 reversed, IPv6 as nibbles (RFC 5782 section 2.4), domains reduced to the
+registered domain with the offline public-suffix list (``publicsuffixlist``, the agent's ``psl`` extra)."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import cache
+from typing import Any, Literal
+
+SubjectKind = Literal['ip', 'domain']
+_LABEL = re.compile(r'^(?!-)[a-z0-9_-]{1,63}(?<!-)$')
+
+
+class SubjectError(ValueError):
+    """A subject that cannot be checked; the message says why."""
+
+
+@dataclass(frozen=True, order=True)
+class Subject:
+    value: str
+    """An IP address in its canonical text form, or a registered domain (lower case, A-labels)."""
+    kind: SubjectKind
+
+    @property
+    def ipv6(self) -> bool:
+        return self.kind == 'ip' and ':' in self.value
+
+
+@cache
+def _psl() -> Any:
+    try:
+        from publicsuffixlist import PublicSuffixList
+    except ImportError:
+        raise SubjectError(
+            'domain subjects need the public-suffix list: install mailinfra-agent with the "psl" extra'
+        ) from None
+    return PublicSuffixList()
+
+
+def ip_subject(text: str) -> Subject:
+    try:
+        address = ipaddress.ip_address(text.strip())
+    except ValueError:
+        raise SubjectError(f'{text!r} is not an IP address') from None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return Subject(str(address), 'ip')
+
+
+def registered_domain(text: str) -> str:
+    """The registered domain (``mail.example.co.uk`` -> ``example.co.uk``); SubjectError when there is none."""
+    name = text.strip().rstrip('.').lower()
+    try:
+        name = name.encode('idna').decode('ascii') if not name.isascii() else name
+    except UnicodeError:
+        raise SubjectError(f'{text!r} is not a valid domain name') from None
+    labels = name.split('.')
+    if len(labels) < 2 or not all(_LABEL.match(label) for label in labels) or len(name) > 253:
+        raise SubjectError(f'{text!r} is not a valid domain name')
+    registered = _psl().privatesuffix(name)
+    if registered is None:
+        raise SubjectError(f'{text!r} is a public suffix, not a registered domain')
+    return str(registered)
+
+
+def domain_subject(text: str) -> Subject:
+    return Subject(registered_domain(text), 'domain')
+
+
+def subjects_from(
+    ips: Iterable[str] = (), domains: Iterable[str] = (), problems: list[str] | None = None
+) -> list[Subject]:
+    """Validated, deduplicated subjects in a stable order. Bad ones raise SubjectError, or are reported in
+    ``problems`` (and skipped) when a list is given."""
+    found: set[Subject] = set()
+    for maker, values in ((ip_subject, ips), (domain_subject, domains)):
+        for value in values:
+            try:
+                found.add(maker(value))
+            except SubjectError as error:
+                if problems is None:
+                    raise
+                problems.append(str(error))
+    return sorted(found, key=lambda s: (s.kind != 'ip', s.value))
+
+
+def query_prefix(subject: Subject) -> str:
+    """The labels put before the zone: reversed octets, reversed nibbles, or the domain itself."""
+    if subject.kind == 'domain':
+        return subject.value
+    address = ipaddress.ip_address(subject.value)
+    if isinstance(address, ipaddress.IPv4Address):
+        return '.'.join(reversed(subject.value.split('.')))
+    return '.'.join(reversed(address.exploded.replace(':', '')))

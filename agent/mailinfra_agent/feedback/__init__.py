@@ -1,0 +1,1 @@
+"""Bounce and complaint feedback on the host: classification of delivery outcomes (``classify``)."""

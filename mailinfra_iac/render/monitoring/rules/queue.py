@@ -1,0 +1,86 @@
+"""Queue depth and age per stream (``monitoring.queue`` and its per-stream overrides), and a queue that only grows."""
+
+from __future__ import annotations
+
+from ...base import RenderContext
+from .base import Rule, duration
+
+NAME = 'queue'
+
+DEPTH_FOR = 600
+AGE_FOR = 300
+STUCK_WINDOW = 1800
+STUCK_FOR = 900
+
+
+def _thresholds(context: RenderContext, stream: str) -> dict[str, tuple[int, int]]:
+    """``{'warning': (depth, age), 'critical': (depth, age)}`` for one stream."""
+    queue = context.deployment.monitoring.queue
+    override = queue.streams.get(stream)
+
+    def pick(own: int | None, default: int) -> int:
+        return own if own is not None else default
+
+    if override is None:
+        return {
+            'warning': (queue.depth_warning, queue.age_warning),
+            'critical': (queue.depth_critical, queue.age_critical),
+        }
+    return {
+        'warning': (pick(override.depth_warning, queue.depth_warning), pick(override.age_warning, queue.age_warning)),
+        'critical': (
+            pick(override.depth_critical, queue.depth_critical),
+            pick(override.age_critical, queue.age_critical),
+        ),
+    }
+
+
+def rules(context: RenderContext) -> list[Rule]:
+    found: list[Rule] = []
+    for stream in sorted(context.deployment.streams):
+        for severity, (depth, age) in _thresholds(context, stream).items():
+            found.append(
+                Rule(
+                    'MailinfraQueueDepth',
+                    f'sum by (stream) (mailinfra_queue_messages{{stream="{stream}"}}) > {depth}',
+                    DEPTH_FOR,
+                    {'severity': severity, 'stream': stream},
+                    {
+                        'summary': f'Stream {stream}: {{{{ $value }}}} messages queued (over {depth})',
+                        'description': f'Messages of stream {stream} in all queues of all hosts have been over '
+                        f'{depth} for {duration(DEPTH_FOR)} (monitoring.queue depth_{severity}).',
+                    },
+                )
+            )
+            found.append(
+                Rule(
+                    'MailinfraQueueAge',
+                    'max by (stream) (mailinfra_queue_oldest_message_age_seconds'
+                    f'{{stream="{stream}",queue="deferred"}}) > {age}',
+                    AGE_FOR,
+                    {'severity': severity, 'stream': stream},
+                    {
+                        'summary': f'Stream {stream}: oldest deferred message is '
+                        '{{ $value | humanizeDuration }} old',
+                        'description': f'The oldest deferred message of stream {stream} is older than '
+                        f'{duration(age)} (monitoring.queue age_{severity}).',
+                    },
+                )
+            )
+    window = duration(STUCK_WINDOW)
+    found.append(
+        Rule(
+            'MailinfraQueueStuck',
+            f'delta(mailinfra_queue_messages{{queue="deferred"}}[{window}]) > 0'
+            f' and resets(mailinfra_queue_messages{{queue="deferred"}}[{window}]) == 0',
+            STUCK_FOR,
+            {'severity': 'warning'},
+            {
+                'summary': 'Stream {{ $labels.stream }} on {{ $labels.host }}: the deferred queue only grows',
+                'description': 'The deferred queue of {{ $labels.mta_instance }} on {{ $labels.host }} grew by '
+                f'{{{{ $value | humanize }}}} over {window} and never went down. Queue side only: the delivery '
+                'counters that tell whether the stream still delivers come with the bounces-and-complaints issue.',
+            },
+        )
+    )
+    return found

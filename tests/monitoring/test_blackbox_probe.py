@@ -1,0 +1,163 @@
+"""The rendered blackbox modules against the real blackbox exporter (Debian), on loopback: smtp_starttls completes
+EHLO, STARTTLS, EHLO with an SMTP server and reports the certificate's expiry; tcp_connect tells an open port from a
+closed one. The SMTP server is a small scripted one (the exchange Postfix's smtpd has with the probe), with a
+self-signed certificate made here."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import socket
+import socketserver
+import ssl
+import subprocess
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from .harness import monitoring_files, rules_spec, tool, write_tree
+
+BLACKBOX = '/usr/bin/prometheus-blackbox-exporter'
+NOT_AFTER = dt.datetime(2031, 5, 17, 12, 0, tzinfo=dt.UTC)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(('127.0.0.1', 0))
+        return int(probe.getsockname()[1])
+
+
+def _certificate(directory: Path) -> ssl.SSLContext:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, 'mx.test.invalid')])
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(dt.datetime(2025, 1, 1, tzinfo=dt.UTC))
+        .not_valid_after(NOT_AFTER)
+        .sign(key, hashes.SHA256())
+    )
+    (directory / 'cert.pem').write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    (directory / 'key.pem').write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(directory / 'cert.pem', directory / 'key.pem')
+    return context
+
+
+class _Smtp(socketserver.StreamRequestHandler):
+    """EHLO (offering STARTTLS until TLS is on), STARTTLS, QUIT: the exchange the probe has with Postfix's smtpd."""
+
+    tls: ssl.SSLContext
+
+    def handle(self) -> None:
+        with contextlib.ExitStack() as opened:
+            try:
+                self._converse(opened)
+            except OSError:  # a plain TCP probe closes without QUIT (ssl.SSLError is an OSError too)
+                return
+
+    def _converse(self, opened: contextlib.ExitStack) -> None:
+        connection: socket.socket = self.connection
+        stream = opened.enter_context(connection.makefile('rwb'))
+        stream.write(b'220 mx.test.invalid ESMTP\r\n')
+        stream.flush()
+        secure = False
+        while line := stream.readline():
+            command = line.strip().upper()
+            if command.startswith(b'EHLO'):
+                offer = b'' if secure else b'250-STARTTLS\r\n'
+                stream.write(b'250-mx.test.invalid\r\n' + offer + b'250 8BITMIME\r\n')
+            elif command == b'STARTTLS' and not secure:
+                stream.write(b'220 2.0.0 Ready to start TLS\r\n')
+                stream.flush()
+                connection = opened.enter_context(self.tls.wrap_socket(connection, server_side=True))
+                stream = opened.enter_context(connection.makefile('rwb'))
+                secure = True
+                continue
+            elif command == b'QUIT':
+                stream.write(b'221 2.0.0 Bye\r\n')
+                stream.flush()
+                break
+            else:
+                stream.write(b'502 5.5.2 Error: command not recognized\r\n')
+            stream.flush()
+
+
+@pytest.fixture
+def smtp_server(tmp_path: Path) -> Iterator[int]:
+    handler = type('Handler', (_Smtp,), {'tls': _certificate(tmp_path)})
+    server = socketserver.ThreadingTCPServer(('127.0.0.1', 0), handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield int(server.server_address[1])
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def blackbox(tmp_path: Path) -> Iterator[str]:
+    tree = write_tree(monitoring_files(rules_spec()), tmp_path / 'rendered')
+    port = _free_port()
+    process = subprocess.Popen(
+        [
+            tool(BLACKBOX),
+            f'--config.file={tree / "blackbox" / "blackbox.yml"}',
+            f'--web.listen-address=127.0.0.1:{port}',
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f'http://127.0.0.1:{port}'
+    try:
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(f'{base}/-/healthy', timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            raise AssertionError('blackbox exporter did not start')
+        yield base
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def _probe(base: str, module: str, target: str) -> dict[str, float]:
+    with urllib.request.urlopen(f'{base}/probe?module={module}&target={target}', timeout=30) as response:
+        text = response.read().decode()
+    values = {}
+    for line in text.splitlines():
+        if line and not line.startswith('#'):
+            name, _, value = line.rpartition(' ')
+            values[name] = float(value)
+    return values
+
+
+def test_smtp_starttls_probe_reports_the_certificate_expiry(blackbox: str, smtp_server: int) -> None:
+    values = _probe(blackbox, 'smtp_starttls', f'127.0.0.1:{smtp_server}')
+    assert values['probe_success'] == 1
+    assert values['probe_ssl_earliest_cert_expiry'] == NOT_AFTER.timestamp()
+
+
+def test_tcp_connect_tells_an_open_port_from_a_closed_one(blackbox: str, smtp_server: int) -> None:
+    assert _probe(blackbox, 'tcp_connect', f'127.0.0.1:{smtp_server}')['probe_success'] == 1
+    assert _probe(blackbox, 'tcp_connect', f'127.0.0.1:{_free_port()}')['probe_success'] == 0
+    # and STARTTLS fails where nothing answers
+    assert _probe(blackbox, 'smtp_starttls', f'127.0.0.1:{_free_port()}')['probe_success'] == 0
