@@ -1,7 +1,8 @@
 """The labelled replay corpus (``replay.json``): every answer a blocklist zone of the benchmark can give, and
 what a checker must make of it; run against our checker and pydnsbl.
 
-Scenarios, per zone of the benchmark (the catalogue's listing zones, as ``zones.pick_zones`` takes them):
+Scenarios, per zone of the benchmark (the catalogue's listing zones padded with the custom test zones of
+``testzones.py``, as ``zones.pick_zones`` takes them; the corpus carries those custom-zone entries):
 
 * ``code``: each documented listing code (``codes`` zones) or listing bit (``bitmask`` zones) -> ``listed``;
 * ``error``: each documented error answer (Spamhaus 127.255.255.252/254/255, DBL 127.0.1.255, URIBL and
@@ -13,8 +14,8 @@ Scenarios, per zone of the benchmark (the catalogue's listing zones, as ``zones.
   -> ``error`` (the answer means nothing: not a listing, not clean).
 
 The first three are served by Knot (with each zone's test point answering as documented), the last three
-by ``responder.py`` on loopback. Labels come from the catalogue's documentation of each zone, not from
-either checker.
+by ``responder.py`` on loopback. Labels come from the catalogue's documentation of each zone (the
+custom-zone entry for a test zone), not from either checker.
 
     python benchmarks/dnsbl/replay.py              # run both checkers, table per scenario
     python benchmarks/dnsbl/replay.py --write      # regenerate replay.json from the catalogue
@@ -38,6 +39,7 @@ for _path in (str(ROOT), str(HERE)):
     if _path not in sys.path:
         sys.path.insert(0, _path)
 
+import testzones  # noqa: E402
 import zones as plan_zones  # noqa: E402
 from responder import HIJACK_ADDRESS, Responder  # noqa: E402
 
@@ -77,21 +79,30 @@ def _zone_cases(zone: Any) -> list[dict[str, Any]]:
 
 
 def build_corpus(catalogue: Any, ip_zones: int = 40, domain_zones: int = 10) -> dict[str, Any]:
-    ips, domains = plan_zones.pick_zones(catalogue, ip_zones, domain_zones)
+    ips, domains = plan_zones.pick_zones(catalogue, ip_zones, domain_zones, testzones.all_zones())
     picked = (*ips, *domains)
     return {
         'about': 'Labelled DNSBL answers for benchmarks/dnsbl/replay.py; regenerate with --write. Labels: the '
-        'catalogue documentation of each zone (mailinfra_agent/dnsbl/zones.toml).',
+        'catalogue documentation of each zone (mailinfra_agent/dnsbl/zones.toml), or its custom_zones entry.',
         'zones': [zone.zone for zone in picked],
+        'custom_zones': testzones.entries_for(picked),
         'cases': [case for zone in picked for case in _zone_cases(zone)],
     }
+
+
+def zone_index(corpus: dict[str, Any], catalogue: Any) -> dict[str, Any]:
+    """The corpus's zones by name: from the catalogue, else built from the corpus's custom-zone entries."""
+    custom = testzones.all_zones(corpus.get('custom_zones', ()))
+    found = {name: testzones.lookup(catalogue, name, custom) for name in corpus['zones']}
+    return {name: zone for name, zone in found.items() if zone is not None}
 
 
 def knot_zones(corpus: dict[str, Any], catalogue: Any) -> dict[str, str]:
     """Zone texts for the Knot scenarios: the served answers plus each zone's test point."""
     lines: dict[str, list[str]] = {}
+    index = zone_index(corpus, catalogue)
     for name in corpus['zones']:
-        zone = catalogue.get(name)
+        zone = index.get(name)
         lines[name] = [f'$ORIGIN {name}.', '$TTL 300', plan_zones.SOA.rstrip('\n')]
         if zone is not None and zone.test_point:
             lines[name] += [f'{zone.test_point} 300 IN A {a}' for a in plan_zones._test_point_answers(zone)]
@@ -114,11 +125,10 @@ Verdicts = dict[tuple[str, str], str]
 """(subject, zone) -> listed | clean | error."""
 
 
-def run_ours(cases: list[dict[str, Any]], server: str, timeout: float) -> Verdicts:
-    from mailinfra_agent.dnsbl import check, load_catalogue, subjects_from
+def run_ours(cases: list[dict[str, Any]], server: str, timeout: float, index: dict[str, Any]) -> Verdicts:
+    from mailinfra_agent.dnsbl import check, subjects_from
 
-    catalogue = load_catalogue()
-    zones = [catalogue.get(name) for name in sorted({case['zone'] for case in cases})]
+    zones = [index.get(name) for name in sorted({case['zone'] for case in cases})]
     values = sorted({case['subject'] for case in cases})
     kind = cases[0]['kind']
     subjects = subjects_from(ips=values if kind == 'ip' else [], domains=values if kind == 'domain' else [])
@@ -127,7 +137,7 @@ def run_ours(cases: list[dict[str, Any]], server: str, timeout: float) -> Verdic
     return {(r.subject, r.zone): status.get(r.status, r.status) for r in report.results}
 
 
-def run_pydnsbl(cases: list[dict[str, Any]], server: str, timeout: float) -> Verdicts:
+def run_pydnsbl(cases: list[dict[str, Any]], server: str, timeout: float, index: dict[str, Any]) -> Verdicts:
     import aiodns
     from pydnsbl import DNSBLDomainChecker, DNSBLIpChecker
     from pydnsbl.providers import Provider
@@ -162,6 +172,7 @@ def replay(corpus: dict[str, Any], catalogue: Any, *, timeout: float = 0.5) -> d
     from tests.dnsserver.knot import KnotServer
 
     groups = _groups(corpus['cases'])
+    index = zone_index(corpus, catalogue)  # pydnsbl only uses the names
     runners = {'ours': run_ours, 'pydnsbl': run_pydnsbl}
     out: dict[str, list[dict[str, Any]]] = {tool: [] for tool in runners}
     with (
@@ -174,7 +185,7 @@ def replay(corpus: dict[str, Any], catalogue: Any, *, timeout: float = 0.5) -> d
                    'silent': silent.nameserver}  # fmt: skip
         for (server, _), cases in groups.items():
             for tool, runner in runners.items():
-                got = runner(cases, servers[server], timeout)
+                got = runner(cases, servers[server], timeout, index)
                 out[tool] += [{**c, 'got': got.get((c['subject'], c['zone']), 'missing')} for c in cases]
     return out
 

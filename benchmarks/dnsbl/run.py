@@ -1,7 +1,8 @@
 """Benchmark: our DNSBL checker against pydnsbl 1.1.7 on the same Knot server, the same work, whole processes.
 
 1. 40 IP zones and 10 domain zones are taken from the catalogue (``mailinfra_agent.dnsbl``, listing
-   section, zones with documented error codes first); ``zones.py`` gives each (subject, zone) pair of
+   section, zones with documented error codes first), padded with custom test zones under ``dnsbl.test``
+   (``testzones.py``) when the catalogue has fewer; ``zones.py`` gives each (subject, zone) pair of
    1,000 IPs (198.18.0.0/15) and 250 domains (``brandNNNN.example``) a truth: listed with a documented
    code, a documented error answer, or clean (NXDOMAIN); the test points answer as documented.
 2. Knot (``tests/dnsserver/knot.py``) serves the 50 zones on 127.0.0.77 and a random high port.
@@ -38,6 +39,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(HERE))
 
+import testzones  # noqa: E402
 import zones as plan_zones  # noqa: E402
 
 from mailinfra_agent.dns.client import DnsClient, UdpEngine, parse_server  # noqa: E402
@@ -88,6 +90,8 @@ def run_tool(name: str, server: str, workdir: Path) -> dict[str, Any]:
         '--ip-zones', str(workdir / 'zones-ip.txt'), '--domain-zones', str(workdir / 'zones-domain.txt'),
         '--out', str(out),
     ]  # fmt: skip
+    if name == 'ours':  # ours needs the custom zones' codes; pydnsbl only takes zone names
+        command += ['--custom-zones', str(workdir / 'custom-zones.json')]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, timeout=600)
@@ -147,7 +151,8 @@ def client_vs_dnsperf(plan: plan_zones.Plan, server: str, workdir: Path, seconds
 
 def measure(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     catalogue = load_catalogue()
-    ip_zones, domain_zones = plan_zones.pick_zones(catalogue, args.ip_zones, args.domain_zones)
+    padding = testzones.all_zones() if args.test_zones else ()
+    ip_zones, domain_zones = plan_zones.pick_zones(catalogue, args.ip_zones, args.domain_zones, padding)
     plan = plan_zones.build_plan(
         ip_zones,
         domain_zones,
@@ -159,6 +164,8 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     (workdir / 'domains.txt').write_text('\n'.join(plan.domains) + '\n')
     (workdir / 'zones-ip.txt').write_text('\n'.join(z.zone for z in plan.ip_zones) + '\n')
     (workdir / 'zones-domain.txt').write_text('\n'.join(z.zone for z in plan.domain_zones) + '\n')
+    custom = testzones.entries_for(plan.ip_zones + plan.domain_zones)
+    (workdir / 'custom-zones.json').write_text(json.dumps(custom, indent=1) + '\n')
     (workdir / 'truth.json').write_text(
         json.dumps([[t.subject, t.zone, t.status, list(t.answers)] for t in plan.truth.values()])
     )
@@ -206,6 +213,7 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             'ip_zones': [z.zone for z in plan.ip_zones],
             'domain_zones': [z.zone for z in plan.domain_zones],
             'wanted_zones': [args.ip_zones, args.domain_zones],
+            'test_zones': [entry['zone'] for entry in custom],
             'pairs': questions,
             'truth': plan_zones.truth_counts(plan),
         },
@@ -227,10 +235,18 @@ def table(result: dict[str, Any]) -> str:
         f'truth: {", ".join(f"{v:,} {k}" for k, v in work["truth"].items())}',
         *(
             [
-                f'NOTE: the catalogue has only {len(work["ip_zones"])} IP / {len(work["domain_zones"])} domain listing '
-                f'zones this benchmark can serve; asked for {work["wanted_zones"][0]} / {work["wanted_zones"][1]}'
+                f'NOTE: only {len(work["ip_zones"])} IP / {len(work["domain_zones"])} domain listing zones this '
+                f'benchmark can serve; asked for {work["wanted_zones"][0]} / {work["wanted_zones"][1]}'
             ]
             if (len(work['ip_zones']), len(work['domain_zones'])) != tuple(work['wanted_zones'])
+            else []
+        ),
+        *(
+            [
+                f'zones: {len(work["ip_zones"]) + len(work["domain_zones"]) - len(work["test_zones"])} from the '
+                f'catalogue + {len(work["test_zones"])} custom test zones ({", ".join(work["test_zones"])})'
+            ]
+            if work['test_zones']
             else []
         ),
         f'machine: Python {machine["python"]}, {machine["cpus"]} CPUs, load average '
@@ -275,6 +291,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--ip-zones', type=int, default=40)
     parser.add_argument('--domain-zones', type=int, default=10)
     parser.add_argument('--seed', type=int, default=5737)
+    parser.add_argument(
+        '--no-test-zones', dest='test_zones', action='store_false', help='catalogue zones only, no dnsbl.test padding'
+    )
     parser.add_argument('--knot-workers', type=int, default=os.cpu_count() or 2)
     parser.add_argument('--dnsperf-seconds', type=float, default=2.0, help='0: skip the client vs dnsperf part')
     parser.add_argument('--keep', type=Path, help='keep zones, inputs and outputs in this directory')

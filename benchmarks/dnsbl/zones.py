@@ -13,8 +13,9 @@ Per (subject, zone) pair, drawn from ``random.Random(seed)``:
   URIBL 127.0.0.1, ...);
 * ``clean``: no record, the server answers NXDOMAIN.
 
-Each zone also serves its catalogue test point with its documented answer, so a checker that first proves
-the zone works (ours does) finds it working.
+Each zone also serves its test point with its documented answer (and never its never-listed point), so a
+checker that first proves the zone works (ours does) finds it working. The zones come from the catalogue;
+when it has fewer than asked, custom test zones under ``dnsbl.test`` (``testzones.py``) fill up.
 
 Subjects: IPv4 addresses from 198.18.0.0/15 (RFC 2544, benchmarking) and registered domains under
 ``.example`` (RFC 2606; two labels, so reducing them to the registered domain changes nothing).
@@ -99,20 +100,32 @@ def _test_point_answers(zone: Any) -> tuple[str, ...]:
     return (sorted(zone.codes)[0],)
 
 
+def never_listed_point(zone: Any) -> str:
+    """The name the checker asks to prove the zone does not list everything (RFC 5782 section 5)."""
+    return str(zone.negative_point or ('1.0.0.127' if zone.kind == 'ip' else 'invalid'))
+
+
 def usable(zone: Any) -> bool:
     """Listing zones we can serve: exact codes or bitmask, IPv4 or domain subjects."""
     return zone.section == 'listing' and zone.decoder in ('codes', 'bitmask') and bool(zone.codes)
 
 
-def pick_zones(catalogue: Any, ip_count: int, domain_count: int) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+def pick_zones(
+    catalogue: Any, ip_count: int, domain_count: int, padding: Sequence[Any] = ()
+) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
     """Up to ``ip_count`` IP and ``domain_count`` domain zones of the catalogue's listing section, zones with
-    documented error codes first (so every error code the catalogue knows is served); fewer when the
-    catalogue has fewer (the benchmark's output says so)."""
+    documented error codes first (so every error code the catalogue knows is served); when the catalogue has
+    fewer, the ``padding`` zones (custom test zones, ``testzones.py``) of that kind fill up, in their order, as
+    many as needed; fewer only when both run out (the benchmark's output says so)."""
     zones = [zone for zone in catalogue.listing if usable(zone)]
     ranked = sorted(zones, key=lambda zone: (not zone.errors, zones.index(zone)))
-    ip_zones = tuple(zone for zone in ranked if zone.kind == 'ip')[:ip_count]
-    domain_zones = tuple(zone for zone in ranked if zone.kind == 'domain')[:domain_count]
-    return ip_zones, domain_zones
+    names = {zone.zone for zone in zones}
+    extra = [zone for zone in padding if usable(zone) and zone.zone not in names]
+    picked = []
+    for kind, count in (('ip', ip_count), ('domain', domain_count)):
+        own = [zone for zone in ranked if zone.kind == kind][:count]
+        picked.append(tuple(own + [zone for zone in extra if zone.kind == kind][: count - len(own)]))
+    return picked[0], picked[1]
 
 
 def build_plan(
@@ -129,11 +142,12 @@ def build_plan(
                 for answer in _test_point_answers(zone):
                     lines.append(f'{zone.test_point} 300 IN A {answer}')
                 served.add(zone.test_point)
+                served.add(never_listed_point(zone))  # never served: NXDOMAIN
             for subject in subjects:
                 draw = rng.random()
                 label = query_label(subject, kind)
                 if label in served:
-                    raise SystemExit(f'subject {subject} collides with the test point of {zone.zone}')
+                    raise SystemExit(f'subject {subject} collides with a test point of {zone.zone}')
                 if draw < LISTED_SHARE:
                     pair = Truth(subject, zone.zone, 'listed', _listing_answers(zone, rng))
                 elif draw < LISTED_SHARE + ERROR_SHARE and zone.errors:

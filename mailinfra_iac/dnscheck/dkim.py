@@ -96,6 +96,15 @@ def _differences(served: str, rendered: str) -> list[str]:
 _DEPENDENT = ('dkim-not-revoked', 'dkim-key-size', 'dkim-key-matches')
 
 
+def _decode(subject: DkimSubject, value: str) -> tuple[KeyAlgorithm, bytes, str | None]:
+    """The served record's key and why it cannot verify our signatures (if so); raises RecordFormatError."""
+    local = subject.expected_key
+    if value == subject.expected and isinstance(local, tuple):  # the usual case: decoded with the expectations
+        return local[0], local[1], None  # ours is usable
+    algorithm, material = record_key(value)
+    return algorithm, material, None if value == subject.expected else _unusable(value)
+
+
 def _subject(subject: DkimSubject, answer: Answer, server: str) -> list[CheckResult]:
     fqdn = subject.fqdn
 
@@ -116,9 +125,9 @@ def _subject(subject: DkimSubject, answer: Answer, server: str) -> list[CheckRes
         reason = f'{len(answer.values)} TXT records: verifiers need exactly one'
         return rest(result('dkim-present', 'fail', reason), 'no single key record')
     value = answer.values[0]
+    local = subject.expected_key
     try:
-        algorithm, material = record_key(value)
-        unusable = None if value == subject.expected else _unusable(value)  # ours is usable
+        algorithm, material, unusable = _decode(subject, value)
     except RecordFormatError as error:
         return rest(result('dkim-present', 'fail', str(error)), 'the key record is malformed')
     if unusable is not None:
@@ -131,7 +140,6 @@ def _subject(subject: DkimSubject, answer: Answer, server: str) -> list[CheckRes
     results.append(result('dkim-not-revoked', 'pass', 'p= holds a key'))
     status, reason = _size(algorithm, material)
     results.append(result('dkim-key-size', status, reason))
-    local = subject.expected_key
     if isinstance(local, str):
         results.append(result('dkim-key-matches', 'unchecked', f"the key store's record is unusable: {local}"))
         return results

@@ -153,17 +153,18 @@ def _subject(
     expected: Expectations, subject: DmarcSubject, answer: Answer, server: str
 ) -> tuple[list[CheckResult], list[str]]:
     """The results for one domain and the authorisation records still to ask."""
+    fqdn = subject.fqdn
     status, record, tags = _record(answer)  # when it passes, the reason is the record
-    results = [CheckResult('dmarc-present', subject.fqdn, status, record, server)]
+    results = [CheckResult('dmarc-present', fqdn, status, record, server)]
     if tags is None:
         because = 'dmarc-present is not checked' if status == 'unchecked' else 'no single valid DMARC record'
-        return results + [skipped(check, subject.fqdn, server, because) for check in _DEPENDENT], []
+        return results + [skipped(check, fqdn, server, because) for check in _DEPENDENT], []
     status, reason = _policy(subject, tags)
-    results.append(CheckResult('dmarc-policy', subject.fqdn, status, reason, server))
+    results.append(CheckResult('dmarc-policy', fqdn, status, reason, server))
     status, reason = _rua(subject, tags)
-    results.append(CheckResult('dmarc-rua', subject.fqdn, status, reason, server))
+    results.append(CheckResult('dmarc-rua', fqdn, status, reason, server))
     status, reason = _matches_spec(subject, record, tags)
-    results.append(CheckResult('dmarc-matches-spec', subject.fqdn, status, reason, server))
+    results.append(CheckResult('dmarc-matches-spec', fqdn, status, reason, server))
     own = expected.organisation(subject.domain)
     targets: list[str] = []
     for uri in uris(tags, 'rua') + uris(tags, 'ruf'):
@@ -184,12 +185,13 @@ def _authorised(name: str, answer: Answer, server: str) -> CheckResult:
 
 
 async def check(client: DnsClient, expected: Expectations) -> list[CheckResult]:
+    server = client.server
     answers = await client.ask_all([(subject.fqdn, 'TXT') for subject in expected.dmarc])
-    parts = [_subject(expected, s, a, client.server) for s, a in zip(expected.dmarc, answers, strict=True)]
+    parts = [_subject(expected, s, a, server) for s, a in zip(expected.dmarc, answers, strict=True)]
     client.prefetch([(name, 'TXT') for _, names in parts for name in names])
     results = []
     for found, names in parts:
         results += found
         for name in names:
-            results.append(_authorised(name, await client.ask(name, 'TXT'), client.server))
+            results.append(_authorised(name, await client.ask(name, 'TXT'), server))
     return results

@@ -19,6 +19,7 @@ from ..facts import Facts, IpFact
 from ..facts.naming import organisation
 from ..facts.records import Record, RecordSet, derive_records
 from ..model import Deployment, SpfInclude
+from .addresses import ip_address
 
 
 class RecordingDkim:
@@ -60,6 +61,15 @@ class SpfSubject:
     """Includes the spec declares for the domain, with the lookups they are said to cost."""
     rendered: str | None = None
     """The SPF record the renderers publish at ``name``; None when the name is in no managed zone."""
+    address_values: frozenset[tuple[int, int]] | None = field(init=False, repr=False, compare=False)
+    """``addresses`` as (IP version, integer), parsed once; None if one does not parse (judged one by one then)."""
+
+    def __post_init__(self) -> None:
+        try:
+            values: frozenset[tuple[int, int]] | None = frozenset(ip_address(text) for text in self.addresses)
+        except ValueError:
+            values = None
+        object.__setattr__(self, 'address_values', values)
 
 
 @dataclass(frozen=True)
@@ -106,6 +116,18 @@ class ReceivingSubject:
     mta_sts: str | None
     """The rendered ``_mta-sts`` TXT value, when the name is in a managed zone."""
     tls_rpt: str | None
+    mta_sts_id: str | None = field(init=False, repr=False, compare=False)
+    """The ``id=`` of ``mta_sts``, read once."""
+
+    def __post_init__(self) -> None:
+        found = None
+        if self.mta_sts:
+            for part in self.mta_sts.split(';'):  # as receiving._tags reads it: the first id= wins
+                name, sep, value = part.partition('=')
+                if sep and name.strip().lower() == 'id':
+                    found = value.strip()
+                    break
+        object.__setattr__(self, 'mta_sts_id', found)
 
 
 @dataclass(frozen=True)
@@ -118,9 +140,16 @@ class Expectations:
     dmarc: tuple[DmarcSubject, ...]
     receiving: tuple[ReceivingSubject, ...]
     records: RecordSet
+    _organisations: dict[str, str] = field(default_factory=dict, init=False, repr=False, compare=False)
+    """Names already looked up by :meth:`organisation` (the same domains come back for every check)."""
 
     def organisation(self, name: str) -> str:
-        return organisation(name, list(self.client_domains))
+        found = self._organisations.get(name)
+        if found is None:
+            if len(self._organisations) > 65536:  # bounded: names come from served records too
+                self._organisations.clear()
+            found = self._organisations[name] = organisation(name, frozenset(self.client_domains))
+        return found
 
 
 def _index(records: RecordSet) -> dict[tuple[str, str], Record]:

@@ -35,12 +35,20 @@ def _tags(value: str) -> dict[str, str]:
     return tags
 
 
-def _mx(subject: ReceivingSubject, answer: Answer, addresses: dict[str, Answer]) -> tuple[Status, str]:
+def _mx(
+    subject: ReceivingSubject,
+    answer: Answer,
+    addresses: dict[str, Answer],
+    exchanges: list[str],
+    resolved: dict[tuple[str, ...], tuple[Status, str]],
+) -> tuple[Status, str]:
+    """``exchanges``: the hosts of the answer's values (:func:`mx_exchange`); ``resolved``: :func:`_resolve` by
+    hosts, filled as the check goes (the domains of a deployment share their inbound hosts)."""
     if not answer.ok:
         return _unasked(answer)
     if not answer.values:
         return 'fail', f'no MX record ({answer.rcode}): bounces and replies go nowhere we run'
-    hosts = sorted({mx_exchange(value) for value in answer.values})
+    hosts = sorted(set(exchanges))
     if '' in hosts:
         if len(answer.values) == 1:
             return 'fail', 'null MX (RFC 7505): the domain refuses all mail, bounces and replies included'
@@ -55,6 +63,15 @@ def _mx(subject: ReceivingSubject, answer: Answer, addresses: dict[str, Answer])
         if extra:
             parts.append(f'{shorten(extra)} {"is" if len(extra) == 1 else "are"} not an inbound host')
         return 'fail', '; '.join(parts)
+    key = tuple(hosts)
+    found = resolved.get(key)
+    if found is None:
+        found = resolved[key] = _resolve(key, addresses)
+    return found
+
+
+def _resolve(hosts: tuple[str, ...], addresses: dict[str, Answer]) -> tuple[Status, str]:
+    """Whether every one of ``hosts`` has an address."""
     for host in hosts:
         found = addresses[host]
         if not found.ok:
@@ -83,7 +100,7 @@ def _mta_sts(subject: ReceivingSubject, answer: Answer) -> tuple[Status, str]:
     policy_id = _tags(record).get('id')
     if policy_id is None or not _STS_ID.match(policy_id):
         return 'fail', f'"{record}" has no valid id= (1 to 32 letters and digits)'
-    expected_id = _tags(subject.mta_sts).get('id') if subject.mta_sts else None
+    expected_id = subject.mta_sts_id
     if expected_id is not None and policy_id != expected_id:
         return 'fail', f'id={policy_id}, the rendered policy has id={expected_id}: senders keep their cached policy'
     return 'pass', f'id={policy_id}'
@@ -113,11 +130,13 @@ async def check(client: DnsClient, expected: Expectations) -> list[CheckResult]:
         + [(f'_smtp._tls.{subject.name}', 'TXT') for subject in subjects]
     )
     mx = [await client.ask(subject.name, 'MX') for subject in subjects]
-    hosts = sorted({mx_exchange(value) for answer in mx if answer.ok for value in answer.values} - {''})
+    exchanges = [[mx_exchange(value) for value in answer.values] if answer.ok else [] for answer in mx]
+    hosts = sorted({host for names in exchanges for host in names} - {''})
     addresses = dict(zip(hosts, await client.ask_all([(host, 'A') for host in hosts]), strict=True))
     results = []
-    for subject, answer in zip(subjects, mx, strict=True):
-        status, reason = _mx(subject, answer, addresses)
+    resolved: dict[tuple[str, ...], tuple[Status, str]] = {}
+    for subject, answer, names in zip(subjects, mx, exchanges, strict=True):
+        status, reason = _mx(subject, answer, addresses, names, resolved)
         results.append(CheckResult('mx', subject.name, status, reason, server))
     for subject in subjects:
         status, reason = _mta_sts(subject, await client.ask(f'_mta-sts.{subject.name}', 'TXT'))

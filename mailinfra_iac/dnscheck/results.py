@@ -76,11 +76,20 @@ class CheckResult(NamedTuple):
 
 def report_order(results: list[CheckResult], servers: list[str]) -> list[CheckResult]:
     """Sorted by server (in the order given), then check (catalogue order); subjects keep their spec order."""
+    # Equal to a stable sort on (server position, check position) without a key computed per result:
+    # each result goes into the list of its key in the order given, the lists are joined in key order.
     position = {server: index for index, server in enumerate(servers)}
-    try:
-        return sorted(results, key=lambda r: (position.get(r.server, len(position)), _ORDER[r.check]))
-    except KeyError as error:
-        raise ValueError(f'unknown DNS check id {error}') from None
+    keyed: dict[tuple[int, int], list[CheckResult]] = {}
+    lists: dict[tuple[str, str], list[CheckResult]] = {}  # (server, check) -> the list of its key
+    for result in results:
+        found = lists.get((result.server, result.check))
+        if found is None:
+            if result.check not in _ORDER:
+                raise ValueError(f"unknown DNS check id '{result.check}'")
+            key = (position.get(result.server, len(position)), _ORDER[result.check])
+            found = lists[(result.server, result.check)] = keyed.setdefault(key, [])
+        found.append(result)
+    return [result for key in sorted(keyed) for result in keyed[key]]
 
 
 def summary(results: list[CheckResult]) -> dict[str, int]:

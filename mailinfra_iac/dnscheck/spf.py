@@ -28,14 +28,15 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import itertools
 import re
-import socket
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from mailinfra_agent.dns.client import Answer, DnsClient
 
 from ..spf import LOOKUP_TERMS, MAX_LOOKUPS, MAX_MX_NAMES, MAX_VOID_LOOKUPS
+from .addresses import IpAddress, ip_address
 from .expected import Expectations, SpfSubject
 from .results import NOT_ASKED, CheckResult, Status, mx_exchange, shorten, skipped
 
@@ -52,19 +53,6 @@ _LABEL = re.compile(r'^[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?$')
 _CIDR = re.compile(r'^(?:/([0-9]{1,2}))?(?://([0-9]{1,3}))?$')
 IpRange = tuple[int, int, int]
 """(IP version, first address, last address) as integers: matching is two comparisons."""
-IpAddress = tuple[int, int]
-"""(IP version, address) as an integer."""
-
-
-@functools.lru_cache(maxsize=1 << 16)
-def ip_address(text: str) -> IpAddress:
-    """Parse a dotted-quad IPv4 or an IPv6 address (strictly: ``inet_pton``); raises ValueError."""
-    try:
-        if ':' in text:
-            return 6, int.from_bytes(socket.inet_pton(socket.AF_INET6, text), 'big')
-        return 4, int.from_bytes(socket.inet_pton(socket.AF_INET, text), 'big')
-    except OSError:
-        raise ValueError(f'invalid address "{text}"') from None
 
 
 def ip_range(text: str, prefix: int | None = None) -> IpRange:
@@ -219,6 +207,21 @@ class Node:
     exists: dict[int, bool] = field(default_factory=dict)
     unknown: set[int] = field(default_factory=set)
     _lead: tuple[int, list[IpRange]] | None = None
+    _lead_addresses: frozenset[IpAddress] | None = None
+
+    def leading_addresses(self) -> frozenset[IpAddress]:
+        """Addresses inside the leading ``+ip4``/``+ip6`` ranges, enumerated when those are small (ours are /32 to /29).
+
+        An address in the set passes at once; one outside it still goes through :func:`evaluate`, which
+        checks the ranges themselves (so a set left partial for a large range changes nothing).
+        """
+        if self._lead_addresses is None:
+            found: set[IpAddress] = set()
+            for version, first, last in self.leading_passes()[1]:
+                if last - first < 256:
+                    found.update(zip(itertools.repeat(version), range(first, last + 1)))
+            self._lead_addresses = frozenset(found)
+        return self._lead_addresses
 
     def leading_passes(self) -> tuple[int, list[IpRange]]:
         """The run of ``+ip4``/``+ip6`` terms the record starts with (how ours start) and their ranges.
@@ -278,6 +281,12 @@ class Expander:
         except SpfSyntaxError as error:
             node.error = f'invalid SPF record at {domain}: {error}'
             return node
+        await self.follow_terms(node, path)
+        return node
+
+    async def follow_terms(self, node: Node, path: tuple[str, ...] = ()) -> None:
+        """Resolve what the terms of ``node`` (a single valid record at ``node.domain``) name."""
+        domain = node.domain
         jobs = []
         for index, term in enumerate(node.terms):
             if term.kind not in LOOKUP_TERMS:
@@ -300,7 +309,6 @@ class Expander:
             await jobs[0]
         elif jobs:
             await asyncio.gather(*jobs)
-        return node
 
     async def _follow(self, node: Node, index: int, term: Term, path: tuple[str, ...]) -> None:
         target = term.domain or ''
@@ -480,10 +488,15 @@ def _lookups(tally: Tally) -> tuple[Status, str]:
 
 def _authorises(subject: SpfSubject, node: Node) -> tuple[Status, str]:
     verdicts: dict[str, list[str]] = {}
-    for text in subject.addresses:
-        address = ip_address(text)
-        result = 'pass' if _resume_after_leading(node, address) < 0 else evaluate(node, address, [0])
-        verdicts.setdefault(result, []).append(text)
+    passes = node.leading_addresses()
+    if subject.address_values is not None and subject.address_values <= passes:
+        if subject.addresses:  # the usual case: every address in the leading ip4 terms
+            verdicts['pass'] = list(subject.addresses)
+    else:
+        for text in subject.addresses:
+            address = ip_address(text)
+            result = 'pass' if address in passes else evaluate(node, address, [0])
+            verdicts.setdefault(result, []).append(text)
     wrong = [
         f'{text} gets {result}'
         for result, texts in verdicts.items()
@@ -546,15 +559,18 @@ def _matches_spec(subject: SpfSubject, record: str) -> tuple[Status, str]:
 _DEPENDENT = ('spf-authorises-ips', 'spf-lookups', 'spf-matches-spec')
 
 
-async def _subject(client: DnsClient, subject: SpfSubject) -> list[CheckResult]:
-    server = client.server
-    status, reason, record = _present(subject, await client.ask(subject.name, 'TXT'))
+async def _subject(
+    client: DnsClient, subject: SpfSubject, present: tuple[Status, str, str | None], server: str
+) -> list[CheckResult]:
+    status, reason, record = present
     results = [CheckResult('spf-present', subject.name, status, reason, server)]
     if record is None:
         because = 'spf-present is not checked' if status == 'unchecked' else 'no single valid SPF record'
         return results + [skipped(check, subject.name, server, because) for check in _DEPENDENT]
     expander = Expander(client, subject)
-    node = await expander.expand(subject.name)
+    # what expand(subject.name) would do, from the record spf-present already found and parsed
+    node = Node(subject.name, parse(record))
+    await expander.follow_terms(node)
     status, reason = _authorises(subject, node)
     results.append(CheckResult('spf-authorises-ips', subject.name, status, reason, server))
     status, reason = _lookups(expander.tally)
@@ -570,12 +586,19 @@ def _named(answer: Answer) -> list[tuple[str, str]]:
     if len(records) != 1:
         return []
     try:
-        terms = parse(records[0])
+        parse(records[0])
     except SpfSyntaxError:
         return []
-    lookups = [term for term in terms if term.kind in LOOKUP_TERMS][:_STOP_AFTER]  # as far as expand() goes
+    return _named_by(answer.name, records[0])
+
+
+def _named_by(name: str, record: str | None) -> list[tuple[str, str]]:
+    """:func:`_named` of the single valid SPF record at ``name`` (as :func:`_present` found it)."""
+    if record is None:
+        return []
+    lookups = [term for term in parse(record) if term.kind in LOOKUP_TERMS][:_STOP_AFTER]  # as far as expand() goes
     return [
-        (term.domain or answer.name, 'MX' if term.kind == 'mx' else 'A' if term.kind in ('a', 'exists') else 'TXT')
+        (term.domain or name, 'MX' if term.kind == 'mx' else 'A' if term.kind in ('a', 'exists') else 'TXT')
         for term in lookups
         if term.kind != 'ptr' and not term.has_macro
     ]
@@ -593,11 +616,19 @@ async def check(client: DnsClient, expected: Expectations) -> list[CheckResult]:
     # after the other, mostly from the cache (no task per subject).
     client.prefetch([(subject.name, 'TXT') for subject in expected.spf])
     answers = [await client.ask(subject.name, 'TXT') for subject in expected.spf]
-    named = list(dict.fromkeys(question for answer in answers for question in _named(answer)))
+    presents = [_present(subject, answer) for subject, answer in zip(expected.spf, answers, strict=True)]
+    named = list(
+        dict.fromkeys(
+            question
+            for answer, (_, _, record) in zip(answers, presents, strict=True)
+            for question in _named_by(answer.name, record)
+        )
+    )
     client.prefetch(named)
     exchanges = [await client.ask(name, 'MX') for name, rdtype in named if rdtype == 'MX']
     client.prefetch([question for answer in exchanges for question in _mx_hosts(answer)])
     results = []
-    for subject in expected.spf:
-        results += await _subject(client, subject)
+    server = client.server
+    for subject, present in zip(expected.spf, presents, strict=True):
+        results += await _subject(client, subject, present, server)
     return results

@@ -118,7 +118,12 @@ def main() -> None:
     inventory.mkdir(parents=True)
     (inventory / 'hosts.yml').symlink_to(out / 'inventory' / 'hosts.yml')
     (inventory / 'group_vars').symlink_to(out / 'inventory' / 'group_vars')
+    # A released (or frozen) wheelhouse instead of building the checkout: while the agent's code is being
+    # edited, a wheel rebuilt between converge and idempotence would count as a change.
+    wheelhouse = os.environ.get('MOLECULE_AGENT_WHEELHOUSE', '')
     for host, overrides in host_overrides(distro, keys, base).items():
+        if wheelhouse:
+            overrides['agent__wheelhouse'] = wheelhouse
         (inventory / 'host_vars' / host).mkdir(parents=True)
         (inventory / 'host_vars' / host / '10-generated.yml').symlink_to(
             out / 'inventory' / 'host_vars' / f'{host}.yml'

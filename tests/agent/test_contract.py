@@ -113,9 +113,18 @@ def test_newer_version_is_refused_with_a_clear_message() -> None:
     data['version'] = CONTRACT_VERSION + 2
     data['unknown_section'] = {}  # not reported: the version decides first
     assert problems_of(data) == [
-        f'contract version {CONTRACT_VERSION + 2} is newer than this agent understands ({CONTRACT_VERSION}); '
+        f'contract version {CONTRACT_VERSION + 2} is newer than this agent understands (1, {CONTRACT_VERSION}); '
         'upgrade mailinfra-agent to the version of the controller that rendered it'
     ]
+
+
+def test_version_1_still_loads_its_missing_keys_take_their_defaults() -> None:
+    data = minimal()
+    data['version'] = 1
+    for key in ('exporter', 'dns_expectations', 'bounce_rules'):
+        data.pop(key, None)
+    contract = load_contract(data)
+    assert contract.version == 1 and contract.exporter.port == 9745 and contract.dns_expectations == ()
 
 
 def test_older_version_is_refused() -> None:
@@ -243,7 +252,7 @@ def test_contract_check_command(tmp_path: Path, capsys: pytest.CaptureFixture[st
     good.write_bytes(contracts()[with_streams()])
     assert main(['contract', 'check', str(good)]) == 0
     out = capsys.readouterr().out
-    assert f'{good}: valid' in out and 'contract version 1 for pmta1 ' in out and 'store: postgresql host=' in out
+    assert f'{good}: valid' in out and f'contract version {CONTRACT_VERSION} for pmta1 ' in out and 'store: postgresql host=' in out
     data = minimal()
     data['ips'][0]['ptr'] = 7
     data['host']['name'] = None

@@ -289,6 +289,45 @@ def test_bad_nameserver_text_is_a_value_error() -> None:
         check([], [], ['resolver.example'])
 
 
+def test_batched_paced_and_ready_client_runs_give_the_same_results(knot: KnotServer) -> None:
+    import asyncio
+
+    from mailinfra_agent.dns.client import DnsClient, UdpEngine, parse_server
+
+    subjects = subjects_from(['192.0.2.10', '192.0.2.11', '192.0.2.99', '2001:db8::1'], ['listed.example'])
+    subjects += subjects[:1]  # a duplicate subject: its pair is reported twice, asked once
+    names = ('zen.spamhaus.org', 'dbl.spamhaus.org')
+    seen: list[tuple[int, int]] = []
+    batched = check(subjects, zones(*names), [knot.nameserver], progress=lambda done, total: seen.append((done, total)))
+    paced = check(subjects, zones(*names), [knot.nameserver], rate_limit=1000)
+    assert batched.results == paced.results and batched.zones == paced.zones
+    assert len(batched.results) == 6 and [r.status for r in batched.results[:2]] == ['listed', 'error']
+    assert seen == [(done, 10) for done in range(1, 11)]  # 4 test points + 6 pairs, each counted once
+
+    async def with_client() -> tuple[Report, list[tuple[str, str, str]]]:
+        engine = UdpEngine(parse_server(knot.nameserver), recursion=True)
+        await engine.start()
+        try:
+            client = DnsClient(engine, (), resolver=engine)
+            return await check_async(subjects, zones(*names), client), client.stats.questions
+        finally:
+            engine.close()
+
+    ready, questions = asyncio.run(with_client())
+    assert ready.results == batched.results
+    assert len(questions) == len(set(questions)) == 9
+
+
+def test_the_next_nameserver_answers_only_what_the_first_failed(knot: KnotServer, servfail: Stub) -> None:
+    subjects = subjects_from(['192.0.2.10', '192.0.2.11', '192.0.2.99'])
+    direct = check(subjects, zones('zen.spamhaus.org'), [knot.nameserver])
+    fallback = check(subjects, zones('zen.spamhaus.org'), [servfail.nameserver, knot.nameserver], retries=0)
+    assert fallback.results == direct.results and fallback.zones == direct.zones
+    assert servfail.received == 5  # 2 test points + 3 pairs, each asked once there
+    answered = check(subjects, zones('zen.spamhaus.org'), [knot.nameserver, servfail.nameserver])
+    assert answered.results == direct.results and servfail.received == 5  # never asked: the first one answered
+
+
 # -- the command --------------------------------------------------------------------------------------------
 
 

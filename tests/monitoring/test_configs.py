@@ -196,7 +196,9 @@ def test_prometheus_role_vars_only_on_monitoring_hosts() -> None:
     jobs = {job['job_name']: job for job in mon['prometheus__scrape_configs']}
     assert [c['targets'] for c in jobs['mailinfra']['static_configs']] == [['192.0.2.1:9745']]
     assert [c['targets'] for c in jobs['node']['static_configs']] == [['192.0.2.1:9100'], ['192.0.2.99:9100']]
-    assert [c['targets'] for c in jobs['prometheus']['static_configs']] == [['192.0.2.99:9090']]
+    # its own Prometheus, Alertmanager and blackbox exporter over loopback (the role binds them there)
+    for job, port in (('prometheus', 9090), ('alertmanager', 9093), ('blackbox', 9115)):
+        assert jobs[job]['static_configs'] == [{'targets': [f'127.0.0.1:{port}'], 'labels': {'host': 'mon1'}}]
 
 
 def test_role_vars_give_ansible_the_prometheus_templates_verbatim() -> None:

@@ -21,8 +21,9 @@ from .schema import CONTRACT_VERSION, Contract
 
 T = TypeVar('T')
 
-SUPPORTED_VERSIONS = frozenset({CONTRACT_VERSION})
-"""Versions this agent reads. A version changes with every change of the schema (docs/agent-contract.md)."""
+SUPPORTED_VERSIONS = frozenset({1, CONTRACT_VERSION})
+"""Versions this agent reads. A version changes with every change of the schema (docs/agent-contract.md);
+version 1 lacks only keys that have defaults, so it still loads."""
 
 _PASSWORD_IN_DSN = re.compile(r'(?:^|[\s?&])password\s*=|://[^/@\s]*:[^/@\s]*@', re.IGNORECASE)
 

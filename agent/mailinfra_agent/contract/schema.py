@@ -11,8 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-CONTRACT_VERSION = 1
-"""The contract version this agent writes and understands. See docs/agent-contract.md for the rules."""
+CONTRACT_VERSION = 2
+"""The contract version this agent writes. See docs/agent-contract.md for the rules.
+
+2 (issue 12, 13): exporter, blocklist subjects/nameservers/zone details, dns_expectations, bounce_rules.
+"""
 
 DEFAULT_CONTRACT_PATH = '/etc/mailinfra/agent.json'
 DEFAULT_SQLITE_PATH = '/var/lib/mailinfra/agent.db'

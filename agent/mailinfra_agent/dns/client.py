@@ -614,8 +614,9 @@ class DnsClient:
         future = self._cache.get((name, rdtype))  # names usually come normalised: skip lower() and rstrip()
         if future is not None:
             return future
-        key = (name.lower().rstrip('.'), rdtype)
-        future = self._cache.get(key)
+        normal = name.lower().rstrip('.')
+        key = (normal, rdtype)
+        future = self._cache.get(key) if normal != name else None
         if future is None:
             if self._loop is None:
                 self._loop = asyncio.get_running_loop()
@@ -647,8 +648,13 @@ class DnsClient:
 
     async def ask_all(self, questions: Sequence[tuple[str, str]]) -> list[Answer]:
         """Answers to many questions, all sent before the first is awaited."""
-        self.prefetch(questions)
-        return [await self.ask(name, rdtype) for name, rdtype in questions]
+        futures = [self._future(name, rdtype) for name, rdtype in questions]
+        answers = []
+        for future, (name, rdtype) in zip(futures, questions, strict=True):
+            answer = await future
+            # a CNAME to another name: :meth:`ask` follows it (from the same cache)
+            answers.append(answer if answer.cname is None else await self.ask(name, rdtype))
+        return answers
 
 
 __all__ = [

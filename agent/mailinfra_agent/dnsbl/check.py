@@ -2,8 +2,10 @@
 
 Order of work: each zone's test points first (the positive one must answer as documented, the negative one
 must not be listed); a zone that fails is "not working here" and its subjects are not queried: their results
-are ``untrusted``, never listings. Then every (subject, zone) pair that applies, with a global concurrency
-limit and a per-zone rate limit. Every failure becomes a status; nothing here raises for a bad answer.
+are ``untrusted``, never listings. Then every (subject, zone) pair that applies: all sent at once, at most
+``concurrency`` in flight (the engine's window), or, with a per-zone rate limit, one task per pair. A pair
+the first nameserver fails is asked of the next one. Every failure becomes a status; nothing here raises for a
+bad answer.
 """
 
 from __future__ import annotations
@@ -13,8 +15,9 @@ import ipaddress
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import repeat
 from typing import Any, Literal
 
 from ..dns.client import Answer, DnsClient, UdpEngine, parse_server
@@ -223,13 +226,75 @@ class _RateLimit:
 
 
 class _Asker:
-    def __init__(self, clients: Sequence[DnsClient], concurrency: int, rate_limit: float | None) -> None:
-        self.clients = clients
+    """Asks the questions of one stage through the nameservers in order (the next one only when one fails)
+    and counts each final answer for the progress callback.
+
+    Without a rate limit every question goes to the client at once and the answers are awaited in order:
+    the engine's window (``concurrency`` for the engines made here) bounds the queries in flight, and no
+    task, semaphore or timer is made per question. A client made here (``engine`` given) is bypassed: the
+    questions go to its engine directly, which saves the client's routing and cache per question (each
+    name is asked once all the same). With a rate limit, one task per question waits for its
+    zone's slot and for one of ``concurrency`` places.
+    """
+
+    def __init__(
+        self,
+        routes: Sequence[tuple[DnsClient, UdpEngine | None]],
+        concurrency: int,
+        rate_limit: float | None,
+        progress: Progress | None,
+        total: int,
+    ) -> None:
+        self.routes = routes
+        self.clients = [client for client, _ in routes]
         self.slots = asyncio.Semaphore(max(1, concurrency))
         self.rate_limit = rate_limit
         self.limits: dict[str, _RateLimit] = {}
+        self.progress = progress
+        self.total = total
+        self.done = 0
 
-    async def ask(self, zone: str, name: str) -> Answer:
+    def _tick(self) -> None:
+        self.done += 1
+        if self.progress is not None:
+            self.progress(self.done, self.total)
+
+    async def ask(self, stage: Sequence[tuple[str, Sequence[str]]]) -> list[Answer]:
+        """``stage``: (zone, names to ask for it); the answers, in the same order, one list for all zones."""
+        if not self.clients:
+            return [Answer(name, 'A', error='no nameserver') for _, names in stage for name in names]
+        if self.rate_limit:
+            return list(await asyncio.gather(*(self._paced(zone, name) for zone, names in stage for name in names)))
+        return await self._batched([name for _, names in stage for name in names])
+
+    async def _batched(self, names: list[str]) -> list[Answer]:
+        tick = self._tick
+        answers = [_UNASKED] * len(names)
+        indices: Sequence[int] = range(len(names))
+        for position, (client, engine) in enumerate(self.routes, 1):
+            last = position == len(self.routes)
+            asked = names if position == 1 else [names[index] for index in indices]
+            failed: list[int] = []
+            if engine is None:
+                client.prefetch(zip(asked, repeat('A')))
+                awaiting: Iterable[Awaitable[Answer]] = (client.ask(name, 'A') for name in asked)
+            else:
+                awaiting = _submit(engine, asked)
+            for index, name, pending in zip(indices, asked, awaiting, strict=True):
+                answer = await pending
+                if answer.cname is not None and engine is not None:
+                    answer = await client.ask(name, 'A')  # a CNAME left to follow: the client does that
+                answers[index] = answer
+                if answer.ok or last:
+                    tick()
+                else:
+                    failed.append(index)
+            if not failed:
+                break
+            indices = failed
+        return answers
+
+    async def _paced(self, zone: str, name: str) -> Answer:
         limit = self.limits.setdefault(zone, _RateLimit(self.rate_limit))
         await limit.wait()
         async with self.slots:
@@ -237,8 +302,18 @@ class _Asker:
             for client in self.clients:
                 answer = await client.ask(name, 'A')
                 if answer.ok:
-                    return answer
-            return answer
+                    break
+        self._tick()
+        return answer
+
+
+_UNASKED = Answer('', 'A', error='not asked')
+
+
+def _submit(engine: UdpEngine, names: Sequence[str]) -> list[asyncio.Future[Answer]]:
+    """Each name sent once, in order; a future per name."""
+    futures = {name: engine.submit(name, 'A') for name in dict.fromkeys(names)}
+    return [futures[name] for name in names]
 
 
 def _base(zone: Zone, dqs_key: str | None) -> str | None:
@@ -271,19 +346,20 @@ async def check_async(
     progress: Progress | None = None,
 ) -> Report:
     """Check every subject against every zone it applies to. ``resolvers``: nameserver texts (asked with
-    recursion, in order: the next one when one fails) or a ready :class:`DnsClient`. Raises ValueError only
-    for a nameserver text that is not an address."""
+    recursion, in order: the next one when one fails) or a ready :class:`DnsClient` (without a rate limit,
+    its engines' windows bound the queries in flight). Raises ValueError only for a nameserver text that is
+    not an address."""
     started, clock = time.time(), time.perf_counter()
     warnings: list[str] = []
     engines: list[UdpEngine] = []
     if isinstance(resolvers, DnsClient):
-        clients: list[DnsClient] = [resolvers]
+        routes: list[tuple[DnsClient, UdpEngine | None]] = [(resolvers, None)]
     else:
         servers = [parse_server(text) for text in resolvers]
         warnings += public_resolvers_in(list(resolvers))
         for warning in warnings:
             log.warning('%s', warning)
-        clients = []
+        routes = []
         for server in servers:
             engine = UdpEngine(server, recursion=True, timeout=timeout, retries=retries, window=concurrency)
             try:
@@ -292,11 +368,9 @@ async def check_async(
                 warnings.append(f'nameserver {server}: cannot be used: {error.strerror or error}')
                 continue
             engines.append(engine)
-            clients.append(DnsClient(engine, (), resolver=engine))
+            routes.append((DnsClient(engine, (), resolver=engine), engine))
     try:
-        return await _run(
-            subjects, zones, clients, warnings, concurrency, rate_limit, dqs_key, progress, started, clock
-        )
+        return await _run(subjects, zones, routes, warnings, concurrency, rate_limit, dqs_key, progress, started, clock)
     finally:
         for engine in engines:
             engine.close()
@@ -305,7 +379,7 @@ async def check_async(
 async def _run(
     subjects: Sequence[Subject],
     zones: Sequence[Zone],
-    clients: Sequence[DnsClient],
+    routes: Sequence[tuple[DnsClient, UdpEngine | None]],
     warnings: list[str],
     concurrency: int,
     rate_limit: float | None,
@@ -314,49 +388,37 @@ async def _run(
     started: float,
     clock: float,
 ) -> Report:
-    asker = _Asker(clients, concurrency, rate_limit)
-    pairs = [(subject, zone) for zone in zones for subject in subjects if applies(zone, subject)]
     queryable = {zone.zone: _base(zone, dqs_key) for zone in zones}
+    clients = bool(routes)
     if not clients:
         warnings.append('no usable nameserver: nothing was checked')
     if any(zone.key == 'dqs' for zone in zones) and not dqs_key:
         warnings.append('a selected zone needs a Spamhaus DQS key and none is configured: it is not queried')
+    members = _Members(subjects)
+    per_zone = [(zone, members.of(zone)) for zone in zones]
     tests = [(zone, point, positive) for zone in zones if queryable[zone.zone] and clients for point, positive in
              ((zone.test_point, True), (_negative(zone), False)) if point]  # fmt: skip
-    total = len(tests) + len(pairs)
-    done = 0
-
-    def tick() -> None:
-        nonlocal done
-        done += 1
-        if progress is not None:
-            progress(done, total)
-
-    async def ask(zone: Zone, prefix: str) -> Answer:
-        answer = await asker.ask(zone.zone, f'{prefix}.{queryable[zone.zone]}')
-        tick()
-        return answer
-
+    asker = _Asker(routes, concurrency, rate_limit, progress, len(tests) + sum(len(group) for _, group in per_zone))
     errors: dict[str, Counter[str]] = {zone.zone: Counter() for zone in zones}
-    test_answers = await asyncio.gather(*(ask(zone, point) for zone, point, _ in tests))
+    test_answers = await asker.ask([(zone.zone, [f'{point}.{queryable[zone.zone]}']) for zone, point, _ in tests])
     failures = _judge_tests(zones, tests, test_answers, errors, dqs_key)
-    working_zones = {zone.zone for zone in zones if queryable[zone.zone] and clients and not failures[zone.zone]}
-    live = [(subject, zone) for subject, zone in pairs if zone.zone in working_zones]
-    answers = await asyncio.gather(*(ask(zone, query_prefix(subject)) for subject, zone in live))
-    answered = {(subject, zone.zone): answer for (subject, zone), answer in zip(live, answers, strict=True)}
-    results = []
-    for subject, zone in pairs:
-        answer = answered.get((subject, zone.zone))
-        if answer is None:
-            results.append(_unchecked(subject, zone, queryable[zone.zone], failures[zone.zone], dqs_key))
-            continue
-        result = _result(subject, zone, answer, dqs_key)
-        for error in result.errors:
-            errors[zone.zone][error.code] += 1
-        results.append(result)
-    statuses = tuple(
-        _zone_status(zone, queryable[zone.zone], bool(clients), failures, errors, dqs_key) for zone in zones
-    )
+    working = {zone.zone for zone in zones if queryable[zone.zone] and clients and not failures[zone.zone]}
+    stage = [
+        (zone.zone, [f'{prefix}.{queryable[zone.zone]}' for _, prefix in group])
+        for zone, group in per_zone
+        if zone.zone in working
+    ]
+    answers = await asker.ask(stage)
+    results: list[Result] = []
+    start = 0
+    for zone, group in per_zone:
+        if zone.zone in working:
+            end = start + len(group)
+            _results(zone, group, answers[start:end], dqs_key, errors[zone.zone], results)
+            start = end
+        else:
+            _unchecked(zone, group, queryable[zone.zone], failures[zone.zone], dqs_key, results)
+    statuses = tuple(_zone_status(zone, queryable[zone.zone], clients, failures, errors, dqs_key) for zone in zones)
     return Report(
         results=tuple(results),
         zones=statuses,
@@ -365,6 +427,22 @@ async def _run(
         duration=time.perf_counter() - clock,
         subjects=tuple(subjects),
     )
+
+
+class _Members:
+    """The subjects each zone applies to, in the subjects' order, with their query prefix (computed once
+    per subject, and each list once per kind of zone)."""
+
+    def __init__(self, subjects: Sequence[Subject]) -> None:
+        self.subjects = [(subject, query_prefix(subject)) for subject in subjects]
+        self.lists: dict[tuple[str, bool], list[tuple[Subject, str]]] = {}
+
+    def of(self, zone: Zone) -> list[tuple[Subject, str]]:
+        key = (zone.kind, zone.ipv6)
+        found = self.lists.get(key)
+        if found is None:
+            found = self.lists[key] = [item for item in self.subjects if applies(zone, item[0])]
+        return found
 
 
 def _judge_tests(
@@ -409,49 +487,79 @@ def _negative(zone: Zone) -> str | None:
     return '1.0.0.127' if zone.kind == 'ip' else 'invalid'
 
 
-def _unchecked(subject: Subject, zone: Zone, base: str | None, failures: list[str], dqs_key: str | None) -> Result:
-    common: dict[str, Any] = {'severity': zone.severity, 'delisting_url': zone.delisting_url}
+def _unchecked(
+    zone: Zone,
+    group: Sequence[tuple[Subject, str]],
+    base: str | None,
+    failures: list[str],
+    dqs_key: str | None,
+    results: list[Result],
+) -> None:
+    """The results of a zone that was not queried: ``skipped`` (no key) or ``untrusted`` (not working here)."""
+    name, severity, url = zone.zone, zone.severity, zone.delisting_url
     if base is None:
-        return Result(subject.value, subject.kind, zone.zone, 'skipped', message=_skip_reason(zone, dqs_key), **common)
-    reason = '; '.join(failures) if failures else 'no usable nameserver'
-    return Result(
-        subject.value,
-        subject.kind,
-        zone.zone,
-        'untrusted',
-        query=redact(f'{query_prefix(subject)}.{base}', dqs_key),
-        message=redact(f'zone not working here, answers not trusted: {reason}', dqs_key),
-        **common,
-    )
-
-
-def _result(subject: Subject, zone: Zone, answer: Answer, dqs_key: str | None) -> Result:
-    common: dict[str, Any] = {
-        'query': redact(answer.name, dqs_key),
-        'severity': zone.severity,
-        'delisting_url': zone.delisting_url,
-    }
-    if not answer.ok and answer.rcode != 'NXDOMAIN':
-        error_id, text = _error_id(answer)
-        return Result(
-            subject.value, subject.kind, zone.zone, 'error', errors=(Code(error_id, redact(text, dqs_key)),), **common
+        reason = _skip_reason(zone, dqs_key)
+        results.extend(
+            Result(subject.value, subject.kind, name, 'skipped', '', (), (), (), None, severity, url, reason)
+            for subject, _ in group
         )
-    decoded = decode(zone, answer.values)
-    message = decoded.score_meaning
-    if decoded.verdict == 'error':
-        message = '; '.join(error.meaning for error in decoded.errors)
-    return Result(
-        subject.value,
-        subject.kind,
-        zone.zone,
-        decoded.verdict,
-        answers=tuple(answer.values),
-        listings=decoded.listings,
-        errors=decoded.errors,
-        score=decoded.score,
-        message=message,
-        **common,
+        return
+    why = '; '.join(failures) if failures else 'no usable nameserver'
+    message = redact(f'zone not working here, answers not trusted: {why}', dqs_key)
+    results.extend(
+        Result(
+            subject.value,
+            subject.kind,
+            name,
+            'untrusted',
+            redact(f'{prefix}.{base}', dqs_key),
+            (),
+            (),
+            (),
+            None,
+            severity,
+            url,
+            message,
+        )
+        for subject, prefix in group
     )
+
+
+def _results(
+    zone: Zone,
+    group: Sequence[tuple[Subject, str]],
+    answers: Sequence[Answer],
+    dqs_key: str | None,
+    errors: Counter[str],
+    results: list[Result],
+) -> None:
+    """One result per answer of a working zone; each distinct set of records is decoded once."""
+    name, severity, url = zone.zone, zone.severity, zone.delisting_url
+    decoded: dict[tuple[str, ...], tuple[Status, tuple[Code, ...], tuple[Code, ...], int | None, str]] = {}
+    append = results.append
+    for (subject, _), answer in zip(group, answers, strict=True):
+        query = answer.name.replace(dqs_key, KEY_PLACEHOLDER) if dqs_key else answer.name
+        if not answer.ok and answer.rcode != 'NXDOMAIN':
+            error_id, text = _error_id(answer)
+            errors[error_id] += 1
+            failure = (Code(error_id, redact(text, dqs_key)),)
+            append(Result(subject.value, subject.kind, name, 'error', query, (), (), failure, None, severity, url, ''))
+            continue
+        values = tuple(answer.values)  # the same object when it is one already
+        known = decoded.get(values)
+        if known is None:
+            verdict = decode(zone, values)
+            message = verdict.score_meaning
+            if verdict.verdict == 'error':
+                message = '; '.join(error.meaning for error in verdict.errors)
+            known = decoded[values] = (verdict.verdict, verdict.listings, verdict.errors, verdict.score, message)
+        status, listings, found, score, message = known
+        for error in found:
+            errors[error.code] += 1
+        append(
+            Result(subject.value, subject.kind, name, status, query, values, listings, found, score, severity, url,
+                   message)
+        )  # fmt: skip
 
 
 def _zone_status(
@@ -491,16 +599,24 @@ def check(
     progress: Progress | None = None,
 ) -> Report:
     """:func:`check_async` in a new event loop."""
-    return asyncio.run(
-        check_async(
-            subjects,
-            zones,
-            resolvers,
-            concurrency=concurrency,
-            timeout=timeout,
-            retries=retries,
-            rate_limit=rate_limit,
-            dqs_key=dqs_key,
-            progress=progress,
+    reports: list[Report] = []
+
+    async def main() -> None:
+        # the report is handed over outside the task's result: asyncio.run's SIGINT handling (Python 3.11)
+        # formats the main task, result included, and a repr of 40,000 results costs a tenth of a second
+        reports.append(
+            await check_async(
+                subjects,
+                zones,
+                resolvers,
+                concurrency=concurrency,
+                timeout=timeout,
+                retries=retries,
+                rate_limit=rate_limit,
+                dqs_key=dqs_key,
+                progress=progress,
+            )
         )
-    )
+
+    asyncio.run(main())
+    return reports[0]

@@ -60,18 +60,36 @@ def _probe_job(name: str, module: str, probed: list[Listener]) -> dict[str, Any]
     }
 
 
-def scrape_configs(context: RenderContext) -> list[dict[str, Any]]:
+def _local_job(name: str, host: str, port: int) -> dict[str, Any]:
+    """A service of the monitoring host itself, scraped over loopback (the role binds them to 127.0.0.1)."""
+    return {'job_name': name, 'static_configs': [{'targets': [f'127.0.0.1:{port}'], 'labels': {'host': host}}]}
+
+
+def scrape_configs(context: RenderContext, host: str | None = None) -> list[dict[str, Any]]:
+    """The scrape configuration of the Prometheus on monitoring host ``host`` (default: the first one).
+
+    Every Prometheus scrapes the exporters of all hosts, and its own Prometheus, Alertmanager and blackbox
+    exporter over loopback.
+    """
     mtas, monitors = mta_hosts(context), monitoring_hosts(context)
-    nodes = mtas + [host for host in monitors if host not in mtas]
+    nodes = mtas + [name for name in monitors if name not in mtas]
     agent = _job(context, AGENT_JOB, mtas, AGENT_EXPORTER_PORT)
     agent['metric_relabel_configs'] = INSTANCE_RELABEL
     probed = listeners(context)
+    local = host if host is not None else (monitors[0] if monitors else None)
+    own = (
+        [
+            _local_job('prometheus', local, PROMETHEUS_PORT),
+            _local_job('alertmanager', local, ALERTMANAGER_PORT),
+            _local_job('blackbox', local, BLACKBOX_PORT),
+        ]
+        if local is not None
+        else []
+    )
     return [
         _job(context, NODE_JOB, nodes, NODE_EXPORTER_PORT),
         agent,
-        _job(context, 'prometheus', monitors, PROMETHEUS_PORT),
-        _job(context, 'alertmanager', monitors, ALERTMANAGER_PORT),
-        _job(context, 'blackbox', monitors, BLACKBOX_PORT),
+        *own,
         _probe_job('blackbox_smtp_starttls', SMTP_STARTTLS, probed),
         _probe_job('blackbox_tcp', TCP_CONNECT, probed),
     ]

@@ -35,7 +35,7 @@ class PrometheusVars:
     def host_vars(self, context: RenderContext, host: str) -> dict[str, Any]:
         return {
             'prometheus__rule_groups': jinja_raw(rule_groups(context)),
-            'prometheus__scrape_configs': jinja_raw(scrape_configs(context)),
+            'prometheus__scrape_configs': jinja_raw(scrape_configs(context, host)),
             'alertmanager__config': jinja_raw(alertmanager_config(context)),
             'blackbox__config': jinja_raw(blackbox_config()),
         }
