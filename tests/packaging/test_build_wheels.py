@@ -52,9 +52,40 @@ def test_another_version_of_the_agent_is_removed(tmp_path: Path) -> None:
     (tmp_path / 'other-1.0-py3-none-any.whl').write_bytes(b'kept')
     result = build(tmp_path)
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout)['wheels'] == sorted(
-        [json.loads(result.stdout)['agent'], 'other-1.0-py3-none-any.whl']
-    )
+    # Another wheel in the directory is kept but not reported: only what this run needs is.
+    assert json.loads(result.stdout)['wheels'] == [json.loads(result.stdout)['agent']]
+    assert not (tmp_path / 'mailinfra_agent-0.0.1-py3-none-any.whl').exists()
+    assert (tmp_path / 'other-1.0-py3-none-any.whl').read_bytes() == b'kept'
+
+
+def fake_wheel(directory: Path, name: str, version: str) -> str:
+    """A minimal wheel pip accepts as a candidate (metadata only)."""
+    file_name = f'{name}-{version}-py3-none-any.whl'
+    info = f'{name}-{version}.dist-info'
+    with zipfile.ZipFile(directory / file_name, 'w') as archive:
+        archive.writestr(f'{info}/METADATA', f'Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n')
+        archive.writestr(
+            f'{info}/WHEEL', 'Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n'
+        )
+        archive.writestr(f'{info}/RECORD', '')
+    return file_name
+
+
+def test_the_wheels_of_another_runs_extras_are_not_reported(tmp_path: Path) -> None:
+    """Two plays share one wheelhouse with different extras: each gets exactly its own set, so the
+    second play's downloads never change what the first installs on its next run (idempotence)."""
+    dns = fake_wheel(tmp_path, 'dnspython', '9.9.9')
+    metrics = fake_wheel(tmp_path, 'prometheus_client', '9.9.9')
+    # 9.9.9 is newer than any release on the index, so pip takes these from the wheelhouse.
+    first = build(tmp_path, '--extra', 'dns')
+    assert first.returncode == 0, first.stderr
+    reported = json.loads(first.stdout)
+    assert reported['wheels'] == sorted([reported['agent'], dns])
+    second = build(tmp_path, '--extra', 'metrics')
+    assert second.returncode == 0, second.stderr
+    assert json.loads(second.stdout)['wheels'] == sorted([reported['agent'], metrics])
+    again = build(tmp_path, '--extra', 'dns')
+    assert json.loads(again.stdout) == {**reported, 'changed': False}
 
 
 def test_a_bad_extra_name_is_refused(tmp_path: Path) -> None:
