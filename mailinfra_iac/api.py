@@ -15,6 +15,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+# for applications that send through the streams: signed return path, List-Unsubscribe and id headers (docs/feedback.md)
+from mailinfra_agent.feedback.headers import MESSAGE_POLICY as MESSAGE_POLICY
+from mailinfra_agent.feedback.headers import envelope_sender as envelope_sender
+from mailinfra_agent.feedback.headers import id_header as id_header
+from mailinfra_agent.feedback.headers import list_unsubscribe_headers as list_unsubscribe_headers
+from mailinfra_agent.feedback.signing import read_key_file as read_key_file
+
 from .batch import gc_paused
 from .checks import CheckContext, CheckRegistry, default_registry
 from .dkim import KeyStore

@@ -23,6 +23,9 @@ COMMANDS: tuple[str, ...] = (
     'exporter',
     'dns_drift',
     'dnsbl',
+    'ingest',
+    'suppression',
+    'unsubscribe',
 )
 """Modules under ``mailinfra_agent.commands``, in the order ``--help`` lists them."""
 

@@ -7,6 +7,7 @@ from . import (
     authentication,
     bounce_rules,
     domains,
+    feedback,
     hostroles,
     isolation,
     isps,
@@ -36,6 +37,7 @@ def default_registry() -> CheckRegistry:
             zones,
             addresses,
             bounce_rules,
+            feedback,
         )
         for check in module.CHECKS
     )

@@ -20,6 +20,7 @@ from .. import api
 from ..catalogue import bounces
 from ..catalogue.bounce_rules import compile_rules
 from ..problems import MailinfraError
+from .feedback_report_cmd import add_report
 
 OUTCOMES = {
     'hard': 'hard bounce: suppress the recipient after {n}',
@@ -91,7 +92,7 @@ def cmd_classify(args: argparse.Namespace) -> int:
 def register(
     sub: argparse._SubParsersAction[argparse.ArgumentParser], with_spec: Callable[..., argparse.ArgumentParser]
 ) -> None:
-    feedback = sub.add_parser('feedback', help='bounces and complaints: classify replies')
+    feedback = sub.add_parser('feedback', help='bounces and complaints: classify replies, report rates')
     feedback_sub = feedback.add_subparsers(dest='feedback_command', required=True, metavar='COMMAND')
     classify = feedback_sub.add_parser(
         'classify',
@@ -104,3 +105,4 @@ def register(
     classify.add_argument('--status', metavar='X.Y.Z', help='the DSN Status field, when the text has no code')
     classify.add_argument('--format', choices=['text', 'json'], default='text')
     classify.set_defaults(func=cmd_classify)
+    add_report(feedback_sub)

@@ -22,7 +22,8 @@ class DnsblSubjects:
     ips: tuple[str, ...]
     """Every known sending address (IPv4 before IPv6, numeric order)."""
     domains: tuple[str, ...]
-    """From domains, return-path (bounce) domains, tracking host names and ``monitoring.dnsbl.link_domains``."""
+    """From domains, return-path (bounce) domains, tracking and unsubscribe host names and
+    ``monitoring.dnsbl.link_domains``."""
     unresolved: tuple[str, ...] = ()
     """Ids of sending IPs whose address the provider allocates and nobody has told us yet."""
 
@@ -50,6 +51,8 @@ def dnsbl_subjects(deployment: Deployment, facts: Facts, addresses: Mapping[str,
             domains.add(_domain(sending.tracking.hostname))
     for stream in facts.streams.values():
         domains.update(_domain(name) for name in stream.domains)
+    if deployment.feedback.unsubscribe is not None:  # a link in every message, like the tracking host
+        domains.add(_domain(deployment.feedback.unsubscribe.hostname))
     domains.update(_domain(name) for name in deployment.monitoring.dnsbl.link_domains)
     domains.discard('')
     return DnsblSubjects(

@@ -286,6 +286,16 @@ def _receiving_records(builder: _Builder, deployment: Deployment) -> dict[str, s
     return policies
 
 
+def _unsubscribe_records(builder: _Builder, deployment: Deployment) -> None:
+    """A for the one-click unsubscribe host name: the inbound hosts, which serve the endpoint."""
+    unsubscribe = deployment.feedback.unsubscribe
+    if unsubscribe is not None:
+        for name in inbound_hosts(deployment):
+            if name in deployment.hosts:
+                address = deployment.hosts[name].address or f'<host:{name}>'
+                builder.add(unsubscribe.hostname, 'A', address, 'unsubscribe')
+
+
 def derive_records(deployment: Deployment, facts: Facts, dkim: DkimSource) -> RecordSet:
     """Every record the deployment publishes, sorted by zone, name and type."""
     builder = _Builder(deployment)
@@ -294,6 +304,7 @@ def derive_records(deployment: Deployment, facts: Facts, dkim: DkimSource) -> Re
     missing = _domain_records(builder, deployment, facts, dkim)
     _tracking_records(builder, deployment)
     policies = _receiving_records(builder, deployment)
+    _unsubscribe_records(builder, deployment)
     if missing:
         raise MissingDkimKeys(sorted(missing), 'the DKIM key source')
     return RecordSet(builder.records(), tuple(ptrs), policies)
@@ -306,6 +317,7 @@ def host_name_types(deployment: Deployment, facts: Facts) -> dict[str, set[str]]
     _nameserver_records(builder, deployment)
     _tracking_records(builder, deployment)
     _receiving_records(builder, deployment)
+    _unsubscribe_records(builder, deployment)
     types: dict[str, set[str]] = defaultdict(set)
     for record in builder.records():
         types[record.fqdn].add(record.type)

@@ -6,6 +6,7 @@ from .client import Client
 from .deployment import Deployment
 from .dns import Dns, Zone
 from .domain import Dkim, Dmarc, SendingDomain, Spf, SpfInclude, Tracking
+from .feedback import Feedback
 from .inbound import Inbound, MtaSts, TlsRpt
 from .infrastructure import Allocation, Host, Pool, SendingIp
 from .isp import THROTTLE_RANGES, BackoffRule, IspLimits, IspOverride, IspProfile
@@ -29,6 +30,7 @@ __all__ = [
     'Dns',
     'Dnsbl',
     'Duration',
+    'Feedback',
     'Host',
     'Inbound',
     'Injection',

@@ -11,6 +11,7 @@ from .bounce import BouncePolicy
 from .client import Client
 from .dns import Dns
 from .domain import SendingDomain
+from .feedback import Feedback
 from .inbound import Inbound
 from .infrastructure import Host, Pool
 from .isp import IspOverride
@@ -37,3 +38,4 @@ class Deployment(Model):
     )
     bounce_policy: BouncePolicy = Field(default_factory=BouncePolicy, description='Bounce handling.')
     monitoring: Monitoring = Field(default_factory=Monitoring, description='Monitoring and alerting.')
+    feedback: Feedback = Field(default_factory=Feedback, description='Bounce, complaint and unsubscribe processing.')

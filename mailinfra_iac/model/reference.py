@@ -13,6 +13,7 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
+from .base import format_duration
 from .deployment import Deployment
 from .isp import IspProfile
 
@@ -122,8 +123,13 @@ def reference_markdown() -> str:
         ]
         for field_name, field in model.model_fields.items():
             description = (field.description or '').replace('|', '\\|')
-            kind = _type_name(field.annotation)
-            lines.append(f'| `{field_name}` | `{kind}` | {_default(field)} | {description} |')
+            # pydantic moves a plain Annotated type's validators into field.metadata (Duration -> int)
+            annotation = typing.Annotated[field.annotation, *field.metadata] if field.metadata else field.annotation
+            kind = _type_name(annotation)
+            default = _default(field)
+            if kind == 'duration' and isinstance(field.default, int):
+                default = f'`{format_duration(field.default)}`'
+            lines.append(f'| `{field_name}` | `{kind}` | {default} | {description} |')
         lines.append('')
     lines += _profiles_section()
     return '\n'.join(lines)

@@ -49,6 +49,9 @@ CONTAINER_VARS: dict[str, Any] = {
     # No NIC to spare in the container: the sending addresses go on lo.
     'mta_base__ip_interface': 'lo',
     'mta_base__ntp_servers': ['192.0.2.123'],
+    # The feedback role's keys (signing, address hash), from a vault in production; for these test containers only.
+    'feedback__signing_key': 'molecule-feedback-signing-key-0123456789abcdef',
+    'feedback__hash_key': 'molecule-feedback-address-hash-key-0123456789ab',
 }
 """What every converge into one of our podman containers needs on top of the generated variables."""
 

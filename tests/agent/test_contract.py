@@ -113,7 +113,7 @@ def test_newer_version_is_refused_with_a_clear_message() -> None:
     data['version'] = CONTRACT_VERSION + 2
     data['unknown_section'] = {}  # not reported: the version decides first
     assert problems_of(data) == [
-        f'contract version {CONTRACT_VERSION + 2} is newer than this agent understands (1, {CONTRACT_VERSION}); '
+        f'contract version {CONTRACT_VERSION + 2} is newer than this agent understands (1, 2, {CONTRACT_VERSION}); '
         'upgrade mailinfra-agent to the version of the controller that rendered it'
     ]
 
@@ -125,6 +125,15 @@ def test_version_1_still_loads_its_missing_keys_take_their_defaults() -> None:
         data.pop(key, None)
     contract = load_contract(data)
     assert contract.version == 1 and contract.exporter.port == 9745 and contract.dns_expectations == ()
+
+
+def test_version_2_still_loads_without_the_feedback_keys() -> None:
+    data = minimal()
+    data['version'] = 2
+    for key in ('logs', 'feedback_maildirs', 'retention', 'unsubscribe', 'webhook'):
+        data.pop(key, None)
+    contract = load_contract(data)
+    assert contract.version == 2 and contract.logs == () and contract.unsubscribe.enabled is False
 
 
 def test_older_version_is_refused() -> None:

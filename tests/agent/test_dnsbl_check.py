@@ -27,6 +27,7 @@ from mailinfra_agent.contract import (
     Thresholds,
     dump_contract,
 )
+from mailinfra_agent.contract.blocklists import zone_to_contract
 from mailinfra_agent.dnsbl import (
     KEY_PLACEHOLDER,
     Report,
@@ -39,7 +40,6 @@ from mailinfra_agent.dnsbl import (
 from mailinfra_agent.dnsbl.check import check_async
 from mailinfra_agent.store import connect, migrate
 from mailinfra_agent.store.listings import history
-from mailinfra_iac.render.rolevars.agent import _contract_zone
 
 from ..dnsserver.knot import KnotError, KnotNotInstalled, KnotServer
 from .test_store import Postgres, postgres  # noqa: F401  (the session's real PostgreSQL)
@@ -334,7 +334,7 @@ def test_the_next_nameserver_answers_only_what_the_first_failed(knot: KnotServer
 def contract(tmp_path: Path, nameserver: str, names: tuple[str, ...], store: Store | None = None, **extra: Any) -> Path:
     blocklists = Blocklists(
         interval=900,
-        zones=tuple(_contract_zone(zone) for zone in zones(*names)),
+        zones=tuple(zone_to_contract(zone) for zone in zones(*names)),
         nameservers=(nameserver,),
         subjects=BlocklistSubjects(ips=('192.0.2.10', '192.0.2.99'), domains=('listed.example',)),
         textfile=str(tmp_path / 'mailinfra_dnsbl.prom'),

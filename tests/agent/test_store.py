@@ -1,23 +1,15 @@
 """The store: one interface and the same migrations on SQLite and on a real PostgreSQL from Debian's packages.
 
-The PostgreSQL cluster is created in a temporary directory, started on a free loopback port and stopped
-by the fixture. If it cannot start, the tests fail: they are never skipped.
+The PostgreSQL fixture (``postgres``, in conftest.py) fails the tests when the server cannot start: never skipped.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import pwd
 import re
-import shutil
-import socket
-import subprocess
-import tempfile
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -28,97 +20,10 @@ from mailinfra_agent.store import Database, StoreError, connect, migrate, migrat
 from mailinfra_agent.store.database import postgresql_sql
 from mailinfra_agent.store.listings import Listing, history, observe, open_listings
 from mailinfra_agent.store.schema import statements
+from tests.agent.conftest import Postgres, postgres
 from tests.agent.test_contract import minimal
 
-PG_BIN = Path('/usr/lib/postgresql/15/bin')
-PG_USER = 'mailinfra'
-PG_PASSWORD = 'test-only-password'
-
-
-@dataclass(frozen=True)
-class Postgres:
-    port: int
-    directory: Path
-    password_file: Path
-
-    def store(self, database: str) -> Store:
-        dsn = f'host=127.0.0.1 port={self.port} dbname={database} user={PG_USER}'
-        return Store('postgresql', dsn=dsn, password_file=str(self.password_file))
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(('127.0.0.1', 0))
-        return int(probe.getsockname()[1])
-
-
-def _as_owner(command: list[str], owner: str | None) -> list[str]:
-    """initdb and postgres refuse to run as root: run them as the ``postgres`` system user then."""
-    return ['runuser', '-u', owner, '--', *command] if owner else command
-
-
-@pytest.fixture(scope='session')
-def postgres() -> Iterator[Postgres]:
-    if not (PG_BIN / 'initdb').exists():
-        pytest.fail(f'PostgreSQL is not installed ({PG_BIN}/initdb missing): run script/bootstrap')
-    owner = None
-    # Not under pytest's temporary directory: that one is private to us, and the server runs as another user.
-    root = Path(tempfile.mkdtemp(prefix='mailinfra-test-postgres-'))
-    if os.geteuid() == 0:
-        owner = 'postgres'
-        account = pwd.getpwnam(owner)
-        os.chown(root, account.pw_uid, account.pw_gid)
-    data, sockets = root / 'data', root / 'run'
-    initdb_password = root / 'initdb-password'
-    initdb_password.write_text(PG_PASSWORD + '\n', encoding='utf-8')
-    sockets.mkdir()
-    if owner:
-        for path in (initdb_password, sockets):
-            os.chown(path, account.pw_uid, account.pw_gid)
-    port = _free_port()
-    run = {'check': True, 'capture_output': True, 'text': True, 'cwd': root}
-    try:
-        subprocess.run(
-            _as_owner(
-                [
-                    str(PG_BIN / 'initdb'),
-                    '-D',
-                    str(data),
-                    '-U',
-                    PG_USER,
-                    '--auth-local=trust',
-                    '--auth-host=scram-sha-256',
-                    f'--pwfile={initdb_password}',
-                    '--no-sync',
-                ],
-                owner,
-            ),
-            **run,  # type: ignore[call-overload]
-        )
-        options = f'-c listen_addresses=127.0.0.1 -p {port} -k {sockets} -c fsync=off'
-        subprocess.run(
-            _as_owner(
-                [str(PG_BIN / 'pg_ctl'), '-D', str(data), '-o', options, '-l', str(root / 'log'), '-w', 'start'],
-                owner,
-            ),
-            **run,  # type: ignore[call-overload]
-        )
-    except subprocess.CalledProcessError as error:
-        log = (root / 'log').read_text(errors='replace') if (root / 'log').exists() else ''
-        pytest.fail(f'PostgreSQL did not start: {error.stderr or error.stdout}\n{log}')
-    password_file = root / 'store-password'  # what the contract names: a 0600 file owned by the agent (us)
-    password_file.write_text(PG_PASSWORD + '\n', encoding='utf-8')
-    password_file.chmod(0o600)
-    try:
-        yield Postgres(port, root, password_file)
-    finally:
-        subprocess.run(
-            _as_owner([str(PG_BIN / 'pg_ctl'), '-D', str(data), '-m', 'fast', '-w', 'stop'], owner),
-            check=False,
-            capture_output=True,
-        )
-        shutil.rmtree(root, ignore_errors=True)
-
+__all__ = ['Postgres', 'postgres']  # the fixture lives in conftest.py; some tests still import it from here
 
 _databases = iter(range(1, 10_000))
 
@@ -159,15 +64,16 @@ def test_migrate_applies_every_migration_once(db: Database) -> None:
     assert migrate(db) == []  # idempotent
     after = status(db)
     assert (after.current, after.pending) == (len(known), ())
-    assert db.execute('SELECT version, name, applied_at FROM schema_migrations') == [
-        (1, 'listing_state', 1_700_000_000)
+    assert db.execute('SELECT version, name, applied_at FROM schema_migrations ORDER BY version') == [
+        (m.version, m.name, 1_700_000_000) for m in known
     ]
 
 
 def test_a_newer_database_is_refused(db: Database) -> None:
     migrate(db)
     db.execute("INSERT INTO schema_migrations (version, name, applied_at) VALUES (99, 'from_the_future', 0)")
-    message = 'the database schema is at version 99, newer than this agent knows (1); upgrade mailinfra-agent'
+    latest = migrations(db.dialect)[-1].version
+    message = f'the database schema is at version 99, newer than this agent knows ({latest}); upgrade mailinfra-agent'
     with pytest.raises(StoreError, match=re.escape(message)):
         migrate(db)
     with pytest.raises(StoreError, match=re.escape(message)):
@@ -317,7 +223,8 @@ def test_store_command(store: Store, tmp_path: Path, capsys: pytest.CaptureFixtu
     assert 'applied 0001 listing_state' in capsys.readouterr().out
     assert main(['store', '--contract', contract, 'migrate']) == 0
     assert main(['store', '--contract', contract, 'status']) == 0
-    assert 'store at schema version 1 of 1' in capsys.readouterr().out
+    latest = migrations(store.backend)[-1].version
+    assert f'store at schema version {latest} of {latest}' in capsys.readouterr().out
     assert main(['store', '--contract', str(tmp_path / 'absent.json'), 'status']) == 2
 
 

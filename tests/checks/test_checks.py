@@ -344,6 +344,65 @@ CASES = [
         'gmial',
         'streams.marketing.bounce_policy.classification.rules[0].isp',
     ),
+    Case(
+        'feedback-unknown-stream',
+        '\nmonitoring:',
+        '\nfeedback: {streams: {marketting: {}}}\nmonitoring:',
+        'marketting',
+        'feedback.streams.marketting',
+    ),
+    Case(
+        'complaint-link-transactional',
+        '\nmonitoring:',
+        '\nfeedback: {streams: {marketing: {complaint_links: [transactional]}}}\nmonitoring:',
+        'transactional]',
+        'feedback.streams.marketing.complaint_links[0]',
+        severity='warning',
+    ),
+    Case(
+        'verp-return-path',
+        '\nmonitoring:',
+        '\nfeedback: {streams: {marketing: {verp: {return_path_domain: bounce.testco.example}}}}\nmonitoring:',
+        'bounce.testco.example',
+        'feedback.streams.marketing.verp.return_path_domain',
+    ),
+    Case(
+        'verp-capacity',
+        '  marketing:\n    use_case: newsletter',
+        '  newsletters_and_promotions_for_customers:\n    use_case: newsletter',
+        'newsletters_and_promotions_for_customers',
+        'streams.newsletters_and_promotions_for_customers',
+    ),
+    Case(
+        'unsubscribe-hostname',
+        '\nmonitoring:',
+        '\nfeedback: {unsubscribe: {hostname: unsubscribe.other.example, tls_certificate: /etc/ssl/u.pem, '
+        'tls_key: /etc/ssl/u.key}}\nmonitoring:',
+        'unsubscribe.other.example',
+        'feedback.unsubscribe.hostname',
+    ),
+    Case(
+        'unsubscribe-port',
+        '\nmonitoring:',
+        '\nfeedback: {unsubscribe: {hostname: u.testco.example, tls_certificate: /etc/ssl/u.pem, '
+        'tls_key: /etc/ssl/u.key, port: 2526}}\nmonitoring:',
+        '2526}}',
+        'feedback.unsubscribe.port',
+    ),
+    Case(
+        'webhook-url',
+        '\nmonitoring:',
+        '\nfeedback: {webhook: {url: "http://crm.testco.example/hook", secret_file: /etc/mailinfra/hook}}\nmonitoring:',
+        '"http:',
+        'feedback.webhook.url',
+    ),
+    Case(
+        'feedback-file-path',
+        '\nmonitoring:',
+        '\nfeedback: {signing_key_file: secrets/key}\nmonitoring:',
+        'secrets/key',
+        'feedback.signing_key_file',
+    ),
 ]
 
 

@@ -28,6 +28,9 @@ MONITORING = """monitoring:
     age_warning: 1h
     age_critical: 4h
     streams: {transactional: {depth_warning: 10, age_warning: 10m}}
+  rates:
+    streams: {transactional: {bounce_warning: 0.01, bounce_critical: 0.03, complaint_warning: 0.0005,
+                              complaint_critical: 0.002, window: 6h}}
   dnsbl:
     zones: [zen.spamhaus.org, psbl.surriel.com]
     interval: 15m

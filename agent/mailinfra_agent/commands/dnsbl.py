@@ -18,13 +18,13 @@ from typing import Any
 
 from ..contract import (
     DEFAULT_CONTRACT_PATH,
-    BlocklistZone,
     ContractError,
     SecretFileError,
     load_contract,
     read_secret_file,
 )
-from ..dnsbl import Report, ScoreRange, Subject, SubjectError, Zone, check, custom_zone, load_catalogue, redact
+from ..contract.blocklists import zone_from_contract
+from ..dnsbl import Report, Subject, SubjectError, check, load_catalogue, redact
 from ..dnsbl.catalogue import CatalogueError
 from ..dnsbl.check import DEFAULT_CONCURRENCY, DEFAULT_RETRIES, DEFAULT_TIMEOUT
 from ..dnsbl.metrics import MetricsError, write_textfile
@@ -71,43 +71,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     run.add_argument(
         '--concurrency', type=int, default=DEFAULT_CONCURRENCY, help='queries in flight (default: %(default)s)'
-    )
-
-
-def zone_from_contract(entry: BlocklistZone) -> Zone:
-    """The checker's zone for a contract entry (raises ValueError when the entry is inconsistent)."""
-    errors = {code: f'{entry.error_ids[code]}: {meaning}' if code in entry.error_ids else meaning
-              for code, meaning in entry.errors.items()}  # fmt: skip
-    score = None
-    if entry.decoder == 'score':
-        if entry.score_network is None:
-            raise ValueError(f'{entry.zone}: a score zone needs score_network')
-        score = ScoreRange(entry.score_network, entry.score_min, entry.score_max)
-    zone = custom_zone(
-        zone=entry.zone,
-        kind=entry.kind,
-        operator=entry.operator,
-        decoder=entry.decoder,
-        codes=entry.listings,
-        errors=errors,
-        severity=entry.severity,
-        test_point=entry.test_point,
-        delisting_url=entry.delisting_url,
-        list_kind=entry.list_kind,
-        section=entry.section,
-        source=entry.source,
-        ipv6=entry.ipv6,
-        score=score,
-    )
-    from dataclasses import replace
-
-    return replace(
-        zone,
-        test_answers=entry.test_answers,
-        negative_point=entry.negative_point,
-        key=entry.key,
-        key_zone=entry.key_zone,
-        custom=not entry.source,
     )
 
 

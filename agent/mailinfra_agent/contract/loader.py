@@ -21,9 +21,9 @@ from .schema import CONTRACT_VERSION, Contract
 
 T = TypeVar('T')
 
-SUPPORTED_VERSIONS = frozenset({1, CONTRACT_VERSION})
+SUPPORTED_VERSIONS = frozenset({1, 2, CONTRACT_VERSION})
 """Versions this agent reads. A version changes with every change of the schema (docs/agent-contract.md);
-version 1 lacks only keys that have defaults, so it still loads."""
+versions 1 and 2 lack only keys that have defaults, so they still load."""
 
 _PASSWORD_IN_DSN = re.compile(r'(?:^|[\s?&])password\s*=|://[^/@\s]*:[^/@\s]*@', re.IGNORECASE)
 
@@ -285,7 +285,17 @@ def _check_store(contract: Contract, problems: list[str]) -> None:
         '$.store.password_file': store.password_file,
         '$.blocklists.dqs_key_file': contract.blocklists.dqs_key_file,
         '$.suppression.signing_key_file': contract.suppression.signing_key_file,
+        '$.retention.hash_key_file': contract.retention.hash_key_file,
+        '$.unsubscribe.tls_certificate_file': contract.unsubscribe.tls_certificate_file,
+        '$.unsubscribe.tls_key_file': contract.unsubscribe.tls_key_file,
+        '$.webhook.secret_file': contract.webhook.secret_file,
     }
+    for index, old in enumerate(contract.suppression.old_signing_key_files):
+        files[f'$.suppression.old_signing_key_files[{index}]'] = old
+    for index, maildir in enumerate(contract.feedback_maildirs):
+        files[f'$.feedback_maildirs[{index}]'] = maildir
+    for index, log in enumerate(contract.logs):
+        files[f'$.logs[{index}].path'] = log.path
     for path, value in files.items():
         if value is not None and not value.startswith('/'):
             problems.append(f'{path}: "{value}" is not an absolute path')

@@ -11,10 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-CONTRACT_VERSION = 2
+CONTRACT_VERSION = 3
 """The contract version this agent writes. See docs/agent-contract.md for the rules.
 
-2 (issue 12, 13): exporter, blocklist subjects/nameservers/zone details, dns_expectations, bounce_rules.
+2 (issue 12): exporter, blocklist subjects/nameservers/zone details, dns_expectations, bounce_rules.
+3 (issue 13): stream verp/complaint_links/suppression_map, suppression key rotation and window, logs,
+feedback_maildirs, retention, unsubscribe, webhook.
 """
 
 DEFAULT_CONTRACT_PATH = '/etc/mailinfra/agent.json'
@@ -125,6 +127,17 @@ class StreamIsp:
 
 
 @dataclass(frozen=True)
+class Verp:
+    """Return path of a stream: ``<prefix><separator><signed data>@<domain>`` (``mailinfra_agent.feedback.verp``)."""
+
+    enabled: bool = False
+    prefix: str = 'b'
+    separator: str = '-'
+    domains: dict[str, str] = field(default_factory=dict)
+    """From domain of the stream -> its return-path domain (the spec's ``return_path_domain`` for all, if set)."""
+
+
+@dataclass(frozen=True)
 class Stream:
     """A mail stream with its MTA instance on this host."""
 
@@ -138,6 +151,12 @@ class Stream:
     bounce_categories: tuple[BounceCategory, ...]
     reply_rules: tuple[ReplyRule, ...]
     isps: tuple[StreamIsp, ...]
+    verp: Verp = field(default_factory=Verp)
+    complaint_links: tuple[str, ...] = ()
+    """Other streams of the deployment a complaint or unsubscribe on this stream also suppresses."""
+    suppression_map: str | None = None
+    """Postfix: the access table of suppressed recipients the instance's injection listener checks (source
+    of a ``hash:`` table, ``<path>.db`` built by postmap); None for PowerMTA, where the injection point enforces it."""
 
 
 @dataclass(frozen=True)
@@ -244,7 +263,68 @@ class Suppression:
     """Suppression list policy; per-category counts are in each stream's ``bounce_categories``."""
 
     signing_key_file: str | None = None
-    """Key (0600 file) that signs VERP addresses and unsubscribe links; None until a feature needs it."""
+    """Key (0600 file) that signs VERP addresses and unsubscribe links (spec ``feedback.signing_key_file``)."""
+    old_signing_key_files: tuple[str, ...] = ()
+    """Earlier keys (0600 files) that still verify, never sign (key rotation)."""
+    soft_bounce_window: int = 30 * 86400
+    """Seconds within which soft bounces count towards a category's ``suppress_after``."""
+
+
+@dataclass(frozen=True)
+class LogSource:
+    """A log file an MTA instance of this host writes, read by ``mailinfra-agent ingest``."""
+
+    path: str
+    format: Literal['postfix', 'powermta-acct']
+    instance: str
+    """Postfix instance (``postfix``, ``postfix-<stream>``), or ``powermta``."""
+    syslog_name: str | None = None
+    """Postfix: the program prefix of its lines (``postfix-marketing/smtp[123]:``); None for PowerMTA."""
+    stream: str | None = None
+    """The stream the instance sends; None for the primary Postfix instance and PowerMTA (one for all streams)."""
+
+
+@dataclass(frozen=True)
+class Retention:
+    """How long personal data is kept (seconds)."""
+
+    events: int = 180 * 86400
+    """Events keep the recipient address this long."""
+    after: Literal['hash', 'erase'] = 'hash'
+    """Then the address becomes a keyed hash, or is removed."""
+    suppressions: Literal['address', 'hash'] = 'address'
+    """Suppressed recipients kept as addresses, or only as keyed hashes."""
+    hash_key_file: str | None = None
+    """Key (0600 file, never rotated) of the keyed hashes."""
+
+
+@dataclass(frozen=True)
+class Unsubscribe:
+    """The one-click unsubscribe endpoint (RFC 8058); ``enabled`` only on the hosts that serve it."""
+
+    enabled: bool = False
+    hostname: str | None = None
+    """Public host name; links are ``https://<hostname>/...``."""
+    listen_address: str = '0.0.0.0'
+    port: int = 443
+    tls_certificate_file: str | None = None
+    tls_key_file: str | None = None
+    """Private key of the certificate (0600 file)."""
+    token_max_age: int = 180 * 86400
+    """Seconds after which a token is refused."""
+    rate_limit: int = 60
+    """Requests a minute accepted from one client address."""
+
+
+@dataclass(frozen=True)
+class Webhook:
+    """Signed HTTP POST for each new suppression; ``url`` None: no webhook."""
+
+    url: str | None = None
+    secret_file: str | None = None
+    """HMAC key (0600 file) that signs each request."""
+    retries: int = 8
+    timeout: int = 10
 
 
 @dataclass(frozen=True)
@@ -338,3 +418,10 @@ class Contract:
     """Bounce classification rules; empty in a contract rendered before they existed."""
     dns_expectations: tuple[DnsExpectation, ...] = ()
     """Monitoring hosts only: the deployment's public records, compared with DNS answers by ``dns-drift``."""
+    logs: tuple[LogSource, ...] = ()
+    """MTA hosts: the log files of their MTA instances."""
+    feedback_maildirs: tuple[str, ...] = ()
+    """Postfix inbound hosts: the Maildir that receives everything sent to the return-path domains (DSNs, ARF)."""
+    retention: Retention = field(default_factory=Retention)
+    unsubscribe: Unsubscribe = field(default_factory=Unsubscribe)
+    webhook: Webhook = field(default_factory=Webhook)

@@ -104,6 +104,8 @@ class QueueMetrics(Collector):
             self._errors[(collector.name, _instance_of(collector), 'collect')] = 0
         self.collections = 0
         """Collections run so far (the tests check that concurrent scrapes share one)."""
+        self.companions: list[Collector] = []
+        """Collectors of other concerns served beside the queue metrics (the feedback counters: ``feedback.py``)."""
 
     # --- collection -------------------------------------------------------------------------------------------------
 

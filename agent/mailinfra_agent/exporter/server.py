@@ -13,6 +13,7 @@ from prometheus_client import CollectorRegistry, ProcessCollector, generate_late
 from .. import __version__
 from ..contract import Contract
 from ..queue.base import QueueCollector
+from .feedback import feedback_metrics
 from .metrics import QueueMetrics
 
 log = logging.getLogger('mailinfra_agent.exporter')
@@ -40,6 +41,8 @@ def registry_for(metrics: QueueMetrics) -> CollectorRegistry:
     """Our metrics and the process's own (``process_*``), without prometheus_client's Python-runtime defaults."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(metrics)
+    for companion in metrics.companions:
+        registry.register(companion)
     ProcessCollector(registry=registry)
     return registry
 
@@ -50,9 +53,11 @@ def build(
     chosen = collectors_for(contract, postfix_config_root) if collectors is None else list(collectors)
     if not chosen:
         log.warning('no queue collector: the contract names no MTA on this host; serving build info only')
-    return QueueMetrics(
+    metrics = QueueMetrics(
         chosen, __version__, isps=(isp.name for isp in contract.isps), top_domains=contract.exporter.top_domains
     )
+    metrics.companions.append(feedback_metrics(contract))
+    return metrics
 
 
 def exposition(metrics: QueueMetrics) -> bytes:

@@ -7,9 +7,9 @@ from typing import Any
 from ..base import RenderContext
 
 DATASOURCE = {'type': 'prometheus', 'uid': '${datasource}'}
-PENDING_DELIVERY_COUNTERS = (
-    'Pending: the delivery counters (mailinfra_deliveries_total{stream,isp,result}) come with the '
-    'bounces-and-complaints issue; this panel stays empty until then.'
+DELIVERY_COUNTERS = (
+    'Delivery attempts per second by ISP and outcome (sent, deferred, bounced, expired), from the feedback store '
+    '(mailinfra_deliveries_total).'
 )
 
 
@@ -89,12 +89,12 @@ def dashboard(context: RenderContext) -> dict[str, Any]:
         ),
         _panel(
             7,
-            'Deliveries per ISP (pending)',
+            'Deliveries per ISP',
             'timeseries',
-            [('sum by (isp, result) (rate(mailinfra_deliveries_total{stream=~"$stream"}[5m]))', '{{isp}} {{result}}')],
+            [('sum by (isp, status) (rate(mailinfra_deliveries_total{stream=~"$stream"}[5m]))', '{{isp}} {{status}}')],
             0,
             24,
-            description=PENDING_DELIVERY_COUNTERS,
+            description=DELIVERY_COUNTERS,
         ),
         _panel(
             8,

@@ -11,19 +11,21 @@ import dataclasses
 from typing import Any
 
 from mailinfra_agent import contract as c
+from mailinfra_agent.contract.blocklists import zone_to_contract
 
 from ...catalogue import dnsbl
 from ...catalogue.bounce_rules import compile_rules
 from ...facts import StreamFact
 from ...facts.dnsbl import dnsbl_subjects
-from ...facts.hosts import database_host
+from ...facts.hosts import database_host, inbound_hosts
 from ...facts.plan import Backoff, IspPlan, Limits, StreamPlan
+from ...model.feedback import Feedback
 from ...model.infrastructure import HOST_ROLES
 from ..base import RenderContext
 from .base import Template
 from .drift import dns_expectations
-from .postfix import instance_name
-from .powermta import HTTP_MGMT_PORT
+from .postfix import instance_name, primary_instance, stream_instance
+from .powermta import HTTP_MGMT_PORT, PowerMtaVars
 
 CONTRACT_TEMPLATE = 'agent/templates/etc/mailinfra/agent.json.j2'
 CONTRACT_OUTPUT = 'etc/mailinfra/agent.json'
@@ -33,6 +35,12 @@ STORE_DATABASE = 'mailinfra'
 STORE_USER = 'mailinfra_agent'
 STORE_PASSWORD_FILE = '/etc/mailinfra/secrets/store-password'
 """The shared store's password on every host (mode 0600, owned by the agent's user); never in the contract."""
+
+SUPPRESSION_MAP_DIR = '/var/lib/mailinfra/suppression'
+"""Postfix access tables of suppressed recipients, one per stream instance (``<dir>/postfix-<stream>``)."""
+
+INBOUND_MAILDIR = '/var/lib/mailinfra-inbound/Maildir'
+"""Where the bounce MX delivers (roles/postfix: ``postfix__inbound_home`` + ``/Maildir``)."""
 
 
 def _limits(limits: Limits) -> c.Limits:
@@ -63,7 +71,17 @@ def _isps(plans: list[StreamPlan]) -> tuple[c.Isp, ...]:
     return tuple(_isp(found[name]) for name in sorted(found))
 
 
-def _stream(stream: StreamFact, plan: StreamPlan, mta: str | None) -> c.Stream:
+def _verp(context: RenderContext, stream: StreamFact) -> c.Verp:
+    """The stream's return path: the spec's domain for all From domains, else each one's return-path domain."""
+    verp = context.deployment.feedback.stream(stream.name).verp
+    bounce = {domain.domain: domain.bounce_domain for domain in context.deployment.sending_domains}
+    domains = {name: verp.return_path_domain or bounce.get(name, f'bounces.{name}') for name in stream.domains}
+    return c.Verp(enabled=verp.enabled, prefix=verp.prefix, separator=verp.separator, domains=domains)
+
+
+def _stream(context: RenderContext, stream: StreamFact, plan: StreamPlan, mta: str | None) -> c.Stream:
+    kinds = {name: fact.kind for name, fact in context.facts.streams.items()}
+    links = context.deployment.feedback.complaint_links(kinds)
     return c.Stream(
         name=stream.name,
         kind=stream.kind,
@@ -87,7 +105,62 @@ def _stream(stream: StreamFact, plan: StreamPlan, mta: str | None) -> c.Stream:
             c.ReplyRule(rule.pattern, rule.category, rule.action, rule.description) for rule in plan.reply_rules
         ),
         isps=tuple(_stream_isp(isp) for isp in sorted([plan.default, *plan.isps.values()], key=lambda isp: isp.isp)),
+        verp=_verp(context, stream),
+        complaint_links=links.get(stream.name, ()),
+        suppression_map=f'{SUPPRESSION_MAP_DIR}/{instance_name(stream.name)}' if mta == 'postfix' else None,
     )
+
+
+def _logs(context: RenderContext, host: str, mta: str | None, streams: list[StreamFact]) -> tuple[c.LogSource, ...]:
+    """The log files the MTA roles configure, read from their own variables."""
+    if mta == 'postfix':
+        primary = primary_instance(context, host, streams)
+        instances = [(primary, None), *((stream_instance(context, stream, host), stream.name) for stream in streams)]
+        return tuple(
+            c.LogSource(item['maillog_file'], 'postfix', item['name'], syslog_name=item['syslog_name'], stream=stream)
+            for item, stream in instances
+        )
+    if mta == 'powermta':
+        files = PowerMtaVars().group_vars(context)['powermta__acct_files']
+        return tuple(c.LogSource(item['path'], 'powermta-acct', 'powermta') for item in files)
+    return ()
+
+
+def _suppression(feedback: Feedback) -> c.Suppression:
+    return c.Suppression(
+        signing_key_file=feedback.signing_key_file,
+        old_signing_key_files=tuple(feedback.old_signing_key_files),
+        soft_bounce_window=feedback.suppression.soft_bounce_window,
+    )
+
+
+def _retention(feedback: Feedback) -> c.Retention:
+    retention = feedback.retention
+    return c.Retention(retention.events, retention.after, retention.suppressions, retention.hash_key_file)
+
+
+def _unsubscribe(context: RenderContext, host: str) -> c.Unsubscribe:
+    """The endpoint's settings on every host (applications build links from them), enabled on the inbound hosts."""
+    spec = context.deployment.feedback.unsubscribe
+    if spec is None:
+        return c.Unsubscribe()
+    return c.Unsubscribe(
+        enabled=host in inbound_hosts(context.deployment),
+        hostname=spec.hostname,
+        listen_address=spec.listen_address,
+        port=spec.port,
+        tls_certificate_file=spec.tls_certificate,
+        tls_key_file=spec.tls_key,
+        token_max_age=spec.token_max_age,
+        rate_limit=spec.rate_limit,
+    )
+
+
+def _webhook(feedback: Feedback) -> c.Webhook:
+    spec = feedback.webhook
+    if spec is None:
+        return c.Webhook()
+    return c.Webhook(url=spec.url, secret_file=spec.secret_file, retries=spec.retries, timeout=spec.timeout)
 
 
 def _store(context: RenderContext) -> c.Store:
@@ -98,32 +171,6 @@ def _store(context: RenderContext) -> c.Store:
     fqdn = context.deployment.hosts[host].fqdn
     dsn = f'host={fqdn} port={STORE_PORT} dbname={STORE_DATABASE} user={STORE_USER}'
     return c.Store('postgresql', dsn=dsn, password_file=STORE_PASSWORD_FILE)
-
-
-def _contract_zone(zone: dnsbl.DnsblZone) -> c.BlocklistZone:
-    return c.BlocklistZone(
-        zone=zone.zone,
-        kind=zone.kind,
-        operator=zone.operator,
-        decoder=zone.decoder,
-        listings=dict(zone.codes),
-        errors={code: error.meaning for code, error in zone.errors.items()},
-        error_ids={code: error.id for code, error in zone.errors.items()},
-        section=zone.section,
-        list_kind=zone.list_kind,
-        severity=zone.severity,
-        test_point=zone.test_point,
-        test_answers=zone.test_answers,
-        negative_point=zone.negative_point,
-        delisting_url=zone.delisting_url,
-        source=zone.source,
-        ipv6=zone.ipv6,
-        key=zone.key,
-        key_zone=zone.key_zone,
-        score_network=zone.score.network if zone.score else None,
-        score_min=zone.score.minimum if zone.score else 0,
-        score_max=zone.score.maximum if zone.score else 255,
-    )
 
 
 def _blocklists(context: RenderContext, host: str) -> c.Blocklists:
@@ -138,7 +185,7 @@ def _blocklists(context: RenderContext, host: str) -> c.Blocklists:
     for name in dict.fromkeys(name.lower().rstrip('.') for name in names):
         zone = known.get(name)
         if zone is not None and name not in custom:
-            zones.append(_contract_zone(zone))
+            zones.append(zone_to_contract(zone))
         # unknown or retired names are refused by the dnsbl-zone check before rendering
     for name, spec in sorted(custom.items()):
         zones.append(
@@ -178,6 +225,7 @@ def host_contract(context: RenderContext, host: str) -> c.Contract:
     ips = facts.ips_of_host(host)
     queue = context.deployment.monitoring.queue
     plans = [facts.plan.for_stream(stream.name) for stream in streams]
+    feedback = context.deployment.feedback
     return c.Contract(
         version=c.CONTRACT_VERSION,
         host=c.Host(
@@ -186,7 +234,7 @@ def host_contract(context: RenderContext, host: str) -> c.Contract:
             roles=tuple(spec_host.roles),
             mta='powermta' if mta == 'powermta' else 'postfix' if mta == 'postfix' else None,
         ),
-        streams=tuple(_stream(stream, plan, mta) for stream, plan in zip(streams, plans, strict=True)),
+        streams=tuple(_stream(context, stream, plan, mta) for stream, plan in zip(streams, plans, strict=True)),
         isps=_isps(plans),
         ips=tuple(
             c.SendingIp(
@@ -203,12 +251,17 @@ def host_contract(context: RenderContext, host: str) -> c.Contract:
             queue=c.QueueThresholds(queue.depth_warning, queue.depth_critical, queue.age_warning, queue.age_critical)
         ),
         blocklists=_blocklists(context, host),
-        suppression=c.Suppression(),
+        suppression=_suppression(feedback),
         store=_store(context),
         bounce_rules=compile_rules(context.deployment),
         # PowerMTA's API is reachable from loopback only (its http-access rules).
         exporter=c.Exporter(powermta_url=f'http://127.0.0.1:{HTTP_MGMT_PORT}' if mta == 'powermta' else None),
         dns_expectations=dns_expectations(context) if 'monitoring' in spec_host.roles else (),
+        logs=_logs(context, host, mta, streams),
+        feedback_maildirs=(INBOUND_MAILDIR,) if mta == 'postfix' and host in inbound_hosts(context.deployment) else (),
+        retention=_retention(feedback),
+        unsubscribe=_unsubscribe(context, host),
+        webhook=_webhook(feedback),
     )
 
 

@@ -1,0 +1,256 @@
+"""``mailinfra-agent suppression ACTION``: the host's suppression list (issue 13).
+
+- ``apply [--since SECONDS]``: apply the stored feedback events of the last SECONDS (default: the soft-bounce
+  window) to the list (idempotent), then write the Postfix maps and post due webhooks;
+- ``list [--stream S]``, ``export --format csv|json [--output FILE]``, ``query ADDRESS [--stream S]``;
+- ``import FILE.csv [--scope S]``: a previous provider's list, with a report per line;
+- ``add ADDRESS [--scope S]`` / ``remove ADDRESS [--scope S]``: a manual suppression, or lift one;
+- ``write-maps``: rebuild each Postfix stream instance's access map when its content changed;
+- ``webhook``: post the due webhook outbox rows;
+- ``policy-server --listen unix:/path|inet:host:port``: the Postfix policy service that also enforces hash-only
+  suppressions (:mod:`mailinfra_agent.suppression.policy_service`); runs until stopped.
+
+Exit 0: done (query: not suppressed); 1: query found a suppression, import skipped lines, a webhook or map
+failed; 2: the contract, the store, a key or the file cannot be used; 64: bad arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from ..contract import DEFAULT_CONTRACT_PATH, Contract, ContractError, SecretFileError, load_contract, read_secret_file
+from ..store import Database, StoreError, connect
+from ..suppression import (
+    ALL_STREAMS,
+    MapError,
+    SuppressionList,
+    Suppressor,
+    address_problem,
+    export_csv,
+    export_json,
+    import_csv,
+    normalise_address,
+    stored_events,
+    write_map,
+)
+from ..suppression import webhook as hooks
+from ..suppression.policy_service import serve
+
+NAME = 'suppression'
+HELP = 'Apply feedback to the suppression list, query, export or import it, and write the Postfix maps.'
+
+EXIT_USAGE = 64
+DEFAULT_POLICY_LISTEN = 'unix:/run/mailinfra/suppression.sock'
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument('--contract', metavar='PATH', default=DEFAULT_CONTRACT_PATH, help='the host contract')
+    actions = parser.add_subparsers(dest='action', metavar='ACTION', required=True)
+    apply = actions.add_parser('apply', help='apply stored feedback events, write the maps, post webhooks')
+    apply.add_argument('--since', type=int, metavar='SECONDS', help='events of the last SECONDS (default: window)')
+    apply.add_argument('--postfix-config', metavar='DIR', help='configuration directory for postmap -c')
+    listing = actions.add_parser('list', help='list the suppressions')
+    listing.add_argument('--stream', help='only this scope (a stream name or "*")')
+    export = actions.add_parser('export', help='export the list as CSV or JSON')
+    export.add_argument('--format', choices=('csv', 'json'), required=True)
+    export.add_argument('--output', metavar='FILE', help='write here instead of standard output')
+    query = actions.add_parser('query', help='is ADDRESS suppressed? (exit 1 if it is, in any stream asked)')
+    query.add_argument('address')
+    query.add_argument('--stream', help='only this stream (default: every stream of the contract)')
+    imported = actions.add_parser('import', help="import a previous provider's CSV list")
+    imported.add_argument('file', metavar='FILE.csv')
+    imported.add_argument('--scope', default=ALL_STREAMS, help='scope of lines without one (default "*")')
+    for name, text in (('add', 'suppress ADDRESS by hand'), ('remove', 'lift the suppression of ADDRESS')):
+        manual = actions.add_parser(name, help=text)
+        manual.add_argument('address')
+        manual.add_argument('--scope', default=ALL_STREAMS, help='a stream name or "*" (default)')
+    maps = actions.add_parser('write-maps', help='rebuild the Postfix access maps that changed')
+    maps.add_argument('--postfix-config', metavar='DIR', help='configuration directory for postmap -c')
+    actions.add_parser('webhook', help='post the due webhook outbox rows')
+    server = actions.add_parser('policy-server', help='serve the Postfix policy service until stopped')
+    server.add_argument('--listen', default=DEFAULT_POLICY_LISTEN, help=f'default {DEFAULT_POLICY_LISTEN}')
+
+
+def _error(message: str) -> int:
+    print(f'suppression: {message}', file=sys.stderr)
+    return 2
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        contract = load_contract(args.contract)
+    except ContractError as error:
+        for problem in error.problems:
+            print(f'{error.source}: {problem}', file=sys.stderr)
+        return 2
+    if contract.retention.hash_key_file is None:
+        return _error('the contract names no address hash key (retention.hash_key_file)')
+    try:
+        key = read_secret_file(contract.retention.hash_key_file).encode('utf-8')
+    except SecretFileError as error:
+        return _error(str(error))
+    if args.action == 'policy-server':
+        return _policy_server(args.listen, contract, key)
+    try:
+        with connect(contract.store) as db:
+            suppressions = SuppressionList(
+                db,
+                key,
+                keep_address=contract.retention.suppressions == 'address',
+                webhook=contract.webhook.url is not None,
+            )
+            if not suppressions.keep_address:
+                suppressions.drop_addresses()
+            return _run(args, contract, db, suppressions)
+    except StoreError as error:
+        return _error(f'store: {error}')
+
+
+def _run(args: argparse.Namespace, contract: Contract, db: Database, suppressions: SuppressionList) -> int:
+    now = time.time()
+    action: str = args.action
+    if action == 'apply':
+        return _apply(args, contract, db, suppressions, now)
+    if action in ('list', 'export'):
+        return _export(args, suppressions)
+    if action == 'query':
+        return _query(args, contract, suppressions, now)
+    if action == 'import':
+        return _import(args, contract, suppressions, now)
+    if action in ('add', 'remove'):
+        return _manual(args, contract, db, suppressions, now)
+    if action == 'write-maps':
+        return _write_maps(contract, suppressions, now, args.postfix_config)
+    return _webhooks(contract, db, now)
+
+
+def _apply(
+    args: argparse.Namespace, contract: Contract, db: Database, suppressions: SuppressionList, now: float
+) -> int:
+    since = args.since if args.since is not None else contract.suppression.soft_bounce_window
+    result = Suppressor.from_contract(contract, suppressions).apply_all(stored_events(db, now - since))
+    for entry in result.added:
+        print(f'suppressed {entry.address or entry.address_hash} in {entry.scope}: {entry.reason}')
+    ignored = ', '.join(f'{why} {count}' for why, count in sorted(result.ignored.items()))
+    print(f'{result.events} events, {len(result.added)} new suppressions; unchanged: {ignored or "none"}')
+    status = _write_maps(contract, suppressions, now, args.postfix_config)
+    return max(status, _webhooks(contract, db, now))
+
+
+def _export(args: argparse.Namespace, suppressions: SuppressionList) -> int:
+    entries = suppressions.entries(getattr(args, 'stream', None))
+    if args.action == 'list':
+        for entry in entries:
+            print(f'{entry.scope}\t{entry.address or entry.address_hash}\t{entry.reason}\t{entry.source}')
+        return 0
+    text = export_csv(entries) if args.format == 'csv' else export_json(entries)
+    if not args.output:
+        sys.stdout.write(text)
+        return 0
+    try:
+        Path(args.output).write_text(text, encoding='utf-8')
+    except OSError as error:
+        return _error(f'{args.output}: {error.strerror or error}')
+    return 0
+
+
+def _query(args: argparse.Namespace, contract: Contract, suppressions: SuppressionList, now: float) -> int:
+    address = normalise_address(args.address)
+    problem = address_problem(address)
+    if problem is not None:
+        print(f'suppression: "{args.address}": {problem}', file=sys.stderr)
+        return EXIT_USAGE
+    found = False
+    for stream in [args.stream] if args.stream else [stream.name for stream in contract.streams]:
+        entry = suppressions.lookup(address, stream, now)
+        found = found or entry is not None
+        what = f'suppressed ({entry.reason}, scope {entry.scope}, {entry.source})' if entry else 'not suppressed'
+        print(f'{address} {stream}: {what}')
+    return 1 if found else 0
+
+
+def _import(args: argparse.Namespace, contract: Contract, suppressions: SuppressionList, now: float) -> int:
+    try:
+        text = Path(args.file).read_text(encoding='utf-8')
+    except (OSError, UnicodeDecodeError) as error:
+        return _error(f'{args.file}: cannot read: {getattr(error, "strerror", None) or error}')
+    streams = [stream.name for stream in contract.streams]
+    report = import_csv(suppressions, text, args.file, streams=streams, scope=args.scope, now=now)
+    sys.stdout.write(report.text(args.file))
+    if report.problem is not None:
+        return 2
+    status = _write_maps(contract, suppressions, now, None) if report.taken else 0
+    return max(status, 1 if report.skipped else 0)
+
+
+def _manual(
+    args: argparse.Namespace, contract: Contract, db: Database, suppressions: SuppressionList, now: float
+) -> int:
+    if args.scope != ALL_STREAMS and args.scope not in [stream.name for stream in contract.streams]:
+        print(f'suppression: unknown stream "{args.scope}"', file=sys.stderr)
+        return EXIT_USAGE
+    if args.action == 'add':
+        try:
+            added = suppressions.add(args.scope, args.address, 'manual', 'manual', created=now)
+        except ValueError as error:
+            print(f'suppression: {error}', file=sys.stderr)
+            return EXIT_USAGE
+        print('suppressed' if added else 'already suppressed')
+    else:
+        print('lifted' if suppressions.remove(args.scope, args.address) else 'was not suppressed')
+    return max(_write_maps(contract, suppressions, now, None), _webhooks(contract, db, now))
+
+
+def _write_maps(contract: Contract, suppressions: SuppressionList, now: float, config: str | None) -> int:
+    status = 0
+    entries = suppressions.entries()
+    for stream in contract.streams:
+        if stream.suppression_map is None:
+            continue
+        try:
+            result = write_map(stream.suppression_map, entries, stream.name, now=now, postmap_config=config)
+        except MapError as error:
+            print(f'suppression: {error}', file=sys.stderr)
+            status = 1
+            continue
+        state = 'written' if result.changed else 'unchanged'
+        print(f'{result.path}: {state}, {result.entries} recipients')
+        if result.hash_only:
+            print(f'{result.path}: {result.hash_only} hash-only suppressions are not enforced by the map')
+    return status
+
+
+def _webhooks(contract: Contract, db: Database, now: float) -> int:
+    hook = contract.webhook
+    if hook.url is None:
+        return 0
+    if hook.secret_file is None:
+        print('suppression: the webhook has a URL but no secret_file; nothing posted', file=sys.stderr)
+        return 1
+    try:
+        secret = read_secret_file(hook.secret_file).encode('utf-8')
+    except SecretFileError as error:
+        print(f'suppression: {error}', file=sys.stderr)
+        return 1
+    result = hooks.deliver(db, hook.url, secret, retries=hook.retries, timeout=hook.timeout, now=now)
+    for line in result.errors:
+        print(f'suppression: {line}', file=sys.stderr)
+    waiting, failed = hooks.pending(db)
+    print(f'webhook: {result.delivered} delivered, {waiting} waiting, {failed} given up')
+    return 1 if result.errors else 0
+
+
+def _policy_server(listen: str, contract: Contract, key: bytes) -> int:
+    try:
+        server = serve(listen, lambda: connect(contract.store), key)
+    except (OSError, ValueError) as error:
+        return _error(f'policy service on {listen}: {error}')
+    print(f'suppression policy service on {listen}', flush=True)
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
+    return 0

@@ -1,0 +1,222 @@
+"""Delivery status notifications (RFC 3464) -> one :class:`Event` per recipient.
+
+A DSN is ``multipart/report; report-type=delivery-status`` with a ``message/delivery-status`` part: a block of
+per-message fields (``Reporting-MTA``, ``Arrival-Date``, ``Original-Envelope-Id``, Postfix's
+``X-Postfix-Queue-ID``) and one block per recipient (``Final-Recipient``, ``Original-Recipient``, ``Action``,
+``Status``, ``Remote-MTA``, ``Diagnostic-Code``, ``Last-Attempt-Date``). The returned message (``message/rfc822``)
+or its headers (``text/rfc822-headers``) give the original Message-ID.
+
+Action -> status: failed -> ``bounced``, delayed -> ``deferred``, delivered/relayed/expanded -> ``sent``. A block
+without Action takes it from the class of its Status (5 failed, 4 delayed, 2 delivered). The recipient is the one
+our VERP return path encodes when it verifies and carries one (a DSN's own fields could name anybody), else the
+Original-Recipient (the address we sent to), else the Final-Recipient.
+The DSN's own envelope recipient is our return path (``sender`` of the event): the caller passes it (the pipe
+transport's ``${recipient}``), else it is read from X-Original-To, Delivered-To, the Postfix ``X-Postfix-Sender``
+field, or To.
+
+A message without a delivery-status part (old qmail or Exchange text bounces) is ``EventError('no-delivery-status')``:
+there is no best-effort text reader. A cut-off one is ``truncated``; blocks that give no recipient or no known
+action are skipped, and a report with none left is ``bad-delivery-status``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from email.message import Message
+from typing import Literal
+
+from mailinfra_agent.feedback import _mime
+from mailinfra_agent.feedback.classify import MAX_TEXT, enhanced_problem, parse_codes
+from mailinfra_agent.feedback.events import Event, EventError, event_key
+
+__all__ = ['ACTION_STATUS', 'STATUS_PARTS', 'RecipientStatus', 'parse_dsn', 'read_delivery_status', 'return_path']
+
+ACTION_STATUS: dict[str, Literal['bounced', 'deferred', 'sent']] = {
+    'failed': 'bounced',
+    'delayed': 'deferred',
+    'delivered': 'sent',
+    'relayed': 'sent',
+    'expanded': 'sent',
+}
+"""RFC 3464 Action -> event status (``expanded``: delivered to a list address that forwarded it on)."""
+STATUS_PARTS = ('message/delivery-status', 'message/global-delivery-status')
+"""Content types of the machine-readable part (``global``: RFC 6533, internationalised)."""
+_ACTION_BY_CLASS = {'5': 'failed', '4': 'delayed', '2': 'delivered'}
+
+
+@dataclass(frozen=True)
+class RecipientStatus:
+    """One per-recipient block, with the per-message fields that apply to it."""
+
+    recipient: str | None
+    final_recipient: str | None
+    original_recipient: str | None
+    action: str | None
+    status: str | None
+    remote_mta: str | None
+    diagnostic_type: str | None
+    diagnostic: str | None
+    last_attempt: float | None
+    reporting_mta: str | None
+    arrival: float | None
+    envelope_id: str | None
+    queue_id: str | None
+    original_sender: str | None
+
+
+def _blocks(part: Message) -> list[Message]:
+    """The header blocks of a delivery-status part, however the parser left it: ``message/delivery-status`` comes
+    split into blocks; another ``message/*`` type (RFC 6533's global one) as one message whose headers are the
+    first block and whose body holds the rest; a non-message type as text."""
+    payload = part.get_payload()
+    if isinstance(payload, list) and part.get_content_type() == 'message/delivery-status':
+        return [block for block in payload if isinstance(block, Message) and block.keys()]
+    if isinstance(payload, list):
+        first = payload[0] if payload and isinstance(payload[0], Message) else Message()
+        rest = first.get_payload()
+        blocks = [first] if first.keys() else []
+        content = rest if isinstance(rest, str) else ''
+    else:
+        blocks, content = [], _mime.part_text(part)
+    chunks = content.replace('\r\n', '\n').split('\n\n')
+    return blocks + [block for block in (_mime.header_block(chunk) for chunk in chunks) if block.keys()]
+
+
+def read_delivery_status(msg: Message, source: str) -> list[RecipientStatus]:
+    """The per-recipient blocks of the DSN ``msg``; EventError when it has no delivery-status part or no block."""
+    part = next((p for p in msg.walk() if p.get_content_type() in STATUS_PARTS), None)
+    if part is None:
+        if _mime.truncated(msg):
+            raise EventError('truncated', f'{source}: the message is cut off before its delivery-status part')
+        raise EventError('no-delivery-status', f'{source}: no message/delivery-status part (not an RFC 3464 DSN)')
+    _mime.refuse_cut(msg, source, STATUS_PARTS)
+    blocks = _blocks(part)
+    if blocks and _mime.header(blocks[0], 'Final-Recipient') is None:
+        per_message, per_recipient = blocks[0], blocks[1:]
+    else:  # some MTAs leave out the per-message block
+        per_message, per_recipient = Message(), blocks
+    reporting_mta = _mime.typed_value(_mime.header(per_message, 'Reporting-MTA'))
+    arrival = _mime.parse_date(_mime.header(per_message, 'Arrival-Date'))
+    envelope_id = _mime.header(per_message, 'Original-Envelope-Id')
+    queue_id = _mime.header(per_message, 'X-Postfix-Queue-ID')
+    original_sender = _mime.mailbox(_mime.typed_value(_mime.header(per_message, 'X-Postfix-Sender')))
+    if len(per_recipient) > _mime.MAX_RECIPIENTS:
+        message = f'{source}: {len(per_recipient)} recipient blocks, more than {_mime.MAX_RECIPIENTS}'
+        raise EventError('too-many-recipients', message)
+    found: list[RecipientStatus] = []
+    for block in per_recipient:
+        final = _mime.address(_mime.header(block, 'Final-Recipient'), typed=True)
+        original = _mime.address(_mime.header(block, 'Original-Recipient'), typed=True)
+        diagnostic = _mime.header(block, 'Diagnostic-Code')
+        diagnostic_type, diagnostic = _mime.split_typed(diagnostic)
+        action = (_mime.header(block, 'Action') or '').lower().split(' ')[0] or None
+        found.append(
+            RecipientStatus(
+                recipient=original or final,
+                final_recipient=final,
+                original_recipient=original,
+                action=action,
+                status=_mime.header(block, 'Status'),
+                remote_mta=_mime.typed_value(_mime.header(block, 'Remote-MTA')),
+                diagnostic_type=diagnostic_type.lower() if diagnostic_type else None,
+                diagnostic=(diagnostic or None) and diagnostic[:MAX_TEXT],
+                last_attempt=_mime.parse_date(_mime.header(block, 'Last-Attempt-Date')),
+                reporting_mta=reporting_mta,
+                arrival=arrival,
+                envelope_id=envelope_id,
+                queue_id=queue_id,
+                original_sender=original_sender,
+            )
+        )
+    if not found:
+        reason = 'truncated' if _mime.truncated(msg) else 'bad-delivery-status'
+        raise EventError(reason, f'{source}: the delivery-status part has no per-recipient block')
+    return found
+
+
+def return_path(msg: Message, envelope_recipient: str | None, fallbacks: Iterable[str | None] = ()) -> str | None:
+    """Where the report was sent (our return path): the given envelope recipient, else X-Original-To,
+    Delivered-To, the ``fallbacks``, To. Not lower-cased: a VERP local part may be case-sensitive."""
+    candidates = [envelope_recipient, _mime.header(msg, 'X-Original-To'), _mime.header(msg, 'Delivered-To')]
+    candidates += [*fallbacks, _mime.header(msg, 'To')]
+    return next((found for found in map(_mime.mailbox, candidates) if found is not None), None)
+
+
+def _enhanced(status: str | None) -> str | None:
+    if status is None:
+        return None
+    code = status.split(' ')[0]
+    return code if enhanced_problem(code) is None and code[0] in '245' else None
+
+
+def parse_dsn(
+    msg: Message,
+    source: str,
+    envelope_recipient: str | None = None,
+    *,
+    decoders: _mime.Decoders | None = None,
+    received: float | None = None,
+    identity: str | None = None,
+) -> list[Event]:
+    """The events of the DSN ``msg``. ``received`` is the time used when the DSN carries none; ``identity``
+    tells reports apart in the event keys (default: the DSN's Message-ID, else a digest of its headers).
+    EventError: no-delivery-status, truncated, bad-delivery-status, too-many-recipients, bad-verp (a return path
+    that claims to be ours but does not verify), no-date."""
+    decoders = decoders or _mime.Decoders()
+    blocks = read_delivery_status(msg, source)
+    sender = return_path(msg, envelope_recipient, [blocks[0].original_sender])
+    try:
+        verp = _mime.decode(decoders.verp, sender) or {}
+    except ValueError as error:
+        raise EventError('bad-verp', f'{source}: return path {sender!r} does not verify: {error}') from None
+    original = _mime.original_headers(msg)
+    original_id = _mime.message_id(_mime.header(original, 'Message-ID')) if original is not None else None
+    report_time = _mime.parse_date(_mime.header(msg, 'Date'))
+    if identity is None:
+        own_id = _mime.message_id(_mime.header(msg, 'Message-ID'))
+        identity = own_id or hashlib.sha256(str(msg.items()).encode('utf-8', 'surrogateescape')).hexdigest()
+    events: list[Event] = []
+    for block in blocks:
+        recipient = verp.get('recipient') or block.recipient
+        enhanced = _enhanced(block.status)
+        action = block.action or (_ACTION_BY_CLASS.get(enhanced[0]) if enhanced else None)
+        key = _key(identity, recipient or '', action or '', enhanced)
+        if recipient is None or action not in ACTION_STATUS or any(event.key == key for event in events):
+            continue  # no recipient, an unknown action, or the same as a block before (the VERP's recipient)
+        when = block.last_attempt or report_time or received
+        if when is None:
+            raise EventError('no-date', f'{source}: no Last-Attempt-Date, no Date header and no arrival time given')
+        code, text_enhanced = parse_codes(block.diagnostic or '')
+        delay = when - block.arrival if block.arrival is not None and when >= block.arrival else None
+        events.append(
+            Event(
+                key=key,
+                kind='dsn',
+                status=ACTION_STATUS[action],
+                time=when,
+                recipient=recipient,
+                source=source,
+                stream=verp.get('stream'),
+                queue_id=block.queue_id,
+                sender=sender,
+                smtp_code=code if block.diagnostic_type in (None, 'smtp') else None,
+                dsn=enhanced or text_enhanced,
+                diagnostic=block.diagnostic,
+                relay=block.remote_mta,
+                delay=delay,
+                message_id=original_id,
+                segment=verp.get('segment'),
+                campaign=verp.get('campaign'),
+            )
+        )
+    if not events:
+        raise EventError(
+            'bad-delivery-status', f'{source}: no per-recipient block has a recipient and a known Action or Status'
+        )
+    return events
+
+
+def _key(identity: str, recipient: str, action: str, status: str | None) -> str:
+    return event_key('dsn', identity, recipient, action, status)

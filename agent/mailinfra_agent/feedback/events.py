@@ -1,0 +1,71 @@
+"""The one event type every feedback source yields: a delivery attempt, a DSN, a complaint or an unsubscribe.
+
+Parsers (Postfix logs, PowerMTA accounting, DSN and ARF messages, the unsubscribe endpoint) build
+:class:`Event` values; the ingest service stores them under ``key``, so a source read twice changes
+nothing. Standard library only: both sides import this module.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Literal
+
+__all__ = ['KINDS', 'STATUSES', 'Event', 'EventError', 'event_key']
+
+Kind = Literal['delivery', 'dsn', 'complaint', 'unsubscribe']
+Status = Literal['sent', 'deferred', 'bounced', 'expired', 'complaint', 'unsubscribe']
+KINDS: tuple[Kind, ...] = ('delivery', 'dsn', 'complaint', 'unsubscribe')
+STATUSES: tuple[Status, ...] = ('sent', 'deferred', 'bounced', 'expired', 'complaint', 'unsubscribe')
+
+
+class EventError(ValueError):
+    """Input a parser cannot read. ``reason`` is a short stable id (a metric label), the message says where and why."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+def event_key(*parts: str | int | float | None) -> str:
+    """A stable unique key from the parts that identify one event (hex SHA-256, 32 characters)."""
+    joined = '\x1f'.join('' if part is None else str(part) for part in parts)
+    return hashlib.sha256(joined.encode('utf-8', 'surrogateescape')).hexdigest()[:32]
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One outcome for one recipient. Times are POSIX seconds (UTC); unknown fields are ``None``."""
+
+    key: str
+    """Unique per event; the same input always gives the same key (see :func:`event_key`)."""
+    kind: Kind
+    status: Status
+    time: float
+    recipient: str
+    """Lower-cased address; for an anonymised complaint the address our own data (VERP, token) gave back."""
+    source: str
+    """Where it was read: a log file path, ``maildir:<name>``, ``http``."""
+    stream: str | None = None
+    """The stream (Postfix instance / PowerMTA virtual-mta pool) the message left through."""
+    queue_id: str | None = None
+    sending_ip: str | None = None
+    sender: str | None = None
+    """The envelope sender (a VERP return path when the stream uses VERP)."""
+    isp: str | None = None
+    smtp_code: str | None = None
+    """The three-digit reply code, e.g. ``550``."""
+    dsn: str | None = None
+    """The RFC 3463 enhanced status code, e.g. ``5.1.1``."""
+    diagnostic: str | None = None
+    relay: str | None = None
+    delay: float | None = None
+    """Seconds from arrival to this outcome."""
+    message_id: str | None = None
+    segment: str | None = None
+    """The list segment, from the VERP return path or the token header."""
+    campaign: str | None = None
+    category: str | None = None
+    """The bounce category the classifier gave (``classify``), set by ingest."""
+    feedback_type: str | None = None
+    """ARF ``Feedback-Type`` (``abuse``, ...) for complaints."""

@@ -1,0 +1,521 @@
+"""Postfix log lines -> delivery :class:`~mailinfra_agent.feedback.events.Event` values and message records.
+
+One event per delivery attempt (``to=<...>, ..., status=sent|deferred|bounced (...)`` of smtp(8), lmtp(8),
+local(8), error(8), ...), and one :class:`MessageSeen` per qmgr ``from=<...>`` line (the envelope sender: a VERP
+return path) and per cleanup ``message-id=<...>`` line, which the ingest service stores so that later delivery
+lines can be matched to their message. The parser also keeps a bounded map queue id -> (sender, message id),
+so an event carries both when their lines went through the same parser.
+
+Line formats (the header before ``program[pid]: ``):
+
+- classic syslog, ``Dec  6 06:00:00 host postfix-marketing/smtp[123]: ...``;
+- Postfix's own ``maillog_file`` (postlogd, what the roles write), ``Dec 06 06:00:00 host ...`` (day zero-padded;
+  a fraction of seconds after the time is accepted too);
+- RFC 3339 (rsyslog's high-precision format), ``2026-12-06T06:00:00.123456+00:00 host ...``.
+
+Yearless stamps are read in ``tz`` (default UTC) and get the latest year that puts them at most two days after
+``reference_time`` (default: now; the slack covers clock and zone skew); pass the file's modification time when
+reading an old file, so a log that crosses New Year gets both years right.
+
+The program is ``<syslog_name>[/<service>]/<daemon>``. The roles give each stream instance the syslog_name
+``postfix-<stream>`` and each outbound transport the service name ``out_<ip key>`` or ``out_<ip key>__<isp>``,
+bound to one address (``smtp_bind_address``). The line does not carry the sending IP, so it comes from that
+transport name (an ip key ``198_51_100_20`` is the address ``198.51.100.20``; other keys through
+``Instance.transport_ips``), else from the instance's only IP (:class:`Instance`), else it is None. The ISP comes
+from the transport's ``__<isp>`` suffix, else from ``isp_of`` (e.g. an :class:`IspMatcher`) on the recipient's
+domain. Programs whose syslog_name is neither a known instance nor ``postfix``/``postfix-*`` are other programs:
+ignored.
+
+Decisions:
+
+- **Expiry.** Postfix logs an expiry once per message (qmgr ``from=<...>, status=expired, returned to sender``),
+  with no line per recipient. The parser turns it into one ``expired`` event per recipient whose last attempt it
+  saw deferred (carrying that attempt's code, text, relay, IP and ISP); when it saw none (the earlier lines were
+  in a file it did not read), one ``expired`` event with an empty recipient. pflogsumm (1.1.5, Debian 12) has no
+  expiry count: its "delivered" counts ``status=sent`` lines (notifications included), "bounced" the ``bounced``
+  lines, "deferred" the queue ids with a deferral and "(N deferrals)" the ``deferred`` lines.
+- **Locally generated bounces.** ``postfix/bounce[...]: ID: sender non-delivery notification: NEW`` is not a
+  delivery attempt: no event (the recipient's ``bounced``/``expired`` event came from its own line). The
+  notification NEW is then an ordinary message with the null sender: its delivery yields events with
+  ``sender == ''`` when its qmgr line was seen (a report should leave those out of the stream's rates).
+- **Address verification** probes (``status=deliverable``/``undeliverable``) are not deliveries: ignored.
+  ``status=SOFTBOUNCE`` (``soft_bounce = yes``) is a deferral.
+- **Bad input.** Lines of other programs and Postfix messages the parser does not know give ``[]``. A delivery
+  line that is cut (no ``status=``, no closing parenthesis) raises ``EventError('truncated', ...)``; one with
+  unreadable fields or stamp ``EventError('garbage', ...)``; an unknown status word
+  ``EventError('unknown-status', ...)``. Messages start with ``source:lineno:``. Text decoded with
+  ``surrogateescape`` goes through unchanged.
+- **Keys.** ``event_key('postfix', line[, recipient])`` (the line without its line end; the recipient for the
+  events of an expiry): the same line read twice (or from a renamed, rotated file) gives the same key; the source
+  path is not part of it.
+
+Speed: a cheap substring prefilter drops most lines, and no regular expression can backtrack. Measured about
+90,000-130,000 lines/s on a generated 200,000-line three-instance log (half of it noise) on a loaded two-core
+machine (Python 3.11).
+
+Standard library only (a shared leaf: both the agent and the controller import it).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import time as time_module
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
+
+from mailinfra_agent.feedback.events import Event, EventError, Status, event_key
+
+__all__ = ['Instance', 'IspMatcher', 'MessageSeen', 'PostfixLogParser', 'Record', 'smtp_code_of']
+
+UTC = dt.UTC
+MONTH_NAMES = ('Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec')
+MONTHS = {name: number for number, name in enumerate(MONTH_NAMES, 1)}
+# Short queue ids are upper-case hex; long ones (enable_long_queue_ids) use digits and consonants only, so words
+# such as "warning" or "NOQUEUE" never pass.
+QUEUE_ID = re.compile(r'[0-9A-F]{5,20}|[0-9B-DF-HJ-NP-TV-Zb-df-hj-np-tv-z]{10,30}')
+DSN = re.compile(r'[245]\.\d{1,3}\.\d{1,3}')
+# The reply code: at the start of the text, or after "said: " / "refused to talk to me: ". No nested repetition.
+SMTP_CODE = re.compile(r'(?:^|said: |to me: )([245]\d\d)(?=[ -]|$)')
+STATUSES: dict[str, Status] = {
+    'sent': 'sent',
+    'deferred': 'deferred',
+    'bounced': 'bounced',
+    'expired': 'expired',
+    'SOFTBOUNCE': 'deferred',
+}
+IGNORED_STATUSES = frozenset({'deliverable', 'undeliverable'})
+FUTURE_SLACK = 2 * 86400.0
+"""A yearless stamp may lie this far after the reference time (clock or zone skew) before it is last year's."""
+
+
+@dataclass(frozen=True, slots=True)
+class Instance:
+    """A Postfix instance as the log shows it."""
+
+    syslog_name: str
+    """``postfix-marketing``; its services log as ``<syslog_name>/<service>`` (``postfix`` for the primary)."""
+    stream: str | None
+    """The stream it sends for; None for the primary instance."""
+    sending_ips: tuple[str, ...] = ()
+    """The stream's addresses on this host: the sending IP of every line when there is only one."""
+    transport_ips: tuple[tuple[str, str], ...] = ()
+    """(ip key, address) of the transports ``out_<ip key>``: ``SendingIp.id`` without its ``<pool>_`` prefix. Needed
+    only for ids that are not an address with ``_`` for ``.`` (``alloc1``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class MessageSeen:
+    """A message entering a queue: one record per qmgr ``from=`` line and per cleanup ``message-id=`` line."""
+
+    key: str
+    time: float
+    source: str
+    stream: str | None
+    queue_id: str
+    sender: str | None
+    """The envelope sender (``''`` for the null sender of a notification); None on a ``message-id`` record."""
+    message_id: str | None
+    """Without the angle brackets; None on a ``from`` record."""
+
+
+Record = Event | MessageSeen
+
+
+class IspMatcher:
+    """Recipient domain -> ISP name: the longest listed suffix of the domain (as the queue collector does)."""
+
+    def __init__(self, domains: Mapping[str, str], default: str | None = None) -> None:
+        self._domains = {domain.lower().strip('.'): isp for domain, isp in domains.items()}
+        self._default = default
+        self._cache: dict[str, str | None] = {}
+
+    def __call__(self, domain: str) -> str | None:
+        try:
+            return self._cache[domain]
+        except KeyError:
+            pass
+        found = self._default
+        labels = domain.lower().strip('.').split('.')
+        for start in range(len(labels)):
+            isp = self._domains.get('.'.join(labels[start:]))
+            if isp is not None:
+                found = isp
+                break
+        if len(self._cache) >= 100_000:
+            self._cache.clear()
+        self._cache[domain] = found
+        return found
+
+
+def smtp_code_of(diagnostic: str) -> str | None:
+    """The remote server's three-digit reply code in a Postfix status text, if it has one."""
+    match = SMTP_CODE.search(diagnostic)
+    return match.group(1) if match else None
+
+
+def _transport_ip(key: str) -> str | None:
+    """``198_51_100_20`` -> ``198.51.100.20``; None for an ip key that is not an address."""
+    parts = key.split('_')
+    if len(parts) == 4 and all(part.isdigit() and len(part) <= 3 and int(part) < 256 for part in parts):
+        return '.'.join(parts)
+    return None
+
+
+def _header(line: str) -> tuple[str, str, str, str] | None:
+    """(stamp, host, ``program[pid]:``, message) of a syslog, postlog or RFC 3339 line; None when it has none."""
+    if line[:1].isdigit():
+        fields = line.split(None, 3)
+        if len(fields) < 4:
+            return None
+        stamp, host, program_text, message = fields
+    else:
+        fields = line.split(None, 5)
+        if len(fields) < 6:
+            return None
+        stamp = ' '.join(fields[:3])
+        host, program_text, message = fields[3:]
+    if not program_text.endswith(':'):
+        return None
+    return stamp, host, program_text, message
+
+
+def _delivery_fields(text: str, where: str) -> tuple[str | None, float | None, str | None]:
+    """relay, delay and dsn of the ``name=value, ...`` fields between the recipient and the status."""
+    relay = delay = dsn = None
+    for item in text.split(', '):
+        name, equals, value = item.partition('=')
+        if not equals:
+            raise EventError('garbage', f'{where}: unreadable delivery field {item[:80]!r}')
+        if name == 'relay':
+            relay = None if value == 'none' else value
+        elif name == 'delay':
+            try:
+                delay = float(value)
+            except ValueError:
+                raise EventError('garbage', f'{where}: unreadable delay {value[:40]!r}') from None
+        elif name == 'dsn':
+            if not DSN.fullmatch(value):
+                raise EventError('garbage', f'{where}: unreadable dsn {value[:40]!r}')
+            dsn = value
+    return relay, delay, dsn
+
+
+@dataclass(slots=True)
+class _Program:
+    """What a program name (``postfix-marketing/out_198_51_100_20__gmail/smtp``) tells, computed once per name."""
+
+    instance: str
+    stream: str | None
+    daemon: str
+    sending_ip: str | None
+    isp: str | None
+
+
+@dataclass(slots=True)
+class _Queued:
+    sender: str | None = None
+    message_id: str | None = None
+    deferred: dict[str, Event] | None = None
+    """Recipients whose last attempt was deferred: the expiry event's template."""
+
+
+class PostfixLogParser:
+    """Parse Postfix log lines one at a time; remembers queue ids between lines (bounded)."""
+
+    def __init__(
+        self,
+        instances: Iterable[Instance] = (),
+        *,
+        isp_of: Callable[[str], str | None] | None = None,
+        reference_time: float | None = None,
+        tz: dt.tzinfo = UTC,
+        max_messages: int = 200_000,
+    ) -> None:
+        self._instances = {instance.syslog_name: instance for instance in instances}
+        self._isp_of = isp_of
+        reference = time_module.time() if reference_time is None else reference_time
+        self._reference = reference
+        self._reference_year = dt.datetime.fromtimestamp(reference, tz).year
+        self._tz = tz
+        self._max_messages = max_messages
+        self._programs: dict[str, _Program | None] = {}
+        self._stamps: dict[str, float] = {}
+        self._queued: dict[tuple[str, str], _Queued] = {}
+
+    # --- public --------------------------------------------------------------------------------------------------
+
+    def remember(self, stream: str | None, queue_id: str, sender: str | None, message_id: str | None) -> None:
+        """Seed the queue id map (e.g. from the store after a restart) for the instance of ``stream``."""
+        instance = next((i.syslog_name for i in self._instances.values() if i.stream == stream), None)
+        if instance is None:
+            instance = 'postfix' if stream is None else f'postfix-{stream}'
+        entry = self._entry(instance, queue_id)
+        if sender is not None:
+            entry.sender = sender
+        if message_id is not None:
+            entry.message_id = message_id
+
+    def parse_line(self, line: str, source: str, lineno: int) -> list[Record]:
+        """The events and message records of one line; ``[]`` for lines that carry none."""
+        # Cheap prefilter: every line that matters has one of these.
+        if 'to=<' not in line and 'from=<' not in line and 'message-id=' not in line and ': removed' not in line:
+            return []
+        line = line.rstrip('\r\n')
+        header = _header(line)
+        if header is None:
+            if 'to=<' in line and 'status=' in line and 'postfix' in line:
+                raise EventError('garbage', f'{source}:{lineno}: unreadable log line header: {line[:200]!r}')
+            return []
+        stamp, _host, program_text, message = header
+        program = self._program(program_text)
+        if program is None:
+            return []
+        colon = message.find(': ')
+        if colon < 0:
+            return []
+        queue_id = message[:colon]
+        if not QUEUE_ID.fullmatch(queue_id):
+            return []
+        text = message[colon + 2 :]
+        where = f'{source}:{lineno}'
+        if text.startswith('to=<'):
+            return self._delivery(program, queue_id, text, line, stamp, source, where)
+        if text.startswith('from=<'):
+            return self._from(program, queue_id, text, line, stamp, source, where)
+        if text.startswith('message-id='):
+            value = text[11:].strip()
+            if value.startswith('<') and value.endswith('>'):
+                value = value[1:-1]
+            entry = self._entry(program.instance, queue_id)
+            if entry.message_id == value:
+                return []
+            entry.message_id = value
+            key = event_key('postfix', line)
+            time = self._time(stamp, where)
+            return [MessageSeen(key, time, source, program.stream, queue_id, None, value)]
+        if text == 'removed':
+            self._queued.pop((program.instance, queue_id), None)
+        return []
+
+    # --- line kinds -------------------------------------------------------------------------------------------------
+
+    def _delivery(
+        self,
+        program: _Program,
+        queue_id: str,
+        text: str,
+        line: str,
+        stamp: str,
+        source: str,
+        where: str,
+    ) -> list[Record]:
+        end = text.find('>, ', 4)
+        if end < 0:
+            raise EventError('truncated', f'{where}: delivery line without the end of its recipient: {text[:200]!r}')
+        recipient = text[4:end].lower()
+        marker = text.find(', status=', end)
+        if marker < 0:
+            raise EventError('truncated', f'{where}: delivery line without status=: {text[:200]!r}')
+        status_text = text[marker + 9 :]
+        space = status_text.find(' ')
+        word = status_text if space < 0 else status_text[:space]
+        if word in IGNORED_STATUSES:
+            return []
+        status = STATUSES.get(word)
+        if status is None:
+            if space < 0:
+                raise EventError('truncated', f'{where}: delivery line cut in its status: {text[-200:]!r}')
+            raise EventError('unknown-status', f'{where}: unknown delivery status {word[:40]!r}')
+        if space < 0 or status_text[space + 1 : space + 2] != '(' or not status_text.endswith(')'):
+            raise EventError('truncated', f'{where}: delivery line cut in its status text: {text[-200:]!r}')
+        diagnostic = status_text[space + 2 : -1]
+        relay, delay, dsn = _delivery_fields(text[end + 3 : marker], where)
+        time = self._time(stamp, where)
+        isp = program.isp
+        if isp is None and self._isp_of is not None:
+            isp = self._isp_of(recipient.rpartition('@')[2])
+        entry = self._queued.get((program.instance, queue_id))
+        event = Event(
+            key=event_key('postfix', line),
+            kind='delivery',
+            status=status,
+            time=time,
+            recipient=recipient,
+            source=source,
+            stream=program.stream,
+            queue_id=queue_id,
+            sending_ip=program.sending_ip,
+            sender=entry.sender if entry else None,
+            isp=isp,
+            smtp_code=smtp_code_of(diagnostic),
+            dsn=dsn,
+            diagnostic=diagnostic,
+            relay=relay,
+            delay=delay,
+            message_id=entry.message_id if entry else None,
+        )
+        if status == 'deferred':
+            entry = entry or self._entry(program.instance, queue_id)
+            if entry.deferred is None:
+                entry.deferred = {}
+            entry.deferred[recipient] = event
+        elif entry is not None and entry.deferred:
+            entry.deferred.pop(recipient, None)
+        return [event]
+
+    def _from(
+        self,
+        program: _Program,
+        queue_id: str,
+        text: str,
+        line: str,
+        stamp: str,
+        source: str,
+        where: str,
+    ) -> list[Record]:
+        end = text.find('>', 6)
+        if end < 0:
+            raise EventError('truncated', f'{where}: from= line without the end of its sender: {text[:200]!r}')
+        sender = text[6:end]
+        rest = text[end + 1 :]
+        time = self._time(stamp, where)
+        if rest.startswith(', status=expired'):
+            entry = self._queued.get((program.instance, queue_id))
+            template = list(entry.deferred.values()) if entry and entry.deferred else []
+            if entry is not None:
+                entry.deferred = None
+            events: list[Record] = []
+            for last in template:
+                events.append(
+                    replace(
+                        last,
+                        key=event_key('postfix', line, last.recipient),
+                        status='expired',
+                        time=time,
+                        source=source,
+                        sender=sender,
+                        delay=None,
+                    )
+                )
+            if not events:
+                events.append(
+                    Event(
+                        key=event_key('postfix', line, ''),
+                        kind='delivery',
+                        status='expired',
+                        time=time,
+                        recipient='',
+                        source=source,
+                        stream=program.stream,
+                        queue_id=queue_id,
+                        sender=sender,
+                        message_id=entry.message_id if entry else None,
+                    )
+                )
+            return events
+        if program.daemon != 'qmgr' or not rest.startswith(', size='):
+            return []
+        entry = self._entry(program.instance, queue_id)
+        if entry.sender == sender:
+            return []  # qmgr logs the sender again at every retry
+        entry.sender = sender
+        key = event_key('postfix', line)
+        return [MessageSeen(key, time, source, program.stream, queue_id, sender, None)]
+
+    # --- helpers ----------------------------------------------------------------------------------------------------
+
+    def _entry(self, instance: str, queue_id: str) -> _Queued:
+        key = (instance, queue_id)
+        entry = self._queued.get(key)
+        if entry is None:
+            if len(self._queued) >= self._max_messages:
+                del self._queued[next(iter(self._queued))]  # the oldest
+            entry = self._queued[key] = _Queued()
+        return entry
+
+    def _program(self, text: str) -> _Program | None:
+        if text.endswith(']:'):  # the pid: cached without it
+            bracket = text.rfind('[')
+            if bracket < 0 or not text[bracket + 1 : -2].isdigit():
+                return None
+            text = text[:bracket] + ':'
+        try:
+            return self._programs[text]
+        except KeyError:
+            pass
+        program = self._read_program(text)
+        if len(self._programs) >= 10_000:
+            self._programs.clear()
+        self._programs[text] = program
+        return program
+
+    def _read_program(self, text: str) -> _Program | None:
+        name = text[:-1]
+        if name.endswith(']'):
+            bracket = name.rfind('[')
+            if bracket < 0 or not name[bracket + 1 : -1].isdigit():
+                return None
+            name = name[:bracket]
+        parts = name.split('/')
+        if len(parts) < 2:
+            return None
+        syslog_name = parts[0]
+        instance = self._instances.get(syslog_name)
+        keys: dict[str, str] = {}
+        if instance is not None:
+            stream = instance.stream
+            ips = instance.sending_ips
+            keys = dict(instance.transport_ips)
+        elif syslog_name == 'postfix':
+            stream, ips = None, ()
+        elif syslog_name.startswith('postfix-') and len(syslog_name) > 8:
+            stream, ips = syslog_name[8:], ()
+        else:
+            return None
+        sending_ip = ips[0] if len(ips) == 1 else None
+        isp = None
+        if len(parts) >= 3 and parts[1].startswith('out_'):
+            ip_key, _, isp_name = parts[1][4:].partition('__')
+            sending_ip = keys.get(ip_key) or _transport_ip(ip_key) or sending_ip
+            isp = isp_name or None
+        return _Program(syslog_name, stream, parts[-1], sending_ip, isp)
+
+    def _time(self, stamp: str, where: str) -> float:
+        cached = self._stamps.get(stamp)
+        if cached is not None:
+            return cached
+        try:
+            if stamp[:1].isdigit():
+                moment = dt.datetime.fromisoformat(stamp)
+                if moment.tzinfo is None:
+                    moment = moment.replace(tzinfo=self._tz)
+                value = moment.timestamp()
+            else:
+                value = self._yearless(stamp)
+        except (ValueError, KeyError, OverflowError):
+            raise EventError('garbage', f'{where}: unreadable time stamp {stamp[:40]!r}') from None
+        if len(self._stamps) >= 4096:
+            self._stamps.clear()
+        self._stamps[stamp] = value
+        return value
+
+    def _yearless(self, stamp: str) -> float:
+        month_name, day, clock = stamp.split(' ')
+        month = MONTHS[month_name]
+        hours, minutes, seconds = clock.split(':')
+        whole, _, fraction = seconds.partition('.')
+        if not (day.isdigit() and hours.isdigit() and minutes.isdigit() and whole.isdigit()):
+            raise ValueError(stamp)
+        if fraction and not fraction.isdigit():
+            raise ValueError(stamp)
+        parts = (int(day), int(hours), int(minutes), int(whole))
+        for year in (self._reference_year + 1, self._reference_year, self._reference_year - 1):
+            try:
+                moment = dt.datetime(year, month, *parts, tzinfo=self._tz)
+            except ValueError:  # 29 February of a year without it
+                continue
+            value = moment.timestamp()
+            if value <= self._reference + FUTURE_SLACK:
+                return value + (float('0.' + fraction) if fraction else 0.0)
+        raise ValueError(stamp)

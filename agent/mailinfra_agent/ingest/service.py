@@ -1,0 +1,220 @@
+"""The ingest service: build the sources from the contract, read them until done (``--once``) or forever.
+
+Also the pipe input: one message on standard input, as Postfix's pipe(8) transport delivers it.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from ..contract import DEFAULT_ISP, Contract
+from ..feedback.arf import NoRecipient
+from ..feedback.classify import Classifier
+from ..feedback.events import Event, EventError
+from ..store import connect
+from .sources import LogSource, MaildirSource, problem
+from .store import Backoff, Batch, StoreUnavailable, Writer
+
+log = logging.getLogger(__name__)
+
+POLL = 1.0
+"""Seconds between looks at the sources when following and nothing was new."""
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """What to read: log files (path, format ``postfix`` or ``powermta-acct``) and Maildirs."""
+
+    logs: tuple[tuple[str, str], ...]
+    maildirs: tuple[str, ...] = ()
+
+
+def contract_inputs(contract: Contract) -> Inputs:
+    """The log files and Maildirs the contract names (``Contract.logs``, ``Contract.feedback_maildirs``)."""
+    return Inputs(tuple((entry.path, entry.format) for entry in contract.logs), tuple(contract.feedback_maildirs))
+
+
+def signing_keys(contract: Contract) -> tuple[bytes, ...]:
+    """The VERP/token keys (the signing key first, then the old ones); () when the contract names none.
+
+    Raises ValueError (``signing.KeyFileError``) when a named key file cannot be used.
+    """
+    from ..feedback.signing import read_key_file
+
+    suppression = contract.suppression
+    if suppression.signing_key_file is None:
+        return ()
+    paths = (suppression.signing_key_file, *suppression.old_signing_key_files)
+    return tuple(read_key_file(path) for path in paths)
+
+
+def decoders(contract: Contract, keys: tuple[bytes, ...]) -> Any:
+    """H2's Decoders for our VERP return paths, unsubscribe tokens and X-Mailinfra-Id headers (none without keys)."""
+    from ..feedback import tokens, verp
+    from ..feedback.message import Decoders
+
+    if not keys:
+        return Decoders()
+    return Decoders(
+        verp=verp.decoder(keys),
+        token=tokens.token_decoder(keys, contract.unsubscribe.token_max_age),
+        ident=lambda value: tokens.read_id(value, keys),
+    )
+
+
+def classifier(contract: Contract) -> Classifier:
+    return Classifier(contract.bounce_rules.rules, contract.bounce_rules.max_text)
+
+
+def isp_domains(contract: Contract) -> dict[str, str]:
+    """Recipient domain -> ISP profile name (the default profile matches by MX only, so it is left out)."""
+    return {domain: isp.name for isp in contract.isps if isp.name != DEFAULT_ISP for domain in isp.recipient_domains}
+
+
+def postfix_parser(contract: Contract) -> Any:
+    """H1's Postfix log parser for every Postfix instance of the host (one parser reads any of their lines)."""
+    from ..feedback.postfix_log import Instance, IspMatcher, PostfixLogParser
+
+    instances = []
+    names = {
+        (entry.syslog_name or entry.instance, entry.stream) for entry in contract.logs if entry.format == 'postfix'
+    }
+    names.add(('postfix', None))
+    names.update((stream.instance, stream.name) for stream in contract.streams)
+    for syslog_name, stream in sorted(names, key=lambda item: (item[0], item[1] or '')):
+        own = [ip for ip in contract.ips if ip.stream == stream and ip.stream and ip.address]
+        ips = tuple(ip.address for ip in own if ip.address)
+        transport_ips = tuple((ip.id.removeprefix(f'{ip.pool}_'), ip.address) for ip in own if ip.address)
+        instances.append(Instance(syslog_name=syslog_name, stream=stream, sending_ips=ips, transport_ips=transport_ips))
+    return PostfixLogParser(instances, isp_of=IspMatcher(isp_domains(contract)))
+
+
+def powermta_parser(contract: Contract) -> Any:
+    from ..feedback.postfix_log import IspMatcher
+    from ..feedback.powermta_acct import PowermtaAcctParser
+
+    streams = {ip.id: ip.stream for ip in contract.ips if ip.stream}
+    return PowermtaAcctParser(isp_of=IspMatcher(isp_domains(contract)), vmta_streams=streams)
+
+
+def message_parser(
+    contract: Contract, keys: tuple[bytes, ...]
+) -> tuple[Callable[[bytes, str, float, str | None], list[Event]], int]:
+    """H2's DSN/ARF/unsubscribe parser with our decoders, and the largest message it reads."""
+    from ..feedback.message import MAX_MESSAGE_BYTES, parse_message
+
+    bound = decoders(contract, keys)
+
+    def parse(data: bytes, source: str, received: float, envelope_recipient: str | None = None) -> list[Event]:
+        return parse_message(data, source, envelope_recipient, decoders=bound, received=received)
+
+    return parse, MAX_MESSAGE_BYTES
+
+
+def build_sources(
+    contract: Contract, inputs: Inputs, batch_lines: int, keys: tuple[bytes, ...] = ()
+) -> list[LogSource | MaildirSource]:
+    sources: list[LogSource | MaildirSource] = []
+    for path, kind in inputs.logs:
+        if kind == 'powermta-acct':
+            sources.append(LogSource(Path(path), 'powermta-acct', lambda: powermta_parser(contract), True, batch_lines))
+        else:
+            sources.append(LogSource(Path(path), 'postfix-log', lambda: postfix_parser(contract), False, batch_lines))
+    if inputs.maildirs:
+        parse, max_bytes = message_parser(contract, keys)
+        for path in inputs.maildirs:
+            sources.append(MaildirSource(Path(path), lambda data, src, rec: parse(data, src, rec, None), max_bytes))
+    return sources
+
+
+def make_writer(contract: Contract, backoff: Backoff, keys: tuple[bytes, ...] = ()) -> Writer:
+    return Writer(lambda: connect(contract.store), contract.host.name, classifier(contract), backoff, keys=keys)
+
+
+class Stop:
+    """Set by SIGTERM/SIGINT: finish the batch being stored, then leave."""
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def install(self) -> None:
+        def handler(signum: int, frame: FrameType | None) -> None:
+            del signum, frame
+            self.requested = True
+
+        signal.signal(signal.SIGTERM, handler)
+        signal.signal(signal.SIGINT, handler)
+
+
+def run(
+    writer: Writer,
+    sources: Sequence[LogSource | MaildirSource],
+    *,
+    follow: bool,
+    poll: float = POLL,
+    stop: Stop | None = None,
+) -> None:
+    """Read every source in turn, one batch each, until none has anything new (then return, or poll when following).
+
+    Raises StoreUnavailable when the store stays away longer than the writer's back-off allows.
+    """
+    stop = stop or Stop()
+    writer.relax()  # logs and Maildirs are read again after a commit a power loss undid
+    try:
+        while not stop.requested:
+            worked = False
+            for source in sources:
+                if stop.requested:
+                    break
+                worked = source.step(writer) or worked
+            if not worked:
+                if not follow:
+                    return
+                time.sleep(poll)
+    finally:
+        for source in sources:
+            if isinstance(source, LogSource):
+                source.follower.close()
+
+
+def ingest_message(
+    writer: Writer,
+    data: bytes,
+    parse: Callable[[bytes, str, float, str | None], list[Event]],
+    envelope_recipient: str | None,
+) -> None:
+    """Store the events of one piped message; a message no parser reads is counted (and not bounced).
+
+    Raises StoreUnavailable when the store cannot take it (Postfix then retries the delivery).
+    """
+    batch = Batch()
+    received = time.time()
+    try:
+        batch.events = parse(data, 'pipe', received, envelope_recipient)
+    except NoRecipient as error:
+        batch.unresolved.append((error, f'pipe:{envelope_recipient or "-"}'))
+    except EventError as error:
+        batch.problems.append(problem('pipe', error.reason, f'pipe:{envelope_recipient or "-"}', str(error)))
+    writer.write(batch)
+
+
+__all__ = [
+    'Inputs',
+    'Stop',
+    'StoreUnavailable',
+    'build_sources',
+    'classifier',
+    'contract_inputs',
+    'ingest_message',
+    'make_writer',
+    'message_parser',
+    'run',
+    'signing_keys',
+]

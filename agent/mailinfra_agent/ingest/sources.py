@@ -1,0 +1,226 @@
+"""Ingest sources: log files (Postfix, PowerMTA accounting) followed by checkpoint, and a Maildir of reports.
+
+Each ``step`` reads one batch, parses it and hands it to the :class:`~.store.Writer` together with what
+marks it done; only after the write does the source move on. A line or message a parser cannot read is
+logged with its location, counted, and skipped; its neighbours are kept.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from ..feedback.arf import NoRecipient
+from ..feedback.events import Event, EventError
+from ..store.events import (
+    Problem,
+    checkpoint,
+    maildir_done,
+    mark_maildir_done,
+    save_checkpoint,
+)
+from .files import Batch as FileBatch
+from .files import LogFollower
+from .store import Batch, Writer
+
+log = logging.getLogger(__name__)
+
+BATCH_LINES = 20_000
+"""Lines per transaction at most (a follower stores what it finds sooner: a batch ends at the end of the file)."""
+
+
+class LineParser(Protocol):
+    """What a log parser offers (``PostfixLogParser``, ``PowermtaAcctParser``)."""
+
+    def parse_line(self, line: str, source: str, lineno: int) -> list[Any]: ...
+
+
+def _decode(raw: bytes) -> tuple[str, bool]:
+    """The line as text, and whether it was valid UTF-8 (otherwise undecodable bytes are U+FFFD)."""
+    try:
+        return raw.decode('utf-8'), True
+    except UnicodeDecodeError:
+        return raw.decode('utf-8', 'replace'), False
+
+
+def problem(kind: str, reason: str, location: str, message: str) -> Problem:
+    log.warning('%s: %s (%s)', location, message, reason)
+    return Problem(kind, reason, location)
+
+
+@dataclass
+class LogSource:
+    """One log file: ``kind`` is ``postfix-log`` or ``powermta-acct``; ``make_parser`` gives a fresh parser.
+
+    Parsers keep state between lines (a queue id's deferrals, the accounting file's header), so a parser that
+    starts in the middle of a file — after a restart, or after a batch the store did not take — first reads
+    the file's lines before the checkpoint again, without storing them.
+    """
+
+    path: Path
+    kind: str
+    make_parser: Callable[[], LineParser]
+    reset_per_file: bool = False
+    """Call the parser's ``reset()`` when a new file starts (PowerMTA accounting: each file has its header)."""
+    batch_lines: int = BATCH_LINES
+    follower: LogFollower = field(init=False)
+    _parser: LineParser | None = field(default=None, init=False)
+    _loaded: bool = field(default=False, init=False)
+
+    def __post_init__(self) -> None:
+        self.follower = LogFollower(self.path)
+
+    @property
+    def name(self) -> str:
+        return str(self.path)
+
+    def _ready_parser(self) -> LineParser:
+        if self._parser is None:
+            parser = self.make_parser()
+            for line in self.follower.before():
+                with contextlib.suppress(EventError):  # counted when it was first read
+                    parser.parse_line(_decode(line.text)[0], self.name, line.number)
+            self._parser = parser
+        return self._parser
+
+    def step(self, writer: Writer) -> bool:
+        """Read, parse and store one batch; False when there was nothing new."""
+        if not self._loaded:
+            self.follower.checkpoint = writer.call(lambda db: checkpoint(db, writer.host, self.name))
+            self._loaded = True
+        try:
+            parser = self._ready_parser()
+            read = self.follower.read(self.batch_lines)
+            if read is None:
+                return False
+            batch = self._parse(parser, read)
+            point = read.checkpoint
+            batch.done = lambda db, now: save_checkpoint(db, writer.host, self.name, point, now)
+            writer.write(batch)
+        except BaseException:
+            # Not stored: read again from the checkpoint, with a parser that has not seen these lines.
+            self.follower.rewind()
+            self._parser = None
+            raise
+        self.follower.commit(read)
+        return True
+
+    def _parse(self, parser: LineParser, read: FileBatch) -> Batch:
+        batch = Batch()
+        name = self.name
+        for number in read.oversized:
+            batch.problems.append(problem(self.kind, 'oversized', f'{self.path}:{number}', 'line longer than 64 KiB'))
+        parse_line = parser.parse_line
+        events, messages = batch.events, batch.messages
+        for line in read.lines:
+            try:
+                text = line.text.decode('utf-8')
+            except UnicodeDecodeError:
+                text = line.text.decode('utf-8', 'replace')
+                where = f'{self.path}:{line.number}'
+                batch.problems.append(problem(self.kind, 'encoding', where, 'not UTF-8; read with replacements'))
+            if line.number == 1 and self.reset_per_file:
+                reset = getattr(parser, 'reset', None)
+                if callable(reset):
+                    reset()
+            try:
+                results = parse_line(text, name, line.number)
+            except EventError as error:
+                where = f'{self.path}:{line.number}'
+                message = str(error).removeprefix(f'{name}:{line.number}: ')  # the parser's message names it too
+                batch.problems.append(problem(self.kind, error.reason, where, message))
+                continue
+            for result in results:
+                if isinstance(result, Event):
+                    if result.status == 'expired' and not result.recipient:
+                        batch.expiries.append((result, text.rstrip('\r\n')))
+                    else:
+                        events.append(result)
+                elif getattr(result, 'queue_id', None):
+                    messages.append(result)  # a MessageSeen
+        return batch
+
+
+MessageParser = Callable[[bytes, str, float], list[Event]]
+"""(message bytes, source, received time) -> events; raises EventError."""
+
+
+@dataclass
+class MaildirSource:
+    """A Maildir of DSNs and complaints: each message is stored once (its name in ``ingest_maildir``), then
+    moved from ``new/`` to ``cur/`` with the seen flag."""
+
+    path: Path
+    parse: MessageParser
+    max_bytes: int
+    kind: str = 'maildir'
+    _stored: set[str] = field(default_factory=set, init=False)
+    """Names known to be stored: not asked of the store again."""
+
+    @property
+    def name(self) -> str:
+        return f'maildir:{self.path}'
+
+    def _pending(self) -> list[tuple[str, Path]]:
+        entries: list[tuple[str, Path]] = []
+        for sub in ('new', 'cur'):
+            try:
+                names = sorted(os.listdir(self.path / sub))
+            except FileNotFoundError:
+                continue
+            entries.extend(
+                (name.split(':', 1)[0], self.path / sub / name) for name in names if not name.startswith('.')
+            )
+        return entries
+
+    def step(self, writer: Writer) -> bool:
+        """Store every message not stored yet; False when there was none."""
+        entries = self._pending()
+        asked = [base for base, _ in entries if base not in self._stored]
+        if asked:
+            self._stored |= writer.call(lambda db: maildir_done(db, writer.host, self.name, asked))
+        worked = False
+        for base, path in entries:
+            if base not in self._stored and self._store(writer, base, path):
+                self._stored.add(base)
+                worked = True
+            if path.parent.name == 'new':
+                _mark_seen(path)
+        return worked
+
+    def _store(self, writer: Writer, base: str, path: Path) -> bool:
+        """Store one message; False when it was gone before it could be read."""
+        location = f'maildir:{path.parent.name}/{path.name}'
+        batch = Batch()
+        try:
+            with open(path, 'rb') as handle:
+                data = handle.read(self.max_bytes + 1)
+                received = os.fstat(handle.fileno()).st_mtime
+        except FileNotFoundError:
+            return False  # moved meanwhile (by another process, or a mail client): it is read where it went
+        try:
+            batch.events = self.parse(data, f'maildir:{base}', received)
+        except NoRecipient as error:
+            batch.unresolved.append((error, location))
+        except EventError as error:
+            batch.problems.append(problem(self.kind, error.reason, location, str(error)))
+        name = self.name
+        batch.done = lambda db, now: mark_maildir_done(db, writer.host, name, base, now)
+        writer.write(batch)
+        return True
+
+
+def _mark_seen(path: Path) -> None:
+    """new/NAME -> cur/NAME:2,S (Maildir: moved to cur, flagged seen)."""
+    target = path.parent.parent / 'cur' / f'{path.name.split(":", 1)[0]}:2,S'
+    try:
+        path.rename(target)
+    except FileNotFoundError:
+        pass
+    except OSError as error:
+        log.warning('%s: cannot move to cur/: %s', path, error)

@@ -1,0 +1,294 @@
+"""The ingest side of the store: one batch per transaction, retried with back-off while the store is away.
+
+A batch is everything one read produced — events, message records, problems — plus what marks it done
+(the log checkpoint, the Maildir name). It is written in one transaction, so after a crash or an outage
+the store holds all of it or none of it, and the source is read again from the last stored checkpoint.
+While the store cannot be reached the batch waits in memory (one batch: reading stops, the source itself
+keeps the rest) and the write is retried with exponential back-off.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from ..feedback.arf import NoRecipient, complaint_key
+from ..feedback.classify import Classifier
+from ..feedback.events import Event, event_key
+from ..store import Database, StoreError, migrate
+from ..store.events import EVENT_COLUMNS, MessageFields, Problem, add_problems, insert_events, messages, upsert_messages
+
+log = logging.getLogger(__name__)
+
+T = TypeVar('T')
+
+UNCLASSIFIED = frozenset({'sent', 'complaint', 'unsubscribe'})
+"""Statuses without a reply to classify."""
+
+
+EXPIRY_WINDOW = 30 * 86400
+"""How far back an expiry's deferrals are looked for (longer than any queue lifetime)."""
+
+
+def expired_recipients(db: Database, expiry: Event, line: str) -> list[Event]:
+    """The per-recipient events of a Postfix expiry whose deferrals the parser did not see (it read them before a
+    restart or a rotation), built from the stored deliveries of the queue id as the parser builds them: one per
+    recipient whose last attempt was deferred, keyed ``event_key('postfix', line, recipient)``. The expiry itself
+    when there are none.
+    """
+    stream = 'stream IS NULL' if expiry.stream is None else 'stream = ?'
+    rows = db.execute(
+        f'SELECT {", ".join(EVENT_COLUMNS)} FROM feedback_events WHERE kind = ? AND {stream} AND queue_id = ? '
+        'AND source = ? AND time <= ? AND time > ? ORDER BY time, key',
+        (
+            'delivery',
+            *(() if expiry.stream is None else (expiry.stream,)),
+            expiry.queue_id,
+            expiry.source,
+            expiry.time,
+            expiry.time - EXPIRY_WINDOW,
+        ),
+    )
+    last: dict[str, Event] = {}
+    for row in rows:
+        event = Event(**dict(zip(EVENT_COLUMNS, row, strict=True)))
+        if event.status == 'expired':
+            last.clear()  # an earlier life of the queue id ended here
+        elif event.recipient:
+            last[event.recipient] = event
+    deferred = [event for event in last.values() if event.status == 'deferred']
+    if not deferred:
+        return [expiry]
+    return [
+        dataclasses.replace(
+            event,
+            key=event_key('postfix', line, event.recipient),
+            status='expired',
+            time=expiry.time,
+            source=expiry.source,
+            sender=expiry.sender,
+            delay=None,
+            category=None,
+        )
+        for event in deferred
+    ]
+
+
+def batch_kind(location: str) -> str:
+    """The kind of source of a location (``maildir:...``, ``pipe:...``)."""
+    return location.split(':', 1)[0] if location.startswith(('maildir:', 'pipe:')) else 'maildir'
+
+
+SOURCE_PRAGMAS = (
+    # In WAL mode (store/database.py) NORMAL syncs the log at checkpoints, not at every commit. A killed
+    # process loses nothing committed (the WAL is in the OS's hands); a power loss may lose the last
+    # commits, but never part of one: events and the checkpoint of a batch (or the Maildir name) go or
+    # stay together, and the lost input is read again. Not for the pipe: Postfix forgets what it delivered.
+    'PRAGMA synchronous = NORMAL',
+    # 32 MiB of page cache (the default is 2 MiB): the events table's indexes take keys in random order.
+    'PRAGMA cache_size = -32768',
+)
+"""Settings of a SQLite connection that stores re-readable sources (logs, Maildirs): see Writer.relax()."""
+
+
+class StoreUnavailable(Exception):
+    """The store stayed unreachable for longer than the ingest may wait; nothing of the batch was stored."""
+
+
+@dataclass
+class Batch:
+    """What one read produced; ``done`` marks the source's progress in the same transaction."""
+
+    events: list[Event] = field(default_factory=list)
+    messages: list[MessageFields] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    expiries: list[tuple[Event, str]] = field(default_factory=list)
+    """Postfix expiries whose deferrals the parser did not see (read before a restart), with their log line."""
+    unresolved: list[tuple[NoRecipient, str]] = field(default_factory=list)
+    """Complaints without a recipient (anonymised reports), with their location: resolved through the store."""
+    done: Callable[[Database, int], None] | None = None
+
+
+@dataclass
+class Backoff:
+    initial: float = 0.5
+    maximum: float = 30.0
+    wait: float | None = None
+    """Give up after this many seconds without a store (None: never)."""
+
+
+class Writer:
+    """Stores batches for one host: classifies and completes events, then one transaction per batch."""
+
+    def __init__(
+        self,
+        opener: Callable[[], Database],
+        host: str,
+        classifier: Classifier,
+        backoff: Backoff | None = None,
+        *,
+        keys: tuple[bytes, ...] = (),
+        after_store: Callable[[Database, Sequence[Event]], None] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._opener = opener
+        self._keys = keys
+        self.host = host
+        self.classifier = classifier
+        self.backoff = backoff or Backoff()
+        self._after_store = after_store
+        self._sleep = sleep
+        self._db: Database | None = None
+        self._classified: dict[tuple[str | None, ...], str] = {}
+        self._pragmas: tuple[str, ...] = ()
+        self.stored_events = 0
+        self.stored_problems = 0
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    def database(self) -> Database:
+        """The open connection, connected (and migrated) on first use."""
+        if self._db is None:
+            db = self._opener()
+            try:
+                self._apply_pragmas(db)
+                migrate(db)
+            except StoreError:
+                db.close()
+                raise
+            self._db = db
+        return self._db
+
+    def relax(self) -> None:
+        """Use :data:`SOURCE_PRAGMAS` on a SQLite store: only for sources that are read again after a lost commit."""
+        self._pragmas = SOURCE_PRAGMAS
+        if self._db is not None:
+            self._apply_pragmas(self._db)
+
+    def _apply_pragmas(self, db: Database) -> None:
+        if db.dialect == 'sqlite':
+            for pragma in self._pragmas:
+                db.execute(pragma)
+
+    def write(self, batch: Batch) -> None:
+        """Store the batch; retries while the store is unreachable, raises StoreUnavailable after ``backoff.wait``."""
+        events = [self.classify(event) for event in batch.events]
+        self.call(lambda db: self._write(db, batch, events))
+        self.stored_events += len(events)
+        self.stored_problems += len(batch.problems)
+
+    def call(self, work: Callable[[Database], T]) -> T:
+        """Run ``work`` in one transaction, retried with back-off while the store fails."""
+        started = time.monotonic()
+        delay = self.backoff.initial
+        while True:
+            try:
+                db = self.database()
+                with db.transaction():
+                    return work(db)
+            except StoreError as error:
+                self.close()
+                waited = time.monotonic() - started
+                if self.backoff.wait is not None and waited + delay > self.backoff.wait:
+                    raise StoreUnavailable(
+                        f'the store is unreachable ({error}); gave up after {waited:.0f} s'
+                    ) from None
+                log.warning('store: %s; retrying in %.1f s', error, delay)
+                self._sleep(delay)
+                delay = min(delay * 2, self.backoff.maximum)
+
+    def _write(self, db: Database, batch: Batch, events: list[Event]) -> None:
+        now = int(time.time())
+        if batch.messages:
+            upsert_messages(db, self.host, batch.messages)
+        for expiry, line in batch.expiries:
+            events.extend(self.classify(event) for event in expired_recipients(db, expiry, line))
+        events = self._complete(db, events)
+        problems = list(batch.problems)
+        for complaint, location in batch.unresolved:
+            found = self._resolve(db, complaint)
+            if found is None:
+                problems.append(Problem(batch_kind(location), complaint.reason, location))
+                log.warning('%s: %s (%s)', location, complaint, complaint.reason)
+            else:
+                events.append(found)
+        # One order for every writer: two hosts inserting the same keys then wait for each other, not deadlock.
+        events.sort(key=lambda event: event.key)
+        insert_events(db, events)
+        if problems:
+            add_problems(db, self.host, problems, now)
+        if self._after_store is not None and events:
+            self._after_store(db, events)
+        if batch.done is not None:
+            batch.done(db, now)
+
+    def _complete(self, db: Database, events: list[Event]) -> list[Event]:
+        """Fill sender and Message-ID of delivery events from the stored message records of their queue id."""
+        missing: dict[str | None, set[str]] = {}
+        for event in events:
+            if event.kind == 'delivery' and event.queue_id and (event.sender is None or event.message_id is None):
+                missing.setdefault(event.stream, set()).add(event.queue_id)
+        if not missing:
+            return events
+        known = {stream: messages(db, self.host, stream, ids) for stream, ids in missing.items()}
+        completed: list[Event] = []
+        for event in events:
+            found = known.get(event.stream, {}).get(event.queue_id or '') if event.kind == 'delivery' else None
+            if found is not None and (event.sender is None or event.message_id is None):
+                sender, message_id = found
+                event = dataclasses.replace(
+                    event,
+                    sender=event.sender if event.sender is not None else sender,
+                    message_id=event.message_id if event.message_id is not None else message_id,
+                )
+            completed.append(event)
+        return completed
+
+    def _resolve(self, db: Database, complaint: NoRecipient) -> Event | None:
+        """The recipient of an anonymised complaint: the one delivery of its Message-ID (the X-Mailinfra-Id header,
+        checked with our keys, picks among several). None when the store cannot tell."""
+        event = complaint.event
+        if not event.message_id:
+            return None
+        rows = db.execute(
+            "SELECT DISTINCT recipient FROM feedback_events WHERE kind = 'delivery' AND message_id = ? "
+            "AND recipient <> '' ORDER BY recipient",
+            (event.message_id,),
+        )
+        candidates = [str(row[0]) for row in rows]
+        if complaint.id_header and self._keys:
+            from ..feedback.tokens import read_id
+
+            try:
+                ident = read_id(complaint.id_header, self._keys)
+            except ValueError:
+                return None
+            candidates = [address for address in candidates if ident.matches(address, self._keys)]
+        if len(candidates) != 1:
+            return None
+        (recipient,) = candidates
+        return self.classify(dataclasses.replace(event, recipient=recipient, key=complaint_key(event, recipient)))
+
+    def classify(self, event: Event) -> Event:
+        """The event with its bounce category (statuses with a reply only; a category already set stays)."""
+        if event.category is not None or event.status in UNCLASSIFIED:
+            return event
+        if not (event.diagnostic or event.dsn or event.smtp_code):
+            return event
+        cache_key = (event.diagnostic, event.dsn, event.smtp_code, event.isp, event.stream)
+        category = self._classified.get(cache_key)
+        if category is None:
+            category = self.classifier.classify(
+                event.diagnostic or '', status=event.dsn, code=event.smtp_code, isp=event.isp, stream=event.stream
+            ).category
+            if len(self._classified) > 50_000:
+                self._classified.clear()
+            self._classified[cache_key] = category
+        return dataclasses.replace(event, category=category)

@@ -1,0 +1,121 @@
+"""A Postfix policy service (SMTPD_POLICY_README) that refuses suppressed recipients, hash-only ones included.
+
+The access map (:mod:`.postfix_map`) needs the address in clear. When the deployment keeps suppressions only as
+keyed hashes (``Retention.suppressions = 'hash'``), the injection listener asks this service instead; it hashes
+the recipient and looks it up in the store. The stream is the request's ``policy_context`` attribute, which
+the listener sets (Postfix >= 3.1)::
+
+    -o smtpd_policy_service_policy_context=<stream>
+    -o { smtpd_recipient_restrictions = check_policy_service unix:/run/mailinfra/suppression.sock }
+
+Answers: ``550 5.7.1 suppressed by mailinfra (<reason>)`` for a suppressed recipient, ``DUNNO`` otherwise,
+and ``DEFER_IF_PERMIT 4.3.0 ...`` when the store cannot be read (the application retries later; nothing
+suppressed slips through while the store is down).
+"""
+
+from __future__ import annotations
+
+import os
+import socketserver
+import sys
+from collections.abc import Callable
+
+from ..store import Database, StoreError
+from .suppressions import Entry, SuppressionList, address_problem, normalise_address
+
+__all__ = ['MAX_REQUEST', 'PolicyHandler', 'answer', 'serve']
+
+MAX_REQUEST = 64 * 1024
+"""A request larger than this closes the connection (Postfix requests are a few hundred bytes)."""
+UNAVAILABLE = 'DEFER_IF_PERMIT 4.3.0 suppression list unavailable, try again later'
+
+Lookup = Callable[[str, str], Entry | None]
+
+
+def answer(attributes: dict[str, str], lookup: Lookup) -> str:
+    """The action for one policy request."""
+    if attributes.get('request') != 'smtpd_access_policy' or attributes.get('protocol_state') != 'RCPT':
+        return 'DUNNO'
+    stream = attributes.get('policy_context', '')
+    recipient = normalise_address(attributes.get('recipient', ''))
+    if not stream or address_problem(recipient) is not None:
+        return 'DUNNO'
+    entry = lookup(recipient, stream)
+    return 'DUNNO' if entry is None else f'550 5.7.1 suppressed by mailinfra ({entry.reason})'
+
+
+class PolicyHandler(socketserver.StreamRequestHandler):
+    """One Postfix connection: requests until it closes, one store connection for all of them."""
+
+    server: _Server
+
+    def handle(self) -> None:
+        db: Database | None = None
+        try:
+            while True:
+                attributes = self._read()
+                if attributes is None:
+                    return
+                try:
+                    if db is None:
+                        db = self.server.connect()
+                    suppressions = SuppressionList(db, self.server.key)
+                    action = answer(attributes, suppressions.lookup)
+                except StoreError as error:
+                    print(f'suppression policy: {error}', file=sys.stderr, flush=True)
+                    if db is not None:
+                        db.close()
+                        db = None
+                    action = UNAVAILABLE
+                self.wfile.write(f'action={action}\n\n'.encode())
+                self.wfile.flush()
+        finally:
+            if db is not None:
+                db.close()
+
+    def _read(self) -> dict[str, str] | None:
+        attributes: dict[str, str] = {}
+        size = 0
+        while True:
+            line = self.rfile.readline(MAX_REQUEST)
+            size += len(line)
+            if not line or size >= MAX_REQUEST:
+                return None
+            text = line.decode('utf-8', 'replace').rstrip('\r\n')
+            if not text:
+                return attributes
+            name, _, value = text.partition('=')
+            attributes[name] = value
+
+
+class _Server(socketserver.ThreadingMixIn, socketserver.BaseServer):
+    connect: Callable[[], Database]
+    key: bytes
+    daemon_threads = True
+
+
+class _UnixServer(_Server, socketserver.UnixStreamServer):
+    pass
+
+
+class _TcpServer(_Server, socketserver.TCPServer):
+    allow_reuse_address = True
+
+
+def serve(listen: str, connect: Callable[[], Database], key: bytes) -> socketserver.BaseServer:
+    """A bound server (``unix:/path`` or ``inet:127.0.0.1:port``); call ``serve_forever()`` on it."""
+    kind, _, where = listen.partition(':')
+    server: _Server
+    if kind == 'unix':
+        if os.path.exists(where):
+            os.unlink(where)
+        server = _UnixServer(where, PolicyHandler)
+        os.chmod(where, 0o666)  # smtpd (user postfix) connects; the socket's directory limits who can reach it
+    elif kind == 'inet':
+        host, _, port = where.rpartition(':')
+        server = _TcpServer((host, int(port)), PolicyHandler)
+    else:
+        raise ValueError(f'listen address "{listen}": use unix:/path or inet:host:port')
+    server.connect = connect
+    server.key = key
+    return server

@@ -1,0 +1,132 @@
+"""``mailinfra feedback report``: daily bounce, complaint, deferral and delivery rates from the feedback store.
+
+Reads the store the hosts' ingest writes (a SQLite file, or the shared PostgreSQL), never changes it. Exit 0 when
+the report is written, 1 when it cannot be (no such store, database unreachable, no feedback table, unwritable
+output), 2 on usage errors (a bad date or store argument). See docs/feedback-report.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+import tempfile
+from datetime import date
+from pathlib import Path
+
+from mailinfra_agent.contract import Store
+from mailinfra_agent.store import Database, StoreError, connect
+
+from .. import api
+from ..feedback_report import as_csv, as_html, as_json, as_table, build_report
+from ..problems import MailinfraError
+
+FORMATS = ('table', 'csv', 'json', 'html')
+
+
+def day(text: str) -> date:
+    """``--from``/``--to``: an ISO date, ``YYYY-MM-DD`` (a usage error otherwise)."""
+    try:
+        if not re.fullmatch(r'\d{4}-\d{2}-\d{2}', text):
+            raise ValueError(text)
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'"{text}" is not a date: expected YYYY-MM-DD, e.g. 2026-11-30') from None
+
+
+def sqlite_store(text: str) -> str:
+    """``--store``: ``sqlite:PATH``."""
+    prefix = 'sqlite:'
+    if not text.startswith(prefix) or len(text) == len(prefix):
+        raise argparse.ArgumentTypeError(
+            f'"{text}": expected sqlite:PATH (for PostgreSQL use --dsn and --password-file)'
+        )
+    return text[len(prefix) :]
+
+
+def open_store(args: argparse.Namespace) -> Database:
+    """The store named on the command line, opened for reading; a clear error when it cannot be."""
+    if args.store is not None:
+        path = Path(args.store)
+        # sqlite3 would create a missing file: a report never does.
+        if not path.is_file():
+            raise MailinfraError(f'no SQLite store at {path}')
+        store = Store('sqlite', path=str(path))
+    else:
+        store = Store('postgresql', dsn=args.dsn, password_file=args.password_file)
+    try:
+        return connect(store)
+    except StoreError as error:
+        raise MailinfraError(f'cannot open the store: {error}') from None
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Readers see the old file or the whole new one (a temporary file renamed over it)."""
+    directory = path.parent if str(path.parent) else Path('.')
+    try:
+        fd, name = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp', dir=directory)
+    except OSError as error:
+        raise MailinfraError(f'cannot write {path}: {error.strerror or error}') from None
+    try:
+        with os.fdopen(fd, 'w', encoding='utf-8', newline='') as handle:
+            handle.write(text)
+            handle.flush()
+            os.fchmod(handle.fileno(), 0o644)
+            os.fsync(handle.fileno())
+        os.replace(name, path)
+    except OSError as error:
+        Path(name).unlink(missing_ok=True)
+        raise MailinfraError(f'cannot write {path}: {error.strerror or error}') from None
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    if args.password_file is not None and args.dsn is None:
+        args.parser.error('--password-file goes with --dsn')
+    if args.first is not None and args.last is not None and args.first > args.last:
+        args.parser.error(f'--from {args.first} is after --to {args.last}')
+    thresholds = api.load_spec(args.spec).deployment.monitoring.rates.default if args.spec else None
+    with open_store(args) as db:
+        try:
+            db.execute('SELECT 1 FROM feedback_events WHERE 1 = 0')
+        except StoreError:
+            raise MailinfraError(
+                'the store has no feedback_events table: it is not a feedback store, or its schema is older than '
+                'migration 0002 (the ingest service migrates it when it starts)'
+            ) from None
+        try:
+            report = build_report(db, args.first, args.last)
+        except StoreError as error:
+            raise MailinfraError(f'cannot read the store: {error}') from None
+    if args.format == 'csv':
+        text = as_csv(report)
+    elif args.format == 'json':
+        text = as_json(report)
+    elif args.format == 'html':
+        text = as_html(report, thresholds)
+    else:
+        text = as_table(report)
+    if args.output is None:
+        sys.stdout.write(text)
+    else:
+        write_atomic(Path(args.output), text)
+    return 0
+
+
+def add_report(feedback_sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    report = feedback_sub.add_parser(
+        'report',
+        help='daily bounce, complaint, deferral and delivery rates per stream, sending IP, ISP and segment',
+        description='Reads the feedback store (read only) and reports, per UTC day, stream, sending IP, ISP and '
+        'list segment, the counts, rates and top diagnostic reasons. See docs/feedback-report.md.',
+    )
+    where = report.add_mutually_exclusive_group(required=True)
+    where.add_argument('--store', type=sqlite_store, metavar='sqlite:PATH', help='a SQLite store file')
+    where.add_argument('--dsn', help='the shared PostgreSQL store: a libpq connection string without a password')
+    report.add_argument('--password-file', metavar='FILE', help='with --dsn: a 0600 file holding the password')
+    report.add_argument('--from', dest='first', type=day, metavar='DATE', help='first day (UTC), YYYY-MM-DD')
+    report.add_argument('--to', dest='last', type=day, metavar='DATE', help='last day (UTC, inclusive), YYYY-MM-DD')
+    report.add_argument('--format', choices=FORMATS, default='table')
+    report.add_argument('--output', metavar='FILE', help='write here (atomically) instead of standard output')
+    report.add_argument('--spec', help='a deployment spec: its monitoring.rates thresholds are drawn in the HTML')
+    report.set_defaults(func=cmd_report, parser=report)

@@ -1,0 +1,339 @@
+"""RFC 3464 DSNs -> events (feedback/dsn.py through feedback/message.py), on real Postfix DSNs and public samples.
+
+The ``postfix-*.eml`` samples were made by a throw-away Postfix (tests/agent/postfix_dsn.py) relaying to a loopback
+sink that answered ``550 5.1.1`` / ``452 4.2.2``; their return paths are VERP addresses signed with the test key
+``TEST_KEYS``. The ``sisimai-*`` samples are public bounce samples (README in tests/data/feedback/messages/).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from mailinfra_agent.feedback import _mime, verp
+from mailinfra_agent.feedback.dsn import parse_dsn, read_delivery_status
+from mailinfra_agent.feedback.events import Event, EventError
+from mailinfra_agent.feedback.message import MAX_MESSAGE_BYTES, Decoders, parse_message
+from tests.agent.postfix_dsn import BOUNCE_DOMAIN, RECIPIENT_DOMAIN, TEST_KEYS, make_dsns, verp_sender
+
+DATA = Path(__file__).resolve().parents[1] / 'data' / 'feedback' / 'messages'
+DECODERS = Decoders(verp=verp.decoder(TEST_KEYS))
+FAILED_VERP = verp_sender(segment='7', recipient=f'unknown1@{RECIPIENT_DOMAIN}')
+
+
+def sample(name: str) -> bytes:
+    return (DATA / name).read_bytes()
+
+
+def parse(data: bytes, **kwargs: object) -> list[Event]:
+    kwargs.setdefault('decoders', DECODERS)
+    return parse_message(data, 'maildir:test', **kwargs)  # type: ignore[arg-type]
+
+
+def reason(data: bytes, **kwargs: object) -> str:
+    with pytest.raises(EventError) as caught:
+        parse(data, **kwargs)
+    return caught.value.reason
+
+
+# --- real Postfix DSNs -----------------------------------------------------------------------------------------------
+
+
+def test_a_real_postfix_bounce_gives_one_bounced_event_with_every_field() -> None:
+    [event] = parse(sample('postfix-failed.eml'))
+    assert event.kind == 'dsn'
+    assert event.status == 'bounced'
+    assert event.recipient == f'unknown1@{RECIPIENT_DOMAIN}'
+    assert (event.smtp_code, event.dsn) == ('550', '5.1.1')
+    assert event.diagnostic == (
+        f'550 5.1.1 <unknown1@{RECIPIENT_DOMAIN}>: Recipient address rejected: User unknown in virtual mailbox table'
+    )
+    assert event.relay == '127.0.0.1'
+    assert event.message_id == 'failed.1@example.test'  # from the returned message, without angle brackets
+    assert event.sender == FAILED_VERP  # the DSN's envelope recipient = our return path (read from To here)
+    assert (event.stream, event.segment, event.campaign) == ('marketing', '7', None)  # decoded from the VERP
+    assert event.queue_id is not None and event.queue_id.isalnum()
+    assert event.time > 1.7e9 and event.delay is not None and event.delay >= 0
+    assert event.source == 'maildir:test'
+
+
+def test_one_event_per_recipient_block() -> None:
+    events = parse(sample('postfix-failed-two.eml'))
+    assert [event.recipient for event in events] == [
+        f'unknown.one@{RECIPIENT_DOMAIN}',
+        f'unknown.two@{RECIPIENT_DOMAIN}',
+    ]
+    assert len({event.key for event in events}) == 2
+    assert {(event.stream, event.segment, event.campaign) for event in events} == {('marketing', '7', '42')}
+
+
+@pytest.mark.parametrize(
+    ('name', 'status', 'codes'),
+    [
+        ('postfix-failed.eml', 'bounced', ('550', '5.1.1')),
+        ('postfix-delayed.eml', 'deferred', ('452', '4.2.2')),
+        ('postfix-relayed.eml', 'sent', ('250', '2.0.0')),
+    ],
+)
+def test_the_action_gives_the_status(name: str, status: str, codes: tuple[str, str]) -> None:
+    [event] = parse(sample(name))
+    assert (event.status, event.smtp_code, event.dsn) == (status, *codes)
+
+
+def test_a_return_path_that_is_not_verp_gives_no_stream() -> None:
+    [event] = parse(sample('postfix-relayed.eml'))
+    assert event.sender == f'bounces@{BOUNCE_DOMAIN}'
+    assert event.recipient == f'someone@{RECIPIENT_DOMAIN}'  # lower-cased
+    assert (event.stream, event.segment) == (None, None)
+
+
+def test_the_same_dsn_gives_the_same_keys_and_another_dsn_other_keys() -> None:
+    first = parse(sample('postfix-failed-two.eml'))
+    assert parse(sample('postfix-failed-two.eml')) == first
+    assert {e.key for e in parse(sample('postfix-failed.eml'))}.isdisjoint({e.key for e in first})
+
+
+@pytest.mark.parametrize(
+    ('name', 'fields'),
+    [
+        ('postfix-failed.eml', {'segment': '7', 'recipient': f'unknown1@{RECIPIENT_DOMAIN}'}),
+        ('postfix-failed-two.eml', {'segment': '7', 'campaign': '42', 'message_id': '1002'}),
+        ('postfix-delayed.eml', {'segment': '7', 'campaign': '42'}),
+    ],
+)
+def test_the_postfix_samples_carry_todays_verp_format(name: str, fields: dict[str, str]) -> None:
+    """Fails when feedback.verp changes its format: regenerate the samples (tests/agent/feedback_samples.py)."""
+    assert f'To: {verp_sender(**fields)}'.encode() in sample(name)
+
+
+# --- the DSN's envelope recipient (our return path) ------------------------------------------------------------------
+
+
+def test_the_envelope_recipient_given_by_the_caller_wins() -> None:
+    [event] = parse(sample('postfix-relayed.eml'), envelope_recipient='other@bounces.example.test')
+    assert event.sender == 'other@bounces.example.test'
+
+
+def test_x_original_to_is_read_before_to() -> None:
+    data = b'X-Original-To: <first@bounces.example.test>\n' + sample('postfix-relayed.eml')
+    [event] = parse(data)
+    assert event.sender == 'first@bounces.example.test'
+
+
+def test_without_to_the_postfix_sender_field_gives_the_return_path() -> None:
+    data = sample('postfix-failed.eml').replace(b'\nTo: ', b'\nX-Not-To: ', 1)
+    [event] = parse(data)
+    assert event.sender == FAILED_VERP
+    assert event.stream == 'marketing'
+
+
+# --- VERP: ours wins, forged ones are refused ------------------------------------------------------------------------
+
+
+def test_the_verp_recipient_wins_over_the_dsn_recipient_fields() -> None:
+    forged = sample('postfix-failed.eml').replace(b'unknown1@r.test', b'victim@r.test')
+    assert b'unknown1@r.test' not in forged
+    [event] = parse(forged)
+    assert event.recipient == f'unknown1@{RECIPIENT_DOMAIN}'  # signed by us: the DSN's fields could name anybody
+    [undecoded] = parse(forged, decoders=Decoders())
+    assert undecoded.recipient == 'victim@r.test'  # without the decoder the DSN's Original-Recipient is all there is
+
+
+def test_blocks_that_the_verp_recipient_makes_equal_give_one_event() -> None:
+    data = sample('postfix-failed.eml')
+    start = data.index(b'Final-Recipient')
+    block = data[start : data.index(b'\r\n\r\n', start)]  # the sink kept SMTP's CRLF line ends
+    doubled = data.replace(block, block + b'\r\n\r\n' + block.replace(b'unknown1@r.test', b'other@r.test'))
+    assert doubled.count(b'Final-Recipient') == 2
+    assert [event.recipient for event in parse(doubled)] == [f'unknown1@{RECIPIENT_DOMAIN}']
+    assert len(parse(doubled, decoders=Decoders())) == 2
+
+
+def test_a_verp_return_path_with_a_broken_signature_is_refused() -> None:
+    local = FAILED_VERP.split('@')[0]
+    altered = local[:-3] + ('a' if local[-3] != 'a' else 'b') + local[-2:]
+    data = sample('postfix-failed.eml').replace(local.encode(), altered.encode())
+    assert reason(data) == 'bad-verp'
+    assert len(parse(sample('postfix-failed.eml'))) == 1
+
+
+# --- public samples of other MTAs ------------------------------------------------------------------------------------
+
+
+def test_an_exchange_dsn_parses() -> None:
+    [event] = parse(sample('sisimai-lhost-exchange2007-01.eml'))
+    assert (event.status, event.recipient, event.smtp_code, event.dsn) == (
+        'bounced',
+        'mikeneko@example.co.jp',
+        '550',
+        '5.1.1',
+    )
+    assert event.diagnostic == '550 5.1.1 RESOLVER.ADR.RecipNotFound; not found'
+    assert event.sender == 'kijitora@example.jp'  # Delivered-To of the Maildir copy
+
+
+def test_the_original_recipient_is_preferred_and_a_non_smtp_diagnostic_has_no_reply_code() -> None:
+    [event] = parse(sample('sisimai-lhost-postfix-01.eml'))
+    assert event.recipient == 'kijitora@example.org'  # Original-Recipient, not Final-Recipient r@p351355...
+    assert event.smtp_code is None  # Diagnostic-Code: x-unix; procmail: ...
+    assert event.dsn == '5.1.1'
+    assert event.diagnostic is not None and event.diagnostic.startswith('procmail: ')
+
+
+@pytest.mark.parametrize('name', ['sisimai-lhost-qmail-02.eml', 'sisimai-lhost-gmail-01.eml'])
+def test_a_text_bounce_without_a_delivery_status_part_is_an_error(name: str) -> None:
+    assert reason(sample(name)) == 'no-delivery-status'
+
+
+def test_a_global_delivery_status_part_rfc6533_parses_every_block() -> None:
+    data = sample('postfix-failed-two.eml').replace(b'message/delivery-status', b'message/global-delivery-status')
+    assert [event.recipient for event in parse(data)] == [
+        f'unknown.one@{RECIPIENT_DOMAIN}',
+        f'unknown.two@{RECIPIENT_DOMAIN}',
+    ]
+    as_text = sample('postfix-failed-two.eml').replace(b'message/delivery-status', b'text/plain')
+    assert reason(as_text) == 'no-delivery-status'
+
+
+# --- blocks that are incomplete --------------------------------------------------------------------------------------
+
+MINIMAL = """\
+From: MAILER-DAEMON@mx.example.net
+To: bounces@bounces.example.test
+Date: Sun, 06 Dec 2026 06:00:00 +0000
+Message-ID: <m1@mx.example.net>
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=delivery-status; boundary="b"
+
+--b
+Content-Type: text/plain
+
+failed
+
+--b
+Content-Type: message/delivery-status
+
+{blocks}
+
+--b--
+"""
+
+
+def minimal(blocks: str) -> bytes:
+    return MINIMAL.format(blocks=blocks).encode()
+
+
+def test_a_block_without_action_takes_it_from_the_status_class() -> None:
+    [event] = parse(
+        minimal('Reporting-MTA: dns; mx.example.net\n\nFinal-Recipient: rfc822; a@example.org\nStatus: 4.4.1')
+    )
+    assert (event.status, event.dsn, event.smtp_code) == ('deferred', '4.4.1', None)
+
+
+def test_a_missing_per_message_block_is_tolerated() -> None:
+    [event] = parse(minimal('Final-Recipient: rfc822; a@example.org\nAction: failed\nStatus: 5.1.1'))
+    assert (event.status, event.recipient) == ('bounced', 'a@example.org')
+
+
+def test_blocks_without_recipient_or_known_action_are_skipped() -> None:
+    blocks = (
+        'Reporting-MTA: dns; mx.example.net\n\n'
+        'Final-Recipient: rfc822; a@example.org\nAction: failed\nStatus: 5.1.1\n\n'
+        'Final-Recipient: rfc822; b@example.org\nAction: exploded\n\n'
+        'Final-Recipient: unknown; not-an-address\nAction: failed\nStatus: 5.1.1'
+    )
+    assert [event.recipient for event in parse(minimal(blocks))] == ['a@example.org']
+    assert reason(minimal('Reporting-MTA: dns; mx.example.net\n\nFinal-Recipient: rfc822; b@x.org\nAction: x')) == (
+        'bad-delivery-status'
+    )
+
+
+@pytest.mark.parametrize(('count', 'expected'), [(1000, 1000), (1001, 'too-many-recipients')])
+def test_a_dsn_may_have_at_most_1000_recipient_blocks(count: int, expected: int | str) -> None:
+    block = 'Final-Recipient: rfc822; user{}@example.org\nAction: failed\nStatus: 5.1.1'
+    data = minimal('Reporting-MTA: dns; mx.example.net\n\n' + '\n\n'.join(block.format(n) for n in range(count)))
+    assert (len(parse(data)) if isinstance(expected, int) else reason(data)) == expected
+
+
+def test_last_attempt_date_is_the_event_time_else_the_date_header_else_the_arrival_given() -> None:
+    block = 'Final-Recipient: rfc822; a@example.org\nAction: failed\nStatus: 5.1.1'
+    [dated] = parse(minimal(block + '\nLast-Attempt-Date: Sun, 06 Dec 2026 05:00:00 +0000'))
+    [undated] = parse(minimal(block))
+    assert (dated.time, undated.time) == (1796533200.0, 1796536800.0)
+    no_date = minimal(block).replace(b'Date: Sun, 06 Dec 2026 06:00:00 +0000\n', b'')
+    assert reason(no_date) == 'no-date'
+    [given] = parse(no_date, received=1796530000.0)
+    assert given.time == 1796530000.0
+
+
+def test_read_delivery_status_gives_the_per_message_fields() -> None:
+    msg = _mime.parse_bytes(sample('postfix-failed.eml'), 'test')
+    [block] = read_delivery_status(msg, 'test')
+    assert block.reporting_mta == 'mta1.example.test'
+    assert block.original_sender == FAILED_VERP  # X-Postfix-Sender, its case kept
+    assert block.arrival is not None and block.diagnostic_type == 'smtp'
+    with pytest.raises(EventError) as caught:
+        parse_dsn(_mime.parse_bytes(sample('sisimai-lhost-qmail-02.eml'), 'test'), 'test')
+    assert caught.value.reason == 'no-delivery-status'
+
+
+# --- bad input -------------------------------------------------------------------------------------------------------
+
+
+def test_a_dsn_cut_off_in_its_delivery_status_part_is_truncated() -> None:
+    data = sample('postfix-failed-two.eml')
+    cut = data[: data.index(b'unknown.two@r.test') + 5]  # the second block's address is cut short
+    assert reason(cut) == 'truncated'
+
+
+def test_a_dsn_cut_off_in_the_returned_message_still_parses() -> None:
+    data = sample('postfix-failed-two.eml')
+    cut = data[: data.index(b'Subject: DSN sample')]
+    events = parse(cut)
+    assert len(events) == 2 and all(event.status == 'bounced' for event in events)
+
+
+def test_non_utf8_bytes_are_replaced_never_raised() -> None:
+    data = sample('postfix-failed.eml').replace(b'User unknown in virtual', b'Benutzer \xfcnbekannt in virtual')
+    [event] = parse(data)
+    assert event.diagnostic is not None and 'Benutzer \ufffdnbekannt' in event.diagnostic
+    latin_recipient = minimal('Final-Recipient: rfc822; j\xfcrgen@example.org\nAction: failed\nStatus: 5.1.1')
+    assert reason(latin_recipient.replace('j\xfcrgen'.encode(), b'j\xfcrgen')) == 'bad-delivery-status'
+
+
+def test_an_oversized_message_is_refused_before_parsing() -> None:
+    data = sample('postfix-failed.eml')
+    padded = data + b'x' * (MAX_MESSAGE_BYTES - len(data))
+    assert len(parse(padded)) == 1  # exactly at the limit: parsed
+    assert reason(padded + b'x') == 'oversized'
+
+
+@pytest.mark.parametrize(
+    ('data', 'expected'),
+    [(b'', 'empty'), (b' \r\n', 'empty'), (b'\x00\x01garbage without headers\n', 'garbage')],
+)
+def test_empty_and_garbage_input(data: bytes, expected: str) -> None:
+    assert reason(data) == expected
+
+
+# --- a live Postfix --------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_dsns_of_a_live_postfix_parse() -> None:
+    if os.geteuid() != 0 or shutil.which('postfix') is None:
+        pytest.skip('needs root and Postfix (apt-get install postfix; script/bootstrap does)')
+    sender = verp_sender(segment='9', campaign='5')
+    [dsn] = make_dsns([(sender, 'live.1@example.test', [f'unknown.live@{RECIPIENT_DOMAIN}'], [])])
+    [event] = parse(dsn.data, envelope_recipient=dsn.recipients[0])
+    assert (event.status, event.recipient, event.smtp_code, event.dsn) == (
+        'bounced',
+        f'unknown.live@{RECIPIENT_DOMAIN}',
+        '550',
+        '5.1.1',
+    )
+    assert (event.sender, event.stream, event.segment, event.campaign) == (sender, 'marketing', '9', '5')
+    assert event.message_id == 'live.1@example.test'

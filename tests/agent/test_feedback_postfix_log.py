@@ -1,0 +1,392 @@
+"""Postfix log lines -> delivery events and message records (issue 13, ingest).
+
+The sample is a real Postfix instance's own log (``tests/data/feedback/logs/README.md`` says how it was captured).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from mailinfra_agent.feedback.events import Event, EventError
+from mailinfra_agent.feedback.postfix_log import (
+    Instance,
+    IspMatcher,
+    MessageSeen,
+    PostfixLogParser,
+    Record,
+    smtp_code_of,
+)
+
+LOGS = Path(__file__).resolve().parents[1] / 'data' / 'feedback' / 'logs'
+POSTLOG = LOGS / 'postlog-cold_outreach.log'
+REFERENCE = dt.datetime(2026, 12, 6, 7, 0, tzinfo=dt.UTC).timestamp()
+ISPS = IspMatcher({'sink.invalid': 'sinkisp', 'gmail.com': 'gmail'})
+
+PREFIX = 'Dec  6 06:00:00 mx1 postfix-marketing/out_192_0_2_10/smtp[77]: 3F2A1B4C5D: '
+SENT = PREFIX + (
+    'to=<Alice@Example.COM>, relay=mx.example.com[192.0.2.99]:25, delay=1.5, delays=0.1/0/0.4/1, dsn=2.0.0, '
+    'status=sent (250 2.0.0 OK queued)'
+)
+
+
+def stamp_utc(year: int, month: int, day: int, hour: int, minute: int, second: int) -> float:
+    return dt.datetime(year, month, day, hour, minute, second, tzinfo=dt.UTC).timestamp()
+
+
+def parse_all(lines: list[str], parser: PostfixLogParser | None = None, source: str = 'maillog') -> list[Record]:
+    parser = parser or PostfixLogParser(isp_of=ISPS, reference_time=REFERENCE)
+    records: list[Record] = []
+    for number, line in enumerate(lines, 1):
+        records += parser.parse_line(line, source, number)
+    return records
+
+
+def events(records: list[Record], status: str | None = None) -> list[Event]:
+    return [r for r in records if isinstance(r, Event) and (status is None or r.status == status)]
+
+
+def captured() -> list[str]:
+    return POSTLOG.read_text(encoding='utf-8').splitlines(keepends=True)
+
+
+def only(lines: list[str], text: str) -> str:
+    found = [line for line in lines if text in line]
+    assert len(found) == 1, found
+    return found[0]
+
+
+# --- the captured log ------------------------------------------------------------------------------------------------
+
+
+def test_the_captured_log_gives_one_event_per_delivery_attempt() -> None:
+    records = parse_all(captured())
+    counts = {status: len(events(records, status)) for status in ('sent', 'deferred', 'bounced', 'expired')}
+    # sent: ok1, ok2 and the three notifications; deferred: soft1 and soft2 five times each; expired: both.
+    assert counts == {'sent': 5, 'deferred': 10, 'bounced': 1, 'expired': 2}
+    seen = [r for r in records if isinstance(r, MessageSeen)]
+    # three messages and their three notifications: once per queue id, not per qmgr retry line
+    assert len([r for r in seen if r.sender is not None]) == 6
+    assert len([r for r in seen if r.message_id is not None]) == 6
+    keys = [r.key for r in records]
+    assert len(keys) == len(set(keys))
+
+
+def test_a_bounce_carries_every_field_and_the_verp_sender_of_its_message() -> None:
+    (bounce,) = events(parse_all(captured()), 'bounced')
+    assert bounce == Event(
+        key=bounce.key,
+        kind='delivery',
+        status='bounced',
+        time=stamp_utc(2026, 12, 6, 6, 12, 48),
+        recipient='bad1@sink.invalid',
+        source='maillog',
+        stream='cold_outreach',
+        queue_id='ED1E124E37F',
+        sending_ip='198.51.100.30',
+        sender='bounces+c7.s2.m1-x9f3@sink.invalid',
+        isp='sinkisp',
+        smtp_code='550',
+        dsn='5.1.1',
+        diagnostic=(
+            'host 127.0.0.1[127.0.0.1] said: 550 5.1.1 <bad1@sink.invalid>: Recipient address rejected: '
+            'User unknown (in reply to RCPT TO command)'
+        ),
+        relay='127.0.0.1[127.0.0.1]:41855',
+        delay=0.06,
+        message_id='capture-1@news.sink.invalid',
+    )
+
+
+def test_without_the_earlier_lines_sender_and_message_id_are_unknown() -> None:
+    line = only(captured(), 'to=<bad1@')
+    (bounce,) = events(parse_all([line]))
+    assert (bounce.sender, bounce.message_id) == (None, None)
+
+
+def test_remember_seeds_sender_and_message_id_and_removed_forgets_them() -> None:
+    lines = captured()
+    parser = PostfixLogParser(reference_time=REFERENCE)
+    parser.remember('cold_outreach', 'ED1E124E37F', 'bounces+x@sink.invalid', 'm-1@x')
+    (bounce,) = events(parser.parse_line(only(lines, 'to=<bad1@'), 'maillog', 1))
+    assert (bounce.sender, bounce.message_id) == ('bounces+x@sink.invalid', 'm-1@x')
+    assert parser.parse_line(only(lines, 'ED1E124E37F: removed'), 'maillog', 2) == []
+    (again,) = events(parser.parse_line(only(lines, 'to=<bad1@'), 'maillog', 3))
+    assert (again.sender, again.message_id) == (None, None)
+
+
+def test_the_isp_comes_from_the_transport_name_else_from_the_recipient_domain() -> None:
+    records = parse_all(captured())
+    by_recipient = {e.recipient: e for e in events(records, 'sent')}
+    assert by_recipient['ok2@gmail.test'].isp == 'gmail'  # out_198_51_100_30__gmail; the matcher knows no gmail.test
+    assert by_recipient['ok1@sink.invalid'].isp == 'sinkisp'
+    without = parse_all(captured(), PostfixLogParser(reference_time=REFERENCE))
+    assert {e.recipient: e.isp for e in events(without, 'sent')}['ok1@sink.invalid'] is None
+
+
+def test_expiry_gives_one_event_per_recipient_still_deferred() -> None:
+    expired = events(parse_all(captured()), 'expired')
+    assert sorted((e.queue_id, e.recipient) for e in expired) == [
+        ('ED1E124E37F', 'soft1@sink.invalid'),  # not ok1 (sent) nor bad1 (bounced) of the same message
+        ('F261124E382', 'soft2@sink.invalid'),
+    ]
+    soft1 = next(e for e in expired if e.recipient == 'soft1@sink.invalid')
+    assert (soft1.dsn, soft1.smtp_code, soft1.sending_ip, soft1.delay) == ('4.2.1', '450', '198.51.100.30', None)
+    assert soft1.time == stamp_utc(2026, 12, 6, 6, 13, 17)
+    assert soft1.sender == 'bounces+c7.s2.m1-x9f3@sink.invalid'
+
+
+def test_expiry_without_the_deferrals_gives_one_event_without_recipient() -> None:
+    line = only(captured(), 'F261124E382: from=<bounces+c7.s2.m3-x9f3@sink.invalid>, status=expired')
+    (expired,) = events(parse_all([line]))
+    assert (expired.status, expired.recipient, expired.queue_id) == ('expired', '', 'F261124E382')
+    assert expired.sender == 'bounces+c7.s2.m3-x9f3@sink.invalid'
+
+
+def test_local_notifications_are_no_events_and_their_delivery_has_the_null_sender() -> None:
+    lines = captured()
+    notification = only(lines, 'sender non-delivery notification: 07BA924E733')
+    assert parse_all([notification]) == []
+    ndr = next(e for e in events(parse_all(lines), 'sent') if e.queue_id == '07BA924E733')
+    assert (ndr.recipient, ndr.sender) == ('bounces+c7.s2.m1-x9f3@sink.invalid', '')
+
+
+def test_message_records_strip_the_angle_brackets() -> None:
+    records = parse_all(captured()[:6])
+    seen = [r for r in records if isinstance(r, MessageSeen)]
+    assert [(r.queue_id, r.sender, r.message_id, r.stream) for r in seen] == [
+        ('ED1E124E37F', None, 'capture-1@news.sink.invalid', 'cold_outreach'),
+        ('ED1E124E37F', 'bounces+c7.s2.m1-x9f3@sink.invalid', None, 'cold_outreach'),
+    ]
+
+
+# --- formats and times -----------------------------------------------------------------------------------------------
+
+
+def classic(line: str) -> str:
+    return line.replace('Dec 06 ', 'Dec  6 ', 1)
+
+
+def rfc3339(line: str) -> str:
+    return '2026-12-06T' + line[7:15] + '.250000+00:00' + line[15:]
+
+
+@pytest.mark.parametrize('variant', [classic, rfc3339])
+def test_syslog_and_rfc3339_lines_give_the_same_events(variant: object) -> None:
+    assert callable(variant)
+    postlog = events(parse_all(captured()))
+    other = events(parse_all([variant(line) for line in captured()]))
+    offset = 0.25 if variant is rfc3339 else 0.0
+    assert [(e.status, e.recipient, e.queue_id, e.time + offset, e.dsn) for e in postlog] == [
+        (e.status, e.recipient, e.queue_id, e.time, e.dsn) for e in other
+    ]
+    assert {e.key for e in postlog}.isdisjoint(e.key for e in other)  # the stamp text is part of the key
+
+
+def test_a_zone_is_applied_to_stamps_without_one() -> None:
+    berlin = dt.timezone(dt.timedelta(hours=1))
+    (event,) = events(parse_all([SENT], PostfixLogParser(reference_time=REFERENCE, tz=berlin)))
+    assert event.time == stamp_utc(2026, 12, 6, 5, 0, 0)
+
+
+@pytest.mark.parametrize(
+    ('reference', 'stamp', 'year'),
+    [
+        ((2026, 12, 6), 'Dec  6 06:00:00', 2026),
+        ((2026, 12, 6), 'Dec  7 23:00:00', 2026),  # a little in the future: clock skew
+        ((2026, 12, 6), 'Dec 20 06:00:00', 2025),  # two weeks ahead is last year's
+        ((2027, 1, 2), 'Dec 31 23:59:59', 2026),  # the log crosses New Year
+        ((2026, 12, 31), 'Jan  1 00:30:00', 2027),
+        ((2029, 3, 1), 'Feb 29 12:00:00', 2028),  # the last year that has the day
+    ],
+)
+def test_yearless_stamps_take_the_year_from_the_reference(
+    reference: tuple[int, int, int], stamp: str, year: int
+) -> None:
+    parser = PostfixLogParser(reference_time=stamp_utc(*reference, 12, 0, 0))
+    (event,) = events(parser.parse_line(stamp + SENT[15:], 'maillog', 1))
+    assert dt.datetime.fromtimestamp(event.time, dt.UTC).year == year
+
+
+def test_a_fraction_of_seconds_in_a_yearless_stamp_is_kept() -> None:
+    (event,) = events(parse_all(['Dec 06 06:00:00.500000' + SENT[15:]]))
+    assert event.time == stamp_utc(2026, 12, 6, 6, 0, 0) + 0.5
+
+
+# --- instances, transports, ISPs -------------------------------------------------------------------------------------
+
+
+def test_the_sending_ip_comes_from_the_transport_else_the_instances_only_address() -> None:
+    plain = SENT.replace('out_192_0_2_10/smtp', 'smtp')
+    one = PostfixLogParser([Instance('postfix-marketing', 'news', ('192.0.2.7',))], reference_time=REFERENCE)
+    pair = ('192.0.2.7', '192.0.2.8')
+    two = PostfixLogParser([Instance('postfix-marketing', 'news', pair)], reference_time=REFERENCE)
+    (from_transport,) = events(one.parse_line(SENT, 'maillog', 1))
+    assert (from_transport.sending_ip, from_transport.stream) == ('192.0.2.10', 'news')
+    (single,) = events(one.parse_line(plain, 'maillog', 2))
+    assert single.sending_ip == '192.0.2.7'
+    (ambiguous,) = events(two.parse_line(plain, 'maillog', 1))
+    assert ambiguous.sending_ip is None
+    named = SENT.replace('out_192_0_2_10/', 'out_alloc1__gmail/')
+    (not_an_address,) = events(one.parse_line(named, 'maillog', 3))
+    assert (not_an_address.sending_ip, not_an_address.isp) == ('192.0.2.7', 'gmail')
+    keyed = PostfixLogParser(
+        [Instance('postfix-marketing', 'news', pair, (('alloc1', '192.0.2.8'),))], reference_time=REFERENCE
+    )
+    (from_key,) = events(keyed.parse_line(named, 'maillog', 1))
+    assert from_key.sending_ip == '192.0.2.8'
+    (unknown_key,) = events(two.parse_line(named, 'maillog', 4))
+    assert unknown_key.sending_ip is None
+
+
+def test_streams_of_unlisted_instances_follow_the_role_naming() -> None:
+    (stream,) = events(parse_all([SENT]))
+    assert stream.stream == 'marketing'
+    (primary,) = events(parse_all([SENT.replace('postfix-marketing/', 'postfix/')]))
+    assert primary.stream is None
+    assert parse_all([SENT.replace('postfix-marketing/', 'opendkim/')]) == []
+    assert parse_all([SENT.replace('postfix-marketing/out_192_0_2_10/smtp', 'postfix-marketing')]) == []
+
+
+def test_isp_matcher_takes_the_longest_listed_suffix() -> None:
+    matcher = IspMatcher({'gmail.com': 'gmail', 'Example.COM.': 'example', 'mail.example.com': 'other'})
+    assert matcher('gmail.com') == 'gmail'
+    assert matcher('eu.mail.example.com') == 'other'
+    assert matcher('example.com') == 'example'
+    assert matcher('gmail.com.evil.test') is None
+    assert IspMatcher({}, default='*')('nowhere.test') == '*'
+
+
+@pytest.mark.parametrize(
+    ('text', 'code'),
+    [
+        ('250 2.0.0 OK queued', '250'),
+        ('host mx[192.0.2.1] said: 550-5.1.1 The email account does not exist', '550'),
+        ('host mx[192.0.2.1] refused to talk to me: 554 5.7.1 blocked', '554'),
+        ('connect to mx[192.0.2.1]:25: Connection refused', None),
+        ('delivery temporarily suspended: lost connection with mx[192.0.2.1]', None),
+        ('host mx said: 5500 nonsense', None),
+    ],
+)
+def test_smtp_code_of(text: str, code: str | None) -> None:
+    assert smtp_code_of(text) == code
+
+
+# --- keys ------------------------------------------------------------------------------------------------------------
+
+
+def test_the_same_line_read_twice_gives_the_same_key() -> None:
+    first = events(parse_all(captured(), source='/var/log/postfix/postfix-cold_outreach.log'))
+    again = events(parse_all(captured(), source='/var/log/postfix/postfix-cold_outreach.log.1'))
+    assert [e.key for e in first] == [e.key for e in again]
+    (one,) = events(parse_all([SENT]))
+    (other,) = events(parse_all([SENT.replace('delay=1.5', 'delay=1.6')]))
+    assert one.key != other.key
+
+
+# --- bad input -------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    'cut',
+    [
+        PREFIX + 'to=<alice@example.com',
+        PREFIX + 'to=<alice@example.com>, relay=mx.example.com[192.0.2.99]:25, delay=1.5, dsn=2',
+        PREFIX + 'to=<alice@example.com>, relay=mx.example.com[192.0.2.99]:25, delay=1.5, dsn=2.0.0, status=se',
+        PREFIX + 'to=<alice@example.com>, relay=mx.example.com[192.0.2.99]:25, delay=1.5, dsn=2.0.0, status=sent (250 ',
+    ],
+)
+def test_a_truncated_delivery_line_is_an_error_with_its_location(cut: str) -> None:
+    parser = PostfixLogParser(reference_time=REFERENCE)
+    with pytest.raises(EventError) as error:
+        parser.parse_line(cut, '/var/log/postfix.log', 42)
+    assert error.value.reason == 'truncated'
+    assert str(error.value).startswith('/var/log/postfix.log:42: ')
+
+
+@pytest.mark.parametrize(
+    ('line', 'reason'),
+    [
+        (SENT.replace('dsn=2.0.0', 'dsn=two'), 'garbage'),
+        (SENT.replace('delay=1.5', 'delay=soon'), 'garbage'),
+        (SENT.replace('relay=', 'relay'), 'garbage'),
+        (SENT.replace('Dec  6', 'Dxc  6'), 'garbage'),
+        (SENT.replace('Dec  6 06:00:00', 'Dec 36 06:00:00'), 'garbage'),
+        (SENT.replace('status=sent', 'status=frobbed'), 'unknown-status'),
+        ('Dec  6 06:00:00 mx1 postfix/smtp[1] to=<a@b>, status=sent (x)', 'garbage'),
+    ],
+)
+def test_a_garbled_delivery_line_is_an_error(line: str, reason: str) -> None:
+    with pytest.raises(EventError) as error:
+        parse_all([line])
+    assert error.value.reason == reason
+    assert str(error.value).startswith('maillog:1: ')
+
+
+@pytest.mark.parametrize(
+    'line',
+    [
+        '',
+        '\x00\x01garbage',
+        'Dec  6 06:00:00 mx1 systemd[1]: mailinfra.service: Main process exited, status=1/FAILURE',
+        'Dec  6 06:00:00 mx1 dovecot[9]: lmtp(alice)<5><x>: to=<alice@example.com>: saved mail to INBOX',
+        'Dec  6 06:00:00 mx1 postfix-marketing/inject/smtpd[5]: 3F2A1B4C5D: client=unknown[127.0.0.1]',
+        'Dec  6 06:00:00 mx1 postfix-marketing/smtpd[5]: NOQUEUE: reject: RCPT from x[192.0.2.1]: 554 5.7.1 '
+        '<a@b>: Relay access denied; from=<x@y> to=<a@b> proto=ESMTP helo=<x>',
+        'Dec  6 06:00:00 mx1 postfix-marketing/smtp[5]: warning: to=<a@b> something new, status=odd',
+        'Dec  6 06:00:00 mx1 postfix-marketing/pickup[5]: 3F2A1B4C5D: uid=0 from=<root>',
+        PREFIX + 'to=<a@example.com>, relay=none, delay=0, dsn=2.1.5, status=deliverable (address verified)',
+    ],
+)
+def test_other_lines_give_nothing(line: str) -> None:
+    assert parse_all([line]) == []
+
+
+def test_a_known_line_still_parses_after_one_that_failed() -> None:
+    parser = PostfixLogParser(reference_time=REFERENCE)
+    with pytest.raises(EventError):
+        parser.parse_line(PREFIX + 'to=<alice@example.com', 'maillog', 1)
+    assert len(events(parser.parse_line(SENT, 'maillog', 2))) == 1
+
+
+def test_text_that_was_not_utf8_goes_through() -> None:
+    raw = SENT.encode().replace(b'Alice', b'Al\xe9ce')
+    line = raw.decode('utf-8', 'surrogateescape')
+    (event,) = events(parse_all([line]))
+    assert event.recipient == 'al\udce9ce@example.com'
+    assert event.key == events(parse_all([line]))[0].key
+
+
+def test_long_queue_ids_are_read_and_words_are_not_queue_ids() -> None:
+    long_id = SENT.replace('3F2A1B4C5D', '4XyZbCdFgHz1Jk')
+    (event,) = events(parse_all([long_id]))
+    assert event.queue_id == '4XyZbCdFgHz1Jk'
+    assert parse_all([SENT.replace('3F2A1B4C5D', 'warning')]) == []
+
+
+def test_the_queue_id_map_is_bounded() -> None:
+    parser = PostfixLogParser(reference_time=REFERENCE, max_messages=2)
+    for number, queue_id in enumerate(('AAAAA1', 'AAAAA2', 'AAAAA3'), 1):
+        parser.parse_line(
+            f'Dec  6 06:00:00 mx1 postfix-m/qmgr[9]: {queue_id}: from=<s{number}@x>, size=1, nrcpt=1 (queue active)',
+            'maillog',
+            number,
+        )
+    senders = [
+        events(parser.parse_line(SENT.replace('3F2A1B4C5D', queue_id).replace('marketing', 'm'), 'maillog', 9))[0]
+        for queue_id in ('AAAAA1', 'AAAAA2', 'AAAAA3')
+    ]
+    assert [e.sender for e in senders] == [None, 's2@x', 's3@x']
+
+
+def test_a_recipient_delivered_after_a_deferral_does_not_expire() -> None:
+    deferred = SENT.replace('dsn=2.0.0, status=sent (250 2.0.0 OK queued)', 'dsn=4.2.1, status=deferred (busy)')
+    lines = [
+        deferred,
+        deferred.replace('Alice@Example.COM', 'bob@example.com'),
+        SENT.replace('06:00:00', '06:10:00'),  # alice delivered on retry
+        'Dec  6 07:00:00 mx1 postfix-marketing/qmgr[9]: 3F2A1B4C5D: from=<s@x>, status=expired, returned to sender',
+    ]
+    assert [e.recipient for e in events(parse_all(lines), 'expired')] == ['bob@example.com']

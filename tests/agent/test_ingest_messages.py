@@ -1,0 +1,182 @@
+"""Ingest of feedback messages: the bounce MX's Maildir and the pipe transport (``ingest message``).
+
+The messages are H2's samples (tests/data/feedback/messages: Postfix's own DSNs, public ARF samples, synthetic
+anonymised complaints) signed with the samples' test key; the parser is H2's, the store a real SQLite.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mailinfra_agent.feedback.events import Event, event_key
+from mailinfra_agent.store import connect_sqlite, migrate
+from mailinfra_agent.store.events import events, insert_events, problem_counts
+from tests.agent.ingest_logs import contract_data
+from tests.agent.postfix_dsn import TEST_KEYS
+
+SAMPLES = Path(__file__).resolve().parents[1] / 'data' / 'feedback' / 'messages'
+CFL_MESSAGE_ID = '20261206051000.42.7.1001@news.example.com'
+
+
+def _contract(tmp_path: Path, maildirs: list[Path] | None = None, key: bool = True) -> Path:
+    data: dict[str, Any] = contract_data({'backend': 'sqlite', 'path': str(tmp_path / 'agent.db')}, {})
+    data['feedback_maildirs'] = [str(path) for path in maildirs or []]
+    if key:
+        key_file = tmp_path / 'signing-key'
+        key_file.write_bytes(TEST_KEYS[0] + b'\n')
+        key_file.chmod(0o600)
+        data.setdefault('suppression', {})['signing_key_file'] = str(key_file)
+        data['suppression']['old_signing_key_files'] = []
+    path = tmp_path / 'agent.json'
+    path.write_text(json.dumps(data), encoding='utf-8')
+    return path
+
+
+def _agent(contract: Path, *arguments: str, stdin: bytes = b'') -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, '-m', 'mailinfra_agent', 'ingest', '--contract', str(contract), *arguments]
+    result = subprocess.run(command, input=stdin, capture_output=True, timeout=120)
+    return subprocess.CompletedProcess(result.args, result.returncode, result.stdout.decode(), result.stderr.decode())
+
+
+def _maildir(root: Path) -> Path:
+    for sub in ('new', 'cur', 'tmp'):
+        (root / sub).mkdir(parents=True)
+    for number, sample in enumerate(sorted(SAMPLES.glob('*.eml')), 1):
+        shutil.copyfile(sample, root / 'new' / f'1765000{number:03d}.M{number}P42.mx1')
+    return root
+
+
+def _delivery(recipient: str, message_id: str) -> Event:
+    return Event(
+        event_key('test-delivery', recipient, message_id),
+        'delivery',
+        'sent',
+        1765000000.0,
+        recipient,
+        'test',
+        stream='marketing',
+        message_id=message_id,
+    )
+
+
+def _cfl_message_id() -> str:
+    text = (SAMPLES / 'synthetic-yahoo-cfl-redacted.eml').read_text(encoding='utf-8')
+    ids = [line.split('<', 1)[1].rstrip('>') for line in text.splitlines() if line.startswith('Message-ID: <')]
+    return ids[-1]  # the original message's, after the report's own
+
+
+def test_maildir_messages_are_stored_once_and_moved_to_cur(tmp_path: Path) -> None:
+    maildir = _maildir(tmp_path / 'Maildir')
+    count = len(list((maildir / 'new').iterdir()))
+    contract = _contract(tmp_path, [maildir])
+    # Two deliveries of the message a redacted Yahoo complaint is about: its X-Mailinfra-Id picks the recipient.
+    cfl_id = _cfl_message_id()
+    with connect_sqlite(tmp_path / 'agent.db') as db:
+        migrate(db)
+        insert_events(db, [_delivery('kitty.cat@yahoo.example', cfl_id), _delivery('other@yahoo.example', cfl_id)])
+    result = _agent(contract, 'run', '--once')
+    assert result.returncode == 0, result.stderr
+    assert sorted(path.name.split(':')[0] for path in (maildir / 'cur').iterdir()) == sorted(
+        f'1765000{n:03d}.M{n}P42.mx1' for n in range(1, count + 1)
+    )
+    assert all(path.name.endswith(':2,S') for path in (maildir / 'cur').iterdir())
+    assert not list((maildir / 'new').iterdir())
+    with connect_sqlite(tmp_path / 'agent.db') as db:
+        stored = events(db)
+        problems = problem_counts(db)
+    dsns = [event for event in stored if event.kind == 'dsn']
+    assert {(e.recipient, e.status, e.category) for e in dsns if e.recipient == 'unknown1@r.test'} == {
+        ('unknown1@r.test', 'bounced', 'bad-mailbox')
+    }
+    complaints = {event.recipient for event in stored if event.kind == 'complaint'}
+    assert 'kitty.cat@yahoo.example' in complaints  # resolved through the store
+    assert 'zoe@outlook.test' in complaints  # the anonymised JMRP report: its VERP return path names her
+    assert 'other@yahoo.example' not in complaints
+    reasons = {reason: number for (_, kind, reason), number in problems.items() if kind == 'maildir'}
+    assert reasons['no-delivery-status'] == 2 and reasons['not-a-complaint'] == 1
+    assert result.stderr.count('maildir:cur/') + result.stderr.count('maildir:new/') >= sum(reasons.values())
+
+    # Again, and with one message back in new/ as if ingest died between its commit and the move: nothing changes.
+    done = next((maildir / 'cur').iterdir())
+    shutil.copyfile(done, maildir / 'new' / done.name.split(':')[0])
+    assert _agent(contract, 'run', '--once').returncode == 0
+    with connect_sqlite(tmp_path / 'agent.db') as db:
+        assert events(db) == stored
+        assert problem_counts(db) == problems
+    assert not list((maildir / 'new').iterdir())
+
+
+def test_an_unresolvable_anonymised_complaint_is_counted(tmp_path: Path) -> None:
+    maildir = tmp_path / 'Maildir'
+    for sub in ('new', 'cur', 'tmp'):
+        (maildir / sub).mkdir(parents=True)
+    shutil.copyfile(SAMPLES / 'synthetic-yahoo-cfl-redacted.eml', maildir / 'new' / '1.M1P1.mx1')
+    contract = _contract(tmp_path, [maildir])
+    assert _agent(contract, 'run', '--once').returncode == 0  # no delivery of its Message-ID in the store
+    with connect_sqlite(tmp_path / 'agent.db') as db:
+        assert events(db) == []
+        assert problem_counts(db) == {('mx1', 'maildir', 'no-recipient'): 1}
+
+
+def test_an_unusable_signing_key_is_an_error(tmp_path: Path) -> None:
+    maildir = tmp_path / 'Maildir'
+    (maildir / 'new').mkdir(parents=True)
+    contract = _contract(tmp_path, [maildir])
+    (tmp_path / 'signing-key').chmod(0o644)
+    result = _agent(contract, 'run', '--once')
+    assert result.returncode == 2
+    assert 'signing key' in result.stderr and TEST_KEYS[0].decode() not in result.stderr
+
+
+# --- the pipe transport ------------------------------------------------------------------------------------------
+
+
+def test_a_piped_dsn_is_stored_once(tmp_path: Path) -> None:
+    contract = _contract(tmp_path)
+    message = (SAMPLES / 'postfix-failed.eml').read_bytes()
+    for _ in range(2):  # Postfix may deliver it twice (a retry after a timeout): stored once
+        result = _agent(contract, 'message', '--envelope-recipient', 'bounces@bounce.example', stdin=message)
+        assert result.returncode == 0, result.stderr
+    with connect_sqlite(tmp_path / 'agent.db') as db:
+        (event,) = events(db)
+    assert (event.kind, event.status, event.recipient, event.category) == (
+        'dsn',
+        'bounced',
+        'unknown1@r.test',
+        'bad-mailbox',
+    )
+
+
+@pytest.mark.parametrize(
+    ('message', 'reason'),
+    [(b'\x00\xff\xfe not a message at all', 'garbage'), (b'', 'empty'), (b'x' * (11 * 1024 * 1024), 'oversized')],
+)
+def test_an_unreadable_piped_message_is_counted_not_bounced(tmp_path: Path, message: bytes, reason: str) -> None:
+    contract = _contract(tmp_path)
+    result = _agent(contract, 'message', stdin=message)
+    assert result.returncode == 0, result.stderr
+    with connect_sqlite(tmp_path / 'agent.db') as db:
+        assert problem_counts(db) == {('mx1', 'pipe', reason): 1}
+        assert events(db) == []
+
+
+def test_an_unreachable_store_makes_postfix_retry(tmp_path: Path) -> None:
+    data = contract_data({'backend': 'sqlite', 'path': str(tmp_path / 'absent' / 'agent.db')}, {})
+    contract = tmp_path / 'agent.json'
+    contract.write_text(json.dumps(data), encoding='utf-8')
+    message = (SAMPLES / 'postfix-failed.eml').read_bytes()
+    result = _agent(contract, 'message', '--store-wait', '1', stdin=message)
+    assert result.returncode == 75  # EX_TEMPFAIL: Postfix keeps the message and tries again
+    assert 'Postfix will retry' in result.stderr
+
+
+def test_an_unreadable_contract_makes_postfix_retry(tmp_path: Path) -> None:
+    result = _agent(tmp_path / 'absent.json', 'message', stdin=b'Subject: x\n\nx\n')
+    assert result.returncode == 75

@@ -1,0 +1,564 @@
+"""Suppression list (issue 13): per-stream policy from feedback events, idempotence, linked streams, import and
+export, and the ``mailinfra-agent suppression`` command. The store is a real SQLite database migrated to the
+current schema; the webhook and the Postfix enforcement have their own test modules."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import shutil
+import threading
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mailinfra_agent.contract import BounceCategory, Injection, Retry, Store, Stream
+from mailinfra_agent.feedback.events import Event, event_key
+from mailinfra_agent.store import Database, connect, connect_sqlite, migrate
+from mailinfra_agent.suppression import (
+    Policy,
+    SuppressionList,
+    Suppressor,
+    address_hash,
+    address_problem,
+    export_csv,
+    export_json,
+    import_csv,
+    map_text,
+)
+from tests.agent.conftest import Postgres
+
+KEY = b'test-hash-key-0123456789abcdef'
+DAY = 86400
+T0 = 1_780_000_000.0
+
+
+def category(name: str, suppress_after: int | None) -> BounceCategory:
+    return BounceCategory(name, True, (600,), DAY, suppress_after)
+
+
+CATEGORIES = (
+    category('bad-mailbox', 1),
+    category('bad-domain', 1),
+    category('inactive-mailbox', 1),
+    category('quota-issues', 3),
+    category('no-answer-from-host', None),
+    category('policy-related', None),
+    category('spam-related', 1),  # even a misconfigured threshold never suppresses a reputation event
+)
+
+
+def stream(name: str, kind: str, links: tuple[str, ...] = ()) -> Stream:
+    return Stream(
+        name=name,
+        kind=kind,
+        instance=f'postfix-{name}',
+        domains=('example.com',),
+        injection=Injection(2525, ('127.0.0.0/8',), ()),
+        retry=Retry(300, 3600, 5 * DAY),
+        bounce_categories=CATEGORIES,
+        reply_rules=(),
+        isps=(),
+        complaint_links=links,
+    )
+
+
+STREAMS = (
+    stream('transactional', 'transactional'),
+    stream('marketing', 'marketing', ('cold',)),
+    stream('cold', 'cold_outreach', ('marketing',)),
+)
+
+
+_databases = iter(range(1, 10_000))
+
+
+@pytest.fixture(params=['sqlite', 'postgresql'])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
+    """A fresh store of each backend (PostgreSQL: the real server of conftest.py, a new database per test)."""
+    if request.param == 'sqlite':
+        return Store('sqlite', path=str(tmp_path / 'agent.db'))
+    server: Postgres = request.getfixturevalue('postgres')
+    name = f'suppression_{os.getpid()}_{next(_databases)}'
+    with connect(server.store('postgres')) as admin:
+        admin.execute(f'CREATE DATABASE {name}')
+    return server.store(name)
+
+
+@pytest.fixture
+def db(store: Store) -> Iterator[Database]:
+    with connect(store) as database:
+        migrate(database)
+        yield database
+
+
+@pytest.fixture
+def suppressor(db: Database) -> Suppressor:
+    return Suppressor(SuppressionList(db, KEY), Policy(STREAMS, 30 * DAY))
+
+
+def bounce(
+    recipient: str,
+    cat: str,
+    *,
+    stream_name: str = 'marketing',
+    status: str = 'bounced',
+    code: str = '550',
+    dsn: str = '5.1.1',
+    time: float = T0,
+    queue_id: str | None = None,
+) -> Event:
+    return Event(
+        key=event_key(recipient, cat, stream_name, status, time, queue_id),
+        kind='delivery',
+        status=status,  # type: ignore[arg-type]
+        time=time,
+        recipient=recipient,
+        source='/var/log/postfix/postfix-marketing.log',
+        stream=stream_name,
+        queue_id=queue_id or f'Q{int(time)}',
+        smtp_code=code,
+        dsn=dsn,
+        category=cat,
+    )
+
+
+def feedback(recipient: str, kind: str, stream_name: str | None) -> Event:
+    return Event(
+        key=event_key(kind, recipient, stream_name),
+        kind=kind,  # type: ignore[arg-type]
+        status=kind,  # type: ignore[arg-type]
+        time=T0,
+        recipient=recipient,
+        source='maildir:1.2.host',
+        stream=stream_name,
+    )
+
+
+def scopes(suppressor: Suppressor, address: str) -> dict[str, str]:
+    return {entry.scope: entry.reason for entry in suppressor.suppressions.entries(address=address)}
+
+
+# --- policy -----------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize('cat', ['bad-mailbox', 'bad-domain', 'inactive-mailbox'])
+def test_a_hard_bounce_suppresses_in_its_stream_at_once(suppressor: Suppressor, cat: str) -> None:
+    added, decision = suppressor.apply(bounce('gone@example.net', cat))
+    assert decision.why == 'hard-bounce'
+    assert [(entry.scope, entry.reason, entry.category) for entry in added] == [('marketing', 'hard-bounce', cat)]
+    assert suppressor.suppressions.is_suppressed('Gone@Example.NET', 'marketing')
+    assert not suppressor.suppressions.is_suppressed('gone@example.net', 'transactional')
+
+
+def test_a_temporary_reply_in_a_hard_category_counts_as_a_soft_bounce(suppressor: Suppressor) -> None:
+    event = bounce('x@example.net', 'bad-mailbox', status='expired', code='450', dsn='4.1.1')
+    added, decision = suppressor.apply(event)
+    assert (decision.action, decision.threshold) == ('count', 1)  # the stream's suppress_after for bad-mailbox
+    assert [entry.reason for entry in added] == ['soft-bounce']
+
+
+def test_a_stream_that_never_suppresses_a_hard_category_is_obeyed(db: Database) -> None:
+    lenient = replace(STREAMS[0], bounce_categories=(category('bad-mailbox', None),))
+    suppressor = Suppressor(SuppressionList(db, KEY), Policy([lenient], 30 * DAY))
+    added, decision = suppressor.apply(bounce('x@example.net', 'bad-mailbox', stream_name='transactional'))
+    assert (added, decision.why) == ([], 'never-suppressed')
+
+
+@pytest.mark.parametrize(
+    ('cat', 'status', 'code', 'dsn'),
+    [
+        ('spam-related', 'deferred', '421', '4.7.28'),  # Gmail's rate/reputation deferral
+        ('spam-related', 'bounced', '550', '5.7.1'),  # a spam block
+        ('policy-related', 'bounced', '550', '5.7.26'),  # DMARC/authentication policy
+        ('spam-related', 'expired', '421', '4.7.28'),
+    ],
+)
+def test_reputation_events_never_suppress(suppressor: Suppressor, cat: str, status: str, code: str, dsn: str) -> None:
+    for hour in range(5):
+        added, _ = suppressor.apply(
+            bounce('reader@gmail.com', cat, status=status, code=code, dsn=dsn, time=T0 + hour * 3600)
+        )
+        assert added == []
+    assert suppressor.suppressions.entries() == []
+
+
+def test_deferrals_never_count(suppressor: Suppressor) -> None:
+    for hour in range(10):
+        event = bounce('full@example.net', 'quota-issues', status='deferred', code='452', dsn='4.2.2', time=T0 + hour)
+        added, decision = suppressor.apply(event)
+        assert (added, decision.why) == ([], 'not-a-final-bounce')
+
+
+def soft(recipient: str, day: int, queue_id: str) -> Event:
+    return bounce(
+        recipient, 'quota-issues', status='expired', code='452', dsn='4.2.2', time=T0 + day * DAY, queue_id=queue_id
+    )
+
+
+def test_soft_bounces_below_the_threshold_do_not_suppress(suppressor: Suppressor) -> None:
+    assert suppressor.apply(soft('full@example.net', 0, 'A1'))[0] == []
+    assert suppressor.apply(soft('full@example.net', 5, 'A2'))[0] == []
+    assert not suppressor.suppressions.is_suppressed('full@example.net', 'marketing')
+
+
+def test_the_nth_soft_bounce_within_the_window_suppresses(suppressor: Suppressor) -> None:
+    suppressor.apply(soft('full@example.net', 0, 'A1'))
+    suppressor.apply(soft('full@example.net', 5, 'A2'))
+    added, decision = suppressor.apply(soft('full@example.net', 10, 'A3'))
+    assert decision.threshold == 3
+    assert [(entry.scope, entry.reason, entry.category) for entry in added] == [
+        ('marketing', 'soft-bounce', 'quota-issues')
+    ]
+
+
+def test_soft_bounces_outside_the_window_or_of_one_message_count_once(suppressor: Suppressor) -> None:
+    suppressor.apply(soft('full@example.net', 0, 'A1'))
+    suppressor.apply(soft('full@example.net', 40, 'A2'))  # the first is 40 days old: outside 30 days
+    suppressor.apply(soft('full@example.net', 41, 'A2'))  # the same message again (a DSN and the log line)
+    assert not suppressor.suppressions.is_suppressed('full@example.net', 'marketing')
+    suppressor.apply(soft('full@example.net', 42, 'A3'))
+    assert not suppressor.suppressions.is_suppressed('full@example.net', 'marketing')
+    suppressor.apply(soft('full@example.net', 43, 'A4'))
+    assert suppressor.suppressions.is_suppressed('full@example.net', 'marketing')
+
+
+def test_a_soft_category_without_threshold_never_suppresses(suppressor: Suppressor) -> None:
+    for day in range(5):
+        event = bounce('slow@example.net', 'no-answer-from-host', status='expired', code='', dsn='4.4.1', time=T0 + day)
+        assert suppressor.apply(event)[1].why == 'never-suppressed'
+
+
+def test_unknown_stream_and_unclassified_events_are_ignored(suppressor: Suppressor) -> None:
+    assert suppressor.apply(bounce('a@example.net', 'bad-mailbox', stream_name='other'))[1].why == 'unknown-stream'
+    assert suppressor.apply(replace(bounce('a@example.net', 'bad-mailbox'), category=None))[1].why == 'unclassified'
+    assert suppressor.suppressions.entries() == []
+
+
+def test_the_same_event_twice_gives_one_row(suppressor: Suppressor) -> None:
+    event = bounce('gone@example.net', 'bad-mailbox')
+    assert len(suppressor.apply(event)[0]) == 1
+    assert suppressor.apply(event)[0] == []
+    complaint = feedback('angry@example.net', 'complaint', 'marketing')
+    assert len(suppressor.apply(complaint)[0]) == 2
+    assert suppressor.apply(complaint)[0] == []
+    assert len(suppressor.suppressions.entries()) == 3
+
+
+# --- complaints and unsubscribes: linked streams ------------------------------------------------------------------
+
+
+def test_a_complaint_on_marketing_suppresses_cold_too_but_not_transactional(suppressor: Suppressor) -> None:
+    suppressor.apply(feedback('angry@example.net', 'complaint', 'marketing'))
+    assert scopes(suppressor, 'angry@example.net') == {'marketing': 'complaint', 'cold': 'complaint'}
+    assert not suppressor.suppressions.is_suppressed('angry@example.net', 'transactional')
+
+
+def test_an_unsubscribe_from_a_stream_without_links_stays_in_that_stream(suppressor: Suppressor) -> None:
+    suppressor.apply(feedback('me@example.net', 'unsubscribe', 'transactional'))
+    assert scopes(suppressor, 'me@example.net') == {'transactional': 'unsubscribe'}
+
+
+def test_a_complaint_of_unknown_stream_suppresses_marketing_and_cold_only(suppressor: Suppressor) -> None:
+    suppressor.apply(feedback('anon@example.net', 'complaint', None))
+    assert scopes(suppressor, 'anon@example.net') == {'marketing': 'complaint', 'cold': 'complaint'}
+
+
+def test_an_invalid_recipient_is_ignored(suppressor: Suppressor) -> None:
+    assert suppressor.apply(feedback('not an address', 'complaint', 'marketing'))[1].why == 'invalid-address'
+    assert address_problem('a..b@example.net') is not None
+    assert address_problem('"quoted"@example.net') is not None
+    assert address_problem('user@localhost') is not None
+    assert address_problem('user+tag@mail.example.net') is None
+
+
+def test_two_hosts_applying_the_same_events_at_once_add_each_row_once(store: Store) -> None:
+    events = [bounce(f'user{n}@example.net', 'bad-mailbox') for n in range(40)]
+    events += [feedback(f'angry{n}@example.net', 'complaint', 'marketing') for n in range(40)]
+    events += [soft('full@example.net', day, f'M{day}') for day in range(3)]
+    with connect(store) as setup:
+        migrate(setup)
+    added: list[int] = []
+
+    def host(order: int) -> None:
+        with connect(store) as database:
+            worker = Suppressor(SuppressionList(database, KEY, webhook=True), Policy(STREAMS, 30 * DAY))
+            added.append(len(worker.apply_all(events[::order]).added))
+
+    threads = [threading.Thread(target=host, args=(order,)) for order in (1, -1)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    with connect(store) as database:
+        rows = database.execute('SELECT COUNT(*) FROM suppressions')[0][0]
+        hooks = database.execute('SELECT COUNT(*) FROM suppression_webhooks')[0][0]
+    assert (rows, hooks, sum(added)) == (121, 121, 121)  # 40 hard, 2 x 40 complaint scopes, 1 soft
+
+
+def test_soft_bounces_counted_on_two_hosts_at_once_reach_the_threshold(store: Store) -> None:
+    with connect(store) as setup:
+        migrate(setup)
+        Suppressor(SuppressionList(setup, KEY), Policy(STREAMS, 30 * DAY)).apply(soft('full@example.net', 0, 'M0'))
+    barrier = threading.Barrier(2)
+
+    def host(day: int) -> None:
+        with connect(store) as database:
+            worker = Suppressor(SuppressionList(database, KEY), Policy(STREAMS, 30 * DAY))
+            barrier.wait()
+            worker.apply(soft('full@example.net', day, f'M{day}'))
+
+    threads = [threading.Thread(target=host, args=(day,)) for day in (1, 2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    with connect(store) as database:
+        assert SuppressionList(database, KEY).is_suppressed('full@example.net', 'marketing')
+
+
+# --- the list ------------------------------------------------------------------------------------------------------
+
+
+def test_hash_only_rows_still_answer_queries_but_stay_out_of_the_map(db: Database) -> None:
+    hashed = SuppressionList(db, KEY, keep_address=False)
+    entry = hashed.add('marketing', 'private@example.net', 'unsubscribe', 'http')
+    assert entry is not None and entry.address is None
+    assert entry.address_hash == address_hash(KEY, 'PRIVATE@example.net')
+    assert hashed.is_suppressed('private@example.net', 'marketing')
+    assert address_hash(b'another key', 'private@example.net') != entry.address_hash
+    text, count, hash_only = map_text(hashed.entries(), 'marketing', T0)
+    assert (count, hash_only) == (0, 1)
+    assert 'example.net' not in text
+
+
+def test_a_global_suppression_applies_to_every_stream_and_expiry_is_honoured(db: Database) -> None:
+    suppressions = SuppressionList(db, KEY)
+    suppressions.add('*', 'all@example.net', 'manual', 'manual', created=T0)
+    suppressions.add('cold', 'later@example.net', 'manual', 'manual', created=T0, expires=int(T0) + DAY)
+    assert all(suppressions.is_suppressed('all@example.net', name, T0) for name in ('marketing', 'transactional'))
+    assert suppressions.is_suppressed('later@example.net', 'cold', T0 + 10)
+    assert not suppressions.is_suppressed('later@example.net', 'cold', T0 + DAY + 1)
+    assert suppressions.remove('*', 'all@example.net')
+    assert not suppressions.is_suppressed('all@example.net', 'marketing', T0)
+
+
+def test_the_map_lists_the_streams_own_and_global_suppressions(db: Database) -> None:
+    suppressions = SuppressionList(db, KEY)
+    suppressions.add('marketing', 'b@example.net', 'complaint', 'k1', created=T0)
+    suppressions.add('*', 'a@example.net', 'import', 'k2', created=T0)
+    suppressions.add('*', 'b@example.net', 'import', 'k3', created=T0)
+    suppressions.add('cold', 'c@example.net', 'unsubscribe', 'k4', created=T0)
+    text, count, _ = map_text(suppressions.entries(), 'marketing', T0)
+    assert count == 2
+    assert text.splitlines()[1:] == [
+        'a@example.net 550 5.7.1 suppressed by mailinfra (import)',
+        'b@example.net 550 5.7.1 suppressed by mailinfra (complaint)',
+    ]
+
+
+# --- import and export ---------------------------------------------------------------------------------------------
+
+PROVIDER_CSV = """\
+Email,Reason,Stream
+one@example.net,bounce,
+TWO@Example.net,complaint,marketing
+not-an-address,,
+two@example.net,complaint,marketing
+three@example.net,,newsletter
+four@example.net,,cold
+"""
+
+
+def test_import_reports_every_line(db: Database) -> None:
+    suppressions = SuppressionList(db, KEY)
+    suppressions.add('cold', 'four@example.net', 'complaint', 'k', created=T0)
+    report = import_csv(suppressions, PROVIDER_CSV, 'old.csv', streams=['marketing', 'cold'], now=T0)
+    assert [(line.line, line.outcome, line.why.split(':')[0]) for line in report.lines] == [
+        (2, 'taken', 'scope *, reason import'),
+        (3, 'taken', 'scope marketing, reason complaint'),
+        (4, 'skipped', 'invalid address'),
+        (5, 'skipped', 'duplicate'),
+        (6, 'skipped', 'unknown stream "newsletter"'),
+        (7, 'skipped', 'duplicate'),
+    ]
+    assert (report.taken, report.skipped) == (2, 4)
+    assert report.text('old.csv').endswith('old.csv: 2 taken, 4 skipped\n')
+    assert suppressions.is_suppressed('one@example.net', 'transactional')
+
+
+@pytest.mark.parametrize(
+    ('text', 'problem'),
+    [('', 'the file is empty'), ('name,phone\nx,y\n', 'the header has no address column')],
+)
+def test_an_unusable_import_file_imports_nothing(db: Database, text: str, problem: str) -> None:
+    report = import_csv(SuppressionList(db, KEY), text, 'bad.csv', streams=[], now=T0)
+    assert report.problem is not None and report.problem.startswith(problem)
+    assert report.lines == []
+
+
+def test_export_round_trip(db: Database, tmp_path: Path) -> None:
+    suppressions = SuppressionList(db, KEY)
+    suppressions.add('marketing', 'b@example.net', 'complaint', 'k1', created=T0, category=None)
+    suppressions.add('*', 'a@example.net', 'hard-bounce', 'k2', created=T0 + 1, category='bad-mailbox')
+    exported = export_csv(suppressions.entries())
+    rows = list(csv.DictReader(io.StringIO(exported)))
+    assert [row['address'] for row in rows] == ['a@example.net', 'b@example.net']
+    assert rows[0]['created'] == '2026-05-28T20:26:41Z'
+    with connect_sqlite(tmp_path / 'other.db') as other:
+        migrate(other)
+        copy = SuppressionList(other, KEY)
+        report = import_csv(copy, exported, 'export.csv', streams=['marketing'], now=T0 + 99)
+        assert (report.taken, report.skipped) == (2, 0)
+
+        def key(entries: SuppressionList) -> list[tuple[object, ...]]:
+            return [(e.scope, e.address, e.address_hash, e.reason, e.created) for e in entries.entries()]
+
+        assert key(copy) == key(suppressions)
+    document = json.loads(export_json(suppressions.entries()))
+    assert document['count'] == 2
+    assert document['suppressions'][1] == {
+        'scope': 'marketing',
+        'address': 'b@example.net',
+        'address_hash': address_hash(KEY, 'b@example.net'),
+        'reason': 'complaint',
+        'category': None,
+        'source': 'k1',
+        'created': '2026-05-28T20:26:40Z',
+        'expires': None,
+    }
+    assert export_csv(suppressions.entries()) == exported  # deterministic
+
+
+# --- the command ---------------------------------------------------------------------------------------------------
+
+
+def write_contract(tmp_path: Path, maps: bool = False, **retention: Any) -> Path:
+    from mailinfra_agent.contract import dump_contract_json, load_contract
+
+    golden = sorted(Path('tests/golden/newsletter-publisher/mta').glob('*/etc/mailinfra/agent.json'))[0]
+    contract = load_contract(golden)
+    key_file = tmp_path / 'hash.key'
+    key_file.write_text('command-test-key\n', encoding='utf-8')
+    key_file.chmod(0o600)
+    streams = tuple(
+        replace(s, suppression_map=str(tmp_path / f'postfix-{s.name}') if maps else None) for s in contract.streams
+    )
+    contract = replace(
+        contract,
+        streams=streams,
+        store=replace(contract.store, backend='sqlite', path=str(tmp_path / 'agent.db')),
+        retention=replace(contract.retention, hash_key_file=str(key_file), **retention),
+        webhook=replace(contract.webhook, url=None),
+    )
+    path = tmp_path / 'agent.json'
+    path.write_text(dump_contract_json(contract), encoding='utf-8')
+    return path
+
+
+def test_the_command_imports_queries_and_exports(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from mailinfra_agent.cli import main
+
+    contract = write_contract(tmp_path)
+    assert main(['store', '--contract', str(contract), 'migrate']) == 0
+    source = tmp_path / 'old.csv'
+    source.write_text('email\nold@example.net\nbroken\n', encoding='utf-8')
+    capsys.readouterr()
+    assert main(['suppression', '--contract', str(contract), 'import', str(source)]) == 1
+    out = capsys.readouterr().out
+    assert f'{source}:2: taken old@example.net' in out
+    assert f'{source}:3: skipped broken: invalid address' in out
+    assert main(['suppression', '--contract', str(contract), 'query', 'old@example.net']) == 1
+    assert 'suppressed (import, scope *' in capsys.readouterr().out
+    assert main(['suppression', '--contract', str(contract), 'query', 'new@example.net']) == 0
+    assert main(['suppression', '--contract', str(contract), 'query', 'not an address']) == 64
+    assert main(['suppression', '--contract', str(contract), 'export', '--format', 'json']) == 0
+    out = capsys.readouterr().out
+    assert json.loads(out[out.index('{') :])['count'] == 1
+
+
+def test_the_command_refuses_a_readable_key(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from mailinfra_agent.cli import main
+
+    contract = write_contract(tmp_path)
+    os.chmod(tmp_path / 'hash.key', 0o644)
+    assert main(['suppression', '--contract', str(contract), 'list']) == 2
+    assert 'make it 0600' in capsys.readouterr().err
+
+
+def test_hash_only_retention_drops_the_addresses(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from mailinfra_agent.cli import main
+
+    clear = write_contract(tmp_path)
+    assert main(['store', '--contract', str(clear), 'migrate']) == 0
+    assert main(['suppression', '--contract', str(clear), 'add', 'me@example.net']) == 0
+    capsys.readouterr()
+    assert main(['suppression', '--contract', str(clear), 'list']) == 0
+    assert 'me@example.net' in capsys.readouterr().out
+    hashed = write_contract(tmp_path, suppressions='hash')
+    assert main(['suppression', '--contract', str(hashed), 'list']) == 0
+    out = capsys.readouterr().out
+    assert 'me@example.net' not in out
+    assert address_hash(b'command-test-key', 'me@example.net') in out
+    assert main(['suppression', '--contract', str(hashed), 'query', 'me@example.net']) == 1
+
+
+def stored(db: Database, event: Event) -> None:
+    """An event as ingest (migration 0002) stores it."""
+    columns = [name for name in Event.__slots__ if getattr(event, name) is not None]
+    db.execute(
+        f'INSERT INTO feedback_events ({", ".join(columns)}) VALUES ({", ".join("?" for _ in columns)})',
+        [getattr(event, name) for name in columns],
+    )
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which('postmap'), reason='needs root and postmap')
+def test_apply_reads_the_stored_events_and_writes_the_maps(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import time
+
+    from mailinfra_agent.cli import main
+
+    contract = write_contract(tmp_path, maps=True)
+    postfix = tmp_path / 'postfix'
+    postfix.mkdir()
+    (postfix / 'main.cf').write_text('compatibility_level = 3.6\n')
+    assert main(['store', '--contract', str(contract), 'migrate']) == 0
+    now = time.time()
+    with connect_sqlite(tmp_path / 'agent.db') as database:
+        stored(database, bounce('gone@example.net', 'bad-mailbox', stream_name='cold_outreach', time=now - 60))
+        stored(
+            database,
+            bounce(
+                'busy@gmail.com',
+                'spam-related',
+                stream_name='cold_outreach',
+                status='deferred',
+                code='421',
+                dsn='4.7.28',
+                time=now - 50,
+            ),
+        )
+        stored(database, replace(feedback('angry@example.org', 'complaint', 'cold_outreach'), time=now - 40))
+        stored(database, bounce('old@example.net', 'bad-mailbox', stream_name='cold_outreach', time=now - 90 * DAY))
+    capsys.readouterr()
+    command = ['suppression', '--contract', str(contract), 'apply', '--postfix-config', str(postfix)]
+    assert main(command) == 0
+    out = capsys.readouterr().out
+    assert 'suppressed gone@example.net in cold_outreach: hard-bounce' in out
+    assert 'suppressed angry@example.org in marketing: complaint' in out
+    assert '2 events, 3 new suppressions' in out  # the deferral is not read, the 90-day-old bounce is too old
+    assert (tmp_path / 'postfix-cold_outreach').read_text().splitlines()[1:] == [
+        'angry@example.org 550 5.7.1 suppressed by mailinfra (complaint)',
+        'gone@example.net 550 5.7.1 suppressed by mailinfra (hard-bounce)',
+    ]
+    assert (tmp_path / 'postfix-transactional').read_text().splitlines()[1:] == []
+    assert (tmp_path / 'postfix-cold_outreach.db').is_file()
+    assert main(command) == 0
+    out = capsys.readouterr().out
+    assert '2 events, 0 new suppressions' in out
+    assert f'{tmp_path}/postfix-cold_outreach: unchanged, 2 recipients' in out

@@ -1,0 +1,311 @@
+"""Enforcement at the MTA on Debian's real Postfix: a throw-away instance whose injection listener checks the
+suppression map exactly as the role configures it (``-o { smtpd_recipient_restrictions =
+check_recipient_access hash:<map> }``). A suppressed recipient gets the 5xx at RCPT TO, another is accepted; a
+rewritten map is seen by the next connection without a reload; an unchanged map is not rewritten. The instance
+has its own directories, loopback ports and log; it never touches /etc/postfix or a running instance.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import smtplib
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from mailinfra_agent.postfix.trial import free_port, trial
+from mailinfra_agent.store import Database, connect_sqlite, migrate
+from mailinfra_agent.suppression import SuppressionList, write_map
+from mailinfra_agent.suppression.policy_service import answer, serve
+
+KEY = b'postfix-test-key'
+STREAM = 'marketing'
+
+
+def needs_postfix() -> None:
+    if os.geteuid() != 0 or shutil.which('postfix') is None or shutil.which('postmap') is None:
+        pytest.skip('needs root and Postfix (apt-get install postfix; script/bootstrap does)')
+
+
+def listener(port: int | str, map_path: Path) -> str:
+    # What the role adds to the stream instance's injection listener in master.cf.
+    return (
+        f'{port} inet n - n - - smtpd\n'
+        f'  -o syslog_name=postfix-{STREAM}/inject\n'
+        f'  -o {{ smtpd_recipient_restrictions = check_recipient_access hash:{map_path} }}\n'
+    )
+
+
+MAIN_CF = """\
+compatibility_level = 3.6
+myhostname = suppression-test.example.test
+mydestination =
+alias_maps =
+alias_database =
+relay_domains =
+inet_interfaces = loopback-only
+inet_protocols = ipv4
+mynetworks = 127.0.0.0/8
+smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
+smtpd_peername_lookup = no
+"""
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Iterator[Database]:
+    with connect_sqlite(tmp_path / 'agent.db') as database:
+        migrate(database)
+        yield database
+
+
+@pytest.fixture
+def public_dir() -> Iterator[Path]:
+    """A directory the postfix user can reach (pytest's own temporary directories are 0700)."""
+    directory = Path(tempfile.mkdtemp(prefix='mailinfra-suppression-test-'))
+    directory.chmod(0o755)
+    yield directory
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture
+def instance(public_dir: Path) -> Iterator[tuple[Path, int, Path]]:
+    """A running instance: (its configuration directory, its injection port, its map path)."""
+    needs_postfix()
+    map_path = public_dir / 'suppressed_recipients'
+    port = free_port()
+    with running(public_dir / 'instance', listener(f'127.0.0.1:{port}', map_path), map_path) as config:
+        yield config, port, map_path
+
+
+@contextmanager
+def running(root: Path, injection: str, map_path: Path | None = None) -> Iterator[Path]:
+    """Start an instance under ``root`` with the ``injection`` listener; its configuration directory."""
+    config, queue, data = root / 'config', root / 'queue', root / 'data'
+    for directory in (root, config, queue, data):
+        directory.mkdir(parents=True, exist_ok=True)
+    root.chmod(0o755)
+    (config / 'main.cf').write_text(
+        MAIN_CF
+        + f'queue_directory = {queue}\ndata_directory = {data}\nmaillog_file = {root}/maillog\n'
+        + f'maillog_file_prefixes = {root}\ndefault_transport = discard:suppression test\n'
+    )
+    (config / 'master.cf').write_text(
+        Path('/etc/postfix/master.cf').read_text().replace('smtp      inet', '#', 1) + injection
+    )
+    shutil.chown(data, 'postfix', 'postfix')
+    if map_path is not None:  # the role's empty map, before the instance starts
+        write_map(str(map_path), [], STREAM, now=time.time(), postmap_config=str(config))
+    started = subprocess.run(['postfix', '-c', str(config), 'start'], capture_output=True, text=True, check=False)
+    assert started.returncode == 0, started.stderr
+    try:
+        wait_for_port(int(injection.split()[0].rpartition(':')[2]))
+        yield config
+    finally:
+        subprocess.run(['postfix', '-c', str(config), 'stop'], capture_output=True, check=False)
+        pid_file = queue / 'pid' / 'master.pid'
+        deadline = time.monotonic() + 10
+        while pid_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+
+
+def wait_for_port(port: int) -> None:
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            with smtplib.SMTP('127.0.0.1', port, timeout=5):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+def rcpt(port: int, recipient: str) -> tuple[int, str]:
+    """The reply to RCPT TO in a new session (the application's injection)."""
+    with smtplib.SMTP('127.0.0.1', port, local_hostname='app.example.test', timeout=20) as client:
+        client.ehlo()
+        client.mail('news@example.com')
+        code, text = client.rcpt(recipient)
+        client.rset()
+        return code, text.decode()
+
+
+def inject(port: int, recipients: list[str]) -> dict[str, tuple[int, bytes]]:
+    """Send one message; the refused recipients (smtplib raises only when every one is refused)."""
+    message = 'From: news@example.com\r\nSubject: suppression test\r\n\r\nhello\r\n'
+    with smtplib.SMTP('127.0.0.1', port, local_hostname='app.example.test', timeout=20) as client:
+        try:
+            return client.sendmail('news@example.com', recipients, message)
+        except smtplib.SMTPRecipientsRefused as refused:
+            return dict(refused.recipients)
+
+
+def test_a_suppressed_recipient_is_refused_at_the_injection_listener(
+    instance: tuple[Path, int, Path], db: Database
+) -> None:
+    config, port, map_path = instance
+    suppressions = SuppressionList(db, KEY)
+    suppressions.add(STREAM, 'gone@example.net', 'hard-bounce', 'event-1')
+    suppressions.add('*', 'angry@example.org', 'complaint', 'event-2')
+    suppressions.add('transactional', 'other-stream@example.net', 'unsubscribe', 'event-3')
+    result = write_map(str(map_path), suppressions.entries(), STREAM, now=time.time(), postmap_config=str(config))
+    assert (result.changed, result.entries) == (True, 2)
+
+    refused = inject(port, ['gone@example.net', 'Angry@Example.org', 'fine@example.net', 'other-stream@example.net'])
+    assert refused == {
+        'gone@example.net': (
+            550,
+            b'5.7.1 <gone@example.net>: Recipient address rejected: suppressed by mailinfra (hard-bounce)',
+        ),
+        'Angry@Example.org': (
+            550,
+            b'5.7.1 <Angry@Example.org>: Recipient address rejected: suppressed by mailinfra (complaint)',
+        ),
+    }
+    assert rcpt(port, 'fine@example.net')[0] == 250
+
+    # A new suppression: the map is rebuilt and the next connection sees it, without a reload.
+    db_inode = (map_path.parent / 'suppressed_recipients.db').stat().st_ino
+    suppressions.add(STREAM, 'fine@example.net', 'unsubscribe', 'event-4')
+    assert write_map(str(map_path), suppressions.entries(), STREAM, now=time.time(), postmap_config=str(config)).changed
+    assert (map_path.parent / 'suppressed_recipients.db').stat().st_ino != db_inode
+    assert rcpt(port, 'fine@example.net')[0] == 550
+    # Lifted again: accepted again.
+    suppressions.remove(STREAM, 'fine@example.net')
+    write_map(str(map_path), suppressions.entries(), STREAM, now=time.time(), postmap_config=str(config))
+    assert rcpt(port, 'fine@example.net')[0] == 250
+
+    log = (config.parent / 'maillog').read_text()
+    assert 'has changed -- restarting' in log
+    assert not [line for line in log.splitlines() if 'fatal:' in line or 'panic:' in line or 'error:' in line]
+
+
+def test_an_unchanged_map_is_not_rewritten(tmp_path: Path, db: Database) -> None:
+    needs_postfix()
+    config = tmp_path / 'config'
+    config.mkdir()
+    (config / 'main.cf').write_text(MAIN_CF)
+    map_path = tmp_path / 'suppressed_recipients'
+    suppressions = SuppressionList(db, KEY)
+    suppressions.add(STREAM, 'gone@example.net', 'hard-bounce', 'event-1')
+    first = write_map(str(map_path), suppressions.entries(), STREAM, now=time.time(), postmap_config=str(config))
+    before = os.stat(f'{map_path}.db')
+    again = write_map(str(map_path), suppressions.entries(), STREAM, now=time.time(), postmap_config=str(config))
+    assert (first.changed, again.changed) == (True, False)
+    assert os.stat(f'{map_path}.db').st_ino == before.st_ino
+    lookup = subprocess.run(
+        ['postmap', '-c', str(config), '-q', 'gone@example.net', f'hash:{map_path}'], capture_output=True, text=True
+    )
+    assert lookup.stdout.strip() == '550 5.7.1 suppressed by mailinfra (hard-bounce)'
+    assert sorted(path.name for path in tmp_path.iterdir() if path.name.startswith('.')) == []  # no temporaries
+
+
+def test_a_failing_postmap_leaves_the_old_map_in_place(tmp_path: Path, db: Database) -> None:
+    needs_postfix()
+    map_path = tmp_path / 'suppressed_recipients'
+    suppressions = SuppressionList(db, KEY)
+    suppressions.add(STREAM, 'gone@example.net', 'hard-bounce', 'event-1')
+    from mailinfra_agent.suppression import MapError
+
+    with pytest.raises(MapError, match='postmap failed'):
+        write_map(str(map_path), suppressions.entries(), STREAM, now=time.time(), postmap_config=str(tmp_path / 'none'))
+    assert not map_path.exists()
+    assert [path.name for path in tmp_path.iterdir() if path.name.startswith('.')] == []  # no temporaries left
+
+
+def test_the_role_listener_passes_the_trial(tmp_path: Path, public_dir: Path, db: Database) -> None:
+    """The staged configuration with the listener option and a map: starts, delivers, logs no warning."""
+    needs_postfix()
+    staged = tmp_path / 'staged'
+    staged.mkdir()
+    map_path = public_dir / 'suppressed_recipients'
+    (staged / 'main.cf').write_text(MAIN_CF)
+    (staged / 'master.cf').write_text(
+        Path('/etc/postfix/master.cf').read_text().replace('smtp      inet', '#', 1) + listener(10587, map_path)
+    )
+    suppressions = SuppressionList(db, KEY)
+    suppressions.add(STREAM, 'gone@example.net', 'hard-bounce', 'event-1')
+    write_map(str(map_path), suppressions.entries(), STREAM, now=time.time(), postmap_config=str(staged))
+    assert trial(str(staged)).problems == []
+
+
+def test_hash_only_suppressions_are_enforced_by_the_policy_service(public_dir: Path, tmp_path: Path) -> None:
+    """Retention.suppressions = 'hash': no address in the store, the policy service still refuses at RCPT TO."""
+    needs_postfix()
+    store = tmp_path / 'agent.db'
+    with connect_sqlite(store) as database:
+        migrate(database)
+        hashed = SuppressionList(database, KEY, keep_address=False)
+        hashed.add(STREAM, 'private@example.net', 'unsubscribe', 'http')
+        assert database.execute('SELECT COUNT(*) FROM suppressions WHERE address IS NOT NULL') == [(0,)]
+    service_port = free_port()
+    server = serve(f'inet:127.0.0.1:{service_port}', lambda: connect_sqlite(store), KEY)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    port = free_port()
+    injection = (
+        f'127.0.0.1:{port} inet n - n - - smtpd\n'
+        f'  -o smtpd_policy_service_policy_context={STREAM}\n'
+        f'  -o {{ smtpd_recipient_restrictions = check_policy_service inet:127.0.0.1:{service_port} }}\n'
+    )
+    try:
+        with running(public_dir / 'policy', injection) as config:
+            code, text = rcpt(port, 'Private@example.net')
+            assert (code, text) == (
+                550,
+                '5.7.1 <Private@example.net>: Recipient address rejected: suppressed by mailinfra (unsubscribe)',
+            )
+            assert rcpt(port, 'someone@example.net')[0] == 250
+            log = (config.parent / 'maillog').read_text()
+            assert not [line for line in log.splitlines() if 'fatal:' in line or 'warning:' in line]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_the_policy_service_answers(tmp_path: Path) -> None:
+    with connect_sqlite(tmp_path / 'agent.db') as database:
+        migrate(database)
+        suppressions = SuppressionList(database, KEY, keep_address=False)
+        suppressions.add('*', 'gone@example.net', 'hard-bounce', 'k')
+        request = {'request': 'smtpd_access_policy', 'protocol_state': 'RCPT', 'policy_context': STREAM}
+        lookup = suppressions.lookup
+        assert answer({**request, 'recipient': 'gone@example.net'}, lookup).startswith('550 5.7.1 ')
+        assert answer({**request, 'recipient': 'ok@example.net'}, lookup) == 'DUNNO'
+        assert answer({**request, 'recipient': 'gone@example.net', 'policy_context': ''}, lookup) == 'DUNNO'
+        assert answer({**request, 'recipient': 'gone@example.net', 'protocol_state': 'DATA'}, lookup) == 'DUNNO'
+        assert answer({**request, 'recipient': ''}, lookup) == 'DUNNO'  # the null recipient of a bounce
+
+
+def test_the_policy_service_defers_when_the_store_is_unreadable(tmp_path: Path) -> None:
+    missing = tmp_path / 'no-such-dir' / 'agent.db'
+    server = serve('inet:127.0.0.1:0', lambda: connect_sqlite(missing), KEY)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        host, port = server.server_address[:2]  # type: ignore[index,str-unpack]
+        with socket.create_connection((str(host), int(port)), timeout=10) as client:
+            client.sendall(b'request=smtpd_access_policy\nprotocol_state=RCPT\npolicy_context=marketing\n')
+            client.sendall(b'recipient=gone@example.net\n\n')
+            reply = client.makefile('rb').readline()
+        assert reply == b'action=DEFER_IF_PERMIT 4.3.0 suppression list unavailable, try again later\n'
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_without_its_map_the_listener_accepts_nothing(public_dir: Path) -> None:
+    """Why the role builds the (empty) map before the instance starts: a missing table fails closed, 4xx."""
+    needs_postfix()
+    port = free_port()
+    with running(public_dir / 'nomap', listener(f'127.0.0.1:{port}', public_dir / 'absent')):
+        code, text = rcpt(port, 'anyone@example.net')
+    assert (code, text) == (451, '4.3.5 <anyone@example.net>: Recipient address rejected: Server configuration error')
