@@ -38,6 +38,7 @@ from ..suppression import (
 )
 from ..suppression import webhook as hooks
 from ..suppression.policy_service import serve
+from ..suppression.retention import apply_retention
 
 NAME = 'suppression'
 HELP = 'Apply feedback to the suppression list, query, export or import it, and write the Postfix maps.'
@@ -136,6 +137,16 @@ def _apply(
         print(f'suppressed {entry.address or entry.address_hash} in {entry.scope}: {entry.reason}')
     ignored = ', '.join(f'{why} {count}' for why, count in sorted(result.ignored.items()))
     print(f'{result.events} events, {len(result.added)} new suppressions; unchanged: {ignored or "none"}')
+    retention = apply_retention(
+        db, now=now, keep=contract.retention.events, after=contract.retention.after, hash_address=suppressions.hash
+    )
+    if retention.events or retention.messages:
+        action = 'hashed' if contract.retention.after == 'hash' else 'erased'
+        more = '' if retention.complete else ' (more next run)'
+        print(
+            f'retention: {action} the addresses of {retention.events} events, '
+            f'deleted {retention.messages} message records{more}'
+        )
     status = _write_maps(contract, suppressions, now, args.postfix_config)
     return max(status, _webhooks(contract, db, now))
 
