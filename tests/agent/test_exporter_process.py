@@ -408,8 +408,10 @@ def test_postfix_host_and_reloads(postfix_host: tuple[Path, dict[str, Any]], sta
         found = parse(text)
         assert value(found, 'mailinfra_collector_up', collector='postfix', instance='postfix-transactional') == 1
         queued = sum(value(found, 'mailinfra_queue_messages', queue=q, **tx) or 0 for q in QUEUE_NAMES)
-        # A message that moves between queues during the scan may be seen twice (postqueue(1) warns the same).
-        assert 4 <= queued <= 12 + 2
+        # A message that moves between queue directories during the scan may be seen twice, or not at all when
+        # it moves into a directory already read (postqueue(1) and qshape read them one after the other too):
+        # at most the two that a reload can move at once. The complete count is checked once it is quiet, below.
+        assert 4 - 2 <= queued <= 12 + 2
     promtool(texts[-1])
     # Every message is still there, counted once (one may wait in incoming while qmgr restarts).
     wait_queued(exporter, tx, 12)
