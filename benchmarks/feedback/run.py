@@ -220,7 +220,7 @@ def pflogsumm_totals(text: str) -> dict[str, Any]:
 
 
 def parser_only(log: Path) -> None:
-    """Child mode: H1's parser over the file, no store; prints its counts (and own timing) as JSON."""
+    """Child mode: the Postfix log parser over the file, no store; prints its counts (and own timing) as JSON."""
     from mailinfra_agent.feedback.events import Event, EventError
     from mailinfra_agent.feedback.postfix_log import PostfixLogParser
 

@@ -1,6 +1,6 @@
 """Ingest: the log follower (whole lines, checkpoints, rotation), idempotence, bad input, classification, the CLI.
 
-Real files, a real SQLite store and H1's Postfix log parser on lines shaped like the roles' instances write them.
+Real files, a real SQLite store and the Postfix log parser on lines shaped like the roles' instances write them.
 """
 
 from __future__ import annotations

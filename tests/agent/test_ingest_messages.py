@@ -1,7 +1,7 @@
 """Ingest of feedback messages: the bounce MX's Maildir and the pipe transport (``ingest message``).
 
-The messages are H2's samples (tests/data/feedback/messages: Postfix's own DSNs, public ARF samples, synthetic
-anonymised complaints) signed with the samples' test key; the parser is H2's, the store a real SQLite.
+The messages are the samples (tests/data/feedback/messages: Postfix's own DSNs, public ARF samples, synthetic
+anonymised complaints) signed with the samples' test key; the parser is feedback/message.py, the store a real SQLite.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Ingest of PowerMTA accounting files (H1's parser; the role's field list): header, restarts and rotation."""
+"""Ingest of PowerMTA accounting files (powermta_acct.py, the role's fields): header, restarts and rotation."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The feedback benchmark's log generator (benchmarks/feedback/generate.py) and its pflogsumm reader.
 
-The generator must be deterministic, and H1's Postfix log parser must find in its lines exactly what the generator
+The generator must be deterministic, and the Postfix log parser must find in its lines exactly what the generator
 says it logged (its truth): otherwise the benchmark's count comparison would compare against a wrong answer.
 """
 

@@ -1,4 +1,4 @@
-"""Stores of both backends holding a hand-built set of events (migration 0002, H4's insert function)."""
+"""Stores of both backends holding a hand-built set of events (migration 0002, store.events.insert_events)."""
 
 from __future__ import annotations
 

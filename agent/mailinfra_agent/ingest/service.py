@@ -56,7 +56,7 @@ def signing_keys(contract: Contract) -> tuple[bytes, ...]:
 
 
 def decoders(contract: Contract, keys: tuple[bytes, ...]) -> Any:
-    """H2's Decoders for our VERP return paths, unsubscribe tokens and X-Mailinfra-Id headers (none without keys)."""
+    """Decoders for our VERP return paths, unsubscribe tokens and X-Mailinfra-Id headers (none without keys)."""
     from ..feedback import tokens, verp
     from ..feedback.message import Decoders
 
@@ -79,7 +79,7 @@ def isp_domains(contract: Contract) -> dict[str, str]:
 
 
 def postfix_parser(contract: Contract) -> Any:
-    """H1's Postfix log parser for every Postfix instance of the host (one parser reads any of their lines)."""
+    """The Postfix log parser for every Postfix instance of the host (one parser reads any of their lines)."""
     from ..feedback.postfix_log import Instance, IspMatcher, PostfixLogParser
 
     instances = []
@@ -107,7 +107,7 @@ def powermta_parser(contract: Contract) -> Any:
 def message_parser(
     contract: Contract, keys: tuple[bytes, ...]
 ) -> tuple[Callable[[bytes, str, float, str | None], list[Event]], int]:
-    """H2's DSN/ARF/unsubscribe parser with our decoders, and the largest message it reads."""
+    """The DSN/ARF/unsubscribe message parser with our decoders, and the largest message it reads."""
     from ..feedback.message import MAX_MESSAGE_BYTES, parse_message
 
     bound = decoders(contract, keys)
