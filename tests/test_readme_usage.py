@@ -152,7 +152,7 @@ def test_architecture_cli_row_lists_every_command() -> None:
     ]
     listed = set(re.findall(r'`([a-z]+)`', row))
     assert sorted(set(commands()) - listed) == []
-    assert len(commands()) == 10
+    assert len(commands()) == 13
 
 
 @pytest.mark.parametrize('doc', ['README.md', 'docs/install.md'])

@@ -26,6 +26,7 @@ COMMANDS: tuple[str, ...] = (
     'ingest',
     'suppression',
     'unsubscribe',
+    'shaping',
 )
 """Modules under ``mailinfra_agent.commands``, in the order ``--help`` lists them."""
 

@@ -31,6 +31,7 @@ import json
 import os
 import platform
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -118,6 +119,27 @@ def run_check(expected: Expectations, server: str, engine: str, window: int) -> 
     return run_expectations(expected, [server], resolver=server, engine=engine, window=window)  # type: ignore[arg-type]
 
 
+def _run_queue_ns() -> int | None:
+    """Nanoseconds this process has waited for a CPU while runnable (Linux ``/proc/self/schedstat``)."""
+    try:
+        return int(Path('/proc/self/schedstat').read_text().split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def timed_check(expected: Expectations, server: str, window: int) -> tuple[DnsCheckReport, float, float | None]:
+    """One check, its CPU time and its time waiting for a CPU (both for the whole call, expectations excluded).
+
+    The wall time is about CPU time plus run-queue wait (on a shared machine: other jobs, or Knot's workers).
+    """
+    gc.collect()
+    waited, cpu = _run_queue_ns(), time.process_time()
+    report = run_expectations(expected, [server], resolver=server, engine='fast', window=window)
+    cpu = time.process_time() - cpu
+    after = _run_queue_ns()
+    return report, cpu, None if waited is None or after is None else (after - waited) / 1e9
+
+
 def dnsperf(server: str, questions: list[tuple[str, str, str]], seconds: float, workdir: Path) -> dict[str, Any]:
     binary = shutil.which('dnsperf')
     if binary is None:
@@ -126,7 +148,9 @@ def dnsperf(server: str, questions: list[tuple[str, str, str]], seconds: float, 
     data.write_text(''.join(f'{name} {rdtype}\n' for name, rdtype, _ in questions))
     address, port = server.rsplit(':', 1)
     command = [binary, '-s', address, '-p', port, '-d', str(data), '-e', '-l', str(seconds)]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     output = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60, check=True).stdout
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
 
     def number(label: str) -> float:
         match = re.search(rf'{label}:\s+([0-9.]+)', output)
@@ -141,6 +165,8 @@ def dnsperf(server: str, questions: list[tuple[str, str, str]], seconds: float, 
         'completed': int(number('Queries completed')),
         'lost': int(number('Queries lost')),
         'seconds': number(r'Run time \(s\)'),
+        # dnsperf runs a sender and a receiver thread: CPU seconds (user + system) per second of its run
+        'cores': (after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime) / number(r'Run time \(s\)'),
     }
 
 
@@ -159,9 +185,18 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             knot.set_zones({some_zone: zones[some_zone]})
             warm = run_check(expected, server, 'fast', args.window)
             rounds: list[list[DnsCheckReport]] = []
+            cpus: list[float] = []
+            waits: list[float] = []
             perfs: list[dict[str, Any]] = []
             for _ in range(args.rounds):  # interleaved, so both see the same machine
-                rounds.append([run_check(expected, server, 'fast', args.window) for _ in range(args.checks)])
+                checks = []
+                for _ in range(args.checks):
+                    report, cpu, waited = timed_check(expected, server, args.window)
+                    checks.append(report)
+                    cpus.append(cpu)
+                    if waited is not None:
+                        waits.append(waited)
+                rounds.append(checks)
                 perfs.append(dnsperf(server, warm.questions, args.dnsperf_seconds, workdir))
             reference = run_check(expected, server, 'dnspython', args.window) if args.reference else None
             knot_info = {
@@ -214,9 +249,17 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             'qps_median': statistics.median(check_qps),
             'query_phase_qps_median': statistics.median(query_qps),
             'seconds_median': statistics.median(run.seconds for run in runs),
+            'cpu_seconds_median': statistics.median(cpus),
+            'run_queue_seconds_median': statistics.median(waits) if waits else None,
             'datagrams': [run.datagrams for run in runs],
         },
-        'dnsperf': {**perfs[0], 'qps': perf_qps, 'qps_median': statistics.median(perf_qps)},
+        'dnsperf': {
+            **perfs[0],
+            'qps': perf_qps,
+            'qps_median': statistics.median(perf_qps),
+            'cores': [perf['cores'] for perf in perfs],
+            'cores_median': statistics.median(perf['cores'] for perf in perfs),
+        },
         'ratio': ratios,
         'ratio_median': statistics.median(ratios),
         'goal': GOAL,
@@ -264,6 +307,13 @@ def table(result: dict[str, Any]) -> str:
         f'goal: at least {result["goal"]:.0%} of dnsperf: ' + ('met' if ratio >= result['goal'] else 'NOT met'),
         f'one check: {check["seconds_median"] * 1000:.0f} ms; building the expectations from the spec '
         f'{result["expectations_s"] * 1000:.0f} ms (not counted)',
+        f'one check, medians: {check["cpu_seconds_median"] * 1000:.0f} ms of CPU (one thread)'
+        + (
+            f', {check["run_queue_seconds_median"] * 1000:.0f} ms runnable but waiting for a CPU'
+            if check['run_queue_seconds_median'] is not None
+            else ''
+        )
+        + f'; dnsperf used {perf["cores_median"]:.2f} CPUs (sender and receiver threads, user + system)',
         f'knot: started in {knot["start_s"] * 1000:.0f} ms with {knot["zones"]} zones; a blocking zone reload '
         f'{knot["reload_s"] * 1000:.0f} ms',
     ]

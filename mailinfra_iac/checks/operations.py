@@ -96,13 +96,13 @@ def alert_target(ctx: CheckContext) -> Iterator[Problem]:
             except ValueError:
                 expected = 'an e-mail address such as ops@example.com'
         else:
-            url = urlsplit(alert.target)
             try:
+                url = urlsplit(alert.target)  # raises ValueError for an unclosed "[" (IPv6 literal)
                 url.port  # noqa: B018 - raises ValueError for a bad port
-                host = url.hostname
+                scheme, host = url.scheme, url.hostname
             except ValueError:
-                host = None
-            if url.scheme in ('http', 'https') and host and ' ' not in alert.target:
+                scheme, host = '', None
+            if scheme in ('http', 'https') and host and ' ' not in alert.target:
                 continue
             expected = 'an http:// or https:// URL with a host, such as https://hooks.example.com/alerts'
         yield ctx.problem(

@@ -25,6 +25,7 @@ from mailinfra_agent.dns.client import DEFAULT_TIMEOUT, DEFAULT_WINDOW, parse_se
 from .. import api
 from ..dnscheck import CHECKS, CannotCheck, run_dns_checks
 from ..dnscheck.results import STATUSES, CheckResult
+from ..dnscheck.runner import DnsCheckReport
 from ..problems import MailinfraError
 from .common import addresses_from
 
@@ -66,28 +67,39 @@ def _zone_files(paths: list[str] | None) -> dict[str, str]:
     return files
 
 
-def cmd_dns_check(args: argparse.Namespace) -> int:
-    started = time.perf_counter()
+def live_dns_report(args: argparse.Namespace, spec: api.Spec) -> DnsCheckReport:
+    """Run the DNS checks as the options of :func:`add_live_dns_options` ask; raises :class:`CannotCheck`."""
     try:
         servers = [parse_server(value) for value in args.nameserver]
         resolver = parse_server(args.resolver) if args.resolver else None
     except ValueError as error:
         raise MailinfraError(str(error)) from None
     zone_files = _zone_files(args.zone_file)
+    return run_dns_checks(
+        spec,
+        servers,
+        dkim=api.keystore_dkim(spec, args.keys),
+        addresses=addresses_from(args.terraform_output, spec),
+        resolver=resolver,
+        engine=args.engine,
+        timeout=args.timeout,
+        window=args.concurrency,
+        allow_unchecked=args.allow_unchecked,
+        zone_files=zone_files,
+    )
+
+
+def cmd_dns_check(args: argparse.Namespace) -> int:
+    started = time.perf_counter()
+    try:
+        resolver = parse_server(args.resolver) if args.resolver else None
+        for value in args.nameserver:
+            parse_server(value)
+    except ValueError as error:
+        raise MailinfraError(str(error)) from None
     spec = api.load_spec(args.spec, as_of=args.as_of)
     try:
-        report = run_dns_checks(
-            spec,
-            servers,
-            dkim=api.keystore_dkim(spec, args.keys),
-            addresses=addresses_from(args.terraform_output, spec),
-            resolver=resolver,
-            engine=args.engine,
-            timeout=args.timeout,
-            window=args.concurrency,
-            allow_unchecked=args.allow_unchecked,
-            zone_files=zone_files,
-        )
+        report = live_dns_report(args, spec)
     except CannotCheck as error:
         if args.format == 'json':
             document = {
@@ -141,6 +153,56 @@ def cmd_dns_check(args: argparse.Namespace) -> int:
     return code
 
 
+def add_live_dns_options(parser: argparse.ArgumentParser) -> None:
+    """The live-DNS options of ``dns check`` (shared with ``audit``, same names and meanings)."""
+    parser.add_argument(
+        '--nameserver',
+        action='append',
+        required=True,
+        metavar='ADDR[:PORT]',
+        help='an authoritative server of the zones (IP address; repeat for each server); each is checked on its own',
+    )
+    parser.add_argument(
+        '--resolver',
+        metavar='ADDR[:PORT]',
+        help="a recursive resolver for names outside the deployment's zones (third-party SPF includes, report "
+        'destinations, provider reverse DNS)',
+    )
+    parser.add_argument(
+        '--allow-unchecked',
+        action='store_true',
+        help='accept checks that could not run (names outside the zones without --resolver, addresses or keys '
+        'not known): they are reported but do not make the exit code non-zero',
+    )
+    parser.add_argument(
+        '--zone-file',
+        action='append',
+        metavar='FILE',
+        help='a zone file as deployed (repeatable): checked for TXT character-strings over 255 bytes, which '
+        'no DNS answer shows',
+    )
+    parser.add_argument(
+        '--keys', metavar='DIR', help='DKIM key store (default $MAILINFRA_KEYS_DIR or ~/.local/share/mailinfra/keys)'
+    )
+    parser.add_argument('--terraform-output', metavar='FILE', help='`terraform output -json` for allocated addresses')
+    parser.add_argument(
+        '--timeout',
+        type=_positive(float),
+        default=DEFAULT_TIMEOUT,
+        metavar='SECONDS',
+        help='per query attempt (3 attempts)',
+    )
+    parser.add_argument(
+        '--concurrency', type=_positive(int), default=DEFAULT_WINDOW, metavar='N', help='queries in flight per server'
+    )
+    parser.add_argument(
+        '--engine',
+        choices=['fast', 'dnspython'],
+        default='fast',
+        help='"dnspython" asks through dnspython\'s async API: slower, the reference for the default engine',
+    )
+
+
 def register(
     sub: argparse._SubParsersAction[argparse.ArgumentParser], with_spec: Callable[..., argparse.ArgumentParser]
 ) -> None:
@@ -158,51 +220,6 @@ def register(
         'all checks pass, 1 the DNS is wrong, 2 could not check (server unreachable or not authoritative, or '
         'checks unchecked).'
     )
-    check.add_argument(
-        '--nameserver',
-        action='append',
-        required=True,
-        metavar='ADDR[:PORT]',
-        help='an authoritative server of the zones (IP address; repeat for each server); each is checked on its own',
-    )
-    check.add_argument(
-        '--resolver',
-        metavar='ADDR[:PORT]',
-        help="a recursive resolver for names outside the deployment's zones (third-party SPF includes, report "
-        'destinations, provider reverse DNS)',
-    )
-    check.add_argument(
-        '--allow-unchecked',
-        action='store_true',
-        help='accept checks that could not run (names outside the zones without --resolver, addresses or keys '
-        'not known): they are reported but do not make the exit code non-zero',
-    )
-    check.add_argument(
-        '--zone-file',
-        action='append',
-        metavar='FILE',
-        help='a zone file as deployed (repeatable): checked for TXT character-strings over 255 bytes, which '
-        'no DNS answer shows',
-    )
+    add_live_dns_options(check)
     check.add_argument('--format', choices=['table', 'json'], default='table')
-    check.add_argument(
-        '--keys', metavar='DIR', help='DKIM key store (default $MAILINFRA_KEYS_DIR or ~/.local/share/mailinfra/keys)'
-    )
-    check.add_argument('--terraform-output', metavar='FILE', help='`terraform output -json` for allocated addresses')
-    check.add_argument(
-        '--timeout',
-        type=_positive(float),
-        default=DEFAULT_TIMEOUT,
-        metavar='SECONDS',
-        help='per query attempt (3 attempts)',
-    )
-    check.add_argument(
-        '--concurrency', type=_positive(int), default=DEFAULT_WINDOW, metavar='N', help='queries in flight per server'
-    )
-    check.add_argument(
-        '--engine',
-        choices=['fast', 'dnspython'],
-        default='fast',
-        help='"dnspython" asks through dnspython\'s async API: slower, the reference for the default engine',
-    )
     check.set_defaults(func=cmd_dns_check)

@@ -19,7 +19,10 @@ from mailinfra_agent.contract import Store
 from mailinfra_agent.store import Database, StoreError, connect
 
 from .. import api
+from ..facts.warmup import warmup_plan
 from ..feedback_report import as_csv, as_html, as_json, as_table, build_report
+from ..feedback_report.html import chart_days
+from ..feedback_report.warmup_chart import warmup_section
 from ..problems import MailinfraError
 
 FORMATS = ('table', 'csv', 'json', 'html')
@@ -85,7 +88,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         args.parser.error('--password-file goes with --dsn')
     if args.first is not None and args.last is not None and args.first > args.last:
         args.parser.error(f'--from {args.first} is after --to {args.last}')
-    thresholds = api.load_spec(args.spec).deployment.monitoring.rates.default if args.spec else None
+    spec = api.load_spec(args.spec) if args.spec else None
+    thresholds = spec.deployment.monitoring.rates.default if spec else None
     with open_store(args) as db:
         try:
             db.execute('SELECT 1 FROM feedback_events WHERE 1 = 0')
@@ -103,7 +107,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     elif args.format == 'json':
         text = as_json(report)
     elif args.format == 'html':
-        text = as_html(report, thresholds)
+        warmup = warmup_plan(spec.deployment, spec.facts.streams) if spec else None
+        sections = warmup_section(warmup, report, chart_days(report)) if warmup and warmup.days else []
+        text = as_html(report, thresholds, sections=sections)
     else:
         text = as_table(report)
     if args.output is None:

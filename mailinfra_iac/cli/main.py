@@ -16,7 +16,7 @@ from .. import api
 from ..problems import MailinfraError, Problem, SpecInvalid
 from ..render import default_registry as default_renderers
 from ..render.output import write_tree
-from . import dkim_cmd, dns_cmd, dnsbl_cmd, feedback_cmd, plan_cmd, records_cmd
+from . import advise_cmd, audit_cmd, dkim_cmd, dns_cmd, dnsbl_cmd, feedback_cmd, plan_cmd, records_cmd, warmup_cmd
 from .common import addresses_from, renderer_names
 from .explain import explain_json, explain_text
 from .progress import Progress
@@ -170,8 +170,9 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument('--format', choices=['text', 'json'], default='text', help='json: see docs/cli.md')
     explain.set_defaults(func=cmd_explain)
 
-    for module in (records_cmd, dkim_cmd, plan_cmd, dns_cmd, feedback_cmd, dnsbl_cmd):
+    for module in (records_cmd, dkim_cmd, plan_cmd, dns_cmd, feedback_cmd, dnsbl_cmd, advise_cmd, warmup_cmd):
         module.register(sub, with_spec)
+    audit_cmd.register(sub, with_spec)
     return parser
 
 

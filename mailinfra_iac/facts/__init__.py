@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from ..model import Deployment, IspProfile
 from .advice import MtaAdvice, advise_mta
-from .capacity import StreamCapacity, stream_capacity
+from .capacity import StreamCapacity, stream_capacity, warmup_curve
 from .ips import IpFact, plan_ips, pool_hosts
 from .isps import EffectiveIsp, Limits, deployment_isps
 from .plan import DEFAULT_ISP, Backoff, DeliveryPlan, IspPlan, PlanEntry, StreamPlan, delivery_plan
@@ -58,6 +58,7 @@ def derive(deployment: Deployment, as_of: dt.date | None = None) -> Facts:
     ips = plan_ips(deployment)
     streams = stream_facts(deployment, ips)
     advice = advise_mta(deployment, {name: stream.kind for name, stream in streams.items()})
+    curve = warmup_curve(deployment.warmup.curve, deployment.warmup.steps)
     return Facts(
         as_of=today,
         ips=tuple(ips),
@@ -66,7 +67,7 @@ def derive(deployment: Deployment, as_of: dt.date | None = None) -> Facts:
         isps=deployment_isps(deployment),
         mta=advice,
         host_mta={name: host.mta or advice.chosen for name, host in deployment.hosts.items() if 'mta' in host.roles},
-        capacity={name: stream_capacity(stream, today) for name, stream in streams.items()},
+        capacity={name: stream_capacity(stream, today, curve) for name, stream in streams.items()},
         plan=delivery_plan(streams),
     )
 

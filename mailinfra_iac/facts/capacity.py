@@ -5,33 +5,40 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from mailinfra_agent.shaping.warmup import curve_cap
+
 from ..catalogue.isps import DEFAULT_LIMITS
 from .isps import other_share
 from .streams import StreamFact
 
 WARMUP_DAILY = ((1, 50), (2, 100), (3, 200), (4, 400), (5, 800), (6, 1500), (7, 3000), (14, 25_000), (30, 175_000))
 """KumoMTA's conservative schedule: messages per IP per day, by warm-up day."""
+WARMUP_CURVES = {'conservative': WARMUP_DAILY}
+"""Named curves of the spec's ``warmup.curve``; ``custom`` takes the spec's own ``steps``."""
+WARMUP_SOURCES = {
+    'conservative': 'KumoMTA warm-up helper, "conservative" schedule (assets/policy-extras/warmup.toml, '
+    'pull request #546; mta.md section 2.2)',
+}
 WARMUP_ACTIVE_HOURS = 12
 
 
-def warmup_daily_cap(started: dt.date | None, as_of: dt.date) -> int | None:
-    """Daily cap of an IP on ``as_of``; None when it is not warming up (or finished)."""
+def warmup_curve(curve: str, steps: dict[int, int] | None = None) -> tuple[tuple[int, int], ...]:
+    """The points of a spec's curve: a named one, or the custom ``steps``."""
+    if curve == 'custom':
+        return tuple(sorted((steps or {}).items()))
+    return WARMUP_CURVES[curve]
+
+
+def warmup_daily_cap(
+    started: dt.date | None, as_of: dt.date, curve: tuple[tuple[int, int], ...] = WARMUP_DAILY
+) -> int | None:
+    """Daily cap of an IP on ``as_of``; None when it is not warming up (or finished).
+
+    The host's shaping service computes the same numbers (``mailinfra_agent.shaping.warmup.curve_cap``).
+    """
     if started is None:
         return None
-    day = (as_of - started).days + 1
-    if day < 1:
-        return 0
-    previous = WARMUP_DAILY[0]
-    for point in WARMUP_DAILY:
-        if day == point[0]:
-            return point[1]
-        if day < point[0]:
-            # geometric interpolation between two published points
-            span = point[0] - previous[0]
-            ratio = (point[1] / previous[1]) ** ((day - previous[0]) / span)
-            return int(previous[1] * ratio)
-        previous = point
-    return None
+    return curve_cap(curve, (as_of - started).days + 1)
 
 
 @dataclass(frozen=True)
@@ -60,7 +67,9 @@ class StreamCapacity:
         return self.warmup_capacity_per_hour is not None and self.peak_hourly > self.warmup_capacity_per_hour
 
 
-def stream_capacity(stream: StreamFact, as_of: dt.date) -> StreamCapacity:
+def stream_capacity(
+    stream: StreamFact, as_of: dt.date, curve: tuple[tuple[int, int], ...] = WARMUP_DAILY
+) -> StreamCapacity:
     count = len(stream.ips)
     rows = []
     shares = [(name, isp.share, isp.limits.messages_per_hour) for name, isp in stream.isps.items()]
@@ -77,7 +86,7 @@ def stream_capacity(stream: StreamFact, as_of: dt.date) -> StreamCapacity:
                 per_ip_per_hour=per_ip,
             )
         )
-    caps = [warmup_daily_cap(ip.warmup_started, as_of) for ip in stream.ips]
+    caps = [warmup_daily_cap(ip.warmup_started, as_of, curve) for ip in stream.ips]
     warmup = None
     if any(cap is not None for cap in caps):
         unlimited = sum(1 for cap in caps if cap is None)

@@ -21,7 +21,8 @@ from functools import cached_property
 from typing import Literal
 
 from ..catalogue import bounces
-from ..model import ReplyRule
+from ..catalogue.isps import any_isp_rules
+from ..model import BackoffRule, ReplyRule
 from .isps import DEFAULTS, EffectiveIsp, Limits
 from .streams import CategoryFact, RetryFact, StreamFact
 
@@ -34,11 +35,12 @@ ORDINARY = 'other'
 
 @dataclass(frozen=True)
 class Backoff:
-    """A reply that slows delivery to one ISP down (``backoff``) or stops it for a while (``suspend``)."""
+    """A reply that slows delivery from one sending IP down (``backoff``), stops it towards one ISP (``suspend``) or
+    towards every ISP (``suspend_ip``), once ``trigger_count`` replies matched within ``trigger_window``."""
 
     pattern: str
     """Python regular expression, matched against ``"<code> <enhanced code> <text>"``."""
-    action: Literal['backoff', 'suspend']
+    action: Literal['backoff', 'suspend', 'suspend_ip']
     duration: int
     """Seconds the reaction lasts (a reply rule's: the ISP's ``backoff_to_normal_after``)."""
     description: str
@@ -47,6 +49,17 @@ class Backoff:
     category."""
     category: str | None = None
     """The reply rule's bounce category (``None`` for a provider's rule)."""
+    trigger_count: int = 1
+    """Matches per stream x sending IP x ISP that start the action."""
+    trigger_window: int = 0
+    """Seconds the matches must fall within; 0: the first match acts."""
+    failover: bool = False
+    """``suspend`` only: the pool's other IPs take the ISP's mail meanwhile; False: the mail waits."""
+
+    @property
+    def first_match(self) -> bool:
+        """The rule acts on its first match (no threshold)."""
+        return self.trigger_count == 1
 
 
 @dataclass(frozen=True)
@@ -183,12 +196,23 @@ def _slow_down(stream: StreamFact, limits: Limits) -> list[Backoff]:
     ]
 
 
+def _own(rule: BackoffRule) -> Backoff:
+    """A provider's rule, its trigger and failover resolved (no window: the first match acts)."""
+    return Backoff(
+        rule.pattern,
+        rule.action,
+        rule.duration,
+        rule.description,
+        'isp',
+        trigger_count=rule.trigger.count,
+        trigger_window=rule.trigger.window or 0,
+        failover=rule.fails_over,
+    )
+
+
 def _isp_plan(stream: StreamFact, name: str, isp: EffectiveIsp | None) -> IspPlan:
     limits = isp.limits if isp is not None else DEFAULTS
-    own = [
-        Backoff(rule.pattern, rule.action, rule.duration, rule.description, 'isp')
-        for rule in (isp.backoff_rules if isp is not None else ())
-    ]
+    own = [_own(rule) for rule in (*(isp.backoff_rules if isp is not None else ()), *any_isp_rules().backoff_rules)]
     seen = {rule.pattern for rule in own}
     return IspPlan(
         stream=stream.name,

@@ -10,6 +10,7 @@ series the browser laid out in attributes, which the headless-browser test reads
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from html import escape
@@ -259,8 +260,13 @@ def chart_days(report: Report) -> list[str]:
     return [(first + timedelta(days=offset)).isoformat() for offset in range(span)]
 
 
-def as_html(report: Report, spec: RateThresholds | None = None, title: str = 'Feedback report') -> str:
-    """The report as one HTML document (UTF-8), the same bytes for the same report and thresholds."""
+def as_html(
+    report: Report, spec: RateThresholds | None = None, title: str = 'Feedback report', sections: Sequence[str] = ()
+) -> str:
+    """The report as one HTML document (UTF-8), the same bytes for the same report and thresholds.
+
+    ``sections``: more HTML (e.g. ``warmup_chart.warmup_section``), placed before the top reasons.
+    """
     period = f'{report.first_day or "-"} to {report.last_day or "-"}'
     days = chart_days(report)
     marks = thresholds(spec)
@@ -329,6 +335,7 @@ def as_html(report: Report, spec: RateThresholds | None = None, title: str = 'Fe
         *charts[2:],
         '</div>',
         _summary(by_segment, 'segment'),
+        *sections,
         '<h2>Top diagnostic reasons</h2>',
         _table(['status', 'category', 'reason', 'count'], reasons, 3) if reasons else '<p>None.</p>',
         '<h2>Every day, stream, sending IP, ISP and segment</h2>',

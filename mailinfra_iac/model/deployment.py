@@ -17,6 +17,7 @@ from .infrastructure import Host, Pool
 from .isp import IspOverride
 from .monitoring import Monitoring
 from .stream import Stream
+from .warmup import Warmup
 
 
 class Deployment(Model):
@@ -39,3 +40,4 @@ class Deployment(Model):
     bounce_policy: BouncePolicy = Field(default_factory=BouncePolicy, description='Bounce handling.')
     monitoring: Monitoring = Field(default_factory=Monitoring, description='Monitoring and alerting.')
     feedback: Feedback = Field(default_factory=Feedback, description='Bounce, complaint and unsubscribe processing.')
+    warmup: Warmup = Field(default_factory=Warmup, description='How IPs with a warmup_started day are warmed up.')

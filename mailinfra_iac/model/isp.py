@@ -5,30 +5,128 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
-from .base import DnsName, Duration, Model, Slug
+from .base import DnsName, Duration, Model, Slug, format_duration
+
+BACKOFF_DURATION = (60, 7 * 86400)
+"""Accepted ``duration`` of a back-off rule (seconds, inclusive)."""
+TRIGGER_WINDOW = (60, 86400)
+"""Accepted ``trigger.window`` (seconds, inclusive): the host keeps the matches of one window per rule."""
+TRIGGER_COUNT_MAX = 1000
+
+
+class BackoffTrigger(Model):
+    """When a rule acts: on `count` matching replies within `window` (per stream, sending IP and provider)."""
+
+    count: int = Field(1, description='Matching replies that start the action; 1 acts on the first match.')
+    window: Duration | None = Field(
+        None, description='Time the "count" matches must fall within ("1h" for "N per hour"); needed when count > 1.'
+    )
+
+    @model_validator(mode='after')
+    def _sensible(self) -> BackoffTrigger:
+        if not 1 <= self.count <= TRIGGER_COUNT_MAX:
+            raise ValueError(f'trigger count {self.count} is out of range: 1 to {TRIGGER_COUNT_MAX} matches')
+        if self.count == 1 and self.window is not None:
+            raise ValueError(
+                f'trigger window {format_duration(self.window)} with count 1 means nothing (the first match acts); '
+                'drop the window or count more matches'
+            )
+        if self.count > 1 and self.window is None:
+            raise ValueError(f'trigger count {self.count} needs a window, e.g. {{count: {self.count}, window: 1h}}')
+        low, high = TRIGGER_WINDOW
+        if self.window is not None and not low <= self.window <= high:
+            raise ValueError(
+                f'trigger window {format_duration(self.window)} is out of range: '
+                f'{format_duration(low)} to {format_duration(high)}'
+            )
+        return self
 
 
 class BackoffRule(Model):
-    """A remote reply that should slow down or pause delivery to one provider."""
+    """A remote reply that slows down or pauses delivery from one sending IP (as KumoMTA's traffic shaping rules).
+
+    Postfix hosts enforce it with the shaping service (docs/shaping.md), PowerMTA with its pattern lists
+    (docs/powermta.md). The first rule whose pattern matches a reply counts it, per stream, sending IP and provider.
+    """
 
     pattern: str = Field(description='Regular expression matched against the SMTP reply (code and text).')
-    action: Literal['backoff', 'suspend'] = Field(
+    action: Literal['backoff', 'suspend', 'suspend_ip'] = Field(
         'backoff',
-        description='"backoff" lowers the rate to the backoff limits; "suspend" stops delivery for "duration".',
+        description='"backoff" lowers the rate to the backoff limits; "suspend" stops delivery from the IP to the '
+        'provider; "suspend_ip" stops delivery from the IP to every provider. Each lasts "duration".',
     )
-    duration: Duration = Field(3600, description='How long the reaction lasts before normal mode resumes.')
+    duration: Duration = Field(
+        3600, description='How long the reaction lasts after the last match before normal mode resumes (1m to 7d).'
+    )
+    trigger: BackoffTrigger = Field(
+        default_factory=BackoffTrigger,
+        description='Matches within a window that start the action, e.g. {count: 5, window: 1h}; default: the first.',
+    )
+    failover: bool | None = Field(
+        None,
+        description='"suspend" only: the pool\'s other IPs take the provider\'s mail meanwhile (true), or the mail '
+        'waits (false, the default).',
+    )
     description: str = Field('', description='Why this reply matters (shown in generated comments).')
 
     @field_validator('pattern')
     @classmethod
     def _compiles(cls, value: str) -> str:
+        if not value:
+            raise ValueError('empty pattern: it would match every reply')
         try:
             re.compile(value)
         except re.error as error:
             raise ValueError(f'invalid regular expression "{value}": {error}') from None
         return value
+
+    @field_validator('duration')
+    @classmethod
+    def _bounded(cls, value: int) -> int:
+        low, high = BACKOFF_DURATION
+        if not low <= value <= high:
+            raise ValueError(
+                f'duration {format_duration(value)} is out of range: {format_duration(low)} to {format_duration(high)}'
+            )
+        return value
+
+    @model_validator(mode='after')
+    def _failover_for_suspend(self) -> BackoffRule:
+        if self.failover is not None and self.action != 'suspend':
+            raise ValueError(
+                f'failover applies to action "suspend" only (the IP\'s mail to one provider moves to the other IPs); '
+                f'action "{self.action}" '
+                + (
+                    'already takes the IP out of rotation for every provider'
+                    if self.action == 'suspend_ip'
+                    else 'keeps delivering from the IP'
+                )
+            )
+        return self
+
+    @property
+    def fails_over(self) -> bool:
+        """A suspension that lets the pool's other IPs take the provider's mail."""
+        return self.action == 'suspend' and bool(self.failover)
+
+
+class AnyIspRules(Model):
+    """Back-off rules for every provider (``catalogue/isps/_any.yml``): the IP itself is blocked, whoever says so."""
+
+    backoff_rules: list[BackoffRule] = Field(description="Rules checked after each provider's own.")
+    sources: list[str] = Field(default_factory=list, description='Where the rules come from.')
+
+    @model_validator(mode='after')
+    def _suspend_ip_only(self) -> AnyIspRules:
+        for rule in self.backoff_rules:
+            if rule.action != 'suspend_ip':
+                raise ValueError(
+                    f'rule "{rule.pattern}": action "{rule.action}" acts on one provider and needs one; '
+                    'rules for every provider can only be "suspend_ip" (put the rule in a provider\'s profile)'
+                )
+        return self
 
 
 class IspLimits(Model):

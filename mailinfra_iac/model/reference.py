@@ -79,7 +79,7 @@ def catalogue_profiles() -> list[IspProfile]:
     profiles = [
         IspProfile.model_validate(yaml.safe_load(entry.read_text(encoding='utf-8')))
         for entry in folder.iterdir()
-        if entry.name.endswith('.yml')
+        if entry.name.endswith('.yml') and not entry.name.startswith('_')  # _any.yml: rules, not a profile
     ]
     return sorted(profiles, key=lambda profile: profile.name)
 

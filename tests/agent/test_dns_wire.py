@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import dns.edns
 import dns.message
 import dns.rcode
 import dns.rrset
 import pytest
 
 from mailinfra_agent.dns.wire import (
+    OPT_PREFIX,
     TYPES,
     WireError,
     answer_chain,
     encode_name,
+    encode_name_cached,
     encode_question,
+    padding,
     parse_response,
     query_body,
+    query_head,
     read_name,
     read_own,
 )
@@ -117,3 +122,36 @@ def test_read_own_leaves_everything_unusual_to_the_general_parser() -> None:
     query = b'\x12\x34' + query_body(question, recursion=True)
     assert read_own(query, question, 'example.com', 1) is None  # not a response
     assert read_own(wire[:10], question, 'example.com', 1) is None
+
+
+def test_encode_name_cached_is_encode_name_with_parents_reused() -> None:
+    cache: dict[str, bytes] = {}
+    names = [
+        'example.com', '_dmarc.example.com', 's1._domainkey.example.com', 's2._domainkey.example.com',
+        '4.3.2.1.in-addr.arpa', '5.3.2.1.in-addr.arpa', 'x' * 63 + '.example.com', 'com', 'a.b.c.d.e',
+    ]  # fmt: skip
+    for name in names:
+        assert encode_name_cached(name, cache) == encode_name(name)
+    assert set(names) <= set(cache)
+    # a cached parent must not let through what encode_name refuses
+    long_parent = '.'.join(['a' * 63] * 3) + '.' + 'b' * 60  # 254 bytes encoded: valid
+    assert encode_name_cached(long_parent, cache) == encode_name(long_parent)
+    for bad in ('x' * 64 + '.example.com', 'abcd.' + long_parent, 'a..example.com', '.example.com'):
+        with pytest.raises(WireError):
+            encode_name_cached(bad, cache)
+        assert bad not in cache
+    with pytest.raises(UnicodeError):
+        encode_name_cached('bücher.example.com', cache)
+
+
+def test_padding_option_is_what_dnspython_reads() -> None:
+    question = encode_question('example.com', 'A')
+    for size in (0, 1, 37):
+        query = dns.message.from_wire(b'\x12\x34' + query_head(recursion=False) + question + OPT_PREFIX + padding(size))
+        [option] = query.options
+        assert option.otype == dns.edns.PADDING and option.to_wire() == bytes(size)
+        assert query.payload == 1232
+    assert query_head(recursion=False) + question + OPT_PREFIX + b'\x00\x00' == query_body(question, recursion=False)
+    for bad in (-1, 0x10000):
+        with pytest.raises(ValueError, match='out of range'):
+            padding(bad)

@@ -15,6 +15,7 @@ from mailinfra_agent.feedback.classify import (
     outcome,
     parse_codes,
     pattern_problem,
+    required_literals,
 )
 
 RULES = [
@@ -141,3 +142,69 @@ def test_input_is_bounded() -> None:
     assert result.rule is None
     assert time.monotonic() - started < 1
     assert Classifier(rules).classify('550 x needle').rule == 'tail'
+
+
+# --- the literal prefilter --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ('pattern', 'expected'),
+    [
+        ('User unknown', {'user unknown'}),
+        ('mailbox (?:is )?full|over ?quota', {'mailbox ', 'quota'}),
+        (r'\bSPF\b|\[(?:TS|TSS)0[1-9]\]', {'spf', '[ts'}),  # re's parser moves the common "TS" out
+        (r'DNS Error: .*(?:NXDOMAIN|Null MX)', {'dns error: '}),
+        (r'bloqu\u00e9e pour spam', {'e pour spam'}),  # the non-ASCII letter ends a run
+        (r'\d{3}\w+', None),  # no literal a match must contain
+        (r'(?:abc|\d+)', None),  # one branch without one: nothing to tell
+        (r'(?:abc|)', None),
+    ],
+)
+def test_required_literals(pattern: str, expected: set[str] | None) -> None:
+    found = required_literals(pattern)
+    assert (None if found is None else set(found)) == expected
+
+
+def _every_rule(classifier: Classifier, text: str, **condition: str | None) -> str | None:
+    """The first rule whose conditions all hold, trying every rule's regex (what the prefilter must not change)."""
+    text = ' '.join(text[: classifier.max_text].split())
+    code, enhanced = parse_codes(text)
+    for rule in classifier.rules:
+        if rule.explain(code, enhanced, text, condition.get('isp'), condition.get('stream')) is not None:
+            return rule.id
+    return None
+
+
+def test_the_prefilter_changes_no_result_on_the_corpus() -> None:
+    """Every corpus text, also upper-cased, lower-cased and behind a Postfix prefix, gets the rule that running
+    every rule's regex gives; the prefilter skips most regexes."""
+    import yaml
+
+    from mailinfra_iac.catalogue.bounce_rules import compile_rules
+
+    from ..conftest import ROOT
+
+    rules = compile_rules()
+    classifier = Classifier(rules.rules, rules.max_text)
+    texts = yaml.safe_load((ROOT / 'tests' / 'data' / 'bounces' / 'corpus.yml').read_text(encoding='utf-8'))['texts']
+    checked = 0
+    for entry in texts:
+        text = str(entry['text'])
+        for variant in (text, text.upper(), text.lower(), f'host mx.example.com[192.0.2.1] said: {text}'):
+            for isp in (None, 'gmail', 'microsoft', 'yahoo'):
+                assert classifier.classify(variant, isp=isp).rule == _every_rule(classifier, variant, isp=isp), variant
+                checked += 1
+    assert checked >= 200 * 4 * 4
+    assert (
+        sum(needles is not None for needles in classifier._needles)
+        >= len([rule for rule in classifier.rules if rule.regex]) * 9 // 10
+    )
+
+
+def test_the_prefilter_lowers_only_ascii_texts() -> None:
+    """IGNORECASE matches the Kelvin sign (U+212A) for "k" and the long s (U+017F) for "s": a text with non-ASCII
+    characters runs every regex, so these still match."""
+    classifier = Classifier([{'id': 'k', 'category': 'spam-related', 'regex': 'blocked using spamhaus'}])
+    assert classifier.classify('554 BLOCKED USING SPAMHAUS').rule == 'k'
+    assert classifier.classify('554 bloc\u212aed u\u017fing spamhaus').rule == 'k'
+    assert classifier.classify('554 blocked using spamcop').rule is None

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from mailinfra_agent.feedback.events import Event, EventError
+from mailinfra_agent.feedback.events import Event, EventError, event_key
 from mailinfra_agent.feedback.postfix_log import (
     Instance,
     IspMatcher,
@@ -208,6 +208,71 @@ def test_yearless_stamps_take_the_year_from_the_reference(
     parser = PostfixLogParser(reference_time=stamp_utc(*reference, 12, 0, 0))
     (event,) = events(parser.parse_line(stamp + SENT[15:], 'maillog', 1))
     assert dt.datetime.fromtimestamp(event.time, dt.UTC).year == year
+
+
+@pytest.mark.parametrize('tz', [dt.UTC, dt.timezone(dt.timedelta(hours=1))])
+def test_a_following_parser_moves_its_reference_with_the_clock(monkeypatch: pytest.MonkeyPatch, tz: dt.tzinfo) -> None:
+    """A parser without a fixed reference follows a log for months: three days after it was made, a line of
+    today is today's, not last year's (its reference of three days ago would put it more than two days ahead)."""
+    from mailinfra_agent.feedback import postfix_log
+
+    clock = [stamp_utc(2026, 12, 3, 12, 0, 0)]
+    monkeypatch.setattr(postfix_log.time_module, 'time', lambda: clock[0])
+    parser = PostfixLogParser(tz=tz)
+    clock[0] = stamp_utc(2026, 12, 6, 12, 0, 0)
+    (event,) = events(parser.parse_line('Dec  6 06:00:00' + SENT[15:], 'maillog', 1))
+    assert dt.datetime.fromtimestamp(event.time, dt.UTC).year == 2026
+    clock[0] = stamp_utc(2027, 1, 1, 0, 30, 0)  # a new year: cached midnights and stamps of the old one go
+    (event,) = events(parser.parse_line('Jan  1 00:10:00' + SENT[15:], 'maillog', 2))
+    assert dt.datetime.fromtimestamp(event.time, tz).year == 2027
+
+
+@pytest.mark.parametrize('reference', [(2026, 12, 6), (2027, 1, 2), (2029, 3, 1), (2028, 2, 28)])
+def test_a_fixed_offset_reads_stamps_as_a_zone_with_that_offset(reference: tuple[int, int, int]) -> None:
+    """A fixed offset (dt.timezone) takes the day's midnight once and adds the time of day; a zone from the tz
+    database takes the general path. Both give the same times, years and errors."""
+    from zoneinfo import ZoneInfo
+
+    moment = stamp_utc(*reference, 12, 0, 0)
+    fixed = PostfixLogParser(reference_time=moment, tz=dt.timezone(dt.timedelta(hours=1)))
+    zone = PostfixLogParser(reference_time=moment, tz=ZoneInfo('Etc/GMT-1'))  # UTC+1, never daylight saving
+    stamps = [
+        'Dec  6 06:00:00',
+        'Dec  7 23:59:59',
+        'Dec 31 23:59:59.25',
+        'Jan  1 00:00:00',
+        'Feb 28 12:00:00',
+        'Feb 29 12:00:00',
+        'Mar  1 00:00:01',
+        'Jun 15 13:14:15',
+        'Dec 20 06:00:00',
+        'Dec  6 06:00:00',
+    ]
+    bad = ['Dec  6 24:00:00', 'Dec  6 23:60:00', 'Dec  6 23:59:60', 'Feb 30 12:00:00', 'Apr 31 01:00:00']
+    for number, stamp in enumerate(stamps + bad, 1):
+        results: list[float | str] = []
+        for parser in (fixed, zone):
+            try:
+                (event,) = events(parser.parse_line(stamp + SENT[15:], 'maillog', number))
+                results.append(event.time)
+            except EventError as error:
+                results.append(error.reason)
+        assert results[0] == results[1], stamp
+        if stamp in bad:
+            assert results[0] == 'garbage', stamp
+        elif not stamp.startswith('Feb 29'):  # only within a year of a leap year
+            assert isinstance(results[0], float), stamp
+
+
+def test_keys_are_the_event_keys_of_the_line() -> None:
+    """Lines are keyed ``event_key('postfix', line)`` (a shortcut computes it): keys of stores written before stay."""
+    lines = [*captured(), SENT.replace('Alice', 'Al\udcffice') + '\n']
+    records = parse_all(lines)
+    keyed = [record for record in records if not (isinstance(record, Event) and record.status == 'expired')]
+    assert len(keyed) > 20
+    by_line = {event_key('postfix', line.rstrip('\r\n')) for line in lines}
+    assert all(record.key in by_line for record in keyed)
+    assert any(isinstance(record, MessageSeen) for record in keyed)
 
 
 def test_a_fraction_of_seconds_in_a_yearless_stamp_is_kept() -> None:

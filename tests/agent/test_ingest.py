@@ -137,6 +137,47 @@ def test_an_oversized_line_is_skipped_and_reported(tmp_path: Path) -> None:
     assert batch.oversized == [2]
 
 
+@pytest.mark.parametrize('block', [7, 64, 1 << 20])
+@pytest.mark.parametrize('max_lines', [1, 3, 1000])
+def test_block_reads_give_the_lines_of_line_reads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, block: int, max_lines: int
+) -> None:
+    """A plain file is read a block at a time: the same lines, skips and checkpoints as reading it line by line,
+    whatever the block size (lines across blocks, a line longer than a block, an oversized line, no last newline)."""
+    from mailinfra_agent.ingest import files
+
+    content = b'one\n\ntwo two\n' + b'y' * 100 + b'\n' + b'x' * (MAX_LINE + 1) + b'\nthree\n' + b'z' * MAX_LINE
+    content += b'\nfour\nfiv'
+    log = tmp_path / 'x.log'
+    log.write_bytes(content)
+
+    def batches() -> list[tuple[list[tuple[int, bytes]], list[int], int, int]]:
+        follower = LogFollower(log)
+        found = []
+        while (batch := follower.read(max_lines)) is not None:
+            lines = [(line.number, line.text) for line in batch.lines]
+            found.append((lines, batch.oversized, batch.checkpoint.position, batch.checkpoint.line))
+            follower.commit(batch)
+        follower.close()
+        return found
+
+    monkeypatch.setattr(files, 'BLOCK', block)
+    read = batches()
+    monkeypatch.setattr(files, '_read_block', lambda stream, position, number, *rest: (position, number))
+    assert read == batches()
+    assert [text for lines, *_ in read for _, text in lines] == [
+        b'one',
+        b'',
+        b'two two',
+        b'y' * 100,
+        b'three',
+        b'z' * MAX_LINE,
+        b'four',
+    ]
+    assert [number for _, oversized, *_ in read for number in oversized] == [5]
+    assert read[-1][2:] == (len(content) - 3, 8)
+
+
 # --- the service, in process (SQLite) -------------------------------------------------------------------------
 
 

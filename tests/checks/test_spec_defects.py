@@ -189,6 +189,7 @@ def test_allocation_on_a_provider_host_is_fine() -> None:
         ('webhook', 'https://', False),
         ('webhook', 'https://hooks.example.com:99999/x', False),
         ('webhook', 'https://hooks example.com/x', False),
+        ('webhook', 'https://[2001:db8::1/alerts', False),
     ],
 )
 def test_alert_targets(kind: str, target: str, good: bool) -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from mailinfra_iac import Spec, load_spec, parse_spec
 from mailinfra_iac.catalogue import bounces
-from mailinfra_iac.catalogue.isps import DEFAULT_LIMITS, builtin_isps
+from mailinfra_iac.catalogue.isps import DEFAULT_LIMITS, any_isp_rules, builtin_isps
 from mailinfra_iac.facts import DEFAULT_ISP, Backoff, Limits
 from mailinfra_iac.facts.plan import queue_schedule
 from mailinfra_iac.model import IspLimits
@@ -20,6 +20,7 @@ from ..conftest import AS_OF, BASE, ROOT, edit
 
 EXAMPLES = sorted((ROOT / 'examples').glob('*.yml'))
 GMAIL = builtin_isps()['gmail']
+ANY = any_isp_rules().backoff_rules
 
 
 def _spec(text: str = BASE) -> Spec:
@@ -232,7 +233,7 @@ def test_backoff_rules_are_the_providers_then_the_streams_reputation_deferrals()
     rules = plan.backoff_rules('transactional', 'gmail')
     own = [rule for rule in rules if rule.origin == 'isp']
     assert [(rule.pattern, rule.action, rule.duration) for rule in own] == [
-        (rule.pattern, rule.action, rule.duration) for rule in GMAIL.backoff_rules
+        (rule.pattern, rule.action, rule.duration) for rule in [*GMAIL.backoff_rules, *ANY]
     ]
     assert rules[: len(own)] == tuple(own)
     deferrals = rules[len(own) :]
@@ -242,15 +243,18 @@ def test_backoff_rules_are_the_providers_then_the_streams_reputation_deferrals()
     for rule in deferrals:
         assert (rule.origin, rule.action, rule.category) == ('reply-rule', 'backoff', 'policy-related')
         assert rule.duration == limits.backoff_to_normal_after
-    # recipients of no profile: the reputation deferrals only
-    assert [rule.pattern for rule in plan.backoff_rules('transactional', DEFAULT_ISP)] == _reputation_deferrals()
+    # recipients of no profile: the rules for every provider, then the reputation deferrals
+    assert [rule.pattern for rule in plan.backoff_rules('transactional', DEFAULT_ISP)] == [
+        *(rule.pattern for rule in ANY),
+        *_reputation_deferrals(),
+    ]
 
 
 def test_backoff_rules_of_stream_and_deployment_come_before_the_catalogues() -> None:
     rules = _with_overrides().facts.plan
     marketing = [rule.pattern for rule in rules.backoff_rules('marketing', 'gmail') if rule.origin == 'isp']
     transactional = [rule.pattern for rule in rules.backoff_rules('transactional', 'gmail') if rule.origin == 'isp']
-    catalogue = [rule.pattern for rule in GMAIL.backoff_rules]
+    catalogue = [rule.pattern for rule in [*GMAIL.backoff_rules, *ANY]]
     assert marketing == ['421 stream', '421 deployment', *catalogue]
     assert transactional == ['421 deployment', *catalogue]
     suspend = rules.backoff_rules('transactional', 'gmail')[0]
@@ -269,5 +273,37 @@ def test_a_stream_reply_rule_with_a_providers_pattern_is_not_repeated() -> None:
     gmail = [(rule.pattern, rule.origin) for rule in plan.backoff_rules('marketing', 'gmail')]
     assert gmail.count((pattern, 'isp')) == 1 and (pattern, 'reply-rule') not in gmail
     # where no provider rule has it, the stream's rule is a back-off trigger of its own
-    default = plan.backoff_rules('marketing', DEFAULT_ISP)
+    default = [rule for rule in plan.backoff_rules('marketing', DEFAULT_ISP) if rule.origin == 'reply-rule']
     assert (default[0].pattern, default[0].category) == (pattern, 'spam-related')
+
+
+def test_triggers_and_failover_reach_the_plan() -> None:
+    text = edit(
+        'injection: {port: 2526, networks: [10.0.0.0/8]}\n',
+        'injection: {port: 2526, networks: [10.0.0.0/8]}\n'
+        '    isp_overrides:\n'
+        '      gmail:\n'
+        '        backoff_rules:\n'
+        '          - {pattern: "421 busy", action: suspend, failover: true, duration: 20m,'
+        ' trigger: {count: 5, window: 1h}}\n'
+        '          - {pattern: "421 wait", action: suspend, duration: 20m}\n'
+        '          - {pattern: "554 listed", action: suspend_ip, duration: 1d}\n',
+    )
+    rules = _spec(text).facts.plan.backoff_rules('marketing', 'gmail')
+    assert rules[:3] == (
+        Backoff('421 busy', 'suspend', 1200, '', 'isp', trigger_count=5, trigger_window=3600, failover=True),
+        Backoff('421 wait', 'suspend', 1200, '', 'isp'),
+        Backoff('554 listed', 'suspend_ip', 86400, '', 'isp'),
+    )
+    assert rules[0].first_match is False and rules[1].first_match is True
+    # the catalogue's own rules carry theirs: Gmail 4.7.28 suspends at once and the mail waits
+    gmail = {rule.pattern: rule for rule in rules}
+    assert (gmail[r'4\.7\.28'].action, gmail[r'4\.7\.28'].trigger_count, gmail[r'4\.7\.28'].failover) == (
+        'suspend',
+        1,
+        False,
+    )
+    assert (gmail[r'4\.7\.0 .*(rate|unusual)'].trigger_count, gmail[r'4\.7\.0 .*(rate|unusual)'].trigger_window) == (
+        2,
+        3600,
+    )

@@ -32,6 +32,10 @@ KNOWN = frozenset(
         'mailinfra_feedback_up',
         'mailinfra_feedback_scrape_duration_seconds',
         'mailinfra_feedback_errors_total',
+        # the exporter's shaping metrics (issue 14, agent/mailinfra_agent/exporter/shaping.py)
+        'mailinfra_shaping_active',
+        'mailinfra_shaping_active_since_seconds',
+        'mailinfra_shaping_actions_total',
         # mailinfra_dnsbl.prom and mailinfra_dns.prom (monitoring host)
         'mailinfra_dnsbl_listed',
         'mailinfra_dnsbl_listed_since_timestamp_seconds',

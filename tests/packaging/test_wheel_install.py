@@ -123,6 +123,7 @@ def test_wheel_carries_roles_and_modules(venv: Venv) -> None:
     for module in sorted(p.name for p in (ROOT / 'terraform' / 'modules').iterdir() if p.is_dir()):
         assert f'mailinfra_iac/_data/terraform/modules/{module}/main.tf' in names, module
     assert 'mailinfra_iac/catalogue/isps/gmail.yml' in names
+    assert 'mailinfra_iac/catalogue/remediation.yml' in names  # the shaping alerts' remediation paths
     assert not [name for name in names if '__pycache__' in name or '.terraform' in name]
     wheel_metadata = zipfile.ZipFile(wheel).read(f'mailinfra_iac-{VERSION}.dist-info/METADATA').decode()
     assert f'Requires-Dist: mailinfra-agent=={VERSION}' in wheel_metadata

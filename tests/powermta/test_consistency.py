@@ -10,6 +10,7 @@ module is imported: what both files agree with is the plan, so they agree with e
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ import pytest
 
 from mailinfra_agent.powermta import parse_rate
 from mailinfra_iac import Spec, parse_spec, render_files
-from mailinfra_iac.facts import DEFAULT_ISP, PlanEntry
+from mailinfra_iac.facts import DEFAULT_ISP, Backoff, PlanEntry
 from mailinfra_iac.model import parse_duration
 
 from ..conftest import AS_OF, ROOT, TEST_DKIM
@@ -387,8 +388,24 @@ def _pmta_expected(entry: PlanEntry, queue_lifetime: int) -> dict[str, Any]:
         'backoff-retry-after': limits.backoff_retry_after,
         'backoff-to-normal-after': limits.backoff_to_normal_after,
         'use-starttls': 'yes',  # requiring TLS is not rendered (single source): noted in the header (checked below)
-        'patterns': [_slashes(rule.pattern) for rule in entry.backoff],
+        'patterns': [_pmta_reply(rule) for rule in entry.backoff],
     }
+
+
+def _pmta_reply(rule: Backoff) -> tuple[str, str, int | None]:
+    """A rule as PowerMTA can apply it (mta.md §1.2): suspend_ip disables the source IP for the rule's duration;
+    backoff and suspend put the queue in backoff mode (a suspend has no confirmed equivalent: noted in the header)."""
+    if rule.action == 'suspend_ip':
+        return _slashes(rule.pattern), 'disable-source-ip', rule.duration
+    return _slashes(rule.pattern), 'mode=backoff', None
+
+
+def _pmta_reply_actual(words: list[str]) -> tuple[str, str, int | None]:
+    assert words[0] == 'reply'
+    found = re.fullmatch(r'/(.*)/ (mode=backoff|disable-source-ip reenable-after=(\S+))', ' '.join(words[1:]))
+    assert found, words
+    action = found.group(2).split()[0]
+    return found.group(1), action, parse_duration(found.group(3)) if found.group(3) else None
 
 
 def _pmta_actual(queue: Block, pattern_lists: dict[str, Block]) -> dict[str, Any]:
@@ -397,7 +414,6 @@ def _pmta_actual(queue: Block, pattern_lists: dict[str, Block]) -> dict[str, Any
 
     pattern_list = queue.value('smtp-pattern-list')
     patterns = pattern_lists[pattern_list].directives if pattern_list else []
-    assert all(words[0] == 'reply' and words[-1] == 'mode=backoff' for words in patterns)
     rendered = {words[0] for words in queue.directives if RATE_AND_BACKOFF.match(words[0])}
     assert rendered == COMPARED, f'not compared with the plan: {sorted(rendered - COMPARED)}'
     return {
@@ -410,7 +426,7 @@ def _pmta_actual(queue: Block, pattern_lists: dict[str, Block]) -> dict[str, Any
         'backoff-retry-after': seconds('backoff-retry-after'),
         'backoff-to-normal-after': seconds('backoff-to-normal-after'),
         'use-starttls': queue.value('use-starttls'),
-        'patterns': [' '.join(words[1:-1])[1:-1] for words in patterns],
+        'patterns': [_pmta_reply_actual(words) for words in patterns],
     }
 
 
@@ -454,3 +470,61 @@ def test_powermta_declares_the_reply_rules_it_cannot_apply(powermta: Rendered) -
             for rule in powermta.spec.facts.plan.for_stream(stream.name).reply_rules:
                 if rule.action == 'bounce':
                     assert f'/{rule.pattern}/ -> bounce ({rule.category}) is not expressible' in notes
+
+
+def test_powermta_declares_the_backoff_rules_it_cannot_apply_alike(powermta: Rendered) -> None:
+    """Thresholds, suspensions and failover have no confirmed PowerMTA form: each such rule is named in the header."""
+    declared = 0
+    for host in powermta.hosts:
+        _, notes = _pmta(powermta.files, host)
+        for stream in powermta.spec.facts.streams_of_host(host):
+            plan = powermta.spec.facts.plan.for_stream(stream.name)
+            for isp in plan.isps.values():
+                for rule in (rule for rule in isp.backoff if rule.origin == 'isp'):
+                    if rule.action == 'suspend':
+                        assert re.search(rf'suspend [^\n]*/{re.escape(rule.pattern)}/ [^\n]*as mode=backoff', notes)
+                        declared += 1
+                    if rule.action == 'suspend_ip':
+                        assert re.search(
+                            rf'suspend_ip: [^\n]*/{re.escape(rule.pattern)}/[^\n]* as disable-source-ip', notes
+                        )
+                        declared += 1
+                    if rule.failover:
+                        assert re.search(rf'failover of [^\n]*/{re.escape(rule.pattern)}/', notes), rule
+                        declared += 1
+                    if not rule.first_match:
+                        trigger = f'/{rule.pattern}/ after {rule.trigger_count} in '
+                        assert re.search(rf'triggers [^\n]*{re.escape(trigger)}[^\n]*acts on the first match', notes)
+                        declared += 1
+    assert declared > 0
+
+
+def test_postfix_hosts_shaping_service_gets_the_same_backoff_rules(postfix: Rendered, powermta: Rendered) -> None:
+    """Postfix does not react to replies itself: the hosts' shaping service enforces the rules of the agent contract.
+
+    The contract's rules per stream x ISP are the plan's, in its order, with trigger, duration and failover, and the
+    PowerMTA pattern lists above hold the same patterns: both MTAs start from one rule list.
+    """
+    compared = 0
+    for host in postfix.hosts:
+        contract = json.loads(postfix.files[f'mta/{host}/etc/mailinfra/agent.json'])
+        for stream in contract['streams']:
+            plan = postfix.spec.facts.plan.for_stream(stream['name'])
+            for isp in stream['isps']:
+                expected = [
+                    {
+                        'pattern': rule.pattern,
+                        'action': rule.action,
+                        'duration': rule.duration,
+                        'trigger_count': rule.trigger_count,
+                        'trigger_window': rule.trigger_window,
+                        'failover': rule.failover,
+                    }
+                    for rule in plan.isp(isp['isp']).backoff
+                ]
+                actual = [{key: rule[key] for key in expected[0]} for rule in isp['backoff_rules']] if expected else []
+                assert actual == expected, (host, stream['name'], isp['isp'])
+                pmta = powermta.spec.facts.plan.for_stream(stream['name']).isp(isp['isp']).backoff
+                assert [rule.pattern for rule in pmta] == [rule['pattern'] for rule in expected]
+                compared += 1
+    assert compared > 0

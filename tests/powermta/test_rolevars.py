@@ -409,6 +409,10 @@ def test_backoff_rules_become_pattern_lists(spec: Spec, files: dict[str, bytes])
     queue = _queues(root, 'transactional_203_0_113_10')['gmail.queue']
     assert value(queue, 'smtp-pattern-list') == 'backoff-gmail'
     assert value(_queues(root, 'transactional_203_0_113_10')['*'], 'smtp-pattern-list') == 'backoff-default'
+    # suspend_ip (a Spamhaus listing of the IP, for every provider) disables the source IP for the rule's duration
+    spamhaus = [d.value for d in lists['backoff-default'].values('reply') if 'spamhaus' in d.value]
+    assert len(spamhaus) == 1 and spamhaus[0].endswith('/ disable-source-ip reenable-after=2h')
+    assert gmail[3] == spamhaus[0]  # after Gmail's own three rules: a provider's rules come first
     # rules that mean "bounce" are not turned into backoff
     assert not any('user unknown' in d.value for block in lists.values() for d in block.values('reply'))
 
@@ -416,7 +420,9 @@ def test_backoff_rules_become_pattern_lists(spec: Spec, files: dict[str, bytes])
 def test_notes_say_what_powermta_does_differently(files: dict[str, bytes]) -> None:
     notes = host_vars(files, 'pmta1')['powermta__notes']
     text = '\n'.join(notes)
-    assert 'yahoo: suspend /\\[TS?S04\\]|TS04/ 2h, /TSS05|IPTS05/ 4h rendered as mode=backoff' in text
+    assert 'yahoo: suspend /\\[TS?S04\\]|TS04/ 2h, /TSS05|IPTS05/ 4h, /\\[TSS09\\]/ 4h' in text
+    assert 'yahoo: triggers /TSS05|IPTS05/ after 2 in 1h, ' in text and 'PowerMTA acts on the first match' in text
+    assert 'suspend_ip: /(?i:client host ' in text and 'rendered as disable-source-ip reenable-after=<duration>' in text
     assert 'office365: recognised only by MX' in text
     assert 'require_tls (comcast, gmx_webde)' in text
     assert 'streams transactional, marketing: inject from 10.8.0.0/16' in text
@@ -536,3 +542,27 @@ def test_the_template_reads_only_documented_variables() -> None:
     defaults = _yaml(ROLE / 'defaults' / 'main.yml')
     used = set(re.findall(r'\b(powermta__[a-z_]+)', template))
     assert used <= set(defaults), used - set(defaults)
+
+
+def test_a_suspension_with_failover_is_rendered_as_backoff_and_noted() -> None:
+    text = (ROOT / 'examples' / 'high-volume-powermta.yml').read_text()
+    assert text.count('\nisp_profiles:\n') == 1
+    text = text.replace(
+        '\nisp_profiles:\n',
+        '\nisp_profiles:\n'
+        '  gmail:\n'
+        '    backoff_rules:\n'
+        '      - {pattern: "421 4\\\\.7\\\\.0 busy", action: suspend, failover: true, duration: 20m}\n'
+        '      - {pattern: "421 4\\\\.7\\\\.0 slow", action: suspend, failover: false, duration: 20m}\n',
+    )
+    spec = parse_spec(text, 'spec.yml', as_of=AS_OF)
+    variables = PowerMtaVars().host_vars(RenderContext(spec.deployment, spec.facts), 'pmta1')
+    notes = '\n'.join(variables['powermta__notes'])
+    assert 'gmail: failover of /421 4\\.7\\.0 busy/: the queue backs off on its own VMTA' in notes
+    assert '/421 4\\.7\\.0 slow/' not in notes.split('failover of')[1]
+    gmail = next(item for item in variables['powermta__pattern_lists'] if item['name'] == 'backoff-gmail')
+    assert gmail['rules'][0] == {
+        'regex': '421 4\\.7\\.0 busy',
+        'action': 'mode=backoff',
+        'why': 'gmail suspend with failover 20m: ',
+    }

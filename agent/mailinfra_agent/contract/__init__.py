@@ -40,6 +40,9 @@ from .schema import (
     Thresholds,
     Unsubscribe,
     Verp,
+    Warmup,
+    WarmupStep,
+    WarmupStream,
     Webhook,
 )
 from .secrets import SecretFileError, read_secret_file
@@ -81,6 +84,9 @@ __all__ = [
     'Thresholds',
     'Unsubscribe',
     'Verp',
+    'Warmup',
+    'WarmupStep',
+    'WarmupStream',
     'Webhook',
     'dump_contract',
     'dump_contract_json',

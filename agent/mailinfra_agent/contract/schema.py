@@ -11,12 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-CONTRACT_VERSION = 3
+CONTRACT_VERSION = 4
 """The contract version this agent writes. See docs/agent-contract.md for the rules.
 
 2 (issue 12): exporter, blocklist subjects/nameservers/zone details, dns_expectations, bounce_rules.
 3 (issue 13): stream verp/complaint_links/suppression_map, suppression key rotation and window, logs,
 feedback_maildirs, retention, unsubscribe, webhook.
+4 (issue 14): back-off rule trigger_count/trigger_window/failover and action suspend_ip.
+4 (issue 14), also: warmup (curve, time zone, per-stream limits, ISP shares), sending IP warmup_started.
 """
 
 DEFAULT_CONTRACT_PATH = '/etc/mailinfra/agent.json'
@@ -171,21 +173,31 @@ class SendingIp:
     pool: str
     stream: str | None
     """The stream that sends from the pool; None for a pool no stream uses."""
+    warmup_started: str | None = None
+    """ISO date (``2026-03-01``) the warm-up of this address started; None: not warming up (``Warmup``)."""
 
 
 @dataclass(frozen=True)
 class BackoffRule:
-    """A reply from a provider that slows delivery down (``backoff``) or pauses it (``suspend``)."""
+    """A reply from a provider that slows delivery down (``backoff``), pauses it (``suspend``) or takes the
+    sending IP out of rotation for every provider of the stream (``suspend_ip``)."""
 
     pattern: str
     """Python regular expression, matched against ``"<code> <enhanced-code> <text>"``."""
-    action: Literal['backoff', 'suspend']
+    action: Literal['backoff', 'suspend', 'suspend_ip']
     duration: int
+    """Seconds the action lasts after the last match that triggered or extended it."""
     description: str
     origin: Literal['isp', 'reply-rule']
     """``isp``: one of the provider's rules; ``reply-rule``: a stream reply rule that defers a reputation category."""
     category: str | None
     """The reply rule's bounce category; None for a provider's rule."""
+    trigger_count: int = 1
+    """Matches (per stream, sending IP and provider) within ``trigger_window`` that start the action."""
+    trigger_window: int = 0
+    """Seconds the ``trigger_count`` matches must fall within; 0: the first match acts (``trigger_count`` is 1)."""
+    failover: bool = False
+    """``suspend`` only: the pool's other IPs take the provider's mail meanwhile; False: the mail waits."""
 
 
 @dataclass(frozen=True)
@@ -400,6 +412,44 @@ class DnsExpectation:
 
 
 @dataclass(frozen=True)
+class WarmupStep:
+    """A point of the warm-up curve: the daily cap of one sending IP on warm-up day ``day`` (1 = start day)."""
+
+    day: int
+    cap: int
+
+
+@dataclass(frozen=True)
+class WarmupStream:
+    """How a stream's warming IPs split their daily cap, and the rates above which their progress holds."""
+
+    stream: str
+    hard_bounce_limit_ppm: int = 20_000
+    """Hard-bounce rate (parts per million, 20,000 = 2 %) above which a day does not advance the warm-up."""
+    complaint_limit_ppm: int = 1_000
+    """Complaint rate (parts per million, 1,000 = 0.1 %) above which a day does not advance the warm-up."""
+    shares: dict[str, int] = field(default_factory=dict)
+    """``Isp.name`` -> its part of the daily cap (parts per million); ``DEFAULT_ISP`` gets the rest."""
+
+
+@dataclass(frozen=True)
+class Warmup:
+    """IP warm-up: the curve every warming IP follows from its ``warmup_started``; the host computes today's step."""
+
+    curve: str = ''
+    """Name of the curve (``conservative``: KumoMTA's), for status and logs; empty: no warm-up."""
+    steps: tuple[WarmupStep, ...] = ()
+    """Published points, by day; days between them are interpolated geometrically; after the last, no cap."""
+    time_zone: str = 'UTC'
+    """IANA time zone whose midnight starts a warm-up day (caps reset, the next step begins)."""
+    on_threshold: Literal['hold', 'cut_back'] = 'hold'
+    """A day over a stream's limits does not advance the IP (``hold``) or moves it one step back (``cut_back``)."""
+    min_sent: int = 50
+    """Deliveries a day needs before its rates are judged (fewer: the day counts as good)."""
+    streams: tuple[WarmupStream, ...] = ()
+
+
+@dataclass(frozen=True)
 class Contract:
     """Everything the host's services need to know about this host, compiled on the controller."""
 
@@ -425,3 +475,5 @@ class Contract:
     retention: Retention = field(default_factory=Retention)
     unsubscribe: Unsubscribe = field(default_factory=Unsubscribe)
     webhook: Webhook = field(default_factory=Webhook)
+    warmup: Warmup = field(default_factory=Warmup)
+    """MTA hosts with warming IPs: the schedule the shaping service turns into daily caps."""

@@ -15,6 +15,7 @@ from ..contract import Contract
 from ..queue.base import QueueCollector
 from .feedback import feedback_metrics
 from .metrics import QueueMetrics
+from .shaping import shaping_metrics
 
 log = logging.getLogger('mailinfra_agent.exporter')
 
@@ -57,6 +58,7 @@ def build(
         chosen, __version__, isps=(isp.name for isp in contract.isps), top_domains=contract.exporter.top_domains
     )
     metrics.companions.append(feedback_metrics(contract))
+    metrics.companions.append(shaping_metrics(contract))
     return metrics
 
 

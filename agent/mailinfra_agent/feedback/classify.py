@@ -10,10 +10,15 @@ else the class of the reply code.
 Regular expressions are checked when the rules are compiled (``pattern_problem``: no nested quantifiers, no
 back-references, bounded length), and the text is cut to ``max_text`` characters before matching, so one
 reply cannot make matching slow. Standard library only.
+
+Speed: before a rule's regular expression runs, a literal prefilter tries the strings one of which every match must
+contain (read from the parsed expression: :func:`required_literals`); on an ASCII text, a rule whose strings are all
+absent cannot match and is skipped. The result is the same as running every expression.
 """
 
 from __future__ import annotations
 
+import importlib
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -32,6 +37,7 @@ __all__ = [
     'outcome',
     'parse_codes',
     'pattern_problem',
+    'required_literals',
 ]
 
 MAX_TEXT = 4096
@@ -79,6 +85,50 @@ def pattern_problem(pattern: str) -> str | None:
     if _BACKREFERENCE.search(pattern):
         return 'back-references are not allowed'
     return None
+
+
+# re's own parser and its op codes (the public sre_parse is deprecated); no type stubs.
+sre_parse: Any = importlib.import_module('re._parser')
+sre_constants: Any = importlib.import_module('re._constants')
+
+MIN_LITERAL = 3
+"""Shortest literal run worth a prefilter on its own (a shorter one is used when nothing better is found)."""
+
+
+def required_literals(pattern: str) -> frozenset[str] | None:
+    """Lower-case ASCII strings one of which every match of ``pattern`` contains, read case-insensitively from an
+    ASCII text; None when the expression does not tell (then it must simply be run)."""
+    try:
+        parsed = sre_parse.parse(pattern, re.IGNORECASE)
+    except re.error:
+        return None
+    return _required(list(parsed))
+
+
+def _required(items: list[Any]) -> frozenset[str] | None:
+    """What a sequence of parsed items requires: its longest run of ASCII literals, else what one of its
+    alternations or groups requires (each branch must require something)."""
+    best, run = '', ''
+    for op, value in items:
+        if op is sre_constants.LITERAL and value < 128:
+            run += chr(value)
+            if len(run) > len(best):
+                best = run
+        else:
+            run = ''
+    if len(best) >= MIN_LITERAL:
+        return frozenset({best.lower()})
+    for op, value in items:
+        found: frozenset[str] | None = None
+        if op is sre_constants.BRANCH:
+            branches = [_required(list(branch)) for branch in value[1]]
+            if all(branch is not None for branch in branches):
+                found = frozenset().union(*branches)  # type: ignore[arg-type]
+        elif op is sre_constants.SUBPATTERN:
+            found = _required(list(value[-1]))
+        if found is not None and all(found):
+            return found
+    return frozenset({best.lower()}) if best else None
 
 
 def code_problem(code: str) -> str | None:
@@ -227,6 +277,11 @@ class Classifier:
     def __init__(self, rules: Iterable[Any], max_text: int = MAX_TEXT) -> None:
         self.rules = tuple(rule if isinstance(rule, Rule) else Rule.from_data(rule) for rule in rules)
         self.max_text = max_text
+        # Per rule: strings one of which its regex needs in the text (None: no regex, or nothing to tell).
+        self._needles = tuple(
+            required_literals(rule.regex) if rule.regex is not None and rule.compiled is not None else None
+            for rule in self.rules
+        )
 
     def classify(
         self,
@@ -244,7 +299,10 @@ class Classifier:
         enhanced = found_enhanced or (status if status and enhanced_problem(status) is None else None)
         permanent = (enhanced or code or '4').startswith('5')
         delivered = (enhanced or code or '').startswith('2')
-        for rule in self.rules:
+        lowered = text.lower() if text.isascii() else None  # case-insensitive = lower-case only for ASCII
+        for rule, needles in zip(self.rules, self._needles, strict=True):
+            if needles is not None and lowered is not None and not any(needle in lowered for needle in needles):
+                continue  # its regex cannot match
             why = rule.explain(code, enhanced, text, isp, stream)
             if why is not None:
                 category = rule.category

@@ -236,6 +236,8 @@ class LogFollower:
         oversized: list[int] = []
         stream = current.stream
         stream.seek(position)
+        if isinstance(stream, io.BufferedReader):
+            position, number = _read_block(stream, position, number, max_lines, lines, oversized)
         readline, append = stream.readline, lines.append
         while len(lines) + len(oversized) < max_lines:
             raw = readline(MAX_LINE + 1)
@@ -256,6 +258,44 @@ class LogFollower:
             head = first_line_hash(_head(stream))
         current.checkpoint = Checkpoint(point.device, point.inode, head, position, number)
         return Batch(lines, oversized, current.checkpoint)
+
+
+BLOCK = 1 << 20
+"""Bytes read at once by :func:`_read_block`."""
+
+
+def _read_block(
+    stream: io.BufferedReader, position: int, number: int, max_lines: int, lines: list[Line], oversized: list[int]
+) -> tuple[int, int]:
+    """Whole lines of a plain file read a block at a time (one ``read`` and one ``split`` instead of a ``readline``
+    per line), as the ``readline`` loop reads them; stops before a line whose end is not in the block, leaving it
+    (and anything past ``max_lines``) to that loop. Returns the position and number after the last line taken."""
+    append = lines.append
+    while len(lines) + len(oversized) < max_lines:
+        block = stream.read(BLOCK)
+        if not block:
+            break
+        parts = block.split(b'\n')
+        parts.pop()  # after the last newline: an incomplete line, or b''
+        room = max_lines - len(lines) - len(oversized)
+        if len(parts) > room:
+            del parts[room:]
+        if parts and max(map(len, parts)) <= MAX_LINE:  # the usual case, without a test per line
+            lines.extend(map(Line, range(number + 1, number + 1 + len(parts)), parts))
+            number += len(parts)
+            position += sum(map(len, parts)) + len(parts)
+        else:
+            for part in parts:
+                number += 1
+                position += len(part) + 1
+                if len(part) > MAX_LINE:
+                    oversized.append(number)
+                else:
+                    append(Line(number, part))
+        stream.seek(position)  # back to the start of what was not taken
+        if not parts:
+            break  # no whole line in the block: a long line, for the readline loop
+    return position, number
 
 
 def _skip_line(stream: BinaryIO) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from itertools import chain
 from operator import attrgetter
 from typing import Any, Protocol
 
@@ -108,7 +109,7 @@ def _insert_rows(
     for start in range(0, len(rows), per):
         chunk = rows[start : start + per]
         sql = full if len(chunk) == per else f'{head} {", ".join([one] * len(chunk))} {tail}'
-        db.execute(sql, [value for row in chunk for value in row])
+        db.execute(sql, list(chain.from_iterable(chunk)))
 
 
 def events(db: Database, where: str = '', params: Sequence[Any] = ()) -> list[Event]:

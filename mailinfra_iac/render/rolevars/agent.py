@@ -19,6 +19,7 @@ from ...facts import StreamFact
 from ...facts.dnsbl import dnsbl_subjects
 from ...facts.hosts import database_host, inbound_hosts
 from ...facts.plan import Backoff, IspPlan, Limits, StreamPlan
+from ...facts.warmup import contract_warmup
 from ...model.feedback import Feedback
 from ...model.infrastructure import HOST_ROLES
 from ..base import RenderContext
@@ -49,7 +50,17 @@ def _limits(limits: Limits) -> c.Limits:
 
 
 def _backoff(rule: Backoff) -> c.BackoffRule:
-    return c.BackoffRule(rule.pattern, rule.action, rule.duration, rule.description, rule.origin, rule.category)
+    return c.BackoffRule(
+        rule.pattern,
+        rule.action,
+        rule.duration,
+        rule.description,
+        rule.origin,
+        rule.category,
+        trigger_count=rule.trigger_count,
+        trigger_window=rule.trigger_window,
+        failover=rule.failover,
+    )
 
 
 def _isp(plan: IspPlan) -> c.Isp:
@@ -244,6 +255,7 @@ def host_contract(context: RenderContext, host: str) -> c.Contract:
                 helo=ip.helo,
                 pool=ip.pool,
                 stream=stream_of_pool.get(ip.pool),
+                warmup_started=ip.warmup_started.isoformat() if ip.warmup_started else None,
             )
             for ip in ips
         ),
@@ -262,6 +274,7 @@ def host_contract(context: RenderContext, host: str) -> c.Contract:
         retention=_retention(feedback),
         unsubscribe=_unsubscribe(context, host),
         webhook=_webhook(feedback),
+        warmup=contract_warmup(context.deployment, streams),
     )
 
 

@@ -15,7 +15,9 @@ What maps to what (``docs/powermta.md`` has the reasoning):
   (``<domain $isp> queue-to <isp>.queue``) so that its limits count once per IP, not once per recipient domain;
 - each VMTA carries the queues of its stream (``<domain <isp>.queue>`` and ``<domain *>``): PowerMTA applies limits
   per queue (recipient domain x VMTA) and a VMTA has one IP, so the facts' per-IP limits carry over one to one;
-- backoff rules of a provider and the stream's "slow down" reply rules become an ``<smtp-pattern-list>``.
+- backoff rules of a provider and the stream's "slow down" reply rules become an ``<smtp-pattern-list>``:
+  ``reply /RE/ mode=backoff`` (``suspend_ip``: ``disable-source-ip reenable-after=``); the same rules the shaping
+  service enforces for Postfix (``docs/shaping.md``), with what PowerMTA cannot express in the notes.
 
 Values are the delivery plan's (``facts.plan``: resolved limits, retry schedules, back-off rules), in PowerMTA's
 notation. What PowerMTA cannot express with the directives of our reference is listed in
@@ -103,17 +105,30 @@ def _regex(pattern: str) -> str:
     return re.sub(r'(?<!\\)/', r'\/', pattern)
 
 
+def reply_action(rule: Backoff) -> str:
+    """The ``reply`` action of a back-off rule (mta.md §1.2): ``suspend_ip`` disables the source IP for the rule's
+    duration; ``backoff`` and ``suspend`` switch the queue to backoff mode (no suspending action is confirmed)."""
+    if rule.action == 'suspend_ip':
+        return f'disable-source-ip reenable-after={duration(rule.duration)}'
+    return 'mode=backoff'
+
+
+def _trigger(rule: Backoff) -> str:
+    return '' if rule.first_match else f' after {rule.trigger_count} in {duration(rule.trigger_window)}'
+
+
 def _pattern(plan: IspPlan, rule: Backoff) -> dict[str, str]:
+    failover = ' with failover' if rule.failover else ''
     why = (
-        f'{plan.isp} {rule.action} {duration(rule.duration)}: {rule.description}'
+        f'{plan.isp} {rule.action}{failover} {duration(rule.duration)}{_trigger(rule)}: {rule.description}'
         if rule.origin == 'isp'
         else f'{rule.category}: {rule.description}'
     )
-    return {'regex': _regex(rule.pattern), 'action': 'mode=backoff', 'why': why}
+    return {'regex': _regex(rule.pattern), 'action': reply_action(rule), 'why': why}
 
 
 def _backoff_rules(plan: IspPlan) -> list[dict[str, str]]:
-    """The plan's back-off rules as ``reply`` lines; PowerMTA's syntax has one action for both (see the notes).
+    """The plan's back-off rules as ``reply`` lines, in the plan's order (see ``reply_action`` and the notes).
 
     A stream's reply rule is dropped where a provider's rule has the same regex once written between slashes.
     """
@@ -315,6 +330,7 @@ class _Host:
             self._stream_notes(self.plans[stream.name])
         for isp in self.isps:
             self._isp_notes(isp)
+        self._suspend_ip_notes()
 
     def _stream_notes(self, stream: StreamPlan) -> None:
         categories = stream.categories
@@ -368,13 +384,23 @@ class _Host:
             normal = plan.limits.backoff_to_normal_after
             rules = [rule for rule in plan.backoff if rule.origin == 'isp']
             suspend = [rule for rule in rules if rule.action == 'suspend']
-            other = [rule for rule in rules if rule.action != 'suspend' and rule.duration != normal]
+            other = [rule for rule in rules if rule.action == 'backoff' and rule.duration != normal]
+            counted = [rule for rule in rules if not rule.first_match]
             if suspend:
                 text = ', '.join(f'/{rule.pattern}/ {duration(rule.duration)}' for rule in suspend)
                 self.note(
                     isp,
                     f'suspend {text} rendered as mode=backoff (no suspending action is confirmed in our reference: '
-                    'suspend is not found, disable-source-ip and defer-queue have a single source each)',
+                    'suspend is not found, defer-queue has a single source)',
+                )
+            failover = [rule for rule in suspend if rule.failover]
+            if failover:
+                text = ', '.join(f'/{rule.pattern}/' for rule in failover)
+                self.note(
+                    isp,
+                    f"failover of {text}: the queue backs off on its own VMTA while the pool's other VMTAs keep "
+                    'delivering; its mail is not moved (backoff-reroute-to-virtual-mta would move it for every '
+                    'pattern)',
                 )
             if other:
                 text = ', '.join(f'/{rule.pattern}/ {duration(rule.duration)}' for rule in other)
@@ -383,6 +409,30 @@ class _Host:
                     f'per-pattern durations {text} are not rendered (their syntax is not confirmed in our '
                     f'reference); backoff lasts backoff-to-normal-after {duration(normal)}',
                 )
+            if counted:
+                text = ', '.join(f'/{rule.pattern}/{_trigger(rule)}' for rule in counted)
+                self.note(
+                    isp,
+                    f'triggers {text} are not rendered (no threshold in our reference): PowerMTA acts on the first '
+                    'match',
+                )
+
+    def _suspend_ip_notes(self) -> None:
+        """``suspend_ip`` rules of any provider: one note for the host."""
+        rules = {
+            rule.pattern: rule
+            for plan in self.plans.values()
+            for isp in (plan.default, *plan.isps.values())
+            for rule in isp.backoff
+            if rule.action == 'suspend_ip'
+        }
+        if rules:
+            text = ', '.join(f'/{pattern}/' for pattern in rules)
+            self.note(
+                'suspend_ip',
+                f'{text} rendered as disable-source-ip reenable-after=<duration> (our reference: [DIR] only, no '
+                'configuration example; whether the IP is disabled for its other queues too is not stated)',
+            )
 
     def dkim(self) -> list[dict[str, str]]:
         by_domain = dkim_keys_by_domain(self.context)

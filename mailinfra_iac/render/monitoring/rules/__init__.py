@@ -6,10 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 from ...base import RenderContext
-from . import dns, dnsbl, feedback, health, heartbeat, probes, queue, textfile
+from . import dns, dnsbl, feedback, health, heartbeat, probes, queue, shaping, textfile
 from .base import Rule, RuleFamily, duration
 
-FAMILIES: tuple[RuleFamily, ...] = (queue, dnsbl, textfile, health, dns, probes, heartbeat, feedback)
+FAMILIES: tuple[RuleFamily, ...] = (queue, dnsbl, textfile, health, dns, probes, heartbeat, feedback, shaping)
 
 
 def rule_groups(context: RenderContext) -> list[dict[str, Any]]:
