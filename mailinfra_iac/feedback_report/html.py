@@ -10,7 +10,7 @@ series the browser laid out in attributes, which the headless-browser test reads
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from html import escape
@@ -85,11 +85,16 @@ def line_chart(
     days: list[str],
     series: dict[str | None, dict[str, float | None]],
     lines: tuple[Threshold, ...],
+    *,
+    axis_label: Callable[[float, float], str] = _axis_label,
+    point_label: Callable[[float], str] = percent,
+    smallest_top: float = 0.001,
 ) -> str:
-    """An SVG line chart of rates over days: one ``g.series`` per name with at least one point, and the thresholds."""
+    """An SVG line chart over days (rates unless the labels say otherwise): one ``g.series`` per name with at
+    least one point, and the thresholds; ``smallest_top`` keeps an all-zero chart's axis readable."""
     drawn = {name: points for name, points in series.items() if any(value is not None for value in points.values())}
     values = [value for points in drawn.values() for value in points.values() if value is not None]
-    step = _nice_step(max([*values, *(line.value for line in lines), 0.001]) * 1.05 / 4)
+    step = _nice_step(max([*values, *(line.value for line in lines), smallest_top]) * 1.05 / 4)
     top = step * 4
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
 
@@ -111,7 +116,7 @@ def line_chart(
         out.append(f'<line class="grid" x1="{LEFT}" x2="{LEFT + plot_w}" y1="{_num(y(value))}" y2="{_num(y(value))}"/>')
         out.append(
             f'<text class="tick" x="{LEFT - 6}" y="{_num(y(value) + 4)}" text-anchor="end">'
-            f'{_axis_label(value, top)}</text>'
+            f'{axis_label(value, top)}</text>'
         )
     label_every = max(1, (len(days) + 9) // 10)
     for index, day in enumerate(days):
@@ -149,7 +154,7 @@ def line_chart(
             pen_down = True
             dots.append(
                 f'<circle cx="{_num(x(index))}" cy="{_num(y(rate))}" r="3" fill="{colour}">'
-                f'<title>{escape(label)} {escape(day)}: {percent(rate)}</title></circle>'
+                f'<title>{escape(label)} {escape(day)}: {point_label(rate)}</title></circle>'
             )
         legend_y = TOP + 14 + 18 * number
         out.append(f'<g class="series" data-name="{escape(label)}">')

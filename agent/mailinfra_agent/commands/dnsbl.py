@@ -18,9 +18,7 @@ from typing import Any
 
 from ..contract import (
     DEFAULT_CONTRACT_PATH,
-    ContractError,
     SecretFileError,
-    load_contract,
     read_secret_file,
 )
 from ..contract.blocklists import zone_from_contract
@@ -31,6 +29,7 @@ from ..dnsbl.metrics import MetricsError, write_textfile
 from ..dnsbl.query import subjects_from
 from ..store import StoreError, connect
 from ..store.listings import observe, open_since
+from ._contract import load_or_report
 
 NAME = 'dnsbl'
 HELP = 'Check sending IPs and domains against DNS blocklists (DNSBL/URIBL), keep their history, write metrics.'
@@ -89,11 +88,8 @@ def dqs_key(key_file: str | None, problems: list[str]) -> str | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        contract = load_contract(args.contract)
-    except ContractError as error:
-        for problem in error.problems:
-            print(f'{error.source}: {problem}', file=sys.stderr)
+    contract = load_or_report(args.contract)
+    if contract is None:
         return 2
     blocklists = contract.blocklists
     problems: list[str] = []

@@ -15,7 +15,7 @@ import argparse
 import logging
 import sys
 
-from ..contract import DEFAULT_CONTRACT_PATH, Contract, ContractError, load_contract
+from ..contract import DEFAULT_CONTRACT_PATH
 from ..ingest.service import (
     Inputs,
     Stop,
@@ -31,6 +31,7 @@ from ..ingest.service import run as run_sources
 from ..ingest.sources import BATCH_LINES
 from ..ingest.store import Backoff
 from ..store import StoreError
+from ._contract import load_or_report
 
 NAME = 'ingest'
 HELP = 'Read Postfix/PowerMTA logs and DSN/ARF messages into the store (the feedback ingest service).'
@@ -75,20 +76,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _contract(path: str) -> Contract | None:
-    try:
-        return load_contract(path)
-    except ContractError as error:
-        for item in error.problems:
-            print(f'{error.source}: {item}', file=sys.stderr)
-        return None
-
-
 def run(args: argparse.Namespace) -> int:
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format='mailinfra-agent ingest: %(message)s')
     if args.action == 'message':
         return _message(args)
-    contract = _contract(args.contract)
+    contract = load_or_report(args.contract)
     if contract is None:
         return 2
     if args.batch_lines < 1:
@@ -124,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _message(args: argparse.Namespace) -> int:
     try:
-        contract = _contract(args.contract)
+        contract = load_or_report(args.contract)
         if contract is None:
             return EX_TEMPFAIL
         try:

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..contract import DEFAULT_CONTRACT_PATH, Contract, ContractError, load_contract
+from ..contract import DEFAULT_CONTRACT_PATH, Contract
 from ..ingest.service import Stop
 from ..shaping import state
 from ..shaping.actions import Actuator, ActuatorError
@@ -27,6 +27,7 @@ from ..shaping.engine import Engine, log_change
 from ..shaping.service import POLL, RESYNC, Service
 from ..shaping.warmup import WarmupError
 from ..store import Database, StoreError, connect
+from ._contract import load_or_report
 
 NAME = 'shaping'
 HELP = 'ISP back-off, suspensions and warm-up caps for the Postfix stream instances (the shaping service).'
@@ -57,15 +58,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     release.add_argument('--no-converge', action='store_true', help='only change the store; the service converges')
 
 
-def _contract(path: str) -> Contract | None:
-    try:
-        return load_contract(path)
-    except ContractError as error:
-        for item in error.problems:
-            print(f'{error.source}: {item}', file=sys.stderr)
-        return None
-
-
 def make_actuator(contract: Contract, config_root: str) -> Actuator:
     """The host's actuator: Postfix's (``postfix_actuator``); PowerMTA shapes natively (no actuator)."""
     from ..shaping.postfix_actuator import PostfixActuator
@@ -75,7 +67,7 @@ def make_actuator(contract: Contract, config_root: str) -> Actuator:
 
 def run(args: argparse.Namespace) -> int:
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format='mailinfra-agent shaping: %(message)s')
-    contract = _contract(args.contract)
+    contract = load_or_report(args.contract)
     if contract is None:
         return 2
     if contract.host.mta != 'postfix':

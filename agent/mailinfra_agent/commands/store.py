@@ -8,8 +8,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..contract import DEFAULT_CONTRACT_PATH, ContractError, load_contract
+from ..contract import DEFAULT_CONTRACT_PATH
 from ..store import StoreError, connect, migrate, status
+from ._contract import load_or_report
 
 NAME = 'store'
 HELP = "Apply the store's schema migrations, or report its schema version."
@@ -25,11 +26,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        contract = load_contract(args.contract)
-    except ContractError as error:
-        for problem in error.problems:
-            print(f'{error.source}: {problem}', file=sys.stderr)
+    contract = load_or_report(args.contract)
+    if contract is None:
         return 2
     try:
         with connect(contract.store) as db:

@@ -21,7 +21,7 @@ import sys
 import time
 from pathlib import Path
 
-from ..contract import DEFAULT_CONTRACT_PATH, Contract, ContractError, SecretFileError, load_contract, read_secret_file
+from ..contract import DEFAULT_CONTRACT_PATH, Contract, SecretFileError, read_secret_file
 from ..store import Database, StoreError, connect
 from ..suppression import (
     ALL_STREAMS,
@@ -39,6 +39,7 @@ from ..suppression import (
 from ..suppression import webhook as hooks
 from ..suppression.policy_service import serve
 from ..suppression.retention import apply_retention
+from ._contract import load_or_report
 
 NAME = 'suppression'
 HELP = 'Apply feedback to the suppression list, query, export or import it, and write the Postfix maps.'
@@ -81,11 +82,8 @@ def _error(message: str) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        contract = load_contract(args.contract)
-    except ContractError as error:
-        for problem in error.problems:
-            print(f'{error.source}: {problem}', file=sys.stderr)
+    contract = load_or_report(args.contract)
+    if contract is None:
         return 2
     if contract.retention.hash_key_file is None:
         return _error('the contract names no address hash key (retention.hash_key_file)')

@@ -19,9 +19,10 @@ import threading
 from collections.abc import Callable
 from types import FrameType
 
-from ..contract import DEFAULT_CONTRACT_PATH, Contract, ContractError, SecretFileError, load_contract, read_secret_file
+from ..contract import DEFAULT_CONTRACT_PATH, Contract, SecretFileError, read_secret_file
 from ..feedback.signing import read_key_file
 from ..unsubscribe import TlsFiles, Unsubscriber, make_server
+from ._contract import load_or_report
 
 NAME = 'unsubscribe'
 HELP = 'Serve the one-click unsubscribe endpoint (RFC 8058).'
@@ -54,11 +55,8 @@ def _error(message: str) -> int:
 
 def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format='%(message)s', stream=sys.stderr)
-    try:
-        contract = load_contract(args.contract)
-    except ContractError as error:
-        for problem in error.problems:
-            print(f'{error.source}: {problem}', file=sys.stderr)
+    contract = load_or_report(args.contract)
+    if contract is None:
         return 2
     settings = contract.unsubscribe
     if not settings.enabled:
