@@ -5,17 +5,24 @@ Usage: smtp_sink.py ADDRESS PORT
 
 RCPT TO a local part "gone" -> "550 5.1.1 ... User unknown" (a hard bounce);
 RCPT TO a local part "throttled" -> "421 4.7.28 ..." and the connection is closed (Gmail's rate limit);
+so does every RCPT from a client address to a recipient domain listed together in /var/lib/mailinfra-sink/throttle
+(lines "CLIENT DOMAIN", read at each RCPT; e.g. "192.0.2.20 gmail.com": Gmail limits that sending IP only), and
+each such refusal is written to /var/lib/mailinfra-sink/refused/<n>.json (time, client, sender, recipient);
 any other recipient is accepted, and each accepted message is written to
-/var/lib/mailinfra-sink/messages/<n>.json (sink, client, envelope, message).
+/var/lib/mailinfra-sink/messages/<n>.json (time, client, envelope, message).
 """
 
 import json
 import socketserver
 import sys
 import threading
+import time
 from pathlib import Path
 
 STATE = Path('/var/lib/mailinfra-sink/messages')
+REFUSED = Path('/var/lib/mailinfra-sink/refused')
+THROTTLE = Path('/var/lib/mailinfra-sink/throttle')
+RATE_LIMIT = '421 4.7.28 Our system has detected an unusual rate of unsolicited mail; try later'
 LOCK = threading.Lock()
 COUNTER = [0]
 
@@ -23,6 +30,24 @@ COUNTER = [0]
 class Handler(socketserver.StreamRequestHandler):
     def reply(self, text: str) -> None:
         self.wfile.write(text.encode() + b'\r\n')
+
+    def rcpt(self, recipient: str, sender: str, recipients: list[str]) -> bool:
+        """Answer RCPT TO; False when the connection is to be closed (after a 421)."""
+        local = recipient.split('@', 1)[0].lower()
+        if local == 'gone':
+            self.reply(f'550 5.1.1 <{recipient}>: Recipient address rejected: User unknown')
+            return True
+        if local == 'throttled':
+            self.reply(RATE_LIMIT)
+            return False
+        if throttled(self.client_address[0], recipient):
+            record = {'time': time.time(), 'client': self.client_address[0], 'sender': sender, 'recipient': recipient}
+            (REFUSED / f'{next_number()}.json').write_text(json.dumps(record))
+            self.reply(RATE_LIMIT)
+            return False
+        recipients.append(recipient)
+        self.reply('250 2.1.5 Ok')
+        return True
 
     def handle(self) -> None:
         self.reply('220 sink.test ESMTP test sink')
@@ -39,16 +64,8 @@ class Handler(socketserver.StreamRequestHandler):
                 sender, recipients = command[10:].strip(), []
                 self.reply('250 2.1.0 Ok')
             elif verb == 'RCPT':
-                recipient = command[8:].strip().strip('<>')
-                local = recipient.split('@', 1)[0].lower()
-                if local == 'gone':
-                    self.reply(f'550 5.1.1 <{recipient}>: Recipient address rejected: User unknown')
-                elif local == 'throttled':
-                    self.reply('421 4.7.28 Our system has detected an unusual rate of unsolicited mail; try later')
+                if not self.rcpt(command[8:].strip().strip('<>'), sender, recipients):
                     return
-                else:
-                    recipients.append(recipient)
-                    self.reply('250 2.1.5 Ok')
             elif verb == 'DATA':
                 if not recipients:
                     self.reply('554 5.5.1 No valid recipients')
@@ -60,10 +77,9 @@ class Handler(socketserver.StreamRequestHandler):
                     if not chunk or chunk in (b'.\r\n', b'.\n'):
                         break
                     data.append(chunk[1:] if chunk.startswith(b'..') else chunk)
-                with LOCK:
-                    COUNTER[0] += 1
-                    number = COUNTER[0]
+                number = next_number()
                 record = {
+                    'time': time.time(),
                     'client': self.client_address[0],
                     'sender': sender,
                     'recipients': recipients,
@@ -81,6 +97,21 @@ class Handler(socketserver.StreamRequestHandler):
                 self.reply('250 2.0.0 Ok')
 
 
+def next_number() -> int:
+    with LOCK:
+        COUNTER[0] += 1
+        return COUNTER[0]
+
+
+def throttled(client: str, recipient: str) -> bool:
+    try:
+        lines = THROTTLE.read_text().splitlines()
+    except FileNotFoundError:
+        return False
+    domain = recipient.rpartition('@')[2].lower()
+    return any(line.split() == [client, domain] for line in lines)
+
+
 class Server(socketserver.ThreadingTCPServer):
     allow_reuse_address = True
     daemon_threads = True
@@ -88,6 +119,7 @@ class Server(socketserver.ThreadingTCPServer):
 
 def main() -> None:
     STATE.mkdir(parents=True, exist_ok=True)
+    REFUSED.mkdir(parents=True, exist_ok=True)
     with Server((sys.argv[1], int(sys.argv[2])), Handler) as server:
         server.serve_forever()
 
