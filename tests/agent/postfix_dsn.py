@@ -187,12 +187,13 @@ def make_dsns(sends: list[tuple[str, str, list[str], list[str]]], *, timeout: fl
     finally:
         if running:
             subprocess.run(['postfix', '-c', config, 'stop'], capture_output=True, check=False)
-            _wait_stopped(os.path.join(root, 'queue', 'pid', 'master.pid'))
+            wait_stopped(os.path.join(root, 'queue', 'pid', 'master.pid'))
         sink.stop()
         shutil.rmtree(root, ignore_errors=True)
 
 
-def _wait_stopped(pid_file: str) -> None:
+def wait_stopped(pid_file: str | Path) -> None:
+    """Wait until the instance's master has exited (its pid file stays behind); kill it after 10 s."""
     try:
         pid = int(Path(pid_file).read_text(encoding='ascii').strip())
     except (OSError, ValueError):

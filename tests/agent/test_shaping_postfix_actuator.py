@@ -31,6 +31,7 @@ from mailinfra_agent.postfix.staged_check import run
 from mailinfra_agent.postfix.trial import free_port
 from mailinfra_agent.shaping.actions import Action, ActuatorError
 from mailinfra_agent.shaping.postfix_actuator import Plan, PostfixActuator, Topology, plan, rate_delay
+from tests.agent.postfix_dsn import wait_stopped
 
 GOLDEN = Path(__file__).resolve().parents[1] / 'golden' / 'newsletter-publisher' / 'mta' / 'mx2' / 'etc'
 UNTIL = 2_000_000_000.0
@@ -360,21 +361,6 @@ class Instance:
         return queued
 
 
-def stopped(pid_file: Path) -> None:
-    """Wait until the instance's master has exited (its pid file stays behind)."""
-    try:
-        pid = int(pid_file.read_text().strip())
-    except (OSError, ValueError):
-        return
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return
-        time.sleep(0.1)
-
-
 @contextmanager
 def running_instance(public: Path) -> Iterator[Instance]:
     needs_postfix()
@@ -402,7 +388,7 @@ def running_instance(public: Path) -> Iterator[Instance]:
         yield Instance(root, config, port, dump, instance_contract(), sink_port)
     finally:
         subprocess.run(['postfix', '-c', str(config), 'stop'], capture_output=True, check=False)
-        stopped(queue / 'pid' / 'master.pid')
+        wait_stopped(queue / 'pid' / 'master.pid')
         server.terminate()
         server.wait(timeout=5)
 
