@@ -105,6 +105,43 @@ def test_old_message_records_are_deleted(db: Database) -> None:
     assert [row[0] for row in db.execute('SELECT queue_id FROM feedback_messages')] == ['NEW1']
 
 
+def test_old_webhook_rows_and_soft_bounces_outside_the_window_are_deleted(db: Database) -> None:
+    for row_id, age, failed in (
+        ('given-up-old', 200, NOW - 199 * DAY),
+        ('pending-new', 1, None),
+        ('given-up-new', 2, NOW),
+    ):
+        db.execute(
+            'INSERT INTO suppression_webhooks (id, body, created, next_attempt, failed) VALUES (?, ?, ?, ?, ?)',
+            (row_id, '{"address": "user@example.org"}', NOW - age * DAY, NOW, failed),
+        )
+    for key, age in (('soft-old', 40), ('soft-new', 3)):
+        db.execute(
+            'INSERT INTO suppression_soft_bounces (event_key, scope, address_hash, category, message, time) '
+            'VALUES (?, ?, ?, ?, ?, ?)',
+            (key, 'marketing', hasher('user@example.org'), 'quota-issues', key, NOW - age * DAY),
+        )
+    result = apply_retention(
+        db, now=NOW, keep=180 * DAY, after='hash', hash_address=hasher, soft_bounce_window=30 * DAY
+    )
+    assert (result.webhooks, result.soft_bounces) == (1, 1)
+    assert sorted(row[0] for row in db.execute('SELECT id FROM suppression_webhooks')) == [
+        'given-up-new',
+        'pending-new',
+    ]
+    assert [row[0] for row in db.execute('SELECT event_key FROM suppression_soft_bounces')] == ['soft-new']
+
+
+def test_soft_bounces_stay_without_a_window(db: Database) -> None:
+    db.execute(
+        'INSERT INTO suppression_soft_bounces (event_key, scope, address_hash, category, message, time) '
+        'VALUES (?, ?, ?, ?, ?, ?)',
+        ('soft-old', 'marketing', hasher('user@example.org'), 'quota-issues', 'm', NOW - 400 * DAY),
+    )
+    assert apply_retention(db, now=NOW, keep=180 * DAY, after='hash', hash_address=hasher).soft_bounces == 0
+    assert len(db.execute('SELECT event_key FROM suppression_soft_bounces')) == 1
+
+
 def test_scrub_addresses() -> None:
     assert scrub_addresses('rejected <a.b+c@mail.example.org> and x@y.example') == 'rejected <<address>> and <address>'
     assert scrub_addresses('no address here: 550 5.1.1') == 'no address here: 550 5.1.1'

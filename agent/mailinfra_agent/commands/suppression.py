@@ -136,14 +136,20 @@ def _apply(
     ignored = ', '.join(f'{why} {count}' for why, count in sorted(result.ignored.items()))
     print(f'{result.events} events, {len(result.added)} new suppressions; unchanged: {ignored or "none"}')
     retention = apply_retention(
-        db, now=now, keep=contract.retention.events, after=contract.retention.after, hash_address=suppressions.hash
+        db,
+        now=now,
+        keep=contract.retention.events,
+        after=contract.retention.after,
+        hash_address=suppressions.hash,
+        soft_bounce_window=contract.suppression.soft_bounce_window,
     )
-    if retention.events or retention.messages:
+    if retention.events or retention.messages or retention.webhooks or retention.soft_bounces:
         action = 'hashed' if contract.retention.after == 'hash' else 'erased'
         more = '' if retention.complete else ' (more next run)'
         print(
             f'retention: {action} the addresses of {retention.events} events, '
-            f'deleted {retention.messages} message records{more}'
+            f'deleted {retention.messages} message records, {retention.webhooks} webhook outbox rows and '
+            f'{retention.soft_bounces} soft-bounce rows outside the window{more}'
         )
     status = _write_maps(contract, suppressions, now, args.postfix_config)
     return max(status, _webhooks(contract, db, now))

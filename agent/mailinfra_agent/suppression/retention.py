@@ -8,7 +8,12 @@ Events keep the recipient address for ``Retention.events`` seconds. After that, 
 - the envelope sender becomes NULL unless it is the null sender ``''`` (a VERP return path can carry the
   recipient), and addresses in the diagnostic text become ``<address>``;
 - the message records (``feedback_messages``: queue id -> VERP sender, Message-ID) are deleted: they only serve
-  to complete events while a message is in flight.
+  to complete events while a message is in flight;
+- webhook outbox rows (``suppression_webhooks``, whose body holds the address) created before the cut-off are
+  deleted, delivered or not: a row given up is kept for ``list`` and the metrics only that long.
+
+Soft-bounce rows (``suppression_soft_bounces``) older than the soft-bounce window are deleted when the window is
+given: the threshold counts only rows inside it, so older ones would only grow the table.
 
 Counts, categories, streams, ISPs and times stay, so reports and metrics of old days are unchanged. Work is done in
 batches (one transaction each) so a run on a big store stays short; rows already done are never touched again
@@ -43,6 +48,10 @@ class RetentionResult:
     """Events whose addresses were hashed or erased in this run."""
     messages: int
     """Message records deleted."""
+    webhooks: int
+    """Webhook outbox rows deleted (older than the cut-off)."""
+    soft_bounces: int
+    """Soft-bounce rows deleted (older than the soft-bounce window)."""
     complete: bool
     """False when ``max_batches`` stopped the run before every old event was done (the next run goes on)."""
 
@@ -54,10 +63,12 @@ def apply_retention(
     keep: int,
     after: Literal['hash', 'erase'],
     hash_address: Callable[[str], str],
+    soft_bounce_window: int | None = None,
     max_batches: int = 20,
     batch: int = BATCH,
 ) -> RetentionResult:
-    """Hash or erase the addresses of events older than ``now - keep`` seconds; delete old message records.
+    """Hash or erase the addresses of events older than ``now - keep`` seconds; delete old message records, old
+    webhook outbox rows and, given ``soft_bounce_window`` (seconds), the soft-bounce rows outside it.
 
     ``hash_address`` is the suppression list's keyed hash (``SuppressionList.hash``)."""
     cutoff = now - keep
@@ -87,4 +98,18 @@ def apply_retention(
         done += len(updates)
     with db.transaction():
         deleted = db.execute('DELETE FROM feedback_messages WHERE time < ? RETURNING queue_id', (cutoff,))
-    return RetentionResult(events=done, messages=len(deleted), complete=complete)
+        webhooks = db.execute('DELETE FROM suppression_webhooks WHERE created < ? RETURNING id', (cutoff,))
+        soft_bounces = (
+            db.execute(
+                'DELETE FROM suppression_soft_bounces WHERE time < ? RETURNING event_key', (now - soft_bounce_window,)
+            )
+            if soft_bounce_window is not None
+            else []
+        )
+    return RetentionResult(
+        events=done,
+        messages=len(deleted),
+        webhooks=len(webhooks),
+        soft_bounces=len(soft_bounces),
+        complete=complete,
+    )
