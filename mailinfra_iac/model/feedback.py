@@ -128,6 +128,9 @@ class Feedback(Model):
 
     def complaint_links(self, kinds: Mapping[str, str]) -> dict[str, tuple[str, ...]]:
         """Stream -> the other streams a complaint on it also suppresses; ``kinds`` maps stream names to kinds."""
+        by_kind: dict[str, list[str]] = {}
+        for other, kind in kinds.items():
+            by_kind.setdefault(kind, []).append(other)
         links = {}
         for name in kinds:
             explicit = self.stream(name).complaint_links
@@ -135,6 +138,6 @@ class Feedback(Model):
                 linked = [other for other in explicit if other != name]
             else:
                 wanted = LINKED_KINDS.get(kinds[name], ())
-                linked = [other for other, kind in kinds.items() if kind in wanted and other != name]
+                linked = [other for kind in wanted for other in by_kind.get(kind, ()) if other != name]
             links[name] = tuple(sorted(dict.fromkeys(linked)))
         return links

@@ -85,14 +85,21 @@ def _isps(plans: list[StreamPlan]) -> tuple[c.Isp, ...]:
 def _verp(context: RenderContext, stream: StreamFact) -> c.Verp:
     """The stream's return path: the spec's domain for all From domains, else each one's return-path domain."""
     verp = context.deployment.feedback.stream(stream.name).verp
-    bounce = {domain.domain: domain.bounce_domain for domain in context.deployment.sending_domains}
+    bounce = context.memoize(
+        'agent:bounce_domains',
+        lambda: {domain.domain: domain.bounce_domain for domain in context.deployment.sending_domains},
+    )
     domains = {name: verp.return_path_domain or bounce.get(name, f'bounces.{name}') for name in stream.domains}
     return c.Verp(enabled=verp.enabled, prefix=verp.prefix, separator=verp.separator, domains=domains)
 
 
 def _stream(context: RenderContext, stream: StreamFact, plan: StreamPlan, mta: str | None) -> c.Stream:
-    kinds = {name: fact.kind for name, fact in context.facts.streams.items()}
-    links = context.deployment.feedback.complaint_links(kinds)
+    links = context.memoize(
+        'agent:complaint_links',
+        lambda: context.deployment.feedback.complaint_links(
+            {name: fact.kind for name, fact in context.facts.streams.items()}
+        ),
+    )
     return c.Stream(
         name=stream.name,
         kind=stream.kind,
@@ -265,7 +272,7 @@ def host_contract(context: RenderContext, host: str) -> c.Contract:
         blocklists=_blocklists(context, host),
         suppression=_suppression(feedback),
         store=_store(context),
-        bounce_rules=compile_rules(context.deployment),
+        bounce_rules=context.memoize('agent:bounce_rules', lambda: compile_rules(context.deployment)),
         # PowerMTA's API is reachable from loopback only (its http-access rules).
         exporter=c.Exporter(powermta_url=f'http://127.0.0.1:{HTTP_MGMT_PORT}' if mta == 'powermta' else None),
         dns_expectations=dns_expectations(context) if 'monitoring' in spec_host.roles else (),
