@@ -22,6 +22,7 @@ from .. import api
 from ..facts.warmup import warmup_plan
 from ..feedback_report import as_csv, as_html, as_json, as_table, build_report
 from ..feedback_report.html import chart_days
+from ..feedback_report.stores import open_sqlite_stores
 from ..feedback_report.warmup_chart import warmup_section
 from ..problems import MailinfraError
 
@@ -49,9 +50,15 @@ def sqlite_store(text: str) -> str:
 
 
 def open_store(args: argparse.Namespace) -> Database:
-    """The store named on the command line, opened for reading; a clear error when it cannot be."""
+    """The store(s) named on the command line, opened for reading; a clear error when they cannot be."""
+    if args.store is not None and len(args.store) > 1:
+        # Several hosts' stores (playbooks/feedback-collect.yml), read as one.
+        try:
+            return open_sqlite_stores([Path(path) for path in args.store])
+        except StoreError as error:
+            raise MailinfraError(f'cannot open the stores: {error}') from None
     if args.store is not None:
-        path = Path(args.store)
+        path = Path(args.store[0])
         # sqlite3 would create a missing file: a report never does.
         if not path.is_file():
             raise MailinfraError(f'no SQLite store at {path}')
@@ -127,7 +134,13 @@ def add_report(feedback_sub: argparse._SubParsersAction[argparse.ArgumentParser]
         'list segment, the counts, rates and top diagnostic reasons. See docs/feedback-report.md.',
     )
     where = report.add_mutually_exclusive_group(required=True)
-    where.add_argument('--store', type=sqlite_store, metavar='sqlite:PATH', help='a SQLite store file')
+    where.add_argument(
+        '--store',
+        type=sqlite_store,
+        action='append',
+        metavar='sqlite:PATH',
+        help="a SQLite store file; repeat it for several hosts' stores (reported as one)",
+    )
     where.add_argument('--dsn', help='the shared PostgreSQL store: a libpq connection string without a password')
     report.add_argument('--password-file', metavar='FILE', help='with --dsn: a 0600 file holding the password')
     report.add_argument('--from', dest='first', type=day, metavar='DATE', help='first day (UTC), YYYY-MM-DD')

@@ -183,7 +183,11 @@ def register(
     plan.add_argument('--format', choices=['table', 'json', 'csv'], default='table')
     where = plan.add_mutually_exclusive_group()
     where.add_argument(
-        '--store', type=sqlite_store, metavar='sqlite:PATH', help='a feedback store: judge past days from its events'
+        '--store',
+        type=sqlite_store,
+        action='append',
+        metavar='sqlite:PATH',
+        help="a feedback store: judge past days from its events; repeat it for several hosts' stores",
     )
     where.add_argument('--dsn', help='the shared PostgreSQL store: a libpq connection string without a password')
     plan.add_argument('--password-file', metavar='FILE', help='with --dsn: a 0600 file holding the password')

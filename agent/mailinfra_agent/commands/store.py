@@ -1,19 +1,23 @@
-"""``mailinfra-agent store migrate|status``: bring the host's store to this agent's schema, or show where it is.
+"""``mailinfra-agent store migrate|status|backup``: bring the host's store to this agent's schema, show where it
+is, or take a consistent copy of a SQLite store (for playbooks/feedback-collect.yml).
 
-Exit 0: done (status: up to date); 1: status found pending migrations; 2: the contract or store cannot be used.
+Exit 0: done (status: up to date); 1: status found pending migrations; 2: the contract or store cannot be used
+(backup: no SQLite store on this host, or a PostgreSQL one, which the controller reads directly).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
-from ..contract import DEFAULT_CONTRACT_PATH
+from ..contract import DEFAULT_CONTRACT_PATH, Store
 from ..store import StoreError, connect, migrate, status
+from ..store.backup import backup_sqlite
 from ._contract import load_or_report
 
 NAME = 'store'
-HELP = "Apply the store's schema migrations, or report its schema version."
+HELP = "Apply the store's schema migrations, report its schema version, or copy a SQLite store."
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -23,12 +27,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     actions = parser.add_subparsers(dest='action', metavar='ACTION', required=True)
     actions.add_parser('migrate', help='apply pending migrations (safe to repeat)')
     actions.add_parser('status', help='show the schema version and pending migrations; exit 1 if any are pending')
+    backup = actions.add_parser('backup', help='copy the SQLite store consistently (while it is written) to OUTPUT')
+    backup.add_argument('output', metavar='OUTPUT', help='the copy: a new 0600 file, replaced whole if it exists')
 
 
 def run(args: argparse.Namespace) -> int:
     contract = load_or_report(args.contract)
     if contract is None:
         return 2
+    if args.action == 'backup':
+        return _backup(contract.store, Path(args.output))
     try:
         with connect(contract.store) as db:
             if args.action == 'migrate':
@@ -46,3 +54,20 @@ def run(args: argparse.Namespace) -> int:
     for migration in state.pending:
         print(f'pending {migration.version:04d} {migration.name}')
     return 1 if state.pending else 0
+
+
+def _backup(store: Store, output: Path) -> int:
+    if store.backend != 'sqlite' or store.path is None:
+        print(
+            'store: this host writes the shared PostgreSQL store: nothing to copy, the controller reads it with --dsn',
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        copy = backup_sqlite(Path(store.path), output)
+    except StoreError as error:
+        print(f'store: {error}', file=sys.stderr)
+        return 2
+    events = 'no feedback_events table' if copy.events is None else f'{copy.events} feedback events'
+    print(f'copied {store.path} to {copy.path}: schema version {copy.schema_version}, {events}')
+    return 0
