@@ -40,8 +40,8 @@ EXIT_USAGE = 64
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    sub = parser.add_subparsers(dest='warmup_command', metavar='SUBCOMMAND', required=True)
-    apply = sub.add_parser(
+    actions = parser.add_subparsers(dest='action', metavar='ACTION', required=True)
+    apply = actions.add_parser(
         'powermta-apply',
         help="write the live PowerMTA configuration: the rendered baseline with today's caps",
         description=__doc__,
