@@ -27,6 +27,7 @@ COMMANDS: tuple[str, ...] = (
     'suppression',
     'unsubscribe',
     'shaping',
+    'warmup',
 )
 """Modules under ``mailinfra_agent.commands``, in the order ``--help`` lists them."""
 

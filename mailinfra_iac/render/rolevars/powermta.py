@@ -30,6 +30,8 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+from mailinfra_agent.shaping.powermta_warmup import queue_name, vmta_name
+
 from ...catalogue import bounces
 from ...facts import DEFAULT_ISP, Backoff, IspPlan, StreamPlan
 from ...facts.plan import ORDINARY
@@ -80,10 +82,6 @@ def duration(seconds: int) -> str:
 
 def per_hour(count: int) -> str:
     return f'{count}/h'
-
-
-def queue_name(isp: str) -> str:
-    return f'{isp}.queue'
 
 
 def auth_source(stream: str) -> str:
@@ -195,8 +193,8 @@ class _Host:
                 if address is None:
                     unallocated.append({'id': ip.id, 'ptr': ip.ptr})
                     continue
-                vmtas.append({'name': ip.id, 'address': address, 'helo': ip.helo, 'stream': stream.name})
-                members.append(ip.id)
+                vmtas.append({'name': vmta_name(ip.id), 'address': address, 'helo': ip.helo, 'stream': stream.name})
+                members.append(vmta_name(ip.id))
             pools.append({'name': stream.name, 'members': members})
         return vmtas, pools, unallocated
 
