@@ -1,17 +1,23 @@
 """Molecule dependency step of the "feedback" scenario: render the test spec the way a user would.
 
-``mailinfra dkim generate`` and ``mailinfra render`` of ``files/spec.yml`` (as the "default" scenario), then an
-inventory directory for Molecule: the generated ``hosts.yml``, ``group_vars`` and host variables, linked
-unchanged, plus one extra host_vars file with what only the test needs: the podman connection, container
-limits, and the feedback keys (signing, address hash), which a real deployment takes from its vault.
+``mailinfra dkim generate`` and ``mailinfra render`` of ``files/spec.yml`` (as the "default" scenario), with the
+transactional IP's warm-up starting today (``warmup_spec``), then an inventory directory for Molecule: the
+generated ``hosts.yml``, ``group_vars`` and host variables, linked unchanged, plus one extra host_vars file with
+what only the test needs: the podman connection, container limits, and the feedback keys (signing, address
+hash), which a real deployment takes from its vault.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import shutil
 import sys
+import zoneinfo
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 SCENARIO = Path(__file__).resolve().parent
 sys.path.insert(0, str(SCENARIO.parent / 'default'))
@@ -22,6 +28,21 @@ SPEC = SCENARIO / 'files' / 'spec.yml'
 SIGNING_KEY = 'molecule-feedback-signing-key-0123456789abcdef'
 HASH_KEY = 'molecule-feedback-address-hash-key-0123456789ab'
 """For the test container only, which lives minutes."""
+
+
+def warmup_spec(spec: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
+    """The spec with 192.0.2.10's warm-up starting today, in a time zone where it is about noon now.
+
+    Day 1 of the curve then lasts the whole run (about six hours either side), and the cap's end, the next local
+    midnight, is not a UTC midnight.
+    """
+    offset = 12 - now.astimezone(dt.UTC).hour  # -11 .. 12 hours east of UTC
+    zone = 'UTC' if offset == 0 else f'Etc/GMT{-offset:+d}'  # POSIX sign: Etc/GMT-2 is 2 hours east
+    spec['warmup']['time_zone'] = zone
+    today = now.astimezone(zoneinfo.ZoneInfo(zone)).date()
+    (ip,) = [ip for ip in spec['pools']['transactional']['ips'] if ip['address'] == '192.0.2.10']
+    ip['warmup_started'] = today
+    return spec
 
 
 def main() -> None:
@@ -35,8 +56,10 @@ def main() -> None:
     shutil.rmtree(inventory, ignore_errors=True)
     keys.mkdir(parents=True, mode=0o700, exist_ok=True)
     base.chmod(0o700)
-    mailinfra('dkim', 'generate', '--as-of', AS_OF, '--keys', str(keys), str(SPEC))
-    render(SPEC, out, keys)
+    spec = base / SPEC.name
+    spec.write_text(yaml.safe_dump(warmup_spec(yaml.safe_load(SPEC.read_text()), dt.datetime.now(dt.UTC))))
+    mailinfra('dkim', 'generate', '--as-of', AS_OF, '--keys', str(keys), str(spec))
+    render(spec, out, keys)
     extra = {
         'feedback__signing_key': SIGNING_KEY,
         'feedback__hash_key': HASH_KEY,

@@ -19,6 +19,7 @@ from tests.agent.shaping_fixtures import (
     append,
     contract_data,
     delivery,
+    sent,
     sqlite_store,
 )
 
@@ -157,3 +158,36 @@ def test_status_and_release_never_create_a_store(
     assert main(['shaping', '--contract', str(path), 'release', STREAM, IP]) == 1
     assert 'no shaping state in the store' in capsys.readouterr().err
     assert not (tmp_path / 'agent.db').exists()
+
+
+def _warming(data: dict[str, Any]) -> None:
+    """Today is day 1 of a curve of 2 mails a day for the stream's first IP (no ISP shares: one default cap)."""
+    data['warmup'] = {
+        'curve': 'test',
+        'steps': [{'day': 1, 'cap': 2}],
+        'time_zone': 'UTC',
+        'on_threshold': 'hold',
+        'min_sent': 50,
+        'streams': [],
+    }
+    data['ips'][0]['warmup_started'] = time.strftime('%Y-%m-%d', time.gmtime())
+
+
+def test_a_cap_is_released_and_a_bad_warmup_section_is_a_clear_error(
+    tmp_path: Path, actuator: RecordingActuator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path, log = _contract_file(tmp_path, _warming)
+    append(log, sent(time.time() - 2), sent(time.time() - 1))
+    assert main(['shaping', '--contract', str(path), 'run', '--once']) == 0
+    assert ('gmail', 'cap') in [(a.isp, a.kind) for a in actuator.state[STREAM]]
+    capsys.readouterr()
+
+    data = json.loads(path.read_text(encoding='utf-8'))
+    data['warmup']['time_zone'] = 'Europe/Berln'
+    path.write_text(json.dumps(data), encoding='utf-8')
+    assert main(['shaping', '--contract', str(path), 'release', STREAM, IP, 'gmail']) == 2
+    assert 'shaping: warm-up: ' in capsys.readouterr().err
+
+    _contract_file(tmp_path, _warming)
+    assert main(['shaping', '--contract', str(path), 'release', STREAM, IP, 'gmail']) == 0
+    assert ('gmail', 'cap') not in [(a.isp, a.kind) for a in actuator.state[STREAM]]

@@ -252,6 +252,31 @@ def test_warmup_cap_suspends_the_transport_until_midnight(tmp_path: Path, db: Da
         assert [c.event for c in engine.evaluate(db, day + 86400)] == ['expired']
 
 
+def test_releasing_an_isp_of_the_default_cap_restarts_the_default_count(tmp_path: Path, db: Database) -> None:
+    day = (NOW // 86400) * 86400
+    caps = [FakeCap(STREAM, IP, '*', 2, ('*', 'yahoo'), day, day + 86400, 'warm-up day 1')]
+
+    def engine() -> Engine:
+        return Engine(
+            _contract(tmp_path),
+            caps=lambda contract, store, now: caps,
+            day_bounds=lambda when: ((when // 86400) * 86400, (when // 86400) * 86400 + 86400),
+        )
+
+    service = engine()
+    service.refresh_caps(db, NOW)
+    _observe(service, db, sent(NOW - 2, isp='yahoo'), sent(NOW - 1, isp='yahoo'))
+    with db.transaction():
+        assert sorted(c.action.isp or '' for c in service.evaluate(db, NOW)) == ['*', 'yahoo']
+    # As the release command does: a fresh engine, no caps computed yet. Yahoo's mail counts as '*'.
+    with db.transaction():
+        assert [c.action.isp for c in engine().release(db, STREAM, IP, 'yahoo', NOW)] == ['yahoo']
+    assert state.deliveries(db, 'mx1', STREAM, IP, '*', int(day)) == 0
+    with db.transaction():
+        assert service.evaluate(db, NOW) == []  # not capped again at once
+    assert [a[2] for a in _active(db)] == ['*']
+
+
 def test_the_real_warmup_module_gives_caps(tmp_path: Path, db: Database) -> None:
     today = time.strftime('%Y-%m-%d', time.gmtime(NOW))
 

@@ -223,6 +223,9 @@ def _release(contract: Contract, engine: Engine, args: argparse.Namespace) -> in
     except StoreError as error:
         print(f'shaping: {error}', file=sys.stderr)
         return 2
+    except WarmupError as error:
+        print(f'shaping: warm-up: {error}', file=sys.stderr)
+        return 2
     try:
         made = make_actuator(contract, args.config_root).converge(stream, desired)
     except (ActuatorError, ImportError) as error:

@@ -299,6 +299,8 @@ class Engine:
         """End by hand the actions of ``stream`` x ``ip`` (x ``isp``; None: all of the IP, ``suspend_ip`` included).
 
         Releasing a warm-up ``cap`` also restarts today's count, so the transport may send one more cap's worth.
+        The count restarted is the one the ISP's deliveries go to: for an ISP without a share of its own, the
+        default ``*`` cap's. Raises ``WarmupError`` when a cap is released and the warm-up section is bad.
         """
         changes: list[Change] = []
         for item in state.active(db, self.host, stream):
@@ -308,11 +310,13 @@ class Engine:
             state.remove(db, self.host, action)
             state.count(db, self.host, action, 'released')
             if action.kind == 'cap' and action.isp is not None and self._bounds is not None:
+                self.refresh_caps(db, now)  # a fresh engine (the release command) learns which count covers the ISP
+                counted = self._warming.get((stream, ip), {}).get(action.isp, action.isp)
                 day = int(self._bounds(now)[0])
                 db.execute(
                     'DELETE FROM shaping_deliveries WHERE host = ? AND stream = ? AND ip = ? AND isp = ? '
                     'AND day_start = ?',
-                    (self.host, stream, ip, action.isp, day),
+                    (self.host, stream, ip, counted, day),
                 )
             changes.append(Change('released', action, item.since))
         return changes

@@ -9,9 +9,12 @@ shaping_check.py reaction --config DIR --transport T [--timeout S]
 shaping_check.py ledger --config DIR --recipient-regex RE
     per recipient matching RE: its deliveries at the sink (time, client, Message-ID), its refusals there,
     and the instance's queue entries for it (queue id, delay reason).
+shaping_check.py midnight --time-zone TZ
+    the next midnight in TZ (an IANA name) as UTC, in the form of `shaping status`'s "until".
 """
 
 import argparse
+import datetime
 import email
 import json
 import pathlib
@@ -19,6 +22,7 @@ import re
 import subprocess
 import sys
 import time
+import zoneinfo
 
 SINK = pathlib.Path('/var/lib/mailinfra-sink')
 
@@ -98,15 +102,22 @@ def ledger(args: argparse.Namespace) -> dict:
     return result
 
 
+def midnight(args: argparse.Namespace) -> dict:
+    now = datetime.datetime.now(zoneinfo.ZoneInfo(args.time_zone))
+    start = datetime.datetime.combine(now.date() + datetime.timedelta(days=1), datetime.time(), now.tzinfo)
+    return {'until': start.astimezone(datetime.UTC).strftime('%Y-%m-%dT%H:%M:%SZ')}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument('mode', choices=['reaction', 'ledger'])
+    parser.add_argument('mode', choices=['reaction', 'ledger', 'midnight'])
     parser.add_argument('--config', required=True)
     parser.add_argument('--transport')
     parser.add_argument('--recipient-regex', default='.')
     parser.add_argument('--timeout', type=float, default=60)
+    parser.add_argument('--time-zone', default='UTC')
     args = parser.parse_args()
-    result = {'reaction': reaction, 'ledger': ledger}[args.mode](args)
+    result = {'reaction': reaction, 'ledger': ledger, 'midnight': midnight}[args.mode](args)
     json.dump(result, sys.stdout, indent=1, sort_keys=True)
     if args.mode == 'reaction' and result['deferred_at'] is None:
         sys.exit(1)
