@@ -332,3 +332,12 @@ def test_dsns_and_complaints_go_through_the_pipe_into_the_store_once(public_dir:
         log = (root / 'maillog').read_text(encoding='utf-8')
         assert 'status=bounced' not in log
         assert len(re.findall(r'relay=mailinfra-feedback.*status=sent', log)) == 3
+
+        # Any other failure (here the command cannot be executed, exit 126) defers too: soft_bounce, no bounce.
+        master_cf = config / 'master.cf'
+        master_cf.write_text(master_cf.read_text(encoding='utf-8').replace(SYSTEM_PYTHON, '/nonexistent/python3'))
+        subprocess.run(['postfix', '-c', str(config), 'reload'], capture_output=True, check=True)
+        time.sleep(1)
+        send('', f'bounces@{bounce_domain}', 'postfix-failed.eml')
+        assert _wait(deferred), _queue(config)
+        assert 'status=bounced' not in (root / 'maillog').read_text(encoding='utf-8')
