@@ -34,6 +34,7 @@ from mailinfra_agent.store.events import events
 from mailinfra_agent.suppression import SuppressionList
 from mailinfra_agent.suppression.policy_service import serve
 from mailinfra_iac import parse_spec
+from mailinfra_iac.render.base import RenderContext
 from mailinfra_iac.render.mta_configs import template_environment
 from mailinfra_iac.render.rolevars import opendkim
 from mailinfra_iac.render.rolevars.postfix import POLICY_SERVICE
@@ -51,12 +52,16 @@ SYSTEM_PYTHON = '/usr/bin/python3'
 PIPE_USER = 'nobody'  # pipe(8) runs as neither root nor postfix; the role's is the agent's user
 
 
-def hash_only_spec_files() -> dict[str, str]:
+def hash_only_context() -> RenderContext:
     text = EXAMPLE.read_text(encoding='utf-8')
     retention = 'retention: {events: 90d, after: hash'
     changed = text.replace(f'{retention}}}', f'{retention}, suppressions: hash}}')
     assert changed != text
-    return render_role_files(context_of(parse_spec(changed, 'spec.yml', as_of=AS_OF)))
+    return context_of(parse_spec(changed, 'spec.yml', as_of=AS_OF))
+
+
+def hash_only_spec_files() -> dict[str, str]:
+    return render_role_files(hash_only_context())
 
 
 def listener_entry(master_cf: str) -> list[str]:
@@ -80,6 +85,12 @@ def test_hash_only_lists_use_the_policy_service_on_every_listener() -> None:
         assert f'  -o smtpd_policy_service_policy_context={stream}' in entry, path
         assert f'  -o {{ smtpd_recipient_restrictions = check_policy_service {POLICY_SERVICE} }}' in entry, path
         assert not [line for line in entry if 'check_recipient_access' in line], path
+
+
+def test_only_hash_only_lists_set_the_policy_service() -> None:
+    assert host_variables(hash_only_context(), 'mx1')['postfix__suppression_policy_service'] == POLICY_SERVICE
+    spec = parse_spec(EXAMPLE.read_text(encoding='utf-8'), 'spec.yml', as_of=AS_OF)
+    assert 'postfix__suppression_policy_service' not in host_variables(context_of(spec), 'mx1')
 
 
 def test_address_lists_keep_the_access_map() -> None:
