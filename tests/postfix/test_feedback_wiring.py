@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
 import re
 import shutil
 import smtplib
 import subprocess
-import tempfile
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +37,7 @@ from mailinfra_iac.render.base import RenderContext
 from mailinfra_iac.render.mta_configs import template_environment
 from mailinfra_iac.render.rolevars import opendkim
 from mailinfra_iac.render.rolevars.postfix import POLICY_SERVICE
+from tests.agent import test_suppression_postfix as harness
 from tests.agent.ingest_logs import contract_data
 from tests.agent.postfix_dsn import TEST_KEYS
 from tests.agent.test_suppression_postfix import needs_postfix, rcpt, running
@@ -50,6 +50,7 @@ EXAMPLE = ROOT / 'examples' / 'newsletter-publisher.yml'
 SAMPLES = ROOT / 'tests' / 'data' / 'feedback' / 'messages'
 SYSTEM_PYTHON = '/usr/bin/python3'
 PIPE_USER = 'nobody'  # pipe(8) runs as neither root nor postfix; the role's is the agent's user
+public_dir = harness.public_dir  # a directory the postfix user and the pipe's user can reach
 
 
 def hash_only_context() -> RenderContext:
@@ -153,15 +154,6 @@ def test_the_pipe_routes_the_return_path_domains_to_the_agent() -> None:
 
 
 # --- The policy service on a real listener ---------------------------------------------------------------
-
-
-@pytest.fixture
-def public_dir() -> Iterator[Path]:
-    """A directory the postfix user (and the pipe's user) can reach; pytest's own are 0700."""
-    directory = Path(tempfile.mkdtemp(prefix='mailinfra-wiring-test-'))
-    directory.chmod(0o755)
-    yield directory
-    shutil.rmtree(directory, ignore_errors=True)
 
 
 def test_the_rendered_policy_listener_refuses_suppressed_recipients(public_dir: Path) -> None:
@@ -280,7 +272,8 @@ def test_dsns_and_complaints_go_through_the_pipe_into_the_store_once(public_dir:
     needs_postfix()
     if shutil.which('postqueue') is None or not os.access(SYSTEM_PYTHON, os.X_OK):
         pytest.skip(f'needs postqueue and {SYSTEM_PYTHON}')
-    owner = (65534, 65534)  # nobody:nogroup, the pipe's user in this test
+    user = pwd.getpwnam(PIPE_USER)
+    owner = (user.pw_uid, user.pw_gid)
     store_dir = public_dir / 'store'
     store_dir.mkdir()
     os.chown(store_dir, *owner)
