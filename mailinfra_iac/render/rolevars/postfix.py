@@ -42,6 +42,8 @@ QUEUE_RUN_DELAY = 300
 """Postfix's default deferred-queue scan interval; lowered to the minimal backoff when that is shorter."""
 
 LOG_DIR = '/var/log/postfix'
+POLICY_SERVICE = 'unix:/run/mailinfra/suppression/policy.sock'
+"""The suppression policy service (feedback role) the listeners ask when suppressions are kept as hashes only."""
 PRIMARY_MYNETWORKS = ('127.0.0.0/8', '[::1]/128')
 
 
@@ -302,13 +304,17 @@ class PostfixVars:
             return {}
         streams = context.facts.streams_of_host(host)
         unallocated = [ip_id for stream in streams for ip_id in _host_ips(context, stream, host)[1]]
-        return {
+        variables: dict[str, Any] = {
             'postfix__hostname': context.deployment.hosts[host].fqdn,
             'postfix__primary': primary_instance(context, host, streams),
             'postfix__instances': [stream_instance(context, stream, host) for stream in streams],
             'postfix__milters': opendkim.milters(context, host),
             'postfix__unallocated_ips': unallocated,
         }
+        # An access map holds addresses: a list kept as keyed hashes only is enforced by the policy service.
+        if context.deployment.feedback.retention.suppressions == 'hash':
+            variables['postfix__suppression_policy_service'] = POLICY_SERVICE
+        return variables
 
     def templates(self, context: RenderContext, host: str) -> list[Template]:
         """Every file the role writes from a template on this host (``__postfix_instance`` per stream instance)."""
