@@ -55,6 +55,16 @@ CONTAINER_VARS: dict[str, Any] = {
 }
 """What every converge into one of our podman containers needs on top of the generated variables."""
 
+FAST_PODMAN: dict[str, Any] = {
+    # Without a remote user the podman connection writes each module into the container through
+    # `podman mount` (rootful) instead of `podman cp` plus `podman exec chown`; become then runs sudo
+    # (in the images) as root, the same user.
+    'ansible_user': '',
+    # An absolute remote tmp spares the `podman exec ... echo ~` before every module.
+    'ansible_remote_tmp': '/root/.ansible/tmp',
+}
+"""Three podman calls less per module run (of eight), same container, same user: CI time (scenario default)."""
+
 
 def container_inventory(
     out: Path, inventory: Path, container: str, keys: Path, extra: dict[str, Any], file_name: str
@@ -98,6 +108,7 @@ def main() -> None:
             # Where verify.yml finds the render output and the published DNS records.
             'molecule_mailinfra_dir': str(base),
             'molecule_mailinfra_spec': str(SPEC),
+            **FAST_PODMAN,
         },
         '20-molecule.yml',
     )

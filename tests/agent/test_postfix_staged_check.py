@@ -7,6 +7,8 @@ the test keeps in its temporary directory; no daemon is started).
 
 from __future__ import annotations
 
+import io
+import json
 import os
 import shutil
 import socket
@@ -19,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from mailinfra_agent.cli import main as agent
-from mailinfra_agent.postfix.staged_check import RESTART, check, install, problems_of, warnings
+from mailinfra_agent.postfix.staged_check import RESTART, check, install, problems_of, stage, warnings
 
 
 class FakePostfix:
@@ -314,3 +316,47 @@ def test_the_milters_are_not_tried_with_no_connect(staged: Path) -> None:
         main_cf.write('smtpd_milters = inet:127.0.0.1:9\n')
     live = staged.parent / 'live'
     assert agent(['postfix-check', 'check', '--no-connect', str(staged), str(live)]) == 0
+
+
+def test_stage_writes_only_what_differs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    staging = tmp_path / 'staging'
+    files = {'postfix/main.cf': 'a = 1\n', 'postfix-b/sasl/smtpd.conf': 'x\n'}
+    assert stage(str(staging), files) == 0
+    assert capsys.readouterr().out == f'{staging / "postfix-b/sasl/smtpd.conf"}\n{staging / "postfix/main.cf"}\n'
+    assert (staging / 'postfix' / 'main.cf').read_bytes() == b'a = 1\n'
+    assert stat.S_IMODE((staging / 'postfix' / 'main.cf').stat().st_mode) == 0o644
+    for directory in (staging, staging / 'postfix-b', staging / 'postfix-b' / 'sasl'):
+        assert stat.S_IMODE(directory.stat().st_mode) == 0o700
+    before = (staging / 'postfix' / 'main.cf').stat().st_ino
+    # the same files again: nothing written, nothing printed
+    assert stage(str(staging), files) == 0
+    assert capsys.readouterr().out == ''
+    assert (staging / 'postfix' / 'main.cf').stat().st_ino == before
+    # a changed content and a wrong mode are both written again
+    (staging / 'postfix-b' / 'sasl' / 'smtpd.conf').chmod(0o666)
+    assert stage(str(staging), {**files, 'postfix/main.cf': 'a = 2\n'}) == 0
+    assert capsys.readouterr().out == f'{staging / "postfix-b/sasl/smtpd.conf"}\n{staging / "postfix/main.cf"}\n'
+    assert (staging / 'postfix' / 'main.cf').read_text() == 'a = 2\n'
+    assert stat.S_IMODE((staging / 'postfix-b' / 'sasl' / 'smtpd.conf').stat().st_mode) == 0o644
+    assert not list(staging.rglob('.mailinfra-*'))
+
+
+@pytest.mark.parametrize('name', ['/etc/postfix/main.cf', '../main.cf', 'postfix/../../x', 'postfix//main.cf', ''])
+def test_stage_refuses_names_outside_the_staging_directory(tmp_path: Path, name: str) -> None:
+    with pytest.raises(ValueError, match='not a relative file name'):
+        stage(str(tmp_path / 'staging'), {'postfix/main.cf': 'ok\n', name: 'x\n'})
+    assert not (tmp_path / 'staging').exists()
+
+
+def test_the_agent_command_stages_from_stdin(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    staging = tmp_path / 'staging'
+    monkeypatch.setattr(sys, 'stdin', io.StringIO(json.dumps({'postfix/main.cf': 'a = 1\n'})))
+    assert agent(['postfix-check', 'stage', str(staging)]) == 0
+    assert capsys.readouterr().out == f'{staging / "postfix/main.cf"}\n'
+    for bad in ('not json', '["postfix/main.cf"]', '{"postfix/main.cf": 1}', '{"../x": "y"}'):
+        monkeypatch.setattr(sys, 'stdin', io.StringIO(bad))
+        assert agent(['postfix-check', 'stage', str(staging)]) == 2
+        assert capsys.readouterr().err.startswith('postfix-check stage: ')
+    assert sorted(path.name for path in staging.rglob('*')) == ['main.cf', 'postfix']

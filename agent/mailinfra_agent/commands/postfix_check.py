@@ -1,5 +1,7 @@
-"""``mailinfra-agent postfix-check check|trial|install``: guard the postfix role's configuration changes.
+"""``mailinfra-agent postfix-check stage|check|trial|install``: guard the postfix role's configuration changes.
 
+``stage STAGING`` writes the files of a JSON object on stdin (relative name -> text) under STAGING and prints
+each file it wrote (0 done, 2 bad input or could not write);
 ``check STAGED LIVE`` exits 0 (passed), 1 (problems on stderr) or 3 (passed, but the listeners change: restart);
 ``trial STAGED`` runs STAGED in a throw-away instance that must carry a message from each listener to a sink
 (0 passed, 1 problems on stderr); ``install STAGED LIVE FILE...`` copies the changed files into place. See
@@ -9,16 +11,23 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 
 from ..postfix import staged_check, trial
 
 NAME = 'postfix-check'
-HELP = 'Check a staged Postfix configuration directory, try it in a throw-away instance, or install its changed files.'
+HELP = (
+    'Stage a Postfix configuration directory, check it, try it in a throw-away instance, or install its changed files.'
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     actions = parser.add_subparsers(dest='action', metavar='ACTION', required=True)
+    staging = actions.add_parser(
+        'stage', help='write the files of a JSON object on stdin (name -> text) under STAGING', description=HELP
+    )
+    staging.add_argument('staging', metavar='STAGING', help='the directory the files are written under')
     check = actions.add_parser(
         'check', help='exit 1 on a problem, 3 when the instance needs a restart, else 0', description=HELP
     )
@@ -50,6 +59,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     try:
+        if args.action == 'stage':
+            return staged_check.stage(args.staging, _files(sys.stdin.read()))
         if args.action == 'check':
             return staged_check.check(args.staged, args.live, connect=not args.no_connect)
         if args.action == 'trial':
@@ -66,3 +77,13 @@ def run(args: argparse.Namespace) -> int:
     except (OSError, KeyError, ValueError) as error:
         print(f'postfix-check {args.action}: {error}', file=sys.stderr)
         return 2
+
+
+def _files(text: str) -> dict[str, str]:
+    try:
+        files = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ValueError(f'stdin is not JSON: {error}') from None
+    if not isinstance(files, dict) or not all(isinstance(value, str) for value in files.values()):
+        raise ValueError('stdin must be a JSON object of file name -> text')
+    return files

@@ -18,7 +18,8 @@ that exists (a reload does not apply them: the instance needs a restart), else 0
 of a failed ``postfix check`` only to a terminal, so it runs on a pseudo-terminal.
 
 ``install STAGED LIVE FILE...`` copies the named files whose content differs from STAGED to LIVE (mode 0644,
-atomic rename) and prints one line per file it replaced.
+atomic rename) and prints one line per file it replaced. ``stage STAGING`` writes the files of a JSON object
+(relative name -> text) read on stdin under STAGING the same way, directories 0700, and prints what it wrote.
 """
 
 from __future__ import annotations
@@ -26,11 +27,12 @@ from __future__ import annotations
 import os
 import pty
 import re
-import shutil
+import stat
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 
 from . import parameters
 
@@ -42,6 +44,7 @@ __all__ = [
     'listeners_change',
     'postfix_check',
     'problems_of',
+    'stage',
     'typed_problems',
     'types_of',
     'warnings',
@@ -212,6 +215,19 @@ def differs(staged: str, live: str, files: Sequence[str]) -> bool:
     return not all(_same(os.path.join(staged, name), os.path.join(live, name)) for name in names)
 
 
+def _replace(target: str, content: bytes) -> None:
+    """Give ``target`` ``content`` (mode 0644) by writing a temporary file beside it and renaming it over."""
+    handle, temporary = tempfile.mkstemp(dir=os.path.dirname(target), prefix='.mailinfra-')
+    os.close(handle)
+    try:
+        Path(temporary).write_bytes(content)
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, target)
+    except BaseException:
+        os.unlink(temporary)
+        raise
+
+
 def install(staged: str, live: str, files: Sequence[str]) -> int:
     """Copy each named file that differs from ``staged`` into ``live`` atomically; print the replaced paths."""
     for name in files:
@@ -219,10 +235,34 @@ def install(staged: str, live: str, files: Sequence[str]) -> int:
         if _same(source, target):
             continue
         os.makedirs(os.path.dirname(target), exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=os.path.dirname(target), prefix='.mailinfra-')
-        os.close(handle)
-        shutil.copyfile(source, temporary)
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, target)
+        _replace(target, Path(source).read_bytes())
+        print(target)
+    return 0
+
+
+def stage(staging: str, files: Mapping[str, str]) -> int:
+    """Write ``files`` (relative name -> text) under ``staging``; print the paths whose content or mode changed.
+
+    The postfix role renders every instance's files on the controller and stages them in one call (one
+    template task per file costs seconds each over a connection without pipelining). Directories are created
+    mode 0700, files are written like ``install`` (atomic, 0644) and only when their bytes or mode differ.
+    """
+    for name in files:
+        if name.startswith('/') or any(part in ('', '.', '..') for part in name.split('/')):
+            raise ValueError(f'{name!r}: not a relative file name')
+    os.makedirs(os.path.dirname(os.path.normpath(staging)), exist_ok=True)
+    for name in sorted(files):
+        parts = name.split('/')
+        for depth in range(len(parts)):
+            directory = os.path.join(staging, *parts[:depth])
+            if not os.path.isdir(directory):
+                os.mkdir(directory, 0o700)
+            os.chmod(directory, 0o700)
+        target, content = os.path.join(staging, name), files[name].encode()
+        if os.path.isfile(target) and stat.S_IMODE(os.stat(target).st_mode) == 0o644:
+            with open(target, 'rb') as current:
+                if current.read() == content:
+                    continue
+        _replace(target, content)
         print(target)
     return 0
