@@ -14,9 +14,7 @@ the store or the live file cannot be used; 64: bad arguments.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime as dt
-import os
 import shlex
 import subprocess
 import sys
@@ -25,6 +23,7 @@ import time
 from pathlib import Path
 
 from ..contract import DEFAULT_CONTRACT_PATH, Contract
+from ..files import replace_file
 from ..powermta.checker import check_text
 from ..shaping import warmup
 from ..shaping.powermta_warmup import PowerMtaWarmupError, apply_caps, describe
@@ -97,21 +96,7 @@ def _feedback_store(contract: Contract) -> Database | None:
 
 def _write(path: Path, text: str, like: Path) -> None:
     """Replace ``path`` by ``text`` atomically, with the owner and mode of ``like``."""
-    info = like.stat()
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.')
-    try:
-        with os.fdopen(handle, 'w', encoding='utf-8') as out:
-            out.write(text)
-            out.flush()
-            os.fchmod(out.fileno(), info.st_mode & 0o7777)
-            if os.geteuid() == 0:
-                os.fchown(out.fileno(), info.st_uid, info.st_gid)
-            os.fsync(out.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temp)
-        raise
+    replace_file(path, text.encode('utf-8'), like=like)
 
 
 def _validate(command: str, text: str, directory: Path) -> str | None:

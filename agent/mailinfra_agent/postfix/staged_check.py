@@ -34,6 +34,7 @@ import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
+from ..files import replace_file
 from . import parameters
 
 __all__ = [
@@ -215,19 +216,6 @@ def differs(staged: str, live: str, files: Sequence[str]) -> bool:
     return not all(_same(os.path.join(staged, name), os.path.join(live, name)) for name in names)
 
 
-def _replace(target: str, content: bytes) -> None:
-    """Give ``target`` ``content`` (mode 0644) by writing a temporary file beside it and renaming it over."""
-    handle, temporary = tempfile.mkstemp(dir=os.path.dirname(target), prefix='.mailinfra-')
-    os.close(handle)
-    try:
-        Path(temporary).write_bytes(content)
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, target)
-    except BaseException:
-        os.unlink(temporary)
-        raise
-
-
 def install(staged: str, live: str, files: Sequence[str]) -> int:
     """Copy each named file that differs from ``staged`` into ``live`` atomically; print the replaced paths."""
     for name in files:
@@ -235,7 +223,7 @@ def install(staged: str, live: str, files: Sequence[str]) -> int:
         if _same(source, target):
             continue
         os.makedirs(os.path.dirname(target), exist_ok=True)
-        _replace(target, Path(source).read_bytes())
+        replace_file(target, Path(source).read_bytes(), mode=0o644)
         print(target)
     return 0
 
@@ -263,6 +251,6 @@ def stage(staging: str, files: Mapping[str, str]) -> int:
             with open(target, 'rb') as current:
                 if current.read() == content:
                     continue
-        _replace(target, content)
+        replace_file(target, content, mode=0o644)
         print(target)
     return 0

@@ -43,6 +43,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ..contract import DEFAULT_ISP, Contract, Stream
+from ..files import replace_file
 from ..postfix.staged_check import Runner, TerminalRunner, postfix_check, run, warnings
 from .actions import Action, ActuatorError
 
@@ -269,32 +270,7 @@ def _backdate(path: str) -> None:
 
 def _write_atomically(path: str, data: bytes, like: str | None = None) -> None:
     """Replace ``path`` by ``data`` with one rename, keeping the mode and owner of ``like`` (or of ``path``)."""
-    directory = os.path.dirname(path) or '.'
-    reference = like or path
-    handle, temporary = tempfile.mkstemp(prefix=f'.{os.path.basename(path)}.', dir=directory)
-    try:
-        with os.fdopen(handle, 'wb') as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        if os.path.exists(reference):
-            status = os.stat(reference)
-            os.chmod(temporary, status.st_mode & 0o7777)
-            if os.geteuid() == 0:
-                os.chown(temporary, status.st_uid, status.st_gid)
-        else:
-            os.chmod(temporary, 0o644)
-        _backdate(temporary)
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
-    descriptor = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
+    replace_file(path, data, like=like, before_rename=_backdate)
 
 
 @dataclass
