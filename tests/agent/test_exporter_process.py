@@ -404,14 +404,20 @@ def test_postfix_host_and_reloads(postfix_host: tuple[Path, dict[str, Any]], sta
             thread.join(timeout=60)
     assert not failures, failures
     assert len(texts) >= 8
+    close = 0
     for text in texts:
         found = parse(text)
         assert value(found, 'mailinfra_collector_up', collector='postfix', instance='postfix-transactional') == 1
         queued = sum(value(found, 'mailinfra_queue_messages', queue=q, **tx) or 0 for q in QUEUE_NAMES)
         # A message that moves between queue directories during the scan may be seen twice, or not at all when
-        # it moves into a directory already read (postqueue(1) and qshape read them one after the other too):
-        # at most the two that a reload can move at once. The complete count is checked once it is quiet, below.
-        assert 4 - 2 <= queued <= 12 + 2
+        # it moves into a directory already read (postqueue(1) and qshape read them one after the other too).
+        # A reload restarts qmgr, which moves every message of active back to incoming and the due ones of
+        # deferred to active: one scan can miss or double every message (a CI run saw 1 of at least 4). So each
+        # scrape is only bounded by what exists, most are within two of it, and the complete count is checked
+        # once it is quiet, below.
+        assert 0 <= queued <= 2 * 12
+        close += 4 - 2 <= queued <= 12 + 2
+    assert close >= len(texts) * 3 // 4, (close, len(texts))
     promtool(texts[-1])
     # Every message is still there, counted once (one may wait in incoming while qmgr restarts).
     wait_queued(exporter, tx, 12)
