@@ -69,6 +69,13 @@ def test_migrate_applies_every_migration_once(db: Database) -> None:
     ]
 
 
+def test_has_tables_is_true_only_when_every_table_exists(db: Database) -> None:
+    assert not db.has_tables('schema_migrations')
+    migrate(db)
+    assert db.has_tables('schema_migrations', 'listing_state')
+    assert not db.has_tables('schema_migrations', 'no_such_table')
+
+
 def test_a_newer_database_is_refused(db: Database) -> None:
     migrate(db)
     db.execute("INSERT INTO schema_migrations (version, name, applied_at) VALUES (99, 'from_the_future', 0)")

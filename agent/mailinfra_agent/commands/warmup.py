@@ -81,14 +81,7 @@ def _feedback_store(contract: Contract) -> Database | None:
     if store.backend == 'sqlite' and store.path is not None and not Path(store.path).is_file():
         return None
     db = connect(store)
-    if db.dialect == 'sqlite':
-        found = db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (warmup.EVENTS_TABLE,))
-    else:
-        found = db.execute(
-            'SELECT 1 FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = ?',
-            (warmup.EVENTS_TABLE,),
-        )
-    if not found:
+    if not db.has_tables(warmup.EVENTS_TABLE):
         db.close()
         return None
     return db

@@ -197,7 +197,7 @@ class FeedbackMetrics(Collector):
                 return
         db = self._db
         seq = SEQUENCE_COLUMN[db.dialect]
-        if not self._has_table(db):
+        if not db.has_tables(EVENTS_TABLE, PROBLEMS_TABLE):
             self._state = 'absent'
             self._report(None)
             return
@@ -230,14 +230,6 @@ class FeedbackMetrics(Collector):
         ready = [top for when, top in self._seen if now - when >= self.settle_seconds]
         self._seen = [(when, top) for when, top in self._seen if now - when < self.settle_seconds]
         return max(ready, default=self.watermark)
-
-    @staticmethod
-    def _has_table(db: Database) -> bool:
-        if db.dialect == 'sqlite':
-            sql = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?"
-        else:
-            sql = 'SELECT 1 FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = ?'
-        return all(db.execute(sql, (table,)) for table in (EVENTS_TABLE, PROBLEMS_TABLE))
 
     def _add_rows(self, rows: Iterable[tuple[object, ...]]) -> None:
         bounds, counts = self.bounds, self.counts

@@ -50,11 +50,7 @@ def _active(row: tuple[object, ...]) -> Active:
 
 def has_tables(db: Database) -> bool:
     """Whether the store has the shaping tables (migration 0004 applied)."""
-    if db.dialect == 'sqlite':
-        sql = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?"
-    else:
-        sql = 'SELECT 1 FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = ?'
-    return all(db.execute(sql, (table,)) for table in TABLES)
+    return db.has_tables(*TABLES)
 
 
 def active(db: Database, host: str, stream: str | None = None) -> list[Active]:

@@ -90,6 +90,14 @@ class Database:
         except self._errors as error:
             raise StoreError(f'{self.dialect}: {_first_line(error)} (in: {" ".join(sql.split())[:200]})') from error
 
+    def has_tables(self, *names: str) -> bool:
+        """Whether every one of the tables ``names`` exists (the migration that adds them was applied)."""
+        if self.dialect == 'sqlite':
+            sql = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?"
+        else:
+            sql = 'SELECT 1 FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = ?'
+        return all(self.execute(sql, (name,)) for name in names)
+
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         """Run one statement once per parameter row (inside one transaction when not already in one)."""
         with self.transaction():
