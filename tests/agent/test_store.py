@@ -239,3 +239,59 @@ def test_store_command_unusable_store(tmp_path: Path, capsys: pytest.CaptureFixt
     contract = str(_contract_file(tmp_path, Store('sqlite', path=str(tmp_path / 'absent' / 'agent.db'))))
     assert main(['store', '--contract', contract, 'migrate']) == 2
     assert 'does not exist' in capsys.readouterr().err
+
+
+def _indexes(db: Database, table: str) -> set[str]:
+    """The secondary indexes of a table (not those of its primary key)."""
+    if db.dialect == 'sqlite':
+        rows = db.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL", (table,)
+        )
+    else:
+        rows = db.execute(
+            "SELECT indexname FROM pg_indexes WHERE tablename = ? AND indexname NOT LIKE '%_pkey'", (table,)
+        )
+    return {str(row[0]) for row in rows}
+
+
+def test_feedback_tables_keep_only_the_indexes_a_query_reads(db: Database) -> None:
+    migrate(db)
+    # Migration 0005 dropped the recipient and the message records' Message-ID indexes: no query reads them.
+    seq = {'feedback_events_seq'} if db.dialect == 'postgresql' else set()  # the exporter's insert sequence
+    assert _indexes(db, 'feedback_events') - seq == {
+        'feedback_events_time',
+        'feedback_events_stream_time',
+        'feedback_events_isp_time',
+        'feedback_events_message_id',
+    }
+    assert _indexes(db, 'feedback_messages') == set()
+
+
+@pytest.mark.parametrize(
+    ('query', 'index'),
+    [
+        # Complaint resolution (ingest/store.py Writer._resolve).
+        (
+            "SELECT DISTINCT recipient FROM feedback_events WHERE kind = 'delivery' AND message_id = ? "
+            "AND recipient <> '' ORDER BY recipient",
+            'feedback_events_message_id',
+        ),
+        # Filling in delivery events (store/events.py messages()).
+        (
+            'SELECT queue_id, sender, message_id FROM feedback_messages WHERE host = ? AND stream = ? '
+            'AND queue_id IN (?, ?)',
+            'sqlite_autoindex_feedback_messages_1',
+        ),
+        # Suppression (suppression/service.py stored_events()) and retention read by time.
+        (
+            "SELECT key FROM feedback_events WHERE time >= ? AND status IN ('bounced', 'expired')",
+            'feedback_events_time',
+        ),
+        ('SELECT key FROM feedback_events WHERE key = ?', 'sqlite_autoindex_feedback_events_1'),
+    ],
+)
+def test_the_reads_of_feedback_tables_use_an_index(tmp_path: Path, query: str, index: str) -> None:
+    with connect(Store('sqlite', path=str(tmp_path / 'agent.db'))) as db:
+        migrate(db)
+        plan = ' '.join(str(row[-1]) for row in db.execute(f'EXPLAIN QUERY PLAN {query}', (0,) * query.count('?')))
+    assert f'USING INDEX {index}' in plan or f'USING COVERING INDEX {index}' in plan, plan
