@@ -61,9 +61,13 @@ def load_contract(source: str | Path | Mapping[str, Any]) -> Contract:
     return typing.cast(Contract, contract)
 
 
-def dump_contract(contract: Contract) -> dict[str, Any]:
-    """The contract as plain JSON data (lists, dicts with sorted keys): what ``load_contract`` reads back."""
-    value = _plain(contract)
+def dump_contract(contract: Contract, memo: dict[int, tuple[Any, Any]] | None = None) -> dict[str, Any]:
+    """The contract as plain JSON data (lists, dicts with sorted keys): what ``load_contract`` reads back.
+
+    ``memo`` (the caller's, kept across calls: ``id`` of a section or tuple -> (it, its plain data)) gives a section
+    object met again (e.g. one that several hosts' contracts share) the same plain object, converted once.
+    """
+    value = _plain(contract) if memo is None else _plain_shared(contract, memo)
     assert isinstance(value, dict)
     return value
 
@@ -251,6 +255,27 @@ def _plain(value: Any) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {name: _plain(getattr(value, name)) for name in _sorted_fields(kind)}
     return value
+
+
+def _plain_shared(value: Any, memo: dict[int, tuple[Any, Any]]) -> Any:
+    """``_plain`` with ``memo``; the memo keeps each object alive, so that its ``id`` names no other object."""
+    kind = type(value)
+    if kind in _SCALARS:
+        return value
+    found = memo.get(id(value))
+    if found is not None:
+        return found[1]
+    if kind is tuple or kind is list:
+        plain: Any = [_plain_shared(item, memo) for item in value]
+    elif kind is dict:
+        plain = {key: _plain_shared(value[key], memo) for key in sorted(value)}
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        plain = {name: _plain_shared(getattr(value, name), memo) for name in _sorted_fields(kind)}
+    else:
+        return value
+    if kind is not list and kind is not dict:  # mutable containers may change between calls
+        memo[id(value)] = (value, plain)
+    return plain
 
 
 def _check_references(contract: Contract, problems: list[str]) -> None:
