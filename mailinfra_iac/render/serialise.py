@@ -103,6 +103,7 @@ def _emit(value: Any, indent: str, lines: list[str], shared: Shared | None = Non
 
 def _emit_block(value: Any, indent: str, lines: list[str], shared: Shared | None) -> None:
     append = lines.append
+    string = _string
     inner = indent + '  '
     if isinstance(value, dict):
         for key in sorted(value):
@@ -111,22 +112,25 @@ def _emit_block(value: Any, indent: str, lines: list[str], shared: Shared | None
             item = value[key]
             kind = type(item)
             if kind is str:
-                append(f'{indent}{_string(key)}: {_string(item)}')
+                append(f'{indent}{string(key)}: {string(item)}')
             elif (kind is dict or kind is list or isinstance(item, dict | list)) and item:
-                append(f'{indent}{_string(key)}:')
+                append(f'{indent}{string(key)}:')
                 _emit(item, inner, lines, shared)
+            elif kind is int:
+                append(f'{indent}{string(key)}: {item}')
             else:
-                append(f'{indent}{_string(key)}: {_inline(item)}')
+                append(f'{indent}{string(key)}: {_inline(item)}')
         return
     for item in value:
         kind = type(item)
         if kind is str:
-            append(f'{indent}- {_string(item)}')
+            append(f'{indent}- {string(item)}')
         elif (kind is dict or kind is list or isinstance(item, dict | list)) and item:
-            nested: list[str] = []
-            _emit(item, inner, nested, shared)
-            append(f'{indent}- {nested[0][len(inner) :]}')
-            lines.extend(nested[1:])
+            start = len(lines)
+            _emit(item, inner, lines, shared)
+            lines[start] = f'{indent}- {lines[start][len(inner) :]}'  # the item's first line follows the dash
+        elif kind is int:
+            append(f'{indent}- {item}')
         else:
             append(f'{indent}- {_inline(item)}')
 
