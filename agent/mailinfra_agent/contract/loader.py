@@ -265,12 +265,18 @@ def _plain_shared(value: Any, memo: dict[int, tuple[Any, Any]]) -> Any:
     found = memo.get(id(value))
     if found is not None:
         return found[1]
+    scalars = _SCALARS  # scalars are tested here, not in a call per value (most values are scalars)
     if kind is tuple or kind is list:
-        plain: Any = [_plain_shared(item, memo) for item in value]
+        plain: Any = [item if type(item) in scalars else _plain_shared(item, memo) for item in value]
     elif kind is dict:
-        plain = {key: _plain_shared(value[key], memo) for key in sorted(value)}
+        plain = {
+            key: item if type(item := value[key]) in scalars else _plain_shared(item, memo) for key in sorted(value)
+        }
     elif dataclasses.is_dataclass(value) and not isinstance(value, type):
-        plain = {name: _plain_shared(getattr(value, name), memo) for name in _sorted_fields(kind)}
+        plain = {
+            name: item if type(item := getattr(value, name)) in scalars else _plain_shared(item, memo)
+            for name in _sorted_fields(kind)
+        }
     else:
         return value
     if kind is not list and kind is not dict:  # mutable containers may change between calls
