@@ -83,3 +83,13 @@ def test_a_changed_template_is_compiled_again(tmp_path: Path) -> None:
     (tmp_path / 't.j2').write_text('two {{ x }}', encoding='utf-8')
     again = jinja2.Environment(loader=jinja2.FileSystemLoader(str(tmp_path)), bytecode_cache=_BYTECODE)
     assert again.get_template('t.j2').render(x=2) == 'two 2'
+
+
+def test_rule_groups_once_per_render_and_the_monitoring_hosts_share_them(powermta: Spec) -> None:
+    from mailinfra_iac.render.monitoring import rule_groups
+
+    context = _context(powermta)
+    assert rule_groups(context) is rule_groups(context)
+    variables = InventoryRenderer().host_vars(context, 'ops1')
+    assert id(variables['prometheus__rule_groups']) in context.shared._yaml
+    assert rule_groups(_context(powermta)) == rule_groups(context)
