@@ -11,6 +11,7 @@ from mailinfra_iac import Spec, load_spec
 from mailinfra_iac.render import RenderContext, default_registry
 from mailinfra_iac.render.dns_records import record_set
 from mailinfra_iac.render.inventory import InventoryRenderer
+from mailinfra_iac.render.monitoring import rule_groups
 from mailinfra_iac.render.mta_configs import _BYTECODE, MtaConfigRenderer
 from mailinfra_iac.render.serialise import to_yaml
 
@@ -86,8 +87,6 @@ def test_a_changed_template_is_compiled_again(tmp_path: Path) -> None:
 
 
 def test_rule_groups_once_per_render_and_the_monitoring_hosts_share_them(powermta: Spec) -> None:
-    from mailinfra_iac.render.monitoring import rule_groups
-
     context = _context(powermta)
     assert rule_groups(context) is rule_groups(context)
     variables = InventoryRenderer().host_vars(context, 'ops1')
