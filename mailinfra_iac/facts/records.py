@@ -49,7 +49,7 @@ class Record:
         return f'{self.name}/{self.type}'
 
     def placeholders(self) -> set[str]:
-        return {match.group(0) for value in self.values for match in PLACEHOLDER.finditer(value)}
+        return {match.group(0) for value in self.values if '<' in value for match in PLACEHOLDER.finditer(value)}
 
 
 @dataclass(frozen=True)
