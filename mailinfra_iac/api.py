@@ -100,7 +100,10 @@ def render_files(
     """Render in memory: relative path -> file. ``dkim`` supplies the public keys for DNS records."""
     context = RenderContext(spec.deployment, spec.facts, spec.name, addresses or {}, dkim)
     with gc_paused():
-        return (registry or default_renderers()).render(context, renderers)
+        files = (registry or default_renderers()).render(context, renderers)
+        # Free the renderers' shared results while the collector is paused: its next collection would walk them all.
+        context.release()
+    return files
 
 
 def render(

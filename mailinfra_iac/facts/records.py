@@ -49,7 +49,7 @@ class Record:
         return f'{self.name}/{self.type}'
 
     def placeholders(self) -> set[str]:
-        return {match.group(0) for value in self.values for match in PLACEHOLDER.finditer(value)}
+        return {match.group(0) for value in self.values if '<' in value for match in PLACEHOLDER.finditer(value)}
 
 
 @dataclass(frozen=True)
@@ -80,8 +80,12 @@ class RecordSet:
 
     def resolve(self, addresses: dict[str, str]) -> RecordSet:
         """Replace ``<ip:ID>``/``<host:NAME>`` placeholders with known addresses (others stay)."""
+        if not addresses:
+            return self
 
         def fill(value: str) -> str:
+            if '<' not in value:  # no placeholder (most values)
+                return value
             return PLACEHOLDER.sub(lambda m: addresses.get(_address_key(m), m.group(0)), value)
 
         records = tuple(

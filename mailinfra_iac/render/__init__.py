@@ -12,8 +12,9 @@ from .terraform import TerraformRenderer
 
 def default_registry() -> RendererRegistry:
     """A fresh registry with every built-in renderer."""
+    inventory = InventoryRenderer()  # one instance: the MTA renderer then reuses the host variables it computed
     return RendererRegistry(
-        [InventoryRenderer(), DnsRecordsRenderer(), MtaConfigRenderer(), TerraformRenderer(), MonitoringRenderer()]
+        [inventory, DnsRecordsRenderer(), MtaConfigRenderer(inventory), TerraformRenderer(), MonitoringRenderer()]
     )
 
 

@@ -10,6 +10,7 @@ from ..dkim.source import DkimSource
 from ..facts import Facts
 from ..model import Deployment
 from ..problems import MailinfraError
+from .serialise import Shared
 
 T = TypeVar('T')
 
@@ -36,11 +37,18 @@ class RenderContext:
     dkim: DkimSource | None = None
     memo: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
     """Results shared between renderers of one render (e.g. a host's inventory variables, used by two)."""
+    shared: Shared = field(default_factory=Shared, compare=False, repr=False)
+    """Data objects that several files of the render contain (see ``serialise.Shared``)."""
 
     def memoize(self, key: str, compute: Callable[[], T]) -> T:
         if key not in self.memo:
             self.memo[key] = compute()
         return self.memo[key]
+
+    def release(self) -> None:
+        """Drop the results shared between renderers (once the render is done)."""
+        self.memo.clear()
+        self.shared.clear()
 
     def address_of(self, ip_id: str, address: str | None) -> str | None:
         return address if address is not None else self.addresses.get(ip_id)

@@ -17,9 +17,8 @@ def derived_records(context: RenderContext) -> RecordSet:
 
 
 def record_set(context: RenderContext) -> RecordSet:
-    """The deployment's records with every address Terraform already reported filled in."""
-    records = derived_records(context)
-    return records.resolve(context.addresses)
+    """The deployment's records with every address Terraform already reported filled in; computed once per render."""
+    return context.memoize('records:resolved', lambda: derived_records(context).resolve(context.addresses))
 
 
 def records_data(records: RecordSet) -> dict[str, Any]:

@@ -83,7 +83,8 @@ class InventoryRenderer:
         header = f'{GENERATED_MARK}\nSpec: {context.spec_name}. Variables: docs/inventory.md.'
         yield OutputFile('inventory/hosts.yml', to_yaml(_groups(context), header))
         yield OutputFile('inventory/group_vars/all.yml', to_yaml(self.group_vars(context), header))
+        shared = context.shared
         for host in context.deployment.hosts:
             variables = self.host_vars(context, host)
             if variables:  # a host that no role with host variables runs on has no file
-                yield OutputFile(f'inventory/host_vars/{host}.yml', to_yaml(variables, header))
+                yield OutputFile(f'inventory/host_vars/{host}.yml', to_yaml(variables, header, shared))

@@ -60,13 +60,50 @@ def _scalar(value: Any) -> str:
     raise TypeError(f'cannot write {type(value).__name__} values to YAML')
 
 
-def _emit(value: Any, indent: str, lines: list[str]) -> None:
+class Shared:
+    """Data objects that several files of one render contain, the same object in each (e.g. the parts of the agent
+    contract that many hosts share): each is written to YAML once per indentation and checked for orjson once.
+
+    The objects must not change while it is in use; it keeps each one alive, so that its ``id`` names no other.
+    """
+
+    def __init__(self) -> None:
+        self._yaml: dict[int, tuple[Any, dict[str, list[str]]]] = {}
+        self._json_checked: set[int] = set()
+
+    def clear(self) -> None:
+        self._yaml.clear()
+        self._json_checked.clear()
+
+    def add(self, value: Any) -> None:
+        """Share ``value`` (a dict or list) from now on."""
+        if id(value) not in self._yaml:
+            self._yaml[id(value)] = (value, {})
+
+
+def _emit(value: Any, indent: str, lines: list[str], shared: Shared | None = None) -> None:
     """Append the block lines of a non-empty dict or list at ``indent``.
 
     The common cases (string values, nested plain dicts and lists) are tested first by exact type: the
-    inventory renderer spends most of its time here (benchmarks/render).
+    inventory renderer spends most of its time here (benchmarks/render). A shared object's lines are reused.
     """
+    if shared is not None:
+        found = shared._yaml.get(id(value))
+        if found is not None:
+            written = found[1].get(indent)
+            if written is None:
+                start = len(lines)
+                _emit_block(value, indent, lines, shared)
+                found[1][indent] = lines[start:]
+            else:
+                lines.extend(written)
+            return
+    _emit_block(value, indent, lines, shared)
+
+
+def _emit_block(value: Any, indent: str, lines: list[str], shared: Shared | None) -> None:
     append = lines.append
+    string = _string
     inner = indent + '  '
     if isinstance(value, dict):
         for key in sorted(value):
@@ -75,22 +112,25 @@ def _emit(value: Any, indent: str, lines: list[str]) -> None:
             item = value[key]
             kind = type(item)
             if kind is str:
-                append(f'{indent}{_string(key)}: {_string(item)}')
+                append(f'{indent}{string(key)}: {string(item)}')
             elif (kind is dict or kind is list or isinstance(item, dict | list)) and item:
-                append(f'{indent}{_string(key)}:')
-                _emit(item, inner, lines)
+                append(f'{indent}{string(key)}:')
+                _emit(item, inner, lines, shared)
+            elif kind is int:
+                append(f'{indent}{string(key)}: {item}')
             else:
-                append(f'{indent}{_string(key)}: {_inline(item)}')
+                append(f'{indent}{string(key)}: {_inline(item)}')
         return
     for item in value:
         kind = type(item)
         if kind is str:
-            append(f'{indent}- {_string(item)}')
+            append(f'{indent}- {string(item)}')
         elif (kind is dict or kind is list or isinstance(item, dict | list)) and item:
-            nested: list[str] = []
-            _emit(item, inner, nested)
-            append(f'{indent}- {nested[0][len(inner) :]}')
-            lines.extend(nested[1:])
+            start = len(lines)
+            _emit(item, inner, lines, shared)
+            lines[start] = f'{indent}- {lines[start][len(inner) :]}'  # the item's first line follows the dash
+        elif kind is int:
+            append(f'{indent}- {item}')
         else:
             append(f'{indent}- {_inline(item)}')
 
@@ -103,12 +143,12 @@ def _inline(value: Any) -> str:
     return _scalar(value)
 
 
-def to_yaml(data: Any, header: str = '') -> bytes:
+def to_yaml(data: Any, header: str = '', shared: Shared | None = None) -> bytes:
     """Block-style YAML with sorted keys, no aliases, and a comment header."""
     lines = [f'# {line}' if line else '#' for line in header.splitlines()]
     lines.append('---')
     if isinstance(data, dict | list) and data:
-        _emit(data, '', lines)
+        _emit(data, '', lines, shared)
     else:
         lines.append(_inline(data))
     return ('\n'.join(lines) + '\n').encode('utf-8')
@@ -118,39 +158,49 @@ _ORJSON_OPTIONS = orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS | orjson.OPT_APPEND
 _INT64 = range(-(2**63), 2**64)
 
 
-def _orjson_writes_it_alike(data: Any) -> bool:
+def _orjson_writes_it_alike(data: Any, shared: Shared | None = None) -> bool:
     """Whether orjson writes ``data`` byte for byte as ``json.dumps(indent=2, sort_keys=True)`` would.
 
     They differ only on floats (``1e-05`` against ``0.00001``), integers beyond 64 bits and keys that
     are not strings (orjson refuses both), and subclasses of the plain types; data with any of those
-    takes the standard library's path.
+    takes the standard library's path. A shared object found alike once is not walked again.
     """
+    checked, known = (shared._json_checked, shared._yaml) if shared is not None else (set(), {})
+    met: list[int] = []
     stack = [data]
     while stack:
         value = stack.pop()
         kind = type(value)
-        if kind is dict:
-            for key in value:
-                if type(key) is not str:
-                    return False
-            stack.extend(value.values())
-        elif kind is list:
-            stack.extend(value)
+        if kind is dict or kind is list:
+            if checked or known:
+                ident = id(value)
+                if ident in checked:
+                    continue
+                if ident in known:
+                    met.append(ident)
+            if kind is dict:
+                for key in value:
+                    if type(key) is not str:
+                        return False
+                stack.extend(value.values())
+            else:
+                stack.extend(value)
         elif kind is int:
             if value not in _INT64:
                 return False
         elif kind is not str and value is not None and kind is not bool:
             return False
+    checked.update(met)
     return True
 
 
-def to_json(data: Any) -> bytes:
+def to_json(data: Any, shared: Shared | None = None) -> bytes:
     """JSON with sorted keys and two-space indents, ending in a newline.
 
     orjson writes the large files (the Terraform root is about 2 MB at the 1x benchmark scale) about 30 times
     faster than the standard library's pure-Python indenting encoder; ``tests/render/test_serialise.py``
     checks the two agree.
     """
-    if _orjson_writes_it_alike(data):
+    if _orjson_writes_it_alike(data, shared):
         return orjson.dumps(data, option=_ORJSON_OPTIONS)
     return (json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + '\n').encode('utf-8')

@@ -280,3 +280,15 @@ def test_every_top_level_key_is_documented() -> None:
     rows = set(re.findall(r'^\| `([a-z_]+)` \|', doc, re.MULTILINE))
     assert rows == {field.name for field in dataclasses.fields(Contract)}
     assert f'## Schema (version {CONTRACT_VERSION})' in doc
+
+
+@pytest.mark.parametrize('name', sorted(contracts()))
+def test_dump_with_a_memo_is_the_same_data_and_shares_sections(name: str) -> None:
+    contract = load_contract(contracts()[name].decode())
+    memo: dict[int, tuple[Any, Any]] = {}
+    first = dump_contract(contract, memo)
+    assert first == dump_contract(contract)
+    again = dump_contract(dataclasses.replace(contract, host=dataclasses.replace(contract.host, name='other')), memo)
+    assert again['host']['name'] == 'other' and first['host']['name'] == contract.host.name
+    assert again['bounce_rules'] is first['bounce_rules'] and again['streams'] is first['streams']
+    assert again['host'] is not first['host']

@@ -11,7 +11,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mailinfra_iac.render.serialise import _orjson_writes_it_alike, to_json, to_yaml
+from mailinfra_iac.render.serialise import Shared, _orjson_writes_it_alike, to_json, to_yaml
 
 TRICKY = [
     'yes',
@@ -120,3 +120,43 @@ def test_to_json_fast_path_is_taken_for_plain_data() -> None:
     assert _orjson_writes_it_alike(plain)
     for odd in ({'x': 1e-05}, {1: 'int key'}, [2**64], {'s': OrderedDict()}):
         assert not _orjson_writes_it_alike(odd)
+
+
+@settings(max_examples=200, deadline=None)
+@given(json_like, json_like)
+def test_shared_data_writes_the_same_yaml(part: Any, other: Any) -> None:
+    """An object shared between documents, at several indentations and as a list item, is written as without."""
+    documents = [{'a': part, 'b': {'c': part}}, [part, {'d': [part]}], {'e': other, 'f': [[part]]}]
+    shared = Shared()
+    shared.add(part)
+    for document in documents:
+        assert to_yaml(document, 'h', shared) == to_yaml(document, 'h')
+    for document in reversed(documents):  # now from the lines written before
+        assert to_yaml(document, 'h', shared) == to_yaml(document, 'h')
+
+
+def test_shared_data_is_written_once_per_indentation() -> None:
+    part = {'x': ['y']}
+    shared = Shared()
+    shared.add(part)
+    first = to_yaml({'a': part}, '', shared)
+    part['x'] = ['changed']  # against the rule (shared data must not change): shows the earlier lines are reused
+    assert to_yaml({'b': part}, '', shared) == first.replace(b'a:', b'b:')
+    assert to_yaml({'b': {'c': part}}, '', shared) == b'---\nb:\n  c:\n    x:\n      - changed\n'
+    shared.clear()
+    assert to_yaml({'a': part}, '', shared) == b'---\na:\n  x:\n    - changed\n'
+
+
+def test_shared_data_is_checked_for_json_once_and_only_when_alike() -> None:
+    part = {'b': [1, 'x']}
+    odd = {'f': 1e-05}
+    shared = Shared()
+    shared.add(part)
+    shared.add(odd)
+    assert to_json({'a': [odd, part]}, shared) == to_json({'a': [odd, part]})  # the standard library's path
+    assert not shared._json_checked  # nothing is taken as checked from a document that failed
+    assert to_json({'a': part}, shared) == to_json({'a': part})
+    assert shared._json_checked == {id(part)}
+    part['b'].append(1e-05)  # against the rule: shows the shared object is not walked again
+    assert _orjson_writes_it_alike({'c': part}, shared)
+    assert not _orjson_writes_it_alike({'c': part})

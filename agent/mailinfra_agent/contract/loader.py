@@ -61,9 +61,13 @@ def load_contract(source: str | Path | Mapping[str, Any]) -> Contract:
     return typing.cast(Contract, contract)
 
 
-def dump_contract(contract: Contract) -> dict[str, Any]:
-    """The contract as plain JSON data (lists, dicts with sorted keys): what ``load_contract`` reads back."""
-    value = _plain(contract)
+def dump_contract(contract: Contract, memo: dict[int, tuple[Any, Any]] | None = None) -> dict[str, Any]:
+    """The contract as plain JSON data (lists, dicts with sorted keys): what ``load_contract`` reads back.
+
+    ``memo`` (the caller's, kept across calls: ``id`` of a section or tuple -> (it, its plain data)) gives a section
+    object met again (e.g. one that several hosts' contracts share) the same plain object, converted once.
+    """
+    value = _plain(contract, memo)
     assert isinstance(value, dict)
     return value
 
@@ -240,17 +244,29 @@ def _sorted_fields(cls: type) -> tuple[str, ...]:
     return names
 
 
-def _plain(value: Any) -> Any:
+def _plain(value: Any, memo: dict[int, tuple[Any, Any]] | None) -> Any:
+    """Plain JSON data of ``value``, new lists and dicts unless ``memo`` has the object's (it keeps each object it
+    holds alive, so that its ``id`` names no other)."""
     kind = type(value)
     if kind in _SCALARS:
         return value
+    if memo is not None and (found := memo.get(id(value))) is not None:
+        return found[1]
+    scalars = _SCALARS  # scalars are tested here, not in a call per value (most values are scalars)
     if kind is tuple or kind is list:
-        return [_plain(item) for item in value]
-    if kind is dict:
-        return {key: _plain(value[key]) for key in sorted(value)}
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {name: _plain(getattr(value, name)) for name in _sorted_fields(kind)}
-    return value
+        plain: Any = [item if type(item) in scalars else _plain(item, memo) for item in value]
+    elif kind is dict:
+        plain = {key: item if type(item := value[key]) in scalars else _plain(item, memo) for key in sorted(value)}
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        plain = {
+            name: item if type(item := getattr(value, name)) in scalars else _plain(item, memo)
+            for name in _sorted_fields(kind)
+        }
+    else:
+        return value
+    if memo is not None and kind is not list and kind is not dict:  # mutable containers may change between calls
+        memo[id(value)] = (value, plain)
+    return plain
 
 
 def _check_references(contract: Contract, problems: list[str]) -> None:

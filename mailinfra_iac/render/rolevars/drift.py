@@ -14,6 +14,7 @@ from mailinfra_agent import contract as c
 from ...dkim.source import DkimTxt
 from ...facts.records import RecordSet, derive_records
 from ..base import RenderContext
+from ..dns_records import record_set
 
 CHECK_OF_PURPOSE = {
     'a': 'a',
@@ -51,12 +52,8 @@ def _value(rtype: str, value: str) -> str:
 
 def _records(context: RenderContext) -> RecordSet:
     if context.dkim is not None:
-        records = context.memoize(
-            'records', lambda: derive_records(context.deployment, context.facts, context.dkim_source())
-        )
-    else:
-        records = derive_records(context.deployment, context.facts, _WithoutDkim())
-    return records.resolve(context.addresses)
+        return record_set(context)
+    return derive_records(context.deployment, context.facts, _WithoutDkim()).resolve(context.addresses)
 
 
 def dns_expectations(context: RenderContext) -> tuple[c.DnsExpectation, ...]:

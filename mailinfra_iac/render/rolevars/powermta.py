@@ -256,6 +256,18 @@ class _Host:
 
     # --- queues ------------------------------------------------------------------------------------------------------
 
+    def _backoff_rules(self, plan: IspPlan) -> list[dict[str, str]]:
+        """``_backoff_rules(plan)``, built once per render for the same ISP and rules (many streams have the same),
+        and shared data of the render (``serialise.Shared``: written to YAML once)."""
+        built: dict[tuple[str, tuple[Backoff, ...]], list[dict[str, str]]]
+        built = self.context.memoize('powermta:backoff_rules', dict)
+        key = (plan.isp, plan.backoff)
+        rules = built.get(key)
+        if rules is None:
+            rules = built[key] = _backoff_rules(plan)
+            self.context.shared.add(rules)
+        return rules
+
     def pattern_lists(self) -> tuple[list[dict[str, Any]], dict[tuple[str, str], str]]:
         """Pattern lists, shared between streams when their rules are the same; (stream, isp) -> list name."""
         lists: list[dict[str, Any]] = []
@@ -263,7 +275,7 @@ class _Host:
         for isp in [*self.isps, '*']:
             key = 'default' if isp == '*' else isp
             rules = {
-                stream.name: _backoff_rules(self.plans[stream.name].isp(DEFAULT_ISP if isp == '*' else isp))
+                stream.name: self._backoff_rules(self.plans[stream.name].isp(DEFAULT_ISP if isp == '*' else isp))
                 for stream in self.streams
             }
             variants = _unique(repr(value) for value in rules.values())

@@ -34,8 +34,17 @@ class PrometheusVars:
 
     def host_vars(self, context: RenderContext, host: str) -> dict[str, Any]:
         return {
-            'prometheus__rule_groups': jinja_raw(rule_groups(context)),
             'prometheus__scrape_configs': jinja_raw(scrape_configs(context, host)),
+            **context.memoize('prometheus:shared_vars', lambda: self._shared_vars(context)),
+        }
+
+    def _shared_vars(self, context: RenderContext) -> dict[str, Any]:
+        """The variables that are the same on every monitoring host: built once, written to YAML once."""
+        shared = {
+            'prometheus__rule_groups': jinja_raw(rule_groups(context)),
             'alertmanager__config': jinja_raw(alertmanager_config(context)),
             'blackbox__config': jinja_raw(blackbox_config()),
         }
+        for value in shared.values():
+            context.shared.add(value)
+        return shared

@@ -13,11 +13,15 @@ FAMILIES: tuple[RuleFamily, ...] = (queue, dnsbl, textfile, health, dns, probes,
 
 
 def rule_groups(context: RenderContext) -> list[dict[str, Any]]:
-    """One group per family: ``{name, rules: [{alert, expr, for, labels, annotations}]}``."""
-    return [
-        {'name': f'mailinfra_{family.NAME}', 'rules': [rule.as_dict() for rule in family.rules(context)]}
-        for family in FAMILIES
-    ]
+    """One group per family: ``{name, rules: [{alert, expr, for, labels, annotations}]}``; built once per render (the
+    monitoring renderer and the Prometheus role's variables both use it; neither changes it)."""
+    return context.memoize(
+        'monitoring:rule_groups',
+        lambda: [
+            {'name': f'mailinfra_{family.NAME}', 'rules': [rule.as_dict() for rule in family.rules(context)]}
+            for family in FAMILIES
+        ],
+    )
 
 
 __all__ = ['FAMILIES', 'Rule', 'RuleFamily', 'duration', 'rule_groups']
