@@ -65,6 +65,9 @@ class _Environment(jinja2.Environment):
 class _MemoryBytecodeCache(jinja2.BytecodeCache):
     """Compiled templates, kept for the process: Jinja compares each with its source's checksum before use.
 
+    Jinja's key is the template's name and file, not the environment's settings: only :func:`template_environment`
+    (always the same settings) may use it.
+
     Compiling the roles' templates was about a fifth of the MTA renderer's time in a profile of the render benchmark.
     """
 

@@ -12,7 +12,7 @@ from mailinfra_iac.render import RenderContext, default_registry
 from mailinfra_iac.render.dns_records import record_set
 from mailinfra_iac.render.inventory import InventoryRenderer
 from mailinfra_iac.render.monitoring import rule_groups
-from mailinfra_iac.render.mta_configs import _BYTECODE, MtaConfigRenderer
+from mailinfra_iac.render.mta_configs import MtaConfigRenderer, _MemoryBytecodeCache
 from mailinfra_iac.render.serialise import to_yaml
 
 from ..conftest import AS_OF, ROOT, TEST_DKIM
@@ -78,11 +78,12 @@ def test_resolved_records_once_per_render_and_unchanged_without_addresses(powerm
 
 def test_a_changed_template_is_compiled_again(tmp_path: Path) -> None:
     """The process-wide compiled templates are checked against the source: an edited template is not stale."""
+    cache = _MemoryBytecodeCache()  # the class of the process-wide cache, which only template_environment() may use
     (tmp_path / 't.j2').write_text('one {{ x }}', encoding='utf-8')
-    environment = jinja2.Environment(loader=jinja2.FileSystemLoader(str(tmp_path)), bytecode_cache=_BYTECODE)
+    environment = jinja2.Environment(loader=jinja2.FileSystemLoader(str(tmp_path)), bytecode_cache=cache)
     assert environment.get_template('t.j2').render(x=1) == 'one 1'
     (tmp_path / 't.j2').write_text('two {{ x }}', encoding='utf-8')
-    again = jinja2.Environment(loader=jinja2.FileSystemLoader(str(tmp_path)), bytecode_cache=_BYTECODE)
+    again = jinja2.Environment(loader=jinja2.FileSystemLoader(str(tmp_path)), bytecode_cache=cache)
     assert again.get_template('t.j2').render(x=2) == 'two 2'
 
 

@@ -264,7 +264,9 @@ def _plain(value: Any, memo: dict[int, tuple[Any, Any]] | None) -> Any:
         }
     else:
         return value
-    if memo is not None and kind is not list and kind is not dict:  # mutable containers may change between calls
+    # Callers share what the memo returns and must not change it. Lists and dicts may change between calls, and the
+    # empty tuple is one object that would turn every empty field into one list: neither is kept.
+    if memo is not None and kind is not list and kind is not dict and value != ():
         memo[id(value)] = (value, plain)
     return plain
 
