@@ -26,7 +26,7 @@ import yaml
 SCENARIO = Path(__file__).resolve().parent
 sys.path.insert(0, str(SCENARIO.parent / 'default'))
 
-from render_inventory import AS_OF, container_inventory, mailinfra, render  # noqa: E402
+from render_inventory import AS_OF, FAST_PODMAN, container_inventory, mailinfra, render  # noqa: E402
 
 SPEC = SCENARIO / 'files' / 'spec.yml'
 SIGNING_KEY = 'molecule-feedback-signing-key-0123456789abcdef'
@@ -74,6 +74,9 @@ def main() -> None:
         # Short, for this test only: the suppression of a bounce reaches the listeners within a minute.
         'feedback__apply_on_calendar': '*:*:00',
         'molecule_mailinfra_dir': str(base),
+        # As the default scenario: no task of this scenario's roles, prepare or verify uses become_user, so
+        # the modules in root's remote tmp reach every task.
+        **FAST_PODMAN,
     }
     # A released (or frozen) wheelhouse instead of building the checkout (see molecule/monitoring).
     wheelhouse = os.environ.get('MOLECULE_AGENT_WHEELHOUSE', '')
