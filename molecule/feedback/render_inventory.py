@@ -5,6 +5,10 @@ transactional IP's warm-up starting today (``warmup_spec``), then an inventory d
 generated ``hosts.yml``, ``group_vars`` and host variables, linked unchanged, plus one extra host_vars file with
 what only the test needs: the podman connection, container limits, and the feedback keys (signing, address
 hash), which a real deployment takes from its vault.
+
+A second inventory for the last verify step (``inventory-hash-only``): the same spec with
+``feedback.retention.suppressions: hash``, rendered the same way, plus ``postfix__feedback_pipe: true``.
+verify.yml re-runs the postfix and feedback roles on the same container from it (``rerun_hash_only.yml``).
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import yaml
 SCENARIO = Path(__file__).resolve().parent
 sys.path.insert(0, str(SCENARIO.parent / 'default'))
 
-from render_inventory import AS_OF, container_inventory, mailinfra, render  # noqa: E402
+from render_inventory import AS_OF, FAST_PODMAN, container_inventory, mailinfra, render  # noqa: E402
 
 SPEC = SCENARIO / 'files' / 'spec.yml'
 SIGNING_KEY = 'molecule-feedback-signing-key-0123456789abcdef'
@@ -45,34 +49,49 @@ def warmup_spec(spec: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
     return spec
 
 
+def hash_only_spec(spec: dict[str, Any]) -> dict[str, Any]:
+    """The spec with its suppression list kept as keyed hashes only (the listeners then ask the policy service)."""
+    spec['feedback'].setdefault('retention', {})['suppressions'] = 'hash'
+    return spec
+
+
 def main() -> None:
     if len(sys.argv) != 3:
         raise SystemExit('usage: render_inventory.py MOLECULE_EPHEMERAL_DIRECTORY MOLECULE_DISTRO')
     ephemeral, distro = Path(sys.argv[1]), sys.argv[2]
     base = ephemeral / 'mailinfra'
-    keys, out, inventory = base / 'keys', base / 'render', base / 'inventory'
+    keys = base / 'keys'
     # The key store survives reruns (``dkim generate`` only adds missing keys).
-    shutil.rmtree(out, ignore_errors=True)
-    shutil.rmtree(inventory, ignore_errors=True)
     keys.mkdir(parents=True, mode=0o700, exist_ok=True)
     base.chmod(0o700)
+    data = warmup_spec(yaml.safe_load(SPEC.read_text()), dt.datetime.now(dt.UTC))
     spec = base / SPEC.name
-    spec.write_text(yaml.safe_dump(warmup_spec(yaml.safe_load(SPEC.read_text()), dt.datetime.now(dt.UTC))))
+    spec.write_text(yaml.safe_dump(data))
     mailinfra('dkim', 'generate', '--as-of', AS_OF, '--keys', str(keys), str(spec))
-    render(spec, out, keys)
     extra = {
         'feedback__signing_key': SIGNING_KEY,
         'feedback__hash_key': HASH_KEY,
         # Short, for this test only: the suppression of a bounce reaches the listeners within a minute.
         'feedback__apply_on_calendar': '*:*:00',
         'molecule_mailinfra_dir': str(base),
+        # As the default scenario: no task of this scenario's roles, prepare or verify uses become_user, so
+        # the modules in root's remote tmp reach every task.
+        **FAST_PODMAN,
     }
     # A released (or frozen) wheelhouse instead of building the checkout (see molecule/monitoring).
     wheelhouse = os.environ.get('MOLECULE_AGENT_WHEELHOUSE', '')
     if wheelhouse:
         extra['agent__wheelhouse'] = wheelhouse
-    container_inventory(out, inventory, f'mailinfra-feedback-debian{distro}', keys, extra, '20-molecule.yml')
-    print(f'rendered {SPEC.name} into {out}; Molecule inventory {inventory}')
+    container = f'mailinfra-feedback-debian{distro}'
+    hash_only = base / f'{SPEC.stem}-hash-only.yml'
+    hash_only.write_text(yaml.safe_dump(hash_only_spec(data)))
+    for source, name, more in ((spec, '', {}), (hash_only, '-hash-only', {'postfix__feedback_pipe': True})):
+        out, inventory = base / f'render{name}', base / f'inventory{name}'
+        shutil.rmtree(out, ignore_errors=True)
+        shutil.rmtree(inventory, ignore_errors=True)
+        render(source, out, keys)
+        container_inventory(out, inventory, container, keys, {**extra, **more}, '20-molecule.yml')
+    print(f'rendered {SPEC.name} into {base}/render; Molecule inventory {base}/inventory (and *-hash-only)')
 
 
 if __name__ == '__main__':

@@ -5,34 +5,20 @@ Usage: send_arf.py RECIPIENT STREAM FBL_ADDRESS
 
 Runs with the agent's Python: the reported original's return path is the stream's VERP address for
 RECIPIENT, signed with the host's signing key (the contract's suppression.signing_key_file), as the
-stream's mail carries it. Prints the VERP address.
+stream's mail carries it (verp_address.py, installed beside this script). Prints the VERP address.
 """
 
-import json
 import smtplib
 import sys
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
-from mailinfra_agent.feedback import verp
-from mailinfra_agent.feedback.signing import read_key_file
+from verp_address import return_path as verp_return_path
 
 
 def main() -> None:
     recipient, stream_name, fbl = sys.argv[1:4]
-    with open('/etc/mailinfra/agent.json', encoding='utf-8') as handle:
-        contract = json.load(handle)
-    stream = next(item for item in contract['streams'] if item['name'] == stream_name)
-    from_domain, return_domain = next(iter(stream['verp']['domains'].items()))
-    keys = [read_key_file(contract['suppression']['signing_key_file'])]
-    return_path = verp.encode(
-        keys,
-        stream=stream_name,
-        domain=return_domain,
-        prefix=stream['verp']['prefix'],
-        separator=stream['verp']['separator'],
-        recipient=recipient,
-    )
+    from_domain, return_path = verp_return_path(recipient, stream_name)
     original = (
         f'Return-Path: <{return_path}>\r\n'
         f'From: news@{from_domain}\r\n'

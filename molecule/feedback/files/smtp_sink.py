@@ -3,7 +3,7 @@
 
 Usage: smtp_sink.py ADDRESS PORT
 
-RCPT TO a local part "gone" -> "550 5.1.1 ... User unknown" (a hard bounce);
+RCPT TO a local part "gone" or "gone-..." -> "550 5.1.1 ... User unknown" (a hard bounce);
 RCPT TO a local part "throttled" -> "421 4.7.28 ..." and the connection is closed (Gmail's rate limit);
 so does every RCPT from a client address to a recipient domain listed together in /var/lib/mailinfra-sink/throttle
 (lines "CLIENT DOMAIN", read at each RCPT; e.g. "192.0.2.20 gmail.com": Gmail limits that sending IP only), and
@@ -34,7 +34,7 @@ class Handler(socketserver.StreamRequestHandler):
     def rcpt(self, recipient: str, sender: str, recipients: list[str]) -> bool:
         """Answer RCPT TO; False when the connection is to be closed (after a 421)."""
         local = recipient.split('@', 1)[0].lower()
-        if local == 'gone':
+        if local == 'gone' or local.startswith('gone-'):
             self.reply(f'550 5.1.1 <{recipient}>: Recipient address rejected: User unknown')
             return True
         if local == 'throttled':
