@@ -25,7 +25,7 @@ import yaml
 SCENARIO = Path(__file__).resolve().parent
 sys.path.insert(0, str(SCENARIO.parent / 'default'))
 
-from render_inventory import AS_OF, CONTAINER_VARS, mailinfra, render  # noqa: E402
+from render_inventory import AS_OF, CONTAINER_VARS, FAST_PODMAN, mailinfra, render  # noqa: E402
 
 SPEC = SCENARIO / 'files' / 'spec.yml'
 WEBHOOK_TOKEN = 'molecule-webhook-token'
@@ -38,7 +38,8 @@ TEST_ZONE = 'dnsbl.test'
 
 def _connection(container: str) -> dict[str, Any]:
     variables = {key: value for key, value in CONTAINER_VARS.items() if not key.startswith('mta_base__')}
-    return {**variables, 'ansible_host': container}
+    # No task of these roles becomes a user other than root (who reads /root/.ansible/tmp).
+    return {**variables, **FAST_PODMAN, 'ansible_host': container}
 
 
 def _address(host: str) -> str:
