@@ -63,8 +63,8 @@ FAST_PODMAN: dict[str, Any] = {
     # An absolute remote tmp spares the `podman exec ... echo ~` before every module.
     'ansible_remote_tmp': '/root/.ansible/tmp',
 }
-"""Three podman calls less per module run (of eight), same container, same user: CI time (scenarios default and
-monitoring; mta_base and powermta set the same in their molecule.yml). Only where no task becomes a user other than
+"""Three podman calls less per module run (of eight), same container, same user: CI time (scenarios default,
+feedback and monitoring; mta_base and powermta set the same in their molecule.yml). Only where no task becomes a user other than
 root: that user could not read the module files under /root/.ansible/tmp."""
 
 
