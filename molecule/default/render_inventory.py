@@ -64,8 +64,8 @@ FAST_PODMAN: dict[str, Any] = {
     'ansible_remote_tmp': '/root/.ansible/tmp',
 }
 """Three podman calls less per module run (of eight), same container, same user: CI time (scenarios default,
-feedback and monitoring; mta_base and powermta set the same in their molecule.yml). Only where no task becomes a user other than
-root: that user could not read the module files under /root/.ansible/tmp."""
+feedback and monitoring; mta_base and powermta set the same in their molecule.yml). Only where no task becomes a
+user other than root: that user could not read the module files under /root/.ansible/tmp."""
 
 
 def container_inventory(
