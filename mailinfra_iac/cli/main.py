@@ -8,7 +8,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Sequence
-from importlib import import_module, resources
+from importlib import import_module
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +46,8 @@ def _print_problems(
 
 
 def cmd_init(args: argparse.Namespace) -> int:
+    from importlib import resources
+
     target = Path(args.path)
     if target.exists() and not args.force:
         print(f'error: {target} exists; use --force to overwrite', file=sys.stderr)
