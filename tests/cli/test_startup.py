@@ -3,12 +3,15 @@ eagerly built one printed.
 
 data/help.txt is the output of every ``mailinfra ... --help`` and of a few usage errors, captured (COLUMNS=100,
 Python 3.11) from the CLI as it was before it became lazy (main at 470bbeb), when every command module was imported
-at start-up.
+at start-up. A new command or option changes it: regenerate it with ``python -m tests.cli.test_startup`` and review
+the diff (only the new command's lines may change).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import os
 import re
@@ -28,6 +31,34 @@ EXAMPLE = ROOT / 'examples' / 'saas-transactional.yml'
 HEAVY = ('pydantic', 'jinja2', 'yaml', 'mailinfra_iac.api', 'mailinfra_iac.model', 'mailinfra_iac.render')
 """What ``feedback report`` never needs (without ``--spec``): the model, its validation, the renderers."""
 COMMAND_MODULE = re.compile(r'mailinfra_iac\.cli\.\w+_cmd')
+
+
+USAGE_ERRORS = [[], ['bogus'], ['feedback'], ['feedback', 'report'], ['validate']]
+
+
+def command_paths(parser: argparse.ArgumentParser, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """Every command and sub-command of ``parser``, as the arguments naming it."""
+    found = [prefix]
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                found += command_paths(sub, (*prefix, name))
+    return found
+
+
+def write_help() -> None:
+    """Rewrite data/help.txt from the parser of this tree."""
+    os.environ['COLUMNS'] = '100'
+    sections = []
+    for argv in [[*path, '--help'] for path in command_paths(build_parser())] + USAGE_ERRORS:
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = main(argv)
+            except SystemExit as leave:
+                code = int(leave.code or 0)
+        sections.append(f'=== {json.dumps(argv)} exit {code}\n--- stdout\n{out.getvalue()}--- stderr\n{err.getvalue()}')
+    HELP.write_text(''.join(sections), encoding='utf-8')
 
 
 def captured() -> dict[tuple[str, ...], tuple[int, str, str]]:
@@ -62,15 +93,8 @@ def test_output_as_before_the_lazy_parser(
 
 
 def test_every_command_and_subcommand_help_is_captured() -> None:
-    def paths(parser: argparse.ArgumentParser, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
-        found = [prefix]
-        for action in parser._actions:
-            if isinstance(action, argparse._SubParsersAction):
-                for name, sub in action.choices.items():
-                    found += paths(sub, (*prefix, name))
-        return found
-
-    assert {(*path, '--help') for path in paths(build_parser())} == {argv for argv in CASES if '--help' in argv}
+    expected = {(*path, '--help') for path in command_paths(build_parser())} | {tuple(a) for a in USAGE_ERRORS}
+    assert set(CASES) == expected
 
 
 @pytest.mark.parametrize('name', [name for name, _, _ in COMMANDS])
@@ -198,3 +222,7 @@ def test_the_api_names_load_on_first_use() -> None:
     )
     assert (result.returncode, result.stderr) == (0, '')
     assert result.stdout == "module 'mailinfra_iac' has no attribute 'no_such_name'\n"
+
+
+if __name__ == '__main__':
+    write_help()
