@@ -34,12 +34,14 @@ __all__ = [
 _FROM_API = frozenset({'Spec', 'keystore_dkim', 'load_spec', 'parse_spec', 'render', 'render_files', 'validate'})
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _FROM_API:
-        raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
-    value = getattr(import_module('.api', __name__), name)
-    globals()[name] = value
-    return value
+if not TYPE_CHECKING:  # type checkers see the import above, and an unknown name stays an error for them
+
+    def __getattr__(name: str) -> Any:
+        if name not in _FROM_API:
+            raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
+        value = getattr(import_module('.api', __name__), name)
+        globals()[name] = value
+        return value
 
 
 def __dir__() -> list[str]:
