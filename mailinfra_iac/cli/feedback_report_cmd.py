@@ -14,6 +14,7 @@ import sys
 import tempfile
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mailinfra_agent.contract import Store
 from mailinfra_agent.store import Database, StoreError, connect
@@ -23,6 +24,9 @@ from ..feedback_report.html import chart_days
 from ..feedback_report.stores import open_sqlite_stores
 from ..feedback_report.warmup_chart import warmup_section
 from ..problems import MailinfraError
+
+if TYPE_CHECKING:
+    from .. import api
 
 FORMATS = ('table', 'csv', 'json', 'html')
 
@@ -93,7 +97,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         args.parser.error('--password-file goes with --dsn')
     if args.first is not None and args.last is not None and args.first > args.last:
         args.parser.error(f'--from {args.first} is after --to {args.last}')
-    spec = None
+    spec: api.Spec | None = None
     if args.spec:
         # only with --spec: the model, pydantic and the checks (tests/cli/test_startup.py)
         from .. import api
