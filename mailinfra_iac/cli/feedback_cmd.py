@@ -12,15 +12,15 @@ import argparse
 import json
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mailinfra_agent.feedback.classify import Classification, Classifier
-
-from .. import api
-from ..catalogue import bounces
-from ..catalogue.bounce_rules import compile_rules
 from ..problems import MailinfraError
 from .feedback_report_cmd import add_report
+
+if TYPE_CHECKING:
+    from mailinfra_agent.feedback.classify import Classification
+
+    from .. import api
 
 OUTCOMES = {
     'hard': 'hard bounce: suppress the recipient after {n}',
@@ -32,6 +32,8 @@ OUTCOMES = {
 
 def _suppress_after(args: argparse.Namespace, spec: api.Spec | None, category: str) -> int | str:
     """The category's ``suppress_after`` under the bounce policy in force (the stream's, or the deployment's)."""
+    from ..catalogue import bounces
+
     if spec is None:
         return bounces.SUPPRESS_AFTER.get(category, 'never')
     if args.stream is not None:
@@ -68,6 +70,12 @@ def _text(result: Classification, policy: str, suppress_after: int | str) -> str
 
 
 def cmd_classify(args: argparse.Namespace) -> int:
+    # here, not at the top: `feedback report` loads this module too and needs none of them
+    from mailinfra_agent.feedback.classify import Classifier
+
+    from .. import api
+    from ..catalogue.bounce_rules import compile_rules
+
     spec = api.load_spec(args.spec) if args.spec else None
     if args.stream is not None:
         if spec is None:

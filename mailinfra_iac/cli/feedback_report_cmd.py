@@ -14,17 +14,19 @@ import sys
 import tempfile
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mailinfra_agent.contract import Store
 from mailinfra_agent.store import Database, StoreError, connect
 
-from .. import api
-from ..facts.warmup import warmup_plan
 from ..feedback_report import as_csv, as_html, as_json, as_table, build_report
 from ..feedback_report.html import chart_days
 from ..feedback_report.stores import open_sqlite_stores
 from ..feedback_report.warmup_chart import warmup_section
 from ..problems import MailinfraError
+
+if TYPE_CHECKING:
+    from .. import api
 
 FORMATS = ('table', 'csv', 'json', 'html')
 
@@ -95,7 +97,12 @@ def cmd_report(args: argparse.Namespace) -> int:
         args.parser.error('--password-file goes with --dsn')
     if args.first is not None and args.last is not None and args.first > args.last:
         args.parser.error(f'--from {args.first} is after --to {args.last}')
-    spec = api.load_spec(args.spec) if args.spec else None
+    spec: api.Spec | None = None
+    if args.spec:
+        # only with --spec: the model, pydantic and the checks (tests/cli/test_startup.py)
+        from .. import api
+
+        spec = api.load_spec(args.spec)
     thresholds = spec.deployment.monitoring.rates.default if spec else None
     with open_store(args) as db:
         try:
@@ -114,8 +121,12 @@ def cmd_report(args: argparse.Namespace) -> int:
     elif args.format == 'json':
         text = as_json(report)
     elif args.format == 'html':
-        warmup = warmup_plan(spec.deployment, spec.facts.streams) if spec else None
-        sections = warmup_section(warmup, report, chart_days(report)) if warmup and warmup.days else []
+        sections: list[str] = []
+        if spec:
+            from ..facts.warmup import warmup_plan
+
+            warmup = warmup_plan(spec.deployment, spec.facts.streams)
+            sections = warmup_section(warmup, report, chart_days(report)) if warmup and warmup.days else []
         text = as_html(report, thresholds, sections=sections)
     else:
         text = as_table(report)

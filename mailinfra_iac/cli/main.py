@@ -7,19 +7,12 @@ import datetime as dt
 import json
 import os
 import sys
-from collections.abc import Sequence
-from importlib import resources
+from collections.abc import Callable, Sequence
+from importlib import import_module
 from pathlib import Path
 from typing import Any
 
-from .. import api
 from ..problems import MailinfraError, Problem, SpecInvalid
-from ..render import default_registry as default_renderers
-from ..render.output import write_tree
-from . import advise_cmd, audit_cmd, dkim_cmd, dns_cmd, dnsbl_cmd, feedback_cmd, plan_cmd, records_cmd, warmup_cmd
-from .common import addresses_from, renderer_names
-from .explain import explain_json, explain_text
-from .progress import Progress
 from .version import VersionAction
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 70
@@ -53,6 +46,8 @@ def _print_problems(
 
 
 def cmd_init(args: argparse.Namespace) -> int:
+    from importlib import resources
+
     target = Path(args.path)
     if target.exists() and not args.force:
         print(f'error: {target} exists; use --force to overwrite', file=sys.stderr)
@@ -67,6 +62,8 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    from .. import api
+
     problems = api.validate(args.spec, as_of=args.as_of)
     failing = ('error', 'warning') if args.strict else ('error',)
     errors = [problem for problem in problems if problem.severity in failing]
@@ -82,6 +79,12 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_render(args: argparse.Namespace) -> int:
+    from .. import api
+    from ..render import default_registry as default_renderers
+    from ..render.output import write_tree
+    from .common import addresses_from
+    from .progress import Progress
+
     only: list[str] | None = args.only
     with Progress('loading the spec', enabled=args.format == 'text') as progress:
         spec = api.load_spec(args.spec, as_of=args.as_of)
@@ -111,6 +114,9 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
+    from .. import api
+    from .explain import explain_json, explain_text
+
     spec = api.load_spec(args.spec, as_of=args.as_of)
     if args.format == 'json':
         print(json.dumps(explain_json(spec), indent=2))
@@ -119,30 +125,29 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog='mailinfra', description=DESCRIPTION)
-    parser.add_argument('--version', action=VersionAction)
-    sub = parser.add_subparsers(dest='command', required=True, metavar='COMMAND')
+Register = Callable[[Any, Callable[..., argparse.ArgumentParser]], None]
+"""Adds one command to the ``mailinfra`` sub-parsers: ``register(sub, with_spec)``."""
 
-    init = sub.add_parser('init', help='write a commented starter spec')
+
+def _register_init(sub: Any, with_spec: Callable[..., argparse.ArgumentParser]) -> None:
+    init = sub.add_parser('init', help=HELP['init'])
     init.add_argument('path', nargs='?', default='mailinfra.yml')
     init.add_argument('--force', action='store_true', help='overwrite an existing file')
     init.set_defaults(func=cmd_init)
 
-    def with_spec(name: str, help_text: str, parent: Any = sub) -> argparse.ArgumentParser:
-        command = parent.add_parser(name, help=help_text)
-        command.add_argument('spec', help='path to the deployment spec (YAML)')
-        command.add_argument(
-            '--as-of', type=_date, default=None, metavar='DATE', help='evaluate warm-up as of this day (default: today)'
-        )
-        return command
 
-    validate = with_spec('validate', 'check a spec and report every problem')
+def _register_validate(sub: Any, with_spec: Callable[..., argparse.ArgumentParser]) -> None:
+    validate = with_spec('validate', HELP['validate'])
     validate.add_argument('--format', choices=['text', 'json'], default='text')
     validate.add_argument('--strict', action='store_true', help='warnings fail too (exit 1), e.g. in CI')
     validate.set_defaults(func=cmd_validate)
 
-    render = with_spec('render', 'render Terraform, inventory and MTA configuration into a directory')
+
+def _register_render(sub: Any, with_spec: Callable[..., argparse.ArgumentParser]) -> None:
+    from ..render import default_registry as default_renderers
+    from .common import renderer_names
+
+    render = with_spec('render', HELP['render'])
     render.add_argument(
         '-o',
         '--output',
@@ -166,19 +171,75 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument('--format', choices=['text', 'json'], default='text', help='json: see docs/cli.md')
     render.set_defaults(func=cmd_render)
 
-    explain = with_spec('explain', 'summarise streams, pools, IPs, limits and advice')
+
+def _register_explain(sub: Any, with_spec: Callable[..., argparse.ArgumentParser]) -> None:
+    explain = with_spec('explain', HELP['explain'])
     explain.add_argument('--format', choices=['text', 'json'], default='text', help='json: see docs/cli.md')
     explain.set_defaults(func=cmd_explain)
 
-    for module in (records_cmd, dkim_cmd, plan_cmd, dns_cmd, feedback_cmd, dnsbl_cmd, advise_cmd, warmup_cmd):
-        module.register(sub, with_spec)
-    audit_cmd.register(sub, with_spec)
+
+COMMANDS: tuple[tuple[str, str, Register | str], ...] = (
+    ('init', 'write a commented starter spec', _register_init),
+    ('validate', 'check a spec and report every problem', _register_validate),
+    ('render', 'render Terraform, inventory and MTA configuration into a directory', _register_render),
+    ('explain', 'summarise streams, pools, IPs, limits and advice', _register_explain),
+    ('records', 'print every DNS record the deployment publishes', 'records_cmd'),
+    ('dkim', 'generate and rotate DKIM keys (kept outside the repository)', 'dkim_cmd'),
+    ('plan', 'render, then run terraform init and terraform plan on the Terraform root', 'plan_cmd'),
+    ('dns', 'check DNS as the authoritative servers serve it', 'dns_cmd'),
+    ('feedback', 'bounces and complaints: classify replies, report rates', 'feedback_cmd'),
+    ('dnsbl', 'check the sending IPs and domains against DNS blocklists', 'dnsbl_cmd'),
+    ('advise', 'economics, dedicated or shared, MTA and IPs per stream, with the arithmetic', 'advise_cmd'),
+    ('warmup', 'IP warm-up: the calendar of caps per IP and ISP', 'warmup_cmd'),
+    (
+        'audit',
+        'check the Gmail, Yahoo and Microsoft bulk-sender requirements (SPF, DKIM, DMARC and alignment, FCrDNS, '
+        'TLS, one-click unsubscribe, spam rate) on the live DNS, the rendered MTA configuration and the spec',
+        'audit_cmd',
+    ),
+)
+"""Every command in ``mailinfra --help`` order: name, help, and how to add it (a function, or a module of this
+package with ``register(sub, with_spec)``, imported only when the command is built). tests/cli/test_startup.py
+checks that each help here is the one its module registers."""
+
+HELP = {name: help_text for name, help_text, _ in COMMANDS}
+
+
+def _command_in(argv: Sequence[str]) -> str | None:
+    """The command ``argv`` names: its first argument that is not an option (the top level takes no values)."""
+    return next((arg for arg in argv if not arg.startswith('-')), None)
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The ``mailinfra`` parser. Without ``argv``, every command is built; with it, only the command it names
+    (others are listed with their help only), so that a run imports no other command's module."""
+    parser = argparse.ArgumentParser(prog='mailinfra', description=DESCRIPTION)
+    parser.add_argument('--version', action=VersionAction)
+    sub = parser.add_subparsers(dest='command', required=True, metavar='COMMAND')
+
+    def with_spec(name: str, help_text: str, parent: Any = sub) -> argparse.ArgumentParser:
+        command = parent.add_parser(name, help=help_text)
+        command.add_argument('spec', help='path to the deployment spec (YAML)')
+        command.add_argument(
+            '--as-of', type=_date, default=None, metavar='DATE', help='evaluate warm-up as of this day (default: today)'
+        )
+        return command
+
+    wanted = None if argv is None else _command_in(argv)
+    for name, help_text, register in COMMANDS:
+        if argv is not None and name != wanted:
+            sub.add_parser(name, help=help_text)
+        elif isinstance(register, str):
+            import_module(f'{__package__}.{register}').register(sub, with_spec)
+        else:
+            register(sub, with_spec)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    if argv is None:
+        argv = sys.argv[1:]
+    args = build_parser(argv).parse_args(argv)
     try:
         code: int = args.func(args)
         return code

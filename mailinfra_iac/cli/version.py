@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
-from importlib import metadata
 from typing import Any
 
 from ..paths import data_root
@@ -13,6 +12,8 @@ from ..problems import MailinfraError
 
 def version_text() -> str:
     """Two lines: ``mailinfra-iac VERSION (mailinfra-agent VERSION)`` and where the roles and modules are."""
+    from importlib import metadata  # 50 ms: only for --version
+
     versions = []
     for distribution in ('mailinfra-iac', 'mailinfra-agent'):
         try:

@@ -14,10 +14,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from html import escape
+from typing import TYPE_CHECKING
 
-from ..model.monitoring import RateThresholds
 from .aggregate import Counts, Report, rollup
 from .formats import RATE_DEFINITIONS, TABLE_COLUMNS, as_data, percent
+
+if TYPE_CHECKING:
+    from ..model.monitoring import RateThresholds
 
 __all__ = ['ISP_COMPLAINT_LIMIT', 'ISP_COMPLAINT_RECOMMENDED', 'Threshold', 'as_html', 'line_chart', 'thresholds']
 

@@ -9,10 +9,13 @@ below the planned one; the chart shows the plan.
 from __future__ import annotations
 
 from html import escape
+from typing import TYPE_CHECKING
 
-from ..facts.warmup import WarmupPlan
 from .aggregate import Report, rollup
 from .html import line_chart
+
+if TYPE_CHECKING:
+    from ..facts.warmup import WarmupPlan
 
 
 def count_chart(chart_id: str, title: str, days: list[str], series: dict[str, dict[str, int]]) -> str:
