@@ -233,7 +233,7 @@ def test_bad_input_is_answered_counted_and_the_session_goes_on(running: Running)
     with sock:
         sock.sendall(b'HELO app.example.test\r\n')
         assert replies.readline().startswith(b'250 ')
-        sock.sendall(b'\x00\xffGARBAGE here\r\n')
+        sock.sendall(b'\xff\xfeGARBAGE here\r\n')
         assert replies.readline() == b'500 5.5.2 command not recognised\r\n'
         sock.sendall(b'MAIL FROM:<' + b'x' * (MAX_COMMAND * 2) + b'@example.com>\r\n')
         assert replies.readline() == b'500 5.5.2 line too long\r\n'
@@ -249,6 +249,36 @@ def test_bad_input_is_answered_counted_and_the_session_goes_on(running: Running)
     assert running.standin.sessions[0].commands[1:] == ['MAIL FROM:<news@example.com>', 'RCPT TO:<kept@example.net>']
     with client(running.ports['marketing']) as smtp:
         assert smtp.ehlo()[0] == 250
+
+
+def test_no_unchecked_recipient_hides_in_a_line_or_a_message(running: Running) -> None:
+    running.suppressions.add('marketing', 'gone@example.net', 'hard-bounce', 'k1')
+    sock, replies = raw_session(running.ports['marketing'])
+    with sock:
+        sock.sendall(b'EHLO app.example.test\n')  # a bare LF ends a command: relayed with CRLF
+        while not replies.readline().startswith(b'250 '):
+            pass
+        sock.sendall(b'MAIL FROM:<news@example.com>\rRCPT TO:<gone@example.net>\r\n')
+        assert replies.readline() == b'500 5.5.2 bare CR or NUL in a command\r\n'
+        sock.sendall(b'MAIL FROM:<news@example.com>\r\nRCPT TO:<@relay.example:gone@example.net>\r\n')
+        assert replies.readline() == b'250 2.0.0 ok\r\n'
+        assert replies.readline().startswith(b'550 5.7.1 <@relay.example:gone@example.net>: ')
+        sock.sendall(b'RCPT TO:<kept@example.net>\r\nDATA\r\n')
+        assert replies.readline() == b'250 2.0.0 ok\r\n'
+        assert replies.readline() == b'354 go ahead\r\n'
+        sock.sendall(b'Subject: x\n\nbody\n.\n')  # bare LF, ended by ".\n": the MTA sees CRLF and the same end
+        assert replies.readline() == b'250 2.0.0 queued by the stand-in\r\n'
+        sock.sendall(b'QUIT\r\n')
+        assert replies.readline() == b'221 2.0.0 bye\r\n'
+    [session] = running.standin.sessions
+    assert session.commands == [
+        'EHLO app.example.test',
+        'MAIL FROM:<news@example.com>',
+        'RCPT TO:<kept@example.net>',
+        'DATA',
+        'QUIT',
+    ]
+    assert session.messages == [b'Subject: x\r\n\r\nbody\r\n']
 
 
 def test_a_session_of_errors_is_closed(running: Running) -> None:

@@ -314,11 +314,17 @@ class _Session:
 
     async def command(self, line: bytes) -> bytes | None:
         """The reply to one command line; None once the session is over (QUIT)."""
-        text = line.decode('utf-8', 'replace').rstrip('\r\n')
-        verb = text.split(' ', 1)[0].upper()
         if not line.endswith(b'\n'):
             self.bad_input('line without end')
             return b'500 5.5.2 line without end\r\n'
+        body = line.removesuffix(b'\n').removesuffix(b'\r')
+        if b'\r' in body or b'\0' in body:
+            # A bare CR could end the line for the MTA but not for the gate: one checked line, two commands.
+            self.bad_input('bare CR or NUL in a command')
+            return b'500 5.5.2 bare CR or NUL in a command\r\n'
+        line = body + b'\r\n'  # the MTA sees the same line ends as the gate
+        text = body.decode('utf-8', 'replace')
+        verb = text.split(' ', 1)[0].upper()
         if verb in RELAYED:
             return await self.relay(line)
         if verb == 'EHLO':
@@ -361,7 +367,9 @@ class _Session:
             self.bad_input('RCPT TO without an address')
             return b'501 5.1.3 bad recipient address syntax\r\n'
         address = match.group(1) if match.group(1) is not None else match.group(2)
-        recipient = normalise_address(address)
+        # A source route (<@relay:user@domain>) is ignored by receivers (RFC 5321 C): check the mailbox.
+        mailbox = address.split(':', 1)[1] if address.startswith('@') and ':' in address else address
+        recipient = normalise_address(mailbox)
         counters = self.gate.counters
         if address_problem(recipient) is None:
             try:
@@ -383,7 +391,7 @@ class _Session:
         if not raw.startswith(b'354'):
             return raw
         await self.send(raw)
-        at_line_start = True
+        at_line_start, after_cr = True, False
         while True:
             try:
                 chunk = await asyncio.wait_for(self.reader.readuntil(b'\n'), CLIENT_TIMEOUT)
@@ -391,6 +399,11 @@ class _Session:
                 chunk = await self.reader.readexactly(error.consumed)
             except asyncio.IncompleteReadError as error:
                 raise OSError('client closed the connection during DATA') from error
+            if chunk.endswith(b'\n') and not chunk.endswith(b'\r\n') and not (chunk == b'\n' and after_cr):
+                # A bare LF ends a line for the gate: it ends one for the MTA too (CRLF), so both see the same end
+                # of data and no command can hide in the message.
+                chunk = chunk[:-1] + b'\r\n'
+            after_cr = chunk.endswith(b'\r')
             self.up_writer.write(chunk)
             await self.up_writer.drain()
             if at_line_start and chunk in (b'.\r\n', b'.\n'):
