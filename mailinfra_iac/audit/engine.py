@@ -300,8 +300,8 @@ def _tls(files: Mapping[str, bytes | str]) -> list[Finding]:
 
 def _unsubscribe(spec: Spec, files: Mapping[str, bytes | str]) -> list[Finding]:
     """Promotional streams: the one-click endpoint is configured, and unsubscribes are honoured: the stream's
-    Postfix instances refuse suppressed recipients at injection, or (PowerMTA, which does not yet) the application
-    learns of them from the suppression webhook."""
+    Postfix instances (or the suppression gate in front of PowerMTA) refuse suppressed recipients at injection, or
+    the application learns of them from the suppression webhook."""
     endpoint = spec.deployment.feedback.unsubscribe
     webhook = spec.deployment.feedback.webhook
     enforced = suppression_enforced(files)
@@ -329,7 +329,8 @@ def _unsubscribe(spec: Spec, files: Mapping[str, bytes | str]) -> list[Finding]:
         else:
             reason += (
                 '; but nothing honours an unsubscribe: no MTA instance of the stream refuses suppressed recipients '
-                '(PowerMTA does not yet, docs/feedback.md) and no feedback.webhook tells the application'
+                '(PowerMTA only behind feedback.suppression.powermta_gate, docs/powermta.md) and no '
+                'feedback.webhook tells the application'
             )
             findings.append(
                 Finding(

@@ -17,6 +17,8 @@ TLS_LEVELS = frozenset({'may', 'encrypt', 'dane', 'dane-only', 'fingerprint', 'v
 
 _POSTFIX_MAIN = re.compile(r'^mta/(?P<host>[^/]+)/etc/(?P<instance>postfix-[^/]+)/main\.cf$')
 _POWERMTA = re.compile(r'^mta/(?P<host>[^/]+)/(?:etc/)?pmta/config$')
+_GATE_SOURCE = re.compile(r"^\s+# the gate's sessions of stream (?P<stream>\S+)$")
+"""The comment roles/powermta writes in each ``<source 127.0.0.N>`` of the suppression gate."""
 _OPENDKIM = re.compile(r'^mta/(?P<host>[^/]+)/etc/opendkim/SigningTable(?P<suffix>(?:\.[a-z0-9]+)?)$')
 _PARAMETER = re.compile(r'^(?P<name>[a-z0-9_]+)\s*=\s*(?P<value>.*?)\s*$')
 _OVERRIDE = re.compile(r'^\s+-o\s+\{?\s*smtp_tls_security_level\s*=\s*(?P<value>[^\s}]*)\s*\}?\s*$')
@@ -172,9 +174,17 @@ _REFUSES = re.compile(r'smtpd_recipient_restrictions\s*=.*\b(?:check_recipient_a
 
 def suppression_enforced(files: Mapping[str, bytes | str]) -> dict[str, list[str]]:
     """Stream -> the hosts whose Postfix instance of it refuses suppressed recipients at injection (a
-    ``check_recipient_access`` map or the policy service in ``smtpd_recipient_restrictions``, master.cf ``-o``)."""
+    ``check_recipient_access`` map or the policy service in ``smtpd_recipient_restrictions``, master.cf ``-o``),
+    or whose PowerMTA sits behind the suppression gate (its ``<source 127.0.0.N>`` of the stream's gate sessions)."""
     found: dict[str, list[str]] = {}
     for path in sorted(files):
+        powermta = _POWERMTA.match(path)
+        if powermta:
+            for line in _text(files[path]).splitlines():
+                gated = _GATE_SOURCE.match(line)
+                if gated:
+                    found.setdefault(gated['stream'], []).append(powermta['host'])
+            continue
         match = _POSTFIX_MASTER.match(path)
         if not match:
             continue

@@ -243,7 +243,32 @@ def feedback_file_path(ctx: CheckContext) -> Iterator[Problem]:
         yield ctx.problem('feedback-file-path', message, path, expected=expected, value=value)
 
 
+def powermta_gate_auth(ctx: CheckContext) -> Iterator[Problem]:
+    """The suppression gate in front of PowerMTA relays no SMTP AUTH: a PowerMTA stream with users cannot use it."""
+    if not ctx.deployment.feedback.suppression.powermta_gate:
+        return
+    powermta = {host for host, mta in ctx.facts.host_mta.items() if mta == 'powermta'}
+    for name, stream in ctx.deployment.streams.items():
+        users = stream.injection.sasl_users
+        if users and powermta.intersection(ctx.facts.streams[name].hosts):
+            yield ctx.problem(
+                'powermta-gate-auth',
+                f'stream "{name}" has SMTP AUTH users on PowerMTA, but the suppression gate in front of PowerMTA does '
+                'not relay AUTH (PowerMTA would see every session unauthenticated)',
+                ('streams', name, 'injection', 'sasl_users'),
+                expected='no sasl_users on PowerMTA streams while feedback.suppression.powermta_gate is true, or '
+                'powermta_gate: false',
+                value=', '.join(users),
+            )
+
+
 CHECKS = (
+    Check(
+        'powermta-gate-auth',
+        'error',
+        'The suppression gate in front of PowerMTA is not combined with SMTP AUTH users.',
+        powermta_gate_auth,
+    ),
     Check(
         'feedback-unknown-stream',
         'error',

@@ -57,6 +57,12 @@ class SuppressionPolicy(Model):
     soft_bounce_window: Duration = Field(
         30 * 86400, description='Soft bounces count towards suppress_after only within this window.'
     )
+    powermta_gate: bool = Field(
+        False,
+        description="PowerMTA hosts: refuse suppressed recipients at the injection ports with mailinfra's SMTP gate "
+        'in front of PowerMTA, which then listens on loopback only; each port then selects its stream '
+        '(docs/powermta.md). Not with SMTP AUTH users on PowerMTA streams.',
+    )
 
 
 class Retention(Model):

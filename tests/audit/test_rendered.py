@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import cache
 
-from mailinfra_iac import api, load_spec
+from mailinfra_iac import api, load_spec, parse_spec
 from mailinfra_iac.audit.rendered import (
     TlsFinding,
     postfix_tls,
@@ -113,3 +113,14 @@ def test_suppressed_recipients_are_refused_by_the_postfix_instances() -> None:
     )
     assert suppression_enforced({**rendered, MASTER_CF: master_cf.replace(line, policy)})['marketing'] == ['mx2']
     assert suppression_enforced(files('high-volume-powermta')) == {}
+    # behind the suppression gate (feedback.suppression.powermta_gate) PowerMTA's streams are enforced too
+    text = (ROOT / 'examples' / 'high-volume-powermta.yml').read_text()
+    gated = parse_spec(
+        text.replace('\nmonitoring:', '\nfeedback: {suppression: {powermta_gate: true}}\nmonitoring:', 1), 'spec.yml'
+    )
+    rendered_gated = {path: out.content.decode() for path, out in api.render_files(gated, renderers=['mta']).items()}
+    assert suppression_enforced(rendered_gated) == {
+        'transactional': ['pmta1'],
+        'marketing': ['pmta1', 'pmta2'],
+        'reactivation': ['pmta3'],
+    }

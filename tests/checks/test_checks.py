@@ -21,6 +21,8 @@ class Case:
     path: str
     severity: str = 'error'
     occurrence: int = 1
+    setup: tuple[tuple[str, str], ...] = ()
+    """Edits made first, for a check that needs more than one setting (old, new)."""
 
 
 CASES = [
@@ -146,6 +148,17 @@ CASES = [
         severity='warning',
     ),
     Case('mta-choice', 'mta: auto', 'mta: powermta', 'powermta', 'mta', severity='warning'),
+    Case(
+        'powermta-gate-auth',
+        'port: 2526, networks: [10.0.0.0/8]',
+        'port: 2526, networks: [10.0.0.0/8], sasl_users: [app]',
+        '[app]',
+        'streams.marketing.injection.sasl_users',
+        setup=(
+            ('mta: auto', 'mta: powermta'),
+            ('\nmonitoring:', '\nfeedback: {suppression: {powermta_gate: true}}\nmonitoring:'),
+        ),
+    ),
     Case(
         'retry-schedule',
         'injection: {port: 2526, networks: [10.0.0.0/8]}',
@@ -420,7 +433,10 @@ def test_base_spec_passes_every_check() -> None:
 
 @pytest.mark.parametrize('case', CASES, ids=[case.check for case in CASES])
 def test_check_fails_at_the_edit(case: Case) -> None:
-    text = edit(case.old, case.new)
+    text = BASE
+    for old, new in case.setup:
+        text = edit(old, new, text)
+    text = edit(case.old, case.new, text)
     found = [problem for problem in problems(text) if problem.check == case.check]
     assert len(found) == 1, [str(problem) for problem in problems(text)]
     problem = found[0]

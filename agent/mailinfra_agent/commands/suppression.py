@@ -9,6 +9,9 @@
 - ``webhook``: post the due webhook outbox rows;
 - ``policy-server --listen unix:/path|inet:host:port``: the Postfix policy service that also enforces hash-only
   suppressions (:mod:`mailinfra_agent.suppression.policy_service`); runs until stopped.
+- ``gate --upstream HOST:PORT --stream NAME=PORT@SOURCE ...``: the SMTP gate in front of PowerMTA
+  (:mod:`mailinfra_agent.suppression.gate`): each stream's public port, relayed from its loopback SOURCE address;
+  runs until stopped.
 
 Exit 0: done (query: not suppressed); 1: query found a suppression, import skipped lines, a webhook or map
 failed; 2: the contract, the store, a key or the file cannot be used; 64: bad arguments.
@@ -17,6 +20,9 @@ failed; 2: the contract, the store, a key or the file cannot be used; 64: bad ar
 from __future__ import annotations
 
 import argparse
+import asyncio
+import re
+import socket
 import sys
 import time
 from pathlib import Path
@@ -37,6 +43,7 @@ from ..suppression import (
     write_map,
 )
 from ..suppression import webhook as hooks
+from ..suppression.gate import Gate, StreamGate
 from ..suppression.policy_service import serve
 from ..suppression.retention import apply_retention
 from ._contract import load_or_report
@@ -74,6 +81,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     actions.add_parser('webhook', help='post the due webhook outbox rows')
     server = actions.add_parser('policy-server', help='serve the Postfix policy service until stopped')
     server.add_argument('--listen', default=DEFAULT_POLICY_LISTEN, help=f'default {DEFAULT_POLICY_LISTEN}')
+    gate = actions.add_parser('gate', help='serve the SMTP gate in front of PowerMTA until stopped')
+    gate.add_argument('--upstream', required=True, metavar='HOST:PORT', help="the MTA's loopback listener")
+    gate.add_argument(
+        '--stream',
+        action='append',
+        required=True,
+        metavar='NAME=PORT@SOURCE',
+        help="a stream's public port and the loopback address its sessions are relayed from (repeat per stream)",
+    )
+    gate.add_argument('--listen-address', default='0.0.0.0', help='address of the public ports (default 0.0.0.0)')
+    gate.add_argument('--hostname', default=None, help='name in the greeting and EHLO (default: the host name)')
 
 
 def _error(message: str) -> int:
@@ -93,6 +111,8 @@ def run(args: argparse.Namespace) -> int:
         return _error(str(error))
     if args.action == 'policy-server':
         return _policy_server(args.listen, contract, key)
+    if args.action == 'gate':
+        return _gate(args, contract, key)
     try:
         with connect(contract.store) as db:
             suppressions = SuppressionList(
@@ -269,3 +289,47 @@ def _policy_server(listen: str, contract: Contract, key: bytes) -> int:
     finally:
         server.server_close()
     return 0
+
+
+_GATE_STREAM = re.compile(r'^([a-z0-9][a-z0-9_-]*)=(\d{1,5})@(127\.\d{1,3}\.\d{1,3}\.\d{1,3})$')
+
+
+def _gate(args: argparse.Namespace, contract: Contract, key: bytes) -> int:
+    host, _, port = str(args.upstream).rpartition(':')
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        return _error(f'gate --upstream "{args.upstream}": expected HOST:PORT, for example 127.0.0.1:10025')
+    known = {stream.name for stream in contract.streams}
+    streams = []
+    for value in args.stream:
+        match = _GATE_STREAM.match(value)
+        if match is None or not 0 < int(match.group(2)) < 65536:
+            return _error(
+                f'gate --stream "{value}": expected NAME=PORT@127.0.0.N, for example marketing=2525@127.0.0.2'
+            )
+        if match.group(1) not in known:
+            return _error(
+                f'gate --stream "{value}": stream {match.group(1)} is not in the contract ({", ".join(sorted(known))})'
+            )
+        streams.append(StreamGate(match.group(1), int(match.group(2)), match.group(3)))
+    gate = Gate(
+        streams,
+        (host, int(port)),
+        lambda: connect(contract.store),
+        key,
+        hostname=args.hostname or socket.getfqdn(),
+        listen_address=args.listen_address,
+    )
+    try:
+        asyncio.run(_serve_gate(gate))
+    except OSError as error:
+        return _error(f'gate: {error}')
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+async def _serve_gate(gate: Gate) -> None:
+    await gate.start()
+    ports = ', '.join(f'{stream.name} {stream.port} from {stream.source}' for stream in gate.streams)
+    print(f'suppression gate to {gate.upstream[0]}:{gate.upstream[1]}: {ports}', flush=True)
+    await gate.serve_forever()

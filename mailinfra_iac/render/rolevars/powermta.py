@@ -9,6 +9,10 @@ What maps to what (``docs/powermta.md`` has the reasoning):
 - each injection network is a ``<source>`` that may relay, with ``process-x-virtual-mta yes`` (an
   ``X-Virtual-MTA: <stream>`` header selects the pool) and ``default-virtual-mta`` the pool of the first stream
   injecting from that network;
+- with ``feedback.suppression.powermta_gate``, mailinfra's suppression gate takes the public injection ports instead:
+  PowerMTA listens on one loopback port (``powermta__gate.upstream``), and each stream gets a loopback source address
+  127.0.0.N that the gate relays its port's sessions from; ``<source 127.0.0.N>`` defaults to the stream's pool and
+  ignores ``X-Virtual-MTA``, so the port selects the stream;
 - each stream with SMTP AUTH users has a named source ``<source {auth-STREAM}>`` (``require-auth true``,
   ``default-virtual-mta STREAM``, no header selection) that its ``<smtp-user>`` blocks name: the login selects the pool;
 - each provider with recipient domains is a ``domain-macro`` rolled up into one queue ``<isp>.queue``
@@ -42,6 +46,11 @@ from .core import dkim_keys_by_domain
 MTA = 'powermta'
 LISTEN_ALL = '0/0'
 """``smtp-listener`` address for every local address, as Port25's sample writes it."""
+GATE_UPSTREAM = '127.0.0.1'
+GATE_UPSTREAM_PORT = 10025
+"""PowerMTA's loopback listener behind the gate (the next free port when a stream injects on this one)."""
+GATE_SOURCE_BASE = 2
+"""The first stream's loopback source is 127.0.0.2; 127.0.0.1 stays for the host's own clients."""
 CONFIG_TEMPLATE = Template('powermta/templates/etc/pmta/config.j2', 'pmta/config')
 
 HTTP_MGMT_PORT = 8080
@@ -151,6 +160,7 @@ class _Host:
         self.plans = {stream.name: context.facts.plan.for_stream(stream.name) for stream in self.streams}
         self._notes: dict[str, list[str]] = {}
         self.isps = self._isps()
+        self.gate = context.deployment.feedback.suppression.powermta_gate
 
     def _isps(self) -> dict[str, list[str]]:
         """Providers with recipient domains on this host's streams: name -> domains (union over the streams)."""
@@ -198,7 +208,29 @@ class _Host:
             pools.append({'name': stream.name, 'members': members})
         return vmtas, pools, unallocated
 
+    def gate_streams(self) -> list[dict[str, Any]]:
+        """Each stream's public port and the loopback address the gate relays its sessions from."""
+        return [
+            {'name': stream.name, 'port': stream.injection.port, 'source': f'127.0.0.{GATE_SOURCE_BASE + index}'}
+            for index, stream in enumerate(self.streams)
+        ]
+
+    def gate_upstream_port(self) -> int:
+        ports = {stream.injection.port for stream in self.streams}
+        return next(port for port in range(GATE_UPSTREAM_PORT, 65536) if port not in ports)
+
     def sources(self) -> list[dict[str, Any]]:
+        if self.gate:
+            self.note(
+                'suppression gate',
+                "mailinfra's gate holds the injection ports and refuses suppressed recipients (550 5.7.1); PowerMTA "
+                'listens on loopback only and each port selects its stream through the source address the gate '
+                'relays from (X-Virtual-MTA is ignored)',
+            )
+            return [
+                {'network': item['source'], 'default_pool': item['name'], 'streams': [item['name']], 'header': False}
+                for item in self.gate_streams()
+            ]
         by_network: dict[str, list[str]] = {}
         for stream in self.streams:
             if not stream.injection.networks:
@@ -230,6 +262,9 @@ class _Host:
 
     def listeners(self) -> list[dict[str, Any]]:
         """One ``smtp-listener`` per stream (validation gives the streams of a host different ports)."""
+        if self.gate:
+            names = [stream.name for stream in self.streams]
+            return [{'address': GATE_UPSTREAM, 'port': self.gate_upstream_port(), 'streams': names}]
         return [
             {'address': LISTEN_ALL, 'port': stream.injection.port, 'streams': [stream.name]} for stream in self.streams
         ]
@@ -489,7 +524,18 @@ class _Host:
                 f'NOT DEPLOYABLE YET: {len(unallocated)} sending address(es) are not allocated '
                 f'({", ".join(ip["ptr"] for ip in unallocated)}); render again with --terraform-output',
             )
+        gate = (
+            {
+                'powermta__gate': {
+                    'upstream': f'{GATE_UPSTREAM}:{self.gate_upstream_port()}',
+                    'streams': self.gate_streams(),
+                }
+            }
+            if self.gate
+            else {}
+        )
         return {
+            **gate,
             'powermta__notes': notes,
             'powermta__unallocated_ips': unallocated,
             'powermta__virtual_mtas': vmtas,
