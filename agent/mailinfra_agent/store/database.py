@@ -69,6 +69,7 @@ class Database:
         self.dialect: Dialect = dialect
         self._errors = errors
         self._in_transaction = False
+        self._many = connection.executemany if isinstance(connection, sqlite3.Connection) else None
 
     def __enter__(self) -> Database:
         return self
@@ -101,6 +102,12 @@ class Database:
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         """Run one statement once per parameter row (inside one transaction when not already in one)."""
         with self.transaction():
+            if self._many is not None:  # sqlite3's own loop: one prepared statement, no Python per row
+                try:
+                    self._many(sql, rows)
+                except self._errors as error:
+                    raise StoreError(f'sqlite: {_first_line(error)} (in: {" ".join(sql.split())[:200]})') from error
+                return
             for params in rows:
                 self.execute(sql, params)
 
