@@ -595,15 +595,19 @@ class PostfixLogParser:
             raise ValueError(stamp)
         offset = parts[1] * 3600 + parts[2] * 60 + parts[3]
         limit = self._reference + FUTURE_SLACK
+        same_minute = not fraction and len(whole) == 2  # whether the minute's other seconds may be read from this
         for midnight in midnights:
             value = midnight + offset
+            start = value - parts[3]
             if value <= limit:
-                # Every second of the minute gets this year: :meth:`_time` reads the minute's others from it.
-                if not fraction and len(whole) == 2 and value - parts[3] + 59 <= limit:
+                # Every second of the minute gets this year (all of it within the limit, every year tried before
+                # beyond it): :meth:`_time` reads the minute's other seconds from its start.
+                if same_minute and start + 59 <= limit:
                     if len(self._minutes) >= 4096:
                         self._minutes.clear()
-                    self._minutes[stamp[:-3]] = value - parts[3]
+                    self._minutes[stamp[:-3]] = start
                 return value + (float('0.' + fraction) if fraction else 0.0)
+            same_minute = same_minute and start > limit
         raise ValueError(stamp)
 
     def _move_reference(self, now: float) -> None:
@@ -611,7 +615,7 @@ class PostfixLogParser:
         if year != self._reference_year:  # both caches hold values chosen among the old reference's years
             self._days.clear()
             self._stamps.clear()
-            self._minutes.clear()
+        self._minutes.clear()  # its minutes were chosen to lie wholly on one side of the old limit
         self._reference, self._reference_year = now, year
 
     def _midnights(self, month: int, day: int) -> tuple[float, ...]:

@@ -26,6 +26,7 @@ from ..store.events import EVENT_COLUMNS, MessageFields, Problem, add_problems, 
 log = logging.getLogger(__name__)
 
 _event_values = attrgetter(*EVENT_COLUMNS)
+_event_key = attrgetter('key')
 _CATEGORY = EVENT_COLUMNS.index('category')
 
 T = TypeVar('T')
@@ -224,7 +225,7 @@ class Writer:
             else:
                 events.append(found)
         # One order for every writer: two hosts inserting the same keys then wait for each other, not deadlock.
-        events.sort(key=lambda event: event.key)
+        events.sort(key=_event_key)
         insert_events(db, events)
         if problems:
             add_problems(db, self.host, problems, now)
