@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, final
 
 __all__ = ['KINDS', 'STATUSES', 'Event', 'EventError', 'event_key']
 
@@ -36,6 +36,7 @@ def event_key(*parts: str | int | float | None) -> str:
 _set_class = object.__setattr__
 
 
+@final  # __init__ ends by making the object an Event: a subclass would lose its class
 @dataclass(frozen=True, slots=True, init=False)
 class Event:
     """One outcome for one recipient. Times are POSIX seconds (UTC); unknown fields are ``None``."""

@@ -64,6 +64,7 @@ import re
 import time as time_module
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
+from typing import final
 
 from mailinfra_agent.feedback.events import Event, EventError, Status, event_key
 
@@ -110,6 +111,7 @@ class Instance:
 _set_class = object.__setattr__
 
 
+@final  # as Event: __init__ ends by making the object a MessageSeen
 @dataclass(frozen=True, slots=True, init=False)
 class MessageSeen:
     """A message entering a queue: one record per qmgr ``from=`` line and per cleanup ``message-id=`` line."""
