@@ -8,7 +8,7 @@ Usage (from the repository root, venv active; needs Debian's ``pflogsumm``)::
 1. generates the log with ``generate.py`` (seeded; reused while ``--lines``/``--seed`` are the same) and its truth;
 2. writes a contract for one host with the three stream instances (newsletter-publisher's mx1 and mx2 contracts
    merged: streams transactional, cold_outreach, marketing and their IPs) and a fresh SQLite store;
-3. times, as whole processes on the same file in the same run (wall time, CPU time and peak RSS from ``os.wait4``):
+3. times, as whole processes on the same file in the same run (wall time, CPU time and peak RSS from GNU time):
    - ours: ``mailinfra-agent ingest --contract C run --once --no-contract-logs --log FILE`` into the empty store,
      then ``mailinfra feedback report --store sqlite:DB --format json``;
    - the parser alone: ``PostfixLogParser`` over the file, no store (this script with ``--parser-only``);
