@@ -3,12 +3,12 @@
 Usage (from the repository root, venv active; needs Debian's ``pflogsumm``)::
 
     python benchmarks/feedback/run.py [--lines 1000000] [--work /var/tmp/mailinfra-feedback-bench] [--repeat 1]
-                                      [--profile] [--json]
+                                      [--profile] [--stages] [--json]
 
 1. generates the log with ``generate.py`` (seeded; reused while ``--lines``/``--seed`` are the same) and its truth;
 2. writes a contract for one host with the three stream instances (newsletter-publisher's mx1 and mx2 contracts
    merged: streams transactional, cold_outreach, marketing and their IPs) and a fresh SQLite store;
-3. times, as whole processes on the same file in the same run (wall time, CPU time and peak RSS from ``os.wait4``):
+3. times, as whole processes on the same file in the same run (wall time, CPU time and peak RSS from GNU time):
    - ours: ``mailinfra-agent ingest --contract C run --once --no-contract-logs --log FILE`` into the empty store,
      then ``mailinfra feedback report --store sqlite:DB --format json``;
    - the parser alone: ``PostfixLogParser`` over the file, no store (this script with ``--parser-only``);
@@ -16,7 +16,8 @@ Usage (from the repository root, venv active; needs Debian's ``pflogsumm``)::
 4. compares the counts: SQL on the store, pflogsumm's "Grand Totals", and the generator's truth;
 5. checks on the first 50,000 lines how ``--syslog-name`` selects instances (default vs the alternation vs
    ``postfix(?:-\\w+)?``);
-6. with ``--profile``: cProfile of one ingest run (top functions by own time).
+6. with ``--profile``: cProfile of one ingest run (top functions by own time);
+7. with ``--stages``: the CPU time of each stage of one ingest run (reading, parsing, classifying, SQL, commits).
 
 The load average is printed before and after (the machine is shared). Nothing here asserts on time.
 """
@@ -289,6 +290,68 @@ def profile(log: Path, work: Path, top: int = 25) -> str:
     return text.getvalue()
 
 
+def stages(log: Path, work: Path) -> dict[str, float]:
+    """CPU seconds (``time.process_time``) of each stage of one ingest run (in this process, a fresh store): the
+    functions below are wrapped for the run; each stage's figure includes what it calls."""
+    from mailinfra_agent.cli import main as agent_main
+    from mailinfra_agent.ingest import files, sources
+    from mailinfra_agent.ingest import store as ingest_store
+    from mailinfra_agent.store import database
+
+    spent: dict[str, float] = {}
+    wrapped: list[tuple[Any, str, Any]] = []
+
+    def wrap(owner: Any, name: str, label: str) -> None:
+        original = getattr(owner, name)
+
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            started = time.process_time()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                spent[label] = spent.get(label, 0.0) + time.process_time() - started
+
+        wrapped.append((owner, name, original))
+        setattr(owner, name, timed)
+
+    original_execute = database.Database.execute
+
+    def execute(self: Any, sql: str, params: Any = ()) -> Any:
+        started = time.process_time()
+        try:
+            return original_execute(self, sql, params)
+        finally:
+            if sql == 'COMMIT':
+                spent['commits'] = spent.get('commits', 0.0) + time.process_time() - started
+
+    store = work / 'stages.db'
+    for suffix in ('', '-wal', '-shm', '-journal'):
+        Path(f'{store}{suffix}').unlink(missing_ok=True)
+    agent_json = contract(work, store)
+    wrap(files.LogFollower, 'read', 'reading the file into lines')
+    wrap(sources.LogSource, '_parse', 'decoding and parsing')
+    wrap(ingest_store.Writer, 'write', 'storing (all below)')
+    wrap(ingest_store.Writer, '_write', 'the transactions without BEGIN and COMMIT')
+    wrap(ingest_store, 'upsert_messages', 'message-record upserts')
+    wrap(ingest_store, 'insert_events', 'event inserts')
+    database.Database.execute = execute  # type: ignore[method-assign]
+    started = time.process_time()
+    try:
+        agent_main(['ingest', '--contract', str(agent_json), 'run', '--once', '--no-contract-logs', '--log', str(log)])
+    finally:
+        database.Database.execute = original_execute  # type: ignore[method-assign]
+        for owner, name, original in reversed(wrapped):
+            setattr(owner, name, original)
+    spent['all'] = time.process_time() - started
+    # What the writer does outside its transactions: classifying each event, mostly.
+    spent['classifying'] = (
+        spent.get('storing (all below)', 0.0)
+        - spent.get('the transactions without BEGIN and COMMIT', 0.0)
+        - spent.get('commits', 0.0)
+    )
+    return {label: round(value, 2) for label, value in spent.items()}
+
+
 # --- main -------------------------------------------------------------------------------------------------------------
 
 
@@ -353,6 +416,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--work', type=Path, default=Path('/var/tmp/mailinfra-feedback-bench'))
     parser.add_argument('--repeat', type=int, default=1, help='timed rounds (each: pflogsumm, ours, parser)')
     parser.add_argument('--profile', action='store_true', help='also a cProfile of one ingest run')
+    parser.add_argument('--stages', action='store_true', help='also the CPU of each stage of one ingest run')
     parser.add_argument('--json', action='store_true', help='print everything as JSON')
     parser.add_argument('--parser-only', type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -390,6 +454,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     if args.profile:
         result['profile'] = profile(log, args.work)
+    if args.stages:
+        result['stages'] = stages(log, args.work)
     (args.work / 'result.json').write_text(json.dumps(result, indent=2, default=str) + '\n', encoding='utf-8')
     if args.json:
         print(json.dumps(result, indent=2, default=str))
@@ -441,6 +507,11 @@ def _print(result: dict[str, Any]) -> None:
         print(
             f'  {label:<64} ' + ' / '.join(str(totals.get(k)) for k in ('delivered', 'deferred', 'bounced', 'received'))
         )
+    if 'stages' in result:
+        print()
+        print('CPU s of each stage of one ingest run (in-process):')
+        for label, value in result['stages'].items():
+            print(f'  {label:<44} {value:6.2f}')
     if 'profile' in result:
         print()
         print(result['profile'])

@@ -264,6 +264,38 @@ def test_a_fixed_offset_reads_stamps_as_a_zone_with_that_offset(reference: tuple
             assert isinstance(results[0], float), stamp
 
 
+@pytest.mark.parametrize('second', [0, 30, 59])
+def test_the_seconds_of_a_minute_get_the_year_of_the_general_path(second: int) -> None:
+    """A fixed offset reads the other seconds of a minute from its first stamp, but only for a minute wholly on one
+    side of the reference's limit (two days ahead): here the limit is 06:00:<second> two days on, so the seconds
+    up to it are this year's and the later ones last year's. Errors stay errors."""
+    from zoneinfo import ZoneInfo
+
+    moment = stamp_utc(2026, 12, 4, 6, 0, second)
+    fixed = PostfixLogParser(reference_time=moment)  # UTC: a fixed offset
+    zone = PostfixLogParser(reference_time=moment, tz=ZoneInfo('Etc/UTC'))  # the general path
+    straddling = [f'Dec  6 06:00:{s:02d}' for s in (10, 59, 0, 30, 31, 45, 29)]
+    whole = [f'Dec  6 05:59:{s:02d}' for s in (5, 59, 0)] + ['Dec  6 05:59:7', 'Dec  6 05:59:٣٣']
+    bad = ['Dec  6 05:59:60', 'Dec  6 05:59:6x', 'Dec  6 05:59:-1']
+    for number, stamp in enumerate(straddling + whole + bad, 1):
+        results: list[float | str] = []
+        for parser in (fixed, zone):
+            try:
+                (event,) = events(parser.parse_line(stamp + SENT[15:], 'maillog', number))
+                results.append(event.time)
+            except EventError as error:
+                results.append(error.reason)
+        assert results[0] == results[1], stamp
+        if stamp in bad:
+            assert results[0] == 'garbage', stamp
+            continue
+        assert isinstance(results[0], float)
+        year = dt.datetime.fromtimestamp(results[0], dt.UTC).year
+        late = stamp in straddling and int(stamp[-2:]) > second
+        assert year == (2025 if late else 2026), stamp
+    assert fixed.parse_line('Dec  6 05:59:33' + SENT[15:], 'maillog', 99)[0].time == stamp_utc(2026, 12, 6, 5, 59, 33)
+
+
 def test_keys_are_the_event_keys_of_the_line() -> None:
     """Lines are keyed ``event_key('postfix', line)`` (a shortcut computes it): keys of stores written before stay."""
     lines = [*captured(), SENT.replace('Alice', 'Al\udcffice') + '\n']

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+import sqlite3
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -132,6 +133,14 @@ def test_sql_errors_are_store_errors_with_the_statement(db: Database) -> None:
         db.execute('SELECT * FROM no_such_table')
 
 
+def test_executemany_errors_are_store_errors_and_roll_back(db: Database) -> None:
+    migrate(db)
+    rows = [('192.0.2.1', 'a.example', '127.0.0.2', 1, 2), ('192.0.2.1', 'a.example', '127.0.0.3', 1, 2)]
+    with pytest.raises(StoreError, match=r'\(in: INSERT INTO listing_state'):
+        db.executemany('INSERT INTO listing_state VALUES (?, ?, ?, ?, ?, NULL)', rows)  # the same key twice
+    assert db.execute('SELECT count(*) FROM listing_state') == [(0,)]
+
+
 def test_listing_history(db: Database) -> None:
     migrate(db)
     observe(db, '192.0.2.10', 'zen.spamhaus.org', ['127.0.0.4'], now=100)
@@ -181,6 +190,20 @@ def test_sqlite_uses_wal(tmp_path: Path) -> None:
     with connect(Store('sqlite', path=str(tmp_path / 'agent.db'))) as database:
         assert database.execute('PRAGMA journal_mode') == [('wal',)]
         assert database.execute('PRAGMA busy_timeout') == [(5000,)]
+
+
+def test_a_new_sqlite_store_has_16_kib_pages_and_an_old_one_keeps_its_own(tmp_path: Path) -> None:
+    with connect(Store('sqlite', path=str(tmp_path / 'new.db'))) as database:
+        migrate(database)
+        assert database.execute('PRAGMA page_size') == [(16384,)]
+    old = tmp_path / 'old.db'
+    raw = sqlite3.connect(old)
+    raw.execute('CREATE TABLE t (x)')  # 4 KiB pages, SQLite's default
+    raw.close()
+    with connect(Store('sqlite', path=str(old))) as database:
+        migrate(database)
+        assert database.execute('PRAGMA page_size') == [(4096,)]
+        assert database.execute('SELECT count(*) FROM feedback_events') == [(0,)]
 
 
 def test_sqlite_missing_directory(tmp_path: Path) -> None:

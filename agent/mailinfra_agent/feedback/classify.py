@@ -301,8 +301,12 @@ class Classifier:
         delivered = (enhanced or code or '').startswith('2')
         lowered = text.lower() if text.isascii() else None  # case-insensitive = lower-case only for ASCII
         for rule, needles in zip(self.rules, self._needles, strict=True):
-            if needles is not None and lowered is not None and not any(needle in lowered for needle in needles):
-                continue  # its regex cannot match
+            if needles is not None and lowered is not None:
+                for needle in needles:  # a loop, not any(): no generator per rule
+                    if needle in lowered:
+                        break
+                else:
+                    continue  # its regex cannot match
             why = rule.explain(code, enhanced, text, isp, stream)
             if why is not None:
                 category = rule.category

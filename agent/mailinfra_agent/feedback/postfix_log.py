@@ -64,6 +64,7 @@ import re
 import time as time_module
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
+from typing import final
 
 from mailinfra_agent.feedback.events import Event, EventError, Status, event_key
 
@@ -107,7 +108,11 @@ class Instance:
     only for ids that are not an address with ``_`` for ``.`` (``alloc1``)."""
 
 
-@dataclass(frozen=True, slots=True)
+_set_class = object.__setattr__
+
+
+@final  # as Event: __init__ ends by making the object a MessageSeen
+@dataclass(frozen=True, slots=True, init=False)
 class MessageSeen:
     """A message entering a queue: one record per qmgr ``from=`` line and per cleanup ``message-id=`` line."""
 
@@ -120,6 +125,33 @@ class MessageSeen:
     """The envelope sender (``''`` for the null sender of a notification); None on a ``message-id`` record."""
     message_id: str | None
     """Without the angle brackets; None on a ``from`` record."""
+
+    def __init__(
+        self,
+        key: str,
+        time: float,
+        source: str,
+        stream: str | None,
+        queue_id: str,
+        sender: str | None,
+        message_id: str | None,
+    ) -> None:
+        # One per qmgr/cleanup line: plain slot stores, then the frozen class (as Event.__init__ does).
+        _set_class(self, '__class__', _BuildingSeen)
+        self.key = key  # type: ignore[misc]
+        self.time = time  # type: ignore[misc]
+        self.source = source  # type: ignore[misc]
+        self.stream = stream  # type: ignore[misc]
+        self.queue_id = queue_id  # type: ignore[misc]
+        self.sender = sender  # type: ignore[misc]
+        self.message_id = message_id  # type: ignore[misc]
+        self.__class__ = MessageSeen
+
+
+class _BuildingSeen:
+    """:class:`MessageSeen`'s slots without its frozen ``__setattr__`` (see ``Event.__init__``)."""
+
+    __slots__ = MessageSeen.__slots__
 
 
 Record = Event | MessageSeen
@@ -191,23 +223,23 @@ def _header(line: str) -> tuple[str, str, str, str] | None:
     return stamp, host, program_text, message
 
 
-def _delivery_fields(text: str, where: str) -> tuple[str | None, float | None, str | None]:
+def _delivery_fields(text: str, source: str, lineno: int) -> tuple[str | None, float | None, str | None]:
     """relay, delay and dsn of the ``name=value, ...`` fields between the recipient and the status."""
     relay = delay = dsn = None
     for item in text.split(', '):
         name, equals, value = item.partition('=')
         if not equals:
-            raise EventError('garbage', f'{where}: unreadable delivery field {item[:80]!r}')
+            raise EventError('garbage', f'{source}:{lineno}: unreadable delivery field {item[:80]!r}')
         if name == 'relay':
             relay = None if value == 'none' else value
         elif name == 'delay':
             try:
                 delay = float(value)
             except ValueError:
-                raise EventError('garbage', f'{where}: unreadable delay {value[:40]!r}') from None
+                raise EventError('garbage', f'{source}:{lineno}: unreadable delay {value[:40]!r}') from None
         elif name == 'dsn':
             if not DSN.fullmatch(value):
-                raise EventError('garbage', f'{where}: unreadable dsn {value[:40]!r}')
+                raise EventError('garbage', f'{source}:{lineno}: unreadable dsn {value[:40]!r}')
             dsn = value
     return relay, delay, dsn
 
@@ -255,6 +287,8 @@ class PostfixLogParser:
         self._days: dict[tuple[int, int], tuple[float, ...]] = {}
         self._fixed_offset = isinstance(tz, dt.timezone)
         self._stamps: dict[str, float] = {}
+        self._minutes: dict[str, float] = {}
+        """``Mmm dd hh:mm`` -> the time of its second 0, for minutes whose 60 seconds all get the same year."""
         self._queued: dict[tuple[str, str], _Queued] = {}
 
     # --- public --------------------------------------------------------------------------------------------------
@@ -292,11 +326,10 @@ class PostfixLogParser:
         if not QUEUE_ID.fullmatch(queue_id):
             return []
         text = message[colon + 2 :]
-        where = f'{source}:{lineno}'
         if text.startswith('to=<'):
-            return self._delivery(program, queue_id, text, line, stamp, source, where)
+            return self._delivery(program, queue_id, text, line, stamp, source, lineno)
         if text.startswith('from=<'):
-            return self._from(program, queue_id, text, line, stamp, source, where)
+            return self._from(program, queue_id, text, line, stamp, source, lineno)
         if text.startswith('message-id='):
             value = text[11:].strip()
             if value.startswith('<') and value.endswith('>'):
@@ -306,7 +339,7 @@ class PostfixLogParser:
                 return []
             entry.message_id = value
             key = _line_key(line)
-            time = self._time(stamp, where)
+            time = self._time(stamp, source, lineno)
             return [MessageSeen(key, time, source, program.stream, queue_id, None, value)]
         if text == 'removed':
             self._queued.pop((program.instance, queue_id), None)
@@ -322,15 +355,17 @@ class PostfixLogParser:
         line: str,
         stamp: str,
         source: str,
-        where: str,
+        lineno: int,
     ) -> list[Record]:
         end = text.find('>, ', 4)
         if end < 0:
-            raise EventError('truncated', f'{where}: delivery line without the end of its recipient: {text[:200]!r}')
+            raise EventError(
+                'truncated', f'{source}:{lineno}: delivery line without the end of its recipient: {text[:200]!r}'
+            )
         recipient = text[4:end].lower()
         marker = text.find(', status=', end)
         if marker < 0:
-            raise EventError('truncated', f'{where}: delivery line without status=: {text[:200]!r}')
+            raise EventError('truncated', f'{source}:{lineno}: delivery line without status=: {text[:200]!r}')
         status_text = text[marker + 9 :]
         space = status_text.find(' ')
         word = status_text if space < 0 else status_text[:space]
@@ -339,35 +374,37 @@ class PostfixLogParser:
         status = STATUSES.get(word)
         if status is None:
             if space < 0:
-                raise EventError('truncated', f'{where}: delivery line cut in its status: {text[-200:]!r}')
-            raise EventError('unknown-status', f'{where}: unknown delivery status {word[:40]!r}')
+                raise EventError('truncated', f'{source}:{lineno}: delivery line cut in its status: {text[-200:]!r}')
+            raise EventError('unknown-status', f'{source}:{lineno}: unknown delivery status {word[:40]!r}')
         if space < 0 or status_text[space + 1 : space + 2] != '(' or not status_text.endswith(')'):
-            raise EventError('truncated', f'{where}: delivery line cut in its status text: {text[-200:]!r}')
+            raise EventError('truncated', f'{source}:{lineno}: delivery line cut in its status text: {text[-200:]!r}')
         diagnostic = status_text[space + 2 : -1]
-        relay, delay, dsn = _delivery_fields(text[end + 3 : marker], where)
-        time = self._time(stamp, where)
+        relay, delay, dsn = _delivery_fields(text[end + 3 : marker], source, lineno)
+        time = self._time(stamp, source, lineno)
         isp = program.isp
         if isp is None and self._isp_of is not None:
             isp = self._isp_of(recipient.rpartition('@')[2])
         entry = self._queued.get((program.instance, queue_id))
+        # Positional (a third of the keyword call's cost): key, kind, status, time, recipient, source, stream,
+        # queue_id, sending_ip, sender, isp, smtp_code, dsn, diagnostic, relay, delay, message_id.
         event = Event(
-            key=_line_key(line),
-            kind='delivery',
-            status=status,
-            time=time,
-            recipient=recipient,
-            source=source,
-            stream=program.stream,
-            queue_id=queue_id,
-            sending_ip=program.sending_ip,
-            sender=entry.sender if entry else None,
-            isp=isp,
-            smtp_code=smtp_code_of(diagnostic),
-            dsn=dsn,
-            diagnostic=diagnostic,
-            relay=relay,
-            delay=delay,
-            message_id=entry.message_id if entry else None,
+            _line_key(line),
+            'delivery',
+            status,
+            time,
+            recipient,
+            source,
+            program.stream,
+            queue_id,
+            program.sending_ip,
+            entry.sender if entry else None,
+            isp,
+            smtp_code_of(diagnostic),
+            dsn,
+            diagnostic,
+            relay,
+            delay,
+            entry.message_id if entry else None,
         )
         if status == 'deferred':
             entry = entry or self._entry(program.instance, queue_id)
@@ -386,14 +423,16 @@ class PostfixLogParser:
         line: str,
         stamp: str,
         source: str,
-        where: str,
+        lineno: int,
     ) -> list[Record]:
         end = text.find('>', 6)
         if end < 0:
-            raise EventError('truncated', f'{where}: from= line without the end of its sender: {text[:200]!r}')
+            raise EventError(
+                'truncated', f'{source}:{lineno}: from= line without the end of its sender: {text[:200]!r}'
+            )
         sender = text[6:end]
         rest = text[end + 1 :]
-        time = self._time(stamp, where)
+        time = self._time(stamp, source, lineno)
         if rest.startswith(', status=expired'):
             entry = self._queued.get((program.instance, queue_id))
             template = list(entry.deferred.values()) if entry and entry.deferred else []
@@ -495,10 +534,15 @@ class PostfixLogParser:
             isp = isp_name or None
         return _Program(syslog_name, stream, parts[-1], sending_ip, isp)
 
-    def _time(self, stamp: str, where: str) -> float:
+    def _time(self, stamp: str, source: str, lineno: int) -> float:
         cached = self._stamps.get(stamp)
         if cached is not None:
             return cached
+        minute = self._minutes.get(stamp[:-3])
+        if minute is not None and stamp[-3] == ':':
+            seconds = stamp[-2:]
+            if seconds.isascii() and seconds.isdigit() and seconds < '60':
+                return minute + int(seconds)
         try:
             if stamp[:1].isdigit():
                 moment = dt.datetime.fromisoformat(stamp)
@@ -508,7 +552,7 @@ class PostfixLogParser:
             else:
                 value = self._yearless(stamp)
         except (ValueError, KeyError, OverflowError):
-            raise EventError('garbage', f'{where}: unreadable time stamp {stamp[:40]!r}') from None
+            raise EventError('garbage', f'{source}:{lineno}: unreadable time stamp {stamp[:40]!r}') from None
         if len(self._stamps) >= 4096:
             self._stamps.clear()
         self._stamps[stamp] = value
@@ -529,20 +573,7 @@ class PostfixLogParser:
             raise ValueError(stamp)
         parts = (int(day), int(hours), int(minutes), int(whole))
         if self._fixed_offset:  # no daylight saving: a day's midnights once, then plain arithmetic
-            midnights = self._days.get((month, parts[0]))
-            if midnights is None:
-                midnights = self._midnights(month, parts[0])
-                if len(self._days) >= 1000:
-                    self._days.clear()
-                self._days[(month, parts[0])] = midnights
-            if parts[1] > 23 or parts[2] > 59 or parts[3] > 59:
-                raise ValueError(stamp)
-            offset = parts[1] * 3600 + parts[2] * 60 + parts[3]
-            for midnight in midnights:
-                value = midnight + offset
-                if value <= self._reference + FUTURE_SLACK:
-                    return value + (float('0.' + fraction) if fraction else 0.0)
-            raise ValueError(stamp)
+            return self._fixed_offset_time(stamp, month, parts, whole, fraction)
         for year in (self._reference_year + 1, self._reference_year, self._reference_year - 1):
             try:
                 moment = dt.datetime(year, month, *parts, tzinfo=self._tz)
@@ -553,11 +584,40 @@ class PostfixLogParser:
                 return value + (float('0.' + fraction) if fraction else 0.0)
         raise ValueError(stamp)
 
+    def _fixed_offset_time(
+        self, stamp: str, month: int, parts: tuple[int, int, int, int], whole: str, fraction: str
+    ) -> float:
+        midnights = self._days.get((month, parts[0]))
+        if midnights is None:
+            midnights = self._midnights(month, parts[0])
+            if len(self._days) >= 1000:
+                self._days.clear()
+            self._days[(month, parts[0])] = midnights
+        if parts[1] > 23 or parts[2] > 59 or parts[3] > 59:
+            raise ValueError(stamp)
+        offset = parts[1] * 3600 + parts[2] * 60 + parts[3]
+        limit = self._reference + FUTURE_SLACK
+        same_minute = not fraction and len(whole) == 2  # whether the minute's other seconds may be read from this
+        for midnight in midnights:
+            value = midnight + offset
+            start = value - parts[3]
+            if value <= limit:
+                # Every second of the minute gets this year (all of it within the limit, every year tried before
+                # beyond it): :meth:`_time` reads the minute's other seconds from its start.
+                if same_minute and start + 59 <= limit:
+                    if len(self._minutes) >= 4096:
+                        self._minutes.clear()
+                    self._minutes[stamp[:-3]] = start
+                return value + (float('0.' + fraction) if fraction else 0.0)
+            same_minute = same_minute and start > limit
+        raise ValueError(stamp)
+
     def _move_reference(self, now: float) -> None:
         year = dt.datetime.fromtimestamp(now, self._tz).year
         if year != self._reference_year:  # both caches hold values chosen among the old reference's years
             self._days.clear()
             self._stamps.clear()
+        self._minutes.clear()  # its minutes were chosen to lie wholly on one side of the old limit
         self._reference, self._reference_year = now, year
 
     def _midnights(self, month: int, day: int) -> tuple[float, ...]:

@@ -14,6 +14,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import TypeVar
 
 from ..feedback.arf import NoRecipient, complaint_key
@@ -23,6 +24,10 @@ from ..store import Database, StoreError, migrate
 from ..store.events import EVENT_COLUMNS, MessageFields, Problem, add_problems, insert_events, messages, upsert_messages
 
 log = logging.getLogger(__name__)
+
+_event_values = attrgetter(*EVENT_COLUMNS)
+_event_key = attrgetter('key')
+_CATEGORY = EVENT_COLUMNS.index('category')
 
 T = TypeVar('T')
 
@@ -220,7 +225,7 @@ class Writer:
             else:
                 events.append(found)
         # One order for every writer: two hosts inserting the same keys then wait for each other, not deadlock.
-        events.sort(key=lambda event: event.key)
+        events.sort(key=_event_key)
         insert_events(db, events)
         if problems:
             add_problems(db, self.host, problems, now)
@@ -291,4 +296,5 @@ class Writer:
             if len(self._classified) > 50_000:
                 self._classified.clear()
             self._classified[cache_key] = category
-        return dataclasses.replace(event, category=category)
+        values = _event_values(event)  # not dataclasses.replace: a tenth of its cost
+        return Event(*values[:_CATEGORY], category, *values[_CATEGORY + 1 :])  # type: ignore[call-arg]

@@ -69,6 +69,7 @@ class Database:
         self.dialect: Dialect = dialect
         self._errors = errors
         self._in_transaction = False
+        self._many = connection.executemany if isinstance(connection, sqlite3.Connection) else None
 
     def __enter__(self) -> Database:
         return self
@@ -101,6 +102,12 @@ class Database:
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         """Run one statement once per parameter row (inside one transaction when not already in one)."""
         with self.transaction():
+            if self._many is not None:  # sqlite3's own loop: one prepared statement, no Python per row
+                try:
+                    self._many(sql, rows)
+                except self._errors as error:
+                    raise StoreError(f'sqlite: {_first_line(error)} (in: {" ".join(sql.split())[:200]})') from error
+                return
             for params in rows:
                 self.execute(sql, params)
 
@@ -149,6 +156,9 @@ def connect_sqlite(path: str | Path) -> Database:
     try:
         connection = sqlite3.connect(path, timeout=SQLITE_BUSY_TIMEOUT_MS / 1000, isolation_level=None)
         connection.execute(f'PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}')
+        # A new file only (an existing store keeps its size): a commit writes every page its random keys touched,
+        # and fewer, larger pages cost less (the 1,000,000-line feedback benchmark: 0.7 s of system time, not 1.2).
+        connection.execute('PRAGMA page_size = 16384')
         connection.execute('PRAGMA journal_mode = WAL')
         connection.execute('PRAGMA foreign_keys = ON')
     except sqlite3.Error as error:

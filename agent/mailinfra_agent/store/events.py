@@ -103,8 +103,12 @@ def insert_events(db: Database, events: Sequence[Event]) -> None:
 def _insert_rows(
     db: Database, head: str, tail: str, rows: list[tuple[Any, ...]], width: int, per: int = ROWS_PER_STATEMENT
 ) -> None:
-    """``head (...), (...) tail``: ``per`` rows per statement, few statements."""
+    """``head (...), (...) tail``: ``per`` rows per statement, few statements (PostgreSQL: one round trip each);
+    SQLite runs one single-row statement over all rows (``executemany``: no flattening, no Python per row)."""
     one = '(' + ', '.join(['?'] * width) + ')'
+    if db.dialect == 'sqlite':
+        db.executemany(f'{head} {one} {tail}', rows)
+        return
     full = f'{head} {", ".join([one] * per)} {tail}'
     for start in range(0, len(rows), per):
         chunk = rows[start : start + per]
