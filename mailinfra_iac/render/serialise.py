@@ -28,12 +28,19 @@ def _escape(match: re.Match[str]) -> str:
     return f'\\u{code:04x}' if code <= 0xFFFF else f'\\U{code:08x}'
 
 
+_quoted = json.encoder.encode_basestring
+"""``json.dumps(value, ensure_ascii=False)`` of a string, without the encoder that call builds each time."""
+
+
 @functools.lru_cache(maxsize=1 << 16)
 def _string(value: str) -> str:
     """A string as a YAML scalar: plain where no YAML 1.1 reader could take it for something else."""
     if _PLAIN.fullmatch(value) and value.lower() not in _RESERVED:
         return value
-    return _NON_PRINTABLE.sub(_escape, json.dumps(value, ensure_ascii=False))
+    quoted = _quoted(value)
+    if quoted.isascii() and '\x7f' not in quoted:  # JSON escaped every other ASCII character YAML cannot hold
+        return quoted
+    return _NON_PRINTABLE.sub(_escape, quoted)
 
 
 def _scalar(value: Any) -> str:

@@ -15,7 +15,7 @@ from mailinfra_iac.facts import Limits, StreamFact
 from mailinfra_iac.facts.isps import DEFAULTS
 from mailinfra_iac.facts.plan import queue_schedule
 from mailinfra_iac.render import RenderContext
-from mailinfra_iac.render.rolevars.powermta import PowerMtaVars, default_stream, duration
+from mailinfra_iac.render.rolevars.powermta import PowerMtaVars, _distinct, default_stream, duration
 
 from ..conftest import AS_OF, BASE, ROOT, edit
 from .helpers import example, group_vars, host_vars, render
@@ -566,3 +566,13 @@ def test_a_suspension_with_failover_is_rendered_as_backoff_and_noted() -> None:
         'action': 'mode=backoff',
         'why': 'gmail suspend with failover 20m: ',
     }
+
+
+def test_distinct_rule_lists_are_told_apart_by_value() -> None:
+    """``pattern_lists`` names a list per ISP (``backoff-<isp>``) when every stream has the same rules, by value."""
+    rule = {'regex': '/^421/', 'action': 'mode=backoff', 'why': 'x'}
+    same = [dict(rule)]
+    assert _distinct([[rule], same, [rule]]) == [[rule]]
+    other = [{**rule, 'why': 'y'}]
+    assert _distinct([[rule], other, same]) == [[rule], other]
+    assert _distinct([]) == []

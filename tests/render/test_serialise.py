@@ -11,7 +11,15 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mailinfra_iac.render.serialise import Shared, _orjson_writes_it_alike, to_json, to_yaml
+from mailinfra_iac.render.serialise import (
+    _NON_PRINTABLE,
+    Shared,
+    _escape,
+    _orjson_writes_it_alike,
+    _string,
+    to_json,
+    to_yaml,
+)
 
 TRICKY = [
     'yes',
@@ -160,3 +168,31 @@ def test_shared_data_is_checked_for_json_once_and_only_when_alike() -> None:
     part['b'].append(1e-05)  # against the rule: shows the shared object is not walked again
     assert _orjson_writes_it_alike({'c': part}, shared)
     assert not _orjson_writes_it_alike({'c': part})
+
+
+def _quoted_as_before(value: str) -> str:
+    """The double-quoted scalar as the emitter wrote it before its ASCII shortcut (session 9)."""
+    return _NON_PRINTABLE.sub(_escape, json.dumps(value, ensure_ascii=False))
+
+
+@settings(max_examples=1000)
+@given(st.text(st.characters(codec='utf-8')) | st.text(st.sampled_from('ab:-\x7f\x85\u2028\u2029\t\n\x00"\\ é')))
+def test_quoted_strings_are_written_as_before(text: str) -> None:
+    written = _string.__wrapped__(text)
+    assert written == text or written == _quoted_as_before(text)
+    assert yaml.safe_load(f'value: {written}\n') == {'value': text}
+
+
+@pytest.mark.parametrize(
+    ('text', 'written'),
+    [
+        ('a\x7fb', '"a\\u007fb"'),
+        ('tab\there', '"tab\\there"'),
+        ('v=spf1 -all', '"v=spf1 -all"'),
+        ('a\x85', '"a\\u0085"'),
+    ],
+)
+def test_quoted_strings_escape_what_yaml_cannot_hold(text: str, written: str) -> None:
+    """DEL is the one ASCII character JSON leaves raw and YAML refuses: the shortcut must not skip it."""
+    assert _string.__wrapped__(text) == written
+    assert yaml.safe_load(to_yaml({'value': text})) == {'value': text}

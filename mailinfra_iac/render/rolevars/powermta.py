@@ -150,6 +150,15 @@ def _unique(items: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(items))
 
 
+def _distinct(values: Iterable[list[dict[str, str]]]) -> list[list[dict[str, str]]]:
+    """The distinct rule lists, by value (the same list object for most streams: ``in`` tests identity first)."""
+    found: list[list[dict[str, str]]] = []
+    for value in values:
+        if value not in found:
+            found.append(value)
+    return found
+
+
 class _Host:
     """The computation for one PowerMTA host."""
 
@@ -313,7 +322,7 @@ class _Host:
                 stream.name: self._backoff_rules(self.plans[stream.name].isp(DEFAULT_ISP if isp == '*' else isp))
                 for stream in self.streams
             }
-            variants = _unique(repr(value) for value in rules.values())
+            variants = _distinct(rules.values())
             for stream_name, stream_rules in rules.items():
                 if not stream_rules:
                     continue
