@@ -262,7 +262,31 @@ def powermta_gate_auth(ctx: CheckContext) -> Iterator[Problem]:
             )
 
 
+def powermta_gate_networks(ctx: CheckContext) -> Iterator[Problem]:
+    """The gate accepts a stream's port only from its injection networks: a PowerMTA stream without one would take
+    no mail at all (and before the gate checked clients, it relayed for anyone)."""
+    if not ctx.deployment.feedback.suppression.powermta_gate:
+        return
+    powermta = {host for host, mta in ctx.facts.host_mta.items() if mta == 'powermta'}
+    for name, stream in ctx.deployment.streams.items():
+        if not stream.injection.networks and powermta.intersection(ctx.facts.streams[name].hosts):
+            yield ctx.problem(
+                'powermta-gate-networks',
+                f'stream "{name}" has no injection networks on PowerMTA: the suppression gate accepts a port only '
+                "from its stream's networks, so no client could inject",
+                ('streams', name, 'injection', 'networks'),
+                expected='the client networks of the stream, e.g. [10.0.0.0/24]',
+                value='[]',
+            )
+
+
 CHECKS = (
+    Check(
+        'powermta-gate-networks',
+        'error',
+        'Each PowerMTA stream behind the suppression gate has injection networks.',
+        powermta_gate_networks,
+    ),
     Check(
         'powermta-gate-auth',
         'error',

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from mailinfra_agent.contract import DEFAULT_EXPORTER_PORT
+
 from ..model import Deployment
 from ..model.infrastructure import HOST_ROLES, HostRole
 
@@ -29,3 +31,25 @@ def database_host(deployment: Deployment) -> str | None:
     """
     hosts = hosts_with_role(deployment, 'database')
     return hosts[0] if hosts else None
+
+
+GATE_UPSTREAM_PORT = 10025
+"""First candidate for PowerMTA's loopback listener behind the suppression gate."""
+
+
+def known_ports(deployment: Deployment, host: str, stream_ports: list[int]) -> set[int]:
+    """Ports mailinfra already uses on ``host``: its streams' injection ports, the queue exporter, and on an inbound
+    host the bounce MX (25) and the unsubscribe endpoint."""
+    ports = {*stream_ports, DEFAULT_EXPORTER_PORT}
+    if host in inbound_hosts(deployment):
+        ports.add(25)
+        if deployment.feedback.unsubscribe is not None:
+            ports.add(deployment.feedback.unsubscribe.port)
+    return ports
+
+
+def gate_upstream_port(deployment: Deployment, host: str, stream_ports: list[int]) -> int:
+    """PowerMTA's loopback port behind the suppression gate: the first from ``GATE_UPSTREAM_PORT`` that no known
+    port of the host (:func:`known_ports`) takes."""
+    taken = known_ports(deployment, host, stream_ports)
+    return next(port for port in range(GATE_UPSTREAM_PORT, 65536) if port not in taken)

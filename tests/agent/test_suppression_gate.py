@@ -9,6 +9,9 @@ they cannot prove: that the real PowerMTA maps ``<source 127.0.0.N>`` to the str
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ipaddress
+import re
 import smtplib
 import socket
 import socketserver
@@ -19,13 +22,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from io import BufferedReader
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from mailinfra_agent.postfix.trial import free_port
 from mailinfra_agent.store import Database, connect_sqlite, migrate
 from mailinfra_agent.suppression import SuppressionList
-from mailinfra_agent.suppression.gate import MAX_COMMAND, MAX_ERRORS, Gate, StreamGate
+from mailinfra_agent.suppression.gate import MAX_COMMAND, MAX_ERRORS, Gate, StreamGate, _Lookups
 
 KEY = b'gate-test-key-of-at-least-32-characters'
 MARKETING = StreamGate('marketing', 0, '127.0.0.3')
@@ -37,6 +41,8 @@ class Session:
     peer: str
     commands: list[str] = field(default_factory=list)
     messages: list[bytes] = field(default_factory=list)
+    cr_line_ends: int = 0
+    """Message lines ended by a bare CR, as an MTA that took CR for a line end would see them."""
 
 
 class _StandInHandler(socketserver.StreamRequestHandler):
@@ -60,6 +66,10 @@ class _StandInHandler(socketserver.StreamRequestHandler):
                 body = b''
                 while (data := self.rfile.readline()) not in (b'.\r\n', b''):
                     body += data
+                    # an MTA that ends lines at a bare CR too would see these lines (and maybe a "." among them)
+                    session.cr_line_ends += len(re.findall(rb'\r(?!\n)', data))
+                if not data:
+                    return  # the connection closed inside DATA: no message
                 session.messages.append(body)
                 self.wfile.write(b'250 2.0.0 queued by the stand-in\r\n')
             elif verb == 'QUIT':
@@ -96,12 +106,21 @@ def db(tmp_path: Path) -> Iterator[Database]:
         yield database
 
 
+LOOPBACK = (ipaddress.ip_network('127.0.0.0/8'),)
+
+
 @pytest.fixture
 def running(tmp_path: Path, db: Database) -> Iterator[Running]:
+    with serving(tmp_path, db, LOOPBACK) as gate:
+        yield gate
+
+
+@contextlib.contextmanager
+def serving(tmp_path: Path, db: Database, networks: tuple[Any, ...], **limits: Any) -> Iterator[Running]:
     standin = StandIn()
     threading.Thread(target=standin.serve_forever, daemon=True).start()
     ports = {'marketing': free_port(), 'transactional': free_port()}
-    streams = [StreamGate(s.name, ports[s.name], s.source) for s in (MARKETING, TRANSACTIONAL)]
+    streams = [StreamGate(s.name, ports[s.name], s.source, networks) for s in (MARKETING, TRANSACTIONAL)]
     store = {'path': tmp_path / 'agent.db'}
     gate = Gate(
         streams,
@@ -110,6 +129,7 @@ def running(tmp_path: Path, db: Database) -> Iterator[Running]:
         KEY,
         hostname='gate.example.test',
         listen_address='127.0.0.1',
+        **limits,
     )
     loop = asyncio.new_event_loop()
     loop.run_until_complete(gate.start())
@@ -295,7 +315,7 @@ def test_a_session_of_errors_is_closed(running: Running) -> None:
 def test_without_the_mta_the_gate_answers_421(tmp_path: Path, db: Database) -> None:
     port = free_port()
     gate = Gate(
-        [StreamGate('marketing', port, '127.0.0.3')],
+        [StreamGate('marketing', port, '127.0.0.3', LOOPBACK)],
         ('127.0.0.1', free_port()),  # nothing listens there
         lambda: connect_sqlite(tmp_path / 'agent.db'),
         KEY,
@@ -321,12 +341,18 @@ def test_the_command_refuses_bad_arguments_clearly(tmp_path: Path, capsys: pytes
 
     contract = str(write_contract(tmp_path))
     base = ['suppression', '--contract', contract, 'gate', '--upstream', '127.0.0.1:10025']
-    assert main([*base, '--stream', 'transactional=2525@10.0.0.1']) == 2
+    assert main([*base, '--stream', 'transactional=2525@10.0.0.1']) == 64
     assert 'expected NAME=PORT@127.0.0.N' in capsys.readouterr().err
-    assert main([*base, '--stream', 'marketing=2525@127.0.0.2']) == 2
+    assert main([*base, '--stream', 'marketing=2525@127.0.0.2']) == 64
     assert 'stream marketing is not in the contract (cold_outreach, transactional)' in capsys.readouterr().err
-    assert main([*base[:-1], 'nowhere', '--stream', 'transactional=2525@127.0.0.2']) == 2
+    assert main([*base[:-1], 'nowhere', '--stream', 'transactional=2525@127.0.0.2']) == 64
     assert 'expected HOST:PORT' in capsys.readouterr().err
+    assert main([*base, '--stream', 'transactional=2525@127.0.0.2', '--allow', 'transactional=10.0.0.300/8']) == 64
+    assert 'expected NAME=CIDR' in capsys.readouterr().err
+    assert main([*base, '--stream', 'transactional=2525@127.0.0.2', '--allow', 'cold_outreach=10.0.0.0/8']) == 64
+    assert 'no --stream cold_outreach' in capsys.readouterr().err
+    assert main([*base, '--stream', 'transactional=2525@127.0.0.2', '--max-sessions', '0']) == 64
+    assert 'must be positive' in capsys.readouterr().err
 
 
 def test_the_command_serves_the_gate(tmp_path: Path) -> None:
@@ -341,12 +367,19 @@ def test_the_command_serves_the_gate(tmp_path: Path) -> None:
     port = free_port()
     command = [sys.executable, '-m', 'mailinfra_agent', 'suppression', '--contract', contract, 'gate']
     command += ['--upstream', f'127.0.0.1:{standin.server_address[1]}', '--stream', f'cold_outreach={port}@127.0.0.4']
-    command += ['--listen-address', '127.0.0.1', '--hostname', 'gate.example.test']
+    command += [
+        '--allow',
+        'cold_outreach=127.0.0.0/8',
+        '--listen-address',
+        '127.0.0.1',
+        '--hostname',
+        'gate.example.test',
+    ]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert process.stdout is not None
         assert process.stdout.readline() == f'suppression gate to 127.0.0.1:{standin.server_address[1]}: ' + (
-            f'cold_outreach {port} from 127.0.0.4\n'
+            f'cold_outreach {port} from 127.0.0.4 for 127.0.0.0/8\n'
         )
         with client(port) as smtp:
             smtp.ehlo()
@@ -359,3 +392,109 @@ def test_the_command_serves_the_gate(tmp_path: Path) -> None:
         process.communicate(timeout=20)
         standin.shutdown()
         standin.server_close()
+
+
+@pytest.mark.parametrize('networks', [(), (ipaddress.ip_network('10.0.0.0/8'), ipaddress.ip_network('::1/128'))])
+def test_a_client_outside_the_streams_networks_is_refused_at_connect(
+    tmp_path: Path, db: Database, networks: tuple[Any, ...]
+) -> None:
+    with serving(tmp_path, db, networks) as running:
+        sock = socket.create_connection(('127.0.0.1', running.ports['marketing']), timeout=20)
+        with sock, sock.makefile('rb') as replies:
+            assert replies.readline() == b'554 5.7.1 not allowed to inject here\r\n'
+            assert replies.readline() == b''
+        assert running.standin.sessions == []  # nothing reached the MTA
+        assert running.gate.counters.refused_clients == 1
+
+
+@pytest.mark.parametrize(
+    ('recipient', 'stored'),
+    [
+        ('"alice"@example.com', 'alice@example.com'),
+        ('"al\\ice"@example.com', 'alice@example.com'),
+        ('alice@example.com.', 'alice@example.com'),
+        ('bob@bücher.de', 'bob@xn--bcher-kva.de'),
+        ('"Alice"@EXAMPLE.com.', 'alice@example.com'),
+    ],
+)
+def test_a_suppressed_recipient_in_another_spelling_is_refused(running: Running, recipient: str, stored: str) -> None:
+    running.suppressions.add('marketing', stored, 'complaint', 'k1')
+    sock, replies = raw_session(running.ports['marketing'])
+    with sock:
+        sock.sendall(b'EHLO app.example.test\r\n')
+        while not replies.readline().startswith(b'250 '):
+            pass
+        sock.sendall(b'MAIL FROM:<news@example.com> SMTPUTF8\r\nRCPT TO:<' + recipient.encode() + b'>\r\n')
+        assert replies.readline() == b'250 2.0.0 ok\r\n'
+        assert replies.readline().startswith(b'550 5.7.1 <' + recipient.encode() + b'>: ')
+    assert not any(c.startswith('RCPT') for c in running.standin.sessions[0].commands)
+
+
+@pytest.mark.parametrize('recipient', ['"a b"@example.com', 'postmaster', 'x@-bad-.example', 'a..b@example.com'])
+def test_a_recipient_that_cannot_be_checked_is_refused_not_relayed(running: Running, recipient: str) -> None:
+    sock, replies = raw_session(running.ports['marketing'])
+    with sock:
+        sock.sendall(b'MAIL FROM:<news@example.com>\r\nRCPT TO:<' + recipient.encode() + b'>\r\n')
+        assert replies.readline() == b'250 2.0.0 ok\r\n'
+        assert replies.readline().startswith(b'550 5.1.3 <' + recipient.encode() + b'>: ')
+    assert not any(c.startswith('RCPT') for c in running.standin.sessions[0].commands)
+
+
+@pytest.mark.parametrize('message', [b'Subject: x\r\n\r\nbody\r.\rMAIL FROM:<a@b.c>\r\n', b'a\r\rb\r\n', b'a\r'])
+def test_a_message_with_a_bare_cr_is_refused_and_never_completed_upstream(running: Running, message: bytes) -> None:
+    sock, replies = raw_session(running.ports['marketing'])
+    with sock:
+        sock.sendall(b'MAIL FROM:<news@example.com>\r\nRCPT TO:<kept@example.net>\r\nDATA\r\n')
+        assert [replies.readline() for _ in range(3)] == [b'250 2.0.0 ok\r\n', b'250 2.0.0 ok\r\n', b'354 go ahead\r\n']
+        sock.sendall(b'first line\r\n' + message + b'\r\n.\r\n')
+        assert replies.readline() == b'550 5.6.11 bare CR in the message, refused\r\n'
+        sock.sendall(b'MAIL FROM:<news@example.com>\r\n')
+        assert replies.readline() == b'421 4.7.0 closing after a refused message\r\n'
+    [session] = running.standin.sessions
+    assert session.messages == []  # the final dot never reached the MTA
+    assert session.cr_line_ends == 0  # nor did any line with a bare CR
+    assert running.gate.counters.bare_cr == 1
+
+
+def test_the_stand_in_sees_a_bare_cr_line_end() -> None:
+    """The stand-in counts what the test above says never reaches it."""
+    standin = StandIn()
+    threading.Thread(target=standin.serve_forever, daemon=True).start()
+    try:
+        with smtplib.SMTP('127.0.0.1', standin.server_address[1], timeout=20) as smtp:
+            smtp.ehlo()
+            smtp.mail('a@example.com')
+            smtp.rcpt('b@example.com')
+            smtp.data(b'body\r.\rnext\r\n')
+        assert standin.sessions[0].cr_line_ends == 2
+    finally:
+        standin.shutdown()
+        standin.server_close()
+
+
+def test_sessions_over_the_limits_get_421(tmp_path: Path, db: Database) -> None:
+    with serving(tmp_path, db, LOOPBACK, max_sessions=2, max_sessions_per_client=1) as running:
+        first, first_replies = raw_session(running.ports['marketing'])
+        with first:
+            with socket.create_connection(('127.0.0.1', running.ports['marketing']), timeout=20) as sock:
+                assert sock.makefile('rb').readline() == b'421 4.7.0 too many sessions, try again later\r\n'
+            assert running.gate.counters.over_limit == 1
+            first.sendall(b'QUIT\r\n')
+            assert first_replies.readline() == b'221 2.0.0 bye\r\n'
+            assert first_replies.readline() == b''
+        with client(running.ports['marketing']) as smtp:  # the closed session no longer counts
+            assert smtp.ehlo()[0] == 250
+
+
+def test_a_session_longer_than_the_maximum_is_closed(tmp_path: Path, db: Database) -> None:
+    with serving(tmp_path, db, LOOPBACK, max_session_seconds=0.5) as running:
+        sock, replies = raw_session(running.ports['marketing'])
+        with sock:
+            assert replies.readline() == b'421 4.4.2 session too long, closing\r\n'
+            assert replies.readline() == b''
+
+
+def test_a_session_without_lookups_starts_no_thread(db: Database) -> None:
+    lookups = _Lookups(lambda: db, KEY)
+    lookups.close()
+    assert not lookups._executor._threads

@@ -160,6 +160,17 @@ CASES = [
         ),
     ),
     Case(
+        'powermta-gate-networks',
+        'port: 2526, networks: [10.0.0.0/8]',
+        'port: 2526, networks: []',
+        '[]',
+        'streams.marketing.injection.networks',
+        setup=(
+            ('mta: auto', 'mta: powermta'),
+            ('\nmonitoring:', '\nfeedback: {suppression: {powermta_gate: true}}\nmonitoring:'),
+        ),
+    ),
+    Case(
         'retry-schedule',
         'injection: {port: 2526, networks: [10.0.0.0/8]}',
         'injection: {port: 2526, networks: [10.0.0.0/8]}\n    retry: {min_backoff: 2h, max_backoff: 1h}',

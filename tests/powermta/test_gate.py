@@ -35,8 +35,8 @@ def test_the_gate_moves_the_listeners_to_loopback_and_the_port_selects_the_strea
     assert host_vars(files, 'pmta1')['powermta__gate'] == {
         'upstream': '127.0.0.1:10025',
         'streams': [
-            {'name': 'transactional', 'port': 2525, 'source': '127.0.0.2'},
-            {'name': 'marketing', 'port': 2526, 'source': '127.0.0.3'},
+            {'name': 'transactional', 'port': 2525, 'source': '127.0.0.2', 'networks': ['10.8.0.0/16']},
+            {'name': 'marketing', 'port': 2526, 'source': '127.0.0.3', 'networks': ['10.8.0.0/16']},
         ],
     }
     text = files['mta/pmta1/pmta/config'].decode()
@@ -72,3 +72,24 @@ def test_the_gate_is_refused_with_smtp_auth_users_on_powermta() -> None:
     # Postfix hosts keep their users: the gate is only in front of PowerMTA
     postfix = edit('mta: auto', 'mta: postfix', users.replace('mta: powermta', 'mta: auto'))
     assert [p for p in problems(postfix) if p.check == 'powermta-gate-auth'] == []
+
+
+def test_the_gate_is_refused_for_a_powermta_stream_without_injection_networks() -> None:
+    text = edit('mta: auto', 'mta: powermta', BASE).replace('\nmonitoring:', GATE, 1)
+    assert [p for p in problems(text) if p.check == 'powermta-gate-networks'] == []
+    bare = edit('port: 2526, networks: [10.0.0.0/8]', 'port: 2526, networks: []', text)
+    [problem] = [p for p in problems(bare) if p.check == 'powermta-gate-networks']
+    assert problem.severity == 'error'
+    assert 'streams.marketing.injection.networks' in str(problem)
+    assert [
+        p for p in problems(edit('mta: powermta', 'mta: postfix', bare)) if p.check == 'powermta-gate-networks'
+    ] == []
+
+
+def test_the_loopback_port_avoids_the_unsubscribe_port() -> None:
+    unsubscribe = (
+        '\nfeedback: {suppression: {powermta_gate: true}, unsubscribe: {hostname: unsubscribe.testco.example, '
+        'tls_certificate: /etc/ssl/u.pem, tls_key: /etc/ssl/u.key, port: 10025}}\nmonitoring:'
+    )
+    _, variables = _powermta(BASE.replace('\nmonitoring:', unsubscribe, 1))
+    assert variables['powermta__gate']['upstream'] == '127.0.0.1:10026'

@@ -33,7 +33,7 @@ KEY = 'role-test-key-of-at-least-32-characters'
 
 def _unit(gate: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
     """The role's ``agent__unit`` of the gate, as Ansible templates it for a host with ``powermta__gate``."""
-    [task] = yaml.safe_load((ROLE / 'tasks' / 'gate.yml').read_text())
+    [task] = [t for t in yaml.safe_load((ROLE / 'tasks' / 'gate.yml').read_text()) if 'include_role' in str(t)]
     playbook = [
         {
             'hosts': 'localhost',
@@ -79,8 +79,9 @@ def test_the_roles_gate_unit_serves_the_rendered_streams(tmp_path: Path) -> None
     ports = {item['name']: free_port() for item in gate['streams']}
     local = {
         'upstream': f'127.0.0.1:{standin.server_address[1]}',
-        'streams': [{**item, 'port': ports[item['name']]} for item in gate['streams']],
+        'streams': [{**item, 'port': ports[item['name']], 'networks': ['127.0.0.0/8']} for item in gate['streams']],
     }
+    assert [item['networks'] for item in gate['streams']] == [['10.8.0.0/16'], ['10.8.0.0/16']]
     unit = _unit(local, tmp_path)
     assert unit['name'] == 'suppression-gate'
     assert unit['capabilities'] == []  # ports above 1024: no capability
@@ -106,6 +107,9 @@ def test_the_roles_gate_unit_serves_the_rendered_streams(tmp_path: Path) -> None
 
     # the unit's command with the test's contract (the unit reads the default /etc/mailinfra/agent.json)
     assert unit['command'][:2] == ['suppression', 'gate']
+    assert [arg for arg in unit['command'] if arg.startswith('--allow')] == [
+        f'--allow={item["name"]}=127.0.0.0/8' for item in gate['streams']
+    ]
     command = [sys.executable, '-m', 'mailinfra_agent', 'suppression', '--contract', str(contract_path)]
     process = subprocess.Popen(command + unit['command'][1:], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:

@@ -9,9 +9,10 @@
 - ``webhook``: post the due webhook outbox rows;
 - ``policy-server --listen unix:/path|inet:host:port``: the Postfix policy service that also enforces hash-only
   suppressions (:mod:`mailinfra_agent.suppression.policy_service`); runs until stopped.
-- ``gate --upstream HOST:PORT --stream NAME=PORT@SOURCE ...``: the SMTP gate in front of PowerMTA
-  (:mod:`mailinfra_agent.suppression.gate`): each stream's public port, relayed from its loopback SOURCE address;
-  runs until stopped.
+- ``gate --upstream HOST:PORT --stream NAME=PORT@SOURCE ... --allow NAME=CIDR ...``: the SMTP gate in front of
+  PowerMTA (:mod:`mailinfra_agent.suppression.gate`): each stream's public port, relayed from its loopback SOURCE
+  address, open to the stream's --allow networks only (``554 5.7.1`` for other clients); ``--max-sessions``,
+  ``--max-sessions-per-client``, ``--max-session-seconds``; runs until stopped.
 
 Exit 0: done (query: not suppressed); 1: query found a suppression, import skipped lines, a webhook or map
 failed; 2: the contract, the store, a key or the file cannot be used; 64: bad arguments.
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ipaddress
 import re
 import socket
 import sys
@@ -43,7 +45,13 @@ from ..suppression import (
     write_map,
 )
 from ..suppression import webhook as hooks
-from ..suppression.gate import Gate, StreamGate
+from ..suppression.gate import (
+    MAX_SESSION_SECONDS,
+    MAX_SESSIONS,
+    MAX_SESSIONS_PER_CLIENT,
+    Gate,
+    StreamGate,
+)
 from ..suppression.policy_service import serve
 from ..suppression.retention import apply_retention
 from ._contract import load_or_report
@@ -89,6 +97,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         required=True,
         metavar='NAME=PORT@SOURCE',
         help="a stream's public port and the loopback address its sessions are relayed from (repeat per stream)",
+    )
+    gate.add_argument(
+        '--allow',
+        action='append',
+        default=[],
+        metavar='NAME=CIDR',
+        help="a client network allowed on a stream's port (repeat; a stream without one accepts no client)",
+    )
+    gate.add_argument(
+        '--max-sessions', type=int, default=MAX_SESSIONS, help=f'concurrent sessions (default {MAX_SESSIONS})'
+    )
+    gate.add_argument(
+        '--max-sessions-per-client',
+        type=int,
+        default=MAX_SESSIONS_PER_CLIENT,
+        help=f'concurrent sessions of one client address (default {MAX_SESSIONS_PER_CLIENT})',
+    )
+    gate.add_argument(
+        '--max-session-seconds',
+        type=float,
+        default=MAX_SESSION_SECONDS,
+        help=f'longest session (default {MAX_SESSION_SECONDS:g})',
     )
     gate.add_argument('--listen-address', default='0.0.0.0', help='address of the public ports (default 0.0.0.0)')
     gate.add_argument('--hostname', default=None, help='name in the greeting and EHLO (default: the host name)')
@@ -294,23 +324,41 @@ def _policy_server(listen: str, contract: Contract, key: bytes) -> int:
 _GATE_STREAM = re.compile(r'^([a-z0-9][a-z0-9_-]*)=(\d{1,5})@(127\.\d{1,3}\.\d{1,3}\.\d{1,3})$')
 
 
+def _usage(message: str) -> int:
+    print(f'suppression: {message}', file=sys.stderr)
+    return EXIT_USAGE
+
+
 def _gate(args: argparse.Namespace, contract: Contract, key: bytes) -> int:
     host, _, port = str(args.upstream).rpartition(':')
     if not host or not port.isdigit() or not 0 < int(port) < 65536:
-        return _error(f'gate --upstream "{args.upstream}": expected HOST:PORT, for example 127.0.0.1:10025')
+        return _usage(f'gate --upstream "{args.upstream}": expected HOST:PORT, for example 127.0.0.1:10025')
     known = {stream.name for stream in contract.streams}
+    allowed: dict[str, list[ipaddress.IPv4Network | ipaddress.IPv6Network]] = {}
+    for value in args.allow:
+        name, _, cidr = str(value).partition('=')
+        try:
+            network = ipaddress.ip_network(cidr)
+        except ValueError:
+            return _usage(f'gate --allow "{value}": expected NAME=CIDR, for example marketing=10.0.0.0/24')
+        allowed.setdefault(name, []).append(network)
     streams = []
     for value in args.stream:
         match = _GATE_STREAM.match(value)
         if match is None or not 0 < int(match.group(2)) < 65536:
-            return _error(
+            return _usage(
                 f'gate --stream "{value}": expected NAME=PORT@127.0.0.N, for example marketing=2525@127.0.0.2'
             )
         if match.group(1) not in known:
-            return _error(
+            return _usage(
                 f'gate --stream "{value}": stream {match.group(1)} is not in the contract ({", ".join(sorted(known))})'
             )
-        streams.append(StreamGate(match.group(1), int(match.group(2)), match.group(3)))
+        networks = tuple(allowed.pop(match.group(1), []))
+        streams.append(StreamGate(match.group(1), int(match.group(2)), match.group(3), networks))
+    if allowed:
+        return _usage(f'gate --allow: no --stream {", ".join(sorted(allowed))}')
+    if min(args.max_sessions, args.max_sessions_per_client) < 1 or not args.max_session_seconds > 0:
+        return _usage('gate: --max-sessions, --max-sessions-per-client and --max-session-seconds must be positive')
     gate = Gate(
         streams,
         (host, int(port)),
@@ -318,6 +366,9 @@ def _gate(args: argparse.Namespace, contract: Contract, key: bytes) -> int:
         key,
         hostname=args.hostname or socket.getfqdn(),
         listen_address=args.listen_address,
+        max_sessions=args.max_sessions,
+        max_sessions_per_client=args.max_sessions_per_client,
+        max_session_seconds=args.max_session_seconds,
     )
     try:
         asyncio.run(_serve_gate(gate))
@@ -330,6 +381,9 @@ def _gate(args: argparse.Namespace, contract: Contract, key: bytes) -> int:
 
 async def _serve_gate(gate: Gate) -> None:
     await gate.start()
-    ports = ', '.join(f'{stream.name} {stream.port} from {stream.source}' for stream in gate.streams)
+    ports = ', '.join(
+        f'{stream.name} {stream.port} from {stream.source} for {" ".join(map(str, stream.networks)) or "nobody"}'
+        for stream in gate.streams
+    )
     print(f'suppression gate to {gate.upstream[0]}:{gate.upstream[1]}: {ports}', flush=True)
     await gate.serve_forever()

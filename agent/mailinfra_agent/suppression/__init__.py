@@ -19,6 +19,7 @@ from .suppressions import (
     SuppressionList,
     address_hash,
     address_problem,
+    canonical_address,
     normalise_address,
 )
 from .transfer import ImportReport, export_csv, export_json, import_csv
@@ -38,6 +39,7 @@ __all__ = [
     'Suppressor',
     'address_hash',
     'address_problem',
+    'canonical_address',
     'export_csv',
     'export_json',
     'import_csv',

@@ -28,21 +28,31 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import ipaddress
 import re
 import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..store import Database, StoreError
-from .suppressions import Entry, SuppressionList, address_problem, normalise_address
+from .suppressions import Entry, SuppressionList, address_problem, canonical_address
 
 __all__ = ['MAX_COMMAND', 'MAX_ERRORS', 'Counters', 'Gate', 'StreamGate', 'refusal']
 
 MAX_COMMAND = 4096
 """Longest command line accepted (RFC 5321 allows 512 octets plus extensions' parameters)."""
-MAX_LINE = 1024 * 1024
-"""Buffer limit of the streams; a longer message line is relayed in pieces."""
+MAX_LINE = MAX_COMMAND
+"""Buffer limit of the client streams, so a command line is never buffered past ``MAX_COMMAND``; a longer message
+line is relayed in pieces."""
+MAX_REPLY = 1024 * 1024
+"""Buffer limit of the upstream stream."""
+MAX_SESSIONS = 200
+"""Concurrent sessions of the gate (all ports) before new ones get ``421 4.7.0``."""
+MAX_SESSIONS_PER_CLIENT = 20
+"""Concurrent sessions from one client address before new ones get ``421 4.7.0``."""
+MAX_SESSION_SECONDS = 3600.0
+"""Longest session; then ``421 4.4.2`` and the connection closes."""
 MAX_ERRORS = 10
 """Bad commands in one session before the gate closes it."""
 CLIENT_TIMEOUT = 300.0
@@ -62,6 +72,17 @@ class StreamGate:
     name: str
     port: int
     source: str
+    networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+    """Client networks allowed to inject on the port; any other client gets ``554 5.7.1`` (none: nobody)."""
+
+    def allows(self, peer: str) -> bool:
+        try:
+            address = ipaddress.ip_address(peer.split('%', 1)[0])
+        except ValueError:
+            return False
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
+        return any(address in network for network in self.networks)
 
 
 @dataclass
@@ -74,6 +95,9 @@ class Counters:
     deferred: int = 0
     bad_input: int = 0
     upstream_errors: int = 0
+    refused_clients: int = 0
+    over_limit: int = 0
+    bare_cr: int = 0
 
 
 def refusal(address: str, entry: Entry | None) -> bytes:
@@ -142,10 +166,12 @@ class _Lookups:
                 db.close()
 
     async def lookup(self, address: str, stream: str) -> Entry | None:
+        self._used = True
         return await asyncio.get_running_loop().run_in_executor(self._executor, self._lookup, address, stream)
 
     def close(self) -> None:
-        self._executor.submit(self._close)
+        if getattr(self, '_used', False):  # no thread was started for a session without lookups
+            self._executor.submit(self._close)
         self._executor.shutdown(wait=False)
 
 
@@ -161,6 +187,9 @@ class Gate:
         *,
         hostname: str,
         listen_address: str = '0.0.0.0',  # the public injection ports, like PowerMTA's 0/0
+        max_sessions: int = MAX_SESSIONS,
+        max_sessions_per_client: int = MAX_SESSIONS_PER_CLIENT,
+        max_session_seconds: float = MAX_SESSION_SECONDS,
     ) -> None:
         self.streams = streams
         self.upstream = upstream
@@ -168,8 +197,13 @@ class Gate:
         self.key = key
         self.hostname = hostname
         self.listen_address = listen_address
+        self.max_sessions = max_sessions
+        self.max_sessions_per_client = max_sessions_per_client
+        self.max_session_seconds = max_session_seconds
         self.counters = Counters()
         self.servers: list[asyncio.Server] = []
+        self.active: dict[str, int] = {}
+        """Open sessions per client address."""
 
     def log(self, message: str) -> None:
         print(f'suppression gate: {message}', file=sys.stderr, flush=True)
@@ -205,12 +239,42 @@ class Gate:
         self.counters.sessions += 1
         peername = writer.get_extra_info('peername')
         peer = str(peername[0]) if isinstance(peername, tuple) else '?'
+        refused = self._admission(stream, peer)
+        if refused is not None:
+            with contextlib.suppress(OSError):
+                writer.write(refused)
+                await writer.drain()
+            writer.close()
+            return
+        self.active[peer] = self.active.get(peer, 0) + 1
+        try:
+            await self._serve(stream, peer, reader, writer)
+        finally:
+            self.active[peer] -= 1
+            if not self.active[peer]:
+                del self.active[peer]
+
+    def _admission(self, stream: StreamGate, peer: str) -> bytes | None:
+        """The refusal of a new session, or None: a client outside the stream's networks, or over a limit."""
+        if not stream.allows(peer):
+            self.counters.refused_clients += 1
+            self.log(f'{stream.name}: refused client {peer}: not in the injection networks')
+            return b'554 5.7.1 not allowed to inject here\r\n'
+        if sum(self.active.values()) >= self.max_sessions or self.active.get(peer, 0) >= self.max_sessions_per_client:
+            self.counters.over_limit += 1
+            self.log(f'{stream.name}: refused client {peer}: too many sessions')
+            return b'421 4.7.0 too many sessions, try again later\r\n'
+        return None
+
+    async def _serve(
+        self, stream: StreamGate, peer: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
         lookups = _Lookups(self.connect, self.key)
         upstream_writer: asyncio.StreamWriter | None = None
         try:
             try:
                 up_reader, up_writer = await asyncio.wait_for(
-                    asyncio.open_connection(*self.upstream, local_addr=(stream.source, 0), limit=MAX_LINE),
+                    asyncio.open_connection(*self.upstream, local_addr=(stream.source, 0), limit=MAX_REPLY),
                     UPSTREAM_TIMEOUT,
                 )
                 upstream_writer = up_writer
@@ -226,7 +290,14 @@ class Gate:
             writer.write(f'220 {self.hostname} ESMTP mailinfra\r\n'.encode())
             await writer.drain()
             session = _Session(self, stream, peer, lookups, reader, writer, up_reader, up_writer)
-            await session.run()
+            try:
+                await asyncio.wait_for(session.run(), self.max_session_seconds)
+            except TimeoutError:
+                self.log(f'{stream.name}: session from {peer} over {self.max_session_seconds:g} s, closed')
+                with contextlib.suppress(OSError):
+                    writer.write(b'421 4.4.2 session too long, closing\r\n')
+                    await writer.drain()
+                return
         except (OSError, TimeoutError, _UpstreamError) as error:
             self.counters.upstream_errors += 1
             self.log(f'{stream.name}: session from {peer} ended: {error or type(error).__name__}')
@@ -273,6 +344,8 @@ class _Session:
     writer: asyncio.StreamWriter
     up_reader: asyncio.StreamReader
     up_writer: asyncio.StreamWriter
+    upstream_dropped: bool = field(default=False)
+    """The upstream connection was dropped (a refused message): the session ends at the next command."""
 
     def bad_input(self, why: str) -> None:
         self.gate.bad_input(self.stream, self.peer, why)
@@ -300,6 +373,9 @@ class _Session:
                 return
             else:
                 if not line:
+                    return
+                if self.upstream_dropped:
+                    await self.send(b'421 4.7.0 closing after a refused message\r\n')
                     return
                 reply = await self.command(line)
                 if reply is None:
@@ -369,18 +445,21 @@ class _Session:
         address = match.group(1) if match.group(1) is not None else match.group(2)
         # A source route (<@relay:user@domain>) is ignored by receivers (RFC 5321 C): check the mailbox.
         mailbox = address.split(':', 1)[1] if address.startswith('@') and ':' in address else address
-        recipient = normalise_address(mailbox)
+        recipient = canonical_address(mailbox)
         counters = self.gate.counters
-        if address_problem(recipient) is None:
-            try:
-                entry = await asyncio.wait_for(self.lookups.lookup(recipient, self.stream.name), UPSTREAM_TIMEOUT)
-            except (StoreError, TimeoutError) as error:
-                counters.deferred += 1
-                self.gate.log(f'{self.stream.name}: store: {error or "timeout"}')
-                return refusal(address, None)
-            if entry is not None:
-                counters.suppressed += 1
-                return refusal(address, entry)
+        if address_problem(recipient) is not None:
+            # Fail closed: what cannot be looked up is not relayed (it could be a suppressed mailbox in disguise).
+            self.bad_input('RCPT TO address that cannot be checked')
+            return f'550 5.1.3 <{address}>: Recipient address rejected: cannot be checked for suppression\r\n'.encode()
+        try:
+            entry = await asyncio.wait_for(self.lookups.lookup(recipient, self.stream.name), UPSTREAM_TIMEOUT)
+        except (StoreError, TimeoutError) as error:
+            counters.deferred += 1
+            self.gate.log(f'{self.stream.name}: store: {error or "timeout"}')
+            return refusal(address, None)
+        if entry is not None:
+            counters.suppressed += 1
+            return refusal(address, entry)
         raw = await self.relay(line)
         if raw[:1] == b'2':
             counters.relayed_recipients += 1
@@ -391,7 +470,7 @@ class _Session:
         if not raw.startswith(b'354'):
             return raw
         await self.send(raw)
-        at_line_start, after_cr = True, False
+        at_line_start, after_cr, refused = True, False, False
         while True:
             try:
                 chunk = await asyncio.wait_for(self.reader.readuntil(b'\n'), CLIENT_TIMEOUT)
@@ -399,15 +478,36 @@ class _Session:
                 chunk = await self.reader.readexactly(error.consumed)
             except asyncio.IncompleteReadError as error:
                 raise OSError('client closed the connection during DATA') from error
+            if not refused and _bare_cr(chunk, after_cr):
+                # A bare CR could end a line (or the data) for the MTA but not for the gate: the message is refused
+                # and nothing more of it, not even the final dot, reaches the MTA.
+                refused = True
+                self.bad_input('bare CR in a message')
+                self.gate.counters.bare_cr += 1
             if chunk.endswith(b'\n') and not chunk.endswith(b'\r\n') and not (chunk == b'\n' and after_cr):
                 # A bare LF ends a line for the gate: it ends one for the MTA too (CRLF), so both see the same end
                 # of data and no command can hide in the message.
                 chunk = chunk[:-1] + b'\r\n'
             after_cr = chunk.endswith(b'\r')
-            self.up_writer.write(chunk)
-            await self.up_writer.drain()
             if at_line_start and chunk in (b'.\r\n', b'.\n'):
                 break
+            if not refused:
+                self.up_writer.write(chunk)
+                await self.up_writer.drain()
             at_line_start = chunk.endswith(b'\n')
+        if refused:
+            # The MTA is inside DATA with part of the message: dropping the connection is the only clean abort.
+            self.up_writer.close()
+            self.upstream_dropped = True
+            return b'550 5.6.11 bare CR in the message, refused\r\n'
+        self.up_writer.write(b'.\r\n')
+        await self.up_writer.drain()
         final, _ = await _reply(self.up_reader)
         return final
+
+
+def _bare_cr(chunk: bytes, after_cr: bool) -> bool:
+    """Whether ``chunk`` holds a CR not followed by LF (a CR at its very end waits for the next chunk)."""
+    if after_cr and not chunk.startswith(b'\n'):
+        return True
+    return b'\r' in chunk.removesuffix(b'\r').replace(b'\r\n', b'')

@@ -7,6 +7,7 @@ the hash is always there, so a hash-only row still answers :meth:`SuppressionLis
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
@@ -26,6 +27,7 @@ __all__ = [
     'SuppressionList',
     'address_hash',
     'address_problem',
+    'canonical_address',
     'normalise_address',
 ]
 
@@ -41,6 +43,23 @@ _COLUMNS = 'scope, address_hash, address, reason, category, source, created, exp
 def normalise_address(address: str) -> str:
     """Trimmed, lower case, without angle brackets."""
     return address.strip().strip('<>').strip().lower()
+
+
+def canonical_address(address: str) -> str:
+    """The form a received recipient is looked up in: :func:`normalise_address`, then a quoted local part unquoted
+    (backslash escapes dropped), one trailing dot of the domain dropped and the domain IDNA-encoded (the list keeps
+    only ASCII domains, so ``bücher.de`` is stored as ``xn--bcher-kva.de``). May still fail :func:`address_problem`."""
+    address = normalise_address(address)
+    local, at, domain = address.rpartition('@')
+    if not at:
+        return address
+    if len(local) >= 2 and local.startswith('"') and local.endswith('"'):
+        local = re.sub(r'\\(.)', r'\1', local[1:-1])
+    domain = domain.removesuffix('.')
+    if not domain.isascii():
+        with contextlib.suppress(UnicodeError):  # left as it is: address_problem() refuses it
+            domain = domain.encode('idna').decode('ascii')
+    return f'{local}@{domain}'
 
 
 def address_problem(address: str) -> str | None:

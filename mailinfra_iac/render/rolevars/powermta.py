@@ -38,6 +38,7 @@ from mailinfra_agent.shaping.powermta_warmup import queue_name, vmta_name
 
 from ...catalogue import bounces
 from ...facts import DEFAULT_ISP, Backoff, IspPlan, StreamPlan
+from ...facts.hosts import gate_upstream_port
 from ...facts.plan import ORDINARY
 from ..base import RenderContext
 from .base import Template
@@ -47,8 +48,6 @@ MTA = 'powermta'
 LISTEN_ALL = '0/0'
 """``smtp-listener`` address for every local address, as Port25's sample writes it."""
 GATE_UPSTREAM = '127.0.0.1'
-GATE_UPSTREAM_PORT = 10025
-"""PowerMTA's loopback listener behind the gate (the next free port when a stream injects on this one)."""
 GATE_SOURCE_BASE = 2
 """The first stream's loopback source is 127.0.0.2; 127.0.0.1 stays for the host's own clients."""
 CONFIG_TEMPLATE = Template('powermta/templates/etc/pmta/config.j2', 'pmta/config')
@@ -220,13 +219,18 @@ class _Host:
     def gate_streams(self) -> list[dict[str, Any]]:
         """Each stream's public port and the loopback address the gate relays its sessions from."""
         return [
-            {'name': stream.name, 'port': stream.injection.port, 'source': f'127.0.0.{GATE_SOURCE_BASE + index}'}
+            {
+                'name': stream.name,
+                'port': stream.injection.port,
+                'source': f'127.0.0.{GATE_SOURCE_BASE + index}',
+                'networks': list(stream.injection.networks),
+            }
             for index, stream in enumerate(self.streams)
         ]
 
     def gate_upstream_port(self) -> int:
-        ports = {stream.injection.port for stream in self.streams}
-        return next(port for port in range(GATE_UPSTREAM_PORT, 65536) if port not in ports)
+        ports = [stream.injection.port for stream in self.streams]
+        return gate_upstream_port(self.context.deployment, self.host, ports)
 
     def sources(self) -> list[dict[str, Any]]:
         if self.gate:
