@@ -227,6 +227,24 @@ def test_a_following_parser_moves_its_reference_with_the_clock(monkeypatch: pyte
     assert dt.datetime.fromtimestamp(event.time, tz).year == 2027
 
 
+def test_a_stamp_read_before_the_reference_moved_is_read_again_after(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A stamp more than two days ahead of the reference is last year's; once the clock has moved on (same year),
+    the same stamp is this year's, as a new parser reads it, not the cached answer of the old reference."""
+    from mailinfra_agent.feedback import postfix_log
+
+    clock = [stamp_utc(2026, 3, 1, 12, 0, 0)]
+    monkeypatch.setattr(postfix_log.time_module, 'time', lambda: clock[0])
+    parser = PostfixLogParser()
+    (early,) = events(parser.parse_line('Mar 10 12:00:00' + SENT[15:], 'maillog', 1))
+    assert dt.datetime.fromtimestamp(early.time, dt.UTC).year == 2025
+    clock[0] = stamp_utc(2026, 3, 10, 12, 0, 0)
+    events(parser.parse_line('Mar 10 11:59:00' + SENT[15:], 'maillog', 2))  # a miss: the reference moves
+    (later,) = events(parser.parse_line('Mar 10 12:00:00' + SENT[15:], 'maillog', 3))
+    (fresh,) = events(PostfixLogParser().parse_line('Mar 10 12:00:00' + SENT[15:], 'maillog', 1))
+    assert later.time == fresh.time
+    assert dt.datetime.fromtimestamp(later.time, dt.UTC).year == 2026
+
+
 @pytest.mark.parametrize('reference', [(2026, 12, 6), (2027, 1, 2), (2029, 3, 1), (2028, 2, 28)])
 def test_a_fixed_offset_reads_stamps_as_a_zone_with_that_offset(reference: tuple[int, int, int]) -> None:
     """A fixed offset (dt.timezone) takes the day's midnight once and adds the time of day; a zone from the tz

@@ -614,10 +614,11 @@ class PostfixLogParser:
 
     def _move_reference(self, now: float) -> None:
         year = dt.datetime.fromtimestamp(now, self._tz).year
-        if year != self._reference_year:  # both caches hold values chosen among the old reference's years
+        if year != self._reference_year:  # midnights of the old reference's years
             self._days.clear()
-            self._stamps.clear()
-        self._minutes.clear()  # its minutes were chosen to lie wholly on one side of the old limit
+        # Stamps and minutes were read against the old limit (a stamp beyond it went to the year before).
+        self._stamps.clear()
+        self._minutes.clear()
         self._reference, self._reference_year = now, year
 
     def _midnights(self, month: int, day: int) -> tuple[float, ...]:
