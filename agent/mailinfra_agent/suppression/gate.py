@@ -148,6 +148,7 @@ class _Lookups:
         self._connect = connect
         self._key = key
         self._db: Database | None = None
+        self._used = False  # whether the executor's thread was started
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix='gate-lookup')
 
     def _lookup(self, address: str, stream: str) -> Entry | None:
@@ -170,7 +171,7 @@ class _Lookups:
         return await asyncio.get_running_loop().run_in_executor(self._executor, self._lookup, address, stream)
 
     def close(self) -> None:
-        if getattr(self, '_used', False):  # no thread was started for a session without lookups
+        if self._used:  # no thread was started for a session without lookups
             self._executor.submit(self._close)
         self._executor.shutdown(wait=False)
 
