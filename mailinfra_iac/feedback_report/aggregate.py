@@ -292,6 +292,8 @@ def _dimension(value: object) -> str | None:
 
 
 GroupKey = tuple[str, str | None, str | None, str | None, str | None]
+ReasonKey = tuple[str, str | None, str]
+"""A :class:`Reason`'s fields."""
 
 
 def _key(row: Sequence[object]) -> GroupKey:
@@ -346,15 +348,17 @@ def build_report(db: Database, first: date | None = None, last: date | None = No
         'GROUP BY 8, 1, 2, 3, 4, 5, 6, 7',
         params,
     )
-    per_group: dict[GroupKey, Counter[Reason]] = defaultdict(Counter)
-    overall: Counter[Reason] = Counter()
+    # Counted by plain tuples (hashed in C); Reason objects are made for the top ones only.
+    per_group: dict[GroupKey, Counter[ReasonKey]] = defaultdict(Counter)
+    overall: Counter[ReasonKey] = Counter()
     normalised: dict[str, str] = {}
     for row in reason_rows:
         raw = row[:5]
         key = keys.get(raw) or keys.setdefault(raw, _key(raw))
         text = str(row[7])
-        reason = Reason(str(row[5]), _dimension(row[6]), normalised.get(text) or normalise_reason(text))
-        normalised[text] = reason.text
+        if text not in normalised:
+            normalised[text] = normalise_reason(text)
+        reason = (str(row[5]), _dimension(row[6]), normalised[text])
         per_group[key][reason] += int(row[8])
         overall[reason] += int(row[8])
 
@@ -375,12 +379,10 @@ def build_report(db: Database, first: date | None = None, last: date | None = No
     )
 
 
-def _top(counter: Counter[Reason], limit: int) -> tuple[tuple[Reason, int], ...]:
+def _top(counter: Counter[ReasonKey], limit: int) -> tuple[tuple[Reason, int], ...]:
     """The most frequent reasons; ties in a fixed order (status, category, text)."""
-    ranked = sorted(
-        counter.items(), key=lambda item: (-item[1], item[0].status, sort_key(item[0].category), item[0].text)
-    )
-    return tuple(ranked[:limit])
+    ranked = sorted(counter.items(), key=lambda item: (-item[1], item[0][0], sort_key(item[0][1]), item[0][2]))
+    return tuple((Reason(*reason), count) for reason, count in ranked[:limit])
 
 
 def rollup(report: Report, dimension: str) -> dict[str | None, dict[str, Counts]]:
