@@ -202,9 +202,10 @@ def _group_order(key: GroupKey) -> tuple[tuple[bool, str], ...]:
 
 
 _ADDRESS = re.compile(r"<?[\w.!#$%&'*+/=?^`{|}~-]+@[\w-]+(?:\.[\w-]+)*>?")
-# The patterns below are the plain ones (_PLAIN_PATTERNS, which the tests compare them with) written to start with
-# a character class: the regex engine then skips every position that cannot start a match instead of trying each.
-# A leading ``\b`` becomes a look-behind after the first character: ``\bd`` = ``d(?<!\wd)`` for a word character d.
+# _IPV4, _CODES and _NUMBER_RUN are the plain patterns of _PLAIN_PATTERNS (the tests compare them) written to start
+# with a character class: the regex engine then skips the positions that cannot start a match instead of trying
+# each. A leading ``\b`` becomes a look-behind after the first character: ``\bd`` = ``d(?<!\wd)`` for a word
+# character d. _HEX_ID spells out its class instead of using re.IGNORECASE.
 _IPV4 = re.compile(r'\d(?<!\w\d)\d{0,2}(?:\.\d{1,3}){3}\b')
 _IPV6 = re.compile(r'\b(?:[0-9a-f]{0,4}:){2,7}[0-9a-f]{0,4}\b', re.IGNORECASE)
 _IPV6_HINT = re.compile(r':[0-9a-f]{0,4}:', re.IGNORECASE)
@@ -221,7 +222,7 @@ _PLAIN_PATTERNS = {
     '_CODES': (r'\b[245]\d\d(?:[ -][245]\.\d{1,3}\.\d{1,3})?\b|\b[245]\.\d{1,3}\.\d{1,3}\b', 0),
     '_NUMBER_RUN': (r'(?:#[ .,:/-]*){2,}', 0),
 }
-"""The readable form of the rewritten patterns above."""
+"""The readable form of the rewritten patterns above: name, pattern, flags."""
 _URL = re.compile(r'https?://[^\s<>"]+', re.IGNORECASE)
 MAX_REASON = 160
 _PLACEHOLDER = 0xE000
