@@ -2,7 +2,8 @@
 
 Reads the ``feedback_events`` table (one row per :class:`mailinfra_agent.feedback.events.Event`, its fields as
 columns, ``time`` in POSIX seconds) through :mod:`mailinfra_agent.store`, on SQLite or PostgreSQL. Counting is
-done by one ``GROUP BY`` per query in the database, so a report over millions of events moves only the groups.
+done by one ``GROUP BY`` per query in the database, so a report over millions of events moves only the groups
+(the counts below are summed in Python from the events per group, kind, status and category).
 
 What is counted, per group (day in UTC, stream, sending IP, ISP, list segment):
 
@@ -25,14 +26,16 @@ The rates, each ``None`` when its denominator is 0 (see docs/feedback-report.md)
 
 from __future__ import annotations
 
+import json
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 
 from mailinfra_agent.feedback.classify import HARD_CATEGORIES, REPUTATION_CATEGORIES
-from mailinfra_agent.store import Database
+from mailinfra_agent.store import Database, StoreError
 
 __all__ = [
     'COUNTS',
@@ -67,26 +70,27 @@ TOP_REASONS_PER_GROUP = 3
 RATE_DIGITS = 6
 
 
-def _in(values: Iterable[str]) -> str:
-    return ', '.join(f"'{value}'" for value in sorted(values))
+_SOFT_EXCLUDED = HARD_CATEGORIES | REPUTATION_CATEGORIES
 
 
-_HARD = _in(HARD_CATEGORIES)
-_POLICY = _in(REPUTATION_CATEGORIES)
-_COUNT_SQL = {
-    'sent': "kind = 'delivery' AND status = 'sent'",
-    'deferred': "kind = 'delivery' AND status = 'deferred'",
-    'bounced': "kind = 'delivery' AND status = 'bounced'",
-    'hard_bounced': f"kind = 'delivery' AND status = 'bounced' AND category IN ({_HARD})",
-    'soft_bounced': (
-        f"kind = 'delivery' AND status = 'bounced' AND (category IS NULL OR category NOT IN ({_HARD}, {_POLICY}))"
-    ),
-    'policy_bounced': f"kind = 'delivery' AND status = 'bounced' AND category IN ({_POLICY})",
-    'expired': "kind = 'delivery' AND status = 'expired'",
-    'dsn_bounces': "kind = 'dsn'",
-    'complaints': "kind = 'complaint'",
-    'unsubscribes': "kind = 'unsubscribe'",
-}
+def _adds(kind: object, status: object, category: object) -> tuple[int, ...]:
+    """What one event of this kind, status and category adds to each of :data:`COUNTS` (module docstring)."""
+    delivery = kind == 'delivery'
+    bounced = delivery and status == 'bounced'
+    return (
+        int(delivery and status == 'sent'),
+        int(delivery and status == 'deferred'),
+        int(bounced),
+        int(bounced and category in HARD_CATEGORIES),
+        int(bounced and (category is None or category not in _SOFT_EXCLUDED)),
+        int(bounced and category in REPUTATION_CATEGORIES),
+        int(delivery and status == 'expired'),
+        int(kind == 'dsn'),
+        int(kind == 'complaint'),
+        int(kind == 'unsubscribe'),
+    )
+
+
 _KEY_SQL = 'stream, sending_ip, isp, segment'
 """NULLs form one group in SQL; an empty text is grouped with them afterwards."""
 
@@ -198,15 +202,35 @@ def _group_order(key: GroupKey) -> tuple[tuple[bool, str], ...]:
 
 
 _ADDRESS = re.compile(r"<?[\w.!#$%&'*+/=?^`{|}~-]+@[\w-]+(?:\.[\w-]+)*>?")
-_IPV4 = re.compile(r'\b\d{1,3}(?:\.\d{1,3}){3}\b')
+# _IPV4, _CODES and _NUMBER_RUN are the plain patterns of _PLAIN_PATTERNS (the tests compare them) written to start
+# with a character class: the regex engine then skips the positions that cannot start a match instead of trying
+# each. A leading ``\b`` becomes a look-behind after the first character: ``\bd`` = ``d(?<!\wd)`` for a word
+# character d. _HEX_ID spells out its class instead of using re.IGNORECASE.
+_IPV4 = re.compile(r'\d(?<!\w\d)\d{0,2}(?:\.\d{1,3}){3}\b')
 _IPV6 = re.compile(r'\b(?:[0-9a-f]{0,4}:){2,7}[0-9a-f]{0,4}\b', re.IGNORECASE)
-_HEX_ID = re.compile(r'\b(?=[0-9a-z]*\d)[0-9a-z_-]{10,}\b', re.IGNORECASE)
-_CODES = re.compile(r'\b[245]\d\d(?:[ -][245]\.\d{1,3}\.\d{1,3})?\b|\b[245]\.\d{1,3}\.\d{1,3}\b')
+_IPV6_HINT = re.compile(r':[0-9a-f]{0,4}:', re.IGNORECASE)
+"""Part of every ``_IPV6`` match (its first two groups' colons): a quick test before the slow pattern."""
+_ALNUM_IGNORECASE = '0-9A-Za-z\u0130\u0131\u017f\u212a'
+"""What ``[0-9a-z]`` matches with ``re.IGNORECASE``, spelled out: without the flag the pattern runs faster."""
+_HEX_ID = re.compile(rf'\b(?=[{_ALNUM_IGNORECASE}]*\d)[{_ALNUM_IGNORECASE}_-]{{10,}}\b')
+_CODES = re.compile(r'[245](?<!\w[245])(?:\d\d(?:[ -][245]\.\d{1,3}\.\d{1,3})?\b|\.\d{1,3}\.\d{1,3}\b)')
 _NUMBER = re.compile(r'\d+')
+_NUMBER_RUN = re.compile(r'#[ .,:/-]*(?:#[ .,:/-]*)+')
+_PLAIN_PATTERNS = {
+    '_IPV4': (r'\b\d{1,3}(?:\.\d{1,3}){3}\b', 0),
+    '_HEX_ID': (r'\b(?=[0-9a-z]*\d)[0-9a-z_-]{10,}\b', re.IGNORECASE),
+    '_CODES': (r'\b[245]\d\d(?:[ -][245]\.\d{1,3}\.\d{1,3})?\b|\b[245]\.\d{1,3}\.\d{1,3}\b', 0),
+    '_NUMBER_RUN': (r'(?:#[ .,:/-]*){2,}', 0),
+}
+"""The readable form of the rewritten patterns above: name, pattern, flags."""
 _URL = re.compile(r'https?://[^\s<>"]+', re.IGNORECASE)
 MAX_REASON = 160
 _PLACEHOLDER = 0xE000
 """Private-use characters stand for the kept SMTP codes while numbers are replaced."""
+
+
+def _url_host(match: re.Match[str]) -> str:
+    return match.group(0).split('/')[2].split('?')[0]
 
 
 def normalise_reason(text: str) -> str:
@@ -216,10 +240,14 @@ def normalise_reason(text: str) -> str:
     URLs are cut to their host, so a provider's help link stays readable.
     """
     text = ' '.join(text.split())
-    text = _URL.sub(lambda match: match.group(0).split('/')[2].split('?')[0], text)
-    text = _ADDRESS.sub('<address>', text)
+    # A pattern runs only where it can match (a URL holds "://", an address "@"): most texts skip the slow ones.
+    if '://' in text:
+        text = _URL.sub(_url_host, text)
+    if '@' in text:
+        text = _ADDRESS.sub('<address>', text)
     text = _IPV4.sub('<ip>', text)
-    text = _IPV6.sub('<ip>', text)
+    if _IPV6_HINT.search(text):
+        text = _IPV6.sub('<ip>', text)
     codes: list[str] = []
 
     def keep(match: re.Match[str]) -> str:
@@ -231,7 +259,9 @@ def normalise_reason(text: str) -> str:
     text = _NUMBER.sub('#', text)
     for index, code in enumerate(codes):
         text = text.replace(chr(_PLACEHOLDER + index), code)
-    text = re.sub(r'(?:#[ .,:/-]*){2,}', '# ', text).strip()
+    if '#' in text:
+        text = _NUMBER_RUN.sub('# ', text)
+    text = text.strip()
     if len(text) > MAX_REASON:
         text = text[: MAX_REASON - 1] + '…'
     return text
@@ -263,12 +293,32 @@ def _dimension(value: object) -> str | None:
 
 
 GroupKey = tuple[str, str | None, str | None, str | None, str | None]
+ReasonKey = tuple[str, str | None, str]
+"""A :class:`Reason`'s fields."""
 
 
-def _key(row: tuple[object, ...]) -> GroupKey:
+def _key(row: Sequence[object]) -> GroupKey:
     """The group of a result row: its day and the four dimensions (NULL or empty: unknown)."""
     day = (EPOCH + timedelta(days=int(str(row[0])))).isoformat()
     return (day, _dimension(row[1]), _dimension(row[2]), _dimension(row[3]), _dimension(row[4]))
+
+
+def _outcomes(db: Database, day: str, where: str, params: list[float], *, packed: bool) -> list[tuple[Any, ...]]:
+    """Rows of day, the four dimensions, kind, status, category and the number of such events.
+
+    ``packed`` (SQLite): grouped by one JSON text of the eight, not by the eight columns.
+    """
+    columns = f'{day}, {_KEY_SQL}, kind, status, category'
+    if packed:
+        # SQLite groups by sorting every row; one text key compares in one memcmp, where eight columns compare
+        # one by one (the benchmark store, 160,000 events: 0.14 s CPU instead of 0.25 s).
+        try:
+            rows = db.execute(f'SELECT json_array({columns}), COUNT(*) FROM {TABLE}{where} GROUP BY 1', params)
+        except StoreError:
+            pass  # a BLOB value (JSON holds none) or a SQLite built without JSON: the plain query below
+        else:
+            return [(*json.loads(text), number) for text, number in rows]
+    return db.execute(f'SELECT {columns}, COUNT(*) FROM {TABLE}{where} GROUP BY 1, 2, 3, 4, 5, 6, 7, 8', params)
 
 
 def build_report(db: Database, first: date | None = None, last: date | None = None) -> Report:
@@ -277,28 +327,39 @@ def build_report(db: Database, first: date | None = None, last: date | None = No
         raise ValueError(f'the period starts ({first}) after it ends ({last})')
     day = _day_sql(db.dialect)
     where, params = _where(first, last)
-    sums = ', '.join(f'SUM(CASE WHEN {condition} THEN 1 ELSE 0 END)' for condition in _COUNT_SQL.values())
-    rows = db.execute(f'SELECT {day}, {_KEY_SQL}, {sums} FROM {TABLE}{where} GROUP BY 1, 2, 3, 4, 5', params)
-    counts: dict[GroupKey, Counts] = {}
-    for row in rows:
-        key = _key(row)
-        counts[key] = counts.get(key, Counts()) + Counts(*(int(value or 0) for value in row[5:]))
+    keys: dict[tuple[object, ...], GroupKey] = {}
+    sums: dict[GroupKey, list[int]] = {}
+    for row in _outcomes(db, day, where, params, packed=db.dialect == 'sqlite'):
+        raw = tuple(row[:5])
+        key = keys.get(raw) or keys.setdefault(raw, _key(raw))
+        number = int(row[8])
+        total = sums.setdefault(key, [0] * len(COUNTS))
+        for index, add in enumerate(_adds(row[5], row[6], row[7])):
+            total[index] += add * number
+    counts = {key: Counts(*values) for key, values in sums.items()}
 
     reason_where = (
         where
         + ' AND '
         + ("kind IN ('delivery', 'dsn') AND status IN ('bounced', 'deferred', 'expired') AND diagnostic IS NOT NULL")
     )
+    # The diagnostic first: the column that tells most groups apart, so the sort compares fewer columns.
     reason_rows = db.execute(
         f'SELECT {day}, {_KEY_SQL}, status, category, diagnostic, COUNT(*) FROM {TABLE}{reason_where} '
-        'GROUP BY 1, 2, 3, 4, 5, 6, 7, 8',
+        'GROUP BY 8, 1, 2, 3, 4, 5, 6, 7',
         params,
     )
-    per_group: dict[GroupKey, Counter[Reason]] = defaultdict(Counter)
-    overall: Counter[Reason] = Counter()
+    # Counted by plain tuples (hashed in C); Reason objects are made for the top ones only.
+    per_group: dict[GroupKey, Counter[ReasonKey]] = defaultdict(Counter)
+    overall: Counter[ReasonKey] = Counter()
+    normalised: dict[str, str] = {}
     for row in reason_rows:
-        key = _key(row)
-        reason = Reason(str(row[5]), _dimension(row[6]), normalise_reason(str(row[7])))
+        raw = row[:5]
+        key = keys.get(raw) or keys.setdefault(raw, _key(raw))
+        text = str(row[7])
+        if text not in normalised:
+            normalised[text] = normalise_reason(text)
+        reason = (str(row[5]), _dimension(row[6]), normalised[text])
         per_group[key][reason] += int(row[8])
         overall[reason] += int(row[8])
 
@@ -319,12 +380,10 @@ def build_report(db: Database, first: date | None = None, last: date | None = No
     )
 
 
-def _top(counter: Counter[Reason], limit: int) -> tuple[tuple[Reason, int], ...]:
+def _top(counter: Counter[ReasonKey], limit: int) -> tuple[tuple[Reason, int], ...]:
     """The most frequent reasons; ties in a fixed order (status, category, text)."""
-    ranked = sorted(
-        counter.items(), key=lambda item: (-item[1], item[0].status, sort_key(item[0].category), item[0].text)
-    )
-    return tuple(ranked[:limit])
+    ranked = sorted(counter.items(), key=lambda item: (-item[1], item[0][0], sort_key(item[0][1]), item[0][2]))
+    return tuple((Reason(*reason), count) for reason, count in ranked[:limit])
 
 
 def rollup(report: Report, dimension: str) -> dict[str | None, dict[str, Counts]]:

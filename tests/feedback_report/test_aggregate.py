@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import random
+import re
 import sqlite3
+import sys
 import time
 from datetime import date
 from pathlib import Path
@@ -10,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from mailinfra_agent.contract import Store
-from mailinfra_agent.store import Database, connect, migrate
+from mailinfra_agent.store import Database, StoreError, connect, migrate
 from mailinfra_agent.store.events import EVENT_COLUMNS, insert_events
-from mailinfra_iac.feedback_report import Counts, Reason, build_report, normalise_reason, rollup
+from mailinfra_iac.feedback_report import Counts, Reason, aggregate, build_report, normalise_reason, rollup
 from mailinfra_iac.feedback_report.formats import as_data
 
 from .conftest import DAY1, SCRIPT, ev
@@ -197,3 +200,118 @@ def test_null_sender_mail_is_not_the_senders_traffic(db: Database) -> None:
     )
     after = {g.key: g for g in build_report(db).groups}[A].counts
     assert (after.sent, after.bounced) == (before.sent + 1, before.bounced)
+
+
+def _plain_normalise(text: str) -> str:
+    """normalise_reason as first written: the readable patterns, each run on every text."""
+    plain = {name: re.compile(pattern, flags) for name, (pattern, flags) in aggregate._PLAIN_PATTERNS.items()}
+    text = ' '.join(text.split())
+    text = aggregate._URL.sub(lambda match: match.group(0).split('/')[2].split('?')[0], text)
+    text = aggregate._ADDRESS.sub('<address>', text)
+    text = plain['_IPV4'].sub('<ip>', text)
+    text = aggregate._IPV6.sub('<ip>', text)
+    codes: list[str] = []
+
+    def keep(match: re.Match[str]) -> str:
+        codes.append(match.group(0))
+        return chr(aggregate._PLACEHOLDER + len(codes) - 1)
+
+    text = plain['_CODES'].sub(keep, text)
+    text = plain['_HEX_ID'].sub('<id>', text)
+    text = aggregate._NUMBER.sub('#', text)
+    for index, code in enumerate(codes):
+        text = text.replace(chr(aggregate._PLACEHOLDER + index), code)
+    text = plain['_NUMBER_RUN'].sub('# ', text).strip()
+    return text[: aggregate.MAX_REASON - 1] + '…' if len(text) > aggregate.MAX_REASON else text
+
+
+_TOKENS = (
+    *('550', '5.1.1', '4.2.0', '250 2.0.0', '421-4.7.0', '5.7.26', '2', '4', '5', '.', '1234', '12345', '٣', '٣.٣.٣'),
+    *('203.0.113.1', '1.2.3.4.5', '999.1.1.1', 'a1.2.3.4', '::1', 'fe80::1', '2001:DB8::a:1', 'x:y', ':1:'),
+    *(
+        'a640c23a62f3a',
+        'abcdefghij1',
+        '-abcdefghij1',
+        '_x123456789',
+        '\u01301234567890',
+        '\u017f12345678a',
+        '\u212a123456789',
+    ),
+    *('#', '##', '# #', '#.#', '\ue000', '\ue001', '@', '<', '>', 'ann@example.org', '<bob@x.example>', 'a@b'),
+    *('http://x.example/z?q=1', 'HTTPS://Y.example', 'https://', 'mx1.doriwn371.example[203.0.113.183]'),
+    *(' ', '  ', '\t', '\n', '-', '_', ':', '/', ',', 'x', 'said:', 'Recipient', 'address', 'rejected'),
+)
+
+
+def _corpus() -> list[str]:
+    """Texts made of the tokens the patterns care about, glued and spaced at random (the same every run)."""
+    rng = random.Random(13)
+    glued = [''.join(rng.choice(_TOKENS) for _ in range(rng.randint(0, 8))) for _ in range(6000)]
+    spaced = [' '.join(rng.choice(_TOKENS) for _ in range(rng.randint(0, 10))) for _ in range(6000)]
+    alphabet = 'aZ09_-.:#@<> /,45٣\u0130\u0131\u017f\u212a\ue000\n'
+    chars = [''.join(rng.choice(alphabet) for _ in range(rng.randint(0, 30))) for _ in range(6000)]
+    return [*_TOKENS, *glued, *spaced, *chars, 'x' * 1000, '1' * 200]
+
+
+CORPUS = _corpus()
+
+
+@pytest.mark.parametrize('name', sorted(aggregate._PLAIN_PATTERNS))
+def test_fast_patterns_match_like_the_plain_ones(name: str) -> None:
+    pattern, flags = aggregate._PLAIN_PATTERNS[name]
+    plain, fast = re.compile(pattern, flags), getattr(aggregate, name)
+    assert [fast.sub('<x>', text) for text in CORPUS] == [plain.sub('<x>', text) for text in CORPUS]
+    assert any(fast.search(text) for text in CORPUS)
+
+
+def test_the_corpus_tells_a_wrong_rewrite_apart() -> None:
+    """Without the look-behind for the leading \\b, the IPv4 pattern would also match inside a word."""
+    plain = re.compile(aggregate._PLAIN_PATTERNS['_IPV4'][0])
+    wrong = re.compile(r'\d{1,3}(?:\.\d{1,3}){3}\b')
+    assert [wrong.sub('<x>', text) for text in CORPUS] != [plain.sub('<x>', text) for text in CORPUS]
+
+
+def test_alnum_class_is_what_ignorecase_matches() -> None:
+    everything = ''.join(map(chr, range(sys.maxunicode + 1)))
+    assert re.findall(f'[{aggregate._ALNUM_IGNORECASE}]', everything) == re.findall('[0-9a-z]', everything, re.I)
+
+
+def test_normalise_reason_equals_the_plain_steps() -> None:
+    """The shortcuts (patterns skipped where a needed character is missing) change no text."""
+    assert [normalise_reason(text) for text in CORPUS] == [_plain_normalise(text) for text in CORPUS]
+    assert normalise_reason('deferred by 2001:db8::25 see http://help.example/x?y') == (
+        'deferred by <ip> see help.example'
+    )
+
+
+def _outcome_rows(db: Database, *, packed: bool) -> list[tuple[object, ...]]:
+    where, params = aggregate._where(None, None)
+    rows = aggregate._outcomes(db, aggregate._day_sql(db.dialect), where, params, packed=packed)
+    return sorted(rows, key=repr)
+
+
+def test_one_json_key_groups_like_the_eight_columns(sqlite_db: Database) -> None:
+    """Quotes, backslashes, control characters, NUL and non-ASCII text come back from the JSON key unchanged."""
+    odd = ('a"b\\c', 'ü\n\t', '', '[1, "x"]', '😀', None)
+    insert_events(
+        sqlite_db,
+        [
+            ev('delivery', 'bounced', DAY1 + n, stream=odd[n % 6], isp=odd[(n + 1) % 6], segment=odd[(n + 2) % 6])
+            for n in range(36)
+        ],
+    )
+    # insert_events stores NUL as U+FFFD (PostgreSQL takes none); SQLite itself keeps it
+    sqlite_db.execute("UPDATE feedback_events SET stream = ? WHERE stream = '😀'", ('n\x00ul',))
+    packed = _outcome_rows(sqlite_db, packed=True)
+    assert packed == _outcome_rows(sqlite_db, packed=False)
+    assert {row[1] for row in packed} >= {'a"b\\c', 'ü\n\t', '', '[1, "x"]', 'n\x00ul', None}
+
+
+def test_a_blob_value_falls_back_to_the_plain_grouping(sqlite_db: Database) -> None:
+    """JSON holds no BLOB: the report then groups by the columns, as it always does on PostgreSQL."""
+    sqlite_db.execute("UPDATE feedback_events SET isp = CAST(isp AS BLOB) WHERE isp = 'yahoo'")
+    with pytest.raises(StoreError, match='BLOB'):
+        sqlite_db.execute('SELECT json_array(isp) FROM feedback_events')
+    assert _outcome_rows(sqlite_db, packed=True) == _outcome_rows(sqlite_db, packed=False)
+    groups = {g.key: g for g in build_report(sqlite_db).groups}
+    assert groups[('2026-11-02', None, None, "b'yahoo'", None)].counts == Counts(complaints=2)
