@@ -11,7 +11,7 @@ Usage (from the repository root, venv active; needs Debian's ``pflogsumm``)::
 3. times, as whole processes on the same file in the same run (wall time, CPU time and peak RSS from GNU time):
    - ours: ``mailinfra-agent ingest --contract C run --once --no-contract-logs --log FILE`` into the empty store,
      then ``mailinfra feedback report --store sqlite:DB --format json``;
-   - the parser alone: ``PostfixLogParser`` over the file, no store (this script with ``--parser-only``);
+   - the parser alone: ``PostfixLogParser.parse_lines`` over the file, no store (this script with ``--parser-only``);
    - ``pflogsumm --syslog-name='postfix-(?:transactional|marketing|cold_outreach)' FILE``;
 4. compares the counts: SQL on the store, pflogsumm's "Grand Totals", and the generator's truth;
 5. checks on the first 50,000 lines how ``--syslog-name`` selects instances (default vs the alternation vs
@@ -221,24 +221,26 @@ def pflogsumm_totals(text: str) -> dict[str, Any]:
 
 
 def parser_only(log: Path) -> None:
-    """Child mode: the Postfix log parser over the file, no store; prints its counts (and own timing) as JSON."""
-    from mailinfra_agent.feedback.events import Event, EventError
+    """Child mode: the Postfix log parser over the file, no store; prints its counts (and own timing) as JSON.
+
+    As the ingest reads it: raw lines in batches of 20,000 through ``parse_lines``."""
     from mailinfra_agent.feedback.postfix_log import PostfixLogParser
 
     started = time.perf_counter()
     parser = PostfixLogParser(reference_time=time.time())
     counts: dict[str, int] = {}
     errors: dict[str, int] = {}
-    with log.open(encoding='utf-8', errors='surrogateescape') as handle:
-        for number, line in enumerate(handle, 1):
-            try:
-                records = parser.parse_line(line, str(log), number)
-            except EventError as error:
-                errors[error.reason] = errors.get(error.reason, 0) + 1
-                continue
-            for record in records:
-                name = record.status if isinstance(record, Event) else 'message-record'
-                counts[name] = counts.get(name, 0) + 1
+    lines = log.read_bytes().split(b'\n')
+    if lines and not lines[-1]:
+        lines.pop()
+    for start in range(0, len(lines), 20_000):
+        parsed = parser.parse_lines(lines[start : start + 20_000], str(log), start + 1)
+        for event in parsed.events + [event for event, _ in parsed.expiries]:
+            counts[event.status] = counts.get(event.status, 0) + 1
+        counts['message-record'] = counts.get('message-record', 0) + len(parsed.messages)
+        for _, error in parsed.problems:
+            reason = 'encoding' if error is None else error.reason
+            errors[reason] = errors.get(reason, 0) + 1
     seconds = time.perf_counter() - started
     print(json.dumps({'counts': counts, 'errors': errors, 'seconds': round(seconds, 3)}))
 

@@ -15,6 +15,7 @@ from mailinfra_agent.feedback.postfix_log import (
     Instance,
     IspMatcher,
     MessageSeen,
+    ParsedLines,
     PostfixLogParser,
     Record,
     smtp_code_of,
@@ -505,3 +506,138 @@ def test_a_recipient_delivered_after_a_deferral_does_not_expire() -> None:
         'Dec  6 07:00:00 mx1 postfix-marketing/qmgr[9]: 3F2A1B4C5D: from=<s@x>, status=expired, returned to sender',
     ]
     assert [e.recipient for e in events(parse_all(lines), 'expired')] == ['bob@example.com']
+
+
+# --- parse_lines: the batch path (issue 13, speed) -------------------------------------------------------------------
+
+H = 'Dec  6 06:00:0{s} mx1 '
+SMTP = H + 'postfix-marketing/out_192_0_2_10__gmail/smtp[77]: {q}: '
+QMGR = H + 'postfix-marketing/qmgr[5]: {q}: '
+FIELDS = 'relay=mx.example.com[192.0.2.99]:25, delay=1.5, delays=0.1/0/0.4/1, dsn={d}, status={st}'
+MIXED = [
+    SMTP + 'to=<A@Gmail.com>, ' + FIELDS.format(d='2.0.0', st='sent (250 2.0.0 OK)'),
+    QMGR + 'from=<bounce+a@example.org>, size=10, nrcpt=1 (queue active)',
+    QMGR + 'from=<bounce+a@example.org>, size=10, nrcpt=1 (queue active)',  # the same line again (a retry)
+    H + 'postfix-marketing/cleanup[6]: {q}: message-id=<m1@example.org>',
+    H + 'postfix-marketing/cleanup[6]: {q}: message-id=<m1@example.org>',
+    H + 'postfix-marketing/cleanup[6]: {q}: message-id= <m2@example.org> ',
+    SMTP + 'to=<d@gmail.com>, ' + FIELDS.format(d='4.2.1', st='deferred (host x said: 450 4.2.1 slow down)'),
+    SMTP + 'to=<e@gmail.com>, ' + FIELDS.format(d='4.2.1', st='SOFTBOUNCE (host x refused to talk to me: 421 no)'),
+    QMGR + 'from=<bounce+a@example.org>, status=expired, returned to sender',
+    'Dec  6 06:00:09 mx1 postfix-marketing/qmgr[5]: 5D4C3B2A1F: from=<x@example.org>, status=expired, returned',
+    SMTP + 'to=<b@gmail.com>, orig_to=<c@gmail.com>, ' + FIELDS.format(d='5.1.1', st='bounced (550 5.1.1 no)'),
+    SMTP + 'to=<v@gmail.com>, ' + FIELDS.format(d='2.0.0', st='deliverable (250 ok)'),
+    H + 'postfix-marketing/local[8]: {q}: to=<root@mx1>, relay=local, delay=0, delays=0/0/0/0, dsn=2.0.0, '
+    'status=sent (delivered to mailbox)',
+    QMGR + 'removed',
+    SMTP + 'to=<a@gmail.com>, ' + FIELDS.format(d='2.0.0', st='sent (250 2.0.0 OK)') + '\r',  # CRLF
+    QMGR + 'from=<crlf@example.org>, size=1, nrcpt=1 (queue active)\r',
+    H + 'postfix-marketing/cleanup[6]: {q}: message-id=<crlf@example.org>\r',
+    QMGR + 'removed\r',
+    '2026-12-06T06:00:00.123456+00:00 mx1 postfix/smtp[9]: 1A2B3C4D5E: to=<iso@gmail.com>, '
+    + FIELDS.format(d='2.0.0', st='sent (250 ok)'),
+    'Dec 06 06:00:00.5 mx1 postfix-marketing/smtp[9]: 1A2B3C4D5E: to=<post@gmail.com>, '
+    + FIELDS.format(d='2.0.0', st='sent (250 ok)'),
+    'Dec  6 06:00:00  mx1 postfix/smtp[9]: 1A2B3C4D5E: to=<spaces@gmail.com>, '
+    + FIELDS.format(d='2.0.0', st='sent (x)'),
+    'Dec  6 06:00:00 mx1 postfix/smtpd[2]: NOQUEUE: reject: RCPT from x[192.0.2.1]: 554 5.7.1 <a@b>: Relay access '
+    'denied; from=<s@example.org> to=<a@b> proto=ESMTP helo=<h>',
+    'Dec  6 06:00:00 mx1 opendkim[3]: 3F2A1B4C5D: to=<a@b>, status=sent (not postfix)',
+    'Dec  6 06:00:00 mx1 postfix/pickup[4]: 3F2A1B4C5D: uid=0 from=<root>',
+    # bad input: truncated, garbage, unknown status, unreadable header, stamps
+    SMTP + 'to=<cut@gmail.com>, relay=mx.example.com[192.0.2.99]:25, delay=1.5, del',
+    SMTP + 'to=<cut@gmail.com>, ' + FIELDS.format(d='2.0.0', st='sent (250 2.0.0 OK'),
+    SMTP + 'to=<cut@gmail.com>, ' + FIELDS.format(d='2.0.0', st='sent'),
+    SMTP + 'to=<cut@gmail.com',
+    SMTP + 'to=<g@gmail.com>, relay=x, delay=soon, delays=0, dsn=2.0.0, status=sent (ok)',
+    SMTP + 'to=<g@gmail.com>, relay=x, delay=1, delays=0, dsn=2.x.0, status=sent (ok)',
+    SMTP + 'to=<g@gmail.com>, relay=x, delay 1, dsn=2.0.0, status=sent (ok)',
+    SMTP + 'to=<u@gmail.com>, ' + FIELDS.format(d='2.0.0', st='delivered (250 ok)'),
+    'Foo  6 06:00:00 mx1 postfix/smtp[9]: 1A2B3C4D5E: to=<stamp@gmail.com>, ' + FIELDS.format(d='2.0.0', st='sent (x)'),
+    'Dec 99 06:00:00 mx1 postfix-marketing/qmgr[5]: 1A2B3C4D5E: from=<s@example.org>, size=1, nrcpt=1 (queue active)',
+    'Dec 99 06:00:00 mx1 postfix-marketing/cleanup[6]: 1A2B3C4D5E: message-id=<new@example.org>',
+    'postfix/smtp[9]: to=<nohead@gmail.com>, status=sent (x)',
+    'garbled postfix line to=<x@y>, and then status=sent',  # no ": to=<": kept for its "status="
+    '',
+    'Dec  6 06:00:00 mx1 kernel: nothing to see',
+]
+NON_UTF8 = [
+    (SMTP + 'to=<n@gmail.com>, ' + FIELDS.format(d='5.1.1', st='bounced (550 5.1.1 caf\udcc3 nein)')).encode(
+        'utf-8', 'surrogateescape'
+    ),  # kept: read with U+FFFD, and an encoding problem
+    b'Dec  6 06:00:00 mx1 postfix/smtpd[2]: connect from \xff\xfe[192.0.2.1]',  # not kept: only the problem
+    (SMTP + 'to=<j\u00fcrgen@gmail.com>, ' + FIELDS.format(d='2.0.0', st='sent (250 \u00fcber ok)')).encode(),
+    (SMTP + 'to=<cut\udcff@gmail.com>, relay=x').encode('utf-8', 'surrogateescape'),  # both problems, in order
+]
+
+
+def _corpus() -> list[bytes]:
+    lines = [line.format(s=n % 10, q='3F2A1B4C5D').encode() for n, line in enumerate(MIXED)]
+    lines[20:20] = NON_UTF8
+    captured_lines = [line.rstrip('\n').encode() for line in captured()]
+    return captured_lines + lines + captured_lines + lines
+
+
+def _line_by_line(lines: list[bytes], parser: PostfixLogParser, first: int) -> ParsedLines:
+    """What the ingest's per-line loop makes of the lines (decoding as it does)."""
+    out = ParsedLines()
+    for number, raw in enumerate(lines, first):
+        try:
+            text = raw.decode('utf-8')
+        except UnicodeDecodeError:
+            text = raw.decode('utf-8', 'replace')
+            out.problems.append((number, None))
+        try:
+            records = parser.parse_line(text, 'maillog', number)
+        except EventError as error:
+            out.problems.append((number, error))
+            continue
+        out.add(records, text.rstrip('\r\n'))
+    return out
+
+
+def _comparable(parsed: ParsedLines) -> tuple[object, ...]:
+    problems = [(n, None if e is None else (e.reason, str(e))) for n, e in parsed.problems]
+    return parsed.events, parsed.messages, parsed.expiries, problems
+
+
+@pytest.mark.parametrize('size', [1, 3, 17, 10_000])
+def test_parse_lines_equals_parse_line(size: int) -> None:
+    lines = _corpus()
+    one = PostfixLogParser(isp_of=ISPS, reference_time=REFERENCE, max_messages=4)  # small: evictions too
+    expected = _line_by_line(lines, one, 101)
+    batch = PostfixLogParser(isp_of=ISPS, reference_time=REFERENCE, max_messages=4)
+    got = ParsedLines()
+    for start in range(0, len(lines), size):
+        part = batch.parse_lines(lines[start : start + size], 'maillog', 101 + start)
+        got.events += part.events
+        got.messages += part.messages
+        got.expiries += part.expiries
+        got.problems += part.problems
+    assert _comparable(got) == _comparable(expected)
+    assert list(batch._queued) == list(one._queued)
+    # The corpus has what it is meant to have.
+    reasons = {e.reason if e else 'encoding' for _, e in expected.problems}
+    assert reasons == {'truncated', 'garbage', 'unknown-status', 'encoding'}
+    assert {e.status for e in expected.events} == {'sent', 'deferred', 'bounced', 'expired'}
+    assert expected.expiries and any(m.message_id for m in expected.messages)
+
+
+def test_parse_lines_reports_bad_lines_with_their_numbers() -> None:
+    parser = PostfixLogParser(isp_of=ISPS, reference_time=REFERENCE)
+    lines = [
+        SENT.encode(),
+        b'\xff to=<x>',
+        (PREFIX + 'to=<cut@example.com>').encode(),
+        b'garbage postfix to=<a> status=x',
+    ]
+    parsed = parser.parse_lines(lines, 'maillog', 7)
+    assert [(n, e.reason if e else None) for n, e in parsed.problems] == [
+        (8, None),
+        (9, 'truncated'),
+        (10, 'garbage'),
+    ]
+    assert str(parsed.problems[1][1]).startswith('maillog:9: ')
+    (event,) = parsed.events
+    assert event.recipient == 'alice@example.com' and event.smtp_code == '250'
+    assert event.key == event_key('postfix', SENT)

@@ -17,12 +17,15 @@ import pytest
 from mailinfra_agent.cli import main
 from mailinfra_agent.contract import load_contract
 from mailinfra_agent.feedback.events import Event
+from mailinfra_agent.feedback.postfix_log import PostfixLogParser
 from mailinfra_agent.ingest.files import MAX_LINE, LogFollower
 from mailinfra_agent.ingest.service import classifier
+from mailinfra_agent.ingest.sources import LogSource
 from mailinfra_agent.ingest.store import Backoff, Batch, Writer
 from mailinfra_agent.store import connect, connect_sqlite
 from mailinfra_agent.store.events import EVENT_COLUMNS, checkpoint, events, problem_counts
 from tests.agent.ingest_logs import contract_data, generate, write_contract, write_logs
+from tests.agent.test_feedback_postfix_log import ISPS, REFERENCE, _corpus
 
 # --- the follower --------------------------------------------------------------------------------------------
 
@@ -439,3 +442,40 @@ def test_only_re_readable_sources_relax_sqlite_syncing(tmp_path: Path, small_log
     assert synchronous(reader) == 1  # NORMAL
     reader.close()
     assert len(_rows(tmp_path / 'agent.db')) > 0
+
+
+class _LineOnly:
+    """A Postfix parser without ``parse_lines``: LogSource reads it line by line."""
+
+    def __init__(self, parser: PostfixLogParser) -> None:
+        self.parse_line = parser.parse_line
+
+
+def test_the_batch_parse_gives_what_the_line_parse_gives(tmp_path: Path) -> None:
+    log = tmp_path / 'maillog'
+    lines = b'\n'.join(_corpus())
+    log.write_bytes(lines[:5000] + b'\n' + b'x' * (MAX_LINE + 1) + b'\n' + lines[5000:] + b'\n')
+
+    def parse_with(make: Any) -> list[Any]:
+        source = LogSource(log, 'postfix-log', make, batch_lines=7)
+        parser = source.make_parser()
+        found: list[Any] = []
+        while (read := source.follower.read(source.batch_lines)) is not None:
+            batch = source._parse(parser, read)
+            found.append((batch.events, batch.messages, batch.expiries, batch.problems, read.checkpoint))
+            source.follower.commit(read)
+        return found
+
+    def make() -> PostfixLogParser:
+        return PostfixLogParser(isp_of=ISPS, reference_time=REFERENCE)
+
+    batched = parse_with(make)
+    assert batched == parse_with(lambda: _LineOnly(make()))
+    problems = [problem for _, _, _, found, _ in batched for problem in found]
+    assert {problem.reason for problem in problems} == {
+        'oversized',
+        'encoding',
+        'truncated',
+        'garbage',
+        'unknown-status',
+    }

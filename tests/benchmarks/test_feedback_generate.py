@@ -7,6 +7,7 @@ says it logged (its truth): otherwise the benchmark's count comparison would com
 from __future__ import annotations
 
 import importlib.util
+import json
 import sys
 import time
 from collections import Counter
@@ -136,3 +137,38 @@ def test_pflogsumm_totals_are_read_with_their_units() -> None:
     assert totals['bounced'] == 5121 and totals['rejected'] == 13402 and totals['forwarded'] == 0
     assert 'held' not in totals
     assert run.pflogsumm_totals('no summary here') == {}
+
+
+def test_the_batch_parser_reads_the_generated_log_as_the_line_parser(
+    sample: tuple[list[str], dict[str, Any]], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lines, _ = sample
+    raw = [line.rstrip('\n').encode('utf-8', 'surrogateescape') for line in lines]
+    reference = time.mktime((2026, 12, 6, 0, 0, 0, 0, 0, 0))
+    one, batch = PostfixLogParser(reference_time=reference), PostfixLogParser(reference_time=reference)
+    expected: list[Any] = []
+    for number, text in enumerate(raw, 1):  # as the ingest read lines one by one
+        try:
+            line = text.decode('utf-8')
+        except UnicodeDecodeError:
+            line = text.decode('utf-8', 'replace')
+            expected.append((number, 'encoding'))
+        try:
+            expected += one.parse_line(line, 'bench', number)
+        except EventError as error:
+            expected.append((number, error.reason, str(error)))
+    got: list[Any] = []
+    for start in range(0, len(raw), 20_000):
+        parsed = batch.parse_lines(raw[start : start + 20_000], 'bench', start + 1)
+        got += [(n, 'encoding') if e is None else (n, e.reason, str(e)) for n, e in parsed.problems]
+        got += parsed.events + parsed.messages + [event for event, _ in parsed.expiries]
+    # Events, records and problems come in separate lists: compared as multisets.
+    assert sorted(map(repr, got)) == sorted(map(repr, expected))
+    assert len(got) > 20_000
+    # The benchmark's parser-alone child reads the file so too.
+    log = tmp_path / 'maillog'
+    log.write_bytes(b''.join(line + b'\n' for line in raw))
+    _module('run').parser_only(log)
+    counts = json.loads(capsys.readouterr().out)['counts']
+    assert counts['sent'] == sum(1 for r in expected if isinstance(r, Event) and r.status == 'sent')
+    assert counts['message-record'] == sum(1 for r in expected if isinstance(r, MessageSeen))

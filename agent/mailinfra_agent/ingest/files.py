@@ -62,13 +62,23 @@ class Line:
 
 @dataclass
 class Batch:
-    lines: list[Line]
+    texts: list[bytes]
+    """The lines read, without their newline, numbered from ``first``; an oversized line is ``b''`` here."""
+    first: int
+    """The number of ``texts[0]``."""
     oversized: list[int]
     """Numbers of lines longer than MAX_LINE that were skipped."""
     checkpoint: Checkpoint
     """Where the follower stands after these lines."""
     rotated: bool = False
     """The batch ended a rotated file: the next one starts the path's new file."""
+
+    @property
+    def lines(self) -> list[Line]:
+        """The lines with their numbers, oversized ones left out."""
+        skipped = set(self.oversized)
+        numbers = range(self.first, self.first + len(self.texts))
+        return [Line(number, text) for number, text in zip(numbers, self.texts, strict=True) if number not in skipped]
 
 
 @dataclass
@@ -102,7 +112,7 @@ class LogFollower:
                 return None
             self._current = current
             batch = self._read_lines(current, max_lines)
-            if batch.lines or batch.oversized or batch.checkpoint != self.checkpoint:
+            if batch.texts or batch.checkpoint != self.checkpoint:
                 return batch
             # At the end: a rotated file is done, the path's file may have been replaced meanwhile.
             self.close()
@@ -111,7 +121,7 @@ class LogFollower:
                 if fresh is None:
                     return None
                 self._current = fresh
-                return Batch([], [], fresh.checkpoint, rotated=True)
+                return Batch([], fresh.checkpoint.line + 1, [], fresh.checkpoint, rotated=True)
             if not self._replaced(current):
                 return None
         return None
@@ -232,14 +242,14 @@ class LogFollower:
         point = current.checkpoint
         position, number = point.position, point.line
         head = point.first_line
-        lines: list[Line] = []
+        lines: list[bytes] = []
         oversized: list[int] = []
         stream = current.stream
         stream.seek(position)
         if isinstance(stream, io.BufferedReader):
             position, number = _read_block(stream, position, number, max_lines, lines, oversized)
         readline, append = stream.readline, lines.append
-        while len(lines) + len(oversized) < max_lines:
+        while len(lines) < max_lines:
             raw = readline(MAX_LINE + 1)
             if raw[-1:] != b'\n':
                 if len(raw) <= MAX_LINE:
@@ -250,14 +260,15 @@ class LogFollower:
                 number += 1
                 position += len(raw) + rest
                 oversized.append(number)
+                append(b'')
                 continue
             number += 1
             position += len(raw)
-            append(Line(number, raw[:-1]))
+            append(raw[:-1])
         if not head and position > 0:
             head = first_line_hash(_head(stream))
         current.checkpoint = Checkpoint(point.device, point.inode, head, position, number)
-        return Batch(lines, oversized, current.checkpoint)
+        return Batch(lines, point.line + 1, oversized, current.checkpoint)
 
 
 BLOCK = 1 << 20
@@ -265,33 +276,28 @@ BLOCK = 1 << 20
 
 
 def _read_block(
-    stream: io.BufferedReader, position: int, number: int, max_lines: int, lines: list[Line], oversized: list[int]
+    stream: io.BufferedReader, position: int, number: int, max_lines: int, lines: list[bytes], oversized: list[int]
 ) -> tuple[int, int]:
     """Whole lines of a plain file read a block at a time (one ``read`` and one ``split`` instead of a ``readline``
     per line), as the ``readline`` loop reads them; stops before a line whose end is not in the block, leaving it
     (and anything past ``max_lines``) to that loop. Returns the position and number after the last line taken."""
-    append = lines.append
-    while len(lines) + len(oversized) < max_lines:
+    while len(lines) < max_lines:
         block = stream.read(BLOCK)
         if not block:
             break
         parts = block.split(b'\n')
         parts.pop()  # after the last newline: an incomplete line, or b''
-        room = max_lines - len(lines) - len(oversized)
+        room = max_lines - len(lines)
         if len(parts) > room:
             del parts[room:]
-        if parts and max(map(len, parts)) <= MAX_LINE:  # the usual case, without a test per line
-            lines.extend(map(Line, range(number + 1, number + 1 + len(parts)), parts))
-            number += len(parts)
-            position += sum(map(len, parts)) + len(parts)
-        else:
-            for part in parts:
-                number += 1
-                position += len(part) + 1
+        position += sum(map(len, parts)) + len(parts)
+        if parts and max(map(len, parts)) > MAX_LINE:  # rare: a test per line only then
+            for index, part in enumerate(parts):
                 if len(part) > MAX_LINE:
-                    oversized.append(number)
-                else:
-                    append(Line(number, part))
+                    oversized.append(number + 1 + index)
+                    parts[index] = b''
+        lines += parts
+        number += len(parts)
         stream.seek(position)  # back to the start of what was not taken
         if not parts:
             break  # no whole line in the block: a long line, for the readline loop

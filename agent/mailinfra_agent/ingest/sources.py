@@ -10,13 +10,14 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from ..feedback.arf import NoRecipient
 from ..feedback.events import Event, EventError
+from ..feedback.postfix_log import ParsedLines
 from ..store.events import (
     Problem,
     checkpoint,
@@ -38,6 +39,12 @@ class LineParser(Protocol):
     """What a log parser offers (``PostfixLogParser``, ``PowermtaAcctParser``)."""
 
     def parse_line(self, line: str, source: str, lineno: int) -> list[Any]: ...
+
+
+class BatchParser(LineParser, Protocol):
+    """A parser that also reads a whole batch of raw lines at once (``PostfixLogParser.parse_lines``)."""
+
+    def parse_lines(self, lines: Sequence[bytes], source: str, first: int) -> ParsedLines: ...
 
 
 def _decode(raw: bytes) -> tuple[str, bool]:
@@ -115,6 +122,8 @@ class LogSource:
         name = self.name
         for number in read.oversized:
             batch.problems.append(problem(self.kind, 'oversized', f'{self.path}:{number}', 'line longer than 64 KiB'))
+        if hasattr(parser, 'parse_lines') and not self.reset_per_file:
+            return self._parse_lines(cast(BatchParser, parser), read, batch)
         parse_line = parser.parse_line
         events, messages = batch.events, batch.messages
         for line in read.lines:
@@ -143,6 +152,21 @@ class LogSource:
                         events.append(result)
                 elif getattr(result, 'queue_id', None):
                     messages.append(result)  # a MessageSeen
+        return batch
+
+    def _parse_lines(self, parser: BatchParser, read: FileBatch, batch: Batch) -> Batch:
+        """:meth:`_parse` with one call of the parser for the whole batch (the same events, records and problems)."""
+        name = self.name
+        parsed = parser.parse_lines(read.texts, name, read.first)
+        batch.events, batch.expiries = parsed.events, parsed.expiries
+        batch.messages = list(parsed.messages)
+        for number, error in parsed.problems:
+            where = f'{self.path}:{number}'
+            if error is None:
+                batch.problems.append(problem(self.kind, 'encoding', where, 'not UTF-8; read with replacements'))
+            else:
+                message = str(error).removeprefix(f'{name}:{number}: ')  # the parser's message names it too
+                batch.problems.append(problem(self.kind, error.reason, where, message))
         return batch
 
 
