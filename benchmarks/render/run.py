@@ -101,19 +101,22 @@ GC = _GcClock()
 class _Stages:
     def __init__(self) -> None:
         self.time: dict[str, float] = {}
+        self.cpu: dict[str, float] = {}
         self.gc: dict[str, float] = {}
 
     def reset(self) -> None:
         self.time = {}
+        self.cpu = {}
         self.gc = {}
 
     def timed(self, stage: str, function: Callable[..., Any]) -> Callable[..., Any]:
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            gc_before, start = GC.total, time.perf_counter()
+            gc_before, cpu, start = GC.total, time.process_time(), time.perf_counter()
             try:
                 return function(*args, **kwargs)
             finally:
                 self.time[stage] = self.time.get(stage, 0.0) + time.perf_counter() - start
+                self.cpu[stage] = self.cpu.get(stage, 0.0) + time.process_time() - cpu
                 self.gc[stage] = self.gc.get(stage, 0.0) + GC.total - gc_before
 
         wrapper.__wrapped__ = function  # type: ignore[attr-defined]
@@ -306,12 +309,14 @@ def best_of(
         gc_total, collections = GC.total, list(GC.collections)  # before anything else can trigger a collection
         run: dict[str, Any] = {'s': elapsed, 'cpu_s': cpu, 'gc_s': gc_total, 'gc_collections': collections}
         if stages:
-            exclusive, gc_exclusive = _exclusive(STAGE.time), _exclusive(STAGE.gc)
+            exclusive, gc_exclusive, cpu_exclusive = _exclusive(STAGE.time), _exclusive(STAGE.gc), _exclusive(STAGE.cpu)
             top = [key for key in exclusive if key not in SUBSTAGES]
             exclusive['other'] = max(0.0, elapsed - sum(exclusive[key] for key in top))
             gc_exclusive['other'] = max(0.0, gc_total - sum(gc_exclusive.get(key, 0.0) for key in top))
+            cpu_exclusive['other'] = max(0.0, cpu - sum(cpu_exclusive.get(key, 0.0) for key in top))
             run['stages_s'] = exclusive
             run['stages_gc_s'] = gc_exclusive
+            run['stages_cpu_s'] = cpu_exclusive
         runs.append(run)
     best = min(runs, key=lambda run: run['s'])
     timing = {
@@ -337,6 +342,14 @@ def render_to_disk(spec: mailinfra_iac.Spec, repeat: int, budget: Budget, what: 
         return timing
 
 
+def digest(files: dict[str, Any]) -> str:
+    """SHA-256 over every path, mode and content of a render (in path order): equal digests, equal output."""
+    total = hashlib.sha256()
+    for path, output in sorted(files.items()):
+        total.update(f'{path}\0{output.mode:o}\0'.encode() + hashlib.sha256(output.content).digest())
+    return total.hexdigest()
+
+
 def _shape(text: str, spec: mailinfra_iac.Spec, files: dict[str, Any]) -> dict[str, Any]:
     deployment, facts = spec.deployment, spec.facts
     return {
@@ -358,7 +371,14 @@ def _shape(text: str, spec: mailinfra_iac.Spec, files: dict[str, Any]) -> dict[s
 
 
 def measure_scale(
-    scale: int, repeat: int, warmup: int, disk_repeat: int, breakdown: bool, budget: Budget, pause_gc: bool = False
+    scale: int,
+    repeat: int,
+    warmup: int,
+    disk_repeat: int,
+    breakdown: bool,
+    budget: Budget,
+    pause_gc: bool = False,
+    with_digest: bool = False,
 ) -> dict[str, Any]:
     operation = validate_render_gc_paused if pause_gc else validate_render
     started = time.perf_counter()
@@ -389,6 +409,8 @@ def measure_scale(
     expected = synth.counts(scale)
     if (shape['ips'], shape['domains'], shape['hosts']) != (expected['ips'], expected['domains'], expected['hosts']):
         raise AssertionError(f'synthetic spec of scale {scale} has {shape}, expected {expected}')
+    if with_digest:
+        shape['digest'] = digest(files)
     del files
     disk = None
     if disk_repeat and budget.allows(full['best']['s']):
@@ -473,8 +495,8 @@ def _summary(results: dict[str, Any]) -> list[str]:
 def _breakdown(scales: list[dict[str, Any]]) -> list[str]:
     if not all('stages_s' in item['validate_render']['best'] for item in scales):
         return []
-    lines = ['', 'Breakdown of the best validate+render run, ms (of which GC):']
-    lines.append(f'{"stage":<18}' + ''.join(f'{str(item["scale"]) + "x":>18}' for item in scales))
+    lines = ['', 'Breakdown of the best validate+render run, ms (of which GC) and its CPU time, ms:']
+    lines.append(f'{"stage":<18}' + ''.join(f'{str(item["scale"]) + "x":>18}{"CPU":>8}' for item in scales))
     rows: list[tuple[str, str]] = list(STAGES)
     for item in scales:
         for stage in item['validate_render']['best']['stages_s']:
@@ -490,7 +512,7 @@ def _breakdown(scales: list[dict[str, Any]]) -> list[str]:
         for item in scales:
             best = item['validate_render']['best']
             cell = f'{_ms(best["stages_s"].get(stage))} ({_ms(best["stages_gc_s"].get(stage))})'
-            row += f'{cell:>18}'
+            row += f'{cell:>18}{_ms(best.get("stages_cpu_s", {}).get(stage)):>8}'
         lines.append(f'{row}   {description}')
     lines.append(
         'Stages add up to the total (indented sub-stages are inside their parent). '
@@ -516,6 +538,8 @@ def _details(results: dict[str, Any]) -> list[str]:
             f'{[round(s * 1000) for s in item["validate_render"]["all_s"]]}'
             + (f', disk {[round(s * 1000) for s in disk["all_s"]]}' if disk else '')
         )
+        if 'digest' in shape:
+            lines.append(f'{item["scale"]}x output SHA-256 (paths, modes, contents): {shape["digest"]}')
     if results['budget']['cut']:
         spent = f'time budget of {results["budget"]["seconds"]:g} s spent: '
         lines.append(spent + '; '.join(results['budget']['cut']))
@@ -628,6 +652,11 @@ def main(argv: list[str] | None = None) -> int:
         help='diagnostic, not the goal measurement: disable the collector during validate+render '
         '(the parse-only baseline keeps it), to show what pausing GC in the library would give',
     )
+    parser.add_argument(
+        '--digest',
+        action='store_true',
+        help="also print a SHA-256 over every path, mode and content of each scale's render (to compare two trees)",
+    )
     parser.add_argument('--json', action='store_true', help='print the results as JSON')
     parser.add_argument('--profile', action='store_true', help='print a cProfile of one validate+render and exit')
     parser.add_argument('--profile-scale', type=int, default=1)
@@ -649,7 +678,7 @@ def main(argv: list[str] | None = None) -> int:
         disk = args.disk_repeat if args.disk_repeat is not None else (3 if scale == 1 else 1)
         if args.quick:
             repeat, disk = (2, 2) if scale == 1 else (1, 0)
-        item = measure_scale(scale, repeat, warmup, disk, not args.no_breakdown, budget, args.pause_gc)
+        item = measure_scale(scale, repeat, warmup, disk, not args.no_breakdown, budget, args.pause_gc, args.digest)
         results['scales'].append(item)
     by_scale = {item['scale']: item for item in results['scales']}
     if 1 in by_scale and len(by_scale) > 1:

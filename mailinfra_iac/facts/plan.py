@@ -187,10 +187,33 @@ def queue_schedule(ordinary: Sequence[int], retry: RetryFact, provider_first: in
     return tuple(schedule)
 
 
-def _slow_down(stream: StreamFact, limits: Limits) -> list[Backoff]:
+class _Backoffs:
+    """The back-off rules of one delivery plan, each made once: the same provider rule (and the same reply rule with
+    the same duration) recurs in every stream x ISP plan; equal frozen values, shared instead of copied."""
+
+    def __init__(self) -> None:
+        self._own: dict[int, tuple[BackoffRule, Backoff]] = {}
+        self._slow: dict[tuple[int, int], tuple[ReplyRule, Backoff]] = {}
+
+    def own(self, rule: BackoffRule) -> Backoff:
+        found = self._own.get(id(rule))
+        if found is None:
+            found = self._own[id(rule)] = (rule, _own(rule))  # the rule kept alive: its id names no other
+        return found[1]
+
+    def slow_down(self, rule: ReplyRule, duration: int) -> Backoff:
+        key = (id(rule), duration)
+        found = self._slow.get(key)
+        if found is None:
+            backoff = Backoff(rule.pattern, 'backoff', duration, rule.description, 'reply-rule', rule.category)
+            found = self._slow[key] = (rule, backoff)
+        return found[1]
+
+
+def _slow_down(stream: StreamFact, limits: Limits, made: _Backoffs) -> list[Backoff]:
     """The stream's reply rules that mean "slow down": deferrals of the reputation categories."""
     return [
-        Backoff(rule.pattern, 'backoff', limits.backoff_to_normal_after, rule.description, 'reply-rule', rule.category)
+        made.slow_down(rule, limits.backoff_to_normal_after)
         for rule in stream.reply_rules
         if rule.action == 'defer' and rule.category in bounces.REPUTATION
     ]
@@ -210,9 +233,9 @@ def _own(rule: BackoffRule) -> Backoff:
     )
 
 
-def _isp_plan(stream: StreamFact, name: str, isp: EffectiveIsp | None) -> IspPlan:
+def _isp_plan(stream: StreamFact, name: str, isp: EffectiveIsp | None, made: _Backoffs) -> IspPlan:
     limits = isp.limits if isp is not None else DEFAULTS
-    own = [_own(rule) for rule in (*(isp.backoff_rules if isp is not None else ()), *any_isp_rules().backoff_rules)]
+    own = [made.own(rule) for rule in (*(isp.backoff_rules if isp is not None else ()), *any_isp_rules().backoff_rules)]
     seen = {rule.pattern for rule in own}
     return IspPlan(
         stream=stream.name,
@@ -222,11 +245,12 @@ def _isp_plan(stream: StreamFact, name: str, isp: EffectiveIsp | None) -> IspPla
         mx_patterns=isp.mx_patterns if isp is not None else (),
         limits=limits,
         retry_after=queue_schedule(stream.categories[ORDINARY].retry_after, stream.retry, limits.retry_after),
-        backoff=(*own, *(rule for rule in _slow_down(stream, limits) if rule.pattern not in seen)),
+        backoff=(*own, *(rule for rule in _slow_down(stream, limits, made) if rule.pattern not in seen)),
     )
 
 
-def stream_plan(stream: StreamFact) -> StreamPlan:
+def stream_plan(stream: StreamFact, made: _Backoffs | None = None) -> StreamPlan:
+    made = made if made is not None else _Backoffs()
     return StreamPlan(
         name=stream.name,
         kind=stream.kind,
@@ -234,14 +258,15 @@ def stream_plan(stream: StreamFact) -> StreamPlan:
         retry=stream.retry,
         categories=stream.categories,
         reply_rules=stream.reply_rules,
-        default=_isp_plan(stream, DEFAULT_ISP, None),
-        isps={name: _isp_plan(stream, name, isp) for name, isp in sorted(stream.isps.items())},
+        default=_isp_plan(stream, DEFAULT_ISP, None, made),
+        isps={name: _isp_plan(stream, name, isp, made) for name, isp in sorted(stream.isps.items())},
     )
 
 
 def delivery_plan(streams: dict[str, StreamFact]) -> DeliveryPlan:
     """The plan of every stream, from the stream facts."""
-    return DeliveryPlan({name: stream_plan(stream) for name, stream in streams.items()})
+    made = _Backoffs()
+    return DeliveryPlan({name: stream_plan(stream, made) for name, stream in streams.items()})
 
 
 __all__ = [

@@ -81,9 +81,9 @@ class InventoryRenderer:
 
     def render(self, context: RenderContext) -> Iterator[OutputFile]:
         header = f'{GENERATED_MARK}\nSpec: {context.spec_name}. Variables: docs/inventory.md.'
-        yield OutputFile('inventory/hosts.yml', to_yaml(_groups(context), header))
-        yield OutputFile('inventory/group_vars/all.yml', to_yaml(self.group_vars(context), header))
-        shared = context.shared
+        shared = context.shared  # also the string cache of the render's YAML
+        yield OutputFile('inventory/hosts.yml', to_yaml(_groups(context), header, shared))
+        yield OutputFile('inventory/group_vars/all.yml', to_yaml(self.group_vars(context), header, shared))
         for host in context.deployment.hosts:
             variables = self.host_vars(context, host)
             if variables:  # a host that no role with host variables runs on has no file

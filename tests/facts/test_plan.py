@@ -307,3 +307,19 @@ def test_triggers_and_failover_reach_the_plan() -> None:
         2,
         3600,
     )
+
+
+def test_backoff_rules_are_made_once_per_plan_and_equal_to_their_rules() -> None:
+    """A provider's rule recurs in every stream's plan for that provider: one frozen Backoff, shared."""
+    spec = _with_overrides()
+    streams = list(spec.facts.plan.streams.values())
+    assert len(streams) > 1
+    first, second = (stream.isps['gmail'] for stream in streams[:2])
+    shared = [rule for rule in first.backoff if rule.origin == 'isp' and rule in second.backoff]
+    assert shared and all(any(rule is other for other in second.backoff) for rule in shared)
+    any_isp = {rule.pattern for rule in ANY}
+    assert any_isp <= {rule.pattern for rule in shared}  # the rules for every provider, in both plans, one object each
+    stream_own = [rule for rule in first.backoff if rule.pattern == '421 stream'] + [
+        rule for rule in second.backoff if rule.pattern == '421 stream'
+    ]
+    assert len(stream_own) == 1  # marketing's own rule: not in another stream's plan

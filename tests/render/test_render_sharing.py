@@ -93,3 +93,13 @@ def test_rule_groups_once_per_render_and_the_monitoring_hosts_share_them(powermt
     variables = InventoryRenderer().host_vars(context, 'ops1')
     assert id(variables['prometheus__rule_groups']) in context.shared._yaml
     assert rule_groups(_context(powermta)) == rule_groups(context)
+
+
+def test_a_render_keeps_no_strings_once_done(powermta: Spec) -> None:
+    """The YAML string cache is the render's: filled by the inventory and monitoring files, dropped by release."""
+    context = _context(powermta)
+    files = default_registry().render(context)
+    assert 'inventory/hosts.yml' in files and 'monitoring/prometheus/prometheus.yml' in files
+    assert context.shared._strings['pmta1'] == 'pmta1'
+    context.release()
+    assert not context.shared._strings

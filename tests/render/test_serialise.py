@@ -155,6 +155,19 @@ def test_shared_data_is_written_once_per_indentation() -> None:
     assert to_yaml({'a': part}, '', shared) == b'---\na:\n  x:\n    - changed\n'
 
 
+def test_the_string_cache_lasts_as_long_as_the_shared_data() -> None:
+    """A render's documents quote each string once (``Shared``); clearing the render's data drops the cache."""
+    shared = Shared()
+    first = to_yaml({'key': 'yes', 'a b': ['x']}, '', shared)
+    assert shared._strings == {'a b': '"a b"', 'key': 'key', 'yes': '"yes"', 'x': 'x'}
+    shared._strings['x'] = 'poisoned'  # against the rule: shows the next document reads the cache
+    assert to_yaml({'k': 'x'}, '', shared) == b'---\nk: poisoned\n'
+    shared.clear()
+    assert not shared._strings
+    assert to_yaml({'key': 'yes', 'a b': ['x']}, '', shared) == first
+    assert to_yaml({'k': 'x'}) == b'---\nk: x\n'  # without shared data: a cache of its own for one document
+
+
 def test_shared_data_is_checked_for_json_once_and_only_when_alike() -> None:
     part = {'b': [1, 'x']}
     odd = {'f': 1e-05}
@@ -178,7 +191,7 @@ def _quoted_as_before(value: str) -> str:
 @settings(max_examples=1000)
 @given(st.text(st.characters(codec='utf-8')) | st.text(st.sampled_from('ab:-\x7f\x85\u2028\u2029\t\n\x00"\\ é')))
 def test_quoted_strings_are_written_as_before(text: str) -> None:
-    written = _string.__wrapped__(text)
+    written = _string(text)
     assert written == text or written == _quoted_as_before(text)
     assert yaml.safe_load(f'value: {written}\n') == {'value': text}
 
@@ -194,5 +207,5 @@ def test_quoted_strings_are_written_as_before(text: str) -> None:
 )
 def test_quoted_strings_escape_what_yaml_cannot_hold(text: str, written: str) -> None:
     """DEL is the one ASCII character JSON leaves raw and YAML refuses: the shortcut must not skip it."""
-    assert _string.__wrapped__(text) == written
+    assert _string(text) == written
     assert yaml.safe_load(to_yaml({'value': text})) == {'value': text}

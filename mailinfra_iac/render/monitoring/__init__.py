@@ -31,16 +31,19 @@ class MonitoringRenderer:
         if not monitoring_hosts(context):
             return
         header = f'{GENERATED_MARK}\nSpec: {context.spec_name}.'
+        shared = context.shared  # the render's YAML string cache
         rule_files = []
         for family, group in zip(FAMILIES, rule_groups(context), strict=True):
             path = f'{RULES_DIR}/{family.NAME}.yml'
             rule_files.append(path.removeprefix('prometheus/'))
-            yield OutputFile(f'monitoring/{path}', to_yaml({'groups': [group]}, header))
+            yield OutputFile(f'monitoring/{path}', to_yaml({'groups': [group]}, header, shared))
         yield OutputFile(
-            'monitoring/prometheus/prometheus.yml', to_yaml(prometheus_config(context, rule_files), header)
+            'monitoring/prometheus/prometheus.yml', to_yaml(prometheus_config(context, rule_files), header, shared)
         )
-        yield OutputFile('monitoring/alertmanager/alertmanager.yml', to_yaml(alertmanager_config(context), header))
-        yield OutputFile('monitoring/blackbox/blackbox.yml', to_yaml(blackbox_config(), header))
+        yield OutputFile(
+            'monitoring/alertmanager/alertmanager.yml', to_yaml(alertmanager_config(context), header, shared)
+        )
+        yield OutputFile('monitoring/blackbox/blackbox.yml', to_yaml(blackbox_config(), header, shared))
         yield OutputFile('monitoring/grafana/mailinfra.json', to_json(dashboard(context)))
 
 
