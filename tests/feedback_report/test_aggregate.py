@@ -315,3 +315,17 @@ def test_a_blob_value_falls_back_to_the_plain_grouping(sqlite_db: Database) -> N
     assert _outcome_rows(sqlite_db, packed=True) == _outcome_rows(sqlite_db, packed=False)
     groups = {g.key: g for g in build_report(sqlite_db).groups}
     assert groups[('2026-11-02', None, None, "b'yahoo'", None)].counts == Counts(complaints=2)
+
+
+def test_any_other_store_error_is_raised_not_retried(sqlite_db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only the two reasons JSON grouping can fail for fall back; a broken store fails the report at once."""
+    calls: list[str] = []
+
+    def broken(sql: str, params: object = ()) -> list[tuple[object, ...]]:
+        calls.append(sql)
+        raise StoreError('sqlite: database is locked (in: SELECT ...)')
+
+    monkeypatch.setattr(sqlite_db, 'execute', broken)
+    with pytest.raises(StoreError, match='locked'):
+        build_report(sqlite_db)
+    assert len(calls) == 1
