@@ -175,9 +175,11 @@ def run(
                     break
                 worked = source.step(writer) or worked
             if not worked:
+                writer.flush()  # caught up: store what waits for a group now
                 if not follow:
                     return
                 time.sleep(poll)
+        writer.flush()
     finally:
         for source in sources:
             if isinstance(source, LogSource):
