@@ -1,16 +1,21 @@
-"""The ingest writer's grouping: batches of re-readable sources wait for a group, then go in one transaction.
+"""The ingest writer's grouping (batches of re-readable sources wait for a group, then go in one transaction), and
+the garbage collector while ingest runs.
 
 A real SQLite store; a second connection shows what is committed.
 """
 
 from __future__ import annotations
 
+import gc
+import weakref
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 
 from mailinfra_agent.contract import load_contract
 from mailinfra_agent.feedback.events import Event
+from mailinfra_agent.ingest import service
 from mailinfra_agent.ingest import store as ingest_store
 from mailinfra_agent.ingest.service import classifier
 from mailinfra_agent.ingest.store import GROUP_BATCHES, Backoff, Batch, StoreUnavailable, Writer
@@ -119,3 +124,54 @@ def test_closing_drops_what_waits_and_the_checkpoint_stays_behind(tmp_path: Path
     writer.write(_batch(2))
     writer.close()
     assert _committed(store) == (['k001'], 1, 1)  # batch 2 is read again from line 1's checkpoint
+
+
+# --- the cyclic garbage collector while ingest runs ------------------------------------------------------------
+
+
+class _Cycle:
+    def __init__(self) -> None:
+        self.me = self
+
+
+class _Source:
+    """A source with ``rounds`` batches: each step notes whether the collector runs and leaves a reference cycle."""
+
+    def __init__(self, rounds: int, fail: bool = False) -> None:
+        self.rounds = rounds
+        self.fail = fail
+        self.enabled: list[bool] = []
+        self.cycles: list[weakref.ref[_Cycle]] = []
+
+    def step(self, writer: Writer) -> bool:
+        self.enabled.append(gc.isenabled())
+        if len(self.enabled) > self.rounds:
+            return False
+        if self.fail:
+            raise StoreUnavailable('the store is away')
+        self.cycles.append(weakref.ref(_Cycle()))
+        writer.write(_batch(len(self.enabled)))
+        return True
+
+
+def test_the_collector_pauses_while_ingest_runs_and_still_collects_cycles(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(service, 'GC_GROWTH', 0)  # collect after every round
+    writer = _writer(tmp_path / 'agent.db')
+    source = _Source(3)
+    assert gc.isenabled()
+    service.run(writer, [cast(Any, source)], follow=False)
+    assert gc.isenabled()
+    assert source.enabled == [False] * 4
+    assert [cycle() for cycle in source.cycles] == [None] * 3  # collected although the collector was paused
+    assert writer.stored_events == 3
+    writer.close()
+
+
+def test_a_failing_run_enables_the_collector_again(tmp_path: Path) -> None:
+    writer = _writer(tmp_path / 'agent.db')
+    with pytest.raises(StoreUnavailable):
+        service.run(writer, [cast(Any, _Source(1, fail=True))], follow=False)
+    assert gc.isenabled()
+    writer.close()

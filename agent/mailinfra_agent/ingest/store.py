@@ -107,7 +107,7 @@ SOURCE_PRAGMAS = (
 """Settings of a SQLite connection that stores re-readable sources (logs, Maildirs): see Writer.relax()."""
 
 
-GROUP_BATCHES = 10
+GROUP_BATCHES = 5
 """Batches of re-readable sources stored in one transaction at most (fewer commits while catching up)."""
 GROUP_SECONDS = 1.0
 """How long the first batch of a group waits for others at most."""
