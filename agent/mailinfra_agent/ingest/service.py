@@ -5,6 +5,7 @@ Also the pipe input: one message on standard input, as Postfix's pipe(8) transpo
 
 from __future__ import annotations
 
+import gc
 import logging
 import signal
 import time
@@ -26,6 +27,9 @@ log = logging.getLogger(__name__)
 
 POLL = 1.0
 """Seconds between looks at the sources when following and nothing was new."""
+GC_GROWTH = 200_000
+"""While ingest runs, the cyclic garbage collector runs once this many more objects it tracks are alive than after
+its last run (see :func:`run`)."""
 
 
 @dataclass(frozen=True)
@@ -164,9 +168,17 @@ def run(
     """Read every source in turn, one batch each, until none has anything new (then return, or poll when following).
 
     Raises StoreUnavailable when the store stays away longer than the writer's back-off allows.
+
+    The cyclic garbage collector is paused meanwhile: reading makes millions of acyclic objects that reference
+    counting frees, and the collections their numbers trigger would walk the parser's state and the batches waiting
+    for a group again and again (the 1,000,000-line feedback benchmark: 0.5 s of CPU, 1.6 s with groups). It runs
+    after a round once :data:`GC_GROWTH` more tracked objects are alive than after its last run, so cycles are still
+    collected.
     """
     stop = stop or Stop()
     writer.relax()  # logs and Maildirs are read again after a commit a power loss undid
+    enabled = gc.isenabled()
+    gc.disable()
     try:
         while not stop.requested:
             worked = False
@@ -174,11 +186,17 @@ def run(
                 if stop.requested:
                     break
                 worked = source.step(writer) or worked
+            if gc.get_count()[0] > GC_GROWTH:
+                gc.collect()
             if not worked:
+                writer.flush()  # caught up: store what waits for a group now
                 if not follow:
                     return
                 time.sleep(poll)
+        writer.flush()
     finally:
+        if enabled:
+            gc.enable()
         for source in sources:
             if isinstance(source, LogSource):
                 source.follower.close()

@@ -5,6 +5,13 @@ A batch is everything one read produced â€” events, message records, problems â€
 the store holds all of it or none of it, and the source is read again from the last stored checkpoint.
 While the store cannot be reached the batch waits in memory (one batch: reading stops, the source itself
 keeps the rest) and the write is retried with exponential back-off.
+
+Sources that are read again after a lost commit (logs, Maildirs: :meth:`Writer.relax`) let the writer group
+batches: up to :data:`GROUP_BATCHES` of them, or what came within :data:`GROUP_SECONDS`, wait in memory and go
+in one transaction, each with its own checkpoint, in the order they came (the store sees the same writes as with
+one transaction each). The run loop flushes them as soon as a round over the sources finds nothing new, so a
+follower that has caught up commits at once. After a crash the store holds whole batches and their checkpoints,
+as before; what was waiting is read again.
 """
 
 from __future__ import annotations
@@ -100,6 +107,12 @@ SOURCE_PRAGMAS = (
 """Settings of a SQLite connection that stores re-readable sources (logs, Maildirs): see Writer.relax()."""
 
 
+GROUP_BATCHES = 5
+"""Batches of re-readable sources stored in one transaction at most (fewer commits while catching up)."""
+GROUP_SECONDS = 1.0
+"""How long the first batch of a group waits for others at most."""
+
+
 class StoreUnavailable(Exception):
     """The store stayed unreachable for longer than the ingest may wait; nothing of the batch was stored."""
 
@@ -150,10 +163,19 @@ class Writer:
         self._db: Database | None = None
         self._classified: dict[tuple[str | None, ...], str] = {}
         self._pragmas: tuple[str, ...] = ()
+        self._group = 1
+        self._pending: list[tuple[Batch, list[Event]]] = []
+        self._pending_since = 0.0
         self.stored_events = 0
         self.stored_problems = 0
 
     def close(self) -> None:
+        """Close the connection; batches still waiting (see :meth:`flush`) are dropped: their sources are read again
+        from the stored checkpoints."""
+        self._pending = []
+        self._disconnect()
+
+    def _disconnect(self) -> None:
         if self._db is not None:
             self._db.close()
             self._db = None
@@ -172,8 +194,10 @@ class Writer:
         return self._db
 
     def relax(self) -> None:
-        """Use :data:`SOURCE_PRAGMAS` on a SQLite store: only for sources that are read again after a lost commit."""
+        """Use :data:`SOURCE_PRAGMAS` on a SQLite store and group batches (:data:`GROUP_BATCHES`): only for sources
+        that are read again after a lost commit. The caller then calls :meth:`flush` when it has nothing more."""
         self._pragmas = SOURCE_PRAGMAS
+        self._group = GROUP_BATCHES
         if self._db is not None:
             self._apply_pragmas(self._db)
 
@@ -183,11 +207,40 @@ class Writer:
                 db.execute(pragma)
 
     def write(self, batch: Batch) -> None:
-        """Store the batch; retries while the store is unreachable, raises StoreUnavailable after ``backoff.wait``."""
-        events = [self.classify(event) for event in batch.events]
-        self.call(lambda db: self._write(db, batch, events))
-        self.stored_events += len(events)
-        self.stored_problems += len(batch.problems)
+        """Store the batch; retries while the store is unreachable, raises StoreUnavailable after ``backoff.wait``
+        (then nothing of this batch is stored or waiting). After :meth:`relax` the batch may wait for others: it is
+        stored by a later ``write`` or :meth:`flush`."""
+        events = self._classify_all(batch.events)
+        if self._group <= 1:
+            self.call(lambda db: self._write(db, batch, events))
+            self.stored_events += len(events)
+            self.stored_problems += len(batch.problems)
+            return
+        if not self._pending:
+            self._pending_since = time.monotonic()
+        self._pending.append((batch, events))
+        if len(self._pending) >= self._group or time.monotonic() - self._pending_since >= GROUP_SECONDS:
+            try:
+                self.flush()
+            except BaseException:
+                # Its source reads this batch again; the earlier ones (their sources moved on) keep waiting.
+                self._pending.pop()
+                raise
+
+    def flush(self) -> None:
+        """Store the batches waiting after :meth:`relax`, in one transaction (retried as :meth:`write` does)."""
+        pending = self._pending
+        if not pending:
+            return
+        self.call(lambda db: self._write_all(db, pending))
+        self._pending = []
+        for batch, events in pending:
+            self.stored_events += len(events)
+            self.stored_problems += len(batch.problems)
+
+    def _write_all(self, db: Database, pending: list[tuple[Batch, list[Event]]]) -> None:
+        for batch, events in pending:
+            self._write(db, batch, events)
 
     def call(self, work: Callable[[Database], T]) -> T:
         """Run ``work`` in one transaction, retried with back-off while the store fails."""
@@ -199,7 +252,7 @@ class Writer:
                 with db.transaction():
                     return work(db)
             except StoreError as error:
-                self.close()
+                self._disconnect()
                 waited = time.monotonic() - started
                 if self.backoff.wait is not None and waited + delay > self.backoff.wait:
                     raise StoreUnavailable(
@@ -211,6 +264,7 @@ class Writer:
 
     def _write(self, db: Database, batch: Batch, events: list[Event]) -> None:
         now = int(time.time())
+        events = list(events)  # extended and sorted here: a retry starts again from the batch's own events
         if batch.messages:
             upsert_messages(db, self.host, batch.messages)
         for expiry, line in batch.expiries:
@@ -280,6 +334,15 @@ class Writer:
             return None
         (recipient,) = candidates
         return self.classify(dataclasses.replace(event, recipient=recipient, key=complaint_key(event, recipient)))
+
+    def _classify_all(self, events: list[Event]) -> list[Event]:
+        """:meth:`classify` over a batch's events (a new list; most events are deliveries with nothing to classify)."""
+        result = list(events)
+        unclassified = UNCLASSIFIED
+        for index, event in enumerate(events):
+            if event.status not in unclassified and event.category is None:
+                result[index] = self.classify(event)
+        return result
 
     def classify(self, event: Event) -> Event:
         """The event with its bounce category (statuses with a reply only; a category already set stays)."""
