@@ -6,6 +6,8 @@ The sample is a real Postfix instance's own log (``tests/data/feedback/logs/READ
 from __future__ import annotations
 
 import datetime as dt
+import gc
+import weakref
 from pathlib import Path
 
 import pytest
@@ -641,3 +643,26 @@ def test_parse_lines_reports_bad_lines_with_their_numbers() -> None:
     (event,) = parsed.events
     assert event.recipient == 'alice@example.com' and event.smtp_code == '250'
     assert event.key == event_key('postfix', SENT)
+
+
+class _Lines(list[bytes]):
+    """A batch that can be watched with a weak reference."""
+
+
+def test_parse_lines_keeps_no_frame_of_the_batch_alive() -> None:
+    """A collected error's traceback would hold parse_lines' frame, and so the whole batch, in a cycle: ``ingest run``
+    pauses the cyclic collector, so that batch would stay in memory (1,000,000 lines: peak RSS 119 -> 230 MB)."""
+    bad_stamp = SENT.replace('Dec  6 06:00:00', 'Dec 32 06:00:00')
+    lines = _Lines([SENT.encode(), (PREFIX + 'to=<cut@example.com>').encode(), bad_stamp.encode()])
+    watched = weakref.ref(lines)
+    parser = PostfixLogParser(isp_of=ISPS, reference_time=REFERENCE)
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        parsed = parser.parse_lines(lines, 'maillog', 1)
+        del lines
+        assert watched() is None
+    finally:
+        if enabled:
+            gc.enable()
+    assert [(n, e.reason if e else None) for n, e in parsed.problems] == [(2, 'truncated'), (3, 'garbage')]

@@ -424,7 +424,9 @@ class PostfixLogParser:
                 try:
                     records = self.parse_line(text, source, first + index)
                 except EventError as error:
-                    errors.append((first + index, error))
+                    # A copy without traceback and context: those hold this frame (the whole batch) in a cycle, which
+                    # only the collector frees, and ``ingest run`` pauses the collector while it reads.
+                    errors.append((first + index, EventError(error.reason, str(error))))
                     continue
                 if records:
                     out.add(records, text.rstrip('\r\n'))
@@ -455,7 +457,7 @@ class PostfixLogParser:
                     last_time = self._time(stamp.replace('  ', ' '), source, first + index)
                 except EventError as error:
                     last_stamp = ''
-                    errors.append((first + index, error))
+                    errors.append((first + index, EventError(error.reason, str(error))))
                     continue
                 last_stamp = stamp
             key = _sha256(b'postfix\x1f' + raw).hexdigest()[:32]  # ASCII without CR at the end: _line_key(text)
