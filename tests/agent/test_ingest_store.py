@@ -175,3 +175,80 @@ def test_a_failing_run_enables_the_collector_again(tmp_path: Path) -> None:
         service.run(writer, [cast(Any, _Source(1, fail=True))], follow=False)
     assert gc.isenabled()
     writer.close()
+
+
+# --- found by review: what a failing source, a Maildir and an anonymised complaint do to waiting batches --------------
+
+_JMRP = Path(__file__).resolve().parents[1] / 'data' / 'feedback' / 'messages' / 'synthetic-jmrp-anonymised.eml'
+
+
+def _run_once(root: Path, logs: tuple[Path, ...], maildir: Path | None, batch_lines: int = 20) -> str | None:
+    """One ``ingest run --once`` as a service manager would start it: the error it ended with, if any."""
+    contract = load_contract(contract_data({'backend': 'sqlite', 'path': str(root / 'agent.db')}, {}))
+    writer = service.make_writer(contract, Backoff())
+    inputs = service.Inputs(tuple((str(log), 'postfix') for log in logs), (str(maildir),) if maildir else ())
+    sources = service.build_sources(contract, inputs, batch_lines, ())
+    try:
+        service.run(writer, sources, follow=False)
+    except OSError as error:
+        return type(error).__name__
+    finally:
+        writer.close()
+    return None
+
+
+def _maildir(root: Path, *names: str) -> Path:
+    maildir = root / 'md'
+    for sub in ('new', 'cur', 'tmp'):
+        (maildir / sub).mkdir(parents=True)
+    for name in names:
+        (maildir / 'new' / name).write_bytes(_JMRP.read_bytes())
+    return maildir
+
+
+def test_a_source_that_fails_at_every_start_does_not_stop_the_others(tmp_path: Path) -> None:
+    good = tmp_path / 'a.log'
+    good.write_text(''.join(f'Dec  6 05:10:{n:02d} mx1 postfix/qmgr[1]: ABC{n:04d}: removed\n' for n in range(50)))
+    broken = tmp_path / 'b.log'
+    broken.mkdir()  # unreadable every time (a directory; a PermissionError is the same)
+    lines = []
+    for _ in range(3):
+        assert _run_once(tmp_path, (good, broken), None) == 'IsADirectoryError'
+        with connect_sqlite(tmp_path / 'agent.db') as db:
+            lines.append(db.execute('SELECT line FROM ingest_checkpoints')[0][0])
+    assert lines == [20, 40, 50]  # each start keeps what the good log gave before the broken one failed
+
+
+def test_a_maildir_message_is_moved_to_cur_only_once_its_row_is_committed(tmp_path: Path) -> None:
+    maildir = _maildir(tmp_path, '1765000001.M1P1.mx1')
+    contract = load_contract(contract_data({'backend': 'sqlite', 'path': str(tmp_path / 'agent.db')}, {}))
+    writer = service.make_writer(contract, Backoff())
+    writer.relax()
+    (source,) = service.build_sources(contract, service.Inputs((), (str(maildir),)), 20, ())
+    assert source.step(writer)
+    with connect_sqlite(tmp_path / 'agent.db') as db:
+        assert db.execute('SELECT COUNT(*) FROM ingest_maildir')[0][0] == 1
+    assert [path.name for path in (maildir / 'cur').iterdir()] == ['1765000001.M1P1.mx1:2,S']
+    writer.close()
+
+
+def test_an_anonymised_complaint_waiting_for_its_group_keeps_no_frame_alive(tmp_path: Path) -> None:
+    """An unresolved complaint is kept as an exception: its traceback would hold the message and its batch in a cycle
+    that only the collector frees, and ``ingest run`` pauses the collector."""
+    maildir = _maildir(tmp_path, '1765000001.M1P1.mx1')
+    contract = load_contract(contract_data({'backend': 'sqlite', 'path': str(tmp_path / 'agent.db')}, {}))
+    writer = service.make_writer(contract, Backoff())
+    writer.relax()
+    (source,) = service.build_sources(contract, service.Inputs((), (str(maildir),)), 20, ())
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        source.step(writer)
+        with connect_sqlite(tmp_path / 'agent.db') as db:  # stored as a problem (no key to resolve it with)
+            assert db.execute('SELECT reason, count FROM ingest_problems')[:] == [('no-recipient', 1)]
+        frames = [o for o in gc.get_objects() if type(o).__name__ == 'frame' and o.f_code.co_name == '_store']
+        assert frames == []
+    finally:
+        if enabled:
+            gc.enable()
+        writer.close()

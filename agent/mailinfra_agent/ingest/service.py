@@ -194,6 +194,15 @@ def run(
                     return
                 time.sleep(poll)
         writer.flush()
+    except BaseException as error:
+        if not isinstance(error, StoreUnavailable):
+            # What the other sources read before this one failed is stored (their files moved on): a source that
+            # fails at every start must not keep the others from ever storing anything.
+            try:
+                writer.flush()
+            except Exception as flush_error:  # the first error is the one raised
+                log.warning('store: what waited for a group was not stored: %s', flush_error)
+        raise
     finally:
         if enabled:
             gc.enable()

@@ -209,11 +209,16 @@ class MaildirSource:
         if asked:
             self._stored |= writer.call(lambda db: maildir_done(db, writer.host, self.name, asked))
         worked = False
+        seen: list[Path] = []
         for base, path in entries:
             if base not in self._stored and self._store(writer, base, path):
                 self._stored.add(base)
                 worked = True
             if path.parent.name == 'new':
+                seen.append(path)
+        if seen:
+            writer.flush()  # a message waiting for a group: moved to cur/ (seen) only once its row is committed
+            for path in seen:
                 _mark_seen(path)
         return worked
 
@@ -230,13 +235,20 @@ class MaildirSource:
         try:
             batch.events = self.parse(data, f'maildir:{base}', received)
         except NoRecipient as error:
-            batch.unresolved.append((error, location))
+            batch.unresolved.append((_bare(error), location))
         except EventError as error:
             batch.problems.append(problem(self.kind, error.reason, location, str(error)))
         name = self.name
         batch.done = lambda db, now: mark_maildir_done(db, writer.host, name, base, now)
         writer.write(batch)
         return True
+
+
+def _bare(error: NoRecipient) -> NoRecipient:
+    """The complaint without its traceback and context: they hold the parsing frames (the message, the batch) in a
+    cycle, and ``ingest run`` pauses the cyclic collector while the batch waits for its group."""
+    error.__traceback__ = error.__context__ = error.__cause__ = None
+    return error
 
 
 def _mark_seen(path: Path) -> None:
