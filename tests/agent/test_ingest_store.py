@@ -246,6 +246,7 @@ def test_an_anonymised_complaint_waiting_for_its_group_keeps_no_frame_alive(tmp_
         source.step(writer)
         with connect_sqlite(tmp_path / 'agent.db') as db:  # stored as a problem (no key to resolve it with)
             assert db.execute('SELECT reason, count FROM ingest_problems')[:] == [('no-recipient', 1)]
+        assert writer.stored_problems == 1  # and counted (the run's summary line)
         frames = [o for o in gc.get_objects() if type(o).__name__ == 'frame' and o.f_code.co_name == '_store']
         assert frames == []
     finally:

@@ -212,9 +212,9 @@ class Writer:
         stored by a later ``write`` or :meth:`flush`."""
         events = self._classify_all(batch.events)
         if self._group <= 1:
-            self.call(lambda db: self._write(db, batch, events))
-            self.stored_events += len(events)
-            self.stored_problems += len(batch.problems)
+            stored, problems = self.call(lambda db: self._write(db, batch, events))
+            self.stored_events += stored
+            self.stored_problems += problems
             return
         if not self._pending:
             self._pending_since = time.monotonic()
@@ -232,15 +232,18 @@ class Writer:
         pending = self._pending
         if not pending:
             return
-        self.call(lambda db: self._write_all(db, pending))
+        stored, problems = self.call(lambda db: self._write_all(db, pending))
         self._pending = []
-        for batch, events in pending:
-            self.stored_events += len(events)
-            self.stored_problems += len(batch.problems)
+        self.stored_events += stored
+        self.stored_problems += problems
 
-    def _write_all(self, db: Database, pending: list[tuple[Batch, list[Event]]]) -> None:
+    def _write_all(self, db: Database, pending: list[tuple[Batch, list[Event]]]) -> tuple[int, int]:
+        stored = problems = 0
         for batch, events in pending:
-            self._write(db, batch, events)
+            more, more_problems = self._write(db, batch, events)
+            stored += more
+            problems += more_problems
+        return stored, problems
 
     def call(self, work: Callable[[Database], T]) -> T:
         """Run ``work`` in one transaction, retried with back-off while the store fails."""
@@ -262,7 +265,9 @@ class Writer:
                 self._sleep(delay)
                 delay = min(delay * 2, self.backoff.maximum)
 
-    def _write(self, db: Database, batch: Batch, events: list[Event]) -> None:
+    def _write(self, db: Database, batch: Batch, events: list[Event]) -> tuple[int, int]:
+        """Store one batch in ``db``'s open transaction: the events and problems stored (expiries and complaints
+        resolved here included)."""
         now = int(time.time())
         events = list(events)  # extended and sorted here: a retry starts again from the batch's own events
         if batch.messages:
@@ -287,6 +292,7 @@ class Writer:
             self._after_store(db, events)
         if batch.done is not None:
             batch.done(db, now)
+        return len(events), len(problems)
 
     def _complete(self, db: Database, events: list[Event]) -> list[Event]:
         """Fill sender and Message-ID of delivery events from the stored message records of their queue id."""
