@@ -96,8 +96,7 @@ def test_a_clean_configuration_delivers_from_every_listener(staged: Path) -> Non
     assert result.problems == []
     assert len(result.listeners) == 2  # Debian's smtp and our 10587, both moved to loopback
     assert all(address.startswith('127.0.0.1:') for address in result.listeners)
-    assert leftovers() == before
-    assert result.seconds < 30
+    assert set(leftovers()) <= set(before)  # its work directory removed (no timing assert: the trial has its timeout)
 
 
 def test_a_bad_time_value_fails_the_trial(staged: Path) -> None:
