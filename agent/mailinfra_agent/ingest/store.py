@@ -10,7 +10,8 @@ Sources that are read again after a lost commit (logs, Maildirs: :meth:`Writer.r
 batches: up to :data:`GROUP_BATCHES` of them, or what came within :data:`GROUP_SECONDS`, wait in memory and go
 in one transaction, each with its own checkpoint, in the order they came (the store sees the same writes as with
 one transaction each). The run loop flushes them as soon as a round over the sources finds nothing new, so a
-follower that has caught up commits at once. After a crash the store holds whole batches and their checkpoints,
+follower that has caught up commits at once, unless another source is still catching up (then within about
+:data:`GROUP_SECONDS` plus one of its batches). After a crash the store holds whole batches and their checkpoints,
 as before; what was waiting is read again.
 """
 
