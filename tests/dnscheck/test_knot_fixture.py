@@ -26,7 +26,6 @@ def test_a_reload_serves_the_new_serial(served: Served) -> None:
     served.change({(f'extra.{zone}', 'TXT'): ('x',)})
     after = served.knot.soa_serial(zone)
     assert after == zone_serial(served.knot.zones[zone]) != before
-    assert served.knot.reload_seconds[-1] < 5
 
 
 def test_the_server_is_ours(served: Served) -> None:

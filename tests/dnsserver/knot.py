@@ -102,8 +102,6 @@ class KnotServer:
         self.zones: dict[str, str] = {}
         self.port = 0
         self.process: subprocess.Popen[bytes] | None = None
-        self.start_seconds = 0.0
-        self.reload_seconds: list[float] = []
         for directory in ('zones', 'db', 'run'):
             (self.root / directory).mkdir(parents=True, exist_ok=True)
         for name, text in zones.items():
@@ -196,7 +194,6 @@ zone:
                 if 'cannot bind' in self.log_tail(50) or 'address already in use' in self.log_tail(50).lower():
                     continue  # lost the port to someone else: try another
                 raise
-            self.start_seconds = time.perf_counter() - started
             return self
         raise KnotError(f'Knot did not start: {last}')
 
@@ -236,7 +233,6 @@ zone:
         changed = [name for name, text in zones.items() if self.zones[name] != text]
         if not changed:
             return
-        started = time.perf_counter()
         for name in changed:
             self._write_zone(name, zones[name])
         reload = subprocess.run(
@@ -251,7 +247,6 @@ zone:
             want = zone_serial(zones[name])
             if want is not None and self.soa_serial(name) != want:
                 raise KnotError(f'{name} still answers an old serial after the reload:\n{self.log_tail()}')
-        self.reload_seconds.append(time.perf_counter() - started)
 
     def _terminate(self) -> None:
         if self.process is None:

@@ -6,7 +6,6 @@ import random
 import re
 import sqlite3
 import sys
-import time
 from datetime import date
 from pathlib import Path
 
@@ -135,8 +134,8 @@ def test_normalise_reason_keeps_distinct_reasons_apart() -> None:
     assert len(normalise_reason('x' * 1000)) == 160
 
 
-def test_many_events_stay_fast(tmp_path: Path) -> None:
-    """300,000 events: the GROUP BY runs in the database, the report takes seconds, not minutes."""
+def test_many_events(tmp_path: Path) -> None:
+    """300,000 events are counted right (the time this takes is in benchmarks/feedback, not asserted here)."""
     path = tmp_path / 'big.db'
     with connect(Store('sqlite', path=str(path))) as database:
         migrate(database)
@@ -171,13 +170,10 @@ def test_many_events_stay_fast(tmp_path: Path) -> None:
     with sqlite3.connect(path) as raw:
         raw.executemany(f'INSERT INTO feedback_events ({columns}) VALUES ({", ".join("?" * len(EVENT_COLUMNS))})', rows)
     with connect(Store('sqlite', path=str(path))) as database:
-        started = time.monotonic()
         report = build_report(database)
-        elapsed = time.monotonic() - started
     assert report.total.sent == 270_000
     assert report.total.bounced == 9_000
     assert dict(report.top_reasons) == {Reason('bounced', 'bad-mailbox', '550 5.1.1 <address> unknown'): 9_000}
-    assert elapsed < 20, f'{elapsed:.1f} s'
 
 
 def test_empty_text_is_unknown_like_null(sqlite_db: Database) -> None:
