@@ -208,3 +208,19 @@ def test_the_prefilter_lowers_only_ascii_texts() -> None:
     assert classifier.classify('554 BLOCKED USING SPAMHAUS').rule == 'k'
     assert classifier.classify('554 bloc\u212aed u\u017fing spamhaus').rule == 'k'
     assert classifier.classify('554 blocked using spamcop').rule is None
+
+
+def test_remembered_code_matches_give_the_first_matching_pattern_each_time() -> None:
+    """Which pattern matched a code is remembered per (patterns, code): a second classification reads the same."""
+    rules = [
+        {'id': 'codes', 'category': 'bad-mailbox', 'codes': ['54x', '55x', '5xx']},
+        {'id': 'enhanced', 'category': 'quota-issues', 'enhanced': ['4.2.x', 'x.2.2']},
+    ]
+    for _ in range(2):
+        first = Classifier(rules).classify('552 over there')
+        assert (first.rule, first.matched) == ('codes', {'code': '552 matches 55x'})
+        second = Classifier(rules).classify('452 4.2.2 mailbox full')
+        assert (second.rule, second.matched) == ('enhanced', {'enhanced': '4.2.2 matches 4.2.x'})
+        # No pattern matches: neither rule, the fallback decides (a remembered miss stays a miss).
+        third = Classifier(rules).classify('421 4.4.2 gone')
+        assert (third.rule, third.origin) == (None, 'fallback')

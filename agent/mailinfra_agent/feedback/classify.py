@@ -13,11 +13,13 @@ reply cannot make matching slow. Standard library only.
 
 Speed: before a rule's regular expression runs, a literal prefilter tries the strings one of which every match must
 contain (read from the parsed expression: :func:`required_literals`); on an ASCII text, a rule whose strings are all
-absent cannot match and is skipped. The result is the same as running every expression.
+absent cannot match and is skipped. The result is the same as running every expression. Which of a rule's code
+patterns a code matches is remembered (a bounded cache): the same few codes come again and again.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
 import re
 from collections.abc import Iterable, Mapping
@@ -148,6 +150,16 @@ def code_matches(pattern: str, code: str) -> bool:
     return len(code) == 3 and all(p in ('x', c) for p, c in zip(pattern, code, strict=True))
 
 
+@functools.lru_cache(maxsize=8192)
+def _first_match(patterns: tuple[str, ...], code: str) -> str | None:
+    """The first of ``patterns`` that ``code`` matches (:func:`code_matches`), or None; remembered, as the same few
+    codes come again and again."""
+    for pattern in patterns:
+        if code_matches(pattern, code):
+            return pattern
+    return None
+
+
 def parse_codes(text: str) -> tuple[str | None, str | None]:
     """The first SMTP reply code and the first enhanced status code in ``text`` (``#5.1.0`` reads as 5.1.0)."""
     code = _CODE.search(text)
@@ -222,12 +234,12 @@ class Rule:
                 return None
             why['isp'] = isp
         if self.codes:
-            hit = next((p for p in self.codes if code is not None and code_matches(p, code)), None)
+            hit = None if code is None else _first_match(self.codes, code)
             if hit is None:
                 return None
             why['code'] = f'{code} matches {hit}'
         if self.enhanced:
-            hit = next((p for p in self.enhanced if enhanced is not None and code_matches(p, enhanced)), None)
+            hit = None if enhanced is None else _first_match(self.enhanced, enhanced)
             if hit is None:
                 return None
             why['enhanced'] = f'{enhanced} matches {hit}'

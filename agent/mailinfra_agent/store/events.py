@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from itertools import chain
+from itertools import chain, compress, cycle
 from operator import attrgetter
 from typing import Any, Protocol
 
@@ -77,16 +77,27 @@ def storable(value: Any) -> Any:
     return value
 
 
-def _storable_rows(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
-    """``rows`` with every text value :func:`storable`; one check over the whole batch in the usual all-ASCII case."""
-    texts = [value for row in rows for value in row if value.__class__ is str]
-    joined = ''.join(texts)
+def _storable_rows(rows: list[tuple[Any, ...]], texts: tuple[bool, ...] | None = None) -> list[tuple[Any, ...]]:
+    """``rows`` with every text value :func:`storable`; one check over the whole batch in the usual all-ASCII case.
+
+    ``texts`` marks the columns that hold text or None: then the check picks them out at C speed (a column that
+    holds something else after all takes the general path)."""
+    joined: str | None = None
+    if texts is not None:
+        try:
+            joined = ''.join(filter(None, compress(chain.from_iterable(rows), cycle(texts))))
+        except TypeError:
+            joined = None
+    if joined is None:
+        joined = ''.join([value for row in rows for value in row if value.__class__ is str])
     if joined.isascii() and '\x00' not in joined:
         return rows
     return [tuple(storable(value) for value in row) for row in rows]
 
 
 _event_row = attrgetter(*EVENT_COLUMNS)
+_EVENT_TEXTS = tuple('float' not in str(field.type) for field in dataclasses.fields(Event))
+"""Which of :data:`EVENT_COLUMNS` hold text or None (all but the times)."""
 
 
 def insert_events(db: Database, events: Sequence[Event]) -> None:
@@ -95,7 +106,7 @@ def insert_events(db: Database, events: Sequence[Event]) -> None:
         db,
         f'INSERT INTO feedback_events ({", ".join(EVENT_COLUMNS)}) VALUES',
         'ON CONFLICT (key) DO NOTHING',
-        _storable_rows([_event_row(event) for event in events]),
+        _storable_rows(list(map(_event_row, events)), _EVENT_TEXTS),
         len(EVENT_COLUMNS),
     )
 
@@ -130,25 +141,31 @@ def upsert_messages(db: Database, host: str, records: Iterable[MessageFields]) -
     time: what one upsert per record would leave), so that a multi-row upsert names each row once, as
     PostgreSQL requires; rows go in key order, one order for every writer.
     """
-    merged: dict[tuple[str, str], list[Any]] = {}
-    for record in records:
-        key = (record.stream or '', record.queue_id)
-        row = merged.get(key)
+    merged: dict[tuple[str, str], tuple[Any, ...]] = {}
+    get = merged.get
+    for stream, queue_id, sender, message_id, time in map(_message_fields, records):
+        key = (stream or '', queue_id)
+        row = get(key)
         if row is None:
-            merged[key] = [host, key[0], key[1], record.sender, record.message_id, record.time]
-            continue
-        if record.sender is not None:
-            row[3] = record.sender
-        if record.message_id is not None:
-            row[4] = record.message_id
-        if record.time > row[5]:
-            row[5] = record.time
-    rows = [tuple(merged[key]) for key in sorted(merged)]
-    stored = _storable_rows(rows)
+            merged[key] = (host, key[0], queue_id, sender, message_id, time)
+        else:
+            merged[key] = (
+                host,
+                key[0],
+                queue_id,
+                row[3] if sender is None else sender,
+                row[4] if message_id is None else message_id,
+                time if time > row[5] else row[5],
+            )
+    rows = [merged[key] for key in sorted(merged)]
+    stored = _storable_rows(rows, _MESSAGE_TEXTS)
     # Text that had to be replaced may make two keys equal: then one row per statement (later rows update).
     _insert_rows(db, _MESSAGE_HEAD, _MESSAGE_TAIL, stored, 6, 100 if stored is rows else 1)
 
 
+_message_fields = attrgetter('stream', 'queue_id', 'sender', 'message_id', 'time')
+_MESSAGE_TEXTS = (True, True, True, True, True, False)
+"""Which columns of a message row (host, stream, queue id, sender, Message-ID, time) hold text or None."""
 _MESSAGE_HEAD = 'INSERT INTO feedback_messages (host, stream, queue_id, sender, message_id, time) VALUES'
 _MESSAGE_TAIL = (
     'ON CONFLICT (host, stream, queue_id) DO UPDATE SET '
