@@ -42,10 +42,14 @@ def _digest(files: dict[str, OutputFile]) -> str:
 
 @pytest.fixture(autouse=True)
 def _collector_enabled() -> Iterator[None]:
+    """The collector on, with no automatic collection meanwhile: an object's generation then changes only by the
+    code under test (a young collection started by the test's own allocations would move it on)."""
     assert gc.get_freeze_count() == 0
-    enabled = gc.isenabled()
+    enabled, threshold = gc.isenabled(), gc.get_threshold()
     gc.enable()
+    gc.set_threshold(10**9, 10, 10)
     yield
+    gc.set_threshold(*threshold)
     if not enabled:
         gc.disable()
 
