@@ -171,7 +171,8 @@ def to_yaml(data: Any, header: str = '', shared: Shared | None = None) -> bytes:
         _emit(data, '', lines, shared, shared._strings if shared is not None else _Strings())
     else:
         lines.append(_inline(data))
-    return ('\n'.join(lines) + '\n').encode('utf-8')
+    lines.append('')  # the final newline, without copying the joined text once more
+    return '\n'.join(lines).encode('utf-8')
 
 
 _ORJSON_OPTIONS = orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE
