@@ -143,6 +143,8 @@ FAST_LINES = re.compile(
     r'|((?:to=<|from=<|message-id=|removed)[^\n]*+))(?=\n)'
 )
 _lastindex = attrgetter('lastindex')
+CHUNK_LINES = 2000
+"""parse_lines joins and decodes this many lines at a time (a few hundred KB)."""
 FUTURE_SLACK = 2 * 86400.0
 """A yearless stamp may lie this far after the reference time (clock or zone skew) before it is last year's."""
 REFERENCE_REFRESH = 3600.0
@@ -437,13 +439,23 @@ class PostfixLogParser:
         U+FFFD for bad bytes, with the same results; a line's error is collected instead of raised, and so is every
         line that is not UTF-8 (``(number, None)``, before that line's error)."""
         out = ParsedLines()
-        errors = out.problems
+        ascii_only = True
+        for start in range(0, len(lines), CHUNK_LINES):
+            ascii_only &= self._parse_chunk(lines[start : start + CHUNK_LINES], source, first + start, out)
+        if not ascii_only:  # an encoding problem goes before its line's error
+            out.problems.sort(key=lambda problem: (problem[0], problem[1] is not None))
+        return out
+
+    def _parse_chunk(self, lines: Sequence[bytes], source: str, first: int, out: ParsedLines) -> bool:
+        """:meth:`parse_lines` of a part of the batch (the joined copies stay small); whether it was ASCII."""
         data = b'\n'.join([b'', *lines, b''])
         ascii_only = data.isascii()
-        if ascii_only:
-            text = data.decode('ascii')
-        else:
-            errors += ((first + index, None) for index, raw in enumerate(lines) if not raw.isascii() and not _utf8(raw))
+        try:
+            text = data.decode('ascii' if ascii_only else 'utf-8')
+        except UnicodeDecodeError:  # a line (or more) is not UTF-8 ("\n" does not end a character: line by line)
+            out.problems += (
+                (first + index, None) for index, raw in enumerate(lines) if not raw.isascii() and not _utf8(raw)
+            )
             text = data.decode('utf-8', 'replace')  # only ASCII lines match FAST_LINES: the same lines as one by one
         matches = list(FAST_LINES.finditer(text))
         start = 0
@@ -454,9 +466,7 @@ class PostfixLogParser:
             start = end
             self._other(raw.decode('utf-8', 'replace'), out, source, first + index)
         self._matched(matches[start:] if start else matches, out, source, first, text)
-        if not ascii_only:  # an encoding problem goes before its line's error
-            errors.sort(key=lambda problem: (problem[0], problem[1] is not None))
-        return out
+        return ascii_only
 
     def _other(self, line: str, out: ParsedLines, source: str, number: int) -> None:
         """parse_lines: a line that goes through :meth:`parse_line`."""
@@ -542,8 +552,12 @@ class PostfixLogParser:
                 queued.pop((program.instance, queue_id), None)
                 continue
             if kind == _MESSAGE_ID:  # the time only when the id is new (as parse_line)
-                entry = queued.get((program.instance, queue_id)) or self._entry(program.instance, queue_id)
-                if entry.message_id == value:
+                entry = queued.get((program.instance, queue_id))
+                if entry is None:  # as _entry
+                    if len(queued) >= self._max_messages:
+                        del queued[next(iter(queued))]
+                    entry = queued[program.instance, queue_id] = _Queued()
+                elif entry.message_id == value:
                     continue
                 entry.message_id = value
             stamp = rfc or syslog
