@@ -71,7 +71,6 @@ import time as time_module
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from itertools import accumulate
-from operator import attrgetter
 from typing import final
 
 from mailinfra_agent.feedback.events import Event, EventError, Status, event_key
@@ -118,7 +117,7 @@ FAST = re.compile(
     r'|message-id=<([^\s<>]*)>'
     r'|(removed))\Z'
 )
-_DELIVERY, _EXPIRY, _SIZE, _MESSAGE_ID, _REMOVED, _OTHER = 10, 12, 13, 14, 15, 16
+_DELIVERY, _SIZE, _MESSAGE_ID, _REMOVED, _OTHER = 10, 13, 14, 15, 16
 
 
 def _ascii(excluded: str = '', *, space: bool = True) -> str:
@@ -129,7 +128,7 @@ def _ascii(excluded: str = '', *, space: bool = True) -> str:
 
 
 _S, _DOT = _ascii(space=False), _ascii()
-# parse_lines: FAST over a whole batch ("\n" + the lines joined with "\n" + "\n"), as one finditer: each match is a
+# parse_lines: FAST over a chunk of lines ("\n" + the lines joined with "\n" + "\n"), as one finditer: each match is a
 # line FAST matches. Its classes take ASCII only (and no newline), so a line with anything else (or U+FFFD) does not
 # match, as FAST is tried on ASCII lines only; quantifiers that cannot give anything back are possessive (a line of
 # another kind fails at once). Same groups as FAST, and 16: any other line with a record's field after the queue id
@@ -145,7 +144,6 @@ FAST_LINES = re.compile(
     r'|(removed)'
     r'|((?:to=<|from=<|message-id=|removed)[^\n]*+))(?=\n)'
 )
-_lastindex = attrgetter('lastindex')
 CHUNK_LINES = 2000
 """parse_lines joins and decodes this many lines at a time (a few hundred KB)."""
 FUTURE_SLACK = 2 * 86400.0
@@ -455,7 +453,7 @@ class PostfixLogParser:
         ascii_only = data.isascii()
         try:
             text = data.decode('ascii' if ascii_only else 'utf-8')
-        except UnicodeDecodeError:  # a line (or more) is not UTF-8 ("\n" does not end a character: line by line)
+        except UnicodeDecodeError:  # a line is not UTF-8 (no character spans a newline): which ones, line by line
             out.problems += (
                 (first + index, None) for index, raw in enumerate(lines) if not raw.isascii() and not _utf8(raw)
             )
