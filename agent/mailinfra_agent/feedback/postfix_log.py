@@ -517,11 +517,14 @@ class PostfixLogParser:
         # The last stamp read (as in the line) and its time: _time gives the same for the same stamp when it was not
         # called in between.
         last_stamp, last_time = '', 0.0
+        counted = newlines = 0  # the newlines before text[counted]: a line's number, when one is needed
         for match in matches:
             kind = match.lastindex
             if kind == _OTHER:
                 last_stamp = ''
-                self._other(match[0][1:], out, source, first + text.count('\n', 0, match.start()))
+                newlines += text.count('\n', counted, match.start())
+                counted = match.start()
+                self._other(match[0][1:], out, source, first + newlines)
                 continue
             (
                 rfc,
@@ -567,7 +570,9 @@ class PostfixLogParser:
                     last_time = self._time(stamp.replace('  ', ' '), source, 0)
                 except EventError:
                     last_stamp = ''
-                    number = first + text.count('\n', 0, match.start())
+                    newlines += text.count('\n', counted, match.start())
+                    counted = match.start()
+                    number = first + newlines
                     out.problems.append((number, _stamp_error(stamp.replace('  ', ' '), source, number)))
                     continue
                 last_stamp = stamp
