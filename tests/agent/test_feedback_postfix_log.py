@@ -12,8 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from mailinfra_agent.feedback import postfix_log
 from mailinfra_agent.feedback.events import Event, EventError, event_key
 from mailinfra_agent.feedback.postfix_log import (
+    FAST,
+    FAST_LINES,
     Instance,
     IspMatcher,
     MessageSeen,
@@ -560,6 +563,9 @@ MIXED = [
     'Dec 99 06:00:00 mx1 postfix-marketing/cleanup[6]: 1A2B3C4D5E: message-id=<new@example.org>',
     'postfix/smtp[9]: to=<nohead@gmail.com>, status=sent (x)',
     'garbled postfix line to=<x@y>, and then status=sent',  # no ": to=<": kept for its "status="
+    'ys=0.1/0/0.4/1, dsn=2.0.0, status=sent (250 ok)',  # the rest of a cut line: "status=" without "to=<"
+    SMTP + 'to=<two@gmail.com>, ' + FIELDS.format(d='5.0.0', st='bounced (host x said: to=<two@gmail.com>: no)'),
+    SMTP + 'to=<x@gmail.com>, ' + FIELDS.format(d='2.0.0', st='sent (250 status=sent)'),  # two "status="
     '',
     'Dec  6 06:00:00 mx1 kernel: nothing to see',
 ]
@@ -604,7 +610,9 @@ def _comparable(parsed: ParsedLines) -> tuple[object, ...]:
 
 
 @pytest.mark.parametrize('size', [1, 3, 17, 10_000])
-def test_parse_lines_equals_parse_line(size: int) -> None:
+@pytest.mark.parametrize('chunk', [postfix_log.CHUNK_LINES, 7])
+def test_parse_lines_equals_parse_line(size: int, chunk: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(postfix_log, 'CHUNK_LINES', chunk)
     lines = _corpus()
     one = PostfixLogParser(isp_of=ISPS, reference_time=REFERENCE, max_messages=4)  # small: evictions too
     expected = _line_by_line(lines, one, 101)
@@ -643,6 +651,51 @@ def test_parse_lines_reports_bad_lines_with_their_numbers() -> None:
     (event,) = parsed.events
     assert event.recipient == 'alice@example.com' and event.smtp_code == '250'
     assert event.key == event_key('postfix', SENT)
+
+
+FAST_SAMPLES = [
+    line.format(s=1, q='3F2A1B4C5D')
+    for line in (
+        SMTP + 'to=<A@Gmail.com>, ' + FIELDS.format(d='2.0.0', st='sent (250 2.0.0 OK)'),
+        SMTP + 'to=<d@gmail.com>, ' + FIELDS.format(d='4.2.1', st='deferred (host x said: 450 4.2.1 slow down)'),
+        QMGR + 'from=<bounce+a@example.org>, size=10, nrcpt=1 (queue active)',
+        QMGR + 'from=<bounce+a@example.org>, status=expired, returned to sender',
+        H + 'postfix-marketing/cleanup[6]: {q}: message-id=<m1@example.org>',
+        QMGR + 'removed',
+    )
+] + [
+    '2026-12-06T06:00:00.123456+00:00 mx1 postfix/smtp[9]: 1A2B3C4D5E: to=<iso@gmail.com>, '
+    + FIELDS.format(d='2.0.0', st='sent (250 ok)')
+]
+
+
+def test_fast_lines_matches_the_lines_fast_matches() -> None:
+    """FAST_LINES (a batch at once) takes a line where FAST takes it, with the same groups: checked with every ASCII
+    character but newline, and one that is not ASCII, put at every position of usual lines (or in place of the
+    character there)."""
+    checked = 0
+    for sample in FAST_SAMPLES:
+        assert FAST.match(sample)
+        for position in range(len(sample) + 1):
+            for char in [*map(chr, range(10)), *map(chr, range(11, 128)), '\u00e9']:
+                for line in (
+                    sample[:position] + char + sample[position:],
+                    sample[:position] + char + sample[position + 1 :],
+                ):
+                    fast = FAST.match(line) if line.isascii() else None
+                    batch = FAST_LINES.match('\n' + line + '\n')
+                    assert (fast.groups() if fast else None) == (
+                        batch.groups()[:-1] if batch and batch.lastindex != 16 else None
+                    ), repr(line)
+                    checked += 1
+    assert checked > 100_000
+
+
+def test_fast_lines_sends_other_lines_with_a_field_to_parse_line() -> None:
+    cut = SENT[:-20]
+    match = FAST_LINES.match('\n' + cut + '\n')
+    assert match is not None and match.lastindex == 16 and match[16].startswith('to=<')
+    assert FAST_LINES.match('\n' + SENT + '\n').lastindex == 10  # type: ignore[union-attr]
 
 
 class _Lines(list[bytes]):
