@@ -61,7 +61,7 @@ def _check(source: Source, deployment: Deployment, as_of: dt.date | None, checks
 def spec_from_source(source: Source, *, as_of: dt.date | None = None, checks: CheckRegistry | None = None) -> Spec:
     from .validation import build_model
 
-    with gc_paused(promote=True):
+    with gc_paused():
         return _check(source, build_model(source), as_of, checks)
 
 
@@ -69,7 +69,7 @@ def load_spec(
     path: str | os.PathLike[str], *, as_of: dt.date | None = None, checks: CheckRegistry | None = None
 ) -> Spec:
     """Read, validate and check a spec file. Raises :class:`SpecInvalid` listing every error."""
-    with gc_paused(promote=True):
+    with gc_paused():
         return spec_from_source(load_source(path), as_of=as_of, checks=checks)
 
 
@@ -77,7 +77,7 @@ def parse_spec(
     text: str, file: str | None = None, *, as_of: dt.date | None = None, checks: CheckRegistry | None = None
 ) -> Spec:
     """Like :func:`load_spec`, from YAML text."""
-    with gc_paused(promote=True):
+    with gc_paused():
         return spec_from_source(parse_source(text, file), as_of=as_of, checks=checks)
 
 
@@ -99,7 +99,7 @@ def render_files(
 ) -> dict[str, OutputFile]:
     """Render in memory: relative path -> file. ``dkim`` supplies the public keys for DNS records."""
     context = RenderContext(spec.deployment, spec.facts, spec.name, addresses or {}, dkim)
-    with gc_paused(promote=True):
+    with gc_paused():
         files = (registry or default_renderers()).render(context, renderers)
         # Free the renderers' shared results while the collector is paused: its next collection would walk them all.
         context.release()

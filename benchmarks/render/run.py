@@ -5,8 +5,7 @@ it generates a synthetic valid spec (``synth.py``) and measures, best of N with
 ``time.perf_counter`` and the garbage collector enabled as usual:
 
 * parse-only: ``yaml.load(text, Loader=yaml.CSafeLoader)``, the baseline of the project goal, with the cyclic
-  GC paused around it as ``parse_spec``/``render_files`` pause it around their own steps (they also move what
-  they return to the oldest generation; the baseline does not, and stays comparable with earlier sessions);
+  GC paused around it exactly as ``parse_spec``/``render_files`` pause it around their own steps;
 * validate+render: ``parse_spec(text, as_of=...)`` then ``render_files(spec)`` in memory;
 * render to disk: ``render(spec, tmpdir)`` (reported, not part of the ratios).
 
