@@ -165,7 +165,7 @@ def dnsbl_zones(ctx: CheckContext) -> Iterator[Problem]:
 def _custom_code_problem(decoder: str, code: str) -> str | None:
     """Why ``code`` is not a valid answer of a ``decoder`` zone (None: valid)."""
     if decoder == 'bitmask':
-        if not code.isdigit() or int(code) not in {1 << bit for bit in range(8)}:
+        if not (code.isascii() and code.isdigit()) or int(code) not in {1 << bit for bit in range(8)}:
             return f'"{code}" is not a bit value of the last octet'
         return None
     try:
@@ -188,7 +188,7 @@ def _test_point_problem(kind: str, zone: str, point: str) -> str | None:
     labels = name.split('.')
     if kind == 'ip':
         if len(labels) == 4 and all(
-            label.isdigit() and int(label) <= 255 and str(int(label)) == label for label in labels
+            label.isascii() and label.isdigit() and int(label) <= 255 and str(int(label)) == label for label in labels
         ):
             return None
         if len(labels) == 32 and all(len(label) == 1 and label in '0123456789abcdef' for label in labels):

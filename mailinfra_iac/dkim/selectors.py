@@ -99,7 +99,7 @@ def parse_period(period: RotationPeriod | str | int | timedelta) -> RotationPeri
         return _period_from_days(period, f'{period} days')
     text = period.strip().lower()
     digits = text.removesuffix('d')
-    if digits.isdigit():
+    if digits.isascii() and digits.isdigit():
         return _period_from_days(int(digits), f'{digits} days')
     if text in _ALIASES:
         return _ALIASES[text]

@@ -128,7 +128,9 @@ def _mechanism(qualifier: str, name: str, rest: str, token: str) -> Term:
             raise SpfSyntaxError(f'"{token}" needs an address')
         address, slash, prefix = rest[1:].partition('/')
         try:
-            network = ip_range(address, int(prefix) if prefix.isdigit() else None if not slash else -1)
+            network = ip_range(
+                address, int(prefix) if prefix.isascii() and prefix.isdigit() else None if not slash else -1
+            )
         except ValueError:
             raise SpfSyntaxError(f'invalid address in "{token}"') from None
         if network[0] != (4 if kind == 'ip4' else 6):
@@ -167,8 +169,8 @@ def parse(record: str) -> tuple[Term, ...]:
         if token[:4] == 'ip4:':  # the common case: our records list the sending addresses
             address, slash, prefix = token[4:].partition('/')
             try:
-                network = ip_range(address, int(prefix) if slash and prefix.isdigit() else None)
-                if network[0] == 4 and (not slash or prefix.isdigit()):
+                network = ip_range(address, int(prefix) if slash and prefix.isascii() and prefix.isdigit() else None)
+                if network[0] == 4 and (not slash or (prefix.isascii() and prefix.isdigit())):
                     terms.append(Term('ip4', token, '+', network=network))
                     continue
             except ValueError:

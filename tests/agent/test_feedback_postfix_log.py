@@ -719,3 +719,13 @@ def test_parse_lines_keeps_no_frame_of_the_batch_alive() -> None:
         if enabled:
             gc.enable()
     assert [(n, e.reason if e else None) for n, e in parsed.problems] == [(2, 'truncated'), (3, 'garbage')]
+
+
+@pytest.mark.parametrize('digit', ['\u00b2', '\u2080', '\u0663'])  # superscript two, subscript zero, Arabic-Indic three
+def test_a_transport_with_non_ascii_digits_is_no_address_and_no_crash(digit: str) -> None:
+    """str.isdigit() takes these (int() refuses the first two): one such line must not stop the ingest for good."""
+    line = SENT.replace('out_192_0_2_10/', f'out_192_0_2_1{digit}/')
+    (event,) = events(parse_all([line]))
+    assert event.sending_ip is None and event.recipient == 'alice@example.com'
+    parsed = PostfixLogParser(isp_of=ISPS, reference_time=REFERENCE).parse_lines([line.encode()], 'maillog', 1)
+    assert [e.sending_ip for e in parsed.events] == [None]

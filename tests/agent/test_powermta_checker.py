@@ -123,6 +123,8 @@ def test_a_known_directive_in_the_wrong_block() -> None:
     [
         ('max-smtp-out 5', 'max-smtp-out many', 'max-smtp-out: "many" is not a whole number from 1 to 100000'),
         ('max-smtp-out 5', 'max-smtp-out 5 6', 'max-smtp-out: expects one value, got 2'),
+        # str.isdigit() takes a superscript two; int() refuses it: a problem, not a crash
+        ('max-smtp-out 5', 'max-smtp-out 1\u00b2', 'max-smtp-out: "1\u00b2" is not a whole number from 1 to 100000'),
         (
             'max-smtp-out 5',
             'max-msg-rate 600/hour',

@@ -392,6 +392,14 @@ def test_import_reports_every_line(db: Database) -> None:
     assert suppressions.is_suppressed('one@example.net', 'transactional')
 
 
+def test_an_import_with_other_digits_as_its_time_takes_the_import_time(db: Database) -> None:
+    """str.isdigit() takes a superscript two, int() refuses it: the line is taken with the import's time, no crash."""
+    suppressions = SuppressionList(db, KEY)
+    report = import_csv(suppressions, 'email,created\nsq@example.net,1\u00b2\n', 'old.csv', streams=[], now=T0)
+    assert [(line.line, line.outcome) for line in report.lines] == [(2, 'taken')]
+    assert suppressions.is_suppressed('sq@example.net', 'transactional')
+
+
 @pytest.mark.parametrize(
     ('text', 'problem'),
     [('', 'the file is empty'), ('name,phone\nx,y\n', 'the header has no address column')],

@@ -418,6 +418,16 @@ def test_chunked_bodies_are_refused(endpoint: Endpoint) -> None:
     assert stored(endpoint) == ([], [])
 
 
+@pytest.mark.parametrize('length', ['\u00b2', '1\u00b9'])  # digits to str.isdigit(), not to int()
+def test_a_content_length_of_other_digits_is_a_bad_request(endpoint: Endpoint, length: str) -> None:
+    request = (
+        f'POST /u/{endpoint.token()} HTTP/1.1\r\nHost: x\r\nContent-Length: {length}\r\n'
+        'Content-Type: application/x-www-form-urlencoded\r\n\r\nList-Unsubscribe=One-Click'
+    )
+    assert raw(endpoint, request).startswith(b'HTTP/1.1 400')
+    assert stored(endpoint) == ([], [])
+
+
 def test_rate_limit_per_client(tmp_path: Path, pki: Pki) -> None:
     path, key = write_contract(tmp_path, pki, sqlite_store(tmp_path), rate_limit=3)
     running = start(path, (key,), pki)

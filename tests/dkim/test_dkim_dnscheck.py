@@ -131,7 +131,10 @@ def test_parse_server(text: str, expected: Server) -> None:
     assert ServerAnswers([text, Server('127.0.0.1', 1053)]).nameservers == (expected, Server('127.0.0.1', 1053))
 
 
-@pytest.mark.parametrize('text', ['ns1.example.com', '192.0.2.1:x', '[::1]x', '192.0.2.1:0', '[::1]:70000'])
+@pytest.mark.parametrize(
+    'text',
+    ['ns1.example.com', '192.0.2.1:x', '[::1]x', '192.0.2.1:0', '[::1]:70000', '192.0.2.1:5\u00b2', '[::1]:\u00b2'],
+)
 def test_parse_server_refused(text: str) -> None:
     with pytest.raises(ValueError, match='invalid name server'):
         parse_server(text)

@@ -331,7 +331,7 @@ def _usage(message: str) -> int:
 
 def _gate(args: argparse.Namespace, contract: Contract, key: bytes) -> int:
     host, _, port = str(args.upstream).rpartition(':')
-    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+    if not host or not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536:
         return _usage(f'gate --upstream "{args.upstream}": expected HOST:PORT, for example 127.0.0.1:10025')
     known = {stream.name for stream in contract.streams}
     allowed: dict[str, list[ipaddress.IPv4Network | ipaddress.IPv6Network]] = {}

@@ -43,7 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def parse_listen(text: str) -> tuple[str, int]:
     """``ADDR:PORT`` or ``[IPv6]:PORT``; raises ValueError."""
     host, colon, port = text.rpartition(':')
-    if not colon or not port.isdigit() or not 0 <= int(port) < 65536 or not host:
+    if not colon or not (port.isascii() and port.isdigit()) or not 0 <= int(port) < 65536 or not host:
         raise ValueError(f'--listen {text!r}: expected ADDR:PORT, e.g. 0.0.0.0:443 or [::]:443')
     return host.removeprefix('[').removesuffix(']'), int(port)
 

@@ -85,12 +85,12 @@ def parse_server(text: str) -> Server:
     if value.startswith('['):
         address, _, rest = value[1:].partition(']')
         if rest:
-            if not rest.startswith(':') or not rest[1:].isdigit():
+            if not rest.startswith(':') or not (rest[1:].isascii() and rest[1:].isdigit()):
                 raise ValueError(f'invalid name server "{text}", expected "[address]:port"')
             port = int(rest[1:])
     elif value.count(':') == 1:
         address, _, port_text = value.partition(':')
-        if not port_text.isdigit():
+        if not (port_text.isascii() and port_text.isdigit()):
             raise ValueError(f'invalid name server "{text}", expected "address:port"')
         port = int(port_text)
     else:

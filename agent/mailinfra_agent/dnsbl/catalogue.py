@@ -222,7 +222,7 @@ def check_codes(decoder: str, codes: Mapping[str, str], errors: Mapping[str, Any
                 problems.extend(_network_problems(code, where))
                 continue
             if decoder == 'bitmask' and not (label == 'errors' and '.' in code):
-                if not code.isdigit() or int(code) not in (1, 2, 4, 8, 16, 32, 64, 128):
+                if not (code.isascii() and code.isdigit()) or int(code) not in (1, 2, 4, 8, 16, 32, 64, 128):
                     problems.append(f'{where}.{label}: {code!r} is not a bit value (1, 2, 4 ... 128)')
             else:
                 address = _address(code)

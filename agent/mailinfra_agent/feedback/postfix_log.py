@@ -294,7 +294,9 @@ def _stamp_error(stamp: str, source: str, lineno: int) -> EventError:
 def _transport_ip(key: str) -> str | None:
     """``198_51_100_20`` -> ``198.51.100.20``; None for an ip key that is not an address."""
     parts = key.split('_')
-    if len(parts) == 4 and all(part.isdigit() and len(part) <= 3 and int(part) < 256 for part in parts):
+    if len(parts) == 4 and all(
+        part.isascii() and part.isdigit() and len(part) <= 3 and int(part) < 256 for part in parts
+    ):
         return '.'.join(parts)
     return None
 
@@ -460,13 +462,14 @@ class PostfixLogParser:
             text = data.decode('utf-8', 'replace')  # only ASCII lines match FAST_LINES: the same lines as one by one
         matches = list(FAST_LINES.finditer(text))
         start = 0
+        counted = (0, 0)  # where _matched stopped counting lines: each part goes on from there, not from the start
         others, numbers = self._others(lines, data, text, matches)
         for index, raw in others:  # kept lines FAST_LINES did not match (each after the matches before it): rare
             end = bisect.bisect_left(numbers, index, start)
-            self._matched(matches[start:end], out, source, first, text)
+            counted = self._matched(matches[start:end], out, source, first, text, counted)
             start = end
             self._other(raw.decode('utf-8', 'replace'), out, source, first + index)
-        self._matched(matches[start:] if start else matches, out, source, first, text)
+        self._matched(matches[start:] if start else matches, out, source, first, text, counted)
         return ascii_only
 
     def _other(self, line: str, out: ParsedLines, source: str, number: int) -> None:
@@ -510,14 +513,23 @@ class PostfixLogParser:
             kept |= with_status
         return [(rest[line], texts[line]) for line in sorted(kept)], numbers
 
-    def _matched(self, matches: list[re.Match[str]], out: ParsedLines, source: str, first: int, text: str) -> None:  # noqa: C901 (one loop, inlined for speed)
-        """The records of lines FAST_LINES matched (what :meth:`parse_line` makes of them)."""
+    def _matched(  # noqa: C901 (one loop, inlined for speed)
+        self,
+        matches: list[re.Match[str]],
+        out: ParsedLines,
+        source: str,
+        first: int,
+        text: str,
+        counted_from: tuple[int, int] = (0, 0),
+    ) -> tuple[int, int]:
+        """The records of lines FAST_LINES matched (what :meth:`parse_line` makes of them). ``counted_from`` and the
+        result: (a position in ``text``, the newlines before it), so that the next part counts on from there."""
         programs, queued, isp_of = self._fast_programs, self._queued, self._isp_of
         events, messages = out.events, out.messages
         # The last stamp read (as in the line) and its time: _time gives the same for the same stamp when it was not
         # called in between.
         last_stamp, last_time = '', 0.0
-        counted = newlines = 0  # the newlines before text[counted]: a line's number, when one is needed
+        counted, newlines = counted_from  # the newlines before text[counted]: a line's number, when one is needed
         for match in matches:
             kind = match.lastindex
             if kind == _OTHER:
@@ -625,6 +637,7 @@ class PostfixLogParser:
             else:  # from=<sender>, status=expired
                 line = match[0][1:]
                 out.add(self._expiry(program, queue_id, sender, line, last_time, source), line)
+        return counted, newlines
 
     # --- line kinds -------------------------------------------------------------------------------------------------
 

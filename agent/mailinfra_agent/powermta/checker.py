@@ -97,7 +97,7 @@ def _one(check: Callable[[str], str | None]) -> Callable[[list[str]], str | None
 
 def _integer(low: int, high: int) -> Callable[[str], str | None]:
     def checker(word: str) -> str | None:
-        if not word.isdigit() or not low <= int(word) <= high:
+        if not (word.isascii() and word.isdigit()) or not low <= int(word) <= high:
             return f'"{word}" is not a whole number from {low} to {high}'
         return None
 

@@ -92,7 +92,7 @@ def _created(text: str) -> int | None:
     text = text.strip()
     if not text:
         return None
-    if text.isdigit():
+    if text.isascii() and text.isdigit():
         return int(text)
     try:
         moment = datetime.fromisoformat(text.replace('Z', '+00:00'))

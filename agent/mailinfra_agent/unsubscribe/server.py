@@ -295,7 +295,7 @@ class Handler(BaseHTTPRequestHandler):
             self._send(HTTPStatus.LENGTH_REQUIRED, _page('Length required', 'Send the body with a Content-Length.'))
             return None
         length_text = self.headers.get('Content-Length', '0').strip()
-        if not length_text.isdigit():
+        if not (length_text.isascii() and length_text.isdigit()):
             self.server.note(self, 'malformed', HTTPStatus.BAD_REQUEST)
             self._send(HTTPStatus.BAD_REQUEST, _page('Bad request', 'The Content-Length is not a number.'))
             return None

@@ -82,7 +82,7 @@ def meaning_template(context: RenderContext) -> str:
 
 
 def _bit(item: tuple[str, str]) -> int:
-    return int(item[0]) if item[0].isdigit() else 0
+    return int(item[0]) if item[0].isascii() and item[0].isdigit() else 0
 
 
 def delisting_template(context: RenderContext) -> str:
