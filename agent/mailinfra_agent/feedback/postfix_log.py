@@ -491,7 +491,9 @@ class PostfixLogParser:
         """(index, line) of the lines :meth:`parse_line` would read (those with a record's field, and those with
         ``status=`` when a line without such a field has it) that FAST_LINES did not match; when there are any, the
         index of each match's line."""
-        if len(KEEP.findall(data)) == len(matches):  # each match has one of KEEP: every line with one matched, once
+        # Every match holds at least one KEEP hit and hits never overlap, so equal counts mean: each matched line has
+        # exactly one, and no other line has any.
+        if len(KEEP.findall(data)) == len(matches):
             # Any other line gives nothing in parse_line, but for its "unreadable header" (with "to=<" and "status=").
             for found in OTHER_TO.finditer(data):
                 if data.find(b'status=', data.rfind(b'\n', 0, found.start()), data.find(b'\n', found.end())) >= 0:
@@ -718,6 +720,7 @@ class PostfixLogParser:
         time: float,
         source: str,
     ) -> Event:
+        # _matched has an inline copy of this for the usual lines: change both (the parse_lines = parse_line tests).
         isp = program.isp
         if isp is None and self._isp_of is not None:
             isp = self._isp_of(recipient.rpartition('@')[2])
@@ -834,6 +837,7 @@ class PostfixLogParser:
     # --- helpers ----------------------------------------------------------------------------------------------------
 
     def _entry(self, instance: str, queue_id: str) -> _Queued:
+        # _matched has an inline copy of this for the usual lines: change both.
         key = (instance, queue_id)
         entry = self._queued.get(key)
         if entry is None:
