@@ -337,3 +337,18 @@ def test_dsns_of_a_live_postfix_parse() -> None:
     )
     assert (event.sender, event.stream, event.segment, event.campaign) == (sender, 'marketing', '9', '5')
     assert event.message_id == 'live.1@example.test'
+
+
+@pytest.mark.parametrize('charset', ['idna', 'undefined', '"utf-8\x00"', 'no-such-charset'])
+def test_a_part_in_a_charset_that_cannot_decode_is_read_as_utf8(charset: str) -> None:
+    """idna has no 'replace' handler, undefined refuses everything, a NUL in the name is a ValueError: each one is
+    read as UTF-8 with replacement (it stopped the ingest at every start: the message stayed in new/)."""
+    data = (
+        'From: MAILER-DAEMON@mx.example\r\nTo: b@x.example\r\nSubject: Undelivered Mail Returned to Sender\r\n'
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="b"\r\n\r\n'
+        '--b\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example\r\n\r\n'
+        'Final-Recipient: rfc822; a@gmail.example\r\nAction: failed\r\nStatus: 5.1.1\r\n\r\n'
+        f'--b\r\nContent-Type: text/rfc822-headers; charset={charset}\r\n\r\nFrom: a@x.example\r\n--b--\r\n'
+    ).encode()
+    (event,) = parse(data, received=1.0)
+    assert (event.status, event.recipient, event.dsn) == ('bounced', 'a@gmail.example', '5.1.1')

@@ -729,3 +729,19 @@ def test_a_transport_with_non_ascii_digits_is_no_address_and_no_crash(digit: str
     assert event.sending_ip is None and event.recipient == 'alice@example.com'
     parsed = PostfixLogParser(isp_of=ISPS, reference_time=REFERENCE).parse_lines([line.encode()], 'maillog', 1)
     assert [e.sending_ip for e in parsed.events] == [None]
+
+
+@pytest.mark.parametrize('delay', ['nan', 'inf', '1e400', '-5', '1_0', '0x10'])
+def test_a_delay_postfix_never_writes_is_garbage(delay: str) -> None:
+    """float() takes these; a delay as Postfix writes it is digits with an optional fraction."""
+    line = SENT.replace('delay=1.5,', f'delay={delay},')
+    with pytest.raises(EventError, match='unreadable delay') as error:
+        parse_all([line])
+    assert error.value.reason == 'garbage'
+    parsed = PostfixLogParser(isp_of=ISPS, reference_time=REFERENCE).parse_lines([line.encode()], 'maillog', 1)
+    assert [(n, e.reason if e else None) for n, e in parsed.problems] == [(1, 'garbage')] and not parsed.events
+
+
+def test_parse_lines_refuses_a_line_with_a_newline() -> None:
+    with pytest.raises(ValueError, match='a line holds a newline'):
+        PostfixLogParser(reference_time=REFERENCE).parse_lines([SENT.encode() + b'\n' + SENT.encode()], 'maillog', 1)

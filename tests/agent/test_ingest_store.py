@@ -253,3 +253,30 @@ def test_an_anonymised_complaint_waiting_for_its_group_keeps_no_frame_alive(tmp_
         if enabled:
             gc.enable()
         writer.close()
+
+
+def test_a_message_the_parser_fails_on_is_counted_and_the_others_are_stored(tmp_path: Path) -> None:
+    """A parser defect (any exception but EventError) on one Maildir message must not stop the ingest at every
+    start: the message is counted as ``parser-error``, moved to cur/ (kept), and the next one is stored."""
+    maildir = _maildir(tmp_path, '1765000001.M1P1.mx1', '1765000002.M2P1.mx1')
+    contract = load_contract(contract_data({'backend': 'sqlite', 'path': str(tmp_path / 'agent.db')}, {}))
+    writer = service.make_writer(contract, Backoff())
+    (source,) = service.build_sources(contract, service.Inputs((), (str(maildir),)), 20, ())
+    parse = source.parse  # type: ignore[union-attr]
+
+    def failing(data: bytes, location: str, received: float) -> list[Event]:
+        if location.endswith('M1P1.mx1'):
+            raise UnicodeError('a defect')
+        return parse(data, location, received)
+
+    source.parse = failing  # type: ignore[union-attr]
+    assert source.step(writer)
+    with connect_sqlite(tmp_path / 'agent.db') as db:
+        reasons = dict(db.execute('SELECT reason, count FROM ingest_problems')[:])
+        assert db.execute('SELECT COUNT(*) FROM ingest_maildir')[0][0] == 2
+    assert reasons['parser-error'] == 1 and sum(reasons.values()) == 2  # the other one read as before
+    assert sorted(path.name for path in (maildir / 'cur').iterdir()) == [
+        '1765000001.M1P1.mx1:2,S',
+        '1765000002.M2P1.mx1:2,S',
+    ]
+    writer.close()

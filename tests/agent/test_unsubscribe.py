@@ -478,6 +478,9 @@ def test_one_click_body_parsing() -> None:
         b'--b\r\nContent-Disposition: form-data; name="other"\r\n\r\nOne-Click\r\n--b--\r\n',
     )
     assert not one_click_body('multipart/form-data', b'garbage')
+    # the standard library's header parser raises IndexError on a parameter name ending in '*' without a value
+    assert not one_click_body('multipart/form-data; boundary*', b'x')
+    assert not one_click_body('multipart/form-data; boundary=b; a*', b'--b\r\n\r\nx\r\n--b--\r\n')
 
 
 # --- slow and idle clients -----------------------------------------------------------------------------------------

@@ -244,7 +244,7 @@ def part_text(part: Message) -> str:
         charset = part.get_content_charset() or 'utf-8'
         try:
             return payload.decode(charset, 'replace')
-        except LookupError:
+        except (LookupError, UnicodeError, ValueError):  # unknown; a codec without 'replace' (idna); a NUL in the name
             return payload.decode('utf-8', 'replace')
     raw = part.get_payload()
     return raw if isinstance(raw, str) else ''

@@ -84,6 +84,7 @@ MONTHS = {name: number for number, name in enumerate(MONTH_NAMES, 1)}
 # such as "warning" or "NOQUEUE" never pass.
 QUEUE_ID = re.compile(r'[0-9A-F]{5,20}|[0-9B-DF-HJ-NP-TV-Zb-df-hj-np-tv-z]{10,30}')
 DSN = re.compile(r'[245]\.\d{1,3}\.\d{1,3}')
+DELAY = re.compile(r'\d+(?:\.\d+)?')  # as FAST reads a delay
 # The reply code: at the start of the text, or after "said: " / "refused to talk to me: ". No nested repetition.
 SMTP_CODE = re.compile(r'(?:^|said: |to me: )([245]\d\d)(?=[ -]|$)')
 _CODE_FIRST = re.compile(r'([245]\d\d)(?=[ -]|$)')
@@ -329,10 +330,9 @@ def _delivery_fields(text: str, source: str, lineno: int) -> tuple[str | None, f
         if name == 'relay':
             relay = None if value == 'none' else value
         elif name == 'delay':
-            try:
-                delay = float(value)
-            except ValueError:
-                raise EventError('garbage', f'{source}:{lineno}: unreadable delay {value[:40]!r}') from None
+            if not DELAY.fullmatch(value):  # as Postfix writes it; float() would also take nan, 1e400, -5, 1_0
+                raise EventError('garbage', f'{source}:{lineno}: unreadable delay {value[:40]!r}')
+            delay = float(value)
         elif name == 'dsn':
             if not DSN.fullmatch(value):
                 raise EventError('garbage', f'{source}:{lineno}: unreadable dsn {value[:40]!r}')
@@ -440,7 +440,8 @@ class PostfixLogParser:
     def parse_lines(self, lines: Sequence[bytes], source: str, first: int = 1) -> ParsedLines:
         """:meth:`parse_line` over raw lines (without their newline) numbered from ``first``, decoded as UTF-8 with
         U+FFFD for bad bytes, with the same results; a line's error is collected instead of raised, and so is every
-        line that is not UTF-8 (``(number, None)``, before that line's error)."""
+        line that is not UTF-8 (``(number, None)``, before that line's error). A line that holds a newline is the
+        caller's error (ValueError)."""
         out = ParsedLines()
         ascii_only = True
         for start in range(0, len(lines), CHUNK_LINES):
@@ -452,6 +453,8 @@ class PostfixLogParser:
     def _parse_chunk(self, lines: Sequence[bytes], source: str, first: int, out: ParsedLines) -> bool:
         """:meth:`parse_lines` of a part of the batch (the joined copies stay small); whether it was ASCII."""
         data = b'\n'.join([b'', *lines, b''])
+        if data.count(b'\n') != len(lines) + 1:
+            raise ValueError('parse_lines: a line holds a newline (lines are split at newlines)')
         ascii_only = data.isascii()
         try:
             text = data.decode('ascii' if ascii_only else 'utf-8')

@@ -238,6 +238,9 @@ class MaildirSource:
             batch.unresolved.append((_bare(error), location))
         except EventError as error:
             batch.problems.append(problem(self.kind, error.reason, location, str(error)))
+        except Exception as error:  # a defect of ours, not the message's: counted, and the other messages go on
+            log.error('%s: the parser failed', location, exc_info=True)
+            batch.problems.append(problem(self.kind, 'parser-error', location, f'{type(error).__name__}: {error}'))
         name = self.name
         batch.done = lambda db, now: mark_maildir_done(db, writer.host, name, base, now)
         writer.write(batch)

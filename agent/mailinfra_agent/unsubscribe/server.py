@@ -157,13 +157,21 @@ def one_click_body(content_type: str | None, body: bytes) -> bool:
         return fields.get('List-Unsubscribe') == [ONE_CLICK]
     if media == 'multipart/form-data' and content_type is not None:
         head = f'Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n'.encode('latin-1', 'replace')
-        message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + body)
-        if not message.is_multipart() or message.defects:
+        try:
+            return _multipart_one_click(head + body)
+        except (IndexError, ValueError, LookupError):  # the header parser on some malformed parameters (`; a*`)
             return False
-        for part in message.iter_parts():
-            if part.get_param('name', header='content-disposition') == 'List-Unsubscribe':
-                payload = part.get_payload(decode=True)
-                return isinstance(payload, bytes) and payload.strip() == ONE_CLICK.encode('ascii')
+    return False
+
+
+def _multipart_one_click(data: bytes) -> bool:
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(data)
+    if not message.is_multipart() or message.defects:
+        return False
+    for part in message.iter_parts():
+        if part.get_param('name', header='content-disposition') == 'List-Unsubscribe':
+            payload = part.get_payload(decode=True)
+            return isinstance(payload, bytes) and payload.strip() == ONE_CLICK.encode('ascii')
     return False
 
 
