@@ -88,6 +88,17 @@ def test_well_formed_custom_zones_pass(zone: str) -> None:
             'monitoring.dnsbl.custom_zones[0].test_point',
             'not a reversed IPv4',
         ),
+        # digits to str.isdigit(), not to int(): a problem at the field, not a traceback
+        (
+            '{zone: u.example.net, kind: domain, operator: X, decoder: bitmask, listings: {"\u00b2": x}}',
+            'monitoring.dnsbl.custom_zones[0].listings.\u00b2',
+            'not a bit value',
+        ),
+        (
+            '{zone: bl.example.net, kind: ip, operator: X, listings: {"127.0.0.2": x}, test_point: 2.0.0.1\u00b2}',
+            'monitoring.dnsbl.custom_zones[0].test_point',
+            'not a reversed IPv4',
+        ),
         (
             '{zone: bl.example.net, kind: ip, operator: X, listings: {"127.0.0.2": x}, '
             'test_point: 2.0.0.127.bl.example.net}',

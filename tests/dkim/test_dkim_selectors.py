@@ -153,6 +153,7 @@ def test_parse_period(value: object, expected: RotationPeriod) -> None:
         ('7d', 'too short'),
         ('weekly', 'invalid rotation period "weekly", expected one of: yearly, half-yearly'),
         (True, 'invalid rotation period'),
+        ('9\u00b2d', 'invalid rotation period "9\u00b2d"'),  # digits to str.isdigit(), not to int()
     ],
 )
 def test_parse_period_refused(value: object, message: str) -> None:
