@@ -352,3 +352,30 @@ def test_a_part_in_a_charset_that_cannot_decode_is_read_as_utf8(charset: str) ->
     ).encode()
     (event,) = parse(data, received=1.0)
     assert (event.status, event.recipient, event.dsn) == ('bounced', 'a@gmail.example', '5.1.1')
+
+
+@pytest.mark.parametrize(
+    ('outer', 'inner'),
+    [
+        ("boundary*=idna''b", 'charset=utf-8'),
+        ("boundary*=undefined''b", 'charset=utf-8'),
+        ("boundary*=x\x00''b", 'charset=utf-8'),
+        ('boundary="b"', "charset*=x\x00''abc"),
+    ],
+)
+def test_rfc2231_parameters_in_a_charset_that_cannot_decode_are_an_event_error(outer: str, inner: str) -> None:
+    """The standard library decodes RFC 2231 parameters and lets UnicodeError and ValueError out: unknown-format,
+    or the part read as UTF-8; never another exception (the pipe would answer 75 until the queue lifetime ends)."""
+    data = (
+        'From: MAILER-DAEMON@mx.example\r\nTo: b@x.example\r\nSubject: Undelivered Mail Returned to Sender\r\n'
+        f'Content-Type: multipart/report; report-type=delivery-status; {outer}\r\n\r\n'
+        '--b\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example\r\n\r\n'
+        'Final-Recipient: rfc822; a@gmail.example\r\nAction: failed\r\nStatus: 5.1.1\r\n\r\n'
+        f'--b\r\nContent-Type: text/rfc822-headers; {inner}\r\n\r\nFrom: a@x.example\r\n--b--\r\n'
+    ).encode()
+    try:
+        (event,) = parse(data, received=1.0)
+    except EventError as error:
+        assert error.reason == 'unknown-format', error
+    else:
+        assert (event.status, event.recipient) == ('bounced', 'a@gmail.example')

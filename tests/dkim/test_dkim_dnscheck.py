@@ -217,7 +217,9 @@ def test_answers_report_error_codes(dns_responder: Any, rcode: dns.rcode.Rcode, 
         ServerAnswers([dns_responder.address], timeout=1.0)(FQDN)
 
 
-def test_answers_time_out_quickly(dns_responder: Any, dns_responder_2: Any, ed_key: ed25519.Ed25519PrivateKey) -> None:
+def test_a_silent_server_times_out_and_alone_is_blamed(
+    dns_responder: Any, dns_responder_2: Any, ed_key: ed25519.Ed25519PrivateKey
+) -> None:
     dns_responder.silent = True
     dns_responder_2.set_txt(FQDN, public_txt_value(ed_key))
     answers = ServerAnswers([dns_responder.address, dns_responder_2.address], timeout=0.3)

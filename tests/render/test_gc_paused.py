@@ -25,7 +25,7 @@ def _digest(files: dict[str, OutputFile]) -> str:
 
 @pytest.fixture(autouse=True)
 def _collector_enabled() -> Iterator[None]:
-    """The collector on, with its default thresholds."""
+    """The collector on, with Python 3.11's default thresholds."""
     enabled, threshold = gc.isenabled(), gc.get_threshold()
     gc.enable()
     gc.set_threshold(700, 10, 10)

@@ -241,9 +241,8 @@ def part_text(part: Message) -> str:
     """A leaf part's body as text (transfer encoding undone, UTF-8 with replacement, whatever the charset says)."""
     payload = part.get_payload(decode=True)
     if isinstance(payload, bytes):
-        charset = part.get_content_charset() or 'utf-8'
         try:
-            return payload.decode(charset, 'replace')
+            return payload.decode(part.get_content_charset() or 'utf-8', 'replace')
         except (LookupError, UnicodeError, ValueError):  # unknown; a codec without 'replace' (idna); a NUL in the name
             return payload.decode('utf-8', 'replace')
     raw = part.get_payload()

@@ -85,6 +85,10 @@ def parse_message(
         return _dispatch(data, source, envelope_recipient, decoders or Decoders(), received)
     except RecursionError:  # the parser and walk() recurse once per nesting level
         raise EventError('too-deep', f'{source}: MIME parts nested too deeply to read') from None
+    except EventError:
+        raise
+    except (LookupError, ValueError) as error:  # the standard library on RFC 2231 parameters (boundary*=idna''b)
+        raise EventError('unknown-format', f'{source}: unreadable MIME parameters ({type(error).__name__})') from None
 
 
 def _dispatch(

@@ -238,6 +238,8 @@ class MaildirSource:
             batch.unresolved.append((_bare(error), location))
         except EventError as error:
             batch.problems.append(problem(self.kind, error.reason, location, str(error)))
+        except MemoryError:
+            raise  # not the message's fault: read again at the next start
         except Exception as error:  # a defect of ours, not the message's: counted, and the other messages go on
             log.error('%s: the parser failed', location, exc_info=True)
             batch.problems.append(problem(self.kind, 'parser-error', location, f'{type(error).__name__}: {error}'))
