@@ -243,7 +243,7 @@ def part_text(part: Message) -> str:
     if isinstance(payload, bytes):
         try:
             return payload.decode(part.get_content_charset() or 'utf-8', 'replace')
-        except (LookupError, UnicodeError, ValueError):  # unknown; a codec without 'replace' (idna); a NUL in the name
+        except (LookupError, ValueError):  # unknown; a codec without 'replace' (idna: UnicodeError); a NUL in the name
             return payload.decode('utf-8', 'replace')
     raw = part.get_payload()
     return raw if isinstance(raw, str) else ''
