@@ -84,7 +84,7 @@ MONTHS = {name: number for number, name in enumerate(MONTH_NAMES, 1)}
 # such as "warning" or "NOQUEUE" never pass.
 QUEUE_ID = re.compile(r'[0-9A-F]{5,20}|[0-9B-DF-HJ-NP-TV-Zb-df-hj-np-tv-z]{10,30}')
 DSN = re.compile(r'[245]\.\d{1,3}\.\d{1,3}')
-DELAY = re.compile(r'\d+(?:\.\d+)?')  # as FAST reads a delay
+DELAY = re.compile(r'\d+(?:\.\d+)?')  # as FAST reads a delay (decimal digits, which float() reads)
 # The reply code: at the start of the text, or after "said: " / "refused to talk to me: ". No nested repetition.
 SMTP_CODE = re.compile(r'(?:^|said: |to me: )([245]\d\d)(?=[ -]|$)')
 _CODE_FIRST = re.compile(r'([245]\d\d)(?=[ -]|$)')
@@ -101,14 +101,14 @@ IGNORED_STATUSES = frozenset({'deliverable', 'undeliverable'})
 # in parse_line (records need ": " before their field; the only error outside them, an unreadable header, needs
 # "status=", which a line rarely has without ": to=<"). A pattern with a literal start: searched at C speed.
 KEEP = re.compile(rb': (?:to=<|from=<|message-id=|removed)')
-KEEP_ALL = re.compile(rb': (?:to=<|from=<|message-id=|removed)|status=')
 STATUS = re.compile(rb'status=')
 OTHER_TO = re.compile(rb'to=<(?<!: to=<)')
-# parse_lines: the usual lines, matched only where parse_line would read the same parts (single spaces, no
+# The usual lines, matched only where parse_line would read the same parts (single spaces, no
 # brackets in the program name, the four delivery fields of smtp/lmtp/local in their order, no CR at the end).
 # Groups: 1 RFC 3339 stamp, 2 syslog stamp, 3 program name, 4 queue id; delivery 5 recipient, 6 relay, 7 delay,
 # 8 dsn, 9 status, 10 text, 11 the reply code at its start (SMTP_CODE's first case); from 12 sender, 13 "size="
-# (else an expiry); 14 message id; 15 removed. The last group matched tells the kind of line.
+# (else an expiry); 14 message id; 15 removed. The last group matched tells the kind of line. The readable form of
+# FAST_LINES, which parse_lines runs; the tests check that FAST_LINES takes exactly the lines FAST takes.
 FAST = re.compile(
     r'(?:(\d\S*)|([A-Za-z]\S* {1,2}\S+ \S+)) \S+ ([^\s\[\]]+)\[\d+\]: '
     r'([0-9A-F]{5,20}|[0-9B-DF-HJ-NP-TV-Zb-df-hj-np-tv-z]{10,30}): '
@@ -514,7 +514,7 @@ class PostfixLogParser:
         offsets = list(accumulate(map((1).__add__, map(len, texts)), initial=0))
         kept = {bisect.bisect_right(offsets, found.start()) - 1 for found in KEEP.finditer(joined)}
         with_status = {bisect.bisect_right(offsets, found.start()) - 1 for found in STATUS.finditer(joined)}
-        if not with_status <= kept:  # a line without a record's field has "status=": all of those are read (KEEP_ALL)
+        if not with_status <= kept:  # a line without a record's field has "status=": every "status=" line is read
             kept |= with_status
         return [(rest[line], texts[line]) for line in sorted(kept)], numbers
 
