@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from mailinfra_agent.names import enclosing
 
-from ..dkim.source import DkimSource, MissingDkimKeys
+from ..dkim.source import DkimSource, DkimTxt, MissingDkimKeys
 from ..model import Deployment, SendingDomain
 from . import Facts
 from .hosts import inbound_hosts
@@ -328,6 +328,28 @@ def host_name_types(deployment: Deployment, facts: Facts) -> dict[str, set[str]]
     _unsubscribe_records(builder, deployment)
     types: dict[str, set[str]] = defaultdict(set)
     for zone, name, rtype in builder.sets:  # no Record objects, no sort: only the names' types are needed
+        types[zone if name == '@' else f'{name}.{zone}'].add(rtype)
+    return dict(types)
+
+
+class _AnyKey:
+    """A DKIM source with a key for every selector: the names of the DKIM records without reading keys."""
+
+    def records(self, domain: str, wanted: list[tuple[str, str]]) -> tuple[list[DkimTxt], list[tuple[str, str]]]:
+        return [DkimTxt(selector, algorithm, '') for selector, algorithm in wanted], []
+
+
+def name_types(deployment: Deployment, facts: Facts) -> dict[str, set[str]]:
+    """Name -> record types of every record the deployment publishes (DKIM names included, no keys needed)."""
+    builder = _Builder(deployment)
+    _address_records(builder, deployment, facts)
+    _nameserver_records(builder, deployment)
+    _domain_records(builder, deployment, facts, _AnyKey())
+    _tracking_records(builder, deployment)
+    _receiving_records(builder, deployment)
+    _unsubscribe_records(builder, deployment)
+    types: dict[str, set[str]] = defaultdict(set)
+    for zone, name, rtype in builder.sets:
         types[zone if name == '@' else f'{name}.{zone}'].add(rtype)
     return dict(types)
 
