@@ -144,15 +144,20 @@ def spf_value(domain: SendingDomain, ip4_terms: list[str], *, with_policy: bool 
     return ' '.join(terms)
 
 
+def mailto(address: str) -> str:
+    """The address as a mailto: URI; "%" (which the spec allows in a local part) is escaped (RFC 6068 section 2)."""
+    return 'mailto:' + address.replace('%', '%25')
+
+
 def dmarc_value(domain: SendingDomain) -> str:
     dmarc = domain.dmarc
     tags = [f'v=DMARC1; p={dmarc.p}']
     if dmarc.sp is not None:
         tags.append(f'sp={dmarc.sp}')
     if dmarc.rua:
-        tags.append('rua=' + ','.join(f'mailto:{address}' for address in dmarc.rua))
+        tags.append('rua=' + ','.join(mailto(address) for address in dmarc.rua))
     if dmarc.ruf:
-        tags.append('ruf=' + ','.join(f'mailto:{address}' for address in dmarc.ruf))
+        tags.append('ruf=' + ','.join(mailto(address) for address in dmarc.ruf))
     tags += [f'adkim={dmarc.adkim}', f'aspf={dmarc.aspf}']
     if dmarc.ruf:
         tags.append(f'fo={dmarc.fo}')
@@ -288,9 +293,7 @@ def _receiving_records(builder: _Builder, deployment: Deployment) -> dict[str, s
         for host_name in inbound:
             address = deployment.hosts[host_name].address or f'<host:{host_name}>'
             builder.add(f'mta-sts.{name}', 'A', address, 'mta-sts')
-        builder.add(
-            f'_smtp._tls.{name}', 'TXT', 'v=TLSRPTv1; rua=' + ','.join(f'mailto:{a}' for a in tls_rua), 'tls-rpt'
-        )
+        builder.add(f'_smtp._tls.{name}', 'TXT', 'v=TLSRPTv1; rua=' + ','.join(mailto(a) for a in tls_rua), 'tls-rpt')
     return policies
 
 

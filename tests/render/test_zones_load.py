@@ -8,9 +8,12 @@ named-checkzone runs with ``-i local``: the integrity checks that ``named`` itse
 
 from __future__ import annotations
 
+import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
+from urllib.parse import unquote
 
 import pytest
 
@@ -367,3 +370,19 @@ def test_names_at_the_dns_limits_load(tmp_path: Path) -> None:
     assert load_errors('testco.example', zone, tmp_path) == []
     assert len(f's2026q4e._domainkey.{domain}') == 253
     assert f's2026q4e._domainkey.{domain.removesuffix(".testco.example")} ' in zone
+
+
+def test_percent_in_a_report_address_is_escaped_in_its_uri(tmp_path: Path) -> None:
+    """The spec allows "%" in a local part; in a mailto: URI it starts an escape, so it is written "%25"."""
+    text = edit(
+        'dmarc: {p: none, rua: [dmarc@testco.example]}\n  - domain: news',
+        'dmarc: {p: none, rua: ["d%zz@testco.example"], ruf: ["f%41@testco.example"]}\n  - domain: news',
+    )
+    text = edit('\nmonitoring:', '\ninbound: {tls_rpt: {rua: ["tls%rpt@testco.example"]}}\nmonitoring:', text)
+    files = render_files(parse_spec(text, 'spec.yml', as_of=AS_OF), renderers=['dns'], dkim=TEST_DKIM)
+    values = [v for r in json.loads(files['dns/records.json'].content)['records'] for v in r['values']]
+    uris = {uri for value in values for uri in re.findall(r'mailto:[^,;]+', value)}
+    assert {'mailto:d%25zz@testco.example', 'mailto:f%2541@testco.example', 'mailto:tls%25rpt@testco.example'} <= uris
+    assert {unquote(uri) for uri in uris} >= {'mailto:d%zz@testco.example', 'mailto:tls%rpt@testco.example'}
+    zone = files['dns/zones/testco.example.zone'].content.decode()
+    assert load_errors('testco.example', zone, tmp_path) == []
