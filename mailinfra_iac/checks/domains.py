@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from ..facts.naming import ed25519_selector, organisation
-from ..facts.records import name_types
+from ..facts.records import types_at
 from ..problems import Path, Problem
 from .base import Check, CheckContext
 from .names import in_zones
@@ -95,10 +95,11 @@ def domain_outside_zones(ctx: CheckContext) -> Iterator[Problem]:
 def tracking_hostname(ctx: CheckContext) -> Iterator[Problem]:
     """A CNAME must be the only record at its name (RFC 1034 section 3.6.2, RFC 2181 section 10.1)."""
     deployment = ctx.deployment
-    if not any(domain.tracking for domain in deployment.sending_domains):
+    tracked = {domain.tracking.hostname for domain in deployment.sending_domains if domain.tracking}
+    if not tracked:
         return
     apexes = {zone.name for zone in deployment.dns.zones}
-    types = name_types(deployment, ctx.facts)
+    types = types_at(deployment, ctx.facts, tracked)
     targets: dict[str, str] = {}
     for index, domain in enumerate(deployment.sending_domains):
         if domain.tracking is None:

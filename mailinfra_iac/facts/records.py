@@ -11,7 +11,7 @@ import hashlib
 import ipaddress
 import re
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 
 from mailinfra_agent.names import enclosing
@@ -118,6 +118,8 @@ class _Zones:
         return zone, '@' if fqdn == zone else fqdn[: -len(zone) - 1]
 
     def reverse_of(self, address: str) -> tuple[str, str] | None:
+        if not self.reverse:
+            return None
         pointer = ipaddress.ip_address(address).reverse_pointer
         zone = enclosing(pointer, self.reverse)
         if zone is None or zone == pointer:
@@ -247,10 +249,13 @@ def _tracking_records(builder: _Builder, deployment: Deployment) -> None:
 
 
 def _domain_records(
-    builder: _Builder, deployment: Deployment, facts: Facts, dkim: DkimSource
+    builder: _Builder, deployment: Deployment, facts: Facts, dkim: DkimSource, *, spf_addresses: bool = True
 ) -> list[tuple[str, str, str]]:
-    """SPF, DKIM, DMARC (and report authorisations) and tracking for every sending domain; returns missing keys."""
-    terms = _sending_terms(facts)
+    """SPF, DKIM, DMARC (and report authorisations) and tracking for every sending domain; returns missing keys.
+
+    Without ``spf_addresses`` the SPF values lack the streams' ip4: terms (the names are the same, and cheaper).
+    """
+    terms = _sending_terms(facts) if spf_addresses else {}
     client_domains = set(deployment.client.domains)
     missing: list[tuple[str, str, str]] = []
     for domain in deployment.sending_domains:
@@ -342,12 +347,25 @@ class _AnyKey:
         return [DkimTxt(selector, algorithm, '') for selector, algorithm in wanted], []
 
 
-def name_types(deployment: Deployment, facts: Facts) -> dict[str, set[str]]:
-    """Name -> record types of every record the deployment publishes (DKIM names included, no keys needed)."""
-    builder = _Builder(deployment)
+class _At(_Builder):
+    """Keeps only the record sets at the given names (forward names: no PTR is looked at)."""
+
+    def __init__(self, deployment: Deployment, names: Collection[str]) -> None:
+        super().__init__(deployment)
+        self.names = names
+        self.zones.reverse = set()
+
+    def add(self, fqdn: str, rtype: str, value: str, purpose: str) -> None:
+        if fqdn in self.names:
+            super().add(fqdn, rtype, value, purpose)
+
+
+def types_at(deployment: Deployment, facts: Facts, names: Collection[str]) -> dict[str, set[str]]:
+    """Name -> types of the records the deployment publishes at each of ``names`` (DKIM included, no keys read)."""
+    builder = _At(deployment, names)
     _address_records(builder, deployment, facts)
     _nameserver_records(builder, deployment)
-    _domain_records(builder, deployment, facts, _AnyKey())
+    _domain_records(builder, deployment, facts, _AnyKey(), spf_addresses=False)
     _tracking_records(builder, deployment)
     _receiving_records(builder, deployment)
     _unsubscribe_records(builder, deployment)
