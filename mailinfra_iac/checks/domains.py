@@ -1,12 +1,19 @@
-"""Domains: no duplicates, streams only use declared domains, every published name in a managed zone."""
+"""Domains: no duplicates, streams only use declared domains, every published name in a managed zone and
+within DNS limits, a tracking CNAME alone at its name."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
-from ..problems import Problem
+from ..facts.naming import ed25519_selector, organisation
+from ..facts.records import types_at
+from ..problems import Path, Problem
 from .base import Check, CheckContext
 from .names import in_zones
+
+MAX_NAME = 253
+"""Characters of a name without its final dot: 255 octets on the wire (RFC 1035 section 2.3.4)."""
+MAX_LABEL = 63
 
 
 def duplicate_domain(ctx: CheckContext) -> Iterator[Problem]:
@@ -85,6 +92,97 @@ def domain_outside_zones(ctx: CheckContext) -> Iterator[Problem]:
                 )
 
 
+def tracking_hostname(ctx: CheckContext) -> Iterator[Problem]:
+    """A CNAME must be the only record at its name (RFC 1034 section 3.6.2, RFC 2181 section 10.1)."""
+    deployment = ctx.deployment
+    tracked = {domain.tracking.hostname for domain in deployment.sending_domains if domain.tracking}
+    if not tracked:
+        return
+    apexes = {zone.name for zone in deployment.dns.zones}
+    types = types_at(deployment, ctx.facts, tracked)
+    targets: dict[str, str] = {}
+    for index, domain in enumerate(deployment.sending_domains):
+        if domain.tracking is None:
+            continue
+        name, target = domain.tracking.hostname, domain.tracking.target
+        others = sorted(types.get(name, set()) - {'CNAME'})
+        first = targets.setdefault(name, target)
+        if name in apexes:
+            clash = f'is the apex of zone {name}, which holds its SOA and NS records'
+        elif others:
+            clash = f'also gets {", ".join(others)} records from this deployment'
+        elif first != target:
+            clash = f'is also the tracking host name of another sending domain, with target {first}'
+        else:
+            continue
+        yield ctx.problem(
+            'tracking-hostname',
+            f'tracking host name "{name}" of {domain.domain} {clash}: a CNAME must be the only record at its '
+            'name (RFC 1034 section 3.6.2), BIND and the DNS providers refuse the zone otherwise',
+            ('sending_domains', index, 'tracking', 'hostname'),
+            expected='a name of its own for the CNAME, e.g. "click.' + domain.domain + '"',
+            value=name,
+        )
+
+
+def _name_problem(name: str) -> str | None:
+    longest = max(name.split('.'), key=len)
+    if len(longest) > MAX_LABEL:
+        return f'its label "{longest}" has {len(longest)} characters, DNS allows {MAX_LABEL}'
+    if '' in name.split('.'):
+        return 'it has an empty label'
+    if len(name) > MAX_NAME:
+        return f'it has {len(name)} characters, DNS allows {MAX_NAME} (RFC 1035 section 2.3.4)'
+    return None
+
+
+def _derived_names(ctx: CheckContext) -> Iterator[tuple[Path, str]]:
+    """(field that makes it, name) of the names derived from sending domains and the feedback-loop address."""
+    deployment = ctx.deployment
+    client_domains = set(deployment.client.domains)
+    receiving: list[tuple[Path, str]] = []
+    for index, domain in enumerate(deployment.sending_domains):
+        at: Path = ('sending_domains', index)
+        yield (*at, 'domain'), f'_dmarc.{domain.domain}'
+        for position, selector in enumerate(domain.dkim.selectors):
+            names = [selector]
+            if domain.dkim.algorithm == 'rsa+ed25519':
+                names.append(ed25519_selector(selector))
+            for name in names:
+                yield (*at, 'dkim', 'selectors', position), f'{name}._domainkey.{domain.domain}'
+        own = organisation(domain.domain, client_domains)
+        for field in ('rua', 'ruf'):
+            for position, address in enumerate(getattr(domain.dmarc, field)):
+                target = address.rpartition('@')[2]
+                if organisation(target, client_domains) != own:
+                    yield (*at, 'dmarc', field, position), f'{domain.domain}._report._dmarc.{target}'
+        receiving.append(((*at, 'return_path' if domain.return_path else 'domain'), domain.bounce_domain))
+    if deployment.inbound.fbl_address:
+        receiving.append((('inbound', 'fbl_address'), deployment.inbound.fbl_address.rpartition('@')[2]))
+    for path, name in receiving:
+        yield path, name
+        for prefix in ('_mta-sts', 'mta-sts', '_smtp._tls'):
+            yield path, f'{prefix}.{name}'
+
+
+def dns_name_length(ctx: CheckContext) -> Iterator[Problem]:
+    zones = {zone.name for zone in ctx.deployment.dns.zones}
+    seen: set[Path] = set()
+    for path, name in _derived_names(ctx):
+        problem = _name_problem(name)
+        if problem is None or not in_zones(name, zones) or path in seen:
+            continue
+        seen.add(path)  # one problem per field: the first name it makes that DNS cannot hold
+        yield ctx.problem(
+            'dns-name-length',
+            f'the records of "{name}" cannot be published: {problem}',
+            path,
+            expected=f'names this field makes of at most {MAX_NAME} characters, labels of at most {MAX_LABEL}: '
+            'a shorter name or selector',
+            value=name,
+        )
+
+
 CHECKS = (
     Check('duplicate-domain', 'error', 'A domain listed twice, or a shared return-path domain.', duplicate_domain),
     Check('unknown-domain', 'error', 'A stream sending as an undeclared domain.', unknown_domain),
@@ -94,4 +192,6 @@ CHECKS = (
         'Sending, return-path or tracking names outside the zones.',
         domain_outside_zones,
     ),
+    Check('tracking-hostname', 'error', 'A tracking CNAME alone at its name, not a zone apex.', tracking_hostname),
+    Check('dns-name-length', 'error', 'Names derived from the spec within DNS length limits.', dns_name_length),
 )

@@ -11,12 +11,12 @@ import hashlib
 import ipaddress
 import re
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 
 from mailinfra_agent.names import enclosing
 
-from ..dkim.source import DkimSource, MissingDkimKeys
+from ..dkim.source import DkimSource, DkimTxt, MissingDkimKeys
 from ..model import Deployment, SendingDomain
 from . import Facts
 from .hosts import inbound_hosts
@@ -118,6 +118,8 @@ class _Zones:
         return zone, '@' if fqdn == zone else fqdn[: -len(zone) - 1]
 
     def reverse_of(self, address: str) -> tuple[str, str] | None:
+        if not self.reverse:
+            return None
         pointer = ipaddress.ip_address(address).reverse_pointer
         zone = enclosing(pointer, self.reverse)
         if zone is None or zone == pointer:
@@ -144,15 +146,20 @@ def spf_value(domain: SendingDomain, ip4_terms: list[str], *, with_policy: bool 
     return ' '.join(terms)
 
 
+def mailto(address: str) -> str:
+    """The address as a mailto: URI; "%" (which the spec allows in a local part) is escaped (RFC 6068 section 2)."""
+    return 'mailto:' + address.replace('%', '%25')
+
+
 def dmarc_value(domain: SendingDomain) -> str:
     dmarc = domain.dmarc
     tags = [f'v=DMARC1; p={dmarc.p}']
     if dmarc.sp is not None:
         tags.append(f'sp={dmarc.sp}')
     if dmarc.rua:
-        tags.append('rua=' + ','.join(f'mailto:{address}' for address in dmarc.rua))
+        tags.append('rua=' + ','.join(mailto(address) for address in dmarc.rua))
     if dmarc.ruf:
-        tags.append('ruf=' + ','.join(f'mailto:{address}' for address in dmarc.ruf))
+        tags.append('ruf=' + ','.join(mailto(address) for address in dmarc.ruf))
     tags += [f'adkim={dmarc.adkim}', f'aspf={dmarc.aspf}']
     if dmarc.ruf:
         tags.append(f'fo={dmarc.fo}')
@@ -242,10 +249,13 @@ def _tracking_records(builder: _Builder, deployment: Deployment) -> None:
 
 
 def _domain_records(
-    builder: _Builder, deployment: Deployment, facts: Facts, dkim: DkimSource
+    builder: _Builder, deployment: Deployment, facts: Facts, dkim: DkimSource, *, spf_addresses: bool = True
 ) -> list[tuple[str, str, str]]:
-    """SPF, DKIM, DMARC (and report authorisations) and tracking for every sending domain; returns missing keys."""
-    terms = _sending_terms(facts)
+    """SPF, DKIM, DMARC (and report authorisations) and tracking for every sending domain; returns missing keys.
+
+    Without ``spf_addresses`` the SPF values lack the streams' ip4: terms (the names are the same, and cheaper).
+    """
+    terms = _sending_terms(facts) if spf_addresses else {}
     client_domains = set(deployment.client.domains)
     missing: list[tuple[str, str, str]] = []
     for domain in deployment.sending_domains:
@@ -288,9 +298,7 @@ def _receiving_records(builder: _Builder, deployment: Deployment) -> dict[str, s
         for host_name in inbound:
             address = deployment.hosts[host_name].address or f'<host:{host_name}>'
             builder.add(f'mta-sts.{name}', 'A', address, 'mta-sts')
-        builder.add(
-            f'_smtp._tls.{name}', 'TXT', 'v=TLSRPTv1; rua=' + ','.join(f'mailto:{a}' for a in tls_rua), 'tls-rpt'
-        )
+        builder.add(f'_smtp._tls.{name}', 'TXT', 'v=TLSRPTv1; rua=' + ','.join(mailto(a) for a in tls_rua), 'tls-rpt')
     return policies
 
 
@@ -328,6 +336,41 @@ def host_name_types(deployment: Deployment, facts: Facts) -> dict[str, set[str]]
     _unsubscribe_records(builder, deployment)
     types: dict[str, set[str]] = defaultdict(set)
     for zone, name, rtype in builder.sets:  # no Record objects, no sort: only the names' types are needed
+        types[zone if name == '@' else f'{name}.{zone}'].add(rtype)
+    return dict(types)
+
+
+class _AnyKey:
+    """A DKIM source with a key for every selector: the names of the DKIM records without reading keys."""
+
+    def records(self, domain: str, wanted: list[tuple[str, str]]) -> tuple[list[DkimTxt], list[tuple[str, str]]]:
+        return [DkimTxt(selector, algorithm, '') for selector, algorithm in wanted], []
+
+
+class _At(_Builder):
+    """Keeps only the record sets at the given names (forward names: no PTR is looked at)."""
+
+    def __init__(self, deployment: Deployment, names: Collection[str]) -> None:
+        super().__init__(deployment)
+        self.names = names
+        self.zones.reverse = set()
+
+    def add(self, fqdn: str, rtype: str, value: str, purpose: str) -> None:
+        if fqdn in self.names:
+            super().add(fqdn, rtype, value, purpose)
+
+
+def types_at(deployment: Deployment, facts: Facts, names: Collection[str]) -> dict[str, set[str]]:
+    """Name -> types of the records the deployment publishes at each of ``names`` (DKIM included, no keys read)."""
+    builder = _At(deployment, names)
+    _address_records(builder, deployment, facts)
+    _nameserver_records(builder, deployment)
+    _domain_records(builder, deployment, facts, _AnyKey(), spf_addresses=False)
+    _tracking_records(builder, deployment)
+    _receiving_records(builder, deployment)
+    _unsubscribe_records(builder, deployment)
+    types: dict[str, set[str]] = defaultdict(set)
+    for zone, name, rtype in builder.sets:
         types[zone if name == '@' else f'{name}.{zone}'].add(rtype)
     return dict(types)
 

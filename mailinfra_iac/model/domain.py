@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import AfterValidator, Field, field_validator
 
 from ..dkim.store import check_selector
 from .base import DnsName, Duration, Email, Model
@@ -32,6 +33,79 @@ class Dkim(Model):
         return value
 
 
+_SPF_TERM = re.compile(r'[+?~-]?(?P<name>[a-z0-9]+)(?P<rest>.*)', re.DOTALL)
+_SPF_DUAL_CIDR = re.compile(r'(?::(?P<spec>.+?))?(?:/(?P<v4>0|[1-9][0-9]*))?(?://(?P<v6>0|[1-9][0-9]*))?', re.DOTALL)
+_SPF_MACRO = re.compile(r'%\{[slodiphv][0-9]*r?[-.+,/_=]*\}|%[%_-]')
+_SPF_MACRO_STRING = re.compile(rf'(?:{_SPF_MACRO.pattern}|[!-$&-~])+')
+_SPF_LABEL = re.compile(r'^[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?$')
+_SPF_TOPLABEL = re.compile(r'^(?=.*[A-Za-z])[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?$')
+
+
+def _spf_domain_spec(spec: str) -> str | None:
+    """Why ``spec`` is not an RFC 7208 domain-spec (a name, macros allowed), or None."""
+    if not _SPF_MACRO_STRING.fullmatch(spec):
+        return f'"{spec}" is not a domain or macro string (RFC 7208 section 7.1)'
+    # each macro stands for one letter here: what is left must read as a name (no quotes, no backslashes)
+    labels = _SPF_MACRO.sub('m', spec).rstrip('.').split('.')
+    ends_in_macro = spec.endswith('}') or spec[-2:] in {'%%', '%_', '%-'}  # its top label comes with the mail
+    if not ends_in_macro and (len(labels) < 2 or not _SPF_TOPLABEL.match(labels[-1])):
+        return f'"{spec}" does not end in a top-level label such as ".example"'
+    if not all(_SPF_LABEL.match(label) for label in labels) or len(spec.rstrip('.')) > 253:
+        return f'"{spec}" is not a DNS name (labels of 1 to 63 letters, digits, "-" or "_", at most 253 characters)'
+    return None
+
+
+def _spf_cidr(length: str | None, most: int) -> str | None:
+    if length is not None and int(length) > most:
+        return f'prefix length /{length} is over {most}'
+    return None
+
+
+def spf_mechanism_problem(term: str) -> str | None:
+    """Why ``term`` is not one RFC 7208 mechanism other than "all" (section 5), or None."""
+    if not term.isascii() or not all('!' <= character <= '~' for character in term):
+        return 'a mechanism is printable ASCII without spaces (one term per list item)'
+    match = _SPF_TERM.fullmatch(term)
+    name, rest = (match.group('name'), match.group('rest')) if match else ('', term)
+    if name in {'ip4', 'ip6'}:
+        network, slash, length = rest[1:].partition('/')
+        if not rest.startswith(':') or (slash and not re.fullmatch(r'0|[1-9][0-9]*', length)):
+            return f'{name} takes ":ADDRESS" with an optional "/PREFIX"'
+        family = ipaddress.IPv4Address if name == 'ip4' else ipaddress.IPv6Address
+        try:
+            family(network)
+        except ValueError:
+            return f'"{network}" is not an IPv{name[-1]} address'
+        return _spf_cidr(length or None, 32 if name == 'ip4' else 128)
+    if name in {'a', 'mx'}:
+        dual = _SPF_DUAL_CIDR.fullmatch(rest)
+        if dual is None:
+            return f'{name} takes an optional ":DOMAIN", then optional "/PREFIX" and "//PREFIX6"'
+        spec = dual.group('spec')
+        return (
+            (_spf_domain_spec(spec) if spec else None)
+            or _spf_cidr(dual.group('v4'), 32)
+            or _spf_cidr(dual.group('v6'), 128)
+        )
+    if name == 'ptr' and not rest:
+        return None
+    if name in {'ptr', 'include', 'exists'}:
+        if not rest.startswith(':') or len(rest) < 2:
+            return f'{name} takes ":DOMAIN"'
+        return _spf_domain_spec(rest[1:])
+    return 'expected one of a, mx, ptr, exists:, ip4:, ip6: or include:'
+
+
+def _spf_mechanism(value: str) -> str:
+    problem = spf_mechanism_problem(value)
+    if problem is not None:
+        raise ValueError(f'invalid SPF mechanism "{value}": {problem}')
+    return value
+
+
+SpfMechanism = Annotated[str, AfterValidator(_spf_mechanism)]
+
+
 class SpfInclude(Model):
     """A third-party SPF include and what it costs."""
 
@@ -46,7 +120,7 @@ class Spf(Model):
     includes: list[SpfInclude] = Field(
         default_factory=list, description='Extra "include:" domains: a name, or {domain, lookups, void_lookups}.'
     )
-    mechanisms: list[str] = Field(
+    mechanisms: list[SpfMechanism] = Field(
         default_factory=list, description='Extra mechanisms such as "a", "mx" or "ip4:198.51.100.0/24".'
     )
     all: Literal['-all', '~all'] = Field('-all', description='Terminating qualifier.')
@@ -56,17 +130,6 @@ class Spf(Model):
     def _include_names(cls, value: object) -> object:
         if isinstance(value, list):
             return [{'domain': item} if isinstance(item, str) else item for item in value]
-        return value
-
-    @field_validator('mechanisms')
-    @classmethod
-    def _mechanisms(cls, value: list[str]) -> list[str]:
-        allowed = re.compile(r'^[+?~-]?(a|mx|ptr|exists|ip4|ip6|include)(?:[:/].+)?$')
-        for mechanism in value:
-            if not allowed.match(mechanism):
-                raise ValueError(
-                    f'invalid SPF mechanism "{mechanism}", expected a, mx, ptr, exists:, ip4:, ip6: or include:'
-                )
         return value
 
 

@@ -25,6 +25,10 @@ class NoNameservers(MailinfraError):
     """A zone file needs NS records, and the spec names no nameserver for the zone."""
 
 
+class CnameConflict(MailinfraError):
+    """A CNAME shares its name with other records (dnspython would keep only one of them, BIND none)."""
+
+
 def txt_chunks(value: str, size: int = 255) -> list[bytes]:
     """Split a TXT value into character-strings of at most ``size`` bytes (RFC 1035 section 3.3.14)."""
     data = value.encode()
@@ -47,6 +51,7 @@ def zone_text(zone_name: str, records: list[Record], nameservers: list[str], ttl
     origin = dns.name.from_text(zone_name)
     zone = dns.zone.Zone(origin, relativize=True)
     servers = [f'{server}.' for server in nameservers]
+    _refuse_cname_conflicts(zone_name, records)
     for record in records:
         rdataset = zone.find_rdataset(record.name, record.type, create=True)
         for value in record.values:
@@ -62,6 +67,20 @@ def zone_text(zone_name: str, records: list[Record], nameservers: list[str], ttl
         *(f'@ {ttl} IN NS {server}' for server in servers),
     ]
     return '\n'.join(head) + '\n' + body
+
+
+def _refuse_cname_conflicts(zone_name: str, records: list[Record]) -> None:
+    """dnspython replaces a CNAME's neighbours (or the CNAME) without a word: refuse instead of losing records."""
+    types: dict[str, set[str]] = {}
+    for record in records:
+        types.setdefault(record.name, set()).add(record.type)
+        if record.type == 'CNAME' and len(record.values) > 1:
+            raise CnameConflict(f'{record.fqdn} in zone {zone_name} would have {len(record.values)} CNAME targets')
+    for name, found in sorted(types.items()):
+        if 'CNAME' in found and (len(found) > 1 or name == '@'):
+            others = ', '.join(sorted(found - {'CNAME'}) or ['SOA', 'NS'])
+            fqdn = zone_name if name == '@' else f'{name}.{zone_name}'
+            raise CnameConflict(f'{fqdn} in zone {zone_name} would hold a CNAME and {others} records')
 
 
 def zone_files(records: RecordSet, nameservers: dict[str, list[str]], ttl: int) -> dict[str, str]:

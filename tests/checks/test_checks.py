@@ -126,6 +126,20 @@ CASES = [
         'sending_domains[1].tracking',
     ),
     Case(
+        'tracking-hostname',
+        'algorithm: rsa+ed25519}',
+        'algorithm: rsa+ed25519}\n    tracking: {hostname: bulk1.testco.example, target: t.esp.example}',
+        'bulk1.testco.example, target',
+        'sending_domains[1].tracking.hostname',
+    ),
+    Case(
+        'dns-name-length',
+        'selectors: [s2026q4], algorithm',
+        f'selectors: [{"s" * 63}], algorithm',
+        's' * 63,
+        'sending_domains[1].dkim.selectors[0]',
+    ),
+    Case(
         'unknown-isp-profile',
         'injection: {port: 2526, networks: [10.0.0.0/8]}',
         'injection: {port: 2526, networks: [10.0.0.0/8]}\n    isp_overrides: {gmial: {limits: {max_connections: 2}}}',

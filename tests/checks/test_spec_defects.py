@@ -16,7 +16,7 @@ from mailinfra_iac.checks.addresses import terraform_address_problems
 from mailinfra_iac.cli.main import main
 from mailinfra_iac.model import THROTTLE_RANGES
 
-from ..conftest import AS_OF, BASE, ROOT, TEST_DKIM, edit, problems
+from ..conftest import AS_OF, BASE, ROOT, TEST_DKIM, edit, position, problems
 
 STREAM_END = 'injection: {port: 2526, networks: [10.0.0.0/8]}'
 
@@ -392,3 +392,70 @@ def test_spec_reference_lists_the_profile_names() -> None:
     section = reference.split('## ISP profile names', 1)[1]
     for name in ('gmail', 'gmx_webde', 'microsoft', 'yahoo', 't_online'):
         assert f'`{name}`' in section
+
+
+# --- SPF mechanisms are RFC 7208 terms (a space, a bad address or a missing domain went into the record as written) ---
+
+SPF_LINE = 'spf: {includes: [_spf.mailer.example]}'
+BAD_MECHANISMS = {
+    'ip4:192.0.2.1 redirect=other.example': 'printable ASCII without spaces',
+    'a:bücher.example': 'printable ASCII without spaces',
+    'ip4:999.1.1.1': '"999.1.1.1" is not an IPv4 address',
+    'ip4:2001:db8::1': 'is not an IPv4 address',
+    'ip6:192.0.2.1': 'is not an IPv6 address',
+    'ip4': 'ip4 takes ":ADDRESS"',
+    'ip4:192.0.2.0/': 'ip4 takes ":ADDRESS"',
+    'ip4:192.0.2.0/024': 'ip4 takes ":ADDRESS"',
+    'ip4:192.0.2.0/33': 'prefix length /33 is over 32',
+    'ip6:2001:db8::/129': 'prefix length /129 is over 128',
+    'a/33': 'prefix length /33 is over 32',
+    'mx//129': 'prefix length /129 is over 128',
+    'include': 'include takes ":DOMAIN"',
+    'exists': 'exists takes ":DOMAIN"',
+    'a:': 'a takes an optional ":DOMAIN"',
+    'a:x"y.testco.example': 'is not a DNS name',
+    'a:x..testco.example': 'is not a DNS name',
+    'mx:-mx.testco.example': 'is not a DNS name',
+    'a:example': 'does not end in a top-level label',
+    'exists:%{x}.testco.example': 'is not a domain or macro string',
+    'exists:100%.testco.example': 'is not a domain or macro string',
+    'redirect=other.example': 'expected one of a, mx, ptr, exists:, ip4:, ip6: or include:',
+    'all': 'expected one of',
+}
+
+
+@pytest.mark.parametrize('mechanism', BAD_MECHANISMS)
+def test_bad_spf_mechanism_is_refused_at_its_item(mechanism: str) -> None:
+    quoted = json.dumps(mechanism)
+    text = edit(SPF_LINE, f'spf: {{includes: [_spf.mailer.example], mechanisms: [a, {quoted}]}}')
+    [problem] = [p for p in problems(text) if p.severity == 'error']
+    assert problem.check == 'schema-value-error'
+    assert problem.path == ('sending_domains', 0, 'spf', 'mechanisms', 1)
+    assert (problem.line, problem.column) == position(text, quoted)
+    assert BAD_MECHANISMS[mechanism] in problem.message, problem.message
+
+
+GOOD_MECHANISMS = [
+    'a',
+    '-a/24//64',
+    '~mx:mail.testco.example/28',
+    '?ptr',
+    'ptr:testco.example',
+    'ip4:198.51.100.0/24',
+    'ip4:198.51.100.7',
+    'ip6:2001:db8::/32',
+    'ip6:::1',
+    'include:_spf.mailer.example.',
+    'exists:%{ir}.%{l1r+-}._spf.%{d}',
+    'exists:%{d1r.}x.testco.example',
+]
+
+
+def test_good_spf_mechanisms_are_published_as_written(tmp_path: Path) -> None:
+    quoted = ', '.join(json.dumps(mechanism) for mechanism in GOOD_MECHANISMS)
+    text = edit(SPF_LINE, f'spf: {{mechanisms: [{quoted}]}}')
+    spec = parse_spec(text, 'spec.yml', as_of=AS_OF)
+    files = render_files(spec, renderers=['dns'], dkim=TEST_DKIM)
+    records = json.loads(files['dns/records.json'].content)['records']
+    [spf] = [r['values'][0] for r in records if r['fqdn'] == 'testco.example' and r['purpose'] == 'spf']
+    assert spf == 'v=spf1 ip4:192.0.2.10 ' + ' '.join(GOOD_MECHANISMS) + ' -all'

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from mailinfra_iac.api import load_spec
-from mailinfra_iac.facts.records import Record, derive_records, host_name_types
+from mailinfra_iac.facts.records import Record, derive_records, host_name_types, types_at
 
 from ..conftest import AS_OF, ROOT, TEST_DKIM
 
@@ -38,3 +38,16 @@ def test_record_order_is_zone_name_type_then_values() -> None:
     second = Record('a.example', 'x', 'TXT', ('1',), 60, 'dkim')
     assert sorted([first, second]) == [second, first]
     assert Record('a.example', 'y', 'A', (), 1, 'a') > Record('a.example', 'x', 'TXT', (), 1, 'a')
+
+
+@pytest.mark.parametrize('path', EXAMPLES, ids=lambda path: path.stem)
+def test_types_at_names_agree_with_the_record_list(path: Path) -> None:
+    """types_at (the tracking-hostname check) gives exactly the record list's types at the names it is asked about."""
+    spec = load_spec(path.relative_to(ROOT), as_of=AS_OF)
+    types: dict[str, set[str]] = defaultdict(set)
+    for record in derive_records(spec.deployment, spec.facts, TEST_DKIM).records:
+        if not record.zone.endswith('.arpa'):
+            types[record.fqdn].add(record.type)
+    names = sorted(types)
+    assert types_at(spec.deployment, spec.facts, names) == types
+    assert types_at(spec.deployment, spec.facts, names[::3]) == {name: types[name] for name in names[::3]}

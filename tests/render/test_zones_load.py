@@ -8,9 +8,12 @@ named-checkzone runs with ``-i local``: the integrity checks that ``named`` itse
 
 from __future__ import annotations
 
+import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
+from urllib.parse import unquote
 
 import pytest
 
@@ -20,7 +23,7 @@ from mailinfra_iac.checks import CheckRegistry
 from mailinfra_iac.cli.main import main
 from mailinfra_iac.facts.records import PLACEHOLDER, derive_records
 from mailinfra_iac.problems import format_path
-from mailinfra_iac.render.zonefile import NoNameservers, zone_text
+from mailinfra_iac.render.zonefile import CnameConflict, NoNameservers, zone_text
 
 from ..conftest import AS_OF, BASE, ROOT, TEST_DKIM, edit, position, problems
 
@@ -220,3 +223,166 @@ def test_records_zone_format_names_the_zones_it_cannot_export(
     out = capsys.readouterr().out
     assert 'SOA' not in out
     assert out == '; zone testco.example not exported: the spec names no "nameservers" for it\n'
+
+
+# --- a tracking CNAME is alone at its name (dnspython dropped the CNAME or its neighbours without a word) ---
+
+NEWS = '  - domain: news.testco.example\n'
+
+
+def _tracked(hostname: str, target: str = 't.esp.example') -> str:
+    return edit(NEWS, f'{NEWS}    tracking: {{hostname: {hostname}, target: {target}}}\n')
+
+
+TRACKING_CLASHES = {
+    'zone apex': 'testco.example',
+    'sending domain (SPF)': 'news.testco.example',
+    'return-path domain (MX, SPF)': 'bounces.testco.example',
+    'DMARC name': '_dmarc.testco.example',
+    'PTR name (A)': 'tx1.testco.example',
+    'host (A)': 'mta1.testco.example',
+    'MTA-STS host (A)': 'mta-sts.bounces.testco.example',
+    'DKIM name': 's2026q4._domainkey.testco.example',
+}
+
+
+@pytest.mark.parametrize('hostname', TRACKING_CLASHES.values(), ids=list(TRACKING_CLASHES))
+def test_tracking_cname_beside_other_records_is_refused_at_its_place(hostname: str) -> None:
+    text = _tracked(hostname)
+    found = [problem for problem in problems(text) if problem.severity == 'error']
+    assert [problem.check for problem in found] == ['tracking-hostname'], [str(problem) for problem in found]
+    [problem] = found
+    assert format_path(problem.path) == 'sending_domains[1].tracking.hostname'
+    assert (problem.line, problem.column) == position(text, f'{hostname}, target')
+    assert 'a CNAME must be the only record at its name' in problem.message
+
+
+def test_one_tracking_name_with_two_targets_is_refused() -> None:
+    first = '    dmarc: {p: none, rua: [dmarc@testco.example]}\n  - domain: news'
+    text = edit(first, first.replace('\n', '\n    tracking: {hostname: click.testco.example, target: a.esp.example}\n'))
+    text = edit(NEWS, f'{NEWS}    tracking: {{hostname: click.testco.example, target: b.esp.example}}\n', text)
+    [problem] = [problem for problem in problems(text) if problem.check == 'tracking-hostname']
+    assert format_path(problem.path) == 'sending_domains[1].tracking.hostname'
+    assert 'with target a.esp.example' in problem.message
+
+
+def test_tracking_names_of_their_own_load(tmp_path: Path) -> None:
+    """A CNAME beside nothing, and one click host shared by two domains with one target, load and are kept."""
+    first = '    dmarc: {p: none, rua: [dmarc@testco.example]}\n  - domain: news'
+    text = edit(first, first.replace('\n', '\n    tracking: {hostname: click.testco.example, target: t.esp.example}\n'))
+    text = edit(NEWS, f'{NEWS}    tracking: {{hostname: click.testco.example, target: t.esp.example}}\n', text)
+    files = render_files(parse_spec(text, 'spec.yml', as_of=AS_OF), renderers=['dns'], dkim=TEST_DKIM)
+    zone = files['dns/zones/testco.example.zone'].content.decode()
+    assert load_errors('testco.example', zone, tmp_path) == []
+    assert 'click 3600 IN CNAME t.esp.example.' in zone.splitlines()
+
+
+@pytest.mark.parametrize('hostname', ['testco.example', 'tx1.testco.example', 'bounces.testco.example'])
+def test_zone_text_refuses_a_cname_beside_other_records(hostname: str) -> None:
+    """Without the check (derive_records runs none), the zone file is refused rather than written without a record."""
+    spec = parse_spec(_tracked(hostname), 'spec.yml', as_of=AS_OF, checks=_no_checks())
+    records = derive_records(spec.deployment, spec.facts, TEST_DKIM).by_zone()['testco.example']
+    with pytest.raises(CnameConflict, match=f'{hostname} in zone testco.example would hold a CNAME and '):
+        zone_text('testco.example', records, ['ns.testco.example'], 3600)
+
+
+# --- names made from the spec (prefix + domain) stay within 253 characters and labels within 63 ---
+
+
+def _long(length: int, zone: str = 'testco.example') -> str:
+    """A name of ``length`` characters under ``zone``, in labels of at most 63."""
+    labels, left = [], length - len(zone) - 1
+    while left > 0:
+        size = min(63, left - 1 if left > 64 else left)
+        labels.append('x' * size)
+        left -= size + 1
+    return '.'.join([*labels, zone])
+
+
+def test_long_name_helper() -> None:
+    for length in (100, 233, 234, 247, 253):
+        name = _long(length)
+        assert len(name) == length and max(len(label) for label in name.split('.')) <= 63 and '' not in name.split('.')
+
+
+OTHER_ZONE = '    - name: vendor.example\n      provider: zonefile\n      nameservers: [ns.provider.example]\n'
+LONG_NAMES = {
+    # edits, marker, field: the first derived name over the limit is named at the field that makes it
+    'Ed25519 selector of 63 characters (64 with "e")': (
+        [('selectors: [s2026q4], algorithm', f'selectors: [{"s" * 63}], algorithm')],
+        's' * 63,
+        'sending_domains[1].dkim.selectors[0]',
+    ),
+    'DKIM name over 253': (
+        [('news.testco.example', _long(234))],
+        's2026q4], algorithm',
+        'sending_domains[1].dkim.selectors[0]',
+    ),
+    '_dmarc name over 253': (
+        [('news.testco.example', _long(247))],
+        _long(247) + '\n',
+        'sending_domains[1].domain',
+    ),
+    'MTA-STS names of a return path': (
+        [(NEWS, f'{NEWS}    return_path: {_long(245)}\n')],
+        _long(245),
+        'sending_domains[1].return_path',
+    ),
+    'report authorisation in another managed zone': (
+        [
+            ('    - name: testco.example\n', OTHER_ZONE + '    - name: testco.example\n'),
+            (
+                'algorithm: rsa+ed25519}\n    dmarc: {p: none, rua: [dmarc@testco.example]}',
+                'algorithm: rsa+ed25519}\n    dmarc: {p: none, rua: [dmarc@testco.example, '
+                f'r@{_long(230, "vendor.example")}]}}',
+            ),
+        ],
+        'r@x',
+        'sending_domains[1].dmarc.rua[1]',
+    ),
+    'feedback-loop domain': (
+        [('\nmonitoring:', f'\ninbound: {{fbl_address: fbl@{_long(243)}}}\nmonitoring:')],
+        'fbl@',
+        'inbound.fbl_address',
+    ),
+}
+
+
+@pytest.mark.parametrize('case', LONG_NAMES, ids=list(LONG_NAMES))
+def test_derived_name_over_the_dns_limits_is_refused_at_its_field(case: str) -> None:
+    edits, marker, path = LONG_NAMES[case]
+    text = BASE
+    for old, new in edits:
+        text = text.replace(old, new)
+    found = [problem for problem in problems(text) if problem.severity == 'error']
+    assert {problem.check for problem in found} == {'dns-name-length'}, [str(problem) for problem in found]
+    [problem] = [problem for problem in found if format_path(problem.path) == path]
+    assert (problem.line, problem.column) == position(text, marker)
+    assert problem.expected
+
+
+def test_names_at_the_dns_limits_load(tmp_path: Path) -> None:
+    """A sending domain whose longest record name (the Ed25519 DKIM name) has 253 characters renders and loads."""
+    domain = _long(233)
+    text = BASE.replace('news.testco.example', domain)
+    files = render_files(parse_spec(text, 'spec.yml', as_of=AS_OF), renderers=['dns'], dkim=TEST_DKIM)
+    zone = files['dns/zones/testco.example.zone'].content.decode()
+    assert load_errors('testco.example', zone, tmp_path) == []
+    assert len(f's2026q4e._domainkey.{domain}') == 253
+    assert f's2026q4e._domainkey.{domain.removesuffix(".testco.example")} ' in zone
+
+
+def test_percent_in_a_report_address_is_escaped_in_its_uri(tmp_path: Path) -> None:
+    """The spec allows "%" in a local part; in a mailto: URI it starts an escape, so it is written "%25"."""
+    text = edit(
+        'dmarc: {p: none, rua: [dmarc@testco.example]}\n  - domain: news',
+        'dmarc: {p: none, rua: ["d%zz@testco.example"], ruf: ["f%41@testco.example"]}\n  - domain: news',
+    )
+    text = edit('\nmonitoring:', '\ninbound: {tls_rpt: {rua: ["tls%rpt@testco.example"]}}\nmonitoring:', text)
+    files = render_files(parse_spec(text, 'spec.yml', as_of=AS_OF), renderers=['dns'], dkim=TEST_DKIM)
+    values = [v for r in json.loads(files['dns/records.json'].content)['records'] for v in r['values']]
+    uris = {uri for value in values for uri in re.findall(r'mailto:[^,;]+', value)}
+    assert {'mailto:d%25zz@testco.example', 'mailto:f%2541@testco.example', 'mailto:tls%25rpt@testco.example'} <= uris
+    assert {unquote(uri) for uri in uris} >= {'mailto:d%zz@testco.example', 'mailto:tls%rpt@testco.example'}
+    zone = files['dns/zones/testco.example.zone'].content.decode()
+    assert load_errors('testco.example', zone, tmp_path) == []
