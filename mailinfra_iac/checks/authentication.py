@@ -49,7 +49,7 @@ def spf_cost(ctx: CheckContext, index: int) -> tuple[int, int]:
     spf = ctx.deployment.sending_domains[index].spf
     lookups = sum(item.lookups for item in spf.includes)
     for mechanism in spf.mechanisms:
-        name = mechanism.lstrip('+-~?').split(':')[0].split('/')[0]
+        name = mechanism.lstrip('+-~?').split(':')[0].split('/')[0].lower()
         lookups += name in LOOKUP_TERMS
     return lookups, sum(item.void_lookups for item in spf.includes)
 

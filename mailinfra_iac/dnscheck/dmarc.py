@@ -15,6 +15,7 @@ tag fails.
 from __future__ import annotations
 
 import re
+from urllib.parse import unquote
 
 from mailinfra_agent.dns.client import Answer, DnsClient
 
@@ -64,7 +65,7 @@ def destination(uri: str) -> str | None:
     """The domain a ``mailto:`` report URI sends to (``None`` for other schemes)."""
     if not uri.lower().startswith('mailto:'):
         return None
-    address = uri[7:].split('!', 1)[0]
+    address = unquote(uri[7:].split('!', 1)[0])
     return address.rpartition('@')[2].lower().rstrip('.') or None
 
 
@@ -139,7 +140,7 @@ def _rua(subject: DmarcSubject, tags: dict[str, str]) -> tuple[Status, str]:
     others = [uri for uri in found if destination(uri) is None]
     if others:
         return 'warn', f'rua without mailto: ({shorten(others)}): receivers send aggregate reports by mail'
-    served = {uri[7:].split('!', 1)[0].lower() for uri in found}
+    served = {unquote(uri[7:].split('!', 1)[0]).lower() for uri in found}
     missing = [address for address in subject.rua if address.lower() not in served]
     if missing:
         return 'fail', f'rua={",".join(found)}; the spec also asks for {shorten(missing)}'

@@ -13,6 +13,7 @@ import re
 from collections import defaultdict
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
+from urllib.parse import quote
 
 from mailinfra_agent.names import enclosing
 
@@ -147,8 +148,9 @@ def spf_value(domain: SendingDomain, ip4_terms: list[str], *, with_policy: bool 
 
 
 def mailto(address: str) -> str:
-    """The address as a mailto: URI; "%" (which the spec allows in a local part) is escaped (RFC 6068 section 2)."""
-    return 'mailto:' + address.replace('%', '%25')
+    """The address as a mailto: URI, percent-encoded as RFC 6068 section 2 asks ("%", "&", ";", "=", "/", "?",
+    "#", "[", "]" and what a URI cannot hold) and also "!" and ",", which delimit DMARC's URI list (RFC 7489 6.2)."""
+    return 'mailto:' + quote(address, safe="@$'()*+")
 
 
 def dmarc_value(domain: SendingDomain) -> str:

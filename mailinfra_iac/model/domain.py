@@ -33,21 +33,25 @@ class Dkim(Model):
         return value
 
 
-_SPF_TERM = re.compile(r'[+?~-]?(?P<name>[a-z0-9]+)(?P<rest>.*)', re.DOTALL)
+# Names and macro letters are case-insensitive (RFC 7208 sections 4.6.1 and 7.3); a macro's digit is nonzero.
+_SPF_TERM = re.compile(r'[+?~-]?(?P<name>[a-z0-9]+)(?P<rest>.*)', re.DOTALL | re.IGNORECASE)
 _SPF_DUAL_CIDR = re.compile(r'(?::(?P<spec>.+?))?(?:/(?P<v4>0|[1-9][0-9]*))?(?://(?P<v6>0|[1-9][0-9]*))?', re.DOTALL)
-_SPF_MACRO = re.compile(r'%\{[slodiphv][0-9]*r?[-.+,/_=]*\}|%[%_-]')
-_SPF_MACRO_STRING = re.compile(rf'(?:{_SPF_MACRO.pattern}|[!-$&-~])+')
+_SPF_EXPAND = r'%\{[slodiphv](?:[1-9][0-9]*)?r?[-.+,/_=]*\}'
+_SPF_MACRO = re.compile(rf'{_SPF_EXPAND}|%[%_-]', re.IGNORECASE)
+_SPF_TOKEN = re.compile(rf'{_SPF_MACRO.pattern}|[!-$&-~]', re.IGNORECASE)
 _SPF_LABEL = re.compile(r'^[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?$')
-_SPF_TOPLABEL = re.compile(r'^(?=.*[A-Za-z])[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?$')
+# toplabel: alphanumerics with a letter, or with an inner "-" (RFC 7208 section 7.1)
+_SPF_TOPLABEL = re.compile(r'^(?:[A-Za-z0-9]*[A-Za-z][A-Za-z0-9]*|[A-Za-z0-9]+-[A-Za-z0-9-]*[A-Za-z0-9])$')
 
 
 def _spf_domain_spec(spec: str) -> str | None:
     """Why ``spec`` is not an RFC 7208 domain-spec (a name, macros allowed), or None."""
-    if not _SPF_MACRO_STRING.fullmatch(spec):
+    tokens = _SPF_TOKEN.findall(spec)
+    if not tokens or ''.join(tokens) != spec:
         return f'"{spec}" is not a domain or macro string (RFC 7208 section 7.1)'
     # each macro stands for one letter here: what is left must read as a name (no quotes, no backslashes)
     labels = _SPF_MACRO.sub('m', spec).rstrip('.').split('.')
-    ends_in_macro = spec.endswith('}') or spec[-2:] in {'%%', '%_', '%-'}  # its top label comes with the mail
+    ends_in_macro = len(tokens[-1]) > 1  # domain-end may be a macro-expand: its top label comes with the mail
     if not ends_in_macro and (len(labels) < 2 or not _SPF_TOPLABEL.match(labels[-1])):
         return f'"{spec}" does not end in a top-level label such as ".example"'
     if not all(_SPF_LABEL.match(label) for label in labels) or len(spec.rstrip('.')) > 253:
@@ -56,8 +60,8 @@ def _spf_domain_spec(spec: str) -> str | None:
 
 
 def _spf_cidr(length: str | None, most: int) -> str | None:
-    if length is not None and int(length) > most:
-        return f'prefix length /{length} is over {most}'
+    if length is not None and (len(length) > 3 or int(length) > most):
+        return f'prefix length /{length[:4]} is over {most}'
     return None
 
 
@@ -66,13 +70,15 @@ def spf_mechanism_problem(term: str) -> str | None:
     if not term.isascii() or not all('!' <= character <= '~' for character in term):
         return 'a mechanism is printable ASCII without spaces (one term per list item)'
     match = _SPF_TERM.fullmatch(term)
-    name, rest = (match.group('name'), match.group('rest')) if match else ('', term)
+    name, rest = (match.group('name').lower(), match.group('rest')) if match else ('', term)
     if name in {'ip4', 'ip6'}:
         network, slash, length = rest[1:].partition('/')
         if not rest.startswith(':') or (slash and not re.fullmatch(r'0|[1-9][0-9]*', length)):
             return f'{name} takes ":ADDRESS" with an optional "/PREFIX"'
         family = ipaddress.IPv4Address if name == 'ip4' else ipaddress.IPv6Address
         try:
+            if '%' in network:  # Python takes a zone id ("fe80::1%eth0"); SPF has none
+                raise ValueError(network)
             family(network)
         except ValueError:
             return f'"{network}" is not an IPv{name[-1]} address'

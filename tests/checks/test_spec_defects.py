@@ -421,6 +421,11 @@ BAD_MECHANISMS = {
     'exists:100%.testco.example': 'is not a domain or macro string',
     'redirect=other.example': 'expected one of a, mx, ptr, exists:, ip4:, ip6: or include:',
     'all': 'expected one of',
+    'ip6:fe80::1%eth0': 'is not an IPv6 address',
+    'ip4:192.0.2.0/' + '3' * 5000: 'prefix length /3333 is over 32',
+    'a/' + '1' * 5000: 'prefix length /1111 is over 32',
+    'exists:a.%%_': 'does not end in a top-level label',
+    'exists:%{d0}.testco.example': 'is not a domain or macro string',
 }
 
 
@@ -449,6 +454,14 @@ GOOD_MECHANISMS = [
     'exists:%{ir}.%{l1r+-}._spf.%{d}',
     'exists:%{d1r.}x.testco.example',
 ]
+# RFC 7208: names and macro letters in any case (4.6.1, 7.3), a toplabel like "1-2" (7.1), "%%" as domain-end
+GOOD_MECHANISMS_2 = [
+    'exists:%{I}.%{IR}.%{d2R}._spf.testco.example',
+    'IP4:198.51.100.8',
+    'Include:_spf.other.example',
+    'include:x.1-2',
+    'exists:%{i}.%%',
+]
 
 
 def test_good_spf_mechanisms_are_published_as_written(tmp_path: Path) -> None:
@@ -459,3 +472,18 @@ def test_good_spf_mechanisms_are_published_as_written(tmp_path: Path) -> None:
     records = json.loads(files['dns/records.json'].content)['records']
     [spf] = [r['values'][0] for r in records if r['fqdn'] == 'testco.example' and r['purpose'] == 'spf']
     assert spf == 'v=spf1 ip4:192.0.2.10 ' + ' '.join(GOOD_MECHANISMS) + ' -all'
+
+
+def test_good_spf_mechanisms_in_any_case_are_published_and_counted() -> None:
+    good = GOOD_MECHANISMS_2
+    quoted = ', '.join(json.dumps(mechanism) for mechanism in good)
+    text = edit(SPF_LINE, f'spf: {{mechanisms: [{quoted}]}}')
+    spec = parse_spec(text, 'spec.yml', as_of=AS_OF)
+    files = render_files(spec, renderers=['dns'], dkim=TEST_DKIM)
+    records = json.loads(files['dns/records.json'].content)['records']
+    [spf] = [r['values'][0] for r in records if r['fqdn'] == 'testco.example' and r['purpose'] == 'spf']
+    assert spf == 'v=spf1 ip4:192.0.2.10 ' + ' '.join(good) + ' -all'
+    # an upper-case lookup term counts as a lookup: ten of them are one too many with the include
+    many = ', '.join(json.dumps(f'INCLUDE:s{n}.testco.example') for n in range(10))
+    found = problems(edit(SPF_LINE, f'spf: {{includes: [_spf.mailer.example], mechanisms: [{many}]}}'))
+    assert 'spf-too-many-lookups' in {p.check for p in found}
