@@ -190,6 +190,24 @@ def test_a_suppressed_recipient_is_refused_at_the_injection_listener(
     assert not [line for line in log.splitlines() if 'fatal:' in line or 'panic:' in line or 'error:' in line]
 
 
+def test_a_suppressed_idna_domain_is_refused_in_an_smtputf8_session(
+    instance: tuple[Path, int, Path], db: Database
+) -> None:
+    """smtpd looks up the recipient as received: the list's ASCII form alone let ``gone@bücher.de`` through."""
+    config, port, map_path = instance
+    suppressions = SuppressionList(db, KEY)
+    suppressions.add(STREAM, 'gone@xn--bcher-kva.de', 'hard-bounce', 'event-1')
+    result = write_map(str(map_path), suppressions.entries(), STREAM, now=time.time(), postmap_config=str(config))
+    assert result.entries == 2  # the ASCII form and the UTF-8 one
+    for recipient in ('gone@bücher.de', 'gone@BÜCHER.de', 'gone@xn--bcher-kva.de'):
+        with smtplib.SMTP('127.0.0.1', port, local_hostname='app.example.test', timeout=20) as client:
+            client.ehlo()
+            client.mail('news@example.com', ['SMTPUTF8'])
+            code, _ = client.rcpt(recipient)
+        assert code == 550, recipient
+    assert rcpt(port, 'other@xn--bcher-kva.de')[0] == 250
+
+
 def test_an_unchanged_map_is_not_rewritten(tmp_path: Path, db: Database) -> None:
     needs_postfix()
     config = tmp_path / 'config'
