@@ -258,6 +258,14 @@ def test_a_number_that_is_not_an_integer_is_a_problem_at_its_field(value: str) -
     assert any(p.startswith('$.version: expected an integer, got a number') for p in problems_of(json.loads(text)))
 
 
+@pytest.mark.parametrize('port', [0, -5, 65536, 10**30])
+def test_an_unsubscribe_port_out_of_range_is_a_problem(port: int) -> None:
+    """``unsubscribe serve`` died in bind() with OverflowError (a traceback)."""
+    data = minimal()
+    data['unsubscribe']['port'] = port
+    assert problems_of(data) == [f'$.unsubscribe.port: {port} is not a TCP port']
+
+
 def test_a_bad_contract_is_one_message_and_exit_2_for_every_command(tmp_path: Path) -> None:
     path = tmp_path / 'agent.json'
     path.write_text('{"version": 4, "version": 4}', encoding='utf-8')

@@ -306,6 +306,8 @@ def _check_references(contract: Contract, problems: list[str]) -> None:
                 problems.append(f'$.streams[{index}].isps[{position}].isp: unknown ISP "{isp.isp}"')
         if not 1 <= stream.injection.port <= 65535:
             problems.append(f'$.streams[{index}].injection.port: {stream.injection.port} is not a TCP port')
+    if not 1 <= contract.unsubscribe.port <= 65535:  # bind() raised OverflowError
+        problems.append(f'$.unsubscribe.port: {contract.unsubscribe.port} is not a TCP port')
     _unique('$.ips', [ip.id for ip in contract.ips], problems)
     for index, ip in enumerate(contract.ips):
         if ip.stream is not None and ip.stream not in streams:
