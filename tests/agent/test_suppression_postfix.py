@@ -403,6 +403,13 @@ def test_a_silent_or_vanished_client_closes_only_its_connection(
     assert 'suppression policy: connection closed: timed out' in err
 
 
+@pytest.mark.parametrize('listen', ['inet:127.0.0.1:99999', 'inet:127.0.0.1:-1', 'inet:127.0.0.1:x', 'tcp:1'])
+def test_a_bad_listen_address_is_a_value_error(tmp_path: Path, listen: str) -> None:
+    """A port over 65535 died in bind() with OverflowError: the command printed a traceback."""
+    with pytest.raises(ValueError, match='listen address'):
+        serve(listen, lambda: connect_sqlite(tmp_path / 'agent.db'), KEY)
+
+
 def test_the_policy_service_defers_when_the_store_is_unreadable(tmp_path: Path) -> None:
     missing = tmp_path / 'no-such-dir' / 'agent.db'
     server = serve('inet:127.0.0.1:0', lambda: connect_sqlite(missing), KEY)

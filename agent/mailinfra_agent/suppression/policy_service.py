@@ -122,6 +122,8 @@ def serve(listen: str, connect: Callable[[], Database], key: bytes) -> socketser
         os.chmod(where, 0o666)  # smtpd (user postfix) connects; the socket's directory limits who can reach it
     elif kind == 'inet':
         host, _, port = where.rpartition(':')
+        if not (port.isascii() and port.isdigit() and int(port) < 65536):  # bind() raised OverflowError
+            raise ValueError(f'listen address "{listen}": the port is not 0-65535')
         server = _TcpServer((host, int(port)), PolicyHandler)
     else:
         raise ValueError(f'listen address "{listen}": use unix:/path or inet:host:port')
