@@ -18,6 +18,7 @@ A request without a blank line, or larger than :data:`MAX_REQUEST`, closes its c
 from __future__ import annotations
 
 import os
+import socket
 import socketserver
 import sys
 from collections.abc import Callable
@@ -101,6 +102,7 @@ class _Server(socketserver.ThreadingMixIn, socketserver.BaseServer):
     connect: Callable[[], Database]
     key: bytes
     daemon_threads = True
+    request_queue_size = socket.SOMAXCONN  # socketserver's 5 reset connections when many smtpd ask at once
 
 
 class _UnixServer(_Server, socketserver.UnixStreamServer):
