@@ -7,6 +7,8 @@ import dataclasses
 import json
 import os
 import re
+import subprocess
+import sys
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -231,6 +233,63 @@ def test_unreadable_and_malformed_files(tmp_path: Path) -> None:
         load_contract(broken)
 
 
+@pytest.mark.parametrize(
+    ('text', 'problem'),
+    [
+        ('{"version": ' + '9' * 5000 + '}', 'not usable JSON: Exceeds the limit (4300 digits)'),  # was ValueError
+        ('{"a": ' + '[' * 100_000 + ']' * 100_000 + '}', 'not usable JSON: arrays or objects nested too deeply'),
+        ('{"version": 4, "host": {"name": "a", "name": "b"}}', 'the key "name" appears twice in one object'),
+    ],
+)
+def test_json_the_parser_cannot_use_is_one_clear_problem(tmp_path: Path, text: str, problem: str) -> None:
+    """A huge integer raised ValueError and deep nesting RecursionError (tracebacks); a duplicate key was dropped."""
+    path = tmp_path / 'agent.json'
+    path.write_text(text, encoding='utf-8')
+    with pytest.raises(ContractError) as raised:
+        load_contract(path)
+    (found,) = raised.value.problems
+    assert problem in found
+
+
+@pytest.mark.parametrize('value', ['NaN', 'Infinity', '-Infinity', '1e999', '1.5'])
+def test_a_number_that_is_not_an_integer_is_a_problem_at_its_field(value: str) -> None:
+    data = minimal()
+    text = json.dumps(data).replace(f'"version": {data["version"]}', f'"version": {value}', 1)
+    assert any(p.startswith('$.version: expected an integer, got a number') for p in problems_of(json.loads(text)))
+
+
+@pytest.mark.parametrize('port', [0, -5, 65536, 10**30])
+def test_an_unsubscribe_port_out_of_range_is_a_problem(port: int) -> None:
+    """``unsubscribe serve`` died in bind() with OverflowError (a traceback)."""
+    data = minimal()
+    data['unsubscribe']['port'] = port
+    assert problems_of(data) == [f'$.unsubscribe.port: {port} is not a TCP port']
+
+
+def test_a_bad_contract_is_one_message_and_exit_2_for_every_command(tmp_path: Path) -> None:
+    path = tmp_path / 'agent.json'
+    path.write_text('{"version": 4, "version": 4}', encoding='utf-8')
+    for command in (['store', 'status'], ['suppression', 'list'], ['ingest', 'run', '--once'], ['shaping', 'status']):
+        result = subprocess.run(
+            [sys.executable, '-m', 'mailinfra_agent', command[0], '--contract', str(path), *command[1:]],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert result.returncode == 2, (command, result.stderr)
+        assert result.stderr == f'{path}: not a usable JSON object: the key "version" appears twice in one object\n'
+    piped = subprocess.run(
+        [sys.executable, '-m', 'mailinfra_agent', 'ingest', '--contract', str(path), 'message'],
+        input='Subject: x\n\nx\n',
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert piped.returncode == 75 and 'Traceback' not in piped.stderr
+
+
 def test_dump_is_deterministic() -> None:
     text = contracts()[with_streams()].decode()
     contract = load_contract(text)
@@ -254,6 +313,17 @@ def test_secret_files_must_be_private(tmp_path: Path) -> None:
         read_secret_file(empty)
     with pytest.raises(SecretFileError, match='cannot read'):
         read_secret_file(tmp_path / 'absent')
+    with pytest.raises(SecretFileError, match='not a regular file'):
+        read_secret_file(tmp_path)  # a directory
+    fifo = tmp_path / 'fifo'
+    os.mkfifo(fifo, 0o600)
+    with pytest.raises(SecretFileError, match='not a regular file'):
+        read_secret_file(fifo)  # blocked in open() until something wrote to it
+    large = tmp_path / 'large'
+    large.write_bytes(b'x' * (64 * 1024 + 1))
+    os.chmod(large, 0o600)
+    with pytest.raises(SecretFileError, match='larger than 65536 bytes'):
+        read_secret_file(large)
 
 
 def test_contract_check_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

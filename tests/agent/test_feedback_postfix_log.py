@@ -480,6 +480,34 @@ def test_text_that_was_not_utf8_goes_through() -> None:
     assert event.key == events(parse_all([line]))[0].key
 
 
+@pytest.mark.parametrize(
+    'line',
+    [
+        SENT.replace('Alice', 'Al\ud800ce'),
+        SENT.replace('OK queued', 'OK \udfff'),
+        'Dec  6 06:00:00 mx1 postfix-marketing/qmgr[5]: 3F2A1B4C5D: from=<b\ud800@x.example>, size=1, nrcpt=1',
+        'Dec  6 06:00:00 mx1 postfix-marketing/cleanup[5]: 3F2A1B4C5D: message-id=<\udbff@x.example>',
+        'Dec  6 06:00:00 mx1 postfix-marketing/qmgr[5]: 3F2A1B4C5D: from=<\ud800>, status=expired, returned to sender',
+    ],
+)
+def test_a_lone_surrogate_is_an_encoding_error_that_changes_nothing(line: str) -> None:
+    """A str no bytes decode to (not surrogateescape's U+DC80..U+DCFF) raised UnicodeEncodeError from the key."""
+    parser = PostfixLogParser(reference_time=REFERENCE)
+    with pytest.raises(EventError) as error:
+        parser.parse_line(line, 'maillog', 3)
+    assert error.value.reason == 'encoding'
+    assert str(error.value).startswith('maillog:3: ')
+    (event,) = events(parser.parse_line(SENT, 'maillog', 4))
+    assert event.sender is None and event.message_id is None  # the failed line left no sender or Message-ID behind
+
+
+def test_parse_lines_counts_surrogates_encoded_as_bytes_as_not_utf8() -> None:
+    raw = SENT.encode().replace(b'Alice', b'Al\xed\xa0\x80ce')
+    parsed = PostfixLogParser(reference_time=REFERENCE).parse_lines([raw, SENT.encode()], 'maillog', 1)
+    assert parsed.problems == [(1, None)]
+    assert len(parsed.events) == 2
+
+
 def test_long_queue_ids_are_read_and_words_are_not_queue_ids() -> None:
     long_id = SENT.replace('3F2A1B4C5D', '4XyZbCdFgHz1Jk')
     (event,) = events(parse_all([long_id]))

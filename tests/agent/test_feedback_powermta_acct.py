@@ -192,6 +192,18 @@ def test_text_that_was_not_utf8_goes_through() -> None:
     assert event.recipient == 'al\udce9ce@example.com'
 
 
+@pytest.mark.parametrize('line', [row('d', rcpt='al\ud800ce@example.com'), row('d', dsnDiag='smtp;"\udfff"')])
+def test_a_lone_surrogate_is_an_encoding_error(line: str) -> None:
+    """A str no bytes decode to (not surrogateescape's U+DC80..U+DCFF) raised UnicodeEncodeError from the key."""
+    parser = PowermtaAcctParser()
+    parser.parse_line(HEADER, 'acct.csv', 1)
+    with pytest.raises(EventError) as error:
+        parser.parse_line(line, 'acct.csv', 2)
+    assert error.value.reason == 'encoding'
+    assert str(error.value).startswith('acct.csv:2: ')
+    assert len(parser.parse_line(row('d'), 'acct.csv', 3)) == 1
+
+
 def test_a_zone_is_applied_to_times_without_one() -> None:
     plus_one = dt.timezone(dt.timedelta(hours=1))
     line = row('d', timeLogged='2026-12-06 07:00:05', timeQueued='2026-12-06 07:00:00')

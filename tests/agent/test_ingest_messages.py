@@ -180,3 +180,104 @@ def test_an_unreachable_store_makes_postfix_retry(tmp_path: Path) -> None:
 def test_an_unreadable_contract_makes_postfix_retry(tmp_path: Path) -> None:
     result = _agent(tmp_path / 'absent.json', 'message', stdin=b'Subject: x\n\nx\n')
     assert result.returncode == 75
+
+
+# A parser defect injected into the real command (``parse_message`` raising), run as Postfix's pipe runs it.
+_FAILING_PARSER = """
+import sys
+import mailinfra_agent.feedback.message as message
+from mailinfra_agent.cli import main
+
+def parse_message(*args, **kwargs):
+    raise {error}('a defect of the parser')
+
+message.parse_message = parse_message
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def _agent_failing(
+    contract: Path, error: str, keep: Path, *arguments: str, stdin: bytes
+) -> subprocess.CompletedProcess[str]:
+    command = [
+        sys.executable,
+        '-c',
+        _FAILING_PARSER.format(error=error),
+        'ingest',
+        '--contract',
+        str(contract),
+        'message',
+        '--keep-dir',
+        str(keep),
+        *arguments,
+    ]
+    result = subprocess.run(command, input=stdin, capture_output=True, timeout=120)
+    return subprocess.CompletedProcess(result.args, result.returncode, result.stdout.decode(), result.stderr.decode())
+
+
+def test_a_piped_message_the_parser_fails_on_is_kept_and_counted(tmp_path: Path) -> None:
+    """A retry would fail the same way until Postfix gives up and the message is lost: kept, counted, exit 0."""
+    contract = _contract(tmp_path)
+    keep = tmp_path / 'kept'
+    message = (SAMPLES / 'postfix-failed.eml').read_bytes()
+    for _ in range(2):  # delivered again: still one file
+        result = _agent_failing(contract, 'KeyError', keep, '--envelope-recipient', 'b@bounce.example', stdin=message)
+        assert result.returncode == 0, result.stderr
+        assert 'Traceback' in result.stderr and 'parser-error' in result.stderr
+    (kept,) = (keep / 'new').iterdir()
+    assert kept.read_bytes() == message
+    assert kept.stat().st_mode & 0o777 == 0o600
+    assert all((keep / sub).stat().st_mode & 0o777 == 0o700 for sub in ('', 'new', 'cur', 'tmp'))
+    assert str(kept) in result.stderr
+    with connect_sqlite(tmp_path / 'agent.db') as db:
+        assert problem_counts(db) == {('mx1', 'pipe', 'parser-error'): 2}
+        assert events(db) == []
+
+
+def test_a_kept_message_is_read_again_from_the_keep_maildir(tmp_path: Path) -> None:
+    contract = _contract(tmp_path)
+    keep = tmp_path / 'kept'
+    message = (SAMPLES / 'postfix-failed.eml').read_bytes()
+    assert _agent_failing(contract, 'KeyError', keep, stdin=message).returncode == 0
+    result = _agent(contract, 'run', '--once', '--no-contract-logs', '--maildir', str(keep))
+    assert result.returncode == 0, result.stderr
+    with connect_sqlite(tmp_path / 'agent.db') as db:
+        (event,) = events(db)
+    assert (event.kind, event.recipient) == ('dsn', 'unknown1@r.test')
+
+
+@pytest.mark.parametrize('place', ['a-file', 'absent/parent'])
+def test_a_message_that_cannot_be_kept_makes_postfix_retry(tmp_path: Path, place: str) -> None:
+    contract = _contract(tmp_path)
+    (tmp_path / 'a-file').write_bytes(b'')
+    result = _agent_failing(contract, 'KeyError', tmp_path / place, stdin=b'Subject: x\n\nx\n')
+    assert result.returncode == 75, result.stderr
+    assert 'cannot keep the message' in result.stderr and 'Postfix will retry' in result.stderr
+    with connect_sqlite(tmp_path / 'agent.db') as db:
+        migrate(db)
+        assert problem_counts(db) == {}  # counted when it is kept, at a retry
+
+
+def test_a_keep_directory_of_another_kind_makes_postfix_retry(tmp_path: Path) -> None:
+    contract = _contract(tmp_path)
+    (tmp_path / 'elsewhere').mkdir()
+    (tmp_path / 'link').symlink_to(tmp_path / 'elsewhere')
+    result = _agent_failing(contract, 'KeyError', tmp_path / 'link', stdin=b'Subject: x\n\nx\n')
+    assert result.returncode == 75, result.stderr
+    assert 'not a directory of user' in result.stderr
+    assert list((tmp_path / 'elsewhere').iterdir()) == []
+
+
+def test_a_parser_failure_with_the_store_away_makes_postfix_retry(tmp_path: Path) -> None:
+    data = contract_data({'backend': 'sqlite', 'path': str(tmp_path / 'absent' / 'agent.db')}, {})
+    contract = tmp_path / 'agent.json'
+    contract.write_text(json.dumps(data), encoding='utf-8')
+    result = _agent_failing(contract, 'KeyError', tmp_path / 'kept', '--store-wait', '1', stdin=b'Subject: x\n\nx\n')
+    assert result.returncode == 75 and 'Postfix will retry' in result.stderr
+
+
+def test_a_memory_error_of_the_parser_makes_postfix_retry(tmp_path: Path) -> None:
+    contract = _contract(tmp_path)
+    result = _agent_failing(contract, 'MemoryError', tmp_path / 'kept', stdin=b'Subject: x\n\nx\n')
+    assert result.returncode == 75 and 'Postfix will retry' in result.stderr
+    assert not (tmp_path / 'kept').exists()

@@ -39,6 +39,7 @@ from mailinfra_agent.queue.postfix import (
     instances_from_contract,
     top,
 )
+from tests.agent.test_queue_postfix_records import record
 
 ROOT = Path(__file__).resolve().parents[2]
 ISPS = (
@@ -293,6 +294,21 @@ def test_malformed_and_truncated_queue_files_are_counted_errors(instance: Instan
     assert result.messages['deferred'] == 4  # still queued files
     assert sum(result.deferral_reasons.values()) < 5  # only the readable ones are classified
     assert result.messages['hold'] == 1 and result.messages['maildrop'] == 1
+
+
+def test_a_time_no_float_holds_is_a_malformed_file_not_a_failed_scrape(instance: Instance, tmp_path: Path) -> None:
+    """A ``T`` record of 400 digits raised OverflowError: every instance of the collector failed at every scrape."""
+    queue, copy = _copy(instance, tmp_path)
+    collector = PostfixQueueCollector([copy], ISPS)
+    (before,) = collector.collect()
+    bad = _deferred_files(queue)[0].parent / 'BADF00D42'
+    bad.write_bytes(record('T', b'9' * 400 + b' 0') + record('S', b'') + record('E', b''))
+    bad.chmod(0o700)  # a finished queue file
+    (after,) = PostfixQueueCollector([copy], ISPS).collect()
+    assert after.up
+    assert after.errors == {'malformed': 1}
+    assert after.messages['deferred'] == before.messages['deferred'] + 1
+    assert after.deferral_reasons == before.deferral_reasons
 
 
 def test_files_that_vanish_mid_scrape_are_counted_and_the_scrape_goes_on(

@@ -141,6 +141,9 @@ def test_every_truncation_of_a_queue_file_is_malformed_never_a_crash(tmp_path: P
         b'C\xff\xff\xff\xff\x7f',  # a length beyond any record
         record('S', b'a@b.example') + record('p', b'%15d' % 10**9) + record('E', b''),  # pointer outside the file
         record('S', b'a@b.example') + record('p', b'%15d' % 0)[:-3],
+        record('T', b'9' * 400 + b' 0') + record('S', b'') + record('E', b''),  # OverflowError: the float of a time
+        cleanup_file(['a@b.example']).replace(b'T\x11', b'T\x92\x03' + b'9' * 400, 1),  # the same after C
+        record('C', b'%15d %15d %15d' % (-100, -50, 1)) + record('T', b'1 0') + record('S', b'') + record('M', b''),
     ],
 )
 def test_garbage_is_malformed(tmp_path: Path, data: bytes) -> None:

@@ -96,6 +96,29 @@ def test_bad_answers_are_malformed(contract: Contract, pmta: FakePowerMta, path:
     assert message in str(raised.value)
 
 
+@pytest.mark.parametrize('encoding', ['utf-16', 'utf-16-be', 'utf-8'])
+def test_a_doctype_in_any_encoding_is_refused(encoding: str) -> None:
+    """The bytes ``<!DOCTYPE`` are not in a UTF-16 document: entity declarations reached the parser (1 MB of
+    expansion per reference here; the answer was 1)."""
+    declaration = '<?xml version="1.0" encoding="{}"?>'.format(encoding.upper().removesuffix('-BE'))
+    entities = (
+        '<!ENTITY a "'
+        + 'x' * 1000
+        + '">'
+        + ''.join(
+            f'<!ENTITY {name} "{("&" + previous + ";") * 10}">' for previous, name in zip('abc', 'bcd', strict=True)
+        )
+    )
+    status = '<data><status><queue><smtp><rcp>1</rcp></smtp></queue></status></data>'
+    text = f'{declaration}<!DOCTYPE rsp [{entities}]><rsp>{status}<x>&d;</x></rsp>'
+    bom = b'\xfe\xff' if encoding == 'utf-16-be' else b''
+    with pytest.raises(CollectorError) as raised:
+        parse_status(bom + text.encode(encoding))
+    assert raised.value.kind == 'malformed'
+    assert 'document type declarations are not accepted' in str(raised.value)
+    assert parse_status(bom + f'{declaration}<rsp>{status}</rsp>'.encode(encoding)) == 1
+
+
 def test_http_500(contract: Contract, pmta: FakePowerMta) -> None:
     pmta.routes['/queues'] = Route(None, status=500)
     with pytest.raises(CollectorError) as raised:

@@ -11,6 +11,7 @@ import os
 import shutil
 import smtplib
 import socket
+import struct
 import subprocess
 import tempfile
 import threading
@@ -21,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+import mailinfra_agent.suppression.policy_service as policy_service
 from mailinfra_agent.postfix.trial import free_port, trial
 from mailinfra_agent.store import Database, connect_sqlite, migrate
 from mailinfra_agent.suppression import SuppressionList, write_map
@@ -188,6 +190,24 @@ def test_a_suppressed_recipient_is_refused_at_the_injection_listener(
     assert not [line for line in log.splitlines() if 'fatal:' in line or 'panic:' in line or 'error:' in line]
 
 
+def test_a_suppressed_idna_domain_is_refused_in_an_smtputf8_session(
+    instance: tuple[Path, int, Path], db: Database
+) -> None:
+    """smtpd looks up the recipient as received: the list's ASCII form alone let ``gone@bücher.de`` through."""
+    config, port, map_path = instance
+    suppressions = SuppressionList(db, KEY)
+    suppressions.add(STREAM, 'gone@xn--bcher-kva.de', 'hard-bounce', 'event-1')
+    result = write_map(str(map_path), suppressions.entries(), STREAM, now=time.time(), postmap_config=str(config))
+    assert result.entries == 2  # the ASCII form and the UTF-8 one
+    for recipient in ('gone@bücher.de', 'gone@BÜCHER.de', 'gone@xn--bcher-kva.de'):
+        with smtplib.SMTP('127.0.0.1', port, local_hostname='app.example.test', timeout=20) as client:
+            client.ehlo()
+            client.mail('news@example.com', ['SMTPUTF8'])
+            code, _ = client.rcpt(recipient)
+        assert code == 550, recipient
+    assert rcpt(port, 'other@xn--bcher-kva.de')[0] == 250
+
+
 def test_an_unchanged_map_is_not_rewritten(tmp_path: Path, db: Database) -> None:
     needs_postfix()
     config = tmp_path / 'config'
@@ -264,6 +284,8 @@ def test_hash_only_suppressions_are_enforced_by_the_policy_service(public_dir: P
                 '5.7.1 <Private@example.net>: Recipient address rejected: suppressed by mailinfra (unsubscribe)',
             )
             assert rcpt(port, 'someone@example.net')[0] == 250
+            # smtpd passes the address as received; Postfix delivers this one to private@example.net.
+            assert rcpt(port, 'private@example.net.')[0] == 550
             log = (config.parent / 'maillog').read_text()
             assert not [line for line in log.splitlines() if 'fatal:' in line or 'warning:' in line]
     finally:
@@ -283,6 +305,113 @@ def test_the_policy_service_answers(tmp_path: Path) -> None:
         assert answer({**request, 'recipient': 'gone@example.net', 'policy_context': ''}, lookup) == 'DUNNO'
         assert answer({**request, 'recipient': 'gone@example.net', 'protocol_state': 'DATA'}, lookup) == 'DUNNO'
         assert answer({**request, 'recipient': ''}, lookup) == 'DUNNO'  # the null recipient of a bounce
+
+
+def test_the_policy_service_reads_the_recipient_as_the_gate_does(tmp_path: Path) -> None:
+    """A trailing dot, a quoted local part and a UTF-8 domain (SMTPUTF8) reach the same mailbox: all refused."""
+    with connect_sqlite(tmp_path / 'agent.db') as database:
+        migrate(database)
+        suppressions = SuppressionList(database, KEY, keep_address=False)
+        suppressions.add('*', 'gone@example.net', 'hard-bounce', 'k')
+        suppressions.add('*', 'gone@xn--bcher-kva.de', 'hard-bounce', 'k')
+        request = {'request': 'smtpd_access_policy', 'protocol_state': 'RCPT', 'policy_context': STREAM}
+        for recipient in ('gone@example.net.', '"gone"@example.net', '<GONE@Example.NET.>', 'gone@bücher.de'):
+            assert answer({**request, 'recipient': recipient}, suppressions.lookup).startswith('550 5.7.1 '), recipient
+
+
+@contextmanager
+def policy_server(store: Path) -> Iterator[tuple[str, int]]:
+    server = serve('inet:127.0.0.1:0', lambda: connect_sqlite(store), KEY)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        host, port = server.server_address[:2]  # type: ignore[index,str-unpack]
+        yield str(host), int(port)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+REQUEST = b'request=smtpd_access_policy\nprotocol_state=RCPT\npolicy_context=marketing\n'
+
+
+def ask(address: tuple[str, int], payload: bytes) -> bytes:
+    """Send ``payload``, end the sending side, read until the service closes (a reset: closed with input unread)."""
+    with socket.create_connection(address, timeout=20) as client:
+        try:
+            client.sendall(payload)
+            client.shutdown(socket.SHUT_WR)
+            return client.makefile('rb').read()
+        except ConnectionResetError:
+            return b''
+
+
+@pytest.mark.parametrize(
+    ('payload', 'reply'),
+    [
+        (REQUEST + b'recipient=gone@example.net', b''),  # no blank line: no answer, the connection closes
+        (REQUEST + b'recipient=' + b'x' * 70_000 + b'\n\n', b''),  # one line over MAX_REQUEST
+        (REQUEST + (b'a=' + b'x' * 1000 + b'\n') * 70 + b'\n', b''),  # many lines over MAX_REQUEST
+        (REQUEST + b'recipient=gone\x00@example.net\n\n', b'action=DUNNO\n\n'),
+        (REQUEST + b'recipient=gone@example.net\xff\n\n', b'action=DUNNO\n\n'),
+        (REQUEST + b'\n', b'action=DUNNO\n\n'),  # no recipient
+        (REQUEST.replace(b'smtpd_access_policy', b'other') + b'recipient=gone@example.net\n\n', b'action=DUNNO\n\n'),
+        (b'\xff\xfe\x00garbage\nno equals sign\n\n', b'action=DUNNO\n\n'),
+    ],
+)
+def test_a_malformed_request_is_answered_or_closed_and_the_next_one_served(
+    tmp_path: Path, payload: bytes, reply: bytes, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with connect_sqlite(tmp_path / 'agent.db') as database:
+        migrate(database)
+        SuppressionList(database, KEY, keep_address=False).add('*', 'gone@example.net', 'hard-bounce', 'k')
+    with policy_server(tmp_path / 'agent.db') as address:
+        assert ask(address, payload) == reply
+        good = REQUEST + b'recipient=gone@example.net\n\n'
+        assert ask(address, good + good) == b'action=550 5.7.1 suppressed by mailinfra (hard-bounce)\n\n' * 2
+    assert 'Traceback' not in capsys.readouterr().err
+
+
+def test_a_silent_or_vanished_client_closes_only_its_connection(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A client that sends nothing held a thread and a store connection for ever; one that leaves before its
+    answer made socketserver print a traceback. Others are served meanwhile, 50 at once (with socketserver's listen
+    backlog of 5, some of them were reset)."""
+    with connect_sqlite(tmp_path / 'agent.db') as database:
+        migrate(database)
+        SuppressionList(database, KEY, keep_address=False).add('*', 'gone@example.net', 'hard-bounce', 'k')
+    good = REQUEST + b'recipient=gone@example.net\n\n'
+    with policy_server(tmp_path / 'agent.db') as address:
+        with socket.create_connection(address, timeout=20) as silent:
+            silent.sendall(REQUEST)  # and no more
+            replies: list[bytes] = []
+            clients = [threading.Thread(target=lambda: replies.append(ask(address, good))) for _ in range(50)]
+            for client in clients:
+                client.start()
+            for client in clients:
+                client.join()
+            assert replies == [b'action=550 5.7.1 suppressed by mailinfra (hard-bounce)\n\n'] * 50
+        with monkeypatch.context() as patch:
+            patch.setattr(policy_service.PolicyHandler, 'timeout', 0.5)  # connections opened meanwhile
+            with socket.create_connection(address, timeout=20) as silent:
+                silent.sendall(REQUEST)
+                assert silent.makefile('rb').read() == b''  # closed by the service, not by the client
+        for _ in range(20):  # leave with answers still to write: the service's write fails
+            with socket.create_connection(address, timeout=20) as leaving:
+                leaving.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))  # reset
+                leaving.sendall(good * 500)
+        assert ask(address, good) == b'action=550 5.7.1 suppressed by mailinfra (hard-bounce)\n\n'
+    err = capsys.readouterr().err
+    assert 'Traceback' not in err
+    assert 'suppression policy: connection closed: timed out' in err
+
+
+@pytest.mark.parametrize('listen', ['inet:127.0.0.1:99999', 'inet:127.0.0.1:-1', 'inet:127.0.0.1:x', 'tcp:1'])
+def test_a_bad_listen_address_is_a_value_error(tmp_path: Path, listen: str) -> None:
+    """A port over 65535 died in bind() with OverflowError: the command printed a traceback."""
+    with pytest.raises(ValueError, match='listen address'):
+        serve(listen, lambda: connect_sqlite(tmp_path / 'agent.db'), KEY)
 
 
 def test_the_policy_service_defers_when_the_store_is_unreadable(tmp_path: Path) -> None:

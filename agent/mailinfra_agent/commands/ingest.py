@@ -5,8 +5,9 @@ checkpoint per file, until stopped (``--follow``, the default) or until everythi
 Exit 0: done; 2: the contract or store cannot be used (the checkpoints stay before what was not stored).
 
 ``message`` is Postfix's pipe transport for the bounce and feedback-loop addresses: one message on standard
-input. Exit 0: stored, or counted as unreadable (never bounced); 75 (EX_TEMPFAIL): the store or contract is
-unusable now, so Postfix keeps the message and retries.
+input. Exit 0: stored, or counted as unreadable (never bounced), or kept in ``--keep-dir`` and counted when the
+parser itself fails; 75 (EX_TEMPFAIL): the store or contract is unusable now, or the message could not be kept, so
+Postfix keeps the message and retries.
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ import sys
 
 from ..contract import DEFAULT_CONTRACT_PATH
 from ..ingest.service import (
+    PIPE_KEEP_DIRECTORY,
     Inputs,
+    KeepError,
     Stop,
     StoreUnavailable,
     build_sources,
@@ -74,6 +77,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     message.add_argument(
         '--store-wait', type=float, default=30.0, metavar='SECONDS', help='then exit 75 so Postfix retries'
     )
+    message.add_argument(
+        '--keep-dir',
+        metavar='PATH',
+        default=PIPE_KEEP_DIRECTORY,
+        help=f'a Maildir for messages the parser fails on (default {PIPE_KEEP_DIRECTORY}; created 0700)',
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -128,10 +137,10 @@ def _message(args: argparse.Namespace) -> int:
         parse, _ = message_parser(contract, keys)
         writer = make_writer(contract, Backoff(initial=0.5, maximum=5.0, wait=args.store_wait), keys)
         try:
-            ingest_message(writer, data, parse, args.envelope_recipient)
+            ingest_message(writer, data, parse, args.envelope_recipient, args.keep_dir)
         finally:
             writer.close()
-    except (StoreUnavailable, StoreError) as error:
+    except (StoreUnavailable, StoreError, KeepError) as error:
         print(f'ingest: {error}; Postfix will retry', file=sys.stderr)
         return EX_TEMPFAIL
     except Exception as error:  # a bug must defer the message, never bounce it

@@ -2,7 +2,9 @@
 
 ``load_contract`` checks the version first, then every value against the dataclasses in ``schema`` (types,
 unknown and missing keys), then the references between sections, and reports every problem at once,
-each with its JSON path (``$.streams[0].injection.port``).
+each with its JSON path (``$.streams[0].injection.port``). JSON the parser cannot use is one problem: not valid,
+a key twice in one object (json would keep the last silently), an integer of more than 4300 digits, nesting deeper
+than the interpreter's recursion limit.
 """
 
 from __future__ import annotations
@@ -90,13 +92,35 @@ def _read(source: str | Path) -> tuple[str, Any]:
         except UnicodeDecodeError:
             raise ContractError(name, ['cannot read the contract: not UTF-8 text']) from None
     try:
-        data = json.loads(text)
+        data = json.loads(text, object_pairs_hook=_object)
     except json.JSONDecodeError as error:
         problem = f'not valid JSON: {error.msg} (line {error.lineno}, column {error.colno})'
         raise ContractError(name, [problem]) from None
+    except _DuplicateKey as error:
+        raise ContractError(name, [f'not a usable JSON object: the key {error} appears twice in one object']) from None
+    except ValueError as error:  # an integer of more than 4300 digits
+        raise ContractError(name, [f'not usable JSON: {error}'.split(';')[0]]) from None
+    except RecursionError:
+        raise ContractError(name, ['not usable JSON: arrays or objects nested too deeply']) from None
     if not isinstance(data, dict):
         raise ContractError(name, [f'$: expected a JSON object, got {_json_type(data)}'])
     return name, data
+
+
+class _DuplicateKey(Exception):
+    pass
+
+
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object; a key twice is refused (json keeps the last one silently, so a hand edit would be lost)."""
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _DuplicateKey(json.dumps(key))
+            seen.add(key)
+    return result
 
 
 def _version_message(version: int) -> str:
@@ -282,6 +306,8 @@ def _check_references(contract: Contract, problems: list[str]) -> None:
                 problems.append(f'$.streams[{index}].isps[{position}].isp: unknown ISP "{isp.isp}"')
         if not 1 <= stream.injection.port <= 65535:
             problems.append(f'$.streams[{index}].injection.port: {stream.injection.port} is not a TCP port')
+    if not 1 <= contract.unsubscribe.port <= 65535:  # bind() raised OverflowError
+        problems.append(f'$.unsubscribe.port: {contract.unsubscribe.port} is not a TCP port')
     _unique('$.ips', [ip.id for ip in contract.ips], problems)
     for index, ip in enumerate(contract.ips):
         if ip.stream is not None and ip.stream not in streams:

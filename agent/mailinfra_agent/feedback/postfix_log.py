@@ -44,8 +44,9 @@ Decisions:
 - **Bad input.** Lines of other programs and Postfix messages the parser does not know give ``[]``. A delivery
   line that is cut (no ``status=``, no closing parenthesis) raises ``EventError('truncated', ...)``; one with
   unreadable fields or stamp ``EventError('garbage', ...)``; an unknown status word
-  ``EventError('unknown-status', ...)``. Messages start with ``source:lineno:``. Text decoded with
-  ``surrogateescape`` goes through unchanged.
+  ``EventError('unknown-status', ...)``; a line with a surrogate no bytes decode to (``'\\ud800'``; not one
+  of ``surrogateescape``'s) ``EventError('encoding', ...)``. Messages start with ``source:lineno:``. Text decoded
+  with ``surrogateescape`` goes through unchanged.
 - **Keys.** ``event_key('postfix', line[, recipient])`` (the line without its line end; the recipient for the
   events of an expiry): the same line read twice (or from a renamed, rotated file) gives the same key; the source
   path is not part of it.
@@ -408,6 +409,11 @@ class PostfixLogParser:
         if 'to=<' not in line and 'from=<' not in line and 'message-id=' not in line and ': removed' not in line:
             return []
         line = line.rstrip('\r\n')
+        if not line.isascii():
+            try:
+                line.encode('utf-8', 'surrogateescape')  # as the keys are made, before any state changes
+            except UnicodeEncodeError:
+                raise EventError('encoding', f'{source}:{lineno}: a lone surrogate, not text: {line[:200]!r}') from None
         header = _header(line)
         if header is None:
             if 'to=<' in line and 'status=' in line and 'postfix' in line:

@@ -28,7 +28,8 @@ deployment's classifier, one classification for every MTA.
 
 Bad rows raise :class:`EventError` with ``source:lineno``: a record before any header (``no-header``), a row with
 fewer fields than its header (``truncated``) or more (``garbage``), an unreadable time or an empty recipient
-(``garbage``). The key is ``event_key('powermta', line)``: the same line read twice gives the same key.
+(``garbage``), a line with a surrogate no bytes decode to (``encoding``). The key is ``event_key('powermta', line)``:
+the same line read twice gives the same key.
 Standard library only (a shared leaf).
 """
 
@@ -76,6 +77,11 @@ class PowermtaAcctParser:
         if not line.strip():
             return []
         where = f'{source}:{lineno}'
+        if not line.isascii():
+            try:
+                line.encode('utf-8', 'surrogateescape')  # as the key is made, before the header is read
+            except UnicodeEncodeError:
+                raise EventError('encoding', f'{where}: a lone surrogate, not text: {line[:200]!r}') from None
         if '"' in line:
             try:
                 row = next(csv.reader([line], strict=True))

@@ -5,9 +5,13 @@ Also the pipe input: one message on standard input, as Postfix's pipe(8) transpo
 
 from __future__ import annotations
 
+import contextlib
 import gc
+import hashlib
 import logging
+import os
 import signal
+import stat
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -19,6 +23,7 @@ from ..contract import DEFAULT_ISP, Contract
 from ..feedback.arf import NoRecipient
 from ..feedback.classify import Classifier
 from ..feedback.events import Event, EventError
+from ..files import replace_file
 from ..store import connect
 from .sources import LogSource, MaildirSource, problem
 from .store import Backoff, Batch, StoreUnavailable, Writer
@@ -211,35 +216,82 @@ def run(
                 source.follower.close()
 
 
+PIPE_KEEP_DIRECTORY = '/var/lib/mailinfra/pipe-kept'
+"""Where ``ingest message`` keeps a message its parser failed on (a Maildir: ``ingest run --once --maildir`` reads
+it again after a fix); ``--keep-dir`` names another."""
+
+
+class KeepError(Exception):
+    """A message the parser failed on could not be kept (the pipe then answers EX_TEMPFAIL)."""
+
+
+def keep_message(directory: str | os.PathLike[str], data: bytes) -> Path:
+    """Write ``data`` to ``directory/new/`` (a Maildir, 0700, of the caller; the file 0600) and return its path.
+
+    The name is the message's SHA-256: Postfix delivering the same message again (after a 75) keeps one file.
+    Raises KeepError when the directory is not ours or cannot be written.
+    """
+    root = Path(directory)
+    try:
+        for path in (root, root / 'new', root / 'cur', root / 'tmp'):
+            with contextlib.suppress(FileExistsError):
+                path.mkdir(mode=0o700)
+            status = path.lstat()
+            if not stat.S_ISDIR(status.st_mode) or status.st_uid != os.geteuid():
+                raise KeepError(f'cannot keep the message in {root}: {path} is not a directory of user {os.geteuid()}')
+            if status.st_mode & 0o077:
+                path.chmod(0o700)
+        target = root / 'new' / f'pipe-{hashlib.sha256(data).hexdigest()}'
+        replace_file(target, data, mode=0o600)
+    except OSError as error:
+        raise KeepError(f'cannot keep the message in {root}: {error}') from None
+    return target
+
+
 def ingest_message(
     writer: Writer,
     data: bytes,
     parse: Callable[[bytes, str, float, str | None], list[Event]],
     envelope_recipient: str | None,
+    keep_directory: str | os.PathLike[str] = PIPE_KEEP_DIRECTORY,
 ) -> None:
     """Store the events of one piped message; a message no parser reads is counted (and not bounced).
 
-    Raises StoreUnavailable when the store cannot take it (Postfix then retries the delivery).
+    Should the parser itself fail (a defect of ours), the message is kept in ``keep_directory`` and counted as
+    ``parser-error``: a retry would fail the same way until Postfix gives up, and its DSN (null sender) is lost.
+    Raises StoreUnavailable when the store cannot take it, KeepError when the message cannot be kept (Postfix then
+    retries the delivery); MemoryError is raised as well (not the message's fault).
     """
     batch = Batch()
     received = time.time()
+    location = f'pipe:{envelope_recipient or "-"}'
     try:
         batch.events = parse(data, 'pipe', received, envelope_recipient)
     except NoRecipient as error:
-        batch.unresolved.append((error, f'pipe:{envelope_recipient or "-"}'))
+        batch.unresolved.append((error, location))
     except EventError as error:
-        batch.problems.append(problem('pipe', error.reason, f'pipe:{envelope_recipient or "-"}', str(error)))
+        batch.problems.append(problem('pipe', error.reason, location, str(error)))
+    except MemoryError:
+        raise
+    except Exception as error:  # a defect of ours, not the message's: kept, counted, acknowledged
+        log.error('%s: the parser failed', location, exc_info=True)
+        kept = keep_message(keep_directory, data)
+        reason = f'{type(error).__name__}: {error}; kept as {kept}'
+        batch.problems.append(problem('pipe', 'parser-error', location, reason))
     writer.write(batch)
 
 
 __all__ = [
+    'PIPE_KEEP_DIRECTORY',
     'Inputs',
+    'KeepError',
     'Stop',
     'StoreUnavailable',
     'build_sources',
     'classifier',
     'contract_inputs',
     'ingest_message',
+    'keep_message',
     'make_writer',
     'message_parser',
     'run',

@@ -71,6 +71,13 @@ def _number(data: bytes) -> int:
         raise MalformedQueueFile(f'not a number: {data[:40]!r}') from None
 
 
+def _time(data: bytes) -> float:
+    try:
+        return float(_number(data))
+    except OverflowError:  # more digits than a float holds
+        raise MalformedQueueFile(f'not a time: {data[:40]!r}') from None
+
+
 def read_envelope(path: str, *, dir_fd: int | None = None) -> tuple[Envelope, os.stat_result]:
     """The envelope of one queue file and the stat of the file read.
 
@@ -145,8 +152,10 @@ def _parse(fd: int, size: int, mtime: float) -> Envelope:  # noqa: C901 (one loo
                     content_end = int(fields[1]) + int(fields[0])  # data offset + content size: the X record
                 except ValueError:
                     raise MalformedQueueFile('size record is not numeric') from None
+                if content_end < 0:
+                    raise MalformedQueueFile('size record is negative')
             elif kind == 0x54:  # T: a maildrop file from postdrop(1) of Postfix 3.x (no size record)
-                arrival = float(_number(data))
+                arrival = _time(data)
             elif kind == 0x53 or kind == 0x46:  # S or F: an older maildrop file, no time record
                 arrival = mtime
                 if kind == 0x53:
@@ -157,7 +166,7 @@ def _parse(fd: int, size: int, mtime: float) -> Envelope:  # noqa: C901 (one loo
         if arrival is None:
             if kind != 0x54:  # T
                 raise MalformedQueueFile('size record not followed by the arrival time')
-            arrival = float(_number(data))
+            arrival = _time(data)
         elif kind == 0x70:  # p: pointer, 0 is a placeholder
             target = _number(data)
             if target > 0:

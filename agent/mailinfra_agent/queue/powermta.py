@@ -33,6 +33,7 @@ How the figures map onto the exporter's (``StreamQueue``):
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import socket
 import time
@@ -43,6 +44,7 @@ import xml.etree.ElementTree as ElementTree
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from xml.parsers import expat
 
 from ..contract import Contract
 from .base import QUEUE_NAMES, CollectorError, StreamQueue
@@ -124,10 +126,30 @@ def parse_queues(body: bytes) -> list[PmtaQueue]:
     return queues
 
 
-def _parse(body: bytes, what: str) -> ElementTree.Element:
-    if b'<!DOCTYPE' in body or b'<!ENTITY' in body:
-        # The API sends none; refusing them keeps entity expansion out of the parser.
+class _RootReached(Exception):
+    pass
+
+
+def _refuse_doctype(body: bytes, what: str) -> None:
+    """Raise when the prolog has a document type declaration (the API sends none; refusing it keeps entity
+    expansion out of the parser). Read by expat up to the root element, in the document's own encoding: a search
+    for the bytes ``<!DOCTYPE`` missed one in UTF-16."""
+
+    def doctype(*_: object) -> None:
         raise CollectorError(f'{what}: document type declarations are not accepted', 'malformed')
+
+    def root(*_: object) -> None:
+        raise _RootReached
+
+    parser = expat.ParserCreate()
+    parser.StartDoctypeDeclHandler = doctype
+    parser.StartElementHandler = root
+    with contextlib.suppress(_RootReached, expat.ExpatError):  # not well-formed: ElementTree says where
+        parser.Parse(body, True)
+
+
+def _parse(body: bytes, what: str) -> ElementTree.Element:
+    _refuse_doctype(body, what)
     try:
         root = ElementTree.fromstring(body)
     except ElementTree.ParseError as error:

@@ -10,23 +10,29 @@ the listener sets (Postfix >= 3.1)::
 
 Answers: ``550 5.7.1 suppressed by mailinfra (<reason>)`` for a suppressed recipient, ``DUNNO`` otherwise,
 and ``DEFER_IF_PERMIT 4.3.0 ...`` when the store cannot be read (the application retries later; nothing
-suppressed slips through while the store is down).
+suppressed slips through while the store is down). The recipient is read as the gate reads it (``canonical_address``).
+A request without a blank line, or larger than :data:`MAX_REQUEST`, closes its connection; so does a client silent for
+:data:`IDLE_TIMEOUT`. A client that leaves early is one line on stderr; the other connections go on.
 """
 
 from __future__ import annotations
 
 import os
+import socket
 import socketserver
 import sys
 from collections.abc import Callable
 
 from ..store import Database, StoreError
-from .suppressions import Entry, SuppressionList, address_problem, normalise_address
+from .suppressions import Entry, SuppressionList, address_problem, canonical_address
 
-__all__ = ['MAX_REQUEST', 'PolicyHandler', 'answer', 'serve']
+__all__ = ['IDLE_TIMEOUT', 'MAX_REQUEST', 'PolicyHandler', 'answer', 'serve']
 
 MAX_REQUEST = 64 * 1024
 """A request larger than this closes the connection (Postfix requests are a few hundred bytes)."""
+IDLE_TIMEOUT = 1800.0
+"""Seconds a connection may send nothing before it is closed (Postfix closes its own after
+``smtpd_policy_service_max_idle``, 300 s, at most ``smtpd_policy_service_max_ttl``, 1000 s, after it opened)."""
 UNAVAILABLE = 'DEFER_IF_PERMIT 4.3.0 suppression list unavailable, try again later'
 
 Lookup = Callable[[str, str], Entry | None]
@@ -37,7 +43,8 @@ def answer(attributes: dict[str, str], lookup: Lookup) -> str:
     if attributes.get('request') != 'smtpd_access_policy' or attributes.get('protocol_state') != 'RCPT':
         return 'DUNNO'
     stream = attributes.get('policy_context', '')
-    recipient = normalise_address(attributes.get('recipient', ''))
+    # As the gate reads it: smtpd passes a trailing dot and a UTF-8 domain (SMTPUTF8) as received.
+    recipient = canonical_address(attributes.get('recipient', ''))
     if not stream or address_problem(recipient) is not None:
         return 'DUNNO'
     entry = lookup(recipient, stream)
@@ -48,6 +55,7 @@ class PolicyHandler(socketserver.StreamRequestHandler):
     """One Postfix connection: requests until it closes, one store connection for all of them."""
 
     server: _Server
+    timeout = IDLE_TIMEOUT
 
     def handle(self) -> None:
         db: Database | None = None
@@ -69,6 +77,8 @@ class PolicyHandler(socketserver.StreamRequestHandler):
                     action = UNAVAILABLE
                 self.wfile.write(f'action={action}\n\n'.encode())
                 self.wfile.flush()
+        except OSError as error:  # the client went away, or sent nothing for IDLE_TIMEOUT: this connection only
+            print(f'suppression policy: connection closed: {error}', file=sys.stderr, flush=True)
         finally:
             if db is not None:
                 db.close()
@@ -92,6 +102,7 @@ class _Server(socketserver.ThreadingMixIn, socketserver.BaseServer):
     connect: Callable[[], Database]
     key: bytes
     daemon_threads = True
+    request_queue_size = socket.SOMAXCONN  # socketserver's 5 reset connections when many smtpd ask at once
 
 
 class _UnixServer(_Server, socketserver.UnixStreamServer):
@@ -113,6 +124,8 @@ def serve(listen: str, connect: Callable[[], Database], key: bytes) -> socketser
         os.chmod(where, 0o666)  # smtpd (user postfix) connects; the socket's directory limits who can reach it
     elif kind == 'inet':
         host, _, port = where.rpartition(':')
+        if not (port.isascii() and port.isdigit() and int(port) < 65536):  # bind() raised OverflowError
+            raise ValueError(f'listen address "{listen}": the port is not 0-65535')
         server = _TcpServer((host, int(port)), PolicyHandler)
     else:
         raise ValueError(f'listen address "{listen}": use unix:/path or inet:host:port')

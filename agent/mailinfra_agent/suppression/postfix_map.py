@@ -49,9 +49,22 @@ class MapResult:
     """Suppressions of this stream that keep only the keyed hash and therefore are not in the map."""
 
 
+def _utf8_form(address: str) -> str:
+    """The address with its IDNA domain in UTF-8 (``xn--bcher-kva.de`` -> ``bücher.de``): smtpd looks up a
+    recipient of an SMTPUTF8 session as received, so the list's ASCII form alone would not match it."""
+    local, _, domain = address.rpartition('@')
+    if 'xn--' not in domain:
+        return address
+    try:
+        return f'{local}@{domain.encode("ascii").decode("idna")}'
+    except UnicodeError:
+        return address
+
+
 def map_text(entries: Iterable[Entry], stream: str, now: float) -> tuple[str, int, int]:
     """The map source for ``stream`` (its own and ``'*'`` suppressions, active ones; the stream's own reason
-    wins), one ``address reply`` line each, sorted; the number of lines, and of hash-only rows left out."""
+    wins), one ``address reply`` line each (and one for the UTF-8 form of an IDNA domain), sorted; the number of
+    lines, and of hash-only rows left out."""
     chosen: dict[str, Entry] = {}
     hash_only = 0
     for entry in entries:
@@ -63,7 +76,10 @@ def map_text(entries: Iterable[Entry], stream: str, now: float) -> tuple[str, in
         current = chosen.get(entry.address)
         if current is None or (current.scope == ALL_STREAMS and entry.scope == stream):
             chosen[entry.address] = entry
-    lines = [f'{address} {REPLY.format(reason=chosen[address].reason)}\n' for address in sorted(chosen)]
+    keys = {address: chosen[address].reason for address in chosen}
+    for address, reason in list(keys.items()):
+        keys.setdefault(_utf8_form(address), reason)
+    lines = [f'{key} {REPLY.format(reason=keys[key])}\n' for key in sorted(keys)]
     header = f'# mailinfra-agent suppression write-maps: suppressed recipients of stream {stream}; do not edit.\n'
     return header + ''.join(lines), len(lines), hash_only
 
