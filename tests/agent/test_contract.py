@@ -266,6 +266,14 @@ def test_an_unsubscribe_port_out_of_range_is_a_problem(port: int) -> None:
     assert problems_of(data) == [f'$.unsubscribe.port: {port} is not a TCP port']
 
 
+@pytest.mark.parametrize('port', [0, 65536, 99999])
+def test_an_exporter_port_out_of_range_is_a_problem(port: int) -> None:
+    """``exporter`` refused it with its own exit 64; every command reports it like the other ports now."""
+    data = minimal()
+    data.setdefault('exporter', {})['port'] = port
+    assert problems_of(data) == [f'$.exporter.port: {port} is not a TCP port']
+
+
 def test_a_bad_contract_is_one_message_and_exit_2_for_every_command(tmp_path: Path) -> None:
     path = tmp_path / 'agent.json'
     path.write_text('{"version": 4, "version": 4}', encoding='utf-8')

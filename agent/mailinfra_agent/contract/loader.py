@@ -308,6 +308,8 @@ def _check_references(contract: Contract, problems: list[str]) -> None:
             problems.append(f'$.streams[{index}].injection.port: {stream.injection.port} is not a TCP port')
     if not 1 <= contract.unsubscribe.port <= 65535:  # bind() raised OverflowError
         problems.append(f'$.unsubscribe.port: {contract.unsubscribe.port} is not a TCP port')
+    if not 1 <= contract.exporter.port <= 65535:
+        problems.append(f'$.exporter.port: {contract.exporter.port} is not a TCP port')
     _unique('$.ips', [ip.id for ip in contract.ips], problems)
     for index, ip in enumerate(contract.ips):
         if ip.stream is not None and ip.stream not in streams:
