@@ -5,12 +5,14 @@ from __future__ import annotations
 import copy
 import json
 import re
+import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from mailinfra_agent.postfix.staged_check import typed_problems, types_of
 from mailinfra_iac import SpecInvalid, parse_spec, render_files
 from mailinfra_iac.checks.addresses import terraform_address_problems
 from mailinfra_iac.cli.main import main
@@ -85,6 +87,32 @@ def test_boundary_numbers_never_crash(old: str, new: str, value: int) -> None:
         parse_spec(text, 'spec.yml', as_of=AS_OF)
     except SpecInvalid as invalid:
         assert all(p.line is not None for p in invalid.problems), [str(p) for p in invalid.problems]
+
+
+# --- retry timing Postfix takes (it refuses times over 2**31-1 seconds: the instance would not start) ---
+
+
+@pytest.mark.parametrize('field', ['min_backoff', 'max_backoff', 'queue_lifetime'])
+def test_retry_beyond_its_range_is_a_located_error(field: str) -> None:
+    retry = {'min_backoff': '1m', 'max_backoff': '1h', 'queue_lifetime': '1d', field: '365d1s'}
+    text = edit(STREAM_END, f'{STREAM_END}\n    retry: {{{", ".join(f"{k}: {v}" for k, v in retry.items())}}}')
+    found = [p for p in problems(text) if p.severity == 'error']
+    assert [(p.check, p.path[-1]) for p in found] == [('schema-value-error', field)]
+    assert found[0].line is not None and 'out of range: 1s to 365d' in found[0].message
+
+
+def test_retry_at_its_upper_bound_renders_times_postfix_takes(tmp_path: Path) -> None:
+    retry = '    retry: {min_backoff: 365d, max_backoff: 365d, queue_lifetime: 365d}'
+    spec = parse_spec(edit(STREAM_END, f'{STREAM_END}\n{retry}'), 'spec.yml', as_of=AS_OF)
+    instance = 'mta/mta1/etc/postfix-marketing/'
+    for path, output in render_files(spec, renderers=['mta'], dkim=TEST_DKIM).items():
+        if path.startswith(instance):
+            (tmp_path / path.removeprefix(instance)).parent.mkdir(exist_ok=True)
+            (tmp_path / path.removeprefix(instance)).write_bytes(output.content)
+    found = subprocess.run(['postconf', '-c', str(tmp_path), '-n', '-x'], capture_output=True, text=True, timeout=60)
+    values = {name: value.strip() for name, _, value in (line.partition(' =') for line in found.stdout.splitlines())}
+    assert values['maximal_queue_lifetime'] == '31536000s'
+    assert typed_problems(values, '', types_of(str(tmp_path)), None) == []
 
 
 # --- addresses the Internet must reach ---
