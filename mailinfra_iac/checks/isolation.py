@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from collections import defaultdict
 from collections.abc import Iterator
 
@@ -59,6 +60,26 @@ def injection_port_conflict(ctx: CheckContext) -> Iterator[Problem]:
                     value=port,
                 )
                 break
+
+
+OPEN_RELAY_PREFIX = {4: 8, 6: 16}
+"""A public injection network this wide or wider (prefix length at most this) lets much of the Internet relay."""
+
+
+def injection_open_relay(ctx: CheckContext) -> Iterator[Problem]:
+    """The listeners relay for their networks on every interface: a network like 0.0.0.0/0 is an open relay."""
+    for name, stream in ctx.deployment.streams.items():
+        for index, text in enumerate(stream.injection.networks):
+            network = ipaddress.ip_network(text, strict=False)
+            if network.prefixlen <= OPEN_RELAY_PREFIX[network.version] and not network.is_private:
+                yield ctx.problem(
+                    'injection-open-relay',
+                    f'stream "{name}" would relay for {network} on port {stream.injection.port}: '
+                    f"{network.num_addresses:,} addresses, most of them anyone's on the Internet (an open relay)",
+                    ('streams', name, 'injection', 'networks', index),
+                    expected="the applications' own networks (or sasl_users)",
+                    value=text,
+                )
 
 
 def pool_without_ips(ctx: CheckContext) -> Iterator[Problem]:
@@ -152,6 +173,12 @@ CHECKS = (
         'error',
         'Two streams on one host with the same injection port.',
         injection_port_conflict,
+    ),
+    Check(
+        'injection-open-relay',
+        'error',
+        'An injection network that lets the Internet relay through a stream.',
+        injection_open_relay,
     ),
     Check('pool-without-ips', 'error', 'A pool has neither addresses nor an allocation.', pool_without_ips),
     Check('stream-without-pool', 'error', 'A stream has no pool, or an undefined one.', stream_without_pool),

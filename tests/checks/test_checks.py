@@ -304,6 +304,14 @@ CASES = [
         'streams.marketing.injection.port',
         occurrence=2,
     ),
+    # session 12: 0.0.0.0/0 validated, and every listener relayed for the whole Internet
+    Case(
+        'injection-open-relay',
+        'injection: {port: 2526, networks: [10.0.0.0/8]}',
+        'injection: {port: 2526, networks: [10.0.0.0/8, 0.0.0.0/0]}',
+        '0.0.0.0/0',
+        'streams.marketing.injection.networks[1]',
+    ),
     Case(
         'allocation-provider',
         """  bulk:
