@@ -6,6 +6,7 @@ import ipaddress
 from collections import defaultdict
 from collections.abc import Iterator
 
+from ..facts.hosts import reserved_ports
 from ..problems import Problem
 from .base import Check, CheckContext
 
@@ -57,6 +58,23 @@ def injection_port_conflict(ctx: CheckContext) -> Iterator[Problem]:
                     f'stream "{name}" listens on port {port} of host "{host}", where stream "{other}" listens too',
                     ('streams', name, 'injection', 'port'),
                     expected='a port of its own for every stream on a host',
+                    value=port,
+                )
+                break
+
+
+def injection_port_reserved(ctx: CheckContext) -> Iterator[Problem]:
+    for name, stream in ctx.deployment.streams.items():
+        port = stream.injection.port
+        for host in ctx.facts.pool_hosts.get(stream.pool or '', []):
+            holder = reserved_ports(ctx.deployment, host).get(port)
+            if holder is not None:
+                yield ctx.problem(
+                    'injection-port-reserved',
+                    f'stream "{name}" would listen on port {port} of host "{host}", which {holder} holds: '
+                    'one of the two would not start',
+                    ('streams', name, 'injection', 'port'),
+                    expected='a port no service of the host uses (e.g. 2525-2599)',
                     value=port,
                 )
                 break
@@ -173,6 +191,12 @@ CHECKS = (
         'error',
         'Two streams on one host with the same injection port.',
         injection_port_conflict,
+    ),
+    Check(
+        'injection-port-reserved',
+        'error',
+        "A stream's injection port is one the MTA host's own services hold (SSH, exporters, the bounce MX).",
+        injection_port_reserved,
     ),
     Check(
         'injection-open-relay',

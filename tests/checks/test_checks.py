@@ -304,6 +304,14 @@ CASES = [
         'streams.marketing.injection.port',
         occurrence=2,
     ),
+    # session 12: a stream on the SSH or an exporter port validated, and one of the two services could not start
+    Case(
+        'injection-port-reserved',
+        'injection: {port: 2526,',
+        'injection: {port: 9100,',
+        '9100',
+        'streams.marketing.injection.port',
+    ),
     # session 12: 0.0.0.0/0 validated, and every listener relayed for the whole Internet
     Case(
         'injection-open-relay',

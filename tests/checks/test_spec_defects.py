@@ -190,6 +190,28 @@ def test_same_port_on_different_hosts_is_fine() -> None:
     assert 'injection-port-conflict' not in errors(text)
 
 
+@pytest.mark.parametrize(
+    ('port', 'inbound', 'monitoring', 'reserved'),
+    [
+        (25, True, False, True),  # the primary instance is the bounce MX on port 25 of an inbound host
+        (25, False, False, False),  # elsewhere it has no SMTP listener
+        (22, False, False, True),
+        (9745, False, False, True),
+        (9090, False, True, True),  # Prometheus, where the MTA host is the monitoring host too
+        (9090, False, False, False),
+        (2527, True, True, False),
+    ],
+)
+def test_injection_port_a_service_of_the_host_holds(port: int, inbound: bool, monitoring: bool, reserved: bool) -> None:
+    # stream marketing on mta2; mta1 or mta2 the inbound host
+    roles = '[mta, monitoring]' if monitoring else '[mta]'
+    mta2 = f'  mta2: {{fqdn: mta2.testco.example, provider: static, address: 192.0.2.2, pools: [bulk], roles: {roles}}}'
+    text = edit('pools: [tx, bulk]\n', f'pools: [tx]\n{mta2}\n')
+    text = edit('injection: {port: 2526,', f'injection: {{port: {port},', text)
+    text = edit('monitoring:\n', f'inbound:\n  hosts: [{"mta2" if inbound else "mta1"}]\nmonitoring:\n', text)
+    assert ('injection-port-reserved' in errors(text)) == reserved
+
+
 def test_allocation_on_a_provider_host_is_fine() -> None:
     text = edit(
         '    provider: static\n    address: 192.0.2.1\n',
