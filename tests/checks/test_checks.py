@@ -304,6 +304,15 @@ CASES = [
         'streams.marketing.injection.port',
         occurrence=2,
     ),
+    # session 12: a domain under two providers validated, and one provider's limits were silently unused for it
+    Case(
+        'isp-domain-overlap',
+        'injection: {port: 2526, networks: [10.0.0.0/8]}',
+        'injection: {port: 2526, networks: [10.0.0.0/8]}\n'
+        '    isp_overrides: {yahoo: {recipient_domains: [outlook.com]}}',
+        'outlook.com',
+        'streams.marketing.isp_overrides.yahoo.recipient_domains[0]',
+    ),
     # session 12: a stream on the SSH or an exporter port validated, and one of the two services could not start
     Case(
         'injection-port-reserved',

@@ -17,6 +17,7 @@ from mailinfra_iac import SpecInvalid, parse_spec, render_files
 from mailinfra_iac.checks.addresses import terraform_address_problems
 from mailinfra_iac.cli.main import main
 from mailinfra_iac.model import THROTTLE_RANGES
+from mailinfra_iac.problems import format_path
 
 from ..conftest import AS_OF, BASE, ROOT, TEST_DKIM, edit, problems
 
@@ -210,6 +211,26 @@ def test_injection_port_a_service_of_the_host_holds(port: int, inbound: bool, mo
     text = edit('injection: {port: 2526,', f'injection: {{port: {port},', text)
     text = edit('monitoring:\n', f'inbound:\n  hosts: [{"mta2" if inbound else "mta1"}]\nmonitoring:\n', text)
     assert ('injection-port-reserved' in errors(text)) == reserved
+
+
+@pytest.mark.parametrize(
+    ('profiles', 'path'),
+    [
+        ('  agmail: {display_name: A, recipient_domains: [gmail.com]}\n', 'isp_profiles.agmail.recipient_domains[0]'),
+        (
+            '  zmail: {display_name: Z, recipient_domains: [z.example, gmail.com]}\n',
+            'isp_profiles.zmail.recipient_domains[1]',
+        ),
+        ('  yahoo: {recipient_domains: [gmail.com]}\n', 'isp_profiles.yahoo.recipient_domains[0]'),
+        ('  zmail: {display_name: Z, recipient_domains: [z.example]}\n', None),
+    ],
+)
+def test_a_recipient_domain_of_two_providers_is_an_error(profiles: str, path: str | None) -> None:
+    # Postfix routes gmail.com to the first provider in name order: the other's limits would never apply to it
+    found = [
+        p for p in problems(edit('monitoring:\n', f'isp_profiles:\n{profiles}monitoring:\n')) if p.severity == 'error'
+    ]
+    assert [(p.check, format_path(p.path)) for p in found] == ([('isp-domain-overlap', path)] if path else [])
 
 
 def test_allocation_on_a_provider_host_is_fine() -> None:
