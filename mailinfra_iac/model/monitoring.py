@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from email.utils import parseaddr
 from typing import Literal
 
 from pydantic import Field, field_validator
 
-from .base import DnsName, Duration, Model, format_duration
+from .base import DnsName, Duration, Model, format_duration, parse_email
 
 RATE_WINDOW = (300, 30 * 86400)
 """Accepted rate ``window`` (seconds): at least five 1m scrapes, at most Prometheus' 30d retention (the role's)."""
@@ -177,6 +178,20 @@ class Smarthost(Model):
     username: str | None = Field(None, description='SMTP AUTH user, if the relay needs one.')
     password_file: str | None = Field(None, description='Path (on the monitoring host) of a 0600 password file.')
     require_tls: bool = Field(True, description='Refuse to send alerts without STARTTLS.')
+
+    @field_validator('sender')
+    @classmethod
+    def _sender(cls, value: str) -> str:
+        # amtool takes any text here; Alertmanager then fails every alert mail on the From address.
+        address = parseaddr(value)[1] if '<' in value else value
+        try:
+            parse_email(address)
+        except ValueError:
+            raise ValueError(
+                f'invalid sender "{value}", expected an e-mail address such as alerts@example.com '
+                '(or "Alerts <alerts@example.com>")'
+            ) from None
+        return value
 
     @field_validator('host')
     @classmethod

@@ -316,3 +316,28 @@ def test_smarthost_alertmanager_cannot_dial_is_a_located_error(host: str, words:
         parse_spec(text, 'spec.yml', as_of=AS_OF)
     [problem] = [p for p in raised.value.problems if p.severity == 'error']
     assert problem.path == ('monitoring', 'smarthost', 'host') and problem.line is not None and words in problem.message
+
+
+@pytest.mark.parametrize(
+    ('sender', 'good'),
+    [
+        ('alerts@testco.example', True),
+        ('Mail alerts <alerts@testco.example>', True),
+        ('not an address', False),  # amtool takes it; Alertmanager then fails every alert mail
+        ('alerts', False),
+        ('Alerts <alerts>', False),
+    ],
+)
+def test_smarthost_sender_is_an_address(tmp_path: Path, sender: str, good: bool) -> None:
+    text = edit('sender: alerts@testco.example', f"sender: '{sender}'", rules_spec_text())
+    if not good:
+        with pytest.raises(SpecInvalid) as raised:
+            parse_spec(text, 'spec.yml', as_of=AS_OF)
+        [problem] = [p for p in raised.value.problems if p.severity == 'error']
+        assert problem.path == ('monitoring', 'smarthost', 'sender') and 'an e-mail address' in str(problem)
+        return
+    tree = write_tree(monitoring_files(parse_spec(text, 'spec.yml', as_of=AS_OF)), tmp_path)
+    config = yaml.safe_load((tree / 'alertmanager' / 'alertmanager.yml').read_text())
+    assert config['global']['smtp_from'] == sender
+    checked = run(tool(AMTOOL), 'check-config', 'alertmanager/alertmanager.yml', cwd=tree)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
