@@ -100,6 +100,25 @@ def injection_open_relay(ctx: CheckContext) -> Iterator[Problem]:
                 )
 
 
+def injection_network_ipv6(ctx: CheckContext) -> Iterator[Problem]:
+    """A stream's Postfix instances listen on IPv4 only (``inet_protocols = ipv4``): an IPv6 network never connects."""
+    for name, stream in ctx.deployment.streams.items():
+        hosts = ctx.facts.pool_hosts.get(stream.pool or '', [])
+        postfix = [host for host in hosts if ctx.facts.host_mta.get(host) == 'postfix']
+        if not postfix:
+            continue
+        for index, text in enumerate(stream.injection.networks):
+            if ipaddress.ip_network(text, strict=False).version == 6:
+                yield ctx.problem(
+                    'injection-network-ipv6',
+                    f'stream "{name}" allows {text}, but its Postfix instance on {", ".join(postfix)} listens on '
+                    'IPv4 only (every sending address is IPv4): clients there could never inject',
+                    ('streams', name, 'injection', 'networks', index),
+                    expected='IPv4 networks of the applications',
+                    value=text,
+                )
+
+
 def pool_without_ips(ctx: CheckContext) -> Iterator[Problem]:
     for name, pool in ctx.deployment.pools.items():
         if not pool.ips and pool.allocate is None:
@@ -197,6 +216,12 @@ CHECKS = (
         'error',
         "A stream's injection port is one the MTA host's own services hold (SSH, exporters, the bounce MX).",
         injection_port_reserved,
+    ),
+    Check(
+        'injection-network-ipv6',
+        'error',
+        'An IPv6 injection network of a stream on Postfix, which listens on IPv4 only.',
+        injection_network_ipv6,
     ),
     Check(
         'injection-open-relay',

@@ -304,6 +304,14 @@ CASES = [
         'streams.marketing.injection.port',
         occurrence=2,
     ),
+    # session 12: an IPv6 injection network validated, and the IPv4-only listener never took its clients
+    Case(
+        'injection-network-ipv6',
+        'injection: {port: 2526, networks: [10.0.0.0/8]}',
+        "injection: {port: 2526, networks: [10.0.0.0/8, '2001:db8::/32']}",
+        "'2001:db8::/32'",
+        'streams.marketing.injection.networks[1]',
+    ),
     # session 12: a domain under two providers validated, and one provider's limits were silently unused for it
     Case(
         'isp-domain-overlap',

@@ -233,6 +233,13 @@ def test_a_recipient_domain_of_two_providers_is_an_error(profiles: str, path: st
     assert [(p.check, format_path(p.path)) for p in found] == ([('isp-domain-overlap', path)] if path else [])
 
 
+@pytest.mark.parametrize(('mta', 'flagged'), [('postfix', True), ('powermta', False)])
+def test_ipv6_injection_networks_only_where_the_listener_takes_ipv6(mta: str, flagged: bool) -> None:
+    text = edit('mta: auto\n', f'mta: {mta}\n')
+    text = edit(STREAM_END, STREAM_END.replace('[10.0.0.0/8]', "[10.0.0.0/8, '2001:db8::/32']"), text)
+    assert ('injection-network-ipv6' in errors(text)) == flagged
+
+
 def test_allocation_on_a_provider_host_is_fine() -> None:
     text = edit(
         '    provider: static\n    address: 192.0.2.1\n',
