@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ipaddress
 from collections import defaultdict
 from collections.abc import Iterator
 
+from ..facts.hosts import reserved_ports
 from ..problems import Problem
 from .base import Check, CheckContext
 
@@ -59,6 +61,62 @@ def injection_port_conflict(ctx: CheckContext) -> Iterator[Problem]:
                     value=port,
                 )
                 break
+
+
+def injection_port_reserved(ctx: CheckContext) -> Iterator[Problem]:
+    for name, stream in ctx.deployment.streams.items():
+        port = stream.injection.port
+        for host in ctx.facts.pool_hosts.get(stream.pool or '', []):
+            holder = reserved_ports(ctx.deployment, host).get(port)
+            if holder is not None:
+                yield ctx.problem(
+                    'injection-port-reserved',
+                    f'stream "{name}" would listen on port {port} of host "{host}", which {holder} holds: '
+                    'one of the two would not start',
+                    ('streams', name, 'injection', 'port'),
+                    expected='a port no service of the host uses (e.g. 2525-2599)',
+                    value=port,
+                )
+                break
+
+
+OPEN_RELAY_PREFIX = {4: 8, 6: 16}
+"""A public injection network this wide or wider (prefix length at most this) lets much of the Internet relay."""
+
+
+def injection_open_relay(ctx: CheckContext) -> Iterator[Problem]:
+    """The listeners relay for their networks on every interface: a network like 0.0.0.0/0 is an open relay."""
+    for name, stream in ctx.deployment.streams.items():
+        for index, text in enumerate(stream.injection.networks):
+            network = ipaddress.ip_network(text, strict=False)
+            if network.prefixlen <= OPEN_RELAY_PREFIX[network.version] and not network.is_private:
+                yield ctx.problem(
+                    'injection-open-relay',
+                    f'stream "{name}" would relay for {network} on port {stream.injection.port}: '
+                    f"{network.num_addresses:,} addresses, most of them anyone's on the Internet (an open relay)",
+                    ('streams', name, 'injection', 'networks', index),
+                    expected="the applications' own networks (or sasl_users)",
+                    value=text,
+                )
+
+
+def injection_network_ipv6(ctx: CheckContext) -> Iterator[Problem]:
+    """A stream's Postfix instances listen on IPv4 only (``inet_protocols = ipv4``): an IPv6 network never connects."""
+    for name, stream in ctx.deployment.streams.items():
+        hosts = ctx.facts.pool_hosts.get(stream.pool or '', [])
+        postfix = [host for host in hosts if ctx.facts.host_mta.get(host) == 'postfix']
+        if not postfix:
+            continue
+        for index, text in enumerate(stream.injection.networks):
+            if ipaddress.ip_network(text, strict=False).version == 6:
+                yield ctx.problem(
+                    'injection-network-ipv6',
+                    f'stream "{name}" allows {text}, but its Postfix instance on {", ".join(postfix)} listens on '
+                    'IPv4 only (every sending address is IPv4): clients there could never inject',
+                    ('streams', name, 'injection', 'networks', index),
+                    expected='IPv4 networks of the applications',
+                    value=text,
+                )
 
 
 def pool_without_ips(ctx: CheckContext) -> Iterator[Problem]:
@@ -152,6 +210,24 @@ CHECKS = (
         'error',
         'Two streams on one host with the same injection port.',
         injection_port_conflict,
+    ),
+    Check(
+        'injection-port-reserved',
+        'error',
+        "A stream's injection port is one the MTA host's own services hold (SSH, exporters, the bounce MX).",
+        injection_port_reserved,
+    ),
+    Check(
+        'injection-network-ipv6',
+        'error',
+        'An IPv6 injection network of a stream on Postfix, which listens on IPv4 only.',
+        injection_network_ipv6,
+    ),
+    Check(
+        'injection-open-relay',
+        'error',
+        'An injection network that lets the Internet relay through a stream.',
+        injection_open_relay,
     ),
     Check('pool-without-ips', 'error', 'A pool has neither addresses nor an allocation.', pool_without_ips),
     Check('stream-without-pool', 'error', 'A stream has no pool, or an undefined one.', stream_without_pool),

@@ -94,7 +94,29 @@ def throttle_out_of_range(ctx: CheckContext) -> Iterator[Problem]:
             )
 
 
+def isp_domain_overlap(ctx: CheckContext) -> Iterator[Problem]:
+    """A recipient domain of two providers: mail to it gets one provider's limits, the other's are silently unused."""
+    for path, name, override in _overrides(ctx):
+        if path[0] == 'isp_profiles':
+            domains = {other: profile.recipient_domains for other, profile in ctx.facts.isps.items()}
+        else:
+            isps = ctx.facts.streams[str(path[1])].isps
+            domains = {other: list(isp.recipient_domains) for other, isp in isps.items()}
+        for index, domain in enumerate(override.recipient_domains):
+            others = [other for other, listed in sorted(domains.items()) if other != name and domain in listed]
+            if others:
+                yield ctx.problem(
+                    'isp-domain-overlap',
+                    f'recipient domain {domain} of provider "{name}" belongs to "{others[0]}" too: its mail would get '
+                    "one provider's limits and back-off rules, the other's would be unused",
+                    (*path, 'recipient_domains', index),
+                    expected=f'each recipient domain under one provider (change "{others[0]}" instead)',
+                    value=domain,
+                )
+
+
 CHECKS = (
     Check('unknown-isp-profile', 'error', 'Overrides and mixes must name known providers.', unknown_isp_profile),
     Check('throttle-out-of-range', 'error', 'Throttle values inside their accepted ranges.', throttle_out_of_range),
+    Check('isp-domain-overlap', 'error', 'A recipient domain listed under two providers.', isp_domain_overlap),
 )

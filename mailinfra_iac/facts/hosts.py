@@ -33,6 +33,29 @@ def database_host(deployment: Deployment) -> str | None:
     return hosts[0] if hosts else None
 
 
+NODE_EXPORTER_PORT = 9100
+"""node_exporter, which roles/monitoring runs on every MTA host."""
+PROMETHEUS_PORT = 9090
+ALERTMANAGER_PORT = 9093
+BLACKBOX_PORT = 9115
+SSH_PORT = 22
+"""Ansible and the operators reach every host over SSH."""
+
+
+def reserved_ports(deployment: Deployment, host: str) -> dict[int, str]:
+    """Ports of ``host`` that an MTA host's own services hold (an injection listener there would not start)."""
+    ports = {
+        SSH_PORT: 'SSH (Ansible reaches the host through it)',
+        NODE_EXPORTER_PORT: 'node_exporter',
+        DEFAULT_EXPORTER_PORT: 'the queue exporter',
+    }
+    if host in inbound_hosts(deployment):
+        ports[25] = 'the bounce MX (SMTP)'
+    if host in hosts_with_role(deployment, 'monitoring'):
+        ports |= {PROMETHEUS_PORT: 'Prometheus', ALERTMANAGER_PORT: 'Alertmanager', BLACKBOX_PORT: 'blackbox'}
+    return ports
+
+
 GATE_UPSTREAM_PORT = 10025
 """First candidate for PowerMTA's loopback listener behind the suppression gate."""
 

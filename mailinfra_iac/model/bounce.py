@@ -3,13 +3,54 @@
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from mailinfra_agent.feedback.classify import code_problem, enhanced_problem, pattern_problem
 
-from .base import Duration, Model
+from .base import Duration, Model, format_duration
+
+RETRY_RANGE = (1, 365 * 86400)
+"""Accepted retry timing of a stream (seconds, inclusive); Postfix refuses times beyond 2**31-1 seconds."""
+
+_INLINE_FLAGS = re.compile(r'\(\?([a-zA-Z-]+)[:)]')
+PYTHON_ONLY_FLAGS = 'auL'
+"""Inline flags of Python's re that Postfix's PCRE2 refuses."""
+
+
+def pcre_problem(pattern: str) -> str | None:
+    """Why a Python regex cannot be a line of a Postfix pcre table (PCRE2 refuses it), or None."""
+    if '\n' in pattern or '\r' in pattern:
+        return 'a line break cannot be in a pcre table line'
+    index, class_start = 0, -1
+    while index < len(pattern):
+        char = pattern[index]
+        if char == '\\':
+            escape = pattern[index : index + 2]
+            if escape[1:] in ('u', 'U', 'N'):
+                return f"Postfix's PCRE has no {escape} escape (write the character itself)"
+            index += 2
+            continue
+        if class_start >= 0:
+            if char == ']' and index > class_start:
+                class_start = -1
+        elif char == '[':
+            class_start = index + (2 if pattern.startswith('[^', index) else 1)
+        elif char == '(':
+            flags = _INLINE_FLAGS.match(pattern, index)
+            if flags and any(flag in PYTHON_ONLY_FLAGS for flag in flags.group(1)):
+                return f'Postfix\'s PCRE has no inline flag "(?{flags.group(1)}" (a, u and L are Python\'s)'
+        index += 1
+    return None
+
+
+def one_line(value: str) -> str:
+    """Free text printed in generated comments: whitespace runs, line breaks included, become one space."""
+    return ' '.join(value.split())
+
+
+OneLine = Annotated[str, AfterValidator(one_line)]
 
 BounceCategory = Literal[
     'bad-configuration',
@@ -52,7 +93,7 @@ class ReplyRule(Model):
     pattern: str = Field(description='Regular expression matched against "<code> <enhanced-code> <text>".')
     category: BounceCategory = Field(description='Bounce category assigned to a matching reply.')
     action: Literal['defer', 'bounce'] = Field(description='"defer" keeps retrying; "bounce" fails at once.')
-    description: str = Field('', description='Why the rule exists.')
+    description: OneLine = Field('', description='Why the rule exists (one line; line breaks become spaces).')
 
     @field_validator('pattern')
     @classmethod
@@ -61,6 +102,10 @@ class ReplyRule(Model):
             re.compile(value)
         except re.error as error:
             raise ValueError(f'invalid regular expression "{value}": {error}') from None
+        # Postfix applies the rule with PCRE (smtp_delivery_status_filter), which would ignore it.
+        problem = pcre_problem(value)
+        if problem:
+            raise ValueError(f'regular expression "{value}": {problem}')
         return value
 
 
@@ -70,6 +115,16 @@ class RetrySchedule(Model):
     min_backoff: Duration | None = Field(None, description='Shortest wait before retrying a deferred message.')
     max_backoff: Duration | None = Field(None, description='Longest wait between two retries.')
     queue_lifetime: Duration | None = Field(None, description='Give up and bounce after this long.')
+
+    @field_validator('min_backoff', 'max_backoff', 'queue_lifetime')
+    @classmethod
+    def _bounded(cls, value: int | None) -> int | None:
+        low, high = RETRY_RANGE
+        if value is not None and not low <= value <= high:
+            raise ValueError(
+                f'{format_duration(value)} is out of range: {format_duration(low)} to {format_duration(high)}'
+            )
+        return value
 
 
 _RULE_ID = re.compile(r'^[a-z0-9][a-z0-9-]{0,62}$')

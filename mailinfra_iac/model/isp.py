@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from .base import DnsName, Duration, Model, Slug, format_duration
+from .bounce import OneLine
 
 BACKOFF_DURATION = (60, 7 * 86400)
 """Accepted ``duration`` of a back-off rule (seconds, inclusive)."""
@@ -69,7 +70,9 @@ class BackoffRule(Model):
         description='"suspend" only: the pool\'s other IPs take the provider\'s mail meanwhile (true), or the mail '
         'waits (false, the default).',
     )
-    description: str = Field('', description='Why this reply matters (shown in generated comments).')
+    description: OneLine = Field(
+        '', description='Why this reply matters (shown in generated comments; line breaks become spaces).'
+    )
 
     @field_validator('pattern')
     @classmethod
@@ -170,7 +173,7 @@ class IspProfile(Model):
     """A mailbox provider recognised by recipient domain or by the host names of its MX."""
 
     name: Slug = Field(description='Identifier used in overrides, transports and queue names.')
-    display_name: str = Field(description='Provider name as people know it.')
+    display_name: OneLine = Field(description='Provider name as people know it.')
     recipient_domains: list[DnsName] = Field(
         default_factory=list, description='Recipient domains routed to this profile.'
     )
@@ -189,7 +192,9 @@ class IspProfile(Model):
 class IspOverride(Model):
     """Deployment- or stream-level changes to a catalogued provider (or a new provider)."""
 
-    display_name: str | None = Field(None, description='Provider name, required for a provider not in the catalogue.')
+    display_name: OneLine | None = Field(
+        None, description='Provider name, required for a provider not in the catalogue.'
+    )
     recipient_domains: list[DnsName] = Field(
         default_factory=list, description='Extra recipient domains for this provider.'
     )

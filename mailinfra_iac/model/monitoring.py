@@ -2,11 +2,53 @@
 
 from __future__ import annotations
 
+import ipaddress
+import re
+from email.utils import parseaddr
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
-from .base import DnsName, Duration, Model
+from .base import DnsName, Duration, Model, format_duration, parse_email
+
+RATE_WINDOW = (300, 30 * 86400)
+"""Accepted rate ``window`` (seconds): at least five 1m scrapes, at most Prometheus' 30d retention (the role's)."""
+DNSBL_INTERVAL = (60, 7 * 86400)
+"""Accepted blocklist check interval (seconds); its staleness alert waits a few intervals, a Prometheus duration."""
+
+_HOST_LABEL = re.compile(r'^(?!-)[a-z0-9-]{1,63}(?<!-)$')
+_SMARTHOST = re.compile(r'^(?:\[(?P<v6>[^\]]*)\]|(?P<host>[^:\[\]]+))(?::(?P<port>\d{1,5}))?$')
+
+
+def _in_range(value: int, bounds: tuple[int, int]) -> int:
+    low, high = bounds
+    if not low <= value <= high:
+        raise ValueError(f'{format_duration(value)} is out of range: {format_duration(low)} to {format_duration(high)}')
+    return value
+
+
+def smarthost_problem(value: str) -> str | None:
+    """Why ``value`` is not ``host``, ``host:port``, ``address:port`` or ``[IPv6]:port`` (Alertmanager's form)."""
+    match = _SMARTHOST.match(value)
+    if match is None:
+        return (
+            'expected a host name or address with an optional ":port", such as relay.example.net:587 '
+            '(an IPv6 address in brackets: [2001:db8::25]:587)'
+        )
+    port = match['port']
+    if port is not None and not 1 <= int(port) <= 65535:
+        return f'port {port} is out of range: 1 to 65535'
+    if match['v6'] is not None:
+        try:
+            ipaddress.IPv6Address(match['v6'])
+        except ValueError:
+            return f'"{match["v6"]}" in brackets is not an IPv6 address'
+        return None
+    host = match['host'].lower().rstrip('.')
+    if len(host) > 253 or not all(_HOST_LABEL.match(label) for label in host.split('.')):
+        return f'"{match["host"]}" is not a host name'
+    return None
+
 
 PostmasterProgramme = Literal['gmail_postmaster_tools', 'microsoft_snds', 'yahoo_cfl']
 POSTMASTER_PROGRAMMES: tuple[PostmasterProgramme, ...] = ('gmail_postmaster_tools', 'microsoft_snds', 'yahoo_cfl')
@@ -50,8 +92,13 @@ class RateThresholds(Model):
     deferral_warning: float = Field(0.10, gt=0, le=1, description='Deferral rate before a warning.')
     deferral_critical: float = Field(0.25, gt=0, le=1, description='Deferral rate before a critical alert.')
     window: Duration = Field(
-        24 * 3600, description='Window the rates are computed over (Gmail and Yahoo judge daily rates).'
+        24 * 3600, description='Window the rates are computed over (Gmail and Yahoo judge daily rates), 5m to 30d.'
     )
+
+    @field_validator('window')
+    @classmethod
+    def _window(cls, value: int) -> int:
+        return _in_range(value, RATE_WINDOW)
 
 
 class Rates(Model):
@@ -94,13 +141,18 @@ class Dnsbl(Model):
         description='Recursive resolvers to query (address or address:port); default: the local unbound the '
         'monitoring role installs. Public resolvers are refused by Spamhaus and others.',
     )
-    interval: Duration = Field(900, description='How often every subject is checked.')
+    interval: Duration = Field(900, description='How often every subject is checked (1m to 7d).')
     link_domains: list[DnsName] = Field(
         default_factory=list, description='Domains found in message bodies (links), checked against URIBL/SURBL.'
     )
     dqs_key_file: str | None = Field(
         None, description='Path (on the monitoring host) of a 0600 file holding the Spamhaus DQS key.'
     )
+
+    @field_validator('interval')
+    @classmethod
+    def _interval(cls, value: int) -> int:
+        return _in_range(value, DNSBL_INTERVAL)
 
 
 class Alert(Model):
@@ -127,6 +179,28 @@ class Smarthost(Model):
     password_file: str | None = Field(None, description='Path (on the monitoring host) of a 0600 password file.')
     require_tls: bool = Field(True, description='Refuse to send alerts without STARTTLS.')
 
+    @field_validator('sender')
+    @classmethod
+    def _sender(cls, value: str) -> str:
+        # amtool takes any text here; Alertmanager then fails every alert mail on the From address.
+        address = parseaddr(value)[1] if '<' in value else value
+        try:
+            parse_email(address)
+        except ValueError:
+            raise ValueError(
+                f'invalid sender "{value}", expected an e-mail address such as alerts@example.com '
+                '(or "Alerts <alerts@example.com>")'
+            ) from None
+        return value
+
+    @field_validator('host')
+    @classmethod
+    def _host(cls, value: str) -> str:
+        problem = smarthost_problem(value)
+        if problem:
+            raise ValueError(f'invalid smarthost "{value}": {problem}')
+        return value
+
 
 class Monitoring(Model):
     """What is watched and who is told."""
@@ -146,6 +220,11 @@ class Monitoring(Model):
         default_factory=lambda: list(POSTMASTER_PROGRAMMES),
         description='Provider programmes to register the IPs and domains with.',
     )
+
+    @field_validator('dnsbl_interval')
+    @classmethod
+    def _dnsbl_interval(cls, value: int | None) -> int | None:
+        return None if value is None else _in_range(value, DNSBL_INTERVAL)
 
     def dnsbl_zone_names(self) -> list[str] | None:
         """The selected catalogue zones, whichever spelling the spec used (None: the default set)."""

@@ -318,6 +318,39 @@ CASES = [
         'streams.marketing.injection.port',
         occurrence=2,
     ),
+    # session 12: an IPv6 injection network validated, and the IPv4-only listener never took its clients
+    Case(
+        'injection-network-ipv6',
+        'injection: {port: 2526, networks: [10.0.0.0/8]}',
+        "injection: {port: 2526, networks: [10.0.0.0/8, '2001:db8::/32']}",
+        "'2001:db8::/32'",
+        'streams.marketing.injection.networks[1]',
+    ),
+    # session 12: a domain under two providers validated, and one provider's limits were silently unused for it
+    Case(
+        'isp-domain-overlap',
+        'injection: {port: 2526, networks: [10.0.0.0/8]}',
+        'injection: {port: 2526, networks: [10.0.0.0/8]}\n'
+        '    isp_overrides: {yahoo: {recipient_domains: [outlook.com]}}',
+        'outlook.com',
+        'streams.marketing.isp_overrides.yahoo.recipient_domains[0]',
+    ),
+    # session 12: a stream on the SSH or an exporter port validated, and one of the two services could not start
+    Case(
+        'injection-port-reserved',
+        'injection: {port: 2526,',
+        'injection: {port: 9100,',
+        '9100',
+        'streams.marketing.injection.port',
+    ),
+    # session 12: 0.0.0.0/0 validated, and every listener relayed for the whole Internet
+    Case(
+        'injection-open-relay',
+        'injection: {port: 2526, networks: [10.0.0.0/8]}',
+        'injection: {port: 2526, networks: [10.0.0.0/8, 0.0.0.0/0]}',
+        '0.0.0.0/0',
+        'streams.marketing.injection.networks[1]',
+    ),
     Case(
         'allocation-provider',
         """  bulk:

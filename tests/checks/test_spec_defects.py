@@ -5,16 +5,19 @@ from __future__ import annotations
 import copy
 import json
 import re
+import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from mailinfra_agent.postfix.staged_check import typed_problems, types_of
 from mailinfra_iac import SpecInvalid, parse_spec, render_files
 from mailinfra_iac.checks.addresses import terraform_address_problems
 from mailinfra_iac.cli.main import main
 from mailinfra_iac.model import THROTTLE_RANGES
+from mailinfra_iac.problems import format_path
 
 from ..conftest import AS_OF, BASE, ROOT, TEST_DKIM, edit, position, problems
 
@@ -85,6 +88,32 @@ def test_boundary_numbers_never_crash(old: str, new: str, value: int) -> None:
         parse_spec(text, 'spec.yml', as_of=AS_OF)
     except SpecInvalid as invalid:
         assert all(p.line is not None for p in invalid.problems), [str(p) for p in invalid.problems]
+
+
+# --- retry timing Postfix takes (it refuses times over 2**31-1 seconds: the instance would not start) ---
+
+
+@pytest.mark.parametrize('field', ['min_backoff', 'max_backoff', 'queue_lifetime'])
+def test_retry_beyond_its_range_is_a_located_error(field: str) -> None:
+    retry = {'min_backoff': '1m', 'max_backoff': '1h', 'queue_lifetime': '1d', field: '365d1s'}
+    text = edit(STREAM_END, f'{STREAM_END}\n    retry: {{{", ".join(f"{k}: {v}" for k, v in retry.items())}}}')
+    found = [p for p in problems(text) if p.severity == 'error']
+    assert [(p.check, p.path[-1]) for p in found] == [('schema-value-error', field)]
+    assert found[0].line is not None and 'out of range: 1s to 365d' in found[0].message
+
+
+def test_retry_at_its_upper_bound_renders_times_postfix_takes(tmp_path: Path) -> None:
+    retry = '    retry: {min_backoff: 365d, max_backoff: 365d, queue_lifetime: 365d}'
+    spec = parse_spec(edit(STREAM_END, f'{STREAM_END}\n{retry}'), 'spec.yml', as_of=AS_OF)
+    instance = 'mta/mta1/etc/postfix-marketing/'
+    for path, output in render_files(spec, renderers=['mta'], dkim=TEST_DKIM).items():
+        if path.startswith(instance):
+            (tmp_path / path.removeprefix(instance)).parent.mkdir(exist_ok=True)
+            (tmp_path / path.removeprefix(instance)).write_bytes(output.content)
+    found = subprocess.run(['postconf', '-c', str(tmp_path), '-n', '-x'], capture_output=True, text=True, timeout=60)
+    values = {name: value.strip() for name, _, value in (line.partition(' =') for line in found.stdout.splitlines())}
+    assert values['maximal_queue_lifetime'] == '31536000s'
+    assert typed_problems(values, '', types_of(str(tmp_path)), None) == []
 
 
 # --- addresses the Internet must reach ---
@@ -160,6 +189,55 @@ def test_same_port_on_different_hosts_is_fine() -> None:
     )
     text = edit('injection: {port: 2526,', 'injection: {port: 2525,', text)
     assert 'injection-port-conflict' not in errors(text)
+
+
+@pytest.mark.parametrize(
+    ('port', 'inbound', 'monitoring', 'reserved'),
+    [
+        (25, True, False, True),  # the primary instance is the bounce MX on port 25 of an inbound host
+        (25, False, False, False),  # elsewhere it has no SMTP listener
+        (22, False, False, True),
+        (9745, False, False, True),
+        (9090, False, True, True),  # Prometheus, where the MTA host is the monitoring host too
+        (9090, False, False, False),
+        (2527, True, True, False),
+    ],
+)
+def test_injection_port_a_service_of_the_host_holds(port: int, inbound: bool, monitoring: bool, reserved: bool) -> None:
+    # stream marketing on mta2; mta1 or mta2 the inbound host
+    roles = '[mta, monitoring]' if monitoring else '[mta]'
+    mta2 = f'  mta2: {{fqdn: mta2.testco.example, provider: static, address: 192.0.2.2, pools: [bulk], roles: {roles}}}'
+    text = edit('pools: [tx, bulk]\n', f'pools: [tx]\n{mta2}\n')
+    text = edit('injection: {port: 2526,', f'injection: {{port: {port},', text)
+    text = edit('monitoring:\n', f'inbound:\n  hosts: [{"mta2" if inbound else "mta1"}]\nmonitoring:\n', text)
+    assert ('injection-port-reserved' in errors(text)) == reserved
+
+
+@pytest.mark.parametrize(
+    ('profiles', 'path'),
+    [
+        ('  agmail: {display_name: A, recipient_domains: [gmail.com]}\n', 'isp_profiles.agmail.recipient_domains[0]'),
+        (
+            '  zmail: {display_name: Z, recipient_domains: [z.example, gmail.com]}\n',
+            'isp_profiles.zmail.recipient_domains[1]',
+        ),
+        ('  yahoo: {recipient_domains: [gmail.com]}\n', 'isp_profiles.yahoo.recipient_domains[0]'),
+        ('  zmail: {display_name: Z, recipient_domains: [z.example]}\n', None),
+    ],
+)
+def test_a_recipient_domain_of_two_providers_is_an_error(profiles: str, path: str | None) -> None:
+    # Postfix routes gmail.com to the first provider in name order: the other's limits would never apply to it
+    found = [
+        p for p in problems(edit('monitoring:\n', f'isp_profiles:\n{profiles}monitoring:\n')) if p.severity == 'error'
+    ]
+    assert [(p.check, format_path(p.path)) for p in found] == ([('isp-domain-overlap', path)] if path else [])
+
+
+@pytest.mark.parametrize(('mta', 'flagged'), [('postfix', True), ('powermta', False)])
+def test_ipv6_injection_networks_only_where_the_listener_takes_ipv6(mta: str, flagged: bool) -> None:
+    text = edit('mta: auto\n', f'mta: {mta}\n')
+    text = edit(STREAM_END, STREAM_END.replace('[10.0.0.0/8]', "[10.0.0.0/8, '2001:db8::/32']"), text)
+    assert ('injection-network-ipv6' in errors(text)) == flagged
 
 
 def test_allocation_on_a_provider_host_is_fine() -> None:

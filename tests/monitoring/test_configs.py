@@ -10,7 +10,7 @@ import jinja2
 import pytest
 import yaml
 
-from mailinfra_iac import MailinfraError, load_spec, parse_spec, render_files
+from mailinfra_iac import MailinfraError, SpecInvalid, load_spec, parse_spec, render_files
 from mailinfra_iac.render.base import RenderContext
 from mailinfra_iac.render.monitoring import alertmanager_config
 from mailinfra_iac.render.rolevars.prometheus import PrometheusVars, jinja_raw
@@ -236,3 +236,108 @@ def test_no_monitoring_files_without_a_monitoring_host() -> None:
     files = render_files(parse_spec(text, 'spec.yml', as_of=AS_OF), dkim=TEST_DKIM)
     assert not [path for path in files if path.startswith('monitoring/')]
     assert 'inventory/hosts.yml' in files
+
+
+# --- values at the edges of their ranges (session 12: promtool refused a 300000d window, "duration out of range") ---
+
+WINDOW = 'complaint_critical: 0.002, window: 6h}}'
+INTERVAL = '    interval: 15m\n'
+
+
+@pytest.mark.parametrize(
+    ('old', 'new'),
+    [
+        (WINDOW, 'complaint_critical: 0.002, window: 5m}}'),
+        (WINDOW, 'complaint_critical: 0.002, window: 30d}}'),
+        (INTERVAL, '    interval: 1m\n'),
+        (INTERVAL, '    interval: 7d\n'),
+    ],
+)
+def test_durations_at_their_bounds_pass_promtool(tmp_path: Path, old: str, new: str) -> None:
+    spec = parse_spec(edit(old, new, rules_spec_text()), 'spec.yml', as_of=AS_OF)
+    tree = write_tree(monitoring_files(spec), tmp_path)
+    rules = sorted(str(path.relative_to(tree)) for path in (tree / 'prometheus' / 'rules').glob('*.yml'))
+    checked = run(tool(PROMTOOL), 'check', 'rules', *rules, cwd=tree)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+@pytest.mark.parametrize(
+    ('old', 'new', 'path', 'words'),
+    [
+        (WINDOW, 'complaint_critical: 0.002, window: 300000d}}', 'window', '300000d is out of range: 5m to 30d'),
+        (WINDOW, 'complaint_critical: 0.002, window: 31d}}', 'window', '31d is out of range'),
+        (WINDOW, 'complaint_critical: 0.002, window: 1s}}', 'window', '1s is out of range'),
+        (INTERVAL, '    interval: 100000d\n', 'interval', '100000d is out of range: 1m to 7d'),
+        (INTERVAL, '    interval: 59s\n', 'interval', '59s is out of range'),
+        (INTERVAL, '', 'dnsbl_interval', '8d is out of range: 1m to 7d'),
+    ],
+)
+def test_durations_beyond_their_bounds_are_located_errors(old: str, new: str, path: str, words: str) -> None:
+    text = edit(old, new, rules_spec_text())
+    if path == 'dnsbl_interval':
+        text = edit('monitoring:\n', 'monitoring:\n  dnsbl_interval: 8d\n', text)
+    with pytest.raises(SpecInvalid) as raised:
+        parse_spec(text, 'spec.yml', as_of=AS_OF)
+    [problem] = [p for p in raised.value.problems if p.severity == 'error']
+    assert problem.path[-1] == path and problem.line is not None and words in problem.message
+
+
+@pytest.mark.parametrize(
+    ('host', 'rendered'),
+    [
+        ('relay.example.net', 'relay.example.net:25'),
+        ('relay.example.net:465', 'relay.example.net:465'),
+        ('192.0.2.25:587', '192.0.2.25:587'),
+        ('[2001:db8::25]:587', '[2001:db8::25]:587'),
+    ],
+)
+def test_smarthost_forms_alertmanager_can_dial(tmp_path: Path, host: str, rendered: str) -> None:
+    text = edit("host: 'relay.example.net:587'", f"host: '{host}'", rules_spec_text())
+    tree = write_tree(monitoring_files(parse_spec(text, 'spec.yml', as_of=AS_OF)), tmp_path)
+    config = yaml.safe_load((tree / 'alertmanager' / 'alertmanager.yml').read_text())
+    assert config['global']['smtp_smarthost'] == rendered
+    checked = run(tool(AMTOOL), 'check-config', 'alertmanager/alertmanager.yml', cwd=tree)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+@pytest.mark.parametrize(
+    ('host', 'words'),
+    [
+        ('relay.example.net:0', 'port 0 is out of range'),  # amtool takes these: alert mail would never leave
+        ('relay.example.net:99999', 'port 99999 is out of range'),
+        ('relay example', '"relay example" is not a host name'),
+        ('2001:db8::25', 'in brackets'),
+        ('[relay]:25', 'not an IPv6 address'),
+    ],
+)
+def test_smarthost_alertmanager_cannot_dial_is_a_located_error(host: str, words: str) -> None:
+    text = edit("host: 'relay.example.net:587'", f"host: '{host}'", rules_spec_text())
+    with pytest.raises(SpecInvalid) as raised:
+        parse_spec(text, 'spec.yml', as_of=AS_OF)
+    [problem] = [p for p in raised.value.problems if p.severity == 'error']
+    assert problem.path == ('monitoring', 'smarthost', 'host') and problem.line is not None and words in problem.message
+
+
+@pytest.mark.parametrize(
+    ('sender', 'good'),
+    [
+        ('alerts@testco.example', True),
+        ('Mail alerts <alerts@testco.example>', True),
+        ('not an address', False),  # amtool takes it; Alertmanager then fails every alert mail
+        ('alerts', False),
+        ('Alerts <alerts>', False),
+    ],
+)
+def test_smarthost_sender_is_an_address(tmp_path: Path, sender: str, good: bool) -> None:
+    text = edit('sender: alerts@testco.example', f"sender: '{sender}'", rules_spec_text())
+    if not good:
+        with pytest.raises(SpecInvalid) as raised:
+            parse_spec(text, 'spec.yml', as_of=AS_OF)
+        [problem] = [p for p in raised.value.problems if p.severity == 'error']
+        assert problem.path == ('monitoring', 'smarthost', 'sender') and 'an e-mail address' in str(problem)
+        return
+    tree = write_tree(monitoring_files(parse_spec(text, 'spec.yml', as_of=AS_OF)), tmp_path)
+    config = yaml.safe_load((tree / 'alertmanager' / 'alertmanager.yml').read_text())
+    assert config['global']['smtp_from'] == sender
+    checked = run(tool(AMTOOL), 'check-config', 'alertmanager/alertmanager.yml', cwd=tree)
+    assert checked.returncode == 0, checked.stdout + checked.stderr

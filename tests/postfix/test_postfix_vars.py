@@ -5,18 +5,20 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
+import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from mailinfra_iac import load_spec, parse_spec, render_files
+from mailinfra_iac import SpecInvalid, load_spec, parse_spec, render_files
 from mailinfra_iac.facts.isps import DEFAULTS
 from mailinfra_iac.model import ReplyRule
 from mailinfra_iac.render import RendererRegistry
 from mailinfra_iac.render.rolevars.postfix import HOURLY_DELAY_THRESHOLD, rate_delay, status_filter_entry
 
-from ..conftest import AS_OF, ROOT, TEST_DKIM, edit
+from ..conftest import AS_OF, BASE, ROOT, TEST_DKIM, edit
 from .role_files import context_of, host_variables, inventory_renderer, render_role_files
 
 NEWSLETTER = ROOT / 'examples' / 'newsletter-publisher.yml'
@@ -286,6 +288,74 @@ def test_status_filter_keeps_the_rules_own_groups_and_anchors() -> None:
     )
     slashed = status_filter_entry(ReplyRule(pattern='a/b', category='other', action='defer'))
     assert slashed['pattern'][0] == '#' and slashed['pattern'][-1] == '#'
+
+
+def postmap_filter(tmp_path: Path, rules: list[ReplyRule], status: str) -> tuple[str, str]:
+    """Debian's postmap looks ``status`` up in a pcre table of ``rules``: (result or "", warnings)."""
+    (tmp_path / 'main.cf').write_text('compatibility_level = 3.6\n')
+    lines = []
+    for rule in rules:
+        entry = status_filter_entry(rule)
+        lines += [f'# {entry["description"]}', entry['pattern'], f'  {entry["result"]}']
+    (tmp_path / 'filter').write_text('\n'.join(lines) + '\n')
+    found = subprocess.run(
+        ['postmap', '-c', str(tmp_path), '-q', status, f'pcre:{tmp_path}/filter'],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    return found.stdout.strip(), found.stderr.strip()
+
+
+def test_a_pattern_with_every_delimiter_renders_and_postfix_matches_it(tmp_path: Path) -> None:
+    rule = ReplyRule(pattern='a/b#c%d!e@f~g [/]', category='other', action='defer')
+    result, warnings = postmap_filter(
+        tmp_path, [rule], '5.7.1 host mx[192.0.2.1] said: 550 a/b#c%d!e@f~g / (in reply to RCPT TO command)'
+    )
+    assert warnings == ''
+    assert result == '4.7.1 host mx[192.0.2.1] said: 550 a/b#c%d!e@f~g / (in reply to RCPT TO command)'
+
+
+def test_a_multi_line_description_stays_one_comment(tmp_path: Path) -> None:
+    rule = ReplyRule(pattern='over quota', category='other', action='defer', description='why\n/./ 5.0.0 bounced\r\n')
+    assert rule.description == 'why /./ 5.0.0 bounced'
+    status = '4.2.2 host mx[192.0.2.1] said: 452 4.2.2 Mailbox full (in reply to RCPT TO command)'
+    assert postmap_filter(tmp_path, [rule], status) == ('', '')
+
+
+# Python re accepts all of these; Postfix's PCRE2 refuses the rule, or the line break splits it.
+PCRE_REFUSES = [r'caf\u00e9', r'[\u00e9]', r'\U0001F4E7', r'\N{EM DASH} blocked', '(?u)full', '(?a:full)', 'a\nb']
+PCRE_TAKES = [r'(?i)full', r'(?x) full ', r'\\u00e9', '[(?u)]', r'(?P<x>a)(?P=x)', 'café', r'full\Z']
+
+
+@pytest.mark.parametrize('pattern', PCRE_REFUSES)
+def test_a_pattern_postfixs_pcre_refuses_is_refused_by_the_spec(tmp_path: Path, pattern: str) -> None:
+    re.compile(pattern)
+    unchecked = ReplyRule.model_construct(pattern=pattern, category='other', action='defer', description='')
+    assert 'warning' in postmap_filter(tmp_path, [unchecked], 'x')[1]  # on the host: the rule is ignored
+    with pytest.raises(ValueError, match=r"Postfix's PCRE|line break"):
+        ReplyRule(pattern=pattern, category='other', action='defer')
+
+
+@pytest.mark.parametrize('pattern', PCRE_TAKES)
+def test_a_pattern_postfixs_pcre_takes_is_accepted(tmp_path: Path, pattern: str) -> None:
+    rule = ReplyRule(pattern=pattern, category='other', action='defer')
+    assert postmap_filter(tmp_path, [rule], 'x')[1] == ''
+
+
+def test_a_pcre_refused_reply_rule_is_a_located_spec_error() -> None:
+    text = edit(
+        'monitoring:\n',
+        'bounce_policy:\n  reply_rules:\n'
+        '    - {pattern: "caf\\\\u00e9", category: other, action: defer}\nmonitoring:\n',
+        BASE,
+    )
+    with pytest.raises(SpecInvalid) as raised:
+        parse_spec(text, 'spec.yml', as_of=AS_OF)
+    problem = raised.value.problems[0]
+    assert problem.path == ('bounce_policy', 'reply_rules', 0, 'pattern') and problem.line is not None
+    assert '\\u escape' in problem.message
 
 
 # --- MX, TLS, logging ------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from mailinfra_iac.render import RenderContext
 from mailinfra_iac.render.rolevars.powermta import PowerMtaVars, _distinct, default_stream, duration
 
 from ..conftest import AS_OF, BASE, ROOT, edit
-from .helpers import example, group_vars, host_vars, render
+from .helpers import EXAMPLE, example, group_vars, host_vars, render
 
 ROLE = ROOT / 'roles' / 'powermta'
 
@@ -576,3 +577,20 @@ def test_distinct_rule_lists_are_told_apart_by_value() -> None:
     other = [{**rule, 'why': 'y'}]
     assert _distinct([[rule], other, same]) == [[rule], other]
     assert _distinct([]) == []
+
+
+def test_line_breaks_in_free_text_never_become_directives() -> None:
+    """A rule's description and a provider's name are comments: a line break there once made a directive."""
+    description = json.dumps('why\n<domain *>\nmax-smtp-out 0\n</domain>')
+    text = EXAMPLE.read_text().replace(
+        'isp_profiles:\n',
+        'isp_profiles:\n  yahoo:\n    display_name: "Yahoo\\nhttp-mgmt-port 1"\n    backoff_rules:\n'
+        f'      - {{pattern: "421 4.7.0", description: {description}}}\n',
+        1,
+    )
+    spec = parse_spec(text, 'spec.yml', as_of=AS_OF)
+    for path, content in render(spec).items():
+        if path.endswith('pmta/config'):
+            lines = content.decode().splitlines()
+            assert not {'max-smtp-out 0', 'http-mgmt-port 1'} & set(lines), path
+            assert any(line.lstrip().startswith('# yahoo backoff 1h: why <domain *> max-smtp-out 0') for line in lines)

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from ...facts.hosts import ALERTMANAGER_PORT, BLACKBOX_PORT, NODE_EXPORTER_PORT, PROMETHEUS_PORT
 from ..base import RenderContext
 from .blackbox import SMTP_STARTTLS, TCP_CONNECT
 from .targets import (
     AGENT_EXPORTER_PORT,
-    ALERTMANAGER_PORT,
     BLACKBOX_ADDRESS,
-    BLACKBOX_PORT,
-    NODE_EXPORTER_PORT,
-    PROMETHEUS_PORT,
     Listener,
     listeners,
     monitoring_hosts,

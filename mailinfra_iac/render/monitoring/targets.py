@@ -4,14 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ...facts.hosts import hosts_with_role, inbound_hosts
+from ...facts.hosts import BLACKBOX_PORT, hosts_with_role, inbound_hosts
 from ..base import RenderContext
 
-NODE_EXPORTER_PORT = 9100
 AGENT_EXPORTER_PORT = 9745
-PROMETHEUS_PORT = 9090
-ALERTMANAGER_PORT = 9093
-BLACKBOX_PORT = 9115
 SMTP_PORT = 25
 BLACKBOX_ADDRESS = f'127.0.0.1:{BLACKBOX_PORT}'
 """Probes go through the blackbox exporter on the monitoring host itself."""

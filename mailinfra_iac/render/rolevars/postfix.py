@@ -170,6 +170,20 @@ def _anchors_to_reply(pattern: str) -> str:
     return ''.join(out)
 
 
+def _escape_delimiter(regex: str, delimiter: str) -> str:
+    """``regex`` with every unescaped ``delimiter`` escaped: Postfix's pcre table ends the pattern at the first one."""
+    out: list[str] = []
+    index = 0
+    while index < len(regex):
+        if regex[index] == '\\':
+            out.append(regex[index : index + 2])
+            index += 2
+            continue
+        out.append('\\' + delimiter if regex[index] == delimiter else regex[index])
+        index += 1
+    return ''.join(out)
+
+
 def status_filter_entry(rule: ReplyRule) -> dict[str, str]:
     """A pcre table line that gives matching replies the rule's class: 5.x.y to bounce, 4.x.y to defer.
 
@@ -179,7 +193,9 @@ def status_filter_entry(rule: ReplyRule) -> dict[str, str]:
     groups = re.compile(rule.pattern).groups
     body = _anchors_to_reply(rule.pattern)
     regex = rf'^(?=[245]\.\d{{1,3}}\.\d{{1,3}} .*?(?:{body}))[45]\.(\d{{1,3}}\.\d{{1,3}}) (.*)$'
-    delimiter = next(char for char in '/#%!@~' if char not in regex)
+    delimiter = next((char for char in '/#%!@~' if char not in regex), '/')
+    if delimiter in regex:
+        regex = _escape_delimiter(regex, delimiter)
     first = '5' if rule.action == 'bounce' else '4'
     return {
         'pattern': f'{delimiter}{regex}{delimiter}',
