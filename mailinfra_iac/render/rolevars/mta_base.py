@@ -1,4 +1,4 @@
-"""``mta_base__*``: host name, sending IPs and firewall openings for the base role."""
+"""``mta_base__*``: host name, sending IPs, firewall openings and loopback guards for the base role."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Any
 from ...facts import StreamFact
 from ...facts.hosts import inbound_hosts
 from ..base import RenderContext
+from .powermta import gate_upstream, has_gate
 
 SMTP_PORT = 25
 
@@ -28,6 +29,18 @@ def _firewall(context: RenderContext, host: str, streams: list[StreamFact]) -> l
     return rules
 
 
+GATE_GUARD = 'powermta-gate-upstream'
+
+
+def _loopback_guards(context: RenderContext, host: str) -> dict[str, Any]:
+    """With the suppression gate, PowerMTA's loopback listener is for the gate's user alone (the role's default
+    users, the agent's): another local process could relay through it without the suppression check."""
+    if not has_gate(context, host):
+        return {}
+    address, port = gate_upstream(context, host)
+    return {'mta_base__firewall_loopback_guards': [{'name': GATE_GUARD, 'address': address, 'port': port}]}
+
+
 class MtaBaseVars:
     """Variables of roles/mta_base."""
 
@@ -46,4 +59,5 @@ class MtaBaseVars:
                 for ip in context.facts.ips_of_host(host)
             ],
             'mta_base__firewall_rules': _firewall(context, host, context.facts.streams_of_host(host)),
+            **_loopback_guards(context, host),
         }

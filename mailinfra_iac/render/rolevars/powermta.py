@@ -158,6 +158,17 @@ def _distinct(values: Iterable[list[dict[str, str]]]) -> list[list[dict[str, str
     return found
 
 
+def gate_upstream(context: RenderContext, host: str) -> tuple[str, int]:
+    """PowerMTA's loopback listener behind the suppression gate on ``host``: address and port."""
+    ports = [stream.injection.port for stream in context.facts.streams_of_host(host)]
+    return GATE_UPSTREAM, gate_upstream_port(context.deployment, host, ports)
+
+
+def has_gate(context: RenderContext, host: str) -> bool:
+    """Whether the suppression gate runs in front of PowerMTA on ``host``."""
+    return context.facts.host_mta.get(host) == MTA and context.deployment.feedback.suppression.powermta_gate
+
+
 class _Host:
     """The computation for one PowerMTA host."""
 
@@ -229,8 +240,7 @@ class _Host:
         ]
 
     def gate_upstream_port(self) -> int:
-        ports = [stream.injection.port for stream in self.streams]
-        return gate_upstream_port(self.context.deployment, self.host, ports)
+        return gate_upstream(self.context, self.host)[1]
 
     def sources(self) -> list[dict[str, Any]]:
         if self.gate:
