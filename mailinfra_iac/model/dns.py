@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field
+from pydantic import BeforeValidator, Field, field_validator
 
 from .base import DnsName, HostName, Model
 
@@ -39,6 +39,22 @@ class Zone(Model):
         description='Addresses (A/AAAA) of nameservers named inside a managed zone, published with the records '
         '(glue), e.g. {ns1.example.com: [192.0.2.53]}. A nameserver that is a host of the deployment needs none.',
     )
+
+    @field_validator('nameserver_addresses', mode='before')
+    @classmethod
+    def _distinct_nameservers(cls, value: Any) -> Any:
+        # Keys that differ only in case or a trailing dot are one name: the later list would replace the earlier.
+        if isinstance(value, dict):
+            seen: dict[str, Any] = {}
+            for key in value:
+                name = str(key).strip().rstrip('.').lower()
+                if name in seen:
+                    raise ValueError(
+                        f'"{seen[name]}" and "{key}" are the same nameserver {name}, expected each nameserver '
+                        'once with all its addresses in one list'
+                    )
+                seen[name] = key
+        return value
 
 
 class Dns(Model):
