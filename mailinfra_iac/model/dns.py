@@ -23,7 +23,13 @@ IpAddress = Annotated[str, BeforeValidator(_ip_address)]
 
 
 class Zone(Model):
-    """A forward or reverse (in-addr.arpa) zone and its provider."""
+    """A forward or reverse (in-addr.arpa) zone and its provider.
+
+    A zone inside another zone of the spec (sub.example.com beside example.com) must be delegated at the
+    parent: NS records for it there, which the records of the parent do not hold. ``validate`` warns
+    (``zone-delegation``) with the records to add, unless both zones list the same nameservers and are
+    "zonefile" or "rfc2136": those servers load both zones and answer for the child from it.
+    """
 
     name: DnsName = Field(description='Zone apex, e.g. "example.com" or "2.0.192.in-addr.arpa".')
     provider: DnsProvider = Field(description='Who serves the zone; "zonefile" renders a BIND zone file only.')

@@ -1,4 +1,4 @@
-"""DNS names in the spec: e-mail domains, nameserver keys."""
+"""DNS names in the spec: e-mail domains, nameserver keys, and managed zones nested in managed zones."""
 
 from __future__ import annotations
 
@@ -83,3 +83,73 @@ def test_nameserver_with_several_addresses_loads() -> None:
     [zone] = parse_spec(text, 'spec.yml', as_of=AS_OF).deployment.dns.zones
     assert zone.nameserver_addresses == {'ns.testco.example': ['192.0.2.53', '2001:db8::53']}
 
+
+# --- zone-delegation: a managed zone inside another one ---
+
+
+def delegation(*zones: str) -> list[tuple[str, str, str]]:
+    text = edit(ADDRESSES, ADDRESSES + ''.join(f'    - {zone}\n' for zone in zones))
+    assert [p.check for p in problems(text) if p.severity == 'error'] == []
+    return [
+        (format_path(p.path), p.message, p.expected)
+        for p in problems(text)
+        if p.check == 'zone-delegation' and p.severity == 'warning'
+    ]
+
+
+def test_child_zone_at_a_provider_needs_the_providers_nameservers_at_the_parent() -> None:
+    [(path, message, expected)] = delegation('{name: sub.testco.example, provider: cloudflare}')
+    assert path == 'dns.zones[1].name'
+    assert message.startswith('zone sub.testco.example lies inside zone testco.example, whose records we publish')
+    assert expected.startswith(
+        'at the parent zone testco.example: sub.testco.example. NS records naming the nameservers cloudflare '
+        'assigns to it'
+    )
+
+
+def test_child_zone_names_its_nameservers_and_glue() -> None:
+    [(path, _, expected)] = delegation(
+        '{name: sub.testco.example, provider: rfc2136, nameservers: [ns1.sub.testco.example, ns.other.example],'
+        ' nameserver_addresses: {ns1.sub.testco.example: [192.0.2.54]}}'
+    )
+    assert path == 'dns.zones[1].name'
+    assert expected.startswith(
+        'at the parent zone testco.example: sub.testco.example. NS ns1.sub.testco.example., '
+        'sub.testco.example. NS ns.other.example. with glue (their A/AAAA) for ns1.sub.testco.example;'
+    )
+
+
+def test_nearest_managed_parent_is_named() -> None:
+    found = delegation(
+        '{name: sub.testco.example, provider: route53, nameservers: [ns-1.awsdns-00.com]}',
+        '{name: a.b.sub.testco.example, provider: cloudflare}',
+    )
+    assert [(path, expected.split(':')[0]) for path, _, expected in found] == [
+        ('dns.zones[1].name', 'at the parent zone testco.example'),
+        ('dns.zones[2].name', 'at the parent zone sub.testco.example'),
+    ]
+
+
+@pytest.mark.parametrize(
+    'zone',
+    [
+        '{name: sub.testco.example, provider: zonefile, nameservers: [ns.testco.example]}',
+        '{name: sub.testco.example, provider: rfc2136, nameservers: [ns.testco.example]}',
+        '{name: other.example, provider: cloudflare}',
+        '{name: xtestco.example, provider: cloudflare}',
+    ],
+)
+def test_zones_that_need_no_delegation(zone: str) -> None:
+    assert delegation(zone) == []
+
+
+@pytest.mark.parametrize(
+    'zone',
+    [
+        '{name: sub.testco.example, provider: cloudflare, nameservers: [ns.testco.example]}',
+        '{name: sub.testco.example, provider: rfc2136, nameservers: [ns.testco.example, ns2.other.example]}',
+        '{name: sub.testco.example, provider: rfc2136}',
+    ],
+)
+def test_zones_not_served_by_the_parents_own_servers_need_delegation(zone: str) -> None:
+    assert [path for path, _, _ in delegation(zone)] == ['dns.zones[1].name']
