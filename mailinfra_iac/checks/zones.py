@@ -4,6 +4,11 @@ The rules are BIND's (``named-checkzone``) and Knot's (``kzonecheck``) for the N
 inside the zone needs an address record in it ("has no address records", "missing glue record") and must
 not be a CNAME ("is a CNAME (illegal)"). A nameserver inside another zone we manage is held to the same
 rule: there we publish its name too, and nobody could reach it without an address.
+
+A managed zone inside another managed zone needs NS records for it at the parent (a delegation, RFC 1034
+section 4.2.1), which we do not publish: without them resolvers get NXDOMAIN for the child's names from the
+parent's servers. Zones served by the same "zonefile"/"rfc2136" nameservers need none for those servers
+(each of them loads both zones and answers from the closer one).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from ..problems import Problem
 from .base import Check, CheckContext
 
 ADDRESS_TYPES = frozenset({'A', 'AAAA'})
+SELF_SERVED = frozenset({'zonefile', 'rfc2136'})
 
 
 def zone_nameservers(ctx: CheckContext) -> Iterator[Problem]:
@@ -76,11 +82,50 @@ def zone_nameservers(ctx: CheckContext) -> Iterator[Problem]:
             )
 
 
+def zone_delegation(ctx: CheckContext) -> Iterator[Problem]:
+    zones = ctx.deployment.dns.zones
+    by_name = {zone.name: zone for zone in zones}
+    for index, zone in enumerate(zones):
+        dot = zone.name.find('.')
+        parent_name = enclosing(zone.name[dot + 1 :], by_name) if dot >= 0 else None
+        if parent_name is None:
+            continue
+        parent = by_name[parent_name]
+        same_servers = set(zone.nameservers) == set(parent.nameservers) and bool(zone.nameservers)
+        if same_servers and {zone.provider, parent.provider} <= SELF_SERVED:
+            continue  # the servers of the parent load the child too and answer from it
+        if zone.nameservers:
+            records = ', '.join(f'{zone.name}. NS {server}.' for server in zone.nameservers)
+            inside = [server for server in zone.nameservers if enclosing(server, (zone.name,))]
+            if inside:
+                records += f' with glue (their A/AAAA) for {", ".join(inside)}'
+        else:
+            servers = f'{zone.provider} assigns to it' if zone.provider not in SELF_SERVED else 'that serve it'
+            records = f'{zone.name}. NS records naming the nameservers {servers}'
+        yield ctx.problem(
+            'zone-delegation',
+            f'zone {zone.name} lies inside zone {parent_name}, whose records we publish without a delegation to it '
+            f'(no NS records for {zone.name}): resolvers asking the servers of {parent_name} get NXDOMAIN for '
+            f'every name in {zone.name}',
+            (*('dns', 'zones', index), 'name'),
+            severity='warning',
+            expected=f'at the parent zone {parent_name}: {records}; or both zones served by the same '
+            '"zonefile"/"rfc2136" nameservers',
+            value=zone.name,
+        )
+
+
 CHECKS = (
     Check(
         'zone-nameservers',
         'error',
         'Zones name nameservers that BIND and Knot accept: present for "zonefile", with addresses where in-zone.',
         zone_nameservers,
+    ),
+    Check(
+        'zone-delegation',
+        'warning',
+        'A managed zone inside another managed zone is delegated there: NS records the user adds at the parent.',
+        zone_delegation,
     ),
 )

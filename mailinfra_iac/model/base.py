@@ -68,15 +68,29 @@ def _slug(value: str) -> str:
 Slug = Annotated[str, AfterValidator(_slug)]
 """A short identifier used in file, group and transport names (``[a-z][a-z0-9_]*``)."""
 
-_EMAIL = re.compile(r'^[A-Za-z0-9._%+=-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$')
+_LOCAL_PART = re.compile(r'^[A-Za-z0-9_%+=-]+(?:\.[A-Za-z0-9_%+=-]+)*$')
+_TOP_LABEL = re.compile(r'^[a-z]{2,63}$')
 
 
 def parse_email(value: str) -> str:
-    """The address with its domain lower-cased; ValueError if it is not local@domain."""
-    if not _EMAIL.match(value):
-        raise ValueError(f'invalid e-mail address "{value}", expected local@domain')
-    local, _, domain = value.rpartition('@')
-    return f'{local}@{domain.lower()}'
+    """The address with its domain lower-cased; ValueError unless local@domain with a dot-atom local part
+    (at most 64 characters, RFC 5321) and a host-name domain (labels of 1-63 letters, digits or inner
+    hyphens, at most 253 characters, a top label of letters)."""
+    local, at, domain = value.rpartition('@')
+    if not at or not _LOCAL_PART.match(local) or len(local) > 64:
+        raise ValueError(
+            f'invalid e-mail address "{value}", expected local@domain with a local part of letters, digits and '
+            '"._%+=-" (no leading, trailing or double dot, at most 64 characters)'
+        )
+    name = domain.lower()
+    labels = name.split('.')
+    valid = len(labels) > 1 and all(map(_HOST_LABEL.match, labels)) and _TOP_LABEL.match(labels[-1])
+    if len(name) > 253 or not valid:
+        raise ValueError(
+            f'invalid e-mail address "{value}", expected local@domain with a domain such as "example.com": labels '
+            'of 1-63 letters, digits or inner hyphens, at most 253 characters, ending in a top label of letters'
+        )
+    return f'{local}@{name}'
 
 
 Email = Annotated[str, AfterValidator(parse_email)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field
+from pydantic import BeforeValidator, Field, field_validator
 
 from .base import DnsName, HostName, Model
 
@@ -23,7 +23,13 @@ IpAddress = Annotated[str, BeforeValidator(_ip_address)]
 
 
 class Zone(Model):
-    """A forward or reverse (in-addr.arpa) zone and its provider."""
+    """A forward or reverse (in-addr.arpa) zone and its provider.
+
+    A zone inside another zone of the spec (sub.example.com beside example.com) must be delegated at the
+    parent: NS records for it there, which the records of the parent do not hold. ``validate`` warns
+    (``zone-delegation``) with the records to add, unless both zones list the same nameservers and are
+    "zonefile" or "rfc2136": those servers load both zones and answer for the child from it.
+    """
 
     name: DnsName = Field(description='Zone apex, e.g. "example.com" or "2.0.192.in-addr.arpa".')
     provider: DnsProvider = Field(description='Who serves the zone; "zonefile" renders a BIND zone file only.')
@@ -39,6 +45,22 @@ class Zone(Model):
         description='Addresses (A/AAAA) of nameservers named inside a managed zone, published with the records '
         '(glue), e.g. {ns1.example.com: [192.0.2.53]}. A nameserver that is a host of the deployment needs none.',
     )
+
+    @field_validator('nameserver_addresses', mode='before')
+    @classmethod
+    def _distinct_nameservers(cls, value: Any) -> Any:
+        # Keys that differ only in case or a trailing dot are one name: the later list would replace the earlier.
+        if isinstance(value, dict):
+            seen: dict[str, Any] = {}
+            for key in value:
+                name = str(key).strip().rstrip('.').lower()
+                if name in seen:
+                    raise ValueError(
+                        f'"{seen[name]}" and "{key}" are the same nameserver {name}, expected each nameserver '
+                        'once with all its addresses in one list'
+                    )
+                seen[name] = key
+        return value
 
 
 class Dns(Model):

@@ -308,6 +308,15 @@ CASES = [
         'ns.testco.example]',
         'dns.zones[0].nameservers[0]',
     ),
+    Case(
+        'zone-delegation',
+        '      nameserver_addresses: {ns.testco.example: [192.0.2.53]}\n',
+        '      nameserver_addresses: {ns.testco.example: [192.0.2.53]}\n'
+        '    - {name: sub.testco.example, provider: cloudflare}\n',
+        'sub.testco.example',
+        'dns.zones[1].name',
+        severity='warning',
+    ),
     # issue 11: specs that validated but were wrong
     Case('ip-not-global', 'address: 192.0.2.10', 'address: 10.0.0.10', '10.0.0.10', 'pools.tx.ips[0].address'),
     Case(
