@@ -64,7 +64,7 @@ def _utf8_form(address: str) -> str:
 def map_text(entries: Iterable[Entry], stream: str, now: float) -> tuple[str, int, int]:
     """The map source for ``stream`` (its own and ``'*'`` suppressions, active ones; the stream's own reason
     wins), one ``address reply`` line each (and one for the UTF-8 form of an IDNA domain), sorted; the number of
-    lines, and of hash-only rows left out."""
+    recipients (not lines), and of hash-only rows left out."""
     chosen: dict[str, Entry] = {}
     hash_only = 0
     for entry in entries:
@@ -81,7 +81,7 @@ def map_text(entries: Iterable[Entry], stream: str, now: float) -> tuple[str, in
         keys.setdefault(_utf8_form(address), reason)
     lines = [f'{key} {REPLY.format(reason=keys[key])}\n' for key in sorted(keys)]
     header = f'# mailinfra-agent suppression write-maps: suppressed recipients of stream {stream}; do not edit.\n'
-    return header + ''.join(lines), len(lines), hash_only
+    return header + ''.join(lines), len(chosen), hash_only
 
 
 def write_map(
