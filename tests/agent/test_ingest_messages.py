@@ -228,6 +228,7 @@ def test_a_piped_message_the_parser_fails_on_is_kept_and_counted(tmp_path: Path)
     assert kept.read_bytes() == message
     assert kept.stat().st_mode & 0o777 == 0o600
     assert all((keep / sub).stat().st_mode & 0o777 == 0o700 for sub in ('', 'new', 'cur', 'tmp'))
+    assert list((keep / 'tmp').iterdir()) == []  # written in tmp/, then moved to new/
     assert str(kept) in result.stderr
     with connect_sqlite(tmp_path / 'agent.db') as db:
         assert problem_counts(db) == {('mx1', 'pipe', 'parser-error'): 2}

@@ -225,6 +225,14 @@ class KeepError(Exception):
     """A message the parser failed on could not be kept (the pipe then answers EX_TEMPFAIL)."""
 
 
+def _sync_directory(path: Path) -> None:
+    descriptor = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
 def keep_message(directory: str | os.PathLike[str], data: bytes) -> Path:
     """Write ``data`` to ``directory/new/`` (a Maildir, 0700, of the caller; the file 0600) and return its path.
 
@@ -232,17 +240,25 @@ def keep_message(directory: str | os.PathLike[str], data: bytes) -> Path:
     Raises KeepError when the directory is not ours or cannot be written.
     """
     root = Path(directory)
+    created = False
     try:
         for path in (root, root / 'new', root / 'cur', root / 'tmp'):
             with contextlib.suppress(FileExistsError):
                 path.mkdir(mode=0o700)
+                created = True
             status = path.lstat()
             if not stat.S_ISDIR(status.st_mode) or status.st_uid != os.geteuid():
                 raise KeepError(f'cannot keep the message in {root}: {path} is not a directory of user {os.geteuid()}')
             if status.st_mode & 0o077:
                 path.chmod(0o700)
-        target = root / 'new' / f'pipe-{hashlib.sha256(data).hexdigest()}'
-        replace_file(target, data, mode=0o600)
+        name = f'pipe-{hashlib.sha256(data).hexdigest()}'
+        staged, target = root / 'tmp' / name, root / 'new' / name
+        replace_file(staged, data, mode=0o600)  # written and synced in tmp/, then moved: the Maildir way
+        os.rename(staged, target)
+        _sync_directory(root / 'new')
+        if created:  # a new Maildir's own entries reach the disk too
+            _sync_directory(root)
+            _sync_directory(root.parent)
     except OSError as error:
         raise KeepError(f'cannot keep the message in {root}: {error}') from None
     return target
