@@ -287,7 +287,7 @@ def test_status_filter_keeps_the_rules_own_groups_and_anchors() -> None:
         is None
     )
     slashed = status_filter_entry(ReplyRule(pattern='a/b', category='other', action='defer'))
-    assert slashed['pattern'][0] == '#' and slashed['pattern'][-1] == '#'
+    assert slashed['pattern'].startswith('/^') and slashed['pattern'].endswith('$/') and 'a\\/b' in slashed['pattern']
 
 
 def postmap_filter(tmp_path: Path, rules: list[ReplyRule], status: str) -> tuple[str, str]:
@@ -315,6 +315,16 @@ def test_a_pattern_with_every_delimiter_renders_and_postfix_matches_it(tmp_path:
     )
     assert warnings == ''
     assert result == '4.7.1 host mx[192.0.2.1] said: 550 a/b#c%d!e@f~g / (in reply to RCPT TO command)'
+
+
+@pytest.mark.parametrize('pattern', [r'spamhaus\.org/query', 'a/b#c', 'a/b#c%d', '[/#!]x'])
+def test_a_pattern_with_a_slash_is_a_rule_postfix_reads(tmp_path: Path, pattern: str) -> None:
+    """A "/" made the delimiter "#" (a comment line to Postfix: the rule was skipped) or "!" (a negation)."""
+    rule = ReplyRule(pattern=pattern, category='other', action='defer')
+    text = {'spamhaus\\.org/query': 'see https://www.spamhaus.org/query/ip/192.0.2.10'}.get(pattern, pattern)
+    text = text.replace('[/#!]', '#')
+    status = f'5.7.1 host mx[192.0.2.1] said: 554 5.7.1 {text} (in reply to RCPT TO command)'
+    assert postmap_filter(tmp_path, [rule], status) == (status.replace('5.7.1 host', '4.7.1 host', 1), '')
 
 
 def test_a_multi_line_description_stays_one_comment(tmp_path: Path) -> None:

@@ -193,12 +193,10 @@ def status_filter_entry(rule: ReplyRule) -> dict[str, str]:
     groups = re.compile(rule.pattern).groups
     body = _anchors_to_reply(rule.pattern)
     regex = rf'^(?=[245]\.\d{{1,3}}\.\d{{1,3}} .*?(?:{body}))[45]\.(\d{{1,3}}\.\d{{1,3}}) (.*)$'
-    delimiter = next((char for char in '/#%!@~' if char not in regex), '/')
-    if delimiter in regex:
-        regex = _escape_delimiter(regex, delimiter)
+    # Always "/", escaped inside: Postfix reads a line that starts with "#" as a comment and "!" as a negation
     first = '5' if rule.action == 'bounce' else '4'
     return {
-        'pattern': f'{delimiter}{regex}{delimiter}',
+        'pattern': f'/{_escape_delimiter(regex, "/")}/',
         'result': f'{first}.${{{groups + 1}}} ${{{groups + 2}}}',
         'description': f'{rule.action} as {rule.category}: {rule.description}'.rstrip(': '),
     }
