@@ -167,11 +167,20 @@ def test_the_role_refuses_a_bad_guard(tmp_path: Path) -> None:
         {**guard, 'name': 'gate upstream'},
         {**guard, 'users': []},
         {**guard, 'users': ['mail infra']},
+        # a trailing newline passed "$" and split the nft rule: its second half rejected all other TCP
+        {**guard, 'port': '10025\n'},
+        {**guard, 'address': '127.0.0.1\n'},
+        {**guard, 'users': ['mailinfra\n']},
+        {**guard, 'name': 'gate\n'},
     ]
     for item in bad:
         result = _play({**variables, 'mta_base__firewall_loopback_guards': [item]}, tmp_path)
         assert result.returncode != 0, item
         assert f'loopback guard {item["name"]}: the name must be unique' in result.stdout, item
+    for rule in ({'name': 'x', 'port': '25\n'}, {'name': 'x', 'port': 25, 'proto': 'tcp\n'}):
+        rules = [*variables['mta_base__firewall_rules'], rule]
+        result = _play({**variables, 'mta_base__firewall_rules': rules}, tmp_path)
+        assert result.returncode != 0 and 'firewall rule x: the name must be unique' in result.stdout, rule
     twice = _play({**variables, 'mta_base__firewall_loopback_guards': [guard, {**guard, 'port': 10026}]}, tmp_path)
     assert twice.returncode != 0 and 'loopback guard powermta-gate-upstream: the name' in twice.stdout
     two_users = {**guard, 'users': [GATE_USER, 'daemon']}
