@@ -244,6 +244,24 @@ def _nameserver_records(builder: _Builder, deployment: Deployment) -> None:
                 builder.add(name, rtype, address, 'nameserver')
 
 
+def _glue_records(builder: _Builder, deployment: Deployment) -> None:
+    """A/AAAA of a nameserver inside a managed child zone also in each zone whose NS names it (glue): BIND
+    refuses a zone with an in-zone NS name without address records, even below a zone cut."""
+    for zone in deployment.dns.zones:
+        if zone.name not in builder.zones.forward:
+            continue
+        for server in zone.nameservers:
+            owner = builder.zones.split(server)
+            if owner is None or owner[0] == zone.name or enclosing(server, (zone.name,)) is None:
+                continue  # outside every managed zone, already in this zone, or outside this zone
+            name = server[: -len(zone.name) - 1]
+            for rtype in ('A', 'AAAA'):
+                found = builder.sets.get((owner[0], owner[1], rtype))
+                if found is not None:
+                    for value in found[0]:
+                        builder.add_in(zone.name, name, rtype, value, found[1])
+
+
 def _tracking_records(builder: _Builder, deployment: Deployment) -> None:
     for domain in deployment.sending_domains:
         if domain.tracking is not None:
@@ -323,6 +341,7 @@ def derive_records(deployment: Deployment, facts: Facts, dkim: DkimSource) -> Re
     _tracking_records(builder, deployment)
     policies = _receiving_records(builder, deployment)
     _unsubscribe_records(builder, deployment)
+    _glue_records(builder, deployment)
     if missing:
         raise MissingDkimKeys(sorted(missing), 'the DKIM key source')
     return RecordSet(builder.records(), tuple(ptrs), policies)

@@ -30,14 +30,14 @@ class Model(BaseModel):
     model_config = ConfigDict(extra='forbid', frozen=True, validate_default=True, str_strip_whitespace=True)
 
 
-_HOST_LABEL = re.compile(r'^(?!-)[a-z0-9-]{1,63}(?<!-)$')
-_DNS_LABEL = re.compile(r'^(?!-)[a-z0-9_-]{1,63}(?<!-)$')
+_HOST_LABEL = re.compile(r'(?!-)[a-z0-9-]{1,63}(?<!-)')
+_DNS_LABEL = re.compile(r'(?!-)[a-z0-9_-]{1,63}(?<!-)')
 
 
 def _name(value: str, label: re.Pattern[str], what: str) -> str:
     name = str(value).strip().rstrip('.').lower()
     labels = name.split('.')
-    if not name or len(name) > 253 or len(labels) < 2 or not all(label.match(part) for part in labels):
+    if not name or len(name) > 253 or len(labels) < 2 or not all(label.fullmatch(part) for part in labels):
         raise ValueError(f'invalid {what} "{value}", expected a name such as "mta1.example.com"')
     return name
 
@@ -56,11 +56,11 @@ DnsName = Annotated[str, AfterValidator(_dns_name), Field(examples=['example.com
 HostName = Annotated[str, AfterValidator(_host_name), Field(examples=['mta1.example.com'])]
 """A host name (letters, digits, hyphens only): PTR, HELO and machine names."""
 
-_SLUG = re.compile(r'^[a-z][a-z0-9_]{0,39}$')
+_SLUG = re.compile(r'[a-z][a-z0-9_]{0,39}')
 
 
 def _slug(value: str) -> str:
-    if not _SLUG.match(value):
+    if not _SLUG.fullmatch(value):
         raise ValueError(f'invalid name "{value}", expected lower-case letters, digits and "_", starting with a letter')
     return value
 
@@ -68,27 +68,29 @@ def _slug(value: str) -> str:
 Slug = Annotated[str, AfterValidator(_slug)]
 """A short identifier used in file, group and transport names (``[a-z][a-z0-9_]*``)."""
 
-_LOCAL_PART = re.compile(r'^[A-Za-z0-9_%+=-]+(?:\.[A-Za-z0-9_%+=-]+)*$')
-_TOP_LABEL = re.compile(r'^[a-z]{2,63}$')
+_LOCAL_PART = re.compile(r'[A-Za-z0-9_%+=-]+(?:\.[A-Za-z0-9_%+=-]+)*')
+# Letters, or an IDN top-level domain in A-label form (xn--p1ai), as HostName accepts.
+_TOP_LABEL = re.compile(r'[a-z]{2,63}|xn--[a-z0-9-]+')
 
 
 def parse_email(value: str) -> str:
     """The address with its domain lower-cased; ValueError unless local@domain with a dot-atom local part
     (at most 64 characters, RFC 5321) and a host-name domain (labels of 1-63 letters, digits or inner
-    hyphens, at most 253 characters, a top label of letters)."""
+    hyphens, at most 253 characters, a top label of letters or an A-label such as "xn--p1ai")."""
     local, at, domain = value.rpartition('@')
-    if not at or not _LOCAL_PART.match(local) or len(local) > 64:
+    if not at or not _LOCAL_PART.fullmatch(local) or len(local) > 64:
         raise ValueError(
             f'invalid e-mail address "{value}", expected local@domain with a local part of letters, digits and '
             '"._%+=-" (no leading, trailing or double dot, at most 64 characters)'
         )
     name = domain.lower()
     labels = name.split('.')
-    valid = len(labels) > 1 and all(map(_HOST_LABEL.match, labels)) and _TOP_LABEL.match(labels[-1])
+    valid = len(labels) > 1 and all(map(_HOST_LABEL.fullmatch, labels)) and _TOP_LABEL.fullmatch(labels[-1])
     if len(name) > 253 or not valid:
         raise ValueError(
             f'invalid e-mail address "{value}", expected local@domain with a domain such as "example.com": labels '
-            'of 1-63 letters, digits or inner hyphens, at most 253 characters, ending in a top label of letters'
+            'of 1-63 letters, digits or inner hyphens, at most 253 characters, ending in a top label of letters '
+            'or an A-label such as "xn--p1ai"'
         )
     return f'{local}@{name}'
 
@@ -154,7 +156,7 @@ def _network(value: Any) -> str:
 
 Network = Annotated[str, BeforeValidator(_network)]
 
-_DURATION = re.compile(r'^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$')
+_DURATION = re.compile(r'(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?')
 _UNITS = (('d', 86400), ('h', 3600), ('m', 60), ('s', 1))
 
 
@@ -166,7 +168,7 @@ def parse_duration(value: Any) -> int:
         seconds = value
     else:
         text = str(value).strip().lower()
-        match = _DURATION.match(text)
+        match = _DURATION.fullmatch(text)
         if not text or not match or not any(match.groups()):
             raise ValueError(f'invalid duration "{value}", expected e.g. "10m", "2h" or "4d12h"')
         seconds = sum(int(part) * unit for part, (_, unit) in zip(match.groups(), _UNITS, strict=True) if part)

@@ -39,9 +39,9 @@ _SPF_DUAL_CIDR = re.compile(r'(?::(?P<spec>.+?))?(?:/(?P<v4>0|[1-9][0-9]*))?(?:/
 _SPF_EXPAND = r'%\{[slodiphv](?:[1-9][0-9]*)?r?[-.+,/_=]*\}'
 _SPF_MACRO = re.compile(rf'{_SPF_EXPAND}|%[%_-]', re.IGNORECASE)
 _SPF_TOKEN = re.compile(rf'{_SPF_MACRO.pattern}|[!-$&-~]', re.IGNORECASE)
-_SPF_LABEL = re.compile(r'^[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?$')
+_SPF_LABEL = re.compile(r'[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?')
 # toplabel: alphanumerics with a letter, or with an inner "-" (RFC 7208 section 7.1)
-_SPF_TOPLABEL = re.compile(r'^(?:[A-Za-z0-9]*[A-Za-z][A-Za-z0-9]*|[A-Za-z0-9]+-[A-Za-z0-9-]*[A-Za-z0-9])$')
+_SPF_TOPLABEL = re.compile(r'[A-Za-z0-9]*[A-Za-z][A-Za-z0-9]*|[A-Za-z0-9]+-[A-Za-z0-9-]*[A-Za-z0-9]')
 
 
 def _spf_domain_spec(spec: str) -> str | None:
@@ -52,9 +52,9 @@ def _spf_domain_spec(spec: str) -> str | None:
     # each macro stands for one letter here: what is left must read as a name (no quotes, no backslashes)
     labels = _SPF_MACRO.sub('m', spec).rstrip('.').split('.')
     ends_in_macro = len(tokens[-1]) > 1  # domain-end may be a macro-expand: its top label comes with the mail
-    if not ends_in_macro and (len(labels) < 2 or not _SPF_TOPLABEL.match(labels[-1])):
+    if not ends_in_macro and (len(labels) < 2 or not _SPF_TOPLABEL.fullmatch(labels[-1])):
         return f'"{spec}" does not end in a top-level label such as ".example"'
-    if not all(_SPF_LABEL.match(label) for label in labels) or len(spec.rstrip('.')) > 253:
+    if not all(_SPF_LABEL.fullmatch(label) for label in labels) or len(spec.rstrip('.')) > 253:
         return f'"{spec}" is not a DNS name (labels of 1 to 63 letters, digits, "-" or "_", at most 253 characters)'
     return None
 
