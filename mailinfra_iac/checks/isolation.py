@@ -67,7 +67,7 @@ def injection_port_reserved(ctx: CheckContext) -> Iterator[Problem]:
     for name, stream in ctx.deployment.streams.items():
         port = stream.injection.port
         for host in ctx.facts.pool_hosts.get(stream.pool or '', []):
-            holder = reserved_ports(ctx.deployment, host).get(port)
+            holder = reserved_ports(ctx.deployment, host, ctx.facts.host_mta.get(host)).get(port)
             if holder is not None:
                 yield ctx.problem(
                     'injection-port-reserved',

@@ -40,10 +40,14 @@ ALERTMANAGER_PORT = 9093
 BLACKBOX_PORT = 9115
 SSH_PORT = 22
 """Ansible and the operators reach every host over SSH."""
+POWERMTA_MGMT_PORT = 8080
+"""PowerMTA's web monitor and HTTP API (``http-mgmt-port``, roles/powermta's default; rolevars/powermta.py sets it)."""
+UNBOUND_PORT = 53
+"""The resolver roles/prometheus installs on a monitoring host (``prometheus__unbound_enabled``, on by default)."""
 
 
-def reserved_ports(deployment: Deployment, host: str) -> dict[int, str]:
-    """Ports of ``host`` that an MTA host's own services hold (an injection listener there would not start)."""
+def reserved_ports(deployment: Deployment, host: str, mta: str | None = None) -> dict[int, str]:
+    """Ports of ``host`` (whose MTA is ``mta``) that its own services hold (an injection listener would not start)."""
     ports = {
         SSH_PORT: 'SSH (Ansible reaches the host through it)',
         NODE_EXPORTER_PORT: 'node_exporter',
@@ -53,6 +57,9 @@ def reserved_ports(deployment: Deployment, host: str) -> dict[int, str]:
         ports[25] = 'the bounce MX (SMTP)'
     if host in hosts_with_role(deployment, 'monitoring'):
         ports |= {PROMETHEUS_PORT: 'Prometheus', ALERTMANAGER_PORT: 'Alertmanager', BLACKBOX_PORT: 'blackbox'}
+        ports[UNBOUND_PORT] = 'unbound (the blocklist resolver)'
+    if mta == 'powermta':
+        ports[POWERMTA_MGMT_PORT] = "PowerMTA's web monitor (http-mgmt-port)"
     return ports
 
 

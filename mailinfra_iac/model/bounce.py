@@ -17,13 +17,45 @@ RETRY_RANGE = (1, 365 * 86400)
 _INLINE_FLAGS = re.compile(r'\(\?([a-zA-Z-]+)[:)]')
 PYTHON_ONLY_FLAGS = 'auL'
 """Inline flags of Python's re that Postfix's PCRE2 refuses."""
+_QUANTIFIER = re.compile(r'\{([0-9]*)(,[0-9]*)?\}')
+PCRE_MAX_REPEAT = 65535
+"""PCRE2's largest ``{n,m}`` bound (Python's is 4294967295)."""
+_GROUP_NAME = re.compile(r'\(\?P?<([^>=!]*)>')
+PCRE_MAX_NAME = 32
+"""PCRE2's longest group name."""
+
+
+def _group_problem(pattern: str, index: int) -> str | None:
+    """Why the group opening at ``index`` is not one PCRE2 takes, or None."""
+    flags = _INLINE_FLAGS.match(pattern, index)
+    if flags and any(flag in PYTHON_ONLY_FLAGS for flag in flags.group(1)):
+        return f'Postfix\'s PCRE has no inline flag "(?{flags.group(1)}" (a, u and L are Python\'s)'
+    name = _GROUP_NAME.match(pattern, index)
+    if name and len(name.group(1)) > PCRE_MAX_NAME:
+        return f"Postfix's PCRE takes group names of at most {PCRE_MAX_NAME} characters"
+    return None
+
+
+def _quantifier_problem(pattern: str, index: int) -> str | None:
+    """Why the ``{`` at ``index`` is a repeat PCRE2 refuses or reads as text, or None."""
+    quantifier = _QUANTIFIER.match(pattern, index)
+    if quantifier is None:
+        return None
+    low, high = quantifier.group(1), quantifier.group(2)
+    if not low and high:
+        return f'Postfix\'s PCRE reads "{quantifier.group()}" as text, Python as a repeat (write {{0,...}})'
+    if any(int(bound) > PCRE_MAX_REPEAT for bound in (low, (high or '').lstrip(',')) if bound):
+        return f"Postfix's PCRE repeats at most {PCRE_MAX_REPEAT} times in {{n,m}}"
+    return None
 
 
 def pcre_problem(pattern: str) -> str | None:
     """Why a Python regex cannot be a line of a Postfix pcre table (PCRE2 refuses it), or None."""
     if '\n' in pattern or '\r' in pattern:
         return 'a line break cannot be in a pcre table line'
-    index, class_start = 0, -1
+    if '\0' in pattern:
+        return "a NUL character ends a Postfix's PCRE table line (write \\x00)"
+    index, class_start, verbose = 0, -1, False
     while index < len(pattern):
         char = pattern[index]
         if char == '\\':
@@ -38,9 +70,18 @@ def pcre_problem(pattern: str) -> str | None:
         elif char == '[':
             class_start = index + (2 if pattern.startswith('[^', index) else 1)
         elif char == '(':
+            problem = _group_problem(pattern, index)
+            if problem:
+                return problem
             flags = _INLINE_FLAGS.match(pattern, index)
-            if flags and any(flag in PYTHON_ONLY_FLAGS for flag in flags.group(1)):
-                return f'Postfix\'s PCRE has no inline flag "(?{flags.group(1)}" (a, u and L are Python\'s)'
+            verbose = verbose or bool(flags and 'x' in flags.group(1).partition('-')[0])
+        elif char == '#' and verbose:
+            # The rule is wrapped in a group: the comment would run to the line's end, past the wrapper's ")".
+            return "under (?x), a # comment would swallow the rest of Postfix's PCRE table line (write \\#)"
+        elif char == '{':
+            problem = _quantifier_problem(pattern, index)
+            if problem:
+                return problem
         index += 1
     return None
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from email.utils import parseaddr
 from typing import Literal
 
 from pydantic import Field, field_validator
@@ -16,8 +15,13 @@ RATE_WINDOW = (300, 30 * 86400)
 DNSBL_INTERVAL = (60, 7 * 86400)
 """Accepted blocklist check interval (seconds); its staleness alert waits a few intervals, a Prometheus duration."""
 
-_HOST_LABEL = re.compile(r'^(?!-)[a-z0-9-]{1,63}(?<!-)$')
-_SMARTHOST = re.compile(r'^(?:\[(?P<v6>[^\]]*)\]|(?P<host>[^:\[\]]+))(?::(?P<port>\d{1,5}))?$')
+_HOST_LABEL = re.compile(r'(?!-)[a-z0-9-]{1,63}(?<!-)')
+_SMARTHOST = re.compile(r'(?:\[(?P<v6>[^\]]*)\]|(?P<host>[^:\[\]]+))(?::(?P<port>[0-9]{1,5}))?')
+SMARTHOST_PORT = 25
+"""Port of a smarthost given without one."""
+_QUOTED_NAME = r'"(?:[^"\\\x00-\x1f\x7f]|\\[^\x00-\x1f\x7f])*"'
+_PHRASE_NAME = r'[^<>,;:"\\()\[\]@\x00-\x1f\x7f]*[^<>,;:"\\()\[\]@\x00-\x20\x7f]'
+_NAMED_SENDER = re.compile(rf'(?:{_QUOTED_NAME}|{_PHRASE_NAME}) *<(?P<address>[^<>]*)>')
 
 
 def _in_range(value: int, bounds: tuple[int, int]) -> int:
@@ -29,7 +33,7 @@ def _in_range(value: int, bounds: tuple[int, int]) -> int:
 
 def smarthost_problem(value: str) -> str | None:
     """Why ``value`` is not ``host``, ``host:port``, ``address:port`` or ``[IPv6]:port`` (Alertmanager's form)."""
-    match = _SMARTHOST.match(value)
+    match = _SMARTHOST.fullmatch(value)
     if match is None:
         return (
             'expected a host name or address with an optional ":port", such as relay.example.net:587 '
@@ -45,8 +49,33 @@ def smarthost_problem(value: str) -> str | None:
             return f'"{match["v6"]}" in brackets is not an IPv6 address'
         return None
     host = match['host'].lower().rstrip('.')
-    if len(host) > 253 or not all(_HOST_LABEL.match(label) for label in host.split('.')):
+    labels = host.split('.')
+    if len(host) > 253 or not all(_HOST_LABEL.fullmatch(label) for label in labels):
         return f'"{match["host"]}" is not a host name'
+    if labels[-1].isdigit():  # Go dials an all-numeric name like 999.1.1.1 as a host name, through DNS
+        try:
+            ipaddress.IPv4Address(host)
+        except ValueError:
+            return f'"{match["host"]}" is neither an IPv4 address nor a host name (its last label is a number)'
+    return None
+
+
+def smarthost_address(value: str) -> str:
+    """A valid smarthost as Alertmanager dials it: ``host:port``, port 25 when ``value`` has none."""
+    match = _SMARTHOST.fullmatch(value)
+    if match is None or match['port'] is not None:
+        return value
+    return f'{value}:{SMARTHOST_PORT}'
+
+
+def sender_problem(value: str) -> str | None:
+    """Why ``value`` is not exactly one address, bare or as ``Display Name <address>`` (Go's mail.ParseAddress)."""
+    named = _NAMED_SENDER.fullmatch(value)
+    address = named['address'] if named else value
+    try:
+        parse_email(address)
+    except ValueError as error:
+        return str(error)
     return None
 
 
@@ -183,14 +212,11 @@ class Smarthost(Model):
     @classmethod
     def _sender(cls, value: str) -> str:
         # amtool takes any text here; Alertmanager then fails every alert mail on the From address.
-        address = parseaddr(value)[1] if '<' in value else value
-        try:
-            parse_email(address)
-        except ValueError:
+        if sender_problem(value):
             raise ValueError(
                 f'invalid sender "{value}", expected an e-mail address such as alerts@example.com '
-                '(or "Alerts <alerts@example.com>")'
-            ) from None
+                '(or "Alerts <alerts@example.com>"), exactly one'
+            )
         return value
 
     @field_validator('host')

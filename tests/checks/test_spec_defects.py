@@ -16,8 +16,10 @@ from mailinfra_agent.postfix.staged_check import typed_problems, types_of
 from mailinfra_iac import SpecInvalid, parse_spec, render_files
 from mailinfra_iac.checks.addresses import terraform_address_problems
 from mailinfra_iac.cli.main import main
+from mailinfra_iac.facts.hosts import POWERMTA_MGMT_PORT
 from mailinfra_iac.model import THROTTLE_RANGES
 from mailinfra_iac.problems import format_path
+from mailinfra_iac.render.rolevars.powermta import HTTP_MGMT_PORT
 
 from ..conftest import AS_OF, BASE, ROOT, TEST_DKIM, edit, position, problems
 
@@ -201,6 +203,9 @@ def test_same_port_on_different_hosts_is_fine() -> None:
         (9090, False, True, True),  # Prometheus, where the MTA host is the monitoring host too
         (9090, False, False, False),
         (2527, True, True, False),
+        (53, False, True, True),  # unbound, the blocklist resolver of the monitoring host
+        (53, False, False, False),
+        (8080, False, False, False),  # a Postfix host has no PowerMTA web monitor
     ],
 )
 def test_injection_port_a_service_of_the_host_holds(port: int, inbound: bool, monitoring: bool, reserved: bool) -> None:
@@ -211,6 +216,21 @@ def test_injection_port_a_service_of_the_host_holds(port: int, inbound: bool, mo
     text = edit('injection: {port: 2526,', f'injection: {{port: {port},', text)
     text = edit('monitoring:\n', f'inbound:\n  hosts: [{"mta2" if inbound else "mta1"}]\nmonitoring:\n', text)
     assert ('injection-port-reserved' in errors(text)) == reserved
+
+
+@pytest.mark.parametrize(('mta', 'reserved'), [('powermta', True), ('postfix', False)])
+def test_injection_port_powermtas_web_monitor_holds(mta: str, reserved: bool) -> None:
+    mta2 = f'  mta2: {{fqdn: mta2.testco.example, provider: static, address: 192.0.2.2, pools: [bulk], mta: {mta}}}'
+    text = edit('pools: [tx, bulk]\n', f'pools: [tx]\n{mta2}\n')
+    text = edit('injection: {port: 2526,', 'injection: {port: 8080,', text)
+    assert ('injection-port-reserved' in errors(text)) == reserved
+
+
+def test_reserved_ports_match_the_roles() -> None:
+    powermta = yaml.safe_load((ROOT / 'roles/powermta/defaults/main.yml').read_text())
+    prometheus = yaml.safe_load((ROOT / 'roles/prometheus/defaults/main.yml').read_text())
+    assert powermta['powermta__http_mgmt_port'] == POWERMTA_MGMT_PORT == HTTP_MGMT_PORT
+    assert prometheus['prometheus__unbound_enabled'] is True
 
 
 @pytest.mark.parametrize(

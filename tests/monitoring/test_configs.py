@@ -3,6 +3,7 @@ intended, hold no secret, and reach roles/prometheus through the inventory uncha
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -289,6 +290,7 @@ def test_durations_beyond_their_bounds_are_located_errors(old: str, new: str, pa
         ('relay.example.net:465', 'relay.example.net:465'),
         ('192.0.2.25:587', '192.0.2.25:587'),
         ('[2001:db8::25]:587', '[2001:db8::25]:587'),
+        ('[2001:db8::1]', '[2001:db8::1]:25'),  # amtool: "missing port in address" without the :25
     ],
 )
 def test_smarthost_forms_alertmanager_can_dial(tmp_path: Path, host: str, rendered: str) -> None:
@@ -308,10 +310,14 @@ def test_smarthost_forms_alertmanager_can_dial(tmp_path: Path, host: str, render
         ('relay example', '"relay example" is not a host name'),
         ('2001:db8::25', 'in brackets'),
         ('[relay]:25', 'not an IPv6 address'),
+        ('relay:\u0662\u0665', 'expected a host name'),  # Arabic-Indic digits: int() reads them as 25
+        ('a\n.example.net', 'is not a host name'),
+        ('999.1.1.1', 'neither an IPv4 address nor a host name'),
+        ('10.1.2:25', 'neither an IPv4 address nor a host name'),
     ],
 )
 def test_smarthost_alertmanager_cannot_dial_is_a_located_error(host: str, words: str) -> None:
-    text = edit("host: 'relay.example.net:587'", f"host: '{host}'", rules_spec_text())
+    text = edit("host: 'relay.example.net:587'", f'host: {json.dumps(host)}', rules_spec_text())
     with pytest.raises(SpecInvalid) as raised:
         parse_spec(text, 'spec.yml', as_of=AS_OF)
     [problem] = [p for p in raised.value.problems if p.severity == 'error']
@@ -326,10 +332,16 @@ def test_smarthost_alertmanager_cannot_dial_is_a_located_error(host: str, words:
         ('not an address', False),  # amtool takes it; Alertmanager then fails every alert mail
         ('alerts', False),
         ('Alerts <alerts>', False),
+        ('"Ops, alerts" <alerts@testco.example>', True),
+        ('Alerts <alerts@testco.example', False),  # Alertmanager wants exactly one address (mail.ParseAddress)
+        ('<alerts@testco.example> junk', False),
+        ('x <a@testco.example>, y <c@testco.example>', False),
+        ('Alerts\nBcc: x@testco.example <alerts@testco.example>', False),
+        ('Ops, alerts <alerts@testco.example>', False),
     ],
 )
 def test_smarthost_sender_is_an_address(tmp_path: Path, sender: str, good: bool) -> None:
-    text = edit('sender: alerts@testco.example', f"sender: '{sender}'", rules_spec_text())
+    text = edit('sender: alerts@testco.example', f'sender: {json.dumps(sender)}', rules_spec_text())
     if not good:
         with pytest.raises(SpecInvalid) as raised:
             parse_spec(text, 'spec.yml', as_of=AS_OF)

@@ -335,8 +335,14 @@ def test_a_multi_line_description_stays_one_comment(tmp_path: Path) -> None:
 
 
 # Python re accepts all of these; Postfix's PCRE2 refuses the rule, or the line break splits it.
-PCRE_REFUSES = [r'caf\u00e9', r'[\u00e9]', r'\U0001F4E7', r'\N{EM DASH} blocked', '(?u)full', '(?a:full)', 'a\nb']
-PCRE_TAKES = [r'(?i)full', r'(?x) full ', r'\\u00e9', '[(?u)]', r'(?P<x>a)(?P=x)', 'café', r'full\Z']
+PCRE_REFUSES = [
+    *(r'caf\u00e9', r'[\u00e9]', r'\U0001F4E7', r'\N{EM DASH} blocked', '(?u)full', '(?a:full)', 'a\nb'),
+    *('(?x)full # comment', 'a{1,70000}', 'a{70000}', f'(?P<{"g" * 33}>a)', 'a\0b'),
+]
+PCRE_TAKES = [
+    *(r'(?i)full', r'(?x) full ', r'\\u00e9', '[(?u)]', r'(?P<x>a)(?P=x)', 'café', r'full\Z'),
+    *(r'(?x)full \# [#]', 'a#b', 'a{1,65535}', f'(?P<{"g" * 32}>a)', r'a\{,3}', '[{,3}]', 'a{2,}'),
+]
 
 
 @pytest.mark.parametrize('pattern', PCRE_REFUSES)
@@ -352,6 +358,16 @@ def test_a_pattern_postfixs_pcre_refuses_is_refused_by_the_spec(tmp_path: Path, 
 def test_a_pattern_postfixs_pcre_takes_is_accepted(tmp_path: Path, pattern: str) -> None:
     rule = ReplyRule(pattern=pattern, category='other', action='defer')
     assert postmap_filter(tmp_path, [rule], 'x')[1] == ''
+
+
+@pytest.mark.parametrize('pattern', ['550 x{,3}y', '550 x{,}y'])
+def test_a_pattern_postfixs_pcre_reads_as_text_is_refused(tmp_path: Path, pattern: str) -> None:
+    status = '5.1.1 host mx[192.0.2.1] said: 550 xxy (in reply to RCPT TO command)'
+    assert re.search(pattern, status)  # Python: a repeat; PCRE2 10.42: the text "{,3}"
+    unchecked = ReplyRule.model_construct(pattern=pattern, category='other', action='defer', description='')
+    assert postmap_filter(tmp_path, [unchecked], status) == ('', '')
+    with pytest.raises(ValueError, match=r"Postfix's PCRE reads"):
+        ReplyRule(pattern=pattern, category='other', action='defer')
 
 
 def test_a_pcre_refused_reply_rule_is_a_located_spec_error() -> None:

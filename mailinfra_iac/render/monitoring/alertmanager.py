@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...model.monitoring import Alert
+from ...model.monitoring import Alert, smarthost_address
 from ...problems import MailinfraError
 from ..base import RenderContext
 from .rules.heartbeat import ALERT as HEARTBEAT_ALERT
@@ -52,9 +52,8 @@ def _global(context: RenderContext) -> dict[str, Any]:
             'monitoring.alerts has an e-mail alert but monitoring.smarthost is not set: alert mail must leave '
             'through a relay independent of the MTAs it watches'
         )
-    host = smarthost.host if ':' in smarthost.host else f'{smarthost.host}:25'
     settings: dict[str, Any] = {
-        'smtp_smarthost': host,
+        'smtp_smarthost': smarthost_address(smarthost.host),
         'smtp_from': smarthost.sender,
         'smtp_require_tls': smarthost.require_tls,
     }
