@@ -392,6 +392,19 @@ def test_import_reports_every_line(db: Database) -> None:
     assert suppressions.is_suppressed('one@example.net', 'transactional')
 
 
+def test_an_address_with_a_newline_never_reaches_the_map(db: Database) -> None:
+    """A quoted CSV field may hold a newline; "$" let "gone\\n" pass as a local part, and its map line split into
+    "gone" (postmap: "expected format: key whitespace value") and a key "@gmail.com" that access(5) never looks up."""
+    assert address_problem('gone\n@gmail.com') is not None
+    assert address_problem('gone@gmail.com\n') is not None
+    suppressions = SuppressionList(db, KEY)
+    report = import_csv(suppressions, 'email\n"gone\n@gmail.com"\nok@gmail.com\n', 'old.csv', streams=[], now=T0)
+    assert [(line.line, line.outcome) for line in report.lines] == [(3, 'skipped'), (4, 'taken')]
+    text, count, _ = map_text(suppressions.entries(), 'marketing', T0)
+    assert count == 1
+    assert [line.split()[0] for line in text.splitlines()[1:]] == ['ok@gmail.com']
+
+
 def test_an_import_with_other_digits_as_its_time_takes_the_import_time(db: Database) -> None:
     """str.isdigit() takes a superscript two, int() refuses it: the line is taken with the import's time, no crash."""
     suppressions = SuppressionList(db, KEY)

@@ -74,10 +74,10 @@ def address_problem(address: str) -> str | None:
         return 'no "@" with a local part before it'
     if len(local.encode('utf-8')) > 64:
         return 'local part longer than 64 octets'
-    if not _LOCAL.match(local):
+    if not _LOCAL.fullmatch(local):  # fullmatch: "$" would let a trailing newline through
         return 'local part has characters outside a dot-atom (quotes, spaces, "..")'
     labels = domain.split('.')
-    if len(labels) < 2 or not all(_LABEL.match(label) for label in labels):
+    if len(labels) < 2 or not all(_LABEL.fullmatch(label) for label in labels):
         return f'invalid domain "{domain}"'
     return None
 
