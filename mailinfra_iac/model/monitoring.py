@@ -21,7 +21,7 @@ SMARTHOST_PORT = 25
 """Port of a smarthost given without one."""
 _QUOTED_NAME = r'"(?:[^"\\\x00-\x1f\x7f]|\\[^\x00-\x1f\x7f])*"'
 _PHRASE_NAME = r'[^<>,;:"\\()\[\]@\x00-\x1f\x7f]*[^<>,;:"\\()\[\]@\x00-\x20\x7f]'
-_NAMED_SENDER = re.compile(rf'(?:{_QUOTED_NAME}|{_PHRASE_NAME}) *<(?P<address>[^<>]*)>')
+_NAMED_SENDER = re.compile(rf'(?:(?:{_QUOTED_NAME}|{_PHRASE_NAME}) *)?<(?P<address>[^<>]*)>')  # the name is optional
 
 
 def _in_range(value: int, bounds: tuple[int, int]) -> int:
@@ -69,7 +69,8 @@ def smarthost_address(value: str) -> str:
 
 
 def sender_problem(value: str) -> str | None:
-    """Why ``value`` is not exactly one address, bare or as ``Display Name <address>`` (Go's mail.ParseAddress)."""
+    """Why ``value`` is not exactly one address: bare, ``<address>`` or ``Display Name <address>`` (Go's
+    mail.ParseAddress)."""
     named = _NAMED_SENDER.fullmatch(value)
     address = named['address'] if named else value
     try:

@@ -329,6 +329,7 @@ def test_smarthost_alertmanager_cannot_dial_is_a_located_error(host: str, words:
     [
         ('alerts@testco.example', True),
         ('Mail alerts <alerts@testco.example>', True),
+        ('<alerts@testco.example>', True),  # Go's parser takes an angle address without a name
         ('not an address', False),  # amtool takes it; Alertmanager then fails every alert mail
         ('alerts', False),
         ('Alerts <alerts>', False),
