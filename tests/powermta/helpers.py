@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -48,3 +51,22 @@ def host_vars(files: dict[str, bytes], host: str) -> dict[str, Any]:
 def group_vars(files: dict[str, bytes]) -> dict[str, Any]:
     loaded: dict[str, Any] = yaml.safe_load(files['inventory/group_vars/all.yml'])
     return loaded
+
+
+def run_playbook(tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    """``tmp_path/play.yml`` run by this venv's ansible-playbook on localhost (local connection, no colour)."""
+    env = {
+        **os.environ,
+        'ANSIBLE_PYTHON_INTERPRETER': sys.executable,
+        'ANSIBLE_LOCAL_TEMP': str(tmp_path / 'ansible-local'),
+        'ANSIBLE_NOCOLOR': '1',
+    }
+    return subprocess.run(
+        [str(Path(sys.executable).parent / 'ansible-playbook'), '-c', 'local', '-i', 'localhost,', 'play.yml'],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )

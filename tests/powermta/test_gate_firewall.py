@@ -20,7 +20,7 @@ import yaml
 from mailinfra_iac import load_spec
 
 from ..conftest import AS_OF, ROOT
-from .helpers import EXAMPLE, host_vars, render
+from .helpers import EXAMPLE, host_vars, render, run_playbook
 
 ROLE = ROOT / 'roles' / 'mta_base'
 GATE_USER = 'nobody'
@@ -67,21 +67,7 @@ def _play(variables: dict[str, Any], tmp_path: Path) -> subprocess.CompletedProc
         }
     ]
     (tmp_path / 'play.yml').write_text(yaml.safe_dump(playbook))
-    env = {
-        **os.environ,
-        'ANSIBLE_PYTHON_INTERPRETER': sys.executable,
-        'ANSIBLE_LOCAL_TEMP': str(tmp_path / 'ansible-local'),
-        'ANSIBLE_NOCOLOR': '1',
-    }
-    return subprocess.run(
-        [str(Path(sys.executable).parent / 'ansible-playbook'), '-c', 'local', '-i', 'localhost,', 'play.yml'],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    return run_playbook(tmp_path)
 
 
 def _ruleset(variables: dict[str, Any], tmp_path: Path) -> str:

@@ -7,7 +7,6 @@ tests/agent/test_suppression_gate.py, NOT PowerMTA). Unit installation and syste
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import threading
@@ -25,7 +24,7 @@ from mailinfra_iac import load_spec
 from tests.agent.test_suppression_gate import StandIn, client
 
 from ..conftest import AS_OF, ROOT
-from .helpers import EXAMPLE, host_vars, render
+from .helpers import EXAMPLE, host_vars, render, run_playbook
 
 ROLE = ROOT / 'roles' / 'feedback'
 KEY = 'role-test-key-of-at-least-32-characters'
@@ -47,21 +46,7 @@ def _unit(gate: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
         }
     ]
     (tmp_path / 'play.yml').write_text(yaml.safe_dump(playbook))
-    env = {
-        **os.environ,
-        'ANSIBLE_PYTHON_INTERPRETER': sys.executable,
-        'ANSIBLE_LOCAL_TEMP': str(tmp_path / 'ansible-local'),
-        'ANSIBLE_NOCOLOR': '1',
-    }
-    result = subprocess.run(
-        [str(Path(sys.executable).parent / 'ansible-playbook'), '-c', 'local', '-i', 'localhost,', 'play.yml'],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    result = run_playbook(tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     unit: dict[str, Any] = json.loads((tmp_path / 'unit.json').read_text())
     return unit
