@@ -38,7 +38,7 @@ from mailinfra_agent.shaping.powermta_warmup import queue_name, vmta_name
 
 from ...catalogue import bounces
 from ...facts import DEFAULT_ISP, Backoff, IspPlan, StreamPlan
-from ...facts.hosts import gate_upstream_port
+from ...facts.hosts import POWERMTA_MGMT_PORT, gate_upstream_port
 from ...facts.plan import ORDINARY
 from ..base import RenderContext
 from .base import Template
@@ -52,7 +52,7 @@ GATE_SOURCE_BASE = 2
 """The first stream's loopback source is 127.0.0.2; 127.0.0.1 stays for the host's own clients."""
 CONFIG_TEMPLATE = Template('powermta/templates/etc/pmta/config.j2', 'pmta/config')
 
-HTTP_MGMT_PORT = 8080
+HTTP_MGMT_PORT = POWERMTA_MGMT_PORT  # one value: the reserved-port check reads it from facts
 DKIM_DIR = '/etc/pmta/dkim'
 SPOOL_DIR = '/var/spool/pmta'
 LOG_DIR = '/var/log/pmta'
