@@ -101,7 +101,12 @@ def injection_open_relay(ctx: CheckContext) -> Iterator[Problem]:
 
 
 def injection_network_ipv6(ctx: CheckContext) -> Iterator[Problem]:
-    """A stream's Postfix instances listen on IPv4 only (``inet_protocols = ipv4``): an IPv6 network never connects."""
+    """A stream's Postfix instances listen on IPv4 only (``inet_protocols = ipv4``): an IPv6 network never connects.
+
+    An error beside IPv4 networks too: Postfix reads ``2001:db8::/32`` in ``mynetworks`` as a lookup table (IPv6
+    needs brackets there), so clients that no earlier network matches get 451 instead of a refusal, and every
+    client does when the IPv6 network comes first (tests/checks/test_mta_values.py, on a real Postfix).
+    """
     for name, stream in ctx.deployment.streams.items():
         hosts = ctx.facts.pool_hosts.get(stream.pool or '', [])
         postfix = [host for host in hosts if ctx.facts.host_mta.get(host) == 'postfix']
@@ -112,7 +117,8 @@ def injection_network_ipv6(ctx: CheckContext) -> Iterator[Problem]:
                 yield ctx.problem(
                     'injection-network-ipv6',
                     f'stream "{name}" allows {text}, but its Postfix instance on {", ".join(postfix)} listens on '
-                    'IPv4 only (every sending address is IPv4): clients there could never inject',
+                    'IPv4 only (every sending address is IPv4): clients there could never inject, and Postfix would '
+                    'read the network as a lookup table and answer other clients 451 (temporary lookup failure)',
                     ('streams', name, 'injection', 'networks', index),
                     expected='IPv4 networks of the applications',
                     value=text,
