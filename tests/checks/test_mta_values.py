@@ -74,6 +74,21 @@ def test_a_sasl_user_listed_twice_is_an_error() -> None:
     assert 'listed twice' in problem.message
 
 
+@pytest.mark.parametrize(
+    ('mta', 'users', 'flagged'),
+    [
+        # saslpasswd2 -u <instance name> stores "app" as app@bulk1.testco.example: one entry, the last password
+        ('postfix', '[app, app@bulk1.testco.example]', True),
+        ('postfix', '[app@bulk1.testco.example, app]', True),
+        ('postfix', '[app, app@bulk2.testco.example]', False),  # the instance on mta1 answers as bulk1
+        ('powermta', '[app, app@bulk1.testco.example]', False),  # two <smtp-user> blocks
+    ],
+)
+def test_two_sasl_users_that_are_one_sasldb_login_are_an_error(mta: str, users: str, flagged: bool) -> None:
+    found = [(p.check, format_path(p.path)) for p in errors(edit('mta: auto\n', f'mta: {mta}\n', with_users(users)))]
+    assert found == ([('sasl-user-same-login', 'streams.marketing.injection.sasl_users[1]')] if flagged else [])
+
+
 GOOD_USERS = ['app', 'Mail_App.1+news-x', 'app@example.com', 'newsletter@Mail.Example.COM', 'a' * 64]
 
 
