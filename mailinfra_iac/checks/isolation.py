@@ -101,7 +101,12 @@ def injection_open_relay(ctx: CheckContext) -> Iterator[Problem]:
 
 
 def injection_network_ipv6(ctx: CheckContext) -> Iterator[Problem]:
-    """A stream's Postfix instances listen on IPv4 only (``inet_protocols = ipv4``): an IPv6 network never connects."""
+    """A stream's Postfix instances listen on IPv4 only (``inet_protocols = ipv4``): an IPv6 network never connects.
+
+    An error beside IPv4 networks too: Postfix reads ``2001:db8::/32`` in ``mynetworks`` as a lookup table (IPv6
+    needs brackets there), so clients that no earlier network matches get 451 instead of a refusal, and every
+    client does when the IPv6 network comes first (tests/checks/test_mta_values.py, on a real Postfix).
+    """
     for name, stream in ctx.deployment.streams.items():
         hosts = ctx.facts.pool_hosts.get(stream.pool or '', [])
         postfix = [host for host in hosts if ctx.facts.host_mta.get(host) == 'postfix']
@@ -112,11 +117,46 @@ def injection_network_ipv6(ctx: CheckContext) -> Iterator[Problem]:
                 yield ctx.problem(
                     'injection-network-ipv6',
                     f'stream "{name}" allows {text}, but its Postfix instance on {", ".join(postfix)} listens on '
-                    'IPv4 only (every sending address is IPv4): clients there could never inject',
+                    'IPv4 only (every sending address is IPv4): clients there could never inject, and Postfix would '
+                    'read the network as a lookup table and answer other clients 451 (temporary lookup failure)',
                     ('streams', name, 'injection', 'networks', index),
                     expected='IPv4 networks of the applications',
                     value=text,
                 )
+
+
+def _same_login(users: list[str], realm: str) -> tuple[int, str, str] | None:
+    """The first user that is an earlier one's login when a name without "@" gets ``realm``: (index, earlier, login)."""
+    seen: dict[str, str] = {}
+    for index, user in enumerate(users):
+        login = user if '@' in user else f'{user}@{realm}'
+        if login in seen:
+            return index, seen[login], login
+        seen[login] = user
+    return None
+
+
+def sasl_user_same_login(ctx: CheckContext) -> Iterator[Problem]:
+    """Two SASL users of a stream that are one sasldb entry on a Postfix host: saslpasswd2 gives a name without "@"
+    the instance's host name as realm, so "app" and "app@<that name>" share one password (the last one set)."""
+    for name, stream in ctx.deployment.streams.items():
+        fact, users = ctx.facts.streams.get(name), stream.injection.sasl_users
+        if fact is None or not users:
+            continue
+        for host in ctx.facts.pool_hosts.get(stream.pool or '', []):
+            realm = next((ip.helo for ip in fact.ips if ip.host == host), None)
+            found = _same_login(users, realm) if realm and ctx.facts.host_mta.get(host) == 'postfix' else None
+            if found:
+                index, earlier, login = found
+                yield ctx.problem(
+                    'sasl-user-same-login',
+                    f'stream "{name}" lists SASL users "{earlier}" and "{users[index]}", one login ({login}) in the '
+                    f'sasldb of its Postfix instance on {host}: one password would replace the other',
+                    ('streams', name, 'injection', 'sasl_users', index),
+                    expected='one name per login',
+                    value=users[index],
+                )
+                break
 
 
 def pool_without_ips(ctx: CheckContext) -> Iterator[Problem]:
@@ -228,6 +268,12 @@ CHECKS = (
         'error',
         'An injection network that lets the Internet relay through a stream.',
         injection_open_relay,
+    ),
+    Check(
+        'sasl-user-same-login',
+        'error',
+        'Two SASL users of a stream that are one login in its Postfix instance\'s sasldb ("app", "app@<its name>").',
+        sasl_user_same_login,
     ),
     Check('pool-without-ips', 'error', 'A pool has neither addresses nor an allocation.', pool_without_ips),
     Check('stream-without-pool', 'error', 'A stream has no pool, or an undefined one.', stream_without_pool),

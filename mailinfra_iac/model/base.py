@@ -21,6 +21,7 @@ __all__ = [
     'format_duration',
     'parse_duration',
     'parse_email',
+    'parse_host_name',
 ]
 
 
@@ -48,6 +49,11 @@ def _dns_name(value: str) -> str:
 
 def _host_name(value: str) -> str:
     return _name(value, _HOST_LABEL, 'host name')
+
+
+def parse_host_name(value: str) -> str:
+    """``value`` lower-cased without a trailing dot if a host name (as ``HostName`` takes it), else ValueError."""
+    return _host_name(value)
 
 
 DnsName = Annotated[str, AfterValidator(_dns_name), Field(examples=['example.com'])]

@@ -12,7 +12,8 @@ from mailinfra_agent.feedback.classify import code_problem, enhanced_problem, pa
 from .base import Duration, Model, format_duration
 
 RETRY_RANGE = (1, 365 * 86400)
-"""Accepted retry timing of a stream (seconds, inclusive); Postfix refuses times beyond 2**31-1 seconds."""
+"""Accepted retry timing of a stream and of its bounce categories (seconds, inclusive); Postfix refuses times
+beyond 2**31-1 seconds."""
 
 _INLINE_FLAGS = re.compile(r'\(\?([a-zA-Z-]+)[:)]')
 PYTHON_ONLY_FLAGS = 'auL'
@@ -115,14 +116,26 @@ BounceCategory = Literal[
 BOUNCE_CATEGORIES: tuple[str, ...] = BounceCategory.__args__  # type: ignore[attr-defined]
 
 
+def retry_bounded(value: int) -> int:
+    """``value`` (seconds) if within ``RETRY_RANGE``, else ValueError."""
+    low, high = RETRY_RANGE
+    if not low <= value <= high:
+        raise ValueError(f'{format_duration(value)} is out of range: {format_duration(low)} to {format_duration(high)}')
+    return value
+
+
+RetryDuration = Annotated[Duration, AfterValidator(retry_bounded)]
+"""A retry time within ``RETRY_RANGE``: the ordinary schedule becomes PowerMTA's ``retry-after``."""
+
+
 class CategoryPolicy(Model):
     """What to do with a recipient whose delivery failed in one category."""
 
     retry: bool | None = Field(None, description='Retry temporary failures of this category (false: give up).')
-    retry_after: list[Duration] | None = Field(
-        None, description='Retry schedule, e.g. ["5m", "15m", "1h"]; the last interval repeats.'
+    retry_after: list[RetryDuration] | None = Field(
+        None, description='Retry schedule, e.g. ["5m", "15m", "1h"]; the last interval repeats (each 1s to 365d).'
     )
-    expire_after: Duration | None = Field(None, description='Give up after this long in the queue.')
+    expire_after: RetryDuration | None = Field(None, description='Give up after this long in the queue (1s to 365d).')
     suppress_after: int | Literal['never'] | None = Field(
         None, description='Suppress the recipient after this many bounces of the category, or "never".'
     )
@@ -160,12 +173,7 @@ class RetrySchedule(Model):
     @field_validator('min_backoff', 'max_backoff', 'queue_lifetime')
     @classmethod
     def _bounded(cls, value: int | None) -> int | None:
-        low, high = RETRY_RANGE
-        if value is not None and not low <= value <= high:
-            raise ValueError(
-                f'{format_duration(value)} is out of range: {format_duration(low)} to {format_duration(high)}'
-            )
-        return value
+        return None if value is None else retry_bounded(value)
 
 
 _RULE_ID = re.compile(r'^[a-z0-9][a-z0-9-]{0,62}$')

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
-from .base import DnsName, Duration, Model, Slug, format_duration
+from .base import DnsName, Duration, Model, Slug, format_duration, parse_host_name
 from .bounce import OneLine
 
 BACKOFF_DURATION = (60, 7 * 86400)
@@ -15,6 +15,23 @@ BACKOFF_DURATION = (60, 7 * 86400)
 TRIGGER_WINDOW = (60, 86400)
 """Accepted ``trigger.window`` (seconds, inclusive): the host keeps the matches of one window per rule."""
 TRIGGER_COUNT_MAX = 1000
+
+
+def mx_pattern(value: str) -> str:
+    """A host-name suffix ".mx.example.com", lower-case without a trailing dot; ValueError otherwise (the
+    pattern is printed in generated comments and compared with MX names, so it is one host-name suffix)."""
+    if not value.startswith('.'):
+        raise ValueError(f'invalid MX pattern "{value}", expected a host-name suffix with a leading dot: ".google.com"')
+    try:
+        return '.' + parse_host_name(value[1:])
+    except ValueError:
+        raise ValueError(
+            f'invalid MX pattern "{value}", expected a leading dot and a host name of letters, digits and hyphens '
+            '(".google.com")'
+        ) from None
+
+
+MxPattern = Annotated[str, AfterValidator(mx_pattern)]
 
 
 class BackoffTrigger(Model):
@@ -177,7 +194,7 @@ class IspProfile(Model):
     recipient_domains: list[DnsName] = Field(
         default_factory=list, description='Recipient domains routed to this profile.'
     )
-    mx_patterns: list[str] = Field(
+    mx_patterns: list[MxPattern] = Field(
         default_factory=list,
         description='MX host-name suffixes (".google.com") that identify the provider for other domains.',
     )
@@ -198,7 +215,9 @@ class IspOverride(Model):
     recipient_domains: list[DnsName] = Field(
         default_factory=list, description='Extra recipient domains for this provider.'
     )
-    mx_patterns: list[str] = Field(default_factory=list, description='Extra MX host-name suffixes.')
+    mx_patterns: list[MxPattern] = Field(
+        default_factory=list, description='Extra MX host-name suffixes (".google.com").'
+    )
     limits: IspLimits = Field(default_factory=IspLimits, description='Limits that replace the catalogue values.')
     backoff_rules: list[BackoffRule] = Field(default_factory=list, description='Extra back-off rules.')
 

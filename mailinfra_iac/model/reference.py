@@ -25,6 +25,8 @@ _FRIENDLY = {
     '_ipv4': 'ipv4',
     '_network': 'cidr',
     'parse_duration': 'duration',
+    'mx_pattern': 'mx-pattern',
+    'sasl_user': 'sasl-user',
 }
 
 

@@ -360,6 +360,14 @@ CASES = [
         '0.0.0.0/0',
         'streams.marketing.injection.networks[1]',
     ),
+    # session 13: "app" and "app@<the instance's name>" are one sasldb entry; one password replaced the other
+    Case(
+        'sasl-user-same-login',
+        'injection: {port: 2526, networks: [10.0.0.0/8]}',
+        'injection: {port: 2526, networks: [10.0.0.0/8], sasl_users: [app, app@bulk1.testco.example]}',
+        'app@bulk1.testco.example',
+        'streams.marketing.injection.sasl_users[1]',
+    ),
     Case(
         'allocation-provider',
         """  bulk:
