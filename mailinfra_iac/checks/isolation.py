@@ -125,29 +125,34 @@ def injection_network_ipv6(ctx: CheckContext) -> Iterator[Problem]:
                 )
 
 
-def _same_login(users: list[str], realm: str) -> tuple[int, str, str] | None:
-    """The first user that is an earlier one's login when a name without "@" gets ``realm``: (index, earlier, login)."""
+def _same_login(users: list[str], realm: str) -> Iterator[tuple[int, str, str]]:
+    """Each user that is an earlier one's login when a name without "@" gets ``realm``: (index, earlier, login)."""
     seen: dict[str, str] = {}
     for index, user in enumerate(users):
         login = user if '@' in user else f'{user}@{realm}'
         if login in seen:
-            return index, seen[login], login
-        seen[login] = user
-    return None
+            yield index, seen[login], login
+        else:
+            seen[login] = user
 
 
 def sasl_user_same_login(ctx: CheckContext) -> Iterator[Problem]:
     """Two SASL users of a stream that are one sasldb entry on a Postfix host: saslpasswd2 gives a name without "@"
-    the instance's host name as realm, so "app" and "app@<that name>" share one password (the last one set)."""
+    the instance's host name as realm, so "app" and "app@<that name>" share one password (the last one set).
+    Every such user is reported once, at the first host where it collides."""
     for name, stream in ctx.deployment.streams.items():
         fact, users = ctx.facts.streams.get(name), stream.injection.sasl_users
         if fact is None or not users:
             continue
+        reported: set[int] = set()
         for host in ctx.facts.pool_hosts.get(stream.pool or '', []):
             realm = next((ip.helo for ip in fact.ips if ip.host == host), None)
-            found = _same_login(users, realm) if realm and ctx.facts.host_mta.get(host) == 'postfix' else None
-            if found:
-                index, earlier, login = found
+            if not realm or ctx.facts.host_mta.get(host) != 'postfix':
+                continue
+            for index, earlier, login in _same_login(users, realm):
+                if index in reported:
+                    continue
+                reported.add(index)
                 yield ctx.problem(
                     'sasl-user-same-login',
                     f'stream "{name}" lists SASL users "{earlier}" and "{users[index]}", one login ({login}) in the '
@@ -156,7 +161,6 @@ def sasl_user_same_login(ctx: CheckContext) -> Iterator[Problem]:
                     expected='one name per login',
                     value=users[index],
                 )
-                break
 
 
 def pool_without_ips(ctx: CheckContext) -> Iterator[Problem]:

@@ -19,14 +19,14 @@ TRIGGER_COUNT_MAX = 1000
 
 def mx_pattern(value: str) -> str:
     """A host-name suffix ".mx.example.com", lower-case without a trailing dot; ValueError otherwise (the
-    pattern is printed in generated comments and compared with MX names, so it is one host-name suffix)."""
+    pattern is printed in generated comments and docs and passed to the agent contract, so it is one suffix)."""
     if not value.startswith('.'):
         raise ValueError(f'invalid MX pattern "{value}", expected a host-name suffix with a leading dot: ".google.com"')
     try:
         return '.' + parse_host_name(value[1:])
     except ValueError:
         raise ValueError(
-            f'invalid MX pattern "{value}", expected a leading dot and a host name of letters, digits and hyphens '
+            f'invalid MX pattern "{value}", expected a leading dot and a host name of two or more labels of letters, digits and hyphens '
             '(".google.com")'
         ) from None
 

@@ -89,6 +89,12 @@ def test_two_sasl_users_that_are_one_sasldb_login_are_an_error(mta: str, users: 
     assert found == ([('sasl-user-same-login', 'streams.marketing.injection.sasl_users[1]')] if flagged else [])
 
 
+def test_every_sasl_user_that_shares_a_login_is_reported_at_once() -> None:
+    users = '[app, app@bulk1.testco.example, bob, bob@bulk1.testco.example]'
+    found = [(p.check, format_path(p.path)) for p in errors(edit('mta: auto\n', 'mta: postfix\n', with_users(users)))]
+    assert found == [('sasl-user-same-login', f'streams.marketing.injection.sasl_users[{index}]') for index in (1, 3)]
+
+
 GOOD_USERS = ['app', 'Mail_App.1+news-x', 'app@example.com', 'newsletter@Mail.Example.COM', 'a' * 64]
 
 
@@ -111,7 +117,7 @@ def test_accepted_sasl_users_are_smtp_users_powermtas_checker_takes() -> None:
     assert sorted(block.argument for block in root.blocks if block.name == 'smtp-user') == sorted(GOOD_USERS)
 
 
-# --- mx_patterns: printed in PowerMTA's notes, compared with MX host names ---
+# --- mx_patterns: printed in PowerMTA's notes and docs, passed to the agent contract ---
 
 BAD_PATTERNS = [
     '".z.example\\n    max-smtp-out 0"',  # the line break wrote a directive that stops delivery into pmta/config
