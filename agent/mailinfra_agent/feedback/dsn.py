@@ -69,15 +69,19 @@ class RecipientStatus:
 def _blocks(part: Message) -> list[Message]:
     """The header blocks of a delivery-status part, however the parser left it: ``message/delivery-status`` comes
     split into blocks; another ``message/*`` type (RFC 6533's global one) as one message whose headers are the
-    first block and whose body holds the rest; a non-message type as text."""
+    first block and whose body holds the rest; a non-message type as text; one in base64 or quoted-printable
+    (RFC 6533 allows it on the global type, and some MTAs send it on both) decoded first."""
+    decoded = _mime.decoded_report(part)
     payload = part.get_payload()
-    if isinstance(payload, list) and part.get_content_type() == 'message/delivery-status':
+    if decoded is not None:
+        blocks, content = [], decoded.decode('utf-8', 'replace')
+    elif isinstance(payload, list) and part.get_content_type() == 'message/delivery-status':
         return [block for block in payload if isinstance(block, Message) and block.keys()]
-    if isinstance(payload, list):
+    elif isinstance(payload, list):
         first = payload[0] if payload and isinstance(payload[0], Message) else Message()
-        rest = first.get_payload()
+        rest = first.get_payload(decode=True)  # bytes as received: the text form would lose UTF-8 (RFC 6533)
         blocks = [first] if first.keys() else []
-        content = rest if isinstance(rest, str) else ''
+        content = rest.decode('utf-8', 'replace') if isinstance(rest, bytes) else ''
     else:
         blocks, content = [], _mime.part_text(part)
     chunks = content.replace('\r\n', '\n').split('\n\n')
@@ -86,7 +90,7 @@ def _blocks(part: Message) -> list[Message]:
 
 def read_delivery_status(msg: Message, source: str) -> list[RecipientStatus]:
     """The per-recipient blocks of the DSN ``msg``; EventError when it has no delivery-status part or no block."""
-    part = next((p for p in msg.walk() if p.get_content_type() in STATUS_PARTS), None)
+    part = next((p for p in _mime.report_parts(msg) if p.get_content_type() in STATUS_PARTS), None)
     if part is None:
         if _mime.truncated(msg):
             raise EventError('truncated', f'{source}: the message is cut off before its delivery-status part')
@@ -111,7 +115,7 @@ def read_delivery_status(msg: Message, source: str) -> list[RecipientStatus]:
         original = _mime.address(_mime.header(block, 'Original-Recipient'), typed=True)
         diagnostic = _mime.header(block, 'Diagnostic-Code')
         diagnostic_type, diagnostic = _mime.split_typed(diagnostic)
-        action = (_mime.header(block, 'Action') or '').lower().split(' ')[0] or None
+        action = _mime.token(_mime.header(block, 'Action'))
         found.append(
             RecipientStatus(
                 recipient=original or final,
@@ -147,7 +151,7 @@ def return_path(msg: Message, envelope_recipient: str | None, fallbacks: Iterabl
 def _enhanced(status: str | None) -> str | None:
     if status is None:
         return None
-    code = status.split(' ')[0]
+    code = _mime.token(status) or ''
     return code if enhanced_problem(code) is None and code[0] in '245' else None
 
 
