@@ -541,3 +541,25 @@ def test_action_and_status_with_comments_are_read() -> None:
     assert (event.status, event.dsn) == ('bounced', '5.1.1')
     delayed = block.replace('failed(permanent)', '(will retry) delayed').replace('5.1.1(', '4.2.2 (')
     assert [event.status for event in parse(shaped(delayed))] == ['deferred']
+
+
+@pytest.mark.parametrize('separator', [' \n', '\t\n', ''])
+def test_blocks_separated_by_a_line_of_spaces_or_nothing_each_give_their_recipient(separator: str) -> None:
+    """A line of spaces is read as folding, so the next block's fields would join the one before; the first
+    Final-Recipient then named the only recipient, and the others' bounces were lost."""
+    blocks = separator.join(
+        [
+            'Reporting-MTA: dns; mx.example.net\nArrival-Date: Sun, 06 Dec 2026 05:00:00 +0000\n',
+            'Final-Recipient: rfc822; a@example.org\nAction: failed\nStatus: 5.1.1\n',
+            'Original-Recipient: rfc822; B@example.org\nFinal-Recipient: rfc822; b.final@example.org\n'
+            'Action: delayed\nStatus: 4.2.2\n',
+            'Final-Recipient: rfc822; c@example.org\nAction: failed\nStatus: 5.2.2\n',
+        ]
+    )
+    events = parse(shaped(blocks))
+    assert [(event.recipient, event.status, event.dsn) for event in events] == [
+        ('a@example.org', 'bounced', '5.1.1'),
+        ('b@example.org', 'deferred', '4.2.2'),
+        ('c@example.org', 'bounced', '5.2.2'),
+    ]
+    assert {event.delay for event in events} == {3600.0}  # the per-message Arrival-Date: 05:00, the DSN's Date 06:00

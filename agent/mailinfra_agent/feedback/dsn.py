@@ -66,7 +66,53 @@ class RecipientStatus:
     original_sender: str | None
 
 
+_PER_MESSAGE_FIELDS = frozenset(
+    {
+        'reporting-mta',
+        'dsn-gateway',
+        'received-from-mta',
+        'arrival-date',
+        'original-envelope-id',
+        'x-postfix-queue-id',
+        'x-postfix-sender',
+    }
+)
+
+
+def _split(block: Message) -> list[Message]:
+    """``block`` cut where another recipient's fields start: some MTAs separate blocks with a line of spaces, which
+    the parser reads as a folded field, so two recipients (or the per-message fields and the first recipient) end
+    up in one block. A block starts at Original-Recipient or Final-Recipient once the current one has a
+    Final-Recipient (or the same field), or holds only per-message fields."""
+    chunks: list[list[tuple[str, str]]] = [[]]
+    seen: set[str] = set()  # the field names of the last chunk
+    for name, value in block.raw_items():
+        key = name.lower()
+        starts = key in ('original-recipient', 'final-recipient') and (
+            'final-recipient' in seen or key in seen or (bool(seen) and seen <= _PER_MESSAGE_FIELDS)
+        )
+        if starts:
+            chunks.append([])
+            seen = set()
+        chunks[-1].append((name, value))
+        seen.add(key)
+    if len(chunks) == 1:
+        return [block]
+    split: list[Message] = []
+    for chunk in chunks:
+        piece = Message()
+        for name, value in chunk:
+            piece[name] = value
+        split.append(piece)
+    return split
+
+
 def _blocks(part: Message) -> list[Message]:
+    """The header blocks of a delivery-status part (each cut by :func:`_split`)."""
+    return [piece for block in _parsed_blocks(part) for piece in _split(block)]
+
+
+def _parsed_blocks(part: Message) -> list[Message]:
     """The header blocks of a delivery-status part, however the parser left it: ``message/delivery-status`` comes
     split into blocks; another ``message/*`` type (RFC 6533's global one) as one message whose headers are the
     first block and whose body holds the rest; a non-message type as text; one in base64 or quoted-printable
