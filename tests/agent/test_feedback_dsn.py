@@ -563,3 +563,18 @@ def test_blocks_separated_by_a_line_of_spaces_or_nothing_each_give_their_recipie
         ('c@example.org', 'bounced', '5.2.2'),
     ]
     assert {event.delay for event in events} == {3600.0}  # the per-message Arrival-Date: 05:00, the DSN's Date 06:00
+
+
+def test_merged_blocks_keep_each_original_recipient_with_its_own_final_recipient() -> None:
+    postfix_order = (
+        'Final-Recipient: rfc822; a@example.org\nOriginal-Recipient: rfc822; A@example.org\nAction: failed\n'
+        'Status: 5.1.1\n \nFinal-Recipient: rfc822; b@example.org\nOriginal-Recipient: rfc822; B.orig@example.org\n'
+        'Action: failed\nStatus: 5.1.1\n'
+    )
+    sendmail_order = (
+        'Final-Recipient: rfc822; a@example.org\nAction: failed\nStatus: 5.1.1\n \n'
+        'Original-Recipient: rfc822; B.orig@example.org\nFinal-Recipient: rfc822; b@example.org\nAction: failed\n'
+        'Status: 5.1.1\n'
+    )
+    assert [event.recipient for event in parse(shaped(postfix_order))] == ['a@example.org', 'b.orig@example.org']
+    assert [event.recipient for event in parse(shaped(sendmail_order))] == ['a@example.org', 'b.orig@example.org']

@@ -82,18 +82,20 @@ _PER_MESSAGE_FIELDS = frozenset(
 def _split(block: Message) -> list[Message]:
     """``block`` cut where another recipient's fields start: some MTAs separate blocks with a line of spaces, which
     the parser reads as a folded field, so two recipients (or the per-message fields and the first recipient) end
-    up in one block. A block starts at Original-Recipient or Final-Recipient once the current one has a
-    Final-Recipient (or the same field), or holds only per-message fields."""
+    up in one block. Field order varies (Postfix writes Final- before Original-Recipient, Sendmail the other way),
+    so a block starts at an Original- or Final-Recipient the current one already has (an Original-Recipient just
+    before a repeated Final-Recipient goes with it), or when the current one holds only per-message fields."""
     chunks: list[list[tuple[str, str]]] = [[]]
     seen: set[str] = set()  # the field names of the last chunk
     for name, value in block.raw_items():
         key = name.lower()
-        starts = key in ('original-recipient', 'final-recipient') and (
-            'final-recipient' in seen or key in seen or (bool(seen) and seen <= _PER_MESSAGE_FIELDS)
-        )
-        if starts:
-            chunks.append([])
-            seen = set()
+        if key in ('original-recipient', 'final-recipient') and (
+            key in seen or (bool(seen) and seen <= _PER_MESSAGE_FIELDS)
+        ):
+            current = chunks[-1]
+            moved = [current.pop()] if current[-1][0].lower() == 'original-recipient' and key in seen else []
+            chunks.append(moved)
+            seen = {field.lower() for field, _ in moved}
         chunks[-1].append((name, value))
         seen.add(key)
     if len(chunks) == 1:
