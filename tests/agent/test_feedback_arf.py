@@ -3,6 +3,7 @@ feedback/message.py. Samples in tests/data/feedback/messages/ (README: which are
 
 from __future__ import annotations
 
+import base64
 import random
 from pathlib import Path
 
@@ -321,3 +322,130 @@ def test_broken_messages_give_events_or_an_event_error_never_a_traceback(name: s
         intact = False
     assert len(outcomes) > 1  # the mutations are refused for different reasons ...
     assert not intact or outcomes.get('events', 0) > 0  # ... and some of a good sample still parse
+
+
+# --- real-world shapes (modelled on public samples, written here) ----------------------------------------------------
+# Shapes, not copies: RFC 5965's example (https://www.rfc-editor.org/rfc/rfc5965#appendix-B), FBL reports that put
+# the header From in Original-Mail-From or send their parts in base64 (as in the sisimai corpus,
+# https://github.com/sisimai/set-of-emails, maildir/bsd/arf-*.eml), SMTPUTF8 recipients (RFC 6532), and
+# out-of-office replies (RFC 3834, https://www.rfc-editor.org/rfc/rfc3834#section-5).
+
+SHAPED = """\
+From: fbl@isp.example
+To: fbl@news.example.com
+Date: Sun, 06 Dec 2026 06:00:00 +0000
+Message-ID: <report.1@isp.example>
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=feedback-report; boundary="b"
+
+--b
+Content-Type: text/plain
+
+An abuse report.
+
+--b
+Content-Type: message/feedback-report
+{report_headers}
+{report}
+--b
+Content-Type: message/rfc822
+{original_headers}
+{original}
+--b--
+"""
+VERP = verp.encode(KEYS, stream='marketing', domain='bounces.news.example.com', recipient='ann@isp.example')
+
+
+def shaped_report(fields: str, original: str, *, report_encoding: str = '', original_encoding: str = '') -> bytes:
+    def encoded(text: str, encoding: str) -> str:
+        return base64.encodebytes(text.encode()).decode() if encoding == 'base64' else text
+
+    return SHAPED.format(
+        report_headers=f'Content-Transfer-Encoding: {report_encoding}\n' if report_encoding else '',
+        report=encoded(fields, report_encoding),
+        original_headers=f'Content-Transfer-Encoding: {original_encoding}\n' if original_encoding else '',
+        original=encoded(original, original_encoding),
+    ).encode()
+
+
+FIELDS = 'Feedback-Type: abuse\nUser-Agent: SomeFBL/1.0\nVersion: 1\nArrival-Date: Sun, 06 Dec 2026 05:00:00 +0000\n'
+ORIGINAL = (
+    f'Return-Path: <{VERP}>\nFrom: news@news.example.com\nTo: REDACTED\nMessage-ID: <o.1@news.example.com>\n\nhi\n'
+)
+
+
+def test_our_verp_in_the_originals_return_path_counts_when_original_mail_from_is_another_address() -> None:
+    data = shaped_report(FIELDS + 'Original-Mail-From: news@news.example.com\n', ORIGINAL)
+    [event] = parse(data)
+    assert (event.recipient, event.stream, event.sender) == ('ann@isp.example', 'marketing', VERP)
+    local, domain = VERP.split('@')
+    forged = f'{local[:-3]}{"a" if local[-3] != "a" else "b"}{local[-2:]}@{domain}'  # the signature altered
+    with pytest.raises(NoRecipient) as caught:  # a forged one is still ignored, and said so
+        parse(shaped_report(FIELDS + f'Original-Mail-From: {forged}\n', ORIGINAL.replace(VERP, forged)))
+    assert 'does not verify' in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ('report_encoding', 'original_encoding'), [('base64', ''), ('', 'base64'), ('base64', 'base64')]
+)
+def test_report_and_original_parts_in_base64_are_decoded(report_encoding: str, original_encoding: str) -> None:
+    data = shaped_report(
+        FIELDS + 'Original-Rcpt-To: <Bob@ISP.example>\n',
+        ORIGINAL.replace(VERP, 'news@news.example.com'),
+        report_encoding=report_encoding,
+        original_encoding=original_encoding,
+    )
+    [event] = parse(data)
+    assert (event.recipient, event.feedback_type, event.message_id) == (
+        'bob@isp.example',
+        'abuse',
+        'o.1@news.example.com',
+    )
+    [ours] = parse(shaped_report(FIELDS, ORIGINAL, original_encoding='base64'))
+    assert (ours.recipient, ours.stream) == ('ann@isp.example', 'marketing')  # the VERP inside the base64 original
+
+
+@pytest.mark.parametrize(
+    ('value', 'expected'),
+    [('<jöe@bücher.example>', 'jöe@xn--bcher-kva.example'), ('bob@isp.example.', 'bob@isp.example')],
+)
+def test_utf8_and_trailing_dot_recipients_are_read(value: str, expected: str) -> None:
+    [event] = parse(
+        shaped_report(FIELDS + f'Original-Rcpt-To: {value}\n', ORIGINAL.replace(VERP, 'n@news.example.com'))
+    )
+    assert event.recipient == expected
+
+
+@pytest.mark.parametrize(
+    'headers',
+    [
+        'Return-Path: <>\nAuto-Submitted: auto-replied\nSubject: Re: deals',
+        'Return-Path: <bob@isp.example>\nSubject: Automatic reply: deals',
+        'Return-Path: <bob@isp.example>\nX-Autoreply: yes\nSubject: deals',
+        'Return-Path: <>\nPrecedence: auto_reply\nSubject: Out of Office',
+    ],
+)
+def test_an_out_of_office_reply_is_an_auto_reply_never_a_bounce(headers: str) -> None:
+    message = f'{headers}\nFrom: Bob <bob@isp.example>\nTo: {VERP}\nMessage-ID: <ooo.1@isp.example>\n\nAway.\n'
+    assert error(message.encode(), envelope_recipient=VERP).reason == 'auto-reply'
+
+
+def test_a_text_bounce_with_the_auto_submitted_header_is_still_a_bounce() -> None:
+    """Exim and Postfix put ``Auto-Submitted: auto-replied`` on their bounces too."""
+    exim = (
+        f'Return-Path: <>\nFrom: Mail Delivery System <Mailer-Daemon@mx.isp.example>\nTo: {VERP}\n'
+        'Subject: Mail delivery failed: returning message to sender\nAuto-Submitted: auto-replied\n\n'
+        'A message that you sent could not be delivered.\n  bob@isp.example\n    550 5.1.1 User unknown\n'
+    )
+    assert error(exim.encode()).reason == 'no-delivery-status'
+    assert error(sample('sisimai-lhost-qmail-02.eml')).reason == 'no-delivery-status'
+
+
+@pytest.mark.parametrize('value', ['abuse (user clicked spam)', 'Abuse(fbl)', '(isp) abuse'])
+def test_a_feedback_type_with_a_comment_is_still_a_complaint(value: str) -> None:
+    """RFC 5965 allows CFWS around the token: a comment must not turn a complaint into ``not-a-complaint``."""
+    fields = FIELDS.replace('Feedback-Type: abuse', f'Feedback-Type: {value}') + 'Original-Rcpt-To: bob@isp.example\n'
+    [event] = parse(shaped_report(fields, ORIGINAL.replace(VERP, 'n@news.example.com')))
+    assert (event.kind, event.feedback_type, event.recipient) == ('complaint', 'abuse', 'bob@isp.example')
+    not_spam = fields.replace(f'Feedback-Type: {value}', 'Feedback-Type: not-spam (user moved it back)')
+    assert error(shaped_report(not_spam, ORIGINAL)).reason == 'not-a-complaint'

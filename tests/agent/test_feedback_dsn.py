@@ -7,8 +7,11 @@ sink that answered ``550 5.1.1`` / ``452 4.2.2``; their return paths are VERP ad
 
 from __future__ import annotations
 
+import base64
 import os
+import quopri
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -379,3 +382,199 @@ def test_rfc2231_parameters_in_a_charset_that_cannot_decode_are_an_event_error(o
         assert error.reason == 'unknown-format', error
     else:
         assert (event.status, event.recipient) == ('bounced', 'a@gmail.example')
+
+
+# --- real-world shapes (modelled on public samples, written here) ----------------------------------------------------
+# Shapes, not copies: the RFC 3464 appendix examples (https://www.rfc-editor.org/rfc/rfc3464#appendix-B), RFC 6533's
+# internationalised DSN (https://www.rfc-editor.org/rfc/rfc6533, sections 3 and 6), and Exchange/Lotus-style DSNs
+# whose report parts are sent in base64 (as in the sisimai corpus, https://github.com/sisimai/set-of-emails).
+
+SHAPED = """\
+From: MAILER-DAEMON@mx.example.net
+To: {to}
+Date: Sun, 06 Dec 2026 06:00:00 +0000
+Message-ID: <shaped.1@mx.example.net>
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=delivery-status; boundary="b"
+
+--b
+Content-Type: text/plain
+
+failed
+
+--b
+Content-Type: {content_type}
+{part_headers}
+{part}
+--b
+Content-Type: {returned_type}
+{returned_headers}
+{returned}
+--b--
+"""
+GLOBAL_BLOCKS = (
+    'Reporting-MTA: dns; mx.example.net\n\nFinal-Recipient: utf-8; jöe@bücher.example\nAction: failed\nStatus: 5.1.1\n'
+)
+RETURNED = 'Message-ID: <returned.1@news.example.com>\nSubject: deals\n\nhello\n'
+
+
+def shaped(
+    part: str, content_type: str = 'message/delivery-status', *, encoding: str | None = None, **kw: str
+) -> bytes:
+    """A DSN whose report part is ``part`` (in ``encoding``, when given) and whose returned message is ``RETURNED``."""
+    body = part.encode()
+    if encoding == 'base64':
+        body = base64.encodebytes(body)
+    elif encoding == 'quoted-printable':
+        body = quopri.encodestring(body)
+    values = {
+        'to': 'bounces@bounces.example.test',
+        'content_type': content_type,
+        'part_headers': f'Content-Transfer-Encoding: {encoding}\n' if encoding else '',
+        'returned_type': 'message/rfc822',
+        'returned_headers': '',
+        'returned': RETURNED,
+        'part': '\0',
+    }
+    values.update(kw)
+    before, after = SHAPED.format(**values).encode().split(b'\0')
+    return before + body + after
+
+
+@pytest.mark.parametrize('encoding', ['base64', 'quoted-printable'])
+@pytest.mark.parametrize('content_type', ['message/delivery-status', 'message/global-delivery-status'])
+def test_a_delivery_status_part_in_base64_or_quoted_printable_is_decoded(content_type: str, encoding: str) -> None:
+    blocks = (
+        'Reporting-MTA: dns; mx.example.net\n\n'
+        'Final-Recipient: rfc822; gone@example.org\nAction: failed\nStatus: 5.1.1\n'
+        f'Diagnostic-Code: smtp; 550 5.1.1 <gone@example.org>: {"a long reason " * 8}\n\n'
+        'Final-Recipient: rfc822; late@example.org\nAction: delayed\nStatus: 4.2.2\n'
+    )
+    events = parse(shaped(blocks, content_type, encoding=encoding))
+    assert [(event.recipient, event.status, event.dsn) for event in events] == [
+        ('gone@example.org', 'bounced', '5.1.1'),
+        ('late@example.org', 'deferred', '4.2.2'),
+    ]
+    assert events[0].diagnostic is not None and events[0].diagnostic.endswith('a long reason')  # soft breaks undone
+    assert {event.message_id for event in events} == {'returned.1@news.example.com'}
+
+
+def test_a_quoted_printable_soft_break_inside_an_address_is_undone() -> None:
+    part = 'Final-Recipient: rfc822; gone@exam=\nple.org\nAction: failed\nStatus: 5.1.1\n'
+    data = shaped(part, part_headers='Content-Transfer-Encoding: quoted-printable\n')  # as written: already encoded
+    assert [event.recipient for event in parse(data)] == ['gone@example.org']
+
+
+@pytest.mark.parametrize('encoding', [None, 'base64', 'quoted-printable'])
+def test_a_global_dsn_names_a_utf8_recipient_in_the_form_the_suppression_list_keeps(encoding: str | None) -> None:
+    """RFC 6533: 8-bit UTF-8 in message/global-delivery-status and message/global-headers (here as sent, 8bit)."""
+    data = shaped(
+        GLOBAL_BLOCKS,
+        'message/global-delivery-status',
+        encoding=encoding,
+        returned_type='message/global-headers',
+        returned='Message-ID: <returned.2@news.example.com>\nSubject: Grüße\n',
+    )
+    [event] = parse(data)
+    assert (event.recipient, event.status) == ('jöe@xn--bcher-kva.example', 'bounced')
+    assert event.message_id == 'returned.2@news.example.com'
+
+
+def test_the_utf8_address_type_in_an_ascii_dsn_has_its_escapes_undone() -> None:
+    """RFC 6533 section 3: ``utf-8`` addresses in a 7-bit DSN write each non-ASCII character as ``\\x{HEX}``."""
+    block = 'Final-Recipient: utf-8; j\\x{F6}e@b\\x{FC}cher.example\nAction: failed\nStatus: 5.1.1\n'
+    assert [event.recipient for event in parse(shaped(block))] == ['jöe@xn--bcher-kva.example']
+    assert reason(shaped(block.replace('\\x{F6}', '\\x{D800}'))) == 'bad-delivery-status'  # no character
+
+
+@pytest.mark.parametrize('recipient', ['gone@example.org.', '<Gone@Example.ORG.>', 'gone@example.org (the user)'])
+def test_a_recipient_with_a_trailing_dot_or_a_comment_is_read(recipient: str) -> None:
+    block = f'Final-Recipient: rfc822;\n  {recipient}\nAction: failed\nStatus: 5.1.1 (bad mailbox)\n'
+    [event] = parse(shaped(block))
+    assert (event.recipient, event.dsn) == ('gone@example.org', '5.1.1')
+
+
+def test_delayed_relayed_and_expanded_blocks_are_never_bounces() -> None:
+    blocks = '\n'.join(
+        f'Original-Recipient: rfc822; {name}@example.org\nFinal-Recipient: rfc822; {name}@example.org\n'
+        f'Action: {action}\nStatus: {status}\n'
+        for name, action, status in [
+            ('a', 'failed', '5.1.1'),
+            ('b', 'delayed', '4.4.1'),
+            ('c', 'relayed', '2.0.0'),
+            ('d', 'expanded', '2.0.0'),
+            ('e', 'Delivered', '2.0.0'),
+        ]
+    )
+    assert {event.recipient: event.status for event in parse(shaped(blocks))} == {
+        'a@example.org': 'bounced',
+        'b@example.org': 'deferred',
+        'c@example.org': 'sent',
+        'd@example.org': 'sent',
+        'e@example.org': 'sent',
+    }
+
+
+@pytest.mark.parametrize('case', [str.lower, str.upper])
+def test_a_verp_return_path_whose_case_a_relay_changed_still_decodes(case: Callable[[str], str]) -> None:
+    [event] = parse(
+        shaped('Final-Recipient: rfc822; x@example.org\nAction: failed\nStatus: 5.1.1\n', to=case(FAILED_VERP))
+    )
+    assert (event.recipient, event.stream, event.segment) == (f'unknown1@{RECIPIENT_DOMAIN}', 'marketing', '7')
+
+
+def test_a_dsn_forwarded_inside_another_message_is_not_read_as_its_dsn() -> None:
+    """Someone forwards an old bounce to the return path: the report belongs to the attached message."""
+    inner = shaped('Final-Recipient: rfc822; victim@example.org\nAction: failed\nStatus: 5.1.1\n')
+    forwarded = (
+        b'From: someone@example.org\nTo: bounces@bounces.example.test\nSubject: Fwd: look at this\n'
+        b'MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary="f"\n\n--f\nContent-Type: text/plain\n\nsee\n'
+        b'--f\nContent-Type: message/rfc822\n\n' + inner + b'\n--f--\n'
+    )
+    assert reason(forwarded) == 'unknown-format'
+    assert [event.recipient for event in parse(inner)] == ['victim@example.org']
+
+
+def test_action_and_status_with_comments_are_read() -> None:
+    block = 'Final-Recipient: rfc822; gone@example.org\nAction: failed(permanent)\nStatus: 5.1.1(bad mailbox)\n'
+    [event] = parse(shaped(block))
+    assert (event.status, event.dsn) == ('bounced', '5.1.1')
+    delayed = block.replace('failed(permanent)', '(will retry) delayed').replace('5.1.1(', '4.2.2 (')
+    assert [event.status for event in parse(shaped(delayed))] == ['deferred']
+
+
+@pytest.mark.parametrize('separator', [' \n', '\t\n', ''])
+def test_blocks_separated_by_a_line_of_spaces_or_nothing_each_give_their_recipient(separator: str) -> None:
+    """A line of spaces is read as folding, so the next block's fields would join the one before; the first
+    Final-Recipient then named the only recipient, and the others' bounces were lost."""
+    blocks = separator.join(
+        [
+            'Reporting-MTA: dns; mx.example.net\nArrival-Date: Sun, 06 Dec 2026 05:00:00 +0000\n',
+            'Final-Recipient: rfc822; a@example.org\nAction: failed\nStatus: 5.1.1\n',
+            'Original-Recipient: rfc822; B@example.org\nFinal-Recipient: rfc822; b.final@example.org\n'
+            'Action: delayed\nStatus: 4.2.2\n',
+            'Final-Recipient: rfc822; c@example.org\nAction: failed\nStatus: 5.2.2\n',
+        ]
+    )
+    events = parse(shaped(blocks))
+    assert [(event.recipient, event.status, event.dsn) for event in events] == [
+        ('a@example.org', 'bounced', '5.1.1'),
+        ('b@example.org', 'deferred', '4.2.2'),
+        ('c@example.org', 'bounced', '5.2.2'),
+    ]
+    assert {event.delay for event in events} == {3600.0}  # the per-message Arrival-Date: 05:00, the DSN's Date 06:00
+
+
+def test_merged_blocks_keep_each_original_recipient_with_its_own_final_recipient() -> None:
+    postfix_order = (
+        'Final-Recipient: rfc822; a@example.org\nOriginal-Recipient: rfc822; A@example.org\nAction: failed\n'
+        'Status: 5.1.1\n \nFinal-Recipient: rfc822; b@example.org\nOriginal-Recipient: rfc822; B.orig@example.org\n'
+        'Action: failed\nStatus: 5.1.1\n'
+    )
+    sendmail_order = (
+        'Final-Recipient: rfc822; a@example.org\nAction: failed\nStatus: 5.1.1\n \n'
+        'Original-Recipient: rfc822; B.orig@example.org\nFinal-Recipient: rfc822; b@example.org\nAction: failed\n'
+        'Status: 5.1.1\n'
+    )
+    assert [event.recipient for event in parse(shaped(postfix_order))] == ['a@example.org', 'b.orig@example.org']
+    assert [event.recipient for event in parse(shaped(sendmail_order))] == ['a@example.org', 'b.orig@example.org']

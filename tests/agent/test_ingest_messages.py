@@ -6,6 +6,7 @@ anonymised complaints) signed with the samples' test key; the parser is feedback
 
 from __future__ import annotations
 
+import base64
 import json
 import shutil
 import subprocess
@@ -19,7 +20,7 @@ from mailinfra_agent.feedback.events import Event, event_key
 from mailinfra_agent.store import connect_sqlite, migrate
 from mailinfra_agent.store.events import events, insert_events, problem_counts
 from tests.agent.ingest_logs import contract_data
-from tests.agent.postfix_dsn import TEST_KEYS
+from tests.agent.postfix_dsn import TEST_KEYS, verp_sender
 
 SAMPLES = Path(__file__).resolve().parents[1] / 'data' / 'feedback' / 'messages'
 CFL_MESSAGE_ID = '20261206051000.42.7.1001@news.example.com'
@@ -282,3 +283,88 @@ def test_a_memory_error_of_the_parser_makes_postfix_retry(tmp_path: Path) -> Non
     result = _agent_failing(contract, 'MemoryError', tmp_path / 'kept', stdin=b'Subject: x\n\nx\n')
     assert result.returncode == 75 and 'Postfix will retry' in result.stderr
     assert not (tmp_path / 'kept').exists()
+
+
+# --- real-world shapes through both paths (the messages are modelled on public samples; see test_feedback_dsn.py
+# and test_feedback_arf.py for the sources) ---------------------------------------------------------------------------
+
+
+def _shapes() -> dict[str, tuple[bytes, str]]:
+    """Name -> (message, the pipe's envelope recipient)."""
+    ours = verp_sender(recipient='ann@isp.example')
+    plain = verp_sender(segment='7')
+    global_dsn = (
+        f'From: MAILER-DAEMON@mx.isp.example\nTo: {plain}\nDate: Sun, 06 Dec 2026 06:00:00 +0000\n'
+        'Message-ID: <g.1@mx.isp.example>\nMIME-Version: 1.0\n'
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="b"\n\n'
+        '--b\nContent-Type: text/plain\n\nfailed\n\n'
+        '--b\nContent-Type: message/global-delivery-status\nContent-Transfer-Encoding: base64\n\n'
+        + base64.encodebytes(
+            'Reporting-MTA: dns; mx.isp.example\n\nFinal-Recipient: utf-8; jöe@bücher.example\n'
+            'Action: failed\nStatus: 5.1.1\n'.encode()
+        ).decode()
+        + '\n--b--\n'
+    )
+    original = f'Return-Path: <{ours}>\nFrom: news@news.example.com\nMessage-ID: <o.1@news.example.com>\n\nhi\n'
+    complaint = (
+        'From: fbl@isp.example\nTo: fbl@news.example.com\nDate: Sun, 06 Dec 2026 06:00:00 +0000\n'
+        'Message-ID: <r.1@isp.example>\nMIME-Version: 1.0\n'
+        'Content-Type: multipart/report; report-type=feedback-report; boundary="b"\n\n'
+        '--b\nContent-Type: message/feedback-report\n\n'
+        'Feedback-Type: abuse\nUser-Agent: SomeFBL/1.0\nVersion: 1\nOriginal-Mail-From: news@news.example.com\n\n'
+        '--b\nContent-Type: message/rfc822\nContent-Transfer-Encoding: base64\n\n'
+        + base64.encodebytes(original.encode()).decode()
+        + '\n--b--\n'
+    )
+    away = (
+        f'Return-Path: <>\nFrom: Ann <ann@isp.example>\nTo: {ours}\nSubject: Automatic reply: deals\n'
+        'Auto-Submitted: auto-replied\nMessage-ID: <ooo.1@isp.example>\n\nAway until Monday.\n'
+    )
+    forwarded = (
+        f'From: someone@isp.example\nTo: {plain}\nSubject: Fwd: look\nMIME-Version: 1.0\n'
+        'Content-Type: multipart/mixed; boundary="f"\n\n--f\nContent-Type: message/rfc822\n\n'
+        + global_dsn.replace(plain, 'bounces@bounces.example.test')
+        + '\n--f--\n'
+    )
+    return {
+        'global-dsn-base64': (global_dsn.encode(), plain),
+        'arf-base64-original': (complaint.encode(), 'fbl@news.example.com'),
+        'out-of-office': (away.encode(), ours),
+        'forwarded-dsn': (forwarded.encode(), plain),
+    }
+
+
+SHAPE_EVENTS = {
+    ('dsn', 'bounced', 'jöe@xn--bcher-kva.example', 'marketing'),
+    ('complaint', 'complaint', 'ann@isp.example', 'marketing'),
+}
+SHAPE_PROBLEMS = {'auto-reply': 1, 'unknown-format': 1}
+
+
+def test_real_world_shapes_give_the_same_store_through_the_pipe_and_the_maildir(tmp_path: Path) -> None:
+    piped = tmp_path / 'pipe'
+    piped.mkdir()
+    contract = _contract(piped)
+    for message, recipient in _shapes().values():
+        result = _agent(contract, 'message', '--envelope-recipient', recipient, stdin=message)
+        assert result.returncode == 0 and 'Traceback' not in result.stderr, result.stderr
+    with connect_sqlite(piped / 'agent.db') as db:
+        stored = events(db)
+        problems = problem_counts(db)
+    assert {(e.kind, e.status, e.recipient, e.stream) for e in stored} == SHAPE_EVENTS and len(stored) == 2
+    assert {reason: n for (_, kind, reason), n in problems.items() if kind == 'pipe'} == SHAPE_PROBLEMS
+
+    maildir = tmp_path / 'Maildir'
+    for sub in ('new', 'cur', 'tmp'):
+        (maildir / sub).mkdir(parents=True)
+    for number, (message, recipient) in enumerate(_shapes().values(), 1):
+        (maildir / 'new' / f'{number}.M1P1.mx1').write_bytes(f'X-Original-To: {recipient}\n'.encode() + message)
+    read = tmp_path / 'maildir'
+    read.mkdir()
+    assert _agent(_contract(read, [maildir]), 'run', '--once').returncode == 0
+    with connect_sqlite(read / 'agent.db') as db:
+        assert [(e.kind, e.status, e.recipient, e.stream, e.key) for e in events(db)] == [
+            (e.kind, e.status, e.recipient, e.stream, e.key) for e in stored
+        ]
+        maildir_problems = {reason: n for (_, kind, reason), n in problem_counts(db).items() if kind == 'maildir'}
+    assert maildir_problems == SHAPE_PROBLEMS

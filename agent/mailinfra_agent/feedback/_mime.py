@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import email.utils
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from email import errors, policy
 from email.header import decode_header, make_header
@@ -35,6 +35,7 @@ __all__ = [
     'address',
     'decode',
     'decoded_header',
+    'decoded_report',
     'header',
     'header_block',
     'headers',
@@ -45,8 +46,10 @@ __all__ = [
     'parse_date',
     'part_text',
     'refuse_cut',
+    'report_parts',
     'split_typed',
     'text',
+    'token',
     'truncated',
     'typed_value',
 ]
@@ -128,8 +131,11 @@ def text(value: object) -> str:
 
 
 def headers(msg: Message, name: str) -> list[str]:
-    """Every non-empty value of header ``name``, in order."""
-    return [value for value in (text(item) for item in msg.get_all(name, [])) if value]
+    """Every non-empty value of header ``name``, in order. Read raw: ``get_all`` would give 8-bit values
+    (UTF-8 addresses, RFC 6532) as ``Header`` objects whose text has lost every non-ASCII character."""
+    wanted = name.lower()
+    found = (text(value) for key, value in msg.raw_items() if key.lower() == wanted)
+    return [value for value in found if value]
 
 
 def header(msg: Message, name: str) -> str | None:
@@ -154,20 +160,36 @@ REDACTED_LOCAL_PARTS = frozenset(
 )
 """Local parts that stand for a removed address (``redacted@example.com``); like ``*`` masks and ``xxx`` (three
 or more x), they are not an address."""
-_TYPED = re.compile(r'^\s*([A-Za-z][A-Za-z0-9-]*)\s*;\s*(.*)$')
-_ADDRESS = re.compile(r'^[^\s@<>()\[\],;:"\ufffd]+@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$')
+_TYPED = re.compile(r'\s*([A-Za-z][A-Za-z0-9-]*)\s*;\s*(.*)', re.DOTALL)
+_ADDRESS = re.compile(r'[^\s@<>()\[\],;:"\ufffd]+@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?')
+_UNICODE_ESCAPE = re.compile(r'\\x\{([0-9A-Fa-f]{1,6})\}')
+
+
+def _unescape(value: str) -> str | None:
+    """An RFC 6533 ``utf-8`` address with its ``\\x{HEX}`` escapes undone (None for a code point that is no
+    character)."""
+    points = [int(found.group(1), 16) for found in _UNICODE_ESCAPE.finditer(value)]
+    if any(point > 0x10FFFF or 0xD800 <= point <= 0xDFFF or point < 0x20 for point in points):
+        return None
+    return _UNICODE_ESCAPE.sub(lambda found: chr(int(found.group(1), 16)), value)
 
 
 def address(value: str | None, *, typed: bool = False) -> str | None:
-    """The lower-cased mailbox in ``value`` (``a@b``, ``<a@b>``, ``Name <a@b>``, with ``typed``: ``rfc822; a@b``),
-    or None when there is none or it is redacted or malformed (no ``@``, a ``*``-masked or replaced character)."""
+    """The lower-cased mailbox in ``value`` (``a@b``, ``<a@b>``, ``Name <a@b>``, with ``typed``: ``rfc822; a@b`` or
+    RFC 6533's ``utf-8; a@b``), or None when there is none or it is redacted or malformed (no ``@``, a ``*``-masked
+    or replaced character). A domain's one trailing dot is dropped and a UTF-8 domain is IDNA-encoded
+    (``bücher.de`` -> ``xn--bcher-kva.de``), the form the suppression list keeps."""
     if not value:
         return None
     if typed:
-        found = _TYPED.match(value)
+        found = _TYPED.fullmatch(value)
         if found is None or found.group(1).lower() not in ('rfc822', 'utf-8'):
             return None
         value = found.group(2)
+        if found.group(1).lower() == 'utf-8':
+            value = _unescape(value)
+            if value is None:
+                return None
     value = value.strip()
     if not (value.startswith('<') and value.endswith('>')) and ('<' in value or ' ' in value):
         try:
@@ -175,9 +197,16 @@ def address(value: str | None, *, typed: bool = False) -> str | None:
         except (ValueError, IndexError, TypeError):  # parseaddr is lenient; this is a guard, not an expected path
             return None
     value = value.strip().strip('<>').strip().lower()
-    if not _ADDRESS.match(value):
+    local, at, domain = value.rpartition('@')
+    domain = domain.removesuffix('.')
+    if at and not domain.isascii() and '\ufffd' not in domain:
+        try:
+            domain = domain.encode('idna').decode('ascii')
+        except UnicodeError:
+            return None
+    value = f'{local}{at}{domain}'
+    if not _ADDRESS.fullmatch(value):
         return None
-    local = value.rsplit('@', 1)[0]
     if '*' in local or local in REDACTED_LOCAL_PARTS or (len(local) >= 3 and set(local) <= {'x', '.'}):
         return None
     return value
@@ -194,11 +223,29 @@ def mailbox(value: str | None) -> str | None:
     return bare.strip()
 
 
+_COMMENT = re.compile(r'\([^()]*\)')
+_TOKEN = re.compile(r'[^\s;()]+')
+
+
+def token(value: str | None) -> str | None:
+    """The lower-cased first word of a field whose grammar allows comments (RFC 5322 CFWS):
+    ``Failed (permanent)`` -> ``failed``, ``abuse(user clicked spam)`` -> ``abuse``; None when there is none."""
+    if not value:
+        return None
+    while True:  # innermost comments first, so nested ones go too
+        stripped = _COMMENT.sub(' ', value)
+        if stripped == value:
+            break
+        value = stripped
+    found = _TOKEN.search(value)
+    return found.group(0).lower() if found else None
+
+
 def typed_value(value: str | None) -> str | None:
     """The value of a typed field (``dns; mx.example.net`` -> ``mx.example.net``), or the value as it is."""
     if value is None:
         return None
-    found = _TYPED.match(value)
+    found = _TYPED.fullmatch(value)
     return (found.group(2).strip() if found else value.strip()) or None
 
 
@@ -206,7 +253,7 @@ def split_typed(value: str | None) -> tuple[str | None, str | None]:
     """``smtp; 550 5.1.1 ...`` -> (``smtp``, ``550 5.1.1 ...``); an untyped value -> (None, value)."""
     if value is None:
         return None, None
-    found = _TYPED.match(value)
+    found = _TYPED.fullmatch(value)
     if found is None:
         return None, value.strip() or None
     return found.group(1).lower(), found.group(2).strip() or None
@@ -254,20 +301,76 @@ def header_block(content: str) -> Message:
     return HeaderParser(policy=policy.compat32).parsestr(content.lstrip('\r\n'), headersonly=True)
 
 
+def report_parts(msg: Message) -> Iterator[Message]:
+    """The parts of ``msg`` in :meth:`Message.walk` order, without the parts inside an attached message
+    (``message/rfc822`` or ``message/global``, which are yielded themselves): a report part in there belongs to
+    another message (a forwarded bounce), not to this one."""
+    stack = [msg]
+    while stack:
+        part = stack.pop()
+        yield part
+        payload = part.get_payload()
+        if isinstance(payload, list) and (part is msg or part.get_content_maintype() != 'message'):
+            stack.extend(item for item in reversed(payload) if isinstance(item, Message))
+
+
+TRANSFER_ENCODINGS = frozenset({'base64', 'quoted-printable'})
+"""Transfer encodings some MTAs put on ``message/*`` parts (RFC 6532/6533 allow them on the global types)."""
+
+
+def _source(part: Message) -> str:
+    """The text a ``message/*`` part was parsed from, as near as the parsed pieces give it back."""
+    payload = part.get_payload()
+    if isinstance(payload, str):
+        return payload
+    chunks: list[str] = []
+    for item in payload if isinstance(payload, list) else []:
+        if not isinstance(item, Message):
+            continue
+        body = item.get_payload()
+        if not isinstance(body, str):
+            chunks.append(item.as_string())
+            continue
+        head = ''.join(f'{name}: {value}\n' for name, value in item.raw_items())
+        cut = any(isinstance(defect, errors.MissingHeaderBodySeparatorDefect) for defect in item.defects)
+        chunks.append(head + ('' if cut or not head else '\n') + body)
+    return '\n'.join(chunks)
+
+
+def decoded_report(part: Message) -> bytes | None:
+    """The decoded content of a ``message/*`` part sent in base64 or quoted-printable, or None when it is not
+    encoded (the parser then read it as it is; an encoded one it read as the encoded text)."""
+    encoding = text(part.get('Content-Transfer-Encoding', '')).lower()
+    if encoding not in TRANSFER_ENCODINGS or part.get_content_maintype() != 'message':
+        return None
+    holder = Message()
+    holder['Content-Transfer-Encoding'] = encoding
+    holder.set_payload(_source(part))
+    decoded = holder.get_payload(decode=True)
+    return decoded if isinstance(decoded, bytes) else None
+
+
 def original_headers(msg: Message) -> Message | None:
     """The headers of the returned/reported message: the ``message/rfc822`` part (or ``message/global``,
-    RFC 6532) or the ``text/rfc822-headers`` part; None when there is neither (or it is empty)."""
-    for part in msg.walk():
+    RFC 6532) or the ``text/rfc822-headers`` part (``message/global-headers``, RFC 6533); None when there is
+    neither (or it is empty). A transfer encoding on the message part is undone."""
+    for part in report_parts(msg):
         content_type = part.get_content_type()
-        if content_type in ('message/rfc822', 'message/global') and part is not msg:
+        if part is msg:
+            continue
+        if content_type in ('message/rfc822', 'message/global', 'message/global-headers'):
+            decoded = decoded_report(part)
+            if decoded is not None:
+                inner = BytesParser(policy=policy.compat32).parsebytes(decoded, headersonly=True)
+                return inner if inner.keys() else None
             payload = part.get_payload()
             if isinstance(payload, list) and payload and isinstance(payload[0], Message):
-                inner: Message = payload[0]
-                return inner if inner.keys() else None
+                found: Message = payload[0]
+                return found if found.keys() else None
             if isinstance(payload, str) and payload.strip():
                 block = header_block(payload)
                 return block if block.keys() else None
-        if content_type in ('text/rfc822-headers', 'text/rfc822-header', 'message/global-headers'):
+        if content_type in ('text/rfc822-headers', 'text/rfc822-header'):
             block = header_block(part_text(part))
             return block if block.keys() else None
     return None

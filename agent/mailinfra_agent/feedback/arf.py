@@ -8,9 +8,9 @@ Return-Path (our VERP return path) and our id header.
 
 Who complained, in this order:
 
-1. our VERP return path (Original-Mail-From, else the original's Return-Path), through the VERP decoder, when it
-   verifies and carries the recipient: signed by us, so it wins over what the report says (anybody can mail a
-   report to the feedback address);
+1. our VERP return path (Original-Mail-From, or the original's Return-Path when that one is not ours), through
+   the VERP decoder, when it verifies and carries the recipient: signed by us, so it wins over what the report
+   says (anybody can mail a report to the feedback address);
 2. every usable ``Original-Rcpt-To`` (a redacted one, ``*``-masked or ``redacted@...``, is not usable);
 3. the legacy JMRP header ``X-HmXmrOriginalRecipient`` of the original (Microsoft removed it in 2026);
 4. our ``X-Mailinfra-Id`` header in the original, through the ``ident`` decoder (today it carries a keyed recipient
@@ -102,12 +102,17 @@ class FeedbackReport:
     """The value of our id header (``X-Mailinfra-Id``) in the original."""
     legacy_recipient: str | None
     """The legacy JMRP ``X-HmXmrOriginalRecipient`` address."""
+    original_return_path: str | None = None
+    """The original's Return-Path (without angle brackets), also when Original-Mail-From is given."""
 
 
 def _report_fields(msg: Message) -> Message | None:
-    part = next((p for p in msg.walk() if p.get_content_type() == 'message/feedback-report'), None)
+    part = next((p for p in _mime.report_parts(msg) if p.get_content_type() == 'message/feedback-report'), None)
     if part is None:
         return None
+    decoded = _mime.decoded_report(part)
+    if decoded is not None:
+        return _mime.header_block(decoded.decode('utf-8', 'replace'))
     payload = part.get_payload()
     if isinstance(payload, list) and payload and isinstance(payload[0], Message):
         fields: Message = payload[0]
@@ -135,7 +140,7 @@ def read_feedback_report(msg: Message, id_header: str = _mime.ID_HEADER) -> Feed
     list_match = _LIST_ID.search(list_id) if list_id else None
     dkim = [_DKIM_DOMAIN.search(value) for value in _mime.headers(head, 'DKIM-Signature')]
     return FeedbackReport(
-        feedback_type=feedback_type.lower() if feedback_type else None,
+        feedback_type=_mime.token(feedback_type),
         user_agent=_mime.header(fields, 'User-Agent'),
         version=_mime.header(fields, 'Version'),
         original_mail_from=_mime.mailbox(mail_from),
@@ -152,6 +157,7 @@ def read_feedback_report(msg: Message, id_header: str = _mime.ID_HEADER) -> Feed
         return_path=_mime.mailbox(mail_from) or _mime.mailbox(_mime.header(head, 'Return-Path')),
         id_header=_mime.header(head, id_header),
         legacy_recipient=_mime.address(_mime.header(head, LEGACY_JMRP_HEADER)),
+        original_return_path=_mime.mailbox(_mime.header(head, 'Return-Path')),
     )
 
 
@@ -177,7 +183,15 @@ def parse_arf(
         raise EventError('not-a-complaint', f'{source}: Feedback-Type {feedback_type!r} is not a complaint')
     problems: list[str] = []
     ident = _decoded(decoders.ident, report.id_header, 'id header', problems) or {}
-    verp = _decoded(decoders.verp, report.return_path, 'return path', problems) or {}
+    # Original-Mail-From first, then the original's Return-Path: a report may fill the first with something else
+    # (the From address), and either can be the one of ours that verifies.
+    sender: str | None = report.return_path
+    verp: _mime.Decoded = {}
+    for candidate in dict.fromkeys((report.return_path, report.original_return_path)):
+        decoded = _decoded(decoders.verp, candidate, 'return path', problems)
+        if decoded:
+            sender, verp = candidate, decoded
+            break
     ours = {name: ident.get(name) or verp.get(name) for name in _mime.DECODED_FIELDS}
     if len(report.original_rcpt_to) > _mime.MAX_RECIPIENTS:
         message = f'{source}: {len(report.original_rcpt_to)} Original-Rcpt-To fields, more than {_mime.MAX_RECIPIENTS}'
@@ -203,7 +217,7 @@ def parse_arf(
         source=source,
         stream=ours['stream'],
         sending_ip=report.source_ip,
-        sender=report.return_path,
+        sender=sender,
         message_id=report.message_id,
         segment=ours['segment'],
         campaign=ours['campaign'],

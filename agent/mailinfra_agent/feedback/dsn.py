@@ -66,18 +66,70 @@ class RecipientStatus:
     original_sender: str | None
 
 
+_PER_MESSAGE_FIELDS = frozenset(
+    {
+        'reporting-mta',
+        'dsn-gateway',
+        'received-from-mta',
+        'arrival-date',
+        'original-envelope-id',
+        'x-postfix-queue-id',
+        'x-postfix-sender',
+    }
+)
+
+
+def _split(block: Message) -> list[Message]:
+    """``block`` cut where another recipient's fields start: some MTAs separate blocks with a line of spaces, which
+    the parser reads as a folded field, so two recipients (or the per-message fields and the first recipient) end
+    up in one block. Field order varies (Postfix writes Final- before Original-Recipient, Sendmail the other way),
+    so a block starts at an Original- or Final-Recipient the current one already has (an Original-Recipient just
+    before a repeated Final-Recipient goes with it), or when the current one holds only per-message fields."""
+    chunks: list[list[tuple[str, str]]] = [[]]
+    seen: set[str] = set()  # the field names of the last chunk
+    for name, value in block.raw_items():
+        key = name.lower()
+        if key in ('original-recipient', 'final-recipient') and (
+            key in seen or (bool(seen) and seen <= _PER_MESSAGE_FIELDS)
+        ):
+            current = chunks[-1]
+            moved = [current.pop()] if current[-1][0].lower() == 'original-recipient' and key in seen else []
+            chunks.append(moved)
+            seen = {field.lower() for field, _ in moved}
+        chunks[-1].append((name, value))
+        seen.add(key)
+    if len(chunks) == 1:
+        return [block]
+    split: list[Message] = []
+    for chunk in chunks:
+        piece = Message()
+        for name, value in chunk:
+            piece[name] = value
+        split.append(piece)
+    return split
+
+
 def _blocks(part: Message) -> list[Message]:
+    """The header blocks of a delivery-status part (each cut by :func:`_split`)."""
+    return [piece for block in _parsed_blocks(part) for piece in _split(block)]
+
+
+def _parsed_blocks(part: Message) -> list[Message]:
     """The header blocks of a delivery-status part, however the parser left it: ``message/delivery-status`` comes
     split into blocks; another ``message/*`` type (RFC 6533's global one) as one message whose headers are the
-    first block and whose body holds the rest; a non-message type as text."""
+    first block and whose body holds the rest; a non-message type as text; one in base64 or quoted-printable
+    (RFC 6533 allows it on the global type, and some MTAs send it on both) decoded first."""
+    decoded = _mime.decoded_report(part)
     payload = part.get_payload()
-    if isinstance(payload, list) and part.get_content_type() == 'message/delivery-status':
+    if decoded is not None:
+        blocks, content = [], decoded.decode('utf-8', 'replace')
+    elif isinstance(payload, list) and part.get_content_type() == 'message/delivery-status':
         return [block for block in payload if isinstance(block, Message) and block.keys()]
-    if isinstance(payload, list):
+    elif isinstance(payload, list):
         first = payload[0] if payload and isinstance(payload[0], Message) else Message()
-        rest = first.get_payload()
+        rest = first.get_payload(decode=True)  # bytes as received: the text form would lose UTF-8 (RFC 6533)
         blocks = [first] if first.keys() else []
-        content = rest if isinstance(rest, str) else ''
+        content = rest.decode('utf-8', 'replace') if isinstance(rest, bytes) else ''
     else:
         blocks, content = [], _mime.part_text(part)
     chunks = content.replace('\r\n', '\n').split('\n\n')
@@ -86,7 +138,7 @@ def _blocks(part: Message) -> list[Message]:
 
 def read_delivery_status(msg: Message, source: str) -> list[RecipientStatus]:
     """The per-recipient blocks of the DSN ``msg``; EventError when it has no delivery-status part or no block."""
-    part = next((p for p in msg.walk() if p.get_content_type() in STATUS_PARTS), None)
+    part = next((p for p in _mime.report_parts(msg) if p.get_content_type() in STATUS_PARTS), None)
     if part is None:
         if _mime.truncated(msg):
             raise EventError('truncated', f'{source}: the message is cut off before its delivery-status part')
@@ -111,7 +163,7 @@ def read_delivery_status(msg: Message, source: str) -> list[RecipientStatus]:
         original = _mime.address(_mime.header(block, 'Original-Recipient'), typed=True)
         diagnostic = _mime.header(block, 'Diagnostic-Code')
         diagnostic_type, diagnostic = _mime.split_typed(diagnostic)
-        action = (_mime.header(block, 'Action') or '').lower().split(' ')[0] or None
+        action = _mime.token(_mime.header(block, 'Action'))
         found.append(
             RecipientStatus(
                 recipient=original or final,
@@ -147,7 +199,7 @@ def return_path(msg: Message, envelope_recipient: str | None, fallbacks: Iterabl
 def _enhanced(status: str | None) -> str | None:
     if status is None:
         return None
-    code = status.split(' ')[0]
+    code = _mime.token(status) or ''
     return code if enhanced_problem(code) is None and code[0] in '245' else None
 
 

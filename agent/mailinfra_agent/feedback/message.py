@@ -11,9 +11,13 @@ Dispatch:
 4. an ordinary message whose envelope recipient, recipient address or Subject carries one of our signed
    unsubscribe tokens (RFC 8058 ``mailto:`` / RFC 2369) -> one ``unsubscribe`` event; a forged or expired token ->
    ``bad-token``; a message sent to an unsubscribe address without a token -> ``no-token``;
-5. a message that looks like a bounce (null or MAILER-DAEMON sender, a bounce subject) but has no
-   delivery-status part -> ``no-delivery-status`` (``truncated`` when its MIME is cut off); anything else ->
-   ``unknown-format``.
+5. a message that looks like a bounce (a MAILER-DAEMON sender, a bounce subject) but has no delivery-status part
+   -> ``no-delivery-status`` (``truncated`` when its MIME is cut off); else an automatic reply (RFC 3834
+   ``Auto-Submitted``, ``X-Autoreply``, ``Precedence: auto_reply``, an out-of-office subject) -> ``auto-reply``
+   (never a bounce); else one with the null sender -> ``no-delivery-status``; anything else -> ``unknown-format``.
+
+A report part counts only outside attached messages: a DSN or ARF report forwarded inside a ``message/rfc822``
+part is not this message's report (``feedback._mime.report_parts``).
 
 Non-UTF-8 bytes never raise: header and body text is decoded as UTF-8 with U+FFFD replacement (an address that
 then contains U+FFFD is no address). So there is no ``encoding`` error from here. Nothing is read from the
@@ -49,6 +53,12 @@ _BOUNCE_SUBJECT = re.compile(
     r'|non[- ]?delivery|could not be delivered|delivery notification',
     re.IGNORECASE,
 )
+_AUTO_REPLY_SUBJECT = re.compile(
+    r'^(?:automatic reply|auto(?:matic)?[- ]?(?:reply|response)|auto:|out of (?:the )?office|abwesenheitsnotiz'
+    r'|r[ée]ponse automatique|respuesta autom[áa]tica|vacation)',
+    re.IGNORECASE,
+)
+_AUTO_REPLY_HEADERS = ('X-Autoreply', 'X-Autorespond', 'X-Autoreply-From')
 _UNSUBSCRIBE = re.compile(r'unsub', re.IGNORECASE)
 _SEPARATORS = '+-='
 
@@ -101,7 +111,7 @@ def _dispatch(
     content_type = msg.get_content_type()
     raw_type = msg.get_param('report-type', '') if content_type == 'multipart/report' else ''
     report_type = _mime.text(collapse_rfc2231_value(raw_type) if raw_type else '').strip().lower()
-    types = {part.get_content_type() for part in msg.walk()}
+    types = {part.get_content_type() for part in _mime.report_parts(msg)}
     if report_type == 'delivery-status' or types & set(dsn.STATUS_PARTS):
         return dsn.parse_dsn(msg, source, envelope_recipient, decoders=decoders, received=received, identity=identity)
     if report_type == 'feedback-report' or 'message/feedback-report' in types or arf.is_legacy_jmrp(msg):
@@ -115,13 +125,30 @@ def _dispatch(
         return unsubscribe
     sender = _mime.header(msg, 'Return-Path') or ''
     from_ = _mime.address(_mime.header(msg, 'From')) or ''
-    if sender.strip() == '<>' or _BOUNCE_SENDER.match(from_) or _BOUNCE_SUBJECT.search(_subject(msg)):
+    bounce = bool(_BOUNCE_SENDER.match(from_) or _BOUNCE_SUBJECT.search(_subject(msg)))
+    if not bounce and _auto_reply(msg):
+        raise EventError('auto-reply', f'{source}: an automatic reply (out of office), not a bounce')
+    if bounce or sender.strip() == '<>':
         if _mime.truncated(msg):
             raise EventError('truncated', f'{source}: a bounce whose MIME structure is cut off')
         raise EventError(
             'no-delivery-status', f'{source}: a bounce without a message/delivery-status part (not RFC 3464)'
         )
     raise EventError('unknown-format', f'{source}: neither a DSN, a complaint report nor an unsubscribe request')
+
+
+def _auto_reply(msg: Message) -> bool:
+    """An automatic reply (RFC 3834 ``Auto-Submitted: auto-replied``, the common X- headers and ``Precedence``,
+    or an out-of-office subject); bounces carry the RFC 3834 header too, so the caller asks only for messages
+    that do not look like one."""
+    auto = (_mime.header(msg, 'Auto-Submitted') or 'no').split(';')[0].strip().lower()
+    precedence = (_mime.header(msg, 'Precedence') or '').strip().lower()
+    return (
+        auto != 'no'
+        or precedence == 'auto_reply'
+        or any(_mime.header(msg, name) for name in _AUTO_REPLY_HEADERS)
+        or _AUTO_REPLY_SUBJECT.match(_subject(msg).strip()) is not None
+    )
 
 
 def _subject(msg: Message) -> str:
