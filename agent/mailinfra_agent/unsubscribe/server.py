@@ -1,8 +1,9 @@
 """The RFC 8058 one-click unsubscribe endpoint: ``POST /u/<token>`` unsubscribes, ``GET /u/<token>`` only asks.
 
 - ``POST`` with the body ``List-Unsubscribe=One-Click`` (``application/x-www-form-urlencoded`` or
-  ``multipart/form-data``, RFC 8058 §3.1): 200 when the token is valid, also for a retry of the same token.
-  Forged: 403; expired: 410; malformed token or body: 400; the store unusable: 503 with ``Retry-After``.
+  ``multipart/form-data``, RFC 8058 §3.1; with a Content-Length or chunked): 200 when the token is valid,
+  also for a retry of the same token. Forged: 403; expired: 410; malformed token or body: 400; the store
+  unusable: 503 with ``Retry-After``.
 - ``GET`` and ``HEAD`` never change anything (mail scanners follow links): a page with a button that POSTs.
 - Every client address (IPv6: its /64) has a token bucket of ``rate_limit`` requests a minute: 429 with
   ``Retry-After``. URL at most 2 KiB (414), body at most 4 KiB (413), a deadline per connection against slow
@@ -23,6 +24,7 @@ import hashlib
 import html
 import logging
 import os
+import re
 import socket
 import ssl
 import threading
@@ -62,6 +64,10 @@ MAX_CONNECTIONS = 64
 """Connections served at once; more are closed at once."""
 DRAIN = 65536
 """Octets of a too large body read and dropped before answering 413."""
+CHUNK_LINE = 1024
+"""Longest chunk-size or trailer line of a chunked body."""
+MAX_TRAILERS = 16
+_CHUNK_SIZE = re.compile(rb'[0-9A-Fa-f]{1,8}')
 STORE_RETRY_AFTER = 60
 ONE_CLICK = 'One-Click'
 
@@ -151,7 +157,9 @@ def one_click_body(content_type: str | None, body: bytes) -> bool:
     media = (content_type or 'application/x-www-form-urlencoded').split(';', 1)[0].strip().lower()
     if media == 'application/x-www-form-urlencoded':
         try:
-            fields = urllib.parse.parse_qs(body.decode('ascii'), keep_blank_values=True, max_num_fields=20)
+            # a trailing line break (curl --data-binary @file) is no part of the value
+            text = body.decode('ascii').rstrip(' \t\r\n')
+            fields = urllib.parse.parse_qs(text, keep_blank_values=True, max_num_fields=20)
         except (UnicodeDecodeError, ValueError):
             return False
         return fields.get('List-Unsubscribe') == [ONE_CLICK]
@@ -297,27 +305,75 @@ class Handler(BaseHTTPRequestHandler):
         self._send(HTTPStatus.OK, _page('Unsubscribed', 'You will not receive these mailings any more.'))
 
     def _body(self) -> bytes | None:
-        """The request body (at most MAX_BODY octets), or None when an error was answered."""
-        if self.headers.get('Transfer-Encoding') is not None:
-            self.server.note(self, 'malformed', HTTPStatus.LENGTH_REQUIRED)
-            self._send(HTTPStatus.LENGTH_REQUIRED, _page('Length required', 'Send the body with a Content-Length.'))
-            return None
-        length_text = self.headers.get('Content-Length', '0').strip()
+        """The request body (at most MAX_BODY octets), or None when an error was answered.
+
+        Framing follows RFC 9112 §6: a chunked body is read (HTTP/1.1 servers must), Content-Length and
+        Transfer-Encoding together, other transfer codings and differing Content-Length values are refused.
+        """
+        codings = self.headers.get_all('Transfer-Encoding') or []
+        lengths = self.headers.get_all('Content-Length') or []
+        if codings:
+            names = [name.strip().lower() for value in codings for name in value.split(',')]
+            if lengths or self.request_version == 'HTTP/1.0' or names[-1] != 'chunked':
+                return self._bad_body(HTTPStatus.BAD_REQUEST, 'The body framing is ambiguous (RFC 9112 section 6).')
+            if names != ['chunked']:
+                return self._bad_body(HTTPStatus.NOT_IMPLEMENTED, 'Only the chunked transfer coding is understood.')
+            return self._chunked()
+        values = {value.strip() for header in lengths for value in header.split(',')}
+        length_text = values.pop() if len(values) == 1 else ('0' if not lengths else '')
         if not (length_text.isascii() and length_text.isdigit()):
-            self.server.note(self, 'malformed', HTTPStatus.BAD_REQUEST)
-            self._send(HTTPStatus.BAD_REQUEST, _page('Bad request', 'The Content-Length is not a number.'))
-            return None
+            return self._bad_body(HTTPStatus.BAD_REQUEST, 'The Content-Length is not one number.')
         length = int(length_text)
         if length > MAX_BODY:
             self._discard(length)
-            self.server.note(self, 'malformed', HTTPStatus.REQUEST_ENTITY_TOO_LARGE)
-            self._send(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, _page('Too large', 'The request body is too large.'))
-            return None
+            return self._too_large()
         body = self.rfile.read(length)
         if len(body) != length:
             self.close_connection = True
             return None
         return body
+
+    def _chunked(self) -> bytes | None:
+        """A chunked body; larger than MAX_BODY: 413 (after reading at most DRAIN octets of it)."""
+        body = bytearray()
+        seen = 0
+        while True:
+            line = self.rfile.readline(CHUNK_LINE + 1)
+            if not line:
+                self.close_connection = True
+                return None
+            size_text = line.split(b';', 1)[0].strip()
+            if not line.endswith(b'\n') or not _CHUNK_SIZE.fullmatch(size_text):
+                return self._bad_body(HTTPStatus.BAD_REQUEST, 'The chunked body is malformed.')
+            size = int(size_text, 16)
+            if size == 0:
+                break
+            seen += size
+            if seen > DRAIN:
+                return self._too_large()
+            chunk = self.rfile.read(size)
+            if len(chunk) != size:
+                self.close_connection = True
+                return None
+            if seen <= MAX_BODY:
+                body += chunk
+            if self.rfile.readline(3) not in (b'\r\n', b'\n'):
+                return self._bad_body(HTTPStatus.BAD_REQUEST, 'The chunked body is malformed.')
+        for _ in range(MAX_TRAILERS + 1):  # trailer fields are read and ignored
+            line = self.rfile.readline(CHUNK_LINE + 1)
+            if line in (b'\r\n', b'\n'):
+                return bytes(body) if seen <= MAX_BODY else self._too_large()
+            if not line.endswith(b'\n'):
+                break
+        return self._bad_body(HTTPStatus.BAD_REQUEST, 'The chunked body is malformed.')
+
+    def _bad_body(self, status: HTTPStatus, text: str) -> None:
+        self.server.note(self, 'malformed', status)
+        self._send(status, _page('Bad request', text))
+
+    def _too_large(self) -> None:
+        self.server.note(self, 'malformed', HTTPStatus.REQUEST_ENTITY_TOO_LARGE)
+        self._send(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, _page('Too large', 'The request body is too large.'))
 
     def _discard(self, length: int) -> None:
         """Read and drop a too large body up to DRAIN octets, so the client sees the 413 before the close."""
