@@ -315,18 +315,22 @@ class Handler(BaseHTTPRequestHandler):
         if codings:
             names = [name.strip().lower() for value in codings for name in value.split(',')]
             if lengths or self.request_version == 'HTTP/1.0' or names[-1] != 'chunked':
-                return self._bad_body(HTTPStatus.BAD_REQUEST, 'The body framing is ambiguous (RFC 9112 section 6).')
+                self._bad_body(HTTPStatus.BAD_REQUEST, 'The body framing is ambiguous (RFC 9112 section 6).')
+                return None
             if names != ['chunked']:
-                return self._bad_body(HTTPStatus.NOT_IMPLEMENTED, 'Only the chunked transfer coding is understood.')
+                self._bad_body(HTTPStatus.NOT_IMPLEMENTED, 'Only the chunked transfer coding is understood.')
+                return None
             return self._chunked()
         values = {value.strip() for header in lengths for value in header.split(',')}
         length_text = values.pop() if len(values) == 1 else ('0' if not lengths else '')
         if not (length_text.isascii() and length_text.isdigit()):
-            return self._bad_body(HTTPStatus.BAD_REQUEST, 'The Content-Length is not one number.')
+            self._bad_body(HTTPStatus.BAD_REQUEST, 'The Content-Length is not one number.')
+            return None
         length = int(length_text)
         if length > MAX_BODY:
             self._discard(length)
-            return self._too_large()
+            self._too_large()
+            return None
         body = self.rfile.read(length)
         if len(body) != length:
             self.close_connection = True
@@ -344,13 +348,15 @@ class Handler(BaseHTTPRequestHandler):
                 return None
             size_text = line.split(b';', 1)[0].strip()
             if not line.endswith(b'\n') or not _CHUNK_SIZE.fullmatch(size_text):
-                return self._bad_body(HTTPStatus.BAD_REQUEST, 'The chunked body is malformed.')
+                self._bad_body(HTTPStatus.BAD_REQUEST, 'The chunked body is malformed.')
+                return None
             size = int(size_text, 16)
             if size == 0:
                 break
             seen += size
             if seen > DRAIN:
-                return self._too_large()
+                self._too_large()
+                return None
             chunk = self.rfile.read(size)
             if len(chunk) != size:
                 self.close_connection = True
@@ -358,14 +364,19 @@ class Handler(BaseHTTPRequestHandler):
             if seen <= MAX_BODY:
                 body += chunk
             if self.rfile.readline(3) not in (b'\r\n', b'\n'):
-                return self._bad_body(HTTPStatus.BAD_REQUEST, 'The chunked body is malformed.')
+                self._bad_body(HTTPStatus.BAD_REQUEST, 'The chunked body is malformed.')
+                return None
         for _ in range(MAX_TRAILERS + 1):  # trailer fields are read and ignored
             line = self.rfile.readline(CHUNK_LINE + 1)
             if line in (b'\r\n', b'\n'):
-                return bytes(body) if seen <= MAX_BODY else self._too_large()
+                if seen <= MAX_BODY:
+                    return bytes(body)
+                self._too_large()
+                return None
             if not line.endswith(b'\n'):
                 break
-        return self._bad_body(HTTPStatus.BAD_REQUEST, 'The chunked body is malformed.')
+        self._bad_body(HTTPStatus.BAD_REQUEST, 'The chunked body is malformed.')
+        return None
 
     def _bad_body(self, status: HTTPStatus, text: str) -> None:
         self.server.note(self, 'malformed', status)
