@@ -460,6 +460,25 @@ def test_framing_that_is_not_ambiguous(endpoint: Endpoint) -> None:
     assert [e.recipient for e in stored(endpoint)[0]] == ['same@example.net']
 
 
+def test_the_absolute_form_of_the_request_target_is_accepted(endpoint: Endpoint) -> None:
+    """RFC 9112 §3.2.2: a server must accept ``POST https://host/u/<token>`` (clients set up for a proxy send it)."""
+    token = endpoint.token('absolute@example.net')
+    target = f'https://127.0.0.1:{endpoint.port}/u/{token}'
+    context = client_context(endpoint.pki)
+    plain = socket.create_connection(('127.0.0.1', endpoint.port), timeout=10)
+    with plain, context.wrap_socket(plain, server_hostname='127.0.0.1') as tls:
+        tls.sendall(f'GET {target}?utm=1 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n'.encode('ascii'))
+        page = b''
+        while chunk := tls.recv(65536):
+            page += chunk
+    assert page.startswith(b'HTTP/1.1 200')
+    assert f'<form method="post" action="/u/{token}">'.encode('ascii') in page
+    body = 'List-Unsubscribe=One-Click'
+    request = f'POST {target.upper()[:8]}{target[8:]} HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n\r\n{body}'
+    assert raw(endpoint, request).startswith(b'HTTP/1.1 200')
+    assert [e.recipient for e in stored(endpoint)[0]] == ['absolute@example.net']
+
+
 @pytest.mark.parametrize('length', ['\u00b2', '1\u00b9'])  # digits to str.isdigit(), not to int()
 def test_a_content_length_of_other_digits_is_a_bad_request(endpoint: Endpoint, length: str) -> None:
     request = (

@@ -68,6 +68,7 @@ CHUNK_LINE = 1024
 """Longest chunk-size or trailer line of a chunked body."""
 MAX_TRAILERS = 16
 _CHUNK_SIZE = re.compile(rb'[0-9A-Fa-f]{1,8}')
+_ABSOLUTE_FORM = re.compile(r'https?://', re.IGNORECASE)
 STORE_RETRY_AFTER = 60
 ONE_CLICK = 'One-Click'
 
@@ -220,9 +221,17 @@ class Handler(BaseHTTPRequestHandler):
 
     # --- methods --------------------------------------------------------------------------------------------------
 
+    def _path(self) -> str:
+        """The path of the request target without its query; the absolute form (``https://host/u/...``), which
+        RFC 9112 §3.2.2 says servers must accept, gives its path."""
+        target = self.path
+        if _ABSOLUTE_FORM.match(target):
+            target = urllib.parse.urlsplit(target).path or '/'
+        return target.split('?', 1)[0]
+
     def _token(self) -> str | None:
         """The token of ``/u/<token>`` (a query string is ignored), or None (404)."""
-        path = self.path.split('?', 1)[0]
+        path = self._path()
         if not path.startswith(PATH_PREFIX):
             return None
         token = urllib.parse.unquote(path[len(PATH_PREFIX) :])
@@ -274,7 +283,7 @@ class Handler(BaseHTTPRequestHandler):
         self.server.note(self, 'confirm', HTTPStatus.OK, token)
         stream = result.token.stream.replace('_', ' ')
         text = f'Unsubscribe {result.token.recipient} from the {stream} mailings? Press the button to confirm.'
-        self._send(HTTPStatus.OK, _page('Unsubscribe', text, form_action=self.path.split('?', 1)[0]))
+        self._send(HTTPStatus.OK, _page('Unsubscribe', text, form_action=self._path()))
 
     do_HEAD = do_GET
 
