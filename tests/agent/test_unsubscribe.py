@@ -599,6 +599,36 @@ def test_connections_beyond_the_limit_are_closed(tmp_path: Path, pki: Pki) -> No
         running.server.server_close()
 
 
+def test_one_client_cannot_take_every_connection(tmp_path: Path, pki: Pki) -> None:
+    """A slowloris client from one address gets max_client_connections; another address is still served."""
+    path, key = write_contract(tmp_path, pki, sqlite_store(tmp_path))
+    running = start(path, (key,), pki, max_connections=8, max_client_connections=2, io_timeout=10, deadline=10)
+    try:
+        held = [socket.create_connection(('127.0.0.1', running.port), timeout=5) for _ in range(2)]
+        time.sleep(0.3)
+        extra = socket.create_connection(('127.0.0.1', running.port), timeout=5)
+        assert extra.recv(10) == b''  # closed at once, not at the 10 s deadline
+        extra.close()
+        other = http.client.HTTPSConnection(
+            '127.0.0.1', running.port, timeout=5, context=client_context(pki), source_address=('127.0.0.2', 0)
+        )
+        other.request('GET', f'/u/{running.token()}')
+        assert other.getresponse().status == 200
+        other.close()
+        for sock in held:
+            sock.close()
+        time.sleep(0.3)
+        assert running.request('GET', f'/u/{running.token()}')[0] == 200
+        for _ in range(100):  # the server's threads end just after their answers
+            if not running.server._clients:
+                break
+            time.sleep(0.05)
+        assert not running.server._clients  # every connection given back
+    finally:
+        running.server.shutdown()
+        running.server.server_close()
+
+
 # --- TLS -----------------------------------------------------------------------------------------------------------
 
 

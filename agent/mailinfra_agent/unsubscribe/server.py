@@ -7,7 +7,7 @@
 - ``GET`` and ``HEAD`` never change anything (mail scanners follow links): a page with a button that POSTs.
 - Every client address (IPv6: its /64) has a token bucket of ``rate_limit`` requests a minute: 429 with
   ``Retry-After``. URL at most 2 KiB (414), body at most 4 KiB (413), a deadline per connection against slow
-  clients, a bounded number of connections at once.
+  clients, a bounded number of connections at once (in all and per client).
 - Log lines name tokens and clients' addresses by a short hash only, never the token or the recipient.
 
 TLS: the contract's certificate and key (TLS 1.2 or later); a renewed certificate file is loaded at the next
@@ -37,7 +37,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from ..store import StoreError
-from .ratelimit import RateLimiter
+from .ratelimit import RateLimiter, client_key
 from .service import Outcome, Result, Unsubscriber, short_hash
 
 __all__ = [
@@ -62,6 +62,8 @@ DEADLINE = 30.0
 """Seconds a connection may last in all (TLS handshake, request, answer)."""
 MAX_CONNECTIONS = 64
 """Connections served at once; more are closed at once."""
+MAX_CLIENT_CONNECTIONS = 16
+"""Connections of one client (IPv6: one /64) at once: one slow client cannot take all MAX_CONNECTIONS."""
 DRAIN = 65536
 """Octets of a too large body read and dropped before answering 413."""
 CHUNK_LINE = 1024
@@ -430,6 +432,7 @@ class UnsubscribeServer(ThreadingHTTPServer):
         tls: TlsFiles | None,
         *,
         max_connections: int = MAX_CONNECTIONS,
+        max_client_connections: int = MAX_CLIENT_CONNECTIONS,
         deadline: float = DEADLINE,
         io_timeout: float = IO_TIMEOUT,
     ) -> None:
@@ -441,6 +444,8 @@ class UnsubscribeServer(ThreadingHTTPServer):
         self.io_timeout = io_timeout
         self._slots = threading.BoundedSemaphore(max_connections)
         self.max_connections = max_connections
+        self.max_client_connections = max_client_connections
+        self._clients: Counter[str] = Counter()
         self.counts: Counter[str] = Counter()
         self._counts_lock = threading.Lock()
         if ':' in address[0]:
@@ -476,17 +481,38 @@ class UnsubscribeServer(ThreadingHTTPServer):
             log.warning('unsubscribe: %d connections at once, refusing more', self.max_connections)
             self.shutdown_request(request)
             return
+        client = client_key(client_address[0])
+        with self._counts_lock:
+            admitted = self._clients[client] < self.max_client_connections
+            if admitted:
+                self._clients[client] += 1
+        if not admitted:
+            self._slots.release()
+            log.warning(
+                'unsubscribe: %d connections at once from client=%s, refusing more',
+                self.max_client_connections,
+                short_hash(client_address[0]),
+            )
+            self.shutdown_request(request)
+            return
         try:
             super().process_request(request, client_address)
         except BaseException:
-            self._slots.release()
+            self._release(client)
             raise
 
     def process_request_thread(self, request: Any, client_address: Any) -> None:
         try:
             super().process_request_thread(request, client_address)
         finally:
-            self._slots.release()
+            self._release(client_key(client_address[0]))
+
+    def _release(self, client: str) -> None:
+        with self._counts_lock:
+            self._clients[client] -= 1
+            if self._clients[client] <= 0:
+                del self._clients[client]
+        self._slots.release()
 
     def finish_request(self, request: Any, client_address: Any) -> None:
         request.settimeout(self.io_timeout)
