@@ -280,6 +280,29 @@ def test_a_valid_post_unsubscribes_once_and_a_retry_is_the_same_success(endpoint
     assert endpoint.server.counts['duplicate'] == 1
 
 
+def test_a_valid_token_for_an_address_that_cannot_be_suppressed_is_a_problem_not_silence(
+    endpoint: Endpoint, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The application signed a token for an address the suppression list refuses to hold: the recipient is
+    answered, but the operator sees a warning and an ``invalid-address`` problem (mail to it is not stopped)."""
+    caplog.set_level(logging.INFO, logger='mailinfra_agent.unsubscribe')
+    token = endpoint.token('gone\n@gmail.com')
+    for _ in range(2):
+        assert endpoint.post(token)[0] == 200
+    found, suppressions = stored(endpoint)
+    assert len(found) == 1 and suppressions == []
+    with endpoint.db() as db:
+        problems = problem_counts(db, endpoint.contract.host.name)
+    assert problems[(endpoint.contract.host.name, 'unsubscribe', 'invalid-address')] == 1
+    warnings = [record.getMessage() for record in caplog.records if record.levelno == logging.WARNING]
+    assert len(warnings) == 2 and all('not suppressed: invalid-address' in text for text in warnings)
+    assert all('gone' not in text for text in warnings)
+    # a valid address: no warning, no problem
+    caplog.clear()
+    assert endpoint.post(endpoint.token('fine@example.net'))[0] == 200
+    assert not [record for record in caplog.records if record.levelno >= logging.WARNING]
+
+
 def test_simultaneous_retries_are_one_event(endpoint: Endpoint) -> None:
     token = endpoint.token('busy@example.net')
     answers: list[int] = []

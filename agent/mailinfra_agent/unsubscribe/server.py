@@ -312,7 +312,8 @@ class Handler(BaseHTTPRequestHandler):
             self._refused(result, token)
             return
         scopes = ','.join(entry.scope for entry in result.added) or '-'
-        self.server.note(self, result.outcome, HTTPStatus.OK, token, f'stream={result.token.stream} new={scopes}')
+        detail = f'stream={result.token.stream} new={scopes}' + (f' {result.reason}' if result.reason else '')
+        self.server.note(self, result.outcome, HTTPStatus.OK, token, detail, warn=bool(result.reason))
         self._send(HTTPStatus.OK, _page('Unsubscribed', 'You will not receive these mailings any more.'))
 
     def _body(self) -> bytes | None:
@@ -459,12 +460,14 @@ class UnsubscribeServer(ThreadingHTTPServer):
         status: HTTPStatus,
         token: str | None = None,
         detail: str = '',
+        *,
+        warn: bool = False,
     ) -> None:
         """One log line per answer; the token and the recipient never appear, the client only as a short hash."""
         with self._counts_lock:
             self.counts[outcome] += 1
         method = handler.command if handler.command in ('GET', 'HEAD', 'POST', 'OPTIONS') else 'other'
-        level = logging.WARNING if outcome in ('store-unavailable', 'error') else logging.INFO
+        level = logging.WARNING if warn or outcome in ('store-unavailable', 'error') else logging.INFO
         log.log(
             level,
             'unsubscribe: %s %s status=%d client=%s token=%s%s',
