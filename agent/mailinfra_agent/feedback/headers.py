@@ -111,7 +111,7 @@ def list_unsubscribe_headers(
     """``List-Unsubscribe`` (https and, unless ``mailto_address`` is None, mailto) and ``List-Unsubscribe-Post``.
 
     ``now`` is the sending time in POSIX seconds (the token's age counts from it). Raises ValueError for a bad
-    URL, address or key.
+    URL, address or key, and for a control character (a line break) in the recipient, stream or segment.
     """
     token = make_token(recipient, stream, keys, now, segment=segment)
     uris = [f'<{unsubscribe_url(https_base_url, token)}>']
