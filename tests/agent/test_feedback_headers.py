@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email
+import email.message
 import email.policy
 import email.utils
 import re
@@ -185,26 +186,34 @@ def mailto_fields(mailto: str) -> tuple[str, str, str]:
     return address, address, parse_qs(url.query)['subject'][0]
 
 
-def test_a_mailto_unsubscribe_sent_by_a_mail_client_is_processed() -> None:
-    """The mailto URI followed as a mail client does, the message read as the bounce MX's pipe reads it."""
+LONGEST = 'l' * 64 + '@' + '.'.join(['d' * 63] * 2 + ['e' * 57, 'com'])
+
+
+@pytest.mark.parametrize('policy', [email.policy.SMTP, email.policy.default, email.policy.compat32])
+@pytest.mark.parametrize(('recipient', 'segment'), [('Ann@example.org', 'weekly'), (LONGEST, '\u00e9' * 31 + 'x')])
+def test_a_mailto_unsubscribe_sent_by_a_mail_client_is_processed(
+    policy: email.policy.Policy, recipient: str, segment: str
+) -> None:
+    """The mailto URI followed as a mail client does, the message read as the bounce MX's pipe reads it; a long
+    subject is folded or written as RFC 2047 encoded words by the client's library, and the token still reads."""
     headers = list_unsubscribe_headers(
-        'Ann@example.org', 'marketing', BASE, 'un#sub@bounces.example.com', [KEY], NOW, segment='weekly'
+        recipient, 'marketing', BASE, 'un#sub@bounces.example.com', [KEY], NOW, segment=segment
     )
     address, _, subject = mailto_fields(uris(headers[LIST_UNSUBSCRIBE])[1])
-    reply = EmailMessage(policy=email.policy.SMTP)
+    reply = email.message.Message(policy) if policy is email.policy.compat32 else EmailMessage(policy=policy)
     reply['From'] = 'someone.else@example.org'  # never trusted: the token names the recipient
     reply['To'] = address
     reply['Subject'] = subject
     reply['Date'] = email.utils.formatdate(NOW + 60)
     reply['Message-ID'] = '<reply-1@example.org>'
-    reply.set_content('This message will unsubscribe you.')
+    reply.set_payload('This message will unsubscribe you.\n')
     decoders = decoders_for([KEY], 86400, clock=lambda: NOW + 60)
     (event,) = parse_message(reply.as_bytes(), 'pipe', address, decoders=decoders)
     assert (event.kind, event.recipient, event.stream, event.segment) == (
         'unsubscribe',
-        'ann@example.org',
+        recipient.lower(),
         'marketing',
-        'weekly',
+        segment,
     )
 
 

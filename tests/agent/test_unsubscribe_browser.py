@@ -236,3 +236,18 @@ def test_the_page_button_unsubscribes_from_chromium_under_the_csp(endpoint: Endp
     browser.wait('Page.loadEventFired')
     assert browser.evaluate('document.title') == 'Unsubscribed'
     assert stored(endpoint)[0] == found
+
+
+def test_chromium_multipart_form_data_is_a_one_click_post(endpoint: Endpoint, browser: DevTools) -> None:
+    """RFC 8058 §3.1 allows multipart/form-data: the body as Chromium writes it (WebKitFormBoundary) is accepted."""
+    browser.load(url(endpoint, endpoint.token('multipart@example.net')))
+    browser.evaluate("document.forms[0].enctype = 'multipart/form-data'; document.querySelector('button').click()")
+    browser.wait('Page.loadEventFired')
+    assert browser.evaluate('document.title') == 'Unsubscribed'
+    posted = [
+        event['params']['request']['headers']['Content-Type']
+        for event in browser.events
+        if event.get('method') == 'Network.requestWillBeSent' and event['params']['request']['method'] == 'POST'
+    ]
+    assert len(posted) == 1 and posted[0].startswith('multipart/form-data; boundary=----WebKitFormBoundary')
+    assert [e.recipient for e in stored(endpoint)[0]] == ['multipart@example.net']
