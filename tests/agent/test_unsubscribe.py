@@ -502,6 +502,23 @@ def test_the_absolute_form_of_the_request_target_is_accepted(endpoint: Endpoint)
     assert [e.recipient for e in stored(endpoint)[0]] == ['absolute@example.net']
 
 
+@pytest.mark.parametrize(
+    ('head', 'status'),
+    [
+        ('HTTP/1.1\r\n', 400),  # RFC 9112 §3.2: an HTTP/1.1 request without Host is refused
+        ('HTTP/1.1\r\nHost: a\r\nHost: b\r\n', 400),  # and one with two
+        ('HTTP/1.0\r\nHost: a\r\nHost: b\r\n', 400),
+        ('HTTP/1.0\r\n', 200),  # HTTP/1.0 had no Host
+        ('HTTP/1.1\r\nHost: a\r\n', 200),
+    ],
+)
+def test_the_host_header(endpoint: Endpoint, head: str, status: int) -> None:
+    body = 'List-Unsubscribe=One-Click'
+    request = f'POST /u/{endpoint.token()} {head}Content-Length: {len(body)}\r\n\r\n{body}'
+    assert raw(endpoint, request).startswith(f'HTTP/1.1 {status}'.encode())
+    assert len(stored(endpoint)[0]) == (status == 200)
+
+
 @pytest.mark.parametrize('length', ['\u00b2', '1\u00b9'])  # digits to str.isdigit(), not to int()
 def test_a_content_length_of_other_digits_is_a_bad_request(endpoint: Endpoint, length: str) -> None:
     request = (

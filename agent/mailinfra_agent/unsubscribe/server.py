@@ -240,7 +240,7 @@ class Handler(BaseHTTPRequestHandler):
         return token if token and '/' not in token else None
 
     def _admit(self) -> str | None:
-        """Body, rate limit and URL size; None when an answer was sent already, else the token.
+        """Body, rate limit, Host header (RFC 9112 §3.2) and URL size; None when an answer was sent, else the token.
 
         The body is read first (at most MAX_BODY octets): closing a connection with unread data makes the kernel
         reset it, and the client might never see the answer.
@@ -257,6 +257,11 @@ class Handler(BaseHTTPRequestHandler):
                 _page('Too many requests', 'Please try again later.'),
                 (('Retry-After', str(int(wait))),),
             )
+            return None
+        hosts = self.headers.get_all('Host') or []
+        if len(hosts) > 1 or (not hosts and self.request_version not in ('HTTP/0.9', 'HTTP/1.0')):
+            self.server.note(self, 'malformed', HTTPStatus.BAD_REQUEST)
+            self._send(HTTPStatus.BAD_REQUEST, _page('Bad request', 'The request needs exactly one Host header.'))
             return None
         if len(self.path) > MAX_URL:
             self.server.note(self, 'malformed', HTTPStatus.REQUEST_URI_TOO_LONG)
