@@ -541,6 +541,9 @@ def test_rate_limit_per_client(tmp_path: Path, pki: Pki) -> None:
         assert b'Too many requests' in page
         assert stored(running) == ([], [])
         assert running.server.counts['rate-limited'] == 1
+        # headers naming another client change nothing: only the connection's address counts
+        forwarded = {'X-Forwarded-For': '198.51.100.7', 'X-Real-IP': '198.51.100.8', 'Forwarded': 'for=198.51.100.9'}
+        assert running.request('GET', f'/u/{token}', headers=forwarded)[0] == 429
     finally:
         running.server.shutdown()
         running.server.server_close()
