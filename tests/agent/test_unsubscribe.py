@@ -28,6 +28,7 @@ from mailinfra_agent.feedback.signing import new_key
 from mailinfra_agent.feedback.tokens import make_token
 from mailinfra_agent.store import Database, connect, migrate
 from mailinfra_agent.store.events import events, problem_counts
+from mailinfra_agent.suppression import canonical_address
 from mailinfra_agent.unsubscribe import (
     RateLimiter,
     TlsFiles,
@@ -301,6 +302,24 @@ def test_a_valid_token_for_an_address_that_cannot_be_suppressed_is_a_problem_not
     caplog.clear()
     assert endpoint.post(endpoint.token('fine@example.net'))[0] == 200
     assert not [record for record in caplog.records if record.levelno >= logging.WARNING]
+
+
+@pytest.mark.parametrize(
+    ('recipient', 'suppressed'),
+    [
+        ('User@B\u00fccher.example', 'user@xn--bcher-kva.example'),  # IDN domain: the gate looks up the xn-- form
+        ('reader@example.net.', 'reader@example.net'),  # a trailing dot
+        ('"reader"@example.net', 'reader@example.net'),  # a needlessly quoted local part
+    ],
+)
+def test_the_address_is_suppressed_in_the_form_the_gate_looks_up(
+    endpoint: Endpoint, recipient: str, suppressed: str
+) -> None:
+    assert endpoint.post(endpoint.token(recipient))[0] == 200
+    found, suppressions = stored(endpoint)
+    assert [e.recipient for e in found] == [suppressed]
+    assert suppressions == [('cold', suppressed, 'unsubscribe'), ('marketing', suppressed, 'unsubscribe')]
+    assert canonical_address(recipient) == suppressed  # what the gate and the policy service look up
 
 
 def test_simultaneous_retries_are_one_event(endpoint: Endpoint) -> None:

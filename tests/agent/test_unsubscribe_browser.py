@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from mailinfra_agent.suppression import canonical_address
 from tests.agent.test_unsubscribe import Endpoint, Pki, stored
 from tests.agent.test_unsubscribe import endpoint as endpoint
 from tests.agent.test_unsubscribe import pki as pki
@@ -215,7 +216,7 @@ def test_the_page_button_unsubscribes_from_chromium_under_the_csp(endpoint: Endp
     browser.wait('Page.loadEventFired')
     assert browser.evaluate('document.title') == 'Unsubscribed'
     found, _ = stored(endpoint)
-    assert [(e.recipient, e.stream) for e in found] == [(HOSTILE.lower(), 'marketing')]
+    assert [(e.recipient, e.stream) for e in found] == [(canonical_address(HOSTILE), 'marketing')]
     posted = [
         event['params']['request']
         for event in browser.events

@@ -18,7 +18,7 @@ from ..feedback.events import Event, event_key
 from ..feedback.tokens import TokenError, UnsubscribeToken, verify_token
 from ..store import Database, StoreError, connect
 from ..store.events import Problem, add_problems, insert_events
-from ..suppression import Entry, Policy, SuppressionList, Suppressor
+from ..suppression import Entry, Policy, SuppressionList, Suppressor, canonical_address
 
 __all__ = ['OUTCOMES', 'Outcome', 'Result', 'Unsubscriber', 'short_hash', 'unsubscribe_event']
 
@@ -56,7 +56,8 @@ def unsubscribe_event(token: UnsubscribeToken, now: float) -> Event:
         kind='unsubscribe',
         status='unsubscribe',
         time=now,
-        recipient=token.recipient.strip().lower(),
+        # the form the gate and the policy service look recipients up in (IDNA domain, no trailing dot)
+        recipient=canonical_address(token.recipient),
         source=SOURCE,
         stream=token.stream,
         segment=token.segment,
