@@ -244,7 +244,8 @@ class SuppressionList:
         ``'*'``); the address's :func:`legacy_address` too, where it has one."""
         moment = time.time() if now is None else now
         legacy = legacy_address(address)
-        hashes = (self.hash(address), self.hash(address) if legacy is None else self.hash(legacy))
+        hashed = self.hash(address)
+        hashes = (hashed, hashed if legacy is None else self.hash(legacy))
         rows = self.db.execute(
             f'SELECT {_COLUMNS} FROM suppressions WHERE address_hash IN (?, ?) AND scope IN (?, ?) '
             'AND (expires IS NULL OR expires > ?) ORDER BY scope = ?, address_hash <> ?',
