@@ -146,6 +146,9 @@ FAST_LINES = re.compile(
     r'|(removed)'
     r'|((?:to=<|from=<|message-id=|removed)[^\n]*+))(?=\n)'
 )
+MESSAGE_LIMIT = 2000
+"""Postfix cuts a log message (the text after ``program[pid]: ``) at this many bytes (``MSG_SYSLOG_RECLEN`` in
+its util/msg_syslog.c; ``maillog_file`` too): a delivery line with a long reply then has no closing parenthesis."""
 CHUNK_LINES = 2000
 """parse_lines joins and decodes this many lines at a time (a few hundred KB)."""
 FUTURE_SLACK = 2 * 86400.0
@@ -287,6 +290,13 @@ def smtp_code_of(diagnostic: str) -> str | None:
     if match is None and ('said: ' in diagnostic or 'to me: ' in diagnostic):
         match = SMTP_CODE.search(diagnostic)
     return match.group(1) if match else None
+
+
+def _cut_by_postfix(queue_id: str, text: str) -> bool:
+    """Whether the message ``<queue_id>: <text>`` is as long as Postfix lets one be: it cuts every message at
+    MESSAGE_LIMIT bytes (a line cut in a UTF-8 character, read with U+FFFD, is up to 2 bytes longer)."""
+    size = len(queue_id) + 2 + len(text.encode('utf-8', 'surrogateescape'))
+    return MESSAGE_LIMIT <= size <= MESSAGE_LIMIT + 2
 
 
 def _stamp_error(stamp: str, source: str, lineno: int) -> EventError:
@@ -692,9 +702,14 @@ class PostfixLogParser:
             if space < 0:
                 raise EventError('truncated', f'{source}:{lineno}: delivery line cut in its status: {text[-200:]!r}')
             raise EventError('unknown-status', f'{source}:{lineno}: unknown delivery status {word[:40]!r}')
-        if space < 0 or status_text[space + 1 : space + 2] != '(' or not status_text.endswith(')'):
+        if space < 0 or status_text[space + 1 : space + 2] != '(':
             raise EventError('truncated', f'{source}:{lineno}: delivery line cut in its status text: {text[-200:]!r}')
-        diagnostic = status_text[space + 2 : -1]
+        if status_text.endswith(')'):
+            diagnostic = status_text[space + 2 : -1]
+        elif _cut_by_postfix(queue_id, text):  # a long reply: Postfix logged its first part
+            diagnostic = status_text[space + 2 :]
+        else:
+            raise EventError('truncated', f'{source}:{lineno}: delivery line cut in its status text: {text[-200:]!r}')
         relay, delay, dsn = _delivery_fields(text[end + 3 : marker], source, lineno)
         time = self._time(stamp, source, lineno)
         return [

@@ -1,0 +1,146 @@
+"""The Postfix log parser and ``ingest run`` on logs a real Postfix 3.7 wrote, in the formats hosts write them.
+
+The files (``tests/agent/data/postfix-logs/``, README there says how they were made) hold the same deliveries as
+rsyslog (Debian 12's default RFC 3339 stamps, and its traditional format) and journalctl (``short-iso``,
+``short-precise``) write them, one run through ``maillog_file``, and a run across New Year.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import shutil
+import sqlite3
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mailinfra_agent.cli import main
+from mailinfra_agent.feedback.events import Event, EventError
+from mailinfra_agent.feedback.postfix_log import ParsedLines, PostfixLogParser
+from tests.agent.ingest_logs import contract_data
+
+DATA = Path(__file__).resolve().parent / 'data' / 'postfix-logs'
+SYSLOG = 'rsyslog-rfc3339.log'
+SAME_EVENTS = [SYSLOG, 'rsyslog-traditional.log', 'journalctl-short-iso.log', 'journalctl-short-precise.log']
+"""One Postfix run, as each of these logs it."""
+REFERENCE = dt.datetime(2026, 12, 8, tzinfo=dt.UTC).timestamp()
+LONG_REPLY = 'long1@r.test'
+"""The sink answered this recipient with a 41-line 550 reply: Postfix cut the line at 2,000 bytes."""
+
+
+def raw_lines(name: str) -> list[bytes]:
+    return (DATA / name).read_bytes().split(b'\n')[:-1]
+
+
+def parse(lines: list[bytes], reference: float = REFERENCE) -> ParsedLines:
+    return PostfixLogParser(reference_time=reference).parse_lines(lines, 'maillog')
+
+
+def delivered(parsed: ParsedLines) -> list[Event]:
+    return parsed.events + [event for event, _ in parsed.expiries]
+
+
+def outcomes(parsed: ParsedLines) -> list[tuple[Any, ...]]:
+    return sorted(
+        (e.queue_id, e.recipient, e.status, e.dsn, e.relay, e.smtp_code, e.sender, e.message_id, e.stream)
+        for e in delivered(parsed)
+    )
+
+
+@pytest.mark.parametrize('name', SAME_EVENTS)
+def test_each_format_gives_the_deliveries_postfix_logged(name: str) -> None:
+    parsed = parse(raw_lines(name))
+    assert parsed.problems == []
+    assert Counter(e.status for e in delivered(parsed)) == {'sent': 20, 'deferred': 61, 'bounced': 6, 'expired': 9}
+    assert outcomes(parsed) == outcomes(parse(raw_lines(SYSLOG)))
+    # The same moments (short-iso has whole seconds only), all on the day of the run.
+    exact = sorted(e.time for e in delivered(parse(raw_lines(SYSLOG))))
+    assert all(abs(a - b) < 1 for a, b in zip(sorted(e.time for e in delivered(parsed)), exact, strict=True))
+    assert {dt.datetime.fromtimestamp(e.time, dt.UTC).date() for e in delivered(parsed)} == {dt.date(2026, 12, 7)}
+
+
+@pytest.mark.parametrize('name', [*SAME_EVENTS, 'maillog-file.log', 'new-year.log'])
+def test_line_by_line_gives_the_same(name: str) -> None:
+    lines = raw_lines(name)
+    parser = PostfixLogParser(reference_time=REFERENCE)
+    one_by_one = [r for n, line in enumerate(lines, 1) for r in parser.parse_line(line.decode(), 'maillog', n)]
+    batch = parse(lines)
+    assert batch.expiries == []  # every expiry's recipients were seen deferred: the events come in line order
+    assert [r for r in one_by_one if isinstance(r, Event)] == batch.events
+    assert [r for r in one_by_one if not isinstance(r, Event)] == batch.messages
+
+
+@pytest.mark.parametrize('name', [*SAME_EVENTS, 'maillog-file.log'])
+def test_a_long_reply_postfix_cut_is_still_a_bounce(name: str) -> None:
+    (line,) = [line for line in raw_lines(name) if f'to=<{LONG_REPLY}>'.encode() in line]
+    assert not line.endswith(b')')  # as Postfix wrote it: the message cut at 2,000 bytes
+    assert len(line.split(b']: ', 1)[1]) == 2000
+    (event,) = [e for e in parse(raw_lines(name)).events if e.recipient == LONG_REPLY]
+    assert (event.status, event.dsn, event.smtp_code) == ('bounced', '5.7.1', '550')
+    assert event.diagnostic is not None
+    assert event.diagnostic.startswith('host 127.0.0.1[127.0.0.1] said: 550-5.7.1 000 xxx')
+
+
+def test_a_line_cut_shorter_than_postfix_cuts_stays_an_error() -> None:
+    (line,) = [line for line in raw_lines(SYSLOG) if f'to=<{LONG_REPLY}>'.encode() in line]
+    parser = PostfixLogParser(reference_time=REFERENCE)
+    with pytest.raises(EventError) as error:
+        parser.parse_line(line[:-1].decode(), 'maillog', 7)
+    assert error.value.reason == 'truncated'
+    assert parse([line[:-1]]).problems[0][1] is not None
+
+
+def test_address_verification_and_other_lines_are_no_deliveries() -> None:
+    text = (DATA / SYSLOG).read_text(encoding='utf-8')
+    assert len(re.findall(r'status=(?:deliverable|undeliverable) ', text)) == 4  # sendmail -bv
+    lines_with_status = len(re.findall(r', status=(?:sent|deferred|bounced) ', text))
+    events = parse(raw_lines(SYSLOG)).events
+    assert lines_with_status == len([e for e in events if e.status != 'expired']) == 87
+
+
+def test_crlf_and_lines_without_a_pid_give_the_same() -> None:
+    lines = raw_lines(SYSLOG)
+    assert outcomes(parse([line + b'\r' for line in lines])) == outcomes(parse(lines))
+    without_pid = [re.sub(rb'^(\S+ \S+ \S+)\[\d+\]: ', rb'\1: ', line) for line in lines]
+    assert without_pid != lines
+    assert outcomes(parse(without_pid)) == outcomes(parse(lines))
+
+
+def test_the_maillog_file_run() -> None:
+    parsed = parse(raw_lines('maillog-file.log'))
+    assert parsed.problems == []
+    assert Counter(e.status for e in delivered(parsed)) == {'sent': 20, 'deferred': 62, 'bounced': 6, 'expired': 9}
+
+
+def test_a_log_across_new_year_gets_both_years() -> None:
+    lines = raw_lines('new-year.log')
+    new_year = dt.datetime(2027, 1, 1, tzinfo=dt.UTC).timestamp()
+    parsed = parse(lines, reference=new_year + 300)  # read five minutes into 2027
+    assert parsed.problems == []
+    years = Counter(
+        (dt.datetime.fromtimestamp(e.time, dt.UTC).year, len(e.queue_id or '') > 12) for e in delivered(parsed)
+    )
+    assert years == {(2026, False): 29, (2027, True): 29}  # short queue ids before midnight, long ones after
+    assert all(new_year - 30 < e.time < new_year + 10 for e in delivered(parsed))
+
+
+def test_ingest_run_stores_what_postfix_logged(tmp_path: Path) -> None:
+    log = tmp_path / 'mail.log'
+    shutil.copy(DATA / SYSLOG, log)
+    contract = tmp_path / 'agent.json'
+    store = tmp_path / 'agent.db'
+    contract.write_text(json.dumps(contract_data({'backend': 'sqlite', 'path': str(store)}, {})), encoding='utf-8')
+    assert main(['ingest', '--contract', str(contract), 'run', '--once', '--no-contract-logs', '--log', str(log)]) == 0
+    with sqlite3.connect(store) as db:
+        counts = dict(db.execute("SELECT status, count(*) FROM feedback_events WHERE kind = 'delivery' GROUP BY 1"))
+        problems = db.execute('SELECT reason, count FROM ingest_problems').fetchall()
+        bounced = db.execute(
+            "SELECT dsn, smtp_code FROM feedback_events WHERE recipient = ? AND status = 'bounced'", (LONG_REPLY,)
+        ).fetchall()
+    assert counts == {'sent': 20, 'deferred': 61, 'bounced': 6, 'expired': 9}
+    assert problems == []
+    assert bounced == [('5.7.1', '550')]
