@@ -12,6 +12,8 @@ import json
 import re
 import shutil
 import sqlite3
+import subprocess
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -19,8 +21,10 @@ from typing import Any
 import pytest
 
 from mailinfra_agent.cli import main
+from mailinfra_agent.contract import load_contract
 from mailinfra_agent.feedback.events import Event, EventError
-from mailinfra_agent.feedback.postfix_log import ParsedLines, PostfixLogParser
+from mailinfra_agent.feedback.postfix_log import UTC, ParsedLines, PostfixLogParser, local_zone
+from mailinfra_agent.ingest.service import postfix_parser
 from tests.agent.ingest_logs import contract_data
 
 DATA = Path(__file__).resolve().parent / 'data' / 'postfix-logs'
@@ -144,3 +148,42 @@ def test_ingest_run_stores_what_postfix_logged(tmp_path: Path) -> None:
     assert counts == {'sent': 20, 'deferred': 61, 'bounced': 6, 'expired': 9}
     assert problems == []
     assert bounced == [('5.7.1', '550')]
+
+
+def test_yearless_stamps_are_read_in_the_hosts_zone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Postfix writes local time (here postlog(1) itself, ``maillog_file = /dev/stdout``); ingest reads it so."""
+    (tmp_path / 'main.cf').write_text(
+        f'compatibility_level = 3.6\nmaillog_file = /dev/stdout\nqueue_directory = {tmp_path}\n', encoding='utf-8'
+    )
+    text = (
+        '4jjfL36pDSzSxKv: to=<a@r.test>, relay=none, delay=1, delays=1/0/0/0, dsn=2.0.0, status=sent (250 2.0.0 Ok)'
+    )
+    zone = 'America/New_York'
+    before = time.time()
+    written = subprocess.run(
+        ['postlog', '-c', str(tmp_path), '-t', 'postfix-marketing/smtp', text],
+        env={'TZ': zone, 'PATH': '/usr/sbin:/usr/bin:/sbin:/bin'},
+        capture_output=True,
+        check=True,
+        text=True,
+    ).stdout
+    after = time.time()
+    assert written.endswith(f']: {text}\n')
+    monkeypatch.setenv('TZ', zone)
+    contract = load_contract(contract_data({'backend': 'sqlite', 'path': str(tmp_path / 'agent.db')}, {}))
+    (event,) = postfix_parser(contract).parse_line(written, 'maillog', 1)
+    assert int(before) <= event.time <= after  # the same moment, not five hours off
+
+
+def test_local_zone(tmp_path: Path) -> None:
+    assert str(local_zone({'TZ': 'America/New_York'})) == 'America/New_York'
+    assert str(local_zone({'TZ': ':Europe/Berlin'})) == 'Europe/Berlin'
+    assert local_zone({'TZ': 'Etc/UTC'}) is UTC  # the fixed-offset fast path
+    assert local_zone({}, '/usr/share/zoneinfo/Etc/UTC') is UTC
+    assert local_zone({}, '/usr/share/zoneinfo/Asia/Kolkata').utcoffset(dt.datetime(2026, 1, 1)) == dt.timedelta(
+        hours=5, minutes=30
+    )
+    # unreadable: UTC, as before there was a zone
+    assert local_zone({'TZ': 'No/Such_Zone'}) is UTC
+    assert local_zone({'TZ': '../../etc/passwd'}) is UTC
+    assert local_zone({}, str(tmp_path / 'missing')) is UTC

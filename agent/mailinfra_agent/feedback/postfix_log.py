@@ -11,9 +11,12 @@ Line formats (the header before ``program[pid]: ``):
 - classic syslog, ``Dec  6 06:00:00 host postfix-marketing/smtp[123]: ...``;
 - Postfix's own ``maillog_file`` (postlogd, what the roles write), ``Dec 06 06:00:00 host ...`` (day zero-padded;
   a fraction of seconds after the time is accepted too);
-- RFC 3339 (rsyslog's high-precision format), ``2026-12-06T06:00:00.123456+00:00 host ...``.
+- RFC 3339 (rsyslog's high-precision format, Debian's default), ``2026-12-06T06:00:00.123456+00:00 host ...``;
+- journalctl's ``short``, ``short-precise`` (as postlogd's), ``short-iso`` and ``short-iso-precise``
+  (``2026-12-06T06:00:00+0000``); a program without ``[pid]``; a CR before the newline.
 
-Yearless stamps are read in ``tz`` (default UTC) and get the latest year that puts them at most two days after
+Postfix writes yearless stamps in the host's local time: they are read in ``tz`` (default UTC; ingest passes
+:func:`local_zone`) and get the latest year that puts them at most two days after
 ``reference_time`` (default: now, moved with the clock every hour while following a log; the slack covers clock
 and zone skew); pass the file's modification time when reading an old file, so a log that crosses New Year gets
 both years right.
@@ -41,8 +44,11 @@ Decisions:
   ``sender == ''`` when its qmgr line was seen (a report should leave those out of the stream's rates).
 - **Address verification** probes (``status=deliverable``/``undeliverable``) are not deliveries: ignored.
   ``status=SOFTBOUNCE`` (``soft_bounce = yes``) is a deferral.
+- **Cut by Postfix.** Postfix cuts every log message at 2,000 bytes (``MESSAGE_LIMIT``): a delivery line with a
+  long remote reply has no closing parenthesis. A message of that length is still its event, with the reply text
+  as logged.
 - **Bad input.** Lines of other programs and Postfix messages the parser does not know give ``[]``. A delivery
-  line that is cut (no ``status=``, no closing parenthesis) raises ``EventError('truncated', ...)``; one with
+  line that is cut otherwise (no ``status=``, no closing parenthesis) raises ``EventError('truncated', ...)``; one with
   unreadable fields or stamp ``EventError('garbage', ...)``; an unknown status word
   ``EventError('unknown-status', ...)``; a line with a surrogate no bytes decode to (``'\\ud800'``; not one
   of ``surrogateescape``'s) ``EventError('encoding', ...)``. Messages start with ``source:lineno:``. Text decoded
@@ -67,16 +73,27 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 import hashlib
+import os
 import re
 import time as time_module
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from itertools import accumulate
 from typing import final
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from mailinfra_agent.feedback.events import Event, EventError, Status, event_key
 
-__all__ = ['Instance', 'IspMatcher', 'MessageSeen', 'ParsedLines', 'PostfixLogParser', 'Record', 'smtp_code_of']
+__all__ = [
+    'Instance',
+    'IspMatcher',
+    'MessageSeen',
+    'ParsedLines',
+    'PostfixLogParser',
+    'Record',
+    'local_zone',
+    'smtp_code_of',
+]
 
 UTC = dt.UTC
 MONTH_NAMES = ('Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec')
@@ -290,6 +307,23 @@ def smtp_code_of(diagnostic: str) -> str | None:
     if match is None and ('said: ' in diagnostic or 'to me: ' in diagnostic):
         match = SMTP_CODE.search(diagnostic)
     return match.group(1) if match else None
+
+
+def local_zone(environ: Mapping[str, str] = os.environ, localtime: str = '/etc/localtime') -> dt.tzinfo:
+    """The zone this host's programs write local times in (Postfix's yearless stamps): ``TZ``, else
+    ``/etc/localtime``; ``dt.UTC`` for a zone that is UTC all year (the parser's fast path) and when neither reads."""
+    name = environ.get('TZ', '').removeprefix(':')
+    try:
+        if name:
+            zone: dt.tzinfo = ZoneInfo(name)
+        else:
+            with open(localtime, 'rb') as handle:
+                zone = ZoneInfo.from_file(handle, key='localtime')
+    except (OSError, ValueError, ZoneInfoNotFoundError):
+        return UTC
+    year = dt.datetime.now(UTC).year
+    days = (dt.datetime(y, m, 1) for y in (year - 1, year, year + 1) for m in (1, 7))
+    return UTC if all(zone.utcoffset(day) == dt.timedelta(0) for day in days) else zone
 
 
 def _cut_by_postfix(queue_id: str, text: str) -> bool:
