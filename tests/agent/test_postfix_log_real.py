@@ -187,3 +187,53 @@ def test_local_zone(tmp_path: Path) -> None:
     assert local_zone({'TZ': 'No/Such_Zone'}) is UTC
     assert local_zone({'TZ': '../../etc/passwd'}) is UTC
     assert local_zone({}, str(tmp_path / 'missing')) is UTC
+
+
+QUOTED = [
+    '"a b"@r.test',
+    '"a>, relay=x, delay=1, delays=1, dsn=2.0.0, status=sent (250 ok)"@r.test',
+    'jörg@r.test',
+    '"odd>, x"@r.test',
+    '"q\\"x"@r.test',
+    '"unknown>, relay=x"@r.test',
+]
+
+
+def test_quoted_addresses_are_read_whole() -> None:
+    """Postfix quotes a local part with specials; a quoted ``>, status=...`` is part of the address."""
+    lines = raw_lines('quoted-addresses.log')
+    parsed = parse(lines)
+    assert parsed.problems == []
+    assert parsed.expiries == []  # the sender '"x>, status=expired"@...' is no expiry
+    got = [(e.recipient, e.status, e.dsn, e.relay, e.sender) for e in parsed.events]
+    odd_sender, other_sender = '"x>, status=expired"@bounces.example.test', '"y>, size=1"@bounces.example.test'
+    relay = '127.0.0.1[127.0.0.1]:49809'
+    assert sorted(got[:6]) == [(address, 'bounced', '5.6.7', relay, odd_sender) for address in sorted(QUOTED)]
+    assert got[6:9] == [
+        ('grey.z@r.test', 'deferred', '4.2.0', relay, other_sender),
+        ('ok.z@r.test', 'sent', '2.0.0', relay, other_sender),
+        (odd_sender, 'sent', '2.0.0', relay, ''),  # the non-delivery notification to that sender
+    ]
+    assert [m.sender for m in parsed.messages if m.sender is not None] == [odd_sender, other_sender, '']
+    parser = PostfixLogParser(reference_time=REFERENCE)
+    one_by_one = [r for n, line in enumerate(lines, 1) for r in parser.parse_line(line.decode(), 'maillog', n)]
+    assert [r for r in one_by_one if isinstance(r, Event)] == parsed.events
+
+
+def test_a_quoted_orig_to_is_read_whole() -> None:
+    line = (
+        'Dec  7 11:01:31 mx1 postfix-marketing/smtp[1]: 4jjfL36pDSzSxKv: to=<ok@r.test>, '
+        'orig_to=<"list>, relay=x, status=sent (1)"@r.test>, relay=127.0.0.1[127.0.0.1]:25, delay=1, '
+        'delays=1/0/0/0, dsn=5.1.1, status=bounced (host 127.0.0.1[127.0.0.1] said: 550 5.1.1 no)'
+    )
+    (event,) = PostfixLogParser(reference_time=REFERENCE).parse_line(line, 'maillog', 1)
+    assert isinstance(event, Event)
+    assert (event.recipient, event.status, event.relay, event.dsn) == (
+        'ok@r.test',
+        'bounced',
+        '127.0.0.1[127.0.0.1]:25',
+        '5.1.1',
+    )
+    with pytest.raises(EventError) as error:  # the quote never closes
+        PostfixLogParser(reference_time=REFERENCE).parse_line(line.replace('(1)"@', '(1)@'), 'm', 1)
+    assert error.value.reason == 'truncated'

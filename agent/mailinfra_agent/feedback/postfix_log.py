@@ -44,6 +44,8 @@ Decisions:
   ``sender == ''`` when its qmgr line was seen (a report should leave those out of the stream's rates).
 - **Address verification** probes (``status=deliverable``/``undeliverable``) are not deliveries: ignored.
   ``status=SOFTBOUNCE`` (``soft_bounce = yes``) is a deferral.
+- **Quoted addresses.** Postfix quotes a local part with specials, and such a part may hold ``>, status=sent (``
+  or ``>, size=``: the address ends after its closing quote (``_address_end``); FAST takes no quoted address.
 - **Cut by Postfix.** Postfix cuts every log message at 2,000 bytes (``MESSAGE_LIMIT``): a delivery line with a
   long remote reply has no closing parenthesis. A message of that length is still its event, with the reply text
   as logged.
@@ -130,9 +132,9 @@ OTHER_TO = re.compile(rb'to=<(?<!: to=<)')
 FAST = re.compile(
     r'(?:(\d\S*)|([A-Za-z]\S* {1,2}\S+ \S+)) \S+ ([^\s\[\]]+)\[\d+\]: '
     r'([0-9A-F]{5,20}|[0-9B-DF-HJ-NP-TV-Zb-df-hj-np-tv-z]{10,30}): '
-    r'(?:to=<([^>]*)>, relay=([^,]*), delay=(\d+(?:\.\d+)?), delays=[^,]*, dsn=([245]\.\d{1,3}\.\d{1,3}), '
+    r'(?:to=<([^>"]*)>, relay=([^,]*), delay=(\d+(?:\.\d+)?), delays=[^,]*, dsn=([245]\.\d{1,3}\.\d{1,3}), '
     r'status=(sent|deferred|bounced|SOFTBOUNCE) \(((?:([245]\d\d)(?=[ -]|\)\Z))?.*)\)'
-    r'|from=<([^>]*)>, (?:(size=)|status=expired)[^\r]*'
+    r'|from=<([^>"]*)>, (?:(size=)|status=expired)[^\r]*'
     r'|message-id=<([^\s<>]*)>'
     r'|(removed))\Z'
 )
@@ -147,6 +149,8 @@ def _ascii(excluded: str = '', *, space: bool = True) -> str:
 
 
 _S, _DOT = _ascii(space=False), _ascii()
+_ADDRESS = _ascii('>"')
+"""An address FAST_LINES reads: no quoted local part (parse_line finds where one ends)."""
 # parse_lines: FAST over a chunk of lines ("\n" + the lines joined with "\n" + "\n"), as one finditer: each match is a
 # line FAST matches. Its classes take ASCII only (and no newline), so a line with anything else (or U+FFFD) does not
 # match, as FAST is tried on ASCII lines only; quantifiers that cannot give anything back are possessive (a line of
@@ -155,10 +159,10 @@ _S, _DOT = _ascii(space=False), _ascii()
 FAST_LINES = re.compile(
     rf'\n(?:([0-9]{_S}*+)|([A-Za-z]{_S}*+ {{1,2}}+{_S}++ {_S}++)) {_S}++ ({_ascii("[]", space=False)}++)\[[0-9]++\]: '
     r'([0-9A-F]{5,20}+|[0-9B-DF-HJ-NP-TV-Zb-df-hj-np-tv-z]{10,30}+): '
-    rf'(?:to=<({_ascii(">")}*+)>, relay=({_ascii(",")}*+), delay=([0-9]++(?:\.[0-9]++)?), delays={_ascii(",")}*+, '
+    rf'(?:to=<({_ADDRESS}*+)>, relay=({_ascii(",")}*+), delay=([0-9]++(?:\.[0-9]++)?), delays={_ascii(",")}*+, '
     r'dsn=([245]\.[0-9]{1,3}\.[0-9]{1,3}), '
     rf'status=(sent|deferred|bounced|SOFTBOUNCE) \(((?:([245][0-9][0-9])(?=[ -]|\)\n))?{_DOT}*)\)'
-    rf'|from=<({_ascii(">")}*+)>, (?:(size=)|status=expired){_ascii(chr(13))}*+'
+    rf'|from=<({_ADDRESS}*+)>, (?:(size=)|status=expired){_ascii(chr(13))}*+'
     rf'|message-id=<({_ascii("<>", space=False)}*+)>'
     r'|(removed)'
     r'|((?:to=<|from=<|message-id=|removed)[^\n]*+))(?=\n)'
@@ -324,6 +328,20 @@ def local_zone(environ: Mapping[str, str] = os.environ, localtime: str = '/etc/l
     year = dt.datetime.now(UTC).year
     days = (dt.datetime(y, m, 1) for y in (year - 1, year, year + 1) for m in (1, 7))
     return UTC if all(zone.utcoffset(day) == dt.timedelta(0) for day in days) else zone
+
+
+def _address_end(text: str, start: int, end: str) -> int:
+    """Where ``end`` (``'>'``, ``'>, '``) closes the address that starts at ``text[start]``, or -1. Postfix quotes a
+    local part with specials (``"odd>, status=sent"@example.com``, ``\\`` before ``"`` and ``\\``): the search starts
+    after its closing quote."""
+    if text.startswith('"', start):
+        index, size = start + 1, len(text)
+        while index < size and text[index] != '"':
+            index += 2 if text[index] == '\\' else 1
+        if index >= size:
+            return -1
+        start = index + 1
+    return text.find(end, start)
 
 
 def _cut_by_postfix(queue_id: str, text: str) -> bool:
@@ -717,13 +735,19 @@ class PostfixLogParser:
         source: str,
         lineno: int,
     ) -> list[Record]:
-        end = text.find('>, ', 4)
+        end = _address_end(text, 4, '>, ')
         if end < 0:
             raise EventError(
                 'truncated', f'{source}:{lineno}: delivery line without the end of its recipient: {text[:200]!r}'
             )
         recipient = text[4:end].lower()
-        marker = text.find(', status=', end)
+        fields = end + 3
+        if text.startswith('orig_to=<', fields):  # the address before virtual aliasing
+            original_end = _address_end(text, fields + 9, '>, ')
+            if original_end < 0:
+                raise EventError('truncated', f'{source}:{lineno}: delivery line cut in its orig_to: {text[:200]!r}')
+            fields = original_end + 3
+        marker = text.find(', status=', fields)
         if marker < 0:
             raise EventError('truncated', f'{source}:{lineno}: delivery line without status=: {text[:200]!r}')
         status_text = text[marker + 9 :]
@@ -744,7 +768,7 @@ class PostfixLogParser:
             diagnostic = status_text[space + 2 :]
         else:
             raise EventError('truncated', f'{source}:{lineno}: delivery line cut in its status text: {text[-200:]!r}')
-        relay, delay, dsn = _delivery_fields(text[end + 3 : marker], source, lineno)
+        relay, delay, dsn = _delivery_fields(text[fields:marker], source, lineno)
         time = self._time(stamp, source, lineno)
         return [
             self._delivery_event(
@@ -823,7 +847,7 @@ class PostfixLogParser:
         source: str,
         lineno: int,
     ) -> list[Record]:
-        end = text.find('>', 6)
+        end = _address_end(text, 6, '>')
         if end < 0:
             raise EventError(
                 'truncated', f'{source}:{lineno}: from= line without the end of its sender: {text[:200]!r}'
