@@ -237,3 +237,13 @@ def test_a_quoted_orig_to_is_read_whole() -> None:
     with pytest.raises(EventError) as error:  # the quote never closes
         PostfixLogParser(reference_time=REFERENCE).parse_line(line.replace('(1)"@', '(1)@'), 'm', 1)
     assert error.value.reason == 'truncated'
+
+
+def test_address_verification_probes_are_no_deliveries_nor_problems() -> None:
+    lines = raw_lines('address-verification.log')
+    text = b'\n'.join(lines).decode()
+    assert text.count('status=undeliverable-but-not-cached (') == 9
+    assert text.count('status=deliverable (') == 1
+    parsed = parse(lines)
+    assert (parsed.events, parsed.expiries, parsed.problems) == ([], [], [])
+    assert len(parsed.messages) == 20  # each probe's qmgr from= and cleanup message-id= lines

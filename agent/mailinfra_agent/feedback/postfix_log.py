@@ -42,7 +42,8 @@ Decisions:
   delivery attempt: no event (the recipient's ``bounced``/``expired`` event came from its own line). The
   notification NEW is then an ordinary message with the null sender: its delivery yields events with
   ``sender == ''`` when its qmgr line was seen (a report should leave those out of the stream's rates).
-- **Address verification** probes (``status=deliverable``/``undeliverable``) are not deliveries: ignored.
+- **Address verification** probes (``status=deliverable``/``undeliverable``, and
+  ``undeliverable-but-not-cached`` with ``address_verify_negative_cache = no``) are not deliveries: ignored.
   ``status=SOFTBOUNCE`` (``soft_bounce = yes``) is a deferral.
 - **Quoted addresses.** Postfix quotes a local part with specials, and such a part may hold ``>, status=sent (``
   or ``>, size=``: the address ends after its closing quote (``_address_end``); FAST takes no quoted address.
@@ -116,7 +117,8 @@ STATUSES: dict[str, Status] = {
     'expired': 'expired',
     'SOFTBOUNCE': 'deferred',
 }
-IGNORED_STATUSES = frozenset({'deliverable', 'undeliverable'})
+IGNORED_STATUSES = frozenset({'deliverable', 'undeliverable', 'undeliverable-but-not-cached'})
+"""Address verification probes (the last with ``address_verify_negative_cache = no``)."""
 # parse_lines: a line without one of these and without "status=" gives no record, no error and no change of state
 # in parse_line (records need ": " before their field; the only error outside them, an unreadable header, needs
 # "status=", which a line rarely has without ": to=<"). A pattern with a literal start: searched at C speed.
