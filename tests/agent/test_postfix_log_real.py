@@ -155,9 +155,7 @@ def test_yearless_stamps_are_read_in_the_hosts_zone(tmp_path: Path, monkeypatch:
     (tmp_path / 'main.cf').write_text(
         f'compatibility_level = 3.6\nmaillog_file = /dev/stdout\nqueue_directory = {tmp_path}\n', encoding='utf-8'
     )
-    text = (
-        '4jjfL36pDSzSxKv: to=<a@r.test>, relay=none, delay=1, delays=1/0/0/0, dsn=2.0.0, status=sent (250 2.0.0 Ok)'
-    )
+    text = '4jjfL36pDSzSxKv: to=<a@r.test>, relay=none, delay=1, delays=1/0/0/0, dsn=2.0.0, status=sent (250 2.0.0 Ok)'
     zone = 'America/New_York'
     before = time.time()
     written = subprocess.run(
