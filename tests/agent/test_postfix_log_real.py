@@ -23,7 +23,7 @@ import pytest
 from mailinfra_agent.cli import main
 from mailinfra_agent.contract import load_contract
 from mailinfra_agent.feedback.events import Event, EventError
-from mailinfra_agent.feedback.postfix_log import UTC, ParsedLines, PostfixLogParser, local_zone
+from mailinfra_agent.feedback.postfix_log import FAST_LINES, UTC, ParsedLines, PostfixLogParser, local_zone
 from mailinfra_agent.ingest.service import postfix_parser
 from tests.agent.ingest_logs import contract_data
 
@@ -245,3 +245,19 @@ def test_address_verification_probes_are_no_deliveries_nor_problems() -> None:
     parsed = parse(lines)
     assert (parsed.events, parsed.expiries, parsed.problems) == ([], [], [])
     assert len(parsed.messages) == 20  # each probe's qmgr from= and cleanup message-id= lines
+
+
+def test_reused_connections_take_the_fast_path() -> None:
+    """smtp(8) logs ``conn_use=N`` after the relay on a reused connection: FAST_LINES reads those lines itself."""
+    lines = [line.decode() for line in raw_lines('new-year.log') if b', conn_use=' in line and b'status=sent' in line]
+    assert len(lines) == 3
+    for line in lines:
+        match = FAST_LINES.match('\n' + line + '\n')
+        assert match is not None
+        assert match.lastindex == 10, line  # a delivery, not "another line for parse_line" (16)
+    assert outcomes(parse([line.encode() for line in lines])) == sorted(
+        (e.queue_id, e.recipient, e.status, e.dsn, e.relay, e.smtp_code, e.sender, e.message_id, e.stream)
+        for n, line in enumerate(lines, 1)
+        for e in PostfixLogParser(reference_time=REFERENCE).parse_line(line, 'maillog', n)
+        if isinstance(e, Event)
+    )

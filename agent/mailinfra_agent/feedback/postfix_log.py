@@ -126,7 +126,8 @@ KEEP = re.compile(rb': (?:to=<|from=<|message-id=|removed)')
 STATUS = re.compile(rb'status=')
 OTHER_TO = re.compile(rb'to=<(?<!: to=<)')
 # The usual lines, matched only where parse_line would read the same parts (single spaces, no
-# brackets in the program name, the four delivery fields of smtp/lmtp/local in their order, no CR at the end).
+# brackets in the program name, the four delivery fields of smtp/lmtp/local in their order, with smtp's
+# ``conn_use=N`` of a reused connection, no CR at the end).
 # Groups: 1 RFC 3339 stamp, 2 syslog stamp, 3 program name, 4 queue id; delivery 5 recipient, 6 relay, 7 delay,
 # 8 dsn, 9 status, 10 text, 11 the reply code at its start (SMTP_CODE's first case); from 12 sender, 13 "size="
 # (else an expiry); 14 message id; 15 removed. The last group matched tells the kind of line. The readable form of
@@ -134,7 +135,8 @@ OTHER_TO = re.compile(rb'to=<(?<!: to=<)')
 FAST = re.compile(
     r'(?:(\d\S*)|([A-Za-z]\S* {1,2}\S+ \S+)) \S+ ([^\s\[\]]+)\[\d+\]: '
     r'([0-9A-F]{5,20}|[0-9B-DF-HJ-NP-TV-Zb-df-hj-np-tv-z]{10,30}): '
-    r'(?:to=<([^>"]*)>, relay=([^,]*), delay=(\d+(?:\.\d+)?), delays=[^,]*, dsn=([245]\.\d{1,3}\.\d{1,3}), '
+    r'(?:to=<([^>"]*)>, relay=([^,]*), (?:conn_use=\d+, )?delay=(\d+(?:\.\d+)?), delays=[^,]*, '
+    r'dsn=([245]\.\d{1,3}\.\d{1,3}), '
     r'status=(sent|deferred|bounced|SOFTBOUNCE) \(((?:([245]\d\d)(?=[ -]|\)\Z))?.*)\)'
     r'|from=<([^>"]*)>, (?:(size=)|status=expired)[^\r]*'
     r'|message-id=<([^\s<>]*)>'
@@ -161,7 +163,8 @@ _ADDRESS = _ascii('>"')
 FAST_LINES = re.compile(
     rf'\n(?:([0-9]{_S}*+)|([A-Za-z]{_S}*+ {{1,2}}+{_S}++ {_S}++)) {_S}++ ({_ascii("[]", space=False)}++)\[[0-9]++\]: '
     r'([0-9A-F]{5,20}+|[0-9B-DF-HJ-NP-TV-Zb-df-hj-np-tv-z]{10,30}+): '
-    rf'(?:to=<({_ADDRESS}*+)>, relay=({_ascii(",")}*+), delay=([0-9]++(?:\.[0-9]++)?), delays={_ascii(",")}*+, '
+    rf'(?:to=<({_ADDRESS}*+)>, relay=({_ascii(",")}*+), (?:conn_use=[0-9]++, )?+'
+    rf'delay=([0-9]++(?:\.[0-9]++)?), delays={_ascii(",")}*+, '
     r'dsn=([245]\.[0-9]{1,3}\.[0-9]{1,3}), '
     rf'status=(sent|deferred|bounced|SOFTBOUNCE) \(((?:([245][0-9][0-9])(?=[ -]|\)\n))?{_DOT}*)\)'
     rf'|from=<({_ADDRESS}*+)>, (?:(size=)|status=expired){_ascii(chr(13))}*+'
