@@ -2,7 +2,8 @@
 
 The files (``tests/agent/data/postfix-logs/``, README there says how they were made) hold the same deliveries as
 rsyslog (Debian 12's default RFC 3339 stamps, and its traditional format) and journalctl (``short-iso``,
-``short-precise``) write them, one run through ``maillog_file``, and a run across New Year.
+``short-precise``) write them; one run through ``maillog_file``, one across New Year, one with quoted addresses
+and one with address verification probes.
 """
 
 from __future__ import annotations
