@@ -554,7 +554,7 @@ def test_rate_limit_per_client(tmp_path: Path, pki: Pki) -> None:
     try:
         token = running.token()
         assert [running.request('GET', f'/u/{token}')[0] for _ in range(3)] == [200, 200, 200]
-        status, headers, page = running.post(token)
+        status, headers, page = running.request('GET', f'/u/{token}')
         assert status == 429
         assert 1 <= int(headers['retry-after']) <= 20
         assert b'Too many requests' in page
@@ -563,6 +563,24 @@ def test_rate_limit_per_client(tmp_path: Path, pki: Pki) -> None:
         # headers naming another client change nothing: only the connection's address counts
         forwarded = {'X-Forwarded-For': '198.51.100.7', 'X-Real-IP': '198.51.100.8', 'Forwarded': 'for=198.51.100.9'}
         assert running.request('GET', f'/u/{token}', headers=forwarded)[0] == 429
+    finally:
+        running.server.shutdown()
+        running.server.server_close()
+
+
+def test_a_valid_tokens_first_post_is_never_rate_limited(tmp_path: Path, pki: Pki) -> None:
+    # A provider posts its users' unsubscribes from a few addresses: a busy campaign must not get 429s.
+    path, key = write_contract(tmp_path, pki, sqlite_store(tmp_path), rate_limit=2)
+    running = start(path, (key,), pki)
+    try:
+        tokens = [running.token(f'user{number}@example.com') for number in range(6)]
+        assert [running.post(token)[0] for token in tokens] == [200] * 6
+        assert len(stored(running)[0]) == 6
+        # a repeat of a token, a GET and a forged token take from the client's bucket as before
+        assert [running.post(tokens[0])[0], running.request('GET', f'/u/{tokens[1]}')[0]] == [200, 200]
+        assert running.post(tokens[2])[0] == 429
+        assert running.post(tokens[0][:-4] + 'AAAA')[0] == 429
+        assert running.server.counts['rate-limited'] == 2
     finally:
         running.server.shutdown()
         running.server.server_close()

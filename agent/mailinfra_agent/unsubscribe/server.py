@@ -6,8 +6,9 @@
   unusable: 503 with ``Retry-After``.
 - ``GET`` and ``HEAD`` never change anything (mail scanners follow links): a page with a button that POSTs.
 - Every client address (IPv6: its /64) has a token bucket of ``rate_limit`` requests a minute: 429 with
-  ``Retry-After``. URL at most 2 KiB (414), body at most 4 KiB (413), a deadline per connection against slow
-  clients, a bounded number of connections at once (in all and per client).
+  ``Retry-After``. The first POST of a valid token is never limited (providers post for many users from a few
+  addresses); repeats, GETs and refused requests are. URL at most 2 KiB (414), body at most 4 KiB (413), a
+  deadline per connection against slow clients, a bounded number of connections at once (in all and per client).
 - Log lines name tokens and clients' addresses by a short hash only, never the token or the recipient.
 
 TLS: the contract's certificate and key (TLS 1.2 or later); a renewed certificate file is loaded at the next
@@ -30,7 +31,7 @@ import ssl
 import threading
 import time
 import urllib.parse
-from collections import Counter
+from collections import Counter, OrderedDict
 from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -64,6 +65,8 @@ MAX_CONNECTIONS = 64
 """Connections served at once; more are closed at once."""
 MAX_CLIENT_CONNECTIONS = 16
 """Connections of one client (IPv6: one /64) at once: one slow client cannot take all MAX_CONNECTIONS."""
+SEEN_TOKENS = 100_000
+"""Valid tokens remembered (as digests) so that only a token's first POST passes the rate limit."""
 DRAIN = 65536
 """Octets of a too large body read and dropped before answering 413."""
 CHUNK_LINE = 1024
@@ -249,7 +252,7 @@ class Handler(BaseHTTPRequestHandler):
         if body is None:
             return None
         self.body = body
-        wait = self.server.limiter.take(self.client_address[0], time.monotonic())
+        wait = 0.0 if self._first_valid_post() else self.server.limiter.take(self.client_address[0], time.monotonic())
         if wait:
             self.server.note(self, 'rate-limited', HTTPStatus.TOO_MANY_REQUESTS)
             self._send(
@@ -278,6 +281,17 @@ class Handler(BaseHTTPRequestHandler):
         status, title, text = _REFUSED[result.outcome]
         self.server.note(self, result.outcome, status, token)
         self._send(status, _page(title, text))
+
+    def _first_valid_post(self) -> bool:
+        """A POST of a valid token not seen lately: never rate-limited. Providers post their users' unsubscribes
+        from a few addresses (one busy campaign would otherwise get 429s), and a token is checked with one HMAC,
+        no store access. Repeats of a token, GETs and everything refused still take from the client's bucket."""
+        if self.command != 'POST' or len(self.path) > MAX_URL:
+            return False
+        token = self._token()
+        if token is None or self.server.unsubscriber.check(token, time.time()).token is None:
+            return False
+        return self.server.first_sight(token)
 
     def do_GET(self) -> None:
         token = self._admit()
@@ -452,11 +466,24 @@ class UnsubscribeServer(ThreadingHTTPServer):
         self.max_connections = max_connections
         self.max_client_connections = max_client_connections
         self._clients: Counter[str] = Counter()
+        self._seen_tokens: OrderedDict[bytes, None] = OrderedDict()
         self.counts: Counter[str] = Counter()
         self._counts_lock = threading.Lock()
         if ':' in address[0]:
             self.address_family = socket.AF_INET6
         super().__init__(address, Handler)
+
+    def first_sight(self, token: str) -> bool:
+        """True the first time ``token`` is seen among the last ``SEEN_TOKENS`` (then remembered)."""
+        digest = hashlib.sha256(token.encode('utf-8', 'surrogateescape')).digest()
+        with self._counts_lock:
+            if digest in self._seen_tokens:
+                self._seen_tokens.move_to_end(digest)
+                return False
+            self._seen_tokens[digest] = None
+            if len(self._seen_tokens) > SEEN_TOKENS:
+                self._seen_tokens.popitem(last=False)
+            return True
 
     def note(
         self,
