@@ -144,6 +144,9 @@ def test_longest_inputs_stay_within_a_header_line() -> None:
         'https://unsub.example.com/a"b',
         'https://unsub.example.com/u%2',
         'https://user:secret@unsub.example.com/u',
+        # a '#', '/' or '?' in the password moves the '@' out of what urlsplit calls the netloc
+        'https://user:se#cret@unsub.example.com/u',
+        'https://user:se/cret@unsub.example.com/u',
         'https://unsub.example.com:99999/u',
         'https://unsub.example.com:0/u',
     ],
@@ -151,7 +154,7 @@ def test_longest_inputs_stay_within_a_header_line() -> None:
 def test_bad_base_url(base: str) -> None:
     with pytest.raises(ValueError, match='unsubscribe base URL') as error:
         list_unsubscribe_headers('a@b.example', 'marketing', base, None, [KEY], NOW)
-    assert 'secret' not in str(error.value)
+    assert 'cret' not in str(error.value)
 
 
 @pytest.mark.parametrize('address', ['no-at-sign', 'a@b.example?cc=x', '<a@b.example>', 'a b@c.example', ''])

@@ -38,6 +38,7 @@ from mailinfra_agent.unsubscribe import (
     make_server,
     one_click_body,
 )
+from mailinfra_agent.unsubscribe.server import MAX_CLIENT_CONNECTIONS, MAX_CONNECTIONS
 from tests.agent.conftest import Postgres
 from tests.agent.test_suppression import STREAMS
 
@@ -482,6 +483,12 @@ def test_chunked_bodies_are_read(endpoint: Endpoint) -> None:
         ('Transfer-Encoding: chunked\r\n\r\n1a\r\nList-Unsubscribe=One-ClickXX0\r\n\r\n', 400),
         ('Transfer-Encoding: chunked\r\n\r\n' + '1000\r\n' + 'a' * 4096 + '\r\n' + '1\r\na\r\n0\r\n\r\n', 413),
         ('Transfer-Encoding: chunked\r\n\r\nffffff\r\nabc', 413),
+        # chunked twice is a framing error, not an unknown coding; a chunk-size line is hex digits (RFC 9112 §7.1)
+        ('Transfer-Encoding: chunked, chunked\r\n\r\n1a\r\nList-Unsubscribe=One-Click\r\n0\r\n\r\n', 400),
+        ('Transfer-Encoding: chunked\r\n\r\n 1a\r\nList-Unsubscribe=One-Click\r\n0\r\n\r\n', 400),
+        ('Transfer-Encoding: chunked\r\n\r\n\x0b1a\x0c\r\nList-Unsubscribe=One-Click\r\n0\r\n\r\n', 400),
+        # a length int() cannot read (over 4,300 digits) was a traceback and no answer; the body is drained first
+        ('Content-Length: ' + '9' * 4400 + '\r\n\r\n' + 'a' * 65536, 413),
         # two lengths: which one a proxy in front used is unknown (request smuggling)
         ('Content-Length: 26\r\nContent-Length: 5\r\n\r\nList-Unsubscribe=One-Click', 400),
         ('Content-Length: 26, 5\r\n\r\nList-Unsubscribe=One-Click', 400),
@@ -497,9 +504,33 @@ def test_framing_that_is_not_ambiguous(endpoint: Endpoint) -> None:
     assert raw_post(endpoint, 'same@example.net', f'Content-Length: 26\r\nContent-Length: 26\r\n\r\n{body}').startswith(
         b'HTTP/1.1 200'
     )
-    chunked = f'Transfer-Encoding: chunked\r\n\r\n1a\r\n{body}\r\n0\r\n\r\n'
+    zeros = f'Content-Length: {"0" * 4400}26\r\n\r\n{body}'  # leading zeros are digits too (RFC 9110 §8.6)
+    assert raw_post(endpoint, 'zeros@example.net', zeros).startswith(b'HTTP/1.1 200')
+    extension = f'Transfer-Encoding: chunked\r\n\r\n1a \t;a=1\r\n{body}\r\n0\r\n\r\n'
+    assert raw_post(endpoint, 'ext@example.net', extension).startswith(b'HTTP/1.1 200')
+    assert sorted(e.recipient for e in stored(endpoint)[0]) == [
+        'ext@example.net',
+        'same@example.net',
+        'zeros@example.net',
+    ]
+
+
+def test_chunk_framing_counts_towards_the_body_limit(endpoint: Endpoint) -> None:
+    # Tiny chunks with long extensions were read to about 70 MB before the 413 (only data octets counted). Each
+    # chunk here costs 1,007 octets with its framing, so the 66th chunk-size line passes the 64 KiB drain limit:
+    # the answer comes at once, before the chunk's data (which is never sent; before, the server waited for it).
+    chunk = '1;' + 'x' * 1000 + '\r\n'
+    answer = raw_post(
+        endpoint, 'tiny@example.net', 'Transfer-Encoding: chunked\r\n\r\n' + (chunk + 'a\r\n') * 65 + chunk
+    )
+    assert answer.startswith(b'HTTP/1.1 413')
+    assert stored(endpoint) == ([], [])
+
+
+def test_chunked_in_http_1_0_is_ambiguous(endpoint: Endpoint) -> None:
+    chunked = 'Transfer-Encoding: chunked\r\n\r\n1a\r\nList-Unsubscribe=One-Click\r\n0\r\n\r\n'
     assert raw_post(endpoint, 'old@example.net', chunked, 'HTTP/1.0').startswith(b'HTTP/1.1 400')
-    assert [e.recipient for e in stored(endpoint)[0]] == ['same@example.net']
+    assert stored(endpoint) == ([], [])
 
 
 def test_the_absolute_form_of_the_request_target_is_accepted(endpoint: Endpoint) -> None:
@@ -919,3 +950,15 @@ def test_plain_http_behind_a_proxy(tmp_path: Path, pki: Pki) -> None:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_behind_a_proxy_the_per_client_cap_is_not_the_total(endpoint: Endpoint) -> None:
+    # Without TLS every connection comes from the TLS-terminating proxy: 16 "per client" capped them all.
+    plain = make_server(('127.0.0.1', 0), endpoint.server.unsubscriber, 60, None)
+    tls = make_server(('127.0.0.1', 0), endpoint.server.unsubscriber, 60, endpoint.server.tls)
+    try:
+        assert plain.max_client_connections == plain.max_connections == MAX_CONNECTIONS
+        assert tls.max_client_connections == MAX_CLIENT_CONNECTIONS < MAX_CONNECTIONS
+    finally:
+        plain.server_close()
+        tls.server_close()

@@ -95,10 +95,14 @@ class DevTools:
         self._buffer = b''
         self._id = 0
         self.events: list[dict[str, Any]] = []
-        target = self.call('Target.createTarget', {'url': 'about:blank'})['targetId']
-        self.session = self.call('Target.attachToTarget', {'targetId': target, 'flatten': True})['sessionId']
-        for domain in ('Page', 'Runtime', 'Log', 'Network'):
-            self.call(f'{domain}.enable', session=self.session)
+        try:
+            target = self.call('Target.createTarget', {'url': 'about:blank'})['targetId']
+            self.session = self.call('Target.attachToTarget', {'targetId': target, 'flatten': True})['sessionId']
+            for domain in ('Page', 'Runtime', 'Log', 'Network'):
+                self.call(f'{domain}.enable', session=self.session)
+        except BaseException:
+            self.close()  # the fixture's own close never runs when this fails: no Chromium left behind
+            raise
 
     def call(self, method: str, params: dict[str, Any] | None = None, session: str | None = None) -> dict[str, Any]:
         self._id += 1

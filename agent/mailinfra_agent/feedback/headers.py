@@ -64,7 +64,7 @@ def unsubscribe_url(https_base_url: str, token: str) -> str:
     problem = _base_url_problem(https_base_url)
     if problem:
         # never echo a password, nor control characters
-        shown = https_base_url.isprintable() and '@' not in urlsplit(https_base_url).netloc
+        shown = https_base_url.isprintable() and '@' not in https_base_url
         raise ValueError(f'unsubscribe base URL{f" {https_base_url[:120]!r}" if shown else ""} {problem}')
     return f'{https_base_url.rstrip("/")}/{token}'
 
