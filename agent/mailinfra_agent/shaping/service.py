@@ -75,7 +75,7 @@ class Report:
     changes: list[Change] = field(default_factory=list)
     converged: list[str] = field(default_factory=list)
     problems: int = 0
-    """Unreadable lines and failed convergences."""
+    """Unreadable lines, matching lines of transports the contract does not know, and failed convergences."""
     unconverged: set[str] = field(default_factory=set)
     """Streams whose last convergence failed."""
 
@@ -179,7 +179,9 @@ class Service:
                 stored = checkpoint(db, host, source.name)
                 if stored != follower.checkpoint:
                     raise _Moved(stored)
+                ignored = self.engine.ignored.total()
                 changes = self.engine.observe(db, events, self.clock())
+                ignored = self.engine.ignored.total() - ignored
                 save_checkpoint(db, host, source.name, point, int(self.clock()))
         except _Moved as moved:
             log.info('%s: another shaping process moved the checkpoint; reading on from there', source.path)
@@ -190,6 +192,7 @@ class Service:
             follower.rewind()
             raise
         follower.commit(batch)
+        report.problems += ignored
         report.lines += len(batch.lines)
         report.batches += 1
         for change in changes:
