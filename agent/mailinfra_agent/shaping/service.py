@@ -75,7 +75,7 @@ class Report:
     changes: list[Change] = field(default_factory=list)
     converged: list[str] = field(default_factory=list)
     problems: int = 0
-    """Unreadable lines, matching lines of transports the contract does not know, and failed convergences."""
+    """Unreadable and oversized lines, matching lines of transports the contract does not know, failed convergences."""
     unconverged: set[str] = field(default_factory=set)
     """Streams whose last convergence failed."""
 
@@ -192,7 +192,9 @@ class Service:
             follower.rewind()
             raise
         follower.commit(batch)
-        report.problems += ignored
+        for number in batch.oversized:  # ingest counts them too (problem "oversized")
+            log.warning('%s:%d: line longer than 64 KiB skipped', source.path, number)
+        report.problems += ignored + len(batch.oversized)
         report.lines += len(batch.lines)
         report.batches += 1
         for change in changes:
