@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from mailinfra_agent.contract import Contract, LogSource, Store, load_contract
+from mailinfra_agent.files import replace_file
 from mailinfra_agent.postfix.staged_check import postfix_check, run
 from mailinfra_agent.shaping import state
 from mailinfra_agent.shaping.engine import Engine
@@ -204,5 +205,57 @@ def test_bad_and_foreign_lines_are_counted_and_postfix_only_gets_values_it_accep
     clock[0] = max(item.action.until for item in state.active(service.db(), shaped.host.name)) + 1
     assert [c.event for c in service.step().changes] == ['expired', 'expired']
     accepted(instance)
+    assert instance.files() == rendered
+    service.close()
+
+
+def test_a_backoff_survives_postfix_restarts_and_the_roles_reinstall(postfix: Instance, tmp_path: Path) -> None:
+    """The files carry the actions, so a restart or an operator's reload keeps them; the role's install of the
+    rendered files wipes them, and the service puts them back in its next round (not at the next resync)."""
+    instance = postfix
+    rendered = instance.files()
+    replies = tmp_path / 'replies.log'
+    shaped = shaping_contract(instance, tmp_path, replies)
+    actuator = PostfixActuator(
+        shaped, state_directory=str(instance.root / 'state'), config_directory=lambda stream: str(instance.config)
+    )
+    clock = [time.time()]
+    service = Service(
+        shaped, lambda: connect(shaped.store), actuator, engine=Engine(shaped, use_warmup=False), clock=lambda: clock[0]
+    )
+    append(
+        replies,
+        f'{stamp(clock[0] - 1)} mx2 postfix-marketing/out_{KEYS[0]}__gmail/smtp[4242]: 4A1B2C3D4E: '
+        'to=<someone@gmail.example>, relay=127.0.0.1[127.0.0.1]:25, delay=0.2, delays=0/0/0.1/0.1, dsn=4.7.28, '
+        'status=deferred (host 127.0.0.1[127.0.0.1] said: 421-4.7.28 unusual rate (in reply to end of DATA command))',
+    )
+    assert [c.event for c in service.step().changes] == ['applied']
+    suspended = instance.files()
+    held = f'out_{KEYS[0]}__gmail'
+    assert instance.postconf('defer_transports') == held
+
+    # An operator reloads, then restarts the instance: the files hold the suspension, nothing changes.
+    config = str(instance.config)
+    subprocess.run(['postfix', '-c', config, 'reload'], check=True, capture_output=True)
+    subprocess.run(['postfix', '-c', config, 'stop'], check=True, capture_output=True)
+    subprocess.run(['postfix', '-c', config, 'start'], check=True, capture_output=True)
+    clock[0] += 1
+    assert service.step().converged == []
+    assert instance.files() == suspended
+
+    # The role installs the rendered files again (postfix-check install: one rename each) and reloads.
+    for name in ('main.cf', 'transport_ip_isp'):
+        replace_file(instance.config / name, rendered[name], mode=0o644)
+    subprocess.run(['postfix', '-c', config, 'reload'], check=True, capture_output=True)
+    clock[0] += 1  # well within the resync interval
+    report = service.step()
+    assert report.converged[-1] == 'marketing: reloaded postfix-marketing'
+    assert instance.postconf('defer_transports') == held
+    accepted(instance)
+
+    # The suspension ends: the rendered files, byte for byte.
+    (item,) = state.active(service.db(), shaped.host.name)
+    clock[0] = item.action.until + 1
+    assert [c.event for c in service.step().changes] == ['expired']
     assert instance.files() == rendered
     service.close()

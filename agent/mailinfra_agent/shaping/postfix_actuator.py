@@ -334,6 +334,8 @@ class PostfixActuator:
         """Held messages rescheduled at once when a deferral ends (one ``postqueue -i`` each); the rest wait."""
         self.stale = stale
         """Age in seconds of a leftover temporary file of main.cf or transport_ip_isp that is removed."""
+        self._seen: dict[str, tuple[tuple[int, ...] | None, ...]] = {}
+        """Instance -> the files' identity (inode, size, times) when this actuator last converged it."""
 
     # The Actuator interface.
     def converge(self, stream: Stream, desired: Sequence[Action]) -> Sequence[str]:
@@ -342,7 +344,27 @@ class PostfixActuator:
         with open(os.path.join(self.state_directory, f'{stream.instance}.lock'), 'a') as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             self._remove_leftovers(stream.instance, directory)
-            return self._converge(stream, directory, desired)
+            self._seen.pop(stream.instance, None)
+            changes = self._converge(stream, directory, desired)
+            self._seen[stream.instance] = self._identity(directory)
+            return changes
+
+    def changed(self, stream: Stream) -> bool:
+        """Whether main.cf or transport_ip_isp was replaced or written since the last convergence (two stats)."""
+        seen = self._seen.get(stream.instance)
+        return seen is None or seen != self._identity(self.config_directory(stream))
+
+    @staticmethod
+    def _identity(directory: str) -> tuple[tuple[int, ...] | None, ...]:
+        identity: list[tuple[int, ...] | None] = []
+        for name in (MAIN_CF, IP_ISP_TABLE):
+            try:
+                status = os.stat(os.path.join(directory, name))
+            except FileNotFoundError:
+                identity.append(None)
+                continue
+            identity.append((status.st_ino, status.st_size, status.st_mtime_ns, status.st_ctime_ns))
+        return tuple(identity)
 
     def _remove_leftovers(self, instance: str, directory: str) -> None:
         """What a killed convergence of ``instance`` left: its staging directory, temporary files not renamed."""

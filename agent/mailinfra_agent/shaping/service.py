@@ -7,8 +7,9 @@ its lines caused. A checkpoint another process moved meanwhile makes this one re
 services on one store never apply a line twice.
 
 After each round the engine's desired actions are converged, per stream, by the actuator: when they changed
-since the last successful convergence, and every ``resync`` seconds anyway (the role may have re-rendered the
-files). A failed convergence is logged and retried next round; the stored state stays the truth.
+since the last successful convergence, when the actuator finds the instance changed by someone else (the role
+installed its rendered files again: the actions are put back within a round), and every ``resync`` seconds
+anyway. A failed convergence is logged and retried next round; the stored state stays the truth.
 """
 
 from __future__ import annotations
@@ -209,7 +210,7 @@ class Service:
             if stream is None:
                 continue
             shape = tuple((a.ip, a.isp, a.kind, a.failover) for a in actions)
-            due = now - self._converged_at.get(name, float('-inf')) >= self.resync
+            due = now - self._converged_at.get(name, float('-inf')) >= self.resync or self.actuator.changed(stream)
             if self._converged.get(name) == shape and not due:
                 continue
             try:
