@@ -14,19 +14,35 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 import shutil
 import signal
 import subprocess
 import tempfile
+import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
 
 from mailinfra_agent.postfix.staged_check import postfix_check, run
-from mailinfra_agent.shaping import postfix_actuator
+from mailinfra_agent.shaping import postfix_actuator, state
 from mailinfra_agent.shaping.actions import Action
-from tests.agent.test_shaping_postfix_actuator import IPS, Instance, action, log_problems, running_instance, settings
+from mailinfra_agent.shaping.engine import Engine
+from mailinfra_agent.shaping.postfix_actuator import PostfixActuator
+from mailinfra_agent.shaping.service import Service
+from mailinfra_agent.store import connect
+from tests.agent.shaping_fixtures import append, stamp
+from tests.agent.test_shaping_postfix_actuator import (
+    IPS,
+    KEYS,
+    Instance,
+    action,
+    log_problems,
+    running_instance,
+    settings,
+)
+from tests.agent.test_shaping_service_postfix import shaping_contract
 
 
 @pytest.fixture
@@ -51,8 +67,15 @@ Step = int | Callable[[str], bool]
 """The hook to die at: its number, or a test of its label (``before postfix -c DIR reload``, ``before rename X``)."""
 
 
-def converge_killed_at(instance: Instance, desired: Sequence[Action], step: Step) -> bool:
-    """Converge in a child process that SIGKILLs itself at hook ``step``; whether it was killed (else it finished)."""
+def converge_killed_at(
+    instance: Instance,
+    desired: Sequence[Action],
+    step: Step,
+    service: Callable[[PostfixActuator], Service] | None = None,
+) -> bool:
+    """Converge in a child process that SIGKILLs itself at hook ``step``; whether it was killed (else it finished).
+
+    With ``service``: one round of the service made with the child's actuator, instead of ``desired``."""
     pid = os.fork()
     if pid == 0:  # pragma: no cover - the child ends by os._exit or SIGKILL
         code = 1
@@ -83,7 +106,11 @@ def converge_killed_at(instance: Instance, desired: Sequence[Action], step: Step
                 backdate(path)
 
             postfix_actuator._backdate = before_rename
-            instance.actuator(runner=runner, checker=checker).converge(instance.stream, desired)
+            actuator = instance.actuator(runner=runner, checker=checker)
+            if service is None:
+                actuator.converge(instance.stream, desired)
+            else:
+                service(actuator).step()
             code = 0
         finally:
             os._exit(code)
@@ -211,3 +238,47 @@ def test_parameters_main_cf_lacks_are_appended_in_name_order(postfix: Instance) 
     lines = instance.files()['main.cf'].decode().splitlines()
     new = [line for line in lines if ' = ' in line and line.split(' = ')[0] not in settings(rendered)]
     assert len(new) >= 5 and new == sorted(new) and lines[-len(new) :] == new
+
+
+@pytest.mark.parametrize(
+    'point',
+    [
+        r'before postconf -c',  # the store holds the action, Postfix has nothing yet
+        r'before rename .*\.postfix-marketing\.json\.',  # the actuator's state file
+        r'before postfix check',  # installed, not checked
+        r'before postfix -c \S+ reload',  # checked, not reloaded
+        r'after postfix -c \S+ reload',  # reloaded, the state file not saved yet
+    ],
+)
+def test_a_service_killed_after_storing_an_action_applies_it_once_after_the_restart(
+    postfix: Instance, tmp_path: Path, point: str
+) -> None:
+    instance = postfix
+    replies = tmp_path / 'replies.log'
+    shaped = shaping_contract(instance, tmp_path, replies)
+    clock = time.time()
+
+    def service(actuator: PostfixActuator) -> Service:
+        return Service(shaped, lambda: connect(shaped.store), actuator, engine=Engine(shaped, use_warmup=False))
+
+    append(
+        replies,
+        f'{stamp(clock - 1)} mx2 postfix-marketing/out_{KEYS[0]}__gmail/smtp[4242]: 4A1B2C3D4E: '
+        'to=<someone@gmail.example>, relay=127.0.0.1[127.0.0.1]:25, delay=0.2, delays=0/0/0.1/0.1, dsn=4.7.28, '
+        'status=deferred (host 127.0.0.1[127.0.0.1] said: 421-4.7.28 unusual rate (in reply to end of DATA command))',
+    )
+    queue_manager = qmgr(instance)
+    assert converge_killed_at(instance, [], lambda label: re.match(point, label) is not None, service)
+    restarted = service(instance.actuator(stale=0))
+    report = restarted.step()
+    assert report.changes == []  # the line was stored with its checkpoint: not read, not applied again
+    db = restarted.db()
+    (item,) = state.active(db, shaped.host.name)
+    assert (item.action.ip, item.action.isp, item.action.kind) == (IPS[0], 'gmail', 'suspend')
+    assert [row[4:] for row in state.counters(db, shaped.host.name)] == [('applied', 1)]
+    # What Postfix runs agrees with the store: the held transport, nothing else.
+    assert instance.postconf('defer_transports') == f'out_{KEYS[0]}__gmail'
+    assert qmgr(instance) != queue_manager  # and Postfix was reloaded since
+    clean(instance, instance.files())
+    assert restarted.actuator is not None and restarted.actuator.converge(instance.stream, [item.action]) == []
+    restarted.close()
