@@ -542,6 +542,27 @@ def test_an_operators_edit_while_actions_are_active_does_not_make_them_permanent
     assert f'out_{KEYS[0]}__gmail_transport_rate_delay' not in settings((instance.config / 'main.cf').read_text())
 
 
+def test_files_the_role_installs_during_a_convergence_are_never_overwritten(instance: Instance) -> None:
+    desired = [action(IPS[0], 'gmail', 'backoff')]
+    rerendered = main_cf(instance.root, instance.sink_port, gmail_concurrency=6)
+
+    def role_installs_meanwhile(argv: Sequence[str]) -> subprocess.CompletedProcess[str]:
+        if argv[-1] == '-n' and argv[2] != str(instance.config):  # the actuator checks its staged copy
+            (instance.config / 'main.cf').write_text(rerendered)
+        return run(argv)
+
+    with pytest.raises(ActuatorError, match='the files changed during the convergence; nothing installed'):
+        instance.actuator(runner=role_installs_meanwhile).converge(instance.stream, desired)
+    assert (instance.config / 'main.cf').read_text() == rerendered
+    # The next round applies the action on top of the role's files, and undoes it to them.
+    actuator = instance.actuator()
+    assert f'main.cf: out_{KEYS[0]}__gmail_destination_concurrency_limit: 6 -> 1' in actuator.converge(
+        instance.stream, desired
+    )
+    actuator.converge(instance.stream, [])
+    assert (instance.config / 'main.cf').read_text() == rerendered
+
+
 def failing(command: str) -> Any:
     def runner(argv: Sequence[str]) -> subprocess.CompletedProcess[str]:
         if command in argv:

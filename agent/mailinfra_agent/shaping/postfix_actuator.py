@@ -24,8 +24,10 @@ file that is no longer the one the actuator wrote (the role rendered it again, a
 still as the actuator set it stays the actuator's, and any other value is the new baseline. main.cf is edited
 with ``postconf -e`` / ``-X`` on a copy (parameters it did not have are appended in name order: postconf's own
 order is random), transport_ip_isp is rewritten line by line; both are installed by atomic rename, then
-``postfix -c DIR check`` runs and ``postfix -c DIR reload`` follows (only when the instance runs). A failed
-check or reload puts the previous files back and raises :class:`ActuatorError`. Queued mail stays queued:
+``postfix -c DIR check`` runs and ``postfix -c DIR reload`` follows (only when the instance runs). Files that
+changed while the convergence ran (the role's install) are left as they are: nothing is installed, and
+:class:`ActuatorError` says so. A failed check or reload puts the previous files back and raises
+:class:`ActuatorError`. Queued mail stays queued:
 nothing is deleted or requeued; when a deferral ends, the messages it held ("deferred transport") are
 scheduled for delivery with ``postqueue -i`` instead of waiting for their next retry.
 
@@ -503,6 +505,9 @@ class PostfixActuator:
     ) -> None:
         main_path = os.path.join(directory, MAIN_CF)
         table_path = os.path.join(directory, IP_ISP_TABLE)
+        if _read(main_path) != main_bytes or _read(table_path) != table_bytes:
+            # Written meanwhile (the role's install): ours was made from the version before, and would undo it.
+            raise ActuatorError(f'{directory}: the files changed during the convergence; nothing installed')
         try:
             if new_table is not None and new_table != table_bytes:
                 _write_atomically(table_path, new_table)
