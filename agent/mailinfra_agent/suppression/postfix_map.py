@@ -61,13 +61,14 @@ def _spellings(address: str) -> list[str]:
     separator one of :data:`DOTS`. Case needs no line: postmap and smtpd casefold (``faß`` and ``fass`` alike).
     Other spellings (fullwidth letters, mixed separators) only the policy service catches."""
     local, _, domain = address.rpartition('@')
-    if 'xn--' not in domain:
+    if not any(label.startswith('xn--') for label in domain.split('.')):
         return [address]
     try:
         unicode = '.'.join(
             label[4:].encode('ascii').decode('punycode') if label.startswith('xn--') else label
             for label in domain.split('.')
         )
+        unicode.encode('utf-8')  # punycode decodes to lone surrogates too (xn--ib9b): no UTF-8 line for those
     except UnicodeError:
         return [address]
     keys = [address]
