@@ -1,4 +1,5 @@
-"""DNS name helpers shared by the host and the controller (which imports them from here)."""
+"""DNS name helpers shared by the host and the controller (which imports them from here): suffix lookups in zones,
+and the ASCII form of a domain that the suppression list and the feedback parsers key addresses by."""
 
 from __future__ import annotations
 
@@ -18,3 +19,27 @@ def enclosing(name: str, domains: Collection[str]) -> str | None:
             return None
         candidate = candidate[dot + 1 :]
     return candidate
+
+
+def ascii_domain(domain: str) -> str | None:
+    """``domain`` in the ASCII form Postfix delivers to: UTS 46 non-transitional (IDNA 2008: ``faß.de`` is
+    ``xn--fa-hia.de``, not IDNA 2003's ``fass.de``), so every spelling of one domain gives the same form: any case,
+    NFD, fullwidth letters, U+3002/U+FF0E/U+FF61 as dots, an A-label in upper case, one trailing dot. Like ICU with
+    Postfix's options, no IDNA 2008 validity checks. None: not mappable (a disallowed code point).
+
+    Pass the domain as received, not lower-cased: UTS 46 maps ``ẞ`` and a final ``Σ`` differently from
+    ``str.lower``. The one implementation for the suppression list and the DSN/ARF parsers (their keys must match).
+    """
+    if domain.isascii():
+        return domain.lower().removesuffix('.')
+    # The agent's one base dependency, imported here: a process that meets no UTF-8 domain need not load its
+    # tables (``ingest message`` runs once per message).
+    import idna
+
+    try:
+        labels = idna.uts46_remap(domain, std3_rules=False, transitional=False).removesuffix('.').split('.')
+        return '.'.join(
+            label if label.isascii() else 'xn--' + label.encode('punycode').decode('ascii') for label in labels
+        )
+    except UnicodeError:  # idna.IDNAError too: a disallowed code point
+        return None

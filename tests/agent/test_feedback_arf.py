@@ -459,3 +459,15 @@ def test_a_feedback_type_with_a_comment_is_still_a_complaint(value: str) -> None
     assert (event.kind, event.feedback_type, event.recipient) == ('complaint', 'abuse', 'bob@isp.example')
     not_spam = fields.replace(f'Feedback-Type: {value}', 'Feedback-Type: not-spam (user moved it back)')
     assert error(shaped_report(not_spam, ORIGINAL)).reason == 'not-a-complaint'
+
+
+@pytest.mark.parametrize('value', ['gone@faß.de', '<Gone@FAẞ.DE.>', 'Gone <gone@fa\u00df\u3002de>'])
+def test_a_utf8_original_rcpt_to_gets_the_uts46_form_the_suppression_list_keys(value: str) -> None:
+    """RFC 6532 reports name the recipient in UTF-8. ``faß.de`` was read with Python's IDNA 2003 codec as
+    ``fass.de`` (another domain); the complaint must suppress ``xn--fa-hia.de``, the key of every spelling."""
+    from mailinfra_agent.suppression import canonical_address
+
+    fields = FIELDS + f'Original-Rcpt-To: {value}\n'
+    [event] = parse(shaped_report(fields, ORIGINAL.replace(VERP, 'n@news.example.com')))
+    assert (event.kind, event.recipient) == ('complaint', 'gone@xn--fa-hia.de')
+    assert event.recipient == canonical_address(value.rpartition('<')[2].rstrip('>'))

@@ -601,3 +601,24 @@ def test_merged_blocks_in_exims_order_keep_each_action() -> None:
         ('a@example.org', 'bounced', '5.1.1'),
         ('b@example.org', 'bounced', '4.4.7'),
     ]
+
+
+@pytest.mark.parametrize(
+    'final',
+    [
+        'utf-8; gone@fa\\x{DF}.de',  # RFC 6533's escaped form in message/delivery-status
+        'utf-8; Gone@FA\\x{1E9E}.DE.',  # capital sharp s: idna's Unicode 16 tables map it to ß (docs/feedback.md)
+        'rfc822; gone@XN--FA-HIA.de',
+    ],
+)
+def test_a_utf8_final_recipient_gets_the_uts46_form_the_suppression_list_keys(final: str) -> None:
+    """The parser mapped a UTF-8 domain with Python's IDNA 2003 codec: ``faß.de`` became ``fass.de``, another
+    domain, so the bounce suppressed the wrong mailbox. Now it is ``xn--fa-hia.de``, as Postfix delivers to."""
+    from mailinfra_agent.suppression import canonical_address
+
+    [event] = parse(minimal(f'Final-Recipient: {final}\nAction: failed\nStatus: 5.1.1\n'))
+    assert event.recipient == 'gone@xn--fa-hia.de' == canonical_address('gone@faß.de')
+    raw = minimal('Final-Recipient: utf-8; gone@FAẞ.de\nAction: failed\nStatus: 5.1.1\n').replace(
+        b'message/delivery-status', b'message/global-delivery-status'
+    )
+    assert [event.recipient for event in parse(raw)] == ['gone@xn--fa-hia.de']

@@ -590,6 +590,44 @@ def test_the_command_imports_queries_and_exports(tmp_path: Path, capsys: pytest.
     assert json.loads(out[out.index('{') :])['count'] == 1
 
 
+def test_the_command_reads_an_address_in_any_spelling(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """query refused ``gone@bücher.de`` as an invalid domain (it lower-cased, without UTS 46); query, add and remove
+    read the address as the services read a recipient, and a row under the IDNA 2003 form is found and named."""
+    from mailinfra_agent.cli import main
+
+    contract = write_contract(tmp_path)
+    assert main(['store', '--contract', str(contract), 'migrate']) == 0
+    capsys.readouterr()
+
+    def run(*arguments: str) -> tuple[int, str, str]:
+        status = main(['suppression', '--contract', str(contract), *arguments])
+        out, err = capsys.readouterr()
+        return status, out, err
+
+    assert run('add', 'gone@Bücher.de')[:2] == (0, 'suppressed\n')
+    assert run('add', 'gone@bu\u0308cher\u3002de.')[:2] == (0, 'already suppressed\n')
+    status, out, _ = run('query', 'gone@bücher.de')
+    assert status == 1 and 'gone@xn--bcher-kva.de cold_outreach: suppressed (manual, scope *, manual)\n' in out, out
+    assert run('query', '<GONE@XN--BCHER-KVA.DE.>')[0] == 1
+    assert run('export', '--format', 'csv')[1].count('gone@xn--bcher-kva.de') == 1
+    assert run('remove', 'gone@BÜCHER.de')[:2] == (0, 'lifted\n')
+    assert run('query', 'gone@bücher.de')[0] == 0
+    assert run('query', 'gone@b\ufffdcher.de')[0] == 64
+
+    # A row the list wrote before UTS 46 (IDNA 2003 made faß.de fass.de): found, named, and not lifted by remove.
+    with connect_sqlite(tmp_path / 'agent.db') as database:
+        SuppressionList(database, b'command-test-key').add('*', 'gone@fass.de', 'manual', 'old')
+    status, out, _ = run('query', 'gone@Faß.de', '--stream', 'cold_outreach')
+    assert (status, out) == (
+        1,
+        'gone@xn--fa-hia.de cold_outreach: suppressed (manual, scope *, old) under its IDNA 2003 form gone@fass.de\n',
+    )
+    status, out, err = run('remove', 'gone@faß.de')
+    assert (status, out) == (1, 'was not suppressed\n') and '"remove gone@fass.de" lifts it' in err, err
+    assert run('remove', 'gone@fass.de')[:2] == (0, 'lifted\n')
+    assert run('query', 'gone@faß.de')[0] == 0
+
+
 def test_the_command_refuses_a_readable_key(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from mailinfra_agent.cli import main
 

@@ -7,12 +7,14 @@ has its own directories, loopback ports and log; it never touches /etc/postfix o
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import smtplib
 import socket
 import struct
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -24,10 +26,15 @@ from pathlib import Path
 import pytest
 
 import mailinfra_agent.suppression.policy_service as policy_service
+from mailinfra_agent.contract import load_contract
+from mailinfra_agent.feedback import verp
 from mailinfra_agent.postfix.trial import free_port, trial
 from mailinfra_agent.store import Database, connect_sqlite, migrate
-from mailinfra_agent.suppression import SuppressionList, write_map
+from mailinfra_agent.store.events import events
+from mailinfra_agent.suppression import SuppressionList, Suppressor, stored_events, write_map
 from mailinfra_agent.suppression.policy_service import answer, serve
+from tests.agent.ingest_logs import contract_data
+from tests.agent.postfix_dsn import BOUNCE_DOMAIN, TEST_KEYS
 
 KEY = b'postfix-test-key'
 STREAM = 'marketing'
@@ -535,3 +542,78 @@ def test_without_its_map_the_listener_accepts_nothing(public_dir: Path) -> None:
     with running(public_dir / 'nomap', listener(f'127.0.0.1:{port}', public_dir / 'absent')):
         code, text = rcpt(port, 'anyone@example.net')
     assert (code, text) == (451, '4.3.5 <anyone@example.net>: Recipient address rejected: Server configuration error')
+
+
+def _utf8_feedback(stream_verp: str) -> list[bytes]:
+    """A DSN whose recipient is RFC 6533's ``utf-8`` address (escaped, in message/delivery-status) and one whose
+    recipient is raw UTF-8 (message/global-delivery-status), and an ARF complaint with a UTF-8 Original-Rcpt-To."""
+    dsn = (
+        f'From: MAILER-DAEMON@mx.isp.example\nTo: {stream_verp}\nDate: Sun, 06 Dec 2026 06:00:00 +0000\n'
+        'Message-ID: <{id}@mx.isp.example>\nMIME-Version: 1.0\n'
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="b"\n\n'
+        '--b\nContent-Type: text/plain\n\nfailed\n\n--b\nContent-Type: {type}\n\n'
+        'Reporting-MTA: dns; mx.isp.example\n\nFinal-Recipient: utf-8; {recipient}\nAction: failed\nStatus: 5.1.1\n'
+        'Diagnostic-Code: smtp; 550 5.1.1 user unknown\n\n--b--\n'
+    )
+    original = f'Return-Path: <{stream_verp}>\nFrom: news@news.example.com\nMessage-ID: <o.1@news.example.com>\n\nhi\n'
+    arf = (
+        'From: fbl@isp.example\nTo: fbl@news.example.com\nDate: Sun, 06 Dec 2026 06:00:00 +0000\n'
+        'Message-ID: <r.1@isp.example>\nMIME-Version: 1.0\n'
+        'Content-Type: multipart/report; report-type=feedback-report; boundary="b"\n\n'
+        '--b\nContent-Type: message/feedback-report\n\nFeedback-Type: abuse\nUser-Agent: SomeFBL/1.0\nVersion: 1\n'
+        'Original-Mail-From: news@news.example.com\nOriginal-Rcpt-To: angry@FAẞ.de\n\n'
+        f'--b\nContent-Type: message/rfc822\n\n{original}\n--b--\n'
+    )
+    return [
+        dsn.format(id='d.1', type='message/delivery-status', recipient='gone@fa\\x{DF}.de').encode(),
+        dsn.format(id='d.2', type='message/global-delivery-status', recipient='lost@Faß.DE.').encode(),
+        arf.encode(),
+    ]
+
+
+def test_feedback_for_a_utf8_domain_suppresses_the_key_the_policy_service_refuses(
+    public_dir: Path, tmp_path: Path
+) -> None:
+    """Bounces and a complaint for ``faß.de`` through ``ingest message`` and the suppressor, then Debian's Postfix
+    asks the policy service. The parsers mapped the domain with IDNA 2003 (``fass.de``), so the list held
+    ``gone@fass.de``: another domain's mailbox refused, and ``faß.de`` refused only through the legacy lookup."""
+    needs_postfix()
+    stream = 'cold_outreach'  # a stream of the contract's host (mx1)
+    store = tmp_path / 'agent.db'
+    key_file = tmp_path / 'signing-key'
+    key_file.write_bytes(TEST_KEYS[0] + b'\n')
+    key_file.chmod(0o600)
+    data = contract_data({'backend': 'sqlite', 'path': str(store)}, {})
+    data['suppression']['signing_key_file'] = str(key_file)
+    data['suppression']['old_signing_key_files'] = []
+    contract_path = tmp_path / 'agent.json'
+    contract_path.write_text(json.dumps(data), encoding='utf-8')
+    command = [sys.executable, '-m', 'mailinfra_agent', 'ingest', '--contract', str(contract_path), 'message']
+    for message in _utf8_feedback(verp.encode(TEST_KEYS, stream=stream, domain=BOUNCE_DOMAIN, segment='7')):
+        result = subprocess.run(command, input=message, capture_output=True, timeout=120)
+        assert result.returncode == 0 and b'Traceback' not in result.stderr, result.stderr
+    with connect_sqlite(store) as database:
+        assert {(event.kind, event.recipient) for event in events(database)} == {
+            ('dsn', 'gone@xn--fa-hia.de'),
+            ('dsn', 'lost@xn--fa-hia.de'),
+            ('complaint', 'angry@xn--fa-hia.de'),
+        }
+        suppressor = Suppressor.from_contract(load_contract(contract_path), SuppressionList(database, KEY))
+        applied = suppressor.apply_all(stored_events(database, 0))
+        assert {(entry.scope, entry.address) for entry in applied.added} >= {
+            (stream, 'gone@xn--fa-hia.de'),
+            (stream, 'lost@xn--fa-hia.de'),
+            (stream, 'angry@xn--fa-hia.de'),
+        }
+    port = free_port()
+    with policy_server(store) as (host, service_port):
+        injection = (
+            f'127.0.0.1:{port} inet n - n - - smtpd\n'
+            f'  -o smtpd_policy_service_policy_context={stream}\n'
+            f'  -o {{ smtpd_recipient_restrictions = check_policy_service inet:{host}:{service_port} }}\n'
+        )
+        with running(public_dir / 'feedback-uts46', injection):
+            for local in ('gone', 'lost', 'angry'):
+                for domain in ('faß.de', 'FAẞ.DE', 'xn--fa-hia.de'):
+                    assert rcpt_utf8(port, f'{local}@{domain}') == 550, (local, domain)
+                assert rcpt_utf8(port, f'{local}@fass.de') == 250, local  # another domain under IDNA 2008

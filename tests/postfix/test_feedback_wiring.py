@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import idna
 import pytest
 
 from mailinfra_agent.postfix.trial import free_port
@@ -214,13 +215,14 @@ def test_the_rendered_policy_listener_refuses_suppressed_recipients(public_dir: 
 # --- The pipe transport on a real inbound instance -------------------------------------------------------
 
 
-def _pipe_instance_files(contract: Path) -> tuple[str, list[str], str]:
+def _pipe_instance_files(contract: Path, site: Path) -> tuple[str, list[str], str]:
     """The role's inbound main.cf settings, the return-path domains, and the pipe service."""
-    # The system's Python (the test's own may sit where the pipe's user cannot read): the agent needs only the
-    # standard library for a SQLite store.
+    # The system's Python (the test's own may sit where the pipe's user cannot read): for a SQLite store the agent
+    # needs the standard library and its one base dependency, idna, which ``site`` holds (a host's venv has it from
+    # the wheelhouse). Without it, a UTF-8 domain in a DSN would fail where a host does not.
     command = [
         '/usr/bin/env',
-        f'PYTHONPATH={ROOT / "agent"}',
+        f'PYTHONPATH={ROOT / "agent"}:{site}',
         SYSTEM_PYTHON,
         '-m',
         'mailinfra_agent',
@@ -261,11 +263,21 @@ def _wait(condition: Any, timeout: float = 60.0) -> bool:
 
 def _sample(name: str) -> str:
     """A stored sample without the headers its earlier delivery added (the pipe adds its own)."""
-    text = (SAMPLES / name).read_text(encoding='utf-8')
+    text = UTF8_DSN if name == 'utf8' else (SAMPLES / name).read_text(encoding='utf-8')
     lines = text.splitlines()
     while lines[0].split(':')[0] in ('Return-Path', 'X-Original-To', 'Delivered-To'):
         lines.pop(0)
     return '\r\n'.join(lines) + '\r\n'
+
+
+# postfix-failed.eml for a recipient at faß.de, in RFC 6533's escaped ``utf-8`` form (the pipe reads it with idna).
+UTF8_DSN = (
+    (SAMPLES / 'postfix-failed.eml')
+    .read_text(encoding='utf-8')
+    .replace('Final-Recipient: rfc822; unknown1@r.test', 'Final-Recipient: utf-8; gone@FA\\x{DF}.de')
+    .replace('Original-Recipient: rfc822;unknown1@r.test\n', '')
+    .replace('<20261206062536.1107A252B6A@mta1.example.test>', '<utf8.1@mta1.example.test>')
+)
 
 
 def test_dsns_and_complaints_go_through_the_pipe_into_the_store_once(public_dir: Path) -> None:
@@ -288,7 +300,9 @@ def test_dsns_and_complaints_go_through_the_pipe_into_the_store_once(public_dir:
     contract.write_text(json.dumps(data), encoding='utf-8')
     contract.chmod(0o644)
 
-    settings, domains, service = _pipe_instance_files(contract)
+    site = public_dir / 'site'
+    shutil.copytree(Path(idna.__file__).parent, site / 'idna', ignore=shutil.ignore_patterns('__pycache__'))
+    settings, domains, service = _pipe_instance_files(contract, site)
     bounce_domain = domains[0]
     port = free_port()
     root = public_dir / 'inbound'
@@ -305,6 +319,7 @@ def test_dsns_and_complaints_go_through_the_pipe_into_the_store_once(public_dir:
 
         send('', f'bounces@{bounce_domain}', 'postfix-failed.eml')
         send('staff@hotmail.example', f'fbl@{bounce_domain}', 'synthetic-jmrp-anonymised.eml')
+        send('', f'bounces@{bounce_domain}', 'utf8')
         assert _wait(lambda: _queue(config) == [] and (store_dir / 'agent.db').exists()), (root / 'maillog').read_text()
 
         def stored() -> list[tuple[str, str, str]]:
@@ -312,7 +327,11 @@ def test_dsns_and_complaints_go_through_the_pipe_into_the_store_once(public_dir:
                 return sorted((event.kind, event.status, event.recipient) for event in events(db))
 
         first = stored()
-        assert first == [('complaint', 'complaint', 'zoe@outlook.test'), ('dsn', 'bounced', 'unknown1@r.test')]
+        assert first == [
+            ('complaint', 'complaint', 'zoe@outlook.test'),
+            ('dsn', 'bounced', 'gone@xn--fa-hia.de'),  # UTS 46 (IDNA 2003 gave fass.de, another domain)
+            ('dsn', 'bounced', 'unknown1@r.test'),
+        ]
 
         # The store away: the agent exits 75, the message stays in the queue, deferred, not bounced.
         store_dir.rename(public_dir / 'store-away')
@@ -335,7 +354,7 @@ def test_dsns_and_complaints_go_through_the_pipe_into_the_store_once(public_dir:
         assert set(first) < set(after) and len(after) == len(set(after))  # the held DSN's events, once
         log = (root / 'maillog').read_text(encoding='utf-8')
         assert 'status=bounced' not in log
-        assert len(re.findall(r'relay=mailinfra-feedback.*status=sent', log)) == 3
+        assert len(re.findall(r'relay=mailinfra-feedback.*status=sent', log)) == 4
 
         # Any other failure (here the command cannot be executed, exit 126) defers too: soft_bounce, no bounce.
         master_cf = config / 'master.cf'

@@ -14,8 +14,13 @@
   address, open to the stream's --allow networks only (``554 5.7.1`` for other clients); ``--max-sessions``,
   ``--max-sessions-per-client``, ``--max-session-seconds``; runs until stopped.
 
-Exit 0: done (query: not suppressed); 1: query found a suppression, import skipped lines, a webhook or map
-failed; 2: the contract, the store, a key or the file cannot be used; 64: bad arguments.
+query, add and remove read ADDRESS as the services read a recipient (``canonical_address``: ``gone@Bücher.de`` is
+``gone@xn--bcher-kva.de``); query and remove also find a row under its IDNA 2003 form (``legacy_address``), which
+remove reports but leaves (``fass.de`` is another domain than ``faß.de`` under IDNA 2008).
+
+Exit 0: done (query: not suppressed); 1: query found a suppression, import skipped lines, remove left the
+address suppressed under its IDNA 2003 form, a webhook or map failed; 2: the contract, the store, a key or the
+file cannot be used; 64: bad arguments.
 """
 
 from __future__ import annotations
@@ -37,10 +42,11 @@ from ..suppression import (
     SuppressionList,
     Suppressor,
     address_problem,
+    canonical_address,
     export_csv,
     export_json,
     import_csv,
-    normalise_address,
+    legacy_address,
     stored_events,
     write_map,
 )
@@ -223,7 +229,9 @@ def _export(args: argparse.Namespace, suppressions: SuppressionList) -> int:
 
 
 def _query(args: argparse.Namespace, contract: Contract, suppressions: SuppressionList, now: float) -> int:
-    address = normalise_address(args.address)
+    # The form the services look a recipient up in (gone@Bücher.de -> gone@xn--bcher-kva.de); lookup tries its
+    # IDNA 2003 form too.
+    address = canonical_address(args.address)
     problem = address_problem(address)
     if problem is not None:
         print(f'suppression: "{args.address}": {problem}', file=sys.stderr)
@@ -233,6 +241,8 @@ def _query(args: argparse.Namespace, contract: Contract, suppressions: Suppressi
         entry = suppressions.lookup(address, stream, now)
         found = found or entry is not None
         what = f'suppressed ({entry.reason}, scope {entry.scope}, {entry.source})' if entry else 'not suppressed'
+        if entry is not None and entry.address_hash != suppressions.hash(address):
+            what += f' under its IDNA 2003 form {legacy_address(address)}'
         print(f'{address} {stream}: {what}')
     return 1 if found else 0
 
@@ -257,6 +267,7 @@ def _manual(
     if args.scope != ALL_STREAMS and args.scope not in [stream.name for stream in contract.streams]:
         print(f'suppression: unknown stream "{args.scope}"', file=sys.stderr)
         return EXIT_USAGE
+    status = 0
     if args.action == 'add':
         try:
             added = suppressions.add(args.scope, args.address, 'manual', 'manual', created=now)
@@ -266,7 +277,16 @@ def _manual(
         print('suppressed' if added else 'already suppressed')
     else:
         print('lifted' if suppressions.remove(args.scope, args.address) else 'was not suppressed')
-    return max(_write_maps(contract, suppressions, now, None), _webhooks(contract, db, now))
+        legacy = legacy_address(args.address)
+        if legacy is not None and suppressions.entries(args.scope, address=legacy):
+            # Not lifted with it: the row may be that other domain's own (fass.de is not faß.de in IDNA 2008).
+            print(
+                f'suppression: still suppressed in {args.scope} under its IDNA 2003 form {legacy} (a row written '
+                f'before UTS 46, or that domain\'s own); "remove {legacy}" lifts it',
+                file=sys.stderr,
+            )
+            status = 1
+    return max(status, _write_maps(contract, suppressions, now, None), _webhooks(contract, db, now))
 
 
 def _write_maps(contract: Contract, suppressions: SuppressionList, now: float, config: str | None) -> int:

@@ -7,7 +7,7 @@ Raw values keep undecodable bytes as surrogates; :func:`text` turns them into UT
 non-UTF-8 input is read, never a crash. Parsing problems show up as ``defects``, never as exceptions.
 
 The VERP and token decoders are callables the caller passes in (:class:`Decoders`), so the signing key stays
-with the caller. Standard library only.
+with the caller. Standard library, and ``idna`` (through :mod:`mailinfra_agent.names`) for a UTF-8 domain.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from email.parser import BytesParser, HeaderParser
 from typing import Any
 
 from mailinfra_agent.feedback.events import EventError
+from mailinfra_agent.names import ascii_domain
 
 __all__ = [
     'DECODED_FIELDS',
@@ -177,8 +178,9 @@ def _unescape(value: str) -> str | None:
 def address(value: str | None, *, typed: bool = False) -> str | None:
     """The lower-cased mailbox in ``value`` (``a@b``, ``<a@b>``, ``Name <a@b>``, with ``typed``: ``rfc822; a@b`` or
     RFC 6533's ``utf-8; a@b``), or None when there is none or it is redacted or malformed (no ``@``, a ``*``-masked
-    or replaced character). A domain's one trailing dot is dropped and a UTF-8 domain is IDNA-encoded
-    (``bücher.de`` -> ``xn--bcher-kva.de``), the form the suppression list keeps."""
+    or replaced character). The domain is :func:`~mailinfra_agent.names.ascii_domain`'s
+    ASCII form (UTS 46: ``faß.de`` -> ``xn--fa-hia.de``, one trailing dot dropped), the form the suppression list
+    keeps."""
     if not value:
         return None
     if typed:
@@ -196,15 +198,13 @@ def address(value: str | None, *, typed: bool = False) -> str | None:
             value = email.utils.parseaddr(value)[1]
         except (ValueError, IndexError, TypeError):  # parseaddr is lenient; this is a guard, not an expected path
             return None
-    value = value.strip().strip('<>').strip().lower()
-    local, at, domain = value.rpartition('@')
-    domain = domain.removesuffix('.')
-    if at and not domain.isascii() and '\ufffd' not in domain:
-        try:
-            domain = domain.encode('idna').decode('ascii')
-        except UnicodeError:
-            return None
-    value = f'{local}{at}{domain}'
+    # The domain is mapped as received (UTS 46 lower-cases it, but ``ẞ`` and a final ``Σ`` not as str.lower does).
+    local, at, domain = value.strip().strip('<>').strip().rpartition('@')
+    local = local.lower()
+    mapped = ascii_domain(domain) if at else domain.lower()
+    if mapped is None:
+        return None
+    value = f'{local}{at}{mapped}'
     if not _ADDRESS.fullmatch(value):
         return None
     if '*' in local or local in REDACTED_LOCAL_PARTS or (len(local) >= 3 and set(local) <= {'x', '.'}):

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 from ..feedback.events import event_key
+from ..names import ascii_domain
 from ..store import Database
 
 __all__ = [
@@ -45,26 +46,6 @@ def normalise_address(address: str) -> str:
     return address.strip().strip('<>').strip().lower()
 
 
-def _ascii_domain(domain: str) -> str | None:
-    """``domain`` as the list keeps it: UTS 46 non-transitional (IDNA 2008: ``faß.de`` is ``xn--fa-hia.de``, not
-    ``fass.de``), so every spelling that reaches the same domain gives the same key: any case, NFD, fullwidth
-    letters, U+3002/U+FF0E/U+FF61 as dots, an A-label in upper case, a trailing dot. Like ICU with Postfix's options,
-    no IDNA 2008 validity checks (the key only has to be the one Postfix delivers to). None: not mappable."""
-    if domain.isascii():
-        return domain.lower().removesuffix('.')
-    # A dependency of the agent, imported here: a process that meets no UTF-8 domain need not load its tables
-    # (``ingest message`` runs once per message).
-    import idna
-
-    try:
-        labels = idna.uts46_remap(domain, std3_rules=False, transitional=False).removesuffix('.').split('.')
-        return '.'.join(
-            label if label.isascii() else 'xn--' + label.encode('punycode').decode('ascii') for label in labels
-        )
-    except UnicodeError:  # idna.IDNAError too: a disallowed code point
-        return None
-
-
 def _split(address: str) -> tuple[str, str, str]:
     """(local part lower-cased and unquoted, "@" or "", domain as given): the domain keeps its case, since UTS 46
     maps it (``ẞ``, a final ``Σ``) differently from ``str.lower``."""
@@ -78,12 +59,13 @@ def _split(address: str) -> tuple[str, str, str]:
 
 def canonical_address(address: str) -> str:
     """The form the list keeps and a recipient is looked up in: trimmed, without angle brackets, the local part
-    lower case and unquoted (backslash escapes dropped), the domain by :func:`_ascii_domain` (``Bücher.de.`` ->
-    ``xn--bcher-kva.de``). A domain that cannot be mapped is left lower case: :func:`address_problem` refuses it."""
+    lower case and unquoted (backslash escapes dropped), the domain by :func:`~mailinfra_agent.names.ascii_domain`
+    (``Bücher.de.`` -> ``xn--bcher-kva.de``). A domain that cannot be mapped is left lower case:
+    :func:`address_problem` refuses it."""
     local, at, domain = _split(address)
     if not at:
         return normalise_address(address)
-    mapped = _ascii_domain(domain)
+    mapped = ascii_domain(domain)
     return f'{local}@{domain.lower() if mapped is None else mapped}'
 
 
