@@ -21,6 +21,10 @@ def enclosing(name: str, domains: Collection[str]) -> str | None:
     return candidate
 
 
+MAX_DOMAIN_TEXT = 254
+"""Characters of a non-ASCII domain worth mapping: its A-labels are longer still, and a name has 253 at most."""
+
+
 def ascii_domain(domain: str) -> str | None:
     """``domain`` in the ASCII form Postfix delivers to: UTS 46 non-transitional (IDNA 2008: ``faß.de`` is
     ``xn--fa-hia.de``, not IDNA 2003's ``fass.de``), so every spelling of one domain gives the same form: any case,
@@ -32,12 +36,15 @@ def ascii_domain(domain: str) -> str | None:
     """
     if domain.isascii():
         return domain.lower().removesuffix('.')
+    if len(domain) > MAX_DOMAIN_TEXT:
+        return None  # longer than any DNS name: refused anyway, and mapping a long input costs the caller's time
     # The agent's one base dependency, imported here: a process that meets no UTF-8 domain need not load its
     # tables (``ingest message`` runs once per message).
     import idna
 
     try:
-        labels = idna.uts46_remap(domain, std3_rules=False, transitional=False).removesuffix('.').split('.')
+        # non-transitional is uts46_remap's default (its `transitional` argument is deprecated)
+        labels = idna.uts46_remap(domain, std3_rules=False).removesuffix('.').split('.')
         return '.'.join(
             label if label.isascii() else 'xn--' + label.encode('punycode').decode('ascii') for label in labels
         )
