@@ -23,8 +23,16 @@ import pytest
 
 from mailinfra_agent.cli import main
 from mailinfra_agent.contract import load_contract
+from mailinfra_agent.feedback import postfix_log
 from mailinfra_agent.feedback.events import Event, EventError
-from mailinfra_agent.feedback.postfix_log import FAST_LINES, UTC, ParsedLines, PostfixLogParser, local_zone
+from mailinfra_agent.feedback.postfix_log import (
+    FAST_LINES,
+    UTC,
+    MessageSeen,
+    ParsedLines,
+    PostfixLogParser,
+    local_zone,
+)
 from mailinfra_agent.ingest.service import postfix_parser
 from tests.agent.ingest_logs import contract_data
 
@@ -97,6 +105,103 @@ def test_a_line_cut_shorter_than_postfix_cuts_stays_an_error() -> None:
         parser.parse_line(line[:-1].decode(), 'maillog', 7)
     assert error.value.reason == 'truncated'
     assert parse([line[:-1]]).problems[0][1] is not None
+
+
+def long_reply_line() -> bytes:
+    (line,) = [line for line in raw_lines(SYSLOG) if f'to=<{LONG_REPLY}>'.encode() in line]
+    return line
+
+
+@pytest.mark.parametrize(
+    ('message_end', 'size'),
+    [
+        (b'', 2000),
+        (b'x', 2001),  # longer than Postfix writes
+        (b'xx', 2002),
+        (b'\xff', 2001),
+    ],
+)
+def test_a_message_longer_than_postfix_writes_is_no_cut(message_end: bytes, size: int) -> None:
+    line = long_reply_line() + message_end
+    assert len(line.split(b']: ', 1)[1]) == size
+    problems = parse([line]).problems
+    if size == 2000:
+        assert problems == []
+        return
+    assert [error.reason for _, error in problems if error is not None] == ['truncated']
+    with pytest.raises(EventError) as error:
+        PostfixLogParser(reference_time=REFERENCE).parse_line(line.decode('utf-8', 'surrogateescape'), 'maillog', 1)
+    assert error.value.reason == 'truncated'
+
+
+@pytest.mark.parametrize(
+    ('cut', 'invalid', 'event'),
+    [
+        (2, b'\xff', False),  # 1,999 bytes, one of them not UTF-8: read as U+FFFD it is 2,001
+        (3, b'\xff', False),  # 1,998 bytes: read as U+FFFD it is 2,000
+        (2, b'\xff\xff', True),  # 2,000 bytes, two not UTF-8 (6 as U+FFFD)
+        (2, b'\xe2\x82', True),  # 2,000 bytes, a character cut after 2 of its 3 (one U+FFFD)
+        (1, b'\xf0', True),
+        (3, b'\xf0\x9f\x98', True),
+    ],
+)
+def test_the_cut_is_measured_in_the_bytes_postfix_wrote(cut: int, invalid: bytes, event: bool) -> None:
+    line = long_reply_line()[:-cut] + invalid
+    parsed = parse([line])
+    errors = [error.reason for _, error in parsed.problems if error is not None]
+    assert (len(parsed.events), errors) == ((1, []) if event else (0, ['truncated']))
+    parser = PostfixLogParser(reference_time=REFERENCE)
+    escaped = line.decode('utf-8', 'surrogateescape')  # each byte that is not UTF-8 one surrogate: exact
+    replaced = line.decode('utf-8', 'replace')
+    for text, raw in [(escaped, None), (replaced, line)]:
+        if event:
+            assert len(parser.parse_line(text, 'maillog', 1, raw)) == 1
+        else:
+            with pytest.raises(EventError) as error:
+                parser.parse_line(text, 'maillog', 1, raw)
+            assert error.value.reason == 'truncated'
+
+
+def test_a_reply_postfix_cut_in_a_character_is_still_an_event(tmp_path: Path) -> None:
+    """postlog(1) cuts a message as Postfix's daemons do (MSG_SYSLOG_RECLEN): exactly 2,000 bytes from the queue id,
+    through a character when one spans the limit."""
+    (tmp_path / 'main.cf').write_text(
+        f'compatibility_level = 3.6\nmaillog_file = /dev/stdout\nqueue_directory = {tmp_path}\n', encoding='utf-8'
+    )
+    texts = [
+        '4jjfL36pDSzSxKv: to=<long1@r.test>, relay=127.0.0.1[127.0.0.1]:25, delay=1, delays=1/0/0/0, dsn=5.7.1, '
+        'status=bounced (host 127.0.0.1[127.0.0.1] said: 550-5.7.1 ' + 'x' * (1827 + shift) + character * 100 + ')'
+        for character in ['é', '€', '😀']
+        for shift in range(4)
+    ]
+    written = subprocess.run(
+        ['postlog', '-c', str(tmp_path), '-t', 'postfix-marketing/smtp'],  # one message a line of its input
+        input='\n'.join(texts).encode() + b'\n',
+        env={'TZ': 'UTC', 'PATH': '/usr/sbin:/usr/bin:/sbin:/bin'},
+        capture_output=True,
+        check=True,
+    ).stdout
+    lines = written.split(b'\n')[:-1]
+    assert len(lines) == len(texts)
+    assert sum(not _utf8(line) for line in lines) == 7  # cut in a character (the others between two)
+    for line in lines:
+        message = line.split(b']: ', 1)[1]
+        assert len(message) == 2000
+        assert message.startswith(b'4jjfL36pDSzSxKv: ')
+        parsed = parse([line])
+        assert parsed.problems == ([] if _utf8(line) else [(1, None)])
+        (event,) = parsed.events
+        assert (event.status, event.recipient, event.smtp_code) == ('bounced', 'long1@r.test', '550')
+        parser = PostfixLogParser(reference_time=REFERENCE)
+        assert parser.parse_line(line.decode('utf-8', 'replace'), 'maillog', 1) == [event]
+
+
+def _utf8(raw: bytes) -> bool:
+    try:
+        raw.decode('utf-8')
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def test_address_verification_and_other_lines_are_no_deliveries() -> None:
@@ -182,10 +287,66 @@ def test_local_zone(tmp_path: Path) -> None:
     assert local_zone({}, '/usr/share/zoneinfo/Asia/Kolkata').utcoffset(dt.datetime(2026, 1, 1)) == dt.timedelta(
         hours=5, minutes=30
     )
-    # unreadable: UTC, as before there was a zone
-    assert local_zone({'TZ': 'No/Such_Zone'}) is UTC
-    assert local_zone({'TZ': '../../etc/passwd'}) is UTC
-    assert local_zone({}, str(tmp_path / 'missing')) is UTC
+    assert local_zone({}, str(tmp_path / 'missing')) is UTC  # no /etc/localtime: glibc's UTC
+
+
+JULY, JANUARY = dt.datetime(2026, 7, 1, 12), dt.datetime(2026, 1, 1, 12)
+
+
+@pytest.mark.parametrize(
+    ('tz', 'july', 'january'),
+    [
+        (':/usr/share/zoneinfo/Europe/Berlin', 2, 1),  # a path, as glibc reads it
+        ('/usr/share/zoneinfo/Europe/Berlin', 2, 1),
+        ('/usr/share/zoneinfo/America/New_York', -4, -5),
+        ('JST-9', 9, 9),  # POSIX rule strings
+        ('CET-1CEST,M3.5.0,M10.5.0/3', 2, 1),
+        (':EST5EDT,M3.2.0,M11.1.0', -4, -5),
+        ('<+0530>-5:30', 5.5, 5.5),
+    ],
+)
+def test_local_zone_reads_tz_as_glibc_does(tz: str, july: float, january: float) -> None:
+    zone = local_zone({'TZ': tz})
+    assert zone.utcoffset(JULY) == dt.timedelta(hours=july)
+    assert zone.utcoffset(JANUARY) == dt.timedelta(hours=january)
+    environment = {'TZ': tz, 'PATH': '/usr/bin:/bin'}
+    for moment in (JULY, JANUARY):  # what date(1) (glibc) makes of the same TZ
+        utc = moment.replace(tzinfo=dt.UTC)
+        shown = subprocess.run(
+            ['date', '-d', f'@{int(utc.timestamp())}', '+%Y-%m-%dT%H:%M'],
+            env=environment,
+            capture_output=True,
+            check=True,
+            text=True,
+        ).stdout.strip()
+        offset = zone.utcoffset(moment)
+        assert offset is not None
+        assert shown == (utc + offset).strftime('%Y-%m-%dT%H:%M')
+
+
+@pytest.mark.parametrize('tz', ['', ':', ':/usr/share/zoneinfo/Etc/UTC', 'UTC0', 'Etc/UTC'])
+def test_local_zone_utc(tz: str, caplog: pytest.LogCaptureFixture) -> None:
+    assert local_zone({'TZ': tz}, '/usr/share/zoneinfo/Asia/Kolkata') is UTC  # TZ= is UTC, not /etc/localtime
+    assert caplog.records == []
+
+
+@pytest.mark.parametrize('tz', ['No/Such_Zone', '../../etc/passwd', '/etc/passwd', '/no/such/file', 'CET-1CEST'])
+def test_an_unreadable_tz_is_utc_with_a_warning_once(
+    tz: str, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(postfix_log, '_zone_warnings', set())
+    assert local_zone({'TZ': tz}) is UTC
+    assert local_zone({'TZ': tz}) is UTC
+    (record,) = caplog.records
+    assert record.levelname == 'WARNING'
+    assert record.getMessage().startswith(f'TZ={tz!r}: not a time zone this parser reads (')
+    assert record.getMessage().endswith('): yearless Postfix stamps are read as UTC')
+
+
+def test_an_unreadable_localtime_is_utc_with_a_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    (tmp_path / 'localtime').write_bytes(b'not TZif')
+    assert local_zone({}, str(tmp_path / 'localtime')) is UTC
+    assert [record.levelname for record in caplog.records] == ['WARNING']
 
 
 QUOTED = [
@@ -233,9 +394,42 @@ def test_a_quoted_orig_to_is_read_whole() -> None:
         '127.0.0.1[127.0.0.1]:25',
         '5.1.1',
     )
-    with pytest.raises(EventError) as error:  # the quote never closes
-        PostfixLogParser(reference_time=REFERENCE).parse_line(line.replace('(1)"@', '(1)@'), 'm', 1)
+    with pytest.raises(EventError) as error:  # cut in the quoted part
+        PostfixLogParser(reference_time=REFERENCE).parse_line(line[: line.index('(1)"@')], 'm', 1)
     assert error.value.reason == 'truncated'
+
+
+UNQUOTED = (
+    'Dec  7 11:01:31 mx1 postfix-marketing/smtp[1]: 4jjfL36pDSzSxKv: to=<"abc@r.test>, '
+    'relay=127.0.0.1[127.0.0.1]:25, delay=1, delays=1/0/0/0, dsn=2.0.0, status=sent (250 2.0.0 Ok)'
+)
+"""A local part ``"abc`` as Postfix logs it with ``info_log_address_format = internal`` (and before 3.5)."""
+
+
+@pytest.mark.parametrize(
+    'line',
+    [
+        UNQUOTED,
+        UNQUOTED.replace('(250 2.0.0 Ok)', '(250 2.0.0 Ok "queued" as x)'),  # a quote later, which no @ follows
+        UNQUOTED.replace('to=<"abc@r.test>, ', 'to=<ok@r.test>, orig_to=<"abc@r.test>, '),
+    ],
+)
+def test_an_address_logged_unquoted_ends_at_its_bracket(line: str) -> None:
+    (event,) = PostfixLogParser(reference_time=REFERENCE).parse_line(line, 'maillog', 1)
+    assert isinstance(event, Event)
+    assert (event.recipient, event.status, event.dsn) == (
+        'ok@r.test' if 'orig_to' in line else '"abc@r.test',
+        'sent',
+        '2.0.0',
+    )
+    assert parse([line.encode()]).events == [event]
+
+
+def test_a_sender_logged_unquoted_ends_at_its_bracket() -> None:
+    line = 'Dec  7 11:01:31 mx1 postfix-marketing/qmgr[1]: 4jjfL36pDSzSxKv: from=<"abc@r.test>, size=1, nrcpt=1'
+    (seen,) = PostfixLogParser(reference_time=REFERENCE).parse_line(line, 'maillog', 1)
+    assert isinstance(seen, MessageSeen)
+    assert seen.sender == '"abc@r.test'
 
 
 def test_address_verification_probes_are_no_deliveries_nor_problems() -> None:

@@ -9,17 +9,17 @@ so an event carries both when their lines went through the same parser.
 Line formats (the header before ``program[pid]: ``):
 
 - classic syslog, ``Dec  6 06:00:00 host postfix-marketing/smtp[123]: ...``;
-- Postfix's own ``maillog_file`` (postlogd, what the roles write), ``Dec 06 06:00:00 host ...`` (day zero-padded;
-  a fraction of seconds after the time is accepted too);
+- Postfix's own ``maillog_file`` (postlogd, what the roles write), ``Dec 06 06:00:00 host ...`` (day zero-padded,
+  whole seconds; a fraction of seconds after the time, as journalctl's ``short-precise`` writes, is accepted too);
 - RFC 3339 (rsyslog's high-precision format, Debian's default), ``2026-12-06T06:00:00.123456+00:00 host ...``;
-- journalctl's ``short``, ``short-precise`` (as postlogd's), ``short-iso`` and ``short-iso-precise``
+- journalctl's ``short`` (as postlogd's), ``short-precise``, ``short-iso`` and ``short-iso-precise``
   (``2026-12-06T06:00:00+0000``); a program without ``[pid]``; a CR before the newline.
 
 Postfix writes yearless stamps in the host's local time: they are read in ``tz`` (default UTC; ingest passes
-:func:`local_zone`) and get the latest year that puts them at most two days after
-``reference_time`` (default: now, moved with the clock every hour while following a log; the slack covers clock
-and zone skew); pass the file's modification time when reading an old file, so a log that crosses New Year gets
-both years right.
+:func:`local_zone`, read once when it starts: a change of the host's zone needs a restart of ingest) and get the
+latest year that puts them at most two days after ``reference_time`` (default: now, moved with the clock every
+hour while following a log; the slack covers clock and zone skew); pass the file's modification time when reading
+an old file, so a log that crosses New Year gets both years right.
 
 The program is ``<syslog_name>[/<service>]/<daemon>``. The roles give each stream instance the syslog_name
 ``postfix-<stream>`` and each outbound transport the service name ``out_<ip key>`` or ``out_<ip key>__<isp>``,
@@ -46,10 +46,13 @@ Decisions:
   ``undeliverable-but-not-cached`` with ``address_verify_negative_cache = no``) are not deliveries: ignored.
   ``status=SOFTBOUNCE`` (``soft_bounce = yes``) is a deferral.
 - **Quoted addresses.** Postfix quotes a local part with specials, and such a part may hold ``>, status=sent (``
-  or ``>, size=``: the address ends after its closing quote (``_address_end``); FAST takes no quoted address.
-- **Cut by Postfix.** Postfix cuts every log message at 2,000 bytes (``MESSAGE_LIMIT``): a delivery line with a
-  long remote reply has no closing parenthesis. A message of that length is still its event, with the reply text
-  as logged.
+  or ``>, size=``: the address ends after its closing quote (``_address_end``); FAST takes no quoted address. An
+  address with a ``"`` but no closing quote before ``@``/``>`` was logged unquoted (``info_log_address_format =
+  internal``, Postfix < 3.5): it ends at the first ``>, ``.
+- **Cut by Postfix.** Postfix cuts every log message (what follows ``program[pid]: ``, from the queue id on) at
+  2,000 bytes (``MESSAGE_LIMIT``), in a UTF-8 character if one spans the limit: a delivery line with a long remote
+  reply has no closing parenthesis. A message of exactly that many bytes (counted in the bytes of the line, which
+  ``parse_lines`` has; ``parse_line`` takes them as ``raw``) is still its event, with the reply text as logged.
 - **Bad input.** Lines of other programs and Postfix messages the parser does not know give ``[]``. A delivery
   line that is cut otherwise (no ``status=``, no closing parenthesis) raises ``EventError('truncated', ...)``; one with
   unreadable fields or stamp ``EventError('garbage', ...)``; an unknown status word
@@ -76,8 +79,11 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 import hashlib
+import io
+import logging
 import os
 import re
+import struct
 import time as time_module
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -98,6 +104,7 @@ __all__ = [
     'smtp_code_of',
 ]
 
+log = logging.getLogger(__name__)
 UTC = dt.UTC
 MONTH_NAMES = ('Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec')
 MONTHS = {name: number for number, name in enumerate(MONTH_NAMES, 1)}
@@ -319,41 +326,86 @@ def smtp_code_of(diagnostic: str) -> str | None:
 
 
 def local_zone(environ: Mapping[str, str] = os.environ, localtime: str = '/etc/localtime') -> dt.tzinfo:
-    """The zone this host's programs write local times in (Postfix's yearless stamps): ``TZ``, else
-    ``/etc/localtime``; ``dt.UTC`` for a zone that is UTC all year (the parser's fast path) and when neither reads."""
-    name = environ.get('TZ', '').removeprefix(':')
+    """The zone this host's programs write local times in (Postfix's yearless stamps), read as glibc reads it: ``TZ``
+    without a leading ``:`` (a path when it starts with ``/``, else a zone name, else a POSIX rule string such as
+    ``CET-1CEST,M3.5.0,M10.5.0/3``), UTC when ``TZ`` is empty, ``/etc/localtime`` when it is unset. ``dt.UTC`` for
+    a zone that is UTC all year (the parser's fast path) and when there is no ``/etc/localtime``; a ``TZ`` or
+    ``/etc/localtime`` that cannot be read is UTC with a warning (logged once per value)."""
+    value = environ.get('TZ')
+    name = localtime if value is None else value.removeprefix(':')
+    if not name:
+        return UTC  # glibc: TZ= and TZ=: are UTC
     try:
-        if name:
-            zone: dt.tzinfo = ZoneInfo(name)
+        if name.startswith('/'):
+            with open(name, 'rb') as handle:
+                zone: dt.tzinfo = ZoneInfo.from_file(handle, key=name)
         else:
-            with open(localtime, 'rb') as handle:
-                zone = ZoneInfo.from_file(handle, key='localtime')
-    except (OSError, ValueError, ZoneInfoNotFoundError):
+            try:
+                zone = ZoneInfo(name)
+            except (OSError, ValueError, ZoneInfoNotFoundError):
+                try:
+                    zone = _posix_zone(name)  # glibc: a rule string when no zone file has the name
+                except ValueError as error:
+                    raise ValueError(f'no zone of that name, nor a POSIX rule string zoneinfo reads: {error}') from None
+    except FileNotFoundError:
+        if value is None:
+            return UTC  # no /etc/localtime: glibc's UTC
+        _warn_zone(f'TZ={value!r}', 'no such file')
+        return UTC
+    except (OSError, ValueError) as error:
+        _warn_zone(localtime if value is None else f'TZ={value!r}', str(error))
         return UTC
     year = dt.datetime.now(UTC).year
     days = (dt.datetime(y, m, 1) for y in (year - 1, year, year + 1) for m in (1, 7))
     return UTC if all(zone.utcoffset(day) == dt.timedelta(0) for day in days) else zone
 
 
+def _posix_zone(rule: str) -> ZoneInfo:
+    """A POSIX ``TZ`` rule string (``JST-9``, ``CET-1CEST,M3.5.0,M10.5.0/3``) as a zone: the footer of a TZif file
+    without transitions, which zoneinfo reads (ValueError for what it cannot read, e.g. ``CET-1CEST`` without its
+    rules, for which glibc takes the rules of ``posixrules``)."""
+    if '\n' in rule:
+        raise ValueError('a newline in a TZ rule string')
+    header = b'TZif2' + bytes(15) + struct.pack('>6l', 0, 0, 0, 0, 1, 4) + struct.pack('>lBB', 0, 0, 0) + b'UTC\0'
+    return ZoneInfo.from_file(io.BytesIO(header + header + b'\n' + rule.encode('ascii') + b'\n'), key=rule)
+
+
+_zone_warnings: set[str] = set()
+
+
+def _warn_zone(what: str, reason: str) -> None:
+    if what not in _zone_warnings:
+        _zone_warnings.add(what)
+        log.warning('%s: not a time zone this parser reads (%s): yearless Postfix stamps are read as UTC', what, reason)
+
+
 def _address_end(text: str, start: int, end: str) -> int:
     """Where ``end`` (``'>'``, ``'>, '``) closes the address that starts at ``text[start]``, or -1. Postfix quotes a
     local part with specials (``"odd>, status=sent"@example.com``, ``\\`` before ``"`` and ``\\``): the search starts
-    after its closing quote."""
+    after its closing quote (the first unescaped ``"``, which ``@`` or ``>`` follows). Without one the address was
+    logged unquoted (``info_log_address_format = internal``, Postfix < 3.5: ``"abc@example.com``): the first ``end``
+    closes it."""
     if text.startswith('"', start):
         index, size = start + 1, len(text)
         while index < size and text[index] != '"':
             index += 2 if text[index] == '\\' else 1
-        if index >= size:
-            return -1
-        start = index + 1
+        if index + 1 < size and text[index + 1] in '@>':
+            return text.find(end, index + 1)
     return text.find(end, start)
 
 
-def _cut_by_postfix(queue_id: str, text: str) -> bool:
-    """Whether the message ``<queue_id>: <text>`` is as long as Postfix lets one be: it cuts every message at
-    MESSAGE_LIMIT bytes (a line cut in a UTF-8 character, read with U+FFFD, is up to 2 bytes longer)."""
-    size = len(queue_id) + 2 + len(text.encode('utf-8', 'surrogateescape'))
-    return MESSAGE_LIMIT <= size <= MESSAGE_LIMIT + 2
+def _cut_by_postfix(message: str, raw: bytes | None) -> bool:
+    """Whether ``message`` (what follows ``program[pid]: ``) is as long as Postfix lets one be: exactly MESSAGE_LIMIT
+    bytes. Read with U+FFFD for bytes that are not UTF-8 (a cut in a character), it is measured in ``raw``, the line's
+    bytes; without them a U+FFFD at its end counts as a cut character's 1 to 3 bytes."""
+    if raw is not None and '\ufffd' in message:
+        header = _header(raw.decode('utf-8', 'surrogateescape').rstrip('\r\n'))
+        if header is not None:
+            message = header[3]
+    size = len(message.encode('utf-8', 'surrogateescape'))
+    if raw is None and message.endswith('\ufffd'):
+        return MESSAGE_LIMIT <= size <= MESSAGE_LIMIT + 2
+    return size == MESSAGE_LIMIT
 
 
 def _stamp_error(stamp: str, source: str, lineno: int) -> EventError:
@@ -470,8 +522,10 @@ class PostfixLogParser:
         if message_id is not None:
             entry.message_id = message_id
 
-    def parse_line(self, line: str, source: str, lineno: int) -> list[Record]:
-        """The events and message records of one line; ``[]`` for lines that carry none."""
+    def parse_line(self, line: str, source: str, lineno: int, raw: bytes | None = None) -> list[Record]:
+        """The events and message records of one line; ``[]`` for lines that carry none. ``raw``: the bytes ``line``
+        was decoded from with U+FFFD for bytes that are not UTF-8 (Postfix's cut at 2,000 bytes is measured in them;
+        not needed for a line decoded strictly or with ``surrogateescape``)."""
         # Cheap prefilter: every line that matters has one of these.
         if 'to=<' not in line and 'from=<' not in line and 'message-id=' not in line and ': removed' not in line:
             return []
@@ -498,7 +552,7 @@ class PostfixLogParser:
             return []
         text = message[colon + 2 :]
         if text.startswith('to=<'):
-            return self._delivery(program, queue_id, text, line, stamp, source, lineno)
+            return self._delivery(program, queue_id, text, line, stamp, source, lineno, raw)
         if text.startswith('from=<'):
             return self._from(program, queue_id, text, line, stamp, source, lineno)
         if text.startswith('message-id='):
@@ -542,16 +596,16 @@ class PostfixLogParser:
         others, numbers = self._others(lines, data, text, matches)
         for index, raw in others:  # kept lines FAST_LINES did not match (each after the matches before it): rare
             end = bisect.bisect_left(numbers, index, start)
-            counted = self._matched(matches[start:end], out, source, first, text, counted)
+            counted = self._matched(matches[start:end], out, source, first, text, lines, counted)
             start = end
-            self._other(raw.decode('utf-8', 'replace'), out, source, first + index)
-        self._matched(matches[start:] if start else matches, out, source, first, text, counted)
+            self._other(raw.decode('utf-8', 'replace'), out, source, first + index, raw)
+        self._matched(matches[start:] if start else matches, out, source, first, text, lines, counted)
         return ascii_only
 
-    def _other(self, line: str, out: ParsedLines, source: str, number: int) -> None:
+    def _other(self, line: str, out: ParsedLines, source: str, number: int, raw: bytes) -> None:
         """parse_lines: a line that goes through :meth:`parse_line`."""
         try:
-            records = self.parse_line(line, source, number)
+            records = self.parse_line(line, source, number, raw)
         except EventError as error:
             # A copy without traceback and context: those hold the batch's frame in a cycle, which only the collector
             # frees, and ``ingest run`` pauses the collector while it reads.
@@ -598,10 +652,12 @@ class PostfixLogParser:
         source: str,
         first: int,
         text: str,
+        lines: Sequence[bytes],
         counted_from: tuple[int, int] = (0, 0),
     ) -> tuple[int, int]:
-        """The records of lines FAST_LINES matched (what :meth:`parse_line` makes of them). ``counted_from`` and the
-        result: (a position in ``text``, the newlines before it), so that the next part counts on from there."""
+        """The records of lines FAST_LINES matched (what :meth:`parse_line` makes of them; ``text`` decoded from
+        ``lines``). ``counted_from`` and the result: (a position in ``text``, the newlines before it), so that the next
+        part counts on from there."""
         programs, queued, isp_of = self._fast_programs, self._queued, self._isp_of
         events, messages = out.events, out.messages
         # The last stamp read (as in the line) and its time: _time gives the same for the same stamp when it was not
@@ -614,7 +670,7 @@ class PostfixLogParser:
                 last_stamp = ''
                 newlines += text.count('\n', counted, match.start())
                 counted = match.start()
-                self._other(match[0][1:], out, source, first + newlines)
+                self._other(match[0][1:], out, source, first + newlines, lines[newlines])
                 continue
             (
                 rfc,
@@ -739,6 +795,7 @@ class PostfixLogParser:
         stamp: str,
         source: str,
         lineno: int,
+        raw: bytes | None,
     ) -> list[Record]:
         end = _address_end(text, 4, '>, ')
         if end < 0:
@@ -769,7 +826,7 @@ class PostfixLogParser:
             raise EventError('truncated', f'{source}:{lineno}: delivery line cut in its status text: {text[-200:]!r}')
         if status_text.endswith(')'):
             diagnostic = status_text[space + 2 : -1]
-        elif _cut_by_postfix(queue_id, text):  # a long reply: Postfix logged its first part
+        elif _cut_by_postfix(f'{queue_id}: {text}', raw):  # a long reply: Postfix logged its first part
             diagnostic = status_text[space + 2 :]
         else:
             raise EventError('truncated', f'{source}:{lineno}: delivery line cut in its status text: {text[-200:]!r}')
