@@ -315,6 +315,7 @@ def test_query_names() -> None:
     assert query_prefix(ipv6) == '1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2'
     assert (domain.value, query_prefix(domain)) == ('example.co.uk', 'example.co.uk')
     assert registered_domain('a.b.example.com') == 'example.com'
+    assert registered_domain('Mail.Faß.de.') == 'xn--fa-hia.de'  # UTS 46 like resolvers, not IDNA 2003's fass.de
     assert registered_domain('x.github.io') == 'x.github.io'  # a private suffix of the list
     assert subjects_from(['::ffff:192.0.2.1'])[0].value == '192.0.2.1'
 

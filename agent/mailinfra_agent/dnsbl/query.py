@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any, Literal
 
+from ..names import ascii_domain
+
 SubjectKind = Literal['ip', 'domain']
 _LABEL = re.compile(r'^(?!-)[a-z0-9_-]{1,63}(?<!-)$')
 
@@ -52,11 +54,10 @@ def ip_subject(text: str) -> Subject:
 
 def registered_domain(text: str) -> str:
     """The registered domain (``mail.example.co.uk`` -> ``example.co.uk``); SubjectError when there is none."""
-    name = text.strip().rstrip('.').lower()
-    try:
-        name = name.encode('idna').decode('ascii') if not name.isascii() else name
-    except UnicodeError:
-        raise SubjectError(f'{text!r} is not a valid domain name') from None
+    mapped = ascii_domain(text.strip().rstrip('.'))  # UTS 46, as resolvers and Postfix: faß.de is xn--fa-hia.de
+    if mapped is None:
+        raise SubjectError(f'{text!r} is not a valid domain name')
+    name = mapped
     labels = name.split('.')
     if len(labels) < 2 or not all(_LABEL.match(label) for label in labels) or len(name) > 253:
         raise SubjectError(f'{text!r} is not a valid domain name')
