@@ -27,6 +27,7 @@ from typing import TypeVar
 
 from ..feedback.arf import NoRecipient, complaint_key
 from ..feedback.classify import Classifier
+from ..feedback.dsn import UnconfirmedRecipients
 from ..feedback.events import Event, event_key
 from ..store import Database, StoreError, migrate
 from ..store.events import EVENT_COLUMNS, MessageFields, Problem, add_problems, insert_events, messages, upsert_messages
@@ -42,6 +43,9 @@ T = TypeVar('T')
 UNCLASSIFIED = frozenset({'sent', 'complaint', 'unsubscribe'})
 """Statuses without a reply to classify."""
 
+
+NOT_OURS = 'recipient-not-ours'
+"""The problem counted for a DSN recipient our VERP return path does not name and the store never delivered to."""
 
 EXPIRY_WINDOW = 30 * 86400
 """How far back an expiry's deferrals are looked for (longer than any queue lifetime)."""
@@ -89,6 +93,22 @@ def expired_recipients(db: Database, expiry: Event, line: str) -> list[Event]:
         )
         for event in deferred
     ]
+
+
+def _agreed(values: set[str | None]) -> str | None:
+    """The one value the deliveries agree on, else None."""
+    return next(iter(values)) if len(values) == 1 else None
+
+
+def _u_label(address: str) -> str:
+    """``address`` with an A-label domain (``xn--``) written in Unicode; as it is when it has none or a bad one."""
+    local, _, domain = address.rpartition('@')
+    if 'xn--' not in domain:
+        return address
+    try:
+        return f'{local}@{domain.encode("ascii").decode("idna")}'
+    except UnicodeError:
+        return address
 
 
 def batch_kind(location: str) -> str:
@@ -277,11 +297,25 @@ class Writer:
             events.extend(self.classify(event) for event in expired_recipients(db, expiry, line))
         events = self._complete(db, events)
         problems = list(batch.problems)
-        for complaint, location in batch.unresolved:
-            found = self._resolve(db, complaint)
+        for unresolved, location in batch.unresolved:
+            if isinstance(unresolved, UnconfirmedRecipients):
+                for claim in unresolved.events:
+                    if self._confirmed(db, claim):
+                        events.append(self.classify(claim))
+                    else:
+                        problems.append(Problem(batch_kind(location), NOT_OURS, location))
+                        log.warning(
+                            '%s: no delivery from %s to %s is stored: not a recipient of ours (%s)',
+                            location,
+                            claim.sender,
+                            claim.recipient,
+                            NOT_OURS,
+                        )
+                continue
+            found = self._resolve(db, unresolved)
             if found is None:
-                problems.append(Problem(batch_kind(location), complaint.reason, location))
-                log.warning('%s: %s (%s)', location, complaint, complaint.reason)
+                problems.append(Problem(batch_kind(location), unresolved.reason, location))
+                log.warning('%s: %s (%s)', location, unresolved, unresolved.reason)
             else:
                 events.append(found)
         # One order for every writer: two hosts inserting the same keys then wait for each other, not deadlock.
@@ -319,16 +353,20 @@ class Writer:
 
     def _resolve(self, db: Database, complaint: NoRecipient) -> Event | None:
         """The recipient of an anonymised complaint: the one delivery of its Message-ID (the X-Mailinfra-Id header,
-        checked with our keys, picks among several). None when the store cannot tell."""
+        checked with our keys, picks among several), with the stream, segment and campaign of its deliveries when
+        they agree (else None). None when the store cannot tell."""
         event = complaint.event
         if not event.message_id:
             return None
         rows = db.execute(
-            "SELECT DISTINCT recipient FROM feedback_events WHERE kind = 'delivery' AND message_id = ? "
-            "AND recipient <> '' ORDER BY recipient",
+            "SELECT recipient, stream, segment, campaign FROM feedback_events WHERE kind = 'delivery' "
+            "AND message_id = ? AND recipient <> '' ORDER BY recipient",
             (event.message_id,),
         )
-        candidates = [str(row[0]) for row in rows]
+        sent: dict[str, set[tuple[str | None, str | None, str | None]]] = {}
+        for recipient, stream, segment, campaign in rows:
+            sent.setdefault(str(recipient), set()).add((stream, segment, campaign))
+        candidates = list(sent)
         if complaint.id_header and self._keys:
             from ..feedback.tokens import read_id
 
@@ -340,7 +378,50 @@ class Writer:
         if len(candidates) != 1:
             return None
         (recipient,) = candidates
-        return self.classify(dataclasses.replace(event, recipient=recipient, key=complaint_key(event, recipient)))
+        streams, segments, campaigns = (set(values) for values in zip(*sent[recipient], strict=True))
+        event = dataclasses.replace(
+            event,
+            recipient=recipient,
+            key=complaint_key(event, recipient),
+            stream=event.stream or _agreed(streams),
+            segment=event.segment or _agreed(segments),
+            campaign=event.campaign or _agreed(campaigns),
+        )
+        return self.classify(event)
+
+    def _confirmed(self, db: Database, claim: Event) -> bool:
+        """Whether the store shows a delivery from the claim's sender (our return path) to its recipient: among the
+        deliveries of its Message-ID when the DSN returned one, else among all deliveries (a scan: no index on
+        sender). A delivery event without a sender takes the one of its message record (``feedback_messages``)."""
+        sender = (claim.sender or '').lower()
+        if not sender or not claim.recipient:
+            return False
+        # The DSN parser writes an IDN domain as an A-label, a Postfix log as it was sent: either form is a match.
+        forms = sorted({claim.recipient, _u_label(claim.recipient)})
+        query = (
+            "SELECT stream, queue_id, sender FROM feedback_events WHERE kind = 'delivery' "
+            f'AND recipient IN ({", ".join("?" * len(forms))}) AND '
+        )
+        if claim.message_id:
+            rows = db.execute(query + 'message_id = ?', (*forms, claim.message_id))
+            if self._sent_by(db, rows, sender):
+                return True
+        rows = db.execute(query + '(lower(sender) = ? OR sender IS NULL)', (*forms, sender))
+        return self._sent_by(db, rows, sender)
+
+    @staticmethod
+    def _sent_by(db: Database, rows: list[tuple[object, ...]], sender: str) -> bool:
+        """Whether one of the delivery ``rows`` (stream, queue id, sender) was sent from ``sender``."""
+        for stream, queue_id, delivered_from in rows:
+            if delivered_from is None and queue_id:
+                records = db.execute(
+                    'SELECT sender FROM feedback_messages WHERE stream = ? AND queue_id = ? AND sender IS NOT NULL',
+                    (stream or '', queue_id),
+                )
+                delivered_from = next((record[0] for record in records if str(record[0]).lower() == sender), None)
+            if delivered_from is not None and str(delivered_from).lower() == sender:
+                return True
+        return False
 
     def _classify_all(self, events: list[Event]) -> list[Event]:
         """:meth:`classify` over a batch's events (a new list; most events are deliveries with nothing to classify)."""
