@@ -299,8 +299,9 @@ class Writer:
         problems = list(batch.problems)
         for unresolved, location in batch.unresolved:
             if isinstance(unresolved, UnconfirmedRecipients):
+                confirmed = self._confirmed(db, unresolved.events)
                 for claim in unresolved.events:
-                    if self._confirmed(db, claim):
+                    if claim.recipient in confirmed:
                         events.append(self.classify(claim))
                     else:
                         problems.append(Problem(batch_kind(location), NOT_OURS, location))
@@ -389,30 +390,36 @@ class Writer:
         )
         return self.classify(event)
 
-    def _confirmed(self, db: Database, claim: Event) -> bool:
-        """Whether the store shows a delivery from the claim's sender (our return path) to its recipient: among the
-        deliveries of its Message-ID when the DSN returned one, else among all deliveries (a scan: no index on
-        sender). A delivery event without a sender takes the one of its message record (``feedback_messages``)."""
-        sender = (claim.sender or '').lower()
-        if not sender or not claim.recipient:
-            return False
-        # The DSN parser writes an IDN domain as an A-label, a Postfix log as it was sent: either form is a match.
-        forms = sorted({claim.recipient, _u_label(claim.recipient)})
-        query = (
-            "SELECT stream, queue_id, sender FROM feedback_events WHERE kind = 'delivery' "
-            f'AND recipient IN ({", ".join("?" * len(forms))}) AND '
-        )
-        if claim.message_id:
-            rows = db.execute(query + 'message_id = ?', (*forms, claim.message_id))
-            if self._sent_by(db, rows, sender):
-                return True
-        rows = db.execute(query + '(lower(sender) = ? OR sender IS NULL)', (*forms, sender))
-        return self._sent_by(db, rows, sender)
+    def _confirmed(self, db: Database, claims: list[Event]) -> set[str]:
+        """The recipients among ``claims`` (the blocks of one DSN, one sender: our return path) that the store shows a
+        delivery to from that sender: among the deliveries of the returned Message-ID first, else by a scan of the
+        deliveries (no index covers sender or recipient; one scan per DSN up to 200 recipients). A delivery without
+        a sender takes its message record's (``feedback_messages``). An IDN domain matches in either form: the DSN
+        parser writes an A-label, a Postfix log the domain as it was sent."""
+        sender = (claims[0].sender or '').lower()
+        wanted = {form: claim.recipient for claim in claims for form in (claim.recipient, _u_label(claim.recipient))}
+        if not sender:
+            return set()
+        select = "SELECT recipient, stream, queue_id, sender FROM feedback_events WHERE kind = 'delivery' AND "
+        found: set[str] = set()
+        for message_id in sorted({claim.message_id for claim in claims if claim.message_id}):
+            found |= self._sent_to(db, db.execute(select + 'message_id = ?', (message_id,)), sender, wanted)
+        missing = sorted(form for form, recipient in wanted.items() if recipient not in found)
+        for start in range(0, len(missing), 400):
+            chunk = missing[start : start + 400]
+            condition = f'recipient IN ({", ".join("?" * len(chunk))}) AND (sender IS NULL OR lower(sender) = ?)'
+            found |= self._sent_to(db, db.execute(select + condition, (*chunk, sender)), sender, wanted)
+        return found
 
     @staticmethod
-    def _sent_by(db: Database, rows: list[tuple[object, ...]], sender: str) -> bool:
-        """Whether one of the delivery ``rows`` (stream, queue id, sender) was sent from ``sender``."""
-        for stream, queue_id, delivered_from in rows:
+    def _sent_to(db: Database, rows: list[tuple[object, ...]], sender: str, wanted: dict[str, str]) -> set[str]:
+        """The recipients (``wanted``: address form -> claimed recipient) that delivery ``rows`` (recipient, stream,
+        queue id, sender) show sent from ``sender``."""
+        found: set[str] = set()
+        for recipient, stream, queue_id, delivered_from in rows:
+            claimed = wanted.get(str(recipient))
+            if claimed is None or claimed in found:
+                continue
             if delivered_from is None and queue_id:
                 records = db.execute(
                     'SELECT sender FROM feedback_messages WHERE stream = ? AND queue_id = ? AND sender IS NOT NULL',
@@ -420,8 +427,8 @@ class Writer:
                 )
                 delivered_from = next((record[0] for record in records if str(record[0]).lower() == sender), None)
             if delivered_from is not None and str(delivered_from).lower() == sender:
-                return True
-        return False
+                found.add(claimed)
+        return found
 
     def _classify_all(self, events: list[Event]) -> list[Event]:
         """:meth:`classify` over a batch's events (a new list; most events are deliveries with nothing to classify)."""
