@@ -193,5 +193,13 @@ def format_duration(seconds: int) -> str:
     return ''.join(parts) or '0s'
 
 
+def duration_in_range(value: int, bounds: tuple[int, int]) -> int:
+    """``value`` (seconds) if within ``bounds`` (inclusive), else ValueError naming both in the spec's units."""
+    low, high = bounds
+    if not low <= value <= high:
+        raise ValueError(f'{format_duration(value)} is out of range: {format_duration(low)} to {format_duration(high)}')
+    return value
+
+
 Duration = Annotated[int, BeforeValidator(parse_duration), Field(json_schema_extra={'format': 'duration'})]
 """A duration in seconds; the spec writes it as ``"10m"``, ``"2h"``, ``"4d12h"``."""

@@ -9,7 +9,7 @@ from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from mailinfra_agent.feedback.classify import code_problem, enhanced_problem, pattern_problem
 
-from .base import Duration, Model, format_duration
+from .base import Duration, Model, duration_in_range
 
 RETRY_RANGE = (1, 365 * 86400)
 """Accepted retry timing of a stream and of its bounce categories (seconds, inclusive); Postfix refuses times
@@ -118,10 +118,7 @@ BOUNCE_CATEGORIES: tuple[str, ...] = BounceCategory.__args__  # type: ignore[att
 
 def retry_bounded(value: int) -> int:
     """``value`` (seconds) if within ``RETRY_RANGE``, else ValueError."""
-    low, high = RETRY_RANGE
-    if not low <= value <= high:
-        raise ValueError(f'{format_duration(value)} is out of range: {format_duration(low)} to {format_duration(high)}')
-    return value
+    return duration_in_range(value, RETRY_RANGE)
 
 
 RetryDuration = Annotated[Duration, AfterValidator(retry_bounded)]

@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
-from .base import DnsName, Duration, Model, Slug
+from .base import DnsName, Duration, Model, Slug, duration_in_range
 
 DEFAULT_SIGNING_KEY_FILE = '/etc/mailinfra/secrets/feedback-signing-key'
 DEFAULT_HASH_KEY_FILE = '/etc/mailinfra/secrets/feedback-hash-key'
@@ -82,6 +82,11 @@ class Retention(Model):
     )
 
 
+TOKEN_MAX_AGE = (30 * 86400, 3650 * 86400)
+"""Accepted ``unsubscribe.token_max_age``: a link must work for 30 days after sending (CAN-SPAM,
+15 U.S.C. 7704(a)(3))."""
+
+
 class Unsubscribe(Model):
     """The one-click unsubscribe endpoint (RFC 8058), served over HTTPS on the inbound hosts."""
 
@@ -90,8 +95,19 @@ class Unsubscribe(Model):
     tls_key: str = Field(description='Private key (PEM, 0600) of the certificate; an absolute path.')
     listen_address: str = Field('0.0.0.0', description='Address the endpoint listens on.')
     port: int = Field(443, ge=1, le=65535, description='TCP port of the endpoint.')
-    token_max_age: Duration = Field(180 * 86400, description='Unsubscribe links older than this are refused.')
-    rate_limit: int = Field(60, ge=1, description='Requests a minute accepted from one client address.')
+    token_max_age: Duration = Field(
+        180 * 86400,
+        description='Unsubscribe links older than this are refused (30d to 10y: CAN-SPAM wants them to work for 30 '
+        'days after sending).',
+    )
+    rate_limit: int = Field(
+        60, ge=1, description="Requests a minute from one client address (a valid token's first POST is not limited)."
+    )
+
+    @field_validator('token_max_age')
+    @classmethod
+    def _max_age(cls, value: int) -> int:
+        return duration_in_range(value, TOKEN_MAX_AGE)
 
     @field_validator('listen_address')
     @classmethod

@@ -26,8 +26,8 @@ def mx_pattern(value: str) -> str:
         return '.' + parse_host_name(value[1:])
     except ValueError:
         raise ValueError(
-            f'invalid MX pattern "{value}", expected a leading dot and a host name of two or more labels of letters, digits and hyphens '
-            '(".google.com")'
+            f'invalid MX pattern "{value}", expected a leading dot and a host name of two or more labels of '
+            'letters, digits and hyphens (".google.com")'
         ) from None
 
 

@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from .base import DnsName, Duration, Model, format_duration, parse_email
+from .base import DnsName, Duration, Model, duration_in_range, parse_email
 
 RATE_WINDOW = (300, 30 * 86400)
 """Accepted rate ``window`` (seconds): at least five 1m scrapes, at most Prometheus' 30d retention (the role's)."""
@@ -22,13 +22,6 @@ SMARTHOST_PORT = 25
 _QUOTED_NAME = r'"(?:[^"\\\x00-\x1f\x7f]|\\[^\x00-\x1f\x7f])*"'
 _PHRASE_NAME = r'[^<>,;:"\\()\[\]@\x00-\x1f\x7f]*[^<>,;:"\\()\[\]@\x00-\x20\x7f]'
 _NAMED_SENDER = re.compile(rf'(?:(?:{_QUOTED_NAME}|{_PHRASE_NAME}) *)?<(?P<address>[^<>]*)>')  # the name is optional
-
-
-def _in_range(value: int, bounds: tuple[int, int]) -> int:
-    low, high = bounds
-    if not low <= value <= high:
-        raise ValueError(f'{format_duration(value)} is out of range: {format_duration(low)} to {format_duration(high)}')
-    return value
 
 
 def smarthost_problem(value: str) -> str | None:
@@ -128,7 +121,7 @@ class RateThresholds(Model):
     @field_validator('window')
     @classmethod
     def _window(cls, value: int) -> int:
-        return _in_range(value, RATE_WINDOW)
+        return duration_in_range(value, RATE_WINDOW)
 
 
 class Rates(Model):
@@ -182,7 +175,7 @@ class Dnsbl(Model):
     @field_validator('interval')
     @classmethod
     def _interval(cls, value: int) -> int:
-        return _in_range(value, DNSBL_INTERVAL)
+        return duration_in_range(value, DNSBL_INTERVAL)
 
 
 class Alert(Model):
@@ -251,7 +244,7 @@ class Monitoring(Model):
     @field_validator('dnsbl_interval')
     @classmethod
     def _dnsbl_interval(cls, value: int | None) -> int | None:
-        return None if value is None else _in_range(value, DNSBL_INTERVAL)
+        return None if value is None else duration_in_range(value, DNSBL_INTERVAL)
 
     def dnsbl_zone_names(self) -> list[str] | None:
         """The selected catalogue zones, whichever spelling the spec used (None: the default set)."""

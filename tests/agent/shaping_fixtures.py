@@ -109,6 +109,8 @@ class RecordingActuator:
     calls: list[tuple[str, tuple[Action, ...]]] = field(default_factory=list)
     state: dict[str, tuple[Action, ...]] = field(default_factory=dict)
     fail: int = 0
+    touched: set[str] = field(default_factory=set)
+    """Streams whose instance someone else changed (``changed`` says so once)."""
 
     def converge(self, stream: Stream, desired: Sequence[Action]) -> Sequence[str]:
         if self.fail:
@@ -120,3 +122,9 @@ class RecordingActuator:
         if before == tuple(desired):
             return []
         return [f'{a.kind} {a.ip} {a.isp or "*"}' for a in desired] or ['all back to normal']
+
+    def changed(self, stream: Stream) -> bool:
+        if stream.name in self.touched:
+            self.touched.discard(stream.name)
+            return True
+        return False

@@ -441,6 +441,16 @@ def test_a_text_bounce_with_the_auto_submitted_header_is_still_a_bounce() -> Non
     assert error(sample('sisimai-lhost-qmail-02.eml')).reason == 'no-delivery-status'
 
 
+def test_an_auto_generated_notice_is_no_auto_reply() -> None:
+    """RFC 3834 ``auto-generated`` marks notices (a blocked-message notice, a text bounce), not out-of-office
+    replies: it stays a bounce we cannot read."""
+    notice = (
+        f'Return-Path: <>\nFrom: noreply@mx.isp.example\nTo: {VERP}\nSubject: Message blocked\n'
+        'Auto-Submitted: auto-generated\n\nYour message to bob@isp.example was blocked.\n'
+    )
+    assert error(notice.encode(), envelope_recipient=VERP).reason == 'no-delivery-status'
+
+
 @pytest.mark.parametrize('value', ['abuse (user clicked spam)', 'Abuse(fbl)', '(isp) abuse'])
 def test_a_feedback_type_with_a_comment_is_still_a_complaint(value: str) -> None:
     """RFC 5965 allows CFWS around the token: a comment must not turn a complaint into ``not-a-complaint``."""

@@ -603,3 +603,26 @@ def test_merged_blocks_keep_each_original_recipient_with_its_own_final_recipient
     )
     assert [event.recipient for event in parse(shaped(postfix_order))] == ['a@example.org', 'b.orig@example.org']
     assert [event.recipient for event in parse(shaped(sendmail_order))] == ['a@example.org', 'b.orig@example.org']
+
+
+def test_two_final_recipients_before_the_outcome_are_one_recipient() -> None:
+    """A second Final-Recipient before any Action or Status names the same recipient (another form of it); it
+    started a block of its own, and the bounce went to the second name or was lost."""
+    block = 'Final-Recipient: rfc822; alice@example.org\nFinal-Recipient: {second}\nAction: failed\nStatus: 5.1.1\n'
+    for second in ('rfc822; alice.smith@mbox.example.org', 'x400; /c=us/s=alice'):
+        events = parse(shaped(block.format(second=second)))
+        assert [(event.recipient, event.status) for event in events] == [('alice@example.org', 'bounced')]
+
+
+def test_merged_blocks_in_exims_order_keep_each_action() -> None:
+    """Exim writes Action before Final-Recipient: merged blocks gave the second recipient's Action to the first,
+    and a failed 4.4.7 (expired) was read from its Status alone as deferred."""
+    blocks = (
+        'Action: failed\nFinal-Recipient: rfc822; a@example.org\nStatus: 5.1.1\n \n'
+        'Action: failed\nFinal-Recipient: rfc822; b@example.org\nStatus: 4.4.7\n'
+    )
+    events = parse(shaped(blocks))
+    assert [(event.recipient, event.status, event.dsn) for event in events] == [
+        ('a@example.org', 'bounced', '5.1.1'),
+        ('b@example.org', 'bounced', '4.4.7'),
+    ]

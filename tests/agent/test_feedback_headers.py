@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import email
+import email.message
 import email.policy
+import email.utils
 import re
 from email.message import EmailMessage
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -20,6 +22,7 @@ from mailinfra_agent.feedback.headers import (
     list_unsubscribe_headers,
     unsubscribe_url,
 )
+from mailinfra_agent.feedback.message import decoders_for, parse_message
 from mailinfra_agent.feedback.tokens import ID_HEADER, read_id, token_from_subject, verify_token
 
 KEY = b'k' * 32
@@ -130,11 +133,28 @@ def test_longest_inputs_stay_within_a_header_line() -> None:
         'https://unsub.example.com/u#x',
         'https://unsub.example.com/u v',
         'unsub.example.com/u',
+        # an empty query or fragment: the token would land behind the '?' or '#', and the endpoint sees '/u'
+        'https://unsub.example.com/u?',
+        'https://unsub.example.com/u#',
+        # not ASCII: the email package would write the whole field as RFC 2047 encoded words
+        'https://b\u00fccher.example/u',
+        'https://unsub.example.com/\u00fc',
+        # not URI characters, a broken percent-escape, credentials, a port out of range
+        'https://unsub.example.com/a<b',
+        'https://unsub.example.com/a"b',
+        'https://unsub.example.com/u%2',
+        'https://user:secret@unsub.example.com/u',
+        # a '#', '/' or '?' in the password moves the '@' out of what urlsplit calls the netloc
+        'https://user:se#cret@unsub.example.com/u',
+        'https://user:se/cret@unsub.example.com/u',
+        'https://unsub.example.com:99999/u',
+        'https://unsub.example.com:0/u',
     ],
 )
 def test_bad_base_url(base: str) -> None:
-    with pytest.raises(ValueError, match='unsubscribe base URL'):
+    with pytest.raises(ValueError, match='unsubscribe base URL') as error:
         list_unsubscribe_headers('a@b.example', 'marketing', base, None, [KEY], NOW)
+    assert 'cret' not in str(error.value)
 
 
 @pytest.mark.parametrize('address', ['no-at-sign', 'a@b.example?cc=x', '<a@b.example>', 'a b@c.example', ''])
@@ -146,6 +166,58 @@ def test_bad_mailto_address(address: str) -> None:
 def test_unsubscribe_url() -> None:
     assert unsubscribe_url('https://u.example.com', 'TOKEN') == 'https://u.example.com/TOKEN'
     assert unsubscribe_url('https://u.example.com:8443/a/b/', 'T') == 'https://u.example.com:8443/a/b/T'
+    assert unsubscribe_url('https://xn--bcher-kva.example/%C3%BC', 'T') == 'https://xn--bcher-kva.example/%C3%BC/T'
+    assert unsubscribe_url('https://[2001:db8::1]:8443/u', 'T') == 'https://[2001:db8::1]:8443/u/T'
+
+
+@pytest.mark.parametrize('local', ['un#sub', 'a/b', 'list=news', 'x{y}|z^`', "o'neil!+tag", 'plain.name-1_x~y'])
+def test_the_mailto_address_is_percent_encoded(local: str) -> None:
+    """RFC 6068 §2: '#', '/', '=' and characters URIs do not allow are escaped; a mail client gets the address back."""
+    headers = list_unsubscribe_headers('a@b.example', 'marketing', BASE, f'{local}@bounces.example.com', [KEY], NOW)
+    mailto = uris(headers[LIST_UNSUBSCRIBE])[1]
+    assert re.fullmatch(r"mailto:[A-Za-z0-9\-._~!$'*+%]+@bounces\.example\.com\?subject=[A-Za-z0-9%_-]+", mailto)
+    to, to_address, subject = mailto_fields(mailto)
+    assert (to, to_address) == (f'{local}@bounces.example.com', to)
+    assert token_from_subject(subject) is not None
+
+
+def mailto_fields(mailto: str) -> tuple[str, str, str]:
+    """What a mail client takes from a mailto URI (RFC 6068): (address, the same, subject), percent-decoded."""
+    url = urlsplit(mailto)
+    assert url.scheme == 'mailto' and not url.fragment
+    address = unquote(url.path)
+    return address, address, parse_qs(url.query)['subject'][0]
+
+
+LONGEST = 'l' * 64 + '@' + '.'.join(['d' * 63] * 2 + ['e' * 57, 'com'])
+
+
+@pytest.mark.parametrize('policy', [email.policy.SMTP, email.policy.default, email.policy.compat32])
+@pytest.mark.parametrize(('recipient', 'segment'), [('Ann@example.org', 'weekly'), (LONGEST, '\u00e9' * 31 + 'x')])
+def test_a_mailto_unsubscribe_sent_by_a_mail_client_is_processed(
+    policy: email.policy.Policy, recipient: str, segment: str
+) -> None:
+    """The mailto URI followed as a mail client does, the message read as the bounce MX's pipe reads it; a long
+    subject is folded or written as RFC 2047 encoded words by the client's library, and the token still reads."""
+    headers = list_unsubscribe_headers(
+        recipient, 'marketing', BASE, 'un#sub@bounces.example.com', [KEY], NOW, segment=segment
+    )
+    address, _, subject = mailto_fields(uris(headers[LIST_UNSUBSCRIBE])[1])
+    reply = email.message.Message(policy) if policy is email.policy.compat32 else EmailMessage(policy=policy)
+    reply['From'] = 'someone.else@example.org'  # never trusted: the token names the recipient
+    reply['To'] = address
+    reply['Subject'] = subject
+    reply['Date'] = email.utils.formatdate(NOW + 60)
+    reply['Message-ID'] = '<reply-1@example.org>'
+    reply.set_payload('This message will unsubscribe you.\n')
+    decoders = decoders_for([KEY], 86400, clock=lambda: NOW + 60)
+    (event,) = parse_message(reply.as_bytes(), 'pipe', address, decoders=decoders)
+    assert (event.kind, event.recipient, event.stream, event.segment) == (
+        'unsubscribe',
+        recipient.lower(),
+        'marketing',
+        segment,
+    )
 
 
 def test_envelope_sender_is_the_signed_verp_address() -> None:

@@ -692,8 +692,12 @@ FAST_SAMPLES = [
         QMGR + 'removed',
     )
 ] + [
+    # smtp(8) on a reused connection (a real Postfix 3.7 line, tests/agent/data/postfix-logs/new-year.log)
+    'Dec 31 23:59:39 mx1 postfix-marketing/smtp[24443]: 77830374171: to=<bounces+b@bounces.example.test>, '
+    'relay=127.0.0.1[127.0.0.1]:50067, conn_use=2, delay=0.03, delays=0.01/0.02/0/0, dsn=2.0.0, '
+    'status=sent (250 2.0.0 Ok: queued as 4ABC)',
     '2026-12-06T06:00:00.123456+00:00 mx1 postfix/smtp[9]: 1A2B3C4D5E: to=<iso@gmail.com>, '
-    + FIELDS.format(d='2.0.0', st='sent (250 ok)')
+    + FIELDS.format(d='2.0.0', st='sent (250 ok)'),
 ]
 
 

@@ -40,17 +40,37 @@ def test_token_round_trip() -> None:
     assert plain.segment is None and plain.stream == 'cold'
 
 
+LINE_BREAKING = ('Cc', 'Zl', 'Zp')
+"""Unicode categories make_token refuses: control characters and the line and paragraph separators."""
+PRINTABLE = st.characters(blacklist_categories=LINE_BREAKING)
+
+
 @settings(max_examples=200, deadline=None)
 @given(
     recipient=st.emails(),
-    stream=st.text(min_size=1, max_size=63).filter(lambda s: len(s.encode()) <= 63),
-    segment=st.one_of(st.none(), st.text(max_size=20)),
+    stream=st.text(PRINTABLE, min_size=1, max_size=63).filter(lambda s: len(s.encode()) <= 63),
+    segment=st.one_of(st.none(), st.text(PRINTABLE, max_size=20)),
     now=st.integers(min_value=0, max_value=2**40 - 1),
 )
 def test_token_property_round_trip(recipient: str, stream: str, segment: str | None, now: int) -> None:
     token = make_token(recipient, stream, [KEY], now, segment=segment)
     result = verify_token(token, [KEY], now, 0)
     assert (result.recipient, result.stream, result.segment, result.issued) == (recipient, stream, segment, now)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    before=st.text(PRINTABLE, max_size=10),
+    control=st.characters(whitelist_categories=LINE_BREAKING),
+    after=st.text(max_size=10),
+    field=st.sampled_from(['recipient', 'stream', 'segment']),
+)
+def test_token_property_line_breaking_characters_are_refused(before: str, control: str, after: str, field: str) -> None:
+    text = before + control + after
+    values = {'recipient': 'a@b.example', 'stream': 'marketing', 'segment': 'weekly'}
+    values[field] = text + '@b.example' if field == 'recipient' else text
+    with pytest.raises(ValueError, match='control character'):
+        make_token(values['recipient'], values['stream'], [KEY], NOW, segment=values['segment'])
 
 
 def test_expired_and_future() -> None:
@@ -119,11 +139,23 @@ def test_token_key_rotation() -> None:
         ('a@b.example', 'marketing', -1.0, 'out of range'),
         ('a' * 250 + '@b.example', 'marketing', NOW, 'at most 254'),
         ('a@b.example', 's' * 64, NOW, 'at most 63'),
+        # a line break or other control character: no SMTP recipient has one, and it would reach logs and maps
+        ('gone\n@gmail.com', 'marketing', NOW, 'control character'),
+        ('a@b.example\r\nBcc: c@d.example', 'marketing', NOW, 'control character'),
+        ('a@b.example', 'marketing\nunsubscribe: accepted', NOW, 'control character'),
+        ('a@b.example\x00', 'marketing', NOW, 'control character'),
+        ('a@b.example\x7f', 'marketing', NOW, 'control character'),
     ],
 )
 def test_bad_token_inputs(recipient: str, stream: str, now: float, text: str) -> None:
     with pytest.raises(ValueError, match=text):
         make_token(recipient, stream, [KEY], now)
+
+
+def test_a_control_character_in_the_segment_is_refused() -> None:
+    with pytest.raises(ValueError, match='control character'):
+        make_token('a@b.example', 'marketing', [KEY], NOW, segment='weekly\n')
+    assert make_token('\u00fcser@b\u00fccher.example', 'marketing', [KEY], NOW, segment='Woche f\u00fcr alle')
 
 
 def test_token_decoder_and_subject() -> None:

@@ -102,6 +102,27 @@ def test_a_gmail_428_suspends_that_ip_and_isp_only(tmp_path: Path, db: Database)
     assert desired['cold_outreach'] == ()
 
 
+def test_a_storm_from_transports_the_contract_does_not_know_is_counted_not_acted_on(
+    tmp_path: Path, db: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Hundreds of matching lines from IPs that are not the stream's, or ISPs it does not know, store no action (none
+    could be applied: no metric series, no warning per convergence); each transport is logged once."""
+    engine = Engine(_contract(tmp_path), use_warmup=False)
+    transport = f'out_{IP.replace(".", "_")}__gmail'
+    foreign = [delivery(NOW - 5, ip=f'10.0.{n // 200}.{n % 200 + 1}') for n in range(300)]
+    unknown = [delivery(NOW - 5).replace(transport, f'{transport}_{n}') for n in range(300)]
+    lines = _observe(engine, db, *foreign, *unknown, *foreign[:5], delivery(NOW - 4))
+    assert _active(db) == [(STREAM, IP, 'gmail', 'suspend', False)]
+    assert len(lines) == 1
+    assert engine.ignored.total() == 605 and len(engine.ignored) == 600
+    assert engine.ignored[(STREAM, '10.0.0.1', 'gmail')] == 2
+    assert engine.ignored[(STREAM, IP, 'gmail_7')] == 1
+    warnings = [record.getMessage() for record in caplog.records if 'ignored' in record.getMessage()]
+    assert len(warnings) == 600
+    assert 'ip=10.0.0.1 isp=gmail: rule "' in warnings[0] and 'not a sending IP of the stream' in warnings[0]
+    assert 'an ISP the stream does not know' in warnings[-1]
+
+
 def test_first_match_wins_and_unmatched_lines_do_nothing(tmp_path: Path, db: Database) -> None:
     engine = Engine(_contract(tmp_path), use_warmup=False)
     _observe(engine, db, delivery(NOW - 5, isp='yahoo', reply=YAHOO_TSS04, dsn='4.7.0'))

@@ -440,7 +440,8 @@ def test_backoff_changes_that_transport_only_and_the_undo_restores_the_files(ins
     assert instance.files() == rendered
     assert [path.name for path in instance.config.iterdir() if path.name.startswith('.')] == []
     state = json.loads((instance.root / 'state' / 'postfix-marketing.json').read_text())
-    assert state == {name: {'baseline': {}, 'ours': []} for name in ('main.cf', 'transport_ip_isp')}
+    empty = {'applied': {}, 'baseline': {}, 'ours': []}
+    assert state == {'main.cf': empty, 'transport_ip_isp': empty, 'reload_pending': False}
     # The reloads went through: mail still flows, nothing logged a problem.
     instance.wait_received(instance.send('gmail.example', 2))
     assert log_problems(instance) == []
@@ -507,6 +508,59 @@ def test_a_rerendered_instance_is_the_new_baseline(instance: Instance) -> None:
     actuator.converge(instance.stream, [])
     assert instance.files() == rerendered
     assert instance.postconf(f'out_{KEYS[0]}__gmail_destination_concurrency_limit') == '6'
+
+
+def test_an_operators_edit_while_actions_are_active_does_not_make_them_permanent(instance: Instance) -> None:
+    """A file edited by someone else is not ours any more, but the values we set in it still are: they go back."""
+    rendered = instance.files()
+    actuator = instance.actuator()
+    desired = [
+        action(IPS[0], 'gmail', 'backoff'),
+        action(IPS[1], 'yahoo', 'suspend', failover=True),
+        action(IPS[0], 'yahoo', 'cap'),
+    ]
+    actuator.converge(instance.stream, desired)
+    # The operator sets another parameter and notes something in the table while the actions are in force.
+    subprocess.run(['postconf', '-c', str(instance.config), '-e', 'smtp_tls_loglevel=1'], check=True)
+    with open(instance.config / 'transport_ip_isp', 'a') as table:
+        table.write('# checked by hand\n')
+    assert actuator.converge(instance.stream, desired) == []
+    # The actions end: every value the actuator set goes back, the operator's edits stay.
+    assert actuator.converge(instance.stream, [])[-1] == 'reloaded postfix-marketing'
+    assert instance.files() == rendered | {
+        'main.cf': rendered['main.cf'] + b'smtp_tls_loglevel = 1\n',
+        'transport_ip_isp': rendered['transport_ip_isp'] + b'# checked by hand\n',
+    }
+    # The operator changes a value the actuator set: theirs is the new baseline.
+    actuator.converge(instance.stream, desired[:1])
+    name = f'out_{KEYS[0]}__gmail_destination_concurrency_limit'
+    subprocess.run(['postconf', '-c', str(instance.config), '-e', f'{name}=2'], check=True)
+    actuator.converge(instance.stream, desired[:1])
+    assert instance.postconf(name) == '1'
+    actuator.converge(instance.stream, [])
+    assert instance.postconf(name) == '2'
+    assert f'out_{KEYS[0]}__gmail_transport_rate_delay' not in settings((instance.config / 'main.cf').read_text())
+
+
+def test_files_the_role_installs_during_a_convergence_are_never_overwritten(instance: Instance) -> None:
+    desired = [action(IPS[0], 'gmail', 'backoff')]
+    rerendered = main_cf(instance.root, instance.sink_port, gmail_concurrency=6)
+
+    def role_installs_meanwhile(argv: Sequence[str]) -> subprocess.CompletedProcess[str]:
+        if argv[-1] == '-n' and argv[2] != str(instance.config):  # the actuator checks its staged copy
+            (instance.config / 'main.cf').write_text(rerendered)
+        return run(argv)
+
+    with pytest.raises(ActuatorError, match='the files changed during the convergence; nothing installed'):
+        instance.actuator(runner=role_installs_meanwhile).converge(instance.stream, desired)
+    assert (instance.config / 'main.cf').read_text() == rerendered
+    # The next round applies the action on top of the role's files, and undoes it to them.
+    actuator = instance.actuator()
+    assert f'main.cf: out_{KEYS[0]}__gmail_destination_concurrency_limit: 6 -> 1' in actuator.converge(
+        instance.stream, desired
+    )
+    actuator.converge(instance.stream, [])
+    assert (instance.config / 'main.cf').read_text() == rerendered
 
 
 def failing(command: str) -> Any:

@@ -74,6 +74,10 @@ def test_a_deferral_is_suspended_converged_and_expires(tmp_path: Path, caplog: p
     # Nothing new: no convergence again (until the resync interval).
     service.run(follow=False)
     assert len(actuator.calls) == calls
+    # Unless someone else changed the instance (the role installed its files again): converged in that round.
+    actuator.touched.add(STREAM)
+    service.run(follow=False)
+    assert actuator.calls[calls:] == [(STREAM, desired)]
     # The duration ends: back to normal.
     clock[0] = NOW - 10 + 600
     report = service.run(follow=False)

@@ -20,6 +20,8 @@ from pathlib import Path
 import pytest
 
 from mailinfra_agent.contract import Contract, LogSource, Store, load_contract
+from mailinfra_agent.files import replace_file
+from mailinfra_agent.postfix.staged_check import postfix_check, run
 from mailinfra_agent.shaping import state
 from mailinfra_agent.shaping.engine import Engine
 from mailinfra_agent.shaping.postfix_actuator import PostfixActuator
@@ -140,3 +142,120 @@ def test_a_428_suspends_the_transport_of_a_running_postfix_and_expiry_restores_i
     service.close()
     with connect_sqlite(tmp_path / 'agent.db') as db:
         assert [row[4:] for row in state.counters(db, shaped.host.name)] == [('applied', 1), ('expired', 1)]
+
+
+def accepted(instance: Instance) -> None:
+    """Postfix takes the instance's files: ``postfix check`` passes, postconf reads main.cf and master.cf silently."""
+    code, output = postfix_check(str(instance.config))
+    assert code == 0, output
+    for option in ('-n', '-M'):
+        listing = run(['postconf', '-c', str(instance.config), option])
+        assert (listing.returncode, listing.stderr) == (0, ''), listing.stderr
+
+
+def test_bad_and_foreign_lines_are_counted_and_postfix_only_gets_values_it_accepts(
+    postfix: Instance, tmp_path: Path
+) -> None:
+    instance = postfix
+    rendered = instance.files()
+    replies = tmp_path / 'replies.log'
+    shaped = shaping_contract(instance, tmp_path, replies)
+    actuator = PostfixActuator(
+        shaped, state_directory=str(instance.root / 'state'), config_directory=lambda stream: str(instance.config)
+    )
+    clock = [time.time()]
+    service = Service(
+        shaped, lambda: connect(shaped.store), actuator, engine=Engine(shaped, use_warmup=False), clock=lambda: clock[0]
+    )
+
+    def line(transport: str, reply: str, delay: str = '0.2', when: str | None = None) -> str:
+        return (
+            f'{when or stamp(clock[0] - 1)} mx2 postfix-marketing/{transport}/smtp[4242]: 4A1B2C3D4E: '
+            f'to=<someone@gmail.example>, relay=127.0.0.1[127.0.0.1]:25, delay={delay}, delays=0/0/0.1/0.1, '
+            f'dsn=4.7.28, status=deferred (host 127.0.0.1[127.0.0.1] said: {reply} (in reply to end of DATA command))'
+        )
+
+    rate = '421-4.7.28 Our system has detected an unusual rate of unsolicited mail'
+    lines = [
+        line(f'out_{KEYS[0]}__gmail', rate, delay='1e308'),  # unreadable
+        line(f'out_{KEYS[0]}__gmail', rate, when='Feb 30 99:99:99.000000'),  # unreadable
+        # A storm: 200 transports of IPs that are not the stream's, 200 of ISPs the contract does not know.
+        *(line(f'out_10_0_{n // 100}_{n % 100 + 1}__gmail', rate) for n in range(200)),
+        *(line(f'out_{KEYS[1]}__isp{n}', '421 4.7.0 too fast ' * 100) for n in range(200)),
+        line(f'out_{KEYS[1]}__microsoft', '421 4.7.0 ' + 'x' * 100_000),  # oversized
+        # An ISP of the contract the instance has no transport of its own for: stored, never guessed.
+        line(f'out_{KEYS[1]}__microsoft', '421 4.7.0 ' + 'x' * 10_000),
+        line(f'out_{KEYS[0]}__gmail', rate),  # the one line that can act
+    ]
+    append(replies, *lines)
+    with open(replies, 'ab') as log:
+        log.write(b'\xff\xfe\x00 not a Postfix line\n')
+    report = service.run(follow=False)
+    # Each unreadable, oversized (over 64 KiB) or foreign line is counted; the service goes on.
+    assert report.problems == 2 + 200 + 200 + 1  # the unreadable and the foreign lines; the service went on
+    assert sorted((c.action.ip, c.action.isp, c.action.kind) for c in report.changes) == [
+        (IPS[0], 'gmail', 'suspend'),
+        (IPS[1], 'microsoft', 'backoff'),
+    ]
+    accepted(instance)
+    assert instance.postconf('defer_transports') == f'out_{KEYS[0]}__gmail'
+    assert {name for name, data in instance.files().items() if data != rendered[name]} == {'main.cf'}
+
+    # The actions end: Postfix gets its rendered files back, byte for byte.
+    clock[0] = max(item.action.until for item in state.active(service.db(), shaped.host.name)) + 1
+    assert [c.event for c in service.step().changes] == ['expired', 'expired']
+    accepted(instance)
+    assert instance.files() == rendered
+    service.close()
+
+
+def test_a_backoff_survives_postfix_restarts_and_the_roles_reinstall(postfix: Instance, tmp_path: Path) -> None:
+    """The files carry the actions, so a restart or an operator's reload keeps them; the role's install of the
+    rendered files wipes them, and the service puts them back in its next round (not at the next resync)."""
+    instance = postfix
+    rendered = instance.files()
+    replies = tmp_path / 'replies.log'
+    shaped = shaping_contract(instance, tmp_path, replies)
+    actuator = PostfixActuator(
+        shaped, state_directory=str(instance.root / 'state'), config_directory=lambda stream: str(instance.config)
+    )
+    clock = [time.time()]
+    service = Service(
+        shaped, lambda: connect(shaped.store), actuator, engine=Engine(shaped, use_warmup=False), clock=lambda: clock[0]
+    )
+    append(
+        replies,
+        f'{stamp(clock[0] - 1)} mx2 postfix-marketing/out_{KEYS[0]}__gmail/smtp[4242]: 4A1B2C3D4E: '
+        'to=<someone@gmail.example>, relay=127.0.0.1[127.0.0.1]:25, delay=0.2, delays=0/0/0.1/0.1, dsn=4.7.28, '
+        'status=deferred (host 127.0.0.1[127.0.0.1] said: 421-4.7.28 unusual rate (in reply to end of DATA command))',
+    )
+    assert [c.event for c in service.step().changes] == ['applied']
+    suspended = instance.files()
+    held = f'out_{KEYS[0]}__gmail'
+    assert instance.postconf('defer_transports') == held
+
+    # An operator reloads, then restarts the instance: the files hold the suspension, nothing changes.
+    config = str(instance.config)
+    subprocess.run(['postfix', '-c', config, 'reload'], check=True, capture_output=True)
+    subprocess.run(['postfix', '-c', config, 'stop'], check=True, capture_output=True)
+    subprocess.run(['postfix', '-c', config, 'start'], check=True, capture_output=True)
+    clock[0] += 1
+    assert service.step().converged == []
+    assert instance.files() == suspended
+
+    # The role installs the rendered files again (postfix-check install: one rename each) and reloads.
+    for name in ('main.cf', 'transport_ip_isp'):
+        replace_file(instance.config / name, rendered[name], mode=0o644)
+    subprocess.run(['postfix', '-c', config, 'reload'], check=True, capture_output=True)
+    clock[0] += 1  # well within the resync interval
+    report = service.step()
+    assert report.converged[-1] == 'marketing: reloaded postfix-marketing'
+    assert instance.postconf('defer_transports') == held
+    accepted(instance)
+
+    # The suspension ends: the rendered files, byte for byte.
+    (item,) = state.active(service.db(), shaped.host.name)
+    clock[0] = item.action.until + 1
+    assert [c.event for c in service.step().changes] == ['expired']
+    assert instance.files() == rendered
+    service.close()

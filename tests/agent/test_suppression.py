@@ -26,9 +26,11 @@ from mailinfra_agent.suppression import (
     Suppressor,
     address_hash,
     address_problem,
+    canonical_address,
     export_csv,
     export_json,
     import_csv,
+    legacy_address,
     map_text,
 )
 from tests.agent.conftest import Postgres
@@ -275,6 +277,91 @@ def test_an_invalid_recipient_is_ignored(suppressor: Suppressor) -> None:
     assert address_problem('"quoted"@example.net') is not None
     assert address_problem('user@localhost') is not None
     assert address_problem('user+tag@mail.example.net') is None
+
+
+@pytest.mark.parametrize(
+    ('given', 'canonical'),
+    [
+        ('gone@Bücher.de', 'gone@xn--bcher-kva.de'),
+        ('gone@bu\u0308cher.de', 'gone@xn--bcher-kva.de'),  # NFD
+        ('<GONE@BÜCHER\u3002DE.>', 'gone@xn--bcher-kva.de'),
+        ('gone@\uff42ücher\uff0ede', 'gone@xn--bcher-kva.de'),  # fullwidth letter and full stop
+        ('gone@XN--BCHER-KVA.DE', 'gone@xn--bcher-kva.de'),
+        ('"gone"@example\uff61net', 'gone@example.net'),
+        ('gone@faß.de', 'gone@xn--fa-hia.de'),  # non-transitional; Python's IDNA 2003 codec gave fass.de
+        ('gone@ΟΔΟΣ.gr', 'gone@xn--pxavbq.gr'),  # UTS 46 maps a final capital sigma to the plain one; str.lower() to ς
+        ('gone@☃.net', 'gone@xn--n3h.net'),  # NV8: no IDNA 2008 label, but Postfix (ICU UTS 46) delivers it
+        ('gone@bü\ncher.de', 'gone@xn--b\ncher-3ya.de'),  # not a domain: address_problem refuses it
+    ],
+)
+def test_the_canonical_address_is_the_uts46_form(given: str, canonical: str) -> None:
+    assert canonical_address(given) == canonical
+    assert canonical_address(canonical) == canonical
+    assert (address_problem(canonical) is None) == ('\n' not in canonical)
+
+
+def test_the_legacy_form_is_the_one_idna_2003_gave() -> None:
+    assert legacy_address('gone@Faß.de') == 'gone@fass.de'
+    assert legacy_address('gone@xn--fa-hia.de') == 'gone@fass.de'
+    assert legacy_address('gone@οδος.gr') == 'gone@xn--pxavbq.gr'  # final ς: IDNA 2003 mapped it to the plain sigma
+    assert legacy_address('gone@bücher.de') is None  # the same in both
+    assert legacy_address('gone@example.net') is None
+
+
+def test_an_event_for_a_utf8_domain_suppresses_its_ascii_form(suppressor: Suppressor) -> None:
+    """A bounce or complaint to ``gone@Bücher.de`` (Postfix logs an SMTPUTF8 recipient as received) was ignored as
+    an invalid address; it suppresses the canonical form, which every spelling then finds."""
+    added, decision = suppressor.apply(bounce('gone@Bücher.de', 'bad-mailbox'))
+    assert decision.action != 'ignore'
+    assert [entry.address for entry in added] == ['gone@xn--bcher-kva.de']
+    for spelling in ('gone@bücher.de', 'GONE@XN--BCHER-KVA.DE', 'gone@bu\u0308cher\u3002de.'):
+        assert suppressor.suppressions.is_suppressed(spelling, 'marketing'), spelling
+    added, _ = suppressor.apply(feedback('angry@faß.de', 'complaint', 'marketing'))
+    assert {entry.address for entry in added} == {'angry@xn--fa-hia.de'}
+    assert not suppressor.suppressions.is_suppressed('angry@fass.de', 'marketing')  # another domain
+
+
+def test_keyed_hashes_are_of_the_canonical_form() -> None:
+    """Retention hashes an event's recipient as received; it must match the suppression row's hash."""
+    assert address_hash(KEY, 'gone@Bücher.de.') == address_hash(KEY, 'gone@xn--bcher-kva.de')
+    assert address_hash(KEY, '"gone"@example.net') == address_hash(KEY, 'gone@example.net')
+
+
+def test_an_import_of_a_utf8_domain_keeps_the_ascii_form(db: Database) -> None:
+    suppressions = SuppressionList(db, KEY)
+    text = 'email\ngone@Bücher.de\ngone@xn--bcher-kva.de\nother@faß.de\n'
+    report = import_csv(suppressions, text, 'utf8.csv', streams=['marketing'], now=T0)
+    assert [(line.address, line.outcome) for line in report.lines] == [
+        ('gone@xn--bcher-kva.de', 'taken'),
+        ('gone@xn--bcher-kva.de', 'skipped'),
+        ('other@xn--fa-hia.de', 'taken'),
+    ]
+
+
+def test_the_map_holds_the_utf8_spellings_of_an_idna_domain(db: Database) -> None:
+    suppressions = SuppressionList(db, KEY)
+    suppressions.add('*', 'gone@xn--fa-hia.de', 'import', 'k', created=T0)
+    text, count, _ = map_text(suppressions.entries(), 'marketing', T0)
+    assert count == 1
+    assert [line.split()[0] for line in text.splitlines()[1:]] == [
+        'gone@faß.de',
+        'gone@faß\u3002de',
+        'gone@faß\uff0ede',
+        'gone@faß\uff61de',
+        'gone@xn--fa-hia.de',
+    ]
+
+
+def test_an_a_label_that_decodes_to_no_utf8_keeps_the_map_writable(db: Database) -> None:
+    # xn--ib9b is punycode for a lone surrogate: its "UTF-8 line" raised UnicodeEncodeError when the map was
+    # written, and every later map of every stream failed with it
+    suppressions = SuppressionList(db, KEY)
+    suppressions.add('*', 'gone@xn--ib9b.de', 'import', 'k', created=T0)
+    suppressions.add('*', 'u@axn--b.de', 'import', 'k', created=T0)  # "xn--" inside a label is no A-label
+    text, count, _ = map_text(suppressions.entries(), 'marketing', T0)
+    assert count == 2
+    assert [line.split()[0] for line in text.splitlines()[1:]] == ['gone@xn--ib9b.de', 'u@axn--b.de']
+    text.encode('utf-8')
 
 
 def test_two_hosts_applying_the_same_events_at_once_add_each_row_once(store: Store) -> None:

@@ -415,6 +415,11 @@ def test_a_client_outside_the_streams_networks_is_refused_at_connect(
         ('alice@example.com.', 'alice@example.com'),
         ('bob@bücher.de', 'bob@xn--bcher-kva.de'),
         ('"Alice"@EXAMPLE.com.', 'alice@example.com'),
+        # UTS 46: NFD, the dots U+3002 and U+FF0E, a fullwidth letter; faß.de is xn--fa-hia.de (IDNA 2008)
+        ('bob@bu\u0308cher\u3002DE.', 'bob@xn--bcher-kva.de'),
+        ('bob@\uff42ücher\uff0ede', 'bob@xn--bcher-kva.de'),
+        ('bob@FAß.de', 'bob@xn--fa-hia.de'),
+        ('bob@faß.de', 'bob@fass.de'),  # the key before UTS 46 (IDNA 2003), as an old list holds it
     ],
 )
 def test_a_suppressed_recipient_in_another_spelling_is_refused(running: Running, recipient: str, stored: str) -> None:

@@ -16,6 +16,7 @@ import subprocess
 import tempfile
 import threading
 import time
+import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -190,23 +191,54 @@ def test_a_suppressed_recipient_is_refused_at_the_injection_listener(
     assert not [line for line in log.splitlines() if 'fatal:' in line or 'panic:' in line or 'error:' in line]
 
 
-def test_a_suppressed_idna_domain_is_refused_in_an_smtputf8_session(
+# Spellings of gone@bücher.de that Postfix takes in an SMTPUTF8 session and delivers to xn--bcher-kva.de.
+BUCHER = 'gone@bücher.de'
+MAP_SPELLINGS = [
+    BUCHER,
+    unicodedata.normalize('NFD', BUCHER),
+    'GONE@BÜCHER.DE',
+    'gone@bücher\u3002de',  # ideographic full stop
+    'gone@bücher\uff0ede',  # fullwidth full stop
+    'gone@bücher\uff61de',  # halfwidth ideographic full stop
+    'gone@XN--BCHER-KVA.DE',
+    'gone@bücher.de.',
+    'gone@xn--bcher-kva.de.',
+]
+# What only the policy service catches: fullwidth letters, mixed separators and forms.
+POLICY_SPELLINGS = [*MAP_SPELLINGS, 'gone@\uff42ücher.de', unicodedata.normalize('NFD', 'gone@Bücher\u3002DE.')]
+
+
+def rcpt_utf8(port: int, recipient: str) -> int:
+    """The reply code to RCPT TO in an SMTPUTF8 session, the recipient sent as the application's UTF-8 bytes."""
+    with smtplib.SMTP('127.0.0.1', port, local_hostname='app.example.test', timeout=20) as client:
+        client.command_encoding = 'utf-8'
+        client.ehlo()
+        client.mail('news@example.com', ['SMTPUTF8'])
+        code, _ = client.rcpt(recipient)
+        return code
+
+
+def test_a_suppressed_idna_domain_is_refused_in_every_spelling_the_map_can_hold(
     instance: tuple[Path, int, Path], db: Database
 ) -> None:
-    """smtpd looks up the recipient as received: the list's ASCII form alone let ``gone@bücher.de`` through."""
+    """smtpd looks up the recipient as received (casefolded, no trailing dot): the ASCII form alone let
+    ``gone@bücher.de`` through, and the one UTF-8 line of Python's IDNA 2003 codec let NFD, the dots
+    U+3002/U+FF0E/U+FF61 and ``faß.de`` (IDNA 2003 ``fass.de``) through."""
     config, port, map_path = instance
     suppressions = SuppressionList(db, KEY)
-    suppressions.add(STREAM, 'gone@xn--bcher-kva.de', 'hard-bounce', 'event-1')
+    suppressions.add(STREAM, 'gone@Bücher.de', 'hard-bounce', 'event-1')
+    suppressions.add(STREAM, 'gone@faß.de', 'hard-bounce', 'event-2')
+    assert {entry.address for entry in suppressions.entries()} == {'gone@xn--bcher-kva.de', 'gone@xn--fa-hia.de'}
     result = write_map(str(map_path), suppressions.entries(), STREAM, now=time.time(), postmap_config=str(config))
-    assert result.entries == 1  # one recipient, two lines: the ASCII form and the UTF-8 one
-    assert sum(1 for line in map_path.read_text().splitlines() if line.startswith('gone@')) == 2
-    for recipient in ('gone@bücher.de', 'gone@BÜCHER.de', 'gone@xn--bcher-kva.de'):
-        with smtplib.SMTP('127.0.0.1', port, local_hostname='app.example.test', timeout=20) as client:
-            client.ehlo()
-            client.mail('news@example.com', ['SMTPUTF8'])
-            code, _ = client.rcpt(recipient)
-        assert code == 550, recipient
+    assert result.entries == 2  # two recipients: the ASCII form, the UTF-8 one in NFC and NFD, each with four dots
+    assert sum(1 for line in map_path.read_text().splitlines() if line.startswith('gone@')) == (1 + 2 * 4) + (1 + 4)
+    # Non-transitional: faß.de is xn--fa-hia.de; Postfix casefolds its UTF-8 form to fass.de, so that one matches too.
+    for recipient in [*MAP_SPELLINGS, 'gone@Faß.de', 'gone@fass.de']:
+        assert rcpt_utf8(port, recipient) == 550, recipient
+    # Without SMTPUTF8 Postfix takes only the ASCII forms of this domain.
+    assert rcpt(port, 'gone@XN--BCHER-KVA.DE.')[0] == 550
     assert rcpt(port, 'other@xn--bcher-kva.de')[0] == 250
+    assert rcpt_utf8(port, 'other@bücher.de') == 250
 
 
 def test_an_unchanged_map_is_not_rewritten(tmp_path: Path, db: Database) -> None:
@@ -292,6 +324,70 @@ def test_hash_only_suppressions_are_enforced_by_the_policy_service(public_dir: P
     finally:
         server.shutdown()
         server.server_close()
+
+
+# Rows exactly as the code before UTS 46 (efeaf25) wrote them with KEY: its HMAC of the normalised address; it
+# refused UTF-8 domains, so its list holds ASCII forms only.
+OLD_ROWS = [
+    ('*', 'f834993622e51e14a81618b5571d7dee4b8ae179799b7efade3a80cf1df0b32b', None),  # private@xn--bcher-kva.de
+    (STREAM, '6ce143887ae7d0d279ae4e007a593d2596d1268773b1221a49835625021a5262', 'old@example.net'),
+    (STREAM, 'cbc780190451cb10ad078223d14800d201259aa78b446c933ed66d9319d5049d', 'gone@xn--bcher-kva.de'),
+    (STREAM, 'f36efc5ac4f8a13b457c67f79ce59bdc4375d6460049026b2d39492f6886d7fc', 'gone@fass.de'),
+]
+
+
+def old_store(path: Path) -> None:
+    with connect_sqlite(path) as database:
+        migrate(database)
+        with database.transaction():
+            for scope, hashed, address in OLD_ROWS:
+                database.execute(
+                    'INSERT INTO suppressions (scope, address_hash, address, reason, category, source, created, '
+                    "expires) VALUES (?, ?, ?, 'hard-bounce', NULL, 'old', 1796641335, NULL)",
+                    (scope, hashed, address),
+                )
+
+
+def test_the_policy_service_refuses_every_uts46_spelling_and_the_old_store_still_matches(
+    public_dir: Path, tmp_path: Path
+) -> None:
+    """Through Debian's Postfix: a hash-only row added as ``gone@xn--fa-hia.de`` and rows written by the code
+    before UTS 46. ``faß.de`` was looked up as ``fass.de`` (IDNA 2003), missing ``xn--fa-hia.de``; now it is looked
+    up in both forms, so the old ``gone@fass.de`` row still stops it."""
+    needs_postfix()
+    store = tmp_path / 'agent.db'
+    old_store(store)
+    with connect_sqlite(store) as database:
+        hashed = SuppressionList(database, KEY, keep_address=False)
+        # The keyed hash of an address the old list could hold is unchanged; a UTF-8 spelling now hashes the same.
+        for address, (_, old_hash, _) in zip(
+            ['private@Bücher.de.', 'Old@Example.NET', 'gone@xn--bcher-kva.de', 'gone@fass.de'], OLD_ROWS, strict=True
+        ):
+            assert hashed.hash(address) == old_hash, address
+        hashed.add(STREAM, 'other@FAẞ.de', 'unsubscribe', 'http')
+        hashed.add(STREAM, 'greek@ΟΔΟΣ.gr', 'unsubscribe', 'http')
+    port = free_port()
+    with policy_server(store) as (host, service_port):
+        injection = (
+            f'127.0.0.1:{port} inet n - n - - smtpd\n'
+            f'  -o smtpd_policy_service_policy_context={STREAM}\n'
+            f'  -o {{ smtpd_recipient_restrictions = check_policy_service inet:{host}:{service_port} }}\n'
+        )
+        with running(public_dir / 'uts46', injection) as config:
+            for recipient in POLICY_SPELLINGS:
+                assert rcpt_utf8(port, recipient) == 550, recipient
+                assert rcpt_utf8(port, recipient.replace('gone@', 'private@')) == 550, recipient
+            # The old row gone@fass.de (IDNA 2003's key for faß.de), the new ones in UTS 46 form; ẞ and a final Σ as
+            # UTS 46 maps them, not as str.lower() does.
+            for recipient in ('gone@faß.de', 'gone@FAẞ.DE', 'gone@fass.de', 'other@faß.de', 'other@xn--fa-hia.de'):
+                assert rcpt_utf8(port, recipient) == 550, recipient
+            for recipient in ('greek@ΟΔΟΣ.GR', 'greek@οδοσ.gr', 'greek@xn--pxavbq.gr'):
+                assert rcpt_utf8(port, recipient) == 550, recipient
+            assert rcpt_utf8(port, 'OLD@example\u3002net.') == 550
+            assert rcpt_utf8(port, 'other@fass.de') == 250  # another domain under IDNA 2008
+            assert rcpt_utf8(port, 'new@bücher.de') == 250
+            log = (config.parent / 'maillog').read_text()
+            assert not [line for line in log.splitlines() if 'fatal:' in line or 'warning:' in line]
 
 
 def test_the_policy_service_answers(tmp_path: Path) -> None:

@@ -28,6 +28,7 @@ from mailinfra_agent.feedback.signing import new_key
 from mailinfra_agent.feedback.tokens import make_token
 from mailinfra_agent.store import Database, connect, migrate
 from mailinfra_agent.store.events import events, problem_counts
+from mailinfra_agent.suppression import canonical_address
 from mailinfra_agent.unsubscribe import (
     RateLimiter,
     TlsFiles,
@@ -37,6 +38,7 @@ from mailinfra_agent.unsubscribe import (
     make_server,
     one_click_body,
 )
+from mailinfra_agent.unsubscribe.server import MAX_CLIENT_CONNECTIONS, MAX_CONNECTIONS
 from tests.agent.conftest import Postgres
 from tests.agent.test_suppression import STREAMS
 
@@ -280,6 +282,47 @@ def test_a_valid_post_unsubscribes_once_and_a_retry_is_the_same_success(endpoint
     assert endpoint.server.counts['duplicate'] == 1
 
 
+def test_a_valid_token_for_an_address_that_cannot_be_suppressed_is_a_problem_not_silence(
+    endpoint: Endpoint, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The application signed a token for an address the suppression list refuses to hold: the recipient is
+    answered, but the operator sees a warning and an ``invalid-address`` problem (mail to it is not stopped)."""
+    caplog.set_level(logging.INFO, logger='mailinfra_agent.unsubscribe')
+    token = endpoint.token('"gone away"@gmail.com')  # RFC 5321 allows the quoted local part; the list does not
+    for _ in range(2):
+        assert endpoint.post(token)[0] == 200
+    found, suppressions = stored(endpoint)
+    assert len(found) == 1 and suppressions == []
+    with endpoint.db() as db:
+        problems = problem_counts(db, endpoint.contract.host.name)
+    assert problems[(endpoint.contract.host.name, 'unsubscribe', 'invalid-address')] == 1
+    warnings = [record.getMessage() for record in caplog.records if record.levelno == logging.WARNING]
+    assert len(warnings) == 2 and all('not suppressed: invalid-address' in text for text in warnings)
+    assert all('gone' not in text for text in warnings)
+    # a valid address: no warning, no problem
+    caplog.clear()
+    assert endpoint.post(endpoint.token('fine@example.net'))[0] == 200
+    assert not [record for record in caplog.records if record.levelno >= logging.WARNING]
+
+
+@pytest.mark.parametrize(
+    ('recipient', 'suppressed'),
+    [
+        ('User@B\u00fccher.example', 'user@xn--bcher-kva.example'),  # IDN domain: the gate looks up the xn-- form
+        ('reader@example.net.', 'reader@example.net'),  # a trailing dot
+        ('"reader"@example.net', 'reader@example.net'),  # a needlessly quoted local part
+    ],
+)
+def test_the_address_is_suppressed_in_the_form_the_gate_looks_up(
+    endpoint: Endpoint, recipient: str, suppressed: str
+) -> None:
+    assert endpoint.post(endpoint.token(recipient))[0] == 200
+    found, suppressions = stored(endpoint)
+    assert [e.recipient for e in found] == [suppressed]
+    assert suppressions == [('cold', suppressed, 'unsubscribe'), ('marketing', suppressed, 'unsubscribe')]
+    assert canonical_address(recipient) == suppressed  # what the gate and the policy service look up
+
+
 def test_simultaneous_retries_are_one_event(endpoint: Endpoint) -> None:
     token = endpoint.token('busy@example.net')
     answers: list[int] = []
@@ -409,13 +452,121 @@ def raw(endpoint: Endpoint, request: str) -> bytes:
         return tls.recv(100)
 
 
-def test_chunked_bodies_are_refused(endpoint: Endpoint) -> None:
-    request = (
-        f'POST /u/{endpoint.token()} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n'
-        'Content-Type: application/x-www-form-urlencoded\r\n\r\n1a\r\nList-Unsubscribe=One-Click\r\n0\r\n\r\n'
+def raw_post(endpoint: Endpoint, recipient: str, framing: str, version: str = 'HTTP/1.1') -> bytes:
+    """A POST whose framing headers and body are ``framing`` as it is; the first octets of the answer."""
+    return raw(
+        endpoint,
+        f'POST /u/{endpoint.token(recipient)} {version}\r\nHost: x\r\n'
+        f'Content-Type: application/x-www-form-urlencoded\r\n{framing}',
     )
-    assert raw(endpoint, request).startswith(b'HTTP/1.1 411')
+
+
+def test_chunked_bodies_are_read(endpoint: Endpoint) -> None:
+    """RFC 9112 §7: an HTTP/1.1 recipient must parse chunked bodies (chunk extensions and trailers included)."""
+    chunked = 'Transfer-Encoding: chunked\r\n\r\n'
+    assert raw_post(endpoint, 'one@example.net', f'{chunked}1a\r\nList-Unsubscribe=One-Click\r\n0\r\n\r\n').startswith(
+        b'HTTP/1.1 200'
+    )
+    split = f'{chunked}5;ext=1\r\nList-\r\n15\r\nUnsubscribe=One-Click\r\n0\r\nX-Trailer: 1\r\n\r\n'
+    assert raw_post(endpoint, 'two@example.net', split).startswith(b'HTTP/1.1 200')
+    assert sorted(e.recipient for e in stored(endpoint)[0]) == ['one@example.net', 'two@example.net']
+
+
+@pytest.mark.parametrize(
+    ('framing', 'status'),
+    [
+        # Transfer-Encoding with Content-Length, in HTTP/1.0, or not ending in chunked: unknown length (RFC 9112 §6)
+        ('Transfer-Encoding: chunked\r\nContent-Length: 26\r\n\r\n1a\r\nList-Unsubscribe=One-Click\r\n0\r\n\r\n', 400),
+        ('Transfer-Encoding: identity\r\n\r\nList-Unsubscribe=One-Click', 400),
+        ('Transfer-Encoding: gzip, chunked\r\n\r\n1a\r\nList-Unsubscribe=One-Click\r\n0\r\n\r\n', 501),
+        ('Transfer-Encoding: chunked\r\n\r\nzz\r\nList-Unsubscribe=One-Click\r\n0\r\n\r\n', 400),
+        ('Transfer-Encoding: chunked\r\n\r\n1a\r\nList-Unsubscribe=One-ClickXX0\r\n\r\n', 400),
+        ('Transfer-Encoding: chunked\r\n\r\n' + '1000\r\n' + 'a' * 4096 + '\r\n' + '1\r\na\r\n0\r\n\r\n', 413),
+        ('Transfer-Encoding: chunked\r\n\r\nffffff\r\nabc', 413),
+        # chunked twice is a framing error, not an unknown coding; a chunk-size line is hex digits (RFC 9112 §7.1)
+        ('Transfer-Encoding: chunked, chunked\r\n\r\n1a\r\nList-Unsubscribe=One-Click\r\n0\r\n\r\n', 400),
+        ('Transfer-Encoding: chunked\r\n\r\n 1a\r\nList-Unsubscribe=One-Click\r\n0\r\n\r\n', 400),
+        ('Transfer-Encoding: chunked\r\n\r\n\x0b1a\x0c\r\nList-Unsubscribe=One-Click\r\n0\r\n\r\n', 400),
+        # a length int() cannot read (over 4,300 digits) was a traceback and no answer; the body is drained first
+        ('Content-Length: ' + '9' * 4400 + '\r\n\r\n' + 'a' * 65536, 413),
+        # two lengths: which one a proxy in front used is unknown (request smuggling)
+        ('Content-Length: 26\r\nContent-Length: 5\r\n\r\nList-Unsubscribe=One-Click', 400),
+        ('Content-Length: 26, 5\r\n\r\nList-Unsubscribe=One-Click', 400),
+    ],
+)
+def test_ambiguous_or_bad_framing_is_refused(endpoint: Endpoint, framing: str, status: int) -> None:
+    assert raw_post(endpoint, 'framing@example.net', framing).startswith(f'HTTP/1.1 {status}'.encode())
     assert stored(endpoint) == ([], [])
+
+
+def test_framing_that_is_not_ambiguous(endpoint: Endpoint) -> None:
+    body = 'List-Unsubscribe=One-Click'
+    assert raw_post(endpoint, 'same@example.net', f'Content-Length: 26\r\nContent-Length: 26\r\n\r\n{body}').startswith(
+        b'HTTP/1.1 200'
+    )
+    zeros = f'Content-Length: {"0" * 4400}26\r\n\r\n{body}'  # leading zeros are digits too (RFC 9110 §8.6)
+    assert raw_post(endpoint, 'zeros@example.net', zeros).startswith(b'HTTP/1.1 200')
+    extension = f'Transfer-Encoding: chunked\r\n\r\n1a \t;a=1\r\n{body}\r\n0\r\n\r\n'
+    assert raw_post(endpoint, 'ext@example.net', extension).startswith(b'HTTP/1.1 200')
+    assert sorted(e.recipient for e in stored(endpoint)[0]) == [
+        'ext@example.net',
+        'same@example.net',
+        'zeros@example.net',
+    ]
+
+
+def test_chunk_framing_counts_towards_the_body_limit(endpoint: Endpoint) -> None:
+    # Tiny chunks with long extensions were read to about 70 MB before the 413 (only data octets counted). Each
+    # chunk here costs 1,007 octets with its framing, so the 66th chunk-size line passes the 64 KiB drain limit:
+    # the answer comes at once, before the chunk's data (which is never sent; before, the server waited for it).
+    chunk = '1;' + 'x' * 1000 + '\r\n'
+    answer = raw_post(
+        endpoint, 'tiny@example.net', 'Transfer-Encoding: chunked\r\n\r\n' + (chunk + 'a\r\n') * 65 + chunk
+    )
+    assert answer.startswith(b'HTTP/1.1 413')
+    assert stored(endpoint) == ([], [])
+
+
+def test_chunked_in_http_1_0_is_ambiguous(endpoint: Endpoint) -> None:
+    chunked = 'Transfer-Encoding: chunked\r\n\r\n1a\r\nList-Unsubscribe=One-Click\r\n0\r\n\r\n'
+    assert raw_post(endpoint, 'old@example.net', chunked, 'HTTP/1.0').startswith(b'HTTP/1.1 400')
+    assert stored(endpoint) == ([], [])
+
+
+def test_the_absolute_form_of_the_request_target_is_accepted(endpoint: Endpoint) -> None:
+    """RFC 9112 §3.2.2: a server must accept ``POST https://host/u/<token>`` (clients set up for a proxy send it)."""
+    token = endpoint.token('absolute@example.net')
+    target = f'https://127.0.0.1:{endpoint.port}/u/{token}'
+    context = client_context(endpoint.pki)
+    plain = socket.create_connection(('127.0.0.1', endpoint.port), timeout=10)
+    with plain, context.wrap_socket(plain, server_hostname='127.0.0.1') as tls:
+        tls.sendall(f'GET {target}?utm=1 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n'.encode('ascii'))
+        page = b''
+        while chunk := tls.recv(65536):
+            page += chunk
+    assert page.startswith(b'HTTP/1.1 200')
+    assert f'<form method="post" action="/u/{token}">'.encode('ascii') in page
+    body = 'List-Unsubscribe=One-Click'
+    request = f'POST {target.upper()[:8]}{target[8:]} HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n\r\n{body}'
+    assert raw(endpoint, request).startswith(b'HTTP/1.1 200')
+    assert [e.recipient for e in stored(endpoint)[0]] == ['absolute@example.net']
+
+
+@pytest.mark.parametrize(
+    ('head', 'status'),
+    [
+        ('HTTP/1.1\r\n', 400),  # RFC 9112 §3.2: an HTTP/1.1 request without Host is refused
+        ('HTTP/1.1\r\nHost: a\r\nHost: b\r\n', 400),  # and one with two
+        ('HTTP/1.0\r\nHost: a\r\nHost: b\r\n', 400),
+        ('HTTP/1.0\r\n', 200),  # HTTP/1.0 had no Host
+        ('HTTP/1.1\r\nHost: a\r\n', 200),
+    ],
+)
+def test_the_host_header(endpoint: Endpoint, head: str, status: int) -> None:
+    body = 'List-Unsubscribe=One-Click'
+    request = f'POST /u/{endpoint.token()} {head}Content-Length: {len(body)}\r\n\r\n{body}'
+    assert raw(endpoint, request).startswith(f'HTTP/1.1 {status}'.encode())
+    assert len(stored(endpoint)[0]) == (status == 200)
 
 
 @pytest.mark.parametrize('length', ['\u00b2', '1\u00b9'])  # digits to str.isdigit(), not to int()
@@ -434,12 +585,33 @@ def test_rate_limit_per_client(tmp_path: Path, pki: Pki) -> None:
     try:
         token = running.token()
         assert [running.request('GET', f'/u/{token}')[0] for _ in range(3)] == [200, 200, 200]
-        status, headers, page = running.post(token)
+        status, headers, page = running.request('GET', f'/u/{token}')
         assert status == 429
         assert 1 <= int(headers['retry-after']) <= 20
         assert b'Too many requests' in page
         assert stored(running) == ([], [])
         assert running.server.counts['rate-limited'] == 1
+        # headers naming another client change nothing: only the connection's address counts
+        forwarded = {'X-Forwarded-For': '198.51.100.7', 'X-Real-IP': '198.51.100.8', 'Forwarded': 'for=198.51.100.9'}
+        assert running.request('GET', f'/u/{token}', headers=forwarded)[0] == 429
+    finally:
+        running.server.shutdown()
+        running.server.server_close()
+
+
+def test_a_valid_tokens_first_post_is_never_rate_limited(tmp_path: Path, pki: Pki) -> None:
+    # A provider posts its users' unsubscribes from a few addresses: a busy campaign must not get 429s.
+    path, key = write_contract(tmp_path, pki, sqlite_store(tmp_path), rate_limit=2)
+    running = start(path, (key,), pki)
+    try:
+        tokens = [running.token(f'user{number}@example.com') for number in range(6)]
+        assert [running.post(token)[0] for token in tokens] == [200] * 6
+        assert len(stored(running)[0]) == 6
+        # a repeat of a token, a GET and a forged token take from the client's bucket as before
+        assert [running.post(tokens[0])[0], running.request('GET', f'/u/{tokens[1]}')[0]] == [200, 200]
+        assert running.post(tokens[2])[0] == 429
+        assert running.post(tokens[0][:-4] + 'AAAA')[0] == 429
+        assert running.server.counts['rate-limited'] == 2
     finally:
         running.server.shutdown()
         running.server.server_close()
@@ -470,6 +642,11 @@ def test_one_click_body_parsing() -> None:
     assert one_click_body('application/x-www-form-urlencoded', ONE_CLICK)
     assert one_click_body(None, ONE_CLICK)
     assert one_click_body('application/x-www-form-urlencoded; charset=utf-8', b'List-Unsubscribe=One-Click')
+    assert one_click_body(None, b'z=1&List%2DUnsubscribe=One%2dClick&a=')
+    # a trailing line break (curl --data-binary @file, a hand-written client) is no part of the value
+    assert one_click_body(None, ONE_CLICK + b'\r\n') and one_click_body(None, ONE_CLICK + b'\n')
+    assert not one_click_body(None, b'List-Unsubscribe=One+Click')
+    assert not one_click_body(None, b'List-Unsubscribe=One-Click\r\nx')
     assert not one_click_body('application/x-www-form-urlencoded', b'List-Unsubscribe=One-Click&List-Unsubscribe=x')
     assert not one_click_body('application/x-www-form-urlencoded', b'\xff\xfe')
     assert not one_click_body('text/plain', ONE_CLICK)
@@ -528,6 +705,36 @@ def test_connections_beyond_the_limit_are_closed(tmp_path: Path, pki: Pki) -> No
             sock.close()
         time.sleep(0.3)
         assert running.request('GET', f'/u/{running.token()}')[0] == 200
+    finally:
+        running.server.shutdown()
+        running.server.server_close()
+
+
+def test_one_client_cannot_take_every_connection(tmp_path: Path, pki: Pki) -> None:
+    """A slowloris client from one address gets max_client_connections; another address is still served."""
+    path, key = write_contract(tmp_path, pki, sqlite_store(tmp_path))
+    running = start(path, (key,), pki, max_connections=8, max_client_connections=2, io_timeout=10, deadline=10)
+    try:
+        held = [socket.create_connection(('127.0.0.1', running.port), timeout=5) for _ in range(2)]
+        time.sleep(0.3)
+        extra = socket.create_connection(('127.0.0.1', running.port), timeout=5)
+        assert extra.recv(10) == b''  # closed at once, not at the 10 s deadline
+        extra.close()
+        other = http.client.HTTPSConnection(
+            '127.0.0.1', running.port, timeout=5, context=client_context(pki), source_address=('127.0.0.2', 0)
+        )
+        other.request('GET', f'/u/{running.token()}')
+        assert other.getresponse().status == 200
+        other.close()
+        for sock in held:
+            sock.close()
+        time.sleep(0.3)
+        assert running.request('GET', f'/u/{running.token()}')[0] == 200
+        for _ in range(100):  # the server's threads end just after their answers
+            if not running.server._clients:
+                break
+            time.sleep(0.05)
+        assert not running.server._clients  # every connection given back
     finally:
         running.server.shutdown()
         running.server.server_close()
@@ -743,3 +950,15 @@ def test_plain_http_behind_a_proxy(tmp_path: Path, pki: Pki) -> None:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_behind_a_proxy_the_per_client_cap_is_not_the_total(endpoint: Endpoint) -> None:
+    # Without TLS every connection comes from the TLS-terminating proxy: 16 "per client" capped them all.
+    plain = make_server(('127.0.0.1', 0), endpoint.server.unsubscriber, 60, None)
+    tls = make_server(('127.0.0.1', 0), endpoint.server.unsubscriber, 60, endpoint.server.tls)
+    try:
+        assert plain.max_client_connections == plain.max_connections == MAX_CONNECTIONS
+        assert tls.max_client_connections == MAX_CLIENT_CONNECTIONS < MAX_CONNECTIONS
+    finally:
+        plain.server_close()
+        tls.server_close()

@@ -230,3 +230,11 @@ def test_spec_reference_documents_the_section_with_durations() -> None:
     assert '| `feedback` | `Feedback` | see below |' in text
     assert '| `soft_bounce_window` | `duration` | `30d` |' in text
     assert '| `hostname` | `dns-name` | required | Host name of the endpoint' in text
+
+
+@pytest.mark.parametrize(('age', 'ok'), [('29d', False), ('30d', True), ('3650d', True), ('3651d', False)])
+def test_unsubscribe_links_must_work_for_30_days(age: str, ok: bool) -> None:
+    # CAN-SPAM (15 U.S.C. 7704(a)(3)): the opt-out must work for 30 days after the message was sent
+    text = _feedback(f'{{unsubscribe: {{hostname: unsubscribe.testco.example, {TLS}, token_max_age: {age}}}}}')
+    found = [(p.check, format_path(p.path)) for p in problems(text) if p.severity == 'error']
+    assert found == ([] if ok else [('schema-value-error', 'feedback.unsubscribe.token_max_age')])

@@ -90,21 +90,29 @@ _PER_MESSAGE_FIELDS = frozenset(
 )
 
 
+_OUTCOME_FIELDS = frozenset({'action', 'status'})
+"""A recipient's block is complete enough to end once it has one of these."""
+
+
 def _split(block: Message) -> list[Message]:
     """``block`` cut where another recipient's fields start: some MTAs separate blocks with a line of spaces, which
     the parser reads as a folded field, so two recipients (or the per-message fields and the first recipient) end
-    up in one block. Field order varies (Postfix writes Final- before Original-Recipient, Sendmail the other way),
-    so a block starts at an Original- or Final-Recipient the current one already has (an Original-Recipient just
-    before a repeated Final-Recipient goes with it), or when the current one holds only per-message fields."""
+    up in one block. A block starts at an Original- or Final-Recipient the current one already has once the
+    current one has its Action or Status (before that, a second Final-Recipient is another name of the same
+    recipient), or when the current one holds only per-message fields. Field order varies (Postfix writes Final-
+    before Original-Recipient, Sendmail the other way, Exim Action first), so the fields at the current block's end
+    that belong to the next recipient (:func:`_leads`) move to the new block."""
     chunks: list[list[tuple[str, str]]] = [[]]
     seen: set[str] = set()  # the field names of the last chunk
     for name, value in block.raw_items():
         key = name.lower()
         if key in ('original-recipient', 'final-recipient') and (
-            key in seen or (bool(seen) and seen <= _PER_MESSAGE_FIELDS)
+            (key in seen and bool(seen & _OUTCOME_FIELDS)) or (bool(seen) and seen <= _PER_MESSAGE_FIELDS)
         ):
             current = chunks[-1]
-            moved = [current.pop()] if current[-1][0].lower() == 'original-recipient' and key in seen else []
+            moved: list[tuple[str, str]] = []
+            while len(current) > 1 and _leads(current[-1][0].lower(), key, current[:-1]):
+                moved.insert(0, current.pop())
             chunks.append(moved)
             seen = {field.lower() for field, _ in moved}
         chunks[-1].append((name, value))
@@ -118,6 +126,14 @@ def _split(block: Message) -> list[Message]:
             piece[name] = value
         split.append(piece)
     return split
+
+
+def _leads(field: str, starts: str, before: list[tuple[str, str]]) -> bool:
+    """Whether ``field``, at the end of a block that ends where a ``starts`` field begins the next, belongs to the
+    next: an Original-Recipient just before a Final-Recipient, or a field the block already has."""
+    return (field == 'original-recipient' and starts == 'final-recipient') or any(
+        name.lower() == field for name, _ in before
+    )
 
 
 def _blocks(part: Message) -> list[Message]:

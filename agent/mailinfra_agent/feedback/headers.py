@@ -35,6 +35,7 @@ __all__ = [
     'envelope_sender',
     'id_header',
     'list_unsubscribe_headers',
+    'mailto_uri',
     'unsubscribe_url',
 ]
 
@@ -49,19 +50,52 @@ MAX_URI = 970
 """A URI cannot be folded: with the field name and separators it must stay below RFC 5322's 998 characters."""
 
 _MAILBOX = re.compile(r'[^\s@<>(),;:"\[\]\\?&%]+@[A-Za-z0-9.-]+')
+_URI_TEXT = re.compile(r"(?:[A-Za-z0-9\-._~!$&'()*+,;=:@/]|%[0-9A-Fa-f]{2})*")
+"""RFC 3986 characters of an authority and path: unreserved, sub-delims, ':', '@', '/' and percent-escapes."""
+_MAILTO_LOCAL_SAFE = "!$'*+"
+"""Besides unreserved: the atext characters RFC 6068 §2 lets stand in a mailto address; the rest are escaped."""
 
 
 def unsubscribe_url(https_base_url: str, token: str) -> str:
-    """``https_base_url`` + ``/`` + ``token``; the base must be an https URL without query or fragment."""
-    parts = urlsplit(https_base_url)
-    if parts.scheme != 'https' or not parts.hostname or parts.query or parts.fragment or '>' in https_base_url:
-        raise ValueError(
-            f'unsubscribe base URL "{https_base_url[:120]}" must be https://host[/path] without query or fragment '
-            '(RFC 8058 requires https)'
-        )
-    if any(char.isspace() or ord(char) < 32 for char in https_base_url):
-        raise ValueError('unsubscribe base URL must not contain spaces or control characters')
+    """``https_base_url`` + ``/`` + ``token``; the base must be an https URL without query or fragment.
+
+    Only ASCII URI characters are taken (an IDN host in its ``xn--`` form), and no user name or password.
+    """
+    problem = _base_url_problem(https_base_url)
+    if problem:
+        # never echo a password, nor control characters
+        shown = https_base_url.isprintable() and '@' not in https_base_url
+        raise ValueError(f'unsubscribe base URL{f" {https_base_url[:120]!r}" if shown else ""} {problem}')
     return f'{https_base_url.rstrip("/")}/{token}'
+
+
+def _base_url_problem(url: str) -> str | None:
+    if any(char.isspace() or ord(char) < 32 for char in url):
+        return 'must not contain spaces or control characters'
+    parts = urlsplit(url)
+    if parts.scheme != 'https' or not parts.hostname or '?' in url or '#' in url:
+        return 'must be https://host[/path] without query or fragment (RFC 8058 requires https)'
+    host = re.sub(r'^\[[0-9A-Fa-f:.]+\]', '', parts.netloc.rpartition('@')[2])  # an IPv6 literal
+    if not (_URI_TEXT.fullmatch(host) and _URI_TEXT.fullmatch(parts.netloc.rpartition('@')[0] + parts.path)):
+        return (
+            'must be an ASCII URI (RFC 3986): percent-encode other characters, write an IDN host as xn--, '
+            'and escape a % as %25'
+        )
+    if '@' in parts.netloc:
+        return 'must not carry a user name or password (every recipient would see it)'
+    try:
+        parts.port  # noqa: B018 - raises ValueError for a port out of range
+    except ValueError:
+        return 'has a port that is not 1-65535'
+    if parts.port == 0:
+        return 'has a port that is not 1-65535'
+    return None
+
+
+def mailto_uri(address: str, subject: str) -> str:
+    """``mailto:`` URI of ``address`` with ``subject``: both percent-encoded as RFC 6068 §2 asks."""
+    local, _, domain = address.rpartition('@')
+    return f'mailto:{quote(local, safe=_MAILTO_LOCAL_SAFE)}@{domain}?subject={quote(subject, safe="")}'
 
 
 def list_unsubscribe_headers(
@@ -77,15 +111,14 @@ def list_unsubscribe_headers(
     """``List-Unsubscribe`` (https and, unless ``mailto_address`` is None, mailto) and ``List-Unsubscribe-Post``.
 
     ``now`` is the sending time in POSIX seconds (the token's age counts from it). Raises ValueError for a bad
-    URL, address or key.
+    URL, address or key, and for a control character (a line break) in the recipient, stream or segment.
     """
     token = make_token(recipient, stream, keys, now, segment=segment)
     uris = [f'<{unsubscribe_url(https_base_url, token)}>']
     if mailto_address is not None:
         if not _MAILBOX.fullmatch(mailto_address):
             raise ValueError(f'unsubscribe mailto address "{mailto_address[:120]}" is not a plain address')
-        subject = quote(MAILTO_SUBJECT_PREFIX + token, safe='')
-        uris.append(f'<mailto:{mailto_address}?subject={subject}>')
+        uris.append(f'<{mailto_uri(mailto_address, MAILTO_SUBJECT_PREFIX + token)}>')
     for uri in uris:
         if len(uri) > MAX_URI:
             raise ValueError(f'an unsubscribe URI of {len(uri)} characters cannot be one header line: shorten the URL')

@@ -138,13 +138,13 @@ def _dispatch(
 
 
 def _auto_reply(msg: Message) -> bool:
-    """An automatic reply (RFC 3834 ``Auto-Submitted: auto-replied``, the common X- headers and ``Precedence``,
-    or an out-of-office subject); bounces carry the RFC 3834 header too, so the caller asks only for messages
-    that do not look like one."""
+    """An automatic reply (RFC 3834 ``Auto-Submitted: auto-replied``, not ``auto-generated``; the common X- headers
+    and ``Precedence``, or an out-of-office subject); bounces carry the RFC 3834 header too, so the caller asks
+    only for messages that do not look like one."""
     auto = (_mime.header(msg, 'Auto-Submitted') or 'no').split(';')[0].strip().lower()
     precedence = (_mime.header(msg, 'Precedence') or '').strip().lower()
     return (
-        auto != 'no'
+        auto == 'auto-replied'  # auto-generated is a notice (a text bounce, a blocked-message notice), not a reply
         or precedence == 'auto_reply'
         or any(_mime.header(msg, name) for name in _AUTO_REPLY_HEADERS)
         or _AUTO_REPLY_SUBJECT.match(_subject(msg).strip()) is not None

@@ -11,9 +11,12 @@ Line formats (the header before ``program[pid]: ``):
 - classic syslog, ``Dec  6 06:00:00 host postfix-marketing/smtp[123]: ...``;
 - Postfix's own ``maillog_file`` (postlogd, what the roles write), ``Dec 06 06:00:00 host ...`` (day zero-padded;
   a fraction of seconds after the time is accepted too);
-- RFC 3339 (rsyslog's high-precision format), ``2026-12-06T06:00:00.123456+00:00 host ...``.
+- RFC 3339 (rsyslog's high-precision format, Debian's default), ``2026-12-06T06:00:00.123456+00:00 host ...``;
+- journalctl's ``short``, ``short-precise`` (as postlogd's), ``short-iso`` and ``short-iso-precise``
+  (``2026-12-06T06:00:00+0000``); a program without ``[pid]``; a CR before the newline.
 
-Yearless stamps are read in ``tz`` (default UTC) and get the latest year that puts them at most two days after
+Postfix writes yearless stamps in the host's local time: they are read in ``tz`` (default UTC; ingest passes
+:func:`local_zone`) and get the latest year that puts them at most two days after
 ``reference_time`` (default: now, moved with the clock every hour while following a log; the slack covers clock
 and zone skew); pass the file's modification time when reading an old file, so a log that crosses New Year gets
 both years right.
@@ -39,10 +42,16 @@ Decisions:
   delivery attempt: no event (the recipient's ``bounced``/``expired`` event came from its own line). The
   notification NEW is then an ordinary message with the null sender: its delivery yields events with
   ``sender == ''`` when its qmgr line was seen (a report should leave those out of the stream's rates).
-- **Address verification** probes (``status=deliverable``/``undeliverable``) are not deliveries: ignored.
+- **Address verification** probes (``status=deliverable``/``undeliverable``, and
+  ``undeliverable-but-not-cached`` with ``address_verify_negative_cache = no``) are not deliveries: ignored.
   ``status=SOFTBOUNCE`` (``soft_bounce = yes``) is a deferral.
+- **Quoted addresses.** Postfix quotes a local part with specials, and such a part may hold ``>, status=sent (``
+  or ``>, size=``: the address ends after its closing quote (``_address_end``); FAST takes no quoted address.
+- **Cut by Postfix.** Postfix cuts every log message at 2,000 bytes (``MESSAGE_LIMIT``): a delivery line with a
+  long remote reply has no closing parenthesis. A message of that length is still its event, with the reply text
+  as logged.
 - **Bad input.** Lines of other programs and Postfix messages the parser does not know give ``[]``. A delivery
-  line that is cut (no ``status=``, no closing parenthesis) raises ``EventError('truncated', ...)``; one with
+  line that is cut otherwise (no ``status=``, no closing parenthesis) raises ``EventError('truncated', ...)``; one with
   unreadable fields or stamp ``EventError('garbage', ...)``; an unknown status word
   ``EventError('unknown-status', ...)``; a line with a surrogate no bytes decode to (``'\\ud800'``; not one
   of ``surrogateescape``'s) ``EventError('encoding', ...)``. Messages start with ``source:lineno:``. Text decoded
@@ -67,16 +76,27 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 import hashlib
+import os
 import re
 import time as time_module
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from itertools import accumulate
 from typing import final
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from mailinfra_agent.feedback.events import Event, EventError, Status, event_key
 
-__all__ = ['Instance', 'IspMatcher', 'MessageSeen', 'ParsedLines', 'PostfixLogParser', 'Record', 'smtp_code_of']
+__all__ = [
+    'Instance',
+    'IspMatcher',
+    'MessageSeen',
+    'ParsedLines',
+    'PostfixLogParser',
+    'Record',
+    'local_zone',
+    'smtp_code_of',
+]
 
 UTC = dt.UTC
 MONTH_NAMES = ('Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec')
@@ -97,7 +117,8 @@ STATUSES: dict[str, Status] = {
     'expired': 'expired',
     'SOFTBOUNCE': 'deferred',
 }
-IGNORED_STATUSES = frozenset({'deliverable', 'undeliverable'})
+IGNORED_STATUSES = frozenset({'deliverable', 'undeliverable', 'undeliverable-but-not-cached'})
+"""Address verification probes (the last with ``address_verify_negative_cache = no``)."""
 # parse_lines: a line without one of these and without "status=" gives no record, no error and no change of state
 # in parse_line (records need ": " before their field; the only error outside them, an unreadable header, needs
 # "status=", which a line rarely has without ": to=<"). A pattern with a literal start: searched at C speed.
@@ -105,7 +126,8 @@ KEEP = re.compile(rb': (?:to=<|from=<|message-id=|removed)')
 STATUS = re.compile(rb'status=')
 OTHER_TO = re.compile(rb'to=<(?<!: to=<)')
 # The usual lines, matched only where parse_line would read the same parts (single spaces, no
-# brackets in the program name, the four delivery fields of smtp/lmtp/local in their order, no CR at the end).
+# brackets in the program name, the four delivery fields of smtp/lmtp/local in their order, with smtp's
+# ``conn_use=N`` of a reused connection, no CR at the end).
 # Groups: 1 RFC 3339 stamp, 2 syslog stamp, 3 program name, 4 queue id; delivery 5 recipient, 6 relay, 7 delay,
 # 8 dsn, 9 status, 10 text, 11 the reply code at its start (SMTP_CODE's first case); from 12 sender, 13 "size="
 # (else an expiry); 14 message id; 15 removed. The last group matched tells the kind of line. The readable form of
@@ -113,9 +135,10 @@ OTHER_TO = re.compile(rb'to=<(?<!: to=<)')
 FAST = re.compile(
     r'(?:(\d\S*)|([A-Za-z]\S* {1,2}\S+ \S+)) \S+ ([^\s\[\]]+)\[\d+\]: '
     r'([0-9A-F]{5,20}|[0-9B-DF-HJ-NP-TV-Zb-df-hj-np-tv-z]{10,30}): '
-    r'(?:to=<([^>]*)>, relay=([^,]*), delay=(\d+(?:\.\d+)?), delays=[^,]*, dsn=([245]\.\d{1,3}\.\d{1,3}), '
+    r'(?:to=<([^>"]*)>, relay=([^,]*), (?:conn_use=\d+, )?delay=(\d+(?:\.\d+)?), delays=[^,]*, '
+    r'dsn=([245]\.\d{1,3}\.\d{1,3}), '
     r'status=(sent|deferred|bounced|SOFTBOUNCE) \(((?:([245]\d\d)(?=[ -]|\)\Z))?.*)\)'
-    r'|from=<([^>]*)>, (?:(size=)|status=expired)[^\r]*'
+    r'|from=<([^>"]*)>, (?:(size=)|status=expired)[^\r]*'
     r'|message-id=<([^\s<>]*)>'
     r'|(removed))\Z'
 )
@@ -130,6 +153,8 @@ def _ascii(excluded: str = '', *, space: bool = True) -> str:
 
 
 _S, _DOT = _ascii(space=False), _ascii()
+_ADDRESS = _ascii('>"')
+"""An address FAST_LINES reads: no quoted local part (parse_line finds where one ends)."""
 # parse_lines: FAST over a chunk of lines ("\n" + the lines joined with "\n" + "\n"), as one finditer: each match is a
 # line FAST matches. Its classes take ASCII only (and no newline), so a line with anything else (or U+FFFD) does not
 # match, as FAST is tried on ASCII lines only; quantifiers that cannot give anything back are possessive (a line of
@@ -138,14 +163,18 @@ _S, _DOT = _ascii(space=False), _ascii()
 FAST_LINES = re.compile(
     rf'\n(?:([0-9]{_S}*+)|([A-Za-z]{_S}*+ {{1,2}}+{_S}++ {_S}++)) {_S}++ ({_ascii("[]", space=False)}++)\[[0-9]++\]: '
     r'([0-9A-F]{5,20}+|[0-9B-DF-HJ-NP-TV-Zb-df-hj-np-tv-z]{10,30}+): '
-    rf'(?:to=<({_ascii(">")}*+)>, relay=({_ascii(",")}*+), delay=([0-9]++(?:\.[0-9]++)?), delays={_ascii(",")}*+, '
+    rf'(?:to=<({_ADDRESS}*+)>, relay=({_ascii(",")}*+), (?:conn_use=[0-9]++, )?+'
+    rf'delay=([0-9]++(?:\.[0-9]++)?), delays={_ascii(",")}*+, '
     r'dsn=([245]\.[0-9]{1,3}\.[0-9]{1,3}), '
     rf'status=(sent|deferred|bounced|SOFTBOUNCE) \(((?:([245][0-9][0-9])(?=[ -]|\)\n))?{_DOT}*)\)'
-    rf'|from=<({_ascii(">")}*+)>, (?:(size=)|status=expired){_ascii(chr(13))}*+'
+    rf'|from=<({_ADDRESS}*+)>, (?:(size=)|status=expired){_ascii(chr(13))}*+'
     rf'|message-id=<({_ascii("<>", space=False)}*+)>'
     r'|(removed)'
     r'|((?:to=<|from=<|message-id=|removed)[^\n]*+))(?=\n)'
 )
+MESSAGE_LIMIT = 2000
+"""Postfix cuts a log message (the text after ``program[pid]: ``) at this many bytes (``MSG_SYSLOG_RECLEN`` in
+its util/msg_syslog.c; ``maillog_file`` too): a delivery line with a long reply then has no closing parenthesis."""
 CHUNK_LINES = 2000
 """parse_lines joins and decodes this many lines at a time (a few hundred KB)."""
 FUTURE_SLACK = 2 * 86400.0
@@ -287,6 +316,44 @@ def smtp_code_of(diagnostic: str) -> str | None:
     if match is None and ('said: ' in diagnostic or 'to me: ' in diagnostic):
         match = SMTP_CODE.search(diagnostic)
     return match.group(1) if match else None
+
+
+def local_zone(environ: Mapping[str, str] = os.environ, localtime: str = '/etc/localtime') -> dt.tzinfo:
+    """The zone this host's programs write local times in (Postfix's yearless stamps): ``TZ``, else
+    ``/etc/localtime``; ``dt.UTC`` for a zone that is UTC all year (the parser's fast path) and when neither reads."""
+    name = environ.get('TZ', '').removeprefix(':')
+    try:
+        if name:
+            zone: dt.tzinfo = ZoneInfo(name)
+        else:
+            with open(localtime, 'rb') as handle:
+                zone = ZoneInfo.from_file(handle, key='localtime')
+    except (OSError, ValueError, ZoneInfoNotFoundError):
+        return UTC
+    year = dt.datetime.now(UTC).year
+    days = (dt.datetime(y, m, 1) for y in (year - 1, year, year + 1) for m in (1, 7))
+    return UTC if all(zone.utcoffset(day) == dt.timedelta(0) for day in days) else zone
+
+
+def _address_end(text: str, start: int, end: str) -> int:
+    """Where ``end`` (``'>'``, ``'>, '``) closes the address that starts at ``text[start]``, or -1. Postfix quotes a
+    local part with specials (``"odd>, status=sent"@example.com``, ``\\`` before ``"`` and ``\\``): the search starts
+    after its closing quote."""
+    if text.startswith('"', start):
+        index, size = start + 1, len(text)
+        while index < size and text[index] != '"':
+            index += 2 if text[index] == '\\' else 1
+        if index >= size:
+            return -1
+        start = index + 1
+    return text.find(end, start)
+
+
+def _cut_by_postfix(queue_id: str, text: str) -> bool:
+    """Whether the message ``<queue_id>: <text>`` is as long as Postfix lets one be: it cuts every message at
+    MESSAGE_LIMIT bytes (a line cut in a UTF-8 character, read with U+FFFD, is up to 2 bytes longer)."""
+    size = len(queue_id) + 2 + len(text.encode('utf-8', 'surrogateescape'))
+    return MESSAGE_LIMIT <= size <= MESSAGE_LIMIT + 2
 
 
 def _stamp_error(stamp: str, source: str, lineno: int) -> EventError:
@@ -673,13 +740,19 @@ class PostfixLogParser:
         source: str,
         lineno: int,
     ) -> list[Record]:
-        end = text.find('>, ', 4)
+        end = _address_end(text, 4, '>, ')
         if end < 0:
             raise EventError(
                 'truncated', f'{source}:{lineno}: delivery line without the end of its recipient: {text[:200]!r}'
             )
         recipient = text[4:end].lower()
-        marker = text.find(', status=', end)
+        fields = end + 3
+        if text.startswith('orig_to=<', fields):  # the address before virtual aliasing
+            original_end = _address_end(text, fields + 9, '>, ')
+            if original_end < 0:
+                raise EventError('truncated', f'{source}:{lineno}: delivery line cut in its orig_to: {text[:200]!r}')
+            fields = original_end + 3
+        marker = text.find(', status=', fields)
         if marker < 0:
             raise EventError('truncated', f'{source}:{lineno}: delivery line without status=: {text[:200]!r}')
         status_text = text[marker + 9 :]
@@ -692,10 +765,15 @@ class PostfixLogParser:
             if space < 0:
                 raise EventError('truncated', f'{source}:{lineno}: delivery line cut in its status: {text[-200:]!r}')
             raise EventError('unknown-status', f'{source}:{lineno}: unknown delivery status {word[:40]!r}')
-        if space < 0 or status_text[space + 1 : space + 2] != '(' or not status_text.endswith(')'):
+        if space < 0 or status_text[space + 1 : space + 2] != '(':
             raise EventError('truncated', f'{source}:{lineno}: delivery line cut in its status text: {text[-200:]!r}')
-        diagnostic = status_text[space + 2 : -1]
-        relay, delay, dsn = _delivery_fields(text[end + 3 : marker], source, lineno)
+        if status_text.endswith(')'):
+            diagnostic = status_text[space + 2 : -1]
+        elif _cut_by_postfix(queue_id, text):  # a long reply: Postfix logged its first part
+            diagnostic = status_text[space + 2 :]
+        else:
+            raise EventError('truncated', f'{source}:{lineno}: delivery line cut in its status text: {text[-200:]!r}')
+        relay, delay, dsn = _delivery_fields(text[fields:marker], source, lineno)
         time = self._time(stamp, source, lineno)
         return [
             self._delivery_event(
@@ -774,7 +852,7 @@ class PostfixLogParser:
         source: str,
         lineno: int,
     ) -> list[Record]:
-        end = text.find('>', 6)
+        end = _address_end(text, 6, '>')
         if end < 0:
             raise EventError(
                 'truncated', f'{source}:{lineno}: from= line without the end of its sender: {text[:200]!r}'

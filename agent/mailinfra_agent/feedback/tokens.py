@@ -78,6 +78,8 @@ _TOKEN_LABEL = b'mailinfra-unsubscribe-v1'
 _ID_LABEL = b'mailinfra-id-v1'
 _RECIPIENT_LABEL = b'mailinfra-recipient-v1'
 _TOKEN_RE = re.compile(r'[A-Za-z0-9_-]+')
+_CONTROL = re.compile(r'[\x00-\x1f\x7f-\x9f\u2028\u2029]')
+"""Control characters (C0, DEL, C1) and the Unicode line and paragraph separators: never in a token's texts."""
 _SEGMENT, _CAMPAIGN = 2, 1
 
 
@@ -253,6 +255,8 @@ def _field(name: str, value: str) -> bytes:
 
 
 def _text(name: str, value: str, limit: int) -> bytes:
+    if _CONTROL.search(value):
+        raise ValueError(f'unsubscribe token: the {name} has a control character (a line break?)')
     encoded = value.encode('utf-8')
     if len(encoded) > limit:
         raise ValueError(f'unsubscribe token: the {name} has {len(encoded)} octets, at most {limit}')

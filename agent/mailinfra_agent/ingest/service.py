@@ -89,7 +89,7 @@ def isp_domains(contract: Contract) -> dict[str, str]:
 
 def postfix_parser(contract: Contract) -> Any:
     """The Postfix log parser for every Postfix instance of the host (one parser reads any of their lines)."""
-    from ..feedback.postfix_log import Instance, IspMatcher, PostfixLogParser
+    from ..feedback.postfix_log import Instance, IspMatcher, PostfixLogParser, local_zone
 
     instances = []
     names = {
@@ -102,7 +102,8 @@ def postfix_parser(contract: Contract) -> Any:
         ips = tuple(ip.address for ip in own if ip.address)
         transport_ips = tuple((ip.id.removeprefix(f'{ip.pool}_'), ip.address) for ip in own if ip.address)
         instances.append(Instance(syslog_name=syslog_name, stream=stream, sending_ips=ips, transport_ips=transport_ips))
-    return PostfixLogParser(instances, isp_of=IspMatcher(isp_domains(contract)))
+    # Postfix writes its yearless stamps in the host's local time.
+    return PostfixLogParser(instances, isp_of=IspMatcher(isp_domains(contract)), tz=local_zone())
 
 
 def powermta_parser(contract: Contract) -> Any:

@@ -44,3 +44,8 @@ class Actuator(Protocol):
         returns human-readable changes made ([] when nothing changed). Raises ActuatorError on failure
         (nothing half-applied: validate with `postfix -c DIR check` before reload, roll back otherwise)."""
         ...
+
+    def changed(self, stream: Stream) -> bool:
+        """Whether the stream's instance was changed by someone else since this actuator last converged it (e.g. the
+        role installed its rendered files again): a cheap test, made every round."""
+        ...

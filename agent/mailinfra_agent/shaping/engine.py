@@ -8,8 +8,11 @@
   count reached today's cap get a ``cap`` action until the next midnight of the warm-up time zone.
 - ``desired``: the active actions per stream, which an :class:`~.actions.Actuator` converges the MTA to.
 
-Lines our own actions cause never match (``rules.internal``). Every change is returned as a :class:`Change`
-and logged by :func:`log_change` after the transaction commits, as one ``key=value`` line.
+Lines our own actions cause never match (``rules.internal``). A matching line of a transport whose sending IP is not
+one of the stream's on this host, or whose ISP the stream does not know, cannot be acted on (no transport of the
+instance is meant): it is logged once per transport, counted in ``Engine.ignored`` and skipped. Every change is
+returned as a :class:`Change` and logged by :func:`log_change` after the transaction commits, as one ``key=value``
+line.
 """
 
 from __future__ import annotations
@@ -131,6 +134,13 @@ class Engine:
         self.host = contract.host.name
         self.rules = RuleBook(contract)
         self.streams = {stream.name for stream in contract.streams}
+        self._ips = {
+            name: {ip.address for ip in contract.ips if ip.stream == name and ip.address is not None}
+            for name in self.streams
+        }
+        self._isps = {stream.name: {isp.isp for isp in stream.isps} for stream in contract.streams}
+        self.ignored: Counter[tuple[str, str, str | None]] = Counter()
+        """Matching lines skipped per (stream, sending IP, ISP) of a transport the contract does not know."""
         self._caps_of: CapsFunction | None = caps if caps is not None else (_warmup_caps if use_warmup else None)
         self._bounds: DayBounds | None = day_bounds
         if day_bounds is None and use_warmup:
@@ -168,6 +178,9 @@ class Engine:
             rule = self.rules.match(stream, isp, subject)
             if rule is None:
                 continue
+            if ip not in self._ips[stream] or (event.isp is not None and event.isp not in self._isps[stream]):
+                self._ignore(stream, ip, event.isp, rule)
+                continue
             if not state.add_match(db, self.host, event.key, stream, ip, isp, rule.id, event.time):
                 continue  # read before
             if self._triggered(db, rule, stream, ip, isp, event.time):
@@ -175,6 +188,22 @@ class Engine:
         if delivered:
             state.add_deliveries(db, self.host, delivered.items())
         return changes
+
+    def _ignore(self, stream: str, ip: str, isp: str | None, rule: CompiledRule) -> None:
+        key = (stream, ip, isp)
+        if not self.ignored[key]:
+            what = (
+                'not a sending IP of the stream' if ip not in self._ips[stream] else 'an ISP the stream does not know'
+            )
+            log.warning(
+                'stream=%s ip=%s isp=%s: rule "%s" matched, but %s: ignored (logged once)',
+                stream,
+                ip,
+                isp or '*',
+                rule.label[:80],
+                what,
+            )
+        self.ignored[key] += 1
 
     def _count_delivery(
         self, delivered: Counter[tuple[str, str, str, int]], stream: str, ip: str, event: Event

@@ -18,18 +18,29 @@ onto that routing:
 An action the instance has no transport for (an IP that is not the stream's, an ISP known only by its MX names,
 which shares ``out_<ip>`` with every other domain) is skipped with a warning in the log, never guessed.
 
-The rendered values are the baseline: the actuator keeps the baseline of every value it changed in a state
-file and puts it back byte for byte when no action needs the change any more. A file that is no longer the one
-the actuator wrote (the role rendered it again) is the new baseline. main.cf is edited with ``postconf -e`` /
-``-X`` on a copy, transport_ip_isp is rewritten line by line; both are installed by atomic rename, then
-``postfix -c DIR check`` runs and ``postfix -c DIR reload`` follows (only when the instance runs). A failed
-check or reload puts the previous files back and raises :class:`ActuatorError`. Queued mail stays queued:
+The rendered values are the baseline: the actuator keeps the baseline of every value it changed, and the value
+it set, in a state file and puts the baseline back byte for byte when no action needs the change any more. In a
+file that is no longer the one the actuator wrote (the role rendered it again, an operator edited it), a value
+still as the actuator set it stays the actuator's, and any other value is the new baseline. main.cf is edited
+with ``postconf -e`` / ``-X`` on a copy (parameters it did not have are appended in name order: postconf's own
+order is random), transport_ip_isp is rewritten line by line; both are installed by atomic rename, then
+``postfix -c DIR check`` runs and ``postfix -c DIR reload`` follows (only when the instance runs). Files that
+changed while the convergence ran (the role's install) are left as they are: nothing is installed, and
+:class:`ActuatorError` says so. A failed check or reload puts the previous files back and raises
+:class:`ActuatorError`. Queued mail stays queued:
 nothing is deleted or requeued; when a deferral ends, the messages it held ("deferred transport") are
 scheduled for delivery with ``postqueue -i`` instead of waiting for their next retry.
+
+Killed at any point (SIGKILL), the next convergence finishes the job: the state file is saved before the files
+are installed and names both versions as the actuator's, with a mark that the instance still needs a check and a
+reload; the mark goes only after the reload. Temporary files a killed process left (its staging directory, a
+state file or an instance file not yet renamed into place) are removed under the instance's lock (``flock``: a
+dead process holds none).
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import json
@@ -39,7 +50,8 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import time
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ..contract import DEFAULT_ISP, Contract, Stream
@@ -61,6 +73,10 @@ FAILED_COHORT_LIMIT = '10'
 SECONDS_PER_HOUR = 3600
 HELD = 'deferred transport'
 """Postfix's delay reason of mail that ``defer_transports`` holds."""
+STALE = 600.0
+"""Seconds after which a temporary file of main.cf or transport_ip_isp is no write in progress but a leftover."""
+PENDING = 'reload_pending'
+"""The state file's mark: files were (or are being) installed and the instance has not been reloaded since."""
 _RANDMAP = re.compile(r'randmap:\{([^{}]*)\}')
 _TIME = re.compile(r'(\d+)([smhdw]?)')
 _UNITS = {'': 1, 's': 1, 'm': 60, 'h': 3600, 'd': 86400, 'w': 604800}
@@ -275,18 +291,25 @@ def _write_atomically(path: str, data: bytes, like: str | None = None) -> None:
 
 @dataclass
 class _Tracked:
-    """The actuator's record of one file: digests of the versions it wrote, baselines of the values it changed."""
+    """The actuator's record of one file: digests of the versions it wrote, baselines of the values it changed,
+    and the values it set them to (either of two while an install is under way)."""
 
     ours: list[str] = field(default_factory=list)
     baseline: dict[str, str | None] = field(default_factory=dict)
+    applied: dict[str, list[str | None]] = field(default_factory=dict)
 
     def current_baseline(self, digest: str | None, current: Mapping[str, str]) -> dict[str, str]:
-        """The rendered values: the current ones, with the recorded baselines when the file is still ours."""
+        """The rendered values: the current ones, with the recorded baselines of the values that are still ours
+        (all of them when the file is one the actuator wrote; else those still as the actuator set them)."""
         values: dict[str, str | None] = dict(current)
-        if digest in self.ours:
-            values.update(self.baseline)
-        else:
-            self.baseline = {}
+        if digest not in self.ours:
+            self.baseline = {
+                name: value
+                for name, value in self.baseline.items()
+                if name in self.applied and current.get(name) in self.applied[name]
+            }
+            self.applied = {name: self.applied[name] for name in self.baseline}
+        values.update(self.baseline)
         return {name: value for name, value in values.items() if value is not None}
 
 
@@ -302,6 +325,7 @@ class PostfixActuator:
         runner: Runner = run,
         checker: TerminalRunner = postfix_check,
         reschedule_limit: int = 1000,
+        stale: float = STALE,
     ) -> None:
         self.contract = contract
         self.state_directory = state_directory
@@ -310,6 +334,10 @@ class PostfixActuator:
         self.checker = checker
         self.reschedule_limit = reschedule_limit
         """Held messages rescheduled at once when a deferral ends (one ``postqueue -i`` each); the rest wait."""
+        self.stale = stale
+        """Age in seconds of a leftover temporary file of main.cf or transport_ip_isp that is removed."""
+        self._seen: dict[str, tuple[tuple[int, ...] | None, ...]] = {}
+        """Instance -> the files' identity (inode, size, times) when this actuator last converged it."""
 
     # The Actuator interface.
     def converge(self, stream: Stream, desired: Sequence[Action]) -> Sequence[str]:
@@ -317,7 +345,44 @@ class PostfixActuator:
         os.makedirs(self.state_directory, mode=0o750, exist_ok=True)
         with open(os.path.join(self.state_directory, f'{stream.instance}.lock'), 'a') as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
-            return self._converge(stream, directory, desired)
+            self._remove_leftovers(stream.instance, directory)
+            self._seen.pop(stream.instance, None)
+            changes = self._converge(stream, directory, desired)
+            self._seen[stream.instance] = self._identity(directory)
+            return changes
+
+    def changed(self, stream: Stream) -> bool:
+        """Whether main.cf or transport_ip_isp was replaced or written since the last convergence (two stats)."""
+        seen = self._seen.get(stream.instance)
+        return seen is None or seen != self._identity(self.config_directory(stream))
+
+    @staticmethod
+    def _identity(directory: str) -> tuple[tuple[int, ...] | None, ...]:
+        identity: list[tuple[int, ...] | None] = []
+        for name in (MAIN_CF, IP_ISP_TABLE):
+            try:
+                status = os.stat(os.path.join(directory, name))
+            except FileNotFoundError:
+                identity.append(None)
+                continue
+            identity.append((status.st_ino, status.st_size, status.st_mtime_ns, status.st_ctime_ns))
+        return tuple(identity)
+
+    def _remove_leftovers(self, instance: str, directory: str) -> None:
+        """What a killed convergence of ``instance`` left: its staging directory, temporary files not renamed."""
+        for entry in os.scandir(self.state_directory):
+            if entry.name.startswith(f'{instance}.staging-') and entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path, ignore_errors=True)
+            elif entry.name.startswith(f'.{instance}.json.'):
+                os.unlink(entry.path)
+        # The role's install writes the same names (postfix-check install): only an old one is a leftover.
+        prefixes = tuple(f'.{name}.' for name in (MAIN_CF, IP_ISP_TABLE))
+        with contextlib.suppress(FileNotFoundError):
+            for entry in os.scandir(directory):
+                if entry.name.startswith(prefixes) and entry.is_file(follow_symlinks=False):
+                    with contextlib.suppress(FileNotFoundError):
+                        if time.time() - entry.stat(follow_symlinks=False).st_ctime >= self.stale:
+                            os.unlink(entry.path)
 
     def _converge(self, stream: Stream, directory: str, desired: Sequence[Action]) -> list[str]:
         main_path = os.path.join(directory, MAIN_CF)
@@ -330,7 +395,7 @@ class PostfixActuator:
         current_main, known = self._settings(directory)
         current_rows = _rows(table_text)
 
-        state = self._load(stream.instance)
+        state, pending = self._load(stream.instance)
         main_state = state.setdefault(MAIN_CF, _Tracked())
         rows_state = state.setdefault(IP_ISP_TABLE, _Tracked())
         base_main = main_state.current_baseline(_digest(main_bytes), current_main)
@@ -346,30 +411,37 @@ class PostfixActuator:
         changes += [f'{IP_ISP_TABLE}: {key}: {current_rows.get(key)} -> {value}' for key, value in row_edits.items()]
 
         if not changes:
-            before = self._serialise(state)
+            before = self._serialise(state, pending)
+            if pending:  # killed after the files were installed, before the reload: check and reload them now
+                self._check(directory, main_bytes, table_bytes)
+                if self._reload(directory, main_bytes, table_bytes):
+                    changes = [f'reloaded {stream.instance} (a change had not been reloaded)']
+                    changes += self._reschedule(directory)
             self._remember(state, main_state, rows_state, base_main, base_rows, result, main_bytes, table_bytes)
-            if self._serialise(state) != before:
-                self._save(stream.instance, state)
-            return []
-        new_main = self._edited_main(directory, main_bytes, edits, known)
+            if self._serialise(state, False) != before:
+                self._save(stream.instance, state, False)
+            return changes
+        new_main = self._edited_main(stream.instance, directory, main_bytes, edits, known, set(current_main))
         new_table = _with_rows(table_text, row_edits).encode() if row_edits else table_bytes
         # Record first, so that a crash between here and the install still knows both versions as ours.
         main_state.ours = [_digest(main_bytes), _digest(new_main)]
         rows_state.ours = [_digest(table_bytes or b''), _digest(new_table or b'')]
-        self._remember_baselines(main_state, rows_state, base_main, base_rows, result, keep=True)
-        self._save(stream.instance, state)
+        self._remember_baselines(
+            main_state, rows_state, base_main, base_rows, result, keep=(current_main, current_rows)
+        )
+        self._save(stream.instance, state, True)
 
         self._install(directory, main_bytes, new_main, table_bytes, new_table)
         reloaded = self._reload(directory, main_bytes, table_bytes)
         self._remember(state, main_state, rows_state, base_main, base_rows, result, new_main, new_table)
-        self._save(stream.instance, state)
+        self._save(stream.instance, state, False)
         changes.append(
             f'reloaded {stream.instance}'
             if reloaded
             else f'{stream.instance} is not running: the change takes effect when it starts'
         )
         held = set(_items(current_main.get('defer_transports', '')))
-        if reloaded and held - set(_items(result.main.get('defer_transports') or '')):
+        if reloaded and (pending or held - set(_items(result.main.get('defer_transports') or ''))):
             changes += self._reschedule(directory)
         return changes
 
@@ -390,21 +462,36 @@ class PostfixActuator:
         return settings, set(warnings(result.stderr))
 
     def _edited_main(
-        self, directory: str, main_bytes: bytes, edits: Mapping[str, str | None], known: set[str]
+        self,
+        instance: str,
+        directory: str,
+        main_bytes: bytes,
+        edits: Mapping[str, str | None],
+        known: set[str],
+        present: Collection[str],
     ) -> bytes:
-        """main.cf with ``edits`` applied by postconf on a copy; postconf must not warn about it beyond ``known``."""
-        with tempfile.TemporaryDirectory(prefix='mailinfra-shaping-', dir=self.state_directory) as staging:
+        """main.cf with ``edits`` applied on a copy (``present``: the names it sets); postconf must not warn about
+        it beyond ``known``."""
+        with tempfile.TemporaryDirectory(prefix=f'{instance}.staging-', dir=self.state_directory) as staging:
             with open(os.path.join(staging, MAIN_CF), 'wb') as handle:
                 handle.write(main_bytes)
             # postconf knows the per-transport parameters (out_*_destination_concurrency_limit) from master.cf.
             if os.path.exists(os.path.join(directory, 'master.cf')):
                 shutil.copyfile(os.path.join(directory, 'master.cf'), os.path.join(staging, 'master.cf'))
-            settings = [f'{name}={value}' for name, value in edits.items() if value is not None]
+            settings = [f'{name}={value}' for name, value in edits.items() if value is not None and name in present]
             removals = [name for name, value in edits.items() if value is None]
             if settings:
                 self._postconf(staging, '-e', *settings)
             if removals:
                 self._postconf(staging, '-X', *removals)
+            added = [
+                (name, value) for name, value in sorted(edits.items()) if value is not None and name not in present
+            ]
+            if added:  # postconf -e would append them in a random order
+                with open(os.path.join(staging, MAIN_CF), 'r+b') as handle:
+                    text = handle.read()
+                    lines = ''.join(f'{name} = {value}\n' for name, value in added).encode()
+                    handle.write(lines if not text or text.endswith(b'\n') else b'\n' + lines)
             _backdate(os.path.join(staging, MAIN_CF))
             check = self.runner(['postconf', '-c', staging, '-n'])
             problems = [line for line in warnings(check.stderr.replace(staging, directory)) if line not in known]
@@ -418,15 +505,25 @@ class PostfixActuator:
     ) -> None:
         main_path = os.path.join(directory, MAIN_CF)
         table_path = os.path.join(directory, IP_ISP_TABLE)
+        if _read(main_path) != main_bytes or _read(table_path) != table_bytes:
+            # Written meanwhile (the role's install): ours was made from the version before, and would undo it.
+            raise ActuatorError(f'{directory}: the files changed during the convergence; nothing installed')
         try:
             if new_table is not None and new_table != table_bytes:
                 _write_atomically(table_path, new_table)
             if new_main != main_bytes:
                 _write_atomically(main_path, new_main)
-            code, output = self.checker(directory)
         except OSError as error:
             self._restore(directory, main_bytes, table_bytes)
             raise ActuatorError(f'{directory}: could not install the change: {error}') from error
+        self._check(directory, main_bytes, table_bytes)
+
+    def _check(self, directory: str, main_bytes: bytes, table_bytes: bytes | None) -> None:
+        """``postfix check``; when it fails, the previous files go back."""
+        try:
+            code, output = self.checker(directory)
+        except OSError as error:
+            code, output = 1, str(error)
         if code != 0:
             self._restore(directory, main_bytes, table_bytes)
             raise ActuatorError(f'postfix -c {directory} check failed, change undone: {" ".join(output.split())}')
@@ -480,13 +577,25 @@ class PostfixActuator:
     def _state_path(self, instance: str) -> str:
         return os.path.join(self.state_directory, f'{instance}.json')
 
-    def _load(self, instance: str) -> dict[str, _Tracked]:
+    def _load(self, instance: str) -> tuple[dict[str, _Tracked], bool]:
+        """The tracked files, and whether an install may not have been reloaded yet."""
         data = _read(self._state_path(instance))
         if data is None:
-            return {}
+            return {}, False
         try:
             raw = json.loads(data)
-            return {name: _Tracked(list(entry['ours']), dict(entry['baseline'])) for name, entry in raw.items()}
+            pending = raw.pop(PENDING, False)
+            if not isinstance(pending, bool):
+                raise TypeError(f'{PENDING} is not true or false')
+            state = {
+                name: _Tracked(
+                    list(entry['ours']),
+                    dict(entry['baseline']),
+                    {key: list(values) for key, values in entry.get('applied', {}).items()},
+                )
+                for name, entry in raw.items()
+            }
+            return state, pending
         except (ValueError, KeyError, TypeError, AttributeError) as error:
             raise ActuatorError(
                 f'{self._state_path(instance)} is damaged ({error}); remove it after checking '
@@ -494,12 +603,16 @@ class PostfixActuator:
             ) from error
 
     @staticmethod
-    def _serialise(state: Mapping[str, _Tracked]) -> bytes:
-        data = {name: {'ours': entry.ours, 'baseline': entry.baseline} for name, entry in sorted(state.items())}
+    def _serialise(state: Mapping[str, _Tracked], pending: bool) -> bytes:
+        data: dict[str, object] = {
+            name: {'ours': entry.ours, 'baseline': entry.baseline, 'applied': entry.applied}
+            for name, entry in sorted(state.items())
+        }
+        data[PENDING] = pending
         return (json.dumps(data, indent=2, sort_keys=True) + '\n').encode()
 
-    def _save(self, instance: str, state: Mapping[str, _Tracked]) -> None:
-        _write_atomically(self._state_path(instance), self._serialise(state))
+    def _save(self, instance: str, state: Mapping[str, _Tracked], pending: bool) -> None:
+        _write_atomically(self._state_path(instance), self._serialise(state, pending))
 
     def _remember_baselines(
         self,
@@ -509,13 +622,26 @@ class PostfixActuator:
         base_rows: Mapping[str, str],
         result: Plan,
         *,
-        keep: bool,
+        keep: tuple[Mapping[str, str], Mapping[str, str]] | None = None,
     ) -> None:
-        """Baselines of the values that differ from them in ``result`` (``keep``: also those recorded so far)."""
-        for tracked, base, target in ((main_state, base_main, result.main), (rows_state, base_rows, result.rows)):
+        """Baselines of the values that differ from them in ``result``, and the values ``result`` sets them to.
+
+        ``keep`` (the current main.cf values and rows, before an install): also the values recorded so far, and
+        both the current and the new value count as the actuator's until the install is done."""
+        before: tuple[Mapping[str, str | None], Mapping[str, str | None]] = keep or ({}, {})
+        targets: tuple[Mapping[str, str | None], Mapping[str, str | None]] = (result.main, result.rows)
+        for tracked, base, target, current in zip(
+            (main_state, rows_state), (base_main, base_rows), targets, before, strict=True
+        ):
             changed = {name for name in set(base) | set(target) if target.get(name) != base.get(name)}
-            names = changed | set(tracked.baseline) if keep else changed
+            names = changed | set(tracked.baseline) if keep is not None else changed
             tracked.baseline = {name: base.get(name) for name in sorted(names)}
+            tracked.applied = {}
+            for name in sorted(names):
+                values: list[str | None] = [target.get(name)]
+                if keep is not None and current.get(name) != target.get(name):
+                    values.append(current.get(name))
+                tracked.applied[name] = values
 
     def _remember(
         self,
@@ -528,6 +654,6 @@ class PostfixActuator:
         main_bytes: bytes,
         table_bytes: bytes | None,
     ) -> None:
-        self._remember_baselines(main_state, rows_state, base_main, base_rows, result, keep=False)
+        self._remember_baselines(main_state, rows_state, base_main, base_rows, result)
         main_state.ours = [_digest(main_bytes)] if main_state.baseline else []
         rows_state.ours = [_digest(table_bytes or b'')] if rows_state.baseline else []

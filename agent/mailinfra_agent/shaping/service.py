@@ -7,8 +7,9 @@ its lines caused. A checkpoint another process moved meanwhile makes this one re
 services on one store never apply a line twice.
 
 After each round the engine's desired actions are converged, per stream, by the actuator: when they changed
-since the last successful convergence, and every ``resync`` seconds anyway (the role may have re-rendered the
-files). A failed convergence is logged and retried next round; the stored state stays the truth.
+since the last successful convergence, when the actuator finds the instance changed by someone else (the role
+installed its rendered files again: the actions are put back within a round), and every ``resync`` seconds
+anyway. A failed convergence is logged and retried next round; the stored state stays the truth.
 """
 
 from __future__ import annotations
@@ -75,7 +76,7 @@ class Report:
     changes: list[Change] = field(default_factory=list)
     converged: list[str] = field(default_factory=list)
     problems: int = 0
-    """Unreadable lines and failed convergences."""
+    """Unreadable and oversized lines, matching lines of transports the contract does not know, failed convergences."""
     unconverged: set[str] = field(default_factory=set)
     """Streams whose last convergence failed."""
 
@@ -179,7 +180,9 @@ class Service:
                 stored = checkpoint(db, host, source.name)
                 if stored != follower.checkpoint:
                     raise _Moved(stored)
+                ignored = self.engine.ignored.total()
                 changes = self.engine.observe(db, events, self.clock())
+                ignored = self.engine.ignored.total() - ignored
                 save_checkpoint(db, host, source.name, point, int(self.clock()))
         except _Moved as moved:
             log.info('%s: another shaping process moved the checkpoint; reading on from there', source.path)
@@ -190,6 +193,9 @@ class Service:
             follower.rewind()
             raise
         follower.commit(batch)
+        for number in batch.oversized:  # ingest counts them too (problem "oversized")
+            log.warning('%s:%d: line longer than 64 KiB skipped', source.path, number)
+        report.problems += ignored + len(batch.oversized)
         report.lines += len(batch.lines)
         report.batches += 1
         for change in changes:
@@ -204,7 +210,7 @@ class Service:
             if stream is None:
                 continue
             shape = tuple((a.ip, a.isp, a.kind, a.failover) for a in actions)
-            due = now - self._converged_at.get(name, float('-inf')) >= self.resync
+            due = now - self._converged_at.get(name, float('-inf')) >= self.resync or self.actuator.changed(stream)
             if self._converged.get(name) == shape and not due:
                 continue
             try:

@@ -20,6 +20,7 @@ from .suppressions import (
     address_hash,
     address_problem,
     canonical_address,
+    legacy_address,
     normalise_address,
 )
 from .transfer import ImportReport, export_csv, export_json, import_csv
@@ -43,6 +44,7 @@ __all__ = [
     'export_csv',
     'export_json',
     'import_csv',
+    'legacy_address',
     'map_text',
     'normalise_address',
     'stored_events',

@@ -25,6 +25,7 @@ from __future__ import annotations
 import os
 import subprocess
 import tempfile
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -49,21 +50,36 @@ class MapResult:
     """Suppressions of this stream that keep only the keyed hash and therefore are not in the map."""
 
 
-def _utf8_form(address: str) -> str:
-    """The address with its IDNA domain in UTF-8 (``xn--bcher-kva.de`` -> ``bücher.de``): smtpd looks up a
-    recipient of an SMTPUTF8 session as received, so the list's ASCII form alone would not match it."""
+DOTS = ('.', '\u3002', '\uff0e', '\uff61')
+"""The full stop and what UTS 46 maps to it (ideographic, fullwidth, halfwidth ideographic)."""
+
+
+def _spellings(address: str) -> list[str]:
+    """The keys of ``address`` in the map: smtpd looks a recipient up as received (UTF-8 in an SMTPUTF8 session),
+    only casefolded and without a trailing dot, while Postfix delivers every UTS 46 spelling of the domain to the
+    same A-label. So an IDNA domain (``xn--bcher-kva.de``) gets its UTF-8 form in NFC and NFD, each with every
+    separator one of :data:`DOTS`. Case needs no line: postmap and smtpd casefold (``faß`` and ``fass`` alike).
+    Other spellings (fullwidth letters, mixed separators) only the policy service catches."""
     local, _, domain = address.rpartition('@')
-    if 'xn--' not in domain:
-        return address
+    if not any(label.startswith('xn--') for label in domain.split('.')):
+        return [address]
     try:
-        return f'{local}@{domain.encode("ascii").decode("idna")}'
+        unicode = '.'.join(
+            label[4:].encode('ascii').decode('punycode') if label.startswith('xn--') else label
+            for label in domain.split('.')
+        )
+        unicode.encode('utf-8')  # punycode decodes to lone surrogates too (xn--ib9b): no UTF-8 line for those
     except UnicodeError:
-        return address
+        return [address]
+    keys = [address]
+    for form in dict.fromkeys(unicodedata.normalize(name, unicode) for name in ('NFC', 'NFD')):
+        keys += [f'{local}@{form.replace(".", dot)}' for dot in DOTS]
+    return keys
 
 
 def map_text(entries: Iterable[Entry], stream: str, now: float) -> tuple[str, int, int]:
     """The map source for ``stream`` (its own and ``'*'`` suppressions, active ones; the stream's own reason
-    wins), one ``address reply`` line each (and one for the UTF-8 form of an IDNA domain), sorted; the number of
+    wins), one ``address reply`` line each (and the UTF-8 spellings of an IDNA domain), sorted; the number of
     recipients (not lines), and of hash-only rows left out."""
     chosen: dict[str, Entry] = {}
     hash_only = 0
@@ -78,7 +94,8 @@ def map_text(entries: Iterable[Entry], stream: str, now: float) -> tuple[str, in
             chosen[entry.address] = entry
     keys = {address: chosen[address].reason for address in chosen}
     for address, reason in list(keys.items()):
-        keys.setdefault(_utf8_form(address), reason)
+        for key in _spellings(address):
+            keys.setdefault(key, reason)
     lines = [f'{key} {REPLY.format(reason=keys[key])}\n' for key in sorted(keys)]
     header = f'# mailinfra-agent suppression write-maps: suppressed recipients of stream {stream}; do not edit.\n'
     return header + ''.join(lines), len(chosen), hash_only

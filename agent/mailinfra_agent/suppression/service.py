@@ -14,7 +14,7 @@ from ..contract import Contract
 from ..feedback.events import Event
 from ..store import Database
 from .policy import Decision, Policy
-from .suppressions import Entry, SuppressionList, address_problem, normalise_address
+from .suppressions import Entry, SuppressionList, address_problem, canonical_address
 
 __all__ = ['EVENT_COLUMNS', 'Applied', 'Suppressor', 'stored_events']
 
@@ -42,7 +42,7 @@ class Suppressor:
 
     def decide(self, event: Event) -> Decision:
         decision = self.policy.decide(event)
-        problem = address_problem(normalise_address(event.recipient))
+        problem = address_problem(canonical_address(event.recipient))
         if decision.action != 'ignore' and problem is not None:
             return Decision('ignore', 'invalid-address')
         return decision

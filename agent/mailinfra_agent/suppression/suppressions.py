@@ -7,7 +7,6 @@ the hash is always there, so a hash-only row still answers :meth:`SuppressionLis
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import hmac
 import json
@@ -28,6 +27,7 @@ __all__ = [
     'address_hash',
     'address_problem',
     'canonical_address',
+    'legacy_address',
     'normalise_address',
 ]
 
@@ -45,21 +45,64 @@ def normalise_address(address: str) -> str:
     return address.strip().strip('<>').strip().lower()
 
 
-def canonical_address(address: str) -> str:
-    """The form a received recipient is looked up in: :func:`normalise_address`, then a quoted local part unquoted
-    (backslash escapes dropped), one trailing dot of the domain dropped and the domain IDNA-encoded (the list keeps
-    only ASCII domains, so ``bücher.de`` is stored as ``xn--bcher-kva.de``). May still fail :func:`address_problem`."""
-    address = normalise_address(address)
+def _ascii_domain(domain: str) -> str | None:
+    """``domain`` as the list keeps it: UTS 46 non-transitional (IDNA 2008: ``faß.de`` is ``xn--fa-hia.de``, not
+    ``fass.de``), so every spelling that reaches the same domain gives the same key: any case, NFD, fullwidth
+    letters, U+3002/U+FF0E/U+FF61 as dots, an A-label in upper case, a trailing dot. Like ICU with Postfix's options,
+    no IDNA 2008 validity checks (the key only has to be the one Postfix delivers to). None: not mappable."""
+    if domain.isascii():
+        return domain.lower().removesuffix('.')
+    # A dependency of the agent, imported here: a process that meets no UTF-8 domain need not load its tables
+    # (``ingest message`` runs once per message).
+    import idna
+
+    try:
+        labels = idna.uts46_remap(domain, std3_rules=False, transitional=False).removesuffix('.').split('.')
+        return '.'.join(
+            label if label.isascii() else 'xn--' + label.encode('punycode').decode('ascii') for label in labels
+        )
+    except UnicodeError:  # idna.IDNAError too: a disallowed code point
+        return None
+
+
+def _split(address: str) -> tuple[str, str, str]:
+    """(local part lower-cased and unquoted, "@" or "", domain as given): the domain keeps its case, since UTS 46
+    maps it (``ẞ``, a final ``Σ``) differently from ``str.lower``."""
+    address = address.strip().strip('<>').strip()
     local, at, domain = address.rpartition('@')
-    if not at:
-        return address
+    local = local.lower()
     if len(local) >= 2 and local.startswith('"') and local.endswith('"'):
         local = re.sub(r'\\(.)', r'\1', local[1:-1])
-    domain = domain.removesuffix('.')
-    if not domain.isascii():
-        with contextlib.suppress(UnicodeError):  # left as it is: address_problem() refuses it
-            domain = domain.encode('idna').decode('ascii')
-    return f'{local}@{domain}'
+    return local, at, domain
+
+
+def canonical_address(address: str) -> str:
+    """The form the list keeps and a recipient is looked up in: trimmed, without angle brackets, the local part
+    lower case and unquoted (backslash escapes dropped), the domain by :func:`_ascii_domain` (``Bücher.de.`` ->
+    ``xn--bcher-kva.de``). A domain that cannot be mapped is left lower case: :func:`address_problem` refuses it."""
+    local, at, domain = _split(address)
+    if not at:
+        return normalise_address(address)
+    mapped = _ascii_domain(domain)
+    return f'{local}@{domain.lower() if mapped is None else mapped}'
+
+
+def legacy_address(address: str) -> str | None:
+    """The key the list used before UTS 46 (Python's IDNA 2003 codec: ``faß.de`` -> ``fass.de``) when it differs
+    from :func:`canonical_address`: lookups try it too, so an address suppressed in that form stays suppressed."""
+    canonical = canonical_address(address)
+    local, _, domain = canonical.rpartition('@')
+    if 'xn--' not in domain:
+        return None
+    try:
+        unicode = '.'.join(
+            label[4:].encode('ascii').decode('punycode') if label.startswith('xn--') else label
+            for label in domain.split('.')
+        )
+        old = unicode.encode('idna').decode('ascii')
+    except UnicodeError:
+        return None
+    return None if old == domain else f'{local}@{old}'
 
 
 def address_problem(address: str) -> str | None:
@@ -83,8 +126,9 @@ def address_problem(address: str) -> str | None:
 
 
 def address_hash(key: bytes, address: str) -> str:
-    """Hex HMAC-SHA256 of the normalised address under the deployment's hash key."""
-    return hmac.new(key, normalise_address(address).encode('utf-8'), hashlib.sha256).hexdigest()
+    """Hex HMAC-SHA256 of the canonical address (:func:`canonical_address`) under the deployment's hash key. For
+    an address the list can hold, that is the normalised one, so hashes written before UTS 46 are unchanged."""
+    return hmac.new(key, canonical_address(address).encode('utf-8'), hashlib.sha256).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -151,8 +195,9 @@ class SuppressionList:
     ) -> Entry | None:
         """Suppress ``address`` in ``scope``; the new entry, or None when it was already suppressed there.
 
-        Raises ValueError for an address that :func:`address_problem` refuses or an unknown reason."""
-        address = normalise_address(address)
+        ``address`` is kept in its canonical form (``gone@Bücher.de`` as ``gone@xn--bcher-kva.de``). Raises
+        ValueError for an address that :func:`address_problem` refuses or an unknown reason."""
+        address = canonical_address(address)
         problem = address_problem(address)
         if problem is not None:
             raise ValueError(f'cannot suppress "{address}": {problem}')
@@ -195,12 +240,16 @@ class SuppressionList:
         return entry
 
     def lookup(self, address: str, stream: str, now: float | None = None) -> Entry | None:
-        """The suppression that stops mail of ``stream`` to ``address`` (its own scope first, then ``'*'``)."""
+        """The suppression that stops mail of ``stream`` to ``address`` in any spelling (its own scope first, then
+        ``'*'``); the address's :func:`legacy_address` too, where it has one."""
         moment = time.time() if now is None else now
+        legacy = legacy_address(address)
+        hashed = self.hash(address)
+        hashes = (hashed, hashed if legacy is None else self.hash(legacy))
         rows = self.db.execute(
-            f'SELECT {_COLUMNS} FROM suppressions WHERE address_hash = ? AND scope IN (?, ?) '
-            'AND (expires IS NULL OR expires > ?) ORDER BY scope = ?',
-            (self.hash(address), stream, ALL_STREAMS, int(moment), ALL_STREAMS),
+            f'SELECT {_COLUMNS} FROM suppressions WHERE address_hash IN (?, ?) AND scope IN (?, ?) '
+            'AND (expires IS NULL OR expires > ?) ORDER BY scope = ?, address_hash <> ?',
+            (*hashes, stream, ALL_STREAMS, int(moment), ALL_STREAMS, hashes[0]),
         )
         return _entry(rows[0]) if rows else None
 

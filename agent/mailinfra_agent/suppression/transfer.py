@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from .suppressions import ALL_STREAMS, REASONS, Entry, Reason, SuppressionList, address_problem, normalise_address
+from .suppressions import ALL_STREAMS, REASONS, Entry, Reason, SuppressionList, address_problem, canonical_address
 
 __all__ = ['CSV_COLUMNS', 'ImportLine', 'ImportReport', 'export_csv', 'export_json', 'import_csv']
 
@@ -144,7 +144,7 @@ def import_csv(
         def value(index: int | None, row: Sequence[str] = fields) -> str:
             return row[index].strip() if index is not None and index < len(row) else ''
 
-        address = normalise_address(value(column))
+        address = canonical_address(value(column))
         line_scope = value(scope_column) or scope
         problem = address_problem(address)
         if problem is not None:

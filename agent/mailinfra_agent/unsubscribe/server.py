@@ -1,12 +1,14 @@
 """The RFC 8058 one-click unsubscribe endpoint: ``POST /u/<token>`` unsubscribes, ``GET /u/<token>`` only asks.
 
 - ``POST`` with the body ``List-Unsubscribe=One-Click`` (``application/x-www-form-urlencoded`` or
-  ``multipart/form-data``, RFC 8058 §3.1): 200 when the token is valid, also for a retry of the same token.
-  Forged: 403; expired: 410; malformed token or body: 400; the store unusable: 503 with ``Retry-After``.
+  ``multipart/form-data``, RFC 8058 §3.1; with a Content-Length or chunked): 200 when the token is valid,
+  also for a retry of the same token. Forged: 403; expired: 410; malformed token or body: 400; the store
+  unusable: 503 with ``Retry-After``.
 - ``GET`` and ``HEAD`` never change anything (mail scanners follow links): a page with a button that POSTs.
 - Every client address (IPv6: its /64) has a token bucket of ``rate_limit`` requests a minute: 429 with
-  ``Retry-After``. URL at most 2 KiB (414), body at most 4 KiB (413), a deadline per connection against slow
-  clients, a bounded number of connections at once.
+  ``Retry-After``. The first POST of a valid token is never limited (providers post for many users from a few
+  addresses); repeats, GETs and refused requests are. URL at most 2 KiB (414), body at most 4 KiB (413), a
+  deadline per connection against slow clients, a bounded number of connections at once (in all and per client).
 - Log lines name tokens and clients' addresses by a short hash only, never the token or the recipient.
 
 TLS: the contract's certificate and key (TLS 1.2 or later); a renewed certificate file is loaded at the next
@@ -23,19 +25,20 @@ import hashlib
 import html
 import logging
 import os
+import re
 import socket
 import ssl
 import threading
 import time
 import urllib.parse
-from collections import Counter
+from collections import Counter, OrderedDict
 from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from ..store import StoreError
-from .ratelimit import RateLimiter
+from .ratelimit import RateLimiter, client_key
 from .service import Outcome, Result, Unsubscriber, short_hash
 
 __all__ = [
@@ -60,8 +63,18 @@ DEADLINE = 30.0
 """Seconds a connection may last in all (TLS handshake, request, answer)."""
 MAX_CONNECTIONS = 64
 """Connections served at once; more are closed at once."""
+MAX_CLIENT_CONNECTIONS = 16
+"""Connections of one client (IPv6: one /64) at once: one slow client cannot take all MAX_CONNECTIONS."""
+SEEN_TOKENS = 100_000
+"""Valid tokens remembered (as digests) so that only a token's first POST passes the rate limit."""
 DRAIN = 65536
 """Octets of a too large body read and dropped before answering 413."""
+CHUNK_LINE = 1024
+"""Longest chunk-size or trailer line of a chunked body."""
+MAX_TRAILERS = 16
+_CHUNK_LINE = re.compile(rb'([0-9A-Fa-f]{1,8})(?:[ \t]*;[^\r\n]*)?\r?\n')
+"""A chunk-size line (RFC 9112 §7.1): hex digits, optional extensions after optional blanks."""
+_ABSOLUTE_FORM = re.compile(r'https?://', re.IGNORECASE)
 STORE_RETRY_AFTER = 60
 ONE_CLICK = 'One-Click'
 
@@ -151,7 +164,9 @@ def one_click_body(content_type: str | None, body: bytes) -> bool:
     media = (content_type or 'application/x-www-form-urlencoded').split(';', 1)[0].strip().lower()
     if media == 'application/x-www-form-urlencoded':
         try:
-            fields = urllib.parse.parse_qs(body.decode('ascii'), keep_blank_values=True, max_num_fields=20)
+            # a trailing line break (curl --data-binary @file) is no part of the value
+            text = body.decode('ascii').rstrip(' \t\r\n')
+            fields = urllib.parse.parse_qs(text, keep_blank_values=True, max_num_fields=20)
         except (UnicodeDecodeError, ValueError):
             return False
         return fields.get('List-Unsubscribe') == [ONE_CLICK]
@@ -212,16 +227,24 @@ class Handler(BaseHTTPRequestHandler):
 
     # --- methods --------------------------------------------------------------------------------------------------
 
+    def _path(self) -> str:
+        """The path of the request target without its query; the absolute form (``https://host/u/...``), which
+        RFC 9112 §3.2.2 says servers must accept, gives its path."""
+        target = self.path
+        if _ABSOLUTE_FORM.match(target):
+            target = urllib.parse.urlsplit(target).path or '/'
+        return target.split('?', 1)[0]
+
     def _token(self) -> str | None:
         """The token of ``/u/<token>`` (a query string is ignored), or None (404)."""
-        path = self.path.split('?', 1)[0]
+        path = self._path()
         if not path.startswith(PATH_PREFIX):
             return None
         token = urllib.parse.unquote(path[len(PATH_PREFIX) :])
         return token if token and '/' not in token else None
 
     def _admit(self) -> str | None:
-        """Body, rate limit and URL size; None when an answer was sent already, else the token.
+        """Body, rate limit, Host header (RFC 9112 §3.2) and URL size; None when an answer was sent, else the token.
 
         The body is read first (at most MAX_BODY octets): closing a connection with unread data makes the kernel
         reset it, and the client might never see the answer.
@@ -230,7 +253,7 @@ class Handler(BaseHTTPRequestHandler):
         if body is None:
             return None
         self.body = body
-        wait = self.server.limiter.take(self.client_address[0], time.monotonic())
+        wait = 0.0 if self._first_valid_post() else self.server.limiter.take(self.client_address[0], time.monotonic())
         if wait:
             self.server.note(self, 'rate-limited', HTTPStatus.TOO_MANY_REQUESTS)
             self._send(
@@ -238,6 +261,11 @@ class Handler(BaseHTTPRequestHandler):
                 _page('Too many requests', 'Please try again later.'),
                 (('Retry-After', str(int(wait))),),
             )
+            return None
+        hosts = self.headers.get_all('Host') or []
+        if len(hosts) > 1 or (not hosts and self.request_version not in ('HTTP/0.9', 'HTTP/1.0')):
+            self.server.note(self, 'malformed', HTTPStatus.BAD_REQUEST)
+            self._send(HTTPStatus.BAD_REQUEST, _page('Bad request', 'The request needs exactly one Host header.'))
             return None
         if len(self.path) > MAX_URL:
             self.server.note(self, 'malformed', HTTPStatus.REQUEST_URI_TOO_LONG)
@@ -255,6 +283,17 @@ class Handler(BaseHTTPRequestHandler):
         self.server.note(self, result.outcome, status, token)
         self._send(status, _page(title, text))
 
+    def _first_valid_post(self) -> bool:
+        """A POST of a valid token not seen lately: never rate-limited. Providers post their users' unsubscribes
+        from a few addresses (one busy campaign would otherwise get 429s), and a token is checked with one HMAC,
+        no store access. Repeats of a token, GETs and everything refused still take from the client's bucket."""
+        if self.command != 'POST' or len(self.path) > MAX_URL:
+            return False
+        token = self._token()
+        if token is None or self.server.unsubscriber.check(token, time.time()).token is None:
+            return False
+        return self.server.first_sight(token)
+
     def do_GET(self) -> None:
         token = self._admit()
         if token is None:
@@ -266,7 +305,7 @@ class Handler(BaseHTTPRequestHandler):
         self.server.note(self, 'confirm', HTTPStatus.OK, token)
         stream = result.token.stream.replace('_', ' ')
         text = f'Unsubscribe {result.token.recipient} from the {stream} mailings? Press the button to confirm.'
-        self._send(HTTPStatus.OK, _page('Unsubscribe', text, form_action=self.path.split('?', 1)[0]))
+        self._send(HTTPStatus.OK, _page('Unsubscribe', text, form_action=self._path()))
 
     do_HEAD = do_GET
 
@@ -293,31 +332,92 @@ class Handler(BaseHTTPRequestHandler):
             self._refused(result, token)
             return
         scopes = ','.join(entry.scope for entry in result.added) or '-'
-        self.server.note(self, result.outcome, HTTPStatus.OK, token, f'stream={result.token.stream} new={scopes}')
+        detail = f'stream={result.token.stream} new={scopes}' + (f' {result.reason}' if result.reason else '')
+        self.server.note(self, result.outcome, HTTPStatus.OK, token, detail, warn=bool(result.reason))
         self._send(HTTPStatus.OK, _page('Unsubscribed', 'You will not receive these mailings any more.'))
 
     def _body(self) -> bytes | None:
-        """The request body (at most MAX_BODY octets), or None when an error was answered."""
-        if self.headers.get('Transfer-Encoding') is not None:
-            self.server.note(self, 'malformed', HTTPStatus.LENGTH_REQUIRED)
-            self._send(HTTPStatus.LENGTH_REQUIRED, _page('Length required', 'Send the body with a Content-Length.'))
-            return None
-        length_text = self.headers.get('Content-Length', '0').strip()
+        """The request body (at most MAX_BODY octets), or None when an error was answered.
+
+        Framing follows RFC 9112 §6: a chunked body is read (HTTP/1.1 servers must), Content-Length and
+        Transfer-Encoding together, other transfer codings and differing Content-Length values are refused.
+        """
+        codings = self.headers.get_all('Transfer-Encoding') or []
+        lengths = self.headers.get_all('Content-Length') or []
+        if codings:
+            names = [name.strip().lower() for value in codings for name in value.split(',')]
+            if lengths or self.request_version == 'HTTP/1.0' or names[-1] != 'chunked' or names.count('chunked') > 1:
+                self._bad_body(HTTPStatus.BAD_REQUEST, 'The body framing is ambiguous (RFC 9112 section 6).')
+                return None
+            if names != ['chunked']:
+                self._bad_body(HTTPStatus.NOT_IMPLEMENTED, 'Only the chunked transfer coding is understood.')
+                return None
+            return self._chunked()
+        values = {value.strip() for header in lengths for value in header.split(',')}
+        length_text = values.pop() if len(values) == 1 else ('0' if not lengths else '')
         if not (length_text.isascii() and length_text.isdigit()):
-            self.server.note(self, 'malformed', HTTPStatus.BAD_REQUEST)
-            self._send(HTTPStatus.BAD_REQUEST, _page('Bad request', 'The Content-Length is not a number.'))
+            self._bad_body(HTTPStatus.BAD_REQUEST, 'The Content-Length is not one number.')
             return None
-        length = int(length_text)
+        digits = length_text.lstrip('0') or '0'
+        length = int(digits) if len(digits) <= 10 else DRAIN + 1  # int() refuses over 4,300 digits
         if length > MAX_BODY:
             self._discard(length)
-            self.server.note(self, 'malformed', HTTPStatus.REQUEST_ENTITY_TOO_LARGE)
-            self._send(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, _page('Too large', 'The request body is too large.'))
+            self._too_large()
             return None
         body = self.rfile.read(length)
         if len(body) != length:
             self.close_connection = True
             return None
         return body
+
+    def _chunked(self) -> bytes | None:
+        """A chunked body; larger than MAX_BODY: 413 (after reading at most DRAIN octets of it)."""
+        body = bytearray()
+        seen = 0
+        while True:
+            line = self.rfile.readline(CHUNK_LINE + 1)
+            if not line:
+                self.close_connection = True
+                return None
+            match = _CHUNK_LINE.fullmatch(line)
+            if match is None:
+                self._bad_body(HTTPStatus.BAD_REQUEST, 'The chunked body is malformed.')
+                return None
+            size = int(match[1], 16)
+            if size == 0:
+                break
+            seen += size + len(line) + 2  # framing counts too: a body of tiny chunks with long extensions
+            if seen > DRAIN:
+                self._too_large()
+                return None
+            chunk = self.rfile.read(size)
+            if len(chunk) != size:
+                self.close_connection = True
+                return None
+            if seen <= MAX_BODY:
+                body += chunk
+            if self.rfile.readline(3) not in (b'\r\n', b'\n'):
+                self._bad_body(HTTPStatus.BAD_REQUEST, 'The chunked body is malformed.')
+                return None
+        for _ in range(MAX_TRAILERS + 1):  # trailer fields are read and ignored
+            line = self.rfile.readline(CHUNK_LINE + 1)
+            if line in (b'\r\n', b'\n'):
+                if seen <= MAX_BODY:
+                    return bytes(body)
+                self._too_large()
+                return None
+            if not line.endswith(b'\n'):
+                break
+        self._bad_body(HTTPStatus.BAD_REQUEST, 'The chunked body is malformed.')
+        return None
+
+    def _bad_body(self, status: HTTPStatus, text: str) -> None:
+        self.server.note(self, 'malformed', status)
+        self._send(status, _page('Bad request' if status == HTTPStatus.BAD_REQUEST else 'Not implemented', text))
+
+    def _too_large(self) -> None:
+        self.server.note(self, 'malformed', HTTPStatus.REQUEST_ENTITY_TOO_LARGE)
+        self._send(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, _page('Too large', 'The request body is too large.'))
 
     def _discard(self, length: int) -> None:
         """Read and drop a too large body up to DRAIN octets, so the client sees the 413 before the close."""
@@ -354,6 +454,7 @@ class UnsubscribeServer(ThreadingHTTPServer):
         tls: TlsFiles | None,
         *,
         max_connections: int = MAX_CONNECTIONS,
+        max_client_connections: int = MAX_CLIENT_CONNECTIONS,
         deadline: float = DEADLINE,
         io_timeout: float = IO_TIMEOUT,
     ) -> None:
@@ -365,11 +466,26 @@ class UnsubscribeServer(ThreadingHTTPServer):
         self.io_timeout = io_timeout
         self._slots = threading.BoundedSemaphore(max_connections)
         self.max_connections = max_connections
+        self.max_client_connections = max_client_connections
+        self._clients: Counter[str] = Counter()
+        self._seen_tokens: OrderedDict[bytes, None] = OrderedDict()
         self.counts: Counter[str] = Counter()
         self._counts_lock = threading.Lock()
         if ':' in address[0]:
             self.address_family = socket.AF_INET6
         super().__init__(address, Handler)
+
+    def first_sight(self, token: str) -> bool:
+        """True the first time ``token`` is seen among the last ``SEEN_TOKENS`` (then remembered)."""
+        digest = hashlib.sha256(token.encode('utf-8', 'surrogateescape')).digest()
+        with self._counts_lock:
+            if digest in self._seen_tokens:
+                self._seen_tokens.move_to_end(digest)
+                return False
+            self._seen_tokens[digest] = None
+            if len(self._seen_tokens) > SEEN_TOKENS:
+                self._seen_tokens.popitem(last=False)
+            return True
 
     def note(
         self,
@@ -378,12 +494,14 @@ class UnsubscribeServer(ThreadingHTTPServer):
         status: HTTPStatus,
         token: str | None = None,
         detail: str = '',
+        *,
+        warn: bool = False,
     ) -> None:
         """One log line per answer; the token and the recipient never appear, the client only as a short hash."""
         with self._counts_lock:
             self.counts[outcome] += 1
         method = handler.command if handler.command in ('GET', 'HEAD', 'POST', 'OPTIONS') else 'other'
-        level = logging.WARNING if outcome in ('store-unavailable', 'error') else logging.INFO
+        level = logging.WARNING if warn or outcome in ('store-unavailable', 'error') else logging.INFO
         log.log(
             level,
             'unsubscribe: %s %s status=%d client=%s token=%s%s',
@@ -400,17 +518,38 @@ class UnsubscribeServer(ThreadingHTTPServer):
             log.warning('unsubscribe: %d connections at once, refusing more', self.max_connections)
             self.shutdown_request(request)
             return
+        client = client_key(client_address[0])
+        with self._counts_lock:
+            admitted = self._clients[client] < self.max_client_connections
+            if admitted:
+                self._clients[client] += 1
+        if not admitted:
+            self._slots.release()
+            log.warning(
+                'unsubscribe: %d connections at once from client=%s, refusing more',
+                self.max_client_connections,
+                short_hash(client_address[0]),
+            )
+            self.shutdown_request(request)
+            return
         try:
             super().process_request(request, client_address)
         except BaseException:
-            self._slots.release()
+            self._release(client)
             raise
 
     def process_request_thread(self, request: Any, client_address: Any) -> None:
         try:
             super().process_request_thread(request, client_address)
         finally:
-            self._slots.release()
+            self._release(client_key(client_address[0]))
+
+    def _release(self, client: str) -> None:
+        with self._counts_lock:
+            self._clients[client] -= 1
+            if self._clients[client] <= 0:
+                del self._clients[client]
+        self._slots.release()
 
     def finish_request(self, request: Any, client_address: Any) -> None:
         request.settimeout(self.io_timeout)
@@ -457,5 +596,9 @@ def make_server(
     tls: TlsFiles | None,
     **options: Any,
 ) -> UnsubscribeServer:
-    """Bind the endpoint (raises OSError when the address is taken, ssl.SSLError/OSError for unusable TLS files)."""
+    """Bind the endpoint (raises OSError when the address is taken, ssl.SSLError/OSError for unusable TLS files).
+    Without TLS it serves behind a TLS-terminating proxy, whose address every connection has: the per-client
+    connection cap would then cap them all, so it is MAX_CONNECTIONS unless given."""
+    if tls is None:
+        options.setdefault('max_client_connections', options.get('max_connections', MAX_CONNECTIONS))
     return UnsubscribeServer(address, unsubscriber, RateLimiter(rate_limit), tls, **options)

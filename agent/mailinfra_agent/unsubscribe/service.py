@@ -18,7 +18,7 @@ from ..feedback.events import Event, event_key
 from ..feedback.tokens import TokenError, UnsubscribeToken, verify_token
 from ..store import Database, StoreError, connect
 from ..store.events import Problem, add_problems, insert_events
-from ..suppression import Entry, Policy, SuppressionList, Suppressor
+from ..suppression import Entry, Policy, SuppressionList, Suppressor, canonical_address
 
 __all__ = ['OUTCOMES', 'Outcome', 'Result', 'Unsubscriber', 'short_hash', 'unsubscribe_event']
 
@@ -38,7 +38,10 @@ OUTCOMES: tuple[Outcome, ...] = (
 SOURCE = 'http'
 """``Event.source`` of the endpoint's events."""
 PROBLEM_KIND = 'unsubscribe'
-"""``ingest_problems.source_kind`` of refused tokens (forged, expired, malformed): exported like ingest problems."""
+"""``ingest_problems.source_kind`` of refused tokens (forged, expired, malformed) and of valid tokens whose address
+cannot be suppressed (``invalid-address``): exported like ingest problems."""
+INVALID_ADDRESS = 'invalid-address'
+"""The suppression policy's ``why`` for an address it refuses to store."""
 
 
 def short_hash(text: str) -> str:
@@ -53,7 +56,8 @@ def unsubscribe_event(token: UnsubscribeToken, now: float) -> Event:
         kind='unsubscribe',
         status='unsubscribe',
         time=now,
-        recipient=token.recipient.strip().lower(),
+        # the form the gate and the policy service look recipients up in (IDNA domain, no trailing dot)
+        recipient=canonical_address(token.recipient),
         source=SOURCE,
         stream=token.stream,
         segment=token.segment,
@@ -66,7 +70,8 @@ class Result:
     token: UnsubscribeToken | None = None
     added: tuple[Entry, ...] = ()
     reason: str = ''
-    """Why a token was refused (TokenError's message, which never shows the token)."""
+    """Why a token was refused (TokenError's message, which never shows the token), or why a valid one suppressed
+    nothing (``not suppressed: invalid-address``)."""
 
 
 class Unsubscriber:
@@ -128,8 +133,19 @@ class Unsubscriber:
             with db.transaction():
                 seen = db.execute('SELECT 1 FROM feedback_events WHERE key = ?', (event.key,))
                 insert_events(db, [event])
-                added, _ = Suppressor(suppressions, self.policy).apply(event)
-        return Result('duplicate' if seen else 'accepted', checked.token, tuple(added))
+                added, decision = Suppressor(suppressions, self.policy).apply(event)
+                reason = ''
+                if decision.why == INVALID_ADDRESS:
+                    # a token we signed for an address the suppression list cannot hold: mail to it goes on
+                    reason = f'not suppressed: {INVALID_ADDRESS}'
+                    if not seen:
+                        add_problems(
+                            db,
+                            self.host,
+                            [Problem(PROBLEM_KIND, INVALID_ADDRESS, f'http:{short_hash(token)}')],
+                            int(now),
+                        )
+        return Result('duplicate' if seen else 'accepted', checked.token, tuple(added), reason)
 
     def _note_refused(self, result: Result, token: str, now: float) -> None:
         """Count a refused token in the store's problem table; best effort (an outage must not make it a 503)."""
