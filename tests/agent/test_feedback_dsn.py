@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from mailinfra_agent.feedback import _mime, verp
-from mailinfra_agent.feedback.dsn import parse_dsn, read_delivery_status
+from mailinfra_agent.feedback.dsn import UnconfirmedRecipients, parse_dsn, read_delivery_status
 from mailinfra_agent.feedback.events import Event, EventError
 from mailinfra_agent.feedback.message import MAX_MESSAGE_BYTES, Decoders, parse_message
 from tests.agent.postfix_dsn import BOUNCE_DOMAIN, RECIPIENT_DOMAIN, TEST_KEYS, make_dsns, verp_sender
@@ -34,6 +34,14 @@ def sample(name: str) -> bytes:
 def parse(data: bytes, **kwargs: object) -> list[Event]:
     kwargs.setdefault('decoders', DECODERS)
     return parse_message(data, 'maildir:test', **kwargs)  # type: ignore[arg-type]
+
+
+def claims(data: bytes, **kwargs: object) -> list[Event]:
+    """The events of a DSN to our return path that names no recipient: claims that ingest checks with the store."""
+    with pytest.raises(UnconfirmedRecipients) as caught:
+        parse(data, **kwargs)
+    assert caught.value.reason == 'unconfirmed-recipient'
+    return caught.value.events
 
 
 def reason(data: bytes, **kwargs: object) -> str:
@@ -64,7 +72,7 @@ def test_a_real_postfix_bounce_gives_one_bounced_event_with_every_field() -> Non
 
 
 def test_one_event_per_recipient_block() -> None:
-    events = parse(sample('postfix-failed-two.eml'))
+    events = claims(sample('postfix-failed-two.eml'))  # its return path names no recipient
     assert [event.recipient for event in events] == [
         f'unknown.one@{RECIPIENT_DOMAIN}',
         f'unknown.two@{RECIPIENT_DOMAIN}',
@@ -82,7 +90,7 @@ def test_one_event_per_recipient_block() -> None:
     ],
 )
 def test_the_action_gives_the_status(name: str, status: str, codes: tuple[str, str]) -> None:
-    [event] = parse(sample(name))
+    [event] = claims(sample(name)) if name == 'postfix-delayed.eml' else parse(sample(name))
     assert (event.status, event.smtp_code, event.dsn) == (status, *codes)
 
 
@@ -94,8 +102,8 @@ def test_a_return_path_that_is_not_verp_gives_no_stream() -> None:
 
 
 def test_the_same_dsn_gives_the_same_keys_and_another_dsn_other_keys() -> None:
-    first = parse(sample('postfix-failed-two.eml'))
-    assert parse(sample('postfix-failed-two.eml')) == first
+    first = claims(sample('postfix-failed-two.eml'))
+    assert claims(sample('postfix-failed-two.eml')) == first
     assert {e.key for e in parse(sample('postfix-failed.eml'))}.isdisjoint({e.key for e in first})
 
 
@@ -143,6 +151,23 @@ def test_the_verp_recipient_wins_over_the_dsn_recipient_fields() -> None:
     assert event.recipient == f'unknown1@{RECIPIENT_DOMAIN}'  # signed by us: the DSN's fields could name anybody
     [undecoded] = parse(forged, decoders=Decoders())
     assert undecoded.recipient == 'victim@r.test'  # without the decoder the DSN's Original-Recipient is all there is
+
+
+def test_a_verp_without_recipient_leaves_the_dsn_recipient_a_claim_for_the_store() -> None:
+    """A crafted DSN to a valid return path of ours that names no recipient: not an event the parser vouches for."""
+    sender = verp_sender(segment='7', recipient='a' * 60 + f'@{RECIPIENT_DOMAIN}')  # too long to be encoded
+    crafted = minimal('Final-Recipient: rfc822; victim@r.test\nAction: failed\nStatus: 5.1.1').replace(
+        b'To: bounces@bounces.example.test', f'To: {sender}'.encode()
+    )
+    [claim] = claims(crafted)
+    assert (claim.recipient, claim.status, claim.sender, claim.stream) == (
+        'victim@r.test',
+        'bounced',
+        sender,
+        'marketing',
+    )
+    [plain] = parse(crafted, decoders=Decoders())  # without our keys nothing is signed: the DSN is taken as it is
+    assert plain.recipient == 'victim@r.test' and plain.stream is None
 
 
 def test_blocks_that_the_verp_recipient_makes_equal_give_one_event() -> None:
@@ -193,7 +218,7 @@ def test_a_text_bounce_without_a_delivery_status_part_is_an_error(name: str) -> 
 
 def test_a_global_delivery_status_part_rfc6533_parses_every_block() -> None:
     data = sample('postfix-failed-two.eml').replace(b'message/delivery-status', b'message/global-delivery-status')
-    assert [event.recipient for event in parse(data)] == [
+    assert [event.recipient for event in claims(data)] == [
         f'unknown.one@{RECIPIENT_DOMAIN}',
         f'unknown.two@{RECIPIENT_DOMAIN}',
     ]
@@ -295,7 +320,7 @@ def test_a_dsn_cut_off_in_its_delivery_status_part_is_truncated() -> None:
 def test_a_dsn_cut_off_in_the_returned_message_still_parses() -> None:
     data = sample('postfix-failed-two.eml')
     cut = data[: data.index(b'Subject: DSN sample')]
-    events = parse(cut)
+    events = claims(cut)
     assert len(events) == 2 and all(event.status == 'bounced' for event in events)
 
 
@@ -331,7 +356,7 @@ def test_dsns_of_a_live_postfix_parse() -> None:
         pytest.skip('needs root and Postfix (apt-get install postfix; script/bootstrap does)')
     sender = verp_sender(segment='9', campaign='5')
     [dsn] = make_dsns([(sender, 'live.1@example.test', [f'unknown.live@{RECIPIENT_DOMAIN}'], [])])
-    [event] = parse(dsn.data, envelope_recipient=dsn.recipients[0])
+    [event] = claims(dsn.data, envelope_recipient=dsn.recipients[0])
     assert (event.status, event.recipient, event.smtp_code, event.dsn) == (
         'bounced',
         f'unknown.live@{RECIPIENT_DOMAIN}',

@@ -26,9 +26,12 @@ SAMPLES = Path(__file__).resolve().parents[1] / 'data' / 'feedback' / 'messages'
 CFL_MESSAGE_ID = '20261206051000.42.7.1001@news.example.com'
 
 
-def _contract(tmp_path: Path, maildirs: list[Path] | None = None, key: bool = True) -> Path:
+def _contract(
+    tmp_path: Path, maildirs: list[Path] | None = None, key: bool = True, logs: list[dict[str, Any]] | None = None
+) -> Path:
     data: dict[str, Any] = contract_data({'backend': 'sqlite', 'path': str(tmp_path / 'agent.db')}, {})
     data['feedback_maildirs'] = [str(path) for path in maildirs or []]
+    data['logs'] = logs or []
     if key:
         key_file = tmp_path / 'signing-key'
         key_file.write_bytes(TEST_KEYS[0] + b'\n')
@@ -334,7 +337,18 @@ def _shapes() -> dict[str, tuple[bytes, str]]:
     }
 
 
+def _delivered_to_joe(path: Path) -> None:
+    """The delivery the global DSN is about, as a Postfix log names it (its return path has no recipient)."""
+    with connect_sqlite(path) as db:
+        migrate(db)
+        delivery = Event(
+            'joe', 'delivery', 'sent', 1765000000.0, 'jöe@bücher.example', 'log', sender=verp_sender(segment='7')
+        )
+        insert_events(db, [delivery])
+
+
 SHAPE_EVENTS = {
+    ('delivery', 'sent', 'jöe@bücher.example', None),
     ('dsn', 'bounced', 'jöe@xn--bcher-kva.example', 'marketing'),
     ('complaint', 'complaint', 'ann@isp.example', 'marketing'),
 }
@@ -345,13 +359,14 @@ def test_real_world_shapes_give_the_same_store_through_the_pipe_and_the_maildir(
     piped = tmp_path / 'pipe'
     piped.mkdir()
     contract = _contract(piped)
+    _delivered_to_joe(piped / 'agent.db')
     for message, recipient in _shapes().values():
         result = _agent(contract, 'message', '--envelope-recipient', recipient, stdin=message)
         assert result.returncode == 0 and 'Traceback' not in result.stderr, result.stderr
     with connect_sqlite(piped / 'agent.db') as db:
         stored = events(db)
         problems = problem_counts(db)
-    assert {(e.kind, e.status, e.recipient, e.stream) for e in stored} == SHAPE_EVENTS and len(stored) == 2
+    assert {(e.kind, e.status, e.recipient, e.stream) for e in stored} == SHAPE_EVENTS and len(stored) == 3
     assert {reason: n for (_, kind, reason), n in problems.items() if kind == 'pipe'} == SHAPE_PROBLEMS
 
     maildir = tmp_path / 'Maildir'
@@ -361,6 +376,7 @@ def test_real_world_shapes_give_the_same_store_through_the_pipe_and_the_maildir(
         (maildir / 'new' / f'{number}.M1P1.mx1').write_bytes(f'X-Original-To: {recipient}\n'.encode() + message)
     read = tmp_path / 'maildir'
     read.mkdir()
+    _delivered_to_joe(read / 'agent.db')
     assert _agent(_contract(read, [maildir]), 'run', '--once').returncode == 0
     with connect_sqlite(read / 'agent.db') as db:
         assert [(e.kind, e.status, e.recipient, e.stream, e.key) for e in events(db)] == [
@@ -368,3 +384,175 @@ def test_real_world_shapes_give_the_same_store_through_the_pipe_and_the_maildir(
         ]
         maildir_problems = {reason: n for (_, kind, reason), n in problem_counts(db).items() if kind == 'maildir'}
     assert maildir_problems == SHAPE_PROBLEMS
+
+
+# --- DSNs to a return path that names no recipient, complaints resolved through the store ----------------------------
+
+LONG = 'a.mailbox.name.much.too.long.for.any.signed.return.path@r.test'
+RETURN_PATH = verp_sender(segment='7', recipient=LONG)
+"""Signed, but without the recipient: it did not fit (checked in the tests)."""
+QUEUE_ID = '4F2A10C3B1'
+
+
+def _postfix_log(
+    path: Path, sender: str, recipient: str, message_id: str, instance: str = 'transactional'
+) -> dict[str, Any]:
+    """One message of a stream instance delivered, as Postfix logs it; the contract's entry for the file."""
+    prefix = f'Dec 06 06:00:0{{}}.100000 mx1 postfix-{instance}'
+    path.write_text(
+        f'{prefix.format(0)}/cleanup[11]: {QUEUE_ID}: message-id=<{message_id}>\n'
+        f'{prefix.format(1)}/qmgr[12]: {QUEUE_ID}: from=<{sender}>, size=1200, nrcpt=1 (queue active)\n'
+        f'{prefix.format(2)}/out_198_51_100_10/smtp[13]: {QUEUE_ID}: to=<{recipient}>, '
+        'relay=mx.r.test[203.0.113.29]:25, delay=1.2, delays=0.1/0.01/0.5/0.6, dsn=2.0.0, status=sent (250 2.0.0 OK)\n'
+        f'{prefix.format(3)}/qmgr[12]: {QUEUE_ID}: removed\n',
+        encoding='utf-8',
+    )
+    name = f'postfix-{instance}'
+    return {'path': str(path), 'format': 'postfix', 'instance': name, 'syslog_name': name, 'stream': instance}
+
+
+def _dsn(sender: str, *recipients: str, message_id: str = 'tx.1@app.example') -> bytes:
+    """A remote MTA's DSN to ``sender`` failing ``recipients``, with the original's headers."""
+    blocks = ''.join(
+        f'Final-Recipient: rfc822; {address}\nAction: failed\nStatus: 5.1.1\n'
+        f'Diagnostic-Code: smtp; 550 5.1.1 <{address}>: user unknown\n\n'
+        for address in recipients
+    )
+    return (
+        f'From: MAILER-DAEMON@mx.r.test\nTo: {sender}\nDate: Sun, 06 Dec 2026 06:10:00 +0000\n'
+        f'Message-ID: <dsn.{len(recipients)}@mx.r.test>\nMIME-Version: 1.0\n'
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="b"\n\n'
+        '--b\nContent-Type: text/plain\n\nfailed\n\n'
+        f'--b\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; mx.r.test\n\n{blocks}'
+        f'--b\nContent-Type: text/rfc822-headers\n\nFrom: news@app.example\nMessage-ID: <{message_id}>\n\n--b--\n'
+    ).encode()
+
+
+def _problems(db_path: Path) -> dict[tuple[str, str], int]:
+    with connect_sqlite(db_path) as db:
+        return {(kind, reason): count for (_, kind, reason), count in problem_counts(db).items()}
+
+
+def test_the_return_path_of_the_dsn_tests_names_no_recipient() -> None:
+    from mailinfra_agent.feedback import verp
+
+    assert verp.decode(RETURN_PATH, TEST_KEYS).recipient is None
+
+
+def test_a_dsn_naming_another_recipient_than_the_store_delivered_to_suppresses_nobody(tmp_path: Path) -> None:
+    """A crafted DSN to a valid return path without recipient names a victim: no event, a problem (Postfix)."""
+    log = _postfix_log(tmp_path / 'postfix-transactional.log', RETURN_PATH, LONG, 'tx.1@app.example')
+    maildir = tmp_path / 'Maildir'
+    for sub in ('new', 'cur', 'tmp'):
+        (maildir / sub).mkdir(parents=True)
+    (maildir / 'new' / '1.M1P1.mx1').write_bytes(_dsn(RETURN_PATH, LONG, 'victim@r.test'))
+    contract = _contract(tmp_path, [maildir], logs=[log])
+    # Sent to the pipe before the log is read: the store knows no delivery yet, so nothing is taken on a guess.
+    result = _agent(contract, 'message', '--envelope-recipient', RETURN_PATH, stdin=_dsn(RETURN_PATH, LONG))
+    assert result.returncode == 0, result.stderr
+    assert _problems(tmp_path / 'agent.db') == {('pipe', 'recipient-not-ours'): 1}
+    # The log and the Maildir in one run (logs are read first): the delivered recipient is confirmed, not the victim.
+    result = _agent(contract, 'run', '--once')
+    assert result.returncode == 0, result.stderr
+    assert 'victim@r.test' in result.stderr and 'recipient-not-ours' in result.stderr
+    with connect_sqlite(tmp_path / 'agent.db') as db:
+        dsns = [event for event in events(db) if event.kind == 'dsn']
+    assert [(e.recipient, e.status, e.stream, e.segment, e.category) for e in dsns] == [
+        (LONG, 'bounced', 'marketing', '7', 'bad-mailbox')
+    ]
+    assert _problems(tmp_path / 'agent.db') == {('pipe', 'recipient-not-ours'): 1, ('maildir', 'recipient-not-ours'): 1}
+    # The victim alone, through the pipe now that the delivery is stored: still nobody's event.
+    result = _agent(contract, 'message', '--envelope-recipient', RETURN_PATH, stdin=_dsn(RETURN_PATH, 'victim@r.test'))
+    assert result.returncode == 0, result.stderr
+    with connect_sqlite(tmp_path / 'agent.db') as db:
+        assert 'victim@r.test' not in {event.recipient for event in events(db)}
+    assert _problems(tmp_path / 'agent.db')[('pipe', 'recipient-not-ours')] == 2
+
+
+def test_a_dsn_is_confirmed_by_the_sender_when_the_message_ids_differ(tmp_path: Path) -> None:
+    """The DSN returns another Message-ID (or none that matches): the return path still finds the delivery."""
+    log = _postfix_log(tmp_path / 'postfix-transactional.log', RETURN_PATH, LONG, 'tx.1@app.example')
+    contract = _contract(tmp_path, logs=[log])
+    assert _agent(contract, 'run', '--once').returncode == 0
+    message = _dsn(RETURN_PATH.upper(), LONG, message_id='rewritten@relay.example')  # a relay changed the case too
+    result = _agent(contract, 'message', '--envelope-recipient', RETURN_PATH.upper(), stdin=message)
+    assert result.returncode == 0, result.stderr
+    with connect_sqlite(tmp_path / 'agent.db') as db:
+        assert [event.recipient for event in events(db) if event.kind == 'dsn'] == [LONG]
+    # Another message's return path does not confirm this recipient.
+    other = verp_sender(segment='8', recipient=LONG)
+    assert _agent(contract, 'message', '--envelope-recipient', other, stdin=_dsn(other, LONG)).returncode == 0
+    assert _problems(tmp_path / 'agent.db') == {('pipe', 'recipient-not-ours'): 1}
+
+
+def test_a_dsn_for_a_powermta_delivery_is_confirmed_by_its_accounting_record(tmp_path: Path) -> None:
+    from tests.agent.test_feedback_powermta_acct import HEADER, row
+
+    acct = tmp_path / 'acct.csv'
+    acct.write_text(f'{HEADER}\n{row("d", orig=RETURN_PATH, rcpt=LONG)}\n', encoding='utf-8')
+    maildir = tmp_path / 'Maildir'
+    for sub in ('new', 'cur', 'tmp'):
+        (maildir / sub).mkdir(parents=True)
+    (maildir / 'new' / '1.M1P1.mx1').write_bytes(_dsn(RETURN_PATH, LONG, 'victim@r.test'))
+    logs = [{'path': str(acct), 'format': 'powermta-acct', 'instance': 'powermta'}]
+    result = _agent(_contract(tmp_path, [maildir], logs=logs), 'run', '--once')
+    assert result.returncode == 0, result.stderr
+    with connect_sqlite(tmp_path / 'agent.db') as db:
+        stored = events(db)
+    assert {(e.kind, e.recipient) for e in stored} == {('delivery', LONG), ('dsn', LONG)}
+    assert [e.message_id for e in stored if e.kind == 'delivery'] == [None]  # no Message-ID: found by its sender
+    assert _problems(tmp_path / 'agent.db') == {('maildir', 'recipient-not-ours'): 1}
+
+
+def _anonymised_complaint(message_id: str) -> bytes:
+    """A JMRP-style report: recipient redacted, a return path that is not ours, no id header."""
+    return (
+        'From: staff@hotmail.example\nTo: fbl@news.example.com\nDate: Sun, 06 Dec 2026 06:20:00 +0000\n'
+        'Message-ID: <jmrp.1@hotmail.example>\nMIME-Version: 1.0\n'
+        'Content-Type: multipart/report; report-type=feedback-report; boundary="b"\n\n'
+        '--b\nContent-Type: text/plain\n\nThe recipient address has been removed.\n\n'
+        '--b\nContent-Type: message/feedback-report\n\nFeedback-Type: abuse\nUser-Agent: Microsoft JMRP/2.0\n'
+        'Version: 1\nOriginal-Mail-From: <bounces@app.example>\nOriginal-Rcpt-To: <redacted>\n\n'
+        '--b\nContent-Type: text/rfc822-headers\n\nReturn-Path: <bounces@app.example>\nFrom: shop@app.example\n'
+        f'To: <redacted>\nMessage-ID: <{message_id}>\n\n--b--\n'
+    ).encode()
+
+
+def test_an_anonymised_complaint_takes_the_stream_of_its_delivery_and_suppresses_only_there(tmp_path: Path) -> None:
+    from mailinfra_agent.contract import load_contract
+    from mailinfra_agent.suppression import SuppressionList, Suppressor
+
+    log = _postfix_log(
+        tmp_path / 'postfix-transactional.log', 'bounces@app.example', 'buyer@outlook.test', 'tx.9@app.example'
+    )
+    contract = _contract(tmp_path, logs=[log])
+    assert _agent(contract, 'run', '--once').returncode == 0
+    message = _anonymised_complaint('tx.9@app.example')
+    result = _agent(contract, 'message', '--envelope-recipient', 'fbl@news.example.com', stdin=message)
+    assert result.returncode == 0, result.stderr
+    with connect_sqlite(tmp_path / 'agent.db') as db:
+        [complaint] = [event for event in events(db) if event.kind == 'complaint']
+        assert (complaint.recipient, complaint.stream) == ('buyer@outlook.test', 'transactional')
+        suppressor = Suppressor.from_contract(load_contract(contract), SuppressionList(db, b'test-hash-key'))
+        assert {stream.name: stream.complaint_links for stream in suppressor.policy.streams.values()}[
+            'transactional'
+        ] == ()
+        suppressor.apply(complaint)
+        scopes = {entry.scope for entry in suppressor.suppressions.entries(address='buyer@outlook.test')}
+    assert scopes == {'transactional'}  # not cold_outreach nor marketing: it never went through them
+
+
+def test_an_anonymised_complaint_whose_deliveries_disagree_on_the_stream_keeps_none(tmp_path: Path) -> None:
+    contract = _contract(tmp_path)
+    with connect_sqlite(tmp_path / 'agent.db') as db:
+        migrate(db)
+        first = _delivery('buyer@outlook.test', 'tx.9@app.example')
+        second = Event(
+            **{**{name: getattr(first, name) for name in Event.__slots__}, 'key': 'k2', 'stream': 'cold_outreach'}
+        )
+        insert_events(db, [first, second])
+    message = _anonymised_complaint('tx.9@app.example')
+    assert _agent(contract, 'message', '--envelope-recipient', 'fbl@news.example.com', stdin=message).returncode == 0
+    with connect_sqlite(tmp_path / 'agent.db') as db:
+        [complaint] = [event for event in events(db) if event.kind == 'complaint']
+    assert (complaint.recipient, complaint.stream) == ('buyer@outlook.test', None)

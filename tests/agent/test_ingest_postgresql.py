@@ -199,3 +199,53 @@ def test_message_records_merge_in_one_statement_postgresql(postgres: Postgres) -
 def test_message_records_merge_in_one_statement_sqlite(tmp_path: Path) -> None:
     with connect(Store(backend='sqlite', path=str(tmp_path / 'store.db'))) as db:
         assert _merged_messages(db) == EXPECTED_MESSAGES
+
+
+def test_dsn_recipients_are_confirmed_and_complaints_resolved_in_postgresql(postgres: Postgres, tmp_path: Path) -> None:
+    """The store look-ups of unconfirmed DSN recipients and anonymised complaints, in PostgreSQL's SQL."""
+    import json
+
+    from mailinfra_agent.store.events import MessageRecord, problem_counts, upsert_messages
+    from tests.agent.ingest_logs import contract_data
+    from tests.agent.postfix_dsn import TEST_KEYS, verp_sender
+    from tests.agent.test_ingest_messages import LONG, RETURN_PATH, _anonymised_complaint, _dsn
+
+    store = _database(postgres)
+    other = verp_sender(segment='8', recipient=LONG)  # its delivery event has no sender: its record gives it
+    with connect(store) as db:
+        migrate(db)
+        insert_events(
+            db,
+            [
+                Event('d1', 'delivery', 'sent', 1.0, LONG, 'log', 'transactional', 'Q1', sender=RETURN_PATH.upper()),
+                Event('d2', 'delivery', 'sent', 2.0, LONG, 'log', 'transactional', 'Q2'),
+                Event('d3', 'delivery', 'sent', 3.0, 'buyer@outlook.test', 'log', 'transactional', message_id='tx.9'),
+            ],
+        )
+        upsert_messages(db, 'mx1', [MessageRecord('transactional', 'Q2', 2.0, sender=other)])
+    key_file = tmp_path / 'signing-key'
+    key_file.write_bytes(TEST_KEYS[0] + b'\n')
+    key_file.chmod(0o600)
+    data = contract_data(_store_data(store), {})
+    data['suppression']['signing_key_file'] = str(key_file)
+    data['suppression']['old_signing_key_files'] = []
+    contract = tmp_path / 'agent.json'
+    contract.write_text(json.dumps(data), encoding='utf-8')
+    messages = [
+        (RETURN_PATH, _dsn(RETURN_PATH, LONG, 'victim@r.test')),
+        (other, _dsn(other, LONG, message_id='other@app.example')),
+        ('fbl@news.example.com', _anonymised_complaint('tx.9')),
+    ]
+    for recipient, message in messages:
+        command = [sys.executable, '-m', 'mailinfra_agent', 'ingest', '--contract', str(contract), 'message']
+        result = subprocess.run([*command, '--envelope-recipient', recipient], input=message, capture_output=True)
+        assert result.returncode == 0, result.stderr
+    with connect(store) as db:
+        stored = [(e.kind, e.recipient, e.sender, e.stream) for e in events(db) if e.kind != 'delivery']
+        problems = problem_counts(db)
+    assert sorted(stored) == [
+        ('complaint', 'buyer@outlook.test', 'bounces@app.example', 'transactional'),
+        ('dsn', LONG, RETURN_PATH, 'marketing'),
+        ('dsn', LONG, other, 'marketing'),
+    ]
+    assert problems == {('mx1', 'pipe', 'recipient-not-ours'): 1}

@@ -9,7 +9,9 @@ or its headers (``text/rfc822-headers``) give the original Message-ID.
 Action -> status: failed -> ``bounced``, delayed -> ``deferred``, delivered/relayed/expanded -> ``sent``. A block
 without Action takes it from the class of its Status (5 failed, 4 delayed, 2 delivered). The recipient is the one
 our VERP return path encodes when it verifies and carries one (a DSN's own fields could name anybody), else the
-Original-Recipient (the address we sent to), else the Final-Recipient.
+Original-Recipient (the address we sent to), else the Final-Recipient. When our return path verifies but carries no
+recipient (it did not fit), the blocks' recipients are only claims: :class:`UnconfirmedRecipients` is raised with
+their events, and ingest keeps those the store confirms (a delivery from this return path to that recipient).
 The DSN's own envelope recipient is our return path (``sender`` of the event): the caller passes it (the pipe
 transport's ``${recipient}``), else it is read from X-Original-To, Delivered-To, the Postfix ``X-Postfix-Sender``
 field, or To.
@@ -28,10 +30,19 @@ from email.message import Message
 from typing import Literal
 
 from mailinfra_agent.feedback import _mime
+from mailinfra_agent.feedback.arf import NoRecipient
 from mailinfra_agent.feedback.classify import MAX_TEXT, enhanced_problem, parse_codes
 from mailinfra_agent.feedback.events import Event, EventError, event_key
 
-__all__ = ['ACTION_STATUS', 'STATUS_PARTS', 'RecipientStatus', 'parse_dsn', 'read_delivery_status', 'return_path']
+__all__ = [
+    'ACTION_STATUS',
+    'STATUS_PARTS',
+    'RecipientStatus',
+    'UnconfirmedRecipients',
+    'parse_dsn',
+    'read_delivery_status',
+    'return_path',
+]
 
 ACTION_STATUS: dict[str, Literal['bounced', 'deferred', 'sent']] = {
     'failed': 'bounced',
@@ -231,7 +242,7 @@ def parse_dsn(
     """The events of the DSN ``msg``. ``received`` is the time used when the DSN carries none; ``identity``
     tells reports apart in the event keys (default: the DSN's Message-ID, else a digest of its headers).
     EventError: no-delivery-status, truncated, bad-delivery-status, too-many-recipients, bad-verp (a return path
-    that claims to be ours but does not verify), no-date."""
+    that claims to be ours but does not verify), no-date; :class:`UnconfirmedRecipients`."""
     decoders = decoders or _mime.Decoders()
     blocks = read_delivery_status(msg, source)
     sender = return_path(msg, envelope_recipient, [blocks[0].original_sender])
@@ -283,7 +294,22 @@ def parse_dsn(
         raise EventError(
             'bad-delivery-status', f'{source}: no per-recipient block has a recipient and a known Action or Status'
         )
+    if verp and not verp.get('recipient'):
+        message = f"{source}: our return path {sender!r} names no recipient: the report's recipients need the store"
+        raise UnconfirmedRecipients(message, events)
     return events
+
+
+class UnconfirmedRecipients(NoRecipient):
+    """A DSN to a verified return path of ours that carries no recipient (reason ``unconfirmed-recipient``).
+
+    ``events``: one per block, the recipient as the DSN names it; ingest stores only those whose recipient the
+    store shows a delivery to from this return path (``sender``), else counts ``recipient-not-ours``: anybody who
+    received one valid return path could otherwise suppress any address with it."""
+
+    def __init__(self, message: str, events: list[Event]) -> None:
+        super().__init__('unconfirmed-recipient', message, events[0], None)
+        self.events = events
 
 
 def _key(identity: str, recipient: str, action: str, status: str | None) -> str:

@@ -15,9 +15,10 @@ Design
 
     The local part is at most 64 octets, always: :func:`encode` never returns a longer one. The recipient is
     included only when it fits in the room left (short addresses); otherwise it is left out and the flag says so.
-    Ingest then recovers it from its own data: this address is the envelope sender of exactly one message, so the
-    store's ``feedback_messages`` (queue id -> sender, Message-ID) and that queue id's delivery events name the
-    recipient. The stream, segment, campaign and message id are never dropped: when they do not fit,
+    Ingest then checks it against its own data: this address is the envelope sender of exactly one message, so the
+    store's delivery events from it (their sender, else their queue id's ``feedback_messages`` record) name the
+    recipients a DSN to it may report on (``ingest.store.Writer``; others are counted ``recipient-not-ours``).
+    The stream, segment, campaign and message id are never dropped: when they do not fit,
     :func:`encode` raises ``VerpError('too-long')`` at sending time, before any mail leaves, rather than losing
     them silently. Room for them (:func:`payload_capacity`): 29 octets with the default prefix ``b``, 25 with an
     8-character prefix. Each field costs one octet plus its packed size, e.g. stream ``marketing`` 7, segment

@@ -27,6 +27,7 @@ from typing import TypeVar
 
 from ..feedback.arf import NoRecipient, complaint_key
 from ..feedback.classify import Classifier
+from ..feedback.dsn import UnconfirmedRecipients
 from ..feedback.events import Event, event_key
 from ..store import Database, StoreError, migrate
 from ..store.events import EVENT_COLUMNS, MessageFields, Problem, add_problems, insert_events, messages, upsert_messages
@@ -42,6 +43,9 @@ T = TypeVar('T')
 UNCLASSIFIED = frozenset({'sent', 'complaint', 'unsubscribe'})
 """Statuses without a reply to classify."""
 
+
+NOT_OURS = 'recipient-not-ours'
+"""The problem counted for a DSN recipient our VERP return path does not name and the store never delivered to."""
 
 EXPIRY_WINDOW = 30 * 86400
 """How far back an expiry's deferrals are looked for (longer than any queue lifetime)."""
@@ -89,6 +93,22 @@ def expired_recipients(db: Database, expiry: Event, line: str) -> list[Event]:
         )
         for event in deferred
     ]
+
+
+def _agreed(values: set[str | None]) -> str | None:
+    """The one value the deliveries agree on, else None."""
+    return next(iter(values)) if len(values) == 1 else None
+
+
+def _u_label(address: str) -> str:
+    """``address`` with an A-label domain (``xn--``) written in Unicode; as it is when it has none or a bad one."""
+    local, _, domain = address.rpartition('@')
+    if 'xn--' not in domain:
+        return address
+    try:
+        return f'{local}@{domain.encode("ascii").decode("idna")}'
+    except UnicodeError:
+        return address
 
 
 def batch_kind(location: str) -> str:
@@ -277,11 +297,26 @@ class Writer:
             events.extend(self.classify(event) for event in expired_recipients(db, expiry, line))
         events = self._complete(db, events)
         problems = list(batch.problems)
-        for complaint, location in batch.unresolved:
-            found = self._resolve(db, complaint)
+        for unresolved, location in batch.unresolved:
+            if isinstance(unresolved, UnconfirmedRecipients):
+                confirmed = self._confirmed(db, unresolved.events)
+                for claim in unresolved.events:
+                    if claim.recipient in confirmed:
+                        events.append(self.classify(claim))
+                    else:
+                        problems.append(Problem(batch_kind(location), NOT_OURS, location))
+                        log.warning(
+                            '%s: no delivery from %s to %s is stored: not a recipient of ours (%s)',
+                            location,
+                            claim.sender,
+                            claim.recipient,
+                            NOT_OURS,
+                        )
+                continue
+            found = self._resolve(db, unresolved)
             if found is None:
-                problems.append(Problem(batch_kind(location), complaint.reason, location))
-                log.warning('%s: %s (%s)', location, complaint, complaint.reason)
+                problems.append(Problem(batch_kind(location), unresolved.reason, location))
+                log.warning('%s: %s (%s)', location, unresolved, unresolved.reason)
             else:
                 events.append(found)
         # One order for every writer: two hosts inserting the same keys then wait for each other, not deadlock.
@@ -319,16 +354,20 @@ class Writer:
 
     def _resolve(self, db: Database, complaint: NoRecipient) -> Event | None:
         """The recipient of an anonymised complaint: the one delivery of its Message-ID (the X-Mailinfra-Id header,
-        checked with our keys, picks among several). None when the store cannot tell."""
+        checked with our keys, picks among several), with the stream, segment and campaign of its deliveries when
+        they agree (else None). None when the store cannot tell."""
         event = complaint.event
         if not event.message_id:
             return None
         rows = db.execute(
-            "SELECT DISTINCT recipient FROM feedback_events WHERE kind = 'delivery' AND message_id = ? "
-            "AND recipient <> '' ORDER BY recipient",
+            "SELECT recipient, stream, segment, campaign FROM feedback_events WHERE kind = 'delivery' "
+            "AND message_id = ? AND recipient <> '' ORDER BY recipient",
             (event.message_id,),
         )
-        candidates = [str(row[0]) for row in rows]
+        sent: dict[str, set[tuple[str | None, str | None, str | None]]] = {}
+        for recipient, stream, segment, campaign in rows:
+            sent.setdefault(str(recipient), set()).add((stream, segment, campaign))
+        candidates = list(sent)
         if complaint.id_header and self._keys:
             from ..feedback.tokens import read_id
 
@@ -340,7 +379,56 @@ class Writer:
         if len(candidates) != 1:
             return None
         (recipient,) = candidates
-        return self.classify(dataclasses.replace(event, recipient=recipient, key=complaint_key(event, recipient)))
+        streams, segments, campaigns = (set(values) for values in zip(*sent[recipient], strict=True))
+        event = dataclasses.replace(
+            event,
+            recipient=recipient,
+            key=complaint_key(event, recipient),
+            stream=event.stream or _agreed(streams),
+            segment=event.segment or _agreed(segments),
+            campaign=event.campaign or _agreed(campaigns),
+        )
+        return self.classify(event)
+
+    def _confirmed(self, db: Database, claims: list[Event]) -> set[str]:
+        """The recipients among ``claims`` (the blocks of one DSN, one sender: our return path) that the store shows a
+        delivery to from that sender: among the deliveries of the returned Message-ID first, else by a scan of the
+        deliveries (no index covers sender or recipient; one scan per DSN up to 200 recipients). A delivery without
+        a sender takes its message record's (``feedback_messages``). An IDN domain matches in either form: the DSN
+        parser writes an A-label, a Postfix log the domain as it was sent."""
+        sender = (claims[0].sender or '').lower()
+        wanted = {form: claim.recipient for claim in claims for form in (claim.recipient, _u_label(claim.recipient))}
+        if not sender:
+            return set()
+        select = "SELECT recipient, stream, queue_id, sender FROM feedback_events WHERE kind = 'delivery' AND "
+        found: set[str] = set()
+        for message_id in sorted({claim.message_id for claim in claims if claim.message_id}):
+            found |= self._sent_to(db, db.execute(select + 'message_id = ?', (message_id,)), sender, wanted)
+        missing = sorted(form for form, recipient in wanted.items() if recipient not in found)
+        for start in range(0, len(missing), 400):
+            chunk = missing[start : start + 400]
+            condition = f'recipient IN ({", ".join("?" * len(chunk))}) AND (sender IS NULL OR lower(sender) = ?)'
+            found |= self._sent_to(db, db.execute(select + condition, (*chunk, sender)), sender, wanted)
+        return found
+
+    @staticmethod
+    def _sent_to(db: Database, rows: list[tuple[object, ...]], sender: str, wanted: dict[str, str]) -> set[str]:
+        """The recipients (``wanted``: address form -> claimed recipient) that delivery ``rows`` (recipient, stream,
+        queue id, sender) show sent from ``sender``."""
+        found: set[str] = set()
+        for recipient, stream, queue_id, delivered_from in rows:
+            claimed = wanted.get(str(recipient))
+            if claimed is None or claimed in found:
+                continue
+            if delivered_from is None and queue_id:
+                records = db.execute(
+                    'SELECT sender FROM feedback_messages WHERE stream = ? AND queue_id = ? AND sender IS NOT NULL',
+                    (stream or '', queue_id),
+                )
+                delivered_from = next((record[0] for record in records if str(record[0]).lower() == sender), None)
+            if delivered_from is not None and str(delivered_from).lower() == sender:
+                found.add(claimed)
+        return found
 
     def _classify_all(self, events: list[Event]) -> list[Event]:
         """:meth:`classify` over a batch's events (a new list; most events are deliveries with nothing to classify)."""
