@@ -257,7 +257,10 @@ def _field(name: str, value: str) -> bytes:
 def _text(name: str, value: str, limit: int) -> bytes:
     if _CONTROL.search(value):
         raise ValueError(f'unsubscribe token: the {name} has a control character (a line break?)')
-    encoded = value.encode('utf-8')
+    try:
+        encoded = value.encode('utf-8')
+    except UnicodeEncodeError:
+        raise ValueError(f'unsubscribe token: the {name} is not valid Unicode (a lone surrogate)') from None
     if len(encoded) > limit:
         raise ValueError(f'unsubscribe token: the {name} has {len(encoded)} octets, at most {limit}')
     return bytes([len(encoded)]) + encoded
