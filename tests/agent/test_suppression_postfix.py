@@ -28,9 +28,10 @@ import pytest
 import mailinfra_agent.suppression.policy_service as policy_service
 from mailinfra_agent.contract import load_contract
 from mailinfra_agent.feedback import verp
+from mailinfra_agent.feedback.events import Event
 from mailinfra_agent.postfix.trial import free_port, trial
 from mailinfra_agent.store import Database, connect_sqlite, migrate
-from mailinfra_agent.store.events import events
+from mailinfra_agent.store.events import events, insert_events
 from mailinfra_agent.suppression import SuppressionList, Suppressor, stored_events, write_map
 from mailinfra_agent.suppression.policy_service import answer, serve
 from tests.agent.ingest_logs import contract_data
@@ -589,11 +590,30 @@ def test_feedback_for_a_utf8_domain_suppresses_the_key_the_policy_service_refuse
     contract_path = tmp_path / 'agent.json'
     contract_path.write_text(json.dumps(data), encoding='utf-8')
     command = [sys.executable, '-m', 'mailinfra_agent', 'ingest', '--contract', str(contract_path), 'message']
-    for message in _utf8_feedback(verp.encode(TEST_KEYS, stream=stream, domain=BOUNCE_DOMAIN, segment='7')):
+    return_path = verp.encode(TEST_KEYS, stream=stream, domain=BOUNCE_DOMAIN, segment='7')
+    with connect_sqlite(store) as database:
+        # the deliveries the bounces are about (their return path has no recipient: a DSN names only one of these)
+        migrate(database)
+        insert_events(
+            database,
+            [
+                Event(
+                    f'sent-{local}',
+                    'delivery',
+                    'sent',
+                    1765000000.0,
+                    f'{local}@xn--fa-hia.de',
+                    'log',
+                    sender=return_path,
+                )
+                for local in ('gone', 'lost')
+            ],
+        )
+    for message in _utf8_feedback(return_path):
         result = subprocess.run(command, input=message, capture_output=True, timeout=120)
         assert result.returncode == 0 and b'Traceback' not in result.stderr, result.stderr
     with connect_sqlite(store) as database:
-        assert {(event.kind, event.recipient) for event in events(database)} == {
+        assert {(event.kind, event.recipient) for event in events(database) if event.kind != 'delivery'} == {
             ('dsn', 'gone@xn--fa-hia.de'),
             ('dsn', 'lost@xn--fa-hia.de'),
             ('complaint', 'angry@xn--fa-hia.de'),

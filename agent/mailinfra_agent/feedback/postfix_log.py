@@ -356,8 +356,12 @@ def local_zone(environ: Mapping[str, str] = os.environ, localtime: str = '/etc/l
         _warn_zone(localtime if value is None else f'TZ={value!r}', str(error))
         return UTC
     year = dt.datetime.now(UTC).year
-    days = (dt.datetime(y, m, 1) for y in (year - 1, year, year + 1) for m in (1, 7))
-    return UTC if all(zone.utcoffset(day) == dt.timedelta(0) for day in days) else zone
+    try:  # datetime checks the offset (under 24 hours) only on an aware time
+        offsets = [dt.datetime(y, m, 1, tzinfo=zone).utcoffset() for y in (year - 1, year, year + 1) for m in (1, 7)]
+    except ValueError as error:  # e.g. POSIX's 24-hour offsets, which datetime refuses: every stamp would fail
+        _warn_zone(localtime if value is None else f'TZ={value!r}', str(error))
+        return UTC
+    return UTC if all(offset == dt.timedelta(0) for offset in offsets) else zone
 
 
 def _posix_zone(rule: str) -> ZoneInfo:
