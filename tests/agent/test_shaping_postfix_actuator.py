@@ -690,3 +690,44 @@ def test_an_edit_postconf_warns_about_is_refused_and_known_warnings_are_not_ours
     assert {path.name: path.read_bytes() for path in config.iterdir() if path.is_file()} == rendered
     # The warning postconf already had does not block other changes.
     assert actuator.converge(contract.streams[0], [action(A, 'gmail', 'backoff')])
+
+
+def test_killed_before_the_held_mail_is_rescheduled_the_restart_reschedules_it(tmp_path: Path) -> None:
+    """The reload-pending mark goes only after ``postqueue -i``: a kill before it leaves the work to the restart."""
+    needs_postfix()
+    config = tmp_path / 'postfix-marketing'
+    shutil.copytree(GOLDEN / 'postfix-marketing', config)
+    contract = golden_contract()
+    commands: list[str] = []
+
+    def running(argv: Sequence[str]) -> subprocess.CompletedProcess[str]:
+        """The instance runs and reloads (faked); postqueue is recorded."""
+        commands.append(' '.join(argv))
+        if argv[0] == 'postfix' or argv[0] == 'postqueue':
+            return subprocess.CompletedProcess(list(argv), 0, '', '')
+        return run(argv)
+
+    def killed_at_postqueue(argv: Sequence[str]) -> subprocess.CompletedProcess[str]:
+        if argv[0] == 'postqueue':
+            raise KeyboardInterrupt  # the service is killed before it lists the queue
+        return running(argv)
+
+    def actuator(runner: Any) -> PostfixActuator:
+        return PostfixActuator(
+            contract,
+            state_directory=str(tmp_path / 'state'),
+            config_directory=lambda stream: str(config),
+            runner=runner,
+            checker=lambda directory: (0, ''),
+        )
+
+    actuator(running).converge(contract.streams[0], [action(A, 'gmail', 'cap')])
+    with pytest.raises(KeyboardInterrupt):
+        actuator(killed_at_postqueue).converge(contract.streams[0], [])
+    commands.clear()
+    changes = actuator(running).converge(contract.streams[0], [])
+    assert changes == ['reloaded postfix-marketing (a change had not been reloaded)']
+    assert f'postqueue -c {config} -j' in commands
+    commands.clear()
+    assert actuator(running).converge(contract.streams[0], []) == []  # once
+    assert not [command for command in commands if command.startswith(('postqueue', 'postfix'))]

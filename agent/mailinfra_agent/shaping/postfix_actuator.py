@@ -33,9 +33,9 @@ scheduled for delivery with ``postqueue -i`` instead of waiting for their next r
 
 Killed at any point (SIGKILL), the next convergence finishes the job: the state file is saved before the files
 are installed and names both versions as the actuator's, with a mark that the instance still needs a check and a
-reload; the mark goes only after the reload. Temporary files a killed process left (its staging directory, a
-state file or an instance file not yet renamed into place) are removed under the instance's lock (``flock``: a
-dead process holds none).
+reload; the mark goes only after the reload and the ``postqueue -i`` of the held mail. Temporary files a killed
+process left (its staging directory, a state file or an instance file not yet renamed into place) are removed under
+the instance's lock (``flock``: a dead process holds none).
 """
 
 from __future__ import annotations
@@ -433,8 +433,6 @@ class PostfixActuator:
 
         self._install(directory, main_bytes, new_main, table_bytes, new_table)
         reloaded = self._reload(directory, main_bytes, table_bytes)
-        self._remember(state, main_state, rows_state, base_main, base_rows, result, new_main, new_table)
-        self._save(stream.instance, state, False)
         changes.append(
             f'reloaded {stream.instance}'
             if reloaded
@@ -442,7 +440,9 @@ class PostfixActuator:
         )
         held = set(_items(current_main.get('defer_transports', '')))
         if reloaded and (pending or held - set(_items(result.main.get('defer_transports') or ''))):
-            changes += self._reschedule(directory)
+            changes += self._reschedule(directory)  # before the mark goes: killed here, the restart reschedules
+        self._remember(state, main_state, rows_state, base_main, base_rows, result, new_main, new_table)
+        self._save(stream.instance, state, False)
         return changes
 
     # --- Postfix ------------------------------------------------------------------------------------------------
