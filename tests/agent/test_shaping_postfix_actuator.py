@@ -731,3 +731,27 @@ def test_killed_before_the_held_mail_is_rescheduled_the_restart_reschedules_it(t
     commands.clear()
     assert actuator(running).converge(contract.streams[0], []) == []  # once
     assert not [command for command in commands if command.startswith(('postqueue', 'postfix'))]
+
+
+def test_only_the_installers_old_temporary_files_are_leftovers_not_an_editors(tmp_path: Path) -> None:
+    needs_postfix()
+    config = tmp_path / 'postfix-marketing'
+    shutil.copytree(GOLDEN / 'postfix-marketing', config)
+    (tmp_path / 'state').mkdir()
+    names = ['.main.cf.swp', '.main.cf.un~', '.transport_ip_isp.swx', '.main.cf.k2x_9q0z', '.transport_ip_isp.abcd1234']
+    for name in names:
+        (config / name).write_text('x\n')
+    (tmp_path / 'state' / '.postfix-marketing.json.swp').write_text('x\n')
+    (tmp_path / 'state' / '.postfix-marketing.json.a1b2c3d4').write_text('x\n')
+    actuator = PostfixActuator(
+        golden_contract(),
+        state_directory=str(tmp_path / 'state'),
+        config_directory=lambda stream: str(config),
+        runner=failing('status'),
+        checker=lambda directory: (0, ''),
+        stale=0,
+    )
+    assert actuator.converge(golden_contract().streams[0], []) == []
+    assert sorted(path.name for path in config.iterdir() if path.name.startswith('.')) == names[:3]
+    left = sorted(path.name for path in (tmp_path / 'state').iterdir() if path.name.startswith('.'))
+    assert left == ['.postfix-marketing.json.swp']

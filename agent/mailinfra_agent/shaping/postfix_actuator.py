@@ -284,6 +284,12 @@ def _backdate(path: str) -> None:
     os.utime(path, (past, past))
 
 
+def _temporary_of(*names: str) -> re.Pattern[str]:
+    """The names of :func:`~mailinfra_agent.files.replace_file`'s temporary files of ``names`` (mkstemp's
+    ``.<name>.`` and eight random characters), not an editor's ``.main.cf.swp`` or ``.main.cf.un~``."""
+    return re.compile(rf'\.({"|".join(map(re.escape, names))})\.[a-z0-9_]{{8}}')
+
+
 def _write_atomically(path: str, data: bytes, like: str | None = None) -> None:
     """Replace ``path`` by ``data`` with one rename, keeping the mode and owner of ``like`` (or of ``path``)."""
     replace_file(path, data, like=like, before_rename=_backdate)
@@ -370,16 +376,17 @@ class PostfixActuator:
 
     def _remove_leftovers(self, instance: str, directory: str) -> None:
         """What a killed convergence of ``instance`` left: its staging directory, temporary files not renamed."""
+        state_file = _temporary_of(f'{instance}.json')
         for entry in os.scandir(self.state_directory):
             if entry.name.startswith(f'{instance}.staging-') and entry.is_dir(follow_symlinks=False):
                 shutil.rmtree(entry.path, ignore_errors=True)
-            elif entry.name.startswith(f'.{instance}.json.'):
+            elif state_file.fullmatch(entry.name):
                 os.unlink(entry.path)
         # The role's install writes the same names (postfix-check install): only an old one is a leftover.
-        prefixes = tuple(f'.{name}.' for name in (MAIN_CF, IP_ISP_TABLE))
+        ours = _temporary_of(MAIN_CF, IP_ISP_TABLE)
         with contextlib.suppress(FileNotFoundError):
             for entry in os.scandir(directory):
-                if entry.name.startswith(prefixes) and entry.is_file(follow_symlinks=False):
+                if ours.fullmatch(entry.name) and entry.is_file(follow_symlinks=False):
                     with contextlib.suppress(FileNotFoundError):
                         if time.time() - entry.stat(follow_symlinks=False).st_ctime >= self.stale:
                             os.unlink(entry.path)
