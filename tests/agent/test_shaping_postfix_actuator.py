@@ -440,8 +440,8 @@ def test_backoff_changes_that_transport_only_and_the_undo_restores_the_files(ins
     assert instance.files() == rendered
     assert [path.name for path in instance.config.iterdir() if path.name.startswith('.')] == []
     state = json.loads((instance.root / 'state' / 'postfix-marketing.json').read_text())
-    empty = {'applied': {}, 'baseline': {}, 'ours': []}
-    assert state == {'main.cf': empty, 'transport_ip_isp': empty, 'reload_pending': False}
+    empty = {'applied': {}, 'baseline': {}, 'ours': [], 'reload_pending': False}
+    assert state == {'main.cf': empty, 'transport_ip_isp': empty}
     # The reloads went through: mail still flows, nothing logged a problem.
     instance.wait_received(instance.send('gmail.example', 2))
     assert log_problems(instance) == []
@@ -755,3 +755,48 @@ def test_only_the_installers_old_temporary_files_are_leftovers_not_an_editors(tm
     assert sorted(path.name for path in config.iterdir() if path.name.startswith('.')) == names[:3]
     left = sorted(path.name for path in (tmp_path / 'state').iterdir() if path.name.startswith('.'))
     assert left == ['.postfix-marketing.json.swp']
+
+
+def test_the_state_file_stays_readable_by_the_agent_before_the_reload_mark(tmp_path: Path) -> None:
+    """That agent read every top-level key as a file's entry (``ours``, ``baseline``): rolled back to it, a
+    top-level mark would make every convergence fail. Its state files, and session 13's, load here."""
+    needs_postfix()
+    config = tmp_path / 'postfix-marketing'
+    shutil.copytree(GOLDEN / 'postfix-marketing', config)
+    contract = golden_contract()
+    path = tmp_path / 'state' / 'postfix-marketing.json'
+
+    def crash(directory: str) -> tuple[int, str]:
+        raise KeyboardInterrupt  # killed after the install, before the reload: the mark is set
+
+    def actuator(**kwargs: Any) -> PostfixActuator:
+        return PostfixActuator(
+            contract, state_directory=str(tmp_path / 'state'), config_directory=lambda stream: str(config), **kwargs
+        )
+
+    with pytest.raises(KeyboardInterrupt):
+        actuator(checker=crash).converge(contract.streams[0], [action(A, 'gmail', 'backoff')])
+    for pending in (True, False):
+        state = json.loads(path.read_text())
+        assert set(state) == {'main.cf', 'transport_ip_isp'}
+        for entry in state.values():  # what the old reader takes from an entry
+            assert isinstance(entry['ours'], list) and isinstance(entry['baseline'], dict)
+            assert entry['reload_pending'] is pending
+        assert actuator()._load('postfix-marketing')[1] is pending
+        if pending:  # the restart checks and reloads (a stopped instance: no reload), and the mark goes
+            actuator(checker=lambda directory: (0, ''), runner=failing('status')).converge(
+                contract.streams[0], [action(A, 'gmail', 'backoff')]
+            )
+
+    # The old format (no "applied", no mark) and session 13's (a top-level mark) load.
+    old = {name: {key: entry[key] for key in ('ours', 'baseline')} for name, entry in state.items()}
+    for data, pending in ((old, False), ({**old, 'reload_pending': True}, True)):
+        path.write_text(json.dumps(data))
+        loaded, mark = actuator()._load('postfix-marketing')
+        assert (sorted(loaded), mark) == (['main.cf', 'transport_ip_isp'], pending)
+        assert loaded['main.cf'].baseline == state['main.cf']['baseline']
+    path.write_text(json.dumps(old))
+    assert actuator(checker=lambda directory: (0, ''), runner=failing('status')).converge(contract.streams[0], []) != []
+    assert {name: (config / name).read_bytes() for name in ('main.cf', 'transport_ip_isp')} == {
+        name: (GOLDEN / 'postfix-marketing' / name).read_bytes() for name in ('main.cf', 'transport_ip_isp')
+    }

@@ -76,7 +76,8 @@ HELD = 'deferred transport'
 STALE = 600.0
 """Seconds after which a temporary file of main.cf or transport_ip_isp is no write in progress but a leftover."""
 PENDING = 'reload_pending'
-"""The state file's mark: files were (or are being) installed and the instance has not been reloaded since."""
+"""The state file's mark, in each file's entry: files were (or are being) installed and the instance has not been
+reloaded since. Not a key of its own: the agent before it read every top-level key as a file's entry."""
 _RANDMAP = re.compile(r'randmap:\{([^{}]*)\}')
 _TIME = re.compile(r'(\d+)([smhdw]?)')
 _UNITS = {'': 1, 's': 1, 'm': 60, 'h': 3600, 'd': 86400, 'w': 604800}
@@ -591,9 +592,11 @@ class PostfixActuator:
             return {}, False
         try:
             raw = json.loads(data)
-            pending = raw.pop(PENDING, False)
-            if not isinstance(pending, bool):
+            marks = [raw.pop(PENDING, False)]  # where the agent of session 13 put it
+            marks += [entry.get(PENDING, False) for entry in raw.values()]
+            if not all(isinstance(mark, bool) for mark in marks):
                 raise TypeError(f'{PENDING} is not true or false')
+            pending = any(marks)
             state = {
                 name: _Tracked(
                     list(entry['ours']),
@@ -611,11 +614,10 @@ class PostfixActuator:
 
     @staticmethod
     def _serialise(state: Mapping[str, _Tracked], pending: bool) -> bytes:
-        data: dict[str, object] = {
-            name: {'ours': entry.ours, 'baseline': entry.baseline, 'applied': entry.applied}
+        data = {
+            name: {'ours': entry.ours, 'baseline': entry.baseline, 'applied': entry.applied, PENDING: pending}
             for name, entry in sorted(state.items())
         }
-        data[PENDING] = pending
         return (json.dumps(data, indent=2, sort_keys=True) + '\n').encode()
 
     def _save(self, instance: str, state: Mapping[str, _Tracked], pending: bool) -> None:
