@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 
 from mailinfra_agent.contract import Contract, Stream, load_contract
-from mailinfra_agent.postfix.staged_check import run
+from mailinfra_agent.postfix.staged_check import install, run
 from mailinfra_agent.postfix.trial import free_port
 from mailinfra_agent.shaping.actions import Action, ActuatorError
 from mailinfra_agent.shaping.postfix_actuator import Plan, PostfixActuator, Topology, plan, rate_delay
@@ -800,3 +800,40 @@ def test_the_state_file_stays_readable_by_the_agent_before_the_reload_mark(tmp_p
     assert {name: (config / name).read_bytes() for name in ('main.cf', 'transport_ip_isp')} == {
         name: (GOLDEN / 'postfix-marketing' / name).read_bytes() for name in ('main.cf', 'transport_ip_isp')
     }
+
+
+def test_the_roles_install_waits_while_a_convergence_holds_the_instances_lock(tmp_path: Path) -> None:
+    """``postfix-check install`` (the role) takes the actuator's lock: it cannot land between the actuator's last
+    read of the files and its renames, where the actuator would replace it by a file made from the old one."""
+    needs_postfix()
+    config = tmp_path / 'postfix-marketing'
+    shutil.copytree(GOLDEN / 'postfix-marketing', config)
+    staged = tmp_path / 'staged'
+    staged.mkdir()
+    rerendered = (config / 'main.cf').read_text() + '# rendered again\n'
+    (staged / 'main.cf').write_text(rerendered)
+    contract = golden_contract()
+    state = tmp_path / 'state'
+    refused: list[str] = []
+
+    def role_installs_meanwhile(argv: Sequence[str]) -> subprocess.CompletedProcess[str]:
+        if argv[-1] == '-n' and argv[2] != str(config):  # the actuator checks its staged copy
+            try:
+                install(str(staged), str(config), ['main.cf'], lock_directory=str(state), wait=0)
+            except TimeoutError as error:
+                refused.append(str(error))
+        return failing('status')(argv)
+
+    actuator = PostfixActuator(
+        contract,
+        state_directory=str(state),
+        config_directory=lambda stream: str(config),
+        runner=role_installs_meanwhile,
+        checker=lambda directory: (0, ''),
+    )
+    changes = actuator.converge(contract.streams[0], [action(A, 'gmail', 'backoff')])
+    assert changes[-1] == 'postfix-marketing is not running: the change takes effect when it starts'
+    assert len(refused) == 1 and 'postfix-marketing.lock still locked' in refused[0]
+    # Once the convergence is done, the install goes through, and the next round builds on the role's file.
+    assert install(str(staged), str(config), ['main.cf'], lock_directory=str(state), wait=0) == 0
+    assert (config / 'main.cf').read_text() == rerendered

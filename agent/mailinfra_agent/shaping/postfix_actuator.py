@@ -56,15 +56,24 @@ from dataclasses import dataclass, field
 
 from ..contract import DEFAULT_ISP, Contract, Stream
 from ..files import replace_file
-from ..postfix.staged_check import Runner, TerminalRunner, postfix_check, run, warnings
+from ..postfix.staged_check import (
+    SHAPING_DIRECTORY,
+    Runner,
+    TerminalRunner,
+    lock_path,
+    postfix_check,
+    run,
+    warnings,
+)
 from .actions import Action, ActuatorError
 
 __all__ = ['DEFAULT_STATE_DIRECTORY', 'Plan', 'PostfixActuator', 'Topology', 'plan', 'rate_delay']
 
 LOG = logging.getLogger(__name__)
 
-DEFAULT_STATE_DIRECTORY = '/var/lib/mailinfra/shaping'
-"""Where the baseline of each instance's changed values is kept (``<instance>.json``)."""
+DEFAULT_STATE_DIRECTORY = SHAPING_DIRECTORY
+"""Where the baseline of each instance's changed values is kept (``<instance>.json``), and the instance's lock
+(``<instance>.lock``, which the role's ``postfix-check install`` takes too)."""
 
 MAIN_CF = 'main.cf'
 IP_ISP_TABLE = 'transport_ip_isp'
@@ -350,7 +359,7 @@ class PostfixActuator:
     def converge(self, stream: Stream, desired: Sequence[Action]) -> Sequence[str]:
         directory = self.config_directory(stream)
         os.makedirs(self.state_directory, mode=0o750, exist_ok=True)
-        with open(os.path.join(self.state_directory, f'{stream.instance}.lock'), 'a') as lock:
+        with open(lock_path(self.state_directory, stream.instance), 'a') as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             self._remove_leftovers(stream.instance, directory)
             self._seen.pop(stream.instance, None)
