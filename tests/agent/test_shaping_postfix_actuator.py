@@ -837,3 +837,35 @@ def test_the_roles_install_waits_while_a_convergence_holds_the_instances_lock(tm
     # Once the convergence is done, the install goes through, and the next round builds on the role's file.
     assert install(str(staged), str(config), ['main.cf'], lock_directory=str(state), wait=0) == 0
     assert (config / 'main.cf').read_text() == rerendered
+
+
+def test_the_roles_render_with_exactly_the_value_an_action_set_is_the_baseline(tmp_path: Path) -> None:
+    """The role renders a transport's concurrency limit as 1, the value the active back-off set: the file it staged
+    and installed is the baseline, all of it, and the 1 stays when the action ends (not the old 4)."""
+    needs_postfix()
+    config, staging = tmp_path / 'postfix-marketing', tmp_path / 'staging'
+    shutil.copytree(GOLDEN / 'postfix-marketing', config)
+    shutil.copytree(GOLDEN / 'postfix-marketing', staging / 'postfix-marketing')
+    contract = golden_contract()
+    actuator = PostfixActuator(
+        contract,
+        state_directory=str(tmp_path / 'state'),
+        config_directory=lambda stream: str(config),
+        runner=failing('status'),
+        checker=lambda directory: (0, ''),
+        staging_directory=str(staging),
+    )
+    name = f'out_{A.replace(".", "_")}__gmail_destination_concurrency_limit'
+    desired = [action(A, 'gmail', 'backoff')]
+    assert f'main.cf: {name}: 4 -> 1' in actuator.converge(contract.streams[0], desired)
+    # The role renders the limit as 1, stages the file and installs it (postfix-check stage / install).
+    text = (GOLDEN / 'postfix-marketing' / 'main.cf').read_text()
+    rerendered = re.sub(rf'(?m)^{name} = 4$', f'{name} = 1', text)
+    assert rerendered != text
+    (staging / 'postfix-marketing' / 'main.cf').write_text(rerendered)
+    install(str(staging / 'postfix-marketing'), str(config), ['main.cf'], lock_directory=str(tmp_path / 'state'))
+    assert (config / 'main.cf').read_text() == rerendered
+    actuator.converge(contract.streams[0], desired)  # the back-off's rate delay goes back on top
+    assert (config / 'main.cf').read_text() != rerendered
+    actuator.converge(contract.streams[0], [])
+    assert (config / 'main.cf').read_text() == rerendered

@@ -19,9 +19,11 @@ An action the instance has no transport for (an IP that is not the stream's, an 
 which shares ``out_<ip>`` with every other domain) is skipped with a warning in the log, never guessed.
 
 The rendered values are the baseline: the actuator keeps the baseline of every value it changed, and the value
-it set, in a state file and puts the baseline back byte for byte when no action needs the change any more. In a
-file that is no longer the one the actuator wrote (the role rendered it again, an operator edited it), a value
-still as the actuator set it stays the actuator's, and any other value is the new baseline. main.cf is edited
+it set, in a state file and puts the baseline back byte for byte when no action needs the change any more. A file
+that is no longer the one the actuator wrote and is byte for byte the role's rendered one (in the role's staging
+directory, ``/var/lib/mailinfra/postfix-staging/<instance>/``) is the new baseline, all of it. In one an operator
+edited, a value still as the actuator set it stays the actuator's, and any other value is the new baseline.
+main.cf is edited
 with ``postconf -e`` / ``-X`` on a copy (parameters it did not have are appended in name order: postconf's own
 order is random), transport_ip_isp is rewritten line by line; both are installed by atomic rename, then
 ``postfix -c DIR check`` runs and ``postfix -c DIR reload`` follows (only when the instance runs). Files that
@@ -75,6 +77,8 @@ DEFAULT_STATE_DIRECTORY = SHAPING_DIRECTORY
 """Where the baseline of each instance's changed values is kept (``<instance>.json``), and the instance's lock
 (``<instance>.lock``, which the role's ``postfix-check install`` takes too)."""
 
+DEFAULT_STAGING_DIRECTORY = '/var/lib/mailinfra/postfix-staging'
+"""The postfix role's ``postfix__staging_directory`` (its default): the rendered files, ``<instance>/main.cf``."""
 MAIN_CF = 'main.cf'
 IP_ISP_TABLE = 'transport_ip_isp'
 FAILED_COHORT_LIMIT = '10'
@@ -342,6 +346,7 @@ class PostfixActuator:
         checker: TerminalRunner = postfix_check,
         reschedule_limit: int = 1000,
         stale: float = STALE,
+        staging_directory: str | None = DEFAULT_STAGING_DIRECTORY,
     ) -> None:
         self.contract = contract
         self.state_directory = state_directory
@@ -352,6 +357,8 @@ class PostfixActuator:
         """Held messages rescheduled at once when a deferral ends (one ``postqueue -i`` each); the rest wait."""
         self.stale = stale
         """Age in seconds of a leftover temporary file of main.cf or transport_ip_isp that is removed."""
+        self.staging_directory = staging_directory
+        """Where the postfix role stages each instance's rendered files (``<instance>/main.cf``); None: nowhere."""
         self._seen: dict[str, tuple[tuple[int, ...] | None, ...]] = {}
         """Instance -> the files' identity (inode, size, times) when this actuator last converged it."""
 
@@ -415,6 +422,11 @@ class PostfixActuator:
         state, pending = self._load(stream.instance)
         main_state = state.setdefault(MAIN_CF, _Tracked())
         rows_state = state.setdefault(IP_ISP_TABLE, _Tracked())
+        for name, data, tracked in ((MAIN_CF, main_bytes, main_state), (IP_ISP_TABLE, table_bytes, rows_state)):
+            if data is not None and _digest(data) not in tracked.ours and self._rendered(stream, name) == data:
+                # The role's rendered file, installed since: every value of it is the baseline, also one equal
+                # to what an action set.
+                tracked.baseline, tracked.applied = {}, {}
         base_main = main_state.current_baseline(_digest(main_bytes), current_main)
         base_rows = rows_state.current_baseline(_digest(table_bytes or b''), current_rows)
 
@@ -461,6 +473,15 @@ class PostfixActuator:
         self._remember(state, main_state, rows_state, base_main, base_rows, result, new_main, new_table)
         self._save(stream.instance, state, False)
         return changes
+
+    def _rendered(self, stream: Stream, name: str) -> bytes | None:
+        """The role's rendered version of the instance's file ``name``, from its staging directory (None: none)."""
+        if self.staging_directory is None:
+            return None
+        try:
+            return _read(os.path.join(self.staging_directory, stream.instance, name))
+        except OSError:  # not readable (the role's staging directory is root's, mode 0700): no rendered version
+            return None
 
     # --- Postfix ------------------------------------------------------------------------------------------------
 
