@@ -15,7 +15,6 @@ import re
 import shutil
 import smtplib
 import subprocess
-import tempfile
 import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
@@ -32,6 +31,7 @@ from mailinfra_agent.postfix.trial import free_port
 from mailinfra_agent.shaping.actions import Action, ActuatorError
 from mailinfra_agent.shaping.postfix_actuator import Plan, PostfixActuator, Topology, plan, rate_delay
 from tests.agent.postfix_dsn import wait_stopped
+from tests.agent.shaping_fixtures import postfix_instance
 
 GOLDEN = Path(__file__).resolve().parents[1] / 'golden' / 'newsletter-publisher' / 'mta' / 'mx2' / 'etc'
 UNTIL = 2_000_000_000.0
@@ -395,13 +395,8 @@ def running_instance(public: Path) -> Iterator[Instance]:
 
 @pytest.fixture
 def instance() -> Iterator[Instance]:
-    public = Path(tempfile.mkdtemp(prefix='mailinfra-shaping-test-'))
-    public.chmod(0o755)
-    try:
-        with running_instance(public) as started:
-            yield started
-    finally:
-        shutil.rmtree(public, ignore_errors=True)
+    with postfix_instance() as started:
+        yield started
 
 
 def log_problems(instance: Instance) -> list[str]:
