@@ -8,15 +8,21 @@ from __future__ import annotations
 
 import copy
 import json
+import shutil
+import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mailinfra_agent.contract import Contract, Stream, load_contract
 from mailinfra_agent.shaping.actions import Action, ActuatorError
 from tests.agent.test_contract import contracts
+
+if TYPE_CHECKING:
+    from tests.agent.test_shaping_postfix_actuator import Instance
 
 IP = '198.51.100.10'
 OTHER_STREAM_IP = '198.51.100.30'
@@ -128,3 +134,19 @@ class RecordingActuator:
             self.touched.discard(stream.name)
             return True
         return False
+
+
+@contextmanager
+def postfix_instance() -> Iterator[Instance]:
+    """A running Postfix instance of the Postfix actuator tests (``tests/agent/test_shaping_postfix_actuator.py``)
+    under a fresh directory (mode 0755: the postfix user reads its files), removed afterwards. The ``postfix``
+    fixture of the shaping tests that run Postfix (a fixture imported from here would shadow its parameters)."""
+    from tests.agent.test_shaping_postfix_actuator import running_instance  # that module imports this one
+
+    public = Path(tempfile.mkdtemp(prefix='mailinfra-shaping-test-'))
+    public.chmod(0o755)
+    try:
+        with running_instance(public) as started:
+            yield started
+    finally:
+        shutil.rmtree(public, ignore_errors=True)

@@ -7,6 +7,7 @@ the test keeps in its temporary directory; no daemon is started).
 
 from __future__ import annotations
 
+import fcntl
 import io
 import json
 import os
@@ -21,7 +22,15 @@ from pathlib import Path
 import pytest
 
 from mailinfra_agent.cli import main as agent
-from mailinfra_agent.postfix.staged_check import RESTART, check, install, problems_of, stage, warnings
+from mailinfra_agent.postfix.staged_check import (
+    RESTART,
+    check,
+    install,
+    lock_path,
+    problems_of,
+    stage,
+    warnings,
+)
 
 
 class FakePostfix:
@@ -177,6 +186,31 @@ def test_install_replaces_only_changed_files(tmp_path: Path, capsys: pytest.Capt
     assert stat.S_IMODE((live / 'main.cf').stat().st_mode) == 0o644
     assert (live / 'master.cf').stat().st_ino == before
     assert not list(live.glob('.mailinfra-*'))
+
+
+def test_install_waits_for_the_shaping_lock_and_needs_none_without_the_shaping_directory(tmp_path: Path) -> None:
+    staged, live, shaping = tmp_path / 'staged', tmp_path / 'postfix-marketing', tmp_path / 'shaping'
+    staged.mkdir()
+    live.mkdir()
+    (staged / 'main.cf').write_text('new\n')
+    (live / 'main.cf').write_text('old\n')
+    # No shaping directory (no shaping service on the host): installed as before, no lock file made.
+    assert install(str(staged), str(live), ['main.cf'], lock_directory=str(shaping)) == 0
+    assert (live / 'main.cf').read_text() == 'new\n'
+    assert not shaping.exists()
+    (live / 'main.cf').write_text('old\n')
+    shaping.mkdir()
+    with open(lock_path(str(shaping), 'postfix-marketing'), 'a') as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # a convergence of the instance runs
+        with pytest.raises(TimeoutError, match=r'shaping/postfix-marketing\.lock still locked after 0 s'):
+            install(str(staged), str(live), ['main.cf'], lock_directory=str(shaping), wait=0)
+        assert (live / 'main.cf').read_text() == 'old\n'
+        # Another instance's lock is not this one's.
+        other = tmp_path / 'postfix-transactional'
+        other.mkdir()
+        assert install(str(staged), str(other), ['main.cf'], lock_directory=str(shaping), wait=0) == 0
+    assert install(str(staged), str(live), ['main.cf'], lock_directory=str(shaping), wait=0) == 0
+    assert (live / 'main.cf').read_text() == 'new\n'
 
 
 def test_the_agent_command(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:

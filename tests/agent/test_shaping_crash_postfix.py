@@ -15,10 +15,8 @@ from __future__ import annotations
 import itertools
 import os
 import re
-import shutil
 import signal
 import subprocess
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -32,14 +30,13 @@ from mailinfra_agent.shaping.engine import Engine
 from mailinfra_agent.shaping.postfix_actuator import PostfixActuator
 from mailinfra_agent.shaping.service import Service
 from mailinfra_agent.store import connect
-from tests.agent.shaping_fixtures import append, stamp
+from tests.agent.shaping_fixtures import append, postfix_instance, stamp
 from tests.agent.test_shaping_postfix_actuator import (
     IPS,
     KEYS,
     Instance,
     action,
     log_problems,
-    running_instance,
     settings,
 )
 from tests.agent.test_shaping_service_postfix import shaping_contract
@@ -47,13 +44,8 @@ from tests.agent.test_shaping_service_postfix import shaping_contract
 
 @pytest.fixture
 def postfix() -> Iterator[Instance]:
-    public = Path(tempfile.mkdtemp(prefix='mailinfra-shaping-crash-test-'))
-    public.chmod(0o755)
-    try:
-        with running_instance(public) as started:
-            yield started
-    finally:
-        shutil.rmtree(public, ignore_errors=True)
+    with postfix_instance() as started:
+        yield started
 
 
 DESIRED = [

@@ -123,6 +123,30 @@ def test_a_storm_from_transports_the_contract_does_not_know_is_counted_not_acted
     assert 'an ISP the stream does not know' in warnings[-1]
 
 
+def test_an_isp_the_stream_lacks_is_ignored_from_a_transport_name_only_not_from_the_recipients_domain(
+    tmp_path: Path, db: Database
+) -> None:
+    """Mail to Yahoo on the default transport of a stream without Yahoo rules falls under the default ISP's rules
+    (and backs off); a transport ``out_<ip>__aol`` (an ISP the contract does not know, e.g. renamed since the role
+    rendered it) is foreign: counted, not acted on."""
+
+    def without_yahoo(data: dict[str, Any]) -> None:
+        stream = next(item for item in data['streams'] if item['name'] == STREAM)
+        stream['isps'] = [isp for isp in stream['isps'] if isp['isp'] != 'yahoo']
+
+    engine = Engine(_contract(tmp_path, without_yahoo), use_warmup=False)
+    reply = '421 4.7.0 [TS03] temporarily deferred'
+    foreign = [delivery(NOW - 5, isp='yahoo', reply=reply, dsn='4.7.0').replace('__yahoo/', '__aol/')] * 20
+    _observe(engine, db, *foreign)
+    assert _active(db) == []
+    assert engine.ignored == {(STREAM, IP, 'aol'): 20}
+    default = delivery(NOW - 4, isp='*', reply=reply, dsn='4.7.0').replace('@example.org>', '@yahoo.com>')
+    assert _events(engine.contract, default)[0].isp == 'yahoo'  # from the domain
+    _observe(engine, db, *[default] * 20)
+    assert _active(db) == [(STREAM, IP, '*', 'backoff', False)]
+    assert engine.ignored.total() == 20
+
+
 def test_first_match_wins_and_unmatched_lines_do_nothing(tmp_path: Path, db: Database) -> None:
     engine = Engine(_contract(tmp_path), use_warmup=False)
     _observe(engine, db, delivery(NOW - 5, isp='yahoo', reply=YAHOO_TSS04, dsn='4.7.0'))

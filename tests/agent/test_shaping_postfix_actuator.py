@@ -15,7 +15,6 @@ import re
 import shutil
 import smtplib
 import subprocess
-import tempfile
 import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
@@ -27,11 +26,12 @@ from typing import Any
 import pytest
 
 from mailinfra_agent.contract import Contract, Stream, load_contract
-from mailinfra_agent.postfix.staged_check import run
+from mailinfra_agent.postfix.staged_check import install, run
 from mailinfra_agent.postfix.trial import free_port
 from mailinfra_agent.shaping.actions import Action, ActuatorError
 from mailinfra_agent.shaping.postfix_actuator import Plan, PostfixActuator, Topology, plan, rate_delay
 from tests.agent.postfix_dsn import wait_stopped
+from tests.agent.shaping_fixtures import postfix_instance
 
 GOLDEN = Path(__file__).resolve().parents[1] / 'golden' / 'newsletter-publisher' / 'mta' / 'mx2' / 'etc'
 UNTIL = 2_000_000_000.0
@@ -395,13 +395,8 @@ def running_instance(public: Path) -> Iterator[Instance]:
 
 @pytest.fixture
 def instance() -> Iterator[Instance]:
-    public = Path(tempfile.mkdtemp(prefix='mailinfra-shaping-test-'))
-    public.chmod(0o755)
-    try:
-        with running_instance(public) as started:
-            yield started
-    finally:
-        shutil.rmtree(public, ignore_errors=True)
+    with postfix_instance() as started:
+        yield started
 
 
 def log_problems(instance: Instance) -> list[str]:
@@ -440,8 +435,8 @@ def test_backoff_changes_that_transport_only_and_the_undo_restores_the_files(ins
     assert instance.files() == rendered
     assert [path.name for path in instance.config.iterdir() if path.name.startswith('.')] == []
     state = json.loads((instance.root / 'state' / 'postfix-marketing.json').read_text())
-    empty = {'applied': {}, 'baseline': {}, 'ours': []}
-    assert state == {'main.cf': empty, 'transport_ip_isp': empty, 'reload_pending': False}
+    empty = {'applied': {}, 'baseline': {}, 'ours': [], 'reload_pending': False}
+    assert state == {'main.cf': empty, 'transport_ip_isp': empty}
     # The reloads went through: mail still flows, nothing logged a problem.
     instance.wait_received(instance.send('gmail.example', 2))
     assert log_problems(instance) == []
@@ -690,3 +685,182 @@ def test_an_edit_postconf_warns_about_is_refused_and_known_warnings_are_not_ours
     assert {path.name: path.read_bytes() for path in config.iterdir() if path.is_file()} == rendered
     # The warning postconf already had does not block other changes.
     assert actuator.converge(contract.streams[0], [action(A, 'gmail', 'backoff')])
+
+
+def test_killed_before_the_held_mail_is_rescheduled_the_restart_reschedules_it(tmp_path: Path) -> None:
+    """The reload-pending mark goes only after ``postqueue -i``: a kill before it leaves the work to the restart."""
+    needs_postfix()
+    config = tmp_path / 'postfix-marketing'
+    shutil.copytree(GOLDEN / 'postfix-marketing', config)
+    contract = golden_contract()
+    commands: list[str] = []
+
+    def running(argv: Sequence[str]) -> subprocess.CompletedProcess[str]:
+        """The instance runs and reloads (faked); postqueue is recorded."""
+        commands.append(' '.join(argv))
+        if argv[0] == 'postfix' or argv[0] == 'postqueue':
+            return subprocess.CompletedProcess(list(argv), 0, '', '')
+        return run(argv)
+
+    def killed_at_postqueue(argv: Sequence[str]) -> subprocess.CompletedProcess[str]:
+        if argv[0] == 'postqueue':
+            raise KeyboardInterrupt  # the service is killed before it lists the queue
+        return running(argv)
+
+    def actuator(runner: Any) -> PostfixActuator:
+        return PostfixActuator(
+            contract,
+            state_directory=str(tmp_path / 'state'),
+            config_directory=lambda stream: str(config),
+            runner=runner,
+            checker=lambda directory: (0, ''),
+        )
+
+    actuator(running).converge(contract.streams[0], [action(A, 'gmail', 'cap')])
+    with pytest.raises(KeyboardInterrupt):
+        actuator(killed_at_postqueue).converge(contract.streams[0], [])
+    commands.clear()
+    changes = actuator(running).converge(contract.streams[0], [])
+    assert changes == ['reloaded postfix-marketing (a change had not been reloaded)']
+    assert f'postqueue -c {config} -j' in commands
+    commands.clear()
+    assert actuator(running).converge(contract.streams[0], []) == []  # once
+    assert not [command for command in commands if command.startswith(('postqueue', 'postfix'))]
+
+
+def test_only_the_installers_old_temporary_files_are_leftovers_not_an_editors(tmp_path: Path) -> None:
+    needs_postfix()
+    config = tmp_path / 'postfix-marketing'
+    shutil.copytree(GOLDEN / 'postfix-marketing', config)
+    (tmp_path / 'state').mkdir()
+    names = ['.main.cf.swp', '.main.cf.un~', '.transport_ip_isp.swx', '.main.cf.k2x_9q0z', '.transport_ip_isp.abcd1234']
+    for name in names:
+        (config / name).write_text('x\n')
+    (tmp_path / 'state' / '.postfix-marketing.json.swp').write_text('x\n')
+    (tmp_path / 'state' / '.postfix-marketing.json.a1b2c3d4').write_text('x\n')
+    actuator = PostfixActuator(
+        golden_contract(),
+        state_directory=str(tmp_path / 'state'),
+        config_directory=lambda stream: str(config),
+        runner=failing('status'),
+        checker=lambda directory: (0, ''),
+        stale=0,
+    )
+    assert actuator.converge(golden_contract().streams[0], []) == []
+    assert sorted(path.name for path in config.iterdir() if path.name.startswith('.')) == names[:3]
+    left = sorted(path.name for path in (tmp_path / 'state').iterdir() if path.name.startswith('.'))
+    assert left == ['.postfix-marketing.json.swp']
+
+
+def test_the_state_file_stays_readable_by_the_agent_before_the_reload_mark(tmp_path: Path) -> None:
+    """That agent read every top-level key as a file's entry (``ours``, ``baseline``): rolled back to it, a
+    top-level mark would make every convergence fail. Its state files, and session 13's, load here."""
+    needs_postfix()
+    config = tmp_path / 'postfix-marketing'
+    shutil.copytree(GOLDEN / 'postfix-marketing', config)
+    contract = golden_contract()
+    path = tmp_path / 'state' / 'postfix-marketing.json'
+
+    def crash(directory: str) -> tuple[int, str]:
+        raise KeyboardInterrupt  # killed after the install, before the reload: the mark is set
+
+    def actuator(**kwargs: Any) -> PostfixActuator:
+        return PostfixActuator(
+            contract, state_directory=str(tmp_path / 'state'), config_directory=lambda stream: str(config), **kwargs
+        )
+
+    with pytest.raises(KeyboardInterrupt):
+        actuator(checker=crash).converge(contract.streams[0], [action(A, 'gmail', 'backoff')])
+    for pending in (True, False):
+        state = json.loads(path.read_text())
+        assert set(state) == {'main.cf', 'transport_ip_isp'}
+        for entry in state.values():  # what the old reader takes from an entry
+            assert isinstance(entry['ours'], list) and isinstance(entry['baseline'], dict)
+            assert entry['reload_pending'] is pending
+        assert actuator()._load('postfix-marketing')[1] is pending
+        if pending:  # the restart checks and reloads (a stopped instance: no reload), and the mark goes
+            actuator(checker=lambda directory: (0, ''), runner=failing('status')).converge(
+                contract.streams[0], [action(A, 'gmail', 'backoff')]
+            )
+
+    # The old format (no "applied", no mark) and session 13's (a top-level mark) load.
+    old = {name: {key: entry[key] for key in ('ours', 'baseline')} for name, entry in state.items()}
+    for data, pending in ((old, False), ({**old, 'reload_pending': True}, True)):
+        path.write_text(json.dumps(data))
+        loaded, mark = actuator()._load('postfix-marketing')
+        assert (sorted(loaded), mark) == (['main.cf', 'transport_ip_isp'], pending)
+        assert loaded['main.cf'].baseline == state['main.cf']['baseline']
+    path.write_text(json.dumps(old))
+    assert actuator(checker=lambda directory: (0, ''), runner=failing('status')).converge(contract.streams[0], []) != []
+    assert {name: (config / name).read_bytes() for name in ('main.cf', 'transport_ip_isp')} == {
+        name: (GOLDEN / 'postfix-marketing' / name).read_bytes() for name in ('main.cf', 'transport_ip_isp')
+    }
+
+
+def test_the_roles_install_waits_while_a_convergence_holds_the_instances_lock(tmp_path: Path) -> None:
+    """``postfix-check install`` (the role) takes the actuator's lock: it cannot land between the actuator's last
+    read of the files and its renames, where the actuator would replace it by a file made from the old one."""
+    needs_postfix()
+    config = tmp_path / 'postfix-marketing'
+    shutil.copytree(GOLDEN / 'postfix-marketing', config)
+    staged = tmp_path / 'staged'
+    staged.mkdir()
+    rerendered = (config / 'main.cf').read_text() + '# rendered again\n'
+    (staged / 'main.cf').write_text(rerendered)
+    contract = golden_contract()
+    state = tmp_path / 'state'
+    refused: list[str] = []
+
+    def role_installs_meanwhile(argv: Sequence[str]) -> subprocess.CompletedProcess[str]:
+        if argv[-1] == '-n' and argv[2] != str(config):  # the actuator checks its staged copy
+            try:
+                install(str(staged), str(config), ['main.cf'], lock_directory=str(state), wait=0)
+            except TimeoutError as error:
+                refused.append(str(error))
+        return failing('status')(argv)
+
+    actuator = PostfixActuator(
+        contract,
+        state_directory=str(state),
+        config_directory=lambda stream: str(config),
+        runner=role_installs_meanwhile,
+        checker=lambda directory: (0, ''),
+    )
+    changes = actuator.converge(contract.streams[0], [action(A, 'gmail', 'backoff')])
+    assert changes[-1] == 'postfix-marketing is not running: the change takes effect when it starts'
+    assert len(refused) == 1 and 'postfix-marketing.lock still locked' in refused[0]
+    # Once the convergence is done, the install goes through, and the next round builds on the role's file.
+    assert install(str(staged), str(config), ['main.cf'], lock_directory=str(state), wait=0) == 0
+    assert (config / 'main.cf').read_text() == rerendered
+
+
+def test_the_roles_render_with_exactly_the_value_an_action_set_is_the_baseline(tmp_path: Path) -> None:
+    """The role renders a transport's concurrency limit as 1, the value the active back-off set: the file it staged
+    and installed is the baseline, all of it, and the 1 stays when the action ends (not the old 4)."""
+    needs_postfix()
+    config, staging = tmp_path / 'postfix-marketing', tmp_path / 'staging'
+    shutil.copytree(GOLDEN / 'postfix-marketing', config)
+    shutil.copytree(GOLDEN / 'postfix-marketing', staging / 'postfix-marketing')
+    contract = golden_contract()
+    actuator = PostfixActuator(
+        contract,
+        state_directory=str(tmp_path / 'state'),
+        config_directory=lambda stream: str(config),
+        runner=failing('status'),
+        checker=lambda directory: (0, ''),
+        staging_directory=str(staging),
+    )
+    name = f'out_{A.replace(".", "_")}__gmail_destination_concurrency_limit'
+    desired = [action(A, 'gmail', 'backoff')]
+    assert f'main.cf: {name}: 4 -> 1' in actuator.converge(contract.streams[0], desired)
+    # The role renders the limit as 1, stages the file and installs it (postfix-check stage / install).
+    text = (GOLDEN / 'postfix-marketing' / 'main.cf').read_text()
+    rerendered = re.sub(rf'(?m)^{name} = 4$', f'{name} = 1', text)
+    assert rerendered != text
+    (staging / 'postfix-marketing' / 'main.cf').write_text(rerendered)
+    install(str(staging / 'postfix-marketing'), str(config), ['main.cf'], lock_directory=str(tmp_path / 'state'))
+    assert (config / 'main.cf').read_text() == rerendered
+    actuator.converge(contract.streams[0], desired)  # the back-off's rate delay goes back on top
+    assert (config / 'main.cf').read_text() != rerendered
+    actuator.converge(contract.streams[0], [])
+    assert (config / 'main.cf').read_text() == rerendered

@@ -12,6 +12,7 @@ import pytest
 
 from mailinfra_agent.contract import Contract
 from mailinfra_agent.feedback import postfix_log
+from mailinfra_agent.shaping import service as service_module
 from mailinfra_agent.shaping import state
 from mailinfra_agent.shaping.engine import Engine
 from mailinfra_agent.shaping.service import Service, stream_logs
@@ -212,4 +213,44 @@ def test_a_service_running_for_days_dates_new_lines_right(tmp_path: Path, monkey
     append(log, delivery(NOW - 10))
     # Dated from a three-day-old reference, the line would fall a year back and its action be long over.
     assert [c.event for c in service.step().changes] == ['applied']
+    service.close()
+
+
+def test_a_batch_read_again_after_a_store_failure_counts_its_foreign_lines_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shaped, log = _setup(tmp_path)
+    service = _service(shaped, RecordingActuator())
+    append(log, delivery(NOW - 10, ip='10.0.0.1'), delivery(NOW - 9, ip='10.0.0.2'))  # not the stream's IPs
+    real = service_module.save_checkpoint
+    failures = [RuntimeError('the store went away')]
+
+    def save_once_failing(*args: Any) -> None:
+        if failures and args[2].endswith(log.name):  # (db, host, source, ...): the log with the lines
+            raise failures.pop()
+        real(*args)
+
+    monkeypatch.setattr(service_module, 'save_checkpoint', save_once_failing)
+    with pytest.raises(RuntimeError, match='the store went away'):
+        service.step()  # rolled back: the batch is read again
+    report = service.step()
+    assert (report.lines, report.problems) == (2, 2)
+    assert service.engine.ignored.total() == 2
+    service.close()
+
+
+def test_oversized_lines_are_all_counted_and_logged_once_per_file(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    shaped, log = _setup(tmp_path)
+    service = _service(shaped, RecordingActuator())
+    huge = delivery(NOW - 10, reply='421 4.7.0 ' + 'x' * 70_000)
+    append(log, huge, huge, delivery(NOW - 9, isp='yahoo', reply='250 ok', status='sent'))
+    with caplog.at_level(logging.WARNING):
+        first = service.step()
+        append(log, huge)
+        second = service.step()
+    assert (first.problems, second.problems) == (2, 1)
+    warned = [record.getMessage() for record in caplog.records if '64 KiB' in record.getMessage()]
+    assert warned == [f'{log}:1: line longer than 64 KiB skipped (logged once per file; all are counted)']
     service.close()

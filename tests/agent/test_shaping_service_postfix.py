@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import shutil
 import subprocess
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,19 +25,14 @@ from mailinfra_agent.shaping.engine import Engine
 from mailinfra_agent.shaping.postfix_actuator import PostfixActuator
 from mailinfra_agent.shaping.service import Service
 from mailinfra_agent.store import connect, connect_sqlite
-from tests.agent.shaping_fixtures import append, stamp
-from tests.agent.test_shaping_postfix_actuator import GOLDEN, IPS, KEYS, Instance, log_problems, running_instance
+from tests.agent.shaping_fixtures import append, postfix_instance, stamp
+from tests.agent.test_shaping_postfix_actuator import GOLDEN, IPS, KEYS, Instance, log_problems
 
 
 @pytest.fixture
 def postfix() -> Iterator[Instance]:
-    public = Path(tempfile.mkdtemp(prefix='mailinfra-shaping-service-test-'))
-    public.chmod(0o755)
-    try:
-        with running_instance(public) as started:
-            yield started
-    finally:
-        shutil.rmtree(public, ignore_errors=True)
+    with postfix_instance() as started:
+        yield started
 
 
 RULE = {

@@ -18,12 +18,17 @@ that exists (a reload does not apply them: the instance needs a restart), else 0
 of a failed ``postfix check`` only to a terminal, so it runs on a pseudo-terminal.
 
 ``install STAGED LIVE FILE...`` copies the named files whose content differs from STAGED to LIVE (mode 0644,
-atomic rename) and prints one line per file it replaced. ``stage STAGING`` writes the files of a JSON object
+atomic rename) and prints one line per file it replaced. It holds the shaping service's lock of the instance
+(``/var/lib/mailinfra/shaping/<basename of LIVE>.lock``, waiting up to two minutes) while it reads and replaces
+the files, so that the service never installs a file it made from the version before; without that directory (no
+shaping service on the host) it takes no lock. ``stage STAGING`` writes the files of a JSON object
 (relative name -> text) read on stdin under STAGING the same way, directories 0700, and prints what it wrote.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import pty
 import re
@@ -31,18 +36,23 @@ import stat
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 from ..files import replace_file
 from . import parameters
 
 __all__ = [
+    'LOCK_WAIT',
     'RESTART',
+    'SHAPING_DIRECTORY',
     'check',
     'differs',
     'install',
+    'instance_lock',
     'listeners_change',
+    'lock_path',
     'postfix_check',
     'problems_of',
     'stage',
@@ -56,6 +66,11 @@ TOLERATED = re.compile(r'overriding earlier entry')
 TABLE = re.compile(r'\b(texthash|pcre|regexp|cidr):(/[^\s,}]+)')
 RESTART = 3
 """Exit code of ``check``: the staged configuration passed, but the instance needs a restart, not a reload."""
+
+SHAPING_DIRECTORY = '/var/lib/mailinfra/shaping'
+"""The shaping service's state directory; ``<instance>.lock`` there serialises every writer of the instance's files."""
+LOCK_WAIT = 120.0
+"""Seconds ``install`` waits for the shaping service's lock (a convergence takes about a second)."""
 
 Runner = Callable[[Sequence[str]], 'subprocess.CompletedProcess[str]']
 """Runs a command and returns its exit code and captured output (injected by the tests)."""
@@ -216,15 +231,46 @@ def differs(staged: str, live: str, files: Sequence[str]) -> bool:
     return not all(_same(os.path.join(staged, name), os.path.join(live, name)) for name in names)
 
 
-def install(staged: str, live: str, files: Sequence[str]) -> int:
-    """Copy each named file that differs from ``staged`` into ``live`` atomically; print the replaced paths."""
-    for name in files:
-        source, target = os.path.join(staged, name), os.path.join(live, name)
-        if _same(source, target):
-            continue
-        os.makedirs(os.path.dirname(target), exist_ok=True)
-        replace_file(target, Path(source).read_bytes(), mode=0o644)
-        print(target)
+def lock_path(directory: str, instance: str) -> str:
+    """The lock file of ``instance`` (``postfix-marketing``) in the shaping state ``directory``."""
+    return os.path.join(directory, f'{instance}.lock')
+
+
+@contextlib.contextmanager
+def instance_lock(live: str, *, directory: str = SHAPING_DIRECTORY, wait: float = LOCK_WAIT) -> Iterator[None]:
+    """Hold the shaping service's lock of the instance configured in ``live`` (``/etc/<instance>``) for up to
+    ``wait`` seconds (else :class:`TimeoutError`); no lock when ``directory`` does not exist."""
+    if not os.path.isdir(directory):
+        yield
+        return
+    path = lock_path(directory, os.path.basename(os.path.normpath(live)))
+    with open(path, 'a') as lock:
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    message = f'{path} still locked after {wait:g} s (a shaping convergence); nothing installed'
+                    raise TimeoutError(message) from None
+                time.sleep(0.05)
+        yield  # closing the file releases the lock
+
+
+def install(
+    staged: str, live: str, files: Sequence[str], *, lock_directory: str = SHAPING_DIRECTORY, wait: float = LOCK_WAIT
+) -> int:
+    """Copy each named file that differs from ``staged`` into ``live`` atomically, under the instance's shaping
+    lock (:func:`instance_lock`); print the replaced paths."""
+    with instance_lock(live, directory=lock_directory, wait=wait):
+        for name in files:
+            source, target = os.path.join(staged, name), os.path.join(live, name)
+            if _same(source, target):
+                continue
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            replace_file(target, Path(source).read_bytes(), mode=0o644)
+            print(target)
     return 0
 
 

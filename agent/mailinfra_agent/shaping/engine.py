@@ -26,6 +26,8 @@ from typing import Protocol
 
 from ..contract import DEFAULT_ISP, Contract
 from ..feedback.events import Event
+from ..feedback.postfix_log import IspMatcher
+from ..ingest.service import isp_domains
 from ..store import Database
 from . import state, warmup
 from .actions import Action, ActionKind
@@ -139,6 +141,7 @@ class Engine:
             for name in self.streams
         }
         self._isps = {stream.name: {isp.isp for isp in stream.isps} for stream in contract.streams}
+        self._isp_of_domain = IspMatcher(isp_domains(contract))
         self.ignored: Counter[tuple[str, str, str | None]] = Counter()
         """Matching lines skipped per (stream, sending IP, ISP) of a transport the contract does not know."""
         self._caps_of: CapsFunction | None = caps if caps is not None else (_warmup_caps if use_warmup else None)
@@ -178,7 +181,7 @@ class Engine:
             rule = self.rules.match(stream, isp, subject)
             if rule is None:
                 continue
-            if ip not in self._ips[stream] or (event.isp is not None and event.isp not in self._isps[stream]):
+            if ip not in self._ips[stream] or self._foreign_transport(stream, event):
                 self._ignore(stream, ip, event.isp, rule)
                 continue
             if not state.add_match(db, self.host, event.key, stream, ip, isp, rule.id, event.time):
@@ -188,6 +191,15 @@ class Engine:
         if delivered:
             state.add_deliveries(db, self.host, delivered.items())
         return changes
+
+    def _foreign_transport(self, stream: str, event: Event) -> bool:
+        """Whether the event's ISP is one the stream does not know, taken from a transport's name
+        (``out_<ip>__<isp>``). From the recipient's domain (the default transport ``out_<ip>``) it is not: the
+        default ISP's rules apply, as to any domain the stream has no rules for."""
+        isp = event.isp
+        if isp is None or isp in self._isps[stream]:
+            return False
+        return isp != self._isp_of_domain(event.recipient.rpartition('@')[2])
 
     def _ignore(self, stream: str, ip: str, isp: str | None, rule: CompiledRule) -> None:
         key = (stream, ip, isp)

@@ -19,9 +19,11 @@ An action the instance has no transport for (an IP that is not the stream's, an 
 which shares ``out_<ip>`` with every other domain) is skipped with a warning in the log, never guessed.
 
 The rendered values are the baseline: the actuator keeps the baseline of every value it changed, and the value
-it set, in a state file and puts the baseline back byte for byte when no action needs the change any more. In a
-file that is no longer the one the actuator wrote (the role rendered it again, an operator edited it), a value
-still as the actuator set it stays the actuator's, and any other value is the new baseline. main.cf is edited
+it set, in a state file and puts the baseline back byte for byte when no action needs the change any more. A file
+that is no longer the one the actuator wrote and is byte for byte the role's rendered one (in the role's staging
+directory, ``/var/lib/mailinfra/postfix-staging/<instance>/``) is the new baseline, all of it. In one an operator
+edited, a value still as the actuator set it stays the actuator's, and any other value is the new baseline.
+main.cf is edited
 with ``postconf -e`` / ``-X`` on a copy (parameters it did not have are appended in name order: postconf's own
 order is random), transport_ip_isp is rewritten line by line; both are installed by atomic rename, then
 ``postfix -c DIR check`` runs and ``postfix -c DIR reload`` follows (only when the instance runs). Files that
@@ -33,9 +35,9 @@ scheduled for delivery with ``postqueue -i`` instead of waiting for their next r
 
 Killed at any point (SIGKILL), the next convergence finishes the job: the state file is saved before the files
 are installed and names both versions as the actuator's, with a mark that the instance still needs a check and a
-reload; the mark goes only after the reload. Temporary files a killed process left (its staging directory, a
-state file or an instance file not yet renamed into place) are removed under the instance's lock (``flock``: a
-dead process holds none).
+reload; the mark goes only after the reload and the ``postqueue -i`` of the held mail. Temporary files a killed
+process left (its staging directory, a state file or an instance file not yet renamed into place) are removed under
+the instance's lock (``flock``: a dead process holds none).
 """
 
 from __future__ import annotations
@@ -56,16 +58,27 @@ from dataclasses import dataclass, field
 
 from ..contract import DEFAULT_ISP, Contract, Stream
 from ..files import replace_file
-from ..postfix.staged_check import Runner, TerminalRunner, postfix_check, run, warnings
+from ..postfix.staged_check import (
+    SHAPING_DIRECTORY,
+    Runner,
+    TerminalRunner,
+    lock_path,
+    postfix_check,
+    run,
+    warnings,
+)
 from .actions import Action, ActuatorError
 
 __all__ = ['DEFAULT_STATE_DIRECTORY', 'Plan', 'PostfixActuator', 'Topology', 'plan', 'rate_delay']
 
 LOG = logging.getLogger(__name__)
 
-DEFAULT_STATE_DIRECTORY = '/var/lib/mailinfra/shaping'
-"""Where the baseline of each instance's changed values is kept (``<instance>.json``)."""
+DEFAULT_STATE_DIRECTORY = SHAPING_DIRECTORY
+"""Where the baseline of each instance's changed values is kept (``<instance>.json``), and the instance's lock
+(``<instance>.lock``, which the role's ``postfix-check install`` takes too)."""
 
+DEFAULT_STAGING_DIRECTORY = '/var/lib/mailinfra/postfix-staging'
+"""The postfix role's ``postfix__staging_directory`` (its default): the rendered files, ``<instance>/main.cf``."""
 MAIN_CF = 'main.cf'
 IP_ISP_TABLE = 'transport_ip_isp'
 FAILED_COHORT_LIMIT = '10'
@@ -76,7 +89,8 @@ HELD = 'deferred transport'
 STALE = 600.0
 """Seconds after which a temporary file of main.cf or transport_ip_isp is no write in progress but a leftover."""
 PENDING = 'reload_pending'
-"""The state file's mark: files were (or are being) installed and the instance has not been reloaded since."""
+"""The state file's mark, in each file's entry: files were (or are being) installed and the instance has not been
+reloaded since. Not a key of its own: the agent before it read every top-level key as a file's entry."""
 _RANDMAP = re.compile(r'randmap:\{([^{}]*)\}')
 _TIME = re.compile(r'(\d+)([smhdw]?)')
 _UNITS = {'': 1, 's': 1, 'm': 60, 'h': 3600, 'd': 86400, 'w': 604800}
@@ -284,6 +298,12 @@ def _backdate(path: str) -> None:
     os.utime(path, (past, past))
 
 
+def _temporary_of(*names: str) -> re.Pattern[str]:
+    """The names of :func:`~mailinfra_agent.files.replace_file`'s temporary files of ``names`` (mkstemp's
+    ``.<name>.`` and eight random characters), not an editor's ``.main.cf.swp`` or ``.main.cf.un~``."""
+    return re.compile(rf'\.({"|".join(map(re.escape, names))})\.[a-z0-9_]{{8}}')
+
+
 def _write_atomically(path: str, data: bytes, like: str | None = None) -> None:
     """Replace ``path`` by ``data`` with one rename, keeping the mode and owner of ``like`` (or of ``path``)."""
     replace_file(path, data, like=like, before_rename=_backdate)
@@ -326,6 +346,7 @@ class PostfixActuator:
         checker: TerminalRunner = postfix_check,
         reschedule_limit: int = 1000,
         stale: float = STALE,
+        staging_directory: str | None = DEFAULT_STAGING_DIRECTORY,
     ) -> None:
         self.contract = contract
         self.state_directory = state_directory
@@ -336,6 +357,8 @@ class PostfixActuator:
         """Held messages rescheduled at once when a deferral ends (one ``postqueue -i`` each); the rest wait."""
         self.stale = stale
         """Age in seconds of a leftover temporary file of main.cf or transport_ip_isp that is removed."""
+        self.staging_directory = staging_directory
+        """Where the postfix role stages each instance's rendered files (``<instance>/main.cf``); None: nowhere."""
         self._seen: dict[str, tuple[tuple[int, ...] | None, ...]] = {}
         """Instance -> the files' identity (inode, size, times) when this actuator last converged it."""
 
@@ -343,7 +366,7 @@ class PostfixActuator:
     def converge(self, stream: Stream, desired: Sequence[Action]) -> Sequence[str]:
         directory = self.config_directory(stream)
         os.makedirs(self.state_directory, mode=0o750, exist_ok=True)
-        with open(os.path.join(self.state_directory, f'{stream.instance}.lock'), 'a') as lock:
+        with open(lock_path(self.state_directory, stream.instance), 'a') as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             self._remove_leftovers(stream.instance, directory)
             self._seen.pop(stream.instance, None)
@@ -370,16 +393,17 @@ class PostfixActuator:
 
     def _remove_leftovers(self, instance: str, directory: str) -> None:
         """What a killed convergence of ``instance`` left: its staging directory, temporary files not renamed."""
+        state_file = _temporary_of(f'{instance}.json')
         for entry in os.scandir(self.state_directory):
             if entry.name.startswith(f'{instance}.staging-') and entry.is_dir(follow_symlinks=False):
                 shutil.rmtree(entry.path, ignore_errors=True)
-            elif entry.name.startswith(f'.{instance}.json.'):
+            elif state_file.fullmatch(entry.name):
                 os.unlink(entry.path)
         # The role's install writes the same names (postfix-check install): only an old one is a leftover.
-        prefixes = tuple(f'.{name}.' for name in (MAIN_CF, IP_ISP_TABLE))
+        ours = _temporary_of(MAIN_CF, IP_ISP_TABLE)
         with contextlib.suppress(FileNotFoundError):
             for entry in os.scandir(directory):
-                if entry.name.startswith(prefixes) and entry.is_file(follow_symlinks=False):
+                if ours.fullmatch(entry.name) and entry.is_file(follow_symlinks=False):
                     with contextlib.suppress(FileNotFoundError):
                         if time.time() - entry.stat(follow_symlinks=False).st_ctime >= self.stale:
                             os.unlink(entry.path)
@@ -398,6 +422,11 @@ class PostfixActuator:
         state, pending = self._load(stream.instance)
         main_state = state.setdefault(MAIN_CF, _Tracked())
         rows_state = state.setdefault(IP_ISP_TABLE, _Tracked())
+        for name, data, tracked in ((MAIN_CF, main_bytes, main_state), (IP_ISP_TABLE, table_bytes, rows_state)):
+            if data is not None and _digest(data) not in tracked.ours and self._rendered(stream, name) == data:
+                # The role's rendered file, installed since: every value of it is the baseline, also one equal
+                # to what an action set.
+                tracked.baseline, tracked.applied = {}, {}
         base_main = main_state.current_baseline(_digest(main_bytes), current_main)
         base_rows = rows_state.current_baseline(_digest(table_bytes or b''), current_rows)
 
@@ -433,8 +462,6 @@ class PostfixActuator:
 
         self._install(directory, main_bytes, new_main, table_bytes, new_table)
         reloaded = self._reload(directory, main_bytes, table_bytes)
-        self._remember(state, main_state, rows_state, base_main, base_rows, result, new_main, new_table)
-        self._save(stream.instance, state, False)
         changes.append(
             f'reloaded {stream.instance}'
             if reloaded
@@ -442,8 +469,19 @@ class PostfixActuator:
         )
         held = set(_items(current_main.get('defer_transports', '')))
         if reloaded and (pending or held - set(_items(result.main.get('defer_transports') or ''))):
-            changes += self._reschedule(directory)
+            changes += self._reschedule(directory)  # before the mark goes: killed here, the restart reschedules
+        self._remember(state, main_state, rows_state, base_main, base_rows, result, new_main, new_table)
+        self._save(stream.instance, state, False)
         return changes
+
+    def _rendered(self, stream: Stream, name: str) -> bytes | None:
+        """The role's rendered version of the instance's file ``name``, from its staging directory (None: none)."""
+        if self.staging_directory is None:
+            return None
+        try:
+            return _read(os.path.join(self.staging_directory, stream.instance, name))
+        except OSError:  # not readable (the role's staging directory is root's, mode 0700): no rendered version
+            return None
 
     # --- Postfix ------------------------------------------------------------------------------------------------
 
@@ -584,9 +622,11 @@ class PostfixActuator:
             return {}, False
         try:
             raw = json.loads(data)
-            pending = raw.pop(PENDING, False)
-            if not isinstance(pending, bool):
+            marks = [raw.pop(PENDING, False)]  # where the agent of session 13 put it
+            marks += [entry.get(PENDING, False) for entry in raw.values()]
+            if not all(isinstance(mark, bool) for mark in marks):
                 raise TypeError(f'{PENDING} is not true or false')
+            pending = any(marks)
             state = {
                 name: _Tracked(
                     list(entry['ours']),
@@ -604,11 +644,10 @@ class PostfixActuator:
 
     @staticmethod
     def _serialise(state: Mapping[str, _Tracked], pending: bool) -> bytes:
-        data: dict[str, object] = {
-            name: {'ours': entry.ours, 'baseline': entry.baseline, 'applied': entry.applied}
+        data = {
+            name: {'ours': entry.ours, 'baseline': entry.baseline, 'applied': entry.applied, PENDING: pending}
             for name, entry in sorted(state.items())
         }
-        data[PENDING] = pending
         return (json.dumps(data, indent=2, sort_keys=True) + '\n').encode()
 
     def _save(self, instance: str, state: Mapping[str, _Tracked], pending: bool) -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,6 +58,8 @@ class Source:
     stream: str
     follower: LogFollower = field(init=False)
     loaded: bool = False
+    oversized: int = 0
+    """Lines over 64 KiB skipped so far (the first is logged)."""
 
     def __post_init__(self) -> None:
         self.follower = LogFollower(self.path)
@@ -171,6 +174,7 @@ class Service:
             events.extend(record for record in records if isinstance(record, Event))
         host = self.contract.host.name
         point = batch.checkpoint
+        ignored = Counter(self.engine.ignored)  # put back if the batch is not stored: it is read again
         try:
             with db.transaction():
                 if db.dialect == 'postgresql':  # SQLite's BEGIN IMMEDIATE already serialises the writers
@@ -180,22 +184,27 @@ class Service:
                 stored = checkpoint(db, host, source.name)
                 if stored != follower.checkpoint:
                     raise _Moved(stored)
-                ignored = self.engine.ignored.total()
                 changes = self.engine.observe(db, events, self.clock())
-                ignored = self.engine.ignored.total() - ignored
                 save_checkpoint(db, host, source.name, point, int(self.clock()))
         except _Moved as moved:
             log.info('%s: another shaping process moved the checkpoint; reading on from there', source.path)
+            self.engine.ignored = ignored
             follower.rewind()
             follower.checkpoint = moved.checkpoint
             return
         except BaseException:
+            self.engine.ignored = ignored
             follower.rewind()
             raise
         follower.commit(batch)
-        for number in batch.oversized:  # ingest counts them too (problem "oversized")
-            log.warning('%s:%d: line longer than 64 KiB skipped', source.path, number)
-        report.problems += ignored + len(batch.oversized)
+        if batch.oversized and not source.oversized:  # ingest counts them too (problem "oversized")
+            log.warning(
+                '%s:%d: line longer than 64 KiB skipped (logged once per file; all are counted)',
+                source.path,
+                batch.oversized[0],
+            )
+        source.oversized += len(batch.oversized)
+        report.problems += self.engine.ignored.total() - ignored.total() + len(batch.oversized)
         report.lines += len(batch.lines)
         report.batches += 1
         for change in changes:
