@@ -814,7 +814,7 @@ def test_the_roles_install_waits_while_a_convergence_holds_the_instances_lock(tm
     def role_installs_meanwhile(argv: Sequence[str]) -> subprocess.CompletedProcess[str]:
         if argv[-1] == '-n' and argv[2] != str(config):  # the actuator checks its staged copy
             try:
-                install(str(staged), str(config), ['main.cf'], lock_directory=str(state), wait=0)
+                install(str(staged), str(config), ['main.cf'], lock_directory=str(state), wait=0, strict=True)
             except TimeoutError as error:
                 refused.append(str(error))
         return failing('status')(argv)

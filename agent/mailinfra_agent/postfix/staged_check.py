@@ -21,8 +21,9 @@ of a failed ``postfix check`` only to a terminal, so it runs on a pseudo-termina
 atomic rename) and prints one line per file it replaced. It holds the shaping service's lock of the instance
 (``/var/lib/mailinfra/shaping/<basename of LIVE>.lock``, waiting up to two minutes) while it reads and replaces
 the files, so that the service never installs a file it made from the version before; without that directory (no
-shaping service on the host) it takes no lock. ``stage STAGING`` writes the files of a JSON object
-(relative name -> text) read on stdin under STAGING the same way, directories 0700, and prints what it wrote.
+shaping service on the host) it takes no lock, and after the wait it installs without it, with a warning.
+``stage STAGING`` writes the files of a JSON object (relative name -> text) read on stdin under STAGING the same
+way, directories 0700, and prints what it wrote.
 """
 
 from __future__ import annotations
@@ -252,26 +253,48 @@ def instance_lock(live: str, *, directory: str = SHAPING_DIRECTORY, wait: float 
                 break
             except BlockingIOError:
                 if time.monotonic() >= deadline:
-                    message = f'{path} still locked after {wait:g} s (a shaping convergence); nothing installed'
+                    message = f'{path} still locked after {wait:g} s (a shaping convergence)'
                     raise TimeoutError(message) from None
                 time.sleep(0.05)
         yield  # closing the file releases the lock
 
 
 def install(
-    staged: str, live: str, files: Sequence[str], *, lock_directory: str = SHAPING_DIRECTORY, wait: float = LOCK_WAIT
+    staged: str,
+    live: str,
+    files: Sequence[str],
+    *,
+    lock_directory: str = SHAPING_DIRECTORY,
+    wait: float = LOCK_WAIT,
+    strict: bool = False,
 ) -> int:
     """Copy each named file that differs from ``staged`` into ``live`` atomically, under the instance's shaping
-    lock (:func:`instance_lock`); print the replaced paths."""
-    with instance_lock(live, directory=lock_directory, wait=wait):
-        for name in files:
-            source, target = os.path.join(staged, name), os.path.join(live, name)
-            if _same(source, target):
-                continue
-            os.makedirs(os.path.dirname(target), exist_ok=True)
-            replace_file(target, Path(source).read_bytes(), mode=0o644)
-            print(target)
+    lock (:func:`instance_lock`); print the replaced paths.
+
+    A lock still held after ``wait`` seconds raises TimeoutError when ``strict``; otherwise (the role) the files are
+    installed without it, with a warning on stderr. Failing would stop the play with other instances installed and
+    never reloaded, and a service that held the lock that long is past its renames (rescheduling held mail) or hung.
+    """
+    try:
+        with instance_lock(live, directory=lock_directory, wait=wait):
+            _install_files(staged, live, files)
+            return 0
+    except TimeoutError as error:
+        if strict:
+            raise
+        print(f'postfix-check install: warning: {error}; installing without it', file=sys.stderr)
+    _install_files(staged, live, files)
     return 0
+
+
+def _install_files(staged: str, live: str, files: Sequence[str]) -> None:
+    for name in files:
+        source, target = os.path.join(staged, name), os.path.join(live, name)
+        if _same(source, target):
+            continue
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        replace_file(target, Path(source).read_bytes(), mode=0o644)
+        print(target)
 
 
 def stage(staging: str, files: Mapping[str, str]) -> int:
