@@ -19,6 +19,7 @@ from mailinfra_agent.shaping.service import Service, stream_logs
 from mailinfra_agent.store import connect, connect_sqlite
 from tests.agent.conftest import Postgres
 from tests.agent.shaping_fixtures import (
+    GMAIL_428,
     IP,
     STREAM,
     RecordingActuator,
@@ -253,4 +254,20 @@ def test_oversized_lines_are_all_counted_and_logged_once_per_file(
     assert (first.problems, second.problems) == (2, 1)
     warned = [record.getMessage() for record in caplog.records if '64 KiB' in record.getMessage()]
     assert warned == [f'{log}:1: line longer than 64 KiB skipped (logged once per file; all are counted)']
+    service.close()
+
+
+def test_a_deferral_postfix_cut_at_2000_bytes_with_a_byte_not_utf8_still_acts(tmp_path: Path) -> None:
+    """Postfix cuts a log message at 2,000 bytes (a long reply loses its ')'); the cut is measured in the bytes it
+    wrote. The service decoded a line with U+FFFD for a bad byte and did not pass the bytes, so such a deferral was
+    'truncated' and no back-off followed."""
+    shaped, log = _setup(tmp_path)
+    actuator = RecordingActuator()
+    service = _service(shaped, actuator)
+    line = delivery(NOW - 10, reply=f'{GMAIL_428} caf\udce9 ' + 'x' * 3000).encode('utf-8', 'surrogateescape')
+    head, message = line.split(b']: ', 1)
+    with open(log, 'ab') as handle:
+        handle.write(head + b']: ' + message[:2000] + b'\n')  # the message as Postfix cut it: 2,000 bytes
+    report = service.run(follow=False)
+    assert (report.problems, [change.event for change in report.changes]) == (0, ['applied'])
     service.close()

@@ -167,7 +167,7 @@ class Service:
         for line in batch.lines:
             text = line.text.decode('utf-8', 'replace')
             try:
-                records = self._parser.parse_line(text, str(source.path), line.number)
+                records = self._parser.parse_line(text, str(source.path), line.number, line.text)
             except EventError:
                 report.problems += 1  # ingest counts and reports unreadable lines
                 continue
