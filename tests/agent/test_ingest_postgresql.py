@@ -249,3 +249,41 @@ def test_dsn_recipients_are_confirmed_and_complaints_resolved_in_postgresql(post
         ('dsn', LONG, other, 'marketing'),
     ]
     assert problems == {('mx1', 'pipe', 'recipient-not-ours'): 1}
+
+
+def test_dsn_look_ups_with_a_nul_do_not_stall_postgresql_ingest(postgres: Postgres, tmp_path: Path) -> None:
+    """A NUL in a DSN's recipient or returned Message-ID is looked up as it is stored (U+FFFD), not sent to
+    PostgreSQL as it is (refused: the store would seem away and Postfix would retry until the queue lifetime)."""
+    import json
+
+    from mailinfra_agent.store.events import problem_counts
+    from tests.agent.ingest_logs import contract_data
+    from tests.agent.postfix_dsn import TEST_KEYS
+    from tests.agent.test_ingest_messages import LONG, RETURN_PATH, _dsn
+
+    store = _database(postgres)
+    with connect(store) as db:
+        migrate(db)
+        insert_events(
+            db,
+            [Event('d1', 'delivery', 'sent', 1.0, 'a\x00b@r.test', 'log', 'transactional', 'Q1', sender=RETURN_PATH)],
+        )
+    key_file = tmp_path / 'signing-key'
+    key_file.write_bytes(TEST_KEYS[0] + b'\n')
+    key_file.chmod(0o600)
+    data = contract_data(_store_data(store), {})
+    data['suppression']['signing_key_file'] = str(key_file)
+    data['suppression']['old_signing_key_files'] = []
+    contract = tmp_path / 'agent.json'
+    contract.write_text(json.dumps(data), encoding='utf-8')
+    command = [sys.executable, '-m', 'mailinfra_agent', 'ingest', '--contract', str(contract), 'message']
+    for message in (_dsn(RETURN_PATH, 'a\x00b@r.test'), _dsn(RETURN_PATH, LONG, message_id='tx\x001@app.example')):
+        result = subprocess.run(
+            [*command, '--envelope-recipient', RETURN_PATH, '--store-wait', '2'], input=message, capture_output=True
+        )
+        assert result.returncode == 0, result.stderr
+    with connect(store) as db:
+        stored = [(e.kind, e.recipient) for e in events(db) if e.kind == 'dsn']
+        problems = problem_counts(db)
+    assert stored == [('dsn', 'a\ufffdb@r.test')]
+    assert problems == {('mx1', 'pipe', 'recipient-not-ours'): 1}

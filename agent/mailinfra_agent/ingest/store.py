@@ -30,7 +30,16 @@ from ..feedback.classify import Classifier
 from ..feedback.dsn import UnconfirmedRecipients
 from ..feedback.events import Event, event_key
 from ..store import Database, StoreError, migrate
-from ..store.events import EVENT_COLUMNS, MessageFields, Problem, add_problems, insert_events, messages, upsert_messages
+from ..store.events import (
+    EVENT_COLUMNS,
+    MessageFields,
+    Problem,
+    add_problems,
+    insert_events,
+    messages,
+    storable,
+    upsert_messages,
+)
 
 log = logging.getLogger(__name__)
 
@@ -362,7 +371,7 @@ class Writer:
         rows = db.execute(
             "SELECT recipient, stream, segment, campaign FROM feedback_events WHERE kind = 'delivery' "
             "AND message_id = ? AND recipient <> '' ORDER BY recipient",
-            (event.message_id,),
+            (storable(event.message_id),),  # as stored: PostgreSQL refuses a NUL (the store would seem away)
         )
         sent: dict[str, set[tuple[str | None, str | None, str | None]]] = {}
         for recipient, stream, segment, campaign in rows:
@@ -396,13 +405,16 @@ class Writer:
         deliveries (no index covers sender or recipient; one scan per DSN up to 200 recipients). A delivery without
         a sender takes its message record's (``feedback_messages``). An IDN domain matches in either form: the DSN
         parser writes an A-label, a Postfix log the domain as it was sent."""
-        sender = (claims[0].sender or '').lower()
-        wanted = {form: claim.recipient for claim in claims for form in (claim.recipient, _u_label(claim.recipient))}
+        # Every value as the store holds it (storable): PostgreSQL refuses a NUL, which would seem an outage.
+        sender = storable((claims[0].sender or '').lower())
+        wanted = {
+            storable(form): claim.recipient for claim in claims for form in (claim.recipient, _u_label(claim.recipient))
+        }
         if not sender:
             return set()
         select = "SELECT recipient, stream, queue_id, sender FROM feedback_events WHERE kind = 'delivery' AND "
         found: set[str] = set()
-        for message_id in sorted({claim.message_id for claim in claims if claim.message_id}):
+        for message_id in sorted({storable(claim.message_id) for claim in claims if claim.message_id}):
             found |= self._sent_to(db, db.execute(select + 'message_id = ?', (message_id,)), sender, wanted)
         missing = sorted(form for form, recipient in wanted.items() if recipient not in found)
         for start in range(0, len(missing), 400):
