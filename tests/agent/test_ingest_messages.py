@@ -504,6 +504,55 @@ def test_a_dsn_for_a_powermta_delivery_is_confirmed_by_its_accounting_record(tmp
     assert _problems(tmp_path / 'agent.db') == {('maildir', 'recipient-not-ours'): 1}
 
 
+def test_a_dsn_to_a_return_path_whose_domain_a_relay_rewrote_is_confirmed(tmp_path: Path) -> None:
+    """Only the local part is signed (verp.py): a rewritten domain still finds the delivery."""
+    from mailinfra_agent.feedback import verp
+
+    log = _postfix_log(tmp_path / 'postfix-transactional.log', RETURN_PATH, LONG, 'tx.1@app.example')
+    contract = _contract(tmp_path, logs=[log])
+    assert _agent(contract, 'run', '--once').returncode == 0
+    rewritten = RETURN_PATH.split('@')[0].upper() + '@relay.example'
+    assert verp.decode(rewritten, TEST_KEYS).recipient is None
+    result = _agent(contract, 'message', '--envelope-recipient', rewritten, stdin=_dsn(rewritten, LONG))
+    assert result.returncode == 0, result.stderr
+    with connect_sqlite(tmp_path / 'agent.db') as db:
+        assert [(e.recipient, e.sender) for e in events(db) if e.kind == 'dsn'] == [(LONG, rewritten)]
+    assert _problems(tmp_path / 'agent.db') == {}
+
+
+def test_a_dsn_to_an_idn_domain_is_confirmed_by_a_delivery_logged_in_unicode(tmp_path: Path) -> None:
+    """faß.de: IDNA 2003 (Python's codec) refuses xn--fa-hia.de; the UTS 46 mapping of names.py reads it."""
+    log = _postfix_log(tmp_path / 'postfix-transactional.log', RETURN_PATH, 'joe@faß.de', 'tx.1@app.example')
+    contract = _contract(tmp_path, logs=[log])
+    assert _agent(contract, 'run', '--once').returncode == 0
+    message = _dsn(RETURN_PATH, 'joe@xn--fa-hia.de', message_id='other@relay.example')
+    result = _agent(contract, 'message', '--envelope-recipient', RETURN_PATH, stdin=message)
+    assert result.returncode == 0, result.stderr
+    with connect_sqlite(tmp_path / 'agent.db') as db:
+        assert [e.recipient for e in events(db) if e.kind == 'dsn'] == ['joe@xn--fa-hia.de']
+    assert _problems(tmp_path / 'agent.db') == {}
+
+
+def test_a_delivery_older_than_the_confirmation_window_does_not_confirm(tmp_path: Path) -> None:
+    """The scan is bounded by time: a delivery sent more than CONFIRM_WINDOW before the DSN is not looked at."""
+    from mailinfra_agent.ingest.store import CONFIRM_WINDOW
+
+    contract = _contract(tmp_path)
+    dsn_time = 1796537400.0  # the Date of _dsn's reports
+    with connect_sqlite(tmp_path / 'agent.db') as db:
+        migrate(db)
+        for key, recipient, age in (('old', LONG, CONFIRM_WINDOW + 60), ('new', 'joe@r.test', CONFIRM_WINDOW - 60)):
+            delivery = _delivery(recipient, 'tx.1@app.example')
+            fields = {name: getattr(delivery, name) for name in Event.__slots__}
+            insert_events(db, [Event(**{**fields, 'key': key, 'time': dsn_time - age, 'sender': RETURN_PATH})])
+    message = _dsn(RETURN_PATH, LONG, 'joe@r.test', message_id='other@relay.example')
+    result = _agent(contract, 'message', '--envelope-recipient', RETURN_PATH, stdin=message)
+    assert result.returncode == 0, result.stderr
+    with connect_sqlite(tmp_path / 'agent.db') as db:
+        assert [e.recipient for e in events(db) if e.kind == 'dsn'] == ['joe@r.test']
+    assert _problems(tmp_path / 'agent.db') == {('pipe', 'recipient-not-ours'): 1}
+
+
 def _anonymised_complaint(message_id: str) -> bytes:
     """A JMRP-style report: recipient redacted, a return path that is not ours, no id header."""
     return (
