@@ -338,11 +338,12 @@ def _shapes() -> dict[str, tuple[bytes, str]]:
 
 
 def _delivered_to_joe(path: Path) -> None:
-    """The delivery the global DSN is about, as a Postfix log names it (its return path has no recipient)."""
+    """The delivery the global DSN is about, as a Postfix log names it (its return path has no recipient), sent
+    ten minutes before the DSN's Date (within ingest/store.py's CONFIRM_WINDOW)."""
     with connect_sqlite(path) as db:
         migrate(db)
         delivery = Event(
-            'joe', 'delivery', 'sent', 1765000000.0, 'jöe@bücher.example', 'log', sender=verp_sender(segment='7')
+            'joe', 'delivery', 'sent', 1796536200.0, 'jöe@bücher.example', 'log', sender=verp_sender(segment='7')
         )
         insert_events(db, [delivery])
 
