@@ -63,6 +63,10 @@ MTA's queue lifetime (Postfix: 5 days), so a late asynchronous bounce still find
 CONFIRM_SKEW = 86400
 """How long after a DSN's time (the reporting MTA's clock) a delivery may be logged."""
 
+CONFIRM_WAIT = 2 * 3600
+"""How long after its arrival a DSN with unconfirmed recipients waits for their deliveries (a log behind, after an
+outage or during a campaign) before they are counted as :data:`NOT_OURS`; meanwhile nothing of it is stored."""
+
 EXPIRY_WINDOW = 30 * 86400
 """How far back an expiry's deferrals are looked for (longer than any queue lifetime)."""
 
@@ -171,6 +175,10 @@ class StoreUnavailable(Exception):
     """The store stayed unreachable for longer than the ingest may wait; nothing of the batch was stored."""
 
 
+class Postponed(Exception):
+    """The batch waits for deliveries not stored yet (:attr:`Batch.confirm_until`); nothing of it was stored."""
+
+
 @dataclass
 class Batch:
     """What one read produced; ``done`` marks the source's progress in the same transaction."""
@@ -183,6 +191,11 @@ class Batch:
     unresolved: list[tuple[NoRecipient, str]] = field(default_factory=list)
     """Complaints without a recipient (anonymised reports), with their location: resolved through the store."""
     done: Callable[[Database, int], None] | None = None
+    confirm_until: float | None = None
+    """Until then (Unix time) a DSN with unconfirmed recipients is not stored but :attr:`postponed`: its source
+    offers it again later (None: decided at once)."""
+    postponed: bool = False
+    """Set by the writer when the batch was not stored for that reason."""
 
 
 @dataclass
@@ -222,6 +235,9 @@ class Writer:
         self._pending_since = 0.0
         self.stored_events = 0
         self.stored_problems = 0
+        self.offered_batches = 0
+        """Batches given to :meth:`write` without a complaint or DSN to resolve (logs, plain messages): when it
+        grows, what a postponed DSN waits for may have come."""
 
     def close(self) -> None:
         """Close the connection; batches still waiting (see :meth:`flush`) are dropped: their sources are read again
@@ -265,6 +281,8 @@ class Writer:
         (then nothing of this batch is stored or waiting). After :meth:`relax` the batch may wait for others: it is
         stored by a later ``write`` or :meth:`flush`."""
         events = self._classify_all(batch.events)
+        if not batch.unresolved:
+            self.offered_batches += 1
         if self._group <= 1:
             stored, problems = self.call(lambda db: self._write(db, batch, events))
             self.stored_events += stored
@@ -323,6 +341,7 @@ class Writer:
         """Store one batch in ``db``'s open transaction: the events and problems stored (expiries and complaints
         resolved here included)."""
         now = int(time.time())
+        batch.postponed = False
         events = list(events)  # extended and sorted here: a retry starts again from the batch's own events
         if batch.messages:
             upsert_messages(db, self.host, batch.messages)
@@ -333,6 +352,10 @@ class Writer:
         for unresolved, location in batch.unresolved:
             if isinstance(unresolved, UnconfirmedRecipients):
                 confirmed = self._confirmed(db, unresolved.events)
+                waiting = batch.confirm_until is not None and now < batch.confirm_until
+                if waiting and any(claim.recipient not in confirmed for claim in unresolved.events):
+                    batch.postponed = True  # nothing written: a message batch holds nothing else
+                    return 0, 0
                 for claim in unresolved.events:
                     if claim.recipient in confirmed:
                         events.append(self.classify(claim))
