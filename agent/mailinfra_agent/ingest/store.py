@@ -60,6 +60,8 @@ NOT_OURS = 'recipient-not-ours'
 CONFIRM_WINDOW = 8 * 86400
 """How long before a DSN's time the delivery that confirms its recipient is looked for: longer than a remote
 MTA's queue lifetime (Postfix: 5 days), so a late asynchronous bounce still finds it; it bounds the scan."""
+SCAN_FORMS = 2000
+"""Address forms per scan: every form of a DSN's at most 1,000 blocks (A-label and Unicode), so one scan per DSN."""
 CONFIRM_SKEW = 86400
 """How long after a DSN's time (the reporting MTA's clock) a delivery may be logged."""
 
@@ -451,7 +453,7 @@ class Writer:
         delivery to from that return path, sent within :data:`CONFIRM_WINDOW` before the DSN's time (its latest
         block's) and :data:`CONFIRM_SKEW` after: among the deliveries of the returned Message-ID first, then by one
         scan of the deliveries in that time range (through the time index; no index covers sender or recipient),
-        for all claims at once (in chunks of 400 address forms). Only the local part of the return path is compared
+        for all claims at once (:data:`SCAN_FORMS`). Only the local part of the return path is compared
         (it is what is signed: a relay may rewrite the domain). A delivery without a sender takes its message
         record's (``feedback_messages``, one query per stream). An IDN domain matches in either form: the DSN parser
         writes an A-label, a Postfix log the domain as it was sent."""
@@ -474,8 +476,8 @@ class Writer:
             found |= self._sent_to(db, rows, local, wanted)
         missing = sorted(form for form, recipient in wanted.items() if recipient not in found)
         like = _like_escape(local) + '@%'
-        for start in range(0, len(missing), 400):
-            chunk = missing[start : start + 400]
+        for start in range(0, len(missing), SCAN_FORMS):
+            chunk = missing[start : start + SCAN_FORMS]
             condition = (
                 f"recipient IN ({', '.join('?' * len(chunk))}) AND (sender IS NULL OR lower(sender) LIKE ? ESCAPE '\\')"
             )
