@@ -7,10 +7,13 @@ anonymised complaints) signed with the samples' test key; the parser is feedback
 from __future__ import annotations
 
 import base64
+import email.utils
 import json
+import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +56,9 @@ def _maildir(root: Path) -> Path:
     for sub in ('new', 'cur', 'tmp'):
         (root / sub).mkdir(parents=True)
     for number, sample in enumerate(sorted(SAMPLES.glob('*.eml')), 1):
-        shutil.copyfile(sample, root / 'new' / f'1765000{number:03d}.M{number}P42.mx1')
+        target = root / 'new' / f'1765000{number:03d}.M{number}P42.mx1'
+        shutil.copyfile(sample, target)
+        os.utime(target, (1765000000 + number, 1765000000 + number))  # arrived when its name says (long ago)
     return root
 
 
@@ -338,11 +343,12 @@ def _shapes() -> dict[str, tuple[bytes, str]]:
 
 
 def _delivered_to_joe(path: Path) -> None:
-    """The delivery the global DSN is about, as a Postfix log names it (its return path has no recipient)."""
+    """The delivery the global DSN is about, as a Postfix log names it (its return path has no recipient), sent
+    ten minutes before the DSN's Date (within ingest/store.py's CONFIRM_WINDOW)."""
     with connect_sqlite(path) as db:
         migrate(db)
         delivery = Event(
-            'joe', 'delivery', 'sent', 1765000000.0, 'jöe@bücher.example', 'log', sender=verp_sender(segment='7')
+            'joe', 'delivery', 'sent', 1796536200.0, 'jöe@bücher.example', 'log', sender=verp_sender(segment='7')
         )
         insert_events(db, [delivery])
 
@@ -428,6 +434,20 @@ def _dsn(sender: str, *recipients: str, message_id: str = 'tx.1@app.example') ->
     ).encode()
 
 
+def _arrived_long_ago(path: Path) -> None:
+    """Make a Maildir message older than CONFIRM_WAIT: its unconfirmed recipients are decided at once."""
+    from mailinfra_agent.ingest.store import CONFIRM_WAIT
+
+    then = time.time() - CONFIRM_WAIT - 600
+    os.utime(path, (then, then))
+
+
+def _received(message: bytes, ago: float) -> bytes:
+    """``message`` with the Received header our Postfix adds on arrival, ``ago`` seconds ago."""
+    date = email.utils.formatdate(time.time() - ago)
+    return f'Received: from mx.r.test (mx.r.test [203.0.113.29]) by mx1 (Postfix); {date}\n'.encode() + message
+
+
 def _problems(db_path: Path) -> dict[tuple[str, str], int]:
     with connect_sqlite(db_path) as db:
         return {(kind, reason): count for (_, kind, reason), count in problem_counts(db).items()}
@@ -446,6 +466,7 @@ def test_a_dsn_naming_another_recipient_than_the_store_delivered_to_suppresses_n
     for sub in ('new', 'cur', 'tmp'):
         (maildir / sub).mkdir(parents=True)
     (maildir / 'new' / '1.M1P1.mx1').write_bytes(_dsn(RETURN_PATH, LONG, 'victim@r.test'))
+    _arrived_long_ago(maildir / 'new' / '1.M1P1.mx1')  # the victim's block waits no more
     contract = _contract(tmp_path, [maildir], logs=[log])
     # Sent to the pipe before the log is read: the store knows no delivery yet, so nothing is taken on a guess.
     result = _agent(contract, 'message', '--envelope-recipient', RETURN_PATH, stdin=_dsn(RETURN_PATH, LONG))
@@ -467,6 +488,50 @@ def test_a_dsn_naming_another_recipient_than_the_store_delivered_to_suppresses_n
     with connect_sqlite(tmp_path / 'agent.db') as db:
         assert 'victim@r.test' not in {event.recipient for event in events(db)}
     assert _problems(tmp_path / 'agent.db')[('pipe', 'recipient-not-ours')] == 2
+
+
+def test_a_maildir_dsn_read_before_its_delivery_waits_for_the_log(tmp_path: Path) -> None:
+    """The log is behind (one line per round): the DSN is not counted as not ours but offered again once the
+    delivery line is stored; a young DSN whose recipient never shows up stays in new/, uncounted, until
+    CONFIRM_WAIT after its arrival."""
+    log = _postfix_log(tmp_path / 'postfix-transactional.log', RETURN_PATH, LONG, 'tx.1@app.example')
+    maildir = tmp_path / 'Maildir'
+    for sub in ('new', 'cur', 'tmp'):
+        (maildir / sub).mkdir(parents=True)
+    (maildir / 'new' / '1.M1P1.mx1').write_bytes(_dsn(RETURN_PATH, LONG))
+    (maildir / 'new' / '2.M2P1.mx1').write_bytes(_dsn(RETURN_PATH, 'victim@r.test'))
+    contract = _contract(tmp_path, [maildir], logs=[log])
+    result = _agent(contract, 'run', '--once', '--batch-lines', '1')
+    assert result.returncode == 0, result.stderr
+    with connect_sqlite(tmp_path / 'agent.db') as db:
+        assert [e.recipient for e in events(db) if e.kind == 'dsn'] == [LONG]
+    assert _problems(tmp_path / 'agent.db') == {}
+    assert [path.name for path in (maildir / 'new').iterdir()] == ['2.M2P1.mx1']
+    # Past the wait: counted and moved to cur/.
+    _arrived_long_ago(maildir / 'new' / '2.M2P1.mx1')
+    assert _agent(contract, 'run', '--once').returncode == 0
+    assert _problems(tmp_path / 'agent.db') == {('maildir', 'recipient-not-ours'): 1}
+    assert not list((maildir / 'new').iterdir())
+
+
+def test_a_piped_dsn_read_before_its_delivery_makes_postfix_retry_while_it_is_young(tmp_path: Path) -> None:
+    log = _postfix_log(tmp_path / 'postfix-transactional.log', RETURN_PATH, LONG, 'tx.1@app.example')
+    contract = _contract(tmp_path, logs=[log])
+    message = _received(_dsn(RETURN_PATH, LONG), ago=60)
+    result = _agent(contract, 'message', '--envelope-recipient', RETURN_PATH, stdin=message)
+    assert result.returncode == 75, result.stderr
+    assert 'not stored yet' in result.stderr and 'Postfix will retry' in result.stderr
+    assert _problems(tmp_path / 'agent.db') == {}
+    assert _agent(contract, 'run', '--once').returncode == 0  # the log catches up; Postfix delivers it again
+    result = _agent(contract, 'message', '--envelope-recipient', RETURN_PATH, stdin=message)
+    assert result.returncode == 0, result.stderr
+    with connect_sqlite(tmp_path / 'agent.db') as db:
+        assert [e.recipient for e in events(db) if e.kind == 'dsn'] == [LONG]
+    # Past the wait (its arrival, not a retry's time, counts): not ours, acknowledged.
+    old = _received(_dsn(RETURN_PATH, 'victim@r.test'), ago=3 * 3600)
+    result = _agent(contract, 'message', '--envelope-recipient', RETURN_PATH, stdin=old)
+    assert result.returncode == 0, result.stderr
+    assert _problems(tmp_path / 'agent.db') == {('pipe', 'recipient-not-ours'): 1}
 
 
 def test_a_dsn_is_confirmed_by_the_sender_when_the_message_ids_differ(tmp_path: Path) -> None:
@@ -494,6 +559,7 @@ def test_a_dsn_for_a_powermta_delivery_is_confirmed_by_its_accounting_record(tmp
     for sub in ('new', 'cur', 'tmp'):
         (maildir / sub).mkdir(parents=True)
     (maildir / 'new' / '1.M1P1.mx1').write_bytes(_dsn(RETURN_PATH, LONG, 'victim@r.test'))
+    _arrived_long_ago(maildir / 'new' / '1.M1P1.mx1')
     logs = [{'path': str(acct), 'format': 'powermta-acct', 'instance': 'powermta'}]
     result = _agent(_contract(tmp_path, [maildir], logs=logs), 'run', '--once')
     assert result.returncode == 0, result.stderr
@@ -502,6 +568,55 @@ def test_a_dsn_for_a_powermta_delivery_is_confirmed_by_its_accounting_record(tmp
     assert {(e.kind, e.recipient) for e in stored} == {('delivery', LONG), ('dsn', LONG)}
     assert [e.message_id for e in stored if e.kind == 'delivery'] == [None]  # no Message-ID: found by its sender
     assert _problems(tmp_path / 'agent.db') == {('maildir', 'recipient-not-ours'): 1}
+
+
+def test_a_dsn_to_a_return_path_whose_domain_a_relay_rewrote_is_confirmed(tmp_path: Path) -> None:
+    """Only the local part is signed (verp.py): a rewritten domain still finds the delivery."""
+    from mailinfra_agent.feedback import verp
+
+    log = _postfix_log(tmp_path / 'postfix-transactional.log', RETURN_PATH, LONG, 'tx.1@app.example')
+    contract = _contract(tmp_path, logs=[log])
+    assert _agent(contract, 'run', '--once').returncode == 0
+    rewritten = RETURN_PATH.split('@')[0].upper() + '@relay.example'
+    assert verp.decode(rewritten, TEST_KEYS).recipient is None
+    result = _agent(contract, 'message', '--envelope-recipient', rewritten, stdin=_dsn(rewritten, LONG))
+    assert result.returncode == 0, result.stderr
+    with connect_sqlite(tmp_path / 'agent.db') as db:
+        assert [(e.recipient, e.sender) for e in events(db) if e.kind == 'dsn'] == [(LONG, rewritten)]
+    assert _problems(tmp_path / 'agent.db') == {}
+
+
+def test_a_dsn_to_an_idn_domain_is_confirmed_by_a_delivery_logged_in_unicode(tmp_path: Path) -> None:
+    """faß.de: IDNA 2003 (Python's codec) refuses xn--fa-hia.de; the UTS 46 mapping of names.py reads it."""
+    log = _postfix_log(tmp_path / 'postfix-transactional.log', RETURN_PATH, 'joe@faß.de', 'tx.1@app.example')
+    contract = _contract(tmp_path, logs=[log])
+    assert _agent(contract, 'run', '--once').returncode == 0
+    message = _dsn(RETURN_PATH, 'joe@xn--fa-hia.de', message_id='other@relay.example')
+    result = _agent(contract, 'message', '--envelope-recipient', RETURN_PATH, stdin=message)
+    assert result.returncode == 0, result.stderr
+    with connect_sqlite(tmp_path / 'agent.db') as db:
+        assert [e.recipient for e in events(db) if e.kind == 'dsn'] == ['joe@xn--fa-hia.de']
+    assert _problems(tmp_path / 'agent.db') == {}
+
+
+def test_a_delivery_older_than_the_confirmation_window_does_not_confirm(tmp_path: Path) -> None:
+    """The scan is bounded by time: a delivery sent more than CONFIRM_WINDOW before the DSN is not looked at."""
+    from mailinfra_agent.ingest.store import CONFIRM_WINDOW
+
+    contract = _contract(tmp_path)
+    dsn_time = 1796537400.0  # the Date of _dsn's reports
+    with connect_sqlite(tmp_path / 'agent.db') as db:
+        migrate(db)
+        for key, recipient, age in (('old', LONG, CONFIRM_WINDOW + 60), ('new', 'joe@r.test', CONFIRM_WINDOW - 60)):
+            delivery = _delivery(recipient, 'tx.1@app.example')
+            fields = {name: getattr(delivery, name) for name in Event.__slots__}
+            insert_events(db, [Event(**{**fields, 'key': key, 'time': dsn_time - age, 'sender': RETURN_PATH})])
+    message = _dsn(RETURN_PATH, LONG, 'joe@r.test', message_id='other@relay.example')
+    result = _agent(contract, 'message', '--envelope-recipient', RETURN_PATH, stdin=message)
+    assert result.returncode == 0, result.stderr
+    with connect_sqlite(tmp_path / 'agent.db') as db:
+        assert [e.recipient for e in events(db) if e.kind == 'dsn'] == ['joe@r.test']
+    assert _problems(tmp_path / 'agent.db') == {('pipe', 'recipient-not-ours'): 1}
 
 
 def _anonymised_complaint(message_id: str) -> bytes:

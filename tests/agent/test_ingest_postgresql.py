@@ -19,6 +19,8 @@ from tests.agent.conftest import Postgres
 from tests.agent.ingest_logs import generate, write_contract, write_logs
 
 _databases = iter(range(1, 1000))
+SENT = 1796536800.0
+"""2026-12-06 06:00 UTC: 10 minutes before the Date of the test DSNs (test_ingest_messages._dsn)."""
 
 
 def _database(server: Postgres) -> Store:
@@ -212,14 +214,17 @@ def test_dsn_recipients_are_confirmed_and_complaints_resolved_in_postgresql(post
 
     store = _database(postgres)
     other = verp_sender(segment='8', recipient=LONG)  # its delivery event has no sender: its record gives it
+    rewritten = RETURN_PATH.split('@')[0] + '@relay.example'
     with connect(store) as db:
         migrate(db)
         insert_events(
             db,
             [
-                Event('d1', 'delivery', 'sent', 1.0, LONG, 'log', 'transactional', 'Q1', sender=RETURN_PATH.upper()),
-                Event('d2', 'delivery', 'sent', 2.0, LONG, 'log', 'transactional', 'Q2'),
-                Event('d3', 'delivery', 'sent', 3.0, 'buyer@outlook.test', 'log', 'transactional', message_id='tx.9'),
+                Event('d1', 'delivery', 'sent', SENT, LONG, 'log', 'transactional', 'Q1', sender=RETURN_PATH.upper()),
+                Event('d2', 'delivery', 'sent', SENT + 1, LONG, 'log', 'transactional', 'Q2'),
+                Event(
+                    'd3', 'delivery', 'sent', SENT + 2, 'buyer@outlook.test', 'log', 'transactional', message_id='tx.9'
+                ),
             ],
         )
         upsert_messages(db, 'mx1', [MessageRecord('transactional', 'Q2', 2.0, sender=other)])
@@ -235,6 +240,7 @@ def test_dsn_recipients_are_confirmed_and_complaints_resolved_in_postgresql(post
         (RETURN_PATH, _dsn(RETURN_PATH, LONG, 'victim@r.test')),
         (other, _dsn(other, LONG, message_id='other@app.example')),
         ('fbl@news.example.com', _anonymised_complaint('tx.9')),
+        (rewritten, _dsn(rewritten, LONG, 'v1@r.test', 'v2@r.test')),  # a relay rewrote the domain: the local part
     ]
     for recipient, message in messages:
         command = [sys.executable, '-m', 'mailinfra_agent', 'ingest', '--contract', str(contract), 'message']
@@ -246,6 +252,44 @@ def test_dsn_recipients_are_confirmed_and_complaints_resolved_in_postgresql(post
     assert sorted(stored) == [
         ('complaint', 'buyer@outlook.test', 'bounces@app.example', 'transactional'),
         ('dsn', LONG, RETURN_PATH, 'marketing'),
-        ('dsn', LONG, other, 'marketing'),
+        *sorted([('dsn', LONG, other, 'marketing'), ('dsn', LONG, rewritten, 'marketing')]),
     ]
+    assert problems == {('mx1', 'pipe', 'recipient-not-ours'): 3}
+
+
+def test_dsn_look_ups_with_a_nul_do_not_stall_postgresql_ingest(postgres: Postgres, tmp_path: Path) -> None:
+    """A NUL in a DSN's recipient or returned Message-ID is looked up as it is stored (U+FFFD), not sent to
+    PostgreSQL as it is (refused: the store would seem away and Postfix would retry until the queue lifetime)."""
+    import json
+
+    from mailinfra_agent.store.events import problem_counts
+    from tests.agent.ingest_logs import contract_data
+    from tests.agent.postfix_dsn import TEST_KEYS
+    from tests.agent.test_ingest_messages import LONG, RETURN_PATH, _dsn
+
+    store = _database(postgres)
+    with connect(store) as db:
+        migrate(db)
+        insert_events(
+            db,
+            [Event('d1', 'delivery', 'sent', SENT, 'a\x00b@r.test', 'log', 'transactional', 'Q1', sender=RETURN_PATH)],
+        )
+    key_file = tmp_path / 'signing-key'
+    key_file.write_bytes(TEST_KEYS[0] + b'\n')
+    key_file.chmod(0o600)
+    data = contract_data(_store_data(store), {})
+    data['suppression']['signing_key_file'] = str(key_file)
+    data['suppression']['old_signing_key_files'] = []
+    contract = tmp_path / 'agent.json'
+    contract.write_text(json.dumps(data), encoding='utf-8')
+    command = [sys.executable, '-m', 'mailinfra_agent', 'ingest', '--contract', str(contract), 'message']
+    for message in (_dsn(RETURN_PATH, 'a\x00b@r.test'), _dsn(RETURN_PATH, LONG, message_id='tx\x001@app.example')):
+        result = subprocess.run(
+            [*command, '--envelope-recipient', RETURN_PATH, '--store-wait', '2'], input=message, capture_output=True
+        )
+        assert result.returncode == 0, result.stderr
+    with connect(store) as db:
+        stored = [(e.kind, e.recipient) for e in events(db) if e.kind == 'dsn']
+        problems = problem_counts(db)
+    assert stored == [('dsn', 'a\ufffdb@r.test')]
     assert problems == {('mx1', 'pipe', 'recipient-not-ours'): 1}

@@ -21,6 +21,7 @@ from ..ingest.service import (
     PIPE_KEEP_DIRECTORY,
     Inputs,
     KeepError,
+    Postponed,
     Stop,
     StoreUnavailable,
     build_sources,
@@ -140,6 +141,9 @@ def _message(args: argparse.Namespace) -> int:
             ingest_message(writer, data, parse, args.envelope_recipient, args.keep_dir)
         finally:
             writer.close()
+    except Postponed as error:
+        print(f'ingest: {error}; Postfix will retry', file=sys.stderr)
+        return EX_TEMPFAIL
     except (StoreUnavailable, StoreError, KeepError) as error:
         print(f'ingest: {error}; Postfix will retry', file=sys.stderr)
         return EX_TEMPFAIL

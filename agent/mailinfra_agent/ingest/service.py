@@ -26,7 +26,7 @@ from ..feedback.events import Event, EventError
 from ..files import replace_file
 from ..store import connect
 from .sources import LogSource, MaildirSource, problem
-from .store import Backoff, Batch, StoreUnavailable, Writer
+from .store import CONFIRM_WAIT, Backoff, Batch, Postponed, StoreUnavailable, Writer
 
 log = logging.getLogger(__name__)
 
@@ -277,7 +277,9 @@ def ingest_message(
     Should the parser itself fail (a defect of ours), the message is kept in ``keep_directory`` and counted as
     ``parser-error``: a retry would fail the same way until Postfix gives up, and its DSN (null sender) is lost.
     Raises StoreUnavailable when the store cannot take it, KeepError when the message cannot be kept (Postfix then
-    retries the delivery); MemoryError is raised as well (not the message's fault).
+    retries the delivery); MemoryError is raised as well (not the message's fault). Raises :class:`Postponed` for a
+    DSN whose recipients wait for their deliveries (a log behind): within :data:`~.store.CONFIRM_WAIT` after its
+    arrival (the date of its top Received header, our Postfix's; none: decided at once), Postfix retries it.
     """
     batch = Batch()
     received = time.time()
@@ -286,6 +288,9 @@ def ingest_message(
         batch.events = parse(data, 'pipe', received, envelope_recipient)
     except NoRecipient as error:
         batch.unresolved.append((error, location))
+        arrival = _arrival(data)
+        if arrival is not None:
+            batch.confirm_until = min(arrival, received) + CONFIRM_WAIT
     except EventError as error:
         batch.problems.append(problem('pipe', error.reason, location, str(error)))
     except MemoryError:
@@ -296,12 +301,27 @@ def ingest_message(
         reason = f'{type(error).__name__}: {error}; kept as {kept}'
         batch.problems.append(problem('pipe', 'parser-error', location, reason))
     writer.write(batch)
+    if batch.postponed:
+        raise Postponed(f'{location}: the delivery to a recipient of the DSN is not stored yet')
+
+
+def _arrival(data: bytes) -> float | None:
+    """The date of the message's top Received header (added by our Postfix on arrival), else None."""
+    from email.parser import BytesHeaderParser
+    from email.utils import parsedate_to_datetime
+
+    try:
+        received = BytesHeaderParser().parsebytes(data[: 256 * 1024]).get_all('Received') or []
+        return parsedate_to_datetime(str(received[0]).rpartition(';')[2].strip()).timestamp() if received else None
+    except (ValueError, TypeError, IndexError, OverflowError):
+        return None
 
 
 __all__ = [
     'PIPE_KEEP_DIRECTORY',
     'Inputs',
     'KeepError',
+    'Postponed',
     'Stop',
     'StoreUnavailable',
     'build_sources',

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,9 +28,12 @@ from ..store.events import (
 )
 from .files import Batch as FileBatch
 from .files import LogFollower
-from .store import Batch, Writer
+from .store import CONFIRM_WAIT, Batch, Writer
 
 log = logging.getLogger(__name__)
+
+RETRY_SECONDS = 60.0
+"""How often a postponed DSN is offered again at least while no other batch is stored (``ingest run --follow``)."""
 
 BATCH_LINES = 20_000
 """Lines per transaction at most (a follower stores what it finds sooner: a batch ends at the end of the file)."""
@@ -185,6 +189,9 @@ class MaildirSource:
     kind: str = 'maildir'
     _stored: set[str] = field(default_factory=set, init=False)
     """Names known to be stored: not asked of the store again."""
+    _waiting: dict[str, float] = field(default_factory=dict, init=False)
+    """Postponed names -> when they were last offered (monotonic)."""
+    _batches_seen: int = field(default=-1, init=False)
 
     @property
     def name(self) -> str:
@@ -203,27 +210,49 @@ class MaildirSource:
         return entries
 
     def step(self, writer: Writer) -> bool:
-        """Store every message not stored yet; False when there was none."""
+        """Store every message not stored yet; False when there was none.
+
+        A DSN whose recipients wait for their deliveries (:data:`~.store.CONFIRM_WAIT` after its arrival, the file's
+        time) stays where it is and is offered again when another source gave the writer a batch since, else after
+        :data:`RETRY_SECONDS`."""
         entries = self._pending()
         asked = [base for base, _ in entries if base not in self._stored]
         if asked:
             self._stored |= writer.call(lambda db: maildir_done(db, writer.host, self.name, asked))
-        worked = False
+        now = time.monotonic()
+        progress = writer.offered_batches != self._batches_seen
+        written: list[tuple[str, Path, Batch]] = []
         seen: list[Path] = []
         for base, path in entries:
-            if base not in self._stored and self._store(writer, base, path):
-                self._stored.add(base)
-                worked = True
+            if base in self._stored:
+                if path.parent.name == 'new':
+                    seen.append(path)
+                continue
+            tried = self._waiting.get(base)
+            if tried is not None and not progress and now - tried < RETRY_SECONDS:
+                continue
+            batch = self._store(writer, base, path)
+            if batch is not None:
+                written.append((base, path, batch))
+        if written or seen:
+            writer.flush()  # a message waiting for a group: moved to cur/ (seen) only once its row is committed
+        worked = False
+        for base, path, batch in written:
+            if batch.postponed:
+                self._waiting[base] = now
+                continue
+            self._waiting.pop(base, None)
+            self._stored.add(base)
+            worked = True
             if path.parent.name == 'new':
                 seen.append(path)
-        if seen:
-            writer.flush()  # a message waiting for a group: moved to cur/ (seen) only once its row is committed
-            for path in seen:
-                _mark_seen(path)
+        for path in seen:
+            _mark_seen(path)
+        self._batches_seen = writer.offered_batches
         return worked
 
-    def _store(self, writer: Writer, base: str, path: Path) -> bool:
-        """Store one message; False when it was gone before it could be read."""
+    def _store(self, writer: Writer, base: str, path: Path) -> Batch | None:
+        """Store one message (or postpone it: see :meth:`step`); None when it was gone before it could be read."""
         location = f'maildir:{path.parent.name}/{path.name}'
         batch = Batch()
         try:
@@ -231,11 +260,12 @@ class MaildirSource:
                 data = handle.read(self.max_bytes + 1)
                 received = os.fstat(handle.fileno()).st_mtime
         except FileNotFoundError:
-            return False  # moved meanwhile (by another process, or a mail client): it is read where it went
+            return None  # moved meanwhile (by another process, or a mail client): it is read where it went
         try:
             batch.events = self.parse(data, f'maildir:{base}', received)
         except NoRecipient as error:
             batch.unresolved.append((_bare(error), location))
+            batch.confirm_until = received + CONFIRM_WAIT
         except EventError as error:
             batch.problems.append(problem(self.kind, error.reason, location, str(error)))
         except MemoryError:
@@ -246,7 +276,7 @@ class MaildirSource:
         name = self.name
         batch.done = lambda db, now: mark_maildir_done(db, writer.host, name, base, now)
         writer.write(batch)
-        return True
+        return batch
 
 
 def _bare(error: NoRecipient) -> NoRecipient:

@@ -29,8 +29,18 @@ from ..feedback.arf import NoRecipient, complaint_key
 from ..feedback.classify import Classifier
 from ..feedback.dsn import UnconfirmedRecipients
 from ..feedback.events import Event, event_key
+from ..names import ascii_domain
 from ..store import Database, StoreError, migrate
-from ..store.events import EVENT_COLUMNS, MessageFields, Problem, add_problems, insert_events, messages, upsert_messages
+from ..store.events import (
+    EVENT_COLUMNS,
+    MessageFields,
+    Problem,
+    add_problems,
+    insert_events,
+    messages,
+    storable,
+    upsert_messages,
+)
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +56,18 @@ UNCLASSIFIED = frozenset({'sent', 'complaint', 'unsubscribe'})
 
 NOT_OURS = 'recipient-not-ours'
 """The problem counted for a DSN recipient our VERP return path does not name and the store never delivered to."""
+
+CONFIRM_WINDOW = 8 * 86400
+"""How long before a DSN's time the delivery that confirms its recipient is looked for: longer than a remote
+MTA's queue lifetime (Postfix: 5 days), so a late asynchronous bounce still finds it; it bounds the scan."""
+SCAN_FORMS = 2000
+"""Address forms per scan: every form of a DSN's at most 1,000 blocks (A-label and Unicode), so one scan per DSN."""
+CONFIRM_SKEW = 86400
+"""How long after a DSN's time (the reporting MTA's clock) a delivery may be logged."""
+
+CONFIRM_WAIT = 2 * 3600
+"""How long after its arrival a DSN with unconfirmed recipients waits for their deliveries (a log behind, after an
+outage or during a campaign) before they are counted as :data:`NOT_OURS`; meanwhile nothing of it is stored."""
 
 EXPIRY_WINDOW = 30 * 86400
 """How far back an expiry's deferrals are looked for (longer than any queue lifetime)."""
@@ -101,14 +123,31 @@ def _agreed(values: set[str | None]) -> str | None:
 
 
 def _u_label(address: str) -> str:
-    """``address`` with an A-label domain (``xn--``) written in Unicode; as it is when it has none or a bad one."""
+    """``address`` with an A-label domain (``xn--``) written in Unicode (punycode, checked to map back through
+    :func:`ascii_domain`, the one UTS 46 mapping: ``xn--fa-hia.de`` is ``faß.de``); as it is when it has none
+    or a bad one."""
     local, _, domain = address.rpartition('@')
-    if 'xn--' not in domain:
+    if 'xn--' not in domain.lower() or not domain.isascii():
         return address
     try:
-        return f'{local}@{domain.encode("ascii").decode("idna")}'
+        labels = [
+            label[4:].encode('ascii').decode('punycode') if label.lower().startswith('xn--') else label
+            for label in domain.split('.')
+        ]
     except UnicodeError:
         return address
+    unicode = '.'.join(labels)
+    return f'{local}@{unicode}' if ascii_domain(unicode) == domain.lower() else address
+
+
+def _local_part(address: str) -> str:
+    """The local part of ``address``, lower-cased (the whole of it when it has no ``@``)."""
+    return address.rpartition('@')[0].lower() if '@' in address else address.lower()
+
+
+def _like_escape(text: str) -> str:
+    """``text`` as a literal in a LIKE pattern with ``ESCAPE '\\'``."""
+    return text.replace('\\', '\\\\').replace('%', '\\%').replace('_', '\\_')
 
 
 def batch_kind(location: str) -> str:
@@ -138,6 +177,10 @@ class StoreUnavailable(Exception):
     """The store stayed unreachable for longer than the ingest may wait; nothing of the batch was stored."""
 
 
+class Postponed(Exception):
+    """The batch waits for deliveries not stored yet (:attr:`Batch.confirm_until`); nothing of it was stored."""
+
+
 @dataclass
 class Batch:
     """What one read produced; ``done`` marks the source's progress in the same transaction."""
@@ -150,6 +193,11 @@ class Batch:
     unresolved: list[tuple[NoRecipient, str]] = field(default_factory=list)
     """Complaints without a recipient (anonymised reports), with their location: resolved through the store."""
     done: Callable[[Database, int], None] | None = None
+    confirm_until: float | None = None
+    """Until then (Unix time) a DSN with unconfirmed recipients is not stored but :attr:`postponed`: its source
+    offers it again later (None: decided at once)."""
+    postponed: bool = False
+    """Set by the writer when the batch was not stored for that reason."""
 
 
 @dataclass
@@ -189,6 +237,9 @@ class Writer:
         self._pending_since = 0.0
         self.stored_events = 0
         self.stored_problems = 0
+        self.offered_batches = 0
+        """Batches given to :meth:`write` without a complaint or DSN to resolve (logs, plain messages): when it
+        grows, what a postponed DSN waits for may have come."""
 
     def close(self) -> None:
         """Close the connection; batches still waiting (see :meth:`flush`) are dropped: their sources are read again
@@ -232,6 +283,8 @@ class Writer:
         (then nothing of this batch is stored or waiting). After :meth:`relax` the batch may wait for others: it is
         stored by a later ``write`` or :meth:`flush`."""
         events = self._classify_all(batch.events)
+        if not batch.unresolved:
+            self.offered_batches += 1
         if self._group <= 1:
             stored, problems = self.call(lambda db: self._write(db, batch, events))
             self.stored_events += stored
@@ -290,6 +343,7 @@ class Writer:
         """Store one batch in ``db``'s open transaction: the events and problems stored (expiries and complaints
         resolved here included)."""
         now = int(time.time())
+        batch.postponed = False
         events = list(events)  # extended and sorted here: a retry starts again from the batch's own events
         if batch.messages:
             upsert_messages(db, self.host, batch.messages)
@@ -300,6 +354,10 @@ class Writer:
         for unresolved, location in batch.unresolved:
             if isinstance(unresolved, UnconfirmedRecipients):
                 confirmed = self._confirmed(db, unresolved.events)
+                waiting = batch.confirm_until is not None and now < batch.confirm_until
+                if waiting and any(claim.recipient not in confirmed for claim in unresolved.events):
+                    batch.postponed = True  # nothing written: a message batch holds nothing else
+                    return 0, 0
                 for claim in unresolved.events:
                     if claim.recipient in confirmed:
                         events.append(self.classify(claim))
@@ -362,7 +420,7 @@ class Writer:
         rows = db.execute(
             "SELECT recipient, stream, segment, campaign FROM feedback_events WHERE kind = 'delivery' "
             "AND message_id = ? AND recipient <> '' ORDER BY recipient",
-            (event.message_id,),
+            (storable(event.message_id),),  # as stored: PostgreSQL refuses a NUL (the store would seem away)
         )
         sent: dict[str, set[tuple[str | None, str | None, str | None]]] = {}
         for recipient, stream, segment, campaign in rows:
@@ -392,41 +450,76 @@ class Writer:
 
     def _confirmed(self, db: Database, claims: list[Event]) -> set[str]:
         """The recipients among ``claims`` (the blocks of one DSN, one sender: our return path) that the store shows a
-        delivery to from that sender: among the deliveries of the returned Message-ID first, else by a scan of the
-        deliveries (no index covers sender or recipient; one scan per DSN up to 200 recipients). A delivery without
-        a sender takes its message record's (``feedback_messages``). An IDN domain matches in either form: the DSN
-        parser writes an A-label, a Postfix log the domain as it was sent."""
-        sender = (claims[0].sender or '').lower()
-        wanted = {form: claim.recipient for claim in claims for form in (claim.recipient, _u_label(claim.recipient))}
-        if not sender:
+        delivery to from that return path, sent within :data:`CONFIRM_WINDOW` before the DSN's time (its latest
+        block's) and :data:`CONFIRM_SKEW` after: among the deliveries of the returned Message-ID first, then by one
+        scan of the deliveries in that time range (through the time index; no index covers sender or recipient),
+        for all claims at once (:data:`SCAN_FORMS`). Only the local part of the return path is compared
+        (it is what is signed: a relay may rewrite the domain). A delivery without a sender takes its message
+        record's (``feedback_messages``, one query per stream). An IDN domain matches in either form: the DSN parser
+        writes an A-label, a Postfix log the domain as it was sent."""
+        # Every value as the store holds it (storable): PostgreSQL refuses a NUL, which would seem an outage.
+        local = storable(_local_part(claims[0].sender or ''))
+        if not local:
             return set()
-        select = "SELECT recipient, stream, queue_id, sender FROM feedback_events WHERE kind = 'delivery' AND "
+        wanted = {
+            storable(form): claim.recipient for claim in claims for form in (claim.recipient, _u_label(claim.recipient))
+        }
+        latest = max(claim.time for claim in claims)
+        bounds = (latest - CONFIRM_WINDOW, latest + CONFIRM_SKEW)
+        select = (
+            "SELECT recipient, stream, queue_id, sender FROM feedback_events WHERE kind = 'delivery' "
+            'AND time >= ? AND time <= ? AND '
+        )
         found: set[str] = set()
-        for message_id in sorted({claim.message_id for claim in claims if claim.message_id}):
-            found |= self._sent_to(db, db.execute(select + 'message_id = ?', (message_id,)), sender, wanted)
+        for message_id in sorted({storable(claim.message_id) for claim in claims if claim.message_id}):
+            rows = db.execute(select + 'message_id = ?', (*bounds, message_id))
+            found |= self._sent_to(db, rows, local, wanted)
         missing = sorted(form for form, recipient in wanted.items() if recipient not in found)
-        for start in range(0, len(missing), 400):
-            chunk = missing[start : start + 400]
-            condition = f'recipient IN ({", ".join("?" * len(chunk))}) AND (sender IS NULL OR lower(sender) = ?)'
-            found |= self._sent_to(db, db.execute(select + condition, (*chunk, sender)), sender, wanted)
+        like = _like_escape(local) + '@%'
+        for start in range(0, len(missing), SCAN_FORMS):
+            chunk = missing[start : start + SCAN_FORMS]
+            condition = (
+                f"recipient IN ({', '.join('?' * len(chunk))}) AND (sender IS NULL OR lower(sender) LIKE ? ESCAPE '\\')"
+            )
+            found |= self._sent_to(db, db.execute(select + condition, (*bounds, *chunk, like)), local, wanted)
         return found
 
-    @staticmethod
-    def _sent_to(db: Database, rows: list[tuple[object, ...]], sender: str, wanted: dict[str, str]) -> set[str]:
+    def _sent_to(self, db: Database, rows: list[tuple[object, ...]], local: str, wanted: dict[str, str]) -> set[str]:
         """The recipients (``wanted``: address form -> claimed recipient) that delivery ``rows`` (recipient, stream,
-        queue id, sender) show sent from ``sender``."""
+        queue id, sender) show sent from a return path with the local part ``local``."""
         found: set[str] = set()
+        records: dict[str, set[str]] = {}
         for recipient, stream, queue_id, delivered_from in rows:
             claimed = wanted.get(str(recipient))
             if claimed is None or claimed in found:
                 continue
-            if delivered_from is None and queue_id:
-                records = db.execute(
-                    'SELECT sender FROM feedback_messages WHERE stream = ? AND queue_id = ? AND sender IS NOT NULL',
-                    (stream or '', queue_id),
+            if delivered_from is None:
+                if queue_id:
+                    records.setdefault(str(stream or ''), set()).add(str(queue_id))
+            elif _local_part(str(delivered_from)) == local:
+                found.add(claimed)
+        if not records:
+            return found
+        # The records of the sender-less deliveries: by the leading key (host: this one and every host with a log).
+        hosts = sorted(
+            {self.host} | {str(row[0]) for row in db.execute('SELECT DISTINCT host FROM ingest_checkpoints')}
+        )
+        senders: dict[tuple[str, str], set[str]] = {}
+        for stream, queue_ids in sorted(records.items()):
+            ids = sorted(queue_ids)
+            for start in range(0, len(ids), 400):
+                chunk = ids[start : start + 400]
+                known = db.execute(
+                    f'SELECT queue_id, sender FROM feedback_messages WHERE host IN ({", ".join("?" * len(hosts))}) '
+                    f'AND stream = ? AND queue_id IN ({", ".join("?" * len(chunk))}) AND sender IS NOT NULL',
+                    (*hosts, stream, *chunk),
                 )
-                delivered_from = next((record[0] for record in records if str(record[0]).lower() == sender), None)
-            if delivered_from is not None and str(delivered_from).lower() == sender:
+                for queue_id, sender in known:
+                    senders.setdefault((stream, str(queue_id)), set()).add(_local_part(str(sender)))
+        for recipient, stream, queue_id, delivered_from in rows:
+            claimed = wanted.get(str(recipient))
+            key = (str(stream or ''), str(queue_id))
+            if claimed is not None and delivered_from is None and queue_id and local in senders.get(key, ()):
                 found.add(claimed)
         return found
 
