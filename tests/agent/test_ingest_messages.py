@@ -7,6 +7,7 @@ anonymised complaints) signed with the samples' test key; the parser is feedback
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import email.utils
 import json
 import os
@@ -344,11 +345,11 @@ def _shapes() -> dict[str, tuple[bytes, str]]:
 
 def _delivered_to_joe(path: Path) -> None:
     """The delivery the global DSN is about, as a Postfix log names it (its return path has no recipient), sent
-    ten minutes before the DSN's Date (within ingest/store.py's CONFIRM_WINDOW)."""
+    ten minutes ago (within ingest/store.py's CONFIRM_WINDOW before the DSN's arrival)."""
     with connect_sqlite(path) as db:
         migrate(db)
         delivery = Event(
-            'joe', 'delivery', 'sent', 1796536200.0, 'jöe@bücher.example', 'log', sender=verp_sender(segment='7')
+            'joe', 'delivery', 'sent', time.time() - 600, 'jöe@bücher.example', 'log', sender=verp_sender(segment='7')
         )
         insert_events(db, [delivery])
 
@@ -400,32 +401,49 @@ RETURN_PATH = verp_sender(segment='7', recipient=LONG)
 QUEUE_ID = '4F2A10C3B1'
 
 
+SENT_AGO = 4 * 3600
+"""How long before now _postfix_log's delivery was logged: before every test DSN's arrival (the oldest: 3 h ago)."""
+
+
 def _postfix_log(
     path: Path, sender: str, recipient: str, message_id: str, instance: str = 'transactional'
 ) -> dict[str, Any]:
-    """One message of a stream instance delivered, as Postfix logs it; the contract's entry for the file."""
-    prefix = f'Dec 06 06:00:0{{}}.100000 mx1 postfix-{instance}'
+    """One message of a stream instance delivered :data:`SENT_AGO`, as Postfix logs it (RFC 3339 stamps: a syslog
+    stamp's year would depend on today's date); the contract's entry for the file."""
+    sent = dt.datetime.fromtimestamp(time.time() - SENT_AGO, dt.UTC).replace(microsecond=100000)
+
+    def prefix(second: int) -> str:
+        return f'{(sent + dt.timedelta(seconds=second)).isoformat()} mx1 postfix-{instance}'
+
     path.write_text(
-        f'{prefix.format(0)}/cleanup[11]: {QUEUE_ID}: message-id=<{message_id}>\n'
-        f'{prefix.format(1)}/qmgr[12]: {QUEUE_ID}: from=<{sender}>, size=1200, nrcpt=1 (queue active)\n'
-        f'{prefix.format(2)}/out_198_51_100_10/smtp[13]: {QUEUE_ID}: to=<{recipient}>, '
+        f'{prefix(0)}/cleanup[11]: {QUEUE_ID}: message-id=<{message_id}>\n'
+        f'{prefix(1)}/qmgr[12]: {QUEUE_ID}: from=<{sender}>, size=1200, nrcpt=1 (queue active)\n'
+        f'{prefix(2)}/out_198_51_100_10/smtp[13]: {QUEUE_ID}: to=<{recipient}>, '
         'relay=mx.r.test[203.0.113.29]:25, delay=1.2, delays=0.1/0.01/0.5/0.6, dsn=2.0.0, status=sent (250 2.0.0 OK)\n'
-        f'{prefix.format(3)}/qmgr[12]: {QUEUE_ID}: removed\n',
+        f'{prefix(3)}/qmgr[12]: {QUEUE_ID}: removed\n',
         encoding='utf-8',
     )
     name = f'postfix-{instance}'
     return {'path': str(path), 'format': 'postfix', 'instance': name, 'syslog_name': name, 'stream': instance}
 
 
-def _dsn(sender: str, *recipients: str, message_id: str = 'tx.1@app.example') -> bytes:
-    """A remote MTA's DSN to ``sender`` failing ``recipients``, with the original's headers."""
+def _dsn(
+    sender: str,
+    *recipients: str,
+    message_id: str = 'tx.1@app.example',
+    date: str = 'Sun, 06 Dec 2026 06:10:00 +0000',
+    attempts: dict[str, str] | None = None,
+) -> bytes:
+    """A remote MTA's DSN to ``sender`` failing ``recipients``, with the original's headers (``attempts``: recipient
+    -> its block's Last-Attempt-Date)."""
     blocks = ''.join(
         f'Final-Recipient: rfc822; {address}\nAction: failed\nStatus: 5.1.1\n'
-        f'Diagnostic-Code: smtp; 550 5.1.1 <{address}>: user unknown\n\n'
+        + (f'Last-Attempt-Date: {(attempts or {})[address]}\n' if address in (attempts or {}) else '')
+        + f'Diagnostic-Code: smtp; 550 5.1.1 <{address}>: user unknown\n\n'
         for address in recipients
     )
     return (
-        f'From: MAILER-DAEMON@mx.r.test\nTo: {sender}\nDate: Sun, 06 Dec 2026 06:10:00 +0000\n'
+        f'From: MAILER-DAEMON@mx.r.test\nTo: {sender}\nDate: {date}\n'
         f'Message-ID: <dsn.{len(recipients)}@mx.r.test>\nMIME-Version: 1.0\n'
         'Content-Type: multipart/report; report-type=delivery-status; boundary="b"\n\n'
         '--b\nContent-Type: text/plain\n\nfailed\n\n'
@@ -534,6 +552,115 @@ def test_a_piped_dsn_read_before_its_delivery_makes_postfix_retry_while_it_is_yo
     assert _problems(tmp_path / 'agent.db') == {('pipe', 'recipient-not-ours'): 1}
 
 
+def test_the_confirmation_window_is_anchored_on_our_arrival_not_the_remote_clock(tmp_path: Path) -> None:
+    """A DSN dated two days behind still finds its delivery; a block dated 2035 does not spoil the others."""
+    log = _postfix_log(tmp_path / 'postfix-transactional.log', RETURN_PATH, LONG, 'tx.1@app.example')
+    contract = _contract(tmp_path, logs=[log])
+    assert _agent(contract, 'run', '--once').returncode == 0
+    behind = _dsn(RETURN_PATH, LONG, date=email.utils.formatdate(time.time() - 2 * 86400))
+    result = _agent(contract, 'message', '--envelope-recipient', RETURN_PATH, stdin=_received(behind, ago=60))
+    assert result.returncode == 0, result.stderr
+    with connect_sqlite(tmp_path / 'agent.db') as db:
+        assert [e.recipient for e in events(db) if e.kind == 'dsn'] == [LONG]
+        db.execute("DELETE FROM feedback_events WHERE kind = 'dsn'")
+    future = _dsn(
+        RETURN_PATH,
+        LONG,
+        'victim@r.test',
+        message_id='other@relay.example',
+        attempts={'victim@r.test': 'Mon, 01 Jan 2035 00:00:00 +0000'},
+    )
+    result = _agent(contract, 'message', '--envelope-recipient', RETURN_PATH, stdin=future)
+    assert result.returncode == 0, result.stderr
+    with connect_sqlite(tmp_path / 'agent.db') as db:
+        assert [e.recipient for e in events(db) if e.kind == 'dsn'] == [LONG]
+    assert _problems(tmp_path / 'agent.db') == {('pipe', 'recipient-not-ours'): 1}
+
+
+def test_a_piped_dsn_with_a_received_date_in_the_future_is_decided_at_once(tmp_path: Path) -> None:
+    """A wrong clock's Received date would hold the DSN at 75 until Postfix gives up: it is not used."""
+    contract = _contract(tmp_path)
+    message = _received(_dsn(RETURN_PATH, 'victim@r.test'), ago=-3600)
+    result = _agent(contract, 'message', '--envelope-recipient', RETURN_PATH, stdin=message)
+    assert result.returncode == 0, result.stderr
+    assert _problems(tmp_path / 'agent.db') == {('pipe', 'recipient-not-ours'): 1}
+
+
+def test_a_waiting_maildir_dsn_is_not_parsed_again_at_every_log_batch(tmp_path: Path) -> None:
+    """A busy log (one line per batch): the waiting DSN is parsed once while the log is read, once more when the
+    log has reached its end, and then not again before its back-off."""
+    from mailinfra_agent.contract import load_contract
+    from mailinfra_agent.ingest import service
+    from mailinfra_agent.ingest.sources import MaildirSource
+    from mailinfra_agent.ingest.store import Backoff
+
+    log = tmp_path / 'postfix.log'
+    log.write_text(
+        ''.join(f'2026-12-06T06:00:{n:02d}.000000+00:00 mx1 postfix/qmgr[1]: ABC{n:04d}: removed\n' for n in range(30))
+    )
+    maildir = tmp_path / 'Maildir'
+    for sub in ('new', 'cur', 'tmp'):
+        (maildir / sub).mkdir(parents=True)
+    (maildir / 'new' / '1.M1P1.mx1').write_bytes(_dsn(RETURN_PATH, 'victim@r.test'))
+    entry = {'path': str(log), 'format': 'postfix', 'instance': 'postfix', 'syslog_name': 'postfix'}
+    contract = load_contract(_contract(tmp_path, [maildir], logs=[entry]))
+    keys = service.signing_keys(contract)
+    sources = service.build_sources(contract, service.contract_inputs(contract), 1, keys)
+    [source] = [source for source in sources if isinstance(source, MaildirSource)]
+    parses = 0
+    parse = source.parse
+
+    def counting(data: bytes, location: str, received: float) -> list[Event]:
+        nonlocal parses
+        parses += 1
+        return parse(data, location, received)
+
+    source.parse = counting
+    writer = service.make_writer(contract, Backoff(0.5, 2.0), keys)
+    try:
+        for _ in range(40):
+            for each in sources:
+                each.step(writer)
+        writer.flush()
+    finally:
+        writer.close()
+    assert parses == 2
+    assert [path.name for path in (maildir / 'new').iterdir()] == ['1.M1P1.mx1']
+    assert _problems(tmp_path / 'agent.db') == {}
+
+
+def test_a_maildir_dsn_older_than_the_wait_waits_for_the_logs_after_an_outage(tmp_path: Path) -> None:
+    """Ingest was down for 3 h: the DSN that came meanwhile is past CONFIRM_WAIT, but its delivery is still in
+    the unread log (read one line per round): it is confirmed once the log has reached its end."""
+    log = _postfix_log(tmp_path / 'postfix-transactional.log', RETURN_PATH, LONG, 'tx.1@app.example')
+    maildir = tmp_path / 'Maildir'
+    for sub in ('new', 'cur', 'tmp'):
+        (maildir / sub).mkdir(parents=True)
+    path = maildir / 'new' / '1.M1P1.mx1'
+    path.write_bytes(_dsn(RETURN_PATH, LONG))
+    then = time.time() - 3 * 3600
+    os.utime(path, (then, then))
+    result = _agent(_contract(tmp_path, [maildir], logs=[log]), 'run', '--once', '--batch-lines', '1')
+    assert result.returncode == 0, result.stderr
+    with connect_sqlite(tmp_path / 'agent.db') as db:
+        assert [e.recipient for e in events(db) if e.kind == 'dsn'] == [LONG]
+    assert _problems(tmp_path / 'agent.db') == {}
+    assert not list((maildir / 'new').iterdir())
+
+
+def test_like_escape_escapes_its_escape_character() -> None:
+    from mailinfra_agent.ingest.store import _like_escape
+
+    with connect_sqlite(':memory:') as db:
+        pattern = _like_escape('a!b%c_d') + '@%'
+        matches = [
+            text
+            for text in ('a!b%c_d@r.test', 'a!bxc_d@r.test', 'a!b%cxd@r.test', 'ab%c_d@r.test')
+            if db.execute("SELECT ? LIKE ? ESCAPE '!'", (text, pattern))[0][0]
+        ]
+    assert matches == ['a!b%c_d@r.test']
+
+
 def test_a_dsn_is_confirmed_by_the_sender_when_the_message_ids_differ(tmp_path: Path) -> None:
     """The DSN returns another Message-ID (or none that matches): the return path still finds the delivery."""
     log = _postfix_log(tmp_path / 'postfix-transactional.log', RETURN_PATH, LONG, 'tx.1@app.example')
@@ -554,7 +681,9 @@ def test_a_dsn_for_a_powermta_delivery_is_confirmed_by_its_accounting_record(tmp
     from tests.agent.test_feedback_powermta_acct import HEADER, row
 
     acct = tmp_path / 'acct.csv'
-    acct.write_text(f'{HEADER}\n{row("d", orig=RETURN_PATH, rcpt=LONG)}\n', encoding='utf-8')
+    sent = dt.datetime.fromtimestamp(time.time() - SENT_AGO, dt.UTC).strftime('%Y-%m-%d %H:%M:%S+0000')
+    delivered = row('d', orig=RETURN_PATH, rcpt=LONG, timeLogged=sent, timeQueued=sent)
+    acct.write_text(f'{HEADER}\n{delivered}\n', encoding='utf-8')
     maildir = tmp_path / 'Maildir'
     for sub in ('new', 'cur', 'tmp'):
         (maildir / sub).mkdir(parents=True)
@@ -600,11 +729,12 @@ def test_a_dsn_to_an_idn_domain_is_confirmed_by_a_delivery_logged_in_unicode(tmp
 
 
 def test_a_delivery_older_than_the_confirmation_window_does_not_confirm(tmp_path: Path) -> None:
-    """The scan is bounded by time: a delivery sent more than CONFIRM_WINDOW before the DSN is not looked at."""
+    """The scan is bounded by time: a delivery sent more than CONFIRM_WINDOW before the DSN's arrival is not looked
+    at."""
     from mailinfra_agent.ingest.store import CONFIRM_WINDOW
 
     contract = _contract(tmp_path)
-    dsn_time = 1796537400.0  # the Date of _dsn's reports
+    dsn_time = time.time()  # the pipe's DSN has no Received header: it arrives when it is read
     with connect_sqlite(tmp_path / 'agent.db') as db:
         migrate(db)
         for key, recipient, age in (('old', LONG, CONFIRM_WINDOW + 60), ('new', 'joe@r.test', CONFIRM_WINDOW - 60)):

@@ -19,8 +19,8 @@ from tests.agent.conftest import Postgres
 from tests.agent.ingest_logs import generate, write_contract, write_logs
 
 _databases = iter(range(1, 1000))
-SENT = 1796536800.0
-"""2026-12-06 06:00 UTC: 10 minutes before the Date of the test DSNs (test_ingest_messages._dsn)."""
+SENT = time.time() - 600
+"""10 minutes before the test DSNs arrive (through the pipe, without a Received header: when they are read)."""
 
 
 def _database(server: Postgres) -> Store:
@@ -293,3 +293,40 @@ def test_dsn_look_ups_with_a_nul_do_not_stall_postgresql_ingest(postgres: Postgr
         problems = problem_counts(db)
     assert stored == [('dsn', 'a\ufffdb@r.test')]
     assert problems == {('mx1', 'pipe', 'recipient-not-ours'): 1}
+
+
+def test_dsn_confirmation_works_with_standard_conforming_strings_off(postgres: Postgres, tmp_path: Path) -> None:
+    """The scan's LIKE escape is not a backslash: with standard_conforming_strings off PostgreSQL would read
+    ``'\\'`` as an unterminated string (a syntax error: the store would seem away)."""
+    import json
+
+    from tests.agent.ingest_logs import contract_data
+    from tests.agent.postfix_dsn import TEST_KEYS
+    from tests.agent.test_ingest_messages import LONG, RETURN_PATH, _dsn
+
+    store = _database(postgres)
+    with connect(store) as db:
+        migrate(db)
+        insert_events(
+            db, [Event('d1', 'delivery', 'sent', SENT, LONG, 'log', 'transactional', 'Q1', sender=RETURN_PATH)]
+        )
+    with connect(postgres.store('postgres')) as admin:
+        admin.execute(
+            f'ALTER DATABASE {store.dsn.split("dbname=")[1].split()[0]} SET standard_conforming_strings = off'
+        )
+    key_file = tmp_path / 'signing-key'
+    key_file.write_bytes(TEST_KEYS[0] + b'\n')
+    key_file.chmod(0o600)
+    data = contract_data(_store_data(store), {})
+    data['suppression']['signing_key_file'] = str(key_file)
+    data['suppression']['old_signing_key_files'] = []
+    contract = tmp_path / 'agent.json'
+    contract.write_text(json.dumps(data), encoding='utf-8')
+    command = [sys.executable, '-m', 'mailinfra_agent', 'ingest', '--contract', str(contract), 'message']
+    message = _dsn(RETURN_PATH, LONG, message_id='other@relay.example')  # no Message-ID match: the scan finds it
+    result = subprocess.run(
+        [*command, '--envelope-recipient', RETURN_PATH, '--store-wait', '2'], input=message, capture_output=True
+    )
+    assert result.returncode == 0, result.stderr
+    with connect(store) as db:
+        assert [(e.kind, e.recipient) for e in events(db) if e.kind == 'dsn'] == [('dsn', LONG)]

@@ -139,8 +139,11 @@ def build_sources(
             sources.append(LogSource(Path(path), 'postfix-log', lambda: postfix_parser(contract), False, batch_lines))
     if inputs.maildirs:
         parse, max_bytes = message_parser(contract, keys)
+        logs = [source for source in sources if isinstance(source, LogSource)]
         for path in inputs.maildirs:
-            sources.append(MaildirSource(Path(path), lambda data, src, rec: parse(data, src, rec, None), max_bytes))
+            maildir = MaildirSource(Path(path), lambda data, src, rec: parse(data, src, rec, None), max_bytes)
+            maildir.logs_at_end = lambda: all(source.at_end for source in logs)
+            sources.append(maildir)
     return sources
 
 
@@ -288,9 +291,11 @@ def ingest_message(
         batch.events = parse(data, 'pipe', received, envelope_recipient)
     except NoRecipient as error:
         batch.unresolved.append((error, location))
-        arrival = _arrival(data)
+        arrival = _arrival(data, received)
+        batch.arrival = received if arrival is None else arrival
         if arrival is not None:
-            batch.confirm_until = min(arrival, received) + CONFIRM_WAIT
+            # Postfix retries a deferred delivery for its queue lifetime (5 days by default): far longer.
+            batch.confirm_until = arrival + CONFIRM_WAIT
     except EventError as error:
         batch.problems.append(problem('pipe', error.reason, location, str(error)))
     except MemoryError:
@@ -305,16 +310,25 @@ def ingest_message(
         raise Postponed(f'{location}: the delivery to a recipient of the DSN is not stored yet')
 
 
-def _arrival(data: bytes) -> float | None:
-    """The date of the message's top Received header (added by our Postfix on arrival), else None."""
+FUTURE_ARRIVAL = 300
+"""A top Received date more than this many seconds after now is unusable (a wrong clock): the DSN is decided at
+once, never held for a date that does not come."""
+
+
+def _arrival(data: bytes, now: float) -> float | None:
+    """The date of the message's top Received header (added by our Postfix on arrival); None when it has none or
+    one more than :data:`FUTURE_ARRIVAL` after ``now``."""
     from email.parser import BytesHeaderParser
     from email.utils import parsedate_to_datetime
 
     try:
         received = BytesHeaderParser().parsebytes(data[: 256 * 1024]).get_all('Received') or []
-        return parsedate_to_datetime(str(received[0]).rpartition(';')[2].strip()).timestamp() if received else None
+        if not received:
+            return None
+        arrival = parsedate_to_datetime(str(received[0]).rpartition(';')[2].strip()).timestamp()
     except (ValueError, TypeError, IndexError, OverflowError):
         return None
+    return None if arrival > now + FUTURE_ARRIVAL else arrival
 
 
 __all__ = [

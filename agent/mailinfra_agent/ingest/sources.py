@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -33,7 +34,9 @@ from .store import CONFIRM_WAIT, Batch, Writer
 log = logging.getLogger(__name__)
 
 RETRY_SECONDS = 60.0
-"""How often a postponed DSN is offered again at least while no other batch is stored (``ingest run --follow``)."""
+"""A postponed DSN's first back-off; it doubles at every retry up to :data:`RETRY_MAX` (``ingest run --follow``)."""
+RETRY_MAX = 900.0
+"""The longest back-off of a postponed DSN."""
 
 BATCH_LINES = 20_000
 """Lines per transaction at most (a follower stores what it finds sooner: a batch ends at the end of the file)."""
@@ -82,6 +85,8 @@ class LogSource:
     follower: LogFollower = field(init=False)
     _parser: LineParser | None = field(default=None, init=False)
     _loaded: bool = field(default=False, init=False)
+    at_end: bool = field(default=False, init=False)
+    """The last read found nothing new: every line of the file so far is stored."""
 
     def __post_init__(self) -> None:
         self.follower = LogFollower(self.path)
@@ -107,6 +112,7 @@ class LogSource:
         try:
             parser = self._ready_parser()
             read = self.follower.read(self.batch_lines)
+            self.at_end = read is None
             if read is None:
                 return False
             batch = self._parse(parser, read)
@@ -189,9 +195,11 @@ class MaildirSource:
     kind: str = 'maildir'
     _stored: set[str] = field(default_factory=set, init=False)
     """Names known to be stored: not asked of the store again."""
-    _waiting: dict[str, float] = field(default_factory=dict, init=False)
-    """Postponed names -> when they were last offered (monotonic)."""
-    _batches_seen: int = field(default=-1, init=False)
+    logs_at_end: Callable[[], bool] = lambda: True
+    """Whether every log source of this run has reached the end of its file (so the store holds every delivery
+    logged so far)."""
+    _waiting: dict[str, tuple[float, float, bool]] = field(default_factory=dict, init=False)
+    """Postponed names -> (next offer, back-off, whether the logs were at their end then); monotonic time."""
 
     @property
     def name(self) -> str:
@@ -212,15 +220,17 @@ class MaildirSource:
     def step(self, writer: Writer) -> bool:
         """Store every message not stored yet; False when there was none.
 
-        A DSN whose recipients wait for their deliveries (:data:`~.store.CONFIRM_WAIT` after its arrival, the file's
-        time) stays where it is and is offered again when another source gave the writer a batch since, else after
-        :data:`RETRY_SECONDS`."""
+        A DSN whose recipients wait for their deliveries stays where it is: until :data:`~.store.CONFIRM_WAIT`
+        after its arrival (the file's time) and, past that, until every log has reached its end (after an outage the
+        deliveries of the DSNs that came meanwhile are still being read). It is offered again after its own back-off
+        (:data:`RETRY_SECONDS` doubling up to :data:`RETRY_MAX`), or at once when the logs have reached their end
+        since its last offer."""
         entries = self._pending()
         asked = [base for base, _ in entries if base not in self._stored]
         if asked:
             self._stored |= writer.call(lambda db: maildir_done(db, writer.host, self.name, asked))
         now = time.monotonic()
-        progress = writer.offered_batches != self._batches_seen
+        at_end = self.logs_at_end()
         written: list[tuple[str, Path, Batch]] = []
         seen: list[Path] = []
         for base, path in entries:
@@ -228,10 +238,10 @@ class MaildirSource:
                 if path.parent.name == 'new':
                     seen.append(path)
                 continue
-            tried = self._waiting.get(base)
-            if tried is not None and not progress and now - tried < RETRY_SECONDS:
+            waiting = self._waiting.get(base)
+            if waiting is not None and now < waiting[0] and (waiting[2] or not at_end):
                 continue
-            batch = self._store(writer, base, path)
+            batch = self._store(writer, base, path, at_end)
             if batch is not None:
                 written.append((base, path, batch))
         if written or seen:
@@ -239,7 +249,8 @@ class MaildirSource:
         worked = False
         for base, path, batch in written:
             if batch.postponed:
-                self._waiting[base] = now
+                delay = min(self._waiting[base][1] * 2, RETRY_MAX) if base in self._waiting else RETRY_SECONDS
+                self._waiting[base] = (now + delay, delay, at_end)
                 continue
             self._waiting.pop(base, None)
             self._stored.add(base)
@@ -248,10 +259,9 @@ class MaildirSource:
                 seen.append(path)
         for path in seen:
             _mark_seen(path)
-        self._batches_seen = writer.offered_batches
         return worked
 
-    def _store(self, writer: Writer, base: str, path: Path) -> Batch | None:
+    def _store(self, writer: Writer, base: str, path: Path, logs_at_end: bool) -> Batch | None:
         """Store one message (or postpone it: see :meth:`step`); None when it was gone before it could be read."""
         location = f'maildir:{path.parent.name}/{path.name}'
         batch = Batch()
@@ -265,7 +275,8 @@ class MaildirSource:
             batch.events = self.parse(data, f'maildir:{base}', received)
         except NoRecipient as error:
             batch.unresolved.append((_bare(error), location))
-            batch.confirm_until = received + CONFIRM_WAIT
+            batch.arrival = received
+            batch.confirm_until = received + CONFIRM_WAIT if logs_at_end else math.inf
         except EventError as error:
             batch.problems.append(problem(self.kind, error.reason, location, str(error)))
         except MemoryError:

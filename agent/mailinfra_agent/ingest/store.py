@@ -58,16 +58,18 @@ NOT_OURS = 'recipient-not-ours'
 """The problem counted for a DSN recipient our VERP return path does not name and the store never delivered to."""
 
 CONFIRM_WINDOW = 8 * 86400
-"""How long before a DSN's time the delivery that confirms its recipient is looked for: longer than a remote
-MTA's queue lifetime (Postfix: 5 days), so a late asynchronous bounce still finds it; it bounds the scan."""
+"""How long before a DSN's arrival (our clock, not the remote MTA's) the delivery that confirms its recipient is
+looked for: longer than a remote MTA's queue lifetime (Postfix: 5 days), so a late asynchronous bounce still finds
+it; it bounds the scan."""
 SCAN_FORMS = 2000
 """Address forms per scan: every form of a DSN's at most 1,000 blocks (A-label and Unicode), so one scan per DSN."""
-CONFIRM_SKEW = 86400
-"""How long after a DSN's time (the reporting MTA's clock) a delivery may be logged."""
+CONFIRM_SKEW = 3600
+"""How long after a DSN's arrival a delivery may be logged (our hosts' clocks differ by less)."""
 
 CONFIRM_WAIT = 2 * 3600
 """How long after its arrival a DSN with unconfirmed recipients waits for their deliveries (a log behind, after an
-outage or during a campaign) before they are counted as :data:`NOT_OURS`; meanwhile nothing of it is stored."""
+outage or during a campaign) before they are counted as :data:`NOT_OURS` (a Maildir's, also until its run's logs
+have reached their end: sources.py); meanwhile nothing of it is stored."""
 
 EXPIRY_WINDOW = 30 * 86400
 """How far back an expiry's deferrals are looked for (longer than any queue lifetime)."""
@@ -146,8 +148,9 @@ def _local_part(address: str) -> str:
 
 
 def _like_escape(text: str) -> str:
-    """``text`` as a literal in a LIKE pattern with ``ESCAPE '\\'``."""
-    return text.replace('\\', '\\\\').replace('%', '\\%').replace('_', '\\_')
+    """``text`` as a literal in a LIKE pattern with ``ESCAPE '!'`` (not a backslash: PostgreSQL with
+    standard_conforming_strings off reads ``'\\'`` as an unterminated string)."""
+    return text.replace('!', '!!').replace('%', '!%').replace('_', '!_')
 
 
 def batch_kind(location: str) -> str:
@@ -196,6 +199,9 @@ class Batch:
     confirm_until: float | None = None
     """Until then (Unix time) a DSN with unconfirmed recipients is not stored but :attr:`postponed`: its source
     offers it again later (None: decided at once)."""
+    arrival: float | None = None
+    """When the message that holds a DSN reached us (Unix time, our clock): the confirmation window's anchor
+    (None: when it is written)."""
     postponed: bool = False
     """Set by the writer when the batch was not stored for that reason."""
 
@@ -237,9 +243,6 @@ class Writer:
         self._pending_since = 0.0
         self.stored_events = 0
         self.stored_problems = 0
-        self.offered_batches = 0
-        """Batches given to :meth:`write` without a complaint or DSN to resolve (logs, plain messages): when it
-        grows, what a postponed DSN waits for may have come."""
 
     def close(self) -> None:
         """Close the connection; batches still waiting (see :meth:`flush`) are dropped: their sources are read again
@@ -283,8 +286,6 @@ class Writer:
         (then nothing of this batch is stored or waiting). After :meth:`relax` the batch may wait for others: it is
         stored by a later ``write`` or :meth:`flush`."""
         events = self._classify_all(batch.events)
-        if not batch.unresolved:
-            self.offered_batches += 1
         if self._group <= 1:
             stored, problems = self.call(lambda db: self._write(db, batch, events))
             self.stored_events += stored
@@ -353,7 +354,7 @@ class Writer:
         problems = list(batch.problems)
         for unresolved, location in batch.unresolved:
             if isinstance(unresolved, UnconfirmedRecipients):
-                confirmed = self._confirmed(db, unresolved.events)
+                confirmed = self._confirmed(db, unresolved.events, batch.arrival or now)
                 waiting = batch.confirm_until is not None and now < batch.confirm_until
                 if waiting and any(claim.recipient not in confirmed for claim in unresolved.events):
                     batch.postponed = True  # nothing written: a message batch holds nothing else
@@ -448,15 +449,15 @@ class Writer:
         )
         return self.classify(event)
 
-    def _confirmed(self, db: Database, claims: list[Event]) -> set[str]:
+    def _confirmed(self, db: Database, claims: list[Event], arrival: float) -> set[str]:
         """The recipients among ``claims`` (the blocks of one DSN, one sender: our return path) that the store shows a
-        delivery to from that return path, sent within :data:`CONFIRM_WINDOW` before the DSN's time (its latest
-        block's) and :data:`CONFIRM_SKEW` after: among the deliveries of the returned Message-ID first, then by one
-        scan of the deliveries in that time range (through the time index; no index covers sender or recipient),
-        for all claims at once (:data:`SCAN_FORMS`). Only the local part of the return path is compared
-        (it is what is signed: a relay may rewrite the domain). A delivery without a sender takes its message
-        record's (``feedback_messages``, one query per stream). An IDN domain matches in either form: the DSN parser
-        writes an A-label, a Postfix log the domain as it was sent."""
+        delivery to from that return path, sent within :data:`CONFIRM_WINDOW` before the DSN's ``arrival`` (our
+        clock: the remote MTA's dates are not trusted) and :data:`CONFIRM_SKEW` after: among the deliveries of the
+        returned Message-ID first, then by one scan of the deliveries in that time range (through the time index; no
+        index covers sender or recipient), for all claims at once (:data:`SCAN_FORMS`). Only the local part of the
+        return path is compared (it is what is signed: a relay may rewrite the domain). A delivery without a sender
+        takes its message record's (``feedback_messages``, one query per stream). An IDN domain matches in either
+        form: the DSN parser writes an A-label, a Postfix log the domain as it was sent."""
         # Every value as the store holds it (storable): PostgreSQL refuses a NUL, which would seem an outage.
         local = storable(_local_part(claims[0].sender or ''))
         if not local:
@@ -464,8 +465,7 @@ class Writer:
         wanted = {
             storable(form): claim.recipient for claim in claims for form in (claim.recipient, _u_label(claim.recipient))
         }
-        latest = max(claim.time for claim in claims)
-        bounds = (latest - CONFIRM_WINDOW, latest + CONFIRM_SKEW)
+        bounds = (arrival - CONFIRM_WINDOW, arrival + CONFIRM_SKEW)
         select = (
             "SELECT recipient, stream, queue_id, sender FROM feedback_events WHERE kind = 'delivery' "
             'AND time >= ? AND time <= ? AND '
@@ -479,7 +479,7 @@ class Writer:
         for start in range(0, len(missing), SCAN_FORMS):
             chunk = missing[start : start + SCAN_FORMS]
             condition = (
-                f"recipient IN ({', '.join('?' * len(chunk))}) AND (sender IS NULL OR lower(sender) LIKE ? ESCAPE '\\')"
+                f"recipient IN ({', '.join('?' * len(chunk))}) AND (sender IS NULL OR lower(sender) LIKE ? ESCAPE '!')"
             )
             found |= self._sent_to(db, db.execute(select + condition, (*bounds, *chunk, like)), local, wanted)
         return found
