@@ -34,6 +34,24 @@ def _store_data(store: Store) -> dict[str, Any]:
     return {'backend': store.backend, 'dsn': store.dsn, 'password_file': store.password_file, 'path': store.path}
 
 
+def _signed_contract(tmp_path: Path, store: Store) -> Path:
+    """A contract on ``store`` whose VERP signing key is the tests' key (a 0600 file): its path."""
+    import json
+
+    from tests.agent.ingest_logs import contract_data
+    from tests.agent.postfix_dsn import TEST_KEYS
+
+    key_file = tmp_path / 'signing-key'
+    key_file.write_bytes(TEST_KEYS[0] + b'\n')
+    key_file.chmod(0o600)
+    data = contract_data(_store_data(store), {})
+    data['suppression']['signing_key_file'] = str(key_file)
+    data['suppression']['old_signing_key_files'] = []
+    contract = tmp_path / 'agent.json'
+    contract.write_text(json.dumps(data), encoding='utf-8')
+    return contract
+
+
 def _command(contract: Path, *extra: str) -> list[str]:
     return [sys.executable, '-m', 'mailinfra_agent', 'ingest', '--contract', str(contract), 'run', '--once', *extra]
 
@@ -205,11 +223,9 @@ def test_message_records_merge_in_one_statement_sqlite(tmp_path: Path) -> None:
 
 def test_dsn_recipients_are_confirmed_and_complaints_resolved_in_postgresql(postgres: Postgres, tmp_path: Path) -> None:
     """The store look-ups of unconfirmed DSN recipients and anonymised complaints, in PostgreSQL's SQL."""
-    import json
 
     from mailinfra_agent.store.events import MessageRecord, problem_counts, upsert_messages
-    from tests.agent.ingest_logs import contract_data
-    from tests.agent.postfix_dsn import TEST_KEYS, verp_sender
+    from tests.agent.postfix_dsn import verp_sender
     from tests.agent.test_ingest_messages import LONG, RETURN_PATH, _anonymised_complaint, _dsn
 
     store = _database(postgres)
@@ -228,14 +244,7 @@ def test_dsn_recipients_are_confirmed_and_complaints_resolved_in_postgresql(post
             ],
         )
         upsert_messages(db, 'mx1', [MessageRecord('transactional', 'Q2', 2.0, sender=other)])
-    key_file = tmp_path / 'signing-key'
-    key_file.write_bytes(TEST_KEYS[0] + b'\n')
-    key_file.chmod(0o600)
-    data = contract_data(_store_data(store), {})
-    data['suppression']['signing_key_file'] = str(key_file)
-    data['suppression']['old_signing_key_files'] = []
-    contract = tmp_path / 'agent.json'
-    contract.write_text(json.dumps(data), encoding='utf-8')
+    contract = _signed_contract(tmp_path, store)
     messages = [
         (RETURN_PATH, _dsn(RETURN_PATH, LONG, 'victim@r.test')),
         (other, _dsn(other, LONG, message_id='other@app.example')),
@@ -260,11 +269,8 @@ def test_dsn_recipients_are_confirmed_and_complaints_resolved_in_postgresql(post
 def test_dsn_look_ups_with_a_nul_do_not_stall_postgresql_ingest(postgres: Postgres, tmp_path: Path) -> None:
     """A NUL in a DSN's recipient or returned Message-ID is looked up as it is stored (U+FFFD), not sent to
     PostgreSQL as it is (refused: the store would seem away and Postfix would retry until the queue lifetime)."""
-    import json
 
     from mailinfra_agent.store.events import problem_counts
-    from tests.agent.ingest_logs import contract_data
-    from tests.agent.postfix_dsn import TEST_KEYS
     from tests.agent.test_ingest_messages import LONG, RETURN_PATH, _dsn
 
     store = _database(postgres)
@@ -274,14 +280,7 @@ def test_dsn_look_ups_with_a_nul_do_not_stall_postgresql_ingest(postgres: Postgr
             db,
             [Event('d1', 'delivery', 'sent', SENT, 'a\x00b@r.test', 'log', 'transactional', 'Q1', sender=RETURN_PATH)],
         )
-    key_file = tmp_path / 'signing-key'
-    key_file.write_bytes(TEST_KEYS[0] + b'\n')
-    key_file.chmod(0o600)
-    data = contract_data(_store_data(store), {})
-    data['suppression']['signing_key_file'] = str(key_file)
-    data['suppression']['old_signing_key_files'] = []
-    contract = tmp_path / 'agent.json'
-    contract.write_text(json.dumps(data), encoding='utf-8')
+    contract = _signed_contract(tmp_path, store)
     command = [sys.executable, '-m', 'mailinfra_agent', 'ingest', '--contract', str(contract), 'message']
     for message in (_dsn(RETURN_PATH, 'a\x00b@r.test'), _dsn(RETURN_PATH, LONG, message_id='tx\x001@app.example')):
         result = subprocess.run(
@@ -298,10 +297,7 @@ def test_dsn_look_ups_with_a_nul_do_not_stall_postgresql_ingest(postgres: Postgr
 def test_dsn_confirmation_works_with_standard_conforming_strings_off(postgres: Postgres, tmp_path: Path) -> None:
     """The scan's LIKE escape is not a backslash: with standard_conforming_strings off PostgreSQL would read
     ``'\\'`` as an unterminated string (a syntax error: the store would seem away)."""
-    import json
 
-    from tests.agent.ingest_logs import contract_data
-    from tests.agent.postfix_dsn import TEST_KEYS
     from tests.agent.test_ingest_messages import LONG, RETURN_PATH, _dsn
 
     store = _database(postgres)
@@ -314,14 +310,7 @@ def test_dsn_confirmation_works_with_standard_conforming_strings_off(postgres: P
         admin.execute(
             f'ALTER DATABASE {store.dsn.split("dbname=")[1].split()[0]} SET standard_conforming_strings = off'
         )
-    key_file = tmp_path / 'signing-key'
-    key_file.write_bytes(TEST_KEYS[0] + b'\n')
-    key_file.chmod(0o600)
-    data = contract_data(_store_data(store), {})
-    data['suppression']['signing_key_file'] = str(key_file)
-    data['suppression']['old_signing_key_files'] = []
-    contract = tmp_path / 'agent.json'
-    contract.write_text(json.dumps(data), encoding='utf-8')
+    contract = _signed_contract(tmp_path, store)
     command = [sys.executable, '-m', 'mailinfra_agent', 'ingest', '--contract', str(contract), 'message']
     message = _dsn(RETURN_PATH, LONG, message_id='other@relay.example')  # no Message-ID match: the scan finds it
     result = subprocess.run(

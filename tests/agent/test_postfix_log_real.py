@@ -183,25 +183,17 @@ def test_a_reply_postfix_cut_in_a_character_is_still_an_event(tmp_path: Path) ->
     ).stdout
     lines = written.split(b'\n')[:-1]
     assert len(lines) == len(texts)
-    assert sum(not _utf8(line) for line in lines) == 7  # cut in a character (the others between two)
+    assert sum(not postfix_log._utf8(line) for line in lines) == 7  # cut in a character (the others between two)
     for line in lines:
         message = line.split(b']: ', 1)[1]
         assert len(message) == 2000
         assert message.startswith(b'4jjfL36pDSzSxKv: ')
         parsed = parse([line])
-        assert parsed.problems == ([] if _utf8(line) else [(1, None)])
+        assert parsed.problems == ([] if postfix_log._utf8(line) else [(1, None)])
         (event,) = parsed.events
         assert (event.status, event.recipient, event.smtp_code) == ('bounced', 'long1@r.test', '550')
         parser = PostfixLogParser(reference_time=REFERENCE)
         assert parser.parse_line(line.decode('utf-8', 'replace'), 'maillog', 1) == [event]
-
-
-def _utf8(raw: bytes) -> bool:
-    try:
-        raw.decode('utf-8')
-    except UnicodeDecodeError:
-        return False
-    return True
 
 
 def test_address_verification_and_other_lines_are_no_deliveries() -> None:
