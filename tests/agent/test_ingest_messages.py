@@ -406,11 +406,11 @@ SENT_AGO = 4 * 3600
 
 
 def _postfix_log(
-    path: Path, sender: str, recipient: str, message_id: str, instance: str = 'transactional'
+    path: Path, sender: str, recipient: str, message_id: str, instance: str = 'transactional', ago: float = 0
 ) -> dict[str, Any]:
     """One message of a stream instance delivered :data:`SENT_AGO`, as Postfix logs it (RFC 3339 stamps: a syslog
     stamp's year would depend on today's date); the contract's entry for the file."""
-    sent = dt.datetime.fromtimestamp(time.time() - SENT_AGO, dt.UTC).replace(microsecond=100000)
+    sent = dt.datetime.fromtimestamp(time.time() - (ago or SENT_AGO), dt.UTC).replace(microsecond=100000)
 
     def prefix(second: int) -> str:
         return f'{(sent + dt.timedelta(seconds=second)).isoformat()} mx1 postfix-{instance}'
@@ -646,6 +646,37 @@ def test_a_maildir_dsn_older_than_the_wait_waits_for_the_logs_after_an_outage(tm
         assert [e.recipient for e in events(db) if e.kind == 'dsn'] == [LONG]
     assert _problems(tmp_path / 'agent.db') == {}
     assert not list((maildir / 'new').iterdir())
+
+
+def test_a_maildir_dsn_past_the_longest_wait_is_decided_though_the_logs_are_behind(tmp_path: Path) -> None:
+    """A log ingest cannot keep up with never reaches its end: a DSN waits for it at most CONFIRM_WAIT_MAX (it
+    waited for ever, and its file stayed in new/). Here the log's first round is a full batch (not at its end) and
+    the DSN is 25 h old: decided at once, before the delivery on the log's third line is read."""
+    log = _postfix_log(tmp_path / 'postfix-transactional.log', RETURN_PATH, LONG, 'tx.1@app.example', ago=26 * 3600)
+    maildir = tmp_path / 'Maildir'
+    for sub in ('new', 'cur', 'tmp'):
+        (maildir / sub).mkdir(parents=True)
+    path = maildir / 'new' / '1.M1P1.mx1'
+    path.write_bytes(_dsn(RETURN_PATH, LONG))
+    then = time.time() - 25 * 3600
+    os.utime(path, (then, then))
+    result = _agent(_contract(tmp_path, [maildir], logs=[log]), 'run', '--once', '--batch-lines', '1')
+    assert result.returncode == 0, result.stderr
+    assert _problems(tmp_path / 'agent.db') == {('maildir', 'recipient-not-ours'): 1}
+    assert not list((maildir / 'new').iterdir())
+
+
+def test_a_received_date_without_a_zone_is_utc(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mailinfra_agent.ingest.service import _arrival
+
+    monkeypatch.setenv('TZ', 'America/New_York')  # read as local time, the arrival moved by five hours
+    time.tzset()
+    try:
+        data = b'Received: from a by mx1; Mon, 07 Dec 2026 10:00:00 -0000\nSubject: x\n\nbody\n'
+        assert _arrival(data, 1_900_000_000.0) == dt.datetime(2026, 12, 7, 10, tzinfo=dt.UTC).timestamp()
+    finally:
+        monkeypatch.delenv('TZ')
+        time.tzset()
 
 
 def test_like_escape_escapes_its_escape_character() -> None:

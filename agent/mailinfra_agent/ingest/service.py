@@ -6,6 +6,7 @@ Also the pipe input: one message on standard input, as Postfix's pipe(8) transpo
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import gc
 import hashlib
 import logging
@@ -325,7 +326,10 @@ def _arrival(data: bytes, now: float) -> float | None:
         received = BytesHeaderParser().parsebytes(data[: 256 * 1024]).get_all('Received') or []
         if not received:
             return None
-        arrival = parsedate_to_datetime(str(received[0]).rpartition(';')[2].strip()).timestamp()
+        moment = parsedate_to_datetime(str(received[0]).rpartition(';')[2].strip())
+        if moment.tzinfo is None:  # '-0000' or no zone: UTC (RFC 5322 §3.3), not this host's local time
+            moment = moment.replace(tzinfo=dt.UTC)
+        arrival = moment.timestamp()
     except (ValueError, TypeError, IndexError, OverflowError):
         return None
     return None if arrival > now + FUTURE_ARRIVAL else arrival

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -29,7 +28,7 @@ from ..store.events import (
 )
 from .files import Batch as FileBatch
 from .files import LogFollower
-from .store import CONFIRM_WAIT, Batch, Writer
+from .store import CONFIRM_WAIT, CONFIRM_WAIT_MAX, Batch, Writer
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +111,9 @@ class LogSource:
         try:
             parser = self._ready_parser()
             read = self.follower.read(self.batch_lines)
-            self.at_end = read is None
+            # at its end: nothing new, or a short batch of the current file (a log that never goes quiet still
+            # reaches its end between two writes)
+            self.at_end = read is None or (len(read.texts) < self.batch_lines and not read.rotated)
             if read is None:
                 return False
             batch = self._parse(parser, read)
@@ -276,7 +277,7 @@ class MaildirSource:
         except NoRecipient as error:
             batch.unresolved.append((_bare(error), location))
             batch.arrival = received
-            batch.confirm_until = received + CONFIRM_WAIT if logs_at_end else math.inf
+            batch.confirm_until = received + (CONFIRM_WAIT if logs_at_end else CONFIRM_WAIT_MAX)
         except EventError as error:
             batch.problems.append(problem(self.kind, error.reason, location, str(error)))
         except MemoryError:

@@ -69,7 +69,9 @@ CONFIRM_SKEW = 3600
 CONFIRM_WAIT = 2 * 3600
 """How long after its arrival a DSN with unconfirmed recipients waits for their deliveries (a log behind, after an
 outage or during a campaign) before they are counted as :data:`NOT_OURS` (a Maildir's, also until its run's logs
-have reached their end: sources.py); meanwhile nothing of it is stored."""
+have reached their end, at most :data:`CONFIRM_WAIT_MAX`: sources.py); meanwhile nothing of it is stored."""
+CONFIRM_WAIT_MAX = 24 * 3600
+"""The longest a Maildir DSN waits for logs that have not reached their end (a log ingest cannot keep up with)."""
 
 EXPIRY_WINDOW = 30 * 86400
 """How far back an expiry's deferrals are looked for (longer than any queue lifetime)."""
