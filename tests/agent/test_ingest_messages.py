@@ -629,17 +629,23 @@ def test_a_waiting_maildir_dsn_is_not_parsed_again_at_every_log_batch(tmp_path: 
     assert _problems(tmp_path / 'agent.db') == {}
 
 
-def test_a_maildir_dsn_older_than_the_wait_waits_for_the_logs_after_an_outage(tmp_path: Path) -> None:
-    """Ingest was down for 3 h: the DSN that came meanwhile is past CONFIRM_WAIT, but its delivery is still in
-    the unread log (read one line per round): it is confirmed once the log has reached its end."""
-    log = _postfix_log(tmp_path / 'postfix-transactional.log', RETURN_PATH, LONG, 'tx.1@app.example')
+def _maildir_with_dsn(tmp_path: Path, age: float) -> Path:
+    """A Maildir holding one DSN to :data:`RETURN_PATH` for :data:`LONG` that arrived ``age`` seconds ago."""
     maildir = tmp_path / 'Maildir'
     for sub in ('new', 'cur', 'tmp'):
         (maildir / sub).mkdir(parents=True)
     path = maildir / 'new' / '1.M1P1.mx1'
     path.write_bytes(_dsn(RETURN_PATH, LONG))
-    then = time.time() - 3 * 3600
+    then = time.time() - age
     os.utime(path, (then, then))
+    return maildir
+
+
+def test_a_maildir_dsn_older_than_the_wait_waits_for_the_logs_after_an_outage(tmp_path: Path) -> None:
+    """Ingest was down for 3 h: the DSN that came meanwhile is past CONFIRM_WAIT, but its delivery is still in
+    the unread log (read one line per round): it is confirmed once the log has reached its end."""
+    log = _postfix_log(tmp_path / 'postfix-transactional.log', RETURN_PATH, LONG, 'tx.1@app.example')
+    maildir = _maildir_with_dsn(tmp_path, age=3 * 3600)
     result = _agent(_contract(tmp_path, [maildir], logs=[log]), 'run', '--once', '--batch-lines', '1')
     assert result.returncode == 0, result.stderr
     with connect_sqlite(tmp_path / 'agent.db') as db:
@@ -653,13 +659,7 @@ def test_a_maildir_dsn_past_the_longest_wait_is_decided_though_the_logs_are_behi
     waited for ever, and its file stayed in new/). Here the log's first round is a full batch (not at its end) and
     the DSN is 25 h old: decided at once, before the delivery on the log's third line is read."""
     log = _postfix_log(tmp_path / 'postfix-transactional.log', RETURN_PATH, LONG, 'tx.1@app.example', ago=26 * 3600)
-    maildir = tmp_path / 'Maildir'
-    for sub in ('new', 'cur', 'tmp'):
-        (maildir / sub).mkdir(parents=True)
-    path = maildir / 'new' / '1.M1P1.mx1'
-    path.write_bytes(_dsn(RETURN_PATH, LONG))
-    then = time.time() - 25 * 3600
-    os.utime(path, (then, then))
+    maildir = _maildir_with_dsn(tmp_path, age=25 * 3600)
     result = _agent(_contract(tmp_path, [maildir], logs=[log]), 'run', '--once', '--batch-lines', '1')
     assert result.returncode == 0, result.stderr
     assert _problems(tmp_path / 'agent.db') == {('maildir', 'recipient-not-ours'): 1}
