@@ -194,6 +194,7 @@ def rbldnsd() -> Iterator[Rbldnsd]:
     root.chmod(0o755)  # run as root, rbldnsd reads its data as the rbldns user
     for name, text in FILES.items():
         (root / name).write_text(text, encoding='utf-8')
+        (root / name).chmod(0o644)
     server = Rbldnsd('127.0.0.1', _free_port())
     with (root / 'rbldnsd.log').open('wb') as log:
         process = subprocess.Popen(
