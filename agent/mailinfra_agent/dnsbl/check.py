@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import re
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
@@ -85,8 +86,9 @@ def public_resolvers_in(nameservers: Sequence[str]) -> list[str]:
 
 
 def redact(text: str, key: str | None) -> str:
-    """``text`` with the DQS key replaced (query names carry it)."""
-    return text.replace(key, KEY_PLACEHOLDER) if key else text
+    """``text`` with the DQS key replaced (query names carry it), in any case: DNS names are case-insensitive
+    and the DNS client lower-cases the names it reports."""
+    return re.sub(re.escape(key), KEY_PLACEHOLDER, text, flags=re.IGNORECASE) if key else text
 
 
 @dataclass(frozen=True)
@@ -388,6 +390,7 @@ async def _run(
     started: float,
     clock: float,
 ) -> Report:
+    dqs_key = dqs_key.lower() if dqs_key else None  # as the client reports names: query fields are redacted
     queryable = {zone.zone: _base(zone, dqs_key) for zone in zones}
     clients = bool(routes)
     if not clients:

@@ -1,0 +1,419 @@
+"""The blocklist check against zones served by rbldnsd (Debian's package), in the data formats real lists
+publish: a combined ZEN-style zone (ip4set ranges, CIDRs, exclusions, per-entry A values and TXT templates,
+ip6trie, the 127.255.255.x error codes), a DBL-style dnset (wildcards, exclusions), an empty zone, a zone that
+answers REFUSED (an ACL) and one that answers SERVFAIL (its data expired), and a DQS zone whose name carries the
+key. One rbldnsd for the module; every answer the command reports is compared with kdig's, and the textfile goes
+through ``promtool check metrics`` and the alert rules rendered for the newsletter-publisher example."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import dns.message
+import dns.query
+import pytest
+import yaml
+
+from mailinfra_agent.cli import main
+from mailinfra_agent.contract import (
+    Blocklists,
+    BlocklistSubjects,
+    Contract,
+    Host,
+    QueueThresholds,
+    Store,
+    Thresholds,
+    dump_contract,
+)
+from mailinfra_agent.contract.blocklists import zone_to_contract
+from mailinfra_agent.dnsbl import KEY_PLACEHOLDER, check, custom_zone, load_catalogue, subjects_from
+from mailinfra_agent.store import connect, migrate
+
+from .test_dnsbl_check import Stub
+
+GOLDEN_RULES = Path(__file__).parents[1] / 'golden/newsletter-publisher/monitoring/prometheus/rules/dnsbl.yml'
+DQS_KEY = 'Dq5KeyMixedCase0123456789ab'
+"""Upper and lower case: DNS names are case-insensitive, so the key must be hidden in any case."""
+
+ZEN = """$SOA 3600 ns.test. hostmaster.test. 0 3600 600 86400 60
+$NS 3600 ns.test.
+$DATASET ip4set:sbl @
+:127.0.0.2:SBL listed, see https://check.spamhaus.org/sbl/query/$
+127.0.0.2
+192.0.2.10
+198.51.100.0/24
+!198.51.100.7
+203.0.113.16-203.0.113.31
+192.0.2.20 :127.0.0.9:DROP $ "quoted" \\ back; semi ${x} é
+$DATASET ip4set:css @
+:127.0.0.3:CSS $
+127.0.0.2
+192.0.2.11
+$DATASET ip4set:xbl @
+:127.0.0.4:XBL $ see https://example.test/?ip=$&a=b
+127.0.0.2
+192.0.2.10
+198.51.100.0/25
+$DATASET ip4set:pbl @
+:127.0.0.10:PBL ISP
+127.0.0.2
+192.0.2.12
+:127.0.0.11:PBL Spamhaus
+192.0.2.13
+$DATASET ip4set:refusals @
+192.0.2.252 :127.255.255.252:typo
+192.0.2.253 :127.255.255.253:undocumented
+192.0.2.254 :127.255.255.254:open resolver
+192.0.2.255 :127.255.255.255:rate limited
+$DATASET ip6trie:v6 @
+:127.0.0.3:CSS v6 $
+2001:db8::/48
+!2001:db8::bead
+2001:db8:1:2::5 :127.0.0.2:SBL v6
+"""
+DBL = """$SOA 3600 ns.test. hostmaster.test. 0 3600 600 86400 60
+:127.0.1.2:low reputation $
+dbltest.com
+listed.example
+xn--fa-hia.de
+.wild.example :127.0.1.4:phish "$"
+!ok.wild.example
+*.subs.example :127.0.1.5:malware
+ipquery.example :127.0.1.255:IP queries prohibited
+"""
+FILES = {
+    'zen': ZEN,
+    'dbl': DBL,
+    'dqs': ZEN,
+    'empty': '$SOA 3600 ns.test. hostmaster.test. 0 3600 600 86400 60\n',
+    'expired': '$TIMESTAMP 2020:01:01 +1d\n127.0.0.2\n192.0.2.10\n',
+    'refused': '127.0.0.2\n192.0.2.10\n',
+    'acl': '127.0.0.0/8 :refuse\n',
+}
+DATASETS = (
+    'zen.spamhaus.org:combined:zen',
+    'dbl.spamhaus.org:dnset:dbl',
+    f'{DQS_KEY.lower()}.zen.dq.spamhaus.net:combined:dqs',
+    'empty.test:ip4set:empty',
+    'expired.test:ip4set:expired',
+    'refused.test:ip4set:refused',
+    'refused.test:acl:acl',
+)
+
+# subject -> what the zone data above says (the truth the report must match)
+ZEN_TRUTH = {
+    '192.0.2.10': ('listed', ['127.0.0.2', '127.0.0.4']),
+    '192.0.2.11': ('listed', ['127.0.0.3']),
+    '192.0.2.12': ('listed', ['127.0.0.10']),
+    '192.0.2.13': ('listed', ['127.0.0.11']),
+    '192.0.2.20': ('listed', ['127.0.0.9']),
+    '192.0.2.99': ('clean', []),
+    '198.51.100.7': ('listed', ['127.0.0.4']),  # excluded from SBL, still in XBL's /25
+    '198.51.100.8': ('listed', ['127.0.0.2', '127.0.0.4']),
+    '198.51.100.200': ('listed', ['127.0.0.2']),  # outside XBL's /25
+    '203.0.113.15': ('clean', []),  # just below the range
+    '203.0.113.16': ('listed', ['127.0.0.2']),
+    '203.0.113.31': ('listed', ['127.0.0.2']),
+    '203.0.113.32': ('clean', []),  # just above it
+    '192.0.2.252': ('error', ['typo']),
+    '192.0.2.253': ('error', ['undocumented']),
+    '192.0.2.254': ('error', ['open_resolver']),
+    '192.0.2.255': ('error', ['rate_limited']),
+    '2001:db8::1': ('listed', ['127.0.0.3']),
+    '2001:db8::bead': ('clean', []),  # excluded
+    '2001:db8:1:2::5': ('listed', ['127.0.0.2']),
+    '2001:db9::1': ('clean', []),
+}
+DBL_TRUTH = {
+    'listed.example': ('listed', ['127.0.1.2']),
+    'xn--fa-hia.de': ('listed', ['127.0.1.2']),  # asked as FAß.de
+    'wild.example': ('listed', ['127.0.1.4']),  # ".wild.example": the domain and its subdomains
+    'subs.example': ('clean', []),  # "*.subs.example": subdomains only
+    'ipquery.example': ('error', ['ip_query']),
+    'clean.example': ('clean', []),
+}
+
+
+@dataclass(frozen=True)
+class Rbldnsd:
+    address: str
+    port: int
+
+    @property
+    def nameserver(self) -> str:
+        return f'{self.address}:{self.port}'
+
+    def dig(self, name: str) -> list[str]:
+        """The A records kdig gets for ``name`` (empty for NXDOMAIN), or its status when it is an error."""
+        out = subprocess.run(
+            ['kdig', f'@{self.address}', '-p', str(self.port), '+norec', name, 'A'],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        status = re.search(r'status: (\w+)', out)
+        assert status is not None, out
+        if status[1] not in ('NOERROR', 'NXDOMAIN'):
+            return [status[1]]
+        records = [line.split() for line in out.splitlines() if not line.startswith(';')]
+        return sorted(fields[4] for fields in records if fields[3:4] == ['A'])
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(('127.0.0.1', 0))
+        return int(sock.getsockname()[1])
+
+
+def _answers(address: str, port: int) -> bool:
+    query = dns.message.make_query('2.0.0.127.zen.spamhaus.org', 'A')
+    try:
+        return bool(dns.query.udp(query, address, port=port, timeout=0.5).answer)
+    except (OSError, dns.exception.Timeout):
+        return False
+
+
+@pytest.fixture(scope='module')
+def rbldnsd() -> Iterator[Rbldnsd]:
+    binary = shutil.which('rbldnsd', path=f'{os.environ.get("PATH", "")}:/usr/sbin')
+    if binary is None:
+        pytest.fail('rbldnsd is not installed (apt-get install rbldnsd; script/bootstrap installs it)', pytrace=False)
+    root = Path(tempfile.mkdtemp(prefix='mailinfra-rbldnsd-'))
+    root.chmod(0o755)  # run as root, rbldnsd reads its data as the rbldns user
+    for name, text in FILES.items():
+        (root / name).write_text(text, encoding='utf-8')
+        (root / name).chmod(0o644)
+    server = Rbldnsd('127.0.0.1', _free_port())
+    with (root / 'rbldnsd.log').open('wb') as log:
+        process = subprocess.Popen(
+            [binary, '-n', '-w', str(root), '-b', f'{server.address}/{server.port}', '-t', '60', *DATASETS],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 20
+        while not _answers(server.address, server.port):
+            if process.poll() is not None or time.monotonic() > deadline:
+                output = (root / 'rbldnsd.log').read_text(errors='replace')
+                pytest.fail(f'rbldnsd did not answer: {output}', pytrace=False)
+            time.sleep(0.05)
+        yield server
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _zones() -> list[Any]:
+    catalogue = load_catalogue()
+
+    def custom(name: str, test_point: str | None) -> Any:
+        codes = {'127.0.0.2': 'listed'}
+        return custom_zone(zone=name, kind='ip', operator='test', decoder='codes', codes=codes, test_point=test_point)
+
+    return [
+        catalogue.get('zen.spamhaus.org'),
+        catalogue.get('dbl.spamhaus.org'),
+        custom('empty.test', None),  # no test point: an empty zone lists nothing
+        custom('expired.test', '2.0.0.127'),  # SERVFAIL
+        custom('refused.test', '2.0.0.127'),  # REFUSED
+    ]
+
+
+def _contract(tmp_path: Path, nameserver: str, zones: list[Any], **extra: Any) -> Path:
+    domains = ('listed.example', 'FAß.de', 'www.wild.example', 'ok.wild.example', 'a.subs.example')
+    blocklists = Blocklists(
+        interval=900,
+        zones=tuple(zone_to_contract(zone) for zone in zones),
+        nameservers=(nameserver,),
+        subjects=BlocklistSubjects(ips=tuple(ZEN_TRUTH), domains=(*domains, 'ipquery.example', 'clean.example')),
+        textfile=str(tmp_path / 'mailinfra_dnsbl.prom'),
+        **extra,
+    )
+    value = Contract(
+        version=1,
+        host=Host('mon1', 'mon1.example', ('monitoring',), None),
+        streams=(),
+        isps=(),
+        ips=(),
+        thresholds=Thresholds(queue=QueueThresholds(1, 2, 3, 4)),
+        blocklists=blocklists,
+        store=Store('sqlite', path=str(tmp_path / 'agent.db')),
+    )
+    path = tmp_path / 'agent.json'
+    path.write_text(json.dumps(dump_contract(value)), encoding='utf-8')
+    with connect(value.store) as db:
+        migrate(db)
+    return path
+
+
+def _command(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict[str, Any], str]:
+    code = main(['dnsbl', 'check', *args, '--format', 'json'])
+    captured = capsys.readouterr()
+    return code, json.loads(captured.out), captured.out + captured.err
+
+
+def test_answers_match_kdig_and_the_zone_data(
+    rbldnsd: Rbldnsd, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, data, _ = _command(capsys, '--contract', str(_contract(tmp_path, rbldnsd.nameserver, _zones())))
+    assert code == 1  # listings win over the zones that could not be checked
+    results = {(r['subject'], r['zone']): r for r in data['results']}
+    for (subject, zone), result in results.items():
+        if result['status'] in ('listed', 'clean', 'error'):
+            assert sorted(result['answers']) == rbldnsd.dig(result['query']), (subject, zone)
+    for zone, truth in (('zen.spamhaus.org', ZEN_TRUTH), ('dbl.spamhaus.org', DBL_TRUTH)):
+        for subject, (status, expected) in truth.items():
+            result = results[subject, zone]
+            found = [c['code'] for c in result['listings']] + [e['id'] for e in result['errors']]
+            assert (result['status'], sorted(found)) == (status, sorted(expected)), (subject, zone)
+    assert {r['status'] for (_, zone), r in results.items() if zone == 'empty.test'} == {'clean'}
+    zones = {z['zone']: z for z in data['zones']}
+    assert zones['empty.test']['working'] and zones['empty.test']['test'] == 'none'
+    assert (zones['expired.test']['test'], zones['expired.test']['errors']) == ('failed', {'servfail': 2})
+    assert (zones['refused.test']['test'], zones['refused.test']['errors']) == ('failed', {'refused': 2})
+    for zone in ('expired.test', 'refused.test'):
+        assert {r['status'] for (_, name), r in results.items() if name == zone} == {'untrusted'}
+    # the zones answered their test points; their error answers make them "not working" all the same
+    assert zones['zen.spamhaus.org']['test'] == 'ok' and not zones['zen.spamhaus.org']['working']
+    assert zones['zen.spamhaus.org']['errors'] == {'open_resolver': 1, 'rate_limited': 1, 'typo': 1, 'undocumented': 1}
+    assert zones['dbl.spamhaus.org']['errors'] == {'ip_query': 1}
+    listed = {(r['subject'], r['zone'], c['code']) for r in data['listed'] for c in r['listings']}
+    expected = {
+        (subject, zone, answer)
+        for zone, truth in (('zen.spamhaus.org', ZEN_TRUTH), ('dbl.spamhaus.org', DBL_TRUTH))
+        for subject, (status, answers) in truth.items()
+        if status == 'listed'
+        for answer in answers
+    }
+    assert listed == expected  # error answers are never listings
+    _metrics_and_alerts(tmp_path, tmp_path / 'mailinfra_dnsbl.prom', expected, data)
+
+
+def _series(line: str) -> tuple[str, float]:
+    name, value = line.rsplit(' ', 1)
+    labels = name.replace('{', '{instance="mon1:9100",host="mon1",', 1) if '{' in name else name
+    if '{' not in labels:
+        labels += '{instance="mon1:9100",host="mon1"}'
+    return labels.replace(',}', '}'), float(value)
+
+
+def _metrics_and_alerts(tmp_path: Path, textfile: Path, listed: set[tuple[str, str, str]], data: Any) -> None:
+    """The textfile passes promtool, and the rendered rules fire exactly: a listing alert per listed code
+    with the catalogue's meaning, "zone not working" for the zones with errors, "check failed" for the run."""
+    promtool = shutil.which('promtool')
+    assert promtool is not None, 'promtool is not installed (apt-get install prometheus)'
+    text = textfile.read_text(encoding='utf-8')
+    check = subprocess.run([promtool, 'check', 'metrics'], input=text, capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
+    series = [_series(line) for line in text.splitlines() if line and not line.startswith('#')]
+    since = {
+        (entry['subject'], entry['zone']): entry['first_seen'] for entry in data['listed_since']
+    }  # what the textfile's listed_since series carry
+    catalogue = load_catalogue()
+    listing_alerts = []
+    kinds = {entry['subject']: entry['kind'] for entry in data['subjects']}
+    for subject, zone, code in sorted(listed):
+        first = time.strftime('%Y-%m-%d %H:%M:%S +0000 UTC', time.gmtime(since[subject, zone]))
+        kind = kinds[subject]
+        info = catalogue.get(zone)
+        assert info is not None
+        labels = {'instance': 'mon1:9100', 'host': 'mon1', 'subject': subject, 'subject_kind': kind, 'zone': zone}
+        listing_alerts.append(
+            {
+                'exp_labels': {**labels, 'severity': 'critical', 'code': code},
+                'exp_annotations': {
+                    'summary': f'{subject} is listed on {zone}',
+                    'description': f'The {kind} {subject} is listed on {zone} (answer {code}), listed since {first}.',
+                    'meaning': info.codes[code],
+                    'delisting_url': info.delisting_url,
+                    'listed_since': first,
+                },
+            }
+        )
+    not_working = sorted(zone['zone'] for zone in data['zones'] if not zone['working'])
+    assert not_working == ['dbl.spamhaus.org', 'expired.test', 'refused.test', 'zen.spamhaus.org']
+    rules = yaml.safe_load(GOLDEN_RULES.read_text(encoding='utf-8'))
+    names = ('MailinfraDnsblListed', 'MailinfraDnsblZoneNotWorking', 'MailinfraDnsblCheckFailed')
+    annotations = {rule['alert']: rule['annotations'] for rule in rules['groups'][0]['rules'] if rule['alert'] in names}
+    zone_alerts = [
+        {
+            'exp_labels': {'instance': 'mon1:9100', 'host': 'mon1', 'zone': zone, 'severity': 'warning'},
+            'exp_annotations': {
+                key: value.replace('{{ $labels.zone }}', zone)
+                for key, value in annotations['MailinfraDnsblZoneNotWorking'].items()
+            },
+        }
+        for zone in not_working
+    ]
+    failed = {
+        key: value.replace('{{ $labels.host }}', 'mon1')
+        for key, value in annotations['MailinfraDnsblCheckFailed'].items()
+    }
+    tests = {
+        'rule_files': ['dnsbl.yml'],
+        'evaluation_interval': '1m',
+        'tests': [
+            {
+                'interval': '1m',
+                'input_series': [{'series': name, 'values': f'{value:.0f}x5'} for name, value in series],
+                'alert_rule_test': [
+                    {'eval_time': '2m', 'alertname': 'MailinfraDnsblListed', 'exp_alerts': listing_alerts},
+                    {'eval_time': '2m', 'alertname': 'MailinfraDnsblZoneNotWorking', 'exp_alerts': zone_alerts},
+                    {
+                        'eval_time': '2m',
+                        'alertname': 'MailinfraDnsblCheckFailed',
+                        'exp_alerts': [
+                            {
+                                'exp_labels': {'instance': 'mon1:9100', 'host': 'mon1', 'severity': 'warning'},
+                                'exp_annotations': failed,
+                            }
+                        ],
+                    },
+                ],
+            }
+        ],
+    }
+    shutil.copy(GOLDEN_RULES, tmp_path / 'dnsbl.yml')
+    (tmp_path / 'dnsbl.test.yml').write_text(yaml.safe_dump(tests, sort_keys=False), encoding='utf-8')
+    result = subprocess.run([promtool, 'test', 'rules', 'dnsbl.test.yml'], cwd=tmp_path, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_dqs_key_in_any_case_never_shown(
+    rbldnsd: Rbldnsd, tmp_path: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    caplog.set_level(logging.DEBUG)
+    monkeypatch.setenv('MAILINFRA_DQS_KEY', DQS_KEY)
+    path = _contract(tmp_path, rbldnsd.nameserver, _zones()[:1])
+    code, data, output = _command(capsys, '--contract', str(path), '--ip', '192.0.2.10', '--textfile',
+                                  str(tmp_path / 'dqs.prom'))  # fmt: skip
+    assert code == 1 and data['listed'][0]['listings'][0]['code'] == '127.0.0.2'
+    assert data['listed'][0]['query'] == f'10.2.0.192.{KEY_PLACEHOLDER}.zen.dq.spamhaus.net'
+    everything = output + caplog.text + (tmp_path / 'dqs.prom').read_text(encoding='utf-8')
+    assert DQS_KEY.lower() not in everything.lower()
+    # the report the controller prints as JSON, and the errors of a zone that times out, too
+    silent = Stub(silent=True)
+    try:
+        subjects = subjects_from(['192.0.2.10', '192.0.2.254'])
+        good = check(subjects, _zones()[:1], [rbldnsd.nameserver], dqs_key=DQS_KEY)
+        timing_out = check(subjects, _zones()[:1], [silent.nameserver], dqs_key=DQS_KEY, timeout=0.2, retries=0)
+    finally:
+        silent.close()
+    assert [r.status for r in good.results] == ['listed', 'error']
+    assert timing_out.zones[0].errors == {'timeout': 2} and {r.status for r in timing_out.results} == {'untrusted'}
+    shown = json.dumps([good.to_dict(), timing_out.to_dict()]) + caplog.text
+    assert KEY_PLACEHOLDER in shown and DQS_KEY.lower() not in shown.lower()
