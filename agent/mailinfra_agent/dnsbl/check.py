@@ -194,7 +194,7 @@ class Report:
 
 
 def applies(zone: Zone, subject: Subject) -> bool:
-    if zone.kind != subject.kind:
+    if zone.kind != subject.kind or (subject.below and not zone.host_names):
         return False
     return not subject.ipv6 or zone.ipv6
 
