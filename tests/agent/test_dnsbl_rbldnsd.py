@@ -215,7 +215,11 @@ def rbldnsd() -> Iterator[Rbldnsd]:
         yield server
     finally:
         process.terminate()
-        process.wait(timeout=10)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
         shutil.rmtree(root, ignore_errors=True)
 
 
