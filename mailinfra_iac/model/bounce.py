@@ -87,9 +87,20 @@ def pcre_problem(pattern: str) -> str | None:
     return None
 
 
+BIDI_CONTROLS = frozenset('\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069')
+"""Characters that reorder the text around them when it is shown (Unicode's bidirectional formatting characters)."""
+
+
 def one_line(value: str) -> str:
-    """Free text printed in generated comments: whitespace runs, line breaks included, become one space."""
-    return ' '.join(value.split())
+    """Free text printed in generated comments: whitespace runs, line breaks included, become one space; control
+    characters (NUL, ESC, ...) and bidirectional formatting characters are refused: in a configuration file they
+    hide or rewrite what an operator sees on a terminal or in a review."""
+    text = ' '.join(value.split())
+    for char in text:
+        if char in BIDI_CONTROLS or (char < ' ' or '\x7f' <= char <= '\x9f'):
+            kind = 'a bidirectional formatting character' if char in BIDI_CONTROLS else 'a control character'
+            raise ValueError(f'{kind} (U+{ord(char):04X}) cannot be in text printed into configuration comments')
+    return text
 
 
 OneLine = Annotated[str, AfterValidator(one_line)]

@@ -115,7 +115,8 @@ def test_newer_version_is_refused_with_a_clear_message() -> None:
     data['version'] = CONTRACT_VERSION + 2
     data['unknown_section'] = {}  # not reported: the version decides first
     assert problems_of(data) == [
-        f'contract version {CONTRACT_VERSION + 2} is newer than this agent understands (1, 2, 3, {CONTRACT_VERSION}); '
+        f'contract version {CONTRACT_VERSION + 2} is newer than this agent understands '
+        f'(1, 2, 3, 4, {CONTRACT_VERSION}); '
         'upgrade mailinfra-agent to the version of the controller that rendered it'
     ]
 

@@ -310,10 +310,15 @@ def test_custom_zones_are_checked_like_catalogue_ones() -> None:
 
 
 def test_query_names() -> None:
-    ipv4, ipv6, domain = subjects_from(['192.0.2.10', '2001:db8::1'], ['mail.news.Example.CO.UK.'])
+    ipv4, ipv6, domain, *below = subjects_from(['192.0.2.10', '2001:db8::1'], ['mail.news.Example.CO.UK.'])
     assert query_prefix(ipv4) == '10.2.0.192'
     assert query_prefix(ipv6) == '1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2'
-    assert (domain.value, query_prefix(domain)) == ('example.co.uk', 'example.co.uk')
+    assert (domain.value, query_prefix(domain), domain.below) == ('example.co.uk', 'example.co.uk', False)
+    # The names between the host and its registered domain, for the zones that list host names.
+    assert [(s.value, query_prefix(s), s.below) for s in below] == [
+        ('mail.news.example.co.uk', 'mail.news.example.co.uk', True),
+        ('news.example.co.uk', 'news.example.co.uk', True),
+    ]
     assert registered_domain('a.b.example.com') == 'example.com'
     assert registered_domain('Mail.Faß.de.') == 'xn--fa-hia.de'  # UTS 46 like resolvers, not IDNA 2003's fass.de
     assert registered_domain('x.github.io') == 'x.github.io'  # a private suffix of the list

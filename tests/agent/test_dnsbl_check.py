@@ -37,7 +37,7 @@ from mailinfra_agent.dnsbl import (
     public_resolvers_in,
     subjects_from,
 )
-from mailinfra_agent.dnsbl.check import check_async
+from mailinfra_agent.dnsbl.check import check_async, redact
 from mailinfra_agent.store import connect, migrate
 from mailinfra_agent.store.listings import history
 
@@ -471,3 +471,13 @@ def test_a_run_that_could_not_happen_still_writes_run_success_0(tmp_path: Path) 
     text = target.read_text()
     assert 'mailinfra_dnsbl_run_success 0.0' in text and 'mailinfra_dnsbl_last_run_timestamp_seconds 1.0' in text
     assert not list(tmp_path.glob('*.tmp*'))  # written atomically, nothing left behind
+
+
+def test_the_dqs_key_is_redacted_in_any_letter_case() -> None:
+    key = 'K3yMixedCase0123456789ab'
+    text = f'10.2.0.192.{key.lower()}.zen.dq.spamhaus.net; 10.2.0.192.{key.upper()}.zen.dq.spamhaus.net; {key}'
+    assert redact(text, key) == '; '.join(
+        ['10.2.0.192.<dqs-key>.zen.dq.spamhaus.net', '10.2.0.192.<dqs-key>.zen.dq.spamhaus.net', '<dqs-key>']
+    )
+    assert redact('a.b+c.example', 'b+c') == 'a.<dqs-key>.example'  # the key is text, never a pattern
+    assert redact(text, None) == text

@@ -141,6 +141,9 @@ DBL_TRUTH = {
     'xn--fa-hia.de': ('listed', ['127.0.1.2']),  # asked as FAß.de
     'wild.example': ('listed', ['127.0.1.4']),  # ".wild.example": the domain and its subdomains
     'subs.example': ('clean', []),  # "*.subs.example": subdomains only
+    'a.subs.example': ('listed', ['127.0.1.5']),  # asked too: the DBL lists host names (zones.toml host_names)
+    'www.wild.example': ('listed', ['127.0.1.4']),
+    'ok.wild.example': ('clean', []),  # excluded with "!"
     'ipquery.example': ('error', ['ip_query']),
     'clean.example': ('clean', []),
 }
@@ -212,7 +215,11 @@ def rbldnsd() -> Iterator[Rbldnsd]:
         yield server
     finally:
         process.terminate()
-        process.wait(timeout=10)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
         shutil.rmtree(root, ignore_errors=True)
 
 

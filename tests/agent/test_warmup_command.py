@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from mailinfra_agent import bounded
 from mailinfra_agent.cli import main
 from mailinfra_agent.contract import Store, dump_contract
 from mailinfra_agent.store import connect_sqlite, migrate
@@ -32,24 +33,14 @@ def host(tmp_path: Path) -> Path:
     return tmp_path
 
 
+def _arguments(host: Path, now: str = DAY_ONE) -> list[str]:
+    files = ['--baseline', str(host / 'config.rendered'), '--config', str(host / 'config')]
+    return ['--contract', str(host / 'agent.json'), *files, '--now', now]
+
+
 def apply(host: Path, *extra: str, now: str = DAY_ONE) -> int:
-    return main(
-        [
-            'warmup',
-            'powermta-apply',
-            '--contract',
-            str(host / 'agent.json'),
-            '--baseline',
-            str(host / 'config.rendered'),
-            '--config',
-            str(host / 'config'),
-            '--reload-command',
-            f'{host / "reload"} reload',
-            '--now',
-            now,
-            *extra,
-        ]
-    )
+    reload = ['--reload-command', f'{host / "reload"} reload']
+    return main(['warmup', 'powermta-apply', *_arguments(host, now), *reload, *extra])
 
 
 def reloads(host: Path) -> list[str]:
@@ -120,6 +111,24 @@ def test_a_failed_reload_puts_the_old_file_back_so_the_next_run_tries_again(
     monkeypatch.setenv('RELOAD_EXIT', '0')
     assert apply(host) == 0
     assert reloads(host) == ['reload', 'reload']
+
+
+def test_a_hung_or_missing_command_is_a_failure_that_keeps_the_old_file(
+    host: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(bounded, 'TIMEOUT', 0.5)
+    hung = host / 'hung'
+    hung.write_text('#!/bin/sh\nsleep 60\n', encoding='utf-8')
+    hung.chmod(0o755)
+    for command in (f'{hung} reload', f'{host / "absent"} reload'):
+        assert main(['warmup', 'powermta-apply', *_arguments(host), '--reload-command', command]) == 1
+        assert 'the previous' in capsys.readouterr().err
+        assert (host / 'config').read_text(encoding='utf-8') == BASELINE
+    for command in (f'{hung} %s', f'{host / "absent"} %s'):
+        assert apply(host, '--validate', command) == 1
+        assert 'stays as it is' in capsys.readouterr().err
+        assert (host / 'config').read_text(encoding='utf-8') == BASELINE
+    assert reloads(host) == []
 
 
 def test_a_held_day_in_the_store_holds_the_step(host: Path) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import sqlite3
 import sys
 import time
 from collections import Counter
@@ -172,3 +173,19 @@ def test_the_batch_parser_reads_the_generated_log_as_the_line_parser(
     counts = json.loads(capsys.readouterr().out)['counts']
     assert counts['sent'] == sum(1 for r in expected if isinstance(r, Event) and r.status == 'sent')
     assert counts['message-record'] == sum(1 for r in expected if isinstance(r, MessageSeen))
+
+
+def test_the_floor_stores_every_delivery_attempt_the_generator_logged(
+    sample: tuple[list[str], dict[str, Any]], tmp_path: Path
+) -> None:
+    """benchmarks/feedback/floor.py claims to do less than ingest; it must still store every delivery attempt (one
+    keyed row each, with its sender), or its time would be a floor of less than the goal's work."""
+    floor = _module('floor')
+    lines, truth = sample
+    log = tmp_path / 'maillog'
+    generate.write(log, lines, truth)
+    database = tmp_path / 'floor.db'
+    floor._floor('rows+key+report', log, database)
+    store = sqlite3.connect(database)
+    counts = dict(store.execute('SELECT status, count(DISTINCT key) FROM events WHERE sender IS NOT NULL GROUP BY 1'))
+    assert counts == {'sent': truth['sent_total'], 'deferred': truth['deferred_lines'], 'bounced': truth['bounced']}

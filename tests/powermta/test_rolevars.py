@@ -11,7 +11,7 @@ import yaml
 
 from mailinfra_agent.powermta import check_text, parse, parse_duration, parse_rate
 from mailinfra_agent.powermta.checker import Block
-from mailinfra_iac import Spec, parse_spec
+from mailinfra_iac import Spec, SpecInvalid, parse_spec
 from mailinfra_iac.facts import Limits, StreamFact
 from mailinfra_iac.facts.isps import DEFAULTS
 from mailinfra_iac.facts.plan import queue_schedule
@@ -594,3 +594,23 @@ def test_line_breaks_in_free_text_never_become_directives() -> None:
             lines = content.decode().splitlines()
             assert not {'max-smtp-out 0', 'http-mgmt-port 1'} & set(lines), path
             assert any(line.lstrip().startswith('# yahoo backoff 1h: why <domain *> max-smtp-out 0') for line in lines)
+
+
+@pytest.mark.parametrize('char', ['\x00', '\x1b', '\x7f', '\x9b', '\u202e', '\u2066'])
+def test_control_and_bidi_characters_in_free_text_are_refused(char: str) -> None:
+    """Free text printed into configuration comments: ESC, NUL or a bidi override would hide or rewrite what an
+    operator reads there; each is an error at its field, every one reported at once."""
+    escaped = json.dumps(f'why {char}[31m red')
+    name = json.dumps(f'Yahoo {char}')
+    text = EXAMPLE.read_text().replace(
+        'isp_profiles:\n',
+        f'isp_profiles:\n  yahoo:\n    display_name: {name}\n    backoff_rules:\n'
+        f'      - {{pattern: "421 4.7.0", description: {escaped}}}\n',
+        1,
+    )
+    with pytest.raises(SpecInvalid) as raised:
+        parse_spec(text, 'spec.yml', as_of=AS_OF)
+    messages = [f'{problem.path} {problem.message}' for problem in raised.value.problems]
+    assert len([message for message in messages if f'U+{ord(char):04X}' in message]) == 2, messages
+    assert any('display_name' in message for message in messages), messages
+    assert any('description' in message for message in messages), messages

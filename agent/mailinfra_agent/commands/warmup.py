@@ -22,6 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from ..bounded import run_bounded
 from ..contract import DEFAULT_CONTRACT_PATH, Contract
 from ..files import replace_file
 from ..powermta.checker import check_text
@@ -98,7 +99,10 @@ def _validate(command: str, text: str, directory: Path) -> str | None:
         candidate.write(text)
         candidate.flush()
         argv = [word.replace('%s', candidate.name) for word in shlex.split(command)]
-        result = subprocess.run(argv, capture_output=True, text=True, check=False)
+        try:
+            result = run_bounded(argv)
+        except OSError as error:
+            return f'{argv[0]}: cannot run: {error.strerror}'
     if result.returncode == 0:
         return None
     return (result.stdout + result.stderr).strip() or f'exit {result.returncode}'
@@ -151,7 +155,11 @@ def run(args: argparse.Namespace) -> int:
         print(f'warmup: cannot write {config}: {error}', file=sys.stderr)
         return EXIT_CANNOT
     if not args.no_reload:
-        result = subprocess.run(shlex.split(args.reload_command), capture_output=True, text=True, check=False)
+        argv = shlex.split(args.reload_command)
+        try:
+            result = run_bounded(argv)
+        except OSError as error:
+            result = subprocess.CompletedProcess(argv, 127, '', f'{argv[0]}: cannot run: {error.strerror}')
         if result.returncode != 0:
             if old is not None:
                 _write(config, old, config)

@@ -34,6 +34,7 @@ def zone_to_contract(zone: Zone) -> BlocklistZone:
         delisting_url=zone.delisting_url,
         source=zone.source,
         ipv6=zone.ipv6,
+        host_names=zone.host_names,
         key=zone.key,
         key_zone=zone.key_zone,
         score_network=zone.score.network if zone.score else None,
@@ -71,6 +72,7 @@ def zone_from_contract(entry: BlocklistZone) -> Zone:
         source=entry.source,
         ipv6=entry.ipv6,
         score=score,
+        host_names=entry.host_names,
     )
     return replace(
         zone,

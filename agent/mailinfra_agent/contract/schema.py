@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-CONTRACT_VERSION = 4
+CONTRACT_VERSION = 5
 """The contract version this agent writes. See docs/agent-contract.md for the rules.
 
 2 (issue 12): exporter, blocklist subjects/nameservers/zone details, dns_expectations, bounce_rules.
@@ -239,6 +239,8 @@ class BlocklistZone:
     delisting_url: str | None = None
     source: str = ''
     ipv6: bool = False
+    host_names: bool = False
+    """Domain zones: host names below a registered domain are asked too (the zone lists them)."""
     key: Literal['dqs', 'abusix'] | None = None
     key_zone: str | None = None
     score_network: str | None = None

@@ -18,7 +18,16 @@ from .check import (
     redact,
 )
 from .decode import Code, Decoded, decode
-from .query import Subject, SubjectError, domain_subject, ip_subject, query_prefix, registered_domain, subjects_from
+from .query import (
+    Subject,
+    SubjectError,
+    domain_subject,
+    domain_subjects,
+    ip_subject,
+    query_prefix,
+    registered_domain,
+    subjects_from,
+)
 
 __all__ = [
     'KEY_PLACEHOLDER',
@@ -42,6 +51,7 @@ __all__ = [
     'custom_zone',
     'decode',
     'domain_subject',
+    'domain_subjects',
     'ip_subject',
     'load_catalogue',
     'public_resolvers_in',

@@ -99,6 +99,10 @@ class Zone:
     RFC 5782 section 5). A listing there means the zone lists everything."""
     ipv6: bool = False
     """IP zones: whether IPv6 subjects are listed (queried as nibbles)."""
+    host_names: bool = False
+    """Domain zones: whether the operator lists host names below a registered domain (the DBL: ``news.brand.example``
+    alone); then every name from a subject's full name down to its registered domain is asked, else only the
+    registered domain (URIBL and SURBL ask for that)."""
     score: ScoreRange | None = None
     key: KeyKind | None = None
     """Key-only zones: the key they need."""
@@ -133,6 +137,7 @@ class Zone:
             'delisting_url': self.delisting_url,
             'test_point': self.test_point,
             'ipv6': self.ipv6,
+            'host_names': self.host_names,
         }
 
 
@@ -186,7 +191,7 @@ class Catalogue:
 _ZONE_KEYS = {
     'zone', 'kind', 'operator', 'list_kind', 'decoder', 'codes', 'errors', 'error_sets', 'source', 'severity',
     'default', 'terms', 'terms_note', 'delisting_url', 'test_point', 'test_answers', 'ipv6', 'score', 'key',
-    'key_zone', 'note', 'negative_point', 'codes_documented',
+    'key_zone', 'note', 'negative_point', 'codes_documented', 'host_names',
 }  # fmt: skip
 _SECTION_TABLES = {'listing': 'listing', 'allowlist': 'allowlist', 'reputation': 'reputation', 'key_only': 'key_only'}
 
@@ -318,6 +323,8 @@ def _check_section(
             problems.append(f'{where}: test answer {answer} is not one of the listing codes')
     if raw.get('ipv6') and raw.get('kind') != 'ip':
         problems.append(f'{where}: ipv6 only applies to IP zones')
+    if 'host_names' in raw and (not isinstance(raw['host_names'], bool) or raw.get('kind') != 'domain'):
+        problems.append(f'{where}: host_names is true or false, and only for domain zones')
 
 
 def _parse_zone(
@@ -364,6 +371,7 @@ def _parse_zone(
         test_answers=tuple(raw.get('test_answers', ())),
         negative_point=raw.get('negative_point'),
         ipv6=bool(raw.get('ipv6', False)),
+        host_names=raw.get('host_names', False),
         score=score,
         key=raw.get('key'),
         key_zone=raw.get('key_zone'),
@@ -490,6 +498,7 @@ def custom_zone(
     source: str = '',
     ipv6: bool = False,
     score: ScoreRange | None = None,
+    host_names: bool = False,
 ) -> Zone:
     """A zone from outside the catalogue (the spec's custom zones, the contract); raises ValueError when wrong.
 
@@ -507,6 +516,8 @@ def custom_zone(
         problems += check_codes(decoder, codes, parsed_errors, zone)
     elif score is None:
         problems.append(f'{zone}: a score zone needs its score range')
+    if host_names and kind != 'domain':
+        problems.append(f'{zone}: host_names only applies to domain zones')
     if problems:
         raise ValueError('; '.join(problems))
     return Zone(
@@ -523,6 +534,7 @@ def custom_zone(
         test_point=test_point,
         delisting_url=delisting_url,
         ipv6=ipv6,
+        host_names=host_names,
         score=score,
         custom=True,
     )

@@ -194,7 +194,7 @@ class Report:
 
 
 def applies(zone: Zone, subject: Subject) -> bool:
-    if zone.kind != subject.kind:
+    if zone.kind != subject.kind or (subject.below and not zone.host_names):
         return False
     return not subject.ipv6 or zone.ipv6
 
@@ -541,7 +541,7 @@ def _results(
     decoded: dict[tuple[str, ...], tuple[Status, tuple[Code, ...], tuple[Code, ...], int | None, str]] = {}
     append = results.append
     for (subject, _), answer in zip(group, answers, strict=True):
-        query = answer.name.replace(dqs_key, KEY_PLACEHOLDER) if dqs_key else answer.name
+        query = redact(answer.name, dqs_key)
         if not answer.ok and answer.rcode != 'NXDOMAIN':
             error_id, text = _error_id(answer)
             errors[error_id] += 1

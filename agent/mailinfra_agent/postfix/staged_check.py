@@ -33,6 +33,7 @@ import fcntl
 import os
 import pty
 import re
+import select
 import stat
 import subprocess
 import sys
@@ -41,6 +42,8 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
+from .. import bounded
+from ..bounded import run_bounded
 from ..files import replace_file
 from . import parameters
 
@@ -80,7 +83,7 @@ TerminalRunner = Callable[[str], tuple[int, str]]
 
 
 def run(argv: Sequence[str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(list(argv), capture_output=True, text=True, check=False)
+    return run_bounded(argv)
 
 
 def warnings(stderr: str) -> list[str]:
@@ -89,23 +92,37 @@ def warnings(stderr: str) -> list[str]:
 
 
 def postfix_check(directory: str) -> tuple[int, str]:
-    """``postfix -c DIR check`` with its output on a pseudo-terminal, so that it says why it failed."""
+    """``postfix -c DIR check`` with its output on a pseudo-terminal, so that it says why it failed; killed with its
+    children after ``bounded.TIMEOUT`` seconds (exit code ``bounded.TIMED_OUT``)."""
     controller, terminal = pty.openpty()
     process = subprocess.Popen(
-        ['postfix', '-c', directory, 'check'], stdin=subprocess.DEVNULL, stdout=terminal, stderr=terminal
+        ['postfix', '-c', directory, 'check'],
+        stdin=subprocess.DEVNULL,
+        stdout=terminal,
+        stderr=terminal,
+        start_new_session=True,  # its own process group: killed whole at the limit
     )
     os.close(terminal)
     output = b''
-    while True:
-        try:
-            chunk = os.read(controller, 4096)
-        except OSError:
-            break
-        if not chunk:
-            break
-        output += chunk
-    os.close(controller)
-    return process.wait(), output.decode(errors='replace')
+    deadline = time.monotonic() + bounded.TIMEOUT
+    try:
+        while select.select([controller], [], [], max(deadline - time.monotonic(), 0.0))[0]:
+            try:
+                chunk = os.read(controller, 4096)
+            except OSError:  # EIO: every holder of the terminal closed it
+                break
+            if not chunk:
+                break
+            output += chunk
+        else:
+            raise subprocess.TimeoutExpired(process.args, bounded.TIMEOUT)
+        return process.wait(max(deadline - time.monotonic(), 0.0)), output.decode(errors='replace')
+    except subprocess.TimeoutExpired:
+        bounded.kill_group(process)
+        note = f'postfix check: no answer within {bounded.TIMEOUT:g} s: killed'
+        return bounded.TIMED_OUT, f'{output.decode(errors="replace")}{note}\n'
+    finally:
+        os.close(controller)
 
 
 def types_of(directory: str, *, runner: Runner = run) -> parameters.Types:

@@ -1,0 +1,55 @@
+"""Outside commands run with a time limit: a hung command (and what it started) is killed, and the caller sees a
+failure, not a wait for ever"""
+
+from __future__ import annotations
+
+import os
+import stat
+import time
+from pathlib import Path
+
+import pytest
+
+from mailinfra_agent import bounded
+from mailinfra_agent.postfix import staged_check
+
+
+def test_a_command_that_answers_gives_its_output_and_exit_code() -> None:
+    result = bounded.run_bounded(['sh', '-c', 'echo out; echo err >&2; exit 3'])
+    assert (result.returncode, result.stdout, result.stderr) == (3, 'out\n', 'err\n')
+
+
+def test_a_hung_command_and_the_child_holding_its_pipes_are_killed(tmp_path: Path) -> None:
+    marker = tmp_path / 'child'
+    # The child keeps stdout open and would write the marker after 3 s: killed with its group, it never does (and
+    # had the call waited for the command's 60 s, the marker would be there).
+    result = bounded.run_bounded(['sh', '-c', f'echo before; (sleep 3; touch {marker}) & sleep 60'], timeout=0.5)
+    assert result.returncode == bounded.TIMED_OUT
+    assert result.stdout == 'before\n'
+    assert 'no answer within 0.5 s: killed' in result.stderr
+    time.sleep(3.5)
+    assert not marker.exists()
+
+
+def test_a_hung_postfix_check_is_killed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = tmp_path / 'bin' / 'postfix'
+    fake.parent.mkdir()
+    fake.write_text('#!/bin/sh\necho checking\nsleep 60\n')
+    fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
+    monkeypatch.setenv('PATH', f'{fake.parent}{os.pathsep}{os.environ["PATH"]}')
+    monkeypatch.setattr(bounded, 'TIMEOUT', 0.5)
+    code, output = staged_check.postfix_check(str(tmp_path))
+    assert code == bounded.TIMED_OUT
+    assert output.startswith('checking')
+    assert 'postfix check: no answer within 0.5 s: killed' in output
+
+
+def test_postfix_check_still_gives_postfix_s_own_answer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = tmp_path / 'bin' / 'postfix'
+    fake.parent.mkdir()
+    fake.write_text('#!/bin/sh\n[ -t 2 ] && echo "on a terminal: $*" >&2\nexit 1\n')
+    fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
+    monkeypatch.setenv('PATH', f'{fake.parent}{os.pathsep}{os.environ["PATH"]}')
+    code, output = staged_check.postfix_check(str(tmp_path))
+    assert code == 1
+    assert output.strip() == f'on a terminal: -c {tmp_path} check'
