@@ -35,16 +35,20 @@ def run_bounded(argv: Sequence[str], timeout: float | None = None) -> subprocess
         text=True,
         start_new_session=True,  # its own process group: killed whole at the limit
     )
-    try:
-        stdout, stderr = process.communicate(timeout=limit)
-    except subprocess.TimeoutExpired:
-        kill_group(process)
-        try:  # what it wrote before; a child that left the group may still hold the pipes
-            stdout, stderr = process.communicate(timeout=5)
+    with process:  # closes the pipes whatever happens
+        try:
+            stdout, stderr = process.communicate(timeout=limit)
         except subprocess.TimeoutExpired:
-            stdout = stderr = ''
-        note = f'{argv[0]}: no answer within {limit:g} s: killed'
-        return subprocess.CompletedProcess(list(argv), TIMED_OUT, stdout, f'{stderr}{note}\n')
+            kill_group(process)
+            try:  # what it wrote before; a child that left the group may still hold the pipes
+                stdout, stderr = process.communicate(timeout=5)
+            except subprocess.TimeoutExpired:
+                stdout = stderr = ''
+            note = f'{argv[0]}: no answer within {limit:g} s: killed'
+            return subprocess.CompletedProcess(list(argv), TIMED_OUT, stdout, f'{stderr}{note}\n')
+        except BaseException:  # interrupted (Ctrl-C, a signal's exception): in its own session, nothing else stops it
+            kill_group(process)
+            raise
     return subprocess.CompletedProcess(list(argv), process.returncode, stdout, stderr)
 
 

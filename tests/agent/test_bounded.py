@@ -4,7 +4,10 @@ failure, not a wait for ever"""
 from __future__ import annotations
 
 import os
+import signal
 import stat
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -53,3 +56,22 @@ def test_postfix_check_still_gives_postfix_s_own_answer(tmp_path: Path, monkeypa
     code, output = staged_check.postfix_check(str(tmp_path))
     assert code == 1
     assert output.strip() == f'on a terminal: -c {tmp_path} check'
+
+
+def test_an_interrupted_caller_takes_its_command_down(tmp_path: Path) -> None:
+    """The command runs in its own session, out of reach of the terminal's Ctrl-C: an interrupted caller kills it."""
+    pid_file = tmp_path / 'pid'
+    code = (
+        'import sys; from mailinfra_agent.bounded import run_bounded; '
+        f'run_bounded(["sh", "-c", "echo $$ > {pid_file}; exec sleep 60"])'
+    )
+    caller = subprocess.Popen([sys.executable, '-c', code], stderr=subprocess.DEVNULL)
+    for _ in range(600):  # the command has started (up to a minute on a loaded machine)
+        if pid_file.exists() and pid_file.read_text().strip():
+            break
+        time.sleep(0.1)
+    command = int(pid_file.read_text())
+    caller.send_signal(signal.SIGINT)
+    assert caller.wait() != 0  # KeyboardInterrupt
+    with pytest.raises(ProcessLookupError):
+        os.kill(command, 0)  # killed and reaped, not left sleeping

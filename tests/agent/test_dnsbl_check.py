@@ -37,7 +37,7 @@ from mailinfra_agent.dnsbl import (
     public_resolvers_in,
     subjects_from,
 )
-from mailinfra_agent.dnsbl.check import check_async, redact
+from mailinfra_agent.dnsbl.check import _Members, check_async, redact
 from mailinfra_agent.store import connect, migrate
 from mailinfra_agent.store.listings import history
 
@@ -481,3 +481,16 @@ def test_the_dqs_key_is_redacted_in_any_letter_case() -> None:
     )
     assert redact('a.b+c.example', 'b+c') == 'a.<dqs-key>.example'  # the key is text, never a pattern
     assert redact(text, None) == text
+
+
+def test_host_names_go_to_the_zones_that_list_them_whatever_the_zone_order() -> None:
+    """Each zone's subjects depend on its host_names too: a zone without them never gets a name below its registered
+    domain, and the DBL always does, whichever of the two comes first."""
+    dbl = load_catalogue().get('dbl.spamhaus.org')
+    assert dbl is not None and dbl.host_names
+    other = custom_zone(zone='aaa.test', kind='domain', operator='x', decoder='codes', codes={'127.0.0.2': 'x'})
+    subjects = subjects_from([], ['news.brand.example'])
+    for zones in ((other, dbl), (dbl, other)):
+        members = _Members(subjects)
+        asked = {zone.zone: [prefix for _, prefix in members.of(zone)] for zone in zones}
+        assert asked == {'aaa.test': ['brand.example'], 'dbl.spamhaus.org': ['brand.example', 'news.brand.example']}

@@ -438,10 +438,10 @@ class _Members:
 
     def __init__(self, subjects: Sequence[Subject]) -> None:
         self.subjects = [(subject, query_prefix(subject)) for subject in subjects]
-        self.lists: dict[tuple[str, bool], list[tuple[Subject, str]]] = {}
+        self.lists: dict[tuple[str, bool, bool], list[tuple[Subject, str]]] = {}
 
     def of(self, zone: Zone) -> list[tuple[Subject, str]]:
-        key = (zone.kind, zone.ipv6)
+        key = (zone.kind, zone.ipv6, zone.host_names)  # every field applies() reads of the zone
         found = self.lists.get(key)
         if found is None:
             found = self.lists[key] = [item for item in self.subjects if applies(zone, item[0])]

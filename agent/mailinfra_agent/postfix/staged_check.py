@@ -93,16 +93,21 @@ def warnings(stderr: str) -> list[str]:
 
 def postfix_check(directory: str) -> tuple[int, str]:
     """``postfix -c DIR check`` with its output on a pseudo-terminal, so that it says why it failed; killed with its
-    children after ``bounded.TIMEOUT`` seconds (exit code ``bounded.TIMED_OUT``)."""
+    children after ``bounded.TIMEOUT`` seconds (exit code ``bounded.TIMED_OUT``) or when interrupted."""
     controller, terminal = pty.openpty()
-    process = subprocess.Popen(
-        ['postfix', '-c', directory, 'check'],
-        stdin=subprocess.DEVNULL,
-        stdout=terminal,
-        stderr=terminal,
-        start_new_session=True,  # its own process group: killed whole at the limit
-    )
-    os.close(terminal)
+    try:
+        process = subprocess.Popen(
+            ['postfix', '-c', directory, 'check'],
+            stdin=subprocess.DEVNULL,
+            stdout=terminal,
+            stderr=terminal,
+            start_new_session=True,  # its own process group: killed whole at the limit
+        )
+    except BaseException:
+        os.close(controller)
+        raise
+    finally:
+        os.close(terminal)
     output = b''
     deadline = time.monotonic() + bounded.TIMEOUT
     try:
@@ -121,6 +126,9 @@ def postfix_check(directory: str) -> tuple[int, str]:
         bounded.kill_group(process)
         note = f'postfix check: no answer within {bounded.TIMEOUT:g} s: killed'
         return bounded.TIMED_OUT, f'{output.decode(errors="replace")}{note}\n'
+    except BaseException:  # interrupted: in its own session, nothing else stops it
+        bounded.kill_group(process)
+        raise
     finally:
         os.close(controller)
 
