@@ -204,6 +204,17 @@ def test_recipient_counts_match_qshape_where_postqueue_lists_some_twice(queues: 
     qshape = {line.split()[0]: int(line.split()[1]) for line in shown.splitlines()[1:] if line.strip()}
     assert qshape.pop('TOTAL') == sum(scan.deferred_recipient_domains.values()) == BIG + 6
     assert qshape == dict(scan.deferred_recipient_domains)
+    senders = subprocess.run(
+        ['qshape', '-c', queues.live.config_directory, '-s', 'deferred'], capture_output=True, text=True, check=True
+    ).stdout
+    by_sender = {line.split()[0]: int(line.split()[1]) for line in senders.splitlines()[1:] if line.strip()}
+    assert by_sender.pop('TOTAL') == scan.messages['deferred']
+    assert by_sender == dict(scan.deferred_sender_domains)  # the null sender is MAILER-DAEMON in both
+    # mailq's summary line counts every message, the held one too
+    summary = subprocess.run(
+        ['mailq', '-C', queues.live.config_directory], capture_output=True, text=True, check=True
+    ).stdout.splitlines()[-1]
+    assert summary.endswith(f'in {sum(scan.messages.values())} Requests.'), summary
     # showq lists the defer log's recipients, then the queue file's not already listed; it remembers only
     # duplicate_filter_limit (1000) of them, so the rest of a 1,200-recipient message is listed twice.
     (big,) = [item for item in postqueue_j(queues.live) if item['sender'] == 'big@brand.example']
