@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from mailinfra_agent.queue import postfix_records
 from mailinfra_agent.queue.postfix_records import (
     Envelope,
     MalformedQueueFile,
@@ -156,6 +157,15 @@ def test_a_pointer_loop_ends(tmp_path: Path) -> None:
     loop = data.replace(b'%15d' % 0, b'%15d' % len(record('S', b'a@b.example')))
     with pytest.raises(MalformedQueueFile, match='no end record'):
         read_envelope(write(tmp_path, loop))
+
+
+def test_a_huge_recipient_list_is_read_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A record limit fixed at 1,000,000 made a message of some 333,000 recipients (three records each, as cleanup
+    writes them) malformed; the limit now grows with the file. Shown with a small fixed limit."""
+    monkeypatch.setattr(postfix_records, '_MAX_RECORDS', 100)
+    recipients = [f'r{n}@d{n % 7}.example' for n in range(200)]
+    envelope, _ = read_envelope(write(tmp_path, cleanup_file(recipients)))
+    assert len(envelope.recipient_domains) == 200
 
 
 def test_a_vanished_file_raises_file_not_found(tmp_path: Path) -> None:

@@ -68,6 +68,7 @@ __all__ = [
     'PostfixInstance',
     'PostfixQueueCollector',
     'instances_from_contract',
+    'queue_hash',
 ]
 
 PRIMARY_INSTANCE = 'postfix'
@@ -140,6 +141,7 @@ class _Dir:
 class _State:
     queue_directory: str | None = None
     main_cf: tuple[int, int] | None = None  # (inode, mtime_ns) of main.cf when queue_directory was read
+    defer_depth: int = 1  # hash_queue_depth when hash_queue_names holds ``defer``, else 0 (a flat defer/)
     files: dict[str, _File] = field(default_factory=dict)
     dirs: dict[str, _Dir] = field(default_factory=dict)
 
@@ -233,7 +235,8 @@ class PostfixQueueCollector:
         return result
 
     def _queue_directory(self, instance: PostfixInstance, state: _State) -> str | None:
-        """``queue_directory`` of the instance, from postconf; asked again when main.cf changes."""
+        """``queue_directory`` of the instance (``$name`` expanded, as Postfix does) and how ``defer/`` is hashed, from
+        postconf; asked again when main.cf changes."""
         try:
             st = os.stat(os.path.join(instance.config_directory, 'main.cf'))
             main_cf = (st.st_ino, st.st_mtime_ns)
@@ -243,7 +246,7 @@ class PostfixQueueCollector:
             return state.queue_directory
         try:
             done = subprocess.run(
-                ['postconf', '-c', instance.config_directory, '-h', 'queue_directory'],
+                ['postconf', '-c', instance.config_directory, '-hx', *_PARAMETERS],
                 capture_output=True,
                 text=True,
                 check=False,
@@ -251,9 +254,11 @@ class PostfixQueueCollector:
             )
         except (OSError, subprocess.SubprocessError):
             return None
-        value = done.stdout.strip()
-        if done.returncode != 0 or not value.startswith('/'):
+        lines = done.stdout.splitlines()
+        value = lines[0].strip() if lines else ''
+        if done.returncode != 0 or len(lines) != len(_PARAMETERS) or not value.startswith('/'):
             return None
+        state.defer_depth = _defer_depth(lines[1], lines[2])
         if (state.queue_directory, state.main_cf) != (value, main_cf):
             state.dirs.clear()
         state.queue_directory, state.main_cf = value, main_cf
@@ -331,8 +336,9 @@ class PostfixQueueCollector:
             except OSError:
                 result.errors['unreadable'] += 1
                 continue
-            if not (st.st_mode & 0o170000 == 0o100000 and st.st_mode & 0o733 == 0o700):
-                continue  # still being written, or not a queue file
+            if not (st.st_mode & 0o170000 == 0o100000 and st.st_mode & 0o700 == 0o700):
+                continue  # still being written, or not a queue file (the group and other bits are flags: S_IXGRP
+                # marks a message for forced expiry, postsuper -e; maildrop files are 0744)
             entry = self._entry(state, item.name, item.path, st, result)
             if entry is None:
                 continue
@@ -343,7 +349,7 @@ class PostfixQueueCollector:
                 if before is not None:
                     removed |= self._count(partial, before, queue, -1)
                 if entry.envelope is not None and queue == 'deferred' and entry.statuses is None:
-                    entry.statuses = self._statuses(root, item.name, relative, result)
+                    entry.statuses = self._statuses(state, root, item.name, relative, result)
                 self._count(partial, entry, queue, 1)
         for name in old.keys() - listing.files.keys():
             removed |= self._count(partial, old[name], queue, -1)
@@ -415,12 +421,17 @@ class PostfixQueueCollector:
             partial.deferred_sender_domains[domain_of(envelope.sender)] += sign
         return sign < 0
 
-    def _statuses(self, root: str, queue_id: str, relative: str, result: InstanceScan) -> tuple[str, ...]:
-        """The status codes of a deferred message's defer log: ``defer/`` hashed like ``deferred/`` (Postfix's
-        default hash_queue_names), else flat."""
-        flat = f'{root}/defer/{queue_id}'
-        hashed = f'{root}/defer/{relative.partition("/")[2]}/{queue_id}' if '/' in relative else flat
-        for candidate in (hashed, flat) if hashed != flat else (flat,):
+    def _statuses(
+        self, state: _State, root: str, queue_id: str, relative: str, result: InstanceScan
+    ) -> tuple[str, ...]:
+        """The status codes of a deferred message's defer log: where Postfix puts it (hash_queue_names,
+        hash_queue_depth), else hashed like ``deferred/`` or flat (a file not yet moved after those changed)."""
+        mirrored = f'{relative.partition("/")[2]}/' if '/' in relative else ''
+        candidates = [f'{root}/defer/{queue_hash(queue_id, state.defer_depth)}{queue_id}']
+        for other in (f'{root}/defer/{mirrored}{queue_id}', f'{root}/defer/{queue_id}'):
+            if other not in candidates:
+                candidates.append(other)
+        for candidate in candidates:
             try:
                 return read_defer_statuses(candidate)
             except FileNotFoundError:
@@ -463,6 +474,37 @@ class PostfixQueueCollector:
             errors=dict(sorted(scan.errors.items())),
             up=scan.up,
         )
+
+
+_PARAMETERS = ('queue_directory', 'hash_queue_names', 'hash_queue_depth')
+_SAFE_ALPHABET = '0123456789BCDFGHJKLMNPQRSTVWXYZbcdfghjklmnpqrstvwxyz'  # safe_ultostr.c
+
+
+def _defer_depth(names: str, depth: str) -> int:
+    if 'defer' not in re.split(r'[\s,]+', names.strip().lower()):
+        return 0
+    try:
+        return max(1, int(depth))
+    except ValueError:
+        return 1
+
+
+def queue_hash(queue_id: str, depth: int) -> str:
+    """The hash subdirectories of a queue file, as mail_queue_dir() names them (``'C/'``, ``'C/A/'``; ``''`` at
+    depth 0): the first ``depth`` characters of the queue id (``_`` past its end); for a long queue id
+    (``enable_long_queue_ids``), of its microseconds as five upper-case hex digits."""
+    key = queue_id
+    separator = queue_id.rfind('z')
+    if separator >= 10:  # MQID_LG_TIME_PAD: six or more characters of seconds, four of microseconds, then 'z'
+        usec = 0
+        for char in queue_id[separator - 4 : separator]:
+            digit = _SAFE_ALPHABET.find(char)
+            if digit < 0:
+                usec = 0
+                break
+            usec = usec * 52 + digit
+        key = f'{usec:05X}'
+    return ''.join(f'{key[n] if n < len(key) else "_"}/' for n in range(depth))
 
 
 def top(counts: Mapping[str, int], limit: int) -> dict[str, int]:

@@ -25,7 +25,7 @@ __all__ = ['Envelope', 'MalformedQueueFile', 'domain_of', 'read_defer_statuses',
 
 _WINDOW = 2048
 _MAX_RECORD = 1 << 21  # qshape's limit: three 7-bit length groups
-_MAX_RECORDS = 1_000_000  # a pointer loop must end
+_MAX_RECORDS = 1_000_000  # at least; more in a larger file (a record takes 2 bytes or more): a pointer loop ends
 _MAX_DEFER_LOG = 1 << 22
 STATUS = re.compile(r'[245]\.\d{1,3}\.\d{1,3}')
 
@@ -106,7 +106,7 @@ def _parse(fd: int, size: int, mtime: float) -> Envelope:  # noqa: C901 (one loo
     domains: list[str] = []
     first = True
     in_content = False
-    for _ in range(_MAX_RECORDS):
+    for _ in range(max(_MAX_RECORDS, size // 2 + 2)):
         # One record at pos: type byte, length in 7-bit groups, data. Refill the window when it lacks the record.
         end = len(buf)
         if pos + 5 > end and base + end < size:
