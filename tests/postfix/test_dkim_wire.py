@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 import shutil
 import smtplib
+import socket
 import socketserver
 import subprocess
 import tempfile
@@ -73,7 +74,7 @@ class SinkHandler(socketserver.StreamRequestHandler):
     def handle(self) -> None:
         sink = self.server.sink
         self.reply('220 sink.test ESMTP')
-        mail_from, recipients = '', []
+        mail_from, recipients = '', list[str]()
         while line := self.rfile.readline():
             command = line.decode('utf-8', 'replace').strip()
             verb = command.split(' ', 1)[0].upper()
@@ -118,9 +119,10 @@ class SinkServer(socketserver.ThreadingTCPServer):
 def replace_settings(text: str, settings: dict[str, str]) -> str:
     """``text`` (main.cf or opendkim.conf) with each named setting's value replaced; each must be there once."""
     for name, value in settings.items():
-        pattern = re.compile(rf'^{re.escape(name)}(\s*=\s*|\s+).*$', re.M)
-        assert len(pattern.findall(text)) == 1, name
-        text = pattern.sub(lambda found, name=name, value=value: f'{name}{found.group(1)}{value}', text)
+        found = list(re.finditer(rf'^{re.escape(name)}(\s*=\s*|\s+).*$', text, re.M))
+        assert len(found) == 1, name
+        start, end = found[0].span()
+        text = f'{text[:start]}{name}{found[0].group(1)}{value}{text[end:]}'
     return text
 
 
@@ -155,7 +157,16 @@ def start_opendkim(text: str, directory: Path, port: int) -> subprocess.Popen[by
     check = subprocess.run(['opendkim', '-n', '-x', str(config)], capture_output=True, text=True)
     assert check.returncode == 0, check.stderr
     with (directory / 'stderr').open('w') as stderr:
-        return subprocess.Popen(['opendkim', '-f', '-x', str(config)], stderr=stderr)
+        process = subprocess.Popen(['opendkim', '-f', '-x', str(config)], stderr=stderr)
+    deadline = time.monotonic() + 10
+    while True:  # listening before Postfix asks it (else the application would get a 4xx)
+        try:
+            socket.create_connection(('127.0.0.1', port), timeout=1).close()
+            return process
+        except OSError:
+            assert process.poll() is None, (directory / 'stderr').read_text()
+            assert time.monotonic() < deadline, 'opendkim does not listen'
+            time.sleep(0.05)
 
 
 @pytest.fixture(scope='module')
