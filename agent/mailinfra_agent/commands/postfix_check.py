@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from ..postfix import staged_check, trial
@@ -58,6 +59,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # postconf and postmap read a relative -c against the working directory, `postfix -c` refuses one.
+    for name in ('staging', 'staged', 'live', 'if_differs'):
+        if getattr(args, name, None) is not None:
+            setattr(args, name, os.path.abspath(getattr(args, name)))
     try:
         if args.action == 'stage':
             return staged_check.stage(args.staging, _files(sys.stdin.read()))
