@@ -25,20 +25,15 @@ HELP = (
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     actions = parser.add_subparsers(dest='action', metavar='ACTION', required=True)
-    staging = actions.add_parser(
-        'stage', help='write the files of a JSON object on stdin (name -> text) under STAGING', description=HELP
-    )
+    staging = actions.add_parser('stage', help='write the files of a JSON object on stdin (name -> text) under STAGING')
     staging.add_argument('staging', metavar='STAGING', help='the directory the files are written under')
-    check = actions.add_parser(
-        'check', help='exit 1 on a problem, 3 when the instance needs a restart, else 0', description=HELP
-    )
+    check = actions.add_parser('check', help='exit 1 on a problem, 3 when the instance needs a restart, else 0')
     check.add_argument('staged', metavar='STAGED', help='the staged configuration directory')
     check.add_argument('live', metavar='LIVE', help='the live configuration directory it would replace')
     check.add_argument('--no-connect', action='store_true', help='do not try to connect to the milters (syntax only)')
     attempt = actions.add_parser(
         'trial',
         help='run STAGED in a throw-away instance: a message from each listener must reach a sink',
-        description=HELP,
     )
     attempt.add_argument('staged', metavar='STAGED', help='the staged configuration directory')
     attempt.add_argument(
@@ -52,7 +47,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help='run only if one of the FILEs of STAGED differs from (or is missing in) the live directory LIVE',
     )
     attempt.add_argument('files', metavar='FILE', nargs='*', help='with --if-differs: the files to compare (all)')
-    install = actions.add_parser('install', help='copy the files that differ from STAGED to LIVE', description=HELP)
+    install = actions.add_parser('install', help='copy the files that differ from STAGED to LIVE')
     install.add_argument('staged', metavar='STAGED', help='the staged configuration directory')
     install.add_argument('live', metavar='LIVE', help='the live configuration directory')
     install.add_argument('files', metavar='FILE', nargs='+', help='a file name relative to both directories')

@@ -1,0 +1,43 @@
+"""``mailinfra-agent`` as a person types it: every action's ``--help``, relative directories for postfix-check
+(Debian's Postfix, root only)."""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+from mailinfra_agent.cli import build_parser
+from tests.agent.test_postfix_staged_check import staged
+
+__all__ = ['staged']
+
+
+def _actions(parser: argparse.ArgumentParser, path: str) -> Iterator[tuple[str, argparse.ArgumentParser, str | None]]:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield f'{path} {name}', sub, parser.description
+                yield from _actions(sub, f'{path} {name}')
+
+
+def test_every_action_describes_itself_in_plain_text() -> None:
+    found = list(_actions(build_parser(), 'mailinfra-agent'))
+    assert len(found) >= 40
+    # Each --help says what that action does (not its parent's text again), without reST markup.
+    assert [path for path, sub, parent in found if not sub.description or sub.description == parent] == []
+    assert [path for path, sub, _ in found if '``' in sub.format_help()] == []
+
+
+def test_relative_directories_are_checked_as_absolute_ones(staged: Path) -> None:
+    # `postfix -c staged check` refuses a relative directory ("-c requires absolute pathname").
+    done = subprocess.run(
+        [sys.executable, '-m', 'mailinfra_agent', 'postfix-check', 'check', staged.name, 'live'],
+        cwd=staged.parent,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert (done.returncode, done.stderr) == (0, '')
