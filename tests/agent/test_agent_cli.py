@@ -4,12 +4,16 @@
 from __future__ import annotations
 
 import argparse
+import json
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from mailinfra_agent.cli import build_parser
+import pytest
+
+from mailinfra_agent.cli import build_parser, main
+from tests.agent.ingest_logs import contract_data
 from tests.agent.test_postfix_staged_check import staged
 
 __all__ = ['staged']
@@ -41,3 +45,15 @@ def test_relative_directories_are_checked_as_absolute_ones(staged: Path) -> None
         check=False,
     )
     assert (done.returncode, done.stderr) == (0, '')
+
+
+def test_ingest_once_names_a_given_path_that_does_not_exist(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    contract = tmp_path / 'agent.json'
+    contract.write_text(json.dumps(contract_data({'backend': 'sqlite', 'path': str(tmp_path / 'agent.db')}, {})))
+    log = tmp_path / 'mail.log'
+    log.write_text('')
+    run = ['ingest', '--contract', str(contract), 'run', '--once', '--no-contract-logs', '--log', str(log)]
+    assert main(run) == 0
+    capsys.readouterr()
+    assert main([*run, '--log', str(tmp_path / 'mial.log')]) == 2  # it read nothing and said "stored 0 events"
+    assert capsys.readouterr().err == f'ingest: no such file or directory: {tmp_path / "mial.log"}\n'
