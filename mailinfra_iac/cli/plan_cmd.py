@@ -50,7 +50,8 @@ def _hint(failed: TerraformFailed, root: Path, binary: str | None = None) -> str
         if targets:
             return (
                 '\nhint: DNS values depend on servers and addresses Terraform has not created yet. Create them '
-                f'first, then plan again:\n  {_command(binary) if binary else "terraform"} apply ' + ' '.join(f'-target={t}' for t in targets)
+                f'first, then plan again:\n  {_command(binary) if binary else "terraform"} apply '
+                + ' '.join(f'-target={t}' for t in targets)
             )
     if 'No value for required variable' in text:
         return '\nhint: set the variables the root needs as TF_VAR_<name> in the environment, or with --var-file'

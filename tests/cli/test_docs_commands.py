@@ -11,7 +11,6 @@ from pathlib import Path
 
 from mailinfra_agent.cli import build_parser as agent_parser
 from mailinfra_iac.cli.main import build_parser
-
 from tests.conftest import ROOT
 
 DOCS = [ROOT / 'README.md', *sorted((ROOT / 'docs').glob('*.md'))]
