@@ -22,6 +22,7 @@ from ..problems import MailinfraError
 from ..render import default_registry
 from ..render.terraform import TerraformRenderer, allocation_targets
 from ..terraform import Terraform, TerraformFailed, find_terraform
+from .common import keep_terraform_state
 from .progress import Progress
 
 EXIT_CHANGES = 2
@@ -64,6 +65,7 @@ def _plan(args: argparse.Namespace, out: Path) -> int:
     keep = args.output is not None
     with Progress('rendering', enabled=text) as progress:
         spec = api.load_spec(args.spec, as_of=args.as_of)
+        keep_terraform_state(out)
         registry = default_registry()
         if 'terraform' not in registry.names():
             registry.register(TerraformRenderer())
@@ -104,6 +106,11 @@ def _plan(args: argparse.Namespace, out: Path) -> int:
             f'Plan saved to {result.plan_file} (apply it with: {_command(terraform.path)} '
             f'-chdir={shlex.quote(str(root))} apply {result.plan_file.name})'
         )
+        if not args.backend_file:
+            print(
+                f'No backend: an apply keeps the state in {root / "terraform.tfstate"}, and a later render into '
+                f'{out} stops until it is moved; keep state in a backend (--backend-file).'
+            )
     else:
         print('No plan file was kept: the render was temporary. Plan with -o DIR to keep the files and a plan file.')
     return code

@@ -200,3 +200,18 @@ def test_console_script_runs_without_traceback(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert 'Traceback' not in result.stderr
     assert 'spec-empty' in result.stderr
+
+
+def test_render_keeps_local_terraform_state(capsys: pytest.CaptureFixture[str], spec: Path, tmp_path: Path) -> None:
+    out = tmp_path / 'out'
+    assert run(capsys, 'render', str(spec), '-o', str(out), '--only', 'inventory')[0] == 0
+    state = out / 'terraform' / 'terraform.tfstate'
+    state.parent.mkdir()
+    state.write_text('{"version": 4, "resources": []}')  # an apply in the rendered root, as plan's hint says
+    for force in ([], ['--force']):
+        code, _, err = run(capsys, 'render', str(spec), '-o', str(out), '--only', 'inventory', *force)
+        assert code == 1
+        assert err.startswith(f'error: {state} holds Terraform state, which rendering into {out} would delete')
+    assert state.read_text() == '{"version": 4, "resources": []}'
+    state.rename(tmp_path / 'terraform.tfstate')
+    assert run(capsys, 'render', str(spec), '-o', str(out), '--only', 'inventory')[0] == 0

@@ -224,6 +224,7 @@ def test_plan_static_only(
     assert code == 0, err
     assert 'running terraform 1.' in out
     assert f'(apply it with: {terraform} -chdir={out_dir / "terraform"} apply plan.tfplan)' in out
+    assert f'No backend: an apply keeps the state in {out_dir / "terraform" / "terraform.tfstate"}' in out
     assert 'Changes to Outputs:' in out
     assert (out_dir / 'terraform' / 'plan.tfplan').is_file()
     assert (out_dir / 'inventory' / 'hosts.yml').is_file()
