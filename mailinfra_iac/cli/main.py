@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import os
@@ -52,11 +53,21 @@ def cmd_init(args: argparse.Namespace) -> int:
     if target.exists() and not args.force:
         print(f'error: {target} exists; use --force to overwrite', file=sys.stderr)
         return EXIT_INVALID
+    if target.is_dir():
+        print(f'error: {target} is a directory; give the path of the spec file to write', file=sys.stderr)
+        return EXIT_INVALID
     text = resources.files('mailinfra_iac.cli').joinpath('starter.yml').read_text(encoding='utf-8')
-    target.parent.mkdir(parents=True, exist_ok=True)
     temporary = target.with_name(f'.{target.name}.tmp')
-    temporary.write_text(text, encoding='utf-8')
-    os.replace(temporary, target)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temporary.write_text(text, encoding='utf-8')
+        os.replace(temporary, target)
+    except OSError as error:
+        with contextlib.suppress(OSError):
+            temporary.unlink()
+        reason = f'{error.filename}: {error.strerror}' if error.filename and error.strerror else str(error)
+        print(f'error: cannot write {target}: {reason}', file=sys.stderr)
+        return EXIT_INVALID
     print(f'Wrote a starter spec to {target}; edit it, then run: mailinfra validate {target}')
     return EXIT_OK
 

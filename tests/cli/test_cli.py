@@ -180,6 +180,21 @@ def test_init_writes_a_valid_spec(capsys: pytest.CaptureFixture[str], tmp_path: 
     assert run(capsys, 'init', str(target))[0] == 1  # never overwrites silently
 
 
+def test_init_where_it_cannot_write_is_an_error(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    (tmp_path / 'spec.yml').write_text('')
+    assert run(capsys, 'init', str(tmp_path), '--force') == (
+        1,
+        '',
+        f'error: {tmp_path} is a directory; give the path of the spec file to write\n',
+    )
+    assert run(capsys, 'init', str(tmp_path / 'spec.yml' / 'new.yml')) == (
+        1,
+        '',
+        f'error: cannot write {tmp_path}/spec.yml/new.yml: {tmp_path}/spec.yml: File exists\n',
+    )
+    assert [path.name for path in tmp_path.iterdir()] == ['spec.yml']  # no temporary file left
+
+
 def test_bad_date_is_a_usage_error(capsys: pytest.CaptureFixture[str], spec: Path) -> None:
     with pytest.raises(SystemExit) as raised:
         main(['validate', str(spec), '--as-of', 'yesterday'])
