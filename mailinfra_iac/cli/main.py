@@ -266,15 +266,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INVALID
     except KeyboardInterrupt:
         return 130
+    except OSError as error:
+        if error.filename is None or not error.strerror or os.environ.get('MAILINFRA_DEBUG'):
+            return _internal(error)
+        # A file or directory the command was pointed at (-o, --keys, ...) that cannot be written or read.
+        print(f'error: {error.filename}: {error.strerror}', file=sys.stderr)
+        return EXIT_INVALID
     except Exception as error:
-        if os.environ.get('MAILINFRA_DEBUG'):
-            raise
-        print(
-            f'internal error: {type(error).__name__}: {error}\n'
-            'This is a bug in mailinfra-iac; rerun with MAILINFRA_DEBUG=1 for a traceback and report it.',
-            file=sys.stderr,
-        )
-        return EXIT_INTERNAL
+        return _internal(error)
+
+
+def _internal(error: Exception) -> int:
+    if os.environ.get('MAILINFRA_DEBUG'):
+        raise error
+    print(
+        f'internal error: {type(error).__name__}: {error}\n'
+        'This is a bug in mailinfra-iac; rerun with MAILINFRA_DEBUG=1 for a traceback and report it.',
+        file=sys.stderr,
+    )
+    return EXIT_INTERNAL
 
 
 if __name__ == '__main__':

@@ -230,3 +230,15 @@ def test_render_keeps_local_terraform_state(capsys: pytest.CaptureFixture[str], 
     assert state.read_text() == '{"version": 4, "resources": []}'
     state.rename(tmp_path / 'terraform.tfstate')
     assert run(capsys, 'render', str(spec), '-o', str(out), '--only', 'inventory')[0] == 0
+
+
+def test_an_output_or_key_store_it_cannot_use_is_an_error(
+    capsys: pytest.CaptureFixture[str], spec: Path, tmp_path: Path
+) -> None:
+    """Not "internal error ... This is a bug" (exit 70): the file system's answer, with the path (exit 1)."""
+    blocker = tmp_path / 'file'
+    blocker.write_text('')
+    code, _, err = run(capsys, 'render', str(spec), '-o', str(blocker / 'out'), '--only', 'inventory')
+    assert (code, err) == (1, f'error: {blocker}: File exists\n')
+    code, _, err = run(capsys, 'dkim', 'generate', str(spec), '--keys', str(blocker))
+    assert (code, err) == (1, f'error: {blocker}/testco: Not a directory\n')
