@@ -102,7 +102,8 @@ def run(args: argparse.Namespace) -> int:
         missing = [path for path in (*args.log, *args.acct) if not os.path.isfile(path)]
         missing += [path for path in args.maildir if not os.path.isdir(path)]
         if missing:
-            print(f'ingest: no such file or directory: {", ".join(missing)}', file=sys.stderr)
+            shown = ', '.join(missing)
+            print(f'ingest: not found: {shown} (--log and --acct name files, --maildir a directory)', file=sys.stderr)
             return 2
     listed = Inputs(()) if args.no_contract_logs else contract_inputs(contract)
     extra = tuple((path, 'postfix') for path in args.log) + tuple((path, 'powermta-acct') for path in args.acct)
