@@ -57,3 +57,14 @@ def test_ingest_once_names_a_given_path_that_does_not_exist(tmp_path: Path, caps
     capsys.readouterr()
     assert main([*run, '--log', str(tmp_path / 'mial.log')]) == 2  # it read nothing and said "stored 0 events"
     assert capsys.readouterr().err.startswith(f'ingest: not found: {tmp_path / "mial.log"} (')
+
+
+def test_install_refuses_names_outside_the_directories(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    staged, live = tmp_path / 'a' / 'staged', tmp_path / 'a' / 'live'
+    staged.mkdir(parents=True)
+    (tmp_path / 'secret').write_text('x')
+    (staged / 'main.cf').write_text('y')
+    for name in ('../../secret', '/etc/hostname', 'sasl/../main.cf'):
+        assert main(['postfix-check', 'install', str(staged), str(live), 'main.cf', name]) == 2
+        assert capsys.readouterr().err == f'postfix-check install: {name!r}: not a relative file name\n'
+    assert not live.exists()  # nothing installed, not even main.cf
