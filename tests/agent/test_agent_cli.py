@@ -15,6 +15,7 @@ import pytest
 from mailinfra_agent.cli import build_parser, main
 from tests.agent.ingest_logs import contract_data
 from tests.agent.test_postfix_staged_check import staged
+from tests.agent.test_store_backup import contract_file, make_store
 
 __all__ = ['staged']
 
@@ -68,3 +69,12 @@ def test_install_refuses_names_outside_the_directories(tmp_path: Path, capsys: p
         assert main(['postfix-check', 'install', str(staged), str(live), 'main.cf', name]) == 2
         assert capsys.readouterr().err == f'postfix-check install: {name!r}: not a relative file name\n'
     assert not live.exists()  # nothing installed, not even main.cf
+
+
+def test_store_backup_onto_a_directory_is_an_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    source = make_store(tmp_path / 'agent.db', 1)
+    contract = str(contract_file(tmp_path, {'backend': 'sqlite', 'path': str(source)}))
+    (tmp_path / 'out').mkdir()
+    assert main(['store', '--contract', contract, 'backup', str(tmp_path / 'out')]) == 2  # was a traceback
+    assert capsys.readouterr().err == f'store: {tmp_path / "out"} is a directory: give the path of the copy\n'
+    assert list((tmp_path / 'out').iterdir()) == []
