@@ -49,7 +49,19 @@ def build_parser() -> argparse.ArgumentParser:
         command = sub.add_parser(module.NAME, help=module.HELP, description=module.HELP)
         module.add_arguments(command)
         command.set_defaults(run=module.run)
+    _describe_actions(parser)
     return parser
+
+
+def _describe_actions(parser: argparse.ArgumentParser) -> None:
+    """An action's ``--help`` without a description of its own starts with its one-line help."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            helps = {choice.dest: choice.help for choice in action._choices_actions}
+            for name, sub in action.choices.items():
+                if sub.description is None:
+                    sub.description = helps.get(name)
+                _describe_actions(sub)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -52,3 +52,15 @@ def addresses_from(path: str | None, spec: api.Spec | None = None) -> dict[str, 
     if bad:
         raise MailinfraError(f'Terraform outputs in {path}: ip_addresses.value.{bad[0]} is not a string')
     return dict(values)
+
+
+def keep_terraform_state(output: str | Path) -> None:
+    """Refuse to render into ``output`` while its terraform/ holds local state: the render replaces the directory as
+    a whole, and Terraform without its state would create every server and address again."""
+    state = Path(output) / 'terraform' / 'terraform.tfstate'
+    if state.is_file():
+        raise MailinfraError(
+            f'{state} holds Terraform state, which rendering into {output} would delete (the directory is replaced '
+            'as a whole): move it out and keep the state in a backend (plan --backend-file; docs/terraform-ci.md, '
+            '"State")'
+        )

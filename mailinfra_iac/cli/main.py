@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import os
@@ -52,11 +53,21 @@ def cmd_init(args: argparse.Namespace) -> int:
     if target.exists() and not args.force:
         print(f'error: {target} exists; use --force to overwrite', file=sys.stderr)
         return EXIT_INVALID
+    if target.is_dir():
+        print(f'error: {target} is a directory; give the path of the spec file to write', file=sys.stderr)
+        return EXIT_INVALID
     text = resources.files('mailinfra_iac.cli').joinpath('starter.yml').read_text(encoding='utf-8')
-    target.parent.mkdir(parents=True, exist_ok=True)
     temporary = target.with_name(f'.{target.name}.tmp')
-    temporary.write_text(text, encoding='utf-8')
-    os.replace(temporary, target)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temporary.write_text(text, encoding='utf-8')
+        os.replace(temporary, target)
+    except OSError as error:
+        with contextlib.suppress(OSError):
+            temporary.unlink()
+        reason = f'{error.filename}: {error.strerror}' if error.filename and error.strerror else str(error)
+        print(f'error: cannot write {target}: {reason}', file=sys.stderr)
+        return EXIT_INVALID
     print(f'Wrote a starter spec to {target}; edit it, then run: mailinfra validate {target}')
     return EXIT_OK
 
@@ -82,12 +93,14 @@ def cmd_render(args: argparse.Namespace) -> int:
     from .. import api
     from ..render import default_registry as default_renderers
     from ..render.output import write_tree
-    from .common import addresses_from
+    from .common import addresses_from, keep_terraform_state
     from .progress import Progress
 
     only: list[str] | None = args.only
     with Progress('loading the spec', enabled=args.format == 'text') as progress:
         spec = api.load_spec(args.spec, as_of=args.as_of)
+        output = args.output or INVENTORIES / spec.deployment.client.name
+        keep_terraform_state(output)
         progress.phase('rendering')
         files = api.render_files(
             spec,
@@ -96,7 +109,6 @@ def cmd_render(args: argparse.Namespace) -> int:
             dkim=None if only and not {'dns', 'terraform'} & set(only) else api.keystore_dkim(spec, args.keys),
         )
         progress.phase('writing files', len(files))
-        output = args.output or INVENTORIES / spec.deployment.client.name
         out = write_tree(files, output, force=args.force, progress=progress.update)
     if args.format == 'json':
         report = {
@@ -254,15 +266,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INVALID
     except KeyboardInterrupt:
         return 130
+    except OSError as error:
+        if error.filename is None or not error.strerror or os.environ.get('MAILINFRA_DEBUG'):
+            return _internal(error)
+        # A file or directory the command was pointed at (-o, --keys, ...) that cannot be written or read.
+        print(f'error: {error.filename}: {error.strerror}', file=sys.stderr)
+        return EXIT_INVALID
     except Exception as error:
-        if os.environ.get('MAILINFRA_DEBUG'):
-            raise
-        print(
-            f'internal error: {type(error).__name__}: {error}\n'
-            'This is a bug in mailinfra-iac; rerun with MAILINFRA_DEBUG=1 for a traceback and report it.',
-            file=sys.stderr,
-        )
-        return EXIT_INTERNAL
+        return _internal(error)
+
+
+def _internal(error: Exception) -> int:
+    if os.environ.get('MAILINFRA_DEBUG'):
+        raise error
+    print(
+        f'internal error: {type(error).__name__}: {error}\n'
+        'This is a bug in mailinfra-iac; rerun with MAILINFRA_DEBUG=1 for a traceback and report it.',
+        file=sys.stderr,
+    )
+    return EXIT_INTERNAL
 
 
 if __name__ == '__main__':

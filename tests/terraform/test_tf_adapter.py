@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import sys
@@ -205,15 +206,25 @@ def spec_file(tmp_path: Path, text: str = BASE) -> Path:
 
 
 @pytest.mark.usefixtures('plan_cli')
-def test_plan_static_only(capsys: pytest.CaptureFixture[str], tmp_path: Path, terraform: str) -> None:
+def test_plan_static_only(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    terraform: str,
+    old_terraform: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     spec = spec_file(tmp_path, static_only_text())
     assert run(capsys, 'dkim', 'generate', str(spec))[0] == 0
     out_dir = tmp_path / 'out'
+    # As in a checkout's venv: `terraform` on PATH is PyPI's 1.0.3, which cannot read the plan file.
+    monkeypatch.setenv('PATH', f'{Path(old_terraform).parent}:{os.environ["PATH"]}')
     code, out, err = run(
         capsys, 'plan', str(spec), '-o', str(out_dir), '--terraform', terraform, '--as-of', '2026-11-28'
     )
     assert code == 0, err
     assert 'running terraform 1.' in out
+    assert f'(apply it with: {terraform} -chdir={out_dir / "terraform"} apply plan.tfplan)' in out
+    assert f'No backend: an apply keeps the state in {out_dir / "terraform" / "terraform.tfstate"}' in out
     assert 'Changes to Outputs:' in out
     assert (out_dir / 'terraform' / 'plan.tfplan').is_file()
     assert (out_dir / 'inventory' / 'hosts.yml').is_file()

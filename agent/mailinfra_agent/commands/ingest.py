@@ -2,7 +2,8 @@
 
 ``run`` follows the log files the contract names (and ``--log``/``--acct``/``--maildir`` paths), with a
 checkpoint per file, until stopped (``--follow``, the default) or until everything is read (``--once``).
-Exit 0: done; 2: the contract or store cannot be used (the checkpoints stay before what was not stored).
+Exit 0: done; 2: the contract or store cannot be used (the checkpoints stay before what was not stored), or with
+``--once`` a ``--log``/``--acct``/``--maildir`` path does not exist.
 
 ``message`` is Postfix's pipe transport for the bounce and feedback-loop addresses: one message on standard
 input. Exit 0: stored, or counted as unreadable (never bounced), or kept in ``--keep-dir`` and counted when the
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 
 from ..contract import DEFAULT_CONTRACT_PATH
@@ -96,6 +98,13 @@ def run(args: argparse.Namespace) -> int:
     if args.batch_lines < 1:
         print('ingest: --batch-lines must be at least 1', file=sys.stderr)
         return 64
+    if args.once:  # a mistyped path would read nothing and report success
+        missing = [path for path in (*args.log, *args.acct) if not os.path.isfile(path)]
+        missing += [path for path in args.maildir if not os.path.isdir(path)]
+        if missing:
+            shown = ', '.join(missing)
+            print(f'ingest: not found: {shown} (--log and --acct name files, --maildir a directory)', file=sys.stderr)
+            return 2
     listed = Inputs(()) if args.no_contract_logs else contract_inputs(contract)
     extra = tuple((path, 'postfix') for path in args.log) + tuple((path, 'powermta-acct') for path in args.acct)
     maildirs = tuple(dict.fromkeys(listed.maildirs + tuple(args.maildir)))

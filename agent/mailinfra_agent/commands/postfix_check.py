@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from ..postfix import staged_check, trial
@@ -24,20 +25,15 @@ HELP = (
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     actions = parser.add_subparsers(dest='action', metavar='ACTION', required=True)
-    staging = actions.add_parser(
-        'stage', help='write the files of a JSON object on stdin (name -> text) under STAGING', description=HELP
-    )
+    staging = actions.add_parser('stage', help='write the files of a JSON object on stdin (name -> text) under STAGING')
     staging.add_argument('staging', metavar='STAGING', help='the directory the files are written under')
-    check = actions.add_parser(
-        'check', help='exit 1 on a problem, 3 when the instance needs a restart, else 0', description=HELP
-    )
+    check = actions.add_parser('check', help='exit 1 on a problem, 3 when the instance needs a restart, else 0')
     check.add_argument('staged', metavar='STAGED', help='the staged configuration directory')
     check.add_argument('live', metavar='LIVE', help='the live configuration directory it would replace')
     check.add_argument('--no-connect', action='store_true', help='do not try to connect to the milters (syntax only)')
     attempt = actions.add_parser(
         'trial',
         help='run STAGED in a throw-away instance: a message from each listener must reach a sink',
-        description=HELP,
     )
     attempt.add_argument('staged', metavar='STAGED', help='the staged configuration directory')
     attempt.add_argument(
@@ -51,13 +47,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help='run only if one of the FILEs of STAGED differs from (or is missing in) the live directory LIVE',
     )
     attempt.add_argument('files', metavar='FILE', nargs='*', help='with --if-differs: the files to compare (all)')
-    install = actions.add_parser('install', help='copy the files that differ from STAGED to LIVE', description=HELP)
+    install = actions.add_parser('install', help='copy the files that differ from STAGED to LIVE')
     install.add_argument('staged', metavar='STAGED', help='the staged configuration directory')
     install.add_argument('live', metavar='LIVE', help='the live configuration directory')
     install.add_argument('files', metavar='FILE', nargs='+', help='a file name relative to both directories')
 
 
 def run(args: argparse.Namespace) -> int:
+    # postconf and postmap read a relative -c against the working directory, `postfix -c` refuses one.
+    for name in ('staging', 'staged', 'live', 'if_differs'):
+        if getattr(args, name, None) is not None:
+            setattr(args, name, os.path.abspath(getattr(args, name)))
     try:
         if args.action == 'stage':
             return staged_check.stage(args.staging, _files(sys.stdin.read()))
@@ -73,6 +73,9 @@ def run(args: argparse.Namespace) -> int:
             verdict = 'failed' if result.problems else 'passed'
             print(f'{args.staged}: trial {verdict} in {result.seconds:.1f} s, listeners {", ".join(result.listeners)}')
             return 1 if result.problems else 0
+        for name in args.files:  # as `stage` refuses them: never a file outside STAGED or LIVE
+            if name.startswith('/') or any(part in ('', '.', '..') for part in name.split('/')):
+                raise ValueError(f'{name!r}: not a relative file name')
         return staged_check.install(args.staged, args.live, args.files)
     except (OSError, KeyError, ValueError) as error:
         print(f'postfix-check {args.action}: {error}', file=sys.stderr)

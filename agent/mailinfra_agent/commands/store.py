@@ -63,10 +63,16 @@ def _backup(store: Store, output: Path) -> int:
             file=sys.stderr,
         )
         return 2
+    if output.is_dir():
+        print(f'store: {output} is a directory: give the path of the copy', file=sys.stderr)
+        return 2
     try:
         copy = backup_sqlite(Path(store.path), output)
     except StoreError as error:
         print(f'store: {error}', file=sys.stderr)
+        return 2
+    except OSError as error:
+        print(f'store: cannot write {output}: {error.strerror or error}', file=sys.stderr)
         return 2
     events = 'no feedback_events table' if copy.events is None else f'{copy.events} feedback events'
     print(f'copied {store.path} to {copy.path}: schema version {copy.schema_version}, {events}')

@@ -44,7 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     apply = actions.add_parser(
         'powermta-apply',
         help="write the live PowerMTA configuration: the rendered baseline with today's caps",
-        description=__doc__,
+        description=(__doc__ or '').replace('``', ''),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     apply.add_argument('--contract', default=DEFAULT_CONTRACT_PATH, help='the contract (default: %(default)s)')
