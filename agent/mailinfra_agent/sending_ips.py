@@ -10,7 +10,9 @@ a comment, and lines with fewer than two fields are ignored.
 - ``remove`` removes every address applied before and forgets them.
 
 What was applied last is remembered in ``/run/mailinfra/sending-ips.applied`` (under /run, so forgotten at reboot,
-when nothing is applied yet). A failing ``ip`` command stops ``apply`` and ``remove`` with its exit code.
+when nothing is applied yet). A failing ``ip`` command stops ``apply`` and ``remove`` with its exit code. A
+configuration that is missing or cannot be read stops ``apply`` and ``check`` with exit code 2 before anything
+changes (read as an empty list, it would remove every sending address); an empty one lists no addresses.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-__all__ = ['CONFIG', 'STATE', 'IpFailed', 'SendingIps', 'entries', 'run_ip']
+__all__ = ['CONFIG', 'STATE', 'ConfigUnreadable', 'IpFailed', 'SendingIps', 'entries', 'run_ip']
 
 CONFIG = Path('/etc/mailinfra/sending-ips.conf')
 STATE = Path('/run/mailinfra/sending-ips.applied')
@@ -43,11 +45,18 @@ class IpFailed(Exception):
         self.code = code
 
 
-def entries(path: Path) -> list[Entry]:
-    """The pairs of a file, in order; none when the file is missing or unreadable."""
+class ConfigUnreadable(Exception):
+    """The configuration is missing or cannot be read; the message says which and why."""
+
+
+def entries(path: Path, *, required: bool = False) -> list[Entry]:
+    """The pairs of a file, in order; none when the file is missing or unreadable, unless it is ``required``
+    (then ConfigUnreadable)."""
     try:
         text = path.read_text(encoding='utf-8', errors='replace')
-    except OSError:
+    except OSError as error:
+        if required:
+            raise ConfigUnreadable(f'cannot read {path}: {error.strerror or error}') from None
         return []
     pairs = []
     for line in text.splitlines():
@@ -72,7 +81,7 @@ class SendingIps:
 
     def stale(self) -> list[Entry]:
         """The pairs applied before that are no longer listed."""
-        listed = set(entries(self.config))
+        listed = set(entries(self.config, required=True))
         return [pair for pair in entries(self.state) if pair not in listed]
 
     def _change(self, args: list[str]) -> None:
@@ -86,7 +95,7 @@ class SendingIps:
         for cidr, device in self.stale():
             if self.present(cidr, device):
                 self._change(['address', 'del', cidr, 'dev', device])
-        listed = entries(self.config)
+        listed = entries(self.config, required=True)
         for cidr, device in listed:
             # Skip duplicate address detection: an IPv6 address stays "tentative", and cannot be bound,
             # until DAD has finished.
@@ -100,7 +109,9 @@ class SendingIps:
         """What ``apply`` would change, one line each."""
         lines = [f'stale: {cidr} on {device}' for cidr, device in self.stale() if self.present(cidr, device)]
         lines += [
-            f'missing: {cidr} on {device}' for cidr, device in entries(self.config) if not self.present(cidr, device)
+            f'missing: {cidr} on {device}'
+            for cidr, device in entries(self.config, required=True)
+            if not self.present(cidr, device)
         ]
         return lines
 
@@ -123,3 +134,6 @@ class SendingIps:
             return {'apply': self.apply, 'check': self.check, 'remove': self.remove}[action]()
         except IpFailed as failure:
             return failure.code
+        except ConfigUnreadable as error:
+            print(f'sending-ips {action}: {error}; nothing changed', file=sys.stderr)
+            return 2

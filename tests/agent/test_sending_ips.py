@@ -106,6 +106,32 @@ def test_apply_removes_what_is_no_longer_listed_and_nothing_else(tmp_path: Path)
     assert ips.state.read_text() == '192.0.2.11/32 eth0\n'
 
 
+def test_a_missing_or_unreadable_configuration_changes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Read as an empty list, a configuration that is gone (a typo in --config, a failed copy) would remove every
+    sending address: apply and check stop with exit code 2 instead, and an empty file still means no addresses."""
+    ip = FakeIp(eth0=[])
+    ips = setup(tmp_path, '192.0.2.10/32 eth0\n', ip)
+    assert ips.run('apply') == 0
+    ips.config.unlink()
+    ip.changes.clear()
+    for action in ('apply', 'check'):
+        assert ips.run(action) == 2
+        assert f'sending-ips {action}: cannot read {ips.config}: No such file or directory; nothing changed' in (
+            capsys.readouterr().err
+        )
+    ips.config.mkdir()  # not a file either
+    assert ips.run('apply') == 2
+    assert ip.changes == []
+    assert ip.devices == {'eth0': ['192.0.2.10/32']}
+    assert ips.state.read_text() == '192.0.2.10/32 eth0\n'
+    ips.config.rmdir()
+    ips.config.write_text('# no addresses any more\n')
+    assert ips.run('apply') == 0
+    assert ip.devices == {'eth0': []}
+
+
 def test_remove_deletes_only_what_was_applied(tmp_path: Path) -> None:
     ip = FakeIp(eth0=['203.0.113.5/24'])
     ips = setup(tmp_path, '192.0.2.10/32 eth0\n', ip)
