@@ -40,7 +40,13 @@ from mailinfra_agent.exporter.metrics import QueueMetrics
 from mailinfra_agent.exporter.server import exposition
 from mailinfra_agent.postfix.trial import free_port
 from mailinfra_agent.queue import QUEUE_NAMES
-from mailinfra_agent.queue.postfix import InstanceScan, PostfixInstance, PostfixQueueCollector, queue_hash
+from mailinfra_agent.queue.postfix import (
+    HASH_DIR,
+    InstanceScan,
+    PostfixInstance,
+    PostfixQueueCollector,
+    queue_hash,
+)
 from mailinfra_agent.queue.postfix_records import domain_of, read_envelope
 from tests.agent.test_queue_postfix import ISPS, _Deferring
 
@@ -287,3 +293,7 @@ def test_queue_hash_is_postfix_layout() -> None:
     assert queue_hash('AB', 3) == 'A/B/_/'
     assert queue_hash('C9F7824838E', 0) == ''
     assert re.fullmatch(r'[0-9A-F]/[0-9A-F]/', queue_hash('4jjlbj5Sjszbgbr', 2))
+    # Past the five hex digits of a long id Postfix pads with '_': the walk enters those directories too.
+    deep = queue_hash('4jjlbj5JMjzbgbP', 7)
+    assert deep.endswith('_/_/')
+    assert all(HASH_DIR.fullmatch(part) for part in deep.split('/')[:-1])

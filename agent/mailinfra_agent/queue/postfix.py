@@ -37,7 +37,7 @@ privilege.
 (``malformed``), an unreadable file or directory (``unreadable``) or an instance whose ``queue_directory`` cannot be
 found (``queue_directory``) is counted in ``StreamQueue.errors`` of that scrape (a malformed file again at every
 scrape while it stays); the rest of the scrape goes on. Files still being written (owner execute bit not yet set,
-as qshape and showq check) are not counted.
+as showq checks: Postfix's mail_open_ok) are not counted.
 """
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ TOP_DOMAINS = 10
 STABLE_QUEUES = frozenset({'deferred', 'hold'})
 RACY_NS = 2_000_000_000
 QUEUE_ID = re.compile(r'[A-Za-z0-9]{6,}')
-HASH_DIR = re.compile(r'[0-9A-Za-z]')
+HASH_DIR = re.compile(r'[0-9A-Za-z_]')  # '_': dir_forest's padding past the end of a short hash key
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ _WINDOW = 2048
 _MAX_RECORD = 1 << 21  # qshape's limit: three 7-bit length groups
 _MAX_RECORDS = 1_000_000  # at least; more in a larger file (a record takes 2 bytes or more): a pointer loop ends
 _MAX_DEFER_LOG = 1 << 22
+_REVERSE_JUMPS = 10_000  # Postfix's REVERSE_JUMP_LIMIT (global/record.c): a tight pointer loop ends at once
 STATUS = re.compile(r'[245]\.\d{1,3}\.\d{1,3}')
 
 
@@ -106,6 +107,7 @@ def _parse(fd: int, size: int, mtime: float) -> Envelope:  # noqa: C901 (one loo
     domains: list[str] = []
     first = True
     in_content = False
+    previous_target = reverse_jumps = 0
     for _ in range(max(_MAX_RECORDS, size // 2 + 2)):
         # One record at pos: type byte, length in 7-bit groups, data. Refill the window when it lacks the record.
         end = len(buf)
@@ -172,6 +174,11 @@ def _parse(fd: int, size: int, mtime: float) -> Envelope:  # noqa: C901 (one loo
             if target > 0:
                 if target >= size:
                     raise MalformedQueueFile(f'pointer {target} outside the file ({size} bytes)')
+                if target <= previous_target:
+                    reverse_jumps += 1
+                    if reverse_jumps > _REVERSE_JUMPS:
+                        raise MalformedQueueFile(f'too many reverse jump records (at offset {target})')
+                previous_target = target
                 base, pos, buf = target, 0, os.pread(fd, _WINDOW, target)
         elif in_content:
             if kind == 0x58:  # X: the extracted segment follows
