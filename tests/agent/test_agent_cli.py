@@ -57,7 +57,12 @@ def test_ingest_once_names_a_given_path_that_does_not_exist(tmp_path: Path, caps
     assert main(run) == 0
     capsys.readouterr()
     assert main([*run, '--log', str(tmp_path / 'mial.log')]) == 2  # it read nothing and said "stored 0 events"
-    assert capsys.readouterr().err.startswith(f'ingest: not found: {tmp_path / "mial.log"} (')
+    assert capsys.readouterr().err.startswith(f'ingest: {tmp_path / "mial.log"}: No such file or directory (')
+    # Its own reason: a directory given as a log, a path through a file.
+    assert main([*run, '--log', str(tmp_path)]) == 2
+    assert capsys.readouterr().err.startswith(f'ingest: {tmp_path}: not a file (')
+    assert main([*run, '--log', str(log / 'x.log')]) == 2  # its own reason, not "not found"
+    assert capsys.readouterr().err.startswith(f'ingest: {log / "x.log"}: Not a directory (')
 
 
 def test_install_refuses_names_outside_the_directories(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

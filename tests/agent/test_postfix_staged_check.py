@@ -402,3 +402,15 @@ def test_the_agent_command_stages_from_stdin(
         assert agent(['postfix-check', 'stage', str(staging)]) == 2
         assert capsys.readouterr().err.startswith('postfix-check stage: ')
     assert sorted(path.name for path in staging.rglob('*')) == ['main.cf', 'postfix']
+
+
+def test_install_itself_refuses_names_outside_its_directories(tmp_path: Path) -> None:
+    """The library function, not only the command line: a caller passing ``../x`` installs nothing."""
+    staged, live = tmp_path / 'staged', tmp_path / 'live'
+    staged.mkdir()
+    (staged / 'main.cf').write_text('y')
+    (tmp_path / 'secret').write_text('x')
+    for name in ('../secret', '/etc/hostname', 'sasl/../main.cf', 'a//b'):
+        with pytest.raises(ValueError, match='not a relative file name'):
+            install(str(staged), str(live), ['main.cf', name], lock_directory=str(tmp_path / 'none'))
+    assert not live.exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -230,6 +231,18 @@ def test_render_keeps_local_terraform_state(capsys: pytest.CaptureFixture[str], 
     assert state.read_text() == '{"version": 4, "resources": []}'
     state.rename(tmp_path / 'terraform.tfstate')
     assert run(capsys, 'render', str(spec), '-o', str(out), '--only', 'inventory')[0] == 0
+    # Another workspace's state, and the backup an apply leaves, are state too.
+    for kept in (
+        out / 'terraform' / 'terraform.tfstate.d' / 'prod' / 'terraform.tfstate',
+        out / 'terraform' / 'terraform.tfstate.backup',
+    ):
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        kept.write_text('{}')
+        code, _, err = run(capsys, 'render', str(spec), '-o', str(out), '--only', 'inventory')
+        assert code == 1 and 'terraform init -migrate-state' in err, err
+        assert kept.exists()
+        shutil.rmtree(out / 'terraform' / 'terraform.tfstate.d', ignore_errors=True)
+        kept.unlink(missing_ok=True)
 
 
 def test_an_output_or_key_store_it_cannot_use_is_an_error(

@@ -16,7 +16,9 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import stat
 import sys
+from collections.abc import Callable
 
 from ..contract import DEFAULT_CONTRACT_PATH
 from ..ingest.service import (
@@ -99,11 +101,11 @@ def run(args: argparse.Namespace) -> int:
         print('ingest: --batch-lines must be at least 1', file=sys.stderr)
         return 64
     if args.once:  # a mistyped path would read nothing and report success
-        missing = [path for path in (*args.log, *args.acct) if not os.path.isfile(path)]
-        missing += [path for path in args.maildir if not os.path.isdir(path)]
-        if missing:
-            shown = ', '.join(missing)
-            print(f'ingest: not found: {shown} (--log and --acct name files, --maildir a directory)', file=sys.stderr)
+        unusable = [_unusable(path, stat.S_ISREG, 'not a file') for path in (*args.log, *args.acct)]
+        unusable += [_unusable(path, stat.S_ISDIR, 'not a directory') for path in args.maildir]
+        if any(unusable):
+            shown = '; '.join(problem for problem in unusable if problem)
+            print(f'ingest: {shown} (--log and --acct name files, --maildir a directory)', file=sys.stderr)
             return 2
     listed = Inputs(()) if args.no_contract_logs else contract_inputs(contract)
     extra = tuple((path, 'postfix') for path in args.log) + tuple((path, 'powermta-acct') for path in args.acct)
@@ -160,3 +162,12 @@ def _message(args: argparse.Namespace) -> int:
         print(f'ingest: internal error ({type(error).__name__}: {error}); Postfix will retry', file=sys.stderr)
         return EX_TEMPFAIL
     return 0
+
+
+def _unusable(path: str, kind: Callable[[int], bool], other: str) -> str | None:
+    """Why ``path`` cannot be read as ``kind`` (its own error: not found, permission denied, ...), else None."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as error:
+        return f'{path}: {error.strerror or error}'
+    return None if kind(mode) else f'{path}: {other}'

@@ -39,7 +39,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 from .. import bounded
@@ -299,7 +299,9 @@ def install(
     A lock still held after ``wait`` seconds raises TimeoutError when ``strict``; otherwise (the role) the files are
     installed without it, with a warning on stderr. Failing would stop the play with other instances installed and
     never reloaded, and a service that held the lock that long is past its renames (rescheduling held mail) or hung.
+    A name that is not relative (``/x``, ``..``, an empty part) is a ValueError before anything is installed.
     """
+    _relative_names(files)
     try:
         with instance_lock(live, directory=lock_directory, wait=wait):
             _install_files(staged, live, files)
@@ -310,6 +312,13 @@ def install(
         print(f'postfix-check install: warning: {error}; installing without it', file=sys.stderr)
     _install_files(staged, live, files)
     return 0
+
+
+def _relative_names(names: Iterable[str]) -> None:
+    """ValueError for the first name that could reach outside its directory."""
+    for name in names:
+        if name.startswith('/') or any(part in ('', '.', '..') for part in name.split('/')):
+            raise ValueError(f'{name!r}: not a relative file name')
 
 
 def _install_files(staged: str, live: str, files: Sequence[str]) -> None:
@@ -329,9 +338,7 @@ def stage(staging: str, files: Mapping[str, str]) -> int:
     template task per file costs seconds each over a connection without pipelining). Directories are created
     mode 0700, files are written like ``install`` (atomic, 0644) and only when their bytes or mode differ.
     """
-    for name in files:
-        if name.startswith('/') or any(part in ('', '.', '..') for part in name.split('/')):
-            raise ValueError(f'{name!r}: not a relative file name')
+    _relative_names(files)
     os.makedirs(os.path.dirname(os.path.normpath(staging)), exist_ok=True)
     for name in sorted(files):
         parts = name.split('/')
