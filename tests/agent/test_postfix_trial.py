@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from mailinfra_agent.postfix.trial import delivery_transport, listeners, trial
+from mailinfra_agent.postfix.trial import _log_problems, delivery_transport, listeners, trial
 
 MASTER_CF = """\
 # comment
@@ -161,3 +161,14 @@ def test_the_command_says_why_it_could_not_try(tmp_path: Path) -> None:
     missing = run_agent('trial', str(tmp_path / 'none'))
     assert missing.returncode == 2
     assert missing.stderr.startswith('postfix-check trial: ')
+
+
+def test_a_file_system_clock_ahead_is_not_a_problem_of_the_configuration(tmp_path: Path) -> None:
+    """cleanup's "file system clock is 1 seconds ahead" is about the host (ext4 on Linux 6.18 now and then): it must not
+    refuse an install; every other warning still does."""
+    (tmp_path / 'maillog').write_text(
+        'Dec  7 15:00:00 h postfix-marketing/cleanup[9]: warning: file system clock is 1 seconds ahead of local clock\n'
+        'Dec  7 15:00:01 h postfix-marketing/smtpd[9]: warning: unknown smtpd restriction: "bogus"\n'
+    )
+    problems = _log_problems(str(tmp_path), '')
+    assert len(problems) == 1 and 'unknown smtpd restriction' in problems[0], problems
