@@ -39,7 +39,7 @@ from typing import Any
 
 import pytest
 
-from mailinfra_agent.postfix.trial import free_port, listeners
+from mailinfra_agent.postfix.trial import HARMLESS, free_port, listeners
 from mailinfra_iac import parse_spec
 from mailinfra_iac.render.base import RenderContext
 from mailinfra_iac.render.mta_configs import template_environment
@@ -685,6 +685,6 @@ def test_only_the_streams_own_clients_get_mail_out_and_nothing_bounces(probe: Pr
         else:
             assert bounced == [], name
         problems = [line for line in log.splitlines() if re.search(r'\b(fatal|panic|error|warning):', line)]
-        # the 501 to victim@192.0.2.77; other-sasl; a host whose file system clock runs ahead (not the configuration)
-        expected = ('Illegal address syntax', 'authentication fail', 'file system clock is')
-        assert [line for line in problems if not any(text in line for text in expected)] == [], name
+        expected = ('Illegal address syntax', 'authentication fail')  # the 501 to victim@192.0.2.77; other-sasl
+        unexpected = [line for line in problems if not any(text in line for text in expected)]
+        assert [line for line in unexpected if not HARMLESS.search(line)] == [], name
