@@ -34,12 +34,17 @@ def test_a_hung_command_and_the_child_holding_its_pipes_are_killed(tmp_path: Pat
     assert not marker.exists()
 
 
-def test_a_hung_postfix_check_is_killed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def _fake_postfix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, script: str) -> None:
+    """A ``postfix`` command first on PATH that runs ``script``."""
     fake = tmp_path / 'bin' / 'postfix'
     fake.parent.mkdir()
-    fake.write_text('#!/bin/sh\necho checking\nsleep 60\n')
+    fake.write_text(f'#!/bin/sh\n{script}')
     fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
     monkeypatch.setenv('PATH', f'{fake.parent}{os.pathsep}{os.environ["PATH"]}')
+
+
+def test_a_hung_postfix_check_is_killed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _fake_postfix(tmp_path, monkeypatch, 'echo checking\nsleep 60\n')
     monkeypatch.setattr(bounded, 'TIMEOUT', 0.5)
     code, output = staged_check.postfix_check(str(tmp_path))
     assert code == bounded.TIMED_OUT
@@ -48,11 +53,7 @@ def test_a_hung_postfix_check_is_killed(tmp_path: Path, monkeypatch: pytest.Monk
 
 
 def test_postfix_check_still_gives_postfix_s_own_answer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    fake = tmp_path / 'bin' / 'postfix'
-    fake.parent.mkdir()
-    fake.write_text('#!/bin/sh\n[ -t 2 ] && echo "on a terminal: $*" >&2\nexit 1\n')
-    fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
-    monkeypatch.setenv('PATH', f'{fake.parent}{os.pathsep}{os.environ["PATH"]}')
+    _fake_postfix(tmp_path, monkeypatch, '[ -t 2 ] && echo "on a terminal: $*" >&2\nexit 1\n')
     code, output = staged_check.postfix_check(str(tmp_path))
     assert code == 1
     assert output.strip() == f'on a terminal: -c {tmp_path} check'
