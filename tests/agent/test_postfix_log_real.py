@@ -218,6 +218,26 @@ def test_the_maillog_file_run() -> None:
     assert Counter(e.status for e in delivered(parsed)) == {'sent': 20, 'deferred': 62, 'bounced': 6, 'expired': 9}
 
 
+def test_postsuper_force_expiry_is_an_expiry() -> None:
+    """``postsuper -e`` (Postfix 3.5+): qmgr logs ``status=force-expired, returned to sender``; the recipient last
+    seen deferred is expired as with ``status=expired``. ``postsuper -r`` requeues under a new queue id (pickup's
+    ``orig_id=``): its deliveries are read under that id. Counts as pflogsumm's: 5 delivered, 23 deferrals."""
+    lines = raw_lines('postsuper.log')
+    parsed = parse(lines)
+    assert parsed.problems == []
+    assert Counter(e.status for e in delivered(parsed)) == {'sent': 5, 'deferred': 23, 'expired': 1}
+    (expired,) = [e for e in delivered(parsed) if e.status == 'expired']
+    assert (expired.queue_id, expired.recipient, expired.sender, expired.dsn) == (
+        'D75BC218AEA',
+        'full.a@r.test',
+        's1@example.test',
+        '4.2.2',
+    )
+    parser = PostfixLogParser(reference_time=REFERENCE)
+    one_by_one = [r for n, line in enumerate(lines, 1) for r in parser.parse_line(line.decode(), 'maillog', n)]
+    assert [r for r in one_by_one if isinstance(r, Event)] == parsed.events
+
+
 def test_a_log_across_new_year_gets_both_years() -> None:
     lines = raw_lines('new-year.log')
     new_year = dt.datetime(2027, 1, 1, tzinfo=dt.UTC).timestamp()

@@ -32,8 +32,8 @@ ignored.
 
 Decisions:
 
-- **Expiry.** Postfix logs an expiry once per message (qmgr ``from=<...>, status=expired, returned to sender``),
-  with no line per recipient. The parser turns it into one ``expired`` event per recipient whose last attempt it
+- **Expiry.** Postfix logs an expiry once per message (qmgr ``from=<...>, status=expired, returned to sender``;
+  ``status=force-expired`` after ``postsuper -e``), with no line per recipient. The parser turns it into one ``expired`` event per recipient whose last attempt it
   saw deferred (carrying that attempt's code, text, relay, IP and ISP); when it saw none (the earlier lines were
   in a file it did not read), one ``expired`` event with an empty recipient. pflogsumm (1.1.5, Debian 12) has no
   expiry count: its "delivered" counts ``status=sent`` lines (notifications included), "bounced" the ``bounced``
@@ -933,7 +933,7 @@ class PostfixLogParser:
     ) -> list[Record]:
         """A qmgr ``from=<sender>`` line (``rest``: what follows the ``>``)."""
         time = self._time(stamp, source, lineno)
-        if rest.startswith(', status=expired'):
+        if rest.startswith((', status=expired', ', status=force-expired')):  # the latter: postsuper -e
             return self._expiry(program, queue_id, sender, line, time, source)
         if program.daemon != 'qmgr' or not rest.startswith(', size='):
             return []
