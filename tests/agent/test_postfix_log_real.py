@@ -17,6 +17,7 @@ import subprocess
 import time
 from collections import Counter
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -216,6 +217,43 @@ def test_the_maillog_file_run() -> None:
     parsed = parse(raw_lines('maillog-file.log'))
     assert parsed.problems == []
     assert Counter(e.status for e in delivered(parsed)) == {'sent': 20, 'deferred': 62, 'bounced': 6, 'expired': 9}
+
+
+RFC5424 = 'logger-rfc5424.log'
+"""The lines of SYSLOG sent again as RFC 5424 by util-linux ``logger --rfc5424`` (APP-NAME, PROCID, structured data)."""
+
+
+def rsyslog_app_name(line: bytes) -> bytes:
+    """As rsyslog's RFC 5424 template writes APP-NAME: the program name cut at its first ``/``."""
+    return re.sub(rb'^(\S+ \S+ \S+ [^/ ]+)/\S+', rb'\1', line)
+
+
+@pytest.mark.parametrize(
+    'variant',
+    [
+        lambda line: line,
+        rsyslog_app_name,
+        lambda line: line.replace(b'<22>1 ', b'', 1),  # a file template without PRI and VERSION
+        lambda line: line.replace(b'[timeQuality tzKnown="1" isSynced="0"] ', b'- ', 1),  # no structured data
+        # rsyslog's %msg% keeps the space before the message; quoted values may hold "]", '\"' and spaces; a BOM
+        lambda line: line.replace(b'isSynced="0"] ', b'isSynced="0"][x@1 a="] \\"b\\" ]"]  \xef\xbb\xbf', 1),
+    ],
+)
+def test_rfc5424_lines_give_the_deliveries_postfix_logged(variant: Callable[[bytes], bytes]) -> None:
+    lines = [variant(line) for line in raw_lines(RFC5424)]
+    assert lines[1].startswith((b'<22>1 2026-12-07T', b'2026-12-07T'))
+    parsed = parse(lines)
+    assert parsed.problems == []
+    expected = parse(raw_lines(SYSLOG))
+    assert outcomes(parsed) == outcomes(expected)
+    assert [(m.queue_id, m.sender, m.message_id) for m in parsed.messages] == [
+        (m.queue_id, m.sender, m.message_id) for m in expected.messages
+    ]
+    (event,) = [e for e in parsed.events if e.recipient == LONG_REPLY]  # cut by Postfix at 2,000 bytes
+    assert (event.status, event.smtp_code) == ('bounced', '550')
+    parser = PostfixLogParser(reference_time=REFERENCE)
+    one_by_one = [r for n, line in enumerate(lines, 1) for r in parser.parse_line(line.decode(), 'maillog', n)]
+    assert [r for r in one_by_one if isinstance(r, Event)] == parsed.events
 
 
 def test_postsuper_force_expiry_is_an_expiry() -> None:
