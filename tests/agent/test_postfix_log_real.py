@@ -16,8 +16,8 @@ import sqlite3
 import subprocess
 import time
 from collections import Counter
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
