@@ -276,6 +276,22 @@ def test_postsuper_force_expiry_is_an_expiry() -> None:
     assert [r for r in one_by_one if isinstance(r, Event)] == parsed.events
 
 
+def test_a_local_forward_is_no_outcome() -> None:
+    """local(8)'s ``status=sent (forwarded as NEW)`` hands the recipient on; the new message's lines are the
+    outcomes. Counts as pflogsumm's: 3 delivered (and 2 forwarded, which it does not count as delivered), 5
+    deferrals; ``fwd2@`` was not delivered, one of its two addresses was deferred."""
+    lines = raw_lines('local-forward.log')
+    assert sum(b'status=sent (forwarded as ' in line for line in lines) == 2
+    parsed = parse(lines)
+    assert parsed.problems == []
+    assert Counter(e.status for e in delivered(parsed)) == {'sent': 3, 'deferred': 5}
+    assert {e.recipient for e in parsed.events} == {'ok.h@r.test', 'ok.f@r.test', 'ok.g@r.test', 'full.g@r.test'}
+    assert {e.sender for e in parsed.events} == {'s4@example.test'}
+    parser = PostfixLogParser(reference_time=REFERENCE)
+    one_by_one = [r for n, line in enumerate(lines, 1) for r in parser.parse_line(line.decode(), 'maillog', n)]
+    assert [r for r in one_by_one if isinstance(r, Event)] == parsed.events
+
+
 def test_a_log_across_new_year_gets_both_years() -> None:
     lines = raw_lines('new-year.log')
     new_year = dt.datetime(2027, 1, 1, tzinfo=dt.UTC).timestamp()

@@ -46,6 +46,9 @@ Decisions:
   delivery attempt: no event (the recipient's ``bounced``/``expired`` event came from its own line). The
   notification NEW is then an ordinary message with the null sender: its delivery yields events with
   ``sender == ''`` when its qmgr line was seen (a report should leave those out of the stream's rates).
+- **Local forwards.** local(8)'s ``status=sent (forwarded as NEW)`` (an alias or ``.forward`` to other addresses)
+  is not an outcome: no event. NEW is an ordinary message with the same sender and message id, whose deliveries
+  are the outcomes (pflogsumm, too, counts it "forwarded", not "delivered").
 - **Address verification** probes (``status=deliverable``/``undeliverable``, and
   ``undeliverable-but-not-cached`` with ``address_verify_negative_cache = no``) are not deliveries: ignored.
   ``status=SOFTBOUNCE`` (``soft_bounce = yes``) is a deferral.
@@ -130,6 +133,8 @@ STATUSES: dict[str, Status] = {
 }
 SENDER_DAEMONS = ('qmgr', '')
 """The daemons whose ``from=<...>, size=`` line is a message's sender: qmgr, or unknown (a program name without it)."""
+FORWARDED = 'forwarded as '
+"""local(8)'s ``status=sent (forwarded as NEWID)``: see :func:`_forwarded`."""
 IGNORED_STATUSES = frozenset({'deliverable', 'undeliverable', 'undeliverable-but-not-cached'})
 """Address verification probes (the last with ``address_verify_negative_cache = no``)."""
 # parse_lines: a line without one of these and without "status=" gives no record, no error and no change of state
@@ -471,6 +476,12 @@ def _rfc5424_header(line: str) -> tuple[str, str, str, str] | None:
     return stamp, host, program_text, (message or '').lstrip(' ').removeprefix('\ufeff')
 
 
+def _forwarded(status: Status, diagnostic: str) -> bool:
+    """local(8) handed the recipient on (an alias or ``.forward`` to other addresses): a new message, whose own
+    lines give the outcomes; no event, as pflogsumm counts it "forwarded", not "delivered"."""
+    return status == 'sent' and diagnostic.startswith(FORWARDED)
+
+
 def _delivery_fields(text: str, source: str, lineno: int) -> tuple[str | None, float | None, str | None]:
     """relay, delay and dsn of the ``name=value, ...`` fields between the recipient and the status."""
     relay = delay = dsn = None
@@ -780,7 +791,8 @@ class PostfixLogParser:
                     float(delay),
                     entry.message_id if entry else None,
                 )
-                events.append(event)
+                if not (status == 'sent' and diagnostic.startswith(FORWARDED)):  # as _forwarded
+                    events.append(event)
                 if status == 'deferred':
                     entry = entry or self._entry(program.instance, queue_id)
                     if entry.deferred is None:
@@ -864,22 +876,21 @@ class PostfixLogParser:
             raise EventError('truncated', f'{source}:{lineno}: delivery line cut in its status text: {text[-200:]!r}')
         relay, delay, dsn = _delivery_fields(text[fields:marker], source, lineno)
         time = self._time(stamp, source, lineno)
-        return [
-            self._delivery_event(
-                program,
-                queue_id,
-                recipient,
-                status,
-                diagnostic,
-                smtp_code_of(diagnostic),
-                relay,
-                delay,
-                dsn,
-                _line_key(line),
-                time,
-                source,
-            )
-        ]
+        event = self._delivery_event(
+            program,
+            queue_id,
+            recipient,
+            status,
+            diagnostic,
+            smtp_code_of(diagnostic),
+            relay,
+            delay,
+            dsn,
+            _line_key(line),
+            time,
+            source,
+        )
+        return [] if _forwarded(status, diagnostic) else [event]
 
     def _delivery_event(
         self,
