@@ -221,6 +221,8 @@ def test_the_maillog_file_run() -> None:
 
 RFC5424 = 'logger-rfc5424.log'
 """The lines of SYSLOG sent again as RFC 5424 by util-linux ``logger --rfc5424`` (APP-NAME, PROCID, structured data)."""
+RFC3164 = 'logger-rfc3164.log'
+"""The same sent by ``logger --rfc3164``: classic syslog with its ``<PRI>`` first."""
 
 
 def rsyslog_app_name(line: bytes) -> bytes:
@@ -242,6 +244,17 @@ def rsyslog_app_name(line: bytes) -> bytes:
 def test_rfc5424_lines_give_the_deliveries_postfix_logged(variant: Callable[[bytes], bytes]) -> None:
     lines = [variant(line) for line in raw_lines(RFC5424)]
     assert lines[1].startswith((b'<22>1 2026-12-07T', b'2026-12-07T'))
+    same_deliveries(lines)
+
+
+def test_rfc3164_lines_with_their_priority_give_the_deliveries_postfix_logged() -> None:
+    lines = raw_lines(RFC3164)
+    assert lines[1].startswith(b'<22>Dec  7 ')
+    same_deliveries(lines)
+
+
+def same_deliveries(lines: list[bytes]) -> None:
+    """``lines`` give what SYSLOG gives (the stamps aside), line by line as in a batch."""
     parsed = parse(lines)
     assert parsed.problems == []
     expected = parse(raw_lines(SYSLOG))
@@ -304,9 +317,10 @@ def test_a_log_across_new_year_gets_both_years() -> None:
     assert all(new_year - 30 < e.time < new_year + 10 for e in delivered(parsed))
 
 
-def test_ingest_run_stores_what_postfix_logged(tmp_path: Path) -> None:
+@pytest.mark.parametrize('name', [SYSLOG, RFC5424, RFC3164])
+def test_ingest_run_stores_what_postfix_logged(tmp_path: Path, name: str) -> None:
     log = tmp_path / 'mail.log'
-    shutil.copy(DATA / SYSLOG, log)
+    shutil.copy(DATA / name, log)
     contract = tmp_path / 'agent.json'
     store = tmp_path / 'agent.db'
     contract.write_text(json.dumps(contract_data({'backend': 'sqlite', 'path': str(store)}, {})), encoding='utf-8')

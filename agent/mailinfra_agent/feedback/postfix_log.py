@@ -14,6 +14,7 @@ Line formats (the header before ``program[pid]: ``):
 - RFC 3339 (rsyslog's high-precision format, Debian's default), ``2026-12-06T06:00:00.123456+00:00 host ...``;
 - journalctl's ``short`` (as postlogd's), ``short-precise``, ``short-iso`` and ``short-iso-precise``
   (``2026-12-06T06:00:00+0000``); a program without ``[pid]``; a CR before the newline.
+- classic syslog with its priority first, as sent (``logger --rfc3164``: ``<22>Dec  6 06:00:00 host ...``);
 - RFC 5424 (``<22>1 2026-12-06T06:00:00.123456+00:00 host postfix-marketing/smtp 123 - [sd ...] ...``, with or
   without ``<PRI>VERSION``): APP-NAME and PROCID are the program; rsyslog's template cuts APP-NAME at its first
   ``/`` (``postfix-marketing``: the daemon is unknown, and so are the transport's IP and ISP).
@@ -447,6 +448,10 @@ def _transport_ip(key: str) -> str | None:
 def _header(line: str) -> tuple[str, str, str, str] | None:
     """(stamp, host, ``program[pid]:``, message) of a syslog, postlog, RFC 3339 or RFC 5424 line; None when it has
     none."""
+    if line[:1] == '<':  # a priority first: RFC 5424, or RFC 3164 as sent (``<22>Dec  7 ...``)
+        close = line.find('>', 1, 5)
+        if close > 1 and line[1:close].isascii() and line[1:close].isdigit() and line[close + 1 : close + 2].isalpha():
+            line = line[close + 1 :]
     if line[:1].isdigit() or line[:1] == '<':
         fields = line.split(None, 3)
         if len(fields) < 4 or not fields[2].endswith(':'):
