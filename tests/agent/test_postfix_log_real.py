@@ -16,6 +16,7 @@ import sqlite3
 import subprocess
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -218,6 +219,92 @@ def test_the_maillog_file_run() -> None:
     assert Counter(e.status for e in delivered(parsed)) == {'sent': 20, 'deferred': 62, 'bounced': 6, 'expired': 9}
 
 
+RFC5424 = 'logger-rfc5424.log'
+"""The lines of SYSLOG sent again as RFC 5424 by util-linux ``logger --rfc5424`` (APP-NAME, PROCID, structured data)."""
+RFC3164 = 'logger-rfc3164.log'
+"""The same sent by ``logger --rfc3164``: classic syslog with its ``<PRI>`` first."""
+
+
+def rsyslog_app_name(line: bytes) -> bytes:
+    """As rsyslog's RFC 5424 template writes APP-NAME: the program name cut at its first ``/``."""
+    return re.sub(rb'^(\S+ \S+ \S+ [^/ ]+)/\S+', rb'\1', line)
+
+
+@pytest.mark.parametrize(
+    'variant',
+    [
+        lambda line: line,
+        rsyslog_app_name,
+        lambda line: line.replace(b'<22>1 ', b'', 1),  # a file template without PRI and VERSION
+        lambda line: line.replace(b'[timeQuality tzKnown="1" isSynced="0"] ', b'- ', 1),  # no structured data
+        # rsyslog's %msg% keeps the space before the message; quoted values may hold "]", '\"' and spaces; a BOM
+        lambda line: line.replace(b'isSynced="0"] ', b'isSynced="0"][x@1 a="] \\"b\\" ]"]  \xef\xbb\xbf', 1),
+    ],
+)
+def test_rfc5424_lines_give_the_deliveries_postfix_logged(variant: Callable[[bytes], bytes]) -> None:
+    lines = [variant(line) for line in raw_lines(RFC5424)]
+    assert lines[1].startswith((b'<22>1 2026-12-07T', b'2026-12-07T'))
+    same_deliveries(lines)
+
+
+def test_rfc3164_lines_with_their_priority_give_the_deliveries_postfix_logged() -> None:
+    lines = raw_lines(RFC3164)
+    assert lines[1].startswith(b'<22>Dec  7 ')
+    same_deliveries(lines)
+
+
+def same_deliveries(lines: list[bytes]) -> None:
+    """``lines`` give what SYSLOG gives (the stamps aside), line by line as in a batch."""
+    parsed = parse(lines)
+    assert parsed.problems == []
+    expected = parse(raw_lines(SYSLOG))
+    assert outcomes(parsed) == outcomes(expected)
+    assert [(m.queue_id, m.sender, m.message_id) for m in parsed.messages] == [
+        (m.queue_id, m.sender, m.message_id) for m in expected.messages
+    ]
+    (event,) = [e for e in parsed.events if e.recipient == LONG_REPLY]  # cut by Postfix at 2,000 bytes
+    assert (event.status, event.smtp_code) == ('bounced', '550')
+    parser = PostfixLogParser(reference_time=REFERENCE)
+    one_by_one = [r for n, line in enumerate(lines, 1) for r in parser.parse_line(line.decode(), 'maillog', n)]
+    assert [r for r in one_by_one if isinstance(r, Event)] == parsed.events
+
+
+def test_postsuper_force_expiry_is_an_expiry() -> None:
+    """``postsuper -e`` (Postfix 3.5+): qmgr logs ``status=force-expired, returned to sender``; the recipient last
+    seen deferred is expired as with ``status=expired``. ``postsuper -r`` requeues under a new queue id (pickup's
+    ``orig_id=``): its deliveries are read under that id. Counts as pflogsumm's: 5 delivered, 23 deferrals."""
+    lines = raw_lines('postsuper.log')
+    parsed = parse(lines)
+    assert parsed.problems == []
+    assert Counter(e.status for e in delivered(parsed)) == {'sent': 5, 'deferred': 23, 'expired': 1}
+    (expired,) = [e for e in delivered(parsed) if e.status == 'expired']
+    assert (expired.queue_id, expired.recipient, expired.sender, expired.dsn) == (
+        'D75BC218AEA',
+        'full.a@r.test',
+        's1@example.test',
+        '4.2.2',
+    )
+    parser = PostfixLogParser(reference_time=REFERENCE)
+    one_by_one = [r for n, line in enumerate(lines, 1) for r in parser.parse_line(line.decode(), 'maillog', n)]
+    assert [r for r in one_by_one if isinstance(r, Event)] == parsed.events
+
+
+def test_a_local_forward_is_no_outcome() -> None:
+    """local(8)'s ``status=sent (forwarded as NEW)`` hands the recipient on; the new message's lines are the
+    outcomes. Counts as pflogsumm's: 3 delivered (and 2 forwarded, which it does not count as delivered), 5
+    deferrals; ``fwd2@`` was not delivered, one of its two addresses was deferred."""
+    lines = raw_lines('local-forward.log')
+    assert sum(b'status=sent (forwarded as ' in line for line in lines) == 2
+    parsed = parse(lines)
+    assert parsed.problems == []
+    assert Counter(e.status for e in delivered(parsed)) == {'sent': 3, 'deferred': 5}
+    assert {e.recipient for e in parsed.events} == {'ok.h@r.test', 'ok.f@r.test', 'ok.g@r.test', 'full.g@r.test'}
+    assert {e.sender for e in parsed.events} == {'s4@example.test'}
+    parser = PostfixLogParser(reference_time=REFERENCE)
+    one_by_one = [r for n, line in enumerate(lines, 1) for r in parser.parse_line(line.decode(), 'maillog', n)]
+    assert [r for r in one_by_one if isinstance(r, Event)] == parsed.events
+
+
 def test_a_log_across_new_year_gets_both_years() -> None:
     lines = raw_lines('new-year.log')
     new_year = dt.datetime(2027, 1, 1, tzinfo=dt.UTC).timestamp()
@@ -230,9 +317,10 @@ def test_a_log_across_new_year_gets_both_years() -> None:
     assert all(new_year - 30 < e.time < new_year + 10 for e in delivered(parsed))
 
 
-def test_ingest_run_stores_what_postfix_logged(tmp_path: Path) -> None:
+@pytest.mark.parametrize('name', [SYSLOG, RFC5424, RFC3164])
+def test_ingest_run_stores_what_postfix_logged(tmp_path: Path, name: str) -> None:
     log = tmp_path / 'mail.log'
-    shutil.copy(DATA / SYSLOG, log)
+    shutil.copy(DATA / name, log)
     contract = tmp_path / 'agent.json'
     store = tmp_path / 'agent.db'
     contract.write_text(json.dumps(contract_data({'backend': 'sqlite', 'path': str(store)}, {})), encoding='utf-8')

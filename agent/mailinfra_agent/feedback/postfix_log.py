@@ -14,6 +14,10 @@ Line formats (the header before ``program[pid]: ``):
 - RFC 3339 (rsyslog's high-precision format, Debian's default), ``2026-12-06T06:00:00.123456+00:00 host ...``;
 - journalctl's ``short`` (as postlogd's), ``short-precise``, ``short-iso`` and ``short-iso-precise``
   (``2026-12-06T06:00:00+0000``); a program without ``[pid]``; a CR before the newline.
+- classic syslog with its priority first, as sent (``logger --rfc3164``: ``<22>Dec  6 06:00:00 host ...``);
+- RFC 5424 (``<22>1 2026-12-06T06:00:00.123456+00:00 host postfix-marketing/smtp 123 - [sd ...] ...``, with or
+  without ``<PRI>VERSION``): APP-NAME and PROCID are the program; rsyslog's template cuts APP-NAME at its first
+  ``/`` (``postfix-marketing``: the daemon is unknown, and so are the transport's IP and ISP).
 
 Postfix writes yearless stamps in the host's local time: they are read in ``tz`` (default UTC; ingest passes
 :func:`local_zone`, read once when it starts: a change of the host's zone needs a restart of ingest) and get the
@@ -32,16 +36,20 @@ ignored.
 
 Decisions:
 
-- **Expiry.** Postfix logs an expiry once per message (qmgr ``from=<...>, status=expired, returned to sender``),
-  with no line per recipient. The parser turns it into one ``expired`` event per recipient whose last attempt it
-  saw deferred (carrying that attempt's code, text, relay, IP and ISP); when it saw none (the earlier lines were
-  in a file it did not read), one ``expired`` event with an empty recipient. pflogsumm (1.1.5, Debian 12) has no
+- **Expiry.** Postfix logs an expiry once per message (qmgr ``from=<...>, status=expired, returned to sender``;
+  ``status=force-expired`` after ``postsuper -e``), with no line per recipient. The parser turns it into one
+  ``expired`` event per recipient whose last attempt it saw deferred (carrying that attempt's code, text, relay, IP
+  and ISP); when it saw none (the earlier lines were in a file it did not read), one ``expired`` event with an
+  empty recipient. pflogsumm (1.1.5, Debian 12) has no
   expiry count: its "delivered" counts ``status=sent`` lines (notifications included), "bounced" the ``bounced``
   lines, "deferred" the queue ids with a deferral and "(N deferrals)" the ``deferred`` lines.
 - **Locally generated bounces.** ``postfix/bounce[...]: ID: sender non-delivery notification: NEW`` is not a
   delivery attempt: no event (the recipient's ``bounced``/``expired`` event came from its own line). The
   notification NEW is then an ordinary message with the null sender: its delivery yields events with
   ``sender == ''`` when its qmgr line was seen (a report should leave those out of the stream's rates).
+- **Local forwards.** local(8)'s ``status=sent (forwarded as NEW)`` (an alias or ``.forward`` to other addresses)
+  is not an outcome: no event. NEW is an ordinary message with the same sender and message id, whose deliveries
+  are the outcomes (pflogsumm, too, counts it "forwarded", not "delivered").
 - **Address verification** probes (``status=deliverable``/``undeliverable``, and
   ``undeliverable-but-not-cached`` with ``address_verify_negative_cache = no``) are not deliveries: ignored.
   ``status=SOFTBOUNCE`` (``soft_bounce = yes``) is a deferral.
@@ -124,6 +132,10 @@ STATUSES: dict[str, Status] = {
     'expired': 'expired',
     'SOFTBOUNCE': 'deferred',
 }
+SENDER_DAEMONS = ('qmgr', '')
+"""The daemons whose ``from=<...>, size=`` line is a message's sender: qmgr, or unknown (a program name without it)."""
+FORWARDED = 'forwarded as '
+"""local(8)'s ``status=sent (forwarded as NEWID)``: see :func:`_forwarded`."""
 IGNORED_STATUSES = frozenset({'deliverable', 'undeliverable', 'undeliverable-but-not-cached'})
 """Address verification probes (the last with ``address_verify_negative_cache = no``)."""
 # parse_lines: a line without one of these and without "status=" gives no record, no error and no change of state
@@ -179,6 +191,13 @@ FAST_LINES = re.compile(
     r'|(removed)'
     r'|((?:to=<|from=<|message-id=|removed)[^\n]*+))(?=\n)'
 )
+RFC5424 = re.compile(
+    r'(?:<[0-9]{1,3}+>)?+(?:[0-9]{1,2}+ )?+([0-9]\S*+) (\S++) (\S++) (\S++) \S++ '
+    r'(?:-|(?:\[(?:[^\]"\\]|\\.|"(?:[^"\\]|\\.)*+")*+\])++)(?: (.*))?\Z',
+    re.DOTALL,
+)
+"""An RFC 5424 line (``<PRI>VERSION`` optional, as file templates write it): stamp, host, APP-NAME, PROCID, the
+message after MSGID and STRUCTURED-DATA (whose quoted values may hold ``]`` and spaces)."""
 MESSAGE_LIMIT = 2000
 """Postfix cuts a log message (the text after ``program[pid]: ``) at this many bytes (``MSG_SYSLOG_RECLEN`` in
 its util/msg_syslog.c; ``maillog_file`` too): a delivery line with a long reply then has no closing parenthesis."""
@@ -427,11 +446,16 @@ def _transport_ip(key: str) -> str | None:
 
 
 def _header(line: str) -> tuple[str, str, str, str] | None:
-    """(stamp, host, ``program[pid]:``, message) of a syslog, postlog or RFC 3339 line; None when it has none."""
-    if line[:1].isdigit():
+    """(stamp, host, ``program[pid]:``, message) of a syslog, postlog, RFC 3339 or RFC 5424 line; None when it has
+    none."""
+    if line[:1] == '<':  # a priority first: RFC 5424, or RFC 3164 as sent (``<22>Dec  7 ...``)
+        close = line.find('>', 1, 5)
+        if close > 1 and line[1:close].isascii() and line[1:close].isdigit() and line[close + 1 : close + 2].isalpha():
+            line = line[close + 1 :]
+    if line[:1].isdigit() or line[:1] == '<':
         fields = line.split(None, 3)
-        if len(fields) < 4:
-            return None
+        if len(fields) < 4 or not fields[2].endswith(':'):
+            return _rfc5424_header(line)
         stamp, host, program_text, message = fields
     else:
         fields = line.split(None, 5)
@@ -442,6 +466,25 @@ def _header(line: str) -> tuple[str, str, str, str] | None:
     if not program_text.endswith(':'):
         return None
     return stamp, host, program_text, message
+
+
+def _rfc5424_header(line: str) -> tuple[str, str, str, str] | None:
+    """:func:`_header` of an RFC 5424 line: APP-NAME and PROCID as ``app[procid]:``; the message without the
+    leading spaces and BOM rsyslog's and syslog-ng's templates may leave."""
+    match = RFC5424.match(line)
+    if match is None:
+        return None
+    stamp, host, app, procid, message = match.groups()
+    if '/' not in app:  # rsyslog cuts APP-NAME at the first '/' (postfix-marketing): Postfix's, daemon unknown
+        app += '/'
+    program_text = f'{app}[{procid}]:' if procid.isascii() and procid.isdigit() else f'{app}:'
+    return stamp, host, program_text, (message or '').lstrip(' ').removeprefix('\ufeff')
+
+
+def _forwarded(status: Status, diagnostic: str) -> bool:
+    """local(8) handed the recipient on (an alias or ``.forward`` to other addresses): a new message, whose own
+    lines give the outcomes; no event, as pflogsumm counts it "forwarded", not "delivered"."""
+    return status == 'sent' and diagnostic.startswith(FORWARDED)
 
 
 def _delivery_fields(text: str, source: str, lineno: int) -> tuple[str | None, float | None, str | None]:
@@ -471,6 +514,7 @@ class _Program:
     instance: str
     stream: str | None
     daemon: str
+    """``''`` when the line does not tell (an RFC 5424 APP-NAME rsyslog cut at its ``/``: ``postfix-marketing``)."""
     sending_ip: str | None
     isp: str | None
 
@@ -752,7 +796,8 @@ class PostfixLogParser:
                     float(delay),
                     entry.message_id if entry else None,
                 )
-                events.append(event)
+                if not (status == 'sent' and diagnostic.startswith(FORWARDED)):  # as _forwarded
+                    events.append(event)
                 if status == 'deferred':
                     entry = entry or self._entry(program.instance, queue_id)
                     if entry.deferred is None:
@@ -764,7 +809,7 @@ class PostfixLogParser:
                 key = _sha256(('postfix\x1f' + match[0][1:]).encode()).hexdigest()[:32]
                 messages.append(MessageSeen(key, last_time, source, program.stream, queue_id, None, value))
             elif kind == _SIZE:  # qmgr from=<sender>, size=...
-                if program.daemon != 'qmgr':
+                if program.daemon not in SENDER_DAEMONS:
                     continue
                 entry = queued.get((program.instance, queue_id)) or self._entry(program.instance, queue_id)
                 if entry.sender == sender:
@@ -836,22 +881,21 @@ class PostfixLogParser:
             raise EventError('truncated', f'{source}:{lineno}: delivery line cut in its status text: {text[-200:]!r}')
         relay, delay, dsn = _delivery_fields(text[fields:marker], source, lineno)
         time = self._time(stamp, source, lineno)
-        return [
-            self._delivery_event(
-                program,
-                queue_id,
-                recipient,
-                status,
-                diagnostic,
-                smtp_code_of(diagnostic),
-                relay,
-                delay,
-                dsn,
-                _line_key(line),
-                time,
-                source,
-            )
-        ]
+        event = self._delivery_event(
+            program,
+            queue_id,
+            recipient,
+            status,
+            diagnostic,
+            smtp_code_of(diagnostic),
+            relay,
+            delay,
+            dsn,
+            _line_key(line),
+            time,
+            source,
+        )
+        return [] if _forwarded(status, diagnostic) else [event]
 
     def _delivery_event(
         self,
@@ -933,9 +977,9 @@ class PostfixLogParser:
     ) -> list[Record]:
         """A qmgr ``from=<sender>`` line (``rest``: what follows the ``>``)."""
         time = self._time(stamp, source, lineno)
-        if rest.startswith(', status=expired'):
+        if rest.startswith((', status=expired', ', status=force-expired')):  # the latter: postsuper -e
             return self._expiry(program, queue_id, sender, line, time, source)
-        if program.daemon != 'qmgr' or not rest.startswith(', size='):
+        if program.daemon not in SENDER_DAEMONS or not rest.startswith(', size='):
             return []
         entry = self._entry(program.instance, queue_id)
         if entry.sender == sender:
