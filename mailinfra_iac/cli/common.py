@@ -52,4 +52,3 @@ def addresses_from(path: str | None, spec: api.Spec | None = None) -> dict[str, 
     if bad:
         raise MailinfraError(f'Terraform outputs in {path}: ip_addresses.value.{bad[0]} is not a string')
     return dict(values)
-

@@ -38,7 +38,8 @@ def run(args: argparse.Namespace) -> int:
     if args.action == 'backup':
         return _backup(contract.store, Path(args.output))
     try:
-        with connect(contract.store) as db:
+        # status only reads: a missing file or one that is no store is an error, never a new empty store
+        with connect(contract.store, read_only=args.action == 'status') as db:
             if args.action == 'migrate':
                 applied = migrate(db)
                 for migration in applied:
