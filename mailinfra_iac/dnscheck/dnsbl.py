@@ -71,10 +71,11 @@ def select_zones(deployment: Deployment | None, only: Sequence[str] = ()) -> tup
     if names is None:
         zones.update((zone.zone, zone) for zone in catalogue.default_zones())
     custom = {
-        zone.zone.lower().rstrip('.'): zone for zone in (deployment.monitoring.dnsbl.custom_zones if deployment else [])
+        agent_dnsbl.zone_key(zone.zone): zone
+        for zone in (deployment.monitoring.dnsbl.custom_zones if deployment else [])
     }
     for name in names or ():
-        key = name.lower().rstrip('.')
+        key = agent_dnsbl.zone_key(name)
         if key in custom:
             continue
         zone = catalogue.get(key)
@@ -89,7 +90,7 @@ def select_zones(deployment: Deployment | None, only: Sequence[str] = ()) -> tup
     for key, custom_spec in custom.items():
         zones[key] = _custom(custom_spec)
     if only:
-        wanted = [name.lower().rstrip('.') for name in only]
+        wanted = [agent_dnsbl.zone_key(name) for name in only]
         for name in wanted:
             if name in zones:
                 continue
@@ -98,7 +99,7 @@ def select_zones(deployment: Deployment | None, only: Sequence[str] = ()) -> tup
                 raise MailinfraError(f'--zone {name}: must not be queried: {note}')
             zone = catalogue.get(name)
             if zone is None:
-                known = ', '.join(sorted(z.zone for z in catalogue.zones))
+                known = ', '.join(agent_dnsbl.closest_first(name, [*zones, *(z.zone for z in catalogue.zones)]))
                 raise MailinfraError(f'--zone {name}: not in the catalogue nor in the spec; known zones: {known}')
             zones[zone.zone] = zone
         return tuple(zones[name] for name in dict.fromkeys(wanted))

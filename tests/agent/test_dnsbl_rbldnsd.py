@@ -424,3 +424,25 @@ def test_dqs_key_in_any_case_never_shown(
     assert timing_out.zones[0].errors == {'timeout': 2} and {r.status for r in timing_out.results} == {'untrusted'}
     shown = json.dumps([good.to_dict(), timing_out.to_dict()]) + caplog.text
     assert KEY_PLACEHOLDER in shown and DQS_KEY.lower() not in shown.lower()
+
+
+def test_zone_option_takes_any_case_and_a_trailing_dot(
+    rbldnsd: Rbldnsd, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--zone ZEN.Spamhaus.org.`` was "not a zone of the contract": names compare as DNS names do."""
+    path = str(_contract(tmp_path, rbldnsd.nameserver, _zones()))
+    only = ('--ip', '192.0.2.10', '--no-history', '--no-textfile')
+    code, data, _ = _command(
+        capsys, '--contract', path, *only, '--zone', 'ZEN.Spamhaus.org.', '--zone', 'zen.spamhaus.org'
+    )
+    assert code == 1
+    assert [(z['zone'], z['working']) for z in data['zones']] == [('zen.spamhaus.org', True)]
+    assert [(r['zone'], r['status']) for r in data['results']] == [('zen.spamhaus.org', 'listed')]
+    # an unknown zone is an error naming the contract's zones, the close ones first; nothing is asked
+    assert main(['dnsbl', 'check', '--contract', path, *only, '--zone', 'Refused.tst']) == 64
+    captured = capsys.readouterr()
+    assert captured.out == ''
+    assert captured.err == (
+        'dnsbl: --zone Refused.tst: not a zone of the contract; its zones: refused.test, expired.test, '
+        'dbl.spamhaus.org, empty.test, zen.spamhaus.org\n'
+    )
