@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from mailinfra_agent import dnsbl as agent_dnsbl
 from mailinfra_agent.contract.secrets import SecretFileError, read_secret_file
 
+from ..catalogue.dnsbl import custom_zone
 from ..facts.dnsbl import DnsblSubjects
 from ..model import Deployment
 from ..model.monitoring import CustomZone
@@ -41,23 +42,9 @@ class DnsblPlan:
 
 def _custom(zone: CustomZone) -> agent_dnsbl.Zone:
     try:
-        return _custom_zone(zone)
+        return custom_zone(zone)
     except ValueError as error:
         raise MailinfraError(f'custom zone {zone.zone}: {error}') from None
-
-
-def _custom_zone(zone: CustomZone) -> agent_dnsbl.Zone:
-    return agent_dnsbl.custom_zone(
-        zone=zone.zone.lower().rstrip('.'),
-        kind=zone.kind,
-        operator=zone.operator,
-        decoder=zone.decoder,
-        codes=dict(zone.listings),
-        errors=dict(zone.errors),
-        severity=zone.severity,
-        test_point=zone.test_point,
-        delisting_url=zone.delisting_url,
-    )
 
 
 def select_zones(deployment: Deployment | None, only: Sequence[str] = ()) -> tuple[agent_dnsbl.Zone, ...]:

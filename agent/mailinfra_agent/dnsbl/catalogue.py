@@ -531,6 +531,8 @@ def custom_zone(
         problems.append(f'{zone}: a score zone needs its score range')
     if host_names and kind != 'domain':
         problems.append(f'{zone}: host_names only applies to domain zones')
+    if ipv6 and kind != 'ip':
+        problems.append(f'{zone}: ipv6 only applies to IP zones')
     if problems:
         raise ValueError('; '.join(problems))
     return Zone(
