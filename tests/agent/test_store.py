@@ -247,13 +247,14 @@ def _contract_file(tmp_path: Path, store: Store) -> Path:
 
 def test_store_command(store: Store, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     contract = str(_contract_file(tmp_path, store))
-    if store.backend == 'sqlite':  # status only reads: no file, no store (migrate creates it)
-        assert main(['store', '--contract', contract, 'status']) == 2
-        assert capsys.readouterr().err == f'store: no such store: {store.path}\n'
+    # a new host (no SQLite file yet, an empty database): every migration pending, exit 1, as the prometheus role
+    # expects before its first migrate; status creates nothing
+    assert main(['store', '--contract', contract, 'status']) == 1
+    out = capsys.readouterr().out
+    assert 'store at schema version 0 of' in out
+    assert 'pending 0001 listing_state' in out
+    if store.backend == 'sqlite':
         assert not Path(str(store.path)).exists()
-    else:  # an empty database: every migration pending
-        assert main(['store', '--contract', contract, 'status']) == 1
-        assert 'pending 0001 listing_state' in capsys.readouterr().out
     assert main(['store', '--contract', contract, 'migrate']) == 0
     assert 'applied 0001 listing_state' in capsys.readouterr().out
     assert main(['store', '--contract', contract, 'migrate']) == 0
@@ -360,9 +361,10 @@ def test_read_only_commands_never_create_a_store(tmp_path: Path, capsys: pytest.
     from tests.agent.test_suppression import write_contract
 
     contract = str(write_contract(tmp_path))
-    for command in (['store', 'status'], ['suppression', 'list'], ['suppression', 'query', 'someone@example.com']):
+    for command in (['suppression', 'list'], ['suppression', 'query', 'someone@example.com']):
         assert main([command[0], '--contract', contract, *command[1:]]) == 2, command
         assert f'no such store: {tmp_path / "agent.db"}' in capsys.readouterr().err
+    assert main(['store', '--contract', contract, 'status']) == 1  # all pending (test_store_command)
     assert sorted(p.name for p in tmp_path.iterdir()) == ['agent.json', 'hash.key']
     assert main(['store', '--contract', contract, 'migrate']) == 0  # a writer still creates it
     assert main(['suppression', '--contract', contract, 'query', 'someone@example.com']) == 0
