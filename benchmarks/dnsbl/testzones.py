@@ -3,7 +3,7 @@
 The catalogue has fewer IPv4 listing zones than the issue's 40 (``zones.pick_zones`` says how many), so the
 benchmark pads the IP zones with these. Each one is written as a ``monitoring.dnsbl.custom_zones`` entry
 of the spec (the controller's ``CustomZone`` fields) and built with ``mailinfra_agent.dnsbl.custom_zone``
-with the same arguments as the controller's ``mailinfra_iac.dnscheck.dnsbl._custom_zone``; the test in
+with the same arguments as the controller's ``mailinfra_iac.catalogue.dnsbl.custom_zone``; the test in
 ``tests/benchmarks/test_dnsbl_testzones.py`` checks both.
 
 Each zone documents listing codes (exact codes or bits), error codes with their ids, a test point
@@ -93,7 +93,8 @@ CUSTOM_ZONES: tuple[dict[str, Any], ...] = (
 
 
 def build(entry: Mapping[str, Any]) -> Zone:
-    """The checker's zone for one custom-zone entry: the arguments ``_custom_zone`` passes for a spec entry."""
+    """The checker's zone for one custom-zone entry: the arguments ``mailinfra_iac.catalogue.dnsbl.custom_zone``
+    passes for a spec entry."""
     return custom_zone(
         zone=entry['zone'].lower().rstrip('.'),
         kind=entry['kind'],
@@ -104,6 +105,8 @@ def build(entry: Mapping[str, Any]) -> Zone:
         severity=entry.get('severity', 'warning'),
         test_point=entry.get('test_point'),
         delisting_url=entry.get('delisting_url'),
+        ipv6=entry.get('ipv6', False),
+        host_names=entry.get('host_names', False),
     )
 
 

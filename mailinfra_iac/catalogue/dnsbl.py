@@ -6,7 +6,10 @@ this module keeps the names other controller modules used before it moved.
 
 from __future__ import annotations
 
+from mailinfra_agent import dnsbl as agent_dnsbl
 from mailinfra_agent.dnsbl import Zone, load_catalogue
+
+from ..model.monitoring import CustomZone
 
 DnsblZone = Zone
 """One zone and how to read it (the agent's record)."""
@@ -25,6 +28,24 @@ def by_zone() -> dict[str, Zone]:
 def default_zones() -> list[str]:
     """The zones selected when the spec names none."""
     return sorted(zone.zone for zone in load_catalogue().default_zones())
+
+
+def custom_zone(spec: CustomZone) -> Zone:
+    """The agent's zone for a spec's custom zone: the one conversion the controller's ``dnsbl check`` and the
+    host contract share. Raises ValueError for what the ``dnsbl-custom-zone`` check refuses."""
+    return agent_dnsbl.custom_zone(
+        zone=agent_dnsbl.zone_key(spec.zone),
+        kind=spec.kind,
+        operator=spec.operator,
+        decoder=spec.decoder,
+        codes=dict(spec.listings),
+        errors=dict(spec.errors),
+        severity=spec.severity,
+        test_point=spec.test_point,
+        delisting_url=spec.delisting_url,
+        ipv6=spec.ipv6,
+        host_names=spec.host_names,
+    )
 
 
 def refusal(name: str) -> str | None:

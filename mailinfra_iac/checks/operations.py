@@ -9,7 +9,7 @@ from pathlib import PurePosixPath
 from urllib.parse import urlsplit
 
 from mailinfra_agent.dnsbl import PUBLIC_RESOLVERS
-from mailinfra_agent.dnsbl.catalogue import load_catalogue
+from mailinfra_agent.dnsbl.catalogue import load_catalogue, zone_key
 
 from ..model import format_duration
 from ..model.base import parse_email
@@ -204,7 +204,7 @@ def dnsbl_custom_zones(ctx: CheckContext) -> Iterator[Problem]:
     seen: set[str] = set()
     for index, zone in enumerate(ctx.deployment.monitoring.dnsbl.custom_zones):
         where = ('monitoring', 'dnsbl', 'custom_zones', index)
-        name = zone.zone.lower().rstrip('.')
+        name = zone_key(zone.zone)
         in_catalogue = catalogue.get(name) is not None
         if in_catalogue or name in seen:
             yield ctx.problem(
@@ -252,6 +252,16 @@ def dnsbl_custom_zones(ctx: CheckContext) -> Iterator[Problem]:
                     expected='the name relative to the zone: a reversed address for an IP zone (2.0.0.127), '
                     'a domain for a domain zone (test.example)',
                     value=zone.test_point,
+                )
+        for flag, applies_to in (('ipv6', 'ip'), ('host_names', 'domain')):
+            if getattr(zone, flag) and zone.kind != applies_to:
+                yield ctx.problem(
+                    'dnsbl-custom-zone',
+                    f'custom zone {zone.zone}: {flag} only applies to {applies_to} zones, and this one is a '
+                    f'{zone.kind} zone',
+                    (*where, flag),
+                    expected=f'{flag}: false (or leave it out) for a {zone.kind} zone',
+                    value=True,
                 )
         url = zone.delisting_url
         if url is not None and (urlsplit(url).scheme not in ('http', 'https') or not urlsplit(url).netloc):

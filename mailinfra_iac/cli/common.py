@@ -52,18 +52,3 @@ def addresses_from(path: str | None, spec: api.Spec | None = None) -> dict[str, 
     if bad:
         raise MailinfraError(f'Terraform outputs in {path}: ip_addresses.value.{bad[0]} is not a string')
     return dict(values)
-
-
-def keep_terraform_state(output: str | Path) -> None:
-    """Refuse to render into ``output`` while its terraform/ holds local state: the render replaces the directory as
-    a whole, and Terraform without its state would create every server and address again."""
-    directory = Path(output) / 'terraform'
-    found = [directory / 'terraform.tfstate', directory / 'terraform.tfstate.d']  # the default and other workspaces
-    found += sorted(directory.glob('*.tfstate.backup')) if directory.is_dir() else []
-    for state in found:
-        if state.exists():
-            raise MailinfraError(
-                f'{state} holds Terraform state, which rendering into {output} would delete (the directory is '
-                'replaced as a whole): move it into a backend first (terraform init -migrate-state with the backend '
-                'added, or terraform state push), then plan with --backend-file (docs/terraform-ci.md, "State")'
-            )

@@ -1,8 +1,8 @@
 """``mailinfra feedback report``: daily bounce, complaint, deferral and delivery rates from the feedback store.
 
 Reads the store the hosts' ingest writes (a SQLite file, or the shared PostgreSQL), never changes it. Exit 0 when
-the report is written, 1 when it cannot be (no such store, database unreachable, no feedback table, unwritable
-output), 2 on usage errors (a bad date or store argument). See docs/feedback-report.md.
+the report is written, 1 when it cannot be (database unreachable, no feedback table, unwritable output), 2 on
+usage errors (a bad date, or a store argument that names no mailinfra store). See docs/feedback-report.md.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mailinfra_agent.contract import Store
-from mailinfra_agent.store import Database, StoreError, connect
+from mailinfra_agent.store import Database, NoStore, StoreError, connect
 
 from ..feedback_report import as_csv, as_html, as_json, as_table, build_report
 from ..feedback_report.html import chart_days
@@ -52,25 +52,20 @@ def sqlite_store(text: str) -> str:
 
 
 def open_store(args: argparse.Namespace) -> Database:
-    """The store(s) named on the command line, opened for reading; a clear error when they cannot be."""
-    if args.store is not None and len(args.store) > 1:
-        # Several hosts' stores (playbooks/feedback-collect.yml), read as one.
-        try:
-            return open_sqlite_stores([Path(path) for path in args.store])
-        except StoreError as error:
-            raise MailinfraError(f'cannot open the stores: {error}') from None
-    if args.store is not None:
-        path = Path(args.store[0])
-        # sqlite3 would create a missing file: a report never does.
-        if not path.is_file():
-            raise MailinfraError(f'no SQLite store at {path}')
-        store = Store('sqlite', path=str(path))
-    else:
-        store = Store('postgresql', dsn=args.dsn, password_file=args.password_file)
+    """The store(s) named on the command line, opened read-only (never created, migrated or converted); a usage
+    error (exit 2) when one is missing or not a mailinfra store, a clear error when it cannot be opened."""
     try:
-        return connect(store)
+        if args.store is not None and len(args.store) > 1:
+            # Several hosts' stores (playbooks/feedback-collect.yml), read as one.
+            return open_sqlite_stores([Path(path) for path in args.store])
+        if args.store is not None:
+            return connect(Store('sqlite', path=args.store[0]), read_only=True)
+        return connect(Store('postgresql', dsn=args.dsn, password_file=args.password_file), read_only=True)
+    except NoStore as error:
+        parser: argparse.ArgumentParser = args.parser
+        parser.error(str(error))  # exit 2
     except StoreError as error:
-        raise MailinfraError(f'cannot open the store: {error}') from None
+        raise MailinfraError(f'cannot open the store{"s" if len(args.store or ()) > 1 else ""}: {error}') from None
 
 
 def write_atomic(path: Path, text: str) -> None:

@@ -93,14 +93,13 @@ def cmd_render(args: argparse.Namespace) -> int:
     from .. import api
     from ..render import default_registry as default_renderers
     from ..render.output import write_tree
-    from .common import addresses_from, keep_terraform_state
+    from .common import addresses_from
     from .progress import Progress
 
     only: list[str] | None = args.only
     with Progress('loading the spec', enabled=args.format == 'text') as progress:
         spec = api.load_spec(args.spec, as_of=args.as_of)
         output = args.output or INVENTORIES / spec.deployment.client.name
-        keep_terraform_state(output)
         progress.phase('rendering')
         files = api.render_files(
             spec,

@@ -22,7 +22,6 @@ from ..problems import MailinfraError
 from ..render import default_registry
 from ..render.terraform import TerraformRenderer, allocation_targets
 from ..terraform import Terraform, TerraformFailed, find_terraform
-from .common import keep_terraform_state
 from .progress import Progress
 
 EXIT_CHANGES = 2
@@ -65,7 +64,6 @@ def _plan(args: argparse.Namespace, out: Path) -> int:
     keep = args.output is not None
     with Progress('rendering', enabled=text) as progress:
         spec = api.load_spec(args.spec, as_of=args.as_of)
-        keep_terraform_state(out)
         registry = default_registry()
         if 'terraform' not in registry.names():
             registry.register(TerraformRenderer())

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from mailinfra_agent import dnsbl as agent_dnsbl
 from mailinfra_agent.contract.secrets import SecretFileError, read_secret_file
 
+from ..catalogue.dnsbl import custom_zone
 from ..facts.dnsbl import DnsblSubjects
 from ..model import Deployment
 from ..model.monitoring import CustomZone
@@ -41,23 +42,9 @@ class DnsblPlan:
 
 def _custom(zone: CustomZone) -> agent_dnsbl.Zone:
     try:
-        return _custom_zone(zone)
+        return custom_zone(zone)
     except ValueError as error:
         raise MailinfraError(f'custom zone {zone.zone}: {error}') from None
-
-
-def _custom_zone(zone: CustomZone) -> agent_dnsbl.Zone:
-    return agent_dnsbl.custom_zone(
-        zone=zone.zone.lower().rstrip('.'),
-        kind=zone.kind,
-        operator=zone.operator,
-        decoder=zone.decoder,
-        codes=dict(zone.listings),
-        errors=dict(zone.errors),
-        severity=zone.severity,
-        test_point=zone.test_point,
-        delisting_url=zone.delisting_url,
-    )
 
 
 def select_zones(deployment: Deployment | None, only: Sequence[str] = ()) -> tuple[agent_dnsbl.Zone, ...]:
@@ -71,10 +58,11 @@ def select_zones(deployment: Deployment | None, only: Sequence[str] = ()) -> tup
     if names is None:
         zones.update((zone.zone, zone) for zone in catalogue.default_zones())
     custom = {
-        zone.zone.lower().rstrip('.'): zone for zone in (deployment.monitoring.dnsbl.custom_zones if deployment else [])
+        agent_dnsbl.zone_key(zone.zone): zone
+        for zone in (deployment.monitoring.dnsbl.custom_zones if deployment else [])
     }
     for name in names or ():
-        key = name.lower().rstrip('.')
+        key = agent_dnsbl.zone_key(name)
         if key in custom:
             continue
         zone = catalogue.get(key)
@@ -89,7 +77,7 @@ def select_zones(deployment: Deployment | None, only: Sequence[str] = ()) -> tup
     for key, custom_spec in custom.items():
         zones[key] = _custom(custom_spec)
     if only:
-        wanted = [name.lower().rstrip('.') for name in only]
+        wanted = [agent_dnsbl.zone_key(name) for name in only]
         for name in wanted:
             if name in zones:
                 continue
@@ -98,7 +86,7 @@ def select_zones(deployment: Deployment | None, only: Sequence[str] = ()) -> tup
                 raise MailinfraError(f'--zone {name}: must not be queried: {note}')
             zone = catalogue.get(name)
             if zone is None:
-                known = ', '.join(sorted(z.zone for z in catalogue.zones))
+                known = ', '.join(agent_dnsbl.closest_first(name, [*zones, *(z.zone for z in catalogue.zones)]))
                 raise MailinfraError(f'--zone {name}: not in the catalogue nor in the spec; known zones: {known}')
             zones[zone.zone] = zone
         return tuple(zones[name] for name in dict.fromkeys(wanted))

@@ -12,17 +12,13 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
-from urllib.parse import quote
 
-from mailinfra_agent.store import Database, StoreError
+from mailinfra_agent.store import Database, NoStore, StoreError
+from mailinfra_agent.store.database import not_a_database, require_store, sqlite_uri
 
 __all__ = ['TABLE', 'open_sqlite_stores']
 
 TABLE = 'feedback_events'
-
-
-def _uri(path: Path) -> str:
-    return 'file:' + quote(str(path.resolve())) + '?mode=ro'
 
 
 def _check_distinct(paths: Sequence[Path]) -> None:
@@ -39,15 +35,16 @@ def _check_distinct(paths: Sequence[Path]) -> None:
 def open_sqlite_stores(paths: Sequence[Path]) -> Database:
     """One read-only database whose ``feedback_events`` holds the events of every store in ``paths``.
 
-    Raises :class:`StoreError` (its message says which file) for a missing file, the same file twice, a file
-    that is not a SQLite database or has no ``feedback_events`` table, and more stores than SQLite can attach.
+    Raises :class:`StoreError` (its message says which file) for the same file twice, a store without a
+    ``feedback_events`` table and more stores than SQLite can attach; :class:`NoStore` for a missing file or one
+    that is not a mailinfra store.
     """
     if not paths:
         raise StoreError('no store given')
     for path in paths:
         # sqlite3 would create a missing file: a report never does.
         if not path.is_file():
-            raise StoreError(f'no SQLite store at {path}')
+            raise NoStore(f'no such store: {path}')
     _check_distinct(paths)
     connection = sqlite3.connect(':memory:', uri=True, isolation_level=None)
     try:
@@ -61,7 +58,11 @@ def open_sqlite_stores(paths: Sequence[Path]) -> Database:
         for index, path in enumerate(paths):
             schema = f'store{index}'
             try:
-                connection.execute('ATTACH DATABASE ? AS ' + schema, (_uri(path),))
+                connection.execute('ATTACH DATABASE ? AS ' + schema, (sqlite_uri(path, 'ro'),))
+            except sqlite3.Error as error:
+                raise not_a_database(error, path) or StoreError(f'sqlite: cannot read {path}: {error}') from None
+            require_store(connection, path, schema)
+            try:
                 names = [row[1] for row in connection.execute(f'PRAGMA {schema}.table_info({TABLE})')]
             except sqlite3.Error as error:
                 raise StoreError(f'sqlite: cannot read {path}: {error}') from None

@@ -150,6 +150,17 @@ class CustomZone(Model):
         None, description='A name the zone always lists (e.g. "2.0.0.127"), queried to prove the zone works here.'
     )
     delisting_url: str | None = Field(None, description='Where a listed sender asks for removal.')
+    ipv6: bool = Field(
+        False,
+        description='IP zones only: the zone lists IPv6 addresses too, so IPv6 sending IPs are asked, as 32 reversed '
+        'nibbles (RFC 5782); without it they are not asked in this zone.',
+    )
+    host_names: bool = Field(
+        False,
+        description='Domain zones only: the zone lists host names below a registered domain too, so each name from '
+        'a subject (mail.news.example.com) down to its registered domain (example.com) is asked; without it only '
+        'the registered domain is.',
+    )
 
 
 class Dnsbl(Model):

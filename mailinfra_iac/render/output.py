@@ -180,6 +180,21 @@ def _swap_by_renames(staging: Path, target: Path) -> None:
             os.close(fd)
 
 
+def keep_terraform_state(target: Path) -> None:
+    """Refuse to replace ``target`` while its terraform/ holds local state: the swap deletes the old tree as a
+    whole, and Terraform without its state would create every server and address again."""
+    directory = target / 'terraform'
+    found = [directory / 'terraform.tfstate', directory / 'terraform.tfstate.d']  # the default and other workspaces
+    found += sorted(directory.glob('*.tfstate.backup')) if directory.is_dir() else []
+    for state in found:
+        if state.exists():
+            raise OutputError(
+                f'{state} holds Terraform state, which rendering into {target} would delete (the directory is '
+                'replaced as a whole): move it into a backend first (terraform init -migrate-state with the backend '
+                'added, or terraform state push), then plan with --backend-file (docs/terraform-ci.md, "State")'
+            )
+
+
 def write_tree(
     files: Mapping[str, OutputFile],
     out_dir: str | os.PathLike[str],
@@ -192,9 +207,10 @@ def write_tree(
     The tree is built in a sibling staging directory and swapped in atomically, so a crash leaves
     either the old tree or the new one, and readers never find the path missing (see the module
     docstring). An existing directory is replaced only if an earlier render created it (it holds
-    ``.mailinfra-render``) or ``force`` is given. Staging directories left by killed renders are
-    removed first.
+    ``.mailinfra-render``) or ``force`` is given, and never while it holds Terraform state (not even with
+    ``force``). Staging directories left by killed renders are removed first.
     """
+    keep_terraform_state(Path(out_dir))
     target = Path(out_dir).absolute()
     if target.exists() and not target.is_dir():
         raise OutputError(f'{target} exists and is not a directory')

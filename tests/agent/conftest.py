@@ -11,6 +11,7 @@ import os
 import pwd
 import shutil
 import socket
+import sqlite3
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -21,6 +22,25 @@ from pathlib import Path
 import pytest
 
 from mailinfra_agent.contract import Store
+
+NOT_STORES: dict[str, bytes | None] = {
+    'empty': b'',
+    'one-byte': b'x',
+    'text': b'not a database' * 100,
+    'other-sqlite': None,
+}
+"""Files a read-only command must refuse and leave alone (None: a SQLite database without schema_migrations)."""
+
+
+def not_a_store(path: Path, kind: str) -> tuple[bytes, int]:
+    """Write the file ``NOT_STORES[kind]`` at ``path``; its bytes and modification time, to compare afterwards."""
+    content = NOT_STORES[kind]
+    if content is None:
+        sqlite3.connect(path).execute('CREATE TABLE t (x)').connection.close()
+    else:
+        path.write_bytes(content)
+    return path.read_bytes(), path.stat().st_mtime_ns
+
 
 PG_BIN = Path('/usr/lib/postgresql/15/bin')
 PG_USER = 'mailinfra'

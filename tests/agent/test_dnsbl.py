@@ -290,6 +290,7 @@ def test_nxdomain_is_clean_and_the_test_point_must_answer_as_documented() -> Non
 
 
 def test_custom_zones_are_checked_like_catalogue_ones() -> None:
+    listed = {'127.0.0.2': 'listed'}
     custom = custom_zone(
         zone='rbl.example.net',
         kind='ip',
@@ -304,6 +305,11 @@ def test_custom_zones_are_checked_like_catalogue_ones() -> None:
         custom_zone(zone='rbl.example.net', kind='ip', operator='x', decoder='codes', codes={'10.0.0.2': 'x'})
     with pytest.raises(ValueError, match='never a listing'):
         custom_zone(zone='rbl.example.net', kind='ip', operator='x', decoder='bitmask', codes={'1': 'x'})
+    # as the catalogue's loader: ipv6 for IP zones, host_names for domain zones
+    with pytest.raises(ValueError, match='ipv6 only applies to IP zones'):
+        custom_zone(zone='d.example.net', kind='domain', operator='x', decoder='codes', codes=listed, ipv6=True)
+    with pytest.raises(ValueError, match='host_names only applies to domain zones'):
+        custom_zone(zone='rbl.example.net', kind='ip', operator='x', decoder='codes', codes=listed, host_names=True)
 
 
 # -- query names ------------------------------------------------------------------------------------------

@@ -1,9 +1,10 @@
-"""The blocklist check against zones served by rbldnsd (Debian's package), in the data formats real lists
-publish: a combined ZEN-style zone (ip4set ranges, CIDRs, exclusions, per-entry A values and TXT templates,
-ip6trie, the 127.255.255.x error codes), a DBL-style dnset (wildcards, exclusions), an empty zone, a zone that
-answers REFUSED (an ACL) and one that answers SERVFAIL (its data expired), and a DQS zone whose name carries the
-key. One rbldnsd for the module; every answer the command reports is compared with kdig's, and the textfile goes
-through ``promtool check metrics`` and the alert rules rendered for the newsletter-publisher example."""
+"""The blocklist check against zones served by rbldnsd (Debian's package), in the data formats real lists publish: a
+combined ZEN-style zone (ip4set ranges, CIDRs, exclusions, per-entry A values and TXT templates, ip6trie, the
+127.255.255.x error codes), a DBL-style dnset (wildcards, exclusions), an empty zone, a zone that answers REFUSED
+(an ACL) and one that answers SERVFAIL (its data expired), a DQS zone whose name carries the key, and custom zones
+of a spec (host names, IPv6). One rbldnsd for the module; every answer the command reports is compared with kdig's,
+and the textfile goes through ``promtool check metrics`` and the alert rules rendered for the newsletter-publisher
+example."""
 
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ from mailinfra_agent.cli import main
 from mailinfra_agent.contract import (
     Blocklists,
     BlocklistSubjects,
+    BlocklistZone,
     Contract,
     Host,
     QueueThresholds,
@@ -40,7 +42,11 @@ from mailinfra_agent.contract import (
 from mailinfra_agent.contract.blocklists import zone_to_contract
 from mailinfra_agent.dnsbl import KEY_PLACEHOLDER, check, custom_zone, load_catalogue, subjects_from
 from mailinfra_agent.store import connect, migrate
+from mailinfra_iac import parse_spec
+from mailinfra_iac.render.base import RenderContext
+from mailinfra_iac.render.rolevars.agent import host_contract
 
+from ..conftest import AS_OF, BASE, TEST_DKIM, edit
 from .test_dnsbl_check import Stub
 
 GOLDEN_RULES = Path(__file__).parents[1] / 'golden/newsletter-publisher/monitoring/prometheus/rules/dnsbl.yml'
@@ -93,9 +99,11 @@ xn--fa-hia.de
 *.subs.example :127.0.1.5:malware
 ipquery.example :127.0.1.255:IP queries prohibited
 """
+V6 = ':127.0.0.2:listed v6 $\n2001:db8::/48\n'
 FILES = {
     'zen': ZEN,
     'dbl': DBL,
+    'v6': V6,
     'dqs': ZEN,
     'empty': '$SOA 3600 ns.test. hostmaster.test. 0 3600 600 86400 60\n',
     'expired': '$TIMESTAMP 2020:01:01 +1d\n127.0.0.2\n192.0.2.10\n',
@@ -110,6 +118,8 @@ DATASETS = (
     'expired.test:ip4set:expired',
     'refused.test:ip4set:refused',
     'refused.test:acl:acl',
+    'hosts.test:dnset:dbl',  # the spec's custom zones: the DBL's data, and an IPv6 list
+    'v6.test:ip6trie:v6',
 )
 
 # subject -> what the zone data above says (the truth the report must match)
@@ -240,10 +250,11 @@ def _zones() -> list[Any]:
 
 
 def _contract(tmp_path: Path, nameserver: str, zones: list[Any], **extra: Any) -> Path:
+    """A monitoring host's contract with ``zones`` (checker zones, or contract entries as rendered)."""
     domains = ('listed.example', 'FAß.de', 'www.wild.example', 'ok.wild.example', 'a.subs.example')
     blocklists = Blocklists(
         interval=900,
-        zones=tuple(zone_to_contract(zone) for zone in zones),
+        zones=tuple(zone if isinstance(zone, BlocklistZone) else zone_to_contract(zone) for zone in zones),
         nameservers=(nameserver,),
         subjects=BlocklistSubjects(ips=tuple(ZEN_TRUTH), domains=(*domains, 'ipquery.example', 'clean.example')),
         textfile=str(tmp_path / 'mailinfra_dnsbl.prom'),
@@ -424,3 +435,61 @@ def test_dqs_key_in_any_case_never_shown(
     assert timing_out.zones[0].errors == {'timeout': 2} and {r.status for r in timing_out.results} == {'untrusted'}
     shown = json.dumps([good.to_dict(), timing_out.to_dict()]) + caplog.text
     assert KEY_PLACEHOLDER in shown and DQS_KEY.lower() not in shown.lower()
+
+
+def test_zone_option_takes_any_case_and_a_trailing_dot(
+    rbldnsd: Rbldnsd, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--zone ZEN.Spamhaus.org.`` was "not a zone of the contract": names compare as DNS names do."""
+    path = str(_contract(tmp_path, rbldnsd.nameserver, _zones()))
+    only = ('--ip', '192.0.2.10', '--no-history', '--no-textfile')
+    code, data, _ = _command(
+        capsys, '--contract', path, *only, '--zone', 'ZEN.Spamhaus.org.', '--zone', 'zen.spamhaus.org'
+    )
+    assert code == 1
+    assert [(z['zone'], z['working']) for z in data['zones']] == [('zen.spamhaus.org', True)]
+    assert [(r['zone'], r['status']) for r in data['results']] == [('zen.spamhaus.org', 'listed')]
+    # an unknown zone is an error naming the contract's zones, the close ones first; nothing is asked
+    assert main(['dnsbl', 'check', '--contract', path, *only, '--zone', 'Refused.tst']) == 64
+    captured = capsys.readouterr()
+    assert captured.out == ''
+    assert captured.err == (
+        'dnsbl: --zone Refused.tst: not a zone of the contract; its zones: refused.test, expired.test, '
+        'dbl.spamhaus.org, empty.test, zen.spamhaus.org\n'
+    )
+
+
+@pytest.mark.parametrize('flags', [True, False], ids=['flags', 'no-flags'])
+def test_custom_zones_of_the_spec_ask_host_names_and_ipv6(
+    rbldnsd: Rbldnsd, tmp_path: Path, capsys: pytest.CaptureFixture[str], flags: bool
+) -> None:
+    """``host_names`` and ``ipv6`` of a spec's custom zone reach the host's contract and change what is asked."""
+    on = str(flags).lower()
+    zones = (
+        '  dnsbl:\n    custom_zones:\n'
+        '      - {zone: Hosts.Test., kind: domain, operator: X, listings: {127.0.1.2: low, 127.0.1.4: phish, '
+        f'127.0.1.5: malware}}, errors: {{127.0.1.255: ip query}}, host_names: {on}}}\n'
+        f'      - {{zone: v6.test, kind: ip, operator: X, listings: {{127.0.0.2: listed}}, ipv6: {on}}}\n'
+    )
+    spec = parse_spec(edit('monitoring:\n', 'monitoring:\n' + zones, BASE), 'spec.yml', as_of=AS_OF)
+    contract = host_contract(RenderContext(spec.deployment, spec.facts, spec.name, {}, TEST_DKIM), 'mta1')
+    custom = [zone for zone in contract.blocklists.zones if zone.zone.endswith('.test')]
+    assert [(z.zone, z.ipv6, z.host_names) for z in custom] == [('hosts.test', False, flags), ('v6.test', flags, False)]
+    path = str(_contract(tmp_path, rbldnsd.nameserver, custom))
+    subjects = ('--domain', 'a.subs.example', '--ip', '2001:db8::1', '--ip', '192.0.2.10')
+    code, data, _ = _command(capsys, '--contract', path, *subjects, '--no-history', '--no-textfile')
+    asked = {(r['subject'], r['zone']): (r['query'], r['status']) for r in data['results']}
+    nibbles = '1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2'
+    expected = {
+        ('subs.example', 'hosts.test'): ('subs.example.hosts.test', 'clean'),  # "*.subs.example": subdomains only
+        ('192.0.2.10', 'v6.test'): ('10.2.0.192.v6.test', 'clean'),
+    }
+    if flags:
+        expected[('a.subs.example', 'hosts.test')] = ('a.subs.example.hosts.test', 'listed')
+        expected[('2001:db8::1', 'v6.test')] = (f'{nibbles}.v6.test', 'listed')
+    assert asked == expected
+    assert code == (1 if flags else 0)
+    for result in data['results']:  # what rbldnsd answers kdig, as the check read it
+        assert sorted(result['answers']) == rbldnsd.dig(result['query']), result['query']
+    listed = {(r['subject'], c['code']) for r in data['listed'] for c in r['listings']}
+    assert listed == ({('a.subs.example', '127.0.1.5'), ('2001:db8::1', '127.0.0.2')} if flags else set())

@@ -26,6 +26,7 @@ from mailinfra_agent.exporter.feedback import (
 from mailinfra_agent.feedback.events import Event, event_key
 from mailinfra_agent.store import Database, connect, connect_sqlite, migrate
 from mailinfra_agent.store.events import insert_events
+from mailinfra_agent.store.schema import BOOKKEEPING
 from tests.agent.conftest import Postgres
 from tests.agent.test_contract import minimal
 
@@ -231,8 +232,17 @@ def test_ingest_problems_of_this_host(contract: Contract, db: Database) -> None:
 def test_no_store_or_no_table_means_no_series(contract: Contract, tmp_path: Path) -> None:
     assert list(feedback_metrics(contract).collect()) == []
     assert not Path(contract.store.path or '').exists(), 'the exporter must not create the store'
-    connect_sqlite(contract.store.path or '').close()  # a store without the feedback migration
+    with connect_sqlite(contract.store.path or '') as db:  # a store without the feedback migration
+        db.execute(BOOKKEEPING)
     assert list(feedback_metrics(contract).collect()) == []
+
+
+def test_a_file_that_is_no_store_is_down_and_left_as_it_was(contract: Contract) -> None:
+    path = Path(contract.store.path or '')
+    path.write_bytes(b'')
+    before = path.stat().st_mtime_ns
+    assert value(samples(feedback_metrics(contract)), 'mailinfra_feedback_up', store='sqlite-pmta1') == 0
+    assert (path.read_bytes(), path.stat().st_mtime_ns) == (b'', before)
 
 
 def test_a_broken_store_is_down_and_keeps_its_counts(

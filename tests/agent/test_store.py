@@ -21,7 +21,7 @@ from mailinfra_agent.store import Database, StoreError, connect, migrate, migrat
 from mailinfra_agent.store.database import postgresql_sql
 from mailinfra_agent.store.listings import Listing, history, observe, open_listings
 from mailinfra_agent.store.schema import statements
-from tests.agent.conftest import Postgres, postgres
+from tests.agent.conftest import NOT_STORES, Postgres, not_a_store, postgres
 from tests.agent.test_contract import minimal
 
 __all__ = ['Postgres', 'postgres']  # the fixture lives in conftest.py; some tests still import it from here
@@ -247,8 +247,14 @@ def _contract_file(tmp_path: Path, store: Store) -> Path:
 
 def test_store_command(store: Store, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     contract = str(_contract_file(tmp_path, store))
+    # a new host (no SQLite file yet, an empty database): every migration pending, exit 1, as the prometheus role
+    # expects before its first migrate; status creates nothing
     assert main(['store', '--contract', contract, 'status']) == 1
-    assert 'pending 0001 listing_state' in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert 'store at schema version 0 of' in out
+    assert 'pending 0001 listing_state' in out
+    if store.backend == 'sqlite':
+        assert not Path(str(store.path)).exists()
     assert main(['store', '--contract', contract, 'migrate']) == 0
     assert 'applied 0001 listing_state' in capsys.readouterr().out
     assert main(['store', '--contract', contract, 'migrate']) == 0
@@ -323,3 +329,42 @@ def test_the_reads_of_feedback_tables_use_an_index(tmp_path: Path, query: str, i
         migrate(db)
         plan = ' '.join(str(row[-1]) for row in db.execute(f'EXPLAIN QUERY PLAN {query}', (0,) * query.count('?')))
     assert f'USING INDEX {index}' in plan or f'USING COVERING INDEX {index}' in plan, plan
+
+
+@pytest.mark.parametrize('kind', NOT_STORES)
+def test_read_only_commands_leave_a_file_that_is_no_store_as_it_was(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], kind: str
+) -> None:
+    """They opened it read-write: SQLite set WAL mode and a page size on it (and status created its bookkeeping
+    table), so a 0-byte file became a store. Now: exit 2 naming the file, the same bytes and modification time."""
+    from tests.agent.test_suppression import write_contract
+
+    contract = str(write_contract(tmp_path))
+    path = tmp_path / 'agent.db'
+    before = not_a_store(path, kind)
+    for command in (
+        ['store', 'status'],
+        ['store', 'backup', str(tmp_path / 'copy.db')],
+        ['suppression', 'list'],
+        ['suppression', 'export', '--format', 'csv'],
+        ['suppression', 'query', 'someone@example.com'],
+        ['shaping', 'status'],
+    ):
+        assert main([command[0], '--contract', contract, *command[1:]]) == 2, command
+        err = capsys.readouterr().err
+        assert f'{path} is not a mailinfra store' in err and 'Traceback' not in err, (command, err)
+        assert (path.read_bytes(), path.stat().st_mtime_ns) == before, command
+        assert sorted(p.name for p in tmp_path.iterdir()) == ['agent.db', 'agent.json', 'hash.key'], command
+
+
+def test_read_only_commands_never_create_a_store(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.agent.test_suppression import write_contract
+
+    contract = str(write_contract(tmp_path))
+    for command in (['suppression', 'list'], ['suppression', 'query', 'someone@example.com']):
+        assert main([command[0], '--contract', contract, *command[1:]]) == 2, command
+        assert f'no such store: {tmp_path / "agent.db"}' in capsys.readouterr().err
+    assert main(['store', '--contract', contract, 'status']) == 1  # all pending (test_store_command)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['agent.json', 'hash.key']
+    assert main(['store', '--contract', contract, 'migrate']) == 0  # a writer still creates it
+    assert main(['suppression', '--contract', contract, 'query', 'someone@example.com']) == 0

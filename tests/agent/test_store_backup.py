@@ -14,7 +14,7 @@ import pytest
 from mailinfra_agent.cli import main
 from mailinfra_agent.contract import Store, load_contract
 from mailinfra_agent.feedback.events import Event, event_key
-from mailinfra_agent.store import StoreError, connect, migrate, migrations
+from mailinfra_agent.store import NoStore, connect, migrate, migrations
 from mailinfra_agent.store.backup import backup_sqlite
 from mailinfra_agent.store.events import insert_events
 from tests.agent.test_contract import minimal
@@ -99,14 +99,19 @@ def test_the_copy_is_self_contained_private_and_replaced_whole(tmp_path: Path) -
 
 def test_no_store_is_a_clear_error_and_writes_nothing(tmp_path: Path) -> None:
     output = tmp_path / 'store.sqlite'
-    with pytest.raises(StoreError, match=r'no SQLite store at .*none\.db: nothing to collect'):
+    with pytest.raises(NoStore, match=r'no such store: .*none\.db: nothing to collect'):
         backup_sqlite(tmp_path / 'none.db', output)
     assert list(tmp_path.iterdir()) == []
     garbage = tmp_path / 'garbage.db'
     garbage.write_bytes(b'not a database' * 100)
-    with pytest.raises(StoreError, match='cannot copy'):
+    with pytest.raises(NoStore, match=f'{garbage} is not a mailinfra store: file is not a database'):
         backup_sqlite(garbage, output)
-    assert sorted(path.name for path in tmp_path.iterdir()) == ['garbage.db']
+    empty = tmp_path / 'empty.db'
+    empty.write_bytes(b'')  # SQLite would read it as an empty database, and copy it
+    with pytest.raises(NoStore, match=f'{empty} is not a mailinfra store: it has no schema_migrations table'):
+        backup_sqlite(empty, output)
+    assert sorted(path.name for path in tmp_path.iterdir()) == ['empty.db', 'garbage.db']
+    assert (empty.read_bytes(), garbage.read_bytes()) == (b'', b'not a database' * 100)
 
 
 def test_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -118,7 +123,7 @@ def test_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert capsys.readouterr().out == (f'copied {source} to {output}: schema version {version}, 3 feedback events\n')
     source.unlink()
     assert main(['store', '--contract', contract, 'backup', str(tmp_path / 'again.sqlite')]) == 2
-    assert f'store: no SQLite store at {source}: nothing to collect' in capsys.readouterr().err
+    assert f'store: no such store: {source}: nothing to collect' in capsys.readouterr().err
     assert not (tmp_path / 'again.sqlite').exists()
 
 

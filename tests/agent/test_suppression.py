@@ -652,6 +652,11 @@ def test_hash_only_retention_drops_the_addresses(tmp_path: Path, capsys: pytest.
     assert 'me@example.net' not in out
     assert address_hash(b'command-test-key', 'me@example.net') in out
     assert main(['suppression', '--contract', str(hashed), 'query', 'me@example.net']) == 1
+    with connect_sqlite(tmp_path / 'agent.db') as database:  # list and query only read; the next writer drops
+        assert database.execute('SELECT address FROM suppressions') == [('me@example.net',)]
+    assert main(['suppression', '--contract', str(hashed), 'add', 'you@example.net']) == 0
+    with connect_sqlite(tmp_path / 'agent.db') as database:
+        assert database.execute('SELECT address FROM suppressions') == [(None,), (None,)]
 
 
 def stored(db: Database, event: Event) -> None:

@@ -16,7 +16,7 @@ import pytest
 
 from mailinfra_agent.dnsbl.catalogue import load_catalogue
 from mailinfra_agent.dnsbl.decode import decode
-from mailinfra_iac.dnscheck.dnsbl import _custom_zone
+from mailinfra_iac.catalogue.dnsbl import custom_zone
 from mailinfra_iac.model.monitoring import CustomZone
 
 BENCH = Path(__file__).resolve().parents[2] / 'benchmarks' / 'dnsbl'
@@ -41,7 +41,7 @@ zones = _module('zones')
 def test_test_zone_is_a_spec_custom_zone_built_as_the_controller_builds_it(entry: dict[str, object]) -> None:
     spec_zone = CustomZone.model_validate(entry)
     built = testzones.build(entry)
-    assert built == _custom_zone(spec_zone)
+    assert built == custom_zone(spec_zone)
     assert built.custom and built.zone.endswith('.dnsbl.test') and load_catalogue().get(built.zone) is None
     assert built.codes and built.errors and built.test_point == '2.0.0.127'
 

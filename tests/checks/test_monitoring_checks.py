@@ -31,9 +31,13 @@ GOOD_BITMASK_ZONE = (
     '{zone: uri.example.net, kind: domain, operator: X, decoder: bitmask, listings: {"2": black, "4": grey}, '
     'errors: {"1": refused}, test_point: test.example}'
 )
+GOOD_IPV6_ZONE = '{zone: bl6.example.net, kind: ip, operator: X, listings: {"127.0.0.2": x}, ipv6: true}'
+GOOD_HOST_NAME_ZONE = (
+    '{zone: hosts.example.net, kind: domain, operator: X, listings: {"127.0.0.2": x}, host_names: true}'
+)
 
 
-@pytest.mark.parametrize('zone', [GOOD_IP_ZONE, GOOD_BITMASK_ZONE])
+@pytest.mark.parametrize('zone', [GOOD_IP_ZONE, GOOD_BITMASK_ZONE, GOOD_IPV6_ZONE, GOOD_HOST_NAME_ZONE])
 def test_well_formed_custom_zones_pass(zone: str) -> None:
     text = _custom(zone)
     assert _found(text, 'dnsbl-custom-zone') == []
@@ -114,6 +118,16 @@ def test_well_formed_custom_zones_pass(zone: str) -> None:
             '{zone: bl.example.net, kind: ip, operator: X, listings: {"127.0.0.2": x}, delisting_url: bl.example.net}',
             'monitoring.dnsbl.custom_zones[0].delisting_url',
             'not an http(s) URL',
+        ),
+        (
+            '{zone: u.example.net, kind: domain, operator: X, listings: {"127.0.0.2": x}, ipv6: true}',
+            'monitoring.dnsbl.custom_zones[0].ipv6',
+            'ipv6 only applies to ip zones',
+        ),
+        (
+            '{zone: bl.example.net, kind: ip, operator: X, listings: {"127.0.0.2": x}, host_names: true}',
+            'monitoring.dnsbl.custom_zones[0].host_names',
+            'host_names only applies to domain zones',
         ),
     ],
 )

@@ -192,6 +192,7 @@ def test_textfile_metrics_written(knot: KnotServer, tmp_path: Path, capsys: pyte
         (['--ip', '192.0.2.1', '--nameserver', 'resolver.example'], 'IP address'),
         (['--ip', '192.0.2.1', '--zone', 'dnsbl.sorbs.net'], 'retired'),
         (['--ip', '192.0.2.1', '--zone', 'nowhere.example.net'], 'not in the catalogue'),
+        (['--ip', '192.0.2.1', '--zone', 'ZEN.Spamhaus.orgg.'], 'known zones: zen.spamhaus.org, '),  # close first
         (['--ip', '192.0.2.1', '--dqs-key-file', '/nonexistent/dqs.key'], 'cannot read'),
         (['/nonexistent/spec.yml'], 'spec'),
     ],

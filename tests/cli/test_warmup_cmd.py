@@ -145,6 +145,6 @@ def test_a_missing_store_or_a_lone_password_file_is_an_error(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     code, _, err = run(capsys, 'plan', spec_file(tmp_path), '--store', f'sqlite:{tmp_path / "none.db"}')
-    assert code == 1 and 'no SQLite store at' in err
+    assert code == 2 and f'error: no such store: {tmp_path / "none.db"}' in err
     code, _, err = run(capsys, 'plan', spec_file(tmp_path), '--password-file', str(tmp_path / 'pw'))
     assert code == 2 and '--password-file goes with --dsn' in err

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import stat
 from pathlib import Path
 
 import pytest
 
 from mailinfra_agent.contract import Store
-from mailinfra_agent.store import connect, migrate
+from mailinfra_agent.store import connect, connect_sqlite, migrate
 from mailinfra_agent.store.events import insert_events
+from mailinfra_agent.store.schema import BOOKKEEPING
 from mailinfra_iac.cli.main import main
+from tests.agent.conftest import NOT_STORES, not_a_store
 
 from .conftest import Postgres, hand_built
 
@@ -75,14 +76,30 @@ def test_csv(capsys: pytest.CaptureFixture[str], store_file: Path) -> None:
 def test_missing_store_is_an_error_and_not_created(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     missing = tmp_path / 'nope.db'
     code, out, err = run(capsys, '--store', f'sqlite:{missing}')
-    assert (code, out) == (1, '')
-    assert err == f'error: no SQLite store at {missing}\n'
+    assert (code, out) == (2, '')
+    assert err.endswith(f'mailinfra feedback report: error: no such store: {missing}\n')
     assert not missing.exists()
+
+
+@pytest.mark.parametrize('kind', NOT_STORES)
+def test_a_file_that_is_no_store_is_refused_and_left_as_it_was(
+    capsys: pytest.CaptureFixture[str], store_file: Path, tmp_path: Path, kind: str
+) -> None:
+    """Opened read-only: never turned into a store (no page size, WAL mode or migration written)."""
+    path = tmp_path / 'file'
+    before = not_a_store(path, kind)
+    for stores in ([path], [store_file, path]):  # one store, or several hosts' stores read as one
+        code, out, err = run(capsys, *(f'--store=sqlite:{store}' for store in stores))
+        assert (code, out) == (2, ''), err
+        assert f'mailinfra feedback report: error: {path} is not a mailinfra store' in err
+        assert (path.read_bytes(), path.stat().st_mtime_ns) == before
+        assert not [p.name for p in tmp_path.iterdir() if p.name.startswith('file-')]  # no -wal, -shm
 
 
 def test_store_without_feedback_table(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     path = tmp_path / 'other.db'
-    sqlite3.connect(path).close()
+    with connect_sqlite(path) as db:  # a store the ingest has not migrated yet
+        db.execute(BOOKKEEPING)
     code, _, err = run(capsys, '--store', f'sqlite:{path}')
     assert code == 1
     assert 'no feedback_events table' in err and 'Traceback' not in err

@@ -109,7 +109,7 @@ def test_a_host_without_a_store_fails_clearly_and_the_others_are_collected(tools
     missing = tmp_path / 'mx2.db'
     result = play(tmp_path, {'mx1': host(tmp_path, 'mx1', a), 'mx2': host(tmp_path, 'mx2', missing)})
     assert result.returncode != 0
-    assert f'mx2: store not collected: store: no SQLite store at {missing}: nothing to collect' in result.stdout
+    assert f'mx2: store not collected: store: no such store: {missing}: nothing to collect' in result.stdout
     assert (tmp_path / 'collected' / 'acme' / 'mx1' / 'store.sqlite').is_file()
     assert sorted((tmp_path / 'collected' / 'acme' / 'mx2').iterdir()) == []  # no copy, no partial file
     assert not missing.exists()

@@ -13,6 +13,7 @@ from mailinfra_agent.contract import Store
 from mailinfra_agent.feedback.events import Event
 from mailinfra_agent.store import StoreError, connect, migrate
 from mailinfra_agent.store.events import insert_events
+from mailinfra_agent.store.schema import BOOKKEEPING
 from mailinfra_iac.cli.main import main
 from mailinfra_iac.feedback_report import as_json, build_report
 from mailinfra_iac.feedback_report.stores import open_sqlite_stores
@@ -123,16 +124,20 @@ def test_a_missing_or_foreign_store_among_several(
     a, _, _ = stores
     missing = tmp_path / 'none.db'
     code, err = run(capsys, '--store', f'sqlite:{a}', '--store', f'sqlite:{missing}')
-    assert (code, err) == (1, f'error: cannot open the stores: no SQLite store at {missing}\n')
+    assert code == 2 and err.endswith(f'mailinfra feedback report: error: no such store: {missing}\n')
     assert not missing.exists()
     foreign = tmp_path / 'other.db'
     sqlite3.connect(foreign).execute('CREATE TABLE t (x)').connection.close()
     code, err = run(capsys, '--store', f'sqlite:{a}', '--store', f'sqlite:{foreign}')
-    assert code == 1 and f'{foreign} has no feedback_events table' in err
+    assert code == 2 and f'{foreign} is not a mailinfra store: it has no schema_migrations table' in err
+    unmigrated = tmp_path / 'unmigrated.db'
+    sqlite3.connect(unmigrated).execute(BOOKKEEPING).connection.close()
+    code, err = run(capsys, '--store', f'sqlite:{a}', '--store', f'sqlite:{unmigrated}')
+    assert code == 1 and f'{unmigrated} has no feedback_events table' in err
     garbage = tmp_path / 'garbage.db'
     garbage.write_bytes(b'not a database' * 100)
     code, err = run(capsys, '--store', f'sqlite:{a}', '--store', f'sqlite:{garbage}')
-    assert code == 1 and f'cannot read {garbage}' in err
+    assert code == 2 and f'{garbage} is not a mailinfra store: file is not a database' in err
 
 
 def test_more_stores_than_sqlite_attaches_is_a_clear_error(tmp_path: Path) -> None:

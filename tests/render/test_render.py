@@ -117,6 +117,24 @@ def test_render_refuses_a_directory_it_did_not_create(tmp_path: Path) -> None:
     assert (tmp_path / 'precious.txt').read_text() == 'keep me'
 
 
+@pytest.mark.parametrize(
+    'state', ['terraform.tfstate', 'terraform.tfstate.d/prod/terraform.tfstate', 'terraform.tfstate.backup']
+)
+def test_render_keeps_local_terraform_state(tmp_path: Path, state: str) -> None:
+    """A script's render refuses, as the CLI does, to swap away a tree whose terraform/ holds local state."""
+    spec = parse_spec(BASE, 'spec.yml', as_of=AS_OF)
+    out = tmp_path / 'out'
+    render(spec, out, renderers=['inventory'])
+    kept = out / 'terraform' / state
+    kept.parent.mkdir(parents=True)
+    kept.write_text('{"version": 4}')
+    for force in (False, True):
+        with pytest.raises(OutputError, match=f'holds Terraform state, which rendering into {out} would delete'):
+            render(spec, out, renderers=['inventory'], force=force)
+    assert kept.read_text() == '{"version": 4}'
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['out'], 'no staging directories are left behind'
+
+
 class _Exploding:
     name = 'exploding'
     description = 'fails half-way through'

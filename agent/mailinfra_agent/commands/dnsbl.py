@@ -22,7 +22,7 @@ from ..contract import (
     read_secret_file,
 )
 from ..contract.blocklists import zone_from_contract
-from ..dnsbl import Report, Subject, SubjectError, check, load_catalogue, redact
+from ..dnsbl import Report, Subject, SubjectError, check, closest_first, load_catalogue, redact, zone_key
 from ..dnsbl.catalogue import CatalogueError
 from ..dnsbl.check import DEFAULT_CONCURRENCY, DEFAULT_RETRIES, DEFAULT_TIMEOUT
 from ..dnsbl.metrics import MetricsError, write_textfile
@@ -55,7 +55,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="resolver to use instead of the contract's",
     )
     run.add_argument(
-        '--zone', action='append', default=[], metavar='ZONE', help="check only these of the contract's zones"
+        '--zone',
+        action='append',
+        default=[],
+        metavar='ZONE',
+        help="check only this of the contract's zones (repeatable; any letter case, a trailing dot allowed)",
     )
     run.add_argument(
         '--textfile', metavar='PATH', help="metrics textfile (default: the contract's, for contract subjects)"
@@ -93,16 +97,19 @@ def run(args: argparse.Namespace) -> int:
         return 2
     blocklists = contract.blocklists
     problems: list[str] = []
+    known = {zone_key(entry.zone): entry for entry in blocklists.zones}
+    for name in args.zone:
+        if zone_key(name) not in known:
+            names = ', '.join(closest_first(name, (entry.zone for entry in blocklists.zones))) or 'none'
+            print(f'dnsbl: --zone {name}: not a zone of the contract; its zones: {names}', file=sys.stderr)
+            return 64
+    selected = [known[key] for key in dict.fromkeys(zone_key(name) for name in args.zone)] or list(blocklists.zones)
     try:
         load_catalogue()  # the shipped data must load; a broken install says so here
-        zones = [zone_from_contract(entry) for entry in blocklists.zones if not args.zone or entry.zone in args.zone]
+        zones = [zone_from_contract(entry) for entry in selected]
     except (CatalogueError, ValueError) as error:
         print(f'dnsbl: {error}', file=sys.stderr)
         return 2
-    refused = [name for name in args.zone if name not in {entry.zone for entry in blocklists.zones}]
-    if refused:
-        print(f'dnsbl: not zones of the contract: {", ".join(refused)}', file=sys.stderr)
-        return 64
     ad_hoc = bool(args.ip or args.domain)
     ips, domains = (args.ip, args.domain) if ad_hoc else (blocklists.subjects.ips, blocklists.subjects.domains)
     try:

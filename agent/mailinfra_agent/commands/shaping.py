@@ -119,14 +119,14 @@ def _run(contract: Contract, engine: Engine, args: argparse.Namespace) -> int:
     return 0
 
 
-def _existing_store(contract: Contract) -> Database | None:
+def _existing_store(contract: Contract, *, read_only: bool) -> Database | None:
     """The store when it has the shaping tables; None otherwise (status and release never create it)."""
     store = contract.store
     if store.backend == 'sqlite' and store.path is not None and not Path(store.path).is_file():
         if not Path(store.path).parent.is_dir():
             raise StoreError(f'sqlite: the directory of {store.path} does not exist')
         return None
-    db = connect(store)
+    db = connect(store, read_only=read_only, create=False)
     if not state.has_tables(db):
         db.close()
         return None
@@ -134,7 +134,7 @@ def _existing_store(contract: Contract) -> Database | None:
 
 
 def _rows(contract: Contract, now: float) -> list[dict[str, Any]]:
-    db = _existing_store(contract)
+    db = _existing_store(contract, read_only=True)
     if db is None:
         return []
     with db:
@@ -204,7 +204,7 @@ def _release(contract: Contract, engine: Engine, args: argparse.Namespace) -> in
         return 64
     now = time.time()
     try:
-        db = _existing_store(contract)
+        db = _existing_store(contract, read_only=False)
         if db is None:
             print('shaping: no shaping state in the store (the service has not run here)', file=sys.stderr)
             return 1

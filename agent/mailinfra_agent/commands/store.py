@@ -1,7 +1,8 @@
 """``mailinfra-agent store migrate|status|backup``: bring the host's store to this agent's schema, show where it
 is, or take a consistent copy of a SQLite store (for playbooks/feedback-collect.yml).
 
-Exit 0: done (status: up to date); 1: status found pending migrations; 2: the contract or store cannot be used
+Exit 0: done (status: up to date); 1: status found pending migrations (all of them where the SQLite file does not
+exist yet, which status does not create); 2: the contract or store cannot be used
 (backup: no SQLite store on this host, or a PostgreSQL one, which the controller reads directly).
 """
 
@@ -12,7 +13,7 @@ import sys
 from pathlib import Path
 
 from ..contract import DEFAULT_CONTRACT_PATH, Store
-from ..store import StoreError, connect, migrate, status
+from ..store import NoStore, Status, StoreError, connect, migrate, migrations, status
 from ..store.backup import backup_sqlite
 from ._contract import load_or_report
 
@@ -38,7 +39,8 @@ def run(args: argparse.Namespace) -> int:
     if args.action == 'backup':
         return _backup(contract.store, Path(args.output))
     try:
-        with connect(contract.store) as db:
+        # status only reads: it never makes a file into a store
+        with connect(contract.store, read_only=args.action == 'status') as db:
             if args.action == 'migrate':
                 applied = migrate(db)
                 for migration in applied:
@@ -47,6 +49,13 @@ def run(args: argparse.Namespace) -> int:
                 print(f'store at schema version {state.current} ({db.dialect})')
                 return 0
             state = status(db)
+    except NoStore as error:
+        if args.action != 'status' or not _missing_sqlite(contract.store):
+            print(f'store: {error}', file=sys.stderr)
+            return 2
+        # no store yet (a new host): everything pending, as the roles expect before their first migrate
+        known = migrations('sqlite')
+        state = Status(current=0, latest=known[-1].version if known else 0, pending=known)
     except StoreError as error:
         print(f'store: {error}', file=sys.stderr)
         return 2
@@ -54,6 +63,10 @@ def run(args: argparse.Namespace) -> int:
     for migration in state.pending:
         print(f'pending {migration.version:04d} {migration.name}')
     return 1 if state.pending else 0
+
+
+def _missing_sqlite(store: Store) -> bool:
+    return store.backend == 'sqlite' and store.path is not None and not Path(store.path).exists()
 
 
 def _backup(store: Store, output: Path) -> int:

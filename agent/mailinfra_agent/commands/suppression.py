@@ -66,6 +66,8 @@ NAME = 'suppression'
 HELP = 'Apply feedback to the suppression list, query, export or import it, and write the Postfix maps.'
 
 EXIT_USAGE = 64
+READ_ONLY = frozenset({'list', 'export', 'query'})
+"""Actions that open the store read-only: they never create, migrate or change it."""
 DEFAULT_POLICY_LISTEN = 'unix:/run/mailinfra/suppression.sock'
 
 
@@ -149,15 +151,16 @@ def run(args: argparse.Namespace) -> int:
         return _policy_server(args.listen, contract, key)
     if args.action == 'gate':
         return _gate(args, contract, key)
+    reading = args.action in READ_ONLY
     try:
-        with connect(contract.store) as db:
+        with connect(contract.store, read_only=reading) as db:
             suppressions = SuppressionList(
                 db,
                 key,
                 keep_address=contract.retention.suppressions == 'address',
                 webhook=contract.webhook.url is not None,
             )
-            if not suppressions.keep_address:
+            if not suppressions.keep_address and not reading:
                 suppressions.drop_addresses()
             return _run(args, contract, db, suppressions)
     except StoreError as error:
@@ -330,7 +333,7 @@ def _webhooks(contract: Contract, db: Database, now: float) -> int:
 
 def _policy_server(listen: str, contract: Contract, key: bytes) -> int:
     try:
-        server = serve(listen, lambda: connect(contract.store), key)
+        server = serve(listen, lambda: connect(contract.store, read_only=True), key)
     except (OSError, ValueError) as error:
         return _error(f'policy service on {listen}: {error}')
     print(f'suppression policy service on {listen}', flush=True)
@@ -382,7 +385,7 @@ def _gate(args: argparse.Namespace, contract: Contract, key: bytes) -> int:
     gate = Gate(
         streams,
         (host, int(port)),
-        lambda: connect(contract.store),
+        lambda: connect(contract.store, read_only=True),
         key,
         hostname=args.hostname or socket.getfqdn(),
         listen_address=args.listen_address,

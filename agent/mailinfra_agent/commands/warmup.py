@@ -81,7 +81,7 @@ def _feedback_store(contract: Contract) -> Database | None:
     store = contract.store
     if store.backend == 'sqlite' and store.path is not None and not Path(store.path).is_file():
         return None
-    db = connect(store)
+    db = connect(store, read_only=True)
     if not db.has_tables(warmup.EVENTS_TABLE):
         db.close()
         return None

@@ -4,7 +4,18 @@ A shared leaf: the controller's CLI uses it too, so it imports neither the contr
 command line (the history and the ``mailinfra-agent dnsbl`` command live outside it).
 """
 
-from .catalogue import Catalogue, CatalogueError, ErrorCode, Retired, ScoreRange, Zone, custom_zone, load_catalogue
+from .catalogue import (
+    Catalogue,
+    CatalogueError,
+    ErrorCode,
+    Retired,
+    ScoreRange,
+    Zone,
+    closest_first,
+    custom_zone,
+    load_catalogue,
+    zone_key,
+)
 from .check import (
     KEY_PLACEHOLDER,
     PUBLIC_RESOLVERS,
@@ -48,6 +59,7 @@ __all__ = [
     'applies',
     'check',
     'check_async',
+    'closest_first',
     'custom_zone',
     'decode',
     'domain_subject',
@@ -59,4 +71,5 @@ __all__ = [
     'redact',
     'registered_domain',
     'subjects_from',
+    'zone_key',
 ]

@@ -13,10 +13,11 @@ and reports every problem at once (:class:`CatalogueError`). Sections:
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
@@ -166,7 +167,7 @@ class Catalogue:
         return self.listing + self.allowlists + self.reputation + self.key_only
 
     def get(self, name: str) -> Zone | None:
-        return self._index.get(name.lower().rstrip('.'))
+        return self._index.get(zone_key(name))
 
     def default_zones(self) -> tuple[Zone, ...]:
         return tuple(zone for zone in self.zones if zone.default)
@@ -177,7 +178,7 @@ class Catalogue:
 
     def refusal(self, name: str) -> str | None:
         """Why a zone is not queried (retired or unsupported), or None."""
-        key = name.lower().rstrip('.')
+        key = zone_key(name)
         for entry in self.retired:
             wildcard = entry.zone.startswith('*.')
             if key == entry.zone.removeprefix('*.') or (wildcard and key.endswith(entry.zone[1:])):
@@ -194,6 +195,18 @@ _ZONE_KEYS = {
     'key_zone', 'note', 'negative_point', 'codes_documented', 'host_names',
 }  # fmt: skip
 _SECTION_TABLES = {'listing': 'listing', 'allowlist': 'allowlist', 'reputation': 'reputation', 'key_only': 'key_only'}
+
+
+def zone_key(name: str) -> str:
+    """A zone name as zones compare: any letter case, with or without the root's trailing dot."""
+    return name.strip().lower().rstrip('.')
+
+
+def closest_first(name: str, names: Iterable[str]) -> list[str]:
+    """``names`` for an "unknown zone" message: those close to ``name`` first (closest first), then the rest sorted."""
+    known = sorted(set(names))
+    close = difflib.get_close_matches(zone_key(name), known, n=3)
+    return close + [other for other in known if other not in close]
 
 
 def validate_zone_name(name: object) -> str | None:
@@ -518,6 +531,8 @@ def custom_zone(
         problems.append(f'{zone}: a score zone needs its score range')
     if host_names and kind != 'domain':
         problems.append(f'{zone}: host_names only applies to domain zones')
+    if ipv6 and kind != 'ip':
+        problems.append(f'{zone}: ipv6 only applies to IP zones')
     if problems:
         raise ValueError('; '.join(problems))
     return Zone(

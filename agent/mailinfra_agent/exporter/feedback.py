@@ -344,13 +344,13 @@ def _problem_label(value: object) -> str:
 
 
 def open_contract_store(contract: Contract) -> Callable[[], Database | None]:
-    """Open the contract's store when it exists; a SQLite file is never created by the exporter."""
+    """Open the contract's store read-only when it exists; the exporter never creates or changes one."""
 
     def open_store() -> Database | None:
         store = contract.store
         if store.backend == 'sqlite' and (store.path is None or not Path(store.path).is_file()):
             return None
-        return connect(store)
+        return connect(store, read_only=True)
 
     return open_store
 

@@ -13,9 +13,8 @@ import sqlite3
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import quote
 
-from .database import SQLITE_BUSY_TIMEOUT_MS, StoreError
+from .database import BOOKKEEPING_TABLE, SQLITE_BUSY_TIMEOUT_MS, NoStore, StoreError, require_store, sqlite_uri
 
 __all__ = ['Backup', 'backup_sqlite']
 
@@ -31,15 +30,10 @@ class Backup:
     events: int | None
 
 
-def _source_uri(path: Path) -> str:
-    # Read-only: the copy never changes the store (not even its journal mode).
-    return 'file:' + quote(str(path.resolve())) + '?mode=ro'
-
-
 def backup_sqlite(source: Path, output: Path) -> Backup:
     """Copy the store at ``source`` to ``output`` (replaced whole); a :class:`StoreError` says why it cannot be."""
     if not source.is_file():
-        raise StoreError(f'no SQLite store at {source}: nothing to collect (the services have not written one)')
+        raise NoStore(f'no such store: {source}: nothing to collect (the services have not written one)')
     if not output.parent.is_dir():
         raise StoreError(f'the directory of {output} does not exist')
     try:
@@ -49,8 +43,10 @@ def backup_sqlite(source: Path, output: Path) -> Backup:
     os.close(fd)
     try:
         try:
-            reader = sqlite3.connect(_source_uri(source), uri=True, timeout=SQLITE_BUSY_TIMEOUT_MS / 1000)
+            # Read-only: the copy never changes the store (not even its journal mode).
+            reader = sqlite3.connect(sqlite_uri(source, 'ro'), uri=True, timeout=SQLITE_BUSY_TIMEOUT_MS / 1000)
             try:
+                require_store(reader, source)
                 copy = sqlite3.connect(name, isolation_level=None)
                 try:
                     reader.backup(copy)
@@ -77,7 +73,7 @@ def backup_sqlite(source: Path, output: Path) -> Backup:
 def _describe(copy: sqlite3.Connection, output: Path) -> Backup:
     tables = {row[0] for row in copy.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     version = 0
-    if 'schema_migrations' in tables:
-        version = int(copy.execute('SELECT COALESCE(MAX(version), 0) FROM schema_migrations').fetchone()[0])
+    if BOOKKEEPING_TABLE in tables:
+        version = int(copy.execute(f'SELECT COALESCE(MAX(version), 0) FROM {BOOKKEEPING_TABLE}').fetchone()[0])
     events = int(copy.execute(f'SELECT COUNT(*) FROM {EVENTS_TABLE}').fetchone()[0]) if EVENTS_TABLE in tables else None
     return Backup(output, version, events)

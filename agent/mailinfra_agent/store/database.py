@@ -12,6 +12,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal, Protocol
+from urllib.parse import quote
 
 from ..contract import SecretFileError, Store, read_secret_file
 
@@ -26,6 +27,14 @@ CONNECT_TIMEOUT = 10
 
 class StoreError(Exception):
     """The store cannot be opened or used; the message says why."""
+
+
+class NoStore(StoreError):
+    """A command that only reads (or never creates) was given a SQLite path that holds no mailinfra store."""
+
+
+BOOKKEEPING_TABLE = 'schema_migrations'
+"""What makes a database a mailinfra store: the table every migration records itself in."""
 
 
 class _Cursor(Protocol):
@@ -135,38 +144,88 @@ def _first_line(error: BaseException) -> str:
     return text.splitlines()[0] if text else type(error).__name__
 
 
-def connect(store: Store) -> Database:
-    """Open the store the contract names."""
+def connect(store: Store, *, read_only: bool = False, create: bool = True) -> Database:
+    """Open the store the contract names.
+
+    ``read_only``: change nothing (a SQLite file is opened ``mode=ro``, a PostgreSQL session is read-only);
+    ``create=False``: open an existing SQLite store only. Either way a SQLite path that holds no mailinfra store
+    is a :class:`NoStore` error, and the file is left as it was (same bytes, same modification time).
+    """
     if store.backend == 'sqlite':
         if store.path is None:
             raise StoreError('the sqlite store needs a path')
-        return connect_sqlite(store.path)
+        return connect_sqlite(store.path, read_only=read_only, create=create)
     if store.dsn is None:
         raise StoreError('the postgresql store needs a dsn')
     try:
         password = read_secret_file(store.password_file) if store.password_file is not None else None
     except SecretFileError as error:
         raise StoreError(str(error)) from None
-    return connect_postgresql(store.dsn, password)
+    return connect_postgresql(store.dsn, password, read_only=read_only)
 
 
-def connect_sqlite(path: str | Path) -> Database:
-    if str(path) != ':memory:' and not Path(path).parent.is_dir():
-        raise StoreError(f'sqlite: the directory of {path} does not exist')
+def sqlite_uri(path: str | Path, mode: Literal['ro', 'rw']) -> str:
+    """A URI that opens the existing file ``path`` without creating it (``mode=ro``: nor writing it)."""
+    return 'file:' + quote(str(Path(path).resolve())) + f'?mode={mode}'
+
+
+def not_a_database(error: sqlite3.Error, path: str | Path) -> NoStore | None:
+    """SQLite's "file is not a database" as :class:`NoStore`; None for another error (busy, no permission ...)."""
+    if getattr(error, 'sqlite_errorcode', None) != sqlite3.SQLITE_NOTADB:
+        return None
+    return NoStore(f'{path} is not a mailinfra store: {error}')
+
+
+def require_store(connection: sqlite3.Connection, path: str | Path, schema: str = 'main') -> None:
+    """Raise :class:`NoStore` unless the SQLite database ``schema`` of ``connection`` is a mailinfra store."""
     try:
-        connection = sqlite3.connect(path, timeout=SQLITE_BUSY_TIMEOUT_MS / 1000, isolation_level=None)
-        connection.execute(f'PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}')
-        # A new file only (an existing store keeps its size): a commit writes every page its random keys touched,
-        # and fewer, larger pages cost less (the 1,000,000-line feedback benchmark: 0.7 s of system time, not 1.2).
-        connection.execute('PRAGMA page_size = 16384')
-        connection.execute('PRAGMA journal_mode = WAL')
-        connection.execute('PRAGMA foreign_keys = ON')
+        found = connection.execute(
+            f"SELECT 1 FROM {schema}.sqlite_master WHERE type = 'table' AND name = ?", (BOOKKEEPING_TABLE,)
+        ).fetchall()
+    except sqlite3.Error as error:
+        raise not_a_database(error, path) or StoreError(f'sqlite: cannot read {path}: {error}') from None
+    if not found:
+        raise NoStore(
+            f'{path} is not a mailinfra store: it has no {BOOKKEEPING_TABLE} table '
+            '(the services create the store with mailinfra-agent store migrate)'
+        )
+
+
+def connect_sqlite(path: str | Path, *, read_only: bool = False, create: bool = True) -> Database:
+    memory = str(path) == ':memory:'
+    if not memory and not Path(path).parent.is_dir():
+        raise StoreError(f'sqlite: the directory of {path} does not exist')
+    existing = (read_only or not create) and not memory
+    if existing and not Path(path).is_file():
+        raise NoStore(f'no such store: {path}')
+    try:
+        target = sqlite_uri(path, 'ro' if read_only else 'rw') if existing else str(path)
+        connection = sqlite3.connect(target, uri=existing, timeout=SQLITE_BUSY_TIMEOUT_MS / 1000, isolation_level=None)
     except sqlite3.Error as error:
         raise StoreError(f'sqlite: cannot open {path}: {error}') from None
+    try:
+        connection.execute(f'PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}')
+        if existing:
+            require_store(connection, path)  # before anything below could turn the file into a database
+        if read_only:
+            connection.execute('PRAGMA query_only = ON')
+        else:
+            # A new file only (an existing store keeps its size): a commit writes every page its random keys
+            # touched, and fewer, larger pages cost less (the 1,000,000-line feedback benchmark: 0.7 s of system
+            # time, not 1.2).
+            connection.execute('PRAGMA page_size = 16384')
+            connection.execute('PRAGMA journal_mode = WAL')
+        connection.execute('PRAGMA foreign_keys = ON')
+    except sqlite3.Error as error:
+        connection.close()
+        raise StoreError(f'sqlite: cannot open {path}: {error}') from None
+    except BaseException:
+        connection.close()
+        raise
     return Database(connection, 'sqlite', (sqlite3.Error,))
 
 
-def connect_postgresql(dsn: str, password: str | None) -> Database:
+def connect_postgresql(dsn: str, password: str | None, *, read_only: bool = False) -> Database:
     try:
         import psycopg
     except ImportError:
@@ -178,4 +237,11 @@ def connect_postgresql(dsn: str, password: str | None) -> Database:
         connection = psycopg.connect(dsn, autocommit=True, connect_timeout=CONNECT_TIMEOUT, **extra)
     except psycopg.Error as error:
         raise StoreError(f'postgresql: cannot connect ({dsn}): {_first_line(error)}') from None
-    return Database(connection, 'postgresql', (psycopg.Error,))
+    db = Database(connection, 'postgresql', (psycopg.Error,))
+    if read_only:
+        try:
+            db.execute('SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY')
+        except BaseException:
+            db.close()
+            raise
+    return db

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from importlib import resources
 
-from .database import Database, Dialect, StoreError
+from .database import BOOKKEEPING_TABLE, Database, Dialect, StoreError
 
 BOOKKEEPING = """
 CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -91,8 +91,11 @@ def statements(sql: str) -> list[str]:
     return [statement for statement in result if statement]
 
 
-def _applied(db: Database) -> dict[int, str]:
-    db.execute(BOOKKEEPING)
+def _applied(db: Database, *, create: bool = True) -> dict[int, str]:
+    if create:
+        db.execute(BOOKKEEPING)
+    elif not db.has_tables(BOOKKEEPING_TABLE):
+        return {}
     return {int(version): str(name) for version, name in db.execute('SELECT version, name FROM schema_migrations')}
 
 
@@ -117,10 +120,9 @@ def _verify(applied: dict[int, str], known: tuple[Migration, ...]) -> None:
 
 
 def status(db: Database) -> Status:
-    """Where the database stands against this code (creates only the bookkeeping table)."""
+    """Where the database stands against this code; changes nothing (a read-only store will do)."""
     known = migrations(db.dialect)
-    with db.transaction():
-        applied = _applied(db)
+    applied = _applied(db, create=False)
     _verify(applied, known)
     return Status(
         current=max(applied, default=0),

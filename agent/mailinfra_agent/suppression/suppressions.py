@@ -135,12 +135,12 @@ class Entry:
         return self.expires is None or self.expires > now
 
 
-def _entry(row: tuple[Any, ...]) -> Entry:
+def _entry(row: tuple[Any, ...], keep_address: bool = True) -> Entry:
     scope, hashed, address, reason, category, source, created, expires = row
     return Entry(
         str(scope),
         str(hashed),
-        None if address is None else str(address),
+        None if address is None or not keep_address else str(address),
         reason,
         None if category is None else str(category),
         str(source),
@@ -233,7 +233,7 @@ class SuppressionList:
             'AND (expires IS NULL OR expires > ?) ORDER BY scope = ?, address_hash <> ?',
             (*hashes, stream, ALL_STREAMS, int(moment), ALL_STREAMS, hashes[0]),
         )
-        return _entry(rows[0]) if rows else None
+        return _entry(rows[0], self.keep_address) if rows else None
 
     def is_suppressed(self, address: str, stream: str, now: float | None = None) -> bool:
         return self.lookup(address, stream, now) is not None
@@ -250,7 +250,8 @@ class SuppressionList:
             params.append(self.hash(address))
         clause = f' WHERE {" AND ".join(where)}' if where else ''
         rows = self.db.execute(f'SELECT {_COLUMNS} FROM suppressions{clause} ORDER BY scope, address_hash', params)
-        return [_entry(row) for row in rows]
+        # keep_address=False: never an address, also from a read-only store that drop_addresses has not reached
+        return [_entry(row, self.keep_address) for row in rows]
 
     def drop_addresses(self) -> int:
         """Keep only the keyed hash of every row (``Retention.suppressions = 'hash'``); the rows changed."""

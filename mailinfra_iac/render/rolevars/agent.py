@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 from mailinfra_agent import contract as c
 from mailinfra_agent.contract.blocklists import zone_to_contract
+from mailinfra_agent.dnsbl import zone_key
 
 from ...catalogue import dnsbl
 from ...catalogue.bounce_rules import compile_rules
@@ -258,27 +259,16 @@ def _blocklist_zones(context: RenderContext) -> tuple[c.BlocklistZone, ...]:
     known = dnsbl.by_zone()
     selected = monitoring.dnsbl_zone_names()
     names = selected if selected is not None else dnsbl.default_zones()
-    custom = {zone.zone.lower().rstrip('.'): zone for zone in monitoring.dnsbl.custom_zones}
+    custom = {zone_key(zone.zone): zone for zone in monitoring.dnsbl.custom_zones}
     zones = []
-    for name in dict.fromkeys(name.lower().rstrip('.') for name in names):
+    for name in dict.fromkeys(zone_key(name) for name in names):
         zone = known.get(name)
         if zone is not None and name not in custom:
             zones.append(zone_to_contract(zone))
         # unknown or retired names are refused by the dnsbl-zone check before rendering
-    for name, spec in sorted(custom.items()):
-        zones.append(
-            c.BlocklistZone(
-                zone=name,
-                kind=spec.kind,
-                operator=spec.operator,
-                decoder=spec.decoder,
-                listings=dict(spec.listings),
-                errors=dict(spec.errors),
-                severity=spec.severity,
-                test_point=spec.test_point,
-                delisting_url=spec.delisting_url,
-            )
-        )
+    for _, spec in sorted(custom.items()):
+        # the dnsbl-custom-zone check refused, before rendering, what this conversion would
+        zones.append(zone_to_contract(dnsbl.custom_zone(spec)))
     return tuple(zones)
 
 
