@@ -20,6 +20,7 @@ KNOWN = frozenset(
         'mailinfra_queue_deferred_messages_by_isp',
         'mailinfra_queue_recipient_domain_messages',
         'mailinfra_queue_deferral_reasons',
+        'mailinfra_queue_corrupt_files',
         'mailinfra_collector_up',
         'mailinfra_collector_scrape_duration_seconds',
         'mailinfra_collector_errors_total',
