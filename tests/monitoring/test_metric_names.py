@@ -40,6 +40,7 @@ KNOWN = frozenset(
         # mailinfra_dnsbl.prom and mailinfra_dns.prom (monitoring host)
         'mailinfra_dnsbl_listed',
         'mailinfra_dnsbl_listed_since_timestamp_seconds',
+        'mailinfra_dnsbl_listed_confirmed_timestamp_seconds',
         'mailinfra_dnsbl_zone_working',
         'mailinfra_dnsbl_zone_errors',
         'mailinfra_dnsbl_subjects',
