@@ -6,8 +6,9 @@ timer never ends), so each command gets :data:`TIMEOUT` seconds. When they pass,
 (``postfix reload`` runs ``postfix-script``) may hold open. The caller then sees an ordinary failure: exit code
 :data:`TIMED_OUT` (as coreutils ``timeout``) and a line saying so on stderr.
 
-A command that exits while something it started still holds its output open (a daemon that kept stdout) is not
-waited for beyond :data:`GRACE` seconds more: its group is killed and its own exit code returned.
+A command that exits while something it started still holds its output open is not waited for beyond :data:`GRACE`
+seconds more: the pipes are closed and its own exit code returned. What it left behind is left running, as a shell
+would: ``postfix reload`` ends with ``postsuper &`` (the queue's structure check and repair), which must finish.
 """
 
 from __future__ import annotations
@@ -32,8 +33,8 @@ GRACE = 2.0
 
 def run_bounded(argv: Sequence[str], timeout: float | None = None) -> subprocess.CompletedProcess[str]:
     """``argv`` with captured text output, killed with its process group after ``timeout`` (default :data:`TIMEOUT`)
-    seconds, or :data:`GRACE` seconds after it exited if something it left behind still holds its output. OSError
-    when it cannot start (as ``subprocess.run``)."""
+    seconds; read until :data:`GRACE` seconds after it exited if something it left behind still holds its output.
+    OSError when it cannot start (as ``subprocess.run``)."""
     limit = TIMEOUT if timeout is None else timeout
     process = subprocess.Popen(
         list(argv),
@@ -44,13 +45,13 @@ def run_bounded(argv: Sequence[str], timeout: float | None = None) -> subprocess
     )
     with process:  # closes the pipes whatever happens
         try:
-            out, err, exited, drained = _read(process, time.monotonic() + limit)
+            out, err, exited = _read(process, time.monotonic() + limit)
         except BaseException:  # interrupted (Ctrl-C, a signal's exception): in its own session, nothing else stops it
             kill_group(process)
             raise
-        if exited and drained:
+        if exited:  # what it left behind holding the pipes runs on; they close here
             process.wait()
-        else:  # at the limit, or gone with something of its group still holding the pipes
+        else:  # at the limit
             kill_group(process)
         stdout, stderr = _text(out), _text(err)
     if not exited:
@@ -59,9 +60,9 @@ def run_bounded(argv: Sequence[str], timeout: float | None = None) -> subprocess
     return subprocess.CompletedProcess(list(argv), process.returncode, stdout, stderr)
 
 
-def _read(process: subprocess.Popen[bytes], deadline: float) -> tuple[bytes, bytes, bool, bool]:
+def _read(process: subprocess.Popen[bytes], deadline: float) -> tuple[bytes, bytes, bool]:
     """Read both pipes until they close and the command exits, until :data:`GRACE` seconds after it exited, or until
-    ``deadline``: (stdout, stderr, whether it exited, whether both pipes closed). The command is not reaped here (a
+    ``deadline``: (stdout, stderr, whether it exited). The command is not reaped here (a
     pidfd tells its exit), so its process id, and its group's, cannot be reused before :func:`kill_group`."""
     assert process.stdout is not None and process.stderr is not None
     chunks: dict[int, list[bytes]] = {process.stdout.fileno(): [], process.stderr.fileno(): []}
@@ -92,7 +93,7 @@ def _read(process: subprocess.Popen[bytes], deadline: float) -> tuple[bytes, byt
     finally:
         os.close(pidfd)
     out, err = (b''.join(parts) for parts in chunks.values())
-    return out, err, exited, not open_pipes
+    return out, err, exited
 
 
 def _text(data: bytes) -> str:
