@@ -107,7 +107,8 @@ def delisting_template(context: RenderContext) -> str:
 
 
 def rules(context: RenderContext) -> list[Rule]:
-    limit = UNCONFIRMED_RUNS * context.deployment.monitoring.dnsbl_check_interval()
+    interval = context.deployment.monitoring.dnsbl_check_interval()
+    limit = UNCONFIRMED_RUNS * interval + interval // 2  # half a run of slack: error runs end later than answered ones
     return [
         Rule(
             'MailinfraDnsblListed',
@@ -137,7 +138,7 @@ def rules(context: RenderContext) -> list[Rule]:
                 'description': 'The blocklist runs of the last {{ $value | humanizeDuration }} got no answer for '
                 '{{ $labels.subject }} from {{ $labels.zone }} (error answers, the zone not working here, a missing '
                 f'key): its listing is kept as last seen, neither confirmed nor cleared, for over {UNCONFIRMED_RUNS} '
-                f'runs ({duration(limit)}).',
+                f'runs ({duration(UNCONFIRMED_RUNS * interval)}).',
             },
         ),
         Rule(
