@@ -34,6 +34,28 @@ def test_a_hung_command_and_the_child_holding_its_pipes_are_killed(tmp_path: Pat
     assert not marker.exists()
 
 
+def test_a_command_whose_child_keeps_the_pipe_open_returns_when_it_exits(tmp_path: Path) -> None:
+    """As ``postfix reload``, whose ``postsuper &`` keeps its pipes: the command's own result, not a wait for the
+    limit (exit 124); the child left behind is not killed and finishes its work."""
+    marker = tmp_path / 'finished'
+    script = tmp_path / 'reload'
+    script.write_text(f'#!/bin/sh\necho reloading\n(sleep 4; echo ok > {marker}) &\necho done >&2\nexit 3\n')
+    script.chmod(0o755)
+    result = bounded.run_bounded([str(script)], timeout=60)
+    assert (result.returncode, result.stdout, result.stderr) == (3, 'reloading\n', 'done\n')
+    assert not marker.exists()  # returned before the child ended
+    for _ in range(600):
+        if marker.exists():
+            break
+        time.sleep(0.1)
+    assert marker.read_text() == 'ok\n'
+
+
+def test_a_command_that_closes_its_pipes_is_still_waited_for() -> None:
+    result = bounded.run_bounded(['sh', '-c', 'echo early; exec >&- 2>&-; sleep 1; exit 5'], timeout=60)
+    assert (result.returncode, result.stdout) == (5, 'early\n')
+
+
 def _fake_postfix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, script: str) -> None:
     """A ``postfix`` command first on PATH that runs ``script``."""
     fake = tmp_path / 'bin' / 'postfix'

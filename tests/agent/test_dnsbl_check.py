@@ -377,8 +377,8 @@ def test_command_exit_codes_json_and_textfile(
     assert data['listed_since'] and data['exit_code'] == 1
     metrics = (tmp_path / 'mailinfra_dnsbl.prom').read_text()
     assert (
-        'mailinfra_dnsbl_listed{code="127.0.0.2",severity="critical",subject="192.0.2.10",subject_kind="ip",'
-        'zone="zen.spamhaus.org"} 1.0' in metrics
+        'mailinfra_dnsbl_listed{code="127.0.0.2",severity="critical",subject="192.0.2.10",'
+        'subject_group="192.0.2.10",subject_kind="ip",zone="zen.spamhaus.org"} 1.0' in metrics
     )
     assert 'mailinfra_dnsbl_listed_since_timestamp_seconds{subject="192.0.2.10"' in metrics
     assert 'mailinfra_dnsbl_zone_working{zone="zen.spamhaus.org"} 1.0' in metrics

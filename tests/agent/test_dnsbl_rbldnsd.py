@@ -8,6 +8,7 @@ example."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -40,14 +41,22 @@ from mailinfra_agent.contract import (
     dump_contract,
 )
 from mailinfra_agent.contract.blocklists import zone_to_contract
-from mailinfra_agent.dnsbl import KEY_PLACEHOLDER, check, custom_zone, load_catalogue, subjects_from
+from mailinfra_agent.dnsbl import (
+    KEY_PLACEHOLDER,
+    check,
+    custom_zone,
+    load_catalogue,
+    registered_domain,
+    subjects_from,
+)
 from mailinfra_agent.store import connect, migrate
+from mailinfra_agent.store.listings import history
 from mailinfra_iac import parse_spec
 from mailinfra_iac.render.base import RenderContext
 from mailinfra_iac.render.rolevars.agent import host_contract
 
 from ..conftest import AS_OF, BASE, TEST_DKIM, edit
-from .test_dnsbl_check import Stub
+from .test_dnsbl_check import Stub, contract
 
 GOLDEN_RULES = Path(__file__).parents[1] / 'golden/newsletter-publisher/monitoring/prometheus/rules/dnsbl.yml'
 DQS_KEY = 'Dq5KeyMixedCase0123456789ab'
@@ -190,34 +199,33 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _answers(address: str, port: int) -> bool:
+def _answers(address: str, port: int, listed: bool = True) -> bool:
+    """rbldnsd answers the ZEN test point: listed, or (``listed`` false) with any answer, an error one too."""
     query = dns.message.make_query('2.0.0.127.zen.spamhaus.org', 'A')
     try:
-        return bool(dns.query.udp(query, address, port=port, timeout=0.5).answer)
+        response = dns.query.udp(query, address, port=port, timeout=0.5)
     except (OSError, dns.exception.Timeout):
         return False
+    return bool(response.answer) or not listed
 
 
-@pytest.fixture(scope='module')
-def rbldnsd() -> Iterator[Rbldnsd]:
+@contextlib.contextmanager
+def _serving(root: Path, datasets: tuple[str, ...], port: int | None = None, listed: bool = True) -> Iterator[Rbldnsd]:
+    """rbldnsd serving ``datasets`` from the files in ``root`` (readable by the rbldns user) on loopback, once it
+    answers (see :func:`_answers`)."""
     binary = shutil.which('rbldnsd', path=f'{os.environ.get("PATH", "")}:/usr/sbin')
     if binary is None:
         pytest.fail('rbldnsd is not installed (apt-get install rbldnsd; script/bootstrap installs it)', pytrace=False)
-    root = Path(tempfile.mkdtemp(prefix='mailinfra-rbldnsd-'))
-    root.chmod(0o755)  # run as root, rbldnsd reads its data as the rbldns user
-    for name, text in FILES.items():
-        (root / name).write_text(text, encoding='utf-8')
-        (root / name).chmod(0o644)
-    server = Rbldnsd('127.0.0.1', _free_port())
+    server = Rbldnsd('127.0.0.1', port or _free_port())
     with (root / 'rbldnsd.log').open('wb') as log:
         process = subprocess.Popen(
-            [binary, '-n', '-w', str(root), '-b', f'{server.address}/{server.port}', '-t', '60', *DATASETS],
+            [binary, '-n', '-w', str(root), '-b', f'{server.address}/{server.port}', '-t', '60', *datasets],
             stdout=log,
             stderr=subprocess.STDOUT,
         )
     try:
         deadline = time.monotonic() + 20
-        while not _answers(server.address, server.port):
+        while not _answers(server.address, server.port, listed):
             if process.poll() is not None or time.monotonic() > deadline:
                 output = (root / 'rbldnsd.log').read_text(errors='replace')
                 pytest.fail(f'rbldnsd did not answer: {output}', pytrace=False)
@@ -230,6 +238,24 @@ def rbldnsd() -> Iterator[Rbldnsd]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def _data_root(files: dict[str, str]) -> Path:
+    root = Path(tempfile.mkdtemp(prefix='mailinfra-rbldnsd-'))
+    root.chmod(0o755)  # run as root, rbldnsd reads its data as the rbldns user
+    for name, text in files.items():
+        (root / name).write_text(text, encoding='utf-8')
+        (root / name).chmod(0o644)
+    return root
+
+
+@pytest.fixture(scope='module')
+def rbldnsd() -> Iterator[Rbldnsd]:
+    root = _data_root(FILES)
+    try:
+        with _serving(root, DATASETS) as server:
+            yield server
+    finally:
         shutil.rmtree(root, ignore_errors=True)
 
 
@@ -328,6 +354,25 @@ def _series(line: str) -> tuple[str, float]:
     return labels.replace(',}', '}'), float(value)
 
 
+def _listing_alert(group: str, kind: str, zone: str, code: str, subjects: list[str], first: int) -> dict[str, Any]:
+    """The MailinfraDnsblListed alert promtool must see for a listing of the catalogue's ``zone``."""
+    since = time.strftime('%Y-%m-%d %H:%M:%S +0000 UTC', time.gmtime(first))
+    info = load_catalogue().get(zone)
+    assert info is not None
+    labels = {'instance': 'mon1:9100', 'host': 'mon1', 'subject': group, 'subject_kind': kind, 'zone': zone}
+    return {
+        'exp_labels': {**labels, 'severity': 'critical', 'code': code},
+        'exp_annotations': {
+            'summary': f'{group} is listed on {zone}',
+            'description': f'The {kind} {group} is listed on {zone} (answer {code}), listed since {since}.',
+            'meaning': info.codes[code],
+            'delisting_url': info.delisting_url,
+            'listed_since': since,
+            'listed_names': ', '.join(sorted(subjects)),
+        },
+    }
+
+
 def _metrics_and_alerts(tmp_path: Path, textfile: Path, listed: set[tuple[str, str, str]], data: Any) -> None:
     """The textfile passes promtool, and the rendered rules fire exactly: a listing alert per listed code
     with the catalogue's meaning, "zone not working" for the zones with errors, "check failed" for the run."""
@@ -340,27 +385,16 @@ def _metrics_and_alerts(tmp_path: Path, textfile: Path, listed: set[tuple[str, s
     since = {
         (entry['subject'], entry['zone']): entry['first_seen'] for entry in data['listed_since']
     }  # what the textfile's listed_since series carry
-    catalogue = load_catalogue()
     listing_alerts = []
     kinds = {entry['subject']: entry['kind'] for entry in data['subjects']}
+    groups: dict[tuple[str, str, str], list[str]] = {}  # one alert per IP or registered domain, zone and code
     for subject, zone, code in sorted(listed):
-        first = time.strftime('%Y-%m-%d %H:%M:%S +0000 UTC', time.gmtime(since[subject, zone]))
-        kind = kinds[subject]
-        info = catalogue.get(zone)
-        assert info is not None
-        labels = {'instance': 'mon1:9100', 'host': 'mon1', 'subject': subject, 'subject_kind': kind, 'zone': zone}
-        listing_alerts.append(
-            {
-                'exp_labels': {**labels, 'severity': 'critical', 'code': code},
-                'exp_annotations': {
-                    'summary': f'{subject} is listed on {zone}',
-                    'description': f'The {kind} {subject} is listed on {zone} (answer {code}), listed since {first}.',
-                    'meaning': info.codes[code],
-                    'delisting_url': info.delisting_url,
-                    'listed_since': first,
-                },
-            }
-        )
+        group = subject if kinds[subject] == 'ip' else registered_domain(subject)
+        groups.setdefault((group, zone, code), []).append(subject)
+    assert groups[('wild.example', 'dbl.spamhaus.org', '127.0.1.4')] == ['wild.example', 'www.wild.example']
+    for (group, zone, code), subjects in sorted(groups.items()):
+        first = min(since[subject, zone] for subject in subjects)
+        listing_alerts.append(_listing_alert(group, kinds[subjects[0]], zone, code, subjects, first))
     not_working = sorted(zone['zone'] for zone in data['zones'] if not zone['working'])
     assert not_working == ['dbl.spamhaus.org', 'expired.test', 'refused.test', 'zen.spamhaus.org']
     rules = yaml.safe_load(GOLDEN_RULES.read_text(encoding='utf-8'))
@@ -493,3 +527,93 @@ def test_custom_zones_of_the_spec_ask_host_names_and_ipv6(
         assert sorted(result['answers']) == rbldnsd.dig(result['query']), result['query']
     listed = {(r['subject'], c['code']) for r in data['listed'] for c in r['listings']}
     assert listed == ({('a.subs.example', '127.0.1.5'), ('2001:db8::1', '127.0.0.2')} if flags else set())
+
+
+SOA = '$SOA 3600 ns.test. hostmaster.test. 0 3600 600 86400 60\n$NS 3600 ns.test.\n'
+LISTING = f'{SOA}$DATASET ip4set:sbl @\n:127.0.0.2:SBL listed\n127.0.0.2\n{{}}'
+"""A ZEN-style zone: its test point, and ``{}``."""
+STEPS: tuple[tuple[dict[str, str] | None, str], ...] = (
+    # what rbldnsd serves at each run (None: not running), and the pair's status
+    ({'zen': LISTING.format('192.0.2.10\n')}, 'listed'),
+    ({'zen': LISTING.format('192.0.2.10 :127.255.255.254:open resolver\n')}, 'error'),  # an error answer
+    (None, 'untrusted'),  # timeouts
+    ({'zen': '$TIMESTAMP 2020:01:01 +1d\n' + LISTING.format('192.0.2.10\n')}, 'untrusted'),  # expired: SERVFAIL
+    ({'zen': LISTING.format('192.0.2.10\n'), 'acl': '127.0.0.0/8 :refuse\n'}, 'untrusted'),  # REFUSED
+    ({'zen': LISTING.format('')}, 'clean'),  # delisted
+)
+
+
+def test_a_listing_is_kept_across_error_answers_and_cleared_by_a_real_delisting(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Listed, then an error answer, no answer, SERVFAIL and REFUSED: the textfile keeps the listing as it was (same
+    labels, first seen, the time of its last confirming answer), and the alert keeps firing; a real delisting clears
+    it and the alert resolves. The textfiles of the six runs go through promtool with the rendered rules."""
+    port = _free_port()
+    path = contract(tmp_path, f'127.0.0.1:{port}', ('zen.spamhaus.org',))
+    textfiles: list[dict[str, float]] = []
+    statuses = []
+    for files, _ in STEPS:
+        root = _data_root(files or {})
+        datasets = tuple(f'zen.spamhaus.org:{kind}:{name}' for name, kind in (('zen', 'combined'), ('acl', 'acl'))
+                         if name in (files or {}))  # fmt: skip
+        try:
+            with contextlib.ExitStack() as stack:
+                if files is not None:
+                    stack.enter_context(_serving(root, datasets, port, listed=False))
+                code = main(['dnsbl', 'check', '--contract', str(path), '--format', 'json', '--timeout', '0.3',
+                             '--retries', '0'])  # fmt: skip
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
+        data = json.loads(capsys.readouterr().out)
+        statuses.append({r['subject']: r['status'] for r in data['results']}['192.0.2.10'])
+        assert code == (1 if statuses[-1] == 'listed' else 0 if statuses[-1] == 'clean' else 2)
+        text = (tmp_path / 'mailinfra_dnsbl.prom').read_text(encoding='utf-8')
+        textfiles.append(dict(_series(line) for line in text.splitlines() if line and not line.startswith('#')))
+    assert statuses == [status for _, status in STEPS]
+    labels = (
+        '{instance="mon1:9100",host="mon1",code="127.0.0.2",severity="critical",subject="192.0.2.10",'
+        'subject_group="192.0.2.10",subject_kind="ip",zone="zen.spamhaus.org"}'
+    )
+    pair = '{instance="mon1:9100",host="mon1",subject="192.0.2.10",subject_kind="ip",zone="zen.spamhaus.org"}'
+    listed, since, confirmed = (
+        'mailinfra_dnsbl_listed' + labels,
+        'mailinfra_dnsbl_listed_since_timestamp_seconds' + pair,
+        'mailinfra_dnsbl_listed_confirmed_timestamp_seconds' + pair,
+    )
+    kept = textfiles[:5]
+    assert all(metrics.get(listed) == 1 for metrics in kept)  # the same series, whatever the answer
+    assert len({metrics[since] for metrics in kept}) == 1
+    assert len({metrics[confirmed] for metrics in kept[1:]}) == 1  # the first run's answer, not confirmed since
+    assert kept[1][confirmed] <= kept[4]['mailinfra_dnsbl_last_run_timestamp_seconds{instance="mon1:9100",host="mon1"}']
+    assert not any(name.startswith('mailinfra_dnsbl_listed') for name in textfiles[5])  # delisted: gone
+    with connect(Store('sqlite', path=str(tmp_path / 'agent.db'))) as db:
+        (row,) = [row for row in history(db) if row.subject == '192.0.2.10']
+    assert row.cleared is not None and int(kept[0][since]) == row.first_seen
+    # promtool: each run's textfile scraped for 5 minutes; a series the next file lacks goes stale at once
+    names = sorted({name for metrics in textfiles for name in metrics})
+    series = []
+    for name in names:
+        values: list[str] = []
+        for index, metrics in enumerate(textfiles):
+            if name in metrics:
+                values += [f'{metrics[name]:.0f}'] * 5
+            else:
+                values += ['stale' if index and name in textfiles[index - 1] else '_'] + ['_'] * 4
+        series.append({'series': name, 'values': ' '.join(values)})
+    alert = _listing_alert('192.0.2.10', 'ip', 'zen.spamhaus.org', '127.0.0.2', ['192.0.2.10'], int(kept[0][since]))
+    cases = [
+        {'eval_time': f'{minute}m', 'alertname': 'MailinfraDnsblListed', 'exp_alerts': [alert] if minute < 25 else []}
+        for minute in (2, 7, 12, 17, 22, 27)
+    ]
+    tests = {
+        'rule_files': ['dnsbl.yml'],
+        'evaluation_interval': '1m',
+        'tests': [{'interval': '1m', 'input_series': series, 'alert_rule_test': cases}],
+    }
+    shutil.copy(GOLDEN_RULES, tmp_path / 'dnsbl.yml')
+    (tmp_path / 'kept.test.yml').write_text(yaml.safe_dump(tests, sort_keys=False), encoding='utf-8')
+    promtool = shutil.which('promtool')
+    assert promtool is not None, 'promtool is not installed (apt-get install prometheus)'
+    result = subprocess.run([promtool, 'test', 'rules', 'kept.test.yml'], cwd=tmp_path, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr

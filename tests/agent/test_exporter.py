@@ -80,6 +80,7 @@ POSTFIX_OK = [
         deferred_by_isp={'gmail': 20, 'other': 10},
         recipient_domains={'gmail.com': 20, 'example.org': 10, 'other': 3},
         deferral_reasons={'4.7.28': 18, 'unknown': 12},
+        corrupt=2,
     )
 ]
 
@@ -94,6 +95,7 @@ def test_values_of_a_working_collector() -> None:
     assert value(found, 'mailinfra_queue_deferred_messages_by_isp', isp='gmail', **labels) == 20
     assert value(found, 'mailinfra_queue_recipient_domain_messages', domain='other', **labels) == 3
     assert value(found, 'mailinfra_queue_deferral_reasons', status='4.7.28', **labels) == 18
+    assert value(found, 'mailinfra_queue_corrupt_files', **labels) == 2
     assert value(found, UP, collector='postfix', instance='postfix-transactional') == 1
     assert value(found, ERRORS, collector='postfix', instance='postfix', kind='collect') == 0
     assert value(found, 'mailinfra_exporter_build_info', version='1.2.3') == 1

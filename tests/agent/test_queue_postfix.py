@@ -420,3 +420,28 @@ def test_a_warm_scrape_after_changes_equals_a_cold_one(instance: Instance, tmp_p
     for name in ('deferred_by_isp', 'recipient_domains', 'deferral_reasons'):
         assert getattr(after, name) == getattr(cold, name), name
     assert sum(after.deferred_by_isp.values()) <= 2
+
+
+def test_files_postfix_moved_to_corrupt_are_counted(instance: Instance) -> None:
+    """A damaged file dropped in incoming: Postfix's qmgr finds it unreadable and moves it to corrupt/ itself."""
+    assert scrape(instance).corrupt == 0  # no corrupt/ yet, or an empty one
+    postfix_user = pwd.getpwnam('postfix')
+    name = 'D4MAGED1234'
+    damaged = instance.queue / 'incoming' / name
+    damaged.write_bytes(b'\x00not a queue file' * 4)
+    os.chown(damaged, postfix_user.pw_uid, postfix_user.pw_gid)
+    damaged.chmod(0o700)  # finished: qmgr takes it
+    moved = instance.queue / 'corrupt' / name
+    try:
+        for _ in range(600):  # qmgr scans incoming when kicked
+            subprocess.run(['postkick', '-c', str(instance.config), 'public', 'qmgr', 'I'], check=False)
+            if moved.exists():
+                break
+            time.sleep(0.1)
+        assert moved.exists(), (instance.root / 'maillog').read_text(errors='replace')[-2000:]
+        result = scrape(instance)
+        assert result.corrupt == 1 and result.up
+        assert result.messages['incoming'] == result.messages['active'] == 0
+    finally:
+        damaged.unlink(missing_ok=True)
+        moved.unlink(missing_ok=True)

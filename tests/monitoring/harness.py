@@ -32,7 +32,7 @@ MONITORING = """monitoring:
     streams: {transactional: {bounce_warning: 0.01, bounce_critical: 0.03, complaint_warning: 0.0005,
                               complaint_critical: 0.002, window: 6h}}
   dnsbl:
-    zones: [zen.spamhaus.org, psbl.surriel.com]
+    zones: [zen.spamhaus.org, dbl.spamhaus.org, psbl.surriel.com]
     interval: 15m
     custom_zones:
       - {zone: bl.example.net, kind: ip, operator: Example, decoder: bitmask,

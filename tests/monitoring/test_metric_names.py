@@ -20,6 +20,7 @@ KNOWN = frozenset(
         'mailinfra_queue_deferred_messages_by_isp',
         'mailinfra_queue_recipient_domain_messages',
         'mailinfra_queue_deferral_reasons',
+        'mailinfra_queue_corrupt_files',
         'mailinfra_collector_up',
         'mailinfra_collector_scrape_duration_seconds',
         'mailinfra_collector_errors_total',
@@ -39,6 +40,7 @@ KNOWN = frozenset(
         # mailinfra_dnsbl.prom and mailinfra_dns.prom (monitoring host)
         'mailinfra_dnsbl_listed',
         'mailinfra_dnsbl_listed_since_timestamp_seconds',
+        'mailinfra_dnsbl_listed_confirmed_timestamp_seconds',
         'mailinfra_dnsbl_zone_working',
         'mailinfra_dnsbl_zone_errors',
         'mailinfra_dnsbl_subjects',

@@ -133,7 +133,8 @@ def test_spec_text_in_annotations_stays_text(tmp_path: Path) -> None:
                 'interval': '1m',
                 'input_series': [
                     {
-                        'series': f'mailinfra_dnsbl_listed{{{labels},severity="warning",code="127.0.0.2"}}',
+                        'series': f'mailinfra_dnsbl_listed{{{labels},severity="warning",code="127.0.0.2",'
+                        'subject_group="192.0.2.21"}',
                         'values': '1x3',
                     }
                 ],
@@ -161,6 +162,7 @@ def test_spec_text_in_annotations_stays_text(tmp_path: Path) -> None:
                                     '4 = open proxy',
                                     'delisting_url': 'unknown',
                                     'listed_since': 'unknown',
+                                    'listed_names': '192.0.2.21',
                                 },
                             }
                         ],

@@ -25,10 +25,10 @@ from ..contract.blocklists import zone_from_contract
 from ..dnsbl import Report, Subject, SubjectError, check, closest_first, load_catalogue, redact, zone_key
 from ..dnsbl.catalogue import CatalogueError
 from ..dnsbl.check import DEFAULT_CONCURRENCY, DEFAULT_RETRIES, DEFAULT_TIMEOUT
-from ..dnsbl.metrics import MetricsError, write_textfile
+from ..dnsbl.metrics import KeptListing, MetricsError, write_textfile
 from ..dnsbl.query import subjects_from
 from ..store import StoreError, connect
-from ..store.listings import observe, open_since
+from ..store.listings import observe, open_listings
 from ._contract import load_or_report
 
 NAME = 'dnsbl'
@@ -136,11 +136,12 @@ def run(args: argparse.Namespace) -> int:
         if textfile:
             _write_metrics(None, textfile, {}, problems)
         return 2
-    since: dict[tuple[str, str], int] = {}
+    kept: dict[tuple[str, str], KeptListing] = {}
     if not ad_hoc and not args.no_history:
-        since = _history(contract, report, problems)
+        kept = _history(contract, report, problems)
+    since = {pair: listing.first_seen for pair, listing in kept.items()}
     if textfile:
-        _write_metrics(report, textfile, since, problems)
+        _write_metrics(report, textfile, since, problems, kept)
     warnings = [*report.warnings, *problems]
     if args.format == 'json':
         data = report.to_dict()
@@ -158,7 +159,8 @@ def run(args: argparse.Namespace) -> int:
     return report.exit_code
 
 
-def _history(contract: Any, report: Report, problems: list[str]) -> dict[tuple[str, str], int]:
+def _history(contract: Any, report: Report, problems: list[str]) -> dict[tuple[str, str], KeptListing]:
+    """Record the run's answers (an unanswered pair changes nothing) and return the open listings."""
     now = int(time.time())
     try:
         with connect(contract.store) as db:
@@ -167,15 +169,25 @@ def _history(contract: Any, report: Report, problems: list[str]) -> dict[tuple[s
                     observe(db, result.subject, result.zone, [c.code for c in result.listings], now)
                 elif result.status == 'clean':
                     observe(db, result.subject, result.zone, [], now)
-            return open_since(db)
+            return {
+                (row.subject, row.zone): KeptListing(tuple(row.codes.split(',')), row.first_seen, row.last_seen)
+                for row in open_listings(db)
+            }
     except StoreError as error:
         problems.append(f'history not kept: {error}')
         return {}
 
 
-def _write_metrics(report: Report | None, path: str, since: dict[tuple[str, str], int], problems: list[str]) -> None:
+def _write_metrics(
+    report: Report | None,
+    path: str,
+    since: dict[tuple[str, str], int],
+    problems: list[str],
+    kept: dict[tuple[str, str], KeptListing] | None = None,
+) -> None:
+    success = None if report is None else report.complete and not problems
     try:
-        write_textfile(report, path, since, success=None if report is None else report.complete and not problems)
+        write_textfile(report, path, since, success=success, kept=kept)
     except MetricsError as error:
         problems.append(f'metrics not written: {error}')
 

@@ -197,6 +197,11 @@ class QueueMetrics(Collector):
             'Deferred messages by enhanced status code of the deferral (or unknown).',
             labels=[*labels, 'status'],
         )
+        corrupt = GaugeMetricFamily(
+            'mailinfra_queue_corrupt_files',
+            "Damaged queue files the MTA set aside (Postfix's corrupt/), never delivered.",
+            labels=labels,
+        )
         up = GaugeMetricFamily(
             'mailinfra_collector_up',
             'Whether the collector read its queues (1) or not (0).',
@@ -218,7 +223,7 @@ class QueueMetrics(Collector):
         build.add_metric([self.version], 1)
 
         series: dict[str, dict[tuple[str, ...], float]] = {
-            name: {} for name in ('messages', 'oldest', 'isp', 'domain', 'reason')
+            name: {} for name in ('messages', 'oldest', 'isp', 'domain', 'reason', 'corrupt')
         }
         for result in collection.results:
             for instance, instance_up in self._instances(result):
@@ -237,11 +242,13 @@ class QueueMetrics(Collector):
             domains.add_metric(list(key), value)
         for key, value in sorted(series['reason'].items()):
             reasons.add_metric(list(key), value)
+        for key, value in sorted(series['corrupt'].items()):
+            corrupt.add_metric(list(key[:2]), value)
         with self._lock:
             counted = sorted(self._errors.items())
         for (collector, instance, kind), value in counted:
             errors.add_metric([collector, instance, kind], value)
-        yield from (messages, oldest, by_isp, domains, reasons, up, duration, errors, build)
+        yield from (messages, oldest, by_isp, domains, reasons, corrupt, up, duration, errors, build)
 
     @staticmethod
     def _instances(result: CollectorResult) -> list[tuple[str, bool]]:
@@ -275,6 +282,8 @@ class QueueMetrics(Collector):
             add('domain', str(domain).lower()[:253], count)
         for status, count in stream.deferral_reasons.items():
             add('reason', status if isinstance(status, str) and ENHANCED_STATUS.fullmatch(status) else UNKNOWN, count)
+        if stream.corrupt is not None:
+            add('corrupt', '', stream.corrupt)
 
     def _top(self, counts: dict[tuple[str, ...], float]) -> list[tuple[tuple[str, ...], float]]:
         """Per stream and instance, the top N domains plus ``other`` (a collector's own cut is kept if smaller)."""

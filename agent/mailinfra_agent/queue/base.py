@@ -38,6 +38,9 @@ class StreamQueue:
     # False when this stream's queue could not be read at all (no queue directory, no privilege): the figures above
     # are then empty, not zero; the exporter reports collector_up{instance} = 0 and leaves the queue series out.
     up: bool = True
+    # Damaged queue files the MTA set aside (Postfix's ``corrupt/``): never delivered, seen nowhere else. None when the
+    # MTA has no such place or it could not be read.
+    corrupt: int | None = None
 
 
 class QueueCollector(Protocol):

@@ -33,6 +33,9 @@ Only the envelope and the extracted segment of a file are read (postfix_records.
 Without it every instance is reported as not collectable (``up`` false, ``unreadable`` errors). ``postconf`` needs no
 privilege.
 
+**Damaged files.** Files Postfix found damaged and moved to ``corrupt/`` are counted per instance: nothing delivers
+them or lists them again (``postqueue -j`` does not show them) until an operator looks at them (``postcat``).
+
 **Bad input.** A file that vanishes between the listing and the read (``vanished``), a truncated or malformed file
 (``malformed``), an unreadable file or directory (``unreadable``) or an instance whose ``queue_directory`` cannot be
 found (``queue_directory``) is counted in ``StreamQueue.errors`` of that scrape (a malformed file again at every
@@ -163,6 +166,8 @@ class InstanceScan:
     deferred_sender_domains: Counter[str] = field(default_factory=Counter)
     """Deferred queue, one per message: what ``qshape -s deferred`` counts."""
     errors: Counter[str] = field(default_factory=Counter)
+    corrupt: int | None = None
+    """Files in ``corrupt/`` (None: not readable)."""
 
     def add(self, queue: str, partial: _Partial) -> None:
         self.messages[queue] += partial.messages
@@ -229,6 +234,8 @@ class PostfixQueueCollector:
                 result.add(queue, partial)
         if not readable:
             result.up = False  # not one queue directory could be read: no privilege, or not a queue directory
+        else:
+            result.corrupt = _corrupt_files(queue_directory, result)
         if len(seen) != len(state.files):
             for stale in set(state.files) - seen:
                 del state.files[stale]
@@ -473,7 +480,20 @@ class PostfixQueueCollector:
             deferral_reasons=dict(sorted(scan.deferral_reasons.items())),
             errors=dict(sorted(scan.errors.items())),
             up=scan.up,
+            corrupt=scan.corrupt,
         )
+
+
+def _corrupt_files(root: str, result: InstanceScan) -> int | None:
+    """The files Postfix moved to ``corrupt/`` (flat, never hashed; none when it does not exist yet)."""
+    try:
+        with os.scandir(f'{root}/corrupt') as entries:
+            return sum(1 for entry in entries if entry.is_file(follow_symlinks=False))
+    except FileNotFoundError:
+        return 0
+    except OSError:
+        result.errors['unreadable'] += 1
+        return None
 
 
 _PARAMETERS = ('queue_directory', 'hash_queue_names', 'hash_queue_depth')

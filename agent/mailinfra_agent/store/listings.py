@@ -57,9 +57,3 @@ def history(db: Database, subject: str | None = None) -> list[Listing]:
 def open_listings(db: Database) -> list[Listing]:
     rows = db.execute(f'SELECT {_COLUMNS} FROM listing_state WHERE cleared IS NULL ORDER BY subject, zone')
     return [Listing(*row) for row in rows]
-
-
-def open_since(db: Database) -> dict[tuple[str, str], int]:
-    """(subject, zone) -> first seen, for every open listing ("listed since" in alerts and reports)."""
-    rows = db.execute('SELECT subject, zone, first_seen FROM listing_state WHERE cleared IS NULL')
-    return {(subject, zone): int(first_seen) for subject, zone, first_seen in rows}

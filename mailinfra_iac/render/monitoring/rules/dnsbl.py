@@ -1,4 +1,5 @@
-"""Blocklists: a listing (severity from the catalogue, on the metric), a zone not working here, a failed run.
+"""Blocklists: a listing (severity from the catalogue, on the metric), a listing no answer has confirmed for a while
+(kept as last seen), a zone not working here, a failed run.
 
 Metrics come from ``mailinfra-agent dnsbl check`` on the monitoring host (textfile ``mailinfra_dnsbl.prom``).
 """
@@ -10,15 +11,29 @@ from dataclasses import dataclass
 from mailinfra_agent.dnsbl.catalogue import load_catalogue
 
 from ...base import RenderContext
-from .base import Rule
+from .base import Rule, duration
 
 NAME = 'dnsbl'
 
 LISTED_EXPR = (
-    '(mailinfra_dnsbl_listed * on (instance, subject, subject_kind, zone) group_left ()'
-    ' mailinfra_dnsbl_listed_since_timestamp_seconds) or mailinfra_dnsbl_listed'
+    'label_replace(label_replace('
+    'min without (subject) (mailinfra_dnsbl_listed * on (instance, subject, subject_kind, zone) group_left ()'
+    ' mailinfra_dnsbl_listed_since_timestamp_seconds) or min without (subject) (mailinfra_dnsbl_listed),'
+    ' "subject", "$1", "subject_group", "(.+)"), "subject_group", "", "", "")'
 )
-"""The value is the first-seen timestamp (1 while the history has none); labels are the listing's."""
+"""One alert per subject group (an IP, or a registered domain with the names below it that a wildcard lists: the
+DBL's), zone and code; its ``subject`` is the group. The value is the earliest first-seen timestamp (1 while the
+history has none)."""
+
+LISTED_NAMES = (
+    '{{ range $i, $s := printf "mailinfra_dnsbl_listed{instance=%q,zone=%q,code=%q,subject_group=%q}" '
+    '$labels.instance $labels.zone $labels.code $labels.subject | query | sortByLabel "subject" }}'
+    '{{ if $i }}, {{ end }}{{ $s.Labels.subject }}{{ end }}'
+)
+"""The names of the group listed with that code (the per-name series)."""
+
+UNCONFIRMED_RUNS = 3
+"""A listing kept as last seen alerts once no answer has confirmed it for this many runs of the timer."""
 
 UNKNOWN = 'code {{ $labels.code }} (not documented here)'
 
@@ -92,6 +107,8 @@ def delisting_template(context: RenderContext) -> str:
 
 
 def rules(context: RenderContext) -> list[Rule]:
+    interval = context.deployment.monitoring.dnsbl_check_interval()
+    limit = UNCONFIRMED_RUNS * interval + interval // 2  # half a run of slack: error runs end later than answered ones
     return [
         Rule(
             'MailinfraDnsblListed',
@@ -106,6 +123,22 @@ def rules(context: RenderContext) -> list[Rule]:
                 'meaning': meaning_template(context),
                 'delisting_url': delisting_template(context),
                 'listed_since': '{{ if gt $value 1.0 }}{{ $value | humanizeTimestamp }}{{ else }}unknown{{ end }}',
+                'listed_names': LISTED_NAMES,
+            },
+        ),
+        Rule(
+            'MailinfraDnsblListingUnconfirmed',
+            'mailinfra_dnsbl_last_run_timestamp_seconds - on (instance) group_right ()'
+            f' mailinfra_dnsbl_listed_confirmed_timestamp_seconds > {limit}',
+            0,
+            {'severity': 'warning'},
+            {
+                'summary': 'The listing of {{ $labels.subject }} on {{ $labels.zone }} is unconfirmed for '
+                '{{ $value | humanizeDuration }}',
+                'description': 'The blocklist runs of the last {{ $value | humanizeDuration }} got no answer for '
+                '{{ $labels.subject }} from {{ $labels.zone }} (error answers, the zone not working here, a missing '
+                f'key): its listing is kept as last seen, neither confirmed nor cleared, for over {UNCONFIRMED_RUNS} '
+                f'runs ({duration(UNCONFIRMED_RUNS * interval)}).',
             },
         ),
         Rule(

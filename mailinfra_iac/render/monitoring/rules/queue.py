@@ -1,4 +1,5 @@
-"""Queue depth and age per stream (``monitoring.queue`` and its per-stream overrides), and a queue that only grows."""
+"""Queue depth and age per stream (``monitoring.queue`` and its per-stream overrides), a queue that only grows, and
+damaged queue files set aside."""
 
 from __future__ import annotations
 
@@ -80,6 +81,22 @@ def rules(context: RenderContext) -> list[Rule]:
                 'description': 'The deferred queue of {{ $labels.mta_instance }} on {{ $labels.host }} grew by '
                 f'{{{{ $value | humanize }}}} over {window} and never went down. Queue side only: the delivery '
                 'counters that tell whether the stream still delivers come with the bounces-and-complaints issue.',
+            },
+        )
+    )
+    found.append(
+        Rule(
+            'MailinfraQueueCorruptFiles',
+            'mailinfra_queue_corrupt_files > 0',
+            0,
+            {'severity': 'warning'},
+            {
+                'summary': '{{ $labels.mta_instance }} on {{ $labels.host }}: {{ $value }} damaged queue files in '
+                'corrupt/',
+                'description': 'Postfix found {{ $value }} queue files of {{ $labels.mta_instance }} on '
+                '{{ $labels.host }} damaged and moved them to corrupt/ in its queue directory: their messages are '
+                'not delivered and no queue listing shows them. The mail log says why (postcat reads what is left); '
+                'remove them when done.',
             },
         )
     )
