@@ -40,8 +40,8 @@ Decisions:
   ``status=force-expired`` after ``postsuper -e``), with no line per recipient. The parser turns it into one
   ``expired`` event per recipient whose last attempt it saw deferred (carrying that attempt's code, text, relay, IP
   and ISP); when it saw none (the earlier lines were in a file it did not read), one ``expired`` event with an
-  empty recipient. pflogsumm (1.1.5, Debian 12) has no
-  expiry count: its "delivered" counts ``status=sent`` lines (notifications included), "bounced" the ``bounced``
+  empty recipient. pflogsumm (1.1.5, Debian 12) has no expiry count: its "delivered" counts ``status=sent``
+  lines (notifications included, local forwards not), "bounced" the ``bounced``
   lines, "deferred" the queue ids with a deferral and "(N deferrals)" the ``deferred`` lines.
 - **Locally generated bounces.** ``postfix/bounce[...]: ID: sender non-delivery notification: NEW`` is not a
   delivery attempt: no event (the recipient's ``bounced``/``expired`` event came from its own line). The
