@@ -253,6 +253,11 @@ def test_rfc3164_lines_with_their_priority_give_the_deliveries_postfix_logged() 
     same_deliveries(lines)
 
 
+def test_rfc3339_lines_with_their_priority_give_the_deliveries_postfix_logged() -> None:
+    """rsyslog's RSYSLOG_ForwardFormat: ``<PRI>`` before the RFC 3339 stamp, no RFC 5424 version."""
+    same_deliveries([b'<22>' + line for line in raw_lines(SYSLOG)])
+
+
 def same_deliveries(lines: list[bytes]) -> None:
     """``lines`` give what SYSLOG gives (the stamps aside), line by line as in a batch."""
     parsed = parse(lines)

@@ -40,8 +40,8 @@ Decisions:
   ``status=force-expired`` after ``postsuper -e``), with no line per recipient. The parser turns it into one
   ``expired`` event per recipient whose last attempt it saw deferred (carrying that attempt's code, text, relay, IP
   and ISP); when it saw none (the earlier lines were in a file it did not read), one ``expired`` event with an
-  empty recipient. pflogsumm (1.1.5, Debian 12) has no
-  expiry count: its "delivered" counts ``status=sent`` lines (notifications included), "bounced" the ``bounced``
+  empty recipient. pflogsumm (1.1.5, Debian 12) has no expiry count: its "delivered" counts ``status=sent``
+  lines (notifications included, local forwards not), "bounced" the ``bounced``
   lines, "deferred" the queue ids with a deferral and "(N deferrals)" the ``deferred`` lines.
 - **Locally generated bounces.** ``postfix/bounce[...]: ID: sender non-delivery notification: NEW`` is not a
   delivery attempt: no event (the recipient's ``bounced``/``expired`` event came from its own line). The
@@ -448,9 +448,15 @@ def _transport_ip(key: str) -> str | None:
 def _header(line: str) -> tuple[str, str, str, str] | None:
     """(stamp, host, ``program[pid]:``, message) of a syslog, postlog, RFC 3339 or RFC 5424 line; None when it has
     none."""
-    if line[:1] == '<':  # a priority first: RFC 5424, or RFC 3164 as sent (``<22>Dec  7 ...``)
-        close = line.find('>', 1, 5)
-        if close > 1 and line[1:close].isascii() and line[1:close].isdigit() and line[close + 1 : close + 2].isalpha():
+    if line[:1] == '<':  # a priority first: RFC 5424 (``<22>1 ...``), or before a classic or RFC 3339 stamp
+        close = line.find('>', 1, 5)  # (``<22>Dec  7 ...``, ``<22>2026-12-07T...``: logger, rsyslog's forward format)
+        after = line[close + 1 : close + 5]
+        if (
+            close > 1
+            and line[1:close].isascii()
+            and line[1:close].isdigit()
+            and (after[:1].isalpha() or after.isdigit())
+        ):
             line = line[close + 1 :]
     if line[:1].isdigit() or line[:1] == '<':
         fields = line.split(None, 3)
