@@ -13,12 +13,15 @@ from pathlib import Path
 
 from mailinfra_agent.contract import load_contract
 from mailinfra_agent.feedback import tokens
-from mailinfra_agent.store import connect_sqlite
-from mailinfra_agent.store.events import events
+from mailinfra_agent.feedback.events import Event
+from mailinfra_agent.store import connect, connect_sqlite, migrate
+from mailinfra_agent.store.events import events, insert_events
 from mailinfra_agent.suppression import SuppressionList, Suppressor
 from mailinfra_agent.suppression.service import stored_events
+from tests.agent.conftest import Postgres
 from tests.agent.postfix_dsn import TEST_KEYS
 from tests.agent.test_ingest_messages import LONG, RETURN_PATH, _agent, _contract, _postfix_log, _problems, _received
+from tests.agent.test_ingest_postgresql import _database, _signed_contract
 
 FBL = 'fbl@news.example.com'
 VICTIM = 'ceo@customer.example'
@@ -132,3 +135,19 @@ def test_a_complaint_read_before_its_delivery_waits_for_the_log(tmp_path: Path) 
     old = _received(_report(VICTIM, message_id='tx.9@app.test').replace(b'cfl.1@', b'cfl.2@'), ago=3 * 3600)
     _pipe(contract, old)
     assert _problems(tmp_path / 'agent.db') == {('pipe', 'unattributed-complaint'): 1}
+
+
+def test_complaints_are_attributed_the_same_in_postgresql(postgres: Postgres, tmp_path: Path) -> None:
+    """The Message-ID lookup (a delivery logged with a UTF-8 domain) and the forged report on the shared store."""
+    store = _database(postgres)
+    contract = _signed_contract(tmp_path, store)
+    with connect(store) as db:
+        migrate(db)
+        delivery = Event('sent-1', 'delivery', 'sent', 0, 'jöe@bücher.example', 'log', message_id='p.1@x.test')
+        insert_events(db, [delivery])
+    _pipe(contract, _report('jöe@bücher.example', VICTIM, message_id='p.1@x.test'))
+    with connect(store) as db:
+        complaints = [(event.recipient, event.stream) for event in events(db) if event.kind == 'complaint']
+        problems = db.execute('SELECT source_kind, reason, count FROM ingest_problems')
+    assert complaints == [('jöe@xn--bcher-kva.example', None)]
+    assert [tuple(row) for row in problems] == [('pipe', 'unattributed-complaint', 1)]
