@@ -81,10 +81,25 @@ def test_a_complaint_is_kept_for_the_recipients_its_message_was_delivered_to(tmp
     assert _complaints(tmp_path / 'agent.db') == [('buyer@isp.test', 'transactional')]
     assert _problems(tmp_path / 'agent.db') == {('pipe', 'unattributed-complaint'): 1}
     assert _suppressed(contract, tmp_path / 'agent.db') == {('transactional', 'buyer@isp.test')}
-    # The victim about that real Message-ID, alone: still nobody's complaint.
+    # The victim alone about that real Message-ID: never stored; the report is its one recipient's (a forward's
+    # target is named, as an anonymised report names nobody), the same complaint again.
     _pipe(contract, _report(VICTIM, message_id='tx.9@app.test').replace(b'cfl.1@', b'cfl.2@'))
     assert _complaints(tmp_path / 'agent.db') == [('buyer@isp.test', 'transactional')]
-    assert _problems(tmp_path / 'agent.db') == {('pipe', 'unattributed-complaint'): 2}
+    assert _problems(tmp_path / 'agent.db') == {('pipe', 'unattributed-complaint'): 1}
+
+
+def test_a_complaint_about_a_forwarded_message_is_its_recipient_s(tmp_path: Path) -> None:
+    """The provider names the address the message was forwarded to: the id header made for our recipient verifies but
+    matches no claim; the Message-ID's delivery it was made for is the complaint."""
+    log = _postfix_log(
+        tmp_path / 'postfix-transactional.log', 'bounces@app.example', 'alias@corp.test', 'fw.1@app.test'
+    )
+    contract = _contract(tmp_path, logs=[log])
+    assert _agent(contract, 'run', '--once').returncode == 0
+    ident = tokens.make_id('alias@corp.test', 'transactional', TEST_KEYS)
+    _pipe(contract, _report('user@yahoo.test', message_id='fw.1@app.test', extra=f'X-Mailinfra-Id: {ident}\n'))
+    assert _complaints(tmp_path / 'agent.db') == [('alias@corp.test', 'transactional')]
+    assert _problems(tmp_path / 'agent.db') == {}
 
 
 def test_the_id_header_attributes_only_the_recipient_it_was_made_for(tmp_path: Path) -> None:
@@ -132,7 +147,7 @@ def test_a_complaint_read_before_its_delivery_waits_for_the_log(tmp_path: Path) 
     assert _agent(contract, 'run', '--once').returncode == 0  # the log catches up; Postfix delivers it again
     _pipe(contract, young)
     assert _complaints(tmp_path / 'agent.db') == [('buyer@isp.test', 'transactional')]
-    old = _received(_report(VICTIM, message_id='tx.9@app.test').replace(b'cfl.1@', b'cfl.2@'), ago=3 * 3600)
+    old = _received(_report(VICTIM, message_id='never@app.test').replace(b'cfl.1@', b'cfl.2@'), ago=3 * 3600)
     _pipe(contract, old)
     assert _problems(tmp_path / 'agent.db') == {('pipe', 'unattributed-complaint'): 1}
 

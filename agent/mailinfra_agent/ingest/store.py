@@ -490,7 +490,8 @@ class Writer:
         """The claims of ``complaint`` our data attributes (classified), and the others. When its id header verifies,
         the claims it was made for, and only those; else those the store shows a delivery to: of the complaint's
         Message-ID (any time; its stream, segment and campaign fill what the report lacks, as in :meth:`_resolve`),
-        or, when the return path is our verified one, from that return path (:meth:`_confirmed`)."""
+        or, when the return path is our verified one, from that return path (:meth:`_confirmed`); when none is,
+        :meth:`_forwarded`."""
         claims = complaint.events
         if complaint.id_header and self._keys:
             from ..feedback.tokens import read_id
@@ -505,7 +506,9 @@ class Writer:
                     for claim in claims
                     if any(ident.matches(form, self._keys) for form in (claim.recipient, _u_label(claim.recipient)))
                 ]
-                return [self.classify(claim) for claim in matching], [c for c in claims if c not in matching]
+                if matching:
+                    return [self.classify(claim) for claim in matching], [c for c in claims if c not in matching]
+                return self._forwarded(db, complaint)
         sent: dict[str, set[tuple[str | None, str | None, str | None]]] = {}
         if complaint.event.message_id:
             forms = {
@@ -532,7 +535,16 @@ class Writer:
                 others.append(claim)
                 continue
             attributed.append(self.classify(claim))
+        if not attributed:
+            return self._forwarded(db, complaint)
         return attributed, others
+
+    def _forwarded(self, db: Database, complaint: UnconfirmedComplaint) -> tuple[list[Event], list[Event]]:
+        """No claim is ours: the report may name where the message was forwarded to. Its Message-ID's one delivery
+        (the id header picking among several, as for an anonymised report: :meth:`_resolve`) is the complainer, with
+        no claimed address kept; else every claim is left over."""
+        found = self._resolve(db, complaint)
+        return ([found], []) if found is not None else ([], complaint.events)
 
     def _confirmed(self, db: Database, claims: list[Event], arrival: float) -> set[str]:
         """The recipients among ``claims`` (the blocks of one DSN, one sender: our return path) that the store shows a
