@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from mailinfra_agent.feedback import _mime, tokens, verp
-from mailinfra_agent.feedback.arf import NoRecipient, complaint_key, read_feedback_report
+from mailinfra_agent.feedback.arf import NoRecipient, UnconfirmedComplaint, complaint_key, read_feedback_report
 from mailinfra_agent.feedback.events import Event, EventError
 from mailinfra_agent.feedback.message import Decoders, decoders_for, parse_message, token_candidates
 from tests.agent.feedback_samples import samples
@@ -31,8 +31,13 @@ def sample(name: str) -> bytes:
 
 
 def parse(data: bytes, **kwargs: object) -> list[Event]:
+    """The events the parser reads, also those whose recipients only the report names (ingest confirms them:
+    tests/agent/test_ingest_complaints.py)."""
     kwargs.setdefault('decoders', decoders())
-    return parse_message(data, 'maildir:test', **kwargs)  # type: ignore[arg-type]
+    try:
+        return parse_message(data, 'maildir:test', **kwargs)  # type: ignore[arg-type]
+    except UnconfirmedComplaint as claims:
+        return claims.events
 
 
 def error(data: bytes, **kwargs: object) -> EventError:
@@ -98,6 +103,28 @@ def test_the_verp_recipient_wins_over_original_rcpt_to() -> None:
     assert event.recipient == 'zoe@outlook.test'
     [unsigned] = parse(forged, decoders=Decoders())
     assert unsigned.recipient == 'x@y.org'
+
+
+def test_recipients_only_the_report_names_are_claims_for_ingest_to_confirm() -> None:
+    """Original-Rcpt-To and the legacy JMRP header are the reporter's word: UnconfirmedComplaint, never events."""
+    forged = sample('synthetic-jmrp-anonymised.eml').replace(
+        b'Original-Rcpt-To: <redacted>', b'Original-Rcpt-To: x@y.org'
+    )
+    [signed] = parse_message(forged, 'maildir:test', decoders=decoders())  # our VERP names the recipient
+    assert signed.recipient == 'zoe@outlook.test'
+    with pytest.raises(UnconfirmedComplaint) as caught:
+        parse_message(forged, 'maildir:test', decoders=decoders(OTHER_KEYS))
+    assert caught.value.reason == 'unconfirmed-complaint' and not caught.value.verified
+    assert [claim.recipient for claim in caught.value.events] == ['x@y.org']
+    assert caught.value.id_header is not None  # ingest checks it with its keys
+    named = sample('synthetic-yahoo-cfl-redacted.eml').replace(
+        b'Source-IP: 192.0.2.25', b'Source-IP: 192.0.2.25\nOriginal-Rcpt-To: kitty.cat@yahoo.example'
+    )
+    with pytest.raises(UnconfirmedComplaint) as caught:  # our return path verifies but names no recipient
+        parse_message(named, 'maildir:test', decoders=decoders())
+    assert caught.value.verified and caught.value.event.stream == 'marketing'
+    with pytest.raises(UnconfirmedComplaint):
+        parse_message(sample('sisimai-arf-02.eml'), 'maildir:test', decoders=decoders())
 
 
 def test_a_report_without_any_recipient_carries_what_it_found() -> None:

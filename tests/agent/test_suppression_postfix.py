@@ -609,7 +609,9 @@ def test_feedback_for_a_utf8_domain_suppresses_the_key_the_policy_service_refuse
                     sender=return_path,
                 )
                 for local in ('gone', 'lost')
-            ],
+            ]
+            # the message the complaint is about: its Original-Rcpt-To is attributed by this delivery
+            + [Event('sent-angry', 'delivery', 'sent', 0, 'angry@faß.de', 'log', message_id='o.1@news.example.com')],
         )
     for message in _utf8_feedback(return_path):
         result = subprocess.run(command, input=message, capture_output=True, timeout=120)

@@ -356,6 +356,21 @@ def test_dsns_and_complaints_go_through_the_pipe_into_the_store_once(public_dir:
         assert 'status=bounced' not in log
         assert len(re.findall(r'relay=mailinfra-feedback.*status=sent', log)) == 4
 
+        # A forged complaint (Original-Rcpt-To names anyone, a Message-ID never sent): no event, no suppression, no
+        # bounce to the forger; young, it waits in the queue for a delivery that may still be logged (exit 75).
+        forged = _sample('synthetic-jmrp-anonymised.eml').replace(
+            'Original-Rcpt-To: <redacted>', 'Original-Rcpt-To: ceo@customer.example'
+        )
+        forged = re.sub(r'Return-Path: <b-[^>]+>', 'Return-Path: <news@news.example.com>', forged)
+        forged = re.sub(r'Original-Mail-From: <b-[^>]+>', 'Original-Mail-From: <news@news.example.com>', forged)
+        with smtplib.SMTP('127.0.0.1', port, local_hostname='mx.provider.example', timeout=20) as client:
+            client.sendmail('forger@example.net', [f'fbl@{bounce_domain}'], forged.encode())
+        assert _wait(deferred), _queue(config)
+        assert stored() == after
+        log = (root / 'maillog').read_text(encoding='utf-8')
+        assert 'status=bounced' not in log and 'ceo@customer.example' not in log
+        subprocess.run(['postsuper', '-c', str(config), '-d', 'ALL'], capture_output=True, check=True)
+
         # Any other failure (here the command cannot be executed, exit 126) defers too: soft_bounce, no bounce.
         master_cf = config / 'master.cf'
         master_cf.write_text(master_cf.read_text(encoding='utf-8').replace(SYSTEM_PYTHON, '/nonexistent/python3'))

@@ -8,18 +8,23 @@ Return-Path (our VERP return path) and our id header.
 
 Who complained, in this order:
 
-1. our VERP return path (Original-Mail-From, or the original's Return-Path when that one is not ours), through
-   the VERP decoder, when it verifies and carries the recipient: signed by us, so it wins over what the report
-   says (anybody can mail a report to the feedback address);
+1. our own signed data: the VERP return path (Original-Mail-From, or the original's Return-Path when that one is
+   not ours), through the VERP decoder, when it verifies and carries the recipient; else our ``X-Mailinfra-Id``
+   header in the original, through the ``ident`` decoder, when that gives a recipient (today it carries a keyed
+   recipient id, not the address). It wins over what the report says: anybody can mail a report to the feedback
+   address;
 2. every usable ``Original-Rcpt-To`` (a redacted one, ``*``-masked or ``redacted@...``, is not usable);
-3. the legacy JMRP header ``X-HmXmrOriginalRecipient`` of the original (Microsoft removed it in 2026);
-4. our ``X-Mailinfra-Id`` header in the original, through the ``ident`` decoder (today it carries a keyed recipient
-   id, not the address, so this finds one only if the decoder gives a recipient).
+3. the legacy JMRP header ``X-HmXmrOriginalRecipient`` of the original (Microsoft removed it in 2026).
 
 Stream, segment and campaign come from the id header, else the VERP. Microsoft's JMRP is now anonymised (ARF,
 headers only, recipient redacted), so for it the VERP, the Message-ID and the id header are what is left. When no
 step finds the recipient, :class:`NoRecipient` is raised: it carries the complaint with an empty recipient and the
 raw id header, so that ingest can find the recipient in its store (the deliveries of that Message-ID).
+
+Recipients of steps 2 and 3 are only what the report claims (anybody can
+mail a report naming any address and any Message-ID): :class:`UnconfirmedComplaint` is raised with their events,
+and ingest keeps those our data attributes (the id header made for that address, a stored delivery of the
+Message-ID or of our return path to it), else counts ``unattributed-complaint`` and suppresses nothing.
 
 The original's To header is never used: it may be a list address, a Bcc'd message shows someone else, and
 providers redact it.
@@ -45,6 +50,7 @@ __all__ = [
     'UNSUBSCRIBE_TYPES',
     'FeedbackReport',
     'NoRecipient',
+    'UnconfirmedComplaint',
     'complaint_key',
     'is_legacy_jmrp',
     'parse_arf',
@@ -68,6 +74,17 @@ class NoRecipient(EventError):
         super().__init__(reason, message)
         self.event = event
         self.id_header = id_header
+
+
+class UnconfirmedComplaint(NoRecipient):
+    """A complaint (or opt-out) whose recipients only the report names, not our signed data (reason
+    ``unconfirmed-complaint``). ``events``: one per claimed recipient; ``verified``: the events' ``sender`` is our
+    return path and verifies (it names no recipient). Ingest keeps the claims our data attributes."""
+
+    def __init__(self, message: str, events: list[Event], id_header: str | None, *, verified: bool) -> None:
+        super().__init__('unconfirmed-complaint', message, events[0], id_header)
+        self.events = events
+        self.verified = verified
 
 
 def complaint_key(event: Event, recipient: str, identity: str | None = None) -> str:
@@ -172,7 +189,8 @@ def parse_arf(
     """The complaint (or opt-out) events of report ``msg``: one per recipient found (see the module docstring).
     ``received``: the time when the report has no date; ``identity``: tells reports apart in event keys when the
     original has no Message-ID (default: the report's Message-ID, else a digest of its headers).
-    EventError: no-feedback-report, truncated, not-a-complaint, too-many-recipients, no-date; :class:`NoRecipient`."""
+    EventError: no-feedback-report, truncated, not-a-complaint, too-many-recipients, no-date; :class:`NoRecipient`,
+    :class:`UnconfirmedComplaint`."""
     decoders = decoders or _mime.Decoders()
     report = read_feedback_report(msg, decoders.id_header)
     if not report.has_report_part and report.legacy_recipient is None:
@@ -196,11 +214,10 @@ def parse_arf(
     if len(report.original_rcpt_to) > _mime.MAX_RECIPIENTS:
         message = f'{source}: {len(report.original_rcpt_to)} Original-Rcpt-To fields, more than {_mime.MAX_RECIPIENTS}'
         raise EventError('too-many-recipients', message)
-    verp_recipient = verp.get('recipient')
-    recipients = [verp_recipient] if verp_recipient else list(report.original_rcpt_to)
-    for fallback in (report.legacy_recipient, ident.get('recipient')):
-        if not recipients and fallback:
-            recipients = [fallback]
+    signed = verp.get('recipient') or ident.get('recipient')
+    recipients = [signed] if signed else list(report.original_rcpt_to)
+    if not recipients and report.legacy_recipient:
+        recipients = [report.legacy_recipient]
     when = _mime.parse_date(_mime.header(msg, 'Date')) or report.arrival or received
     if when is None:
         raise EventError('no-date', f'{source}: no Date header, no Arrival-Date and no arrival time given')
@@ -241,9 +258,13 @@ def parse_arf(
             raise NoRecipient('no-original-message', message, partial, report.id_header)
         message = f'{source}: no recipient in the report or in our own headers{detail}'
         raise NoRecipient('no-recipient', message, partial, report.id_header)
-    return [
+    found_events = [
         replace(base, key=complaint_key(base, recipient, identity), recipient=recipient) for recipient in recipients
     ]
+    if not signed:
+        message = f'{source}: the recipients are only named by the report: ingest confirms them with our data'
+        raise UnconfirmedComplaint(message, found_events, report.id_header, verified=bool(verp))
+    return found_events
 
 
 def _decoded(decoder: _mime.Decoder | None, value: str | None, what: str, problems: list[str]) -> _mime.Decoded | None:

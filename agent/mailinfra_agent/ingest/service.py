@@ -282,8 +282,8 @@ def ingest_message(
     ``parser-error``: a retry would fail the same way until Postfix gives up, and its DSN (null sender) is lost.
     Raises StoreUnavailable when the store cannot take it, KeepError when the message cannot be kept (Postfix then
     retries the delivery); MemoryError is raised as well (not the message's fault). Raises :class:`Postponed` for a
-    DSN whose recipients wait for their deliveries (a log behind): within :data:`~.store.CONFIRM_WAIT` after its
-    arrival (the date of its top Received header, our Postfix's; none: decided at once), Postfix retries it.
+    DSN or complaint whose recipients wait for their deliveries (a log behind): within :data:`~.store.CONFIRM_WAIT`
+    after its arrival (the date of its top Received header, our Postfix's; none: decided at once), Postfix retries it.
     """
     batch = Batch()
     received = time.time()
@@ -308,7 +308,7 @@ def ingest_message(
         batch.problems.append(problem('pipe', 'parser-error', location, reason))
     writer.write(batch)
     if batch.postponed:
-        raise Postponed(f'{location}: the delivery to a recipient of the DSN is not stored yet')
+        raise Postponed(f'{location}: the delivery to a recipient the DSN or complaint names is not stored yet')
 
 
 FUTURE_ARRIVAL = 300

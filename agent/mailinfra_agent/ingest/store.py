@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from operator import attrgetter
 from typing import TypeVar
 
-from ..feedback.arf import NoRecipient, complaint_key
+from ..feedback.arf import NoRecipient, UnconfirmedComplaint, complaint_key
 from ..feedback.classify import Classifier
 from ..feedback.dsn import UnconfirmedRecipients
 from ..feedback.events import Event, event_key
@@ -56,6 +56,9 @@ UNCLASSIFIED = frozenset({'sent', 'complaint', 'unsubscribe'})
 
 NOT_OURS = 'recipient-not-ours'
 """The problem counted for a DSN recipient our VERP return path does not name and the store never delivered to."""
+UNATTRIBUTED = 'unattributed-complaint'
+"""The problem counted for a complaint recipient only the report names (forgeable) that our data does not attribute:
+no id header made for it, no stored delivery of the Message-ID or of our return path to it. Never suppressed."""
 
 CONFIRM_WINDOW = 8 * 86400
 """How long before a DSN's arrival (our clock, not the remote MTA's) the delivery that confirms its recipient is
@@ -126,6 +129,18 @@ def _agreed(values: set[str | None]) -> str | None:
     return next(iter(values)) if len(values) == 1 else None
 
 
+def _with_agreed(event: Event, sent: set[tuple[str | None, str | None, str | None]]) -> Event:
+    """``event`` with the stream, segment and campaign its recipient's deliveries (``sent``) agree on, where it has
+    none."""
+    streams, segments, campaigns = (set(values) for values in zip(*sent, strict=True))
+    return dataclasses.replace(
+        event,
+        stream=event.stream or _agreed(streams),
+        segment=event.segment or _agreed(segments),
+        campaign=event.campaign or _agreed(campaigns),
+    )
+
+
 def _u_label(address: str) -> str:
     """``address`` with an A-label domain (``xn--``) written in Unicode (punycode, checked to map back through
     :func:`ascii_domain`, the one UTS 46 mapping: ``xn--fa-hia.de`` is ``faß.de``); as it is when it has none
@@ -153,6 +168,33 @@ def _like_escape(text: str) -> str:
     """``text`` as a literal in a LIKE pattern with ``ESCAPE '!'`` (not a backslash: PostgreSQL with
     standard_conforming_strings off reads ``'\\'`` as an unterminated string)."""
     return text.replace('!', '!!').replace('%', '!%').replace('_', '!_')
+
+
+def _not_ours(claims: list[Event], location: str) -> list[Problem]:
+    """The problems of the claims nothing of ours confirmed (:data:`NOT_OURS` DSN recipients, :data:`UNATTRIBUTED`
+    complaints), logged: a DSN's with its recipient, a complaint's without (anybody can name anyone in a report)."""
+    problems: list[Problem] = []
+    for claim in claims:
+        if claim.kind == 'dsn':
+            problems.append(Problem(batch_kind(location), NOT_OURS, location))
+            log.warning(
+                '%s: no delivery from %s to %s is stored: not a recipient of ours (%s)',
+                location,
+                claim.sender,
+                claim.recipient,
+                NOT_OURS,
+            )
+        else:
+            problems.append(Problem(batch_kind(location), UNATTRIBUTED, location))
+            log.warning(
+                '%s: the %s report about Message-ID %s names a recipient no delivery or id header of ours matches: '
+                'not suppressed (%s)',
+                location,
+                claim.kind,
+                claim.message_id or '(none)',
+                UNATTRIBUTED,
+            )
+    return problems
 
 
 def batch_kind(location: str) -> str:
@@ -355,24 +397,13 @@ class Writer:
         events = self._complete(db, events)
         problems = list(batch.problems)
         for unresolved, location in batch.unresolved:
-            if isinstance(unresolved, UnconfirmedRecipients):
-                confirmed = self._confirmed(db, unresolved.events, batch.arrival or now)
-                waiting = batch.confirm_until is not None and now < batch.confirm_until
-                if waiting and any(claim.recipient not in confirmed for claim in unresolved.events):
+            if isinstance(unresolved, (UnconfirmedComplaint, UnconfirmedRecipients)):
+                kept, others = self._claims(db, unresolved, batch.arrival or now)
+                if others and batch.confirm_until is not None and now < batch.confirm_until:
                     batch.postponed = True  # nothing written: a message batch holds nothing else
                     return 0, 0
-                for claim in unresolved.events:
-                    if claim.recipient in confirmed:
-                        events.append(self.classify(claim))
-                    else:
-                        problems.append(Problem(batch_kind(location), NOT_OURS, location))
-                        log.warning(
-                            '%s: no delivery from %s to %s is stored: not a recipient of ours (%s)',
-                            location,
-                            claim.sender,
-                            claim.recipient,
-                            NOT_OURS,
-                        )
+                events += kept
+                problems += _not_ours(others, location)
                 continue
             found = self._resolve(db, unresolved)
             if found is None:
@@ -440,16 +471,80 @@ class Writer:
         if len(candidates) != 1:
             return None
         (recipient,) = candidates
-        streams, segments, campaigns = (set(values) for values in zip(*sent[recipient], strict=True))
-        event = dataclasses.replace(
-            event,
-            recipient=recipient,
-            key=complaint_key(event, recipient),
-            stream=event.stream or _agreed(streams),
-            segment=event.segment or _agreed(segments),
-            campaign=event.campaign or _agreed(campaigns),
-        )
-        return self.classify(event)
+        event = dataclasses.replace(event, recipient=recipient, key=complaint_key(event, recipient))
+        return self.classify(_with_agreed(event, sent[recipient]))
+
+    def _claims(
+        self, db: Database, unresolved: UnconfirmedComplaint | UnconfirmedRecipients, arrival: float
+    ) -> tuple[list[Event], list[Event]]:
+        """The claimed recipients' events our data confirms (classified), and the others."""
+        if isinstance(unresolved, UnconfirmedComplaint):
+            return self._attributed(db, unresolved, arrival)
+        confirmed = self._confirmed(db, unresolved.events, arrival)
+        kept = [self.classify(claim) for claim in unresolved.events if claim.recipient in confirmed]
+        return kept, [claim for claim in unresolved.events if claim.recipient not in confirmed]
+
+    def _attributed(
+        self, db: Database, complaint: UnconfirmedComplaint, arrival: float
+    ) -> tuple[list[Event], list[Event]]:
+        """The claims of ``complaint`` our data attributes (classified), and the others. When its id header verifies,
+        the claims it was made for, and only those; else those the store shows a delivery to: of the complaint's
+        Message-ID (any time; its stream, segment and campaign fill what the report lacks, as in :meth:`_resolve`),
+        or, when the return path is our verified one, from that return path (:meth:`_confirmed`); when none is,
+        :meth:`_forwarded`."""
+        claims = complaint.events
+        if complaint.id_header and self._keys:
+            from ..feedback.tokens import read_id
+
+            try:
+                ident = read_id(complaint.id_header, self._keys)
+            except ValueError:
+                pass  # forged or damaged: the store decides
+            else:
+                matching = [
+                    claim
+                    for claim in claims
+                    if any(ident.matches(form, self._keys) for form in (claim.recipient, _u_label(claim.recipient)))
+                ]
+                if matching:
+                    return [self.classify(claim) for claim in matching], [c for c in claims if c not in matching]
+                return self._forwarded(db, complaint)
+        sent: dict[str, set[tuple[str | None, str | None, str | None]]] = {}
+        if complaint.event.message_id:
+            forms = {
+                storable(form): claim.recipient
+                for claim in claims
+                for form in (claim.recipient, _u_label(claim.recipient))
+            }
+            marks = ', '.join('?' * len(forms))
+            rows = db.execute(
+                "SELECT recipient, stream, segment, campaign FROM feedback_events WHERE kind = 'delivery' "
+                f'AND message_id = ? AND recipient IN ({marks})',
+                (storable(complaint.event.message_id), *sorted(forms)),
+            )
+            for recipient, stream, segment, campaign in rows:
+                sent.setdefault(forms[str(recipient)], set()).add((stream, segment, campaign))
+        rest = [claim for claim in claims if claim.recipient not in sent]
+        by_return_path = self._confirmed(db, rest, arrival) if complaint.verified and rest else set()
+        attributed: list[Event] = []
+        others: list[Event] = []
+        for claim in claims:
+            if claim.recipient in sent:
+                claim = _with_agreed(claim, sent[claim.recipient])
+            elif claim.recipient not in by_return_path:
+                others.append(claim)
+                continue
+            attributed.append(self.classify(claim))
+        if not attributed:
+            return self._forwarded(db, complaint)
+        return attributed, others
+
+    def _forwarded(self, db: Database, complaint: UnconfirmedComplaint) -> tuple[list[Event], list[Event]]:
+        """No claim is ours: the report may name where the message was forwarded to. Its Message-ID's one delivery
+        (the id header picking among several, as for an anonymised report: :meth:`_resolve`) is the complainer, with
+        no claimed address kept; else every claim is left over."""
+        found = self._resolve(db, complaint)
+        return ([found], []) if found is not None else ([], complaint.events)
 
     def _confirmed(self, db: Database, claims: list[Event], arrival: float) -> set[str]:
         """The recipients among ``claims`` (the blocks of one DSN, one sender: our return path) that the store shows a

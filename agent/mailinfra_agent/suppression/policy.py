@@ -10,7 +10,8 @@
 - Complaint and unsubscribe: at once, in that stream and in the streams the contract links to it
   (``Stream.complaint_links``: the controller resolves the default, marketing and cold outreach together, never a
   transactional stream unless the spec names it). An event whose stream is unknown suppresses in every marketing
-  and cold-outreach stream of the contract (never a transactional one).
+  and cold-outreach stream of the contract (never a transactional one). Ingest stores a complaint only when our own
+  data attributes its recipient (``ingest.store``: ``unattributed-complaint``), so a forged report is no event here.
 """
 
 from __future__ import annotations
