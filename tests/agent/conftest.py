@@ -136,7 +136,8 @@ def running_postgres() -> Iterator[Postgres]:
     try:
         yield server
     finally:
-        _pg_ctl(server, ['-m', 'fast', '-w', 'stop'], check=False)
+        # immediate: no shutdown checkpoint (it wrote a whole session's buffers); the cluster is removed next
+        _pg_ctl(server, ['-m', 'immediate', '-w', 'stop'], check=False)
         shutil.rmtree(root, ignore_errors=True)
 
 

@@ -35,7 +35,7 @@ from mailinfra_agent.store.events import events, insert_events
 from mailinfra_agent.suppression import SuppressionList, Suppressor, stored_events, write_map
 from mailinfra_agent.suppression.policy_service import answer, serve
 from tests.agent.ingest_logs import contract_data
-from tests.agent.postfix_dsn import BOUNCE_DOMAIN, TEST_KEYS
+from tests.agent.postfix_dsn import BOUNCE_DOMAIN, TEST_KEYS, wait_stopped
 
 KEY = b'postfix-test-key'
 STREAM = 'marketing'
@@ -121,10 +121,7 @@ def running(root: Path, injection: str, map_path: Path | None = None) -> Iterato
         yield config
     finally:
         subprocess.run(['postfix', '-c', str(config), 'stop'], capture_output=True, check=False)
-        pid_file = queue / 'pid' / 'master.pid'
-        deadline = time.monotonic() + 10
-        while pid_file.exists() and time.monotonic() < deadline:
-            time.sleep(0.1)
+        wait_stopped(queue / 'pid' / 'master.pid')  # the pid file stays behind: wait for the process
 
 
 def wait_for_port(port: int) -> None:
