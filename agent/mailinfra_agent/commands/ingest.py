@@ -11,9 +11,9 @@ parser itself fails; 75 (EX_TEMPFAIL): the store or contract is unusable now, or
 Postfix keeps the message and retries.
 
 ``return-path-policy DOMAIN=PREFIXSEPARATOR ...`` is the bounce MX's policy service at RCPT TO (spawn(8), one
-connection on standard input and output): a return path of ours that does not verify gets 550 5.1.1
-(:mod:`mailinfra_agent.ingest.return_paths`). It writes nothing but answers: a contract or key it cannot use makes
-every answer DUNNO. Exit 0.
+connection on standard input and output): a return path of ours that does not verify gets 550 5.1.1, or 450 4.7.1
+for a bad signature (:mod:`mailinfra_agent.ingest.return_paths`). It writes nothing but answers: a contract or key
+it cannot use makes every answer DUNNO. Exit 0.
 """
 
 from __future__ import annotations

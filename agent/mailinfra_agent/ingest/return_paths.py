@@ -1,18 +1,21 @@
 """The bounce MX's check at RCPT TO: a VERP return path of ours that does not verify is refused there.
 
 The primary Postfix instance of an inbound host asks this policy service (SMTPD_POLICY_README) through spawn(8),
-one process per SMTP connection: ``mailinfra-agent ingest return-path-policy DOMAIN=PREFIXSEPARATOR ...`` reads
-the requests on standard input and answers on standard output (spawn connects standard error to the socket too,
-so nothing else may be written there).
+one process per policy connection of an smtpd process (kept up to 300 s idle, 1000 s in all):
+``mailinfra-agent ingest return-path-policy DOMAIN=PREFIXSEPARATOR ...`` reads the requests on standard input and
+answers on standard output (spawn connects standard error to the socket too, so nothing else may be written there).
 
 A recipient in one of the DOMAINs whose local part starts (in any letter case) with a stream's VERP prefix and
-separator must decode and verify with the contract's signing keys (:func:`mailinfra_agent.feedback.verp.decode`);
-else the answer is ``550 5.1.1``: no message of ours left with that return path, so a DSN or report to it is
-forged or mangled. Refused at RCPT, any bounce of it is the client MTA's to make, never ours (backscatter to a
-forged sender). Every other recipient gets ``DUNNO``: postmaster, abuse, feedback-loop and ``mailto:``
-unsubscribe addresses are the operator's choice, and ingest counts what is not a report (never bounced).
-Without usable keys every answer is ``DUNNO`` too: the MX keeps taking mail, ingest counts a forged one as
-``bad-verp``. The listener's ``default_action=DUNNO`` does the same when this command cannot run.
+separator must decode and verify with the contract's signing keys (:func:`mailinfra_agent.feedback.verp.decode`).
+One of the wrong shape (malformed, truncated) gets ``550 5.1.1``: no message of ours left with that return path.
+A bad signature gets ``450 4.7.1``: forged, or this MX has a wrong key (a rotation's old key dropped too early),
+so the client MTA retries for days and a fixed key recovers the DSN. A payload version this agent does not know
+(applications upgraded first) gets ``DUNNO``: ingest keeps it. Refused at RCPT, any bounce is the client MTA's to
+make, never ours (backscatter to a forged sender). Every other recipient gets ``DUNNO``: postmaster, abuse,
+feedback-loop and ``mailto:`` unsubscribe addresses are the operator's choice, and ingest counts what is not a
+report (never bounced). Without usable keys every answer is ``DUNNO`` too: the MX keeps taking mail, ingest
+counts a forged one as ``bad-verp``. The listener's ``default_action=DUNNO`` does the same when this command
+cannot run.
 """
 
 from __future__ import annotations
@@ -55,10 +58,18 @@ def answer(attributes: Mapping[str, str], return_paths: ReturnPaths, keys: Seque
             try:
                 decode(recipient, keys, prefix=prefix, separator=separator)
             except VerpError as error:
-                reason = 'malformed' if error.reason == 'not-verp' else error.reason
-                return f'550 5.1.1 not a return path of ours ({reason})'
+                return _refusal(error.reason)
             return 'DUNNO'
     return 'DUNNO'
+
+
+def _refusal(reason: str) -> str:
+    if reason == 'unsupported-version':  # a newer agent's payload (applications upgraded first): ingest keeps it
+        return 'DUNNO'
+    if reason == 'bad-signature':  # or a wrong key on this MX: the client retries, a fixed key recovers the DSN
+        return '450 4.7.1 return path not verified (bad-signature)'
+    reason = 'malformed' if reason == 'not-verp' else reason
+    return f'550 5.1.1 not a return path of ours ({reason})'
 
 
 def serve_stream(rfile: LineReader, wfile: BinaryIO, return_paths: ReturnPaths, keys: Sequence[bytes]) -> None:
