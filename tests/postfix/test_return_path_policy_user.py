@@ -11,12 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from mailinfra_iac import parse_spec
 
 from ..conftest import AS_OF, ROOT
-from ..powermta.helpers import run_playbook
+from ..powermta.helpers import run_role_tasks
 from .role_files import context_of, host_variables, render_role_files
 
 ROLE = ROOT / 'roles' / 'postfix'
@@ -34,21 +33,9 @@ def _play(user: str | None, tmp_path: Path) -> subprocess.CompletedProcess[str]:
     variables = _variables()
     if user is not None:
         variables['postfix__return_path_policy_user'] = user
-    (tmp_path / 'host.yml').write_text(yaml.safe_dump(variables))
-    playbook = [
-        {
-            'hosts': 'localhost',
-            'gather_facts': False,
-            'vars_files': [
-                str(ROLE / 'defaults' / 'main.yml'),
-                str(tmp_path / 'host.yml'),
-                str(ROLE / 'vars' / 'main.yml'),
-            ],
-            'tasks': [{'ansible.builtin.include_tasks': str(ROLE / 'tasks' / 'assert.yml')}],
-        }
-    ]
-    (tmp_path / 'play.yml').write_text(yaml.safe_dump(playbook))
-    return run_playbook(tmp_path)
+    return run_role_tasks(
+        ROLE, variables, [{'ansible.builtin.include_tasks': str(ROLE / 'tasks' / 'assert.yml')}], tmp_path
+    )
 
 
 @pytest.mark.parametrize(
