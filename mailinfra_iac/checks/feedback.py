@@ -93,6 +93,49 @@ def verp_return_path(ctx: CheckContext) -> Iterator[Problem]:
             )
 
 
+def _addresses_of_ours(ctx: CheckContext) -> Iterator[tuple[Path, str, str]]:
+    """(path, address, what) of every address the spec publishes or registers for mail to come back to."""
+    deployment = ctx.deployment
+    yield ('client', 'postmaster'), deployment.client.postmaster, 'the postmaster address'
+    yield ('client', 'abuse'), deployment.client.abuse, 'the abuse address'
+    if deployment.inbound.fbl_address:
+        yield ('inbound', 'fbl_address'), deployment.inbound.fbl_address, 'the feedback-loop address'
+    for index, address in enumerate(deployment.inbound.tls_rpt.rua):
+        yield ('inbound', 'tls_rpt', 'rua', index), address, 'TLS-RPT address'
+    for number, domain in enumerate(deployment.sending_domains):
+        for tag in ('rua', 'ruf'):
+            for index, address in enumerate(getattr(domain.dmarc, tag)):
+                yield ('sending_domains', number, 'dmarc', tag, index), address, f'DMARC {tag} address'
+
+
+def return_path_reserved_local_part(ctx: CheckContext) -> Iterator[Problem]:
+    """An address of ours in a VERP domain must not look like VERP: the bounce MX refuses it unless it verifies."""
+    deployment = ctx.deployment
+    bounce = {domain.domain: domain.bounce_domain for domain in deployment.sending_domains}
+    reserved: dict[str, list[tuple[str, str]]] = {}  # return-path domain -> (prefix + separator, stream)
+    for name, stream in deployment.streams.items():
+        verp = deployment.feedback.stream(name).verp
+        if not verp.enabled:
+            continue
+        for from_domain in stream.domains:
+            domain = verp.return_path_domain or bounce.get(from_domain, f'bounces.{from_domain}')
+            reserved.setdefault(domain.lower(), []).append((verp.prefix + verp.separator, name))
+    for path, address, what in _addresses_of_ours(ctx):
+        local, _, domain = address.rpartition('@')
+        for start, name in reserved.get(domain.lower().rstrip('.'), ()):
+            if local.lower().startswith(start):
+                yield ctx.problem(
+                    'return-path-reserved-local-part',
+                    f'{what} "{address}" starts with "{start}", the VERP prefix and separator of stream "{name}" '
+                    f'in return-path domain "{domain}": the bounce MX refuses it as a forged return path, so '
+                    'every message to it is lost',
+                    path,
+                    expected=f'a local part that does not start with "{start}" (fbl@, postmaster@, ...)',
+                    value=address,
+                )
+                break
+
+
 MESSAGE_ID_ROOM = 9
 """Octets a VERP payload must keep free beside the stream: one packed 64-bit message number."""
 
@@ -307,6 +350,12 @@ CHECKS = (
     ),
     Check('verp-return-path', 'error', 'VERP domains are aligned return-path domains with MX.', verp_return_path),
     Check('verp-capacity', 'error', 'VERP return paths of each stream fit in 64 octets.', verp_capacity),
+    Check(
+        'return-path-reserved-local-part',
+        'error',
+        "No address of ours in a return-path domain starts with a stream's VERP prefix and separator.",
+        return_path_reserved_local_part,
+    ),
     Check('unsubscribe-hostname', 'error', 'The unsubscribe host name is publishable and free.', unsubscribe_hostname),
     Check('unsubscribe-port', 'error', 'The unsubscribe port is free on the inbound hosts.', unsubscribe_port),
     Check('webhook-url', 'error', 'The webhook URL is https (http only to loopback), no credentials.', webhook_url),

@@ -462,6 +462,13 @@ CASES = [
         'streams.newsletters_and_promotions_for_customers',
     ),
     Case(
+        'return-path-reserved-local-part',
+        '\nmonitoring:',
+        '\ninbound: {fbl_address: b-fbl@bounces.testco.example}\nmonitoring:',
+        'b-fbl@bounces.testco.example',
+        'inbound.fbl_address',
+    ),
+    Case(
         'unsubscribe-hostname',
         '\nmonitoring:',
         '\nfeedback: {unsubscribe: {hostname: unsubscribe.other.example, tls_certificate: /etc/ssl/u.pem, '

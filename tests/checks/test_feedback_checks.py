@@ -238,3 +238,35 @@ def test_unsubscribe_links_must_work_for_30_days(age: str, ok: bool) -> None:
     text = _feedback(f'{{unsubscribe: {{hostname: unsubscribe.testco.example, {TLS}, token_max_age: {age}}}}}')
     found = [(p.check, format_path(p.path)) for p in problems(text) if p.severity == 'error']
     assert found == ([] if ok else [('schema-value-error', 'feedback.unsubscribe.token_max_age')])
+
+
+def test_addresses_of_ours_in_a_return_path_domain_must_not_look_like_verp() -> None:
+    """The bounce MX refuses such an address unless it verifies (ingest return-path-policy): reports to it are lost."""
+    text = edit(
+        '\nmonitoring:',
+        '\ninbound: {fbl_address: B-fbl@bounces.testco.example, tls_rpt: {rua: [b-tls@bounces.news.testco.example]}}'
+        '\nmonitoring:',
+        edit(
+            'rua: [dmarc@testco.example]}\n  - domain: news',
+            'ruf: [b-dmarc@bounces.testco.example]}\n  - domain: news',
+        ),
+    )
+    found = _found(text, 'return-path-reserved-local-part')
+    assert sorted(format_path(problem.path) for problem in found) == [
+        'inbound.fbl_address',
+        'inbound.tls_rpt.rua[0]',
+        'sending_domains[0].dmarc.ruf[0]',
+    ]
+    assert all(problem.severity == 'error' and problem.line is not None for problem in found)
+    assert 'starts with "b-", the VERP prefix and separator of stream' in found[0].message
+    # The same names elsewhere are fine: another local part, another domain, or another prefix for the stream.
+    fine = edit('\nmonitoring:', '\ninbound: {fbl_address: fbl@bounces.testco.example}\nmonitoring:', BASE)
+    assert _found(fine, 'return-path-reserved-local-part') == []
+    elsewhere = edit('\nmonitoring:', '\ninbound: {fbl_address: b-fbl@testco.example}\nmonitoring:', BASE)
+    assert _found(elsewhere, 'return-path-reserved-local-part') == []
+    other_prefix = edit(
+        '\nmonitoring:',
+        '\ninbound: {fbl_address: b-fbl@bounces.testco.example}\nmonitoring:',
+        _feedback('{streams: {transactional: {verp: {prefix: t}}}}'),
+    )
+    assert _found(other_prefix, 'return-path-reserved-local-part') == []

@@ -553,6 +553,54 @@ def test_both_verifiers_fail_a_copy_changed_after_signing(
         assert opendkim_results(wire, changed, tmp_path) == {selector: False for selector in SELECTORS.values()}
 
 
+# RFC 5322 §3.6 allows From, Subject, To (and others) once: OpenDKIM's RequiredHeaders refuses what it would sign.
+NON_COMPLIANT = {
+    'two-from': (
+        [('From', f'<news@{DOMAIN}>'), ('From', '<ceo@bank.example>'), *usual('two from')[1:]],
+        b'5.0.0 message does not have exactly one From field',
+    ),
+    'two-subject': (usual('two subject', ('Subject', 'again')), b'5.0.0 message has multiple Subject fields'),
+    'two-to': (usual('two to', ('To', 'other@example.net')), b'5.0.0 message has multiple To fields'),
+}
+# What still leaves: no key signs a message whose first From is another domain's (checked or not, it is unsigned);
+# a message without From gets one made of the envelope sender from cleanup (always_add_missing_headers).
+LEAVING = {
+    'two-from-foreign-first': [('From', '<ceo@bank.example>'), *usual('foreign first')],
+    'no-from': [(name, value) for name, value in usual('no from') if name != 'From'],
+}
+
+
+def test_a_second_from_subject_or_to_is_refused_at_the_end_of_data(
+    wire: Wire, delivered: dict[tuple[str, str], bytes]
+) -> None:
+    def send(name: str, headers: list[tuple[str, str]]) -> dict[str, tuple[int, bytes]]:
+        with smtplib.SMTP('127.0.0.1', wire.port, local_hostname='app.example.test', timeout=30) as client:
+            return client.sendmail(SENDER, [f'{name}@{EIGHT}'], raw(Case(name, headers, b'Hello.\r\n')))
+
+    for name, (headers, reply) in NON_COMPLIANT.items():
+        with pytest.raises(smtplib.SMTPDataError) as refused:
+            send(name, headers)
+        assert (refused.value.smtp_code, refused.value.smtp_error) == (550, reply), name
+    for name, headers in LEAVING.items():
+        assert send(name, headers) == {}
+    copies: dict[str, bytes] = {}
+    deadline = time.monotonic() + 30
+    while set(copies) != set(LEAVING) and time.monotonic() < deadline:
+        time.sleep(0.2)
+        copies = {
+            recipient.partition('@')[0]: delivery.data
+            for delivery in wire.sinks[EIGHT].deliveries
+            for recipient in delivery.recipients
+            if recipient.partition('@')[0] in {*LEAVING, *NON_COMPLIANT}
+        }
+    assert set(copies) == set(LEAVING)  # nothing of the refused ones
+    assert signature_tags(copies['two-from-foreign-first']) == []
+    assert re.search(rb'^From: bounce@news\.dailybrief\.example\r$', copies['no-from'], re.M)
+    log = (wire.root / 'maillog').read_text(encoding='utf-8', errors='replace')
+    assert log.count('milter-reject: END-OF-MESSAGE') == len(NON_COMPLIANT)
+    assert 'status=bounced' not in log
+
+
 def test_the_instance_delivered_everything_cleanly(wire: Wire, delivered: dict[tuple[str, str], bytes]) -> None:
     queue = subprocess.run(['postqueue', '-c', str(wire.config), '-j'], capture_output=True, text=True, check=True)
     assert queue.stdout == ''

@@ -28,9 +28,10 @@ from typing import Any
 import idna
 import pytest
 
+from mailinfra_agent.feedback import tokens
 from mailinfra_agent.postfix.trial import free_port
 from mailinfra_agent.store import connect_sqlite, migrate
-from mailinfra_agent.store.events import events
+from mailinfra_agent.store.events import events, problem_counts
 from mailinfra_agent.suppression import SuppressionList
 from mailinfra_agent.suppression.policy_service import serve
 from mailinfra_iac import parse_spec
@@ -333,6 +334,24 @@ def test_dsns_and_complaints_go_through_the_pipe_into_the_store_once(public_dir:
             ('dsn', 'bounced', 'unknown1@r.test'),
         ]
 
+        # What the RCPT check lets through (not VERP-shaped) from a forged sender: a forged mailto: unsubscribe,
+        # a message to a local part nobody uses, a forged DSN. The pipe exits 0 and counts each; nothing bounces
+        # to the forged sender (backscatter) and nothing is stored.
+        token = tokens.make_token('victim@other.test', 'marketing', [b'not the deployment key, 0001' * 2], time.time())
+        forged = f'Subject: unsubscribe {token}\r\nFrom: <victim@other.test>\r\n\r\nplease\r\n'
+        with smtplib.SMTP('127.0.0.1', port, local_hostname='mx.provider.example', timeout=20) as client:
+            client.sendmail('victim@other.test', [f'unsubscribe@{bounce_domain}'], forged.encode())
+            client.sendmail('victim@other.test', [f'nobody-here@{bounce_domain}'], b'Subject: hi\r\n\r\nhi\r\n')
+        send('victim@other.test', f'bounces@{bounce_domain}', 'postfix-failed.eml')
+        assert _wait(lambda: _queue(config) == []), _queue(config)
+        assert stored() == first
+        with connect_sqlite(store_dir / 'agent.db') as db:
+            counted = {reason: count for (_, _, reason), count in problem_counts(db).items()}
+        assert counted == {'bad-token': 1, 'unknown-format': 1}, counted
+        log = (root / 'maillog').read_text(encoding='utf-8')
+        assert 'status=bounced' not in log and 'sender non-delivery notification' not in log
+        assert len(re.findall(r'relay=mailinfra-feedback.*status=sent', log)) == 6
+
         # The store away: the agent exits 75, the message stays in the queue, deferred, not bounced.
         store_dir.rename(public_dir / 'store-away')
         send('', f'bounces@{bounce_domain}', 'postfix-failed-two.eml')
@@ -354,7 +373,7 @@ def test_dsns_and_complaints_go_through_the_pipe_into_the_store_once(public_dir:
         assert set(first) < set(after) and len(after) == len(set(after))  # the held DSN's events, once
         log = (root / 'maillog').read_text(encoding='utf-8')
         assert 'status=bounced' not in log
-        assert len(re.findall(r'relay=mailinfra-feedback.*status=sent', log)) == 4
+        assert len(re.findall(r'relay=mailinfra-feedback.*status=sent', log)) == 7
 
         # A forged complaint (Original-Rcpt-To names anyone, a Message-ID never sent): no event, no suppression, no
         # bounce to the forger; young, it waits in the queue for a delivery that may still be logged (exit 75).

@@ -22,6 +22,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import pwd
 import re
 import shutil
 import smtplib
@@ -37,14 +38,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import idna
 import pytest
 
+from mailinfra_agent.feedback import verp
+from mailinfra_agent.feedback.signing import b32_decode, b32_encode
 from mailinfra_agent.postfix.trial import HARMLESS, free_port, listeners
 from mailinfra_iac import parse_spec
 from mailinfra_iac.render.base import RenderContext
 from mailinfra_iac.render.mta_configs import template_environment
 from mailinfra_iac.render.rolevars import opendkim
 
+from ..agent.ingest_logs import contract_data
+from ..agent.postfix_dsn import TEST_KEYS
 from ..conftest import AS_OF, ROOT
 from .role_files import context_of, host_variables, render_role_files
 
@@ -55,7 +61,45 @@ SYSTEM_PYTHON = '/usr/bin/python3'  # Debian's, whose dbm.ndbm writes the Berkel
 PASSWORDS = {'newsletter-app': 'newsletter-app-password', 'billing-app': 'billing-app-password'}
 BOUNCE_DOMAIN = 'rp.dailybrief.example'  # a return-path domain (inbound on mx1)
 MARKETING_BOUNCE_DOMAIN = 'rp.news.dailybrief.example'
-FORGED_VERP = 'n-forged+victim=other.test'  # a VERP return path with no valid signature
+OUTREACH_BOUNCE_DOMAIN = 'rp.partners.dailybrief.example'
+FORGED_VERP = 'n-forged+victim=other.test'  # VERP-like, but not with rp.dailybrief.example's prefix and separator
+OTHER_KEY = b'a key this deployment never had, not secret, 0001'
+ROLE_POLICY = 'user=mailinfra argv=/opt/mailinfra-agent/bin/mailinfra-agent ingest return-path-policy'
+
+
+def _return_paths() -> dict[str, str]:
+    """The bounce MX's RCPT check (ingest return-path-policy): what it must refuse and what it must let through."""
+    valid = verp.encode(TEST_KEYS, stream='transactional', domain=BOUNCE_DOMAIN, message_id='42', recipient='a@b.test')
+    local = valid.partition('@')[0]
+    altered = local[:10] + ('a' if local[10] != 'a' else 'b') + local[11:]
+    data = bytearray(b32_decode(local[2:], strict=False))
+    data[0] = (verp.VERSION + 1) << 5 | (data[0] & 0x1F)  # the payload version a later agent may write
+    return {
+        'valid': valid,
+        'valid-other-case': valid.upper(),  # a relay changed the case
+        # marketing sends from mx2 with prefix n: mx1's contract lacks the stream, the rendered arguments do not
+        'valid-marketing': verp.encode(TEST_KEYS, stream='marketing', domain=MARKETING_BOUNCE_DOMAIN, prefix='n'),
+        'forged': verp.encode((OTHER_KEY,), stream='transactional', domain=BOUNCE_DOMAIN, recipient='x@other.test'),
+        'forged-marketing': verp.encode((OTHER_KEY,), stream='marketing', domain=MARKETING_BOUNCE_DOMAIN, prefix='n'),
+        'altered': f'{altered}@{BOUNCE_DOMAIN}',
+        'truncated': f'{local[:30]}@{BOUNCE_DOMAIN}',
+        'bad-shape': f'b-victim+other.test@{BOUNCE_DOMAIN}',
+        'newer-version': f'b-{b32_encode(bytes(data))}@{BOUNCE_DOMAIN}',  # applications upgraded first: kept
+        'fbl': f'fbl@{BOUNCE_DOMAIN}',  # not VERP: a feedback-loop address the operator chose
+        'unsubscribe': f'unsubscribe@{MARKETING_BOUNCE_DOMAIN}',  # a mailto: unsubscribe address (token in Subject)
+    }
+
+
+RETURN_PATHS = _return_paths()
+# What the MX answers at RCPT: a bad signature may be a wrong key on the MX, so it is temporary (retried for days).
+NOT_VERIFIED = (450, '4.7.1 <{address}>: Recipient address rejected: return path not verified (bad-signature)')
+REFUSED = {
+    'forged': NOT_VERIFIED,
+    'forged-marketing': NOT_VERIFIED,
+    'altered': NOT_VERIFIED,
+    'truncated': (550, '5.1.1 <{address}>: Recipient address rejected: not a return path of ours (truncated)'),
+    'bad-shape': (550, '5.1.1 <{address}>: Recipient address rejected: not a return path of ours (malformed)'),
+}
 
 
 def probe_spec() -> str:
@@ -144,6 +188,7 @@ class Instance:
     config: Path
     port: int
     hostname: str
+    sasl: bool  # the listener offers AUTH (the stream has SASL users)
 
     @property
     def log(self) -> str:
@@ -206,6 +251,7 @@ def _prepare(
     sink_port: int,
     tls: tuple[Path, Path],
     sasl_users: list[str],
+    policy: str,
 ) -> Instance:
     config = root / 'config'
     for directory in (root, config, root / 'queue', root / 'data', root / 'mail'):
@@ -220,6 +266,8 @@ def _prepare(
     _aged(config)
     master_cf = (config / 'master.cf').read_text()
     master_cf = re.sub(r'-o smtp_bind_address=\S+', '-o smtp_bind_address=127.0.0.1', master_cf)
+    assert (ROLE_POLICY in master_cf) == prefix.endswith('/etc/postfix/'), name  # the inbound primary only
+    master_cf = master_cf.replace(ROLE_POLICY, policy)
     for table in set(re.findall(r'check_recipient_access hash:(\S+)', master_cf)):
         copy = root / Path(table).name
         copy.write_text('')  # the role creates a missing map empty
@@ -261,7 +309,7 @@ def _prepare(
         original = f'/etc/{prefix.split("/etc/", 1)[1].rstrip("/")}'
         smtpd_conf.write_text(smtpd_conf.read_text().replace(original, str(config)))
         _sasldb(config / 'sasl' / 'sasldb2', sasl_users, hostname)
-    return Instance(name, root, config, int(moved[0].rpartition(':')[2]), hostname)
+    return Instance(name, root, config, int(moved[0].rpartition(':')[2]), hostname, bool(sasl_users))
 
 
 @contextmanager
@@ -391,7 +439,7 @@ def special_attempts(listener: str, client: str) -> list[Attempt]:
         Attempt(listener, client, 'victim@other.test', prelude=(f'XFORWARD ADDR={INSIDE} NAME=app.example',)),
     ]
     if is_mx(listener) or client == 'outside':  # a success notice to a forged sender is backscatter too
-        bounces = f'bounces@{BOUNCE_DOMAIN if is_mx(listener) else MARKETING_BOUNCE_DOMAIN}'
+        bounces = f'bounces@{BOUNCE_DOMAINS.get(listener, BOUNCE_DOMAIN)}'
         notify = 'NOTIFY=SUCCESS,DELAY,FAILURE ORCPT=rfc822;{recipient}'
         mail = 'MAIL FROM:<{sender}> RET=FULL ENVID=probe'
         attempts.append(
@@ -427,6 +475,8 @@ def attempt_once(instance: Instance, attempt: Attempt, attempt_id: str) -> Outco
             context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
             client.starttls(context=context)
             client.ehlo()
+            if not client.has_extn('auth'):  # a stream without SASL users offers none
+                return outcome
             own = 'newsletter-app' if instance.name == 'postfix-marketing' else 'billing-app'
             user = own if attempt.client == 'own-sasl' else next(name for name in PASSWORDS if name != own)
             try:
@@ -457,15 +507,17 @@ def attempt_once(instance: Instance, attempt: Attempt, attempt_id: str) -> Outco
 
 
 def attempts_for(instance: Instance) -> list[Attempt]:
-    domain = BOUNCE_DOMAIN if instance.name != 'postfix-marketing' else MARKETING_BOUNCE_DOMAIN
+    domain = BOUNCE_DOMAINS.get(instance.name, BOUNCE_DOMAIN)
     attempts: list[Attempt] = []
-    clients = ['outside', 'inside'] if is_mx(instance.name) else ['outside', 'inside', 'own-sasl']
+    clients = ['outside', 'inside'] + (['own-sasl'] if instance.sasl else [])
     for client in clients:
         recipients = relay_recipients(domain, instance.hostname)
         if client == 'own-sasl':  # relaying is what the user may do; what matters is the rest
             recipients = ['victim@other.test', 'postmaster', f'victim@[{OUTSIDE}]']
         attempts += [Attempt(instance.name, client, recipient) for recipient in recipients]
         attempts += special_attempts(instance.name, client) if client != 'own-sasl' else []
+        if is_mx(instance.name):
+            attempts += [Attempt(instance.name, client, recipient) for recipient in RETURN_PATHS.values()]
     if not is_mx(instance.name):
         attempts.append(Attempt(instance.name, 'other-sasl', 'victim@other.test'))
         attempts.append(Attempt(instance.name, 'cleartext-sasl', 'victim@other.test'))
@@ -488,7 +540,9 @@ INSTANCES = [
     ('mx-pipe', 'pipe/etc/postfix/', []),
     ('postfix-transactional', 'mx1/etc/postfix-transactional/', ['billing-app']),
     ('postfix-marketing', 'mx2/etc/postfix-marketing/', ['newsletter-app']),
+    ('postfix-cold_outreach', 'mx1/etc/postfix-cold_outreach/', []),  # no SASL users: AUTH is not offered
 ]
+BOUNCE_DOMAINS = {'postfix-marketing': MARKETING_BOUNCE_DOMAIN, 'postfix-cold_outreach': OUTREACH_BOUNCE_DOMAIN}
 
 
 def is_mx(listener: str) -> bool:
@@ -527,6 +581,7 @@ def probe() -> Iterator[Probe]:
     command.write_text(f'#!/bin/sh\ncat >> {base}/mx-pipe/mail/pipe\n', encoding='utf-8')
     command.chmod(0o755)
     files = render_role_files(context) | pipe_primary_files(context, command)
+    policy = _policy_command(base / 'agent')
     sink = Sink()
     threading.Thread(target=sink.serve_forever, daemon=True).start()
     try:
@@ -534,7 +589,7 @@ def probe() -> Iterator[Probe]:
         with ExitStack() as stack:
             stack.enter_context(_outside_address())
             prepared = [
-                _prepare(name, files, prefix, base / name, sink.server_address[1], tls, users)
+                _prepare(name, files, prefix, base / name, sink.server_address[1], tls, users, policy)
                 for name, prefix, users in INSTANCES
             ]
             instances = stack.enter_context(_running(prepared))
@@ -565,6 +620,29 @@ def probe() -> Iterator[Probe]:
         shutil.rmtree(base, ignore_errors=True)
 
 
+def _policy_command(directory: Path) -> str:
+    """The role's policy service as the test runs it: user nobody, the system's Python, a contract of the test's.
+
+    The contract is mx1's with the test's signing key (0600, nobody's); ``site`` holds idna, the agent's one base
+    dependency (a host's venv has it from the wheelhouse).
+    """
+    directory.mkdir(mode=0o755)
+    user = pwd.getpwnam('nobody')
+    key = directory / 'signing-key'
+    key.write_bytes(TEST_KEYS[0] + b'\n')
+    key.chmod(0o600)
+    os.chown(key, user.pw_uid, user.pw_gid)
+    data = contract_data({'backend': 'sqlite', 'path': str(directory / 'agent.db')}, {})
+    data['suppression'] |= {'signing_key_file': str(key), 'old_signing_key_files': []}
+    contract = directory / 'agent.json'
+    contract.write_text(json.dumps(data), encoding='utf-8')
+    contract.chmod(0o644)
+    site = directory / 'site'
+    shutil.copytree(Path(idna.__file__).parent, site / 'idna', ignore=shutil.ignore_patterns('__pycache__'))
+    python = f'/usr/bin/env PYTHONPATH={ROOT / "agent"}:{site} {SYSTEM_PYTHON} -m mailinfra_agent'
+    return f'user=nobody argv={python} ingest --contract {contract} return-path-policy'
+
+
 def _probe_ids(data: bytes) -> list[str]:
     return [match.decode() for match in PROBE_ID.findall(data)]
 
@@ -589,7 +667,7 @@ def test_the_rfc_5321_postmaster_gets_no_further_than_data(probe: Probe) -> None
         for attempt, outcome in probe.results.values()
         if not is_mx(attempt.listener) and attempt.client == 'outside' and attempt.recipient == 'postmaster'
     ]
-    assert len(postmaster) == 2 * 3  # plain, null sender, BDAT; two listeners
+    assert len(postmaster) == 3 * 3  # plain, null sender, BDAT; three listeners
     for attempt, outcome in postmaster:
         assert (outcome.rcpt, outcome.data) == (250, 554), attempt  # smtpd takes it at RCPT whatever the rules say
 
@@ -620,7 +698,8 @@ def test_no_client_speaks_for_another_with_xclient_or_xforward(probe: Probe) -> 
 def test_sasl_users_inject_into_their_own_stream_only(probe: Probe) -> None:
     for attempt, outcome in probe.results.values():
         if attempt.client == 'other-sasl':
-            assert (outcome.auth, outcome.mail) == (535, None), attempt
+            offered = probe.instances[attempt.listener].sasl  # else AUTH is not offered even after STARTTLS
+            assert (outcome.auth, outcome.mail) == (535 if offered else None, None), attempt
         elif attempt.client == 'cleartext-sasl':
             assert (outcome.auth, outcome.mail) == (503, None), attempt  # smtpd_tls_auth_only
         elif attempt.client == 'own-sasl':
@@ -644,11 +723,12 @@ def test_the_bounce_mx_refuses_every_other_domain_and_delivers_its_own_locally(p
         f'{FORGED_VERP}@{BOUNCE_DOMAIN}',
         'postmaster',
         f'postmaster@[{OUTSIDE}]',
+        *(address for name, address in RETURN_PATHS.items() if name not in REFUSED),
     }
     # From loopback (its mynetworks) it takes the same forms of its own domains, and still nothing for another.
     inside = {attempt.recipient for attempt in accepted.values() if attempt.client == 'inside'}
     assert all(
-        recipient.endswith(f'@{BOUNCE_DOMAIN}')
+        recipient.lower().endswith((f'@{BOUNCE_DOMAIN}', f'@{MARKETING_BOUNCE_DOMAIN}'))
         or recipient.startswith(f'@{BOUNCE_DOMAIN}')
         or 'postmaster' in recipient
         for recipient in inside
@@ -658,6 +738,27 @@ def test_the_bounce_mx_refuses_every_other_domain_and_delivers_its_own_locally(p
     mailboxes = b''.join(path.read_bytes() for path in sorted((probe.base / listener / 'mail').glob('*')))
     assert sorted(_probe_ids(mailboxes)) == sorted(accepted)
     assert not set(accepted) & {found for _, _, data in probe.sink for found in _probe_ids(data)}
+
+
+@pytest.mark.parametrize('listener', ['mx', 'mx-pipe'])
+def test_the_bounce_mx_refuses_a_return_path_of_ours_that_does_not_verify_at_rcpt(probe: Probe, listener: str) -> None:
+    answers = {
+        (attempt.client, name): outcome
+        for attempt, outcome in probe.results.values()
+        if attempt.listener == listener
+        for name, address in RETURN_PATHS.items()
+        if attempt.recipient == address
+    }
+    assert len(answers) == 2 * len(RETURN_PATHS)  # from outside and from loopback
+    for (client, name), outcome in answers.items():
+        address = RETURN_PATHS[name]
+        if name in REFUSED:  # refused before the message: nothing to bounce, the client's MTA has it
+            code, text = REFUSED[name]
+            assert (outcome.rcpt, outcome.rcpt_text) == (code, text.format(address=address)), (client, name, outcome)
+        else:  # on to the Maildir or the pipe, i.e. to ingest (test_the_bounce_mx_refuses_every_other_domain...)
+            assert (outcome.rcpt, outcome.data) == (250, 250), (client, name, outcome)
+    log = probe.logs[listener]
+    assert 'mailinfra-return-path' not in log  # spawn ran the service and it answered every request
 
 
 def test_only_the_streams_own_clients_get_mail_out_and_nothing_bounces(probe: Probe) -> None:

@@ -53,6 +53,28 @@ def group_vars(files: dict[str, bytes]) -> dict[str, Any]:
     return loaded
 
 
+def run_role_tasks(
+    role: Path, variables: dict[str, Any], tasks: list[dict[str, Any]], tmp_path: Path
+) -> subprocess.CompletedProcess[str]:
+    """``tasks`` on localhost with the role's variables: later files win (its defaults, these inventory variables,
+    its internal ``vars/main.yml``)."""
+    (tmp_path / 'host.yml').write_text(yaml.safe_dump(variables))
+    playbook = [
+        {
+            'hosts': 'localhost',
+            'gather_facts': False,
+            'vars_files': [
+                str(role / 'defaults' / 'main.yml'),
+                str(tmp_path / 'host.yml'),
+                str(role / 'vars' / 'main.yml'),
+            ],
+            'tasks': tasks,
+        }
+    ]
+    (tmp_path / 'play.yml').write_text(yaml.safe_dump(playbook))
+    return run_playbook(tmp_path)
+
+
 def run_playbook(tmp_path: Path) -> subprocess.CompletedProcess[str]:
     """``tmp_path/play.yml`` run by this venv's ansible-playbook on localhost (local connection, no colour)."""
     env = {

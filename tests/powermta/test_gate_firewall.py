@@ -20,7 +20,7 @@ import yaml
 from mailinfra_iac import load_spec
 
 from ..conftest import AS_OF, ROOT
-from .helpers import EXAMPLE, host_vars, render, run_playbook
+from .helpers import EXAMPLE, host_vars, render, run_role_tasks
 
 ROLE = ROOT / 'roles' / 'mta_base'
 GATE_USER = 'nobody'
@@ -42,32 +42,18 @@ def _play(variables: dict[str, Any], tmp_path: Path) -> subprocess.CompletedProc
     """mta_base's input checks (``tasks/assert.yml``), then its ``nftables.conf`` as the role writes it (with the
     role's ``nft --check``) to ``tmp_path``, for a host with these inventory variables."""
     mta_base = {key: value for key, value in variables.items() if key.startswith('mta_base__')}
-    # Later files win: the role's defaults, the host's inventory variables, the role's internal variables.
-    (tmp_path / 'host.yml').write_text(yaml.safe_dump({**mta_base, 'agent__user': GATE_USER}))
-    playbook = [
+    tasks = [
+        {'ansible.builtin.include_tasks': str(ROLE / 'tasks' / 'assert.yml')},
         {
-            'hosts': 'localhost',
-            'gather_facts': False,
-            'vars_files': [
-                str(ROLE / 'defaults' / 'main.yml'),
-                str(tmp_path / 'host.yml'),
-                str(ROLE / 'vars' / 'main.yml'),
-            ],
-            'tasks': [
-                {'ansible.builtin.include_tasks': str(ROLE / 'tasks' / 'assert.yml')},
-                {
-                    'ansible.builtin.template': {
-                        'src': str(ROLE / 'templates' / 'etc' / 'nftables.conf.j2'),
-                        'dest': str(tmp_path / 'nftables.conf'),
-                        'mode': '0644',
-                        'validate': 'nft --check --file %s',
-                    }
-                },
-            ],
-        }
+            'ansible.builtin.template': {
+                'src': str(ROLE / 'templates' / 'etc' / 'nftables.conf.j2'),
+                'dest': str(tmp_path / 'nftables.conf'),
+                'mode': '0644',
+                'validate': 'nft --check --file %s',
+            }
+        },
     ]
-    (tmp_path / 'play.yml').write_text(yaml.safe_dump(playbook))
-    return run_playbook(tmp_path)
+    return run_role_tasks(ROLE, {**mta_base, 'agent__user': GATE_USER}, tasks, tmp_path)
 
 
 def _ruleset(variables: dict[str, Any], tmp_path: Path) -> str:

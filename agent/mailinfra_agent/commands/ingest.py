@@ -9,6 +9,11 @@ Exit 0: done; 2: the contract or store cannot be used (the checkpoints stay befo
 input. Exit 0: stored, or counted as unreadable (never bounced), or kept in ``--keep-dir`` and counted when the
 parser itself fails; 75 (EX_TEMPFAIL): the store or contract is unusable now, or the message could not be kept, so
 Postfix keeps the message and retries.
+
+``return-path-policy DOMAIN=PREFIXSEPARATOR ...`` is the bounce MX's policy service at RCPT TO (spawn(8), one
+connection on standard input and output): a return path of ours that does not verify gets 550 5.1.1, or 450 4.7.1
+for a bad signature (:mod:`mailinfra_agent.ingest.return_paths`). It writes nothing but answers: a contract or key
+it cannot use makes every answer DUNNO. Exit 0.
 """
 
 from __future__ import annotations
@@ -88,9 +93,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=PIPE_KEEP_DIRECTORY,
         help=f'a Maildir for messages the parser fails on (default {PIPE_KEEP_DIRECTORY}; created 0700)',
     )
+    policy = actions.add_parser(
+        'return-path-policy', help="the bounce MX's policy service at RCPT TO (spawn(8): standard input and output)"
+    )
+    policy.add_argument(
+        'return_paths',
+        nargs='+',
+        type=_return_path,
+        metavar='DOMAIN=PREFIXSEPARATOR',
+        help="a return-path domain and a stream's VERP prefix and separator (rp.example.com=b-)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.action == 'return-path-policy':
+        return _return_path_policy(args)
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format='mailinfra-agent ingest: %(message)s')
     if args.action == 'message':
         return _message(args)
@@ -132,6 +149,30 @@ def run(args: argparse.Namespace) -> int:
     finally:
         writer.close()
     print(f'ingest: stored {writer.stored_events} events, {writer.stored_problems} unreadable inputs counted')
+    return 0
+
+
+def _return_path(value: str) -> tuple[str, str, str]:
+    from ..ingest.return_paths import parse_return_path
+
+    try:
+        return parse_return_path(value)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _return_path_policy(args: argparse.Namespace) -> int:
+    from ..contract import ContractError, load_contract
+    from ..ingest.return_paths import serve_stream
+
+    return_paths: dict[str, list[tuple[str, str]]] = {}
+    for domain, prefix, separator in args.return_paths:
+        return_paths.setdefault(domain, []).append((prefix, separator))
+    try:
+        keys = signing_keys(load_contract(args.contract))
+    except (ContractError, ValueError):  # standard error is the client's socket: answer DUNNO to everything
+        keys = ()
+    serve_stream(sys.stdin.buffer, sys.stdout.buffer, return_paths, keys)
     return 0
 
 

@@ -22,11 +22,12 @@ import socket
 import socketserver
 import sys
 from collections.abc import Callable
+from typing import Protocol
 
 from ..store import Database, StoreError
 from .suppressions import Entry, SuppressionList, address_problem, canonical_address
 
-__all__ = ['IDLE_TIMEOUT', 'MAX_REQUEST', 'PolicyHandler', 'answer', 'serve']
+__all__ = ['IDLE_TIMEOUT', 'MAX_REQUEST', 'LineReader', 'PolicyHandler', 'answer', 'read_request', 'serve']
 
 MAX_REQUEST = 64 * 1024
 """A request larger than this closes the connection (Postfix requests are a few hundred bytes)."""
@@ -51,6 +52,26 @@ def answer(attributes: dict[str, str], lookup: Lookup) -> str:
     return 'DUNNO' if entry is None else f'550 5.7.1 suppressed by mailinfra ({entry.reason})'
 
 
+class LineReader(Protocol):
+    def readline(self, size: int = -1, /) -> bytes: ...
+
+
+def read_request(rfile: LineReader) -> dict[str, str] | None:
+    """One request's attributes; None at the end of the connection or for a request of :data:`MAX_REQUEST` or more."""
+    attributes: dict[str, str] = {}
+    size = 0
+    while True:
+        line = rfile.readline(MAX_REQUEST)
+        size += len(line)
+        if not line or size >= MAX_REQUEST:
+            return None
+        text = line.decode('utf-8', 'replace').rstrip('\r\n')
+        if not text:
+            return attributes
+        name, _, value = text.partition('=')
+        attributes[name] = value
+
+
 class PolicyHandler(socketserver.StreamRequestHandler):
     """One Postfix connection: requests until it closes, one store connection for all of them."""
 
@@ -61,7 +82,7 @@ class PolicyHandler(socketserver.StreamRequestHandler):
         db: Database | None = None
         try:
             while True:
-                attributes = self._read()
+                attributes = read_request(self.rfile)
                 if attributes is None:
                     return
                 try:
@@ -82,20 +103,6 @@ class PolicyHandler(socketserver.StreamRequestHandler):
         finally:
             if db is not None:
                 db.close()
-
-    def _read(self) -> dict[str, str] | None:
-        attributes: dict[str, str] = {}
-        size = 0
-        while True:
-            line = self.rfile.readline(MAX_REQUEST)
-            size += len(line)
-            if not line or size >= MAX_REQUEST:
-                return None
-            text = line.decode('utf-8', 'replace').rstrip('\r\n')
-            if not text:
-                return attributes
-            name, _, value = text.partition('=')
-            attributes[name] = value
 
 
 class _Server(socketserver.ThreadingMixIn, socketserver.BaseServer):

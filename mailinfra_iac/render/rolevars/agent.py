@@ -28,7 +28,7 @@ from ...model.infrastructure import HOST_ROLES
 from ..base import RenderContext
 from .base import Template
 from .drift import dns_expectations
-from .postfix import instance_name, primary_instance, stream_instance
+from .postfix import instance_name, primary_instance, stream_instance, stream_verp
 from .powermta import HTTP_MGMT_PORT, PowerMtaVars
 
 CONTRACT_TEMPLATE = 'agent/templates/etc/mailinfra/agent.json.j2'
@@ -136,17 +136,6 @@ def _isps(plans: list[StreamPlan]) -> tuple[c.Isp, ...]:
     return tuple(_isp(found[name]) for name in sorted(found))
 
 
-def _verp(context: RenderContext, stream: StreamFact) -> c.Verp:
-    """The stream's return path: the spec's domain for all From domains, else each one's return-path domain."""
-    verp = context.deployment.feedback.stream(stream.name).verp
-    bounce = context.memoize(
-        'agent:bounce_domains',
-        lambda: {domain.domain: domain.bounce_domain for domain in context.deployment.sending_domains},
-    )
-    domains = {name: verp.return_path_domain or bounce.get(name, f'bounces.{name}') for name in stream.domains}
-    return c.Verp(enabled=verp.enabled, prefix=verp.prefix, separator=verp.separator, domains=domains)
-
-
 def _stream(context: RenderContext, stream: StreamFact, plan: StreamPlan, mta: str | None) -> c.Stream:
     links = context.memoize(
         'agent:complaint_links',
@@ -185,7 +174,7 @@ def _stream(context: RenderContext, stream: StreamFact, plan: StreamPlan, mta: s
             ),
         ),
         isps=_stream_isps(context, plan),
-        verp=_verp(context, stream),
+        verp=stream_verp(context, stream),
         complaint_links=links.get(stream.name, ()),
         suppression_map=f'{SUPPRESSION_MAP_DIR}/{instance_name(stream.name)}' if mta == 'postfix' else None,
     )

@@ -25,6 +25,8 @@ import math
 import re
 from typing import Any
 
+from mailinfra_agent import contract as c
+
 from ...facts import IpFact, Limits, StreamFact
 from ...facts.hosts import inbound_hosts
 from ...model import ReplyRule
@@ -285,11 +287,31 @@ def stream_instance(context: RenderContext, stream: StreamFact, host: str) -> di
     }
 
 
+def stream_verp(context: RenderContext, stream: StreamFact) -> c.Verp:
+    """The stream's return path: the spec's domain for all From domains, else each one's return-path domain."""
+    verp = context.deployment.feedback.stream(stream.name).verp
+    bounce = context.memoize(
+        'agent:bounce_domains',
+        lambda: {domain.domain: domain.bounce_domain for domain in context.deployment.sending_domains},
+    )
+    domains = {name: verp.return_path_domain or bounce.get(name, f'bounces.{name}') for name in stream.domains}
+    return c.Verp(enabled=verp.enabled, prefix=verp.prefix, separator=verp.separator, domains=domains)
+
+
 def primary_instance(context: RenderContext, host: str, streams: list[StreamFact]) -> dict[str, Any]:
     """The default instance: MX for the return-path domains on inbound hosts, local mail elsewhere."""
     deployment = context.deployment
     inbound = host in inbound_hosts(deployment)
     domains = sorted({domain.bounce_domain for domain in deployment.sending_domains}) if inbound else []
+    # What the bounce MX's RCPT check reserves: each stream's VERP prefix and separator in its return-path domains.
+    verps = [stream_verp(context, stream) for stream in context.facts.streams.values()]
+    return_paths = {
+        f'{domain}={verp.prefix}{verp.separator}'
+        for verp in verps
+        if verp.enabled
+        for domain in verp.domains.values()
+        if domain in domains
+    }
     return {
         'name': 'postfix',
         'template_directory': 'etc/postfix',
@@ -299,6 +321,7 @@ def primary_instance(context: RenderContext, host: str, streams: list[StreamFact
         'syslog_name': 'postfix',
         'inbound': inbound,
         'inbound_domains': domains,
+        'return_paths': sorted(return_paths),
         'mynetworks': list(PRIMARY_MYNETWORKS),
         'multi_instance_directories': [f'/etc/{instance_name(stream.name)}' for stream in streams],
         'files': ['main.cf', 'master.cf', *(['inbound_aliases'] if inbound else [])],
