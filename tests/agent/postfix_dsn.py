@@ -11,6 +11,7 @@ envelope sender. The instance has its own queue, log and ports in a temporary di
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import shutil
@@ -205,7 +206,8 @@ def wait_stopped(pid_file: str | Path) -> None:
         except ProcessLookupError:
             return
         time.sleep(0.1)
-    os.kill(pid, signal.SIGKILL)
+    with contextlib.suppress(ProcessLookupError):  # it exited at the deadline
+        os.kill(pid, signal.SIGKILL)
 
 
 SAMPLES = [

@@ -29,12 +29,12 @@ def _variables() -> dict[str, Any]:
     return {**variables, 'postfix__sasl_passwords': dict.fromkeys(users, 'a password of the test only')}
 
 
-def _play(user: str | None, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+def _play(user: str | None, tmp_path: Path, *options: str) -> subprocess.CompletedProcess[str]:
     variables = _variables()
     if user is not None:
         variables['postfix__return_path_policy_user'] = user
     return run_role_tasks(
-        ROLE, variables, [{'ansible.builtin.include_tasks': str(ROLE / 'tasks' / 'assert.yml')}], tmp_path
+        ROLE, variables, [{'ansible.builtin.include_tasks': str(ROLE / 'tasks' / 'assert.yml')}], tmp_path, *options
     )
 
 
@@ -51,6 +51,12 @@ def test_the_role_refuses_a_user_spawn_cannot_run(user: str, words: str, tmp_pat
     result = _play(user, tmp_path)
     assert result.returncode != 0, result.stdout
     assert words in result.stdout, result.stdout
+
+
+def test_check_mode_on_a_new_host_passes(tmp_path: Path) -> None:
+    """``--check`` of a new host: the agent role, which creates the user, does not create it in check mode."""
+    result = _play('mailinfra-no-such-user', tmp_path, '--check')
+    assert result.returncode == 0, result.stdout
 
 
 def test_an_existing_user_passes(tmp_path: Path) -> None:

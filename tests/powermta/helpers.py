@@ -54,7 +54,7 @@ def group_vars(files: dict[str, bytes]) -> dict[str, Any]:
 
 
 def run_role_tasks(
-    role: Path, variables: dict[str, Any], tasks: list[dict[str, Any]], tmp_path: Path
+    role: Path, variables: dict[str, Any], tasks: list[dict[str, Any]], tmp_path: Path, *options: str
 ) -> subprocess.CompletedProcess[str]:
     """``tasks`` on localhost with the role's variables: later files win (its defaults, these inventory variables,
     its internal ``vars/main.yml``)."""
@@ -72,11 +72,12 @@ def run_role_tasks(
         }
     ]
     (tmp_path / 'play.yml').write_text(yaml.safe_dump(playbook))
-    return run_playbook(tmp_path)
+    return run_playbook(tmp_path, *options)
 
 
-def run_playbook(tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    """``tmp_path/play.yml`` run by this venv's ansible-playbook on localhost (local connection, no colour)."""
+def run_playbook(tmp_path: Path, *options: str) -> subprocess.CompletedProcess[str]:
+    """``tmp_path/play.yml`` run by this venv's ansible-playbook on localhost (local connection, no colour), with
+    ``options`` (``--check``)."""
     env = {
         **os.environ,
         'ANSIBLE_PYTHON_INTERPRETER': sys.executable,
@@ -84,7 +85,15 @@ def run_playbook(tmp_path: Path) -> subprocess.CompletedProcess[str]:
         'ANSIBLE_NOCOLOR': '1',
     }
     return subprocess.run(
-        [str(Path(sys.executable).parent / 'ansible-playbook'), '-c', 'local', '-i', 'localhost,', 'play.yml'],
+        [
+            str(Path(sys.executable).parent / 'ansible-playbook'),
+            '-c',
+            'local',
+            '-i',
+            'localhost,',
+            *options,
+            'play.yml',
+        ],
         cwd=tmp_path,
         env=env,
         capture_output=True,
