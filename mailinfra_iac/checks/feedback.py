@@ -216,6 +216,26 @@ def unsubscribe_port(ctx: CheckContext) -> Iterator[Problem]:
         )
 
 
+def inbound_powermta(ctx: CheckContext) -> Iterator[Problem]:
+    """An inbound host that runs PowerMTA: no bounce MX is rendered there (docs/powermta.md)."""
+    listed = ctx.deployment.inbound.hosts
+    for host in inbound_hosts(ctx.deployment):
+        if ctx.facts.host_mta.get(host) != 'powermta':
+            continue
+        path: Path = ('inbound', 'hosts', listed.index(host)) if host in listed else ('hosts', host)
+        yield ctx.problem(
+            'inbound-powermta',
+            f'inbound host "{host}" runs PowerMTA, for which no bounce MX is rendered: nothing set up by this '
+            'library listens on its port 25, so DSNs, feedback-loop reports and mailto: unsubscribes sent to the '
+            'MX records that name it are refused or lost (and its MX probe alerts)',
+            path,
+            severity='warning',
+            expected='a Postfix host in inbound.hosts (the bounce MX), or your own PowerMTA inbound configuration',
+            value=host,
+            at_key=host not in listed,
+        )
+
+
 def _loopback(host: str) -> bool:
     if host == 'localhost':
         return True
@@ -358,6 +378,12 @@ CHECKS = (
     ),
     Check('unsubscribe-hostname', 'error', 'The unsubscribe host name is publishable and free.', unsubscribe_hostname),
     Check('unsubscribe-port', 'error', 'The unsubscribe port is free on the inbound hosts.', unsubscribe_port),
+    Check(
+        'inbound-powermta',
+        'warning',
+        'An inbound host (MX of the return-path domains) runs PowerMTA, whose inbound is not rendered.',
+        inbound_powermta,
+    ),
     Check('webhook-url', 'error', 'The webhook URL is https (http only to loopback), no credentials.', webhook_url),
     Check('feedback-file-path', 'error', 'Feedback key and certificate files: absolute, distinct.', feedback_file_path),
 )

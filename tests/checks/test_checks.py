@@ -484,6 +484,15 @@ CASES = [
         '2526}}',
         'feedback.unsubscribe.port',
     ),
+    Case('inbound-powermta', 'mta: auto', 'mta: powermta', 'mta1', 'hosts.mta1', severity='warning'),
+    Case(
+        'inbound-powermta',
+        'mta: auto',
+        'mta: powermta\ninbound: {hosts: [mta1]}',
+        'mta1]',
+        'inbound.hosts[0]',
+        severity='warning',
+    ),
     Case(
         'webhook-url',
         '\nmonitoring:',
