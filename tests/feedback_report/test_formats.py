@@ -62,7 +62,7 @@ def test_table_lists_groups_total_and_reasons(sqlite_db: Database) -> None:
 def test_html_escapes_every_text(sqlite_db: Database) -> None:
     page = as_html(build_report(sqlite_db))
     assert SCRIPT not in page
-    assert '<td class="text">&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; 450 4.2.0 greylisted</td>' in page
+    assert '<td class="text wrap">&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; 450 4.2.0 greylisted</td>' in page
     assert '&lt;address&gt;' in page
     # only our own two inline scripts
     assert page.count('<script>') == 2
