@@ -452,6 +452,19 @@ def raw(endpoint: Endpoint, request: str) -> bytes:
         return tls.recv(100)
 
 
+def test_http_0_9_is_refused_with_our_headers(endpoint: Endpoint) -> None:
+    """A request line without a version got the page alone, without a status line or headers (no CSP, no-store)."""
+    answer = raw(endpoint, f'GET /u/{endpoint.token()}\r\n\r\n')
+    assert answer.startswith(b'HTTP/1.1 505 HTTP Version Not Supported\r\n')
+    assert endpoint.server.counts['confirm'] == 0
+
+
+def test_the_server_header_has_no_trailing_space(endpoint: Endpoint) -> None:
+    """Seen with curl -i: ``Server: mailinfra-unsubscribe `` (the standard library's empty sys_version)."""
+    answer = raw(endpoint, 'GET / HTTP/1.1\r\nHost: x\r\n\r\n')
+    assert answer.startswith(b'HTTP/1.1 404 Not Found\r\nServer: mailinfra-unsubscribe\r\n')
+
+
 def raw_post(endpoint: Endpoint, recipient: str, framing: str, version: str = 'HTTP/1.1') -> bytes:
     """A POST whose framing headers and body are ``framing`` as it is; the first octets of the answer."""
     return raw(

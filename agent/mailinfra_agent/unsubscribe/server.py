@@ -9,6 +9,7 @@
   ``Retry-After``. The first POST of a valid token is never limited (providers post for many users from a few
   addresses); repeats, GETs and refused requests are. URL at most 2 KiB (414), body at most 4 KiB (413), a
   deadline per connection against slow clients, a bounded number of connections at once (in all and per client).
+- A request line without a version (HTTP/0.9) is 505: every answer has a status line and ``SECURITY_HEADERS``.
 - Log lines name tokens and clients' addresses by a short hash only, never the token or the recipient.
 
 TLS: the contract's certificate and key (TLS 1.2 or later); a renewed certificate file is loaded at the next
@@ -193,9 +194,22 @@ def _multipart_one_click(data: bytes) -> bool:
 class Handler(BaseHTTPRequestHandler):
     server: UnsubscribeServer
     server_version = 'mailinfra-unsubscribe'
-    sys_version = ''
     protocol_version = 'HTTP/1.1'
     body = b''
+    raw_requestline: bytes
+
+    def version_string(self) -> str:
+        """The Server header: the standard library's adds a space and Python's version."""
+        return self.server_version
+
+    def parse_request(self) -> bool:
+        """A request line without a version (HTTP/0.9) is refused before its headers are awaited: the standard
+        library would answer it with the page alone, without a status line or any of our headers (CSP, no-store)."""
+        if len(self.raw_requestline.split()) == 2:
+            self.command, self.requestline = '', ''
+            self.send_error(HTTPStatus.HTTP_VERSION_NOT_SUPPORTED)
+            return False
+        return super().parse_request()
 
     # --- answers --------------------------------------------------------------------------------------------------
 
