@@ -465,6 +465,22 @@ def test_the_server_header_has_no_trailing_space(endpoint: Endpoint) -> None:
     assert answer.startswith(b'HTTP/1.1 404 Not Found\r\nServer: mailinfra-unsubscribe\r\n')
 
 
+def test_a_large_body_sent_before_reading_gets_its_413(endpoint: Endpoint) -> None:
+    """Python's http.client sends the whole body before it reads the answer: the server closed after reading
+    DRAIN octets, and the kernel's reset of a socket with unread input destroyed the 413 (RemoteDisconnected or
+    SSLEOFError in most tries). The answer is now followed by a lingering close."""
+    for _ in range(5):
+        assert endpoint.request('POST', f'/u/{endpoint.token()}', b'x' * 500_000, FORM)[0] == 413
+
+
+def test_expect_100_continue_with_a_body_too_large_is_refused_before_it_is_sent(endpoint: Endpoint) -> None:
+    """RFC 9110 §10.1.1: a final status known from the headers is sent at once; curl then sends no body."""
+    head = f'POST /u/{endpoint.token()} HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 1000000\r\n\r\n'
+    assert raw(endpoint, head).startswith(b'HTTP/1.1 413 ')
+    small = head.replace('1000000', str(len(ONE_CLICK)))
+    assert raw(endpoint, small).startswith(b'HTTP/1.1 100 Continue\r\n')
+
+
 def raw_post(endpoint: Endpoint, recipient: str, framing: str, version: str = 'HTTP/1.1') -> bytes:
     """A POST whose framing headers and body are ``framing`` as it is; the first octets of the answer."""
     return raw(

@@ -70,6 +70,10 @@ SEEN_TOKENS = 100_000
 """Valid tokens remembered (as digests) so that only a token's first POST passes the rate limit."""
 DRAIN = 65536
 """Octets of a too large body read and dropped before answering 413."""
+LINGER = 1 << 20
+"""Octets still read and dropped after an answer, until the client closes (a "lingering close"): closing a socket
+with unread input makes the kernel reset the connection, which destroys the answer at a client still sending its
+body (Python's http.client sends all of it before it reads)."""
 CHUNK_LINE = 1024
 """Longest chunk-size or trailer line of a chunked body."""
 MAX_TRAILERS = 16
@@ -201,6 +205,16 @@ class Handler(BaseHTTPRequestHandler):
     def version_string(self) -> str:
         """The Server header: the standard library's adds a space and Python's version."""
         return self.server_version
+
+    def handle_expect_100(self) -> bool:
+        """``Expect: 100-continue`` with a Content-Length over MAX_BODY: 413 at once, before the body is sent."""
+        for header in self.headers.get_all('Content-Length') or []:
+            for value in header.split(','):
+                digits = value.strip().lstrip('0')
+                if digits.isascii() and digits.isdigit() and (len(digits) > 10 or int(digits) > MAX_BODY):
+                    self._too_large()
+                    return False
+        return super().handle_expect_100()
 
     def parse_request(self) -> bool:
         """A request line without a version (HTTP/0.9) is refused before its headers are awaited: the standard
@@ -577,6 +591,7 @@ class UnsubscribeServer(ThreadingHTTPServer):
         try:
             if self._tls_context is None:
                 self.RequestHandlerClass(request, client_address, self)  # type: ignore[arg-type]
+                _linger(request)
                 return
             try:
                 connection = self._tls_context.get().wrap_socket(request, server_side=True)
@@ -585,6 +600,7 @@ class UnsubscribeServer(ThreadingHTTPServer):
                 return
             try:
                 self.RequestHandlerClass(connection, client_address, self)  # type: ignore[arg-type]
+                _linger(connection)
             finally:
                 connection.close()
         except OSError as error:  # the client went away, or the deadline cut it off
@@ -595,6 +611,19 @@ class UnsubscribeServer(ThreadingHTTPServer):
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         log.exception('unsubscribe: internal error client=%s', short_hash(client_address[0]))
+
+
+def _linger(sock: socket.socket) -> None:
+    """After the answer: end our side (a TLS socket drops TLS, the answer is complete by its Content-Length), then
+    read and drop what the client still sends, up to LINGER octets, until it closes (the deadline still holds)."""
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_WR)
+        left = LINGER
+        while left > 0:
+            data = sock.recv(min(left, 65536))
+            if not data:
+                return
+            left -= len(data)
 
 
 def _cut(sock: socket.socket) -> None:
