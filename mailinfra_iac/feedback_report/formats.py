@@ -1,15 +1,21 @@
-"""The report as a plain text table, CSV and JSON: the same rows, in the same order, the same bytes every time."""
+"""The report as a plain text table, CSV and JSON: the same rows, in the same order, the same bytes every time.
+
+The table shows the control and format characters of the store's texts as ``[U+001B]`` (:func:`visible`): a
+remote server's diagnostic is printed to the operator's terminal, and escape sequences in it would act there (set
+the window title, clear the screen, hide or recolour lines). CSV and JSON carry the texts as they are.
+"""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
+import unicodedata
 from typing import Any
 
 from .aggregate import COUNTS, DIMENSIONS, RATES, Counts, Group, Reason, Report
 
-__all__ = ['CSV_COLUMNS', 'RATE_DEFINITIONS', 'as_csv', 'as_data', 'as_json', 'as_table', 'percent']
+__all__ = ['CSV_COLUMNS', 'RATE_DEFINITIONS', 'as_csv', 'as_data', 'as_json', 'as_table', 'percent', 'visible']
 
 RATE_DEFINITIONS = {
     'delivery_rate': 'sent / (sent + bounced + expired)',
@@ -21,6 +27,18 @@ RATE_DEFINITIONS = {
 """Each rate as a formula over the counts; a rate whose denominator is 0 is null."""
 
 CSV_COLUMNS = (*DIMENSIONS, *COUNTS, *RATES, 'top_reasons')
+_HIDDEN_CATEGORIES = frozenset({'Cc', 'Cf', 'Zl', 'Zp'})
+"""Control, format (bidi controls, zero-width characters) and line/paragraph separators."""
+
+
+def visible(text: str) -> str:
+    """``text`` with its control and format characters written as ``[U+XXXX]``: nothing in it acts on a terminal
+    or a page (escape sequences, bidi overrides) or hides (zero-width characters)."""
+    if text.isprintable():
+        return text
+    return ''.join(
+        f'[U+{ord(char):04X}]' if unicodedata.category(char) in _HIDDEN_CATEGORIES else char for char in text
+    )
 
 
 def _reasons(reasons: tuple[tuple[Reason, int], ...]) -> list[dict[str, Any]]:
@@ -99,7 +117,7 @@ TABLE_COLUMNS: tuple[tuple[str, str], ...] = (
 def _cell(name: str, value: Any) -> str:
     if name in RATES:
         return percent(value)
-    return '-' if value is None else str(value)
+    return '-' if value is None else visible(str(value))
 
 
 def as_table(report: Report) -> str:
@@ -126,5 +144,5 @@ def as_table(report: Report) -> str:
     if not report.top_reasons:
         out.append('  (none)')
     for reason, count in report.top_reasons:
-        out.append(f'  {count:>8}  {reason.status:<8}  {reason.category or "-":<20}  {reason.text}')
+        out.append(f'  {count:>8}  {reason.status:<8}  {reason.category or "-":<20}  {visible(reason.text)}')
     return '\n'.join(out) + '\n'

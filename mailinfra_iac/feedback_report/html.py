@@ -22,7 +22,7 @@ from html import escape
 from typing import TYPE_CHECKING
 
 from .aggregate import Counts, Report, rollup
-from .formats import RATE_DEFINITIONS, TABLE_COLUMNS, as_data, percent
+from .formats import RATE_DEFINITIONS, TABLE_COLUMNS, as_data, percent, visible
 
 if TYPE_CHECKING:
     from ..model.monitoring import RateThresholds
@@ -39,8 +39,6 @@ LEFT, RIGHT, TOP, BOTTOM = 64, 120, 20, 40
 PALETTE = ('#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e', '#17becf', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22')
 NONE_LABEL = '(unknown)'
 LEGEND_X = WIDTH - RIGHT + 38
-_HIDDEN_CATEGORIES = frozenset({'Cc', 'Cf', 'Zl', 'Zp'})
-"""Control, format (bidi controls, zero-width characters) and line/paragraph separators."""
 FSI, PDI = '\u2068', '\u2069'
 """Unicode's first-strong isolate and its end: a right-to-left name does not reorder the text around it."""
 _RIGHT_TO_LEFT = frozenset({'R', 'AL'})
@@ -75,11 +73,7 @@ def thresholds(spec: RateThresholds | None) -> dict[str, tuple[Threshold, ...]]:
 
 def _shown(text: str) -> str:
     """``text`` for HTML: escaped, its control and format characters written as ``[U+XXXX]``."""
-    if not text.isprintable():
-        text = ''.join(
-            f'[U+{ord(char):04X}]' if unicodedata.category(char) in _HIDDEN_CATEGORIES else char for char in text
-        )
-    return escape(text)
+    return escape(visible(text))
 
 
 def _isolated(text: str) -> str:
