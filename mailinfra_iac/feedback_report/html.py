@@ -39,6 +39,7 @@ LEFT, RIGHT, TOP, BOTTOM = 64, 120, 20, 40
 PALETTE = ('#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e', '#17becf', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22')
 NONE_LABEL = '(unknown)'
 LEGEND_X = WIDTH - RIGHT + 38
+LEGEND_ROW = 18
 FSI, PDI = '\u2068', '\u2069'
 """Unicode's first-strong isolate and its end: a right-to-left name does not reorder the text around it."""
 _RIGHT_TO_LEFT = frozenset({'R', 'AL'})
@@ -121,6 +122,8 @@ def line_chart(
     step = _nice_step(max([*values, *(line.value for line in lines), smallest_top]) * 1.05 / 4)
     top = step * 4
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
+    # the chart grows below the plot when the legend has more rows than the plot is high
+    height = max(HEIGHT, TOP + 14 + LEGEND_ROW * len(drawn))
 
     def x(index: int) -> float:
         return LEFT + (plot_w / 2 if len(days) == 1 else plot_w * index / (len(days) - 1))
@@ -131,7 +134,7 @@ def line_chart(
     out = [
         f'<figure class="chart" id="{escape(chart_id)}" data-series="{len(drawn)}">',
         f'<figcaption>{escape(title)}</figcaption>',
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" viewBox="0 0 {WIDTH} {HEIGHT}"'
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" viewBox="0 0 {WIDTH} {height}"'
         f' role="img" aria-label="{escape(title)}">',
         f'<rect class="plot" x="{LEFT}" y="{TOP}" width="{plot_w}" height="{plot_h}"/>',
     ]
@@ -180,7 +183,7 @@ def line_chart(
                 f'<circle cx="{_num(x(index))}" cy="{_num(y(rate))}" r="3" fill="{colour}">'
                 f'<title>{_isolated(label)} {escape(day)}: {point_label(rate)}</title></circle>'
             )
-        legend_y = TOP + 14 + 18 * number
+        legend_y = TOP + 14 + LEGEND_ROW * number
         out.append(f'<g class="series" data-name="{_shown(label)}">')
         out.append(f'<path d="{" ".join(path)}" stroke="{colour}" fill="none" stroke-width="2"{dash}/>')
         out.extend(dots)

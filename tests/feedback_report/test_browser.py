@@ -81,7 +81,7 @@ LAYOUT = """
 if(root.scrollWidth>window.innerWidth){wide.push(root.scrollWidth+'>'+window.innerWidth);}
 document.querySelectorAll('svg').forEach(function(svg){var box=svg.getBoundingClientRect();
 svg.querySelectorAll('text,div').forEach(function(item){var r=item.getBoundingClientRect();
-if(r.left<box.left-0.5||r.right>box.right+0.5){outside.push(item.textContent);}});});
+if(r.left<box.left-0.5||r.right>box.right+0.5||r.top<box.top-0.5||r.bottom>box.bottom+0.5){outside.push(item.textContent);}});});
 document.querySelectorAll('td,div.legend').forEach(function(cell){var text=cell.textContent;
 if(/[\\u0590-\\u08ff]/.test(text)){return;}var node=cell.firstChild;if(!node||node.nodeType!==3){return;}
 var range=document.createRange();var last=null;for(var i=0;i<node.length;i++){range.setStart(node,i);
@@ -103,6 +103,7 @@ def test_hostile_names_and_diagnostics_keep_the_layout(tmp_path: Path) -> None:
     text, a 63-octet name and a diagnostic far wider than the window."""
     sent = {'stream': 'marketing', 'isp': 'gmail', 'sending_ip': '192.0.2.10'}
     segments = ['news', SPOOF, 'news\u200b', '"><script>alert(1)</script>', 'x' * 63, 'W' * 20, HEBREW]
+    segments += [f'list-{number}' for number in range(12)]  # more names than the chart's height has legend rows
     events = [ev('delivery', 'sent', DAY1 + i, segment=name, **sent) for i, name in enumerate(segments)]
     events += [
         ev('delivery', 'bounced', DAY1, segment=SPOOF, category='bad-mailbox', diagnostic=diagnostic, **sent)
