@@ -443,19 +443,23 @@ def test_paths_methods_and_sizes(endpoint: Endpoint) -> None:
     assert len(stored(endpoint)[0]) == 1
 
 
-def raw(endpoint: Endpoint, request: str) -> bytes:
-    """Send ``request`` as it is over TLS; the first octets of the answer."""
+def raw(endpoint: Endpoint, request: str, size: int = 100) -> bytes:
+    """Send ``request`` as it is over TLS; the first octets of the answer (at most ``size``, one read)."""
     context = client_context(endpoint.pki)
     plain = socket.create_connection(('127.0.0.1', endpoint.port), timeout=10)
     with plain, context.wrap_socket(plain, server_hostname='127.0.0.1') as tls:
         tls.sendall(request.encode('latin-1'))
-        return tls.recv(100)
+        return tls.recv(size)
 
 
-def test_http_0_9_is_refused_with_our_headers(endpoint: Endpoint) -> None:
-    """A request line without a version got the page alone, without a status line or headers (no CSP, no-store)."""
-    answer = raw(endpoint, f'GET /u/{endpoint.token()}\r\n\r\n')
+@pytest.mark.parametrize('space', [' ', '\x1c', '\x1f', '\x85', '\xa0'])
+def test_http_0_9_is_refused_with_our_headers(endpoint: Endpoint, space: str) -> None:
+    """A request line without a version got the page alone, without a status line or headers (no CSP, no-store).
+    The standard library splits the line at more than ASCII white space: `GET\\x1c/u/<token>` is HTTP/0.9 too."""
+    answer = raw(endpoint, f'GET{space}/u/{endpoint.token()}\r\n\r\n', 4096)
     assert answer.startswith(b'HTTP/1.1 505 HTTP Version Not Supported\r\n')
+    assert b"\r\nContent-Security-Policy: default-src 'none'" in answer
+    assert b'\r\nCache-Control: no-store\r\n' in answer
     assert endpoint.server.counts['confirm'] == 0
 
 
@@ -765,6 +769,36 @@ def test_one_client_cannot_take_every_connection(tmp_path: Path, pki: Pki) -> No
             time.sleep(0.05)
         assert not running.server._clients  # every connection given back
     finally:
+        running.server.shutdown()
+        running.server.server_close()
+
+
+def test_answered_connections_left_open_give_their_slots_back(tmp_path: Path, pki: Pki) -> None:
+    """Every connection lingered after its answer until the client closed: a client that keeps its answered
+    connections open held all its max_client_connections slots, and its next connection was refused. A request
+    read to its end is now closed at once; only one with input unread lingers."""
+    path, key = write_contract(tmp_path, pki, sqlite_store(tmp_path))
+    running = start(path, (key,), pki, max_connections=8, max_client_connections=2, io_timeout=10, deadline=10)
+    context = client_context(pki)
+    held = []
+    try:
+        for _ in range(2):
+            plain = socket.create_connection(('127.0.0.1', running.port), timeout=10)
+            tls = context.wrap_socket(plain, server_hostname='127.0.0.1')
+            held.append(tls)
+            tls.sendall(f'GET /u/{running.token()} HTTP/1.1\r\nHost: x\r\n\r\n'.encode())
+            answer = b''
+            while chunk := tls.recv(65536):  # until the server ends its side; ours stays open
+                answer += chunk
+            assert answer.startswith(b'HTTP/1.1 200 OK\r\n')
+        for _ in range(100):  # the server's threads end just after their answers
+            if not running.server._clients:
+                break
+            time.sleep(0.05)
+        assert running.request('GET', f'/u/{running.token()}')[0] == 200
+    finally:
+        for sock in held:
+            sock.close()
         running.server.shutdown()
         running.server.server_close()
 

@@ -9,7 +9,8 @@
   ``Retry-After``. The first POST of a valid token is never limited (providers post for many users from a few
   addresses); repeats, GETs and refused requests are. URL at most 2 KiB (414), body at most 4 KiB (413), a
   deadline per connection against slow clients, a bounded number of connections at once (in all and per client).
-- A request line without a version (HTTP/0.9) is 505: every answer has a status line and ``SECURITY_HEADERS``.
+- A request line the standard library reads as HTTP/0.9 (no version) is 505: every answer has a status line and
+  ``SECURITY_HEADERS``. An answer sent with input unread is followed by a lingering close.
 - Log lines name tokens and clients' addresses by a short hash only, never the token or the recipient.
 
 TLS: the contract's certificate and key (TLS 1.2 or later); a renewed certificate file is loaded at the next
@@ -73,7 +74,11 @@ DRAIN = 65536
 LINGER = 1 << 20
 """Octets still read and dropped after an answer, until the client closes (a "lingering close"): closing a socket
 with unread input makes the kernel reset the connection, which destroys the answer at a client still sending its
-body (Python's http.client sends all of it before it reads)."""
+body (Python's http.client sends all of it before it reads). Only after an answer sent with input unread: a
+connection whose request was read to its end is closed at once and gives its slot back."""
+LINGER_WAIT = 2.0
+"""Seconds one read of a lingering close may wait (Apache's is 2 s): a client that keeps its connection open
+without sending holds its slot this long, not until the deadline."""
 CHUNK_LINE = 1024
 """Longest chunk-size or trailer line of a chunked body."""
 MAX_TRAILERS = 16
@@ -200,6 +205,8 @@ class Handler(BaseHTTPRequestHandler):
     server_version = 'mailinfra-unsubscribe'
     protocol_version = 'HTTP/1.1'
     body = b''
+    unread = True
+    """Input may remain unread after the answer (until the body was read to its end): a lingering close follows."""
     raw_requestline: bytes
 
     def version_string(self) -> str:
@@ -217,13 +224,15 @@ class Handler(BaseHTTPRequestHandler):
         return super().handle_expect_100()
 
     def parse_request(self) -> bool:
-        """A request line without a version (HTTP/0.9) is refused before its headers are awaited: the standard
-        library would answer it with the page alone, without a status line or any of our headers (CSP, no-store)."""
-        if len(self.raw_requestline.split()) == 2:
-            self.command, self.requestline = '', ''
+        """A request the standard library takes for HTTP/0.9 is refused: it would be answered with the page alone,
+        without a status line or any of our headers (CSP, no-store). Its verdict, not a split of our own, decides:
+        it splits the line at more than ASCII white space (``GET\\x1c/u/...``)."""
+        if not super().parse_request():
+            return False
+        if self.request_version == 'HTTP/0.9':
             self.send_error(HTTPStatus.HTTP_VERSION_NOT_SUPPORTED)
             return False
-        return super().parse_request()
+        return True
 
     # --- answers --------------------------------------------------------------------------------------------------
 
@@ -396,6 +405,7 @@ class Handler(BaseHTTPRequestHandler):
         if len(body) != length:
             self.close_connection = True
             return None
+        self.unread = False
         return body
 
     def _chunked(self) -> bytes | None:
@@ -431,6 +441,7 @@ class Handler(BaseHTTPRequestHandler):
             line = self.rfile.readline(CHUNK_LINE + 1)
             if line in (b'\r\n', b'\n'):
                 if seen <= MAX_BODY:
+                    self.unread = False
                     return bytes(body)
                 self._too_large()
                 return None
@@ -590,8 +601,8 @@ class UnsubscribeServer(ThreadingHTTPServer):
         timer.start()
         try:
             if self._tls_context is None:
-                self.RequestHandlerClass(request, client_address, self)  # type: ignore[arg-type]
-                _linger(request)
+                if Handler(request, client_address, self).unread:
+                    _linger(request)
                 return
             try:
                 connection = self._tls_context.get().wrap_socket(request, server_side=True)
@@ -599,8 +610,8 @@ class UnsubscribeServer(ThreadingHTTPServer):
                 log.info('unsubscribe: TLS handshake failed client=%s: %s', short_hash(client_address[0]), error)
                 return
             try:
-                self.RequestHandlerClass(connection, client_address, self)  # type: ignore[arg-type]
-                _linger(connection)
+                if Handler(connection, client_address, self).unread:
+                    _linger(connection)
             finally:
                 connection.close()
         except OSError as error:  # the client went away, or the deadline cut it off
@@ -614,10 +625,12 @@ class UnsubscribeServer(ThreadingHTTPServer):
 
 
 def _linger(sock: socket.socket) -> None:
-    """After the answer: end our side (a TLS socket drops TLS, the answer is complete by its Content-Length), then
-    read and drop what the client still sends, up to LINGER octets, until it closes (the deadline still holds)."""
+    """After an answer sent with input unread: end our side (a TLS socket drops TLS, the answer is complete by its
+    Content-Length), then read and drop what the client still sends, up to LINGER octets, until it closes or is
+    silent for LINGER_WAIT (the deadline still holds)."""
     with contextlib.suppress(OSError):
         sock.shutdown(socket.SHUT_WR)
+        sock.settimeout(LINGER_WAIT)
         left = LINGER
         while left > 0:
             data = sock.recv(min(left, 65536))
