@@ -73,7 +73,7 @@ def thresholds(spec: RateThresholds | None) -> dict[str, tuple[Threshold, ...]]:
 
 
 def _shown(text: str) -> str:
-    """``text`` for HTML: escaped, its control and format characters written as ``[U+XXXX]``."""
+    """``text`` for HTML: escaped, its control, format and invisible characters written as ``[U+XXXX]``."""
     return escape(visible(text))
 
 
