@@ -38,7 +38,7 @@ from mailinfra_agent.unsubscribe import (
     make_server,
     one_click_body,
 )
-from mailinfra_agent.unsubscribe.server import MAX_CLIENT_CONNECTIONS, MAX_CONNECTIONS
+from mailinfra_agent.unsubscribe.server import MAX_BODY, MAX_CLIENT_CONNECTIONS, MAX_CONNECTIONS
 from tests.agent.conftest import Postgres
 from tests.agent.test_suppression import STREAMS
 
@@ -799,6 +799,28 @@ def test_answered_connections_left_open_give_their_slots_back(tmp_path: Path, pk
     finally:
         for sock in held:
             sock.close()
+        running.server.shutdown()
+        running.server.server_close()
+
+
+def test_a_lingering_close_ends_when_the_client_is_silent(tmp_path: Path, pki: Pki) -> None:
+    """After a 413 the server lingers, but a client that then keeps its connection open and sends nothing holds its
+    slot for LINGER_WAIT (2 s), not for the read timeout and deadline (30 s here)."""
+    path, key = write_contract(tmp_path, pki, sqlite_store(tmp_path))
+    running = start(path, (key,), pki, max_connections=8, max_client_connections=1, io_timeout=30, deadline=30)
+    plain = socket.create_connection(('127.0.0.1', running.port), timeout=10)
+    try:
+        with client_context(pki).wrap_socket(plain, server_hostname='127.0.0.1') as tls:
+            head = f'POST /u/{running.token()} HTTP/1.1\r\nHost: x\r\nContent-Length: {MAX_BODY + 1}\r\n\r\n'
+            tls.sendall(head.encode() + b'x' * (MAX_BODY + 1))
+            assert tls.recv(100).startswith(b'HTTP/1.1 413 ')
+            for _ in range(200):  # the linger's read gives up after LINGER_WAIT; our side stays open
+                if not running.server._clients:
+                    break
+                time.sleep(0.05)
+            assert running.request('GET', f'/u/{running.token()}')[0] == 200
+    finally:
+        plain.close()
         running.server.shutdown()
         running.server.server_close()
 
