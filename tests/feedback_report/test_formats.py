@@ -9,6 +9,7 @@ import re
 from datetime import date
 
 import pytest
+import regex
 
 from mailinfra_agent.store import Database
 from mailinfra_iac.feedback_report import COUNTS, DIMENSIONS, RATES, as_csv, as_html, as_json, as_table, build_report
@@ -122,7 +123,6 @@ def test_visible_keeps_printable_text() -> None:
 
 def test_the_invisible_list_is_unicodes_default_ignorable_code_points() -> None:
     """Checked against an independent table: the regex module's Default_Ignorable_Code_Point property."""
-    regex = pytest.importorskip('regex')
     ignorable = regex.compile(r'\p{Default_Ignorable_Code_Point}')
     ours = {code for code in range(0x110000) if _INVISIBLE.match(chr(code))}
     theirs = {code for code in range(0x110000) if ignorable.match(chr(code))}
