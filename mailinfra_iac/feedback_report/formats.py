@@ -1,15 +1,22 @@
-"""The report as a plain text table, CSV and JSON: the same rows, in the same order, the same bytes every time."""
+"""The report as a plain text table, CSV and JSON: the same rows, in the same order, the same bytes every time.
+
+The table shows the control and format characters of the store's texts as ``[U+001B]`` (:func:`visible`): a
+remote server's diagnostic is printed to the operator's terminal, and escape sequences in it would act there (set
+the window title, clear the screen, hide or recolour lines). CSV and JSON carry the texts as they are.
+"""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
+import re
+import unicodedata
 from typing import Any
 
 from .aggregate import COUNTS, DIMENSIONS, RATES, Counts, Group, Reason, Report
 
-__all__ = ['CSV_COLUMNS', 'RATE_DEFINITIONS', 'as_csv', 'as_data', 'as_json', 'as_table', 'percent']
+__all__ = ['CSV_COLUMNS', 'RATE_DEFINITIONS', 'as_csv', 'as_data', 'as_json', 'as_table', 'percent', 'visible']
 
 RATE_DEFINITIONS = {
     'delivery_rate': 'sent / (sent + bounced + expired)',
@@ -21,6 +28,32 @@ RATE_DEFINITIONS = {
 """Each rate as a formula over the counts; a rate whose denominator is 0 is null."""
 
 CSV_COLUMNS = (*DIMENSIONS, *COUNTS, *RATES, 'top_reasons')
+_HIDDEN_CATEGORIES = frozenset({'Cc', 'Cf', 'Zl', 'Zp', 'Cn', 'Co', 'Cs'})
+"""Control, format (bidi controls, zero-width characters), line/paragraph separators, unassigned, private use and
+surrogates: the last three have no glyph of their own that every terminal or font shows."""
+_INVISIBLE = re.compile(
+    '[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e\u2060-\u206f'
+    '\u2800\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff0-\ufff8\U0001bca0-\U0001bca3\U0001d173-\U0001d17a'
+    '\U000e0000-\U000e0fff]'
+)
+"""Default_Ignorable_Code_Point from Unicode's DerivedCoreProperties.txt
+(https://www.unicode.org/Public/UCD/latest/ucd/DerivedCoreProperties.txt; the tests check it against the regex
+module's ``\\p{Default_Ignorable_Code_Point}``): shown as nothing at all whatever their category (the combining
+grapheme joiner and variation selectors are marks, the Hangul fillers letters); and U+2800, the blank Braille
+pattern, which looks like a space."""
+
+
+def _hidden(char: str) -> bool:
+    return unicodedata.category(char) in _HIDDEN_CATEGORIES or _INVISIBLE.match(char) is not None
+
+
+def visible(text: str) -> str:
+    """``text`` with its control, format and invisible characters written as ``[U+XXXX]``: nothing in it acts on
+    a terminal or a page (escape sequences, bidi overrides) or hides (zero-width characters, variation selectors,
+    fillers)."""
+    if text.isprintable() and _INVISIBLE.search(text) is None:
+        return text
+    return ''.join(f'[U+{ord(char):04X}]' if _hidden(char) else char for char in text)
 
 
 def _reasons(reasons: tuple[tuple[Reason, int], ...]) -> list[dict[str, Any]]:
@@ -99,7 +132,7 @@ TABLE_COLUMNS: tuple[tuple[str, str], ...] = (
 def _cell(name: str, value: Any) -> str:
     if name in RATES:
         return percent(value)
-    return '-' if value is None else str(value)
+    return '-' if value is None else visible(str(value))
 
 
 def as_table(report: Report) -> str:
@@ -126,5 +159,6 @@ def as_table(report: Report) -> str:
     if not report.top_reasons:
         out.append('  (none)')
     for reason, count in report.top_reasons:
-        out.append(f'  {count:>8}  {reason.status:<8}  {reason.category or "-":<20}  {reason.text}')
+        status, category = visible(reason.status), visible(reason.category or '-')
+        out.append(f'  {count:>8}  {status:<8}  {category:<20}  {visible(reason.text)}')
     return '\n'.join(out) + '\n'

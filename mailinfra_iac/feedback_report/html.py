@@ -4,12 +4,17 @@ Charts: the bounce and the complaint rate per ISP over days, and per list segmen
 mark Gmail's and Yahoo's line (a user-reported spam rate below 0.3 %) and their recommendation (0.1 %); with a
 spec, the deployment's own default thresholds (``monitoring.rates.default``) are marked too. A Content-Security-
 Policy forbids every load from outside the file. A small inline script records script errors and how many chart
-series the browser laid out in attributes, which the headless-browser test reads. Every text is escaped.
+series the browser laid out in attributes, which the headless-browser test reads.
+
+Texts of the store (diagnostics from remote servers, segment names from applications) are escaped, their control
+and format characters shown as ``[U+202E]`` (a bidi override would show a diagnostic or a name reversed, a
+zero-width one make two names look alike), long ones wrap or end in an ellipsis inside their box.
 """
 
 from __future__ import annotations
 
 import math
+import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -17,7 +22,7 @@ from html import escape
 from typing import TYPE_CHECKING
 
 from .aggregate import Counts, Report, rollup
-from .formats import RATE_DEFINITIONS, TABLE_COLUMNS, as_data, percent
+from .formats import RATE_DEFINITIONS, TABLE_COLUMNS, as_data, percent, visible
 
 if TYPE_CHECKING:
     from ..model.monitoring import RateThresholds
@@ -33,6 +38,11 @@ WIDTH, HEIGHT = 580, 280
 LEFT, RIGHT, TOP, BOTTOM = 64, 120, 20, 40
 PALETTE = ('#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e', '#17becf', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22')
 NONE_LABEL = '(unknown)'
+LEGEND_X = WIDTH - RIGHT + 38
+LEGEND_ROW = 18
+FSI, PDI = '\u2068', '\u2069'
+"""Unicode's first-strong isolate and its end: a right-to-left name does not reorder the text around it."""
+_RIGHT_TO_LEFT = frozenset({'R', 'AL'})
 
 
 @dataclass(frozen=True)
@@ -60,6 +70,18 @@ def thresholds(spec: RateThresholds | None) -> dict[str, tuple[Threshold, ...]]:
             Threshold(spec.complaint_critical, f'spec critical {_pct(spec.complaint_critical)}', 'spec'),
         ]
     return {'bounce_rate': tuple(bounce), 'complaint_rate': tuple(complaint)}
+
+
+def _shown(text: str) -> str:
+    """``text`` for HTML: escaped, its control, format and invisible characters written as ``[U+XXXX]``."""
+    return escape(visible(text))
+
+
+def _isolated(text: str) -> str:
+    """:func:`shown`, between FSI and PDI when it holds right-to-left letters (for text run together with more)."""
+    if text.isascii() or not any(unicodedata.bidirectional(char) in _RIGHT_TO_LEFT for char in text):
+        return _shown(text)
+    return f'{FSI}{_shown(text)}{PDI}'
 
 
 def _pct(value: float) -> str:
@@ -100,6 +122,8 @@ def line_chart(
     step = _nice_step(max([*values, *(line.value for line in lines), smallest_top]) * 1.05 / 4)
     top = step * 4
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
+    # the chart grows below the plot when the legend has more rows than the plot is high
+    height = max(HEIGHT, TOP + 14 + LEGEND_ROW * len(drawn))
 
     def x(index: int) -> float:
         return LEFT + (plot_w / 2 if len(days) == 1 else plot_w * index / (len(days) - 1))
@@ -110,7 +134,7 @@ def line_chart(
     out = [
         f'<figure class="chart" id="{escape(chart_id)}" data-series="{len(drawn)}">',
         f'<figcaption>{escape(title)}</figcaption>',
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" viewBox="0 0 {WIDTH} {HEIGHT}"'
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" viewBox="0 0 {WIDTH} {height}"'
         f' role="img" aria-label="{escape(title)}">',
         f'<rect class="plot" x="{LEFT}" y="{TOP}" width="{plot_w}" height="{plot_h}"/>',
     ]
@@ -157,17 +181,21 @@ def line_chart(
             pen_down = True
             dots.append(
                 f'<circle cx="{_num(x(index))}" cy="{_num(y(rate))}" r="3" fill="{colour}">'
-                f'<title>{escape(label)} {escape(day)}: {point_label(rate)}</title></circle>'
+                f'<title>{_isolated(label)} {escape(day)}: {point_label(rate)}</title></circle>'
             )
-        legend_y = TOP + 14 + 18 * number
-        out.append(f'<g class="series" data-name="{escape(label)}">')
+        legend_y = TOP + 14 + LEGEND_ROW * number
+        out.append(f'<g class="series" data-name="{_shown(label)}">')
         out.append(f'<path d="{" ".join(path)}" stroke="{colour}" fill="none" stroke-width="2"{dash}/>')
         out.extend(dots)
         out.append(
             f'<line x1="{WIDTH - RIGHT + 12}" x2="{WIDTH - RIGHT + 32}" y1="{legend_y}" y2="{legend_y}"'
             f' stroke="{colour}" stroke-width="2"{dash}/>'
         )
-        out.append(f'<text class="legend" x="{WIDTH - RIGHT + 38}" y="{legend_y + 4}">{escape(label)}</text>')
+        # HTML in the SVG: the browser cuts a long name with an ellipsis inside the legend (the name is its title)
+        out.append(
+            f'<foreignObject x="{LEGEND_X}" y="{legend_y - 8}" width="{WIDTH - LEGEND_X - 2}" height="16">'
+            f'<div class="legend" title="{_shown(label)}">{_shown(label)}</div></foreignObject>'
+        )
         out.append('</g>')
     out += ['</svg>', '</figure>']
     return '\n'.join(out)
@@ -183,10 +211,12 @@ h1{font-size:1.4em}h2{font-size:1.15em;margin-top:1.6em}
 table{border-collapse:collapse;font-size:.85em;margin:.5em 0}
 th,td{border:1px solid #ccc;padding:3px 6px;text-align:right}
 th{background:#f0f0f0}td.text,th.text{text-align:left}td.text{white-space:nowrap}
+td.wrap{white-space:normal;overflow-wrap:anywhere;min-width:12em}div.table{overflow-x:auto;max-width:100%}
 div.charts{display:flex;flex-wrap:wrap;gap:8px 24px}figure.chart{margin:8px 0 16px 0}
 figcaption{font-weight:600;margin-bottom:4px}
 rect.plot{fill:#fafafa;stroke:#bbb}line.grid{stroke:#e4e4e4}
-text{font-size:11px;fill:#333}text.legend{font-size:12px}
+text{font-size:11px;fill:#333}
+div.legend{font-size:12px;line-height:16px;color:#333;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
 line.threshold{stroke-width:1.5}line.limit{stroke:#c00;stroke-dasharray:8 4}
 line.recommended{stroke:#e69500;stroke-dasharray:4 4}line.spec{stroke:#555;stroke-dasharray:2 3}
 text.threshold-label{font-size:10px}text.limit{fill:#c00}text.recommended{fill:#b37400}text.spec{fill:#555}
@@ -216,8 +246,9 @@ document.body.setAttribute('data-charts-drawn',String(complete));})();
 CSP = "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'"
 
 
-def _table(headers: list[str], rows: list[list[str]], text_columns: int) -> str:
-    out = ['<table>', '<tr>']
+def _table(headers: list[str], rows: list[list[str]], text_columns: int, wrap: int | None = None) -> str:
+    """A table in a box that scrolls sideways when it is wider than the page; column ``wrap`` breaks long texts."""
+    out = ['<div class="table"><table>', '<tr>']
     out += [
         f'<th class="text">{escape(h)}</th>' if i < text_columns else f'<th>{escape(h)}</th>'
         for i, h in enumerate(headers)
@@ -225,11 +256,13 @@ def _table(headers: list[str], rows: list[list[str]], text_columns: int) -> str:
     out.append('</tr>')
     for row in rows:
         cells = [
-            f'<td class="text">{escape(cell)}</td>' if i < text_columns else f'<td>{escape(cell)}</td>'
+            f'<td class="{"text wrap" if i == wrap else "text"}">{_shown(cell)}</td>'
+            if i < text_columns
+            else f'<td>{_shown(cell)}</td>'
             for i, cell in enumerate(row)
         ]
         out.append('<tr>' + ''.join(cells) + '</tr>')
-    out.append('</table>')
+    out.append('</table></div>')
     return '\n'.join(out)
 
 
@@ -250,6 +283,8 @@ def _summary(by_name: dict[str | None, dict[str, Counts]], what: str) -> str:
                 percent(total.delivery_rate),
             ]
         )
+    if not rows:
+        return '<p>No events in this period.</p>'
     headers = [what, 'sent', 'bounced', 'bounce rate', 'complaints', 'complaint rate', 'deferred', 'deferral rate']
     return _table([*headers, 'delivery rate'], rows, 1)
 
@@ -345,7 +380,7 @@ def as_html(
         _summary(by_segment, 'segment'),
         *sections,
         '<h2>Top diagnostic reasons</h2>',
-        _table(['status', 'category', 'reason', 'count'], reasons, 3) if reasons else '<p>None.</p>',
+        _table(['status', 'category', 'reason', 'count'], reasons, 3, wrap=2) if reasons else '<p>None.</p>',
         '<h2>Every day, stream, sending IP, ISP and segment</h2>',
         _table([t for _n, t in TABLE_COLUMNS], group_rows, 5) if group_rows else '<p>No events in this period.</p>',
         '<h2>Definitions</h2>',

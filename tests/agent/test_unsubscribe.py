@@ -38,7 +38,7 @@ from mailinfra_agent.unsubscribe import (
     make_server,
     one_click_body,
 )
-from mailinfra_agent.unsubscribe.server import MAX_CLIENT_CONNECTIONS, MAX_CONNECTIONS
+from mailinfra_agent.unsubscribe.server import MAX_BODY, MAX_CLIENT_CONNECTIONS, MAX_CONNECTIONS
 from tests.agent.conftest import Postgres
 from tests.agent.test_suppression import STREAMS
 
@@ -443,13 +443,46 @@ def test_paths_methods_and_sizes(endpoint: Endpoint) -> None:
     assert len(stored(endpoint)[0]) == 1
 
 
-def raw(endpoint: Endpoint, request: str) -> bytes:
-    """Send ``request`` as it is over TLS; the first octets of the answer."""
+def raw(endpoint: Endpoint, request: str, size: int = 100) -> bytes:
+    """Send ``request`` as it is over TLS; the first octets of the answer (at most ``size``, one read)."""
     context = client_context(endpoint.pki)
     plain = socket.create_connection(('127.0.0.1', endpoint.port), timeout=10)
     with plain, context.wrap_socket(plain, server_hostname='127.0.0.1') as tls:
         tls.sendall(request.encode('latin-1'))
-        return tls.recv(100)
+        return tls.recv(size)
+
+
+@pytest.mark.parametrize('space', [' ', '\x1c', '\x1f', '\x85', '\xa0'])
+def test_http_0_9_is_refused_with_our_headers(endpoint: Endpoint, space: str) -> None:
+    """A request line without a version got the page alone, without a status line or headers (no CSP, no-store).
+    The standard library splits the line at more than ASCII white space: `GET\\x1c/u/<token>` is HTTP/0.9 too."""
+    answer = raw(endpoint, f'GET{space}/u/{endpoint.token()}\r\n\r\n', 4096)
+    assert answer.startswith(b'HTTP/1.1 505 HTTP Version Not Supported\r\n')
+    assert b"\r\nContent-Security-Policy: default-src 'none'" in answer
+    assert b'\r\nCache-Control: no-store\r\n' in answer
+    assert endpoint.server.counts['confirm'] == 0
+
+
+def test_the_server_header_has_no_trailing_space(endpoint: Endpoint) -> None:
+    """Seen with curl -i: ``Server: mailinfra-unsubscribe `` (the standard library's empty sys_version)."""
+    answer = raw(endpoint, 'GET / HTTP/1.1\r\nHost: x\r\n\r\n')
+    assert answer.startswith(b'HTTP/1.1 404 Not Found\r\nServer: mailinfra-unsubscribe\r\n')
+
+
+def test_a_large_body_sent_before_reading_gets_its_413(endpoint: Endpoint) -> None:
+    """Python's http.client sends the whole body before it reads the answer: the server closed after reading
+    DRAIN octets, and the kernel's reset of a socket with unread input destroyed the 413 (RemoteDisconnected or
+    SSLEOFError in most tries). The answer is now followed by a lingering close."""
+    for _ in range(5):
+        assert endpoint.request('POST', f'/u/{endpoint.token()}', b'x' * 500_000, FORM)[0] == 413
+
+
+def test_expect_100_continue_with_a_body_too_large_is_refused_before_it_is_sent(endpoint: Endpoint) -> None:
+    """RFC 9110 §10.1.1: a final status known from the headers is sent at once; curl then sends no body."""
+    head = f'POST /u/{endpoint.token()} HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 1000000\r\n\r\n'
+    assert raw(endpoint, head).startswith(b'HTTP/1.1 413 ')
+    small = head.replace('1000000', str(len(ONE_CLICK)))
+    assert raw(endpoint, small).startswith(b'HTTP/1.1 100 Continue\r\n')
 
 
 def raw_post(endpoint: Endpoint, recipient: str, framing: str, version: str = 'HTTP/1.1') -> bytes:
@@ -736,6 +769,58 @@ def test_one_client_cannot_take_every_connection(tmp_path: Path, pki: Pki) -> No
             time.sleep(0.05)
         assert not running.server._clients  # every connection given back
     finally:
+        running.server.shutdown()
+        running.server.server_close()
+
+
+def test_answered_connections_left_open_give_their_slots_back(tmp_path: Path, pki: Pki) -> None:
+    """Every connection lingered after its answer until the client closed: a client that keeps its answered
+    connections open held all its max_client_connections slots, and its next connection was refused. A request
+    read to its end is now closed at once; only one with input unread lingers."""
+    path, key = write_contract(tmp_path, pki, sqlite_store(tmp_path))
+    running = start(path, (key,), pki, max_connections=8, max_client_connections=2, io_timeout=10, deadline=10)
+    context = client_context(pki)
+    held = []
+    try:
+        for _ in range(2):
+            plain = socket.create_connection(('127.0.0.1', running.port), timeout=10)
+            tls = context.wrap_socket(plain, server_hostname='127.0.0.1')
+            held.append(tls)
+            tls.sendall(f'GET /u/{running.token()} HTTP/1.1\r\nHost: x\r\n\r\n'.encode())
+            answer = b''
+            while chunk := tls.recv(65536):  # until the server ends its side; ours stays open
+                answer += chunk
+            assert answer.startswith(b'HTTP/1.1 200 OK\r\n')
+        for _ in range(100):  # the server's threads end just after their answers
+            if not running.server._clients:
+                break
+            time.sleep(0.05)
+        assert running.request('GET', f'/u/{running.token()}')[0] == 200
+    finally:
+        for sock in held:
+            sock.close()
+        running.server.shutdown()
+        running.server.server_close()
+
+
+def test_a_lingering_close_ends_when_the_client_is_silent(tmp_path: Path, pki: Pki) -> None:
+    """After a 413 the server lingers, but a client that then keeps its connection open and sends nothing holds its
+    slot for LINGER_WAIT (2 s), not for the read timeout and deadline (30 s here)."""
+    path, key = write_contract(tmp_path, pki, sqlite_store(tmp_path))
+    running = start(path, (key,), pki, max_connections=8, max_client_connections=1, io_timeout=30, deadline=30)
+    plain = socket.create_connection(('127.0.0.1', running.port), timeout=10)
+    try:
+        with client_context(pki).wrap_socket(plain, server_hostname='127.0.0.1') as tls:
+            head = f'POST /u/{running.token()} HTTP/1.1\r\nHost: x\r\nContent-Length: {MAX_BODY + 1}\r\n\r\n'
+            tls.sendall(head.encode() + b'x' * (MAX_BODY + 1))
+            assert tls.recv(100).startswith(b'HTTP/1.1 413 ')
+            for _ in range(200):  # the linger's read gives up after LINGER_WAIT; our side stays open
+                if not running.server._clients:
+                    break
+                time.sleep(0.05)
+            assert running.request('GET', f'/u/{running.token()}')[0] == 200
+    finally:
+        plain.close()
         running.server.shutdown()
         running.server.server_close()
 

@@ -52,9 +52,9 @@ class _Attributes(HTMLParser):
             self.found[values['id']] = values
 
 
-def open_page(path: Path) -> Page:
+def open_page(path: Path, width: int = 1280, height: int = 1000) -> Page:
     result = subprocess.run(
-        [chromium(), *FLAGS, '--dump-dom', path.resolve().as_uri()],
+        [chromium(), *FLAGS, f'--window-size={width},{height}', '--dump-dom', path.resolve().as_uri()],
         capture_output=True,
         text=True,
         timeout=120,

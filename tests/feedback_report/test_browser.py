@@ -7,11 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from mailinfra_agent.store import connect_sqlite
-from mailinfra_iac.feedback_report import as_html, build_report
+from mailinfra_agent.store import connect_sqlite, migrate
+from mailinfra_agent.store.events import insert_events
+from mailinfra_iac.feedback_report import Report, as_html, build_report
 from mailinfra_iac.feedback_report.demo import ISPS, SEGMENTS, write_demo_store
 
 from .browser import open_page, screenshot
+from .conftest import DAY1, ev
 
 pytestmark = pytest.mark.slow
 
@@ -72,3 +74,73 @@ def test_a_chart_not_laid_out_is_caught(report_html: str, tmp_path: Path) -> Non
     assert page.attributes['body']['data-charts-drawn'] == '2'  # both ISP charts miss gmail
     assert page.attributes['isp-bounce']['data-drawn-series'] == str(len(ISPS) - 1)
     assert page.console == []
+
+
+LAYOUT = """
+(function(){var root=document.documentElement;var wide=[];var outside=[];var reversed=[];
+if(root.scrollWidth>window.innerWidth){wide.push(root.scrollWidth+'>'+window.innerWidth);}
+document.querySelectorAll('svg').forEach(function(svg){var box=svg.getBoundingClientRect();
+svg.querySelectorAll('text,div').forEach(function(item){var r=item.getBoundingClientRect();
+if(r.left<box.left-0.5||r.right>box.right+0.5||r.top<box.top-0.5||r.bottom>box.bottom+0.5){outside.push(item.textContent);}});});
+document.querySelectorAll('td,div.legend').forEach(function(cell){var text=cell.textContent;
+if(/[\\u0590-\\u08ff]/.test(text)){return;}var node=cell.firstChild;if(!node||node.nodeType!==3){return;}
+var range=document.createRange();var last=null;for(var i=0;i<node.length;i++){range.setStart(node,i);
+range.setEnd(node,i+1);var r=range.getBoundingClientRect();if(r.width===0){continue;}
+if(last&&Math.abs(r.top-last.top)<2&&r.left<last.left-0.5){reversed.push(text);return;}last=r;}});
+root.setAttribute('data-wide',wide.join('|'));root.setAttribute('data-outside',outside.join('|'));
+root.setAttribute('data-reversed',reversed.join('|'));})();
+"""
+"""Measures the laid-out page: wider than the window, a chart text drawn outside its chart, a left-to-right cell or
+legend whose characters are not drawn left to right (a bidi override in the data)."""
+SPOOF = '\u202eswen'
+HEBREW = '\u05e2\u05d1\u05e8\u05d9\u05ea list'
+"""A right-to-left segment name (Hebrew letters)."""
+"""A segment an application named so that it is drawn as ``news``."""
+
+
+def test_hostile_names_and_diagnostics_keep_the_layout(tmp_path: Path) -> None:
+    """Names and diagnostics from outside: markup, quotes, bidi overrides, zero-width characters, right-to-left
+    text, a 63-octet name and a diagnostic far wider than the window."""
+    sent = {'stream': 'marketing', 'isp': 'gmail', 'sending_ip': '192.0.2.10'}
+    segments = ['news', SPOOF, 'news\u200b', '"><script>alert(1)</script>', 'x' * 63, 'W' * 20, HEBREW]
+    segments += [f'list-{number}' for number in range(12)]  # more names than the chart's height has legend rows
+    events = [ev('delivery', 'sent', DAY1 + i, segment=name, **sent) for i, name in enumerate(segments)]
+    events += [
+        ev('delivery', 'bounced', DAY1, segment=SPOOF, category='bad-mailbox', diagnostic=diagnostic, **sent)
+        for diagnostic in (
+            '550 5.1.1 \u202e<script>alert("x")</script>\'"&amp; moc.elgoog',
+            '550 ' + 'A' * 400,
+            '550 5.7.1 blocked \u2067see\u2069 \u200f',
+        )
+    ]
+    store = tmp_path / 'hostile.db'
+    with connect_sqlite(store) as db:
+        migrate(db)
+        insert_events(db, events)
+        page_file = tmp_path / 'hostile.html'
+        page_file.write_text(as_html(build_report(db)).replace('</body>', f'<script>{LAYOUT}</script></body>'))
+    page = open_page(page_file)
+    assert page.console == []
+    assert page.attributes['html']['data-errors'] == '0'
+    assert page.attributes['body']['data-charts-drawn'] == '4'
+    assert page.attributes['html']['data-wide'] == ''
+    assert page.attributes['html']['data-outside'] == ''
+    assert page.attributes['html']['data-reversed'] == ''
+    assert '<script>alert' not in page.dom
+    # the spoofing and invisible characters are shown, so the three "news" segments look different
+    assert '[U+202E]swen' in page.dom and 'news[U+200B]' in page.dom
+    assert not {'\u202e', '\u200b', '\u200f', '\u2067'} & set(page.dom)
+    # a right-to-left name in a tooltip is isolated: the day and rate after it stay in their order
+    assert f'<title>\u2068{HEBREW}\u2069 2026-11-02: 0.00%</title>' in page.dom
+
+
+def test_an_empty_report_in_the_browser(tmp_path: Path) -> None:
+    page_file = tmp_path / 'empty.html'
+    page_file.write_text(as_html(Report(None, None, ())).replace('</body>', f'<script>{LAYOUT}</script></body>'))
+    page = open_page(page_file)
+    assert page.console == []
+    assert page.attributes['html']['data-errors'] == '0'
+    assert page.attributes['body']['data-charts'] == page.attributes['body']['data-charts-drawn'] == '4'
+    assert page.attributes['html']['data-wide'] == ''
+    assert '<table' not in page.dom  # no table of headers without rows
+    assert page.dom.count('No events in this period.') == 3

@@ -16,7 +16,7 @@ from mailinfra_agent.store.schema import BOOKKEEPING
 from mailinfra_iac.cli.main import main
 from tests.agent.conftest import NOT_STORES, not_a_store
 
-from .conftest import Postgres, hand_built
+from .conftest import DAY1, Postgres, ev, hand_built
 
 
 @pytest.fixture
@@ -176,3 +176,23 @@ def test_bad_spec_is_an_error(capsys: pytest.CaptureFixture[str], store_file: Pa
     code, out, err = run(capsys, '--store', f'sqlite:{store_file}', '--spec', str(tmp_path / 'missing.yml'))
     assert (code, out) == (1, '')
     assert 'missing.yml' in err and 'Traceback' not in err
+
+
+def test_the_table_shows_control_characters_instead_of_sending_them_to_the_terminal(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """A remote server's DSN puts escape sequences in its Diagnostic-Code (stored as they are): printed raw they set
+    the terminal's title and clear its screen. Seen with `cat -v`; CSV and JSON keep the text as it is."""
+    diagnostic = '550 5.1.1 \x1b]0;owned\x07\x1b[2J unknown \u202eevil'
+    bounce = ev('delivery', 'bounced', DAY1, segment='seg\x1b[8m', category='bad-mailbox', diagnostic=diagnostic)
+    path = tmp_path / 'hostile.db'
+    with connect(Store('sqlite', path=str(path))) as db:
+        migrate(db)
+        insert_events(db, [bounce])
+    code, out, _ = run(capsys, '--store', f'sqlite:{path}')
+    assert code == 0
+    assert not [char for char in out if char != '\n' and not char.isprintable()]
+    assert 'seg[U+001B][8m' in out
+    assert '[U+001B]]#;owned[U+0007][U+001B][#J unknown [U+202E]evil' in out  # digits are # in reasons
+    code, out, _ = run(capsys, '--store', f'sqlite:{path}', '--format', 'json')
+    assert json.loads(out)['groups'][0]['segment'] == 'seg\x1b[8m'

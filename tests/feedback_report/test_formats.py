@@ -8,10 +8,13 @@ import json
 import re
 from datetime import date
 
+import pytest
+import regex
+
 from mailinfra_agent.store import Database
 from mailinfra_iac.feedback_report import COUNTS, DIMENSIONS, RATES, as_csv, as_html, as_json, as_table, build_report
-from mailinfra_iac.feedback_report.aggregate import Report
-from mailinfra_iac.feedback_report.formats import CSV_COLUMNS
+from mailinfra_iac.feedback_report.aggregate import Counts, Group, Reason, Report
+from mailinfra_iac.feedback_report.formats import _INVISIBLE, CSV_COLUMNS, visible
 from mailinfra_iac.feedback_report.html import chart_days, line_chart, thresholds
 from mailinfra_iac.model.monitoring import RateThresholds
 
@@ -62,7 +65,7 @@ def test_table_lists_groups_total_and_reasons(sqlite_db: Database) -> None:
 def test_html_escapes_every_text(sqlite_db: Database) -> None:
     page = as_html(build_report(sqlite_db))
     assert SCRIPT not in page
-    assert '<td class="text">&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; 450 4.2.0 greylisted</td>' in page
+    assert '<td class="text wrap">&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; 450 4.2.0 greylisted</td>' in page
     assert '&lt;address&gt;' in page
     # only our own two inline scripts
     assert page.count('<script>') == 2
@@ -92,6 +95,47 @@ def test_thresholds_drawn_with_and_without_a_spec(sqlite_db: Database) -> None:
     assert marked.count('class="threshold spec"') == 8  # 2 bounce + 2 complaint lines, on ISP and segment charts
     assert 'spec warning 3 %' in marked and 'spec critical 7 %' in marked
     assert {t.value for t in thresholds(spec)['complaint_rate']} == {0.003, 0.001}
+
+
+@pytest.mark.parametrize(
+    ('kind', 'chars'),
+    [
+        ('control, format, separator', '\x1b\x85\u200b\u202e\u2028\ufeff'),
+        ('combining grapheme joiner', '\u034f'),
+        ('variation selectors', '\ufe00\ufe0f\U000e0100\U000e01ef'),
+        ('Mongolian free variation selectors, Khmer inherent vowels', '\u180b\u180d\u17b4\u17b5'),
+        ('Hangul fillers', '\u3164\u115f\uffa0'),
+        ('unassigned', '\u2065\U000e0fff\U0010fffe'),
+        ('private use', '\ue000\U000f0000'),
+        ('lone surrogates (surrogateescape)', '\ud800\udfff'),
+        ('blank Braille pattern', '\u2800'),
+    ],
+)
+def test_visible_shows_what_would_not_be_seen(kind: str, chars: str) -> None:
+    for char in chars:
+        assert visible(f'a{char}b') == f'a[U+{ord(char):04X}]b', kind
+
+
+def test_visible_keeps_printable_text() -> None:
+    for text in ('550 5.1.1 <address>: user unknown', 'Grüße, 用户 nicht gefunden', 'a\xa0b\u3000c', '\u2801'):
+        assert visible(text) == text
+
+
+def test_the_invisible_list_is_unicodes_default_ignorable_code_points() -> None:
+    """Checked against an independent table: the regex module's Default_Ignorable_Code_Point property."""
+    ignorable = regex.compile(r'\p{Default_Ignorable_Code_Point}')
+    ours = {code for code in range(0x110000) if _INVISIBLE.match(chr(code))}
+    theirs = {code for code in range(0x110000) if ignorable.match(chr(code))}
+    assert ours == theirs | {0x2800}
+
+
+def test_the_table_shows_hidden_characters_of_a_reasons_status_and_category() -> None:
+    """The reasons' status and category were printed raw (only the text went through visible())."""
+    reason = Reason('bounced\x1b[2J', 'bad\u034f\x1b]0;owned\x07', '550 unknown')
+    group = Group('2026-11-01', 'marketing', None, None, None, Counts(), ((reason, 1),))
+    text = as_table(Report('2026-11-01', '2026-11-01', (group,), ((reason, 1),)))
+    assert not [char for char in text if char != '\n' and not char.isprintable()]
+    assert 'bounced[U+001B][2J  bad[U+034F][U+001B]]0;owned[U+0007]' in text
 
 
 def test_empty_report() -> None:

@@ -9,6 +9,8 @@
   ``Retry-After``. The first POST of a valid token is never limited (providers post for many users from a few
   addresses); repeats, GETs and refused requests are. URL at most 2 KiB (414), body at most 4 KiB (413), a
   deadline per connection against slow clients, a bounded number of connections at once (in all and per client).
+- A request line the standard library reads as HTTP/0.9 (no version) is 505: every answer has a status line and
+  ``SECURITY_HEADERS``. An answer sent with input unread is followed by a lingering close.
 - Log lines name tokens and clients' addresses by a short hash only, never the token or the recipient.
 
 TLS: the contract's certificate and key (TLS 1.2 or later); a renewed certificate file is loaded at the next
@@ -69,6 +71,14 @@ SEEN_TOKENS = 100_000
 """Valid tokens remembered (as digests) so that only a token's first POST passes the rate limit."""
 DRAIN = 65536
 """Octets of a too large body read and dropped before answering 413."""
+LINGER = 1 << 20
+"""Octets still read and dropped after an answer, until the client closes (a "lingering close"): closing a socket
+with unread input makes the kernel reset the connection, which destroys the answer at a client still sending its
+body (Python's http.client sends all of it before it reads). Only after an answer sent with input unread: a
+connection whose request was read to its end is closed at once and gives its slot back."""
+LINGER_WAIT = 2.0
+"""Seconds one read of a lingering close may wait (Apache's is 2 s): a client that keeps its connection open
+without sending holds its slot this long, not until the deadline."""
 CHUNK_LINE = 1024
 """Longest chunk-size or trailer line of a chunked body."""
 MAX_TRAILERS = 16
@@ -193,9 +203,36 @@ def _multipart_one_click(data: bytes) -> bool:
 class Handler(BaseHTTPRequestHandler):
     server: UnsubscribeServer
     server_version = 'mailinfra-unsubscribe'
-    sys_version = ''
     protocol_version = 'HTTP/1.1'
     body = b''
+    unread = True
+    """Input may remain unread after the answer (until the body was read to its end): a lingering close follows."""
+    raw_requestline: bytes
+
+    def version_string(self) -> str:
+        """The Server header: the standard library's adds a space and Python's version."""
+        return self.server_version
+
+    def handle_expect_100(self) -> bool:
+        """``Expect: 100-continue`` with a Content-Length over MAX_BODY: 413 at once, before the body is sent."""
+        for header in self.headers.get_all('Content-Length') or []:
+            for value in header.split(','):
+                digits = value.strip().lstrip('0')
+                if digits.isascii() and digits.isdigit() and (len(digits) > 10 or int(digits) > MAX_BODY):
+                    self._too_large()
+                    return False
+        return super().handle_expect_100()
+
+    def parse_request(self) -> bool:
+        """A request the standard library takes for HTTP/0.9 is refused: it would be answered with the page alone,
+        without a status line or any of our headers (CSP, no-store). Its verdict, not a split of our own, decides:
+        it splits the line at more than ASCII white space (``GET\\x1c/u/...``)."""
+        if not super().parse_request():
+            return False
+        if self.request_version == 'HTTP/0.9':
+            self.send_error(HTTPStatus.HTTP_VERSION_NOT_SUPPORTED)
+            return False
+        return True
 
     # --- answers --------------------------------------------------------------------------------------------------
 
@@ -368,6 +405,7 @@ class Handler(BaseHTTPRequestHandler):
         if len(body) != length:
             self.close_connection = True
             return None
+        self.unread = False
         return body
 
     def _chunked(self) -> bytes | None:
@@ -403,6 +441,7 @@ class Handler(BaseHTTPRequestHandler):
             line = self.rfile.readline(CHUNK_LINE + 1)
             if line in (b'\r\n', b'\n'):
                 if seen <= MAX_BODY:
+                    self.unread = False
                     return bytes(body)
                 self._too_large()
                 return None
@@ -562,7 +601,8 @@ class UnsubscribeServer(ThreadingHTTPServer):
         timer.start()
         try:
             if self._tls_context is None:
-                self.RequestHandlerClass(request, client_address, self)  # type: ignore[arg-type]
+                if Handler(request, client_address, self).unread:
+                    _linger(request)
                 return
             try:
                 connection = self._tls_context.get().wrap_socket(request, server_side=True)
@@ -570,7 +610,8 @@ class UnsubscribeServer(ThreadingHTTPServer):
                 log.info('unsubscribe: TLS handshake failed client=%s: %s', short_hash(client_address[0]), error)
                 return
             try:
-                self.RequestHandlerClass(connection, client_address, self)  # type: ignore[arg-type]
+                if Handler(connection, client_address, self).unread:
+                    _linger(connection)
             finally:
                 connection.close()
         except OSError as error:  # the client went away, or the deadline cut it off
@@ -581,6 +622,21 @@ class UnsubscribeServer(ThreadingHTTPServer):
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         log.exception('unsubscribe: internal error client=%s', short_hash(client_address[0]))
+
+
+def _linger(sock: socket.socket) -> None:
+    """After an answer sent with input unread: end our side (a TLS socket drops TLS, the answer is complete by its
+    Content-Length), then read and drop what the client still sends, up to LINGER octets, until it closes or is
+    silent for LINGER_WAIT (the deadline still holds)."""
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_WR)
+        sock.settimeout(LINGER_WAIT)
+        left = LINGER
+        while left > 0:
+            data = sock.recv(min(left, 65536))
+            if not data:
+                return
+            left -= len(data)
 
 
 def _cut(sock: socket.socket) -> None:
