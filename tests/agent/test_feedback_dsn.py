@@ -211,6 +211,22 @@ def test_the_original_recipient_is_preferred_and_a_non_smtp_diagnostic_has_no_re
     assert event.diagnostic is not None and event.diagnostic.startswith('procmail: ')
 
 
+def test_a_dsn_without_per_message_fields_and_an_untyped_recipient_parses() -> None:
+    # McAfee: the first block is the recipient's (Original-Recipient: <a@b>, Action, no Status); it was read as the
+    # per-message block, and the untyped address refused, so the report gave nothing (sisimai: userunknown).
+    [event] = parse(sample('sisimai-lhost-mcafee-01.eml'))
+    assert (event.status, event.recipient, event.smtp_code, event.dsn) == (
+        'bounced',
+        'kijitora@example.co.jp',
+        '550',
+        None,
+    )
+    assert event.diagnostic == '550 Unknown user kijitora@example.co.jp'
+    assert _mime.address('<a@example.org>', typed=True) == 'a@example.org'
+    assert _mime.address('x400; <a@example.org>', typed=True) is None  # another type
+    assert _mime.address('a@example.org; b', typed=True) is None  # a ';' the grammar does not explain
+
+
 @pytest.mark.parametrize('name', ['sisimai-lhost-qmail-02.eml', 'sisimai-lhost-gmail-01.eml'])
 def test_a_text_bounce_without_a_delivery_status_part_is_an_error(name: str) -> None:
     assert reason(sample(name)) == 'no-delivery-status'

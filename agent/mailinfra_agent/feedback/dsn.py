@@ -90,6 +90,8 @@ _PER_MESSAGE_FIELDS = frozenset(
 )
 
 
+_RECIPIENT_FIELDS = ('Final-Recipient', 'Original-Recipient', 'Action', 'Status')
+"""A block with one of these is a recipient's, not the per-message block."""
 _OUTCOME_FIELDS = frozenset({'action', 'status'})
 """A recipient's block is complete enough to end once it has one of these."""
 
@@ -172,9 +174,9 @@ def read_delivery_status(msg: Message, source: str) -> list[RecipientStatus]:
         raise EventError('no-delivery-status', f'{source}: no message/delivery-status part (not an RFC 3464 DSN)')
     _mime.refuse_cut(msg, source, STATUS_PARTS)
     blocks = _blocks(part)
-    if blocks and _mime.header(blocks[0], 'Final-Recipient') is None:
+    if blocks and not any(_mime.header(blocks[0], name) for name in _RECIPIENT_FIELDS):
         per_message, per_recipient = blocks[0], blocks[1:]
-    else:  # some MTAs leave out the per-message block
+    else:  # some MTAs leave out the per-message block (McAfee: Original-Recipient and Action only)
         per_message, per_recipient = Message(), blocks
     reporting_mta = _mime.typed_value(_mime.header(per_message, 'Reporting-MTA'))
     arrival = _mime.parse_date(_mime.header(per_message, 'Arrival-Date'))
