@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from mailinfra_agent.feedback import _mime, verp
-from mailinfra_agent.feedback.dsn import UnconfirmedRecipients, parse_dsn, read_delivery_status
+from mailinfra_agent.feedback.dsn import UnconfirmedRecipients, parse_dsn, read_delivery_status, text_reply
 from mailinfra_agent.feedback.events import Event, EventError
 from mailinfra_agent.feedback.message import MAX_MESSAGE_BYTES, Decoders, parse_message
 from tests.agent.postfix_dsn import BOUNCE_DOMAIN, RECIPIENT_DOMAIN, TEST_KEYS, make_dsns, verp_sender
@@ -225,6 +225,30 @@ def test_a_dsn_without_per_message_fields_and_an_untyped_recipient_parses() -> N
     assert _mime.address('<a@example.org>', typed=True) == 'a@example.org'
     assert _mime.address('x400; <a@example.org>', typed=True) is None  # another type
     assert _mime.address('a@example.org; b', typed=True) is None  # a ';' the grammar does not explain
+
+
+def test_a_block_without_diagnostic_code_takes_its_recipients_reply_from_the_human_readable_part() -> None:
+    # OpenSMTPD: 'Status: 5.0.0' and no Diagnostic-Code; the replies are only in the text part (sisimai:
+    # userunknown, mailboxfull). Without them both were 'other'.
+    first, second = parse(sample('sisimai-lhost-opensmtpd-17.eml'))
+    assert (first.recipient, first.smtp_code, first.dsn) == ('userunknown@libsisimai.net', '550', '5.0.0')
+    assert first.diagnostic == '550 5.1.1 <userunknown@libsisimai.net>: Recipient address rejected: User unknown'
+    assert (second.recipient, second.smtp_code) == ('mailboxfull@libsisimai.net', '552')
+    assert second.diagnostic is not None and second.diagnostic.endswith('Mailbox full')
+
+
+def test_text_reply_reads_only_a_line_that_starts_with_the_recipient() -> None:
+    text = (
+        'Your message to a@example.org: could not be delivered\n'  # prose that names the address: not a reply
+        '<a@example.org>... Deferred: Connection refused by\n'
+        '    mx.example.org.\n'
+        'Message could not be delivered for 5 days\n'
+        'b@example.org  550 no separator\n'
+    )
+    assert text_reply(text, ['a@example.org']) == 'Deferred: Connection refused by mx.example.org.'
+    assert text_reply(text, ['b@example.org']) is None
+    assert text_reply(text, ['c@example.org']) is None
+    assert text_reply('A@Example.org: 550 5.1.1 unknown', ['a@example.org']) == '550 5.1.1 unknown'
 
 
 @pytest.mark.parametrize('name', ['sisimai-lhost-qmail-02.eml', 'sisimai-lhost-gmail-01.eml'])

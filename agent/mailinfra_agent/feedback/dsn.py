@@ -17,7 +17,9 @@ transport's ``${recipient}``), else it is read from X-Original-To, Delivered-To,
 field, or To.
 
 A message without a delivery-status part (old qmail or Exchange text bounces) is ``EventError('no-delivery-status')``:
-there is no best-effort text reader. A cut-off one is ``truncated``; blocks that give no recipient or no known
+there is no best-effort text reader. Only a block without Diagnostic-Code takes its reply from the human-readable
+part, from a line that starts with the block's recipient (``a@b: 550 5.1.1 ...``, ``<a@b>... Deferred: ...``) and
+the indented lines after it: OpenSMTPD writes its replies only there (:func:`text_reply`). A cut-off one is ``truncated``; blocks that give no recipient or no known
 action are skipped, and a report with none left is ``bad-delivery-status``.
 """
 
@@ -42,6 +44,7 @@ __all__ = [
     'parse_dsn',
     'read_delivery_status',
     'return_path',
+    'text_reply',
 ]
 
 ACTION_STATUS: dict[str, Literal['bounced', 'deferred', 'sent']] = {
@@ -187,11 +190,15 @@ def read_delivery_status(msg: Message, source: str) -> list[RecipientStatus]:
         message = f'{source}: {len(per_recipient)} recipient blocks, more than {_mime.MAX_RECIPIENTS}'
         raise EventError('too-many-recipients', message)
     found: list[RecipientStatus] = []
+    readable: str | None = None
     for block in per_recipient:
         final = _mime.address(_mime.header(block, 'Final-Recipient'), typed=True)
         original = _mime.address(_mime.header(block, 'Original-Recipient'), typed=True)
         diagnostic = _mime.header(block, 'Diagnostic-Code')
         diagnostic_type, diagnostic = _mime.split_typed(diagnostic)
+        if not diagnostic:
+            readable = _human_readable(msg) if readable is None else readable
+            diagnostic = text_reply(readable, [address for address in (final, original) if address])
         action = _mime.token(_mime.header(block, 'Action'))
         found.append(
             RecipientStatus(
@@ -215,6 +222,41 @@ def read_delivery_status(msg: Message, source: str) -> list[RecipientStatus]:
         reason = 'truncated' if _mime.truncated(msg) else 'bad-delivery-status'
         raise EventError(reason, f'{source}: the delivery-status part has no per-recipient block')
     return found
+
+
+MAX_READABLE = 65536
+"""Characters of the human-readable part searched for a recipient's reply."""
+
+
+def _human_readable(msg: Message) -> str:
+    """The report's human-readable text: its first ``text/plain`` part outside attached messages (RFC 6522 puts the
+    human-readable part first), cut to :data:`MAX_READABLE` characters; ``''`` when there is none."""
+    part = next((p for p in _mime.report_parts(msg) if p.get_content_type() == 'text/plain'), None)
+    return _mime.part_text(part)[:MAX_READABLE] if part is not None else ''
+
+
+def text_reply(text: str, recipients: list[str]) -> str | None:
+    """The reply a human-readable ``text`` gives for one of ``recipients`` (lower-cased addresses): the rest of the
+    first line that starts with the address (``<>`` optional) and ``:`` or ``...``, with the indented lines that
+    follow it, on one line; None when no line does."""
+    lines = text.replace('\r\n', '\n').split('\n')
+    for index, line in enumerate(lines):
+        head = line.strip()
+        for recipient in recipients:
+            if not head.lower().startswith((recipient, f'<{recipient}>')):
+                continue
+            rest = head[len(recipient) + (2 if head.startswith('<') else 0) :]
+            separator = next((mark for mark in (':', '...') if rest.startswith(mark)), None)
+            if separator is None:
+                continue
+            reply = [rest[len(separator) :].strip()]
+            for more in lines[index + 1 :]:
+                if not more[:1].isspace() or not more.strip():
+                    break
+                reply.append(more.strip())
+            joined = ' '.join(part for part in reply if part)
+            return joined[:MAX_TEXT] or None
+    return None
 
 
 def return_path(msg: Message, envelope_recipient: str | None, fallbacks: Iterable[str | None] = ()) -> str | None:
