@@ -237,6 +237,22 @@ def test_a_block_without_diagnostic_code_takes_its_recipients_reply_from_the_hum
     assert second.diagnostic is not None and second.diagnostic.endswith('Mailbox full')
 
 
+def test_unfolded_continuation_lines_of_a_diagnostic_do_not_end_the_block() -> None:
+    # MessageLabs: the Diagnostic-Code goes on over lines without leading space, then Status, Action and
+    # Final-Recipient; the parser ended the header at the first such line, so the report gave nothing
+    # (sisimai: securityerror).
+    [event] = parse(sample('sisimai-rhost-messagelabs-01.eml'))
+    assert (event.status, event.recipient, event.smtp_code, event.dsn) == (
+        'bounced',
+        'kijitora@example.messagelabs.com',
+        '550',
+        '5.0.0',
+    )
+    assert event.diagnostic is not None
+    assert event.diagnostic.startswith('550-Please turn on SMTP Authentication in your mail client. 550-mail0.')
+    assert event.diagnostic.endswith('550 relay through this server without authentication.')
+
+
 def test_text_reply_reads_only_a_line_that_starts_with_the_recipient() -> None:
     text = (
         'Your message to a@example.org: could not be delivered\n'  # prose that names the address: not a reply

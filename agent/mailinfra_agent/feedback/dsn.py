@@ -26,6 +26,7 @@ action are skipped, and a report with none left is ``bad-delivery-status``.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from email.message import Message
@@ -156,7 +157,7 @@ def _parsed_blocks(part: Message) -> list[Message]:
     if decoded is not None:
         blocks, content = [], decoded.decode('utf-8', 'replace')
     elif isinstance(payload, list) and part.get_content_type() == 'message/delivery-status':
-        return [block for block in payload if isinstance(block, Message) and block.keys()]
+        return [_unfolded(block) for block in payload if isinstance(block, Message) and block.keys()]
     elif isinstance(payload, list):
         first = payload[0] if payload and isinstance(payload[0], Message) else Message()
         rest = first.get_payload(decode=True)  # bytes as received: the text form would lose UTF-8 (RFC 6533)
@@ -165,7 +166,31 @@ def _parsed_blocks(part: Message) -> list[Message]:
     else:
         blocks, content = [], _mime.part_text(part)
     chunks = content.replace('\r\n', '\n').split('\n\n')
-    return blocks + [block for block in (_mime.header_block(chunk) for chunk in chunks) if block.keys()]
+    return blocks + [_unfolded(block) for block in (_mime.header_block(chunk) for chunk in chunks) if block.keys()]
+
+
+_FIELD_NAME = re.compile(r'[A-Za-z][A-Za-z0-9-]*')
+
+
+def _unfolded(block: Message) -> Message:
+    """``block`` with the lines the parser left in its body read back as fields: a line that is not ``Name: value``
+    ends a header, but MessageLabs continues a multi-line Diagnostic-Code without folding it (``550-...`` lines),
+    and its Status, Action and Final-Recipient come after. A ``Name: value`` line is a field, another line continues
+    the field before it."""
+    body = block.get_payload()
+    if not isinstance(body, str) or not body.strip():
+        return block
+    fields = [[name, value] for name, value in block.raw_items()]
+    for line in body.replace('\r\n', '\n').split('\n'):
+        name, colon, value = line.partition(':')
+        if colon and _FIELD_NAME.fullmatch(name):
+            fields.append([name, value.strip()])
+        elif line.strip() and fields:
+            fields[-1][1] = f'{fields[-1][1].rstrip()} {line.strip()}'
+    repaired = Message()
+    for name, value in fields:
+        repaired[name] = value
+    return repaired
 
 
 def read_delivery_status(msg: Message, source: str) -> list[RecipientStatus]:
