@@ -231,9 +231,10 @@ def test_a_block_without_diagnostic_code_takes_its_recipients_reply_from_the_hum
     # OpenSMTPD: 'Status: 5.0.0' and no Diagnostic-Code; the replies are only in the text part (sisimai:
     # userunknown, mailboxfull). Without them both were 'other'.
     first, second = parse(sample('sisimai-lhost-opensmtpd-17.eml'))
-    assert (first.recipient, first.smtp_code, first.dsn) == ('userunknown@libsisimai.net', '550', '5.0.0')
+    # The Status gives only the class (5.0.0): the reply's code is the precise one.
+    assert (first.recipient, first.smtp_code, first.dsn) == ('userunknown@libsisimai.net', '550', '5.1.1')
     assert first.diagnostic == '550 5.1.1 <userunknown@libsisimai.net>: Recipient address rejected: User unknown'
-    assert (second.recipient, second.smtp_code) == ('mailboxfull@libsisimai.net', '552')
+    assert (second.recipient, second.smtp_code, second.dsn) == ('mailboxfull@libsisimai.net', '552', '5.2.2')
     assert second.diagnostic is not None and second.diagnostic.endswith('Mailbox full')
 
 

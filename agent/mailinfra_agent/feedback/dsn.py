@@ -350,7 +350,7 @@ def parse_dsn(
                 queue_id=block.queue_id,
                 sender=sender,
                 smtp_code=code if block.diagnostic_type in (None, 'smtp') else None,
-                dsn=enhanced or text_enhanced,
+                dsn=_precise(enhanced, text_enhanced),
                 diagnostic=block.diagnostic,
                 relay=block.remote_mta,
                 delay=delay,
@@ -379,6 +379,14 @@ class UnconfirmedRecipients(NoRecipient):
     def __init__(self, message: str, events: list[Event]) -> None:
         super().__init__('unconfirmed-recipient', message, events[0], None)
         self.events = events
+
+
+def _precise(status: str | None, text: str | None) -> str | None:
+    """The Status field's code, or the diagnostic's when there is no Status or it gives only its class (``5.0.0``:
+    OpenSMTPD, Courier, Amazon SES) and the diagnostic's (``550 5.1.1 ...``) is of the same class."""
+    if status is None or (text is not None and status.endswith('.0.0') and text[0] == status[0]):
+        return text
+    return status
 
 
 def _key(identity: str, recipient: str, action: str, status: str | None) -> str:
