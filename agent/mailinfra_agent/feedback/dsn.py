@@ -17,10 +17,11 @@ transport's ``${recipient}``), else it is read from X-Original-To, Delivered-To,
 field, or To.
 
 A message without a delivery-status part (old qmail or Exchange text bounces) is ``EventError('no-delivery-status')``:
-there is no best-effort text reader. Only a block without Diagnostic-Code takes its reply from the human-readable
-part, from a line that starts with the block's recipient (``a@b: 550 5.1.1 ...``, ``<a@b>... Deferred: ...``) and
-the indented lines after it: OpenSMTPD writes its replies only there (:func:`text_reply`). A cut-off one is ``truncated``; blocks that give no recipient or no known
-action are skipped, and a report with none left is ``bad-delivery-status``.
+there is no best-effort text reader. A cut-off one is ``truncated``; blocks that give no recipient or no known
+action are skipped, and a report with none left is ``bad-delivery-status``. Only a block without Diagnostic-Code
+takes its reply from the human-readable part, from a line that starts with the block's recipient
+(``a@b: 550 5.1.1 ...``, ``<a@b>... Deferred: ...``) and the indented lines after it: OpenSMTPD writes its replies
+only there (:func:`text_reply`).
 """
 
 from __future__ import annotations
