@@ -266,11 +266,55 @@ def test_text_reply_reads_only_a_line_that_starts_with_the_recipient() -> None:
     assert text_reply(text, ['b@example.org']) is None
     assert text_reply(text, ['c@example.org']) is None
     assert text_reply('A@Example.org: 550 5.1.1 unknown', ['a@example.org']) == '550 5.1.1 unknown'
+    # Exim: the address alone (or with ':'), the reply indented deeper; a sibling address ends it
+    exim = '  a@example.org\n    host mx [192.0.2.1]:\n    550 5.1.1 unknown\n  b@example.org:\n    552 full\n'
+    assert text_reply(exim, ['a@example.org']) == 'host mx [192.0.2.1]: 550 5.1.1 unknown'
+    assert text_reply(exim, ['b@example.org']) == '552 full'
+    assert text_reply('     a@example.org\n\nTechnical details', ['a@example.org']) is None  # Gmail: no reply there
 
 
-@pytest.mark.parametrize('name', ['sisimai-lhost-qmail-02.eml', 'sisimai-lhost-gmail-01.eml'])
-def test_a_text_bounce_without_a_delivery_status_part_is_an_error(name: str) -> None:
-    assert reason(sample(name)) == 'no-delivery-status'
+def test_a_text_bounce_without_a_delivery_status_part_is_an_error() -> None:
+    assert reason(sample('sisimai-lhost-qmail-02.eml')) == 'no-delivery-status'
+    # X-Failed-Recipients without a usable address is no better than none
+    header = b'X-Failed-Recipients: kijitora@neko.example.co.jp'
+    redacted = sample('sisimai-lhost-exim-05.eml').replace(header, b'X-Failed-Recipients: redacted@example.jp')
+    assert reason(redacted) == 'no-delivery-status'
+
+
+@pytest.mark.parametrize(
+    ('name', 'recipient', 'code', 'status', 'diagnostic'),
+    [
+        # Exim: the reply indented under '  a@b:' (Sisimai: userunknown)
+        (
+            'sisimai-lhost-exim-05.eml',
+            'kijitora@neko.example.co.jp',
+            '553',
+            '5.1.1',
+            'SMTP error from remote mailer after RCPT TO: <kijitora@neko.example.co.jp>: host mx49.neko.example.co.jp'
+            ' [192.0.2.82]: 553 5.1.1 unknown or illegal user: kijitora@neko.example.co.jp',
+        ),
+        # Gmail: 'The error that the other server returned was:' (Sisimai: userunknown)
+        (
+            'sisimai-lhost-gmail-01.eml',
+            'userunknown@example.jp',
+            '550',
+            '5.1.1',
+            '550 5.1.1 <userunknown@example.jp>... User Unknown',
+        ),
+    ],
+)
+def test_a_text_bounce_with_x_failed_recipients_gives_its_recipients(
+    name: str, recipient: str, code: str, status: str, diagnostic: str
+) -> None:
+    [event] = parse(sample(name))
+    assert (event.kind, event.status, event.recipient, event.smtp_code, event.dsn) == (
+        'dsn',
+        'bounced',
+        recipient,
+        code,
+        status,
+    )
+    assert event.diagnostic == diagnostic
 
 
 def test_a_global_delivery_status_part_rfc6533_parses_every_block() -> None:

@@ -80,11 +80,12 @@ def test_the_shipped_public_samples_get_their_verdicts(tmp_path: Path, capsys: p
         'arf-19.eml': 'refused:not-a-complaint',  # a DMARC failure report (auth-failure)
         'arf-22.eml': 'agreed',
         'lhost-exchange2007-01.eml': 'agreed',
-        'lhost-gmail-01.eml': 'refused:no-delivery-status',  # a text bounce: not read, by design
+        'lhost-exim-05.eml': 'agreed',  # a text bounce with X-Failed-Recipients
+        'lhost-gmail-01.eml': 'agreed',
         'lhost-mcafee-01.eml': 'agreed',
         'lhost-opensmtpd-17.eml': 'agreed',
         'lhost-postfix-01.eml': 'recipients',  # ours: Original-Recipient, the address we sent to
-        'lhost-qmail-02.eml': 'refused:no-delivery-status',
+        'lhost-qmail-02.eml': 'refused:no-delivery-status',  # a text bounce without X-Failed-Recipients
         'rhost-messagelabs-01.eml': 'category',  # relaying without authentication: ours 'other'
     }
 

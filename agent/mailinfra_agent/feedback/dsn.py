@@ -16,12 +16,13 @@ The DSN's own envelope recipient is our return path (``sender`` of the event): t
 transport's ``${recipient}``), else it is read from X-Original-To, Delivered-To, the Postfix ``X-Postfix-Sender``
 field, or To.
 
-A message without a delivery-status part (old qmail or Exchange text bounces) is ``EventError('no-delivery-status')``:
-there is no best-effort text reader. A cut-off one is ``truncated``; blocks that give no recipient or no known
-action are skipped, and a report with none left is ``bad-delivery-status``. Only a block without Diagnostic-Code
-takes its reply from the human-readable part, from a line that starts with the block's recipient
-(``a@b: 550 5.1.1 ...``, ``<a@b>... Deferred: ...``) and the indented lines after it: OpenSMTPD writes its replies
-only there (:func:`text_reply`).
+A text bounce without a delivery-status part gives its recipients only through Exim's ``X-Failed-Recipients``
+header (Exim, Gmail, Mail.Ru: :func:`read_failed_recipients`); without it (old qmail, Exchange) it is
+``EventError('no-delivery-status')``: recipients are never guessed from free text. A cut-off DSN is ``truncated``;
+blocks that give no recipient or no known action are skipped, and a report with none left is
+``bad-delivery-status``. Only a block without Diagnostic-Code takes its reply from the human-readable part, from a
+line that starts with the block's recipient (``a@b: 550 5.1.1 ...``, ``<a@b>... Deferred: ...``) and the lines
+indented deeper after it: OpenSMTPD writes its replies only there (:func:`text_reply`).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from email.message import Message
+from email.utils import getaddresses
 from typing import Literal
 
 from mailinfra_agent.feedback import _mime
@@ -40,11 +42,13 @@ from mailinfra_agent.feedback.events import Event, EventError, event_key
 
 __all__ = [
     'ACTION_STATUS',
+    'FAILED_RECIPIENTS',
     'STATUS_PARTS',
     'RecipientStatus',
     'UnconfirmedRecipients',
     'parse_dsn',
     'read_delivery_status',
+    'read_failed_recipients',
     'return_path',
     'text_reply',
 ]
@@ -250,6 +254,53 @@ def read_delivery_status(msg: Message, source: str) -> list[RecipientStatus]:
     return found
 
 
+FAILED_RECIPIENTS = 'X-Failed-Recipients'
+"""Exim's header naming a text bounce's failed recipients (Exim, Gmail, Google Groups, Mail.Ru send it)."""
+
+
+def read_failed_recipients(msg: Message, source: str) -> list[RecipientStatus]:
+    """The failed recipients of a text bounce without a delivery-status part, from its ``X-Failed-Recipients``
+    header, each with the reply its text gives (:func:`text_reply`; None when it gives none: then the event has no
+    category and suppresses nothing); [] when the header names no usable address."""
+    values = [address for _, address in getaddresses(_mime.headers(msg, FAILED_RECIPIENTS))]
+    recipients = list(dict.fromkeys(found for found in map(_mime.address, values) if found is not None))
+    if len(recipients) > _mime.MAX_RECIPIENTS:
+        message = f'{source}: {len(recipients)} failed recipients, more than {_mime.MAX_RECIPIENTS}'
+        raise EventError('too-many-recipients', message)
+    readable = _human_readable(msg) if recipients else ''
+    only = _returned_reply(readable) if len(recipients) == 1 else None
+    return [
+        RecipientStatus(
+            recipient=recipient,
+            final_recipient=recipient,
+            original_recipient=None,
+            action='failed',
+            status=None,
+            remote_mta=None,
+            diagnostic_type=None,
+            diagnostic=text_reply(readable, [recipient]) or only,
+            last_attempt=None,
+            reporting_mta=None,
+            arrival=None,
+            envelope_id=None,
+            queue_id=None,
+            original_sender=None,
+        )
+        for recipient in recipients
+    ]
+
+
+_RETURNED = re.compile(r'The error that the other server returned was:\s*(.+?)(?:\n\s*\n|$)', re.DOTALL)
+"""Gmail's text bounce: the remote reply after this sentence, up to a blank line."""
+
+
+def _returned_reply(text: str) -> str | None:
+    found = _RETURNED.search(text.replace('\r\n', '\n'))
+    if found is None:
+        return None
+    return ' '.join(found.group(1).split())[:MAX_TEXT] or None
+
+
 MAX_READABLE = 65536
 """Characters of the human-readable part searched for a recipient's reply."""
 
@@ -262,9 +313,10 @@ def _human_readable(msg: Message) -> str:
 
 
 def text_reply(text: str, recipients: list[str]) -> str | None:
-    """The reply a human-readable ``text`` gives for one of ``recipients`` (lower-cased addresses): the rest of the
-    first line that starts with the address (``<>`` optional) and ``:`` or ``...``, with the indented lines that
-    follow it, on one line; None when no line does."""
+    """The reply a human-readable ``text`` gives for one of ``recipients`` (lower-cased addresses): the first line
+    that starts with the address (``<>`` optional) followed by ``:``, ``...`` or nothing, with the rest of that line
+    and the lines after it that are indented deeper, on one line (Exim: ``  a@b:`` then the reply indented by four);
+    None when no line gives a reply."""
     lines = text.replace('\r\n', '\n').split('\n')
     for index, line in enumerate(lines):
         head = line.strip()
@@ -272,16 +324,18 @@ def text_reply(text: str, recipients: list[str]) -> str | None:
             if not head.lower().startswith((recipient, f'<{recipient}>')):
                 continue
             rest = head[len(recipient) + (2 if head.startswith('<') else 0) :]
-            separator = next((mark for mark in (':', '...') if rest.startswith(mark)), None)
-            if separator is None:
+            separator = next((mark for mark in (':', '...') if rest.startswith(mark)), '')
+            if rest and not separator:
                 continue
+            indent = len(line) - len(line.lstrip())
             reply = [rest[len(separator) :].strip()]
             for more in lines[index + 1 :]:
-                if not more[:1].isspace() or not more.strip():
+                if not more.strip() or len(more) - len(more.lstrip()) <= indent:
                     break
                 reply.append(more.strip())
             joined = ' '.join(part for part in reply if part)
-            return joined[:MAX_TEXT] or None
+            if joined:
+                return joined[:MAX_TEXT]
     return None
 
 
@@ -308,13 +362,15 @@ def parse_dsn(
     decoders: _mime.Decoders | None = None,
     received: float | None = None,
     identity: str | None = None,
+    blocks: list[RecipientStatus] | None = None,
 ) -> list[Event]:
     """The events of the DSN ``msg``. ``received`` is the time used when the DSN carries none; ``identity``
-    tells reports apart in the event keys (default: the DSN's Message-ID, else a digest of its headers).
-    EventError: no-delivery-status, truncated, bad-delivery-status, too-many-recipients, bad-verp (a return path
-    that claims to be ours but does not verify), no-date; :class:`UnconfirmedRecipients`."""
+    tells reports apart in the event keys (default: the DSN's Message-ID, else a digest of its headers);
+    ``blocks``: the recipients already read (a text bounce's, :func:`read_failed_recipients`), else the
+    delivery-status part's. EventError: no-delivery-status, truncated, bad-delivery-status, too-many-recipients,
+    bad-verp (a return path that claims to be ours but does not verify), no-date; :class:`UnconfirmedRecipients`."""
     decoders = decoders or _mime.Decoders()
-    blocks = read_delivery_status(msg, source)
+    blocks = read_delivery_status(msg, source) if blocks is None else blocks
     sender = return_path(msg, envelope_recipient, [blocks[0].original_sender])
     try:
         verp = _mime.decode(decoders.verp, sender) or {}
