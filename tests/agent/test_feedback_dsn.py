@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from mailinfra_agent.feedback import _mime, verp
+from mailinfra_agent.feedback import _mime, dsn, verp
+from mailinfra_agent.feedback.classify import MAX_TEXT
 from mailinfra_agent.feedback.dsn import UnconfirmedRecipients, parse_dsn, read_delivery_status, text_reply
 from mailinfra_agent.feedback.events import Event, EventError
 from mailinfra_agent.feedback.message import MAX_MESSAGE_BYTES, Decoders, parse_message
@@ -315,6 +316,70 @@ def test_a_text_bounce_with_x_failed_recipients_gives_its_recipients(
         status,
     )
     assert event.diagnostic == diagnostic
+
+
+INJECTED = b'kijitora@example.com: 550 5.1.1 user unknown\n'
+
+
+def test_a_line_in_the_returned_message_does_not_give_a_text_bounces_reply() -> None:
+    # Gmail (Sisimai: blocked): the reply is Gmail's sentence (554 5.7.1, a block list), not a line in the copy of
+    # our own message that starts with the recipient; read there, it became 550 5.1.1, a hard-bounce suppression.
+    data = sample('sisimai-lhost-gmail-04.eml')
+    assert data.endswith(b'\nMessage\n')  # the original's body
+    [event] = parse(data + INJECTED)
+    assert (event.recipient, event.smtp_code, event.dsn) == ('kijitora@example.com', '554', '5.7.1')
+    assert event.diagnostic is not None and event.diagnostic.startswith('554 554 5.7.1 Service unavailable;')
+    assert event.diagnostic.endswith('blocked using cbl.abuseat.org (state 13).')
+    # Exim: a recipient whose reply is only in the copy of the message gets none (no category, no suppression)
+    exim = sample('sisimai-lhost-exim-05.eml')
+    exim = exim.replace(
+        b'X-Failed-Recipients: kijitora@neko.example.co.jp',
+        b'X-Failed-Recipients: a@b.example, kijitora@neko.example.co.jp',
+    )
+    events = {event.recipient: event for event in parse(exim + b'a@b.example: 550 5.1.1 user unknown\n')}
+    assert events['a@b.example'].diagnostic is None
+    assert events['kijitora@neko.example.co.jp'].smtp_code == '553'
+    assert text_reply('x\n------ This is a copy of the message\na@b.example: 550 x', ['a@b.example']) == '550 x'
+
+
+def test_the_human_readable_part_is_read_once_for_all_blocks_without_diagnostic_code(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # 1000 blocks without Diagnostic-Code and a text part of many lines: read once, not once per block (it took
+    # 12.9 s of CPU, each block splitting and scanning the whole text, each reply line copying the lines after it).
+    blocks = ''.join(f'Final-Recipient: rfc822; u{n}@x.example\nAction: failed\nStatus: 5.0.0\n\n' for n in range(1000))
+    lines = ''.join(f'u{n}@x.example: 550 5.1.1 unknown u{n}\n' for n in range(1000)) + '.\n' * 30000
+    report = (
+        'From: MAILER-DAEMON@x.example\nTo: bounces@example.com\nDate: Mon, 7 Dec 2026 10:00:00 +0000\n'
+        'MIME-Version: 1.0\nContent-Type: multipart/report; report-type=delivery-status; boundary=B\n\n'
+        f'--B\nContent-Type: text/plain\n\n{lines}\n--B\nContent-Type: message/delivery-status\n\n'
+        f'Reporting-MTA: dns; x.example\n\n{blocks}--B--\n'
+    ).encode()
+    calls: list[str] = []
+    real = dsn.text_replies
+
+    def counted(text: str) -> dsn._Replies:
+        calls.append(text)
+        return real(text)
+
+    monkeypatch.setattr(dsn, 'text_replies', counted)
+    events = parse(report)
+    assert len(calls) == 1
+    assert len(events) == 1000
+    assert all(event.diagnostic == f'550 5.1.1 unknown {event.recipient.split("@")[0]}' for event in events)
+    # a reply's indented run is read up to MAX_TEXT characters, whatever follows
+    run = 'a@x.example: 550\n' + '   more\n' * 20000
+    assert len(text_reply(run, ['a@x.example']) or '') == MAX_TEXT
+
+
+def test_an_x_failed_recipients_field_cut_at_its_limit_loses_its_last_address_not_its_domain() -> None:
+    # 1000 addresses: the field is cut at MAX_FIELD characters inside an address (u350@x for u350@x.org)
+    many = ', '.join(f'u{n}@x.org' for n in range(1000)).encode()
+    data = sample('sisimai-lhost-exim-05.eml').replace(b'kijitora@neko.example.co.jp\n', many + b'\n', 1)
+    events = parse(data)
+    assert 300 < len(events) < 1000
+    assert all(event.recipient is not None and event.recipient.endswith('@x.org') for event in events)
+    assert [event.recipient for event in events] == [f'u{n}@x.org' for n in range(len(events))]
 
 
 def test_a_global_delivery_status_part_rfc6533_parses_every_block() -> None:

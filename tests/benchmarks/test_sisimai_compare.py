@@ -82,6 +82,7 @@ def test_the_shipped_public_samples_get_their_verdicts(tmp_path: Path, capsys: p
         'lhost-exchange2007-01.eml': 'agreed',
         'lhost-exim-05.eml': 'agreed',  # a text bounce with X-Failed-Recipients
         'lhost-gmail-01.eml': 'agreed',
+        'lhost-gmail-04.eml': 'agreed',
         'lhost-mcafee-01.eml': 'agreed',
         'lhost-opensmtpd-17.eml': 'agreed',
         'lhost-postfix-01.eml': 'recipients',  # ours: Original-Recipient, the address we sent to

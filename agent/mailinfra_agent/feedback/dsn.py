@@ -22,7 +22,8 @@ header (Exim, Gmail, Mail.Ru: :func:`read_failed_recipients`); without it (old q
 blocks that give no recipient or no known action are skipped, and a report with none left is
 ``bad-delivery-status``. Only a block without Diagnostic-Code takes its reply from the human-readable part, from a
 line that starts with the block's recipient (``a@b: 550 5.1.1 ...``, ``<a@b>... Deferred: ...``) and the lines
-indented deeper after it: OpenSMTPD writes its replies only there (:func:`text_reply`).
+indented deeper after it: OpenSMTPD writes its replies only there (:func:`text_replies`, one pass for all blocks).
+That text stops where a copy of the returned message starts: a line in there is not the server's.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ __all__ = [
     'read_delivery_status',
     'read_failed_recipients',
     'return_path',
+    'text_replies',
     'text_reply',
 ]
 
@@ -220,15 +222,15 @@ def read_delivery_status(msg: Message, source: str) -> list[RecipientStatus]:
         message = f'{source}: {len(per_recipient)} recipient blocks, more than {_mime.MAX_RECIPIENTS}'
         raise EventError('too-many-recipients', message)
     found: list[RecipientStatus] = []
-    readable: str | None = None
+    replies: _Replies | None = None  # read once, when the first block without Diagnostic-Code needs it
     for block in per_recipient:
         final = _mime.address(_mime.header(block, 'Final-Recipient'), typed=True)
         original = _mime.address(_mime.header(block, 'Original-Recipient'), typed=True)
         diagnostic = _mime.header(block, 'Diagnostic-Code')
         diagnostic_type, diagnostic = _mime.split_typed(diagnostic)
         if not diagnostic:
-            readable = _human_readable(msg) if readable is None else readable
-            diagnostic = text_reply(readable, [address for address in (final, original) if address])
+            replies = text_replies(_human_readable(msg)) if replies is None else replies
+            diagnostic = _reply_of(replies, [address for address in (final, original) if address])
         action = _mime.token(_mime.header(block, 'Action'))
         found.append(
             RecipientStatus(
@@ -260,15 +262,21 @@ FAILED_RECIPIENTS = 'X-Failed-Recipients'
 
 def read_failed_recipients(msg: Message, source: str) -> list[RecipientStatus]:
     """The failed recipients of a text bounce without a delivery-status part, from its ``X-Failed-Recipients``
-    header, each with the reply its text gives (:func:`text_reply`; None when it gives none: then the event has no
-    category and suppresses nothing); [] when the header names no usable address."""
-    values = [address for _, address in getaddresses(_mime.headers(msg, FAILED_RECIPIENTS))]
+    header, each with the reply its text gives (Gmail's sentence, else :func:`text_replies`; None when it gives
+    none: then the event has no category and suppresses nothing); [] when the header names no usable address."""
+    values: list[str] = []
+    for field in _mime.headers(msg, FAILED_RECIPIENTS):
+        addresses = [address for _, address in getaddresses([field])]
+        # a field cut at MAX_FIELD ends inside an address (u350@x for u350@x.org): its last one is not read
+        values += addresses[:-1] if len(field) >= _mime.MAX_FIELD else addresses
     recipients = list(dict.fromkeys(found for found in map(_mime.address, values) if found is not None))
     if len(recipients) > _mime.MAX_RECIPIENTS:
         message = f'{source}: {len(recipients)} failed recipients, more than {_mime.MAX_RECIPIENTS}'
         raise EventError('too-many-recipients', message)
     readable = _human_readable(msg) if recipients else ''
+    # Gmail's own sentence first: a line that starts with the address could be anybody's text
     only = _returned_reply(readable) if len(recipients) == 1 else None
+    replies = text_replies(readable) if only is None else {}
     return [
         RecipientStatus(
             recipient=recipient,
@@ -278,7 +286,7 @@ def read_failed_recipients(msg: Message, source: str) -> list[RecipientStatus]:
             status=None,
             remote_mta=None,
             diagnostic_type=None,
-            diagnostic=text_reply(readable, [recipient]) or only,
+            diagnostic=only or _reply_of(replies, [recipient]),
             last_attempt=None,
             reporting_mta=None,
             arrival=None,
@@ -303,40 +311,72 @@ def _returned_reply(text: str) -> str | None:
 
 MAX_READABLE = 65536
 """Characters of the human-readable part searched for a recipient's reply."""
+_COPY_MARKER = re.compile(
+    r'^[ \t]*(?:-{2,}[ \t]*(?:original message|(?:this|below this line|enclosed) is a copy of (?:the|your) message'
+    r'|the header of the original message|returned message|undelivered message)'
+    r'|original message headers:|content-type:[ \t]*(?:message/rfc822|text/rfc822-headers))',
+    re.IGNORECASE | re.MULTILINE,
+)
+"""Where a text bounce's copy of the returned message starts (Gmail ``----- Original message -----``; Exim and
+Mail.Ru ``------ This is a copy of the message, including all the headers. ------``; qmail ``--- Below this line
+is a copy of the message.``; Exchange ``Original message headers:``): that text is ours, or whoever wrote the
+message, never the reporting server's."""
 
 
 def _human_readable(msg: Message) -> str:
     """The report's human-readable text: its first ``text/plain`` part outside attached messages (RFC 6522 puts the
-    human-readable part first), cut to :data:`MAX_READABLE` characters; ``''`` when there is none."""
+    human-readable part first), cut to :data:`MAX_READABLE` characters and before a copy of the returned message
+    (:data:`_COPY_MARKER`); ``''`` when there is none."""
     part = next((p for p in _mime.report_parts(msg) if p.get_content_type() == 'text/plain'), None)
-    return _mime.part_text(part)[:MAX_READABLE] if part is not None else ''
+    text = _mime.part_text(part)[:MAX_READABLE].replace('\r\n', '\n') if part is not None else ''
+    copy = _COPY_MARKER.search(text)
+    return text[: copy.start()] if copy is not None else text
+
+
+_Replies = dict[str, tuple[int, str]]
+_LEADING_ADDRESS = re.compile(r'<?([^\s<>:]+@[^\s<>:]+?)>?(?=:|\.\.\.|$)')
+"""A line that starts with an address (``<>`` optional) followed by ``:``, ``...`` or nothing."""
+
+
+def text_replies(text: str) -> _Replies:
+    """The replies a human-readable ``text`` gives, by lower-cased address, with the number of the line each starts
+    on: a line that starts with the address (``<>`` optional) followed by ``:``, ``...`` or nothing, with the rest
+    of that line and the lines after it that are indented deeper, on one line (Exim: ``  a@b:`` then the reply
+    indented by four); the first line that gives an address a non-empty reply. One pass over the text."""
+    lines = text.replace('\r\n', '\n').split('\n')
+    replies: _Replies = {}
+    for index, line in enumerate(lines):
+        head = line.strip()
+        found = _LEADING_ADDRESS.match(head)
+        if found is None or found.group(1).lower() in replies:
+            continue
+        indent = len(line) - len(line.lstrip())
+        rest = head[found.end() :]
+        reply = [rest[3:] if rest.startswith('...') else rest[1:]]
+        size, after = len(reply[0]), index + 1
+        # up to MAX_TEXT characters: the rules see no more, and a long indented run is not read again for each
+        # address in it
+        while size < MAX_TEXT and after < len(lines):
+            more = lines[after]
+            if not more.strip() or len(more) - len(more.lstrip()) <= indent:
+                break
+            reply.append(more)
+            size, after = size + len(more.strip()) + 1, after + 1
+        joined = ' '.join(part.strip() for part in reply if part.strip())
+        if joined:
+            replies[found.group(1).lower()] = (index, joined[:MAX_TEXT])
+    return replies
+
+
+def _reply_of(replies: _Replies, recipients: list[str]) -> str | None:
+    """The reply of whichever of ``recipients`` comes first in the text, None when none has one."""
+    found = [replies[recipient] for recipient in recipients if recipient in replies]
+    return min(found)[1] if found else None
 
 
 def text_reply(text: str, recipients: list[str]) -> str | None:
-    """The reply a human-readable ``text`` gives for one of ``recipients`` (lower-cased addresses): the first line
-    that starts with the address (``<>`` optional) followed by ``:``, ``...`` or nothing, with the rest of that line
-    and the lines after it that are indented deeper, on one line (Exim: ``  a@b:`` then the reply indented by four);
-    None when no line gives a reply."""
-    lines = text.replace('\r\n', '\n').split('\n')
-    for index, line in enumerate(lines):
-        head = line.strip()
-        for recipient in recipients:
-            if not head.lower().startswith((recipient, f'<{recipient}>')):
-                continue
-            rest = head[len(recipient) + (2 if head.startswith('<') else 0) :]
-            separator = next((mark for mark in (':', '...') if rest.startswith(mark)), '')
-            if rest and not separator:
-                continue
-            indent = len(line) - len(line.lstrip())
-            reply = [rest[len(separator) :].strip()]
-            for more in lines[index + 1 :]:
-                if not more.strip() or len(more) - len(more.lstrip()) <= indent:
-                    break
-                reply.append(more.strip())
-            joined = ' '.join(part for part in reply if part)
-            if joined:
-                return joined[:MAX_TEXT]
-    return None
+    """The reply ``text`` gives for one of ``recipients`` (lower-cased addresses; :func:`text_replies`), or None."""
+    return _reply_of(text_replies(text), recipients)
 
 
 def return_path(msg: Message, envelope_recipient: str | None, fallbacks: Iterable[str | None] = ()) -> str | None:
