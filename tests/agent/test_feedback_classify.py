@@ -78,6 +78,8 @@ def test_status_fills_in_what_the_text_lacks() -> None:
     [
         ('550 5.4.9 odd', 'routing-errors', 'subject'),
         ('451 4.7.99 odd', 'policy-related', 'subject'),
+        # RFC 3463 X.2.0: the mailbox exists; never a hard bounce (Amazon SES, sisimai lhost-receivingses-07.eml)
+        ('550 5.2.0 Message Filtered', 'other', 'subject'),
         ('554 odd', 'other', 'class'),
         ('no code at all', 'other', 'class'),
     ],

@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from mailinfra_agent.feedback import _mime, verp
-from mailinfra_agent.feedback.dsn import UnconfirmedRecipients, parse_dsn, read_delivery_status
+from mailinfra_agent.feedback import _mime, dsn, verp
+from mailinfra_agent.feedback.classify import MAX_TEXT
+from mailinfra_agent.feedback.dsn import UnconfirmedRecipients, parse_dsn, read_delivery_status, text_reply
 from mailinfra_agent.feedback.events import Event, EventError
 from mailinfra_agent.feedback.message import MAX_MESSAGE_BYTES, Decoders, parse_message
 from tests.agent.postfix_dsn import BOUNCE_DOMAIN, RECIPIENT_DOMAIN, TEST_KEYS, make_dsns, verp_sender
@@ -211,9 +212,174 @@ def test_the_original_recipient_is_preferred_and_a_non_smtp_diagnostic_has_no_re
     assert event.diagnostic is not None and event.diagnostic.startswith('procmail: ')
 
 
-@pytest.mark.parametrize('name', ['sisimai-lhost-qmail-02.eml', 'sisimai-lhost-gmail-01.eml'])
-def test_a_text_bounce_without_a_delivery_status_part_is_an_error(name: str) -> None:
-    assert reason(sample(name)) == 'no-delivery-status'
+def test_a_dsn_without_per_message_fields_and_an_untyped_recipient_parses() -> None:
+    # McAfee: the first block is the recipient's (Original-Recipient: <a@b>, Action, no Status); it was read as the
+    # per-message block, and the untyped address refused, so the report gave nothing (sisimai: userunknown).
+    [event] = parse(sample('sisimai-lhost-mcafee-01.eml'))
+    assert (event.status, event.recipient, event.smtp_code, event.dsn) == (
+        'bounced',
+        'kijitora@example.co.jp',
+        '550',
+        None,
+    )
+    assert event.diagnostic == '550 Unknown user kijitora@example.co.jp'
+    assert _mime.address('<a@example.org>', typed=True) == 'a@example.org'
+    assert _mime.address('x400; <a@example.org>', typed=True) is None  # another type
+    assert _mime.address('a@example.org; b', typed=True) is None  # a ';' the grammar does not explain
+
+
+def test_a_block_without_diagnostic_code_takes_its_recipients_reply_from_the_human_readable_part() -> None:
+    # OpenSMTPD: 'Status: 5.0.0' and no Diagnostic-Code; the replies are only in the text part (sisimai:
+    # userunknown, mailboxfull). Without them both were 'other'.
+    first, second = parse(sample('sisimai-lhost-opensmtpd-17.eml'))
+    # The Status gives only the class (5.0.0): the reply's code is the precise one.
+    assert (first.recipient, first.smtp_code, first.dsn) == ('userunknown@libsisimai.net', '550', '5.1.1')
+    assert first.diagnostic == '550 5.1.1 <userunknown@libsisimai.net>: Recipient address rejected: User unknown'
+    assert (second.recipient, second.smtp_code, second.dsn) == ('mailboxfull@libsisimai.net', '552', '5.2.2')
+    assert second.diagnostic is not None and second.diagnostic.endswith('Mailbox full')
+
+
+def test_unfolded_continuation_lines_of_a_diagnostic_do_not_end_the_block() -> None:
+    # MessageLabs: the Diagnostic-Code goes on over lines without leading space, then Status, Action and
+    # Final-Recipient; the parser ended the header at the first such line, so the report gave nothing
+    # (sisimai: securityerror).
+    [event] = parse(sample('sisimai-rhost-messagelabs-01.eml'))
+    assert (event.status, event.recipient, event.smtp_code, event.dsn) == (
+        'bounced',
+        'kijitora@example.messagelabs.com',
+        '550',
+        '5.0.0',
+    )
+    assert event.diagnostic is not None
+    assert event.diagnostic.startswith('550-Please turn on SMTP Authentication in your mail client. 550-mail0.')
+    assert event.diagnostic.endswith('550 relay through this server without authentication.')
+
+
+def test_text_reply_reads_only_a_line_that_starts_with_the_recipient() -> None:
+    text = (
+        'Your message to a@example.org: could not be delivered\n'  # prose that names the address: not a reply
+        '<a@example.org>... Deferred: Connection refused by\n'
+        '    mx.example.org.\n'
+        'Message could not be delivered for 5 days\n'
+        'b@example.org  550 no separator\n'
+    )
+    assert text_reply(text, ['a@example.org']) == 'Deferred: Connection refused by mx.example.org.'
+    assert text_reply(text, ['b@example.org']) is None
+    assert text_reply(text, ['c@example.org']) is None
+    assert text_reply('A@Example.org: 550 5.1.1 unknown', ['a@example.org']) == '550 5.1.1 unknown'
+    # Exim: the address alone (or with ':'), the reply indented deeper; a sibling address ends it
+    exim = '  a@example.org\n    host mx [192.0.2.1]:\n    550 5.1.1 unknown\n  b@example.org:\n    552 full\n'
+    assert text_reply(exim, ['a@example.org']) == 'host mx [192.0.2.1]: 550 5.1.1 unknown'
+    assert text_reply(exim, ['b@example.org']) == '552 full'
+    assert text_reply('     a@example.org\n\nTechnical details', ['a@example.org']) is None  # Gmail: no reply there
+
+
+def test_a_text_bounce_without_a_delivery_status_part_is_an_error() -> None:
+    assert reason(sample('sisimai-lhost-qmail-02.eml')) == 'no-delivery-status'
+    # X-Failed-Recipients without a usable address is no better than none
+    header = b'X-Failed-Recipients: kijitora@neko.example.co.jp'
+    redacted = sample('sisimai-lhost-exim-05.eml').replace(header, b'X-Failed-Recipients: redacted@example.jp')
+    assert reason(redacted) == 'no-delivery-status'
+
+
+@pytest.mark.parametrize(
+    ('name', 'recipient', 'code', 'status', 'diagnostic'),
+    [
+        # Exim: the reply indented under '  a@b:' (Sisimai: userunknown)
+        (
+            'sisimai-lhost-exim-05.eml',
+            'kijitora@neko.example.co.jp',
+            '553',
+            '5.1.1',
+            'SMTP error from remote mailer after RCPT TO: <kijitora@neko.example.co.jp>: host mx49.neko.example.co.jp'
+            ' [192.0.2.82]: 553 5.1.1 unknown or illegal user: kijitora@neko.example.co.jp',
+        ),
+        # Gmail: 'The error that the other server returned was:' (Sisimai: userunknown)
+        (
+            'sisimai-lhost-gmail-01.eml',
+            'userunknown@example.jp',
+            '550',
+            '5.1.1',
+            '550 5.1.1 <userunknown@example.jp>... User Unknown',
+        ),
+    ],
+)
+def test_a_text_bounce_with_x_failed_recipients_gives_its_recipients(
+    name: str, recipient: str, code: str, status: str, diagnostic: str
+) -> None:
+    [event] = parse(sample(name))
+    assert (event.kind, event.status, event.recipient, event.smtp_code, event.dsn) == (
+        'dsn',
+        'bounced',
+        recipient,
+        code,
+        status,
+    )
+    assert event.diagnostic == diagnostic
+
+
+INJECTED = b'kijitora@example.com: 550 5.1.1 user unknown\n'
+
+
+def test_a_line_in_the_returned_message_does_not_give_a_text_bounces_reply() -> None:
+    # Gmail (Sisimai: blocked): the reply is Gmail's sentence (554 5.7.1, a block list), not a line in the copy of
+    # our own message that starts with the recipient; read there, it became 550 5.1.1, a hard-bounce suppression.
+    data = sample('sisimai-lhost-gmail-04.eml')
+    assert data.endswith(b'\nMessage\n')  # the original's body
+    [event] = parse(data + INJECTED)
+    assert (event.recipient, event.smtp_code, event.dsn) == ('kijitora@example.com', '554', '5.7.1')
+    assert event.diagnostic is not None and event.diagnostic.startswith('554 554 5.7.1 Service unavailable;')
+    assert event.diagnostic.endswith('blocked using cbl.abuseat.org (state 13).')
+    # Exim: a recipient whose reply is only in the copy of the message gets none (no category, no suppression)
+    exim = sample('sisimai-lhost-exim-05.eml')
+    exim = exim.replace(
+        b'X-Failed-Recipients: kijitora@neko.example.co.jp',
+        b'X-Failed-Recipients: a@b.example, kijitora@neko.example.co.jp',
+    )
+    events = {event.recipient: event for event in parse(exim + b'a@b.example: 550 5.1.1 user unknown\n')}
+    assert events['a@b.example'].diagnostic is None
+    assert events['kijitora@neko.example.co.jp'].smtp_code == '553'
+    assert text_reply('x\n------ This is a copy of the message\na@b.example: 550 x', ['a@b.example']) == '550 x'
+
+
+def test_the_human_readable_part_is_read_once_for_all_blocks_without_diagnostic_code(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # 1000 blocks without Diagnostic-Code and a text part of many lines: read once, not once per block (it took
+    # 12.9 s of CPU, each block splitting and scanning the whole text, each reply line copying the lines after it).
+    blocks = ''.join(f'Final-Recipient: rfc822; u{n}@x.example\nAction: failed\nStatus: 5.0.0\n\n' for n in range(1000))
+    lines = ''.join(f'u{n}@x.example: 550 5.1.1 unknown u{n}\n' for n in range(1000)) + '.\n' * 30000
+    report = (
+        'From: MAILER-DAEMON@x.example\nTo: bounces@example.com\nDate: Mon, 7 Dec 2026 10:00:00 +0000\n'
+        'MIME-Version: 1.0\nContent-Type: multipart/report; report-type=delivery-status; boundary=B\n\n'
+        f'--B\nContent-Type: text/plain\n\n{lines}\n--B\nContent-Type: message/delivery-status\n\n'
+        f'Reporting-MTA: dns; x.example\n\n{blocks}--B--\n'
+    ).encode()
+    calls: list[str] = []
+    real = dsn.text_replies
+
+    def counted(text: str) -> dsn._Replies:
+        calls.append(text)
+        return real(text)
+
+    monkeypatch.setattr(dsn, 'text_replies', counted)
+    events = parse(report)
+    assert len(calls) == 1
+    assert len(events) == 1000
+    assert all(event.diagnostic == f'550 5.1.1 unknown {event.recipient.split("@")[0]}' for event in events)
+    # a reply's indented run is read up to MAX_TEXT characters, whatever follows
+    run = 'a@x.example: 550\n' + '   more\n' * 20000
+    assert len(text_reply(run, ['a@x.example']) or '') == MAX_TEXT
+
+
+def test_an_x_failed_recipients_field_cut_at_its_limit_loses_its_last_address_not_its_domain() -> None:
+    # 1000 addresses: the field is cut at MAX_FIELD characters inside an address (u350@x for u350@x.org)
+    many = ', '.join(f'u{n}@x.org' for n in range(1000)).encode()
+    data = sample('sisimai-lhost-exim-05.eml').replace(b'kijitora@neko.example.co.jp\n', many + b'\n', 1)
+    events = parse(data)
+    assert 300 < len(events) < 1000
+    assert all(event.recipient is not None and event.recipient.endswith('@x.org') for event in events)
+    assert [event.recipient for event in events] == [f'u{n}@x.org' for n in range(len(events))]
 
 
 def test_a_global_delivery_status_part_rfc6533_parses_every_block() -> None:

@@ -110,7 +110,9 @@ def test_maildir_messages_are_stored_once_and_moved_to_cur(tmp_path: Path) -> No
     assert 'zoe@outlook.test' in complaints  # the anonymised JMRP report: its VERP return path names her
     assert 'other@yahoo.example' not in complaints
     reasons = {reason: number for (_, kind, reason), number in problems.items() if kind == 'maildir'}
-    assert reasons['no-delivery-status'] == 2 and reasons['not-a-complaint'] == 1
+    assert reasons['no-delivery-status'] == 1 and reasons['not-a-complaint'] == 1  # qmail's text bounce
+    # Gmail's text bounce: X-Failed-Recipients, the reply from its text
+    assert ('userunknown@example.jp', 'bounced', 'bad-mailbox') in {(e.recipient, e.status, e.category) for e in dsns}
     assert result.stderr.count('maildir:cur/') + result.stderr.count('maildir:new/') >= sum(reasons.values())
 
     # Again, and with one message back in new/ as if ingest died between its commit and the move: nothing changes.
@@ -506,6 +508,59 @@ def test_a_dsn_naming_another_recipient_than_the_store_delivered_to_suppresses_n
     with connect_sqlite(tmp_path / 'agent.db') as db:
         assert 'victim@r.test' not in {event.recipient for event in events(db)}
     assert _problems(tmp_path / 'agent.db')[('pipe', 'recipient-not-ours')] == 2
+
+
+def _text_bounce(sender: str, *recipients: str) -> bytes:
+    """Exim's text bounce to ``sender`` (no delivery-status part): X-Failed-Recipients, each reply indented."""
+    replies = ''.join(f'  {address}\n    550 5.1.1 <{address}>: user unknown\n' for address in recipients)
+    return (
+        f'From: Mail Delivery System <Mailer-Daemon@mx.r.test>\nTo: {sender}\n'
+        f'X-Failed-Recipients: {", ".join(recipients)}\nSubject: Mail delivery failed\n'
+        'Date: Sun, 06 Dec 2026 06:10:00 +0000\nMessage-ID: <eximbounce@mx.r.test>\n\n'
+        'A message that you sent could not be delivered to one or more of its\nrecipients. '
+        f'The following address(es) failed:\n\n{replies}\n'
+        '------ This is a copy of the message, including all the headers. ------\n\n'
+        'From: news@app.example\nMessage-ID: <tx.1@app.example>\n\nhi\n'
+    ).encode()
+
+
+def test_a_text_bounce_goes_through_the_return_path_checks_of_a_dsn(tmp_path: Path) -> None:
+    """X-Failed-Recipients is a claim like a DSN's Final-Recipient: a signed return path's recipient wins; one
+    without a recipient needs a stored delivery; a forged one is refused."""
+    from mailinfra_agent.feedback import verp
+
+    contract = _contract(tmp_path)
+    ours = verp_sender(recipient='ann@isp.example')
+    result = _agent(contract, 'message', '--envelope-recipient', ours, stdin=_text_bounce(ours, 'victim@r.test'))
+    assert result.returncode == 0, result.stderr
+    local = ours.split('@')[0]
+    forged = local[:-3] + ('a' if local[-3] != 'a' else 'b') + local[-2:] + '@' + ours.split('@')[1]
+    with pytest.raises(ValueError):
+        verp.decode(forged, TEST_KEYS)
+    result = _agent(contract, 'message', '--envelope-recipient', forged, stdin=_text_bounce(forged, 'victim@r.test'))
+    assert result.returncode == 0, result.stderr
+    with connect_sqlite(tmp_path / 'agent.db') as db:
+        dsns = [event for event in events(db) if event.kind == 'dsn']
+    assert [(e.recipient, e.status, e.category) for e in dsns] == [('ann@isp.example', 'bounced', 'bad-mailbox')]
+    assert _problems(tmp_path / 'agent.db') == {('pipe', 'bad-verp'): 1}
+
+    # No recipient in the return path: the failed recipients are claims the store must confirm.
+    log = _postfix_log(tmp_path / 'postfix-transactional.log', RETURN_PATH, LONG, 'tx.1@app.example')
+    maildir = tmp_path / 'Maildir'
+    for sub in ('new', 'cur', 'tmp'):
+        (maildir / sub).mkdir(parents=True)
+    (maildir / 'new' / '1.M1P1.mx1').write_bytes(_text_bounce(RETURN_PATH, LONG, 'victim@r.test'))
+    _arrived_long_ago(maildir / 'new' / '1.M1P1.mx1')
+    contract = _contract(tmp_path, [maildir], logs=[log])
+    result = _agent(contract, 'run', '--once')
+    assert result.returncode == 0, result.stderr
+    with connect_sqlite(tmp_path / 'agent.db') as db:
+        dsns = [event for event in events(db) if event.kind == 'dsn']
+    assert sorted((e.recipient, e.category) for e in dsns) == [
+        (LONG, 'bad-mailbox'),
+        ('ann@isp.example', 'bad-mailbox'),
+    ]
+    assert _problems(tmp_path / 'agent.db') == {('pipe', 'bad-verp'): 1, ('maildir', 'recipient-not-ours'): 1}
 
 
 def test_a_maildir_dsn_read_before_its_delivery_waits_for_the_log(tmp_path: Path) -> None:

@@ -177,15 +177,17 @@ def _unescape(value: str) -> str | None:
 
 def address(value: str | None, *, typed: bool = False) -> str | None:
     """The lower-cased mailbox in ``value`` (``a@b``, ``<a@b>``, ``Name <a@b>``, with ``typed``: ``rfc822; a@b`` or
-    RFC 6533's ``utf-8; a@b``), or None when there is none or it is redacted or malformed (no ``@``, a ``*``-masked
-    or replaced character). The domain is :func:`~mailinfra_agent.names.ascii_domain`'s
-    ASCII form (UTS 46: ``faß.de`` -> ``xn--fa-hia.de``, one trailing dot dropped), the form the suppression list
-    keeps."""
+    RFC 6533's ``utf-8; a@b``, or a value without any type, read as rfc822: McAfee writes ``<a@b>``), or None when
+    there is none or it is redacted or malformed (no ``@``, a ``*``-masked or replaced character). The domain is
+    :func:`~mailinfra_agent.names.ascii_domain`'s ASCII form (UTS 46: ``faß.de`` -> ``xn--fa-hia.de``, one trailing
+    dot dropped), the form the suppression list keeps."""
     if not value:
         return None
-    if typed:
-        found = _TYPED.fullmatch(value)
-        if found is None or found.group(1).lower() not in ('rfc822', 'utf-8'):
+    found = _TYPED.fullmatch(value) if typed else None
+    if typed and found is None and ';' in value:
+        return None
+    if found is not None:
+        if found.group(1).lower() not in ('rfc822', 'utf-8'):
             return None
         value = found.group(2)
         if found.group(1).lower() == 'utf-8':

@@ -55,7 +55,7 @@ REPUTATION_CATEGORIES = frozenset({'policy-related', 'spam-related'})
 FALLBACK_BY_SUBJECT: dict[str, str] = {
     '0': 'other',
     '1': 'bad-mailbox',
-    '2': 'inactive-mailbox',
+    '2': 'other',  # X.2.0: "the mailbox exists" (RFC 3463); 5.2.12x are rate limits: never a hard bounce
     '3': 'bad-configuration',
     '4': 'routing-errors',
     '5': 'protocol-errors',

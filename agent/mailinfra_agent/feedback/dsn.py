@@ -16,17 +16,24 @@ The DSN's own envelope recipient is our return path (``sender`` of the event): t
 transport's ``${recipient}``), else it is read from X-Original-To, Delivered-To, the Postfix ``X-Postfix-Sender``
 field, or To.
 
-A message without a delivery-status part (old qmail or Exchange text bounces) is ``EventError('no-delivery-status')``:
-there is no best-effort text reader. A cut-off one is ``truncated``; blocks that give no recipient or no known
-action are skipped, and a report with none left is ``bad-delivery-status``.
+A text bounce without a delivery-status part gives its recipients only through Exim's ``X-Failed-Recipients``
+header (Exim, Gmail, Mail.Ru: :func:`read_failed_recipients`); without it (old qmail, Exchange) it is
+``EventError('no-delivery-status')``: recipients are never guessed from free text. A cut-off DSN is ``truncated``;
+blocks that give no recipient or no known action are skipped, and a report with none left is
+``bad-delivery-status``. Only a block without Diagnostic-Code takes its reply from the human-readable part, from a
+line that starts with the block's recipient (``a@b: 550 5.1.1 ...``, ``<a@b>... Deferred: ...``) and the lines
+indented deeper after it: OpenSMTPD writes its replies only there (:func:`text_replies`, one pass for all blocks).
+That text stops where a copy of the returned message starts: a line in there is not the server's.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from email.message import Message
+from email.utils import getaddresses
 from typing import Literal
 
 from mailinfra_agent.feedback import _mime
@@ -36,12 +43,16 @@ from mailinfra_agent.feedback.events import Event, EventError, event_key
 
 __all__ = [
     'ACTION_STATUS',
+    'FAILED_RECIPIENTS',
     'STATUS_PARTS',
     'RecipientStatus',
     'UnconfirmedRecipients',
     'parse_dsn',
     'read_delivery_status',
+    'read_failed_recipients',
     'return_path',
+    'text_replies',
+    'text_reply',
 ]
 
 ACTION_STATUS: dict[str, Literal['bounced', 'deferred', 'sent']] = {
@@ -90,6 +101,8 @@ _PER_MESSAGE_FIELDS = frozenset(
 )
 
 
+_RECIPIENT_FIELDS = ('Final-Recipient', 'Original-Recipient', 'Action', 'Status')
+"""A block with one of these is a recipient's, not the per-message block."""
 _OUTCOME_FIELDS = frozenset({'action', 'status'})
 """A recipient's block is complete enough to end once it has one of these."""
 
@@ -151,7 +164,7 @@ def _parsed_blocks(part: Message) -> list[Message]:
     if decoded is not None:
         blocks, content = [], decoded.decode('utf-8', 'replace')
     elif isinstance(payload, list) and part.get_content_type() == 'message/delivery-status':
-        return [block for block in payload if isinstance(block, Message) and block.keys()]
+        return [_unfolded(block) for block in payload if isinstance(block, Message) and block.keys()]
     elif isinstance(payload, list):
         first = payload[0] if payload and isinstance(payload[0], Message) else Message()
         rest = first.get_payload(decode=True)  # bytes as received: the text form would lose UTF-8 (RFC 6533)
@@ -160,7 +173,31 @@ def _parsed_blocks(part: Message) -> list[Message]:
     else:
         blocks, content = [], _mime.part_text(part)
     chunks = content.replace('\r\n', '\n').split('\n\n')
-    return blocks + [block for block in (_mime.header_block(chunk) for chunk in chunks) if block.keys()]
+    return blocks + [_unfolded(block) for block in (_mime.header_block(chunk) for chunk in chunks) if block.keys()]
+
+
+_FIELD_NAME = re.compile(r'[A-Za-z][A-Za-z0-9-]*')
+
+
+def _unfolded(block: Message) -> Message:
+    """``block`` with the lines the parser left in its body read back as fields: a line that is not ``Name: value``
+    ends a header, but MessageLabs continues a multi-line Diagnostic-Code without folding it (``550-...`` lines),
+    and its Status, Action and Final-Recipient come after. A ``Name: value`` line is a field, another line continues
+    the field before it."""
+    body = block.get_payload()
+    if not isinstance(body, str) or not body.strip():
+        return block
+    fields = [[name, value] for name, value in block.raw_items()]
+    for line in body.replace('\r\n', '\n').split('\n'):
+        name, colon, value = line.partition(':')
+        if colon and _FIELD_NAME.fullmatch(name):
+            fields.append([name, value.strip()])
+        elif line.strip() and fields:
+            fields[-1][1] = f'{fields[-1][1].rstrip()} {line.strip()}'
+    repaired = Message()
+    for name, value in fields:
+        repaired[name] = value
+    return repaired
 
 
 def read_delivery_status(msg: Message, source: str) -> list[RecipientStatus]:
@@ -172,9 +209,9 @@ def read_delivery_status(msg: Message, source: str) -> list[RecipientStatus]:
         raise EventError('no-delivery-status', f'{source}: no message/delivery-status part (not an RFC 3464 DSN)')
     _mime.refuse_cut(msg, source, STATUS_PARTS)
     blocks = _blocks(part)
-    if blocks and _mime.header(blocks[0], 'Final-Recipient') is None:
+    if blocks and not any(_mime.header(blocks[0], name) for name in _RECIPIENT_FIELDS):
         per_message, per_recipient = blocks[0], blocks[1:]
-    else:  # some MTAs leave out the per-message block
+    else:  # some MTAs leave out the per-message block (McAfee: Original-Recipient and Action only)
         per_message, per_recipient = Message(), blocks
     reporting_mta = _mime.typed_value(_mime.header(per_message, 'Reporting-MTA'))
     arrival = _mime.parse_date(_mime.header(per_message, 'Arrival-Date'))
@@ -185,11 +222,15 @@ def read_delivery_status(msg: Message, source: str) -> list[RecipientStatus]:
         message = f'{source}: {len(per_recipient)} recipient blocks, more than {_mime.MAX_RECIPIENTS}'
         raise EventError('too-many-recipients', message)
     found: list[RecipientStatus] = []
+    replies: _Replies | None = None  # read once, when the first block without Diagnostic-Code needs it
     for block in per_recipient:
         final = _mime.address(_mime.header(block, 'Final-Recipient'), typed=True)
         original = _mime.address(_mime.header(block, 'Original-Recipient'), typed=True)
         diagnostic = _mime.header(block, 'Diagnostic-Code')
         diagnostic_type, diagnostic = _mime.split_typed(diagnostic)
+        if not diagnostic:
+            replies = text_replies(_human_readable(msg)) if replies is None else replies
+            diagnostic = _reply_of(replies, [address for address in (final, original) if address])
         action = _mime.token(_mime.header(block, 'Action'))
         found.append(
             RecipientStatus(
@@ -215,6 +256,129 @@ def read_delivery_status(msg: Message, source: str) -> list[RecipientStatus]:
     return found
 
 
+FAILED_RECIPIENTS = 'X-Failed-Recipients'
+"""Exim's header naming a text bounce's failed recipients (Exim, Gmail, Google Groups, Mail.Ru send it)."""
+
+
+def read_failed_recipients(msg: Message, source: str) -> list[RecipientStatus]:
+    """The failed recipients of a text bounce without a delivery-status part, from its ``X-Failed-Recipients``
+    header, each with the reply its text gives (Gmail's sentence, else :func:`text_replies`; None when it gives
+    none: then the event has no category and suppresses nothing); [] when the header names no usable address."""
+    values: list[str] = []
+    for field in _mime.headers(msg, FAILED_RECIPIENTS):
+        addresses = [address for _, address in getaddresses([field])]
+        # a field cut at MAX_FIELD ends inside an address (u350@x for u350@x.org): its last one is not read
+        values += addresses[:-1] if len(field) >= _mime.MAX_FIELD else addresses
+    recipients = list(dict.fromkeys(found for found in map(_mime.address, values) if found is not None))
+    if len(recipients) > _mime.MAX_RECIPIENTS:
+        message = f'{source}: {len(recipients)} failed recipients, more than {_mime.MAX_RECIPIENTS}'
+        raise EventError('too-many-recipients', message)
+    readable = _human_readable(msg) if recipients else ''
+    # Gmail's own sentence first: a line that starts with the address could be anybody's text
+    only = _returned_reply(readable) if len(recipients) == 1 else None
+    replies = text_replies(readable) if only is None else {}
+    return [
+        RecipientStatus(
+            recipient=recipient,
+            final_recipient=recipient,
+            original_recipient=None,
+            action='failed',
+            status=None,
+            remote_mta=None,
+            diagnostic_type=None,
+            diagnostic=only or _reply_of(replies, [recipient]),
+            last_attempt=None,
+            reporting_mta=None,
+            arrival=None,
+            envelope_id=None,
+            queue_id=None,
+            original_sender=None,
+        )
+        for recipient in recipients
+    ]
+
+
+_RETURNED = re.compile(r'The error that the other server returned was:\s*(.+?)(?:\n\s*\n|$)', re.DOTALL)
+"""Gmail's text bounce: the remote reply after this sentence, up to a blank line."""
+
+
+def _returned_reply(text: str) -> str | None:
+    found = _RETURNED.search(text.replace('\r\n', '\n'))
+    if found is None:
+        return None
+    return ' '.join(found.group(1).split())[:MAX_TEXT] or None
+
+
+MAX_READABLE = 65536
+"""Characters of the human-readable part searched for a recipient's reply."""
+_COPY_MARKER = re.compile(
+    r'^[ \t]*(?:-{2,}[ \t]*(?:original message|(?:this|below this line|enclosed) is a copy of (?:the|your) message'
+    r'|the header of the original message|returned message|undelivered message)'
+    r'|original message headers:|content-type:[ \t]*(?:message/rfc822|text/rfc822-headers))',
+    re.IGNORECASE | re.MULTILINE,
+)
+"""Where a text bounce's copy of the returned message starts (Gmail ``----- Original message -----``; Exim and
+Mail.Ru ``------ This is a copy of the message, including all the headers. ------``; qmail ``--- Below this line
+is a copy of the message.``; Exchange ``Original message headers:``): that text is ours, or whoever wrote the
+message, never the reporting server's."""
+
+
+def _human_readable(msg: Message) -> str:
+    """The report's human-readable text: its first ``text/plain`` part outside attached messages (RFC 6522 puts the
+    human-readable part first), cut to :data:`MAX_READABLE` characters and before a copy of the returned message
+    (:data:`_COPY_MARKER`); ``''`` when there is none."""
+    part = next((p for p in _mime.report_parts(msg) if p.get_content_type() == 'text/plain'), None)
+    text = _mime.part_text(part)[:MAX_READABLE].replace('\r\n', '\n') if part is not None else ''
+    copy = _COPY_MARKER.search(text)
+    return text[: copy.start()] if copy is not None else text
+
+
+_Replies = dict[str, tuple[int, str]]
+_LEADING_ADDRESS = re.compile(r'<?([^\s<>:]+@[^\s<>:]+?)>?(?=:|\.\.\.|$)')
+"""A line that starts with an address (``<>`` optional) followed by ``:``, ``...`` or nothing."""
+
+
+def text_replies(text: str) -> _Replies:
+    """The replies a human-readable ``text`` gives, by lower-cased address, with the number of the line each starts
+    on: a line that starts with the address (``<>`` optional) followed by ``:``, ``...`` or nothing, with the rest
+    of that line and the lines after it that are indented deeper, on one line (Exim: ``  a@b:`` then the reply
+    indented by four); the first line that gives an address a non-empty reply. One pass over the text."""
+    lines = text.replace('\r\n', '\n').split('\n')
+    replies: _Replies = {}
+    for index, line in enumerate(lines):
+        head = line.strip()
+        found = _LEADING_ADDRESS.match(head)
+        if found is None or found.group(1).lower() in replies:
+            continue
+        indent = len(line) - len(line.lstrip())
+        rest = head[found.end() :]
+        reply = [rest[3:] if rest.startswith('...') else rest[1:]]
+        size, after = len(reply[0]), index + 1
+        # up to MAX_TEXT characters: the rules see no more, and a long indented run is not read again for each
+        # address in it
+        while size < MAX_TEXT and after < len(lines):
+            more = lines[after]
+            if not more.strip() or len(more) - len(more.lstrip()) <= indent:
+                break
+            reply.append(more)
+            size, after = size + len(more.strip()) + 1, after + 1
+        joined = ' '.join(part.strip() for part in reply if part.strip())
+        if joined:
+            replies[found.group(1).lower()] = (index, joined[:MAX_TEXT])
+    return replies
+
+
+def _reply_of(replies: _Replies, recipients: list[str]) -> str | None:
+    """The reply of whichever of ``recipients`` comes first in the text, None when none has one."""
+    found = [replies[recipient] for recipient in recipients if recipient in replies]
+    return min(found)[1] if found else None
+
+
+def text_reply(text: str, recipients: list[str]) -> str | None:
+    """The reply ``text`` gives for one of ``recipients`` (lower-cased addresses; :func:`text_replies`), or None."""
+    return _reply_of(text_replies(text), recipients)
+
+
 def return_path(msg: Message, envelope_recipient: str | None, fallbacks: Iterable[str | None] = ()) -> str | None:
     """Where the report was sent (our return path): the given envelope recipient, else X-Original-To,
     Delivered-To, the ``fallbacks``, To. Not lower-cased: a VERP local part may be case-sensitive."""
@@ -238,13 +402,15 @@ def parse_dsn(
     decoders: _mime.Decoders | None = None,
     received: float | None = None,
     identity: str | None = None,
+    blocks: list[RecipientStatus] | None = None,
 ) -> list[Event]:
     """The events of the DSN ``msg``. ``received`` is the time used when the DSN carries none; ``identity``
-    tells reports apart in the event keys (default: the DSN's Message-ID, else a digest of its headers).
-    EventError: no-delivery-status, truncated, bad-delivery-status, too-many-recipients, bad-verp (a return path
-    that claims to be ours but does not verify), no-date; :class:`UnconfirmedRecipients`."""
+    tells reports apart in the event keys (default: the DSN's Message-ID, else a digest of its headers);
+    ``blocks``: the recipients already read (a text bounce's, :func:`read_failed_recipients`), else the
+    delivery-status part's. EventError: no-delivery-status, truncated, bad-delivery-status, too-many-recipients,
+    bad-verp (a return path that claims to be ours but does not verify), no-date; :class:`UnconfirmedRecipients`."""
     decoders = decoders or _mime.Decoders()
-    blocks = read_delivery_status(msg, source)
+    blocks = read_delivery_status(msg, source) if blocks is None else blocks
     sender = return_path(msg, envelope_recipient, [blocks[0].original_sender])
     try:
         verp = _mime.decode(decoders.verp, sender) or {}
@@ -281,7 +447,7 @@ def parse_dsn(
                 queue_id=block.queue_id,
                 sender=sender,
                 smtp_code=code if block.diagnostic_type in (None, 'smtp') else None,
-                dsn=enhanced or text_enhanced,
+                dsn=_precise(enhanced, text_enhanced),
                 diagnostic=block.diagnostic,
                 relay=block.remote_mta,
                 delay=delay,
@@ -310,6 +476,14 @@ class UnconfirmedRecipients(NoRecipient):
     def __init__(self, message: str, events: list[Event]) -> None:
         super().__init__('unconfirmed-recipient', message, events[0], None)
         self.events = events
+
+
+def _precise(status: str | None, text: str | None) -> str | None:
+    """The Status field's code, or the diagnostic's when there is no Status or it gives only its class (``5.0.0``:
+    OpenSMTPD, Courier, Amazon SES) and the diagnostic's (``550 5.1.1 ...``) is of the same class."""
+    if status is None or (text is not None and status.endswith('.0.0') and text[0] == status[0]):
+        return text
+    return status
 
 
 def _key(identity: str, recipient: str, action: str, status: str | None) -> str:

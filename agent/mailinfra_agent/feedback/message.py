@@ -11,8 +11,10 @@ Dispatch:
 4. an ordinary message whose envelope recipient, recipient address or Subject carries one of our signed
    unsubscribe tokens (RFC 8058 ``mailto:`` / RFC 2369) -> one ``unsubscribe`` event; a forged or expired token ->
    ``bad-token``; a message sent to an unsubscribe address without a token -> ``no-token``;
-5. a message that looks like a bounce (a MAILER-DAEMON sender, a bounce subject) but has no delivery-status part
-   -> ``no-delivery-status`` (``truncated`` when its MIME is cut off); else an automatic reply (RFC 3834
+5. a message that looks like a bounce (a MAILER-DAEMON sender, a bounce subject, Exim's ``X-Failed-Recipients``) but
+   has no delivery-status part: its ``X-Failed-Recipients`` with the reply the text gives each
+   (:func:`feedback.dsn.read_failed_recipients`: Exim, Gmail, Mail.Ru) -> :func:`feedback.dsn.parse_dsn`, else
+   ``no-delivery-status`` (``truncated`` when its MIME is cut off); else an automatic reply (RFC 3834
    ``Auto-Submitted``, ``X-Autoreply``, ``Precedence: auto_reply``, an out-of-office subject) -> ``auto-reply``
    (never a bounce); else one with the null sender -> ``no-delivery-status``; anything else -> ``unknown-format``.
 
@@ -125,12 +127,18 @@ def _dispatch(
         return unsubscribe
     sender = _mime.header(msg, 'Return-Path') or ''
     from_ = _mime.address(_mime.header(msg, 'From')) or ''
-    bounce = bool(_BOUNCE_SENDER.match(from_) or _BOUNCE_SUBJECT.search(_subject(msg)))
+    failed = _mime.header(msg, dsn.FAILED_RECIPIENTS) is not None
+    bounce = bool(failed or _BOUNCE_SENDER.match(from_) or _BOUNCE_SUBJECT.search(_subject(msg)))
     if not bounce and _auto_reply(msg):
         raise EventError('auto-reply', f'{source}: an automatic reply (out of office), not a bounce')
     if bounce or sender.strip() == '<>':
         if _mime.truncated(msg):
             raise EventError('truncated', f'{source}: a bounce whose MIME structure is cut off')
+        blocks = dsn.read_failed_recipients(msg, source) if failed else []
+        if blocks:
+            return dsn.parse_dsn(
+                msg, source, envelope_recipient, decoders=decoders, received=received, identity=identity, blocks=blocks
+            )
         raise EventError(
             'no-delivery-status', f'{source}: a bounce without a message/delivery-status part (not RFC 3464)'
         )
