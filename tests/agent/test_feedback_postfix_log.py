@@ -191,6 +191,41 @@ def test_syslog_and_rfc3339_lines_give_the_same_events(variant: object) -> None:
     assert {e.key for e in postlog}.isdisjoint(e.key for e in other)  # the stamp text is part of the key
 
 
+@pytest.mark.parametrize(
+    ('stamp', 'seconds'),
+    [
+        ('1796536800', 0.0),  # journalctl short-unix (with a fraction), rsyslog date-unixtimestamp
+        ('1796536800.250000', 0.25),
+        ('20261206060000', 0.0),  # rsyslog date-mysql: local time
+        ('2026-12-06 06:00:00', 0.0),  # rsyslog date-pgsql: local time, a space before it
+        ('2026-12-06 06:00:00.5', 0.5),
+        ('2026-12-06 07:00:00+01:00', 0.0),
+        ('Sun 2026-12-06 06:00:00 UTC', 0.0),  # journalctl short-full
+        ('Sun 2026-12-06 06:00:00 GMT', 0.0),
+    ],
+)
+def test_dated_stamps_of_other_writers(stamp: str, seconds: float) -> None:
+    (event,) = parse_all([SENT.replace('Dec  6 06:00:00', stamp)])
+    assert event.time == stamp_utc(2026, 12, 6, 6, 0, 0) + seconds
+
+
+@pytest.mark.parametrize(
+    'stamp',
+    [
+        'Sun 2026-12-06 06:00:00 CET',  # not an abbreviation of the parser's zone (UTC): never guessed
+        'Sun 2026-12-06 06:00:00+01:00 CET',
+        '179653680000',  # twelve digits: neither seconds since 1970 nor YYYYMMDDhhmmss
+        '2026120606000',
+        '2026-12-06 25:00:00',
+    ],
+)
+def test_unreadable_dated_stamps_are_garbage(stamp: str) -> None:
+    with pytest.raises(EventError) as error:
+        parse_all([SENT.replace('Dec  6 06:00:00', stamp)])
+    assert error.value.reason == 'garbage'
+    assert 'unreadable time stamp' in str(error.value)
+
+
 def test_a_zone_is_applied_to_stamps_without_one() -> None:
     berlin = dt.timezone(dt.timedelta(hours=1))
     (event,) = events(parse_all([SENT], PostfixLogParser(reference_time=REFERENCE, tz=berlin)))
@@ -596,6 +631,12 @@ MIXED = [
     SMTP + 'to=<x@gmail.com>, ' + FIELDS.format(d='2.0.0', st='sent (250 status=sent)'),  # two "status="
     '',
     'Dec  6 06:00:00 mx1 kernel: nothing to see',
+    # other writers' stamps (rsyslog date-pgsql, date-unixtimestamp; journalctl short-full), and formats not read
+    '2026-12-06 06:00:0{s} mx1 postfix/smtp[9]: {q}: to=<pgsql@gmail.com>, ' + FIELDS.format(d='2.0.0', st='sent (x)'),
+    '179653680{s} mx1 postfix/smtp[9]: {q}: to=<unix@gmail.com>, ' + FIELDS.format(d='2.0.0', st='sent (x)'),
+    'Sun 2026-12-06 06:00:0{s} UTC mx1 postfix/qmgr[9]: {q}: from=<full@example.org>, size=1, nrcpt=1 (queue active)',
+    '{q}: to=<cat@gmail.com>, ' + FIELDS.format(d='2.0.0', st='sent (x)'),
+    '[    1.00000{s}] mx1 postfix/smtp[9]: {q}: to=<monotonic@gmail.com>, ' + FIELDS.format(d='2.0.0', st='sent (x)'),
 ]
 NON_UTF8 = [
     (SMTP + 'to=<n@gmail.com>, ' + FIELDS.format(d='5.1.1', st='bounced (550 5.1.1 caf\udcc3 nein)')).encode(
