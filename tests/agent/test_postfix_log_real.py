@@ -52,6 +52,7 @@ SAME_EVENTS = [
     'journalctl-short-precise.log',
     'journalctl-short-full.log',
     'journalctl-short-unix.log',
+    'syslog-ng-ts-unix.log',
 ]
 """One Postfix run, as each of these logs it."""
 UNREAD = ['journalctl-cat.log', 'journalctl-short-monotonic.log', 'journalctl-json.log']
@@ -321,6 +322,13 @@ def test_an_rfc5424_app_name_cut_at_its_slash_is_postfix_only_for_a_known_instan
     assert {error.reason for _, error in parsed.problems if error} == {'garbage'}
     assert 'RFC 5424 APP-NAME \'postfix-marketing\' (cut at its "/"' in str(parsed.problems[0][1])
     assert outcomes(parse(lines, instances=(MARKETING,))) == outcomes(parse(raw_lines(SYSLOG)))
+
+
+def test_syslog_ng_rfc5424_lines_give_the_deliveries_postfix_logged() -> None:
+    """syslog-ng's ``flags(syslog-protocol)`` file: the whole program name as APP-NAME, its ``[meta sequenceId]``."""
+    lines = raw_lines('syslog-ng-protocol.log')
+    assert lines[1].startswith(b'<22>1 2026-12-07T11:01:31+00:00 mx1 postfix-marketing/cleanup 24154 - [meta ')
+    same_deliveries(lines)
 
 
 def test_rfc3164_lines_with_their_priority_give_the_deliveries_postfix_logged() -> None:
