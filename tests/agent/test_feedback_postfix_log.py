@@ -217,6 +217,8 @@ def test_dated_stamps_of_other_writers(stamp: str, seconds: float) -> None:
         '179653680000',  # twelve digits: neither seconds since 1970 nor YYYYMMDDhhmmss
         '2026120606000',
         '2026-12-06 25:00:00',
+        '2026-12-06',  # a date alone (fromisoformat reads midnight), and in the basic format
+        '20261206',
     ],
 )
 def test_unreadable_dated_stamps_are_garbage(stamp: str) -> None:
@@ -482,6 +484,16 @@ def test_a_garbled_delivery_line_is_an_error(line: str, reason: str) -> None:
 
 
 @pytest.mark.parametrize(
+    'line', [SENT.replace(' mx1 ', ' ', 1), SENT.replace('Dec  6 06:00:00 mx1 ', '2026-12-06 06:00:00 ', 1)]
+)
+def test_a_line_without_its_host_name_is_garbage(line: str) -> None:
+    """A template without the host name: the program where the host goes, never a stamp of the date alone."""
+    with pytest.raises(EventError) as error:
+        parse_all([line])
+    assert error.value.reason == 'garbage'
+
+
+@pytest.mark.parametrize(
     'line',
     [
         '',
@@ -636,6 +648,8 @@ MIXED = [
     '179653680{s} mx1 postfix/smtp[9]: {q}: to=<unix@gmail.com>, ' + FIELDS.format(d='2.0.0', st='sent (x)'),
     'Sun 2026-12-06 06:00:0{s} UTC mx1 postfix/qmgr[9]: {q}: from=<full@example.org>, size=1, nrcpt=1 (queue active)',
     '{q}: to=<cat@gmail.com>, ' + FIELDS.format(d='2.0.0', st='sent (x)'),
+    '2026-12-06 06:00:0{s} postfix/smtp[9]: {q}: to=<nohost@gmail.com>, ' + FIELDS.format(d='2.0.0', st='sent (x)'),
+    'Dec  6 06:00:0{s} postfix/smtp[9]: {q}: to=<nohost@gmail.com>, ' + FIELDS.format(d='2.0.0', st='sent (x)'),
     '[    1.00000{s}] mx1 postfix/smtp[9]: {q}: to=<monotonic@gmail.com>, ' + FIELDS.format(d='2.0.0', st='sent (x)'),
 ]
 NON_UTF8 = [

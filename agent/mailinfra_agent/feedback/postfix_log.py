@@ -23,8 +23,9 @@ Line formats (the header before ``program[pid]: ``):
   seconds since 1970 (``date-unixtimestamp``, journalctl's ``short-unix``), journalctl's ``short-full``
   (``Sun 2026-12-06 07:00:00 CET``: the abbreviation must be one of ``tz`` then, or ``UTC``/``GMT``).
 
-Formats without a date or a header (journalctl's ``short-monotonic``, ``-o cat``, ``-o json``) are not read: their
-delivery lines are ``garbage`` (as any delivery line whose header is unreadable), never silently nothing.
+Formats without a date or a header (journalctl's ``short-monotonic``, ``-o cat``, ``-o json``) and lines without
+the host name are not read: their delivery lines are ``garbage`` (as any delivery line whose header is unreadable),
+never silently nothing; a date without its time is an unreadable stamp, never midnight.
 
 Postfix writes yearless stamps in the host's local time: they are read in ``tz`` (default UTC; ingest passes
 :func:`local_zone`, read once when it starts: a change of the host's zone needs a restart of ingest) and get the
@@ -530,7 +531,7 @@ def _refuse_unread(line: str, header: tuple[str, str, str, str] | None, source: 
     that is no known instance."""
     if 'to=<' not in line or 'status=' not in line:
         return
-    if header is None:
+    if header is None or header[1].startswith('postfix'):  # the latter: a Postfix program where the host goes
         if 'postfix' in line or _BARE_DELIVERY.match(line):
             raise EventError(
                 'garbage', f'{source}:{lineno}: unreadable log line header ({READ_FORMATS}): {line[:200]!r}'
@@ -1177,6 +1178,8 @@ class PostfixLogParser:
             text, space, zone_name = stamp.rpartition(' ')
             if space and ' ' in text:
                 return self._abbreviated(dt.datetime.fromisoformat(text), zone_name)
+            if ':' not in stamp:  # a date alone (a line without its time) is no moment
+                raise ValueError(stamp)
             moment = dt.datetime.fromisoformat(stamp)
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=self._tz)
