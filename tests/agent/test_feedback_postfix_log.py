@@ -219,6 +219,8 @@ def test_dated_stamps_of_other_writers(stamp: str, seconds: float) -> None:
         '2026-12-06 25:00:00',
         '2026-12-06',  # a date alone (fromisoformat reads midnight), and in the basic format
         '20261206',
+        '179653680',  # nine digits: 1975, never a stamp of a log read now (seconds since 1970 have 10 from 2001)
+        'Mon 2026-12-06 06:00:00 UTC',  # short-full: 6 December 2026 is a Sunday
     ],
 )
 def test_unreadable_dated_stamps_are_garbage(stamp: str) -> None:
@@ -226,6 +228,30 @@ def test_unreadable_dated_stamps_are_garbage(stamp: str) -> None:
         parse_all([SENT.replace('Dec  6 06:00:00', stamp)])
     assert error.value.reason == 'garbage'
     assert 'unreadable time stamp' in str(error.value)
+
+
+@pytest.mark.parametrize('zone', ['CET', 'CEST'])
+def test_a_short_full_stamp_in_the_hour_the_clock_skipped_is_garbage(zone: str) -> None:
+    """02:30 on 29 March 2026 never happened in Berlin (02:00 CET became 03:00 CEST): under either name it is no
+    moment, not the hour before or after."""
+    from zoneinfo import ZoneInfo
+
+    parser = PostfixLogParser(reference_time=REFERENCE, tz=ZoneInfo('Europe/Berlin'))
+    with pytest.raises(EventError) as error:
+        parse_all([SENT.replace('Dec  6 06:00:00', f'Sun 2026-03-29 02:30:00 {zone}')], parser)
+    assert 'unreadable time stamp' in str(error.value)
+    (event,) = parse_all([SENT.replace('Dec  6 06:00:00', 'Sun 2026-03-29 03:30:00 CEST')], parser)
+    assert event.time == stamp_utc(2026, 3, 29, 1, 30, 0)
+
+
+@pytest.mark.parametrize('stamp', ['2026-10-25 02:30:00', '20261025023000'])
+def test_a_stamp_without_an_offset_in_the_repeated_hour_is_read_as_the_first(stamp: str) -> None:
+    """date-pgsql and date-mysql (docs/feedback.md): both 02:30 of the night daylight saving ends are 00:30 UTC."""
+    from zoneinfo import ZoneInfo
+
+    parser = PostfixLogParser(reference_time=REFERENCE, tz=ZoneInfo('Europe/Berlin'))
+    (event,) = parse_all([SENT.replace('Dec  6 06:00:00', stamp)], parser)
+    assert event.time == stamp_utc(2026, 10, 25, 0, 30, 0)
 
 
 def test_a_zone_is_applied_to_stamps_without_one() -> None:
@@ -491,6 +517,32 @@ def test_a_line_without_its_host_name_is_garbage(line: str) -> None:
     with pytest.raises(EventError) as error:
         parse_all([line])
     assert error.value.reason == 'garbage'
+
+
+MTA = Instance('mta', 'bulk')
+"""An instance whose syslog_name does not start with ``postfix``."""
+
+
+def test_a_line_without_its_host_name_is_garbage_for_any_instance_name() -> None:
+    line = SENT.replace('postfix-marketing/out_192_0_2_10/', 'mta/', 1)
+    (event,) = parse_all([line], PostfixLogParser([MTA], reference_time=REFERENCE))
+    assert (event.stream, event.status) == ('bulk', 'sent')
+    with pytest.raises(EventError) as error:
+        parse_all([line.replace(' mx1 ', ' ', 1)], PostfixLogParser([MTA], reference_time=REFERENCE))
+    assert error.value.reason == 'garbage'
+    assert 'no host name before the program' in str(error.value)
+    assert parse_all([line.replace(' mx1 ', ' ', 1)]) == []  # without the instance: another program's line
+
+
+@pytest.mark.parametrize('host', ['postfix1', 'postfix-relay', 'postfix'])
+def test_a_host_named_postfix_is_a_host(host: str) -> None:
+    """Another program's line with ``to=<`` and ``status=`` on a host whose name starts with ``postfix`` is not
+    Postfix's, and Postfix's lines there are read."""
+    other = f'Dec  6 06:00:00 {host} sendmail[12]: foo to=<a@b>, status=sent'
+    assert parse_all([other]) == []
+    assert PostfixLogParser(reference_time=REFERENCE).parse_lines([other.encode()], 'maillog') == ParsedLines()
+    (event,) = parse_all([SENT.replace(' mx1 ', f' {host} ', 1)])
+    assert event.status == 'sent'
 
 
 @pytest.mark.parametrize(

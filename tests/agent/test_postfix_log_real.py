@@ -55,8 +55,16 @@ SAME_EVENTS = [
     'syslog-ng-ts-unix.log',
 ]
 """One Postfix run, as each of these logs it."""
-UNREAD = ['journalctl-cat.log', 'journalctl-short-monotonic.log', 'journalctl-json.log']
-"""The first lines of the run as journalctl writes them in formats without a header or a date, not read."""
+UNREAD = [
+    'journalctl-cat.log',
+    'journalctl-short-monotonic.log',
+    'journalctl-json.log',
+    'journalctl-export.log',
+    'journalctl-verbose.log',
+    'journalctl-json-pretty.log',
+]
+"""The first lines (or entries) of the run as journalctl writes them in formats without a header or a date, not
+read; export, verbose and json-pretty put the message alone on a line (``MESSAGE=``, ``"MESSAGE" : "``)."""
 REFERENCE = dt.datetime(2026, 12, 8, tzinfo=dt.UTC).timestamp()
 LONG_REPLY = 'long1@r.test'
 """The sink answered this recipient with a 41-line 550 reply: Postfix cut the line at 2,000 bytes."""
@@ -110,7 +118,7 @@ def test_short_full_stamps_are_read_with_the_hosts_zone() -> None:
     assert (elsewhere.events, elsewhere.messages) == ([], [])
     assert len(elsewhere.problems) > 91  # every delivery line, and more
     assert all(
-        error is not None and error.reason == 'garbage' and "unreadable time stamp '2026-12-07 " in str(error)
+        error is not None and error.reason == 'garbage' and "unreadable time stamp 'Mon 2026-12-07 " in str(error)
         for _, error in elsewhere.problems
     )
     dst = raw_lines('journalctl-short-full-dst.log')
@@ -124,8 +132,9 @@ def test_short_full_stamps_are_read_with_the_hosts_zone() -> None:
 
 @pytest.mark.parametrize('name', UNREAD)
 def test_formats_without_a_header_or_a_date_are_counted_never_dropped_unseen(name: str) -> None:
-    """``journalctl -o cat`` (no stamp, no program), ``-o short-monotonic`` (time since boot) and ``-o json``: no
-    event, and each delivery line is a problem that names the formats read."""
+    """``journalctl -o cat`` (no stamp, no program), ``-o short-monotonic`` (time since boot), ``-o json``,
+    ``export``, ``verbose`` and ``json-pretty``: no event, and each delivery line is a problem that names the
+    formats read."""
     lines = raw_lines(name)
     parsed = parse(lines)
     assert (parsed.events, parsed.messages, parsed.expiries) == ([], [], [])

@@ -124,16 +124,18 @@ log = logging.getLogger(__name__)
 UTC = dt.UTC
 MONTH_NAMES = ('Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec')
 MONTHS = {name: number for number, name in enumerate(MONTH_NAMES, 1)}
-WEEKDAYS = frozenset({'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun'})
+WEEKDAY_NAMES = ('Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun')
+WEEKDAYS = frozenset(WEEKDAY_NAMES)
 _CLOCK = re.compile(r'[0-9]{2}:[0-9]{2}:[0-9]{2}(?:[.,][0-9]+)?(?:Z|[+-][0-9:]+)?\Z')
 """The time after a date and a space (rsyslog's ``date-pgsql``), with a fraction and an offset if any."""
-UNIX_STAMP = re.compile(r'[0-9]{9,11}(?:\.[0-9]{1,9})?\Z')
+UNIX_STAMP = re.compile(r'[0-9]{10}(?:\.[0-9]{1,9})?\Z')
 """Seconds since 1970 (journalctl's ``short-unix``, rsyslog's ``date-unixtimestamp``, syslog-ng's
-``ts-format(unix)``)."""
+``ts-format(unix)``): 10 digits, 2001-09-09 to 2286-11-20."""
 COMPACT_STAMP = re.compile(r'[0-9]{14}\Z')
 """``YYYYMMDDhhmmss`` in local time (rsyslog's ``date-mysql``)."""
-_BARE_DELIVERY = re.compile(r'(?:[0-9A-F]{5,20}|[0-9B-DF-HJ-NP-TV-Zb-df-hj-np-tv-z]{10,30}): to=<')
-"""A delivery line without any header (journalctl's ``-o cat``)."""
+_BARE_DELIVERY = re.compile(r'(?<![0-9A-Za-z])(?:[0-9A-F]{5,20}|[0-9B-DF-HJ-NP-TV-Zb-df-hj-np-tv-z]{10,30}): to=<')
+"""A delivery message in a line without a header: the line itself (journalctl's ``-o cat``) or a field's value
+(``MESSAGE=`` of ``-o export`` and ``-o verbose``, ``"MESSAGE" : "`` of ``-o json-pretty``)."""
 READ_FORMATS = (
     'read: syslog, RFC 3339 or a space before the time, RFC 5424, seconds since 1970; journalctl -o short,'
     ' short-precise, short-iso, short-iso-precise, short-full, short-unix'
@@ -499,7 +501,7 @@ def _header(line: str) -> tuple[str, str, str, str] | None:
         fields = line.split(None, 6)
         if len(fields) < 7 or not fields[1][:1].isdigit():
             return None
-        stamp = ' '.join(fields[1:4])
+        stamp = ' '.join(fields[:4])  # with the weekday, which must be the date's
         host, program_text, message = fields[4:]
     else:
         fields = line.split(None, 5)
@@ -523,27 +525,6 @@ def _rfc5424_header(line: str) -> tuple[str, str, str, str] | None:
         app += '/'
     program_text = f'{app}[{procid}]:' if procid.isascii() and procid.isdigit() else f'{app}:'
     return stamp, host, program_text, (message or '').lstrip(' ').removeprefix('\ufeff')
-
-
-def _refuse_unread(line: str, header: tuple[str, str, str, str] | None, source: str, lineno: int) -> None:
-    """A delivery line given no record is ``garbage`` when its header is unreadable (Postfix's, or a format not
-    read: journalctl's ``-o cat``, ``json``, ``short-monotonic``) or names an RFC 5424 APP-NAME cut at its ``/``
-    that is no known instance."""
-    if 'to=<' not in line or 'status=' not in line:
-        return
-    if header is None or header[1].startswith('postfix'):  # the latter: a Postfix program where the host goes
-        if 'postfix' in line or _BARE_DELIVERY.match(line):
-            raise EventError(
-                'garbage', f'{source}:{lineno}: unreadable log line header ({READ_FORMATS}): {line[:200]!r}'
-            )
-        return
-    name = header[2].partition('[')[0].removesuffix(':')
-    if name.endswith('/') and name.startswith('postfix-'):
-        raise EventError(
-            'garbage',
-            f'{source}:{lineno}: RFC 5424 APP-NAME {name[:-1]!r} (cut at its "/", the daemon unknown) is not a Postfix'
-            f' instance of the contract: {line[:200]!r}',
-        )
 
 
 def _forwarded(status: Status, diagnostic: str) -> bool:
@@ -651,7 +632,7 @@ class PostfixLogParser:
         header = _header(line)
         program = None if header is None else self._program(header[2])
         if header is None or program is None:
-            _refuse_unread(line, header, source, lineno)
+            self._refuse_unread(line, header, source, lineno)
             return []
         stamp, _host, _, message = header
         colon = message.find(': ')
@@ -1100,6 +1081,31 @@ class PostfixLogParser:
             entry = self._queued[key] = _Queued()
         return entry
 
+    def _refuse_unread(self, line: str, header: tuple[str, str, str, str] | None, source: str, lineno: int) -> None:
+        """A delivery line given no record is ``garbage`` when its header is unreadable (Postfix's, or a format not
+        read: journalctl's ``-o cat``, ``json``, ``export``, ``short-monotonic``), has a Postfix program where the
+        host goes (a template without the host), or names an RFC 5424 APP-NAME cut at its ``/`` that is no known
+        instance."""
+        if 'to=<' not in line or 'status=' not in line:
+            return
+        if header is None:
+            if 'postfix' in line or _BARE_DELIVERY.search(line):
+                raise EventError(
+                    'garbage', f'{source}:{lineno}: unreadable log line header ({READ_FORMATS}): {line[:200]!r}'
+                )
+            return
+        if header[1].endswith(':'):  # a program tag where the host goes (a host name never ends with ":")
+            if self._program(header[1]) is not None:
+                raise EventError('garbage', f'{source}:{lineno}: no host name before the program: {line[:200]!r}')
+            return
+        name = header[2].partition('[')[0].removesuffix(':')
+        if name.endswith('/') and name.startswith('postfix-'):
+            raise EventError(
+                'garbage',
+                f'{source}:{lineno}: RFC 5424 APP-NAME {name[:-1]!r} (cut at its "/", the daemon unknown) is not a'
+                f' Postfix instance of the contract: {line[:200]!r}',
+            )
+
     def _program(self, text: str) -> _Program | None:
         if text.endswith(']:'):  # the pid: cached without it
             bracket = text.rfind('[')
@@ -1158,7 +1164,10 @@ class PostfixLogParser:
             if seconds.isascii() and seconds.isdigit() and seconds < '60':
                 return minute + int(seconds)
         try:
-            value = self._dated(stamp) if stamp[:1].isdigit() else self._yearless(stamp)
+            if stamp[:1].isdigit():
+                value = self._dated(stamp)
+            else:
+                value = self._full(stamp) if stamp[:3] in WEEKDAYS else self._yearless(stamp)
         except (ValueError, KeyError, OverflowError):
             raise _stamp_error(stamp, source, lineno) from None
         if len(self._stamps) >= 4096:
@@ -1167,17 +1176,13 @@ class PostfixLogParser:
         return value
 
     def _dated(self, stamp: str) -> float:
-        """A stamp with its year: RFC 3339 or ISO 8601 (``T`` or a space before the time), seconds since 1970,
-        ``YYYYMMDDhhmmss``, or journalctl's ``2026-12-07 11:01:31 CET`` (the abbreviation must be one of the host's
-        zone at that time, which also tells which of a repeated hour); without an offset in ``self._tz``."""
+        """A stamp with its year: RFC 3339 or ISO 8601 (``T`` or a space before the time), seconds since 1970 or
+        ``YYYYMMDDhhmmss``; without an offset in ``self._tz`` (the first of a repeated hour)."""
         if UNIX_STAMP.match(stamp):
             return float(stamp)
         if COMPACT_STAMP.match(stamp):
             moment = dt.datetime.strptime(stamp, '%Y%m%d%H%M%S')
         else:
-            text, space, zone_name = stamp.rpartition(' ')
-            if space and ' ' in text:
-                return self._abbreviated(dt.datetime.fromisoformat(text), zone_name)
             if ':' not in stamp:  # a date alone (a line without its time) is no moment
                 raise ValueError(stamp)
             moment = dt.datetime.fromisoformat(stamp)
@@ -1185,14 +1190,24 @@ class PostfixLogParser:
             moment = moment.replace(tzinfo=self._tz)
         return moment.timestamp()
 
-    def _abbreviated(self, moment: dt.datetime, zone_name: str) -> float:
-        if moment.tzinfo is not None:
-            raise ValueError(zone_name)
+    def _full(self, stamp: str) -> float:
+        """journalctl's short-full, ``Mon 2026-12-07 11:01:31 CET``: the weekday must be the date's, the
+        abbreviation one of the host's zone at that time (which also tells which of a repeated hour)."""
+        weekday, _, rest = stamp.partition(' ')
+        text, space, zone_name = rest.rpartition(' ')
+        if not space or ' ' not in text:
+            raise ValueError(stamp)
+        moment = dt.datetime.fromisoformat(text)
+        if moment.tzinfo is not None or WEEKDAY_NAMES[moment.weekday()] != weekday:
+            raise ValueError(stamp)
         if zone_name in ZERO_OFFSET_NAMES:
             return moment.replace(tzinfo=UTC).timestamp()
         for fold in (0, 1):
             local = moment.replace(tzinfo=self._tz, fold=fold)
             if local.tzname() == zone_name:
+                # A time the clock skipped (the hour daylight saving starts) takes either name: it does not come back.
+                if local.astimezone(UTC).astimezone(self._tz).replace(tzinfo=None) != moment:
+                    raise ValueError(f'{moment} is no local time of the zone {self._tz}')
                 return local.timestamp()
         raise ValueError(f'{zone_name} is not an abbreviation of the zone {self._tz} at {moment}')
 
