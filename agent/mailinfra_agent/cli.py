@@ -39,13 +39,16 @@ def _commands() -> list[ModuleType]:
     return [importlib.import_module(f'mailinfra_agent.commands.{name}') for name in COMMANDS]
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The parser of every command, or with ``only`` (a module of ``COMMANDS``) of that one alone: a run imports
+    only its command's module (spawn(8) starts ``ingest return-path-policy`` per smtpd connection)."""
     parser = argparse.ArgumentParser(
         prog='mailinfra-agent', description='Services and checks of mailinfra-iac that run on the hosts.'
     )
     parser.add_argument('--version', action='version', version=f'mailinfra-agent {__version__}')
     sub = parser.add_subparsers(dest='command', metavar='COMMAND')
-    for module in _commands():
+    modules = [importlib.import_module(f'mailinfra_agent.commands.{only}')] if only else _commands()
+    for module in modules:
         command = sub.add_parser(module.NAME, help=module.HELP, description=module.HELP)
         module.add_arguments(command)
         command.set_defaults(run=module.run)
@@ -64,8 +67,14 @@ def _describe_actions(parser: argparse.ArgumentParser) -> None:
                 _describe_actions(sub)
 
 
+def _named_command(argv: Sequence[str]) -> str | None:
+    """The module of the command ``argv`` starts with, if it names one."""
+    name = argv[0].replace('-', '_') if argv else ''
+    return name if name in COMMANDS and argv[0] == name.replace('_', '-') else None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    parser = build_parser(_named_command(sys.argv[1:] if argv is None else argv))
     args = parser.parse_args(argv)
     if getattr(args, 'run', None) is None:
         parser.print_help(sys.stderr)

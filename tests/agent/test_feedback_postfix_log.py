@@ -191,6 +191,69 @@ def test_syslog_and_rfc3339_lines_give_the_same_events(variant: object) -> None:
     assert {e.key for e in postlog}.isdisjoint(e.key for e in other)  # the stamp text is part of the key
 
 
+@pytest.mark.parametrize(
+    ('stamp', 'seconds'),
+    [
+        ('1796536800', 0.0),  # journalctl short-unix (with a fraction), rsyslog date-unixtimestamp
+        ('1796536800.250000', 0.25),
+        ('20261206060000', 0.0),  # rsyslog date-mysql: local time
+        ('2026-12-06 06:00:00', 0.0),  # rsyslog date-pgsql: local time, a space before it
+        ('2026-12-06 06:00:00.5', 0.5),
+        ('2026-12-06 07:00:00+01:00', 0.0),
+        ('Sun 2026-12-06 06:00:00 UTC', 0.0),  # journalctl short-full
+        ('Sun 2026-12-06 06:00:00 GMT', 0.0),
+    ],
+)
+def test_dated_stamps_of_other_writers(stamp: str, seconds: float) -> None:
+    (event,) = parse_all([SENT.replace('Dec  6 06:00:00', stamp)])
+    assert event.time == stamp_utc(2026, 12, 6, 6, 0, 0) + seconds
+
+
+@pytest.mark.parametrize(
+    'stamp',
+    [
+        'Sun 2026-12-06 06:00:00 CET',  # not an abbreviation of the parser's zone (UTC): never guessed
+        'Sun 2026-12-06 06:00:00+01:00 CET',
+        '179653680000',  # twelve digits: neither seconds since 1970 nor YYYYMMDDhhmmss
+        '2026120606000',
+        '2026-12-06 25:00:00',
+        '2026-12-06',  # a date alone (fromisoformat reads midnight), and in the basic format
+        '20261206',
+        '179653680',  # nine digits: 1975, never a stamp of a log read now (seconds since 1970 have 10 from 2001)
+        'Mon 2026-12-06 06:00:00 UTC',  # short-full: 6 December 2026 is a Sunday
+    ],
+)
+def test_unreadable_dated_stamps_are_garbage(stamp: str) -> None:
+    with pytest.raises(EventError) as error:
+        parse_all([SENT.replace('Dec  6 06:00:00', stamp)])
+    assert error.value.reason == 'garbage'
+    assert 'unreadable time stamp' in str(error.value)
+
+
+@pytest.mark.parametrize('zone', ['CET', 'CEST'])
+def test_a_short_full_stamp_in_the_hour_the_clock_skipped_is_garbage(zone: str) -> None:
+    """02:30 on 29 March 2026 never happened in Berlin (02:00 CET became 03:00 CEST): under either name it is no
+    moment, not the hour before or after."""
+    from zoneinfo import ZoneInfo
+
+    parser = PostfixLogParser(reference_time=REFERENCE, tz=ZoneInfo('Europe/Berlin'))
+    with pytest.raises(EventError) as error:
+        parse_all([SENT.replace('Dec  6 06:00:00', f'Sun 2026-03-29 02:30:00 {zone}')], parser)
+    assert 'unreadable time stamp' in str(error.value)
+    (event,) = parse_all([SENT.replace('Dec  6 06:00:00', 'Sun 2026-03-29 03:30:00 CEST')], parser)
+    assert event.time == stamp_utc(2026, 3, 29, 1, 30, 0)
+
+
+@pytest.mark.parametrize('stamp', ['2026-10-25 02:30:00', '20261025023000'])
+def test_a_stamp_without_an_offset_in_the_repeated_hour_is_read_as_the_first(stamp: str) -> None:
+    """date-pgsql and date-mysql (docs/feedback.md): both 02:30 of the night daylight saving ends are 00:30 UTC."""
+    from zoneinfo import ZoneInfo
+
+    parser = PostfixLogParser(reference_time=REFERENCE, tz=ZoneInfo('Europe/Berlin'))
+    (event,) = parse_all([SENT.replace('Dec  6 06:00:00', stamp)], parser)
+    assert event.time == stamp_utc(2026, 10, 25, 0, 30, 0)
+
+
 def test_a_zone_is_applied_to_stamps_without_one() -> None:
     berlin = dt.timezone(dt.timedelta(hours=1))
     (event,) = events(parse_all([SENT], PostfixLogParser(reference_time=REFERENCE, tz=berlin)))
@@ -447,6 +510,42 @@ def test_a_garbled_delivery_line_is_an_error(line: str, reason: str) -> None:
 
 
 @pytest.mark.parametrize(
+    'line', [SENT.replace(' mx1 ', ' ', 1), SENT.replace('Dec  6 06:00:00 mx1 ', '2026-12-06 06:00:00 ', 1)]
+)
+def test_a_line_without_its_host_name_is_garbage(line: str) -> None:
+    """A template without the host name: the program where the host goes, never a stamp of the date alone."""
+    with pytest.raises(EventError) as error:
+        parse_all([line])
+    assert error.value.reason == 'garbage'
+
+
+MTA = Instance('mta', 'bulk')
+"""An instance whose syslog_name does not start with ``postfix``."""
+
+
+def test_a_line_without_its_host_name_is_garbage_for_any_instance_name() -> None:
+    line = SENT.replace('postfix-marketing/out_192_0_2_10/', 'mta/', 1)
+    (event,) = parse_all([line], PostfixLogParser([MTA], reference_time=REFERENCE))
+    assert (event.stream, event.status) == ('bulk', 'sent')
+    with pytest.raises(EventError) as error:
+        parse_all([line.replace(' mx1 ', ' ', 1)], PostfixLogParser([MTA], reference_time=REFERENCE))
+    assert error.value.reason == 'garbage'
+    assert 'no host name before the program' in str(error.value)
+    assert parse_all([line.replace(' mx1 ', ' ', 1)]) == []  # without the instance: another program's line
+
+
+@pytest.mark.parametrize('host', ['postfix1', 'postfix-relay', 'postfix'])
+def test_a_host_named_postfix_is_a_host(host: str) -> None:
+    """Another program's line with ``to=<`` and ``status=`` on a host whose name starts with ``postfix`` is not
+    Postfix's, and Postfix's lines there are read."""
+    other = f'Dec  6 06:00:00 {host} sendmail[12]: foo to=<a@b>, status=sent'
+    assert parse_all([other]) == []
+    assert PostfixLogParser(reference_time=REFERENCE).parse_lines([other.encode()], 'maillog') == ParsedLines()
+    (event,) = parse_all([SENT.replace(' mx1 ', f' {host} ', 1)])
+    assert event.status == 'sent'
+
+
+@pytest.mark.parametrize(
     'line',
     [
         '',
@@ -596,6 +695,14 @@ MIXED = [
     SMTP + 'to=<x@gmail.com>, ' + FIELDS.format(d='2.0.0', st='sent (250 status=sent)'),  # two "status="
     '',
     'Dec  6 06:00:00 mx1 kernel: nothing to see',
+    # other writers' stamps (rsyslog date-pgsql, date-unixtimestamp; journalctl short-full), and formats not read
+    '2026-12-06 06:00:0{s} mx1 postfix/smtp[9]: {q}: to=<pgsql@gmail.com>, ' + FIELDS.format(d='2.0.0', st='sent (x)'),
+    '179653680{s} mx1 postfix/smtp[9]: {q}: to=<unix@gmail.com>, ' + FIELDS.format(d='2.0.0', st='sent (x)'),
+    'Sun 2026-12-06 06:00:0{s} UTC mx1 postfix/qmgr[9]: {q}: from=<full@example.org>, size=1, nrcpt=1 (queue active)',
+    '{q}: to=<cat@gmail.com>, ' + FIELDS.format(d='2.0.0', st='sent (x)'),
+    '2026-12-06 06:00:0{s} postfix/smtp[9]: {q}: to=<nohost@gmail.com>, ' + FIELDS.format(d='2.0.0', st='sent (x)'),
+    'Dec  6 06:00:0{s} postfix/smtp[9]: {q}: to=<nohost@gmail.com>, ' + FIELDS.format(d='2.0.0', st='sent (x)'),
+    '[    1.00000{s}] mx1 postfix/smtp[9]: {q}: to=<monotonic@gmail.com>, ' + FIELDS.format(d='2.0.0', st='sent (x)'),
 ]
 NON_UTF8 = [
     (SMTP + 'to=<n@gmail.com>, ' + FIELDS.format(d='5.1.1', st='bounced (550 5.1.1 caf\udcc3 nein)')).encode(

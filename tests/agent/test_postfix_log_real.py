@@ -19,6 +19,7 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -29,6 +30,7 @@ from mailinfra_agent.feedback.events import Event, EventError
 from mailinfra_agent.feedback.postfix_log import (
     FAST_LINES,
     UTC,
+    Instance,
     MessageSeen,
     ParsedLines,
     PostfixLogParser,
@@ -39,8 +41,30 @@ from tests.agent.ingest_logs import contract_data
 
 DATA = Path(__file__).resolve().parent / 'data' / 'postfix-logs'
 SYSLOG = 'rsyslog-rfc3339.log'
-SAME_EVENTS = [SYSLOG, 'rsyslog-traditional.log', 'journalctl-short-iso.log', 'journalctl-short-precise.log']
+SAME_EVENTS = [
+    SYSLOG,
+    'rsyslog-traditional.log',
+    'rsyslog-date-pgsql.log',
+    'rsyslog-date-mysql.log',
+    'rsyslog-date-unixtimestamp.log',
+    'journalctl-short-iso.log',
+    'journalctl-short-iso-precise.log',
+    'journalctl-short-precise.log',
+    'journalctl-short-full.log',
+    'journalctl-short-unix.log',
+    'syslog-ng-ts-unix.log',
+]
 """One Postfix run, as each of these logs it."""
+UNREAD = [
+    'journalctl-cat.log',
+    'journalctl-short-monotonic.log',
+    'journalctl-json.log',
+    'journalctl-export.log',
+    'journalctl-verbose.log',
+    'journalctl-json-pretty.log',
+]
+"""The first lines (or entries) of the run as journalctl writes them in formats without a header or a date, not
+read; export, verbose and json-pretty put the message alone on a line (``MESSAGE=``, ``"MESSAGE" : "``)."""
 REFERENCE = dt.datetime(2026, 12, 8, tzinfo=dt.UTC).timestamp()
 LONG_REPLY = 'long1@r.test'
 """The sink answered this recipient with a 41-line 550 reply: Postfix cut the line at 2,000 bytes."""
@@ -50,8 +74,8 @@ def raw_lines(name: str) -> list[bytes]:
     return (DATA / name).read_bytes().split(b'\n')[:-1]
 
 
-def parse(lines: list[bytes], reference: float = REFERENCE) -> ParsedLines:
-    return PostfixLogParser(reference_time=reference).parse_lines(lines, 'maillog')
+def parse(lines: list[bytes], reference: float = REFERENCE, instances: tuple[Instance, ...] = ()) -> ParsedLines:
+    return PostfixLogParser(instances, reference_time=reference).parse_lines(lines, 'maillog')
 
 
 def delivered(parsed: ParsedLines) -> list[Event]:
@@ -75,6 +99,52 @@ def test_each_format_gives_the_deliveries_postfix_logged(name: str) -> None:
     exact = sorted(e.time for e in delivered(parse(raw_lines(SYSLOG))))
     assert all(abs(a - b) < 1 for a, b in zip(sorted(e.time for e in delivered(parsed)), exact, strict=True))
     assert {dt.datetime.fromtimestamp(e.time, dt.UTC).date() for e in delivered(parsed)} == {dt.date(2026, 12, 7)}
+
+
+def test_short_full_stamps_are_read_with_the_hosts_zone() -> None:
+    """journalctl's ``short-full`` names the zone by its abbreviation (``CET``), which is read only as one of the
+    host's zone (ingest's ``local_zone``): that also tells the two 02:30 of the night daylight saving ends apart
+    (``CEST``, then ``CET``). Another zone's abbreviation is never guessed: each line is a problem."""
+    berlin = ZoneInfo('Europe/Berlin')
+    lines = raw_lines('journalctl-short-full-cet.log')
+    assert lines[0].startswith(b'Mon 2026-12-07 12:01:31 CET mx1 ')
+    local = PostfixLogParser(tz=berlin, reference_time=REFERENCE).parse_lines(lines, 'maillog')
+    utc = parse(raw_lines('journalctl-short-full.log'))
+    assert local.problems == []
+    assert [(e.time, e.key != u.key) for e, u in zip(delivered(local), delivered(utc), strict=True)] == [
+        (u.time, True) for u in delivered(utc)
+    ]
+    elsewhere = parse(lines)
+    assert (elsewhere.events, elsewhere.messages) == ([], [])
+    assert len(elsewhere.problems) > 91  # every delivery line, and more
+    assert all(
+        error is not None and error.reason == 'garbage' and "unreadable time stamp 'Mon 2026-12-07 " in str(error)
+        for _, error in elsewhere.problems
+    )
+    dst = raw_lines('journalctl-short-full-dst.log')
+    assert [line[:29] for line in dst] == [b'Sun 2026-10-25 02:30:00 CEST ', b'Sun 2026-10-25 02:30:00 CET m']
+    parsed = PostfixLogParser(tz=berlin, reference_time=REFERENCE).parse_lines(dst, 'maillog')
+    assert [dt.datetime.fromtimestamp(e.time, dt.UTC).isoformat() for e in parsed.events] == [
+        '2026-10-25T00:30:00+00:00',
+        '2026-10-25T01:30:00+00:00',
+    ]
+
+
+@pytest.mark.parametrize('name', UNREAD)
+def test_formats_without_a_header_or_a_date_are_counted_never_dropped_unseen(name: str) -> None:
+    """``journalctl -o cat`` (no stamp, no program), ``-o short-monotonic`` (time since boot), ``-o json``,
+    ``export``, ``verbose`` and ``json-pretty``: no event, and each delivery line is a problem that names the
+    formats read."""
+    lines = raw_lines(name)
+    parsed = parse(lines)
+    assert (parsed.events, parsed.messages, parsed.expiries) == ([], [], [])
+    deliveries = [number for number, line in enumerate(lines, 1) if b': to=<' in line and b'status=' in line]
+    assert len(deliveries) > 10
+    assert [number for number, _ in parsed.problems] == deliveries
+    assert all(
+        error is not None and error.reason == 'garbage' and 'unreadable log line header (read: syslog' in str(error)
+        for _, error in parsed.problems
+    )
 
 
 @pytest.mark.parametrize('name', [*SAME_EVENTS, 'maillog-file.log', 'new-year.log'])
@@ -221,6 +291,8 @@ def test_the_maillog_file_run() -> None:
 
 RFC5424 = 'logger-rfc5424.log'
 """The lines of SYSLOG sent again as RFC 5424 by util-linux ``logger --rfc5424`` (APP-NAME, PROCID, structured data)."""
+MARKETING = Instance('postfix-marketing', 'marketing')
+"""The instance of the runs, as the contract names it."""
 RFC3164 = 'logger-rfc3164.log'
 """The same sent by ``logger --rfc3164``: classic syslog with its ``<PRI>`` first."""
 
@@ -244,6 +316,27 @@ def rsyslog_app_name(line: bytes) -> bytes:
 def test_rfc5424_lines_give_the_deliveries_postfix_logged(variant: Callable[[bytes], bytes]) -> None:
     lines = [variant(line) for line in raw_lines(RFC5424)]
     assert lines[1].startswith((b'<22>1 2026-12-07T', b'2026-12-07T'))
+    same_deliveries(lines, (MARKETING,))
+
+
+def test_an_rfc5424_app_name_cut_at_its_slash_is_postfix_only_for_a_known_instance() -> None:
+    """rsyslog's RFC 5424 template leaves ``postfix-marketing`` of ``postfix-marketing/smtp``: the instance, its
+    daemon unknown. Of an instance the contract names that is Postfix's; of another ``postfix-*`` name it is no
+    event (any program may call itself that), and a delivery line of it is a counted problem, never dropped unseen."""
+    lines = raw_lines('rsyslog-protocol23.log')
+    assert lines[1].startswith(b'<22>1 2026-12-07T11:01:31+00:00 mx1 postfix-marketing 24154 - -  4jjfL36l86zSxVZ: ')
+    parsed = parse(lines)
+    assert parsed.events == parsed.messages == parsed.expiries == []
+    assert len(parsed.problems) == 91  # each delivery line
+    assert {error.reason for _, error in parsed.problems if error} == {'garbage'}
+    assert 'RFC 5424 APP-NAME \'postfix-marketing\' (cut at its "/"' in str(parsed.problems[0][1])
+    assert outcomes(parse(lines, instances=(MARKETING,))) == outcomes(parse(raw_lines(SYSLOG)))
+
+
+def test_syslog_ng_rfc5424_lines_give_the_deliveries_postfix_logged() -> None:
+    """syslog-ng's ``flags(syslog-protocol)`` file: the whole program name as APP-NAME, its ``[meta sequenceId]``."""
+    lines = raw_lines('syslog-ng-protocol.log')
+    assert lines[1].startswith(b'<22>1 2026-12-07T11:01:31+00:00 mx1 postfix-marketing/cleanup 24154 - [meta ')
     same_deliveries(lines)
 
 
@@ -258,9 +351,9 @@ def test_rfc3339_lines_with_their_priority_give_the_deliveries_postfix_logged() 
     same_deliveries([b'<22>' + line for line in raw_lines(SYSLOG)])
 
 
-def same_deliveries(lines: list[bytes]) -> None:
+def same_deliveries(lines: list[bytes], instances: tuple[Instance, ...] = ()) -> None:
     """``lines`` give what SYSLOG gives (the stamps aside), line by line as in a batch."""
-    parsed = parse(lines)
+    parsed = parse(lines, instances=instances)
     assert parsed.problems == []
     expected = parse(raw_lines(SYSLOG))
     assert outcomes(parsed) == outcomes(expected)
@@ -269,7 +362,7 @@ def same_deliveries(lines: list[bytes]) -> None:
     ]
     (event,) = [e for e in parsed.events if e.recipient == LONG_REPLY]  # cut by Postfix at 2,000 bytes
     assert (event.status, event.smtp_code) == ('bounced', '550')
-    parser = PostfixLogParser(reference_time=REFERENCE)
+    parser = PostfixLogParser(instances, reference_time=REFERENCE)
     one_by_one = [r for n, line in enumerate(lines, 1) for r in parser.parse_line(line.decode(), 'maillog', n)]
     assert [r for r in one_by_one if isinstance(r, Event)] == parsed.events
 
@@ -322,14 +415,16 @@ def test_a_log_across_new_year_gets_both_years() -> None:
     assert all(new_year - 30 < e.time < new_year + 10 for e in delivered(parsed))
 
 
-@pytest.mark.parametrize('name', [SYSLOG, RFC5424, RFC3164])
+@pytest.mark.parametrize('name', [SYSLOG, RFC5424, RFC3164, 'rsyslog-protocol23.log'])
 def test_ingest_run_stores_what_postfix_logged(tmp_path: Path, name: str) -> None:
     log = tmp_path / 'mail.log'
     shutil.copy(DATA / name, log)
     contract = tmp_path / 'agent.json'
     store = tmp_path / 'agent.db'
-    contract.write_text(json.dumps(contract_data({'backend': 'sqlite', 'path': str(store)}, {})), encoding='utf-8')
-    assert main(['ingest', '--contract', str(contract), 'run', '--once', '--no-contract-logs', '--log', str(log)]) == 0
+    # The contract names the log and its instance (rsyslog's RFC 5424 template leaves only that of the program).
+    data = contract_data({'backend': 'sqlite', 'path': str(store)}, {'postfix-marketing': log})
+    contract.write_text(json.dumps(data), encoding='utf-8')
+    assert main(['ingest', '--contract', str(contract), 'run', '--once']) == 0
     with sqlite3.connect(store) as db:
         counts = dict(db.execute("SELECT status, count(*) FROM feedback_events WHERE kind = 'delivery' GROUP BY 1"))
         problems = db.execute('SELECT reason, count FROM ingest_problems').fetchall()

@@ -9,7 +9,6 @@ the diff (only the new command's lines may change).
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import io
 import json
@@ -24,6 +23,7 @@ import pytest
 from mailinfra_iac.cli.main import COMMANDS, build_parser, main
 from mailinfra_iac.feedback_report.demo import write_demo_store
 
+from ..argparse_cases import command_paths, run_parser
 from ..conftest import ROOT
 
 HELP = Path(__file__).with_name('data') / 'help.txt'
@@ -34,16 +34,6 @@ COMMAND_MODULE = re.compile(r'mailinfra_iac\.cli\.\w+_cmd')
 
 
 USAGE_ERRORS = [[], ['bogus'], ['feedback'], ['feedback', 'report'], ['validate']]
-
-
-def command_paths(parser: argparse.ArgumentParser, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
-    """Every command and sub-command of ``parser``, as the arguments naming it."""
-    found = [prefix]
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            for name, sub in action.choices.items():
-                found += command_paths(sub, (*prefix, name))
-    return found
 
 
 def write_help() -> None:
@@ -79,18 +69,6 @@ CAPTURED_ON = (3, 11)
 def run_main(capsys: pytest.CaptureFixture[str], argv: list[str]) -> tuple[int, str, str]:
     try:
         code = main(argv)
-    except SystemExit as leave:
-        code = int(leave.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def run_parser(
-    capsys: pytest.CaptureFixture[str], parser: argparse.ArgumentParser, argv: list[str]
-) -> tuple[int, str, str]:
-    try:
-        parser.parse_args(argv)
-        code = 0
     except SystemExit as leave:
         code = int(leave.code or 0)
     out, err = capsys.readouterr()

@@ -26,25 +26,10 @@ import sys
 from collections.abc import Callable
 
 from ..contract import DEFAULT_CONTRACT_PATH
-from ..ingest.service import (
-    PIPE_KEEP_DIRECTORY,
-    Inputs,
-    KeepError,
-    Postponed,
-    Stop,
-    StoreUnavailable,
-    build_sources,
-    contract_inputs,
-    ingest_message,
-    make_writer,
-    message_parser,
-    signing_keys,
-)
-from ..ingest.service import run as run_sources
-from ..ingest.sources import BATCH_LINES
-from ..ingest.store import Backoff
-from ..store import StoreError
-from ._contract import load_or_report
+from ..ingest import BATCH_LINES, PIPE_KEEP_DIRECTORY
+
+# The service is imported by the actions that use it: return-path-policy, started per smtpd connection, needs only
+# the contract and the VERP decoder.
 
 NAME = 'ingest'
 HELP = 'Read Postfix/PowerMTA logs and DSN/ARF messages into the store (the feedback ingest service).'
@@ -108,6 +93,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.action == 'return-path-policy':
         return _return_path_policy(args)
+    from ..ingest.keys import signing_keys
+    from ..ingest.service import Inputs, Stop, StoreUnavailable, build_sources, contract_inputs, make_writer
+    from ..ingest.service import run as run_sources
+    from ..ingest.store import Backoff
+    from ..store import StoreError
+    from ._contract import load_or_report
+
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format='mailinfra-agent ingest: %(message)s')
     if args.action == 'message':
         return _message(args)
@@ -163,6 +155,7 @@ def _return_path(value: str) -> tuple[str, str, str]:
 
 def _return_path_policy(args: argparse.Namespace) -> int:
     from ..contract import ContractError, load_contract
+    from ..ingest.keys import signing_keys
     from ..ingest.return_paths import serve_stream
 
     return_paths: dict[str, list[tuple[str, str]]] = {}
@@ -177,6 +170,12 @@ def _return_path_policy(args: argparse.Namespace) -> int:
 
 
 def _message(args: argparse.Namespace) -> int:
+    from ..ingest.keys import signing_keys
+    from ..ingest.service import KeepError, Postponed, StoreUnavailable, ingest_message, make_writer, message_parser
+    from ..ingest.store import Backoff
+    from ..store import StoreError
+    from ._contract import load_or_report
+
     try:
         contract = load_or_report(args.contract)
         if contract is None:

@@ -17,7 +17,15 @@ Line formats (the header before ``program[pid]: ``):
 - classic syslog with its priority first, as sent (``logger --rfc3164``: ``<22>Dec  6 06:00:00 host ...``);
 - RFC 5424 (``<22>1 2026-12-06T06:00:00.123456+00:00 host postfix-marketing/smtp 123 - [sd ...] ...``, with or
   without ``<PRI>VERSION``): APP-NAME and PROCID are the program; rsyslog's template cuts APP-NAME at its first
-  ``/`` (``postfix-marketing``: the daemon is unknown, and so are the transport's IP and ISP).
+  ``/`` (``postfix-marketing``: the daemon is unknown, and so are the transport's IP and ISP), read only for a known
+  :class:`Instance` or ``postfix`` (a delivery line of another ``postfix-*`` name cut so is ``garbage``);
+- a space before the time (rsyslog's ``date-pgsql``, ``2026-12-06 06:00:00``), ``YYYYMMDDhhmmss`` (``date-mysql``),
+  seconds since 1970 (``date-unixtimestamp``, journalctl's ``short-unix``), journalctl's ``short-full``
+  (``Sun 2026-12-06 07:00:00 CET``: the abbreviation must be one of ``tz`` then, or ``UTC``/``GMT``).
+
+Formats without a date or a header (journalctl's ``short-monotonic``, ``-o cat``, ``-o json``) and lines without
+the host name are not read: their delivery lines are ``garbage`` (as any delivery line whose header is unreadable),
+never silently nothing; a date without its time is an unreadable stamp, never midnight.
 
 Postfix writes yearless stamps in the host's local time: they are read in ``tz`` (default UTC; ingest passes
 :func:`local_zone`, read once when it starts: a change of the host's zone needs a restart of ingest) and get the
@@ -116,6 +124,24 @@ log = logging.getLogger(__name__)
 UTC = dt.UTC
 MONTH_NAMES = ('Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec')
 MONTHS = {name: number for number, name in enumerate(MONTH_NAMES, 1)}
+WEEKDAY_NAMES = ('Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun')
+WEEKDAYS = frozenset(WEEKDAY_NAMES)
+_CLOCK = re.compile(r'[0-9]{2}:[0-9]{2}:[0-9]{2}(?:[.,][0-9]+)?(?:Z|[+-][0-9:]+)?\Z')
+"""The time after a date and a space (rsyslog's ``date-pgsql``), with a fraction and an offset if any."""
+UNIX_STAMP = re.compile(r'[0-9]{10}(?:\.[0-9]{1,9})?\Z')
+"""Seconds since 1970 (journalctl's ``short-unix``, rsyslog's ``date-unixtimestamp``, syslog-ng's
+``ts-format(unix)``): 10 digits, 2001-09-09 to 2286-11-20."""
+COMPACT_STAMP = re.compile(r'[0-9]{14}\Z')
+"""``YYYYMMDDhhmmss`` in local time (rsyslog's ``date-mysql``)."""
+_BARE_DELIVERY = re.compile(r'(?<![0-9A-Za-z])(?:[0-9A-F]{5,20}|[0-9B-DF-HJ-NP-TV-Zb-df-hj-np-tv-z]{10,30}): to=<')
+"""A delivery message in a line without a header: the line itself (journalctl's ``-o cat``) or a field's value
+(``MESSAGE=`` of ``-o export`` and ``-o verbose``, ``"MESSAGE" : "`` of ``-o json-pretty``)."""
+READ_FORMATS = (
+    'read: syslog, RFC 3339 or a space before the time, RFC 5424, seconds since 1970; journalctl -o short,'
+    ' short-precise, short-iso, short-iso-precise, short-full, short-unix'
+)
+ZERO_OFFSET_NAMES = frozenset({'UTC', 'GMT'})
+"""Zone abbreviations that always mean offset 0, whatever this host's zone."""
 # Short queue ids are upper-case hex; long ones (enable_long_queue_ids) use digits and consonants only, so words
 # such as "warning" or "NOQUEUE" never pass.
 QUEUE_ID = re.compile(r'[0-9A-F]{5,20}|[0-9B-DF-HJ-NP-TV-Zb-df-hj-np-tv-z]{10,30}')
@@ -461,11 +487,25 @@ def _header(line: str) -> tuple[str, str, str, str] | None:
     if line[:1].isdigit() or line[:1] == '<':
         fields = line.split(None, 3)
         if len(fields) < 4 or not fields[2].endswith(':'):
-            return _rfc5424_header(line)
-        stamp, host, program_text, message = fields
+            if _CLOCK.match(fields[1] if len(fields) > 1 else ''):  # a space before the time (date-pgsql)
+                fields = line.split(None, 4)
+                if len(fields) < 5:
+                    return None
+                fields[:2] = [f'{fields[0]} {fields[1]}']
+                stamp, host, program_text, message = fields
+            else:
+                return _rfc5424_header(line)
+        else:
+            stamp, host, program_text, message = fields
+    elif line[:3] in WEEKDAYS:  # journalctl's short-full: ``Mon 2026-12-07 11:01:31 CET host ...``
+        fields = line.split(None, 6)
+        if len(fields) < 7 or not fields[1][:1].isdigit():
+            return None
+        stamp = ' '.join(fields[:4])  # with the weekday, which must be the date's
+        host, program_text, message = fields[4:]
     else:
         fields = line.split(None, 5)
-        if len(fields) < 6:
+        if len(fields) < 6 or line[:1] == '[':  # journalctl's short-monotonic and short-delta: no date
             return None
         stamp = ' '.join(fields[:3])
         host, program_text, message = fields[3:]
@@ -590,14 +630,11 @@ class PostfixLogParser:
             except UnicodeEncodeError:
                 raise EventError('encoding', f'{source}:{lineno}: a lone surrogate, not text: {line[:200]!r}') from None
         header = _header(line)
-        if header is None:
-            if 'to=<' in line and 'status=' in line and 'postfix' in line:
-                raise EventError('garbage', f'{source}:{lineno}: unreadable log line header: {line[:200]!r}')
+        program = None if header is None else self._program(header[2])
+        if header is None or program is None:
+            self._refuse_unread(line, header, source, lineno)
             return []
-        stamp, _host, program_text, message = header
-        program = self._program(program_text)
-        if program is None:
-            return []
+        stamp, _host, _, message = header
         colon = message.find(': ')
         if colon < 0:
             return []
@@ -1044,6 +1081,31 @@ class PostfixLogParser:
             entry = self._queued[key] = _Queued()
         return entry
 
+    def _refuse_unread(self, line: str, header: tuple[str, str, str, str] | None, source: str, lineno: int) -> None:
+        """A delivery line given no record is ``garbage`` when its header is unreadable (Postfix's, or a format not
+        read: journalctl's ``-o cat``, ``json``, ``export``, ``short-monotonic``), has a Postfix program where the
+        host goes (a template without the host), or names an RFC 5424 APP-NAME cut at its ``/`` that is no known
+        instance."""
+        if 'to=<' not in line or 'status=' not in line:
+            return
+        if header is None:
+            if 'postfix' in line or _BARE_DELIVERY.search(line):
+                raise EventError(
+                    'garbage', f'{source}:{lineno}: unreadable log line header ({READ_FORMATS}): {line[:200]!r}'
+                )
+            return
+        if header[1].endswith(':'):  # a program tag where the host goes (a host name never ends with ":")
+            if self._program(header[1]) is not None:
+                raise EventError('garbage', f'{source}:{lineno}: no host name before the program: {line[:200]!r}')
+            return
+        name = header[2].partition('[')[0].removesuffix(':')
+        if name.endswith('/') and name.startswith('postfix-'):
+            raise EventError(
+                'garbage',
+                f'{source}:{lineno}: RFC 5424 APP-NAME {name[:-1]!r} (cut at its "/", the daemon unknown) is not a'
+                f' Postfix instance of the contract: {line[:200]!r}',
+            )
+
     def _program(self, text: str) -> _Program | None:
         if text.endswith(']:'):  # the pid: cached without it
             bracket = text.rfind('[')
@@ -1079,7 +1141,8 @@ class PostfixLogParser:
             keys = dict(instance.transport_ips)
         elif syslog_name == 'postfix':
             stream, ips = None, ()
-        elif syslog_name.startswith('postfix-') and len(syslog_name) > 8:
+        elif syslog_name.startswith('postfix-') and len(syslog_name) > 8 and parts[-1]:
+            # (an RFC 5424 APP-NAME cut at its "/", daemon unknown, is Postfix's only for a known instance)
             stream, ips = syslog_name[8:], ()
         else:
             return None
@@ -1102,18 +1165,51 @@ class PostfixLogParser:
                 return minute + int(seconds)
         try:
             if stamp[:1].isdigit():
-                moment = dt.datetime.fromisoformat(stamp)
-                if moment.tzinfo is None:
-                    moment = moment.replace(tzinfo=self._tz)
-                value = moment.timestamp()
+                value = self._dated(stamp)
             else:
-                value = self._yearless(stamp)
+                value = self._full(stamp) if stamp[:3] in WEEKDAYS else self._yearless(stamp)
         except (ValueError, KeyError, OverflowError):
             raise _stamp_error(stamp, source, lineno) from None
         if len(self._stamps) >= 4096:
             self._stamps.clear()
         self._stamps[stamp] = value
         return value
+
+    def _dated(self, stamp: str) -> float:
+        """A stamp with its year: RFC 3339 or ISO 8601 (``T`` or a space before the time), seconds since 1970 or
+        ``YYYYMMDDhhmmss``; without an offset in ``self._tz`` (the first of a repeated hour)."""
+        if UNIX_STAMP.match(stamp):
+            return float(stamp)
+        if COMPACT_STAMP.match(stamp):
+            moment = dt.datetime.strptime(stamp, '%Y%m%d%H%M%S')
+        else:
+            if ':' not in stamp:  # a date alone (a line without its time) is no moment
+                raise ValueError(stamp)
+            moment = dt.datetime.fromisoformat(stamp)
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=self._tz)
+        return moment.timestamp()
+
+    def _full(self, stamp: str) -> float:
+        """journalctl's short-full, ``Mon 2026-12-07 11:01:31 CET``: the weekday must be the date's, the
+        abbreviation one of the host's zone at that time (which also tells which of a repeated hour)."""
+        weekday, _, rest = stamp.partition(' ')
+        text, space, zone_name = rest.rpartition(' ')
+        if not space or ' ' not in text:
+            raise ValueError(stamp)
+        moment = dt.datetime.fromisoformat(text)
+        if moment.tzinfo is not None or WEEKDAY_NAMES[moment.weekday()] != weekday:
+            raise ValueError(stamp)
+        if zone_name in ZERO_OFFSET_NAMES:
+            return moment.replace(tzinfo=UTC).timestamp()
+        for fold in (0, 1):
+            local = moment.replace(tzinfo=self._tz, fold=fold)
+            if local.tzname() == zone_name:
+                # A time the clock skipped (the hour daylight saving starts) takes either name: it does not come back.
+                if local.astimezone(UTC).astimezone(self._tz).replace(tzinfo=None) != moment:
+                    raise ValueError(f'{moment} is no local time of the zone {self._tz}')
+                return local.timestamp()
+        raise ValueError(f'{zone_name} is not an abbreviation of the zone {self._tz} at {moment}')
 
     def _yearless(self, stamp: str) -> float:
         if self._live:  # a follower runs for months: "now" must not stay at its start

@@ -25,7 +25,7 @@ from collections.abc import Mapping, Sequence
 from typing import BinaryIO
 
 from ..feedback.verp import VerpError, decode
-from ..suppression.policy_service import LineReader, read_request
+from ..policy_protocol import LineReader, read_request
 
 __all__ = ['answer', 'parse_return_path', 'serve_stream']
 

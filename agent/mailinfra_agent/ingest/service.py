@@ -26,6 +26,8 @@ from ..feedback.classify import Classifier
 from ..feedback.events import Event, EventError
 from ..files import replace_file
 from ..store import connect
+from . import PIPE_KEEP_DIRECTORY
+from .keys import signing_keys
 from .sources import LogSource, MaildirSource, problem
 from .store import CONFIRM_WAIT, Backoff, Batch, Postponed, StoreUnavailable, Writer
 
@@ -49,20 +51,6 @@ class Inputs:
 def contract_inputs(contract: Contract) -> Inputs:
     """The log files and Maildirs the contract names (``Contract.logs``, ``Contract.feedback_maildirs``)."""
     return Inputs(tuple((entry.path, entry.format) for entry in contract.logs), tuple(contract.feedback_maildirs))
-
-
-def signing_keys(contract: Contract) -> tuple[bytes, ...]:
-    """The VERP/token keys (the signing key first, then the old ones); () when the contract names none.
-
-    Raises ValueError (``signing.KeyFileError``) when a named key file cannot be used.
-    """
-    from ..feedback.signing import read_key_file
-
-    suppression = contract.suppression
-    if suppression.signing_key_file is None:
-        return ()
-    paths = (suppression.signing_key_file, *suppression.old_signing_key_files)
-    return tuple(read_key_file(path) for path in paths)
 
 
 def decoders(contract: Contract, keys: tuple[bytes, ...]) -> Any:
@@ -219,11 +207,6 @@ def run(
         for source in sources:
             if isinstance(source, LogSource):
                 source.follower.close()
-
-
-PIPE_KEEP_DIRECTORY = '/var/lib/mailinfra/pipe-kept'
-"""Where ``ingest message`` keeps a message its parser failed on (a Maildir: ``ingest run --once --maildir`` reads
-it again after a fix); ``--keep-dir`` names another."""
 
 
 class KeepError(Exception):

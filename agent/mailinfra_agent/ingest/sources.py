@@ -26,6 +26,7 @@ from ..store.events import (
     mark_maildir_done,
     save_checkpoint,
 )
+from . import BATCH_LINES
 from .files import Batch as FileBatch
 from .files import LogFollower
 from .store import CONFIRM_WAIT, CONFIRM_WAIT_MAX, Batch, Writer
@@ -36,9 +37,6 @@ RETRY_SECONDS = 60.0
 """A postponed DSN's first back-off; it doubles at every retry up to :data:`RETRY_MAX` (``ingest run --follow``)."""
 RETRY_MAX = 900.0
 """The longest back-off of a postponed DSN."""
-
-BATCH_LINES = 20_000
-"""Lines per transaction at most (a follower stores what it finds sooner: a batch ends at the end of the file)."""
 
 
 class LineParser(Protocol):

@@ -11,8 +11,9 @@ the listener sets (Postfix >= 3.1)::
 Answers: ``550 5.7.1 suppressed by mailinfra (<reason>)`` for a suppressed recipient, ``DUNNO`` otherwise,
 and ``DEFER_IF_PERMIT 4.3.0 ...`` when the store cannot be read (the application retries later; nothing
 suppressed slips through while the store is down). The recipient is read as the gate reads it (``canonical_address``).
-A request without a blank line, or larger than :data:`MAX_REQUEST`, closes its connection; so does a client silent for
-:data:`IDLE_TIMEOUT`. A client that leaves early is one line on stderr; the other connections go on.
+A request without a blank line, or of 64 KiB or more (``policy_protocol.MAX_REQUEST``), closes its connection; so
+does a client silent for :data:`IDLE_TIMEOUT`. A client that leaves early is one line on stderr; the other
+connections go on.
 """
 
 from __future__ import annotations
@@ -22,15 +23,13 @@ import socket
 import socketserver
 import sys
 from collections.abc import Callable
-from typing import Protocol
 
+from ..policy_protocol import read_request
 from ..store import Database, StoreError
 from .suppressions import Entry, SuppressionList, address_problem, canonical_address
 
-__all__ = ['IDLE_TIMEOUT', 'MAX_REQUEST', 'LineReader', 'PolicyHandler', 'answer', 'read_request', 'serve']
+__all__ = ['IDLE_TIMEOUT', 'PolicyHandler', 'answer', 'serve']
 
-MAX_REQUEST = 64 * 1024
-"""A request larger than this closes the connection (Postfix requests are a few hundred bytes)."""
 IDLE_TIMEOUT = 1800.0
 """Seconds a connection may send nothing before it is closed (Postfix closes its own after
 ``smtpd_policy_service_max_idle``, 300 s, at most ``smtpd_policy_service_max_ttl``, 1000 s, after it opened)."""
@@ -50,26 +49,6 @@ def answer(attributes: dict[str, str], lookup: Lookup) -> str:
         return 'DUNNO'
     entry = lookup(recipient, stream)
     return 'DUNNO' if entry is None else f'550 5.7.1 suppressed by mailinfra ({entry.reason})'
-
-
-class LineReader(Protocol):
-    def readline(self, size: int = -1, /) -> bytes: ...
-
-
-def read_request(rfile: LineReader) -> dict[str, str] | None:
-    """One request's attributes; None at the end of the connection or for a request of :data:`MAX_REQUEST` or more."""
-    attributes: dict[str, str] = {}
-    size = 0
-    while True:
-        line = rfile.readline(MAX_REQUEST)
-        size += len(line)
-        if not line or size >= MAX_REQUEST:
-            return None
-        text = line.decode('utf-8', 'replace').rstrip('\r\n')
-        if not text:
-            return attributes
-        name, _, value = text.partition('=')
-        attributes[name] = value
 
 
 class PolicyHandler(socketserver.StreamRequestHandler):
