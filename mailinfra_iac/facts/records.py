@@ -25,6 +25,8 @@ from .naming import ed25519_selector, organisation
 
 PLACEHOLDER = re.compile(r'<(ip|host):([a-z0-9_]+)>')
 MX_PREFERENCE = 10
+SELF_SERVED = frozenset({'zonefile', 'rfc2136'})
+"""Providers whose zones the spec's own nameservers load (from the zone file, or updated with RFC 2136)."""
 
 
 @dataclass(frozen=True, order=True)
@@ -126,6 +128,25 @@ class _Zones:
         if zone is None or zone == pointer:
             return None
         return zone, pointer[: -len(zone) - 1]
+
+
+def served_delegations(deployment: Deployment) -> dict[str, dict[str, tuple[str, ...]]]:
+    """Parent zone -> {child zone: its nameservers} for each managed zone directly inside another one that the
+    same "zonefile"/"rfc2136" nameservers serve: the parent's zone file delegates to the child (NS at the child's
+    name), so the parent's own data no longer says the child's names do not exist (BIND refuses an MX of the parent
+    that names a host of the child otherwise)."""
+    by_name = {zone.name: zone for zone in deployment.dns.zones}
+    found: dict[str, dict[str, tuple[str, ...]]] = defaultdict(dict)
+    for zone in deployment.dns.zones:
+        dot = zone.name.find('.')
+        parent_name = enclosing(zone.name[dot + 1 :], by_name) if dot >= 0 else None
+        if parent_name is None:
+            continue
+        parent = by_name[parent_name]
+        same_servers = bool(zone.nameservers) and set(zone.nameservers) == set(parent.nameservers)
+        if same_servers and {zone.provider, parent.provider} <= SELF_SERVED:
+            found[parent_name][zone.name] = tuple(zone.nameservers)
+    return dict(found)
 
 
 def _ip4_terms(addresses: list[str]) -> list[str]:

@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from ..facts.records import RecordSet, derive_records
+from ..facts.records import RecordSet, derive_records, served_delegations
 from .base import GENERATED_MARK, OutputFile, RenderContext
 from .zonefile import zone_text
 
@@ -64,6 +64,7 @@ class DnsRecordsRenderer:
         records = record_set(context)
         yield OutputFile('dns/records.json', records_json(records))
         nameservers = {zone.name: list(zone.nameservers) for zone in context.deployment.dns.zones}
+        delegations = served_delegations(context.deployment)
         pending, unserved = [], []
         for zone, zone_records in sorted(records.by_zone().items()):
             if not nameservers.get(zone):
@@ -72,7 +73,7 @@ class DnsRecordsRenderer:
             if any(record.placeholders() for record in zone_records):
                 pending.append(zone)
                 continue
-            text = zone_text(zone, zone_records, nameservers[zone], context.deployment.dns.ttl)
+            text = zone_text(zone, zone_records, nameservers[zone], context.deployment.dns.ttl, delegations.get(zone))
             yield OutputFile(f'dns/zones/{zone}.zone', text.encode())
         if pending:
             lines = [

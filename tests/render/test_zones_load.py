@@ -3,7 +3,8 @@
 The specs are every example and every spec file of the tests. Addresses that Terraform would allocate are
 filled from 203.0.113.0/24 (RFC 5737), so that every zone is written rather than left pending.
 named-checkzone runs with ``-i local``: the integrity checks that ``named`` itself applies when it loads a zone
-(in-zone NS, MX and SRV targets); out-of-zone names would need a resolver and say nothing about our file.
+(in-zone NS, MX and SRV targets); out-of-zone names would need a resolver and say nothing about our file. Each of
+those checks fails the zone (``-m fail`` and the like) rather than warning, as ``named`` can be configured to.
 """
 
 from __future__ import annotations
@@ -46,13 +47,17 @@ def _tool(name: str) -> str:
     return path
 
 
+STRICT = ['-k', 'fail', '-n', 'fail', '-m', 'fail', '-M', 'fail', '-S', 'fail']
+"""Every check named-checkzone can make fatal is (bad owner names, NS/MX/SRV targets, MX or SRV at a CNAME)."""
+
+
 def load_errors(zone: str, text: str, tmp_path: Path) -> list[str]:
     """What BIND and Knot say against loading the zone (empty when both load it)."""
     path = tmp_path / f'{zone}.zone'
     path.write_text(text)
     errors = []
     bind = subprocess.run(
-        [_tool('named-checkzone'), '-i', 'local', zone, str(path)], capture_output=True, text=True, check=False
+        [_tool('named-checkzone'), '-i', 'local', *STRICT, zone, str(path)], capture_output=True, text=True, check=False
     )
     if bind.returncode != 0:
         errors.append('named-checkzone: ' + bind.stdout + bind.stderr)
