@@ -194,6 +194,15 @@ def mta_sts_policy(mode: str, mx_hosts: list[str], max_age: int) -> str:
     return '\r\n'.join(lines) + '\r\n'
 
 
+def spf_records(deployment: Deployment, facts: Facts) -> Iterator[tuple[int, str, str]]:
+    """(index of the sending domain, name, value) of every SPF record: at the sending domain and its return path."""
+    terms = _sending_terms(facts)
+    for index, domain in enumerate(deployment.sending_domains):
+        ips = terms.get(domain.domain, [])
+        yield index, domain.domain, spf_value(domain, ips)
+        yield index, domain.bounce_domain, spf_value(domain, ips, with_policy=False)
+
+
 def _sending_terms(facts: Facts) -> dict[str, list[str]]:
     """Sending domain -> SPF ip4: terms for the addresses of every stream allowed to use it."""
     streams_of: dict[str, list[str]] = defaultdict(list)

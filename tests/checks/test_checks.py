@@ -90,6 +90,16 @@ CASES = [
         'sending_domains[0].spf.includes',
     ),
     Case(
+        'spf-record-size',
+        'spf: {includes: [_spf.mailer.example]}',
+        'spf: {includes: [_spf.mailer.example], mechanisms: ['
+        + ', '.join(f'"ip4:198.51.100.{n}"' for n in range(1, 90, 3))
+        + ']}',
+        '{includes: [_spf.mailer.example], mechanisms',
+        'sending_domains[0].spf',
+        severity='warning',
+    ),
+    Case(
         'dmarc-missing-rua',
         'dmarc: {p: none, rua: [dmarc@testco.example]}\n  - domain: news',
         'dmarc: {p: none}\n  - domain: news',
