@@ -391,3 +391,61 @@ def test_percent_in_a_report_address_is_escaped_in_its_uri(tmp_path: Path) -> No
     assert {unquote(uri) for uri in uris} >= {'mailto:d%zz@testco.example', 'mailto:tls%rpt@testco.example'}
     zone = files['dns/zones/testco.example.zone'].content.decode()
     assert load_errors('testco.example', zone, tmp_path) == []
+
+
+# --- names that get A or MX records are host names: BIND's check-names (fail in a primary zone) refuses "_" ---
+
+UNDERSCORE = {
+    'sending domain (its return path gets MX)': (
+        ('news.testco.example]\n', 'n_ws.testco.example]\n'),
+        ('domain: news.testco.example\n', 'domain: n_ws.testco.example\n'),
+        'n_ws.testco.example\n',
+        'sending_domains[1].domain',
+    ),
+    'return path (MX, mta-sts A)': (
+        (NEWS, NEWS + '    return_path: b_x.testco.example\n'),
+        None,
+        'b_x.testco.example',
+        'sending_domains[1].return_path',
+    ),
+    'unsubscribe host (A)': (
+        (
+            '\nmonitoring:',
+            '\nfeedback:\n  unsubscribe: {hostname: u_s.testco.example, tls_certificate: /a.pem, tls_key: /a.key}\n'
+            'monitoring:',
+        ),
+        None,
+        'u_s.testco.example',
+        'feedback.unsubscribe.hostname',
+    ),
+}
+
+
+@pytest.mark.parametrize('case', UNDERSCORE, ids=list(UNDERSCORE))
+def test_underscore_in_a_host_name_is_refused_at_its_field(case: str) -> None:
+    first, second, marker, path = UNDERSCORE[case]
+    text = edit(*first)
+    if second is not None:
+        text = edit(*second, text)
+    [problem] = [problem for problem in problems(text) if problem.severity == 'error']
+    assert format_path(problem.path) == path
+    assert (problem.line, problem.column) == position(text, marker)
+    assert 'no "_"' in (problem.expected or '')
+
+
+def test_bind_refuses_an_underscore_in_an_mx_or_a_owner(tmp_path: Path) -> None:
+    """Why the rule: the base zone with the return path renamed does not load (bad owner name (check-names))."""
+    files = render_files(parse_spec(BASE, 'spec.yml', as_of=AS_OF), renderers=['dns'], dkim=TEST_DKIM)
+    zone = files['dns/zones/testco.example.zone'].content.decode()
+    assert 'bounces.news 3600 IN MX' in zone
+    errors = load_errors('testco.example', zone.replace('bounces.news', 'b_ounces.news'), tmp_path)
+    assert errors and 'bad owner name (check-names)' in errors[0]
+
+
+def test_underscore_in_a_tracking_name_loads(tmp_path: Path) -> None:
+    """A CNAME's owner and target are not host names to check-names: "_" stays allowed there."""
+    text = _tracked('c_k.testco.example', 't_x.esp.example')
+    files = render_files(parse_spec(text, 'spec.yml', as_of=AS_OF), renderers=['dns'], dkim=TEST_DKIM)
+    zone = files['dns/zones/testco.example.zone'].content.decode()
+    assert 'c_k 3600 IN CNAME t_x.esp.example.' in zone.splitlines()
+    assert load_errors('testco.example', zone, tmp_path) == []
