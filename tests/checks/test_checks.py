@@ -69,6 +69,19 @@ CASES = [
         'sending_domains[0].dkim.rsa_bits',
     ),
     Case(
+        'allocated-ptr-name',
+        '        ptr: bulk2.testco.example\n',
+        "        ptr: bulk2.testco.example\n    allocate: {count: 2, ptr_pattern: 'b_{n}.testco.example'}\n",
+        "'b_{n}",
+        'pools.bulk.allocate.ptr_pattern',
+        setup=(
+            (
+                '    provider: static\n    address: 192.0.2.1\n',
+                '    provider: hetzner\n    region: fsn1\n    size: cx22\n',
+            ),
+        ),
+    ),
+    Case(
         'dkim-selector-reused',
         'selectors: [s2026q4], algorithm',
         'selectors: [s2026q4, s2026q4e], algorithm',

@@ -449,3 +449,46 @@ def test_underscore_in_a_tracking_name_loads(tmp_path: Path) -> None:
     zone = files['dns/zones/testco.example.zone'].content.decode()
     assert 'c_k 3600 IN CNAME t_x.esp.example.' in zone.splitlines()
     assert load_errors('testco.example', zone, tmp_path) == []
+
+
+# --- the names an allocation's ptr_pattern makes are host names (A, PTR, HELO) ---
+
+CLOUD = ('    provider: static\n    address: 192.0.2.1\n', '    provider: hetzner\n    region: fsn1\n    size: cx22\n')
+BULK = '        ptr: bulk2.testco.example\n'
+PATTERNS = {
+    'underscore (check-names)': ("{count: 2, ptr_pattern: 'b_{n}.testco.example'}", 'b_1.testco.example'),
+    'underscore from the pool name': ("{count: 2, ptr_pattern: '{pool}-{n}.testco.example'}", 'bulk_eu-1'),
+    'space and empty label (renderer crashed)': ("{count: 2, ptr_pattern: 'b {n}..testco.example'}", 'b 1..'),
+    'label of 64 at n=10 (renderer crashed)': (
+        "{count: 10, ptr_pattern: '" + 'x' * 62 + "{n}.testco.example'}",
+        'has 64 characters',
+    ),
+}
+
+
+@pytest.mark.parametrize('case', PATTERNS, ids=list(PATTERNS))
+def test_ptr_pattern_giving_no_host_name_is_refused_at_its_place(case: str) -> None:
+    allocate, said = PATTERNS[case]
+    text = edit(BULK, f'{BULK}    allocate: {allocate}\n', edit(*CLOUD))
+    if 'pool name' in case:
+        text = text.replace('  bulk:\n', '  bulk_eu:\n').replace('[tx, bulk]', '[tx, bulk_eu]')
+        text = text.replace('pool: bulk\n', 'pool: bulk_eu\n')
+    found = [problem for problem in problems(text) if problem.severity == 'error']
+    assert [problem.check for problem in found] == ['allocated-ptr-name'], [str(problem) for problem in found]
+    [problem] = found
+    assert format_path(problem.path).endswith('.allocate.ptr_pattern')
+    assert (problem.line, problem.column) == position(text, allocate[allocate.index("'") :])
+    assert said in problem.message
+
+
+def test_ptr_pattern_of_host_names_loads(tmp_path: Path) -> None:
+    text = edit(BULK, f"{BULK}    allocate: {{count: 12, ptr_pattern: '{'x' * 61}{{n}}.{{host}}.testco.example'}}\n")
+    spec = parse_spec(edit(*CLOUD, text), 'spec.yml', as_of=AS_OF)
+    derived = derive_records(spec.deployment, spec.facts, TEST_DKIM)
+    matches = [m for m in map(PLACEHOLDER.fullmatch, derived.unresolved()) if m]
+    keys = sorted(m.group(2) if m.group(1) == 'ip' else f'host_{m.group(2)}' for m in matches)
+    addresses = {key: f'203.0.113.{index + 1}' for index, key in enumerate(keys)}
+    files = render_files(spec, renderers=['dns'], addresses=addresses, dkim=TEST_DKIM)
+    zone = files['dns/zones/testco.example.zone'].content.decode()
+    assert f'{"x" * 61}12.mta1 3600 IN A 203.0.113.' in zone
+    assert load_errors('testco.example', zone, tmp_path) == []
