@@ -119,7 +119,7 @@ def dmarc_missing_rua(ctx: CheckContext) -> Iterator[Problem]:
 
 def dmarc_external_rua(ctx: CheckContext) -> Iterator[Problem]:
     client_domains = set(ctx.deployment.client.domains)
-    managed = [zone.name for zone in ctx.deployment.dns.zones]
+    managed = [zone.name for zone in ctx.deployment.dns.zones if not zone.name.endswith('.arpa')]  # no TXT there
     for index, domain in enumerate(ctx.deployment.sending_domains):
         own = organisation(domain.domain, client_domains)
         for field in ('rua', 'ruf'):

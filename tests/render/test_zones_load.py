@@ -492,3 +492,43 @@ def test_ptr_pattern_of_host_names_loads(tmp_path: Path) -> None:
     zone = files['dns/zones/testco.example.zone'].content.decode()
     assert f'{"x" * 61}12.mta1 3600 IN A 203.0.113.' in zone
     assert load_errors('testco.example', zone, tmp_path) == []
+
+
+# --- a managed reverse zone holds PTRs only: names inside it are outside the zones for every other record ---
+
+REVERSE = edit(
+    '    - name: testco.example\n',
+    '    - name: 2.0.192.in-addr.arpa\n      provider: zonefile\n      nameservers: [ns.testco.example]\n'
+    '    - name: testco.example\n',
+)
+IN_REVERSE = {
+    'return path (MX, SPF, MTA-STS were dropped)': (
+        f'{NEWS}    return_path: b.2.0.192.in-addr.arpa\n',
+        'b.2.0.192.in-addr.arpa',
+        'sending_domains[1].return_path',
+    ),
+    'tracking host (CNAME was dropped)': (
+        f'{NEWS}    tracking: {{hostname: c.2.0.192.in-addr.arpa, target: t.esp.example}}\n',
+        '{hostname',
+        'sending_domains[1].tracking',
+    ),
+}
+
+
+@pytest.mark.parametrize('case', IN_REVERSE, ids=list(IN_REVERSE))
+def test_name_in_a_reverse_zone_is_outside_the_zones(case: str) -> None:
+    new, marker, path = IN_REVERSE[case]
+    text = edit(NEWS, new, REVERSE)
+    found = [problem for problem in problems(text) if problem.severity == 'error']
+    assert [problem.check for problem in found] == ['domain-outside-zones'], [str(problem) for problem in found]
+    assert format_path(found[0].path) == path
+    assert (found[0].line, found[0].column) == position(text, marker)
+    assert 'in-addr.arpa' not in (found[0].expected or '')
+
+
+def test_report_address_in_a_reverse_zone_is_not_ours_to_authorise() -> None:
+    """The authorisation TXT would go in the reverse zone, which gets PTRs only: the warning, not the advice."""
+    rua = 'rua: [dmarc@testco.example]}\n  - domain: news'
+    text = edit(rua, rua.replace('testco.example]', 'testco.example, d@r.2.0.192.in-addr.arpa]'), REVERSE)
+    [problem] = [problem for problem in problems(text) if problem.check == 'dmarc-external-rua']
+    assert problem.severity == 'warning' and 'the owner of r.2.0.192.in-addr.arpa must' in problem.message
