@@ -29,7 +29,7 @@ def cmd_records(args: argparse.Namespace) -> int:
     elif args.format == 'zone':
         nameservers = {zone.name: list(zone.nameservers) for zone in spec.deployment.dns.zones}
         delegations = served_delegations(spec.deployment)
-        for text in zone_files(records, nameservers, spec.deployment.dns.ttl, delegations).values():
+        for text in zone_files(records, nameservers, spec.deployment.dns.ttl, delegations=delegations).values():
             print(text)
         for zone in sorted(set(records.by_zone()) - {name for name, servers in nameservers.items() if servers}):
             print(f'; zone {zone} not exported: the spec names no "nameservers" for it')

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 import dns.name
 import dns.rdata
@@ -97,15 +97,29 @@ def _refuse_cname_conflicts(zone_name: str, records: list[Record]) -> None:
             raise CnameConflict(f'{fqdn} in zone {zone_name} would hold a CNAME and {others} records')
 
 
+def written_delegations(
+    delegations: Mapping[str, Mapping[str, Sequence[str]]], written: Collection[str]
+) -> dict[str, dict[str, Sequence[str]]]:
+    """``delegations`` (parent -> child -> nameservers) to the children in ``written`` only: NS for a child
+    whose zone file is not written send resolvers to servers without the zone (a lame delegation: SERVFAIL
+    where the parent alone answers NXDOMAIN)."""
+    return {
+        parent: {child: servers for child, servers in children.items() if child in written}
+        for parent, children in delegations.items()
+    }
+
+
 def zone_files(
     records: RecordSet,
     nameservers: dict[str, list[str]],
     ttl: int,
-    delegations: Mapping[str, Mapping[str, Sequence[str]]] | None = None,
+    *,
+    delegations: Mapping[str, Mapping[str, Sequence[str]]],
 ) -> dict[str, str]:
     """Zone name -> zone text for every zone that has records and nameservers; refuses unresolved addresses.
 
-    ``delegations``: parent zone -> child zone -> nameservers (``served_delegations``).
+    ``delegations``: parent zone -> child zone -> nameservers (``served_delegations``); a parent delegates
+    only to the children written here.
     """
     unresolved = records.unresolved()
     if unresolved:
@@ -113,8 +127,9 @@ def zone_files(
             'addresses not known yet: ' + ', '.join(unresolved) + '; pass `terraform output -json` of the '
             'root module with --terraform-output once Terraform has allocated them'
         )
+    written = {zone: zone_records for zone, zone_records in sorted(records.by_zone().items()) if nameservers.get(zone)}
+    cuts = written_delegations(delegations, written)
     return {
-        zone: zone_text(zone, zone_records, nameservers.get(zone, []), ttl, (delegations or {}).get(zone))
-        for zone, zone_records in sorted(records.by_zone().items())
-        if nameservers.get(zone)
+        zone: zone_text(zone, zone_records, nameservers[zone], ttl, cuts.get(zone))
+        for zone, zone_records in written.items()
     }

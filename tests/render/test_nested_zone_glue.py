@@ -6,14 +6,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import dns.flags
+import dns.message
+import dns.query
+import dns.rcode
 import pytest
 
 from mailinfra_iac import parse_spec
 from mailinfra_iac.api import render_files
 from mailinfra_iac.cli.main import main
-from mailinfra_iac.facts.records import derive_records
+from mailinfra_iac.facts.records import derive_records, served_delegations
+from mailinfra_iac.render.zonefile import zone_files
 
 from ..conftest import AS_OF, TEST_DKIM, edit
+from ..dnsserver.knot import KnotServer
 from .test_zones_load import ZONEFILE, load_errors
 
 NS = '      nameservers: [ns.sub.testco.example]\n      nameserver_addresses: {ns.sub.testco.example: [192.0.2.53]}\n'
@@ -94,3 +100,32 @@ def test_records_zone_format_writes_the_delegation_too(
     capsys.readouterr()
     assert main(['records', str(spec), '--format', 'zone', '--as-of', '2026-11-28']) == 0
     assert 'sites 3600 IN NS ns.testco.example.' in capsys.readouterr().out.splitlines()
+
+
+EMPTY = edit(
+    ZONEFILE,
+    ZONEFILE + '    - name: empty.testco.example\n      provider: zonefile\n      nameservers: [ns.testco.example]\n',
+)
+"""A child zone with the parent's servers and no records: no zone file of its own is written."""
+
+
+def test_no_delegation_to_a_child_without_a_zone_file(tmp_path: Path) -> None:
+    """NS for a child whose file nobody loads is a lame delegation: Knot serving what we write must answer
+    NXDOMAIN for its names from the parent, as before the delegation, not refer to servers without the zone."""
+    zones = _zones(EMPTY)
+    assert set(zones) == {'testco.example'}
+    assert 'empty 3600 IN NS' not in zones['testco.example']
+    assert load_errors('testco.example', zones['testco.example'], tmp_path) == []
+    with KnotServer(zones) as knot:
+        host, port = knot.nameserver.split(':')
+        answer = dns.query.udp(dns.message.make_query('x.empty.testco.example', 'A'), host, port=int(port), timeout=5)
+    assert (dns.rcode.to_text(answer.rcode()), bool(answer.flags & dns.flags.AA)) == ('NXDOMAIN', True)
+
+
+def test_records_zone_files_delegate_to_written_children_only() -> None:
+    spec = parse_spec(EMPTY, 'spec.yml', as_of=AS_OF)
+    records = derive_records(spec.deployment, spec.facts, TEST_DKIM)
+    nameservers = {zone.name: list(zone.nameservers) for zone in spec.deployment.dns.zones}
+    zones = zone_files(records, nameservers, 3600, delegations=served_delegations(spec.deployment))
+    assert set(zones) == {'testco.example'}
+    assert 'empty 3600 IN NS' not in zones['testco.example']
