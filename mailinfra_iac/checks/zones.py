@@ -7,9 +7,10 @@ rule: there we publish its name too, and nobody could reach it without an addres
 
 A managed zone inside another managed zone needs NS records for it at the parent (a delegation, RFC 1034
 section 4.2.1), which the record list does not hold: without them resolvers get NXDOMAIN for the child's names
-from the parent's servers. Zones served by the same "zonefile"/"rfc2136" nameservers need none for those servers
-(each of them loads both zones and answers from the closer one); the parent's zone file delegates to the child
-(``served_delegations``), so that the parent's data alone is consistent too.
+from the parent's servers. A "zonefile" parent whose nameservers serve the child too ("zonefile" or "rfc2136")
+delegates to it in its zone file (``served_delegations``). An "rfc2136" parent gets its data from Terraform,
+without the delegation: its servers answer for the child from the child's zone, but the parent's own data says
+the child's names do not exist (what a secondary, a DNSSEC signer or BIND's check-mx go by), so it is asked for.
 """
 
 from __future__ import annotations
@@ -99,15 +100,24 @@ def zone_delegation(ctx: CheckContext) -> Iterator[Problem]:
         else:
             servers = f'{zone.provider} assigns to it' if zone.provider not in SELF_SERVED else 'that serve it'
             records = f'{zone.name}. NS records naming the nameservers {servers}'
+        parent = by_name[parent_name]
+        same_servers = bool(zone.nameservers) and set(zone.nameservers) == set(parent.nameservers)
+        if same_servers and {zone.provider, parent.provider} <= SELF_SERVED:
+            effect = (
+                f'its servers answer for {zone.name} from that zone, but the data of {parent_name} (sent with RFC '
+                f'2136) says the names in {zone.name} do not exist, and secondaries or DNSSEC signing of '
+                f'{parent_name} go by it'
+            )
+        else:
+            effect = f'resolvers asking the servers of {parent_name} get NXDOMAIN for every name in {zone.name}'
         yield ctx.problem(
             'zone-delegation',
             f'zone {zone.name} lies inside zone {parent_name}, whose records we publish without a delegation to it '
-            f'(no NS records for {zone.name}): resolvers asking the servers of {parent_name} get NXDOMAIN for '
-            f'every name in {zone.name}',
+            f'(no NS records for {zone.name}): {effect}',
             (*('dns', 'zones', index), 'name'),
             severity='warning',
-            expected=f'at the parent zone {parent_name}: {records}; or both zones served by the same '
-            '"zonefile"/"rfc2136" nameservers',
+            expected=f'at the parent zone {parent_name}: {records}; or a "zonefile" parent with the same '
+            'nameservers (its zone file delegates to the child)',
             value=zone.name,
         )
 

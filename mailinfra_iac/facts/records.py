@@ -131,10 +131,11 @@ class _Zones:
 
 
 def served_delegations(deployment: Deployment) -> dict[str, dict[str, tuple[str, ...]]]:
-    """Parent zone -> {child zone: its nameservers} for each managed zone directly inside another one that the
-    same "zonefile"/"rfc2136" nameservers serve: the parent's zone file delegates to the child (NS at the child's
-    name), so the parent's own data no longer says the child's names do not exist (BIND refuses an MX of the parent
-    that names a host of the child otherwise)."""
+    """Parent zone -> {child zone: its nameservers} for each managed zone directly inside a "zonefile" zone that
+    the same nameservers serve (the child "zonefile" or "rfc2136"): the parent's zone file delegates to the child
+    (NS at the child's name), so the parent's own data no longer says the child's names do not exist (BIND refuses
+    an MX of the parent that names a host of the child otherwise). An "rfc2136" parent's data is what Terraform
+    sends, which holds no such NS: ``zone-delegation`` asks for them there."""
     by_name = {zone.name: zone for zone in deployment.dns.zones}
     found: dict[str, dict[str, tuple[str, ...]]] = defaultdict(dict)
     for zone in deployment.dns.zones:
@@ -144,7 +145,7 @@ def served_delegations(deployment: Deployment) -> dict[str, dict[str, tuple[str,
             continue
         parent = by_name[parent_name]
         same_servers = bool(zone.nameservers) and set(zone.nameservers) == set(parent.nameservers)
-        if same_servers and {zone.provider, parent.provider} <= SELF_SERVED:
+        if same_servers and parent.provider == 'zonefile' and zone.provider in SELF_SERVED:
             found[parent_name][zone.name] = tuple(zone.nameservers)
     return dict(found)
 
