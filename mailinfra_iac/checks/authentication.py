@@ -92,9 +92,10 @@ def spf_record_size(ctx: CheckContext) -> Iterator[Problem]:
             continue
         reported.add(index)
         addresses = longest.count('ip4:')
+        takes = f'takes up to {size} bytes' if PLACEHOLDER.search(value) else f'takes {size} bytes'
         yield ctx.problem(
             'spf-record-size',
-            f'the SPF record of {name} takes {size} bytes with its name ({addresses} ip4: terms); RFC 7208 section 3.4 '
+            f'the SPF record of {name} {takes} with its name ({addresses} ip4: terms); RFC 7208 section 3.4 '
             f'asks for at most {MAX_ANSWER} so that the answer fits in a 512-byte UDP message: over it, verifiers '
             'without EDNS retry over TCP or fail the check',
             ('sending_domains', index, 'spf'),

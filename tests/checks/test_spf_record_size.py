@@ -32,10 +32,30 @@ def _warnings(text: str) -> list[int]:
     return [p.value for p in problems(text) if p.check == 'spf-record-size']
 
 
+def _messages(text: str) -> list[str]:
+    return [p.message for p in problems(text) if p.check == 'spf-record-size']
+
+
 def test_size_is_the_rendered_records() -> None:
     text = edit(SPF, _mechanisms(30))
     assert _warnings(text) == [_size(text)]
     assert _size(text) > 450
+    assert _messages(text)[0].startswith(f'the SPF record of testco.example takes {_size(text)} bytes with its name')
+
+
+NEWS = '    dkim: {selectors: [s2026q4], algorithm: rsa+ed25519}\n'
+ALLOCATED = (
+    '        ptr: bulk2.testco.example\n',
+    "        ptr: bulk2.testco.example\n    allocate: {count: 2, ptr_pattern: 'b{n}.testco.example'}\n",
+)
+CLOUD = ('    provider: static\n    address: 192.0.2.1\n', '    provider: hetzner\n    region: fsn1\n    size: cx22\n')
+
+
+def test_allocated_addresses_are_counted_at_their_longest_and_said_so() -> None:
+    """Terraform allocates two of news's addresses: the size is an upper bound, and the message says "up to"."""
+    text = edit(NEWS, NEWS + '    ' + _mechanisms(30) + '\n', edit(*ALLOCATED, edit(*CLOUD)))
+    [message] = _messages(text)
+    assert message.startswith('the SPF record of news.testco.example takes up to ')
 
 
 def test_450_bytes_pass_and_451_warn() -> None:
