@@ -36,7 +36,7 @@ def ptr_outside_zones(ctx: CheckContext) -> Iterator[Problem]:
                 )
         if pool.allocate is not None:
             sample = pool.allocate.ptr_pattern.format(n=1, pool=pool_name, host='host').lower()
-            if not in_zones(sample, zones):
+            if not in_zones(sample.removesuffix('.'), zones):  # a trailing dot is allocated-ptr-name's to report
                 yield ctx.problem(
                     'ptr-outside-zones',
                     f'PTR pattern "{pool.allocate.ptr_pattern}" gives names such as "{sample}" outside the zones '
@@ -63,6 +63,10 @@ def _not_a_host_name(name: str) -> str | None:
         return f'its label "{longest}" has {len(longest)} characters, DNS allows 63'
     if len(name) > 253:
         return f'it has {len(name)} characters, DNS allows 253'
+    if name.endswith('.') and '..' not in name:
+        return 'it ends with a dot; the pattern gives the name without one (PTR and A records add it)'
+    if '.' not in name:
+        return 'it is a single label; a host name has its domain too, e.g. "mta1.example.com"'
     try:
         if parse_host_name(name) == name:
             return None

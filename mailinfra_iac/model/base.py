@@ -48,7 +48,8 @@ def _dns_name(value: str) -> str:
 
 
 def _host_name(value: str) -> str:
-    # BIND refuses an A or MX owner name with "_" in a primary zone (check-names), and mail domains have none.
+    # Letters, digits and inner hyphens: the domains of MAIL FROM, EHLO and addresses are RFC 5321 section 4.1.2
+    # Domains (LDH, no "_"); BIND also refuses "_" in an A or MX owner in a primary zone (check-names).
     return _name(value, _HOST_LABEL, 'host name', ' (labels of letters, digits and inner hyphens, no "_")')
 
 

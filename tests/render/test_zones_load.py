@@ -393,10 +393,10 @@ def test_percent_in_a_report_address_is_escaped_in_its_uri(tmp_path: Path) -> No
     assert load_errors('testco.example', zone, tmp_path) == []
 
 
-# --- names that get A or MX records are host names: BIND's check-names (fail in a primary zone) refuses "_" ---
+# --- mail domains are host names: RFC 5321 section 4.1.2 Domains (LDH); BIND's check-names refuses "_" too ---
 
 UNDERSCORE = {
-    'sending domain (its return path gets MX)': (
+    'sending domain (an envelope domain, RFC 5321 section 4.1.2)': (
         ('news.testco.example]\n', 'n_ws.testco.example]\n'),
         ('domain: news.testco.example\n', 'domain: n_ws.testco.example\n'),
         'n_ws.testco.example\n',
@@ -434,7 +434,7 @@ def test_underscore_in_a_host_name_is_refused_at_its_field(case: str) -> None:
 
 
 def test_bind_refuses_an_underscore_in_an_mx_or_a_owner(tmp_path: Path) -> None:
-    """Why the rule: the base zone with the return path renamed does not load (bad owner name (check-names))."""
+    """BIND agrees with RFC 5321: the base zone with the return path renamed does not load (check-names)."""
     files = render_files(parse_spec(BASE, 'spec.yml', as_of=AS_OF), renderers=['dns'], dkim=TEST_DKIM)
     zone = files['dns/zones/testco.example.zone'].content.decode()
     assert 'bounces.news 3600 IN MX' in zone
@@ -459,6 +459,7 @@ PATTERNS = {
     'underscore (check-names)': ("{count: 2, ptr_pattern: 'b_{n}.testco.example'}", 'b_1.testco.example'),
     'underscore from the pool name': ("{count: 2, ptr_pattern: '{pool}-{n}.testco.example'}", 'bulk_eu-1'),
     'space and empty label (renderer crashed)': ("{count: 2, ptr_pattern: 'b {n}..testco.example'}", 'b 1..'),
+    'trailing dot': ("{count: 2, ptr_pattern: 'b{n}.testco.example.'}", 'it ends with a dot'),
     'label of 64 at n=10 (renderer crashed)': (
         "{count: 10, ptr_pattern: '" + 'x' * 62 + "{n}.testco.example'}",
         'has 64 characters',
@@ -479,6 +480,16 @@ def test_ptr_pattern_giving_no_host_name_is_refused_at_its_place(case: str) -> N
     assert format_path(problem.path).endswith('.allocate.ptr_pattern')
     assert (problem.line, problem.column) == position(text, allocate[allocate.index("'") :])
     assert said in problem.message
+
+
+def test_ptr_pattern_giving_a_single_label_is_named_so() -> None:
+    """ "b1" is outside the zones too (ptr-outside-zones); allocated-ptr-name says what is wrong with the name."""
+    text = edit(BULK, f"{BULK}    allocate: {{count: 2, ptr_pattern: 'b{{n}}'}}\n", edit(*CLOUD))
+    found = {problem.check: problem.message for problem in problems(text) if problem.severity == 'error'}
+    assert sorted(found) == ['allocated-ptr-name', 'ptr-outside-zones']
+    assert found['allocated-ptr-name'].endswith(
+        '"b1", which is not a host name: it is a single label; a host name has its domain too, e.g. "mta1.example.com"'
+    )
 
 
 def test_ptr_pattern_of_host_names_loads(tmp_path: Path) -> None:
