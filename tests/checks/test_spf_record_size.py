@@ -12,6 +12,7 @@ from mailinfra_iac import parse_spec
 from mailinfra_iac.api import render_files
 
 from ..conftest import AS_OF, TEST_DKIM, edit, problems
+from ..render.test_zones_load import BULK, CLOUD
 
 SPF = 'spf: {includes: [_spf.mailer.example]}'
 
@@ -44,11 +45,7 @@ def test_size_is_the_rendered_records() -> None:
 
 
 NEWS = '    dkim: {selectors: [s2026q4], algorithm: rsa+ed25519}\n'
-ALLOCATED = (
-    '        ptr: bulk2.testco.example\n',
-    "        ptr: bulk2.testco.example\n    allocate: {count: 2, ptr_pattern: 'b{n}.testco.example'}\n",
-)
-CLOUD = ('    provider: static\n    address: 192.0.2.1\n', '    provider: hetzner\n    region: fsn1\n    size: cx22\n')
+ALLOCATED = (BULK, f"{BULK}    allocate: {{count: 2, ptr_pattern: 'b{{n}}.testco.example'}}\n")
 
 
 def test_allocated_addresses_are_counted_at_their_longest_and_said_so() -> None:
