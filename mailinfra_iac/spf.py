@@ -10,3 +10,5 @@ MAX_MX_NAMES = 10
 """Exchanges one ``mx`` term may look up."""
 LOOKUP_TERMS = frozenset({'include', 'a', 'mx', 'ptr', 'exists', 'redirect'})
 """The terms that count as DNS lookups."""
+MAX_ANSWER = 450
+"""Octets of the name and the record text that keep the DNS answer within 512 bytes over UDP (RFC 7208 3.4)."""

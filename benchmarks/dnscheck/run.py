@@ -52,7 +52,7 @@ from mailinfra_iac import Spec, parse_spec  # noqa: E402
 from mailinfra_iac.dkim.source import StaticDkimSource  # noqa: E402
 from mailinfra_iac.dnscheck import DnsCheckReport, expectations, run_expectations  # noqa: E402
 from mailinfra_iac.dnscheck.expected import Expectations  # noqa: E402
-from mailinfra_iac.facts.records import Record, derive_records  # noqa: E402
+from mailinfra_iac.facts.records import Record, derive_records, served_delegations  # noqa: E402
 from mailinfra_iac.render.zonefile import zone_files, zone_text  # noqa: E402
 from tests.dnsserver.knot import KnotServer  # noqa: E402
 
@@ -108,7 +108,7 @@ def build(spec: Spec) -> tuple[Expectations, dict[str, str], float]:
     records = derive_records(spec.deployment, spec.facts, OneKeyDkim()).resolve(addresses)
     # provider-hosted zones name no nameservers in the spec; Knot needs an NS in every zone file
     nameservers = {zone.name: list(zone.nameservers) or [STUB_NS] for zone in spec.deployment.dns.zones}
-    zones = zone_files(records, nameservers, spec.deployment.dns.ttl)
+    zones = zone_files(records, nameservers, spec.deployment.dns.ttl, delegations=served_delegations(spec.deployment))
     for zone, zone_records in external_zones(spec, records).items():
         zones[zone] = zone_text(zone, zone_records, [STUB_NS], TTL)
     return expected, zones, seconds

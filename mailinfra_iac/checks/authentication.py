@@ -6,8 +6,9 @@ from collections.abc import Iterator
 
 from ..dkim.keys import MAX_RSA_BITS, MIN_RSA_BITS
 from ..facts.naming import ed25519_selector, organisation
+from ..facts.records import PLACEHOLDER, spf_records
 from ..problems import Problem
-from ..spf import LOOKUP_TERMS, MAX_LOOKUPS, MAX_VOID_LOOKUPS
+from ..spf import LOOKUP_TERMS, MAX_ANSWER, MAX_LOOKUPS, MAX_VOID_LOOKUPS
 from .base import Check, CheckContext
 
 
@@ -81,6 +82,30 @@ def spf_void_lookups(ctx: CheckContext) -> Iterator[Problem]:
             )
 
 
+def spf_record_size(ctx: CheckContext) -> Iterator[Problem]:
+    """An SPF answer over 512 bytes needs TCP or EDNS, and some verifiers fail it (checkdmarc warns too)."""
+    reported: set[int] = set()
+    for index, name, value in spf_records(ctx.deployment, ctx.facts):
+        longest = PLACEHOLDER.sub('255.255.255.255', value)  # an address Terraform allocates, at its longest
+        size = len(name) + len(longest.encode())
+        if size <= MAX_ANSWER or index in reported:
+            continue
+        reported.add(index)
+        addresses = longest.count('ip4:')
+        takes = f'takes up to {size} bytes' if PLACEHOLDER.search(value) else f'takes {size} bytes'
+        yield ctx.problem(
+            'spf-record-size',
+            f'the SPF record of {name} {takes} with its name ({addresses} ip4: terms); RFC 7208 section 3.4 '
+            f'asks for at most {MAX_ANSWER} so that the answer fits in a 512-byte UDP message: over it, verifiers '
+            'without EDNS retry over TCP or fail the check',
+            ('sending_domains', index, 'spf'),
+            severity='warning',
+            expected=f'at most {MAX_ANSWER} bytes: contiguous sending addresses (they collapse into one ip4:CIDR '
+            'term), fewer streams or mechanisms per domain, or an include: of a record of its own',
+            value=size,
+        )
+
+
 def dmarc_missing_rua(ctx: CheckContext) -> Iterator[Problem]:
     for index, domain in enumerate(ctx.deployment.sending_domains):
         if not domain.dmarc.rua:
@@ -95,7 +120,7 @@ def dmarc_missing_rua(ctx: CheckContext) -> Iterator[Problem]:
 
 def dmarc_external_rua(ctx: CheckContext) -> Iterator[Problem]:
     client_domains = set(ctx.deployment.client.domains)
-    managed = [zone.name for zone in ctx.deployment.dns.zones]
+    managed = [zone.name for zone in ctx.deployment.dns.zones if not zone.name.endswith('.arpa')]  # no TXT there
     for index, domain in enumerate(ctx.deployment.sending_domains):
         own = organisation(domain.domain, client_domains)
         for field in ('rua', 'ruf'):
@@ -123,6 +148,7 @@ CHECKS = (
     Check('dkim-selector-reused', 'error', 'A selector that would name two keys.', dkim_selector_reused),
     Check('spf-too-many-lookups', 'error', 'SPF over 10 DNS lookups.', spf_lookups),
     Check('spf-too-many-void-lookups', 'error', 'SPF over 2 void lookups.', spf_void_lookups),
+    Check('spf-record-size', 'warning', 'SPF answers that fit in 512 bytes over UDP.', spf_record_size),
     Check('dmarc-missing-rua', 'error', 'DMARC without aggregate reports.', dmarc_missing_rua),
     Check('dmarc-external-rua', 'warning', 'Report addresses on another domain.', dmarc_external_rua),
 )

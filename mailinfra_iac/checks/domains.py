@@ -9,7 +9,7 @@ from ..facts.naming import ed25519_selector, organisation
 from ..facts.records import types_at
 from ..problems import Path, Problem
 from .base import Check, CheckContext
-from .names import in_zones
+from .names import forward_zones, in_zones
 
 MAX_NAME = 253
 """Characters of a name without its final dot: 255 octets on the wire (RFC 1035 section 2.3.4)."""
@@ -72,7 +72,7 @@ def unknown_domain(ctx: CheckContext) -> Iterator[Problem]:
 
 
 def domain_outside_zones(ctx: CheckContext) -> Iterator[Problem]:
-    zones = {zone.name for zone in ctx.deployment.dns.zones}
+    zones = set(forward_zones(ctx))  # records are never placed in reverse (in-addr.arpa) zones, only PTRs
     expected = 'a name inside one of the managed zones: ' + ', '.join(sorted(zones))
     for index, domain in enumerate(ctx.deployment.sending_domains):
         names = [('domain', domain.domain), ('return_path', domain.bounce_domain)]

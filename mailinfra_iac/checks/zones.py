@@ -6,9 +6,11 @@ not be a CNAME ("is a CNAME (illegal)"). A nameserver inside another zone we man
 rule: there we publish its name too, and nobody could reach it without an address.
 
 A managed zone inside another managed zone needs NS records for it at the parent (a delegation, RFC 1034
-section 4.2.1), which we do not publish: without them resolvers get NXDOMAIN for the child's names from the
-parent's servers. Zones served by the same "zonefile"/"rfc2136" nameservers need none for those servers
-(each of them loads both zones and answers from the closer one).
+section 4.2.1), which the record list does not hold: without them resolvers get NXDOMAIN for the child's names
+from the parent's servers. A "zonefile" parent whose nameservers serve the child too ("zonefile" or "rfc2136")
+delegates to it in its zone file (``served_delegations``). An "rfc2136" parent gets its data from Terraform,
+without the delegation: its servers answer for the child from the child's zone, but the parent's own data says
+the child's names do not exist (what a secondary, a DNSSEC signer or BIND's check-mx go by), so it is asked for.
 """
 
 from __future__ import annotations
@@ -17,12 +19,11 @@ from collections.abc import Iterator
 
 from mailinfra_agent.names import enclosing
 
-from ..facts.records import host_name_types
+from ..facts.records import SELF_SERVED, host_name_types, served_delegations
 from ..problems import Problem
 from .base import Check, CheckContext
 
 ADDRESS_TYPES = frozenset({'A', 'AAAA'})
-SELF_SERVED = frozenset({'zonefile', 'rfc2136'})
 
 
 def zone_nameservers(ctx: CheckContext) -> Iterator[Problem]:
@@ -85,15 +86,12 @@ def zone_nameservers(ctx: CheckContext) -> Iterator[Problem]:
 def zone_delegation(ctx: CheckContext) -> Iterator[Problem]:
     zones = ctx.deployment.dns.zones
     by_name = {zone.name: zone for zone in zones}
+    delegated = served_delegations(ctx.deployment)
     for index, zone in enumerate(zones):
         dot = zone.name.find('.')
         parent_name = enclosing(zone.name[dot + 1 :], by_name) if dot >= 0 else None
-        if parent_name is None:
-            continue
-        parent = by_name[parent_name]
-        same_servers = set(zone.nameservers) == set(parent.nameservers) and bool(zone.nameservers)
-        if same_servers and {zone.provider, parent.provider} <= SELF_SERVED:
-            continue  # the servers of the parent load the child too and answer from it
+        if parent_name is None or zone.name in delegated.get(parent_name, {}):
+            continue  # not inside another managed zone, or delegated in the parent's zone file
         if zone.nameservers:
             records = ', '.join(f'{zone.name}. NS {server}.' for server in zone.nameservers)
             inside = [server for server in zone.nameservers if enclosing(server, (zone.name,))]
@@ -102,15 +100,24 @@ def zone_delegation(ctx: CheckContext) -> Iterator[Problem]:
         else:
             servers = f'{zone.provider} assigns to it' if zone.provider not in SELF_SERVED else 'that serve it'
             records = f'{zone.name}. NS records naming the nameservers {servers}'
+        parent = by_name[parent_name]
+        same_servers = bool(zone.nameservers) and set(zone.nameservers) == set(parent.nameservers)
+        if same_servers and {zone.provider, parent.provider} <= SELF_SERVED:
+            effect = (
+                f'its servers answer for {zone.name} from that zone, but the data of {parent_name} (sent with RFC '
+                f'2136) says the names in {zone.name} do not exist, and secondaries or DNSSEC signing of '
+                f'{parent_name} go by it'
+            )
+        else:
+            effect = f'resolvers asking the servers of {parent_name} get NXDOMAIN for every name in {zone.name}'
         yield ctx.problem(
             'zone-delegation',
             f'zone {zone.name} lies inside zone {parent_name}, whose records we publish without a delegation to it '
-            f'(no NS records for {zone.name}): resolvers asking the servers of {parent_name} get NXDOMAIN for '
-            f'every name in {zone.name}',
+            f'(no NS records for {zone.name}): {effect}',
             (*('dns', 'zones', index), 'name'),
             severity='warning',
-            expected=f'at the parent zone {parent_name}: {records}; or both zones served by the same '
-            '"zonefile"/"rfc2136" nameservers',
+            expected=f'at the parent zone {parent_name}: {records}; or a "zonefile" parent with the same '
+            'nameservers (its zone file delegates to the child)',
             value=zone.name,
         )
 

@@ -7,6 +7,7 @@ import json
 from collections.abc import Callable
 
 from .. import api
+from ..facts.records import served_delegations
 from ..render.base import RenderContext
 from ..render.dns_records import record_set, records_data
 from ..render.zonefile import zone_files
@@ -27,7 +28,8 @@ def cmd_records(args: argparse.Namespace) -> int:
         print(json.dumps(records_data(records), indent=2, sort_keys=True))
     elif args.format == 'zone':
         nameservers = {zone.name: list(zone.nameservers) for zone in spec.deployment.dns.zones}
-        for text in zone_files(records, nameservers, spec.deployment.dns.ttl).values():
+        delegations = served_delegations(spec.deployment)
+        for text in zone_files(records, nameservers, spec.deployment.dns.ttl, delegations=delegations).values():
             print(text)
         for zone in sorted(set(records.by_zone()) - {name for name, servers in nameservers.items() if servers}):
             print(f'; zone {zone} not exported: the spec names no "nameservers" for it')

@@ -25,6 +25,8 @@ from .naming import ed25519_selector, organisation
 
 PLACEHOLDER = re.compile(r'<(ip|host):([a-z0-9_]+)>')
 MX_PREFERENCE = 10
+SELF_SERVED = frozenset({'zonefile', 'rfc2136'})
+"""Providers whose zones the spec's own nameservers load (from the zone file, or updated with RFC 2136)."""
 
 
 @dataclass(frozen=True, order=True)
@@ -128,6 +130,26 @@ class _Zones:
         return zone, pointer[: -len(zone) - 1]
 
 
+def served_delegations(deployment: Deployment) -> dict[str, dict[str, tuple[str, ...]]]:
+    """Parent zone -> {child zone: its nameservers} for each managed zone directly inside a "zonefile" zone that
+    the same nameservers serve (the child "zonefile" or "rfc2136"): the parent's zone file delegates to the child
+    (NS at the child's name), so the parent's own data no longer says the child's names do not exist (BIND refuses
+    an MX of the parent that names a host of the child otherwise). An "rfc2136" parent's data is what Terraform
+    sends, which holds no such NS: ``zone-delegation`` asks for them there."""
+    by_name = {zone.name: zone for zone in deployment.dns.zones}
+    found: dict[str, dict[str, tuple[str, ...]]] = defaultdict(dict)
+    for zone in deployment.dns.zones:
+        dot = zone.name.find('.')
+        parent_name = enclosing(zone.name[dot + 1 :], by_name) if dot >= 0 else None
+        if parent_name is None:
+            continue
+        parent = by_name[parent_name]
+        same_servers = bool(zone.nameservers) and set(zone.nameservers) == set(parent.nameservers)
+        if same_servers and parent.provider == 'zonefile' and zone.provider in SELF_SERVED:
+            found[parent_name][zone.name] = tuple(zone.nameservers)
+    return dict(found)
+
+
 def _ip4_terms(addresses: list[str]) -> list[str]:
     known = [ipaddress.IPv4Network(a) for a in addresses if not PLACEHOLDER.fullmatch(a)]
     terms = [
@@ -171,6 +193,15 @@ def dmarc_value(domain: SendingDomain) -> str:
 def mta_sts_policy(mode: str, mx_hosts: list[str], max_age: int) -> str:
     lines = ['version: STSv1', f'mode: {mode}', *(f'mx: {host}' for host in mx_hosts), f'max_age: {max_age}']
     return '\r\n'.join(lines) + '\r\n'
+
+
+def spf_records(deployment: Deployment, facts: Facts) -> Iterator[tuple[int, str, str]]:
+    """(index of the sending domain, name, value) of every SPF record: at the sending domain and its return path."""
+    terms = _sending_terms(facts)
+    for index, domain in enumerate(deployment.sending_domains):
+        ips = terms.get(domain.domain, [])
+        yield index, domain.domain, spf_value(domain, ips)
+        yield index, domain.bounce_domain, spf_value(domain, ips, with_policy=False)
 
 
 def _sending_terms(facts: Facts) -> dict[str, list[str]]:

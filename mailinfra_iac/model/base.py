@@ -35,11 +35,11 @@ _HOST_LABEL = re.compile(r'(?!-)[a-z0-9-]{1,63}(?<!-)')
 _DNS_LABEL = re.compile(r'(?!-)[a-z0-9_-]{1,63}(?<!-)')
 
 
-def _name(value: str, label: re.Pattern[str], what: str) -> str:
+def _name(value: str, label: re.Pattern[str], what: str, labels_are: str = '') -> str:
     name = str(value).strip().rstrip('.').lower()
     labels = name.split('.')
     if not name or len(name) > 253 or len(labels) < 2 or not all(label.fullmatch(part) for part in labels):
-        raise ValueError(f'invalid {what} "{value}", expected a name such as "mta1.example.com"')
+        raise ValueError(f'invalid {what} "{value}", expected a name such as "mta1.example.com"{labels_are}')
     return name
 
 
@@ -48,7 +48,9 @@ def _dns_name(value: str) -> str:
 
 
 def _host_name(value: str) -> str:
-    return _name(value, _HOST_LABEL, 'host name')
+    # Letters, digits and inner hyphens: the domains of MAIL FROM, EHLO and addresses are RFC 5321 section 4.1.2
+    # Domains (LDH, no "_"); BIND also refuses "_" in an A or MX owner in a primary zone (check-names).
+    return _name(value, _HOST_LABEL, 'host name', ' (labels of letters, digits and inner hyphens, no "_")')
 
 
 def parse_host_name(value: str) -> str:
@@ -60,7 +62,8 @@ DnsName = Annotated[str, AfterValidator(_dns_name), Field(examples=['example.com
 """A fully qualified DNS name (underscores allowed, as in "_spf.example.com"), lower-case, no trailing dot."""
 
 HostName = Annotated[str, AfterValidator(_host_name), Field(examples=['mta1.example.com'])]
-"""A host name (letters, digits, hyphens only): PTR, HELO and machine names."""
+"""A host name (letters, digits, hyphens only): PTR, HELO and machine names, and the names that get A or MX records
+or are mail domains (sending and return-path domains, the unsubscribe host)."""
 
 _SLUG = re.compile(r'[a-z][a-z0-9_]{0,39}')
 

@@ -27,8 +27,9 @@ class Zone(Model):
 
     A zone inside another zone of the spec (sub.example.com beside example.com) must be delegated at the
     parent: NS records for it there, which the records of the parent do not hold. ``validate`` warns
-    (``zone-delegation``) with the records to add, unless both zones list the same nameservers and are
-    "zonefile" or "rfc2136": those servers load both zones and answer for the child from it.
+    (``zone-delegation``) with the records to add, unless both zones list the same nameservers, the parent
+    is "zonefile" and the child "zonefile" or "rfc2136": then the parent's zone file delegates to the child
+    (its NS records). An "rfc2136" parent's records come from Terraform without them, so it gets the warning.
     """
 
     name: DnsName = Field(description='Zone apex, e.g. "example.com" or "2.0.192.in-addr.arpa".')

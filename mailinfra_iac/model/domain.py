@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, Field, field_validator
 
 from ..dkim.store import check_selector
-from .base import DnsName, Duration, Email, Model
+from .base import DnsName, Duration, Email, HostName, Model
 
 
 class Dkim(Model):
@@ -168,8 +168,8 @@ class Tracking(Model):
 class SendingDomain(Model):
     """A From domain and everything published for it."""
 
-    domain: DnsName = Field(description='The From domain.')
-    return_path: DnsName | None = Field(
+    domain: HostName = Field(description='The From domain.')
+    return_path: HostName | None = Field(
         None, description='Return-path (bounce) domain; default "bounces.<domain>". MX points at our inbound hosts.'
     )
     dkim: Dkim = Field(description='DKIM keys.')

@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
-from .base import DnsName, Duration, Model, Slug, duration_in_range
+from .base import DnsName, Duration, HostName, Model, Slug, duration_in_range
 
 DEFAULT_SIGNING_KEY_FILE = '/etc/mailinfra/secrets/feedback-signing-key'
 DEFAULT_HASH_KEY_FILE = '/etc/mailinfra/secrets/feedback-hash-key'
@@ -90,7 +90,7 @@ TOKEN_MAX_AGE = (30 * 86400, 3650 * 86400)
 class Unsubscribe(Model):
     """The one-click unsubscribe endpoint (RFC 8058), served over HTTPS on the inbound hosts."""
 
-    hostname: DnsName = Field(description='Host name of the endpoint; its A records point at the inbound hosts.')
+    hostname: HostName = Field(description='Host name of the endpoint; its A records point at the inbound hosts.')
     tls_certificate: str = Field(description='Certificate chain (PEM) for the host name; an absolute path.')
     tls_key: str = Field(description='Private key (PEM, 0600) of the certificate; an absolute path.')
     listen_address: str = Field('0.0.0.0', description='Address the endpoint listens on.')

@@ -6,9 +6,9 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from ..facts.records import RecordSet, derive_records
+from ..facts.records import RecordSet, derive_records, served_delegations
 from .base import GENERATED_MARK, OutputFile, RenderContext
-from .zonefile import zone_text
+from .zonefile import written_delegations, zone_text
 
 
 def derived_records(context: RenderContext) -> RecordSet:
@@ -64,15 +64,17 @@ class DnsRecordsRenderer:
         records = record_set(context)
         yield OutputFile('dns/records.json', records_json(records))
         nameservers = {zone.name: list(zone.nameservers) for zone in context.deployment.dns.zones}
-        pending, unserved = [], []
+        pending, unserved, written = [], [], {}
         for zone, zone_records in sorted(records.by_zone().items()):
             if not nameservers.get(zone):
                 unserved.append(zone)
-                continue
-            if any(record.placeholders() for record in zone_records):
+            elif any(record.placeholders() for record in zone_records):
                 pending.append(zone)
-                continue
-            text = zone_text(zone, zone_records, nameservers[zone], context.deployment.dns.ttl)
+            else:
+                written[zone] = zone_records
+        delegations = written_delegations(served_delegations(context.deployment), written)
+        for zone, zone_records in written.items():
+            text = zone_text(zone, zone_records, nameservers[zone], context.deployment.dns.ttl, delegations.get(zone))
             yield OutputFile(f'dns/zones/{zone}.zone', text.encode())
         if pending:
             lines = [

@@ -15,7 +15,7 @@ from mailinfra_iac.cli.main import main
 from mailinfra_iac.dkim import KeyStore
 from mailinfra_iac.dkim.source import KeyStoreDkimSource
 from mailinfra_iac.dnscheck.runner import DnsCheckReport, run_dns_checks
-from mailinfra_iac.facts.records import derive_records
+from mailinfra_iac.facts.records import derive_records, served_delegations
 from mailinfra_iac.render.zonefile import zone_files
 
 from ..conftest import AS_OF
@@ -215,7 +215,7 @@ def served_from_keys(served: Served, keys: Path) -> Served:
     spec = served.spec
     records = derive_records(spec.deployment, spec.facts, KeyStoreDkimSource(KeyStore(keys), 'dailybrief'))
     nameservers = {zone.name: list(zone.nameservers) for zone in spec.deployment.dns.zones}
-    zones = zone_files(records, nameservers, spec.deployment.dns.ttl)
+    zones = zone_files(records, nameservers, spec.deployment.dns.ttl, delegations=served_delegations(spec.deployment))
     served.knot.set_zones({**zones, **served.texts({zone: served.base[zone] for zone in EXTERNAL})})
     return served
 

@@ -69,6 +69,19 @@ CASES = [
         'sending_domains[0].dkim.rsa_bits',
     ),
     Case(
+        'allocated-ptr-name',
+        '        ptr: bulk2.testco.example\n',
+        "        ptr: bulk2.testco.example\n    allocate: {count: 2, ptr_pattern: 'b_{n}.testco.example'}\n",
+        "'b_{n}",
+        'pools.bulk.allocate.ptr_pattern',
+        setup=(
+            (
+                '    provider: static\n    address: 192.0.2.1\n',
+                '    provider: hetzner\n    region: fsn1\n    size: cx22\n',
+            ),
+        ),
+    ),
+    Case(
         'dkim-selector-reused',
         'selectors: [s2026q4], algorithm',
         'selectors: [s2026q4, s2026q4e], algorithm',
@@ -88,6 +101,16 @@ CASES = [
         'spf: {includes: [{domain: _spf.mailer.example, void_lookups: 3}]}',
         '[{domain',
         'sending_domains[0].spf.includes',
+    ),
+    Case(
+        'spf-record-size',
+        'spf: {includes: [_spf.mailer.example]}',
+        'spf: {includes: [_spf.mailer.example], mechanisms: ['
+        + ', '.join(f'"ip4:198.51.100.{n}"' for n in range(1, 90, 3))
+        + ']}',
+        '{includes: [_spf.mailer.example], mechanisms',
+        'sending_domains[0].spf',
+        severity='warning',
     ),
     Case(
         'dmarc-missing-rua',

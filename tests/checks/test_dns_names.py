@@ -9,7 +9,7 @@ import pytest
 from mailinfra_iac import parse_spec
 from mailinfra_iac.problems import format_path
 
-from ..conftest import AS_OF, edit, position, problems
+from ..conftest import AS_OF, BASE, edit, position, problems
 
 ABUSE = 'abuse: abuse@testco.example'
 
@@ -87,8 +87,8 @@ def test_nameserver_with_several_addresses_loads() -> None:
 # --- zone-delegation: a managed zone inside another one ---
 
 
-def delegation(*zones: str) -> list[tuple[str, str, str]]:
-    text = edit(ADDRESSES, ADDRESSES + ''.join(f'    - {zone}\n' for zone in zones))
+def delegation(*zones: str, base: str = BASE) -> list[tuple[str, str, str]]:
+    text = edit(ADDRESSES, ADDRESSES + ''.join(f'    - {zone}\n' for zone in zones), base)
     assert [p.check for p in problems(text) if p.severity == 'error'] == []
     return [
         (format_path(p.path), p.message, p.expected)
@@ -153,3 +153,16 @@ def test_zones_that_need_no_delegation(zone: str) -> None:
 )
 def test_zones_not_served_by_the_parents_own_servers_need_delegation(zone: str) -> None:
     assert [path for path, _, _ in delegation(zone)] == ['dns.zones[1].name']
+
+
+RFC2136_PARENT = edit('      provider: zonefile\n', '      provider: rfc2136\n      server: 192.0.2.53\n')
+
+
+@pytest.mark.parametrize('provider', ['rfc2136', 'zonefile'])
+def test_rfc2136_parent_is_told_to_delegate_to_a_child_on_its_own_servers(provider: str) -> None:
+    """Terraform's dns_rfc2136 sends the parent's records only: no zone file of ours carries the NS there."""
+    zone = f'{{name: sub.testco.example, provider: {provider}, nameservers: [ns.testco.example]}}'
+    [(path, message, expected)] = delegation(zone, base=RFC2136_PARENT)
+    assert path == 'dns.zones[1].name'
+    assert 'answer for sub.testco.example from that zone, but the data of testco.example (sent with RFC' in message
+    assert expected.startswith('at the parent zone testco.example: sub.testco.example. NS ns.testco.example.;')

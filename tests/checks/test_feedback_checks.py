@@ -229,7 +229,7 @@ def test_spec_reference_documents_the_section_with_durations() -> None:
     text = reference_markdown()
     assert '| `feedback` | `Feedback` | see below |' in text
     assert '| `soft_bounce_window` | `duration` | `30d` |' in text
-    assert '| `hostname` | `dns-name` | required | Host name of the endpoint' in text
+    assert '| `hostname` | `host-name` | required | Host name of the endpoint' in text
 
 
 @pytest.mark.parametrize(('age', 'ok'), [('29d', False), ('30d', True), ('3650d', True), ('3651d', False)])

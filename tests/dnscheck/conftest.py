@@ -12,7 +12,7 @@ import pytest
 from mailinfra_iac import Spec, load_spec
 from mailinfra_iac.dnscheck import CheckResult, run_dns_checks
 from mailinfra_iac.dnscheck.runner import DnsCheckReport
-from mailinfra_iac.facts.records import Record, derive_records
+from mailinfra_iac.facts.records import Record, derive_records, served_delegations
 from mailinfra_iac.render.zonefile import zone_files, zone_text
 
 from ..conftest import ROOT, TEST_DKIM
@@ -102,7 +102,9 @@ def example_zones(example_spec: Spec) -> dict[str, str]:
     """The example's zone files exactly as the exporter writes them."""
     records = derive_records(example_spec.deployment, example_spec.facts, TEST_DKIM)
     nameservers = {zone.name: list(zone.nameservers) for zone in example_spec.deployment.dns.zones}
-    return zone_files(records, nameservers, example_spec.deployment.dns.ttl)
+    return zone_files(
+        records, nameservers, example_spec.deployment.dns.ttl, delegations=served_delegations(example_spec.deployment)
+    )
 
 
 @pytest.fixture(scope='session')

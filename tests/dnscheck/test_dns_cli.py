@@ -16,7 +16,7 @@ from mailinfra_iac.cli import dns_cmd
 from mailinfra_iac.cli.main import build_parser, main
 from mailinfra_iac.dkim import KeyStore
 from mailinfra_iac.dkim.source import KeyStoreDkimSource
-from mailinfra_iac.facts.records import derive_records
+from mailinfra_iac.facts.records import derive_records, served_delegations
 from mailinfra_iac.render.zonefile import zone_files
 
 from .conftest import EXAMPLE, Served
@@ -60,7 +60,9 @@ def served_from_keys(served: Served, keys: Path) -> Served:
     spec = served.spec
     records = derive_records(spec.deployment, spec.facts, KeyStoreDkimSource(KeyStore(keys), 'dailybrief'))
     nameservers = {zone.name: list(zone.nameservers) for zone in spec.deployment.dns.zones}
-    served.knot.set_zones(zone_files(records, nameservers, spec.deployment.dns.ttl))
+    served.knot.set_zones(
+        zone_files(records, nameservers, spec.deployment.dns.ttl, delegations=served_delegations(spec.deployment))
+    )
     return served
 
 

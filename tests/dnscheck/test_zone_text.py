@@ -11,7 +11,7 @@ import pytest
 
 from mailinfra_iac import load_spec
 from mailinfra_iac.dnscheck.zonetext import check, long_strings
-from mailinfra_iac.facts.records import derive_records
+from mailinfra_iac.facts.records import derive_records, served_delegations
 from mailinfra_iac.render.zonefile import zone_files
 
 from ..conftest import ROOT, TEST_DKIM
@@ -74,7 +74,12 @@ def test_rendered_zones_never_hold_a_long_string(example: str) -> None:
     records = derive_records(spec.deployment, spec.facts, TEST_DKIM)
     addresses = {key: f'192.0.2.{index}' for index, key in enumerate(_placeholders(records.unresolved()), 1)}
     nameservers = {zone.name: list(zone.nameservers) for zone in spec.deployment.dns.zones}
-    zones = zone_files(records.resolve(addresses), nameservers, spec.deployment.dns.ttl)
+    zones = zone_files(
+        records.resolve(addresses),
+        nameservers,
+        spec.deployment.dns.ttl,
+        delegations=served_delegations(spec.deployment),
+    )
     long_values = [
         value for record in records.records if record.type == 'TXT' for value in record.values if len(value) > 255
     ]

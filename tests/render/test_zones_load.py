@@ -3,7 +3,8 @@
 The specs are every example and every spec file of the tests. Addresses that Terraform would allocate are
 filled from 203.0.113.0/24 (RFC 5737), so that every zone is written rather than left pending.
 named-checkzone runs with ``-i local``: the integrity checks that ``named`` itself applies when it loads a zone
-(in-zone NS, MX and SRV targets); out-of-zone names would need a resolver and say nothing about our file.
+(in-zone NS, MX and SRV targets); out-of-zone names would need a resolver and say nothing about our file. Each of
+those checks fails the zone (``-m fail`` and the like) rather than warning, as ``named`` can be configured to.
 """
 
 from __future__ import annotations
@@ -46,13 +47,17 @@ def _tool(name: str) -> str:
     return path
 
 
+STRICT = ['-k', 'fail', '-n', 'fail', '-m', 'fail', '-M', 'fail', '-S', 'fail']
+"""Every check named-checkzone can make fatal is (bad owner names, NS/MX/SRV targets, MX or SRV at a CNAME)."""
+
+
 def load_errors(zone: str, text: str, tmp_path: Path) -> list[str]:
     """What BIND and Knot say against loading the zone (empty when both load it)."""
     path = tmp_path / f'{zone}.zone'
     path.write_text(text)
     errors = []
     bind = subprocess.run(
-        [_tool('named-checkzone'), '-i', 'local', zone, str(path)], capture_output=True, text=True, check=False
+        [_tool('named-checkzone'), '-i', 'local', *STRICT, zone, str(path)], capture_output=True, text=True, check=False
     )
     if bind.returncode != 0:
         errors.append('named-checkzone: ' + bind.stdout + bind.stderr)
@@ -386,3 +391,155 @@ def test_percent_in_a_report_address_is_escaped_in_its_uri(tmp_path: Path) -> No
     assert {unquote(uri) for uri in uris} >= {'mailto:d%zz@testco.example', 'mailto:tls%rpt@testco.example'}
     zone = files['dns/zones/testco.example.zone'].content.decode()
     assert load_errors('testco.example', zone, tmp_path) == []
+
+
+# --- mail domains are host names: RFC 5321 section 4.1.2 Domains (LDH); BIND's check-names refuses "_" too ---
+
+UNDERSCORE = {
+    'sending domain (an envelope domain, RFC 5321 section 4.1.2)': (
+        ('news.testco.example]\n', 'n_ws.testco.example]\n'),
+        ('domain: news.testco.example\n', 'domain: n_ws.testco.example\n'),
+        'n_ws.testco.example\n',
+        'sending_domains[1].domain',
+    ),
+    'return path (MX, mta-sts A)': (
+        (NEWS, NEWS + '    return_path: b_x.testco.example\n'),
+        None,
+        'b_x.testco.example',
+        'sending_domains[1].return_path',
+    ),
+    'unsubscribe host (A)': (
+        (
+            '\nmonitoring:',
+            '\nfeedback:\n  unsubscribe: {hostname: u_s.testco.example, tls_certificate: /a.pem, tls_key: /a.key}\n'
+            'monitoring:',
+        ),
+        None,
+        'u_s.testco.example',
+        'feedback.unsubscribe.hostname',
+    ),
+}
+
+
+@pytest.mark.parametrize('case', UNDERSCORE, ids=list(UNDERSCORE))
+def test_underscore_in_a_host_name_is_refused_at_its_field(case: str) -> None:
+    first, second, marker, path = UNDERSCORE[case]
+    text = edit(*first)
+    if second is not None:
+        text = edit(*second, text)
+    [problem] = [problem for problem in problems(text) if problem.severity == 'error']
+    assert format_path(problem.path) == path
+    assert (problem.line, problem.column) == position(text, marker)
+    assert 'no "_"' in (problem.expected or '')
+
+
+def test_bind_refuses_an_underscore_in_an_mx_or_a_owner(tmp_path: Path) -> None:
+    """BIND agrees with RFC 5321: the base zone with the return path renamed does not load (check-names)."""
+    files = render_files(parse_spec(BASE, 'spec.yml', as_of=AS_OF), renderers=['dns'], dkim=TEST_DKIM)
+    zone = files['dns/zones/testco.example.zone'].content.decode()
+    assert 'bounces.news 3600 IN MX' in zone
+    errors = load_errors('testco.example', zone.replace('bounces.news', 'b_ounces.news'), tmp_path)
+    assert errors and 'bad owner name (check-names)' in errors[0]
+
+
+def test_underscore_in_a_tracking_name_loads(tmp_path: Path) -> None:
+    """A CNAME's owner and target are not host names to check-names: "_" stays allowed there."""
+    text = _tracked('c_k.testco.example', 't_x.esp.example')
+    files = render_files(parse_spec(text, 'spec.yml', as_of=AS_OF), renderers=['dns'], dkim=TEST_DKIM)
+    zone = files['dns/zones/testco.example.zone'].content.decode()
+    assert 'c_k 3600 IN CNAME t_x.esp.example.' in zone.splitlines()
+    assert load_errors('testco.example', zone, tmp_path) == []
+
+
+# --- the names an allocation's ptr_pattern makes are host names (A, PTR, HELO) ---
+
+CLOUD = ('    provider: static\n    address: 192.0.2.1\n', '    provider: hetzner\n    region: fsn1\n    size: cx22\n')
+BULK = '        ptr: bulk2.testco.example\n'
+PATTERNS = {
+    'underscore (check-names)': ("{count: 2, ptr_pattern: 'b_{n}.testco.example'}", 'b_1.testco.example'),
+    'underscore from the pool name': ("{count: 2, ptr_pattern: '{pool}-{n}.testco.example'}", 'bulk_eu-1'),
+    'space and empty label (renderer crashed)': ("{count: 2, ptr_pattern: 'b {n}..testco.example'}", 'b 1..'),
+    'trailing dot': ("{count: 2, ptr_pattern: 'b{n}.testco.example.'}", 'it ends with a dot'),
+    'label of 64 at n=10 (renderer crashed)': (
+        "{count: 10, ptr_pattern: '" + 'x' * 62 + "{n}.testco.example'}",
+        'has 64 characters',
+    ),
+}
+
+
+@pytest.mark.parametrize('case', PATTERNS, ids=list(PATTERNS))
+def test_ptr_pattern_giving_no_host_name_is_refused_at_its_place(case: str) -> None:
+    allocate, said = PATTERNS[case]
+    text = edit(BULK, f'{BULK}    allocate: {allocate}\n', edit(*CLOUD))
+    if 'pool name' in case:
+        text = text.replace('  bulk:\n', '  bulk_eu:\n').replace('[tx, bulk]', '[tx, bulk_eu]')
+        text = text.replace('pool: bulk\n', 'pool: bulk_eu\n')
+    found = [problem for problem in problems(text) if problem.severity == 'error']
+    assert [problem.check for problem in found] == ['allocated-ptr-name'], [str(problem) for problem in found]
+    [problem] = found
+    assert format_path(problem.path).endswith('.allocate.ptr_pattern')
+    assert (problem.line, problem.column) == position(text, allocate[allocate.index("'") :])
+    assert said in problem.message
+
+
+def test_ptr_pattern_giving_a_single_label_is_named_so() -> None:
+    """ "b1" is outside the zones too (ptr-outside-zones); allocated-ptr-name says what is wrong with the name."""
+    text = edit(BULK, f"{BULK}    allocate: {{count: 2, ptr_pattern: 'b{{n}}'}}\n", edit(*CLOUD))
+    found = {problem.check: problem.message for problem in problems(text) if problem.severity == 'error'}
+    assert sorted(found) == ['allocated-ptr-name', 'ptr-outside-zones']
+    assert found['allocated-ptr-name'].endswith(
+        '"b1", which is not a host name: it is a single label; a host name has its domain too, e.g. "mta1.example.com"'
+    )
+
+
+def test_ptr_pattern_of_host_names_loads(tmp_path: Path) -> None:
+    text = edit(BULK, f"{BULK}    allocate: {{count: 12, ptr_pattern: '{'x' * 61}{{n}}.{{host}}.testco.example'}}\n")
+    spec = parse_spec(edit(*CLOUD, text), 'spec.yml', as_of=AS_OF)
+    derived = derive_records(spec.deployment, spec.facts, TEST_DKIM)
+    matches = [m for m in map(PLACEHOLDER.fullmatch, derived.unresolved()) if m]
+    keys = sorted(m.group(2) if m.group(1) == 'ip' else f'host_{m.group(2)}' for m in matches)
+    addresses = {key: f'203.0.113.{index + 1}' for index, key in enumerate(keys)}
+    files = render_files(spec, renderers=['dns'], addresses=addresses, dkim=TEST_DKIM)
+    zone = files['dns/zones/testco.example.zone'].content.decode()
+    assert f'{"x" * 61}12.mta1 3600 IN A 203.0.113.' in zone
+    assert load_errors('testco.example', zone, tmp_path) == []
+
+
+# --- a managed reverse zone holds PTRs only: names inside it are outside the zones for every other record ---
+
+REVERSE = edit(
+    '    - name: testco.example\n',
+    '    - name: 2.0.192.in-addr.arpa\n      provider: zonefile\n      nameservers: [ns.testco.example]\n'
+    '    - name: testco.example\n',
+)
+IN_REVERSE = {
+    'return path (MX, SPF, MTA-STS were dropped)': (
+        f'{NEWS}    return_path: b.2.0.192.in-addr.arpa\n',
+        'b.2.0.192.in-addr.arpa',
+        'sending_domains[1].return_path',
+    ),
+    'tracking host (CNAME was dropped)': (
+        f'{NEWS}    tracking: {{hostname: c.2.0.192.in-addr.arpa, target: t.esp.example}}\n',
+        '{hostname',
+        'sending_domains[1].tracking',
+    ),
+}
+
+
+@pytest.mark.parametrize('case', IN_REVERSE, ids=list(IN_REVERSE))
+def test_name_in_a_reverse_zone_is_outside_the_zones(case: str) -> None:
+    new, marker, path = IN_REVERSE[case]
+    text = edit(NEWS, new, REVERSE)
+    found = [problem for problem in problems(text) if problem.severity == 'error']
+    assert [problem.check for problem in found] == ['domain-outside-zones'], [str(problem) for problem in found]
+    assert format_path(found[0].path) == path
+    assert (found[0].line, found[0].column) == position(text, marker)
+    assert 'in-addr.arpa' not in (found[0].expected or '')
+
+
+def test_report_address_in_a_reverse_zone_is_not_ours_to_authorise() -> None:
+    """The authorisation TXT would go in the reverse zone, which gets PTRs only: the warning, not the advice."""
+    rua = 'rua: [dmarc@testco.example]}\n  - domain: news'
+    text = edit(rua, rua.replace('testco.example]', 'testco.example, d@r.2.0.192.in-addr.arpa]'), REVERSE)
+    [problem] = [problem for problem in problems(text) if problem.check == 'dmarc-external-rua']
+    assert problem.severity == 'warning' and 'the owner of r.2.0.192.in-addr.arpa must' in problem.message
