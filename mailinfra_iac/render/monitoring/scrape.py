@@ -87,7 +87,7 @@ def scrape_configs(context: RenderContext, host: str | None = None) -> list[dict
         _job(context, NODE_JOB, nodes, NODE_EXPORTER_PORT),
         agent,
         *own,
-        _probe_job('blackbox_smtp_starttls', SMTP_STARTTLS, probed),
+        _probe_job('blackbox_smtp_starttls', SMTP_STARTTLS, [listener for listener in probed if listener.starttls]),
         _probe_job('blackbox_tcp', TCP_CONNECT, probed),
     ]
 
