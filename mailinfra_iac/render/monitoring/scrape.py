@@ -19,6 +19,7 @@ from .targets import (
 
 AGENT_JOB = 'mailinfra'
 NODE_JOB = 'node'
+BLACKBOX_JOB = 'blackbox'
 
 INSTANCE_RELABEL = [
     # The exporter's "instance" label (Postfix instance or pmta) clashes with the target's: Prometheus renames it
@@ -78,7 +79,7 @@ def scrape_configs(context: RenderContext, host: str | None = None) -> list[dict
         [
             _local_job('prometheus', local, PROMETHEUS_PORT),
             _local_job('alertmanager', local, ALERTMANAGER_PORT),
-            _local_job('blackbox', local, BLACKBOX_PORT),
+            _local_job(BLACKBOX_JOB, local, BLACKBOX_PORT),
         ]
         if local is not None
         else []

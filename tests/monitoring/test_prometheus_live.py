@@ -1,0 +1,204 @@
+"""The rendered rules in a real Prometheus (Debian's) against real exporters of a healthy host, on loopback: the
+agent's exporter reading real Postfix instances and a migrated feedback store, Debian's node_exporter reading the
+blocklist and DNS-drift textfiles the agent writes, and Debian's blackbox exporter probing an SMTP server with
+STARTTLS. Nothing but the heartbeat may be pending or firing; an exporter that stops, or a textfile that goes
+missing, must show as an alert, which ends when it comes back.
+
+The scrape configuration is the rendered one with every target moved to loopback; Alertmanager is left out (no
+rule watches it: the heartbeat does)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import subprocess
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from mailinfra_agent.dnsbl.check import Report, ZoneStatus
+from mailinfra_agent.dnsbl.metrics import write_textfile as write_dnsbl
+from mailinfra_agent.drift.runner import DriftReport, RecordResult
+from mailinfra_agent.drift.textfile import write_textfile as write_drift
+from mailinfra_agent.postfix.trial import free_port
+from mailinfra_agent.store import connect_sqlite, migrate
+
+from ..agent.test_exporter_process import needs_postfix, postfix_host, start_exporter  # noqa: F401
+from .harness import monitoring_files, rules_spec, tool, write_tree
+from .test_blackbox_probe import BLACKBOX, smtp_server  # noqa: F401
+
+PROMETHEUS = '/usr/bin/prometheus'
+NODE_EXPORTER = '/usr/bin/prometheus-node-exporter'
+HEALTHY = {'MailinfraHeartbeat'}
+
+
+def _serve(command: list[str], port: int, ready: str = '/metrics') -> subprocess.Popen[bytes]:
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _wait(lambda: _answers(port, ready), f'{command[0]} on port {port}', process)
+    return process
+
+
+def _answers(port: int, path: str) -> bool:
+    try:
+        urllib.request.urlopen(f'http://127.0.0.1:{port}{path}', timeout=2).close()
+    except OSError:
+        return False
+    return True
+
+
+def _wait(ready: Callable[[], bool], what: str, process: subprocess.Popen[bytes] | None = None) -> None:
+    deadline = time.monotonic() + 60
+    while not ready():
+        assert process is None or process.poll() is None, f'{what} exited'
+        assert time.monotonic() < deadline, f'{what}: not within 60 s'
+        time.sleep(0.2)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    process.wait(20)
+
+
+class Prometheus:
+    def __init__(self, port: int) -> None:
+        self.base = f'http://127.0.0.1:{port}/api/v1'
+
+    def get(self, path: str, **query: str) -> Any:
+        url = f'{self.base}/{path}?{urllib.parse.urlencode(query)}'
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return json.load(response)['data']
+
+    def up(self) -> dict[str, float]:
+        return {
+            item['metric']['job']: float(item['value'][1])
+            for item in self.get('query', query='min by (job) (up)')['result']
+        }
+
+    def alerts(self) -> set[tuple[str, str]]:
+        """(alert name, the job or textfile it is about) of every pending or firing alert, after two more rounds of
+        every rule group."""
+        self.evaluated()
+        found = self.get('alerts')['alerts']
+        return {(a['labels']['alertname'], a['labels'].get('job') or a['labels'].get('textfile', '')) for a in found}
+
+    def evaluated(self) -> None:
+        def rounds() -> list[float]:
+            groups = self.get('rules')['groups']
+            return [dt_seconds(group['lastEvaluation']) for group in groups]
+
+        start = max(rounds())
+        _wait(lambda: min(rounds()) > start + 1, 'two rounds of every rule group')
+
+
+def dt_seconds(stamp: str) -> float:
+    """An RFC 3339 time of the API (nanoseconds, ``Z``) as Unix seconds."""
+    whole, _, fraction = stamp.rstrip('Z').partition('.')
+    return dt.datetime.fromisoformat(whole).replace(tzinfo=dt.UTC).timestamp() + float(f'0.{fraction or 0}')
+
+
+def _loopback_config(rendered: dict[str, Any], ports: dict[str, int], smtp: int, rules: list[str]) -> dict[str, Any]:
+    jobs = []
+    for job in rendered['scrape_configs']:
+        name = job['job_name']
+        if name == 'alertmanager':
+            continue
+        for static in job['static_configs']:
+            if job.get('metrics_path') == '/probe':
+                static['targets'] = [f'127.0.0.1:{smtp}']
+            else:
+                static['targets'] = [f'127.0.0.1:{ports[name]}']
+        for relabel in job.get('relabel_configs', []):
+            if relabel.get('target_label') == '__address__':
+                relabel['replacement'] = f'127.0.0.1:{ports["blackbox"]}'
+        jobs.append(job)
+    return {
+        'global': {'scrape_interval': '1s', 'evaluation_interval': '1s'},
+        'rule_files': rules,
+        'scrape_configs': jobs,
+    }
+
+
+def _healthy_textfiles(directory: Path) -> None:
+    now = time.time()
+    zones = (ZoneStatus('zen.spamhaus.org', True, 'ok'), ZoneStatus('psbl.surriel.com', True, 'ok'))
+    write_dnsbl(Report((), zones, started=now), directory / 'mailinfra_dnsbl.prom', success=True, now=now)
+    records = [RecordResult('testco.example', 'TXT', 'spf', True, 'as expected', '127.0.0.1')]
+    write_drift(DriftReport(records, ['127.0.0.1'], finished=now), directory / 'mailinfra_dns.prom')
+
+
+@pytest.fixture
+def host(
+    tmp_path: Path,
+    postfix_host: tuple[Path, dict[str, Any]],  # noqa: F811
+    start_exporter: Any,  # noqa: F811
+    smtp_server: int,  # noqa: F811
+) -> Iterator[tuple[Prometheus, dict[str, Any]]]:
+    root, contract = postfix_host
+    store = tmp_path / 'agent.db'
+    with connect_sqlite(store) as database:
+        migrate(database)
+    contract['store'] = {'backend': 'sqlite', 'path': str(store), 'dsn': None, 'password_file': None}
+    exporter = start_exporter(contract, '--postfix-config-root', str(root / 'etc'))
+    tree = write_tree(monitoring_files(rules_spec()), tmp_path / 'rendered')
+    textfiles = tmp_path / 'textfiles'
+    textfiles.mkdir()
+    _healthy_textfiles(textfiles)
+    ports = {'node': free_port(), 'mailinfra': exporter.port, 'blackbox': free_port(), 'prometheus': free_port()}
+    node = [tool(NODE_EXPORTER), f'--web.listen-address=127.0.0.1:{ports["node"]}']
+    node.append(f'--collector.textfile.directory={textfiles}')
+    blackbox = [tool(BLACKBOX), f'--config.file={tree / "blackbox" / "blackbox.yml"}']
+    blackbox.append(f'--web.listen-address=127.0.0.1:{ports["blackbox"]}')
+    rendered = yaml.safe_load((tree / 'prometheus' / 'prometheus.yml').read_text())
+    rules = [str(tree / 'prometheus' / name) for name in rendered['rule_files']]
+    config = tmp_path / 'prometheus.yml'
+    config.write_text(yaml.safe_dump(_loopback_config(rendered, ports, smtp_server, rules)))
+    prometheus = [tool(PROMETHEUS), f'--config.file={config}', f'--storage.tsdb.path={tmp_path / "tsdb"}']
+    prometheus.append(f'--web.listen-address=127.0.0.1:{ports["prometheus"]}')
+    processes = {'node': _serve(node, ports['node']), 'blackbox': _serve(blackbox, ports['blackbox'])}
+    processes['prometheus'] = _serve(prometheus, ports['prometheus'], '/-/ready')
+    try:
+        server = Prometheus(ports['prometheus'])
+        _wait(
+            lambda: server.up() == {job: 1.0 for job in ports} | {'blackbox_smtp_starttls': 1, 'blackbox_tcp': 1},
+            'every target up',
+        )
+        yield (
+            server,
+            {
+                'processes': processes,
+                'commands': {'node': node, 'blackbox': blackbox},
+                'ports': ports,
+                'textfiles': textfiles,
+            },
+        )
+    finally:
+        for process in processes.values():
+            if process.poll() is None:
+                _stop(process)
+
+
+@needs_postfix
+def test_a_healthy_host_raises_no_alert_and_a_stopped_exporter_does(host: tuple[Prometheus, dict[str, Any]]) -> None:
+    server, parts = host
+    assert {name for name, _ in server.alerts()} == HEALTHY
+
+    # the blackbox exporter stops: the listener and certificate alerts cannot fire without it, so it must show
+    _stop(parts['processes']['blackbox'])
+    _wait(lambda: server.up()['blackbox'] == 0, 'blackbox seen down')
+    assert ('MailinfraExporterDown', 'blackbox') in server.alerts()
+    parts['processes']['blackbox'] = _serve(parts['commands']['blackbox'], parts['ports']['blackbox'])
+    _wait(lambda: server.up()['blackbox'] == 1, 'blackbox seen up')
+    assert {name for name, _ in server.alerts()} == HEALTHY
+
+    # a textfile goes missing (absent()), then comes back
+    dnsbl = parts['textfiles'] / 'mailinfra_dnsbl.prom'
+    dnsbl.rename(parts['textfiles'] / 'kept')
+    assert ('MailinfraTextfileMissing', 'mailinfra_dnsbl.prom') in server.alerts()
+    (parts['textfiles'] / 'kept').rename(dnsbl)
+    assert {name for name, _ in server.alerts()} == HEALTHY
