@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +85,28 @@ def tool(path: str) -> str:
 
 def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=120, check=False)
+
+
+def serve(command: list[str], ready: str) -> subprocess.Popen[bytes]:
+    """Start a daemon (output discarded) and wait until the URL ``ready`` answers."""
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while True:
+        assert process.poll() is None, f'{command[0]} exited'
+        try:
+            urllib.request.urlopen(ready, timeout=2).close()
+            return process
+        except OSError:
+            if time.monotonic() > deadline:
+                stop(process)
+                raise AssertionError(f'{command[0]}: {ready} did not answer within 60 s') from None
+            time.sleep(0.2)
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.terminate()
+        process.wait(20)
 
 
 def family_names() -> list[str]:

@@ -11,10 +11,8 @@ import datetime as dt
 import socket
 import socketserver
 import ssl
-import subprocess
 import sys
 import threading
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,7 +29,7 @@ from mailinfra_iac import parse_spec
 
 from ..agent.test_suppression_gate import StandIn, gate_process
 from ..conftest import AS_OF
-from .harness import monitoring_files, rules_spec, rules_spec_text, tool, write_tree
+from .harness import monitoring_files, rules_spec, rules_spec_text, serve, stop, tool, write_tree
 
 BLACKBOX = '/usr/bin/prometheus-blackbox-exporter'
 NOT_AFTER = dt.datetime(2031, 5, 17, 12, 0, tzinfo=dt.UTC)
@@ -121,30 +119,13 @@ def smtp_server(tmp_path: Path) -> Iterator[int]:
 @pytest.fixture
 def blackbox(tmp_path: Path) -> Iterator[str]:
     tree = write_tree(monitoring_files(rules_spec()), tmp_path / 'rendered')
-    port = _free_port()
-    process = subprocess.Popen(
-        [
-            tool(BLACKBOX),
-            f'--config.file={tree / "blackbox" / "blackbox.yml"}',
-            f'--web.listen-address=127.0.0.1:{port}',
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f'http://127.0.0.1:{port}'
+    address = f'127.0.0.1:{_free_port()}'
+    command = [tool(BLACKBOX), f'--config.file={tree / "blackbox" / "blackbox.yml"}', f'--web.listen-address={address}']
+    process = serve(command, f'http://{address}/-/healthy')
     try:
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(f'{base}/-/healthy', timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.1)
-        else:
-            raise AssertionError('blackbox exporter did not start')
-        yield base
+        yield f'http://{address}'
     finally:
-        process.terminate()
-        process.wait(10)
+        stop(process)
 
 
 def _probe(base: str, module: str, target: str) -> dict[str, float]:

@@ -30,7 +30,7 @@ from mailinfra_agent.postfix.trial import free_port
 from mailinfra_agent.store import connect_sqlite, migrate
 
 from ..agent.test_exporter_process import needs_postfix, postfix_host, start_exporter  # noqa: F401
-from .harness import monitoring_files, rules_spec, tool, write_tree
+from .harness import monitoring_files, rules_spec, serve, stop, tool, write_tree
 from .test_blackbox_probe import BLACKBOX, smtp_server  # noqa: F401
 
 PROMETHEUS = '/usr/bin/prometheus'
@@ -39,30 +39,14 @@ HEALTHY = {'MailinfraHeartbeat'}
 
 
 def _serve(command: list[str], port: int, ready: str = '/metrics') -> subprocess.Popen[bytes]:
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    _wait(lambda: _answers(port, ready), f'{command[0]} on port {port}', process)
-    return process
+    return serve(command, f'http://127.0.0.1:{port}{ready}')
 
 
-def _answers(port: int, path: str) -> bool:
-    try:
-        urllib.request.urlopen(f'http://127.0.0.1:{port}{path}', timeout=2).close()
-    except OSError:
-        return False
-    return True
-
-
-def _wait(ready: Callable[[], bool], what: str, process: subprocess.Popen[bytes] | None = None) -> None:
+def _wait(ready: Callable[[], bool], what: str) -> None:
     deadline = time.monotonic() + 60
     while not ready():
-        assert process is None or process.poll() is None, f'{what} exited'
         assert time.monotonic() < deadline, f'{what}: not within 60 s'
         time.sleep(0.2)
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    process.wait(20)
 
 
 class Prometheus:
@@ -179,8 +163,7 @@ def host(
         )
     finally:
         for process in processes.values():
-            if process.poll() is None:
-                _stop(process)
+            stop(process)
 
 
 @needs_postfix
@@ -189,7 +172,7 @@ def test_a_healthy_host_raises_no_alert_and_a_stopped_exporter_does(host: tuple[
     assert {name for name, _ in server.alerts()} == HEALTHY
 
     # the blackbox exporter stops: the listener and certificate alerts cannot fire without it, so it must show
-    _stop(parts['processes']['blackbox'])
+    stop(parts['processes']['blackbox'])
     _wait(lambda: server.up()['blackbox'] == 0, 'blackbox seen down')
     assert ('MailinfraExporterDown', 'blackbox') in server.alerts()
     parts['processes']['blackbox'] = _serve(parts['commands']['blackbox'], parts['ports']['blackbox'])
