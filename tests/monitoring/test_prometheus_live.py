@@ -22,7 +22,8 @@ from typing import Any
 import pytest
 import yaml
 
-from mailinfra_agent.dnsbl.check import Report, ZoneStatus
+from mailinfra_agent.dnsbl.check import Report, Result, ZoneStatus
+from mailinfra_agent.dnsbl.decode import Code
 from mailinfra_agent.dnsbl.metrics import write_textfile as write_dnsbl
 from mailinfra_agent.drift.runner import DriftReport, RecordResult
 from mailinfra_agent.drift.textfile import write_textfile as write_drift
@@ -185,3 +186,28 @@ def test_a_healthy_host_raises_no_alert_and_a_stopped_exporter_does(host: tuple[
     assert ('MailinfraTextfileMissing', 'mailinfra_dnsbl.prom') in server.alerts()
     (parts['textfiles'] / 'kept').rename(dnsbl)
     assert {name for name, _ in server.alerts()} == HEALTHY
+
+    # a listing the agent writes reaches the listing alert with its labels and annotations
+    now = time.time()
+    listed = Result(
+        'news.testco.example',
+        'domain',
+        'dbl.spamhaus.org',
+        'listed',
+        listings=(Code('127.0.1.2', ''),),
+        severity='critical',
+    )
+    zones = (ZoneStatus('dbl.spamhaus.org', True, 'ok'),)
+    since = {('news.testco.example', 'dbl.spamhaus.org'): int(now) - 3600}
+    write_dnsbl(Report((listed,), zones, started=now), dnsbl, since, success=True, now=now)
+    server.evaluated()
+    [alert] = [a for a in server.get('alerts')['alerts'] if a['labels']['alertname'] == 'MailinfraDnsblListed']
+    assert {key: alert['labels'][key] for key in ('subject', 'subject_kind', 'zone', 'code', 'severity')} == {
+        'subject': 'testco.example',
+        'subject_kind': 'domain',
+        'zone': 'dbl.spamhaus.org',
+        'code': '127.0.1.2',
+        'severity': 'critical',
+    }
+    assert alert['annotations']['listed_names'] == 'news.testco.example'
+    assert 'not documented' not in alert['annotations']['meaning']
