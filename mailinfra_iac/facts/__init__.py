@@ -30,6 +30,11 @@ class Facts:
     plan: DeliveryPlan
     """Per stream x sending IP x ISP: resolved limits, retries per bounce category, back-off rules."""
 
+    def queue_age_exported(self, stream: str) -> bool:
+        """Whether a host of ``stream`` reports its oldest message's age: Postfix does, PowerMTA's API has no age."""
+        hosts = self.streams[stream].hosts
+        return not hosts or any(self.host_mta.get(host) != 'powermta' for host in hosts)
+
     def ips_of_host(self, host: str) -> list[IpFact]:
         return self._by_host()[0].get(host, [])
 

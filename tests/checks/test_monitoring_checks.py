@@ -275,3 +275,20 @@ def test_key_only_zone_needs_the_dqs_key_file() -> None:
     assert 'key' in problem.message
     with_key = _monitoring('  dnsbl: {zones: [authbl.spamhaus.org], dqs_key_file: /etc/mailinfra/secrets/dqs}\n')
     assert _found(with_key, 'dnsbl-zone') == []
+
+
+def test_queue_age_thresholds_on_powermta_are_a_warning() -> None:
+    """PowerMTA's API has no message age: MailinfraQueueAge is not rendered there, so set thresholds do nothing."""
+    ages = (
+        'queue: {depth_warning: 100, depth_critical: 1000, age_warning: 2h, streams: {marketing: {age_critical: 8h}}}'
+    )
+    postfix = edit('queue: {depth_warning: 100, depth_critical: 1000}', ages, edit('mta: auto', 'mta: postfix', BASE))
+    assert _found(postfix, 'queue-age-powermta') == []
+    powermta = postfix.replace('mta: postfix', 'mta: powermta', 1)
+    found = _found(powermta, 'queue-age-powermta')
+    assert [(format_path(p.path), p.severity) for p in found] == [
+        ('monitoring.queue.age_warning', 'warning'),
+        ('monitoring.queue.streams.marketing.age_critical', 'warning'),
+    ]
+    assert 'streams marketing, transactional' in found[0].message
+    assert _found(edit('mta: auto', 'mta: powermta', BASE), 'queue-age-powermta') == []

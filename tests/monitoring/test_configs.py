@@ -354,3 +354,13 @@ def test_smarthost_sender_is_an_address(tmp_path: Path, sender: str, good: bool)
     assert config['global']['smtp_from'] == sender
     checked = run(tool(AMTOOL), 'check-config', 'alertmanager/alertmanager.yml', cwd=tree)
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+@pytest.mark.parametrize(('mta', 'ages'), [('postfix', 4), ('powermta', 0)])
+def test_queue_age_rules_only_where_the_mta_reports_an_age(mta: str, ages: int) -> None:
+    """The PowerMTA collector exports no mailinfra_queue_oldest_message_age_seconds: a rule on it never fires."""
+    text = rules_spec_text().replace('mta: auto', f'mta: {mta}', 1)
+    rules = yaml.safe_load(monitoring_files(parse_spec(text, 'spec.yml', as_of=AS_OF))['prometheus/rules/queue.yml'])
+    names = [rule['alert'] for rule in rules['groups'][0]['rules']]
+    assert names.count('MailinfraQueueAge') == ages
+    assert names.count('MailinfraQueueDepth') == 4
