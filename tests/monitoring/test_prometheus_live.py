@@ -2,7 +2,7 @@
 agent's exporter reading real Postfix instances and a migrated feedback store, Debian's node_exporter reading the
 blocklist and DNS-drift textfiles the agent writes, and Debian's blackbox exporter probing an SMTP server with
 STARTTLS. Nothing but the heartbeat may be pending or firing; an exporter that stops, or a textfile that goes
-missing, must show as an alert, which ends when it comes back.
+missing, must show as an alert, which ends when it comes back; a listing the agent writes reaches its alert.
 
 The scrape configuration is the rendered one with every target moved to loopback; Alertmanager is left out (no
 rule watches it: the heartbeat does)."""
@@ -178,6 +178,18 @@ def test_a_healthy_host_raises_no_alert_and_a_stopped_exporter_does(host: tuple[
     assert ('MailinfraExporterDown', 'blackbox') in server.alerts()
     parts['processes']['blackbox'] = _serve(parts['commands']['blackbox'], parts['ports']['blackbox'])
     _wait(lambda: server.up()['blackbox'] == 1, 'blackbox seen up')
+    assert {name for name, _ in server.alerts()} == HEALTHY
+
+    # node_exporter stops: its series go stale, so the textfiles are absent too; all ends when it is back
+    stop(parts['processes']['node'])
+    _wait(lambda: server.up()['node'] == 0, 'node_exporter seen down')
+    assert {
+        ('MailinfraExporterDown', 'node'),
+        ('MailinfraTextfileMissing', 'mailinfra_dnsbl.prom'),
+        ('MailinfraTextfileMissing', 'mailinfra_dns.prom'),
+    } <= server.alerts()
+    parts['processes']['node'] = _serve(parts['commands']['node'], parts['ports']['node'])
+    _wait(lambda: server.up()['node'] == 1, 'node_exporter seen up')
     assert {name for name, _ in server.alerts()} == HEALTHY
 
     # a textfile goes missing (absent()), then comes back
