@@ -128,7 +128,7 @@ def blackbox(tmp_path: Path) -> Iterator[str]:
         stop(process)
 
 
-def _probe(base: str, module: str, target: str) -> dict[str, float]:
+def blackbox_probe(base: str, module: str, target: str) -> dict[str, float]:
     with urllib.request.urlopen(f'{base}/probe?module={module}&target={target}', timeout=30) as response:
         text = response.read().decode()
     values = {}
@@ -140,16 +140,16 @@ def _probe(base: str, module: str, target: str) -> dict[str, float]:
 
 
 def test_smtp_starttls_probe_reports_the_certificate_expiry(blackbox: str, smtp_server: int) -> None:
-    values = _probe(blackbox, 'smtp_starttls', f'127.0.0.1:{smtp_server}')
+    values = blackbox_probe(blackbox, 'smtp_starttls', f'127.0.0.1:{smtp_server}')
     assert values['probe_success'] == 1
     assert values['probe_ssl_earliest_cert_expiry'] == NOT_AFTER.timestamp()
 
 
 def test_tcp_connect_tells_an_open_port_from_a_closed_one(blackbox: str, smtp_server: int) -> None:
-    assert _probe(blackbox, 'tcp_connect', f'127.0.0.1:{smtp_server}')['probe_success'] == 1
-    assert _probe(blackbox, 'tcp_connect', f'127.0.0.1:{_free_port()}')['probe_success'] == 0
+    assert blackbox_probe(blackbox, 'tcp_connect', f'127.0.0.1:{smtp_server}')['probe_success'] == 1
+    assert blackbox_probe(blackbox, 'tcp_connect', f'127.0.0.1:{_free_port()}')['probe_success'] == 0
     # and STARTTLS fails where nothing answers
-    assert _probe(blackbox, 'smtp_starttls', f'127.0.0.1:{_free_port()}')['probe_success'] == 0
+    assert blackbox_probe(blackbox, 'smtp_starttls', f'127.0.0.1:{_free_port()}')['probe_success'] == 0
 
 
 @pytest.fixture
@@ -187,4 +187,4 @@ def test_the_rendered_probes_of_a_powermta_injection_listener_succeed_on_the_gat
     ]
     assert {stream for _, stream in probes} == {'marketing', 'transactional'}
     for module, stream in probes:
-        assert _probe(blackbox, module, f'127.0.0.1:{gate}')['probe_success'] == 1, (module, stream)
+        assert blackbox_probe(blackbox, module, f'127.0.0.1:{gate}')['probe_success'] == 1, (module, stream)
