@@ -2,7 +2,8 @@
 agent's exporter reading real Postfix instances and a migrated feedback store, Debian's node_exporter reading the
 blocklist and DNS-drift textfiles the agent writes, and Debian's blackbox exporter probing an SMTP server with
 STARTTLS. Nothing but the heartbeat may be pending or firing; an exporter that stops, or a textfile that goes
-missing, must show as an alert, which ends when it comes back; a listing the agent writes reaches its alert.
+missing, must show as an alert, which ends when it comes back; a listing the agent writes reaches its alert; the
+first complaint of a new stream x IP x ISP reaches the rate rules' increase().
 
 The scrape configuration is the rendered one with every target moved to loopback; Alertmanager is left out (no
 rule watches it: the heartbeat does)."""
@@ -27,8 +28,10 @@ from mailinfra_agent.dnsbl.decode import Code
 from mailinfra_agent.dnsbl.metrics import write_textfile as write_dnsbl
 from mailinfra_agent.drift.runner import DriftReport, RecordResult
 from mailinfra_agent.drift.textfile import write_textfile as write_drift
+from mailinfra_agent.feedback.events import Event, event_key
 from mailinfra_agent.postfix.trial import free_port
 from mailinfra_agent.store import connect_sqlite, migrate
+from mailinfra_agent.store.events import insert_events
 
 from ..agent.test_exporter_process import needs_postfix, postfix_host, start_exporter  # noqa: F401
 from .harness import monitoring_files, rules_spec, serve, stop, tool, write_tree
@@ -71,6 +74,12 @@ class Prometheus:
         self.evaluated()
         found = self.get('alerts')['alerts']
         return {(a['labels']['alertname'], a['labels'].get('job') or a['labels'].get('textfile', '')) for a in found}
+
+    def value(self, query: str) -> float | None:
+        """The one value of an instant query, None when it has no result."""
+        result = self.get('query', query=query)['result']
+        assert len(result) <= 1, result
+        return float(result[0]['value'][1]) if result else None
 
     def evaluated(self) -> None:
         def rounds() -> list[float]:
@@ -160,6 +169,8 @@ def host(
                 'commands': {'node': node, 'blackbox': blackbox},
                 'ports': ports,
                 'textfiles': textfiles,
+                'store': store,
+                'rules': tree / 'prometheus' / 'rules',
             },
         )
     finally:
@@ -223,3 +234,48 @@ def test_a_healthy_host_raises_no_alert_and_a_stopped_exporter_does(host: tuple[
     }
     assert alert['annotations']['listed_names'] == 'news.testco.example'
     assert 'not documented' not in alert['annotations']['meaning']
+
+
+@needs_postfix
+def test_the_first_complaint_of_a_new_label_set_reaches_the_rate_rules(
+    host: tuple[Prometheus, dict[str, Any]],
+) -> None:
+    """increase() ignores a series' first sample: the per-IP family's new series shows no increase, the rate family
+    (served from 0) shows the complaint, in the expression MailinfraComplaintRateByIsp uses."""
+    server, parts = host
+    numerator = (
+        'sum by (stream, isp) (max without (job, instance, host) (increase(mailinfra_feedback_rate_events_total'
+        '{stream="transactional",event="complaint"}[6h])))'
+    )
+    rules = yaml.safe_load((parts['rules'] / 'feedback.yml').read_text())
+    [by_isp] = [
+        rule['expr']
+        for group in rules['groups']
+        for rule in group['rules']
+        if rule['alert'] == 'MailinfraComplaintRateByIsp'
+        and rule['labels'] == {'severity': 'warning', 'stream': 'transactional', 'window': '6h'}
+    ]
+    assert by_isp.startswith(f'({numerator} / ')
+    zero = 'mailinfra_feedback_rate_events_total{stream="transactional",isp="yahoo",event="complaint"}'
+    _wait(lambda: server.value(zero) == 0, 'the zero rate series scraped')
+    complaint = Event(
+        key=event_key('live', 1),
+        kind='complaint',
+        status='complaint',
+        stream='transactional',
+        sending_ip='203.0.113.11',
+        isp='yahoo',
+        recipient='someone@yahoo.com',
+        source='maildir:1.live',
+        time=time.time(),
+    )
+    with connect_sqlite(parts['store']) as database, database.transaction():
+        insert_events(database, [complaint])
+    per_ip = 'mailinfra_complaints_total{stream="transactional",sending_ip="203.0.113.11",isp="yahoo"}'
+    _wait(lambda: (server.value(f'count_over_time({per_ip}[6h])') or 0) >= 2, 'the complaint scraped twice')
+    assert server.value(f'sum(increase({per_ip}[6h]))') == 0, 'the per-IP series starts at its first event'
+    by_isp_now = {
+        item['metric']['isp']: float(item['value'][1]) for item in server.get('query', query=numerator)['result']
+    }
+    assert round(by_isp_now.pop('yahoo')) == 1  # extrapolated to the window's end: 1.0x
+    assert by_isp_now and set(by_isp_now.values()) == {0}, 'every other ISP of the stream: 0'
