@@ -6,6 +6,7 @@ import shutil
 import subprocess
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -104,9 +105,22 @@ def serve(command: list[str], ready: str) -> subprocess.Popen[bytes]:
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
+    """Terminate a daemon; kill it when it has not ended 20 s later."""
     if process.poll() is None:
         process.terminate()
-        process.wait(20)
+        try:
+            process.wait(20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def wait(ready: Callable[[], bool], what: str) -> None:
+    """Poll ``ready`` until it holds; fail after 60 s."""
+    deadline = time.monotonic() + 60
+    while not ready():
+        assert time.monotonic() < deadline, f'{what}: not within 60 s'
+        time.sleep(0.2)
 
 
 def family_names() -> list[str]:

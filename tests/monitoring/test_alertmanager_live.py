@@ -13,7 +13,7 @@ import pytest
 
 from mailinfra_agent.postfix.trial import free_port
 
-from .harness import monitoring_files, rules_spec, serve, stop, tool, write_tree
+from .harness import monitoring_files, rules_spec, serve, stop, tool, wait, write_tree
 
 ALERTMANAGER = '/usr/bin/prometheus-alertmanager'
 
@@ -31,16 +31,26 @@ def alertmanager(tmp_path: Path) -> Iterator[str]:
         stop(process)
 
 
+def _inhibited(base: str, labels: dict[str, str]) -> bool:
+    with urllib.request.urlopen(f'{base}/alerts?filter=severity%3D%22warning%22', timeout=10) as response:
+        [found] = [a for a in json.load(response) if a['labels'] == labels]
+    return bool(found['status']['inhibitedBy'])
+
+
 def _suppressed(base: str, critical: dict[str, str], warning: dict[str, str]) -> bool:
-    """Whether Alertmanager inhibits ``warning`` while ``critical`` fires (both alerts of the same name)."""
-    alerts = [{'labels': {**critical, 'severity': 'critical'}}, {'labels': {**warning, 'severity': 'warning'}}]
+    """Whether Alertmanager inhibits ``warning`` while ``critical`` fires (both alerts of the same name).
+
+    The inhibitor learns of posted alerts asynchronously: a control warning about the same thing as ``critical`` is
+    posted with it, and ``warning`` is asked only once the control is inhibited."""
+    critical, warning = {**critical, 'severity': 'critical'}, {**warning, 'severity': 'warning'}
+    control = {**critical, 'severity': 'warning'}
+    alerts = [{'labels': labels} for labels in (critical, control, warning)]
     request = urllib.request.Request(
         f'{base}/alerts', json.dumps(alerts).encode(), {'Content-Type': 'application/json'}, method='POST'
     )
     urllib.request.urlopen(request, timeout=10).close()
-    with urllib.request.urlopen(f'{base}/alerts?filter=severity%3D%22warning%22', timeout=10) as response:
-        [found] = [a for a in json.load(response) if a['labels'] == {**warning, 'severity': 'warning'}]
-    return bool(found['status']['inhibitedBy'])
+    wait(lambda: _inhibited(base, control), f'{control} inhibited by {critical}')
+    return _inhibited(base, warning)
 
 
 def test_a_critical_alert_inhibits_only_the_warning_about_the_same_thing(alertmanager: str) -> None:
