@@ -16,7 +16,7 @@ import subprocess
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,23 +34,17 @@ from mailinfra_agent.store import connect_sqlite, migrate
 from mailinfra_agent.store.events import insert_events
 
 from ..agent.test_exporter_process import needs_postfix, postfix_host, start_exporter  # noqa: F401
-from .harness import monitoring_files, rules_spec, serve, stop, tool, write_tree
+from .harness import monitoring_files, rules_spec, serve, stop, tool, wait, write_tree
 from .test_blackbox_probe import BLACKBOX, smtp_server  # noqa: F401
 
 PROMETHEUS = '/usr/bin/prometheus'
 NODE_EXPORTER = '/usr/bin/prometheus-node-exporter'
 HEALTHY = {'MailinfraHeartbeat'}
+DNSBL_MTIME = r'node_textfile_mtime_seconds{file=~"(.*/)?mailinfra_dnsbl\\.prom"}'
 
 
 def _serve(command: list[str], port: int, ready: str = '/metrics') -> subprocess.Popen[bytes]:
     return serve(command, f'http://127.0.0.1:{port}{ready}')
-
-
-def _wait(ready: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + 60
-    while not ready():
-        assert time.monotonic() < deadline, f'{what}: not within 60 s'
-        time.sleep(0.2)
 
 
 class Prometheus:
@@ -87,7 +81,7 @@ class Prometheus:
             return [dt_seconds(group['lastEvaluation']) for group in groups]
 
         start = max(rounds())
-        _wait(lambda: min(rounds()) > start + 1, 'two rounds of every rule group')
+        wait(lambda: min(rounds()) > start + 1, 'two rounds of every rule group')
 
 
 def dt_seconds(stamp: str) -> float:
@@ -154,11 +148,13 @@ def host(
     config.write_text(yaml.safe_dump(_loopback_config(rendered, ports, smtp_server, rules)))
     prometheus = [tool(PROMETHEUS), f'--config.file={config}', f'--storage.tsdb.path={tmp_path / "tsdb"}']
     prometheus.append(f'--web.listen-address=127.0.0.1:{ports["prometheus"]}')
-    processes = {'node': _serve(node, ports['node']), 'blackbox': _serve(blackbox, ports['blackbox'])}
-    processes['prometheus'] = _serve(prometheus, ports['prometheus'], '/-/ready')
-    try:
+    processes: dict[str, subprocess.Popen[bytes]] = {}
+    try:  # the test restarts exporters: stop the ones running at the end
+        processes['node'] = _serve(node, ports['node'])
+        processes['blackbox'] = _serve(blackbox, ports['blackbox'])
+        processes['prometheus'] = _serve(prometheus, ports['prometheus'], '/-/ready')
         server = Prometheus(ports['prometheus'])
-        _wait(
+        wait(
             lambda: server.up() == {job: 1.0 for job in ports} | {'blackbox_smtp_starttls': 1, 'blackbox_tcp': 1},
             'every target up',
         )
@@ -185,29 +181,31 @@ def test_a_healthy_host_raises_no_alert_and_a_stopped_exporter_does(host: tuple[
 
     # the blackbox exporter stops: the listener and certificate alerts cannot fire without it, so it must show
     stop(parts['processes']['blackbox'])
-    _wait(lambda: server.up()['blackbox'] == 0, 'blackbox seen down')
+    wait(lambda: server.up()['blackbox'] == 0, 'blackbox seen down')
     assert ('MailinfraExporterDown', 'blackbox') in server.alerts()
     parts['processes']['blackbox'] = _serve(parts['commands']['blackbox'], parts['ports']['blackbox'])
-    _wait(lambda: server.up()['blackbox'] == 1, 'blackbox seen up')
+    wait(lambda: server.up()['blackbox'] == 1, 'blackbox seen up')
     assert {name for name, _ in server.alerts()} == HEALTHY
 
     # node_exporter stops: its series go stale, so the textfiles are absent too; all ends when it is back
     stop(parts['processes']['node'])
-    _wait(lambda: server.up()['node'] == 0, 'node_exporter seen down')
+    wait(lambda: server.up()['node'] == 0, 'node_exporter seen down')
     assert {
         ('MailinfraExporterDown', 'node'),
         ('MailinfraTextfileMissing', 'mailinfra_dnsbl.prom'),
         ('MailinfraTextfileMissing', 'mailinfra_dns.prom'),
     } <= server.alerts()
     parts['processes']['node'] = _serve(parts['commands']['node'], parts['ports']['node'])
-    _wait(lambda: server.up()['node'] == 1, 'node_exporter seen up')
+    wait(lambda: server.up()['node'] == 1, 'node_exporter seen up')
     assert {name for name, _ in server.alerts()} == HEALTHY
 
     # a textfile goes missing (absent()), then comes back
     dnsbl = parts['textfiles'] / 'mailinfra_dnsbl.prom'
     dnsbl.rename(parts['textfiles'] / 'kept')
+    wait(lambda: server.value(DNSBL_MTIME) is None, 'node_exporter scraped without mailinfra_dnsbl.prom')
     assert ('MailinfraTextfileMissing', 'mailinfra_dnsbl.prom') in server.alerts()
     (parts['textfiles'] / 'kept').rename(dnsbl)
+    wait(lambda: server.value(DNSBL_MTIME) is not None, 'node_exporter scraped mailinfra_dnsbl.prom again')
     assert {name for name, _ in server.alerts()} == HEALTHY
 
     # a listing the agent writes reaches the listing alert with its labels and annotations
@@ -223,6 +221,7 @@ def test_a_healthy_host_raises_no_alert_and_a_stopped_exporter_does(host: tuple[
     zones = (ZoneStatus('dbl.spamhaus.org', True, 'ok'),)
     since = {('news.testco.example', 'dbl.spamhaus.org'): int(now) - 3600}
     write_dnsbl(Report((listed,), zones, started=now), dnsbl, since, success=True, now=now)
+    wait(lambda: server.value('count(mailinfra_dnsbl_listed)') is not None, 'the listing scraped')
     server.evaluated()
     [alert] = [a for a in server.get('alerts')['alerts'] if a['labels']['alertname'] == 'MailinfraDnsblListed']
     assert {key: alert['labels'][key] for key in ('subject', 'subject_kind', 'zone', 'code', 'severity')} == {
@@ -257,7 +256,7 @@ def test_the_first_complaint_of_a_new_label_set_reaches_the_rate_rules(
     ]
     assert by_isp.startswith(f'({numerator} / ')
     zero = 'mailinfra_feedback_rate_events_total{stream="transactional",isp="yahoo",event="complaint"}'
-    _wait(lambda: server.value(zero) == 0, 'the zero rate series scraped')
+    wait(lambda: server.value(zero) == 0, 'the zero rate series scraped')
     complaint = Event(
         key=event_key('live', 1),
         kind='complaint',
@@ -272,7 +271,7 @@ def test_the_first_complaint_of_a_new_label_set_reaches_the_rate_rules(
     with connect_sqlite(parts['store']) as database, database.transaction():
         insert_events(database, [complaint])
     per_ip = 'mailinfra_complaints_total{stream="transactional",sending_ip="203.0.113.11",isp="yahoo"}'
-    _wait(lambda: (server.value(f'count_over_time({per_ip}[6h])') or 0) >= 2, 'the complaint scraped twice')
+    wait(lambda: (server.value(f'count_over_time({per_ip}[6h])') or 0) >= 2, 'the complaint scraped twice')
     assert server.value(f'sum(increase({per_ip}[6h]))') == 0, 'the per-IP series starts at its first event'
     by_isp_now = {
         item['metric']['isp']: float(item['value'][1]) for item in server.get('query', query=numerator)['result']
