@@ -71,6 +71,7 @@ def queue_thresholds(ctx: CheckContext) -> Iterator[Problem]:
                 ),
                 (*path, field),
                 expected='depth_warning <= depth_critical',
+                value=getattr(override, field),
             )
         age = (
             override.age_warning if override.age_warning is not None else queue.age_warning,
