@@ -60,7 +60,7 @@ def listeners(context: RenderContext) -> list[Listener]:
         for host in stream.hosts:
             key = (host, stream.injection.port)
             if key not in found:
-                starttls = context.facts.host_mta.get(host) == 'postfix'
+                starttls = context.facts.runs_postfix(host)
                 found[key] = Listener(
                     host, target_address(context, host), stream.injection.port, 'injection', stream.name, starttls
                 )
