@@ -347,7 +347,11 @@ def test_a_replaced_store_counts_again(contract: Contract, db: Database) -> None
     db.execute('DELETE FROM feedback_events')
     insert(db, event('sent'))
     # rowid restarts below what was counted: the store was emptied, so counting starts again (a counter reset)
-    assert total(samples(collector), 'mailinfra_deliveries_total') == 1
+    found = samples(collector)
+    assert total(found, 'mailinfra_deliveries_total') == 1
+    assert total(found, RATE, event='sent') == 1  # the rate family starts again too
+    rates = [v for (name, _), v in found.items() if name == RATE]
+    assert len(rates) > 1 and rates.count(0) == len(rates) - 1, 'its zeros are served again'
 
 
 def test_postgresql_counts_only_settled_sequence_numbers() -> None:

@@ -276,5 +276,5 @@ def test_the_first_complaint_of_a_new_label_set_reaches_the_rate_rules(
     by_isp_now = {
         item['metric']['isp']: float(item['value'][1]) for item in server.get('query', query=numerator)['result']
     }
-    assert round(by_isp_now.pop('yahoo')) == 1  # extrapolated to the window's end: 1.0x
+    assert 1 <= by_isp_now.pop('yahoo') < 2  # one complaint, extrapolated to the window's end (up to about 1.55)
     assert by_isp_now and set(by_isp_now.values()) == {0}, 'every other ISP of the stream: 0'
