@@ -336,7 +336,7 @@ class FeedbackMetrics(Collector):
                 CounterMetricFamily(
                     'mailinfra_feedback_rate_events',
                     'What the rate alerts read: delivery outcomes, hard bounces (MTA log/accounting) and complaints '
-                    'by stream and ISP; the series of the contract\'s streams and ISPs start at 0.',
+                    "by stream and ISP; the series of the contract's streams and ISPs start at 0.",
                     labels=['store', 'stream', 'isp', 'event'],
                 ),
                 sorted(rate_events.items()),
