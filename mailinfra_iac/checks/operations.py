@@ -87,6 +87,39 @@ def queue_thresholds(ctx: CheckContext) -> Iterator[Problem]:
             )
 
 
+EXPECTED_AGE = 'no age threshold for streams on PowerMTA hosts only (watch the depth)'
+
+
+def queue_age_powermta(ctx: CheckContext) -> Iterator[Problem]:
+    """Age thresholds the spec sets for streams whose hosts all run PowerMTA: no alert can use them."""
+    queue = ctx.deployment.monitoring.queue
+    unwatched = sorted(name for name in ctx.facts.streams if not ctx.facts.queue_age_exported(name))
+    because = (
+        "PowerMTA's management API gives no message age, so MailinfraQueueAge is not rendered for {}; "
+        'MailinfraQueueDepth and MailinfraQueueStuck still watch the queue'
+    )
+    streams = ('stream ' if len(unwatched) == 1 else 'streams ') + ', '.join(unwatched)
+    for field in ('age_warning', 'age_critical'):
+        if unwatched and field in queue.model_fields_set:
+            yield ctx.problem(
+                'queue-age-powermta',
+                f'{field} is not watched: ' + because.format(streams),
+                ('monitoring', 'queue', field),
+                severity='warning',
+                expected=EXPECTED_AGE,
+            )
+    for name, override in queue.streams.items():
+        for field in ('age_warning', 'age_critical'):
+            if name in unwatched and getattr(override, field) is not None:
+                yield ctx.problem(
+                    'queue-age-powermta',
+                    f'{field} is not watched: ' + because.format(f'stream {name}'),
+                    ('monitoring', 'queue', 'streams', name, field),
+                    severity='warning',
+                    expected=EXPECTED_AGE,
+                )
+
+
 def alert_target(ctx: CheckContext) -> Iterator[Problem]:
     for index, alert in enumerate(ctx.deployment.monitoring.alerts):
         if alert.kind == 'email':
@@ -392,6 +425,9 @@ def rate_thresholds(ctx: CheckContext) -> Iterator[Problem]:
 CHECKS = (
     Check('retry-schedule', 'error', 'Back-off and queue lifetime that make sense together.', retry_schedule),
     Check('queue-thresholds', 'error', 'Warning thresholds below critical ones.', queue_thresholds),
+    Check(
+        'queue-age-powermta', 'warning', 'Queue age thresholds only where the MTA reports an age.', queue_age_powermta
+    ),
     Check('alert-target', 'error', 'Alert targets that are e-mail addresses or URLs.', alert_target),
     Check('dnsbl-zone', 'error', 'DNSBL zones that are live, decodable and usable without a missing key.', dnsbl_zones),
     Check(

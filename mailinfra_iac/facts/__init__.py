@@ -30,6 +30,16 @@ class Facts:
     plan: DeliveryPlan
     """Per stream x sending IP x ISP: resolved limits, retries per bounce category, back-off rules."""
 
+    def runs_postfix(self, host: str) -> bool:
+        """Whether ``host`` runs Postfix: its injection listener offers STARTTLS and its queue reports message ages;
+        a PowerMTA host (API without ages, no STARTTLS on injection) does neither."""
+        return self.host_mta.get(host) == 'postfix'
+
+    def queue_age_exported(self, stream: str) -> bool:
+        """Whether a host of ``stream`` reports its oldest message's age (see ``runs_postfix``)."""
+        hosts = self.streams[stream].hosts
+        return not hosts or any(self.runs_postfix(host) for host in hosts)
+
     def ips_of_host(self, host: str) -> list[IpFact]:
         return self._by_host()[0].get(host, [])
 

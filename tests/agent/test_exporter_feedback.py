@@ -15,7 +15,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from mailinfra_agent.contract import Contract, Store, load_contract
 from mailinfra_agent.exporter import build, exposition
 from mailinfra_agent.exporter.feedback import (
+    DELIVERY_STATUSES,
     OTHER,
+    RATE_EVENTS,
     UNKNOWN,
     FeedbackMetrics,
     bounds_for,
@@ -23,6 +25,7 @@ from mailinfra_agent.exporter.feedback import (
     open_contract_store,
     store_label,
 )
+from mailinfra_agent.feedback.classify import HARD_CATEGORIES
 from mailinfra_agent.feedback.events import Event, event_key
 from mailinfra_agent.store import Database, connect, connect_sqlite, migrate
 from mailinfra_agent.store.events import insert_events
@@ -156,6 +159,80 @@ def test_labels_are_bounded(contract: Contract, db: Database) -> None:
     assert streams == {'marketing', OTHER, UNKNOWN}
 
 
+RATE = 'mailinfra_feedback_rate_events_total'
+
+
+def rate_series(found: Samples) -> dict[tuple[str, str, str], float]:
+    """(stream, isp, event) -> value of the rate family."""
+    series = {}
+    for (name, key), number in found.items():
+        if name == RATE:
+            labels = dict(key)
+            assert labels['store'] == 'sqlite-pmta1'
+            series[(labels['stream'], labels['isp'], labels['event'])] = number
+    return series
+
+
+def test_rate_series_are_served_from_zero_before_any_event(contract: Contract, db: Database) -> None:
+    """increase() ignores a series' first sample: every series the rate rules read exists at 0 before its first event
+    (streams x the contract's ISPs, other, unknown x events), while the per-IP families have none."""
+    found = samples(feedback_metrics(contract))
+    bounds = bounds_for(contract)
+    isps = {*bounds.isps, OTHER, UNKNOWN}
+    expected = {(stream, isp, event) for stream in bounds.streams for isp in isps for event in RATE_EVENTS}
+    assert rate_series(found) == dict.fromkeys(expected, 0)
+    assert len(expected) == 2 * (10 + 2) * 6
+    assert total(found, 'mailinfra_deliveries_total') == total(found, 'mailinfra_complaints_total') == 0
+    assert not [key for key in found if key[0] == 'mailinfra_deliveries_total']
+
+
+def test_rate_series_are_the_per_ip_families_without_the_ip(contract: Contract, db: Database) -> None:
+    """The same counts, from the same aggregate: deliveries by status, hard bounces of the MTAs' own (no DSN, no soft
+    category), complaints; null-sender deliveries in none; streams outside the contract as ``other``."""
+    insert(
+        db,
+        *mixed_events(),
+        event('sent', sending_ip='203.0.113.21'),
+        event('sent', sending_ip='198.51.100.99', isp=None),
+        event('bounced', category='bad-domain', sending_ip='203.0.113.21', isp='yahoo'),
+        event('bounced', category='quota-issues'),
+        event('bounced', category='inactive-mailbox', stream='newsletter-2031'),
+        event('complaint', kind='complaint', sending_ip=None, isp='hotmail-lookalike'),
+        event('complaint', kind='complaint', sending_ip=TX_IP, stream='transactional'),
+        event('sent', sender=''),
+    )
+    found = samples(feedback_metrics(contract))
+    rates = rate_series(found)
+    streams = {*bounds_for(contract).streams, OTHER}
+    isps = {*bounds_for(contract).isps, OTHER, UNKNOWN}
+    for stream in streams:
+        for isp in isps:
+            where = {'stream': stream, 'isp': isp}
+            hard = sum(
+                total(found, 'mailinfra_bounces_total', **where, kind='delivery', category=category)
+                for category in HARD_CATEGORIES
+            )
+            expected = {
+                **{
+                    status: total(found, 'mailinfra_deliveries_total', **where, status=status)
+                    for status in DELIVERY_STATUSES
+                },
+                'hard_bounce': hard,
+                'complaint': total(found, 'mailinfra_complaints_total', **where),
+            }
+            assert {event: rates.get((stream, isp, event), 0) for event in RATE_EVENTS} == expected, where
+    assert rates[('marketing', 'gmail', 'sent')] == 5 + 1
+    assert rates[('marketing', 'gmail', 'hard_bounce')] == 1  # not the DSN, not quota-issues
+    assert rates[('marketing', 'yahoo', 'hard_bounce')] == 1
+    assert rates[(OTHER, 'gmail', 'hard_bounce')] == 1
+    assert rates[('marketing', OTHER, 'complaint')] == rates[('transactional', 'gmail', 'complaint')] == 1
+    assert sum(rates.values()) == (
+        total(found, 'mailinfra_deliveries_total')
+        + total(found, 'mailinfra_complaints_total')
+        + sum(total(found, 'mailinfra_bounces_total', kind='delivery', category=c) for c in HARD_CATEGORIES)
+    )
+
+
 def test_bounds_come_from_the_contract(contract: Contract) -> None:
     bounds = bounds_for(contract)
     assert bounds.streams == {'transactional', 'marketing'}
@@ -270,7 +347,11 @@ def test_a_replaced_store_counts_again(contract: Contract, db: Database) -> None
     db.execute('DELETE FROM feedback_events')
     insert(db, event('sent'))
     # rowid restarts below what was counted: the store was emptied, so counting starts again (a counter reset)
-    assert total(samples(collector), 'mailinfra_deliveries_total') == 1
+    found = samples(collector)
+    assert total(found, 'mailinfra_deliveries_total') == 1
+    assert total(found, RATE, event='sent') == 1  # the rate family starts again too
+    rates = [v for (name, _), v in found.items() if name == RATE]
+    assert len(rates) > 1 and rates.count(0) == len(rates) - 1, 'its zeros are served again'
 
 
 def test_postgresql_counts_only_settled_sequence_numbers() -> None:
@@ -333,17 +414,22 @@ def pg_contract(postgres: Postgres) -> Contract:
     return contract
 
 
-def test_postgresql_counts_rows_committed_out_of_order(pg_contract: Contract) -> None:
-    """A transaction that took its sequence number first but commits last is still counted once settled."""
-    now = [0.0]
-    collector = FeedbackMetrics(
-        open_contract_store(pg_contract),
-        bounds_for(pg_contract),
-        store_label(pg_contract),
+def settling_collector(contract: Contract, now: list[float]) -> FeedbackMetrics:
+    """The collector of a PostgreSQL store on a clock the test moves (``now[0]``), 10 s to settle."""
+    return FeedbackMetrics(
+        open_contract_store(contract),
+        bounds_for(contract),
+        store_label(contract),
         'pmta1',
         clock=lambda: now[0],
         settle_seconds=10,
     )
+
+
+def test_postgresql_counts_rows_committed_out_of_order(pg_contract: Contract) -> None:
+    """A transaction that took its sequence number first but commits last is still counted once settled."""
+    now = [0.0]
+    collector = settling_collector(pg_contract, now)
     slow, fast = connect(pg_contract.store), connect(pg_contract.store)
     try:
         with slow.transaction():
@@ -365,6 +451,26 @@ def test_postgresql_counts_rows_committed_out_of_order(pg_contract: Contract) ->
     finally:
         slow.close()
         fast.close()
+        collector.close()
+
+
+def test_postgresql_rate_series_wait_for_the_history(pg_contract: Contract) -> None:
+    """Before the rows the store held at the start have settled, no rate series is served: a 0 then would make an
+    exporter restart count the store's whole history as an increase."""
+    with connect(pg_contract.store) as writer:
+        insert(writer, event('sent'), event('sent'), event('complaint', kind='complaint', sending_ip=None))
+    now = [0.0]
+    collector = settling_collector(pg_contract, now)
+    try:
+        label = store_label(pg_contract)
+        assert not [key for key in samples(collector) if key[0] == RATE], 'nothing settled: no series at all'
+        now[0] = 15
+        found = samples(collector)
+        rates = {key: number for key, number in found.items() if key[0] == RATE}
+        assert value(found, RATE, store=label, stream='marketing', isp='gmail', event='sent') == 2
+        assert value(found, RATE, store=label, stream='marketing', isp=UNKNOWN, event='complaint') == 0
+        assert sum(rates.values()) == 3 and len(rates) == 2 * (10 + 2) * 6
+    finally:
         collector.close()
 
 

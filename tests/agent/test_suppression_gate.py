@@ -152,6 +152,19 @@ def serving(tmp_path: Path, db: Database, networks: tuple[Any, ...], **limits: A
         standin.server_close()
 
 
+@contextlib.contextmanager
+def gate_process(command: list[str], standin: StandIn) -> Iterator[subprocess.Popen[str]]:
+    """``mailinfra-agent suppression gate`` (``command``, upstream ``standin``) until the block ends."""
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        yield process
+    finally:
+        process.terminate()
+        process.communicate(timeout=20)
+        standin.shutdown()
+        standin.server_close()
+
+
 def client(port: int) -> smtplib.SMTP:
     return smtplib.SMTP('127.0.0.1', port, local_hostname='app.example.test', timeout=20)
 
@@ -375,8 +388,7 @@ def test_the_command_serves_the_gate(tmp_path: Path) -> None:
         '--hostname',
         'gate.example.test',
     ]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
+    with gate_process(command, standin) as process:
         assert process.stdout is not None
         assert process.stdout.readline() == f'suppression gate to 127.0.0.1:{standin.server_address[1]}: ' + (
             f'cold_outreach {port} from 127.0.0.4 for 127.0.0.0/8\n'
@@ -387,11 +399,6 @@ def test_the_command_serves_the_gate(tmp_path: Path) -> None:
             assert smtp.rcpt('gone@example.net')[0] == 550
             assert smtp.rcpt('kept@example.net')[0] == 250
         assert [session.peer for session in standin.sessions] == ['127.0.0.4']
-    finally:
-        process.terminate()
-        process.communicate(timeout=20)
-        standin.shutdown()
-        standin.server_close()
 
 
 @pytest.mark.parametrize('networks', [(), (ipaddress.ip_network('10.0.0.0/8'), ipaddress.ip_network('::1/128'))])

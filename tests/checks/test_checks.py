@@ -216,6 +216,15 @@ CASES = [
     ),
     Case('queue-thresholds', 'depth_warning: 100,', 'depth_warning: 5000,', '5000', 'monitoring.queue.depth_warning'),
     Case(
+        'queue-age-powermta',
+        'depth_critical: 1000}',
+        'depth_critical: 1000, age_warning: 2h}',
+        '2h',
+        'monitoring.queue.age_warning',
+        severity='warning',
+        setup=(('mta: auto', 'mta: powermta'),),
+    ),
+    Case(
         'dnsbl-zone',
         'monitoring:\n',
         'monitoring:\n  dnsbl_zones: [zen.spamhaus.org, dnsbl.sorbs.net]\n',

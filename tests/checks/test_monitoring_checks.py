@@ -245,14 +245,15 @@ def test_rates_stream_unknown() -> None:
 
 
 @pytest.mark.parametrize(
-    ('override', 'path'),
+    ('override', 'path', 'value'),
     [
-        ('{depth_warning: 2000}', 'monitoring.queue.streams.marketing.depth_warning'),  # above the inherited 1000
-        ('{depth_warning: 20, depth_critical: 10}', 'monitoring.queue.streams.marketing.depth_warning'),
-        ('{age_critical: 10m}', 'monitoring.queue.streams.marketing.age_critical'),  # below the inherited 1h warning
+        ('{depth_warning: 2000}', 'monitoring.queue.streams.marketing.depth_warning', 2000),  # above the inherited 1000
+        ('{depth_critical: 50}', 'monitoring.queue.streams.marketing.depth_critical', 50),  # below the inherited 100
+        ('{depth_warning: 20, depth_critical: 10}', 'monitoring.queue.streams.marketing.depth_warning', 20),
+        ('{age_critical: 10m}', 'monitoring.queue.streams.marketing.age_critical', None),  # below the inherited 1h
     ],
 )
-def test_queue_override_warning_above_critical(override: str, path: str) -> None:
+def test_queue_override_warning_above_critical(override: str, path: str, value: int | None) -> None:
     text = edit(
         'queue: {depth_warning: 100, depth_critical: 1000}',
         f'queue: {{depth_warning: 100, depth_critical: 1000, streams: {{marketing: {override}}}}}',
@@ -260,6 +261,7 @@ def test_queue_override_warning_above_critical(override: str, path: str) -> None
     [problem] = _found(text, 'queue-thresholds')
     assert format_path(problem.path) == path
     assert 'stream marketing' in problem.message
+    assert problem.value == value  # the value at the path (durations carry none, as at monitoring.queue.age_*)
 
 
 def test_rates_per_stream_warning_above_critical() -> None:
@@ -275,3 +277,20 @@ def test_key_only_zone_needs_the_dqs_key_file() -> None:
     assert 'key' in problem.message
     with_key = _monitoring('  dnsbl: {zones: [authbl.spamhaus.org], dqs_key_file: /etc/mailinfra/secrets/dqs}\n')
     assert _found(with_key, 'dnsbl-zone') == []
+
+
+def test_queue_age_thresholds_on_powermta_are_a_warning() -> None:
+    """PowerMTA's API has no message age: MailinfraQueueAge is not rendered there, so set thresholds do nothing."""
+    ages = (
+        'queue: {depth_warning: 100, depth_critical: 1000, age_warning: 2h, streams: {marketing: {age_critical: 8h}}}'
+    )
+    postfix = edit('queue: {depth_warning: 100, depth_critical: 1000}', ages, edit('mta: auto', 'mta: postfix', BASE))
+    assert _found(postfix, 'queue-age-powermta') == []
+    powermta = postfix.replace('mta: postfix', 'mta: powermta', 1)
+    found = _found(powermta, 'queue-age-powermta')
+    assert [(format_path(p.path), p.severity) for p in found] == [
+        ('monitoring.queue.age_warning', 'warning'),
+        ('monitoring.queue.streams.marketing.age_critical', 'warning'),
+    ]
+    assert 'streams marketing, transactional' in found[0].message
+    assert _found(edit('mta: auto', 'mta: powermta', BASE), 'queue-age-powermta') == []

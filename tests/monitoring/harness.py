@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import time
+import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +86,41 @@ def tool(path: str) -> str:
 
 def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=120, check=False)
+
+
+def serve(command: list[str], ready: str) -> subprocess.Popen[bytes]:
+    """Start a daemon (output discarded) and wait until the URL ``ready`` answers."""
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while True:
+        assert process.poll() is None, f'{command[0]} exited'
+        try:
+            urllib.request.urlopen(ready, timeout=2).close()
+            return process
+        except OSError:
+            if time.monotonic() > deadline:
+                stop(process)
+                raise AssertionError(f'{command[0]}: {ready} did not answer within 60 s') from None
+            time.sleep(0.2)
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """Terminate a daemon; kill it when it has not ended 20 s later."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def wait(ready: Callable[[], bool], what: str) -> None:
+    """Poll ``ready`` until it holds; fail after 60 s."""
+    deadline = time.monotonic() + 60
+    while not ready():
+        assert time.monotonic() < deadline, f'{what}: not within 60 s'
+        time.sleep(0.2)
 
 
 def family_names() -> list[str]:

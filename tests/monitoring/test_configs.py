@@ -354,3 +354,19 @@ def test_smarthost_sender_is_an_address(tmp_path: Path, sender: str, good: bool)
     assert config['global']['smtp_from'] == sender
     checked = run(tool(AMTOOL), 'check-config', 'alertmanager/alertmanager.yml', cwd=tree)
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+@pytest.mark.parametrize(('mta', 'ages'), [('postfix', 4), ('powermta', 0)])
+def test_queue_age_rules_only_where_the_mta_reports_an_age(mta: str, ages: int) -> None:
+    """The PowerMTA collector exports no mailinfra_queue_oldest_message_age_seconds: a rule on it never fires."""
+    text = rules_spec_text().replace('mta: auto', f'mta: {mta}', 1)
+    files = monitoring_files(parse_spec(text, 'spec.yml', as_of=AS_OF))
+    rules = yaml.safe_load(files['prometheus/rules/queue.yml'])['groups'][0]['rules']
+    names = [rule['alert'] for rule in rules]
+    assert names.count('MailinfraQueueAge') == ages
+    assert names.count('MailinfraQueueDepth') == 4
+    # the same test of the MTA decides which injection listeners get a STARTTLS probe
+    aged = {rule['labels']['stream'] for rule in rules if rule['alert'] == 'MailinfraQueueAge'}
+    jobs = yaml.safe_load(files['prometheus/prometheus.yml'])['scrape_configs']
+    [starttls] = [job['static_configs'] for job in jobs if job['job_name'] == 'blackbox_smtp_starttls']
+    assert aged == {target['labels']['stream'] for target in starttls if target['labels']['listener'] == 'injection'}

@@ -29,6 +29,7 @@ KNOWN = frozenset(
         'mailinfra_deliveries_total',
         'mailinfra_bounces_total',
         'mailinfra_complaints_total',
+        'mailinfra_feedback_rate_events_total',
         'mailinfra_ingest_problems_total',
         'mailinfra_feedback_up',
         'mailinfra_feedback_scrape_duration_seconds',

@@ -9,7 +9,8 @@ paths, trailing dots, domain literals, odd case, SMTPUTF8, null senders, the ret
 unsubscribe addresses with a suffix, the RFC 5321 ``postmaster``, BDAT, XCLIENT/XFORWARD, a DSN success notice for a
 forged sender) is made from an address inside the stream's networks (127.0.0.2; loopback for the MX), one outside
 (203.0.113.199, added to ``lo``), as a SASL user of the stream and of another stream, and with AUTH before STARTTLS.
-Whatever leaves goes to a sink on loopback (``relayhost``; the transports bind 127.0.0.1).
+Whatever leaves goes to a sink on loopback (``relayhost``; the transports bind 127.0.0.1). The monitoring role's
+blackbox probes (Debian's blackbox exporter, the rendered modules) pass on every listener.
 
 What the test changes beyond listener addresses and directories: the TLS pair (a throw-away one), the suppression
 map path, no milters (OpenDKIM is tests/postfix/test_opendkim_signing.py's), the sink as relayhost, the MX's alias
@@ -52,6 +53,7 @@ from mailinfra_iac.render.rolevars import opendkim
 from ..agent.ingest_logs import contract_data
 from ..agent.postfix_dsn import TEST_KEYS
 from ..conftest import AS_OF, ROOT
+from ..monitoring.test_blackbox_probe import blackbox, blackbox_probe  # noqa: F401
 from .role_files import context_of, host_variables, render_role_files
 
 EXAMPLE = ROOT / 'examples' / 'newsletter-publisher.yml'
@@ -789,3 +791,11 @@ def test_only_the_streams_own_clients_get_mail_out_and_nothing_bounces(probe: Pr
         expected = ('Illegal address syntax', 'authentication fail')  # the 501 to victim@192.0.2.77; other-sasl
         unexpected = [line for line in problems if not any(text in line for text in expected)]
         assert [line for line in unexpected if not HARMLESS.search(line)] == [], name
+
+
+def test_the_monitoring_probes_pass_on_every_listener(probe: Probe, blackbox: str) -> None:  # noqa: F811
+    """The rendered blackbox modules (STARTTLS, TCP) against the real listeners, from 127.0.0.1: outside the injection
+    networks (127.0.0.2/32), as the monitoring host is. A healthy listener raises no MailinfraStarttlsFailed."""
+    for name, instance in probe.instances.items():
+        for module in ('smtp_starttls', 'tcp_connect'):
+            assert blackbox_probe(blackbox, module, f'127.0.0.1:{instance.port}')['probe_success'] == 1, (name, module)

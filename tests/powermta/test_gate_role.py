@@ -7,7 +7,6 @@ tests/agent/test_suppression_gate.py, NOT PowerMTA). Unit installation and syste
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import threading
 from dataclasses import replace
@@ -21,7 +20,7 @@ from mailinfra_agent.postfix.trial import free_port
 from mailinfra_agent.store import connect_sqlite, migrate
 from mailinfra_agent.suppression import SuppressionList
 from mailinfra_iac import load_spec
-from tests.agent.test_suppression_gate import StandIn, client
+from tests.agent.test_suppression_gate import StandIn, client, gate_process
 
 from ..conftest import AS_OF, ROOT
 from .helpers import EXAMPLE, host_vars, render, run_playbook
@@ -96,8 +95,7 @@ def test_the_roles_gate_unit_serves_the_rendered_streams(tmp_path: Path) -> None
         f'--allow={item["name"]}=127.0.0.0/8' for item in gate['streams']
     ]
     command = [sys.executable, '-m', 'mailinfra_agent', 'suppression', '--contract', str(contract_path)]
-    process = subprocess.Popen(command + unit['command'][1:], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
+    with gate_process(command + unit['command'][1:], standin) as process:
         assert process.stdout is not None
         started = process.stdout.readline()
         assert started.startswith('suppression gate to 127.0.0.1:'), process.communicate(timeout=20)
@@ -108,11 +106,6 @@ def test_the_roles_gate_unit_serves_the_rendered_streams(tmp_path: Path) -> None
                 assert smtp.rcpt('gone@example.net')[0] == expected, name
         sources = {item['name']: item['source'] for item in gate['streams']}
         assert [session.peer for session in standin.sessions] == [sources['marketing'], sources['transactional']]
-    finally:
-        process.terminate()
-        process.communicate(timeout=20)
-        standin.shutdown()
-        standin.server_close()
 
 
 def load_contract_text(content: bytes, tmp_path: Path) -> Any:

@@ -15,12 +15,20 @@ bounce categories the classifier can give (else ``other``). Deliveries of our ow
 are not counted: they are not mail a stream sent. ``store`` tells series of one shared PostgreSQL store
 (the same on every host, so rules take the maximum across hosts) from those of each host's own SQLite store.
 No store file or no events table (feedback not installed on the host) means no feedback series, not a failure.
+
+The per-IP families only get a series with its label set's first event, and ``increase()`` ignores a series' first
+sample: a rate rule reading them misses the first complaint of every new stream x IP x ISP. The rate rules read
+``mailinfra_feedback_rate_events_total`` instead: the same counts without the sending IP and the category, one series
+per stream of the contract x ISP (the contract's, ``other``, ``unknown``) x ``RATE_EVENTS``, served from 0 once the
+store has been read up to what it held at the start (served before that, 0 would turn its whole history into an
+increase).
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import logging
 import re
 import threading
@@ -50,6 +58,8 @@ DELIVERY_STATUSES = ('sent', 'deferred', 'bounced', 'expired')
 BOUNCE_KINDS = ('delivery', 'dsn')
 """``kind`` label of a bounce: the MTA's own log/accounting, or a DSN that came back (our own MTA's DSNs come back to
 the bounce MX too, so rates use ``delivery`` only; ``dsn`` shows asynchronous bounces)."""
+RATE_EVENTS = (*DELIVERY_STATUSES, 'hard_bounce', 'complaint')
+"""``event`` of the rate family: a delivery status, a hard bounce (kind ``delivery``, a hard category), a complaint."""
 KNOWN_CATEGORIES = frozenset(
     {*FALLBACK_BY_SUBJECT.values(), *HARD_CATEGORIES, *REPUTATION_CATEGORIES, 'quota-issues', 'no-answer-from-host'}
 )
@@ -131,6 +141,8 @@ class Counts:
     deliveries: dict[Key, float] = field(default_factory=dict)
     bounces: dict[Key, float] = field(default_factory=dict)
     complaints: dict[Key, float] = field(default_factory=dict)
+    rate_events: dict[Key, float] = field(default_factory=dict)
+    """(stream, isp, event): what the rate rules read."""
 
     @staticmethod
     def _add(target: dict[Key, float], key: Key, amount: float) -> None:
@@ -161,6 +173,8 @@ class FeedbackMetrics(Collector):
         """This host's ingest problems as the store counts them (a small table, read whole at each scrape)."""
         self.watermark = 0
         """Every row with a sequence number up to this one is counted."""
+        self._start_top: int | None = None
+        """The highest sequence number at the first read; counted up to it, the zero rate series are served."""
         self.rows_counted = 0
         self._db: Database | None = None
         self._seen: list[tuple[float, int]] = []
@@ -210,7 +224,9 @@ class FeedbackMetrics(Collector):
                 newest,
                 self.watermark,
             )
-            self.counts, self.watermark, self._seen = Counts(), 0, []
+            self.counts, self.watermark, self._seen, self._start_top = Counts(), 0, [], None
+        if self._start_top is None:
+            self._start_top = newest
         upto = self._settled(newest) if db.dialect == 'postgresql' else newest
         if upto > self.watermark:
             rows = db.execute(COUNT_SQL.format(table=EVENTS_TABLE, seq=seq), (self.watermark, upto))
@@ -236,13 +252,19 @@ class FeedbackMetrics(Collector):
         for kind, status, stream, sending_ip, isp, category, number in rows:
             amount = float(number)  # type: ignore[arg-type]
             self.rows_counted += int(amount)
-            where = (bounds.stream(stream), bounds.sending_ip(sending_ip), bounds.isp(isp))
+            stream_label, isp_label = bounds.stream(stream), bounds.isp(isp)
+            where = (stream_label, bounds.sending_ip(sending_ip), isp_label)
             if kind == 'delivery' and status in DELIVERY_STATUSES:
                 counts._add(counts.deliveries, (*where, str(status)), amount)
+                counts._add(counts.rate_events, (stream_label, isp_label, str(status)), amount)
             if status == 'bounced' and kind in BOUNCE_KINDS:
-                counts._add(counts.bounces, (*where, str(kind), bounds.category(category)), amount)
+                category_label = bounds.category(category)
+                counts._add(counts.bounces, (*where, str(kind), category_label), amount)
+                if kind == 'delivery' and category_label in HARD_CATEGORIES:
+                    counts._add(counts.rate_events, (stream_label, isp_label, 'hard_bounce'), amount)
             if kind == 'complaint':
                 counts._add(counts.complaints, where, amount)
+                counts._add(counts.rate_events, (stream_label, isp_label, 'complaint'), amount)
 
     def _close(self) -> None:
         if self._db is not None:
@@ -277,9 +299,15 @@ class FeedbackMetrics(Collector):
             errors, duration = dict(self._errors), self._duration
             deliveries, bounces = sorted(counts.deliveries.items()), sorted(counts.bounces.items())
             complaints = sorted(counts.complaints.items())
+            rate_events = dict(counts.rate_events)
+            primed = self._start_top is not None and self.watermark >= self._start_top
             problems = sorted(self.problems.items())
         if state == 'absent' and not deliveries and not bounces and not complaints:
             return
+        if primed:
+            isps = sorted({*self.bounds.isps, OTHER, UNKNOWN})
+            for series in itertools.product(sorted(self.bounds.streams), isps, RATE_EVENTS):
+                rate_events.setdefault(series, 0.0)
         where = ['store', 'stream', 'sending_ip', 'isp']
         families = [
             (
@@ -303,6 +331,15 @@ class FeedbackMetrics(Collector):
                     'mailinfra_complaints', 'Complaints (ARF feedback reports), from the feedback store.', labels=where
                 ),
                 complaints,
+            ),
+            (
+                CounterMetricFamily(
+                    'mailinfra_feedback_rate_events',
+                    'What the rate alerts read: delivery outcomes, hard bounces (MTA log/accounting) and complaints '
+                    "by stream and ISP; the series of the contract's streams and ISPs start at 0.",
+                    labels=['store', 'stream', 'isp', 'event'],
+                ),
+                sorted(rate_events.items()),
             ),
         ]
         for family, values in families:

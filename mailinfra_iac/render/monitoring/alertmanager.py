@@ -22,7 +22,9 @@ NULL_RECEIVER = 'null'
 HEARTBEAT_REPEAT = '5m'
 """The dead-man's switch must arrive often: the heartbeat route repeats it every 5 minutes."""
 GROUP_BY = ['alertname', 'severity', 'stream', 'host']
-INHIBIT_EQUAL = ['alertname', 'stream', 'host', 'instance', 'subject', 'zone', 'name', 'textfile']
+INHIBIT_EQUAL = ['alertname', 'stream', 'isp', 'host', 'instance', 'subject', 'zone', 'name', 'check', 'textfile']
+"""What a critical alert must share with a warning to silence it: the warning must be about the same thing (a
+complaint rate at another ISP, a drift of another record of the same name, stays)."""
 
 
 def _receiver(name: str, alerts: list[Alert]) -> dict[str, Any]:

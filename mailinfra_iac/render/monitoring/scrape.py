@@ -19,6 +19,7 @@ from .targets import (
 
 AGENT_JOB = 'mailinfra'
 NODE_JOB = 'node'
+BLACKBOX_JOB = 'blackbox'
 
 INSTANCE_RELABEL = [
     # The exporter's "instance" label (Postfix instance or pmta) clashes with the target's: Prometheus renames it
@@ -78,7 +79,7 @@ def scrape_configs(context: RenderContext, host: str | None = None) -> list[dict
         [
             _local_job('prometheus', local, PROMETHEUS_PORT),
             _local_job('alertmanager', local, ALERTMANAGER_PORT),
-            _local_job('blackbox', local, BLACKBOX_PORT),
+            _local_job(BLACKBOX_JOB, local, BLACKBOX_PORT),
         ]
         if local is not None
         else []
@@ -87,7 +88,7 @@ def scrape_configs(context: RenderContext, host: str | None = None) -> list[dict
         _job(context, NODE_JOB, nodes, NODE_EXPORTER_PORT),
         agent,
         *own,
-        _probe_job('blackbox_smtp_starttls', SMTP_STARTTLS, probed),
+        _probe_job('blackbox_smtp_starttls', SMTP_STARTTLS, [listener for listener in probed if listener.starttls]),
         _probe_job('blackbox_tcp', TCP_CONNECT, probed),
     ]
 

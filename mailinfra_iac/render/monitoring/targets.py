@@ -42,6 +42,8 @@ class Listener:
     kind: str
     """``mx`` or ``injection``."""
     stream: str = ''
+    starttls: bool = True
+    """Whether it offers STARTTLS: a PowerMTA injection listener (and the suppression gate in its place) does not."""
 
     @property
     def target(self) -> str:
@@ -58,7 +60,8 @@ def listeners(context: RenderContext) -> list[Listener]:
         for host in stream.hosts:
             key = (host, stream.injection.port)
             if key not in found:
+                starttls = context.facts.runs_postfix(host)
                 found[key] = Listener(
-                    host, target_address(context, host), stream.injection.port, 'injection', stream.name
+                    host, target_address(context, host), stream.injection.port, 'injection', stream.name, starttls
                 )
     return [found[key] for key in sorted(found)]

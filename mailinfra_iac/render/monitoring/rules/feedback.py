@@ -1,19 +1,20 @@
 """Bounce, complaint and deferral rates per stream (and complaints per ISP), from ``monitoring.rates``.
 
-Counters come from the exporter's feedback collector (``mailinfra_deliveries_total``, ``mailinfra_bounces_total``,
-``mailinfra_complaints_total``). Rates are increases over the stream's ``window`` (default 24h: Gmail and Yahoo judge
+Counters come from the exporter's feedback collector: ``mailinfra_feedback_rate_events_total{stream, isp, event}``,
+whose series all start at 0, because ``increase()`` ignores a series' first sample and the per-IP families
+(``mailinfra_deliveries_total`` ...) appear with their first event: over those, the first complaint of every new
+stream x IP x ISP would be lost. Rates are increases over the stream's ``window`` (default 24h: Gmail and Yahoo judge
 daily rates), plus a one-hour window at the critical line for bounces and complaints, so a bad list import pages
 within the hour. A rate needs ``MIN_VOLUME`` messages in its window before it alerts: one bounce out of two mails is
 not a 50 % bounce rate worth waking anyone for.
 
 Every host of a shared PostgreSQL store exports the same counters (same ``store`` label): ``max without`` the
-target's labels counts them once; each host's own SQLite store has its own ``store`` label and is summed. Bounces
-are the MTAs' own (``kind="delivery"``): DSNs of our own MTAs come back to the bounce MX and would count twice.
+target's labels counts them once; each host's own SQLite store has its own ``store`` label and is summed. Hard
+bounces (``event="hard_bounce"``: hard categories with ``kind="delivery"``) are the MTAs' own: DSNs of our own MTAs
+come back to the bounce MX and would count twice.
 """
 
 from __future__ import annotations
-
-from mailinfra_agent.feedback.classify import HARD_CATEGORIES
 
 from ...base import RenderContext
 from .base import Rule, duration
@@ -29,7 +30,7 @@ DOWN_FOR = 600
 TARGET_LABELS = 'job, instance, host'
 """The labels Prometheus adds per scraped host (see render/monitoring/scrape.py)."""
 
-HARD = '|'.join(sorted(HARD_CATEGORIES))
+EVENTS = 'mailinfra_feedback_rate_events_total'
 ATTEMPTS = 'sent|bounced|expired'
 """Final outcomes of delivery attempts: the bounce rate's denominator."""
 ALL_ATTEMPTS = 'sent|deferred|bounced|expired'
@@ -47,9 +48,7 @@ def _ratio(
     numerator: tuple[str, str], denominator: tuple[str, str], stream: str, window: int, by: str, threshold: float
 ) -> str:
     """``numerator / denominator > threshold``, only where the denominator has ``MIN_VOLUME`` messages."""
-    top = _increase(
-        numerator[0], f'stream="{stream}",{numerator[1]}' if numerator[1] else f'stream="{stream}"', window, by
-    )
+    top = _increase(numerator[0], f'stream="{stream}",{numerator[1]}', window, by)
     bottom = _increase(denominator[0], f'stream="{stream}",{denominator[1]}', window, by)
     return f'({top} / on ({by}) {bottom}) > {threshold:g} and on ({by}) {bottom} >= {MIN_VOLUME}'
 
@@ -58,22 +57,22 @@ _KINDS = {
     # alert: (what, numerator, denominator, thresholds attribute, rate of what)
     'MailinfraBounceRate': (
         'hard-bounce rate',
-        ('mailinfra_bounces_total', f'kind="delivery",category=~"{HARD}"'),
-        ('mailinfra_deliveries_total', f'status=~"{ATTEMPTS}"'),
+        (EVENTS, 'event="hard_bounce"'),
+        (EVENTS, f'event=~"{ATTEMPTS}"'),
         'bounce',
         'finished delivery attempts (sent, bounced, expired)',
     ),
     'MailinfraComplaintRate': (
         'complaint rate',
-        ('mailinfra_complaints_total', ''),
-        ('mailinfra_deliveries_total', 'status="sent"'),
+        (EVENTS, 'event="complaint"'),
+        (EVENTS, 'event="sent"'),
         'complaint',
         'delivered messages',
     ),
     'MailinfraDeferralRate': (
         'deferral rate',
-        ('mailinfra_deliveries_total', 'status="deferred"'),
-        ('mailinfra_deliveries_total', f'status=~"{ALL_ATTEMPTS}"'),
+        (EVENTS, 'event="deferred"'),
+        (EVENTS, f'event=~"{ALL_ATTEMPTS}"'),
         'deferral',
         'delivery attempts',
     ),

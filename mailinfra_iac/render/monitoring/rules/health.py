@@ -1,8 +1,10 @@
-"""The exporters themselves: node_exporter and mailinfra-agent exporter down, a queue collector failing."""
+"""The exporters themselves: node_exporter, mailinfra-agent exporter or the blackbox exporter down (without it the
+probes' series vanish and no listener or certificate alert can fire), a queue collector failing."""
 
 from __future__ import annotations
 
 from ...base import RenderContext
+from ..scrape import AGENT_JOB, BLACKBOX_JOB, NODE_JOB
 from .base import Rule
 
 NAME = 'health'
@@ -14,13 +16,13 @@ def rules(context: RenderContext) -> list[Rule]:
     return [
         Rule(
             'MailinfraExporterDown',
-            'up{job=~"mailinfra|node"} == 0',
+            f'up{{job=~"{AGENT_JOB}|{NODE_JOB}|{BLACKBOX_JOB}"}} == 0',
             DOWN_FOR,
             {'severity': 'critical'},
             {
                 'summary': 'Exporter {{ $labels.job }} on {{ $labels.host }} is down',
                 'description': 'Prometheus cannot scrape {{ $labels.instance }} (job {{ $labels.job }}): the '
-                'queues, blocklists or host of {{ $labels.host }} are not watched.',
+                'queues, blocklists, listeners or host of {{ $labels.host }} are not watched.',
             },
         ),
         Rule(

@@ -1,5 +1,5 @@
-"""Queue depth and age per stream (``monitoring.queue`` and its per-stream overrides), a queue that only grows, and
-damaged queue files set aside."""
+"""Queue depth and age per stream (``monitoring.queue`` and its per-stream overrides; age only where a host of the
+stream is Postfix: PowerMTA's API has no message age), a queue that only grows, and damaged queue files set aside."""
 
 from __future__ import annotations
 
@@ -53,6 +53,8 @@ def rules(context: RenderContext) -> list[Rule]:
                     },
                 )
             )
+            if not context.facts.queue_age_exported(stream):
+                continue  # the rule could never fire
             found.append(
                 Rule(
                     'MailinfraQueueAge',
