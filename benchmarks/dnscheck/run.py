@@ -178,11 +178,16 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     prepared = time.perf_counter() - started
     workdir = Path(tempfile.mkdtemp(prefix='mailinfra-dnsbench-'))
     try:
+        knot_started = time.perf_counter()
         with KnotServer(zones, udp_workers=args.knot_workers, root=workdir / 'knot') as knot:
+            start_seconds = time.perf_counter() - knot_started
             server = knot.nameserver
             some_zone = next(zone for zone in sorted(zones) if 'v=DMARC1; p=' in zones[zone])
-            knot.set_zones({some_zone: zones[some_zone].replace('v=DMARC1; p=', 'v=DMARC1;  p=', 1)})
-            knot.set_zones({some_zone: zones[some_zone]})
+            reload_seconds = []
+            for text in (zones[some_zone].replace('v=DMARC1; p=', 'v=DMARC1;  p=', 1), zones[some_zone]):
+                reload_started = time.perf_counter()
+                knot.set_zones({some_zone: text})  # returns once Knot answers the new serial
+                reload_seconds.append(time.perf_counter() - reload_started)
             warm = run_check(expected, server, 'fast', args.window)
             rounds: list[list[DnsCheckReport]] = []
             cpus: list[float] = []
@@ -202,8 +207,8 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             knot_info = {
                 'workers_udp': args.knot_workers,
                 'zones': len(zones),
-                'start_s': knot.start_seconds,
-                'reload_s': statistics.median(knot.reload_seconds),
+                'start_s': start_seconds,
+                'reload_s': statistics.median(reload_seconds),
             }
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
