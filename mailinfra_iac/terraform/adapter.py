@@ -189,6 +189,16 @@ def _provider_failure(failed: TerraformFailed) -> ProviderUnavailable | None:
     return ProviderUnavailable(providers, reason, failed)
 
 
+def _private_file(path: Path) -> None:
+    """Create ``path`` (or truncate it) readable by its owner only, before a command writes it."""
+    with contextlib.suppress(FileNotFoundError):  # the working directory is checked by ``run``
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+        try:
+            os.fchmod(descriptor, 0o600)
+        finally:
+            os.close(descriptor)
+
+
 class Terraform:
     """Terraform commands in one working directory (a root module)."""
 
@@ -212,12 +222,23 @@ class Terraform:
             raise _provider_failure(failed) or failed from None
 
     def plan(self, *, out: str | None = 'plan.tfplan', var_files: Sequence[str] = ()) -> PlanResult:
+        """``terraform plan``; the plan file holds every variable's value in clear, provider tokens included: 0600."""
         args = ['plan', '-input=false', '-no-color', '-detailed-exitcode']
         args += [f'-var-file={path}' for path in var_files]
+        plan_file = None
         if out is not None:
             args.append(f'-out={out}')
-        result = self.run(args, ok=(0, 2))
-        return PlanResult(result.returncode == 2, result.stdout, self.working_dir / out if out else None)
+            plan_file = self.working_dir / out
+            _private_file(plan_file)  # Terraform rewrites an existing file in place, keeping its mode
+        try:
+            result = self.run(args, ok=(0, 2))
+        except TerraformError:
+            if plan_file is not None and plan_file.is_file() and plan_file.stat().st_size == 0:
+                plan_file.unlink()  # ours, never written: a failed plan leaves no file
+            raise
+        if plan_file is not None and plan_file.exists():
+            plan_file.chmod(0o600)  # in case a Terraform replaces the file instead
+        return PlanResult(result.returncode == 2, result.stdout, plan_file)
 
     def apply(self, *, var_files: Sequence[str] = ()) -> Result:
         args = ['apply', '-input=false', '-no-color', '-auto-approve', *(f'-var-file={path}' for path in var_files)]

@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import sys
+import zipfile
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -289,3 +290,33 @@ def test_plan_hint_for_values_terraform_allocates(tmp_path: Path) -> None:
     )
     missing = TerraformFailed('plan', 1, '', 'Error: No value for required variable\n', tmp_path)
     assert 'TF_VAR_<name>' in plan_cmd._hint(missing, tmp_path)
+
+
+def test_plan_file_is_private(terraform: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A plan file holds the variables' values in clear, sensitive ones included (a provider token).
+    token = 'tok-' + os.urandom(12).hex()
+    monkeypatch.setenv('TF_VAR_api_token', token)
+    root = {
+        'variable': {'api_token': {'type': 'string', 'sensitive': True}},
+        'output': {'length': {'value': '${length(var.api_token)}', 'sensitive': True}},
+    }
+    (tmp_path / 'main.tf.json').write_text(json.dumps(root), encoding='utf-8')
+    runner = Terraform(tmp_path, find_terraform(terraform))
+    runner.init(backend=False)
+    old_umask = os.umask(0o022)  # the usual umask: Terraform alone writes the file 0644
+    try:
+        plan = runner.plan()
+    finally:
+        os.umask(old_umask)
+    assert plan.plan_file is not None
+    assert token not in plan.stdout
+    assert token.encode() in zipfile.ZipFile(plan.plan_file).read('tfplan')  # why the mode matters
+    assert plan.plan_file.stat().st_mode & 0o777 == 0o600
+
+
+def test_failed_plan_leaves_no_plan_file(terraform: str, tmp_path: Path) -> None:
+    (tmp_path / 'main.tf.json').write_text(json.dumps({'output': {'x': {'value': '${var.missing}'}}}))
+    runner = Terraform(tmp_path, find_terraform(terraform))
+    with pytest.raises(TerraformFailed):
+        runner.plan()
+    assert not (tmp_path / 'plan.tfplan').exists()
