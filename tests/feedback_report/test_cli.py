@@ -176,3 +176,11 @@ def test_bad_spec_is_an_error(capsys: pytest.CaptureFixture[str], store_file: Pa
     code, out, err = run(capsys, '--store', f'sqlite:{store_file}', '--spec', str(tmp_path / 'missing.yml'))
     assert (code, out) == (1, '')
     assert 'missing.yml' in err and 'Traceback' not in err
+
+
+def test_password_in_the_dsn_is_refused_and_not_shown(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, '--dsn', 'postgresql://report:Typed-S3cret@127.0.0.1:1/mail')
+    assert (code, out) == (1, '')
+    assert err == (
+        'error: cannot open the store: postgresql: the dsn holds a password; put it in a 0600 password file instead\n'
+    )
