@@ -1,0 +1,267 @@
+"""Secrets in the roles: a task handling one has ``no_log``, writes it 0600 (or 0640), never puts it in a message.
+
+Read from the roles' YAML and the Jinja of their tasks and templates, not by running them. A secret is a variable
+listed below (or one of the roles' own variables built from it), or a file copied from a controller path listed below.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import pytest
+import yaml
+from jinja2 import meta
+
+from .conftest import ROOT
+
+SECRET_VARIABLES = frozenset(
+    {
+        'feedback__hash_key',
+        'feedback__signing_key',
+        'feedback__webhook_secret',
+        'postfix__sasl_passwords',
+        'powermta__smtp_passwords',
+        'prometheus__secret_files',
+    }
+)
+SECRET_SOURCES = frozenset({'opendkim__keys_dir', 'powermta__dkim_key_store', 'powermta__license_file'})
+"""Controller paths of secret files: a task copying from them handles the secret."""
+NOT_SECRET = {
+    'agent__secrets_directory': 'a directory path',
+    'opendkim__keys': 'selectors, key_ref paths and host paths of the keys, not the keys',
+    'postfix__tls_key_file': "a host path; the key is the host's own",
+    'powermta__dkim_keys': 'selectors and key_ref paths, not the keys',
+    'powermta__license_path': 'a host path',
+    'prometheus__secrets_directory': 'a directory path',
+}
+SECRET_LIKE = re.compile(r'pass|secret|token|key|licen|cred|private', re.IGNORECASE)
+
+BARE_EXPRESSIONS = frozenset({'when', 'that', 'changed_when', 'failed_when', 'until'})
+"""Task keys Ansible reads as Jinja expressions without braces."""
+MESSAGES = frozenset({'msg', 'fail_msg', 'success_msg'})
+WRITERS = frozenset({'ansible.builtin.copy', 'ansible.builtin.template'})
+SECRET_MODES = frozenset({'0600', '0640'})
+NOT_ARGUMENTS = frozenset({'name', 'tags', 'no_log', 'block', 'rescue', 'always'})
+
+
+class _AnyName(dict[str, Any]):
+    """Ansible's filters and tests, unknown to plain Jinja: any name is one (only the variables are read here)."""
+
+    def __contains__(self, name: object) -> bool:
+        return True
+
+    def __missing__(self, name: str) -> Any:
+        return _anything
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self[name]
+
+
+def _anything(*args: Any, **kwargs: Any) -> None:
+    return None
+
+
+_jinja = jinja2.Environment()
+_jinja.filters = _AnyName()
+_jinja.tests = _AnyName()
+
+
+class _Loader(yaml.SafeLoader):
+    """YAML as Ansible writes it: ``!unsafe`` and ``!vault`` values are plain strings here."""
+
+
+_Loader.add_multi_constructor('!', lambda loader, suffix, node: loader.construct_scalar(node))
+
+
+def _load(path: Path) -> Any:
+    return yaml.load(path.read_text(encoding='utf-8'), Loader=_Loader)  # a SafeLoader subclass
+
+
+@functools.cache
+def _names_in_text(text: str, bare: bool) -> frozenset[str]:
+    with warnings.catch_warnings():  # regex escapes such as '\.' in string literals, which Ansible reads alike
+        warnings.simplefilter('ignore', DeprecationWarning)
+        return frozenset(meta.find_undeclared_variables(_jinja.parse(f'{{{{ ({text}) }}}}' if bare else text)))
+
+
+def names_in(value: Any, *, bare: bool = False) -> set[str]:
+    """The variables the Jinja in ``value`` (a string, or strings nested in lists and mappings) reads."""
+    if isinstance(value, str):
+        return set(_names_in_text(value, bare))
+    if isinstance(value, dict):
+        return {name for item in value.values() for name in names_in(item, bare=bare)}
+    if isinstance(value, list):
+        return {name for item in value for name in names_in(item, bare=bare)}
+    return set()
+
+
+def role_variable_files() -> Iterator[Path]:
+    for kind in ('defaults', 'vars'):
+        yield from sorted(ROOT.glob(f'roles/*/{kind}/main.yml'))
+
+
+def secret_variables() -> frozenset[str]:
+    """The listed secrets and every role variable built from one (vars/main.yml, defaults), transitively."""
+    definitions = {name: value for path in role_variable_files() for name, value in (_load(path) or {}).items()}
+    secrets = set(SECRET_VARIABLES)
+    while grown := {name for name, value in definitions.items() if name not in secrets and names_in(value) & secrets}:
+        secrets |= grown
+    return frozenset(secrets)
+
+
+def task_files() -> list[Path]:
+    return sorted(
+        [*ROOT.glob('roles/*/tasks/*.yml'), *ROOT.glob('roles/*/handlers/*.yml'), *ROOT.glob('playbooks/*.yml')]
+    )
+
+
+def tasks(path: Path) -> Iterator[tuple[dict[str, Any], bool]]:
+    """Every task of a task file or playbook, with whether an enclosing block sets ``no_log``."""
+
+    def walk(items: Any, no_log: bool) -> Iterator[tuple[dict[str, Any], bool]]:
+        for item in items or []:
+            if not isinstance(item, dict):
+                continue
+            inherited = no_log or item.get('no_log') is True
+            for key in ('block', 'rescue', 'always', 'tasks', 'pre_tasks', 'post_tasks', 'handlers'):
+                yield from walk(item.get(key), inherited)
+            if not {'block', 'hosts', 'import_playbook'} & item.keys():
+                yield item, no_log
+
+    yield from walk(_load(path), False)
+
+
+def module_of(task: dict[str, Any]) -> tuple[str, Any]:
+    for key, value in task.items():
+        if key.startswith(('ansible.builtin.', 'community.', 'ansible.posix.')):
+            return key, value
+    return '', None
+
+
+def template_reads(task: dict[str, Any], path: Path) -> set[str]:
+    """What a template task's source file reads (the role's templates/ directory)."""
+    module, arguments = module_of(task)
+    if module != 'ansible.builtin.template' or not isinstance(arguments, dict) or '{{' in arguments['src']:
+        return set()
+    source = path.parents[1] / 'templates' / arguments['src']
+    return names_in(source.read_text(encoding='utf-8')) if source.is_file() else set()
+
+
+def reads(task: dict[str, Any]) -> set[str]:
+    return {
+        name
+        for key, value in task.items()
+        if key not in NOT_ARGUMENTS
+        for name in names_in(value, bare=key in BARE_EXPRESSIONS)
+    }
+
+
+def copies_secret_file(task: dict[str, Any]) -> bool:
+    module, arguments = module_of(task)
+    return module in WRITERS | {'ansible.builtin.slurp'} and bool(names_in(arguments) & SECRET_SOURCES)
+
+
+def where(path: Path, task: dict[str, Any]) -> str:
+    return f'{path.relative_to(ROOT)}: "{task.get("name")}"'
+
+
+def test_every_secret_looking_role_variable_is_classified() -> None:
+    documented = set()
+    for path in [*role_variable_files(), *ROOT.glob('roles/*/meta/argument_specs.yml')]:
+        data = _load(path) or {}
+        if path.name == 'argument_specs.yml':
+            documented |= {name for spec in data['argument_specs'].values() for name in spec.get('options', {})}
+        else:
+            documented |= {name for name in data if not name.startswith('__')}
+    looking = {name for name in documented if SECRET_LIKE.search(name)}
+    unclassified = looking - SECRET_VARIABLES - SECRET_SOURCES - NOT_SECRET.keys()
+    assert unclassified == set(), 'add each to SECRET_VARIABLES, SECRET_SOURCES or NOT_SECRET (with why)'
+    assert (SECRET_VARIABLES | SECRET_SOURCES | NOT_SECRET.keys()) <= documented  # no stale entries
+
+
+def test_secrets_are_found_in_the_roles() -> None:
+    secrets = secret_variables()
+    assert '__feedback_secrets' in secrets  # built from the feedback keys in roles/feedback/vars/main.yml
+    handling = {
+        where(path, task)
+        for path in task_files()
+        for task, _ in tasks(path)
+        if (reads(task) | template_reads(task, path)) & secrets or copies_secret_file(task)
+    }
+    assert 'roles/opendkim/tasks/keys.yml: "Copy the private keys"' in handling
+    assert 'roles/powermta/tasks/license.yml: "Install the PowerMTA licence"' in handling
+    assert 'roles/feedback/tasks/store.yml: "Write the secrets given as variables"' in handling
+
+
+def test_tasks_handling_a_secret_have_no_log() -> None:
+    secrets = secret_variables()
+    missing = [
+        where(path, task)
+        for path in task_files()
+        for task, block_no_log in tasks(path)
+        if (reads(task) & secrets or copies_secret_file(task)) and not (block_no_log or task.get('no_log') is True)
+    ]
+    assert missing == []
+
+
+def test_a_secret_is_never_in_a_message() -> None:
+    # ansible-core 2.19 prints a failed task's message even with no_log: "[ERROR]: Task failed: Action failed: MSG"
+    secrets = secret_variables()
+    found = [
+        where(path, task)
+        for path in task_files()
+        for task, _ in tasks(path)
+        for arguments in [module_of(task)[1]]
+        if isinstance(arguments, dict) and any(names_in(arguments.get(key)) & secrets for key in MESSAGES)
+    ]
+    assert found == []
+
+
+def test_secret_files_are_written_private() -> None:
+    secrets = secret_variables()
+    loose = []
+    for path in task_files():
+        for task, _ in tasks(path):
+            module, arguments = module_of(task)
+            if module not in WRITERS or not isinstance(arguments, dict):
+                continue
+            handles = names_in(arguments) & secrets or template_reads(task, path) & secrets or copies_secret_file(task)
+            if handles and str(arguments.get('mode')) not in SECRET_MODES:
+                loose.append(f'{where(path, task)}: mode {arguments.get("mode")}')
+    assert loose == []
+
+
+def test_templates_holding_a_secret_show_no_diff() -> None:
+    # --diff prints a template's new text; no_log, or a diff switched off while it holds the secret, hides it.
+    secrets = secret_variables()
+    shown = [
+        where(path, task)
+        for path in task_files()
+        for task, block_no_log in tasks(path)
+        if template_reads(task, path) & secrets and not (block_no_log or task.get('no_log') is True or 'diff' in task)
+    ]
+    assert shown == []
+
+
+@pytest.mark.parametrize('rule', [test_tasks_handling_a_secret_have_no_log, test_a_secret_is_never_in_a_message])
+def test_the_rules_catch_a_broken_task(rule: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    broken = tmp_path / 'roles' / 'demo' / 'tasks' / 'main.yml'
+    broken.parent.mkdir(parents=True)
+    broken.write_text(
+        '- name: Use the password\n'
+        '  ansible.builtin.assert:\n'
+        '    that: ["postfix__sasl_passwords[\'app\'] | length > 11"]\n'
+        '    fail_msg: "{{ postfix__sasl_passwords[\'app\'] }} is short"\n',
+        encoding='utf-8',
+    )
+    monkeypatch.setattr(f'{__name__}.task_files', lambda: [broken])
+    monkeypatch.setattr(f'{__name__}.ROOT', tmp_path)
+    monkeypatch.setattr(f'{__name__}.role_variable_files', lambda: iter([]))
+    with pytest.raises(AssertionError):
+        rule()
