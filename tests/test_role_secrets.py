@@ -185,13 +185,19 @@ def test_every_secret_looking_role_variable_is_classified() -> None:
     assert (SECRET_VARIABLES | SECRET_SOURCES | NOT_SECRET.keys()) <= documented  # no stale entries
 
 
+def all_tasks() -> Iterator[tuple[Path, dict[str, Any], bool]]:
+    """(file, task, whether no_log hides it: its own or its block's) of every task file and playbook."""
+    for path in task_files():
+        for task, block_no_log in tasks(path):
+            yield path, task, block_no_log or task.get('no_log') is True
+
+
 def test_secrets_are_found_in_the_roles() -> None:
     secrets = secret_variables()
     assert '__feedback_secrets' in secrets  # built from the feedback keys in roles/feedback/vars/main.yml
     handling = {
         where(path, task)
-        for path in task_files()
-        for task, _ in tasks(path)
+        for path, task, _ in all_tasks()
         if (reads(task) | template_reads(task, path)) & secrets or copies_secret_file(task)
     }
     assert 'roles/opendkim/tasks/keys.yml: "Copy the private keys"' in handling
@@ -203,9 +209,8 @@ def test_tasks_handling_a_secret_have_no_log() -> None:
     secrets = secret_variables()
     missing = [
         where(path, task)
-        for path in task_files()
-        for task, block_no_log in tasks(path)
-        if (reads(task) & secrets or copies_secret_file(task)) and not (block_no_log or task.get('no_log') is True)
+        for path, task, hidden in all_tasks()
+        if (reads(task) & secrets or copies_secret_file(task)) and not hidden
     ]
     assert missing == []
 
@@ -215,8 +220,7 @@ def test_a_secret_is_never_in_a_message() -> None:
     secrets = secret_variables()
     found = [
         where(path, task)
-        for path in task_files()
-        for task, _ in tasks(path)
+        for path, task, _ in all_tasks()
         for arguments in [module_of(task)[1]]
         if isinstance(arguments, dict) and any(names_in(arguments.get(key)) & secrets for key in MESSAGES)
     ]
@@ -226,14 +230,13 @@ def test_a_secret_is_never_in_a_message() -> None:
 def test_secret_files_are_written_private() -> None:
     secrets = secret_variables()
     loose = []
-    for path in task_files():
-        for task, _ in tasks(path):
-            module, arguments = module_of(task)
-            if module not in WRITERS or not isinstance(arguments, dict):
-                continue
-            handles = names_in(arguments) & secrets or template_reads(task, path) & secrets or copies_secret_file(task)
-            if handles and str(arguments.get('mode')) not in SECRET_MODES:
-                loose.append(f'{where(path, task)}: mode {arguments.get("mode")}')
+    for path, task, _ in all_tasks():
+        module, arguments = module_of(task)
+        if module not in WRITERS or not isinstance(arguments, dict):
+            continue
+        handles = names_in(arguments) & secrets or template_reads(task, path) & secrets or copies_secret_file(task)
+        if handles and str(arguments.get('mode')) not in SECRET_MODES:
+            loose.append(f'{where(path, task)}: mode {arguments.get("mode")}')
     assert loose == []
 
 
@@ -242,9 +245,8 @@ def test_templates_holding_a_secret_show_no_diff() -> None:
     secrets = secret_variables()
     shown = [
         where(path, task)
-        for path in task_files()
-        for task, block_no_log in tasks(path)
-        if template_reads(task, path) & secrets and not (block_no_log or task.get('no_log') is True or 'diff' in task)
+        for path, task, hidden in all_tasks()
+        if template_reads(task, path) & secrets and not (hidden or 'diff' in task)
     ]
     assert shown == []
 

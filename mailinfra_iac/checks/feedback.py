@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import posixpath
+import re
 from collections.abc import Iterator
 from urllib.parse import urlsplit
 
@@ -225,6 +226,10 @@ def _loopback(host: str) -> bool:
         return False
 
 
+_USERINFO = re.compile(r'[^:/?#]*:?//[^/?#]*@')
+"""A URL whose authority has a user part (``user:password@``), as RFC 3986 delimits it."""
+
+
 def webhook_url(ctx: CheckContext) -> Iterator[Problem]:
     webhook = ctx.deployment.feedback.webhook
     if webhook is None:
@@ -236,10 +241,12 @@ def webhook_url(ctx: CheckContext) -> Iterator[Problem]:
         parts.port  # noqa: B018 - raises on a port that is not a number
     except ValueError:
         parts, host = None, ''
-    if parts is None or not host or parts.scheme not in ('https', 'http'):
-        message = f'webhook URL "{url}" is not an http(s) URL with a host'
-    elif parts.username is not None or parts.password is not None:
+    # read without urlsplit too: a URL it refuses (a bad port, a broken IPv6 address) may still hold a password
+    credentials = _USERINFO.match(url) is not None
+    if credentials:
         message = 'webhook URL holds credentials; the requests are signed with secret_file instead'
+    elif parts is None or not host or parts.scheme not in ('https', 'http'):
+        message = f'webhook URL "{url}" is not an http(s) URL with a host'
     elif parts.scheme == 'http' and not _loopback(host):
         message = f'webhook URL "{url}" sends suppressed addresses unencrypted to "{host}"'
     else:
@@ -249,7 +256,7 @@ def webhook_url(ctx: CheckContext) -> Iterator[Problem]:
         message,
         ('feedback', 'webhook', 'url'),
         expected='an https URL such as "https://crm.example.com/hooks/suppression" (http only to a loopback address)',
-        value=url if parts is None or parts.password is None else None,
+        value=None if credentials else url,
     )
 
 

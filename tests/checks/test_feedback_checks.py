@@ -158,6 +158,10 @@ def test_unsubscribe_hostname_under_a_managed_zone_but_not_the_clients() -> None
         ('https:///hook', 'not an http(s) URL'),
         ('https://crm.testco.example:port/hook', 'not an http(s) URL'),
         ('https://user:hunter2@crm.testco.example/hook', 'holds credentials'),
+        # URLs urlsplit refuses still hold the password: it was shown in the message and as the value
+        ('https://user:hunter2@crm.testco.example:port/hook', 'holds credentials'),
+        ('https://user:hunter2@[::1/hook', 'holds credentials'),
+        ('https://crm.testco.example/hook?to=a@b', None),
     ],
 )
 def test_webhook_url(url: str, words: str | None) -> None:
