@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ipaddress
 import posixpath
-import re
 from collections.abc import Iterator
 from urllib.parse import urlsplit
 
@@ -14,6 +13,7 @@ from mailinfra_agent.feedback.verp import payload_capacity
 
 from ..facts.hosts import inbound_hosts
 from ..facts.naming import organisation
+from ..model.base import url_has_userinfo
 from ..problems import Path, Problem
 from .base import Check, CheckContext
 from .isps import suggest
@@ -226,10 +226,6 @@ def _loopback(host: str) -> bool:
         return False
 
 
-_USERINFO = re.compile(r'[^:/?#]*:?//[^/?#]*@')
-"""A URL whose authority has a user part (``user:password@``), as RFC 3986 delimits it."""
-
-
 def webhook_url(ctx: CheckContext) -> Iterator[Problem]:
     webhook = ctx.deployment.feedback.webhook
     if webhook is None:
@@ -241,8 +237,7 @@ def webhook_url(ctx: CheckContext) -> Iterator[Problem]:
         parts.port  # noqa: B018 - raises on a port that is not a number
     except ValueError:
         parts, host = None, ''
-    # read without urlsplit too: a URL it refuses (a bad port, a broken IPv6 address) may still hold a password
-    credentials = _USERINFO.match(url) is not None
+    credentials = url_has_userinfo(url)
     if credentials:
         message = 'webhook URL holds credentials; the requests are signed with secret_file instead'
     elif parts is None or not host or parts.scheme not in ('https', 'http'):

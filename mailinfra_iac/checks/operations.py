@@ -12,7 +12,7 @@ from mailinfra_agent.dnsbl import PUBLIC_RESOLVERS
 from mailinfra_agent.dnsbl.catalogue import load_catalogue, zone_key
 
 from ..model import format_duration
-from ..model.base import parse_email
+from ..model.base import parse_email, url_has_userinfo
 from ..problems import Path, Problem
 from .base import Check, CheckContext
 
@@ -95,6 +95,15 @@ def alert_target(ctx: CheckContext) -> Iterator[Problem]:
                 continue
             except ValueError:
                 expected = 'an e-mail address such as ops@example.com'
+        elif url_has_userinfo(alert.target):
+            # it would be written into alertmanager.yml and the inventory in clear
+            yield ctx.problem(
+                'alert-target',
+                'webhook alert target holds credentials; put a bearer token in token_file instead',
+                ('monitoring', 'alerts', index, 'target'),
+                expected='a URL without user name or password, such as https://hooks.example.com/alerts',
+            )
+            continue
         else:
             try:
                 url = urlsplit(alert.target)  # raises ValueError for an unclosed "[" (IPv6 literal)

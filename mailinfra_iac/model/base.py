@@ -79,6 +79,15 @@ _LOCAL_PART = re.compile(r'[A-Za-z0-9_%+=-]+(?:\.[A-Za-z0-9_%+=-]+)*')
 _TOP_LABEL = re.compile(r'[a-z]{2,63}|xn--[a-z0-9-]+')
 
 
+_URL_USERINFO = re.compile(r'[^:/?#]*:?//[^/?#]*@')
+
+
+def url_has_userinfo(url: str) -> bool:
+    """Whether a URL's authority has a user part (``user:password@``), by RFC 3986's delimiters alone: also for a
+    URL ``urlsplit`` refuses (a bad port, a broken IPv6 address), which must not be shown either."""
+    return _URL_USERINFO.match(url) is not None
+
+
 def parse_email(value: str) -> str:
     """The address with its domain lower-cased; ValueError unless local@domain with a dot-atom local part
     (at most 64 characters, RFC 5321) and a host-name domain (labels of 1-63 letters, digits or inner
