@@ -13,7 +13,7 @@ from mailinfra_agent.feedback.verp import payload_capacity
 
 from ..facts.hosts import inbound_hosts
 from ..facts.naming import organisation
-from ..model.base import url_has_userinfo
+from ..model.base import NOT_SHOWN, url_has_userinfo
 from ..problems import Path, Problem
 from .base import Check, CheckContext
 from .isps import suggest
@@ -273,8 +273,10 @@ def feedback_file_path(ctx: CheckContext) -> Iterator[Problem]:
     feedback = ctx.deployment.feedback
     keys = {feedback.signing_key_file: 'signing_key_file', feedback.retention.hash_key_file: 'retention.hash_key_file'}
     for path, value in _files(ctx):
-        if not value.startswith('/') or posixpath.normpath(value) != value:
-            message = f'"{value}" is not an absolute, normalised path; the host services do not know the controller\'s '
+        shown = value if value.startswith('/') else None
+        if shown is None or posixpath.normpath(value) != value:
+            quoted = f'"{value}"' if shown else f'the value ({NOT_SHOWN})'
+            message = f"{quoted} is not an absolute, normalised path; the host services do not know the controller's "
             message += 'working directory'
             expected = 'an absolute path such as "/etc/mailinfra/secrets/feedback-signing-key"'
         elif path[1] == 'old_signing_key_files' and value in keys:
@@ -285,7 +287,7 @@ def feedback_file_path(ctx: CheckContext) -> Iterator[Problem]:
             expected = 'a key file of its own, never rotated'
         else:
             continue
-        yield ctx.problem('feedback-file-path', message, path, expected=expected, value=value)
+        yield ctx.problem('feedback-file-path', message, path, expected=expected, value=shown)
 
 
 def powermta_gate_auth(ctx: CheckContext) -> Iterator[Problem]:

@@ -12,7 +12,7 @@ from mailinfra_agent.dnsbl import PUBLIC_RESOLVERS
 from mailinfra_agent.dnsbl.catalogue import load_catalogue, zone_key
 
 from ..model import format_duration
-from ..model.base import parse_email, url_has_userinfo
+from ..model.base import NOT_SHOWN, parse_email, url_has_userinfo
 from ..problems import Path, Problem
 from .base import Check, CheckContext
 
@@ -332,10 +332,9 @@ def monitoring_secret_files(ctx: CheckContext) -> Iterator[Problem]:
         if value is not None and not PurePosixPath(value).is_absolute():
             yield ctx.problem(
                 'monitoring-secret-file',
-                f'secret file "{value}" is not an absolute path on the monitoring host',
+                f'secret file is not an absolute path on the monitoring host ({NOT_SHOWN})',
                 path,
                 expected='an absolute path such as /etc/mailinfra/secrets/' + str(path[-1]).removesuffix('_file'),
-                value=value,
             )
     for index, alert in enumerate(monitoring.alerts):
         if alert.token_file is not None and alert.kind != 'webhook':

@@ -79,6 +79,9 @@ _LOCAL_PART = re.compile(r'[A-Za-z0-9_%+=-]+(?:\.[A-Za-z0-9_%+=-]+)*')
 _TOP_LABEL = re.compile(r'[a-z]{2,63}|xn--[a-z0-9-]+')
 
 
+NOT_SHOWN = 'the value is not shown: where a path belongs, a path that is not absolute may be the secret itself'
+"""Said instead of quoting the value of a secret file's path that is no absolute path."""
+
 _URL_USERINFO = re.compile(r'[^:/?#]*:?//[^/?#]*@')
 
 

@@ -275,3 +275,16 @@ def test_key_only_zone_needs_the_dqs_key_file() -> None:
     assert 'key' in problem.message
     with_key = _monitoring('  dnsbl: {zones: [authbl.spamhaus.org], dqs_key_file: /etc/mailinfra/secrets/dqs}\n')
     assert _found(with_key, 'dnsbl-zone') == []
+
+
+def test_a_secret_given_for_its_file_is_not_shown() -> None:
+    # a DQS key, token or password pasted where its file's path belongs must not reach validate's output (CI logs)
+    text = _monitoring(
+        '  dnsbl: {dqs_key_file: Dqs-S3cret-0123456789abcdef}\n'
+        '  alerts: [{kind: webhook, target: "https://hooks.example.net/a", token_file: eyJh.Tok3n-S3cret.sig}]\n'
+        '  smarthost: {host: relay.example.net, sender: a@testco.example, username: u, password_file: "P/w-S3cret"}\n'
+    )
+    found = _found(text, 'monitoring-secret-file')
+    assert len(found) == 3
+    assert not [problem for problem in found if 'S3cret' in f'{problem} {problem.value}']
+    assert all('the value is not shown' in problem.message for problem in found)
