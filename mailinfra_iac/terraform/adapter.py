@@ -189,6 +189,26 @@ def _provider_failure(failed: TerraformFailed) -> ProviderUnavailable | None:
     return ProviderUnavailable(providers, reason, failed)
 
 
+_DIAGNOSTIC_AT = re.compile(r'^\s*on (.+?) line \d+')
+_SOURCE_LINE = re.compile(r'^(\s*)(\d+): ')
+
+
+def _hide_var_file_lines(text: str, var_files: Sequence[str]) -> str:
+    """``text`` without the source lines Terraform's diagnostics quote from a variables file: they hold tokens."""
+    names = {os.path.basename(path) for path in var_files}
+    lines, in_var_file = [], False
+    for line in text.splitlines(keepends=True):
+        at = _DIAGNOSTIC_AT.match(line)
+        if at:
+            in_var_file = os.path.basename(at.group(1).rstrip(':').strip()) in names
+        elif not line.strip():
+            in_var_file = False
+        elif in_var_file and (source := _SOURCE_LINE.match(line)):
+            line = f'{source.group(1)}{source.group(2)}: (a line of a variables file: not shown)\n'
+        lines.append(line)
+    return ''.join(lines)
+
+
 def _private_file(path: Path) -> None:
     """Create ``path`` (or truncate it) readable by its owner only, before a command writes it."""
     with contextlib.suppress(FileNotFoundError):  # the working directory is checked by ``run``
@@ -206,10 +226,14 @@ class Terraform:
         self.working_dir = Path(working_dir)
         self.binary = binary
 
-    def run(self, args: Sequence[str], *, ok: Sequence[int] = (0,)) -> Result:
+    def run(self, args: Sequence[str], *, ok: Sequence[int] = (0,), var_files: Sequence[str] = ()) -> Result:
+        """Run ``terraform args...``; the source lines Terraform quotes from ``var_files`` are not passed on."""
         if not self.working_dir.is_dir():
             raise TerraformError(f'no Terraform directory at {self.working_dir}')
         result = _run(self.binary.path, args, self.working_dir)
+        if var_files:
+            stdout, stderr = (_hide_var_file_lines(text, var_files) for text in (result.stdout, result.stderr))
+            result = Result(result.args, result.returncode, stdout, stderr)
         if result.returncode not in ok:
             raise TerraformFailed(args[0], result.returncode, result.stdout, result.stderr, self.working_dir)
         return result
@@ -231,7 +255,7 @@ class Terraform:
             plan_file = self.working_dir / out
             _private_file(plan_file)  # Terraform rewrites an existing file in place, keeping its mode
         try:
-            result = self.run(args, ok=(0, 2))
+            result = self.run(args, ok=(0, 2), var_files=var_files)
         except TerraformError:
             if plan_file is not None and plan_file.is_file() and plan_file.stat().st_size == 0:
                 plan_file.unlink()  # ours, never written: a failed plan leaves no file
@@ -242,7 +266,7 @@ class Terraform:
 
     def apply(self, *, var_files: Sequence[str] = ()) -> Result:
         args = ['apply', '-input=false', '-no-color', '-auto-approve', *(f'-var-file={path}' for path in var_files)]
-        return self.run(args)
+        return self.run(args, var_files=var_files)
 
     def output(self) -> dict[str, Any]:
         """``terraform output -json`` as data (what ``mailinfra render --terraform-output`` reads)."""

@@ -320,3 +320,19 @@ def test_failed_plan_leaves_no_plan_file(terraform: str, tmp_path: Path) -> None
     with pytest.raises(TerraformFailed):
         runner.plan()
     assert not (tmp_path / 'plan.tfplan').exists()
+
+
+def test_errors_do_not_quote_a_variables_file(terraform: str, tmp_path: Path) -> None:
+    # Terraform's diagnostics quote the offending source line; in a .tfvars file that line holds a token
+    token = 'tok-' + os.urandom(12).hex()
+    root = {'variable': {'api_token': {'type': 'string', 'sensitive': True}}}
+    (tmp_path / 'main.tf.json').write_text(json.dumps(root), encoding='utf-8')
+    var_file = tmp_path / 'secrets.tfvars'
+    var_file.write_text(f'api_token = "{token}\n', encoding='utf-8')  # unterminated
+    runner = Terraform(tmp_path, find_terraform(terraform))
+    runner.init(backend=False)
+    with pytest.raises(TerraformFailed) as raised:
+        runner.plan(var_files=[str(var_file)])
+    assert f'on {var_file} line 1:' in str(raised.value)
+    assert '1: (a line of a variables file: not shown)' in str(raised.value)
+    assert token not in f'{raised.value} {raised.value.stdout} {raised.value.stderr}'
