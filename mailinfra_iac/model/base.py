@@ -26,9 +26,12 @@ __all__ = [
 
 
 class Model(BaseModel):
-    """Base for every spec object: unknown keys are errors, objects are immutable."""
+    """Base for every spec object: unknown keys are errors, objects are immutable, numbers are finite."""
 
-    model_config = ConfigDict(extra='forbid', frozen=True, validate_default=True, str_strip_whitespace=True)
+    # allow_inf_nan: "inf", "nan" and "1e400" (infinite) are floats to pydantic; no field means them
+    model_config = ConfigDict(
+        extra='forbid', frozen=True, validate_default=True, str_strip_whitespace=True, allow_inf_nan=False
+    )
 
 
 _HOST_LABEL = re.compile(r'(?!-)[a-z0-9-]{1,63}(?<!-)')
