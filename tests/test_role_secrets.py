@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import re
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -205,50 +205,47 @@ def test_secrets_are_found_in_the_roles() -> None:
     assert 'roles/feedback/tasks/store.yml: "Write the secrets given as variables"' in handling
 
 
-def test_tasks_handling_a_secret_have_no_log() -> None:
+def offending(rule: Callable[[Path, dict[str, Any], bool, frozenset[str]], object]) -> list[str]:
+    """The tasks for which ``rule(file, task, hidden by no_log, secrets)`` is true."""
     secrets = secret_variables()
-    missing = [
-        where(path, task)
-        for path, task, hidden in all_tasks()
-        if (reads(task) & secrets or copies_secret_file(task)) and not hidden
-    ]
-    assert missing == []
+    return [where(path, task) for path, task, hidden in all_tasks() if rule(path, task, hidden, secrets)]
+
+
+def test_tasks_handling_a_secret_have_no_log() -> None:
+    assert (
+        offending(lambda _, task, hidden, secrets: (reads(task) & secrets or copies_secret_file(task)) and not hidden)
+        == []
+    )
 
 
 def test_a_secret_is_never_in_a_message() -> None:
     # ansible-core 2.19 prints a failed task's message even with no_log: "[ERROR]: Task failed: Action failed: MSG"
-    secrets = secret_variables()
-    found = [
-        where(path, task)
-        for path, task, _ in all_tasks()
-        for arguments in [module_of(task)[1]]
-        if isinstance(arguments, dict) and any(names_in(arguments.get(key)) & secrets for key in MESSAGES)
-    ]
-    assert found == []
+    def rule(_: Path, task: dict[str, Any], hidden: bool, secrets: frozenset[str]) -> bool:
+        arguments = module_of(task)[1]
+        return isinstance(arguments, dict) and any(names_in(arguments.get(key)) & secrets for key in MESSAGES)
+
+    assert offending(rule) == []
 
 
 def test_secret_files_are_written_private() -> None:
-    secrets = secret_variables()
-    loose = []
-    for path, task, _ in all_tasks():
+    def rule(path: Path, task: dict[str, Any], hidden: bool, secrets: frozenset[str]) -> bool:
         module, arguments = module_of(task)
         if module not in WRITERS or not isinstance(arguments, dict):
-            continue
+            return False
         handles = names_in(arguments) & secrets or template_reads(task, path) & secrets or copies_secret_file(task)
-        if handles and str(arguments.get('mode')) not in SECRET_MODES:
-            loose.append(f'{where(path, task)}: mode {arguments.get("mode")}')
-    assert loose == []
+        return bool(handles) and str(arguments.get('mode')) not in SECRET_MODES
+
+    assert offending(rule) == []
 
 
 def test_templates_holding_a_secret_show_no_diff() -> None:
     # --diff prints a template's new text; no_log, or a diff switched off while it holds the secret, hides it.
-    secrets = secret_variables()
-    shown = [
-        where(path, task)
-        for path, task, hidden in all_tasks()
-        if template_reads(task, path) & secrets and not (hidden or 'diff' in task)
-    ]
-    assert shown == []
+    assert (
+        offending(
+            lambda path, task, hidden, secrets: template_reads(task, path) & secrets and not (hidden or 'diff' in task)
+        )
+        == []
+    )
 
 
 @pytest.mark.parametrize('rule', [test_tasks_handling_a_secret_have_no_log, test_a_secret_is_never_in_a_message])
