@@ -6,9 +6,9 @@ import datetime as dt
 
 import pytest
 
-from mailinfra_iac import load_spec, parse_spec, render_files, validate
+from mailinfra_iac import SpecInvalid, load_spec, parse_spec, render_files, validate
 
-from .conftest import AS_OF, BASE, ROOT
+from .conftest import AS_OF, BASE, ROOT, TEST_DKIM
 
 
 def test_as_of_takes_a_datetime_as_its_day() -> None:
@@ -33,3 +33,23 @@ def test_one_renderer_named_by_a_string() -> None:
     assert render_files(spec, renderers='inventory') == render_files(spec, renderers=['inventory'])
     with pytest.raises(ValueError, match='^unknown renderer' r'\(s\) inventoryy; known: '):
         render_files(spec, renderers='inventoryy')
+
+
+@pytest.mark.parametrize(
+    ('address', 'words'),
+    [
+        ('not-an-ip', 'is not an IPv4 address'),
+        (5, 'is not an IPv4 address'),
+        ('2001:db8::1', 'is not an IPv4 address'),
+        ('10.0.0.1', 'is a private address'),
+    ],
+)
+def test_allocated_addresses_are_checked_like_the_cli(address: object, words: str) -> None:
+    # render_files(addresses=...) took anything: ValueError from ipaddress, TypeError from records.py, or a
+    # private address published in DNS, where `mailinfra render --terraform-output` refuses them
+    spec = load_spec(ROOT / 'examples' / 'high-volume-powermta.yml', as_of=AS_OF)
+    with pytest.raises(SpecInvalid) as raised:
+        render_files(spec, addresses={'reactivation_alloc1': address}, dkim=TEST_DKIM)  # type: ignore[dict-item]
+    [problem] = raised.value.problems
+    assert problem.path == ('ip_addresses', 'value', 'reactivation_alloc1') and words in problem.message
+    assert render_files(spec, renderers=['inventory'], addresses={'reactivation_alloc1': '198.51.100.7'})
