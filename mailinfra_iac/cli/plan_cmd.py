@@ -74,6 +74,7 @@ def _plan(args: argparse.Namespace, out: Path) -> int:
             if not backend.is_file() or not backend.name.endswith(('.tf', '.tf.json')):
                 raise MailinfraError(f'--backend-file {backend} must be an existing .tf or .tf.json file')
             shutil.copyfile(backend, root / backend.name)
+            shutil.copymode(backend, root / backend.name)  # a backend block may hold credentials: its mode too
         if text:
             where = str(out) if keep else 'a temporary directory (deleted at exit; -o DIR keeps it)'
             progress.echo(f'Rendered {spec.name} to {where}; running {terraform}')

@@ -244,6 +244,10 @@ class Terraform:
             return self.run(['init', '-input=false', '-no-color', f'-backend={str(backend).lower()}'])
         except TerraformFailed as failed:
             raise _provider_failure(failed) or failed from None
+        finally:
+            # Terraform keeps the backend's settings, credentials included, in this file, mode 0644
+            with contextlib.suppress(FileNotFoundError):
+                (self.working_dir / '.terraform' / 'terraform.tfstate').chmod(0o600)
 
     def plan(self, *, out: str | None = 'plan.tfplan', var_files: Sequence[str] = ()) -> PlanResult:
         """``terraform plan``; the plan file holds every variable's value in clear, provider tokens included: 0600."""

@@ -336,3 +336,29 @@ def test_errors_do_not_quote_a_variables_file(terraform: str, tmp_path: Path) ->
     assert f'on {var_file} line 1:' in str(raised.value)
     assert '1: (a line of a variables file: not shown)' in str(raised.value)
     assert token not in f'{raised.value} {raised.value.stdout} {raised.value.stderr}'
+
+
+@pytest.mark.usefixtures('plan_cli')
+def test_plan_keeps_backend_settings_private(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, terraform: str
+) -> None:
+    # A backend block may carry credentials: the copy keeps the file's mode, and Terraform's record of the
+    # backend's settings (.terraform/terraform.tfstate, credentials included) was 0644.
+    spec = spec_file(tmp_path, static_only_text())
+    assert run(capsys, 'dkim', 'generate', str(spec))[0] == 0
+    backend = tmp_path / 'backend.tf'
+    backend.write_text(f'terraform {{\n  backend "local" {{\n    path = "{tmp_path / "state"}"\n  }}\n}}\n')
+    backend.chmod(0o600)
+    out_dir = tmp_path / 'out'
+    old_umask = os.umask(0o022)
+    try:
+        code, _, err = run(
+            capsys, 'plan', str(spec), '-o', str(out_dir), '--terraform', terraform, '--backend-file', str(backend)
+        )
+    finally:
+        os.umask(old_umask)
+    assert code == 0, err
+    root = out_dir / 'terraform'
+    assert str(tmp_path / 'state') in (root / '.terraform' / 'terraform.tfstate').read_text()
+    for private in (root / 'backend.tf', root / '.terraform' / 'terraform.tfstate', root / 'plan.tfplan'):
+        assert private.stat().st_mode & 0o777 == 0o600, private
