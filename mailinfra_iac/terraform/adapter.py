@@ -209,14 +209,25 @@ def _hide_var_file_lines(text: str, var_files: Sequence[str]) -> str:
     return ''.join(lines)
 
 
-def _private_file(path: Path) -> None:
-    """Create ``path`` (or truncate it) readable by its owner only, before a command writes it."""
-    with contextlib.suppress(FileNotFoundError):  # the working directory is checked by ``run``
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+def _private_file(path: Path) -> bool:
+    """Make ``path`` readable by its owner only before a command writes it; True if this call created it."""
+    try:
+        try:
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        except FileExistsError:  # an earlier plan: kept, made private
+            descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+            created = False
+        else:
+            created = True
         try:
             os.fchmod(descriptor, 0o600)
         finally:
             os.close(descriptor)
+        return created
+    except FileNotFoundError:
+        return False  # the working directory is checked by ``run``
+    except OSError as error:
+        raise TerraformError(f'cannot prepare the plan file {path}: {error.strerror}') from None
 
 
 class Terraform:
@@ -240,12 +251,15 @@ class Terraform:
 
     def init(self, *, backend: bool = True) -> Result:
         """``terraform init``; a provider that cannot be installed raises :class:`ProviderUnavailable`."""
+        # Terraform writes the backend's settings, credentials included, to .terraform/terraform.tfstate, mode
+        # 0644, before it installs the providers: a directory of the owner's alone keeps the file private meanwhile
+        with contextlib.suppress(FileNotFoundError, FileExistsError):  # a missing working_dir: ``run`` says so
+            (self.working_dir / '.terraform').mkdir(mode=0o700)
         try:
             return self.run(['init', '-input=false', '-no-color', f'-backend={str(backend).lower()}'])
         except TerraformFailed as failed:
             raise _provider_failure(failed) or failed from None
         finally:
-            # Terraform keeps the backend's settings, credentials included, in this file, mode 0644
             with contextlib.suppress(FileNotFoundError):
                 (self.working_dir / '.terraform' / 'terraform.tfstate').chmod(0o600)
 
@@ -254,15 +268,16 @@ class Terraform:
         args = ['plan', '-input=false', '-no-color', '-detailed-exitcode']
         args += [f'-var-file={path}' for path in var_files]
         plan_file = None
+        created = False
         if out is not None:
             args.append(f'-out={out}')
             plan_file = self.working_dir / out
-            _private_file(plan_file)  # Terraform rewrites an existing file in place, keeping its mode
+            created = _private_file(plan_file)  # Terraform rewrites an existing file in place, keeping its mode
         try:
             result = self.run(args, ok=(0, 2), var_files=var_files)
         except TerraformError:
-            if plan_file is not None and plan_file.is_file() and plan_file.stat().st_size == 0:
-                plan_file.unlink()  # ours, never written: a failed plan leaves no file
+            if created and plan_file is not None and plan_file.is_file() and plan_file.stat().st_size == 0:
+                plan_file.unlink()  # ours, never written: a failed plan leaves no file it did not find
             raise
         if plan_file is not None and plan_file.exists():
             plan_file.chmod(0o600)  # in case a Terraform replaces the file instead

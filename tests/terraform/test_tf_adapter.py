@@ -322,6 +322,29 @@ def test_failed_plan_leaves_no_plan_file(terraform: str, tmp_path: Path) -> None
     assert not (tmp_path / 'plan.tfplan').exists()
 
 
+def test_failed_plan_keeps_an_existing_plan_file(terraform: str, tmp_path: Path) -> None:
+    # An earlier plan is the user's: a failed plan makes it private and leaves it, even when empty
+    (tmp_path / 'main.tf.json').write_text(json.dumps({'output': {'x': {'value': '${var.missing}'}}}))
+    runner = Terraform(tmp_path, find_terraform(terraform))
+    for earlier, content in (('plan.tfplan', b'an earlier plan'), ('empty.tfplan', b'')):
+        (tmp_path / earlier).write_bytes(content)
+        (tmp_path / earlier).chmod(0o644)
+        with pytest.raises(TerraformFailed):
+            runner.plan(out=earlier)
+        assert (tmp_path / earlier).read_bytes() == content
+        assert (tmp_path / earlier).stat().st_mode & 0o777 == 0o600
+
+
+def test_a_plan_file_that_is_a_symlink_is_refused(terraform: str, tmp_path: Path) -> None:
+    target = tmp_path / 'elsewhere'
+    target.write_text('not a plan')
+    (tmp_path / 'main.tf.json').write_text(json.dumps({'output': {'x': {'value': 1}}}))
+    (tmp_path / 'plan.tfplan').symlink_to(target)
+    with pytest.raises(TerraformError, match=r'cannot prepare the plan file .*plan\.tfplan: '):
+        Terraform(tmp_path, find_terraform(terraform)).plan()
+    assert target.read_text() == 'not a plan'
+
+
 def test_errors_do_not_quote_a_variables_file(terraform: str, tmp_path: Path) -> None:
     # Terraform's diagnostics quote the offending source line; in a .tfvars file that line holds a token
     token = 'tok-' + os.urandom(12).hex()
@@ -362,3 +385,5 @@ def test_plan_keeps_backend_settings_private(
     assert str(tmp_path / 'state') in (root / '.terraform' / 'terraform.tfstate').read_text()
     for private in (root / 'backend.tf', root / '.terraform' / 'terraform.tfstate', root / 'plan.tfplan'):
         assert private.stat().st_mode & 0o777 == 0o600, private
+    # Terraform writes the record 0644 before it installs the providers: its directory is the owner's alone
+    assert (root / '.terraform').stat().st_mode & 0o777 == 0o700
