@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from mailinfra_iac.problems import Problem, format_path
@@ -288,3 +290,13 @@ def test_a_secret_given_for_its_file_is_not_shown() -> None:
     assert len(found) == 3
     assert not [problem for problem in found if 'S3cret' in f'{problem} {problem.value}']
     assert all('the value is not shown' in problem.message for problem in found)
+    # on an e-mail alert too: a token given as its token_file, and a target URL with a password
+    email = _monitoring(
+        '  alerts:\n'
+        '    - {kind: email, target: ops@testco.example, token_file: eyJh.Tok3n-S3cret.sig}\n'
+        '    - {kind: email, target: "https://u:Pw-S3cret@hooks.example.net/a"}\n' + SMARTHOST
+    )
+    found = problems(email)
+    assert {'monitoring-secret-file', 'alert-target'} <= {problem.check for problem in found}
+    assert 'S3cret' not in json.dumps([problem.as_dict() for problem in found])  # what validate --format json prints
+    assert 'S3cret' not in ' '.join(map(str, found))
