@@ -1,7 +1,8 @@
 """Secrets in the roles: a task handling one has ``no_log``, writes it 0600 (or 0640), never puts it in a message.
 
 Read from the roles' YAML and the Jinja of their tasks and templates, not by running them. A secret is a variable
-listed below (or one of the roles' own variables built from it), or a file copied from a controller path listed below.
+listed below, one of the roles' own variables built from it, a set_fact or vars entry built from one, the registered
+result of a task handling one (save those listed as not), or a file copied from a controller path listed below.
 """
 
 from __future__ import annotations
@@ -40,6 +41,11 @@ NOT_SECRET = {
     'powermta__license_path': 'a host path',
     'prometheus__secrets_directory': 'a directory path',
 }
+REGISTERED_NOT_SECRET = {
+    '__feedback_secret_files': 'stat results of the secret files expected on the host: paths and modes, no content',
+    '__postfix_sasl_digests': "copy results of the digest files: paths and whether they changed; a digest, at most",
+}
+"""Results registered by a task that handles a secret yet do not hold it (else they count as secrets too)."""
 SECRET_LIKE = re.compile(r'pass|secret|token|key|licen|cred|private', re.IGNORECASE)
 
 BARE_EXPRESSIONS = frozenset({'when', 'that', 'changed_when', 'failed_when', 'until'})
@@ -106,7 +112,7 @@ def role_variable_files() -> Iterator[Path]:
         yield from sorted(ROOT.glob(f'roles/*/{kind}/main.yml'))
 
 
-def secret_variables() -> frozenset[str]:
+def role_secrets() -> frozenset[str]:
     """The listed secrets and every role variable built from one (vars/main.yml, defaults), transitively."""
     definitions = {name: value for path in role_variable_files() for name, value in (_load(path) or {}).items()}
     secrets = set(SECRET_VARIABLES)
@@ -121,20 +127,26 @@ def task_files() -> list[Path]:
     )
 
 
-def tasks(path: Path) -> Iterator[tuple[dict[str, Any], bool]]:
-    """Every task of a task file or playbook, with whether an enclosing block sets ``no_log``."""
+def items(path: Path) -> Iterator[tuple[dict[str, Any], bool]]:
+    """Every play, block and task of a task file or playbook, with whether an enclosing block sets ``no_log``."""
 
-    def walk(items: Any, no_log: bool) -> Iterator[tuple[dict[str, Any], bool]]:
-        for item in items or []:
+    def walk(entries: Any, no_log: bool) -> Iterator[tuple[dict[str, Any], bool]]:
+        for item in entries or []:
             if not isinstance(item, dict):
                 continue
             inherited = no_log or item.get('no_log') is True
             for key in ('block', 'rescue', 'always', 'tasks', 'pre_tasks', 'post_tasks', 'handlers'):
                 yield from walk(item.get(key), inherited)
-            if not {'block', 'hosts', 'import_playbook'} & item.keys():
-                yield item, no_log
+            yield item, no_log
 
     yield from walk(_load(path), False)
+
+
+def tasks(path: Path) -> Iterator[tuple[dict[str, Any], bool]]:
+    """Every task of a task file or playbook, with whether an enclosing block sets ``no_log``."""
+    for item, no_log in items(path):
+        if not {'block', 'hosts', 'import_playbook'} & item.keys():
+            yield item, no_log
 
 
 def module_of(task: dict[str, Any]) -> tuple[str, Any]:
@@ -167,6 +179,31 @@ def copies_secret_file(task: dict[str, Any]) -> bool:
     return module in WRITERS | {'ansible.builtin.slurp'} and bool(names_in(arguments) & SECRET_SOURCES)
 
 
+def handles(path: Path, task: dict[str, Any], secrets: frozenset[str]) -> bool:
+    """Whether a task reads a secret, in its arguments or its template, or copies a secret file."""
+    return bool((reads(task) | template_reads(task, path)) & secrets) or copies_secret_file(task)
+
+
+def derived(path: Path, item: dict[str, Any], secrets: frozenset[str]) -> set[str]:
+    """The variables a play, block or task sets from a secret: its vars, its set_fact, its registered result."""
+    module, arguments = module_of(item)
+    facts = arguments if module == 'ansible.builtin.set_fact' and isinstance(arguments, dict) else {}
+    names = {name for name, value in {**(item.get('vars') or {}), **facts}.items() if names_in(value) & secrets}
+    if isinstance(item.get('register'), str) and handles(path, item, secrets):
+        names.add(item['register'])
+    return names - REGISTERED_NOT_SECRET.keys()
+
+
+def secret_variables() -> frozenset[str]:
+    """The roles' secrets (:func:`role_secrets`) and what the tasks set from one, transitively."""
+    secrets = role_secrets()
+    while grown := {
+        name for path in task_files() for item, _ in items(path) for name in derived(path, item, secrets)
+    } - secrets:
+        secrets |= grown
+    return secrets
+
+
 def where(path: Path, task: dict[str, Any]) -> str:
     return f'{path.relative_to(ROOT)}: "{task.get("name")}"'
 
@@ -195,14 +232,12 @@ def all_tasks() -> Iterator[tuple[Path, dict[str, Any], bool]]:
 def test_secrets_are_found_in_the_roles() -> None:
     secrets = secret_variables()
     assert '__feedback_secrets' in secrets  # built from the feedback keys in roles/feedback/vars/main.yml
-    handling = {
-        where(path, task)
-        for path, task, _ in all_tasks()
-        if (reads(task) | template_reads(task, path)) & secrets or copies_secret_file(task)
-    }
+    handling = {where(path, task) for path, task, _ in all_tasks() if handles(path, task, secrets)}
     assert 'roles/opendkim/tasks/keys.yml: "Copy the private keys"' in handling
     assert 'roles/powermta/tasks/license.yml: "Install the PowerMTA licence"' in handling
     assert 'roles/feedback/tasks/store.yml: "Write the secrets given as variables"' in handling
+    registered = {task.get('register') for path, task, _ in all_tasks() if handles(path, task, secrets)}
+    assert registered >= REGISTERED_NOT_SECRET.keys()  # no stale entries
 
 
 def offending(rule: Callable[[Path, dict[str, Any], bool, frozenset[str]], object]) -> list[str]:
@@ -240,26 +275,79 @@ def test_secret_files_are_written_private() -> None:
 
 def test_templates_holding_a_secret_show_no_diff() -> None:
     # --diff prints a template's new text; no_log, or a diff switched off while it holds the secret, hides it.
-    assert (
-        offending(
-            lambda path, task, hidden, secrets: template_reads(task, path) & secrets and not (hidden or 'diff' in task)
-        )
-        == []
-    )
+    def rule(path: Path, task: dict[str, Any], hidden: bool, secrets: frozenset[str]) -> bool:
+        diff = task.get('diff', True)
+        off = diff is False or (isinstance(diff, str) and '{{' in diff)  # false, or an expression (when it holds one)
+        return bool(template_reads(task, path) & secrets) and not (hidden or off)
+
+    assert offending(rule) == []
 
 
-@pytest.mark.parametrize('rule', [test_tasks_handling_a_secret_have_no_log, test_a_secret_is_never_in_a_message])
-def test_the_rules_catch_a_broken_task(rule: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    broken = tmp_path / 'roles' / 'demo' / 'tasks' / 'main.yml'
-    broken.parent.mkdir(parents=True)
-    broken.write_text(
+BROKEN = {
+    'no_log': (
+        test_tasks_handling_a_secret_have_no_log,
         '- name: Use the password\n'
+        '  ansible.builtin.command: "login {{ postfix__sasl_passwords[\'app\'] }}"\n',
+    ),
+    'message': (
+        test_a_secret_is_never_in_a_message,
+        '- name: Use the password\n'
+        '  no_log: true\n'
         '  ansible.builtin.assert:\n'
         '    that: ["postfix__sasl_passwords[\'app\'] | length > 11"]\n'
         '    fail_msg: "{{ postfix__sasl_passwords[\'app\'] }} is short"\n',
-        encoding='utf-8',
-    )
-    monkeypatch.setattr(f'{__name__}.task_files', lambda: [broken])
+    ),
+    'mode': (
+        test_secret_files_are_written_private,
+        '- name: Write the password\n'
+        '  no_log: true\n'
+        '  ansible.builtin.template: {src: password.j2, dest: /etc/password, mode: "0644"}\n',
+    ),
+    'diff': (
+        test_templates_holding_a_secret_show_no_diff,
+        '- name: Write the password\n'
+        '  diff: true\n'
+        '  ansible.builtin.template: {src: password.j2, dest: /etc/password, mode: "0600"}\n',
+    ),
+    'set_fact': (
+        test_a_secret_is_never_in_a_message,
+        '- name: Keep the password\n'
+        '  no_log: true\n'
+        '  ansible.builtin.set_fact: {demo_password: "{{ postfix__sasl_passwords[\'app\'] }}"}\n'
+        '- name: Show it\n'
+        '  no_log: true\n'
+        '  ansible.builtin.debug: {msg: "{{ demo_password }}"}\n',
+    ),
+    'block vars': (
+        test_tasks_handling_a_secret_have_no_log,
+        '- name: Passwords\n'
+        '  vars: {demo_password: "{{ postfix__sasl_passwords[\'app\'] }}"}\n'
+        '  block:\n'
+        '    - name: Use it\n'
+        '      ansible.builtin.command: "login {{ demo_password }}"\n',
+    ),
+    'register': (
+        test_a_secret_is_never_in_a_message,
+        '- name: Read the licence\n'
+        '  no_log: true\n'
+        '  ansible.builtin.slurp: {src: "{{ powermta__license_file }}"}\n'
+        '  register: demo_licence\n'
+        '- name: Show it\n'
+        '  no_log: true\n'
+        '  ansible.builtin.debug: {msg: "{{ demo_licence.content | b64decode }}"}\n',
+    ),
+}
+"""A task breaking each rule, or a secret passed on by set_fact, vars or register before it breaks one."""
+
+
+@pytest.mark.parametrize(('rule', 'text'), BROKEN.values(), ids=BROKEN.keys())
+def test_the_rules_catch_a_broken_task(rule: Any, text: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    role = tmp_path / 'roles' / 'demo'
+    for directory in ('tasks', 'templates'):
+        (role / directory).mkdir(parents=True)
+    (role / 'tasks' / 'main.yml').write_text(text, encoding='utf-8')
+    (role / 'templates' / 'password.j2').write_text("{{ postfix__sasl_passwords['app'] }}\n", encoding='utf-8')
+    monkeypatch.setattr(f'{__name__}.task_files', lambda: [role / 'tasks' / 'main.yml'])
     monkeypatch.setattr(f'{__name__}.ROOT', tmp_path)
     monkeypatch.setattr(f'{__name__}.role_variable_files', lambda: iter([]))
     with pytest.raises(AssertionError):
