@@ -392,3 +392,20 @@ def test_postgresql_connection_error_names_the_server() -> None:
     with pytest.raises(StoreError) as raised:
         connect(Store('postgresql', dsn='host=127.0.0.1 port=1 dbname=mail user=agent connect_timeout=1'))
     assert str(raised.value).startswith('postgresql: cannot connect (host=127.0.0.1 port=1 dbname=mail user=agent): ')
+
+
+def test_postgresql_connection_error_with_a_service_says_whose(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # the dsn names no server itself: libpq reads it from pg_service.conf
+    services = tmp_path / 'pg_service.conf'
+    services.write_text('[mail]\nhost=127.0.0.1\nport=1\ndbname=mail\nconnect_timeout=1\n', encoding='utf-8')
+    monkeypatch.setenv('PGSERVICEFILE', str(services))
+    with pytest.raises(StoreError) as raised:
+        connect(Store('postgresql', dsn='service=mail'))
+    assert str(raised.value).startswith("postgresql: cannot connect (the dsn's server): ")
+
+
+def test_a_password_in_the_dsn_is_refused_with_where_it_goes() -> None:
+    with pytest.raises(StoreError) as raised:
+        connect(Store('postgresql', dsn='host=127.0.0.1 port=1 password=S3cret-pw'))
+    assert '--password-file' in str(raised.value) and "the contract's password_file" in str(raised.value)
+    assert '~/.pgpass (PGPASSFILE)' in str(raised.value)

@@ -182,5 +182,6 @@ def test_password_in_the_dsn_is_refused_and_not_shown(capsys: pytest.CaptureFixt
     code, out, err = run(capsys, '--dsn', 'postgresql://report:Typed-S3cret@127.0.0.1:1/mail')
     assert (code, out) == (1, '')
     assert err == (
-        'error: cannot open the store: postgresql: the dsn holds a password; put it in a 0600 password file instead\n'
+        'error: cannot open the store: postgresql: the dsn holds a password; put it in a 0600 file named by '
+        "--password-file (the contract's password_file), or in libpq's ~/.pgpass (PGPASSFILE)\n"
     )

@@ -241,9 +241,13 @@ def connect_postgresql(dsn: str, password: str | None, *, read_only: bool = Fals
         reason = re.sub(r'"[^"]*"', '"..."', _first_line(error))
         raise StoreError(f'postgresql: the dsn is not a libpq connection string: {reason}') from None
     if 'password' in settings:
-        raise StoreError('postgresql: the dsn holds a password; put it in a 0600 password file instead')
+        raise StoreError(
+            'postgresql: the dsn holds a password; put it in a 0600 file named by --password-file (the '
+            "contract's password_file), or in libpq's ~/.pgpass (PGPASSFILE)"
+        )
     # The dsn is not shown whole: a misspelt option ("pasword=...") could hold the password.
-    where = ' '.join(f'{name}={settings[name]}' for name in ('host', 'port', 'dbname', 'user') if name in settings)
+    named = ' '.join(f'{name}={settings[name]}' for name in ('host', 'port', 'dbname', 'user') if name in settings)
+    where = named or "the dsn's server"  # service=NAME, or libpq's defaults and PG* variables
     extra: dict[str, Any] = {'password': password} if password is not None else {}
     try:
         connection = psycopg.connect(dsn, autocommit=True, connect_timeout=CONNECT_TIMEOUT, **extra)
