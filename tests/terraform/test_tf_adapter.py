@@ -363,10 +363,17 @@ def test_errors_do_not_quote_a_variables_file(terraform: str, tmp_path: Path) ->
 
 @pytest.mark.usefixtures('plan_cli')
 def test_plan_keeps_backend_settings_private(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path, terraform: str
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, terraform: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # A backend block may carry credentials: the copy keeps the file's mode, and Terraform's record of the
     # backend's settings (.terraform/terraform.tfstate, credentials included) was 0644.
+    copymode, copied = shutil.copymode, []
+
+    def copymode_noting_the_mode_before(source: Path, destination: Path) -> None:
+        copied.append(Path(destination).stat().st_mode & 0o777)  # the copy's mode while it held the credentials
+        copymode(source, destination)
+
+    monkeypatch.setattr(shutil, 'copymode', copymode_noting_the_mode_before)
     spec = spec_file(tmp_path, static_only_text())
     assert run(capsys, 'dkim', 'generate', str(spec))[0] == 0
     backend = tmp_path / 'backend.tf'
@@ -387,3 +394,22 @@ def test_plan_keeps_backend_settings_private(
         assert private.stat().st_mode & 0o777 == 0o600, private
     # Terraform writes the record 0644 before it installs the providers: its directory is the owner's alone
     assert (root / '.terraform').stat().st_mode & 0o777 == 0o700
+    assert copied == [0o600]  # never 0644, not even before its mode was copied
+
+
+@pytest.mark.usefixtures('plan_cli')
+def test_a_backend_file_named_as_a_rendered_file_is_refused(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, terraform: str
+) -> None:
+    spec = spec_file(tmp_path, static_only_text())
+    assert run(capsys, 'dkim', 'generate', str(spec))[0] == 0
+    (tmp_path / 'backend').mkdir()
+    backend = tmp_path / 'backend' / 'main.tf.json'
+    backend.write_text('{"terraform": {"backend": {"local": {}}}}\n')
+    out_dir = tmp_path / 'out'
+    code, _, err = run(
+        capsys, 'plan', str(spec), '-o', str(out_dir), '--terraform', terraform, '--backend-file', str(backend)
+    )
+    assert code == 1
+    assert 'the rendered Terraform root already has a main.tf.json; rename it' in err
+    assert json.loads((out_dir / 'terraform' / 'main.tf.json').read_text()).get('module')  # the render's, kept
