@@ -268,19 +268,27 @@ def _files(ctx: CheckContext) -> Iterator[tuple[Path, str]]:
         yield ('feedback', 'webhook', 'secret_file'), feedback.webhook.secret_file
 
 
+KEY_NOT_SHOWN = 'the value of a key file field is not shown: it may be the key itself'
+
+
 def feedback_file_path(ctx: CheckContext) -> Iterator[Problem]:
     """Key and certificate files: absolute, normalised, and each key used for one purpose only."""
     feedback = ctx.deployment.feedback
     keys = {feedback.signing_key_file: 'signing_key_file', feedback.retention.hash_key_file: 'retention.hash_key_file'}
     for path, value in _files(ctx):
-        shown = value if value.startswith('/') else None
-        if shown is None or posixpath.normpath(value) != value:
-            quoted = f'"{value}"' if shown else f'the value ({NOT_SHOWN})'
+        # a key pasted where its file belongs may start with "/" (base64): only the certificate's path is shown
+        shown = value if path[-1] == 'tls_certificate' and value.startswith('/') else None
+        if not value.startswith('/') or posixpath.normpath(value) != value:
+            quoted = (
+                f'"{value}"' if shown else f'the value ({NOT_SHOWN if not value.startswith("/") else KEY_NOT_SHOWN})'
+            )
             message = f"{quoted} is not an absolute, normalised path; the host services do not know the controller's "
             message += 'working directory'
             expected = 'an absolute path such as "/etc/mailinfra/secrets/feedback-signing-key"'
         elif path[1] == 'old_signing_key_files' and value in keys:
-            message = f'"{value}" is also {keys[value]}; an old key only verifies, it must differ from current keys'
+            message = (
+                f'this old key file is also {keys[value]}; an old key only verifies, it must differ from current keys'
+            )
             expected = 'the file of a previous signing key'
         elif path[1:] == ('retention', 'hash_key_file') and value == feedback.signing_key_file:
             message = 'the hash key is the signing key; rotating the signing key would then lose every hashed address'
