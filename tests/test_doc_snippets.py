@@ -96,15 +96,19 @@ def smtp_sink() -> Iterator[tuple[int, Path]]:
         shutil.rmtree(directory, ignore_errors=True)
 
 
-def test_feedback_example(tmp_path: Path, smtp_sink: tuple[int, Path]) -> None:
+def test_feedback_example(tmp_path: Path, smtp_sink: tuple[int, Path], monkeypatch: pytest.MonkeyPatch) -> None:
     port, dump = smtp_sink
+    # smtplib names the client by socket.getfqdn(), a reverse DNS lookup, unless it is given a name
+    monkeypatch.setattr(socket, 'getfqdn', lambda name='': pytest.fail(f'a DNS lookup of {name!r}'))
     [code] = snippets('docs/feedback.md')
     key_file = tmp_path / 'feedback-signing-key'
     key_file.write_text('k' * 48 + '\n', encoding='utf-8')
     key_file.chmod(0o600)
     documented = ("'/etc/mailinfra/secrets/feedback-signing-key'", "smtplib.SMTP('192.0.2.10', 2525)")
     assert all(text in code for text in documented)
-    code = code.replace(documented[0], repr(str(key_file))).replace(documented[1], f"smtplib.SMTP('127.0.0.1', {port})")
+    code = code.replace(documented[0], repr(str(key_file))).replace(
+        documented[1], f"smtplib.SMTP('127.0.0.1', {port}, local_hostname='localhost')"
+    )
     run(code, 'docs/feedback.md')
 
     deadline = time.monotonic() + 10
