@@ -43,7 +43,7 @@ NOT_SECRET = {
 }
 REGISTERED_NOT_SECRET = {
     '__feedback_secret_files': 'stat results of the secret files expected on the host: paths and modes, no content',
-    '__postfix_sasl_digests': "copy results of the digest files: paths and whether they changed; a digest, at most",
+    '__postfix_sasl_digests': 'copy results of the digest files: paths and whether they changed; a digest, at most',
 }
 """Results registered by a task that handles a secret yet do not hold it (else they count as secrets too)."""
 SECRET_LIKE = re.compile(r'pass|secret|token|key|licen|cred|private', re.IGNORECASE)
@@ -197,9 +197,10 @@ def derived(path: Path, item: dict[str, Any], secrets: frozenset[str]) -> set[st
 def secret_variables() -> frozenset[str]:
     """The roles' secrets (:func:`role_secrets`) and what the tasks set from one, transitively."""
     secrets = role_secrets()
-    while grown := {
-        name for path in task_files() for item, _ in items(path) for name in derived(path, item, secrets)
-    } - secrets:
+    while (
+        grown := {name for path in task_files() for item, _ in items(path) for name in derived(path, item, secrets)}
+        - secrets
+    ):
         secrets |= grown
     return secrets
 
@@ -286,8 +287,7 @@ def test_templates_holding_a_secret_show_no_diff() -> None:
 BROKEN = {
     'no_log': (
         test_tasks_handling_a_secret_have_no_log,
-        '- name: Use the password\n'
-        '  ansible.builtin.command: "login {{ postfix__sasl_passwords[\'app\'] }}"\n',
+        '- name: Use the password\n  ansible.builtin.command: "login {{ postfix__sasl_passwords[\'app\'] }}"\n',
     ),
     'message': (
         test_a_secret_is_never_in_a_message,
