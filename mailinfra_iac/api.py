@@ -24,6 +24,7 @@ from mailinfra_agent.feedback.signing import read_key_file as read_key_file
 
 from .batch import gc_paused
 from .checks import CheckContext, CheckRegistry, default_registry
+from .checks.addresses import terraform_address_problems
 from .dkim import KeyStore
 from .dkim.source import DkimSource, KeyStoreDkimSource
 from .facts import Facts, derive
@@ -97,7 +98,20 @@ def render_files(
     addresses: dict[str, str] | None = None,
     dkim: DkimSource | None = None,
 ) -> dict[str, OutputFile]:
-    """Render in memory: relative path -> file. ``dkim`` supplies the public keys for DNS records."""
+    """Render in memory: relative path -> file. ``dkim`` supplies the public keys for DNS records.
+
+    ``addresses``: the ones Terraform allocated, IP id (or ``host_NAME``) -> IPv4 address, as in the
+    ``ip_addresses`` output; each one given is checked as ``mailinfra render --terraform-output`` checks it
+    (:class:`SpecInvalid`), those not given stay placeholders.
+    """
+    if addresses:
+        given = [
+            problem
+            for problem in terraform_address_problems(spec.deployment, spec.facts, addresses, 'addresses')
+            if problem.path[-1] in addresses
+        ]
+        if given:
+            raise SpecInvalid(given, 'addresses')
     context = RenderContext(spec.deployment, spec.facts, spec.name, addresses or {}, dkim)
     with gc_paused():
         files = (registry or default_renderers()).render(context, renderers)

@@ -186,7 +186,8 @@ def to_problems(error: ValidationError, source: Source) -> list[Problem]:
         else:
             line, column = source.locate(path)
         message, expected = _describe(item, path if item['type'] != 'extra_forbidden' else path[:-1], source.data)
-        value = None if item['type'] in ('missing',) else item.get('input')
+        # an unknown field's value is not what is wrong, and may be a secret under a wrong name (token: for token_file)
+        value = None if item['type'] in ('missing', 'extra_forbidden') else item.get('input')
         if isinstance(value, dict | list):
             value = None
         problems.append(

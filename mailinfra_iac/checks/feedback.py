@@ -13,6 +13,7 @@ from mailinfra_agent.feedback.verp import payload_capacity
 
 from ..facts.hosts import inbound_hosts
 from ..facts.naming import organisation
+from ..model.base import NOT_SHOWN, url_has_userinfo
 from ..problems import Path, Problem
 from .base import Check, CheckContext
 from .isps import suggest
@@ -256,10 +257,11 @@ def webhook_url(ctx: CheckContext) -> Iterator[Problem]:
         parts.port  # noqa: B018 - raises on a port that is not a number
     except ValueError:
         parts, host = None, ''
-    if parts is None or not host or parts.scheme not in ('https', 'http'):
-        message = f'webhook URL "{url}" is not an http(s) URL with a host'
-    elif parts.username is not None or parts.password is not None:
+    credentials = url_has_userinfo(url)
+    if credentials:
         message = 'webhook URL holds credentials; the requests are signed with secret_file instead'
+    elif parts is None or not host or parts.scheme not in ('https', 'http'):
+        message = f'webhook URL "{url}" is not an http(s) URL with a host'
     elif parts.scheme == 'http' and not _loopback(host):
         message = f'webhook URL "{url}" sends suppressed addresses unencrypted to "{host}"'
     else:
@@ -269,7 +271,7 @@ def webhook_url(ctx: CheckContext) -> Iterator[Problem]:
         message,
         ('feedback', 'webhook', 'url'),
         expected='an https URL such as "https://crm.example.com/hooks/suppression" (http only to a loopback address)',
-        value=url if parts is None or parts.password is None else None,
+        value=None if credentials else url,
     )
 
 
@@ -286,24 +288,34 @@ def _files(ctx: CheckContext) -> Iterator[tuple[Path, str]]:
         yield ('feedback', 'webhook', 'secret_file'), feedback.webhook.secret_file
 
 
+KEY_NOT_SHOWN = 'the value of a key file field is not shown: it may be the key itself'
+
+
 def feedback_file_path(ctx: CheckContext) -> Iterator[Problem]:
     """Key and certificate files: absolute, normalised, and each key used for one purpose only."""
     feedback = ctx.deployment.feedback
     keys = {feedback.signing_key_file: 'signing_key_file', feedback.retention.hash_key_file: 'retention.hash_key_file'}
     for path, value in _files(ctx):
+        # a key pasted where its file belongs may start with "/" (base64): only the certificate's path is shown
+        shown = value if path[-1] == 'tls_certificate' and value.startswith('/') else None
         if not value.startswith('/') or posixpath.normpath(value) != value:
-            message = f'"{value}" is not an absolute, normalised path; the host services do not know the controller\'s '
+            quoted = (
+                f'"{value}"' if shown else f'the value ({NOT_SHOWN if not value.startswith("/") else KEY_NOT_SHOWN})'
+            )
+            message = f"{quoted} is not an absolute, normalised path; the host services do not know the controller's "
             message += 'working directory'
             expected = 'an absolute path such as "/etc/mailinfra/secrets/feedback-signing-key"'
         elif path[1] == 'old_signing_key_files' and value in keys:
-            message = f'"{value}" is also {keys[value]}; an old key only verifies, it must differ from current keys'
+            message = (
+                f'this old key file is also {keys[value]}; an old key only verifies, it must differ from current keys'
+            )
             expected = 'the file of a previous signing key'
         elif path[1:] == ('retention', 'hash_key_file') and value == feedback.signing_key_file:
             message = 'the hash key is the signing key; rotating the signing key would then lose every hashed address'
             expected = 'a key file of its own, never rotated'
         else:
             continue
-        yield ctx.problem('feedback-file-path', message, path, expected=expected, value=value)
+        yield ctx.problem('feedback-file-path', message, path, expected=expected, value=shown)
 
 
 def powermta_gate_auth(ctx: CheckContext) -> Iterator[Problem]:

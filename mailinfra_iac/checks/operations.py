@@ -12,7 +12,7 @@ from mailinfra_agent.dnsbl import PUBLIC_RESOLVERS
 from mailinfra_agent.dnsbl.catalogue import load_catalogue, zone_key
 
 from ..model import format_duration
-from ..model.base import parse_email
+from ..model.base import NOT_SHOWN, parse_email, url_has_userinfo
 from ..problems import Path, Problem
 from .base import Check, CheckContext
 
@@ -122,6 +122,19 @@ def queue_age_powermta(ctx: CheckContext) -> Iterator[Problem]:
 
 def alert_target(ctx: CheckContext) -> Iterator[Problem]:
     for index, alert in enumerate(ctx.deployment.monitoring.alerts):
+        if url_has_userinfo(alert.target):
+            # never quoted, whatever the kind: a webhook's would be written into alertmanager.yml in clear
+            webhook = alert.kind == 'webhook'
+            yield ctx.problem(
+                'alert-target',
+                f'{alert.kind} alert target holds credentials; '
+                + ('put a bearer token in token_file instead' if webhook else 'an e-mail alert goes to an address'),
+                ('monitoring', 'alerts', index, 'target'),
+                expected='a URL without user name or password, such as https://hooks.example.com/alerts'
+                if webhook
+                else 'an e-mail address such as ops@example.com',
+            )
+            continue
         if alert.kind == 'email':
             try:
                 parse_email(alert.target)
@@ -356,10 +369,9 @@ def monitoring_secret_files(ctx: CheckContext) -> Iterator[Problem]:
         if value is not None and not PurePosixPath(value).is_absolute():
             yield ctx.problem(
                 'monitoring-secret-file',
-                f'secret file "{value}" is not an absolute path on the monitoring host',
+                f'secret file is not an absolute path on the monitoring host ({NOT_SHOWN})',
                 path,
                 expected='an absolute path such as /etc/mailinfra/secrets/' + str(path[-1]).removesuffix('_file'),
-                value=value,
             )
     for index, alert in enumerate(monitoring.alerts):
         if alert.token_file is not None and alert.kind != 'webhook':
@@ -368,7 +380,6 @@ def monitoring_secret_files(ctx: CheckContext) -> Iterator[Problem]:
                 'token_file is for webhook alerts only',
                 ('monitoring', 'alerts', index, 'token_file'),
                 expected='no token_file on an e-mail alert',
-                value=alert.token_file,
             )
 
 

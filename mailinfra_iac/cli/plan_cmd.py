@@ -58,6 +58,19 @@ def _hint(failed: TerraformFailed, root: Path, binary: str | None = None) -> str
     return ''
 
 
+def _copy_private(source: Path, destination: Path) -> None:
+    """Copy a backend file, created 0600 and then given the source's mode: a backend block may hold credentials."""
+    try:
+        descriptor = os.open(destination, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise MailinfraError(
+            f'--backend-file {source}: the rendered Terraform root already has a {destination.name}; rename it'
+        ) from None
+    with os.fdopen(descriptor, 'wb') as written, source.open('rb') as read:
+        shutil.copyfileobj(read, written)
+    shutil.copymode(source, destination)
+
+
 def _plan(args: argparse.Namespace, out: Path) -> int:
     terraform = find_terraform(args.terraform)
     text = args.format == 'text'
@@ -73,7 +86,7 @@ def _plan(args: argparse.Namespace, out: Path) -> int:
             backend = Path(args.backend_file)
             if not backend.is_file() or not backend.name.endswith(('.tf', '.tf.json')):
                 raise MailinfraError(f'--backend-file {backend} must be an existing .tf or .tf.json file')
-            shutil.copyfile(backend, root / backend.name)
+            _copy_private(backend, root / backend.name)
         if text:
             where = str(out) if keep else 'a temporary directory (deleted at exit; -o DIR keeps it)'
             progress.echo(f'Rendered {spec.name} to {where}; running {terraform}')

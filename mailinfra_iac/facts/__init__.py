@@ -64,6 +64,10 @@ class Facts:
 
 def derive(deployment: Deployment, as_of: dt.date | None = None) -> Facts:
     """Compute the facts of a schema-valid deployment. ``as_of`` fixes "today" for warm-up estimates."""
+    if isinstance(as_of, dt.datetime):  # a date too, but it neither subtracts from nor compares with one
+        as_of = as_of.date()
+    elif as_of is not None and not isinstance(as_of, dt.date):
+        raise TypeError(f'as_of must be a datetime.date, not {type(as_of).__name__}')
     today = as_of or dt.date.today()
     ips = plan_ips(deployment)
     streams = stream_facts(deployment, ips)

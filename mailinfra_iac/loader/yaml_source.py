@@ -266,10 +266,12 @@ class _Builder:
                     pass  # e.g. "0x" alone: let the constructor report it
             try:
                 return self._scalars.construct_object(node, deep=True)
-            except yaml.constructor.ConstructorError as error:
+            except (yaml.constructor.ConstructorError, ValueError) as error:
+                # ValueError: an integer beyond Python's conversion limit (4300 digits)
+                problem = error.problem if isinstance(error, yaml.MarkedYAMLError) else str(error).split(';')[0]
                 self._problem(
                     'yaml-value',
-                    f'cannot read value: {error.problem}',
+                    f'cannot read value: {problem}',
                     path,
                     node,
                     value=node.value,

@@ -26,9 +26,12 @@ __all__ = [
 
 
 class Model(BaseModel):
-    """Base for every spec object: unknown keys are errors, objects are immutable."""
+    """Base for every spec object: unknown keys are errors, objects are immutable, numbers are finite."""
 
-    model_config = ConfigDict(extra='forbid', frozen=True, validate_default=True, str_strip_whitespace=True)
+    # allow_inf_nan: "inf", "nan" and "1e400" (infinite) are floats to pydantic; no field means them
+    model_config = ConfigDict(
+        extra='forbid', frozen=True, validate_default=True, str_strip_whitespace=True, allow_inf_nan=False
+    )
 
 
 _HOST_LABEL = re.compile(r'(?!-)[a-z0-9-]{1,63}(?<!-)')
@@ -80,6 +83,18 @@ Slug = Annotated[str, AfterValidator(_slug)]
 _LOCAL_PART = re.compile(r'[A-Za-z0-9_%+=-]+(?:\.[A-Za-z0-9_%+=-]+)*')
 # Letters, or an IDN top-level domain in A-label form (xn--p1ai), as HostName accepts.
 _TOP_LABEL = re.compile(r'[a-z]{2,63}|xn--[a-z0-9-]+')
+
+
+NOT_SHOWN = 'the value is not shown: where a path belongs, a path that is not absolute may be the secret itself'
+"""Said instead of quoting the value of a secret file's path that is no absolute path."""
+
+_URL_USERINFO = re.compile(r'[^:/?#]*:?//[^/?#]*@')
+
+
+def url_has_userinfo(url: str) -> bool:
+    """Whether a URL's authority has a user part (``user:password@``), by RFC 3986's delimiters alone: also for a
+    URL ``urlsplit`` refuses (a bad port, a broken IPv6 address), which must not be shown either."""
+    return _URL_USERINFO.match(url) is not None
 
 
 def parse_email(value: str) -> str:

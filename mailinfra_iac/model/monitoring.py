@@ -193,7 +193,9 @@ class Alert(Model):
     """Where alerts go."""
 
     kind: Literal['email', 'webhook'] = Field(description='Delivery channel.')
-    target: str = Field(min_length=1, description='E-mail address or webhook URL.')
+    target: str = Field(
+        min_length=1, description='E-mail address, or webhook URL without user name or password (token_file).'
+    )
     token_file: str | None = Field(
         None, description='Webhook only: path (on the monitoring host) of a 0600 file with a bearer token.'
     )

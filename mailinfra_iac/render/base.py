@@ -90,7 +90,7 @@ class RendererRegistry:
     def select(self, names: Iterable[str] | None) -> list[Renderer]:
         if names is None:
             return list(self._renderers.values())
-        wanted = list(names)
+        wanted = [names] if isinstance(names, str) else list(names)  # a str is an Iterable[str] of its letters
         unknown = [name for name in wanted if name not in self._renderers]
         if unknown:
             raise ValueError(f'unknown renderer(s) {", ".join(unknown)}; known: {", ".join(self._renderers)}')

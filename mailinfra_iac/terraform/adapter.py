@@ -189,6 +189,47 @@ def _provider_failure(failed: TerraformFailed) -> ProviderUnavailable | None:
     return ProviderUnavailable(providers, reason, failed)
 
 
+_DIAGNOSTIC_AT = re.compile(r'^\s*on (.+?) line \d+')
+_SOURCE_LINE = re.compile(r'^(\s*)(\d+): ')
+
+
+def _hide_var_file_lines(text: str, var_files: Sequence[str]) -> str:
+    """``text`` without the source lines Terraform's diagnostics quote from a variables file: they hold tokens."""
+    names = {os.path.basename(path) for path in var_files}
+    lines, in_var_file = [], False
+    for line in text.splitlines(keepends=True):
+        at = _DIAGNOSTIC_AT.match(line)
+        if at:
+            in_var_file = os.path.basename(at.group(1).rstrip(':').strip()) in names
+        elif not line.strip():
+            in_var_file = False
+        elif in_var_file and (source := _SOURCE_LINE.match(line)):
+            line = f'{source.group(1)}{source.group(2)}: (a line of a variables file: not shown)\n'
+        lines.append(line)
+    return ''.join(lines)
+
+
+def _private_file(path: Path) -> bool:
+    """Make ``path`` readable by its owner only before a command writes it; True if this call created it."""
+    try:
+        try:
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        except FileExistsError:  # an earlier plan: kept, made private
+            descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+            created = False
+        else:
+            created = True
+        try:
+            os.fchmod(descriptor, 0o600)
+        finally:
+            os.close(descriptor)
+        return created
+    except FileNotFoundError:
+        return False  # the working directory is checked by ``run``
+    except OSError as error:
+        raise TerraformError(f'cannot prepare the plan file {path}: {error.strerror}') from None
+
+
 class Terraform:
     """Terraform commands in one working directory (a root module)."""
 
@@ -196,32 +237,55 @@ class Terraform:
         self.working_dir = Path(working_dir)
         self.binary = binary
 
-    def run(self, args: Sequence[str], *, ok: Sequence[int] = (0,)) -> Result:
+    def run(self, args: Sequence[str], *, ok: Sequence[int] = (0,), var_files: Sequence[str] = ()) -> Result:
+        """Run ``terraform args...``; the source lines Terraform quotes from ``var_files`` are not passed on."""
         if not self.working_dir.is_dir():
             raise TerraformError(f'no Terraform directory at {self.working_dir}')
         result = _run(self.binary.path, args, self.working_dir)
+        if var_files:
+            stdout, stderr = (_hide_var_file_lines(text, var_files) for text in (result.stdout, result.stderr))
+            result = Result(result.args, result.returncode, stdout, stderr)
         if result.returncode not in ok:
             raise TerraformFailed(args[0], result.returncode, result.stdout, result.stderr, self.working_dir)
         return result
 
     def init(self, *, backend: bool = True) -> Result:
         """``terraform init``; a provider that cannot be installed raises :class:`ProviderUnavailable`."""
+        # Terraform writes the backend's settings, credentials included, to .terraform/terraform.tfstate, mode
+        # 0644, before it installs the providers: a directory of the owner's alone keeps the file private meanwhile
+        with contextlib.suppress(FileNotFoundError, FileExistsError):  # a missing working_dir: ``run`` says so
+            (self.working_dir / '.terraform').mkdir(mode=0o700)
         try:
             return self.run(['init', '-input=false', '-no-color', f'-backend={str(backend).lower()}'])
         except TerraformFailed as failed:
             raise _provider_failure(failed) or failed from None
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                (self.working_dir / '.terraform' / 'terraform.tfstate').chmod(0o600)
 
     def plan(self, *, out: str | None = 'plan.tfplan', var_files: Sequence[str] = ()) -> PlanResult:
+        """``terraform plan``; the plan file holds every variable's value in clear, provider tokens included: 0600."""
         args = ['plan', '-input=false', '-no-color', '-detailed-exitcode']
         args += [f'-var-file={path}' for path in var_files]
+        plan_file = None
+        created = False
         if out is not None:
             args.append(f'-out={out}')
-        result = self.run(args, ok=(0, 2))
-        return PlanResult(result.returncode == 2, result.stdout, self.working_dir / out if out else None)
+            plan_file = self.working_dir / out
+            created = _private_file(plan_file)  # Terraform rewrites an existing file in place, keeping its mode
+        try:
+            result = self.run(args, ok=(0, 2), var_files=var_files)
+        except TerraformError:
+            if created and plan_file is not None and plan_file.is_file() and plan_file.stat().st_size == 0:
+                plan_file.unlink()  # ours, never written: a failed plan leaves no file it did not find
+            raise
+        if plan_file is not None and plan_file.exists():
+            plan_file.chmod(0o600)  # in case a Terraform replaces the file instead
+        return PlanResult(result.returncode == 2, result.stdout, plan_file)
 
     def apply(self, *, var_files: Sequence[str] = ()) -> Result:
         args = ['apply', '-input=false', '-no-color', '-auto-approve', *(f'-var-file={path}' for path in var_files)]
-        return self.run(args)
+        return self.run(args, var_files=var_files)
 
     def output(self) -> dict[str, Any]:
         """``terraform output -json`` as data (what ``mailinfra render --terraform-output`` reads)."""

@@ -200,7 +200,7 @@ def test_store_rules() -> None:
     data['store'] = {'backend': 'postgresql', 'dsn': 'host=db user=agent password=x', 'password_file': 'pw'}
     problems = problems_of(data)
     assert '$.store.dsn: holds a password; put it in the file named by "password_file"' in problems
-    assert '$.store.password_file: "pw" is not an absolute path' in problems
+    assert '$.store.password_file: (the value is not shown) is not an absolute path' in problems
     for dsn in ('postgresql://agent:secret@db/mailinfra', 'postgresql://agent@db/mailinfra?password=secret'):
         data['store'] = {'backend': 'postgresql', 'dsn': dsn}
         assert '$.store.dsn: holds a password; put it in the file named by "password_file"' in problems_of(data)
@@ -380,3 +380,14 @@ def test_dump_with_a_memo_gives_each_empty_field_its_own_list() -> None:
     empty = [plain[key] for plain in dumped for key in plain if plain[key] == []]
     assert len(empty) > 1, 'no two empty list fields to compare'
     assert len({id(value) for value in empty}) == len(empty)
+
+
+def test_a_secret_given_for_its_file_is_not_shown() -> None:
+    # the contract names secret files; a value that is no absolute path may be the secret itself
+    data = minimal()
+    data['blocklists']['dqs_key_file'] = 'Dqs-S3cret-0123456789abcdef'
+    data['store'] = {'backend': 'sqlite', 'path': 'relative.db'}
+    problems = problems_of(data)
+    assert '$.blocklists.dqs_key_file: (the value is not shown) is not an absolute path' in problems
+    assert '$.store.path: "relative.db" is not an absolute path' in problems  # no secret: shown
+    assert 'S3cret' not in ' '.join(problems)

@@ -368,3 +368,44 @@ def test_read_only_commands_never_create_a_store(tmp_path: Path, capsys: pytest.
     assert sorted(p.name for p in tmp_path.iterdir()) == ['agent.json', 'hash.key']
     assert main(['store', '--contract', contract, 'migrate']) == 0  # a writer still creates it
     assert main(['suppression', '--contract', contract, 'query', 'someone@example.com']) == 0
+
+
+@pytest.mark.parametrize(
+    ('dsn', 'message'),
+    [
+        ('postgresql://agent:S3cret-pw@127.0.0.1:1/db', 'the dsn holds a password'),
+        ('host=127.0.0.1 port=1 user=agent password=S3cret-pw', 'the dsn holds a password'),
+        ('postgresql://agent@127.0.0.1:1/db?password=S3cret-pw', 'the dsn holds a password'),
+        ('host=127.0.0.1 port=1 pasword=S3cret-pw', 'not a libpq connection string: invalid connection option'),
+        ('postgresql://agent:S3cret%zz-pw@127.0.0.1:1/db', 'not a libpq connection string: invalid percent-encoded'),
+        ('postgresql://agent:S3cret-pw@[127.0.0.1/db', 'not a libpq connection string'),
+    ],
+)
+def test_postgresql_errors_never_show_a_password_in_the_dsn(dsn: str, message: str) -> None:
+    # `mailinfra feedback report --dsn` and `warmup plan --dsn` pass what the user typed; the contract refuses it.
+    with pytest.raises(StoreError, match=message) as raised:
+        connect(Store('postgresql', dsn=dsn))
+    assert 'S3cret' not in str(raised.value)
+
+
+def test_postgresql_connection_error_names_the_server() -> None:
+    with pytest.raises(StoreError) as raised:
+        connect(Store('postgresql', dsn='host=127.0.0.1 port=1 dbname=mail user=agent connect_timeout=1'))
+    assert str(raised.value).startswith('postgresql: cannot connect (host=127.0.0.1 port=1 dbname=mail user=agent): ')
+
+
+def test_postgresql_connection_error_with_a_service_says_whose(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # the dsn names no server itself: libpq reads it from pg_service.conf
+    services = tmp_path / 'pg_service.conf'
+    services.write_text('[mail]\nhost=127.0.0.1\nport=1\ndbname=mail\nconnect_timeout=1\n', encoding='utf-8')
+    monkeypatch.setenv('PGSERVICEFILE', str(services))
+    with pytest.raises(StoreError) as raised:
+        connect(Store('postgresql', dsn='service=mail'))
+    assert str(raised.value).startswith("postgresql: cannot connect (the dsn's server): ")
+
+
+def test_a_password_in_the_dsn_is_refused_with_where_it_goes() -> None:
+    with pytest.raises(StoreError) as raised:
+        connect(Store('postgresql', dsn='host=127.0.0.1 port=1 password=S3cret-pw'))
+    assert '--password-file' in str(raised.value) and "the contract's password_file" in str(raised.value)
+    assert '~/.pgpass (PGPASSFILE)' in str(raised.value)

@@ -158,6 +158,10 @@ def test_unsubscribe_hostname_under_a_managed_zone_but_not_the_clients() -> None
         ('https:///hook', 'not an http(s) URL'),
         ('https://crm.testco.example:port/hook', 'not an http(s) URL'),
         ('https://user:hunter2@crm.testco.example/hook', 'holds credentials'),
+        # URLs urlsplit refuses still hold the password: it was shown in the message and as the value
+        ('https://user:hunter2@crm.testco.example:port/hook', 'holds credentials'),
+        ('https://user:hunter2@[::1/hook', 'holds credentials'),
+        ('https://crm.testco.example/hook?to=a@b', None),
     ],
 )
 def test_webhook_url(url: str, words: str | None) -> None:
@@ -168,6 +172,24 @@ def test_webhook_url(url: str, words: str | None) -> None:
         [problem] = found
         assert words in problem.message
         assert 'hunter2' not in f'{problem} {problem.value}'
+
+
+@pytest.mark.parametrize(
+    'body',
+    [
+        '{signing_key_file: Sign1ng-S3cret-key-0123456789abcdef}',
+        '{retention: {hash_key_file: "Hash/S3cret-key+0123456789abcdef"}}',
+        '{webhook: {url: "https://h.testco.example", secret_file: Hook-S3cret}}',
+        # base64 keys may start with "/"
+        '{signing_key_file: "/S3cret//key+0123456789abcdef="}',
+        '{signing_key_file: "/S3cret+key=", old_signing_key_files: ["/S3cret+key="]}',
+        '{signing_key_file: "/S3cret+key=", retention: {hash_key_file: "/S3cret+key="}}',
+    ],
+)
+def test_a_key_given_for_its_file_is_not_shown(body: str) -> None:
+    # a key pasted where its file's path belongs must not reach validate's output (CI logs)
+    [problem] = _found(_feedback(body), 'feedback-file-path')
+    assert 'S3cret' not in f'{problem} {problem.value}'
 
 
 @pytest.mark.parametrize(

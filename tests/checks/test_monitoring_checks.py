@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from mailinfra_iac.problems import Problem, format_path
@@ -294,3 +296,26 @@ def test_queue_age_thresholds_on_powermta_are_a_warning() -> None:
     ]
     assert 'streams marketing, transactional' in found[0].message
     assert _found(edit('mta: auto', 'mta: powermta', BASE), 'queue-age-powermta') == []
+
+
+def test_a_secret_given_for_its_file_is_not_shown() -> None:
+    # a DQS key, token or password pasted where its file's path belongs must not reach validate's output (CI logs)
+    text = _monitoring(
+        '  dnsbl: {dqs_key_file: Dqs-S3cret-0123456789abcdef}\n'
+        '  alerts: [{kind: webhook, target: "https://hooks.example.net/a", token_file: eyJh.Tok3n-S3cret.sig}]\n'
+        '  smarthost: {host: relay.example.net, sender: a@testco.example, username: u, password_file: "P/w-S3cret"}\n'
+    )
+    found = _found(text, 'monitoring-secret-file')
+    assert len(found) == 3
+    assert not [problem for problem in found if 'S3cret' in f'{problem} {problem.value}']
+    assert all('the value is not shown' in problem.message for problem in found)
+    # on an e-mail alert too: a token given as its token_file, and a target URL with a password
+    email = _monitoring(
+        '  alerts:\n'
+        '    - {kind: email, target: ops@testco.example, token_file: eyJh.Tok3n-S3cret.sig}\n'
+        '    - {kind: email, target: "https://u:Pw-S3cret@hooks.example.net/a"}\n' + SMARTHOST
+    )
+    found = problems(email)
+    assert {'monitoring-secret-file', 'alert-target'} <= {problem.check for problem in found}
+    assert 'S3cret' not in json.dumps([problem.as_dict() for problem in found])  # what validate --format json prints
+    assert 'S3cret' not in ' '.join(map(str, found))

@@ -288,11 +288,26 @@ def test_allocation_on_a_provider_host_is_fine() -> None:
         ('webhook', 'https://hooks.example.com:99999/x', False),
         ('webhook', 'https://hooks example.com/x', False),
         ('webhook', 'https://[2001:db8::1/alerts', False),
+        ('webhook', 'https://hooks.example.com/alerts?to=ops@testco.example', True),
     ],
 )
 def test_alert_targets(kind: str, target: str, good: bool) -> None:
     text = edit('monitoring:\n', f'monitoring:\n  alerts: [{{kind: {kind}, target: "{target}"}}]\n')
     assert ('alert-target' not in errors(text)) is good
+
+
+@pytest.mark.parametrize(
+    'target',
+    ['https://ops:Hook-S3cret@hooks.example.com/alerts', 'https://ops:Hook-S3cret@hooks.example.com:x/alerts'],
+)
+def test_alert_target_with_credentials_is_refused_unshown(target: str) -> None:
+    # it was accepted, and written in clear into alertmanager.yml and the inventory
+    text = edit('monitoring:\n', f'monitoring:\n  alerts: [{{kind: webhook, target: "{target}"}}]\n')
+    with pytest.raises(SpecInvalid) as raised:
+        parse_spec(text, 'spec.yml', as_of=AS_OF)
+    [problem] = [problem for problem in raised.value.problems if problem.check == 'alert-target']
+    assert 'holds credentials' in problem.message and problem.path == ('monitoring', 'alerts', 0, 'target')
+    assert 'Hook-S3cret' not in f'{raised.value.report()} {problem.value}'
 
 
 @pytest.mark.parametrize('provider', ['hetzner', 'vultr', 'linode', 'ovh', 'aws', 'static'])

@@ -196,3 +196,12 @@ def test_the_table_shows_control_characters_instead_of_sending_them_to_the_termi
     assert '[U+001B]]#;owned[U+0007][U+001B][#J unknown [U+202E]evil' in out  # digits are # in reasons
     code, out, _ = run(capsys, '--store', f'sqlite:{path}', '--format', 'json')
     assert json.loads(out)['groups'][0]['segment'] == 'seg\x1b[8m'
+
+
+def test_password_in_the_dsn_is_refused_and_not_shown(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, '--dsn', 'postgresql://report:Typed-S3cret@127.0.0.1:1/mail')
+    assert (code, out) == (1, '')
+    assert err == (
+        'error: cannot open the store: postgresql: the dsn holds a password; put it in a 0600 file named by '
+        "--password-file (the contract's password_file), or in libpq's ~/.pgpass (PGPASSFILE)\n"
+    )

@@ -143,3 +143,19 @@ def test_unknown_keys_in_a_nested_mapping_cost_linear_work(monkeypatch: pytest.M
 
 def test_base_spec_still_loads() -> None:
     assert isinstance(parse_source(BASE).data, dict)
+
+
+@pytest.mark.parametrize('number', ['9' * 5000, '-' + '1' * 4301, '1_' * 4400 + '1'])
+def test_integer_beyond_the_conversion_limit_is_a_located_error(number: str) -> None:
+    # Python refuses int() of more than 4300 digits (ValueError): it was an internal error, not a problem
+    with pytest.raises(SpecInvalid) as raised:
+        parse_source(f'version: 1\nclient:\n  name: {number}\n', 'spec.yml')
+    [problem] = raised.value.problems
+    assert (problem.check, problem.file, problem.line, problem.column, problem.path) == (
+        'yaml-value',
+        'spec.yml',
+        3,
+        9,
+        ('client', 'name'),
+    )
+    assert problem.message.startswith('cannot read value: Exceeds the limit (4300 digits)')

@@ -6,6 +6,7 @@ import pytest
 from pydantic import TypeAdapter, ValidationError
 
 from mailinfra_iac.model.base import DnsName, HostName, Slug, parse_duration, parse_email
+from mailinfra_iac.problems import format_path
 
 from ..conftest import edit, problems
 
@@ -69,3 +70,28 @@ def test_dmarc_address_with_a_newline_is_a_located_problem() -> None:
 def test_dmarc_address_with_an_a_label_tld_is_accepted() -> None:
     text = edit('rua: [dmarc@testco.example]}\n  - domain: news', 'rua: [dmarc@reports.xn--p1ai]}\n  - domain: news')
     assert not [problem for problem in problems(text) if problem.check.startswith('schema')]
+
+
+@pytest.mark.parametrize('value', ['inf', '-inf', '1e400', 'nan', '.nan'])
+@pytest.mark.parametrize(
+    ('old', 'new', 'field'),
+    [
+        (
+            '    pool: tx\n',
+            '    pool: tx\n    recipient_mix: {gmail: VALUE}\n',
+            'streams.transactional.recipient_mix.gmail',
+        ),
+        (
+            'monitoring:\n',
+            'monitoring:\n  rates: {default: {bounce_warning: VALUE}}\n',
+            'monitoring.rates.default.bounce_warning',
+        ),
+    ],
+)
+def test_floats_are_finite(value: str, old: str, new: str, field: str) -> None:
+    # pydantic reads "inf", "nan" and "1e400" as floats: the capacity estimate then crashed (OverflowError)
+    found = problems(edit(old, new.replace('VALUE', value)))
+    assert [(problem.check, format_path(problem.path)) for problem in found if problem.severity == 'error'] == [
+        ('schema-finite-number' if value != '.nan' else 'schema-float-parsing', field)
+    ]
+    assert found[0].line is not None

@@ -181,3 +181,23 @@ def test_missing_project_is_a_clear_error(venv: Venv, tmp_path: Path) -> None:
         'render', 'static.yml', '-o', 'bad', '--as-of', AS_OF.isoformat(), expect=1, MAILINFRA_PROJECT=str(tmp_path)
     )
     assert done.stderr == f'error: MAILINFRA_PROJECT={tmp_path} has no roles/ and terraform/modules/\n'
+
+
+def test_installed_api_is_typed_for_scripts(venv: Venv, tmp_path: Path) -> None:
+    # PEP 561: mypy reads the installed packages' own annotations only if each ships py.typed.
+    for wheel in venv.wheels:
+        package = wheel.name.split('-')[0]
+        assert f'{package}/py.typed' in zipfile.ZipFile(wheel).namelist()
+    script = tmp_path / 'user_script.py'
+    shutil.copyfile(Path(__file__).parent / 'data' / 'user_script.py', script)
+    broken = tmp_path / 'broken_script.py'
+    broken.write_text(
+        'from mailinfra_iac import load_spec\n\nname: int = load_spec("x.yml").deployment.client.name\n',
+        encoding='utf-8',
+    )
+    mypy = [sys.executable, '-m', 'mypy', '--strict', '--no-incremental', '--python-executable', venv.bin / 'python']
+    env = {**venv.env(), 'MYPYPATH': ''}
+    done = subprocess.run([*map(str, mypy), str(script)], capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    done = subprocess.run([*map(str, mypy), str(broken)], capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert 'Incompatible types in assignment (expression has type "str", variable has type "int")' in done.stdout

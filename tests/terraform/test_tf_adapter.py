@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import sys
+import zipfile
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -289,3 +290,126 @@ def test_plan_hint_for_values_terraform_allocates(tmp_path: Path) -> None:
     )
     missing = TerraformFailed('plan', 1, '', 'Error: No value for required variable\n', tmp_path)
     assert 'TF_VAR_<name>' in plan_cmd._hint(missing, tmp_path)
+
+
+def test_plan_file_is_private(terraform: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A plan file holds the variables' values in clear, sensitive ones included (a provider token).
+    token = 'tok-' + os.urandom(12).hex()
+    monkeypatch.setenv('TF_VAR_api_token', token)
+    root = {
+        'variable': {'api_token': {'type': 'string', 'sensitive': True}},
+        'output': {'length': {'value': '${length(var.api_token)}', 'sensitive': True}},
+    }
+    (tmp_path / 'main.tf.json').write_text(json.dumps(root), encoding='utf-8')
+    runner = Terraform(tmp_path, find_terraform(terraform))
+    runner.init(backend=False)
+    old_umask = os.umask(0o022)  # the usual umask: Terraform alone writes the file 0644
+    try:
+        plan = runner.plan()
+    finally:
+        os.umask(old_umask)
+    assert plan.plan_file is not None
+    assert token not in plan.stdout
+    assert token.encode() in zipfile.ZipFile(plan.plan_file).read('tfplan')  # why the mode matters
+    assert plan.plan_file.stat().st_mode & 0o777 == 0o600
+
+
+def test_failed_plan_leaves_no_plan_file(terraform: str, tmp_path: Path) -> None:
+    (tmp_path / 'main.tf.json').write_text(json.dumps({'output': {'x': {'value': '${var.missing}'}}}))
+    runner = Terraform(tmp_path, find_terraform(terraform))
+    with pytest.raises(TerraformFailed):
+        runner.plan()
+    assert not (tmp_path / 'plan.tfplan').exists()
+
+
+def test_failed_plan_keeps_an_existing_plan_file(terraform: str, tmp_path: Path) -> None:
+    # An earlier plan is the user's: a failed plan makes it private and leaves it, even when empty
+    (tmp_path / 'main.tf.json').write_text(json.dumps({'output': {'x': {'value': '${var.missing}'}}}))
+    runner = Terraform(tmp_path, find_terraform(terraform))
+    for earlier, content in (('plan.tfplan', b'an earlier plan'), ('empty.tfplan', b'')):
+        (tmp_path / earlier).write_bytes(content)
+        (tmp_path / earlier).chmod(0o644)
+        with pytest.raises(TerraformFailed):
+            runner.plan(out=earlier)
+        assert (tmp_path / earlier).read_bytes() == content
+        assert (tmp_path / earlier).stat().st_mode & 0o777 == 0o600
+
+
+def test_a_plan_file_that_is_a_symlink_is_refused(terraform: str, tmp_path: Path) -> None:
+    target = tmp_path / 'elsewhere'
+    target.write_text('not a plan')
+    (tmp_path / 'main.tf.json').write_text(json.dumps({'output': {'x': {'value': 1}}}))
+    (tmp_path / 'plan.tfplan').symlink_to(target)
+    with pytest.raises(TerraformError, match=r'cannot prepare the plan file .*plan\.tfplan: '):
+        Terraform(tmp_path, find_terraform(terraform)).plan()
+    assert target.read_text() == 'not a plan'
+
+
+def test_errors_do_not_quote_a_variables_file(terraform: str, tmp_path: Path) -> None:
+    # Terraform's diagnostics quote the offending source line; in a .tfvars file that line holds a token
+    token = 'tok-' + os.urandom(12).hex()
+    root = {'variable': {'api_token': {'type': 'string', 'sensitive': True}}}
+    (tmp_path / 'main.tf.json').write_text(json.dumps(root), encoding='utf-8')
+    var_file = tmp_path / 'secrets.tfvars'
+    var_file.write_text(f'api_token = "{token}\n', encoding='utf-8')  # unterminated
+    runner = Terraform(tmp_path, find_terraform(terraform))
+    runner.init(backend=False)
+    with pytest.raises(TerraformFailed) as raised:
+        runner.plan(var_files=[str(var_file)])
+    assert f'on {var_file} line 1:' in str(raised.value)
+    assert '1: (a line of a variables file: not shown)' in str(raised.value)
+    assert token not in f'{raised.value} {raised.value.stdout} {raised.value.stderr}'
+
+
+@pytest.mark.usefixtures('plan_cli')
+def test_plan_keeps_backend_settings_private(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, terraform: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A backend block may carry credentials: the copy keeps the file's mode, and Terraform's record of the
+    # backend's settings (.terraform/terraform.tfstate, credentials included) was 0644.
+    copymode, copied = shutil.copymode, []
+
+    def copymode_noting_the_mode_before(source: Path, destination: Path) -> None:
+        copied.append(Path(destination).stat().st_mode & 0o777)  # the copy's mode while it held the credentials
+        copymode(source, destination)
+
+    monkeypatch.setattr(shutil, 'copymode', copymode_noting_the_mode_before)
+    spec = spec_file(tmp_path, static_only_text())
+    assert run(capsys, 'dkim', 'generate', str(spec))[0] == 0
+    backend = tmp_path / 'backend.tf'
+    backend.write_text(f'terraform {{\n  backend "local" {{\n    path = "{tmp_path / "state"}"\n  }}\n}}\n')
+    backend.chmod(0o600)
+    out_dir = tmp_path / 'out'
+    old_umask = os.umask(0o022)
+    try:
+        code, _, err = run(
+            capsys, 'plan', str(spec), '-o', str(out_dir), '--terraform', terraform, '--backend-file', str(backend)
+        )
+    finally:
+        os.umask(old_umask)
+    assert code == 0, err
+    root = out_dir / 'terraform'
+    assert str(tmp_path / 'state') in (root / '.terraform' / 'terraform.tfstate').read_text()
+    for private in (root / 'backend.tf', root / '.terraform' / 'terraform.tfstate', root / 'plan.tfplan'):
+        assert private.stat().st_mode & 0o777 == 0o600, private
+    # Terraform writes the record 0644 before it installs the providers: its directory is the owner's alone
+    assert (root / '.terraform').stat().st_mode & 0o777 == 0o700
+    assert copied == [0o600]  # never 0644, not even before its mode was copied
+
+
+@pytest.mark.usefixtures('plan_cli')
+def test_a_backend_file_named_as_a_rendered_file_is_refused(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, terraform: str
+) -> None:
+    spec = spec_file(tmp_path, static_only_text())
+    assert run(capsys, 'dkim', 'generate', str(spec))[0] == 0
+    (tmp_path / 'backend').mkdir()
+    backend = tmp_path / 'backend' / 'main.tf.json'
+    backend.write_text('{"terraform": {"backend": {"local": {}}}}\n')
+    out_dir = tmp_path / 'out'
+    code, _, err = run(
+        capsys, 'plan', str(spec), '-o', str(out_dir), '--terraform', terraform, '--backend-file', str(backend)
+    )
+    assert code == 1
+    assert 'the rendered Terraform root already has a main.tf.json; rename it' in err
+    assert json.loads((out_dir / 'terraform' / 'main.tf.json').read_text()).get('module')  # the render's, kept

@@ -29,6 +29,17 @@ versions 1 to 4 lack only keys that have defaults, so they still load."""
 
 _PASSWORD_IN_DSN = re.compile(r'(?:^|[\s?&])password\s*=|://[^/@\s]*:[^/@\s]*@', re.IGNORECASE)
 
+_SECRET_FILES = frozenset(
+    {
+        '$.store.password_file',
+        '$.blocklists.dqs_key_file',
+        '$.suppression.signing_key_file',
+        '$.retention.hash_key_file',
+        '$.unsubscribe.tls_key_file',
+        '$.webhook.secret_file',
+    }
+)
+
 
 class ContractError(Exception):
     """The contract cannot be used; ``problems`` lists every reason, each starting with its JSON path."""
@@ -337,14 +348,17 @@ def _check_store(contract: Contract, problems: list[str]) -> None:
         '$.webhook.secret_file': contract.webhook.secret_file,
     }
     for index, old in enumerate(contract.suppression.old_signing_key_files):
-        files[f'$.suppression.old_signing_key_files[{index}]'] = old
+        files[f'$.suppression.old_signing_key_files[{index}]'] = old  # a key: not shown either (below)
     for index, maildir in enumerate(contract.feedback_maildirs):
         files[f'$.feedback_maildirs[{index}]'] = maildir
     for index, log in enumerate(contract.logs):
         files[f'$.logs[{index}].path'] = log.path
     for path, value in files.items():
         if value is not None and not value.startswith('/'):
-            problems.append(f'{path}: "{value}" is not an absolute path')
+            # a secret file's "path" that is no path may be the secret itself: not shown
+            secret = path in _SECRET_FILES or path.startswith('$.suppression.old_signing_key_files[')
+            shown = '(the value is not shown)' if secret else f'"{value}"'
+            problems.append(f'{path}: {shown} is not an absolute path')
 
 
 def _unique(path: str, names: list[str], problems: list[str]) -> set[str]:

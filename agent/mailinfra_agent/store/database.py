@@ -7,6 +7,7 @@ on an exception.
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -232,11 +233,26 @@ def connect_postgresql(dsn: str, password: str | None, *, read_only: bool = Fals
         raise StoreError(
             'the postgresql store needs psycopg: install mailinfra-agent with the "postgres" extra'
         ) from None
+    from psycopg.conninfo import conninfo_to_dict
+
+    try:
+        settings = conninfo_to_dict(dsn)
+    except psycopg.Error as error:  # libpq quotes the bad part, which can be the password: not shown
+        reason = re.sub(r'"[^"]*"', '"..."', _first_line(error))
+        raise StoreError(f'postgresql: the dsn is not a libpq connection string: {reason}') from None
+    if 'password' in settings:
+        raise StoreError(
+            'postgresql: the dsn holds a password; put it in a 0600 file named by --password-file (the '
+            "contract's password_file), or in libpq's ~/.pgpass (PGPASSFILE)"
+        )
+    # The dsn is not shown whole: a misspelt option ("pasword=...") could hold the password.
+    named = ' '.join(f'{name}={settings[name]}' for name in ('host', 'port', 'dbname', 'user') if name in settings)
+    where = named or "the dsn's server"  # service=NAME, or libpq's defaults and PG* variables
     extra: dict[str, Any] = {'password': password} if password is not None else {}
     try:
         connection = psycopg.connect(dsn, autocommit=True, connect_timeout=CONNECT_TIMEOUT, **extra)
     except psycopg.Error as error:
-        raise StoreError(f'postgresql: cannot connect ({dsn}): {_first_line(error)}') from None
+        raise StoreError(f'postgresql: cannot connect ({where}): {_first_line(error)}') from None
     db = Database(connection, 'postgresql', (psycopg.Error,))
     if read_only:
         try:
