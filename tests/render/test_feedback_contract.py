@@ -132,15 +132,25 @@ def test_rendered_contract_names_secret_files_only() -> None:
 @pytest.mark.parametrize(
     ('section', 'key', 'value', 'problem'),
     [
-        ('webhook', 'secret_file', 'hook', '$.webhook.secret_file: "hook" is not an absolute path'),
-        ('unsubscribe', 'tls_key_file', 'k.pem', '$.unsubscribe.tls_key_file: "k.pem" is not an absolute path'),
-        ('retention', 'hash_key_file', 'h', '$.retention.hash_key_file: "h" is not an absolute path'),
+        ('webhook', 'secret_file', 'hook', '$.webhook.secret_file: (the value is not shown) is not an absolute path'),
+        (
+            'unsubscribe',
+            'tls_key_file',
+            'k.pem',
+            '$.unsubscribe.tls_key_file: (the value is not shown) is not an absolute path',
+        ),
+        (
+            'retention',
+            'hash_key_file',
+            'h',
+            '$.retention.hash_key_file: (the value is not shown) is not an absolute path',
+        ),
         ('retention', 'after', 'shred', '$.retention.after: expected one of "hash", "erase", got a string ("shred")'),
         (
             'suppression',
             'old_signing_key_files',
             ['o'],
-            '$.suppression.old_signing_key_files[0]: "o" is not an absolute path',
+            '$.suppression.old_signing_key_files[0]: (the value is not shown) is not an absolute path',
         ),
     ],
 )
