@@ -1,10 +1,12 @@
 """Queue depth and age per stream (``monitoring.queue`` and its per-stream overrides; age only where a host of the
-stream is Postfix: PowerMTA's API has no message age), a queue that only grows, and damaged queue files set aside."""
+stream is Postfix: PowerMTA's API has no message age), a queue that only grows while its stream delivers nothing,
+and damaged queue files set aside."""
 
 from __future__ import annotations
 
 from ...base import RenderContext
 from .base import Rule, duration
+from .feedback import EVENTS
 
 NAME = 'queue'
 
@@ -12,6 +14,11 @@ DEPTH_FOR = 600
 AGE_FOR = 300
 STUCK_WINDOW = 1800
 STUCK_FOR = 900
+STUCK_FLOOR = 10
+"""Deferred messages an instance must hold to be stuck: a few messages waiting for dead MXes are not."""
+SENT = f'{EVENTS}{{event="sent"}}'
+"""Deliveries of a stream on any host (the feedback store's counters; absent without a store, and then the rule
+reads the queue alone)."""
 
 
 def _thresholds(context: RenderContext, stream: str) -> dict[str, tuple[int, int]]:
@@ -71,18 +78,20 @@ def rules(context: RenderContext) -> list[Rule]:
                 )
             )
     window = duration(STUCK_WINDOW)
+    deferred = 'mailinfra_queue_messages{queue="deferred"}'
     found.append(
         Rule(
             'MailinfraQueueStuck',
-            f'delta(mailinfra_queue_messages{{queue="deferred"}}[{window}]) > 0'
-            f' and resets(mailinfra_queue_messages{{queue="deferred"}}[{window}]) == 0',
+            f'(delta({deferred}[{window}]) > 0 and resets({deferred}[{window}]) == 0 and {deferred} >= {STUCK_FLOOR})'
+            f' unless on (stream) (sum by (stream) (increase({SENT}[{window}])) > 0)',
             STUCK_FOR,
             {'severity': 'warning'},
             {
                 'summary': 'Stream {{ $labels.stream }} on {{ $labels.host }}: the deferred queue only grows',
                 'description': 'The deferred queue of {{ $labels.mta_instance }} on {{ $labels.host }} grew by '
-                f'{{{{ $value | humanize }}}} over {window} and never went down. Queue side only: the delivery '
-                'counters that tell whether the stream still delivers come with the bounces-and-complaints issue.',
+                f'{{{{ $value | humanize }}}} over {window}, never went down, holds at least {STUCK_FLOOR} messages, '
+                'and stream {{ $labels.stream }} delivered nothing over that time (on hosts without the feedback '
+                'store: the queue alone).',
             },
         )
     )
