@@ -61,3 +61,23 @@ def test_a_critical_alert_inhibits_only_the_warning_about_the_same_thing(alertma
     assert not _suppressed(alertmanager, {**isp, 'isp': 'microsoft'}, {**isp, 'isp': 'yahoo'})
     drift = {'alertname': 'MailinfraDnsDrift', 'name': 'testco.example', 'type': 'TXT'}
     assert not _suppressed(alertmanager, {**drift, 'check': 'spf'}, {**drift, 'check': 'other'})
+
+
+def test_a_listener_down_inhibits_the_starttls_warning_of_that_listener_only(alertmanager: str) -> None:
+    down = {'alertname': 'MailinfraListenerDown', 'severity': 'critical', 'host': 'mta1', 'listener': 'mx'}
+    starttls = {'alertname': 'MailinfraStarttlsFailed', 'severity': 'warning', 'host': 'mta1', 'listener': 'mx'}
+    same, other = '192.0.2.1:25', '192.0.2.2:25'
+    injection = {**starttls, 'instance': '192.0.2.1:2525', 'listener': 'injection'}  # the same host's other listener
+    alerts = [
+        {'labels': {**down, 'instance': same}},
+        {'labels': {**starttls, 'instance': same}},
+        {'labels': {**starttls, 'instance': other, 'host': 'mta2'}},
+        {'labels': injection},
+    ]
+    request = urllib.request.Request(
+        f'{alertmanager}/alerts', json.dumps(alerts).encode(), {'Content-Type': 'application/json'}, method='POST'
+    )
+    urllib.request.urlopen(request, timeout=10).close()
+    wait(lambda: _inhibited(alertmanager, {**starttls, 'instance': same}), 'STARTTLS warning of the down listener')
+    assert not _inhibited(alertmanager, {**starttls, 'instance': other, 'host': 'mta2'})
+    assert not _inhibited(alertmanager, injection)

@@ -14,6 +14,7 @@ from ...model.monitoring import Alert, smarthost_address
 from ...problems import MailinfraError
 from ..base import RenderContext
 from .rules.heartbeat import ALERT as HEARTBEAT_ALERT
+from .rules.probes import LISTENER_DOWN, STARTTLS_FAILED
 
 ALERTS_RECEIVER = 'alerts'
 HEARTBEAT_RECEIVER = 'heartbeat'
@@ -25,6 +26,9 @@ GROUP_BY = ['alertname', 'severity', 'stream', 'host']
 INHIBIT_EQUAL = ['alertname', 'stream', 'isp', 'host', 'instance', 'subject', 'zone', 'name', 'check', 'textfile']
 """What a critical alert must share with a warning to silence it: the warning must be about the same thing (a
 complaint rate at another ISP, a drift of another record of the same name, stays)."""
+LISTENER_EQUAL = ['host', 'listener', 'instance']
+"""What a listener that refuses TCP shares with its failing STARTTLS probe (both probe jobs label a listener alike,
+render/monitoring/scrape.py): the STARTTLS warning of a down listener says nothing new."""
 
 
 def _receiver(name: str, alerts: list[Alert]) -> dict[str, Any]:
@@ -96,7 +100,12 @@ def alertmanager_config(context: RenderContext) -> dict[str, Any]:
                 'source_matchers': ['severity="critical"'],
                 'target_matchers': ['severity="warning"'],
                 'equal': INHIBIT_EQUAL,
-            }
+            },
+            {
+                'source_matchers': [f'alertname="{LISTENER_DOWN}"'],
+                'target_matchers': [f'alertname="{STARTTLS_FAILED}"'],
+                'equal': LISTENER_EQUAL,
+            },
         ],
     }
     settings = _global(context)

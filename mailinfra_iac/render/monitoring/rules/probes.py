@@ -10,6 +10,8 @@ NAME = 'probes'
 CERT_WARNING_DAYS = 14
 CERT_CRITICAL_DAYS = 3
 DOWN_FOR = 300
+LISTENER_DOWN = 'MailinfraListenerDown'
+STARTTLS_FAILED = 'MailinfraStarttlsFailed'
 
 
 def rules(context: RenderContext) -> list[Rule]:
@@ -29,7 +31,7 @@ def rules(context: RenderContext) -> list[Rule]:
     ]
     found.append(
         Rule(
-            'MailinfraListenerDown',
+            LISTENER_DOWN,
             'probe_success{job="blackbox_tcp"} == 0',
             DOWN_FOR,
             {'severity': 'critical'},
@@ -42,7 +44,7 @@ def rules(context: RenderContext) -> list[Rule]:
     )
     found.append(
         Rule(
-            'MailinfraStarttlsFailed',
+            STARTTLS_FAILED,
             'probe_success{job="blackbox_smtp_starttls"} == 0',
             DOWN_FOR,
             {'severity': 'warning'},

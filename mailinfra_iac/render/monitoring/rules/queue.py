@@ -1,10 +1,12 @@
 """Queue depth and age per stream (``monitoring.queue`` and its per-stream overrides; age only where a host of the
-stream is Postfix: PowerMTA's API has no message age), a queue that only grows, and damaged queue files set aside."""
+stream is Postfix: PowerMTA's API has no message age), a deferred queue that grows while its stream delivers nothing,
+and damaged queue files set aside."""
 
 from __future__ import annotations
 
 from ...base import RenderContext
 from .base import Rule, duration
+from .feedback import EVENTS
 
 NAME = 'queue'
 
@@ -12,6 +14,14 @@ DEPTH_FOR = 600
 AGE_FOR = 300
 STUCK_WINDOW = 1800
 STUCK_FOR = 900
+STUCK_FLOOR = 10
+"""Deferred messages an instance must hold to be stuck: a few messages waiting for dead MXes are not."""
+SENT_OWN = f'{EVENTS}{{event="sent", store=~"sqlite-.+"}}'
+"""Deliveries counted by a host's own SQLite store (``store="sqlite-<host>"``): that host's only, matched per host
+(the feedback store's counters; absent without a store, and then the rule reads the queue alone)."""
+SENT_SHARED = f'{EVENTS}{{event="sent", store=~"postgresql-.+"}}'
+"""Deliveries counted by a shared PostgreSQL store: the same counts on every host, which cannot tell hosts apart,
+matched per stream."""
 
 
 def _thresholds(context: RenderContext, stream: str) -> dict[str, tuple[int, int]]:
@@ -71,18 +81,24 @@ def rules(context: RenderContext) -> list[Rule]:
                 )
             )
     window = duration(STUCK_WINDOW)
+    deferred = 'mailinfra_queue_messages{queue="deferred"}'
     found.append(
         Rule(
             'MailinfraQueueStuck',
-            f'delta(mailinfra_queue_messages{{queue="deferred"}}[{window}]) > 0'
-            f' and resets(mailinfra_queue_messages{{queue="deferred"}}[{window}]) == 0',
+            # deriv, not delta or resets: the agent counts deferred/, and every queue run moves the due messages to
+            # active and back, so a stuck queue dips at each run; the slope over the window still grows.
+            f'({deferred} >= {STUCK_FLOOR} and deriv({deferred}[{window}]) > 0)'
+            f' unless on (stream, host) (sum by (stream, host) (increase({SENT_OWN}[{window}])) > 0)'
+            f' unless on (stream) (sum by (stream) (increase({SENT_SHARED}[{window}])) > 0)',
             STUCK_FOR,
             {'severity': 'warning'},
             {
-                'summary': 'Stream {{ $labels.stream }} on {{ $labels.host }}: the deferred queue only grows',
-                'description': 'The deferred queue of {{ $labels.mta_instance }} on {{ $labels.host }} grew by '
-                f'{{{{ $value | humanize }}}} over {window} and never went down. Queue side only: the delivery '
-                'counters that tell whether the stream still delivers come with the bounces-and-complaints issue.',
+                'summary': 'Stream {{ $labels.stream }} on {{ $labels.host }}: the deferred queue grows and nothing '
+                'is delivered',
+                'description': 'The deferred queue of {{ $labels.mta_instance }} on {{ $labels.host }} holds '
+                f'{{{{ $value }}}} messages (at least {STUCK_FLOOR}), grew over {window} (the trend: queue runs move '
+                'messages to active and back), and stream {{ $labels.stream }} delivered nothing on that host over '
+                'that time (a shared store: on no host; without the feedback store: the queue alone).',
             },
         )
     )
