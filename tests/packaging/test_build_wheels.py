@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -101,3 +103,66 @@ def test_a_bad_extra_name_is_refused(tmp_path: Path) -> None:
     assert result.returncode != 0
     assert 'not an extra name' in result.stderr
     assert 'Traceback' not in result.stderr
+
+
+def copy_checkout(tmp_path: Path) -> Path:
+    """script/build-wheels and agent/ in a checkout of their own, whose sources a test may change."""
+    checkout = tmp_path / 'checkout'
+    (checkout / 'script').mkdir(parents=True)
+    shutil.copy2(SCRIPT, checkout / 'script' / 'build-wheels')
+    shutil.copytree(ROOT / 'agent', checkout / 'agent', ignore=shutil.ignore_patterns('__pycache__', '*.egg-info'))
+    return checkout
+
+
+def build_in(checkout: Path, output: Path, *args: str, pip_fails: bool = False) -> subprocess.CompletedProcess[str]:
+    """A run of ``checkout``'s build-wheels; with ``pip_fails`` every ``python -m pip`` it starts exits 3."""
+    env = dict(os.environ)
+    if pip_fails:
+        fake = output.parent / 'no-pip' / 'pip'
+        fake.mkdir(parents=True, exist_ok=True)
+        (fake / '__init__.py').write_text('')
+        (fake / '__main__.py').write_text('raise SystemExit(3)\n')
+        env['PYTHONPATH'] = str(fake.parent)
+    command = [sys.executable, str(checkout / 'script' / 'build-wheels'), '--json', '--output', str(output), *args]
+    return subprocess.run(command, capture_output=True, text=True, env=env)
+
+
+def built(result: subprocess.CompletedProcess[str]) -> dict[str, Any]:
+    assert result.returncode == 0, result.stderr
+    reported: dict[str, Any] = json.loads(result.stdout)
+    return reported
+
+
+def test_an_unchanged_checkout_runs_no_pip_and_a_changed_source_builds_again(tmp_path: Path) -> None:
+    """Every play of a Molecule scenario runs build-wheels: after the first build an unchanged checkout runs no pip
+    (here any pip run would fail), while a changed source file gives a new wheel."""
+    checkout, output = copy_checkout(tmp_path), tmp_path / 'wheelhouse'
+    first = built(build_in(checkout, output, '--extra', 'metrics'))
+    wheel = output / first['agent']
+    before, mtime = wheel.read_bytes(), wheel.stat().st_mtime_ns
+    assert built(build_in(checkout, output, '--extra', 'metrics', pip_fails=True)) == {**first, 'changed': False}
+    assert wheel.read_bytes() == before and wheel.stat().st_mtime_ns == mtime
+    # --refresh runs pip whatever the wheelhouse records
+    assert build_in(checkout, output, '--extra', 'metrics', '--refresh', pip_fails=True).returncode != 0
+    # Other extras download theirs, but the agent wheel of the same sources is not built again.
+    other = build_in(checkout, output, pip_fails=True)
+    assert other.returncode != 0 and 'pip download' in other.stderr, other.stderr
+    with (checkout / 'agent' / 'mailinfra_agent' / '__init__.py').open('a') as source:
+        source.write('# changed\n')
+    changed = built(build_in(checkout, output, '--extra', 'metrics'))
+    assert changed == {**first, 'changed': True}
+    assert wheel.read_bytes() != before
+    assert zipfile.ZipFile(wheel).read('mailinfra_agent/__init__.py').endswith(b'# changed\n')
+
+
+def test_a_wheel_changed_or_removed_in_the_wheelhouse_is_made_again(tmp_path: Path) -> None:
+    checkout, output = copy_checkout(tmp_path), tmp_path / 'wheelhouse'
+    first = built(build_in(checkout, output))
+    wheel = output / first['agent']
+    original = wheel.read_bytes()
+    wheel.write_bytes(b'not the wheel')
+    assert built(build_in(checkout, output))['changed'] is True
+    assert wheel.read_bytes() == original
+    (output / idna(first)).unlink()
+    assert built(build_in(checkout, output)) == {**first, 'changed': True}
+    assert (output / idna(first)).is_file()
