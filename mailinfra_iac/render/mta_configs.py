@@ -86,6 +86,20 @@ class _MemoryBytecodeCache(jinja2.BytecodeCache):
 _BYTECODE = _MemoryBytecodeCache()
 
 
+class _RoleDefault:
+    """A role default that is itself a template (``"{{ agent__user | default('mailinfra') }}"``), rendered with the
+    host's variables when a template prints it: Ansible templates a variable where it is used, so one that is
+    never printed (a filter only Ansible has) is never compiled."""
+
+    __slots__ = ('_environment', '_source', '_variables')
+
+    def __init__(self, environment: jinja2.Environment, source: str, variables: dict[str, Any]) -> None:
+        self._environment, self._source, self._variables = environment, source, variables
+
+    def __str__(self) -> str:
+        return self._environment.from_string(self._source).render(self._variables)
+
+
 def template_environment(shared: Shared | None = None) -> jinja2.Environment:
     """A Jinja environment close to Ansible's for our templates (strict undefined, Ansible's trim settings).
 
@@ -131,5 +145,9 @@ class MtaConfigRenderer:
                             'inventory_hostname': host,
                             'ansible_managed': GENERATED_MARK,
                         }
-                    text = environment.get_template(template.role_template).render({**variables, **template.variables})
+                    merged = {**variables, **template.variables}
+                    for name, value in template.variables.items():
+                        if isinstance(value, str) and '{{' in value:
+                            merged[name] = _RoleDefault(environment, value, merged)
+                    text = environment.get_template(template.role_template).render(merged)
                     yield OutputFile(f'mta/{host}/{template.output}', text.encode())
