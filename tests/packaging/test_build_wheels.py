@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import subprocess
 import sys
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,7 @@ from ..conftest import ROOT
 pytestmark = pytest.mark.slow
 
 SCRIPT = ROOT / 'script' / 'build-wheels'
+LOCK = '.build-wheels.lock'
 
 
 def build(output: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -143,7 +146,8 @@ def test_an_unchanged_checkout_runs_no_pip_and_a_changed_source_builds_again(tmp
     assert built(build_in(checkout, output, '--extra', 'metrics', pip_fails=True)) == {**first, 'changed': False}
     assert wheel.read_bytes() == before and wheel.stat().st_mtime_ns == mtime
     # --refresh runs pip whatever the wheelhouse records
-    assert build_in(checkout, output, '--extra', 'metrics', '--refresh', pip_fails=True).returncode != 0
+    refreshed = build_in(checkout, output, '--extra', 'metrics', '--refresh', pip_fails=True)
+    assert refreshed.returncode != 0 and 'pip wheel' in refreshed.stderr, refreshed.stderr
     # Other extras download theirs, but the agent wheel of the same sources is not built again.
     other = build_in(checkout, output, pip_fails=True)
     assert other.returncode != 0 and 'pip download' in other.stderr, other.stderr
@@ -166,3 +170,49 @@ def test_a_wheel_changed_or_removed_in_the_wheelhouse_is_made_again(tmp_path: Pa
     (output / idna(first)).unlink()
     assert built(build_in(checkout, output)) == {**first, 'changed': True}
     assert (output / idna(first)).is_file()
+
+
+def test_a_missing_constraint_file_is_refused(tmp_path: Path) -> None:
+    result = build(tmp_path / 'wheelhouse', '--constraint', str(tmp_path / 'absent.txt'))
+    assert result.returncode != 0
+    assert f'no constraint file {tmp_path / "absent.txt"}' in result.stderr
+    assert 'Traceback' not in result.stderr
+
+
+def test_a_python_without_pip_is_named(tmp_path: Path) -> None:
+    subprocess.run([sys.executable, '-m', 'venv', '--without-pip', str(tmp_path / 'venv')], check=True)
+    python = tmp_path / 'venv' / 'bin' / 'python'
+    result = subprocess.run(
+        [str(python), str(SCRIPT), '--output', str(tmp_path / 'wheelhouse')], capture_output=True, text=True
+    )
+    assert result.returncode != 0
+    assert 'has no pip' in result.stderr and str(python) in result.stderr, result.stderr
+    assert 'Traceback' not in result.stderr
+
+
+@contextlib.contextmanager
+def read_only(directory: Path) -> Iterator[None]:
+    """``directory`` on a read-only bind mount (writes fail with EROFS, root's too)."""
+    if subprocess.run(['mount', '--bind', str(directory), str(directory)], capture_output=True).returncode != 0:
+        pytest.skip('no bind mounts here')
+    try:
+        subprocess.run(['mount', '-o', 'remount,bind,ro', str(directory)], check=True)
+        yield
+    finally:
+        subprocess.run(['umount', str(directory)], check=True)
+
+
+def test_a_read_only_wheelhouse_with_its_wheels_is_used(tmp_path: Path) -> None:
+    """A wheelhouse made before and mounted read-only: the run reports its wheels, it does not fail on the lock
+    or the record; one it would have to change fails with a message."""
+    checkout, output = copy_checkout(tmp_path), tmp_path / 'wheelhouse'
+    first = built(build_in(checkout, output))
+    (output / LOCK).unlink()  # as a wheelhouse copied from elsewhere
+    with read_only(output):
+        assert built(build_in(checkout, output, pip_fails=True)) == {**first, 'changed': False}
+    (output / first['agent']).write_bytes(b'not the wheel')
+    with read_only(output):
+        result = build_in(checkout, output)
+    assert result.returncode != 0
+    assert f'cannot update {output}' in result.stderr, result.stderr
+    assert 'Traceback' not in result.stderr
