@@ -120,9 +120,7 @@ def render_primary(pipe: bool, command: list[str] | None = None) -> dict[str, st
         host['postfix__feedback_pipe_user'] = PIPE_USER
     assert inventory['postfix__primary']['inbound']
     environment = template_environment()
-    variables = role_template_variables(
-        environment, 'postfix', host, opendkim.template_variables('postfix', host, {})
-    )
+    variables = role_template_variables(environment, 'postfix', host, opendkim.template_variables('postfix', host, {}))
     return {
         name: environment.get_template(f'postfix/templates/etc/postfix/{name}.j2').render(variables)
         for name in ('main.cf', 'master.cf', 'inbound_aliases')

@@ -561,9 +561,7 @@ def pipe_primary_files(context: RenderContext, command: Path) -> dict[str, str]:
         'postfix__feedback_pipe_user': 'nobody',
     }
     environment = template_environment()
-    variables = role_template_variables(
-        environment, 'postfix', host, opendkim.template_variables('postfix', host, {})
-    )
+    variables = role_template_variables(environment, 'postfix', host, opendkim.template_variables('postfix', host, {}))
     return {
         f'pipe/etc/postfix/{name}': environment.get_template(f'postfix/templates/etc/postfix/{name}.j2').render(
             variables
