@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import importlib.machinery
+import importlib.util
 import json
 import os
 import shutil
@@ -216,3 +218,30 @@ def test_a_read_only_wheelhouse_with_its_wheels_is_used(tmp_path: Path) -> None:
     assert result.returncode != 0
     assert f'cannot update {output}' in result.stderr, result.stderr
     assert 'Traceback' not in result.stderr
+
+
+def test_the_record_names_the_sources_the_wheel_was_built_from(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """agent/ changes after the run hashed it and before it copied it (a save in an editor): the record must name
+    the copy pip built, so putting the file back builds again instead of keeping the wheel of the other sources."""
+    checkout, output = copy_checkout(tmp_path), tmp_path / 'wheelhouse'
+    script = checkout / 'script' / 'build-wheels'
+    loader = importlib.machinery.SourceFileLoader('build_wheels_under_test', str(script))
+    module = importlib.util.module_from_spec(importlib.util.spec_from_loader(loader.name, loader))
+    loader.exec_module(module)
+    source = checkout / 'agent' / 'mailinfra_agent' / '__init__.py'
+    original = source.read_bytes()
+    copytree = shutil.copytree
+
+    def change_then_copy(*args: Any, **kwargs: Any) -> Any:
+        if source.read_bytes() == original:  # the first (outer) call; copytree calls itself for subdirectories
+            source.write_bytes(original + b'# changed during the run\n')
+        return copytree(*args, **kwargs)
+
+    monkeypatch.setattr(shutil, 'copytree', change_then_copy)
+    monkeypatch.setattr(sys, 'argv', ['build-wheels', '--output', str(output)])
+    assert module.main() == 0
+    monkeypatch.undo()
+    source.write_bytes(original)  # the change is undone: the wheel must be built from these sources again
+    again = built(build_in(checkout, output))
+    assert again['changed'] is True
+    assert zipfile.ZipFile(output / again['agent']).read('mailinfra_agent/__init__.py') == original
