@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import importlib.machinery
 import importlib.util
 import json
@@ -224,10 +225,7 @@ def test_the_record_names_the_sources_the_wheel_was_built_from(tmp_path: Path, m
     """agent/ changes after the run hashed it and before it copied it (a save in an editor): the record must name
     the copy pip built, so putting the file back builds again instead of keeping the wheel of the other sources."""
     checkout, output = copy_checkout(tmp_path), tmp_path / 'wheelhouse'
-    script = checkout / 'script' / 'build-wheels'
-    loader = importlib.machinery.SourceFileLoader('build_wheels_under_test', str(script))
-    module = importlib.util.module_from_spec(importlib.util.spec_from_loader(loader.name, loader))
-    loader.exec_module(module)
+    module = load_script(checkout)
     source = checkout / 'agent' / 'mailinfra_agent' / '__init__.py'
     original = source.read_bytes()
     copytree = shutil.copytree
@@ -245,3 +243,25 @@ def test_the_record_names_the_sources_the_wheel_was_built_from(tmp_path: Path, m
     again = built(build_in(checkout, output))
     assert again['changed'] is True
     assert zipfile.ZipFile(output / again['agent']).read('mailinfra_agent/__init__.py') == original
+
+
+def load_script(checkout: Path) -> Any:
+    """``checkout``'s build-wheels as a module, to run its ``main`` in this process."""
+    loader = importlib.machinery.SourceFileLoader('build_wheels_under_test', str(checkout / 'script' / 'build-wheels'))
+    module = importlib.util.module_from_spec(importlib.util.spec_from_loader(loader.name, loader))
+    loader.exec_module(module)
+    return module
+
+
+def test_a_run_waits_for_the_lock_a_bounded_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another run holds the wheelhouse's lock: this one gives up after LOCK_WAIT with a message, never hangs."""
+    module = load_script(copy_checkout(tmp_path))
+    output = tmp_path / 'wheelhouse'
+    output.mkdir()
+    monkeypatch.setattr(module, 'LOCK_WAIT', 0)
+    monkeypatch.setattr(sys, 'argv', ['build-wheels', '--output', str(output)])
+    with (output / LOCK).open('a') as other:
+        fcntl.flock(other, fcntl.LOCK_EX)
+        with pytest.raises(SystemExit) as raised:
+            module.main()
+    assert str(raised.value).startswith(f'build-wheels: another run has held {output / LOCK} for over 0 s')
