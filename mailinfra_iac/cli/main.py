@@ -91,12 +91,14 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_render(args: argparse.Namespace) -> int:
     from .. import api
+    from ..paths import data_root
     from ..render import default_registry as default_renderers
     from ..render.output import write_tree
     from .common import addresses_from
     from .progress import Progress
 
     only: list[str] | None = args.only
+    data_root()  # a wrong $MAILINFRA_PROJECT is named first, before the spec's keys are looked for
     with Progress('loading the spec', enabled=args.format == 'text') as progress:
         spec = api.load_spec(args.spec, as_of=args.as_of)
         output = args.output or INVENTORIES / spec.deployment.client.name

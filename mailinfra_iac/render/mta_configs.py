@@ -15,6 +15,7 @@ import jinja2
 import jinja2.bccache
 
 from ..paths import project_root
+from ..problems import MailinfraError
 from .base import GENERATED_MARK, OutputFile, RenderContext
 from .inventory import InventoryRenderer
 from .rolevars.base import applies_to
@@ -86,6 +87,45 @@ class _MemoryBytecodeCache(jinja2.BytecodeCache):
 _BYTECODE = _MemoryBytecodeCache()
 
 
+class RoleDefaultError(MailinfraError):
+    """A role default that is a template cannot be rendered with the host's variables."""
+
+
+class _RoleDefault:
+    """A role default that is itself a template (``"{{ agent__user | default('mailinfra') }}"``), rendered with the
+    host's variables when a template prints it: Ansible templates a variable where it is used, so one that is
+    never printed (a filter only Ansible has) is never compiled."""
+
+    __slots__ = ('_environment', '_name', '_role', '_source', '_variables')
+
+    def __init__(
+        self, environment: jinja2.Environment, role: str, name: str, source: str, variables: dict[str, Any]
+    ) -> None:
+        self._environment, self._role, self._name = environment, role, name
+        self._source, self._variables = source, variables
+
+    def __str__(self) -> str:
+        try:
+            return self._environment.from_string(self._source).render(self._variables)
+        except jinja2.TemplateError as error:
+            raise RoleDefaultError(
+                f'role {self._role}: the default of {self._name} ({self._source}) cannot be rendered here: {error}; '
+                'set it in the inventory'
+            ) from None
+
+
+def role_template_variables(
+    environment: jinja2.Environment, role: str, variables: dict[str, Any], role_variables: dict[str, Any]
+) -> dict[str, Any]:
+    """``variables`` with ``role_variables`` (the role's defaults, its loop variable) over them, as Ansible gives
+    them to ``role``'s templates: a default that is a template is rendered when a template prints it."""
+    merged = {**variables, **role_variables}
+    for name, value in role_variables.items():
+        if isinstance(value, str) and '{{' in value:
+            merged[name] = _RoleDefault(environment, role, name, value, merged)
+    return merged
+
+
 def template_environment(shared: Shared | None = None) -> jinja2.Environment:
     """A Jinja environment close to Ansible's for our templates (strict undefined, Ansible's trim settings).
 
@@ -131,5 +171,7 @@ class MtaConfigRenderer:
                             'inventory_hostname': host,
                             'ansible_managed': GENERATED_MARK,
                         }
-                    text = environment.get_template(template.role_template).render({**variables, **template.variables})
+                    role_name = template.role_template.split('/', 1)[0]
+                    merged = role_template_variables(environment, role_name, variables, dict(template.variables))
+                    text = environment.get_template(template.role_template).render(merged)
                     yield OutputFile(f'mta/{host}/{template.output}', text.encode())

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import importlib.machinery
+import importlib.util
 import json
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,6 +23,7 @@ from ..conftest import ROOT
 pytestmark = pytest.mark.slow
 
 SCRIPT = ROOT / 'script' / 'build-wheels'
+LOCK = '.build-wheels.lock'
 
 
 def build(output: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -101,3 +109,159 @@ def test_a_bad_extra_name_is_refused(tmp_path: Path) -> None:
     assert result.returncode != 0
     assert 'not an extra name' in result.stderr
     assert 'Traceback' not in result.stderr
+
+
+def copy_checkout(tmp_path: Path) -> Path:
+    """script/build-wheels and agent/ in a checkout of their own, whose sources a test may change."""
+    checkout = tmp_path / 'checkout'
+    (checkout / 'script').mkdir(parents=True)
+    shutil.copy2(SCRIPT, checkout / 'script' / 'build-wheels')
+    shutil.copytree(ROOT / 'agent', checkout / 'agent', ignore=shutil.ignore_patterns('__pycache__', '*.egg-info'))
+    return checkout
+
+
+def build_in(checkout: Path, output: Path, *args: str, pip_fails: bool = False) -> subprocess.CompletedProcess[str]:
+    """A run of ``checkout``'s build-wheels; with ``pip_fails`` every ``python -m pip`` it starts exits 3."""
+    env = dict(os.environ)
+    if pip_fails:
+        fake = output.parent / 'no-pip' / 'pip'
+        fake.mkdir(parents=True, exist_ok=True)
+        (fake / '__init__.py').write_text('')
+        (fake / '__main__.py').write_text('raise SystemExit(3)\n')
+        env['PYTHONPATH'] = str(fake.parent)
+    command = [sys.executable, str(checkout / 'script' / 'build-wheels'), '--json', '--output', str(output), *args]
+    return subprocess.run(command, capture_output=True, text=True, env=env)
+
+
+def built(result: subprocess.CompletedProcess[str]) -> dict[str, Any]:
+    assert result.returncode == 0, result.stderr
+    reported: dict[str, Any] = json.loads(result.stdout)
+    return reported
+
+
+def test_an_unchanged_checkout_runs_no_pip_and_a_changed_source_builds_again(tmp_path: Path) -> None:
+    """Every play of a Molecule scenario runs build-wheels: after the first build an unchanged checkout runs no pip
+    (here any pip run would fail), while a changed source file gives a new wheel."""
+    checkout, output = copy_checkout(tmp_path), tmp_path / 'wheelhouse'
+    first = built(build_in(checkout, output, '--extra', 'metrics'))
+    wheel = output / first['agent']
+    before, mtime = wheel.read_bytes(), wheel.stat().st_mtime_ns
+    assert built(build_in(checkout, output, '--extra', 'metrics', pip_fails=True)) == {**first, 'changed': False}
+    assert wheel.read_bytes() == before and wheel.stat().st_mtime_ns == mtime
+    # --refresh runs pip whatever the wheelhouse records
+    refreshed = build_in(checkout, output, '--extra', 'metrics', '--refresh', pip_fails=True)
+    assert refreshed.returncode != 0 and 'pip wheel' in refreshed.stderr, refreshed.stderr
+    # Other extras download theirs, but the agent wheel of the same sources is not built again.
+    other = build_in(checkout, output, pip_fails=True)
+    assert other.returncode != 0 and 'pip download' in other.stderr, other.stderr
+    with (checkout / 'agent' / 'mailinfra_agent' / '__init__.py').open('a') as source:
+        source.write('# changed\n')
+    changed = built(build_in(checkout, output, '--extra', 'metrics'))
+    assert changed == {**first, 'changed': True}
+    assert wheel.read_bytes() != before
+    assert zipfile.ZipFile(wheel).read('mailinfra_agent/__init__.py').endswith(b'# changed\n')
+
+
+def test_a_wheel_changed_or_removed_in_the_wheelhouse_is_made_again(tmp_path: Path) -> None:
+    checkout, output = copy_checkout(tmp_path), tmp_path / 'wheelhouse'
+    first = built(build_in(checkout, output))
+    wheel = output / first['agent']
+    original = wheel.read_bytes()
+    wheel.write_bytes(b'not the wheel')
+    assert built(build_in(checkout, output))['changed'] is True
+    assert wheel.read_bytes() == original
+    (output / idna(first)).unlink()
+    assert built(build_in(checkout, output)) == {**first, 'changed': True}
+    assert (output / idna(first)).is_file()
+
+
+def test_a_missing_constraint_file_is_refused(tmp_path: Path) -> None:
+    result = build(tmp_path / 'wheelhouse', '--constraint', str(tmp_path / 'absent.txt'))
+    assert result.returncode != 0
+    assert f'no constraint file {tmp_path / "absent.txt"}' in result.stderr
+    assert 'Traceback' not in result.stderr
+
+
+def test_a_python_without_pip_is_named(tmp_path: Path) -> None:
+    subprocess.run([sys.executable, '-m', 'venv', '--without-pip', str(tmp_path / 'venv')], check=True)
+    python = tmp_path / 'venv' / 'bin' / 'python'
+    result = subprocess.run(
+        [str(python), str(SCRIPT), '--output', str(tmp_path / 'wheelhouse')], capture_output=True, text=True
+    )
+    assert result.returncode != 0
+    assert 'has no pip' in result.stderr and str(python) in result.stderr, result.stderr
+    assert 'Traceback' not in result.stderr
+
+
+@contextlib.contextmanager
+def read_only(directory: Path) -> Iterator[None]:
+    """``directory`` on a read-only bind mount (writes fail with EROFS, root's too)."""
+    if subprocess.run(['mount', '--bind', str(directory), str(directory)], capture_output=True).returncode != 0:
+        pytest.skip('no bind mounts here')
+    try:
+        subprocess.run(['mount', '-o', 'remount,bind,ro', str(directory)], check=True)
+        yield
+    finally:
+        subprocess.run(['umount', str(directory)], check=True)
+
+
+def test_a_read_only_wheelhouse_with_its_wheels_is_used(tmp_path: Path) -> None:
+    """A wheelhouse made before and mounted read-only: the run reports its wheels, it does not fail on the lock
+    or the record; one it would have to change fails with a message."""
+    checkout, output = copy_checkout(tmp_path), tmp_path / 'wheelhouse'
+    first = built(build_in(checkout, output))
+    (output / LOCK).unlink()  # as a wheelhouse copied from elsewhere
+    with read_only(output):
+        assert built(build_in(checkout, output, pip_fails=True)) == {**first, 'changed': False}
+    (output / first['agent']).write_bytes(b'not the wheel')
+    with read_only(output):
+        result = build_in(checkout, output)
+    assert result.returncode != 0
+    assert f'cannot update {output}' in result.stderr, result.stderr
+    assert 'Traceback' not in result.stderr
+
+
+def test_the_record_names_the_sources_the_wheel_was_built_from(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """agent/ changes after the run hashed it and before it copied it (a save in an editor): the record must name
+    the copy pip built, so putting the file back builds again instead of keeping the wheel of the other sources."""
+    checkout, output = copy_checkout(tmp_path), tmp_path / 'wheelhouse'
+    module = load_script(checkout)
+    source = checkout / 'agent' / 'mailinfra_agent' / '__init__.py'
+    original = source.read_bytes()
+    copytree = shutil.copytree
+
+    def change_then_copy(*args: Any, **kwargs: Any) -> Any:
+        if source.read_bytes() == original:  # the first (outer) call; copytree calls itself for subdirectories
+            source.write_bytes(original + b'# changed during the run\n')
+        return copytree(*args, **kwargs)
+
+    monkeypatch.setattr(shutil, 'copytree', change_then_copy)
+    monkeypatch.setattr(sys, 'argv', ['build-wheels', '--output', str(output)])
+    assert module.main() == 0
+    monkeypatch.undo()
+    source.write_bytes(original)  # the change is undone: the wheel must be built from these sources again
+    again = built(build_in(checkout, output))
+    assert again['changed'] is True
+    assert zipfile.ZipFile(output / again['agent']).read('mailinfra_agent/__init__.py') == original
+
+
+def load_script(checkout: Path) -> Any:
+    """``checkout``'s build-wheels as a module, to run its ``main`` in this process."""
+    loader = importlib.machinery.SourceFileLoader('build_wheels_under_test', str(checkout / 'script' / 'build-wheels'))
+    module = importlib.util.module_from_spec(importlib.util.spec_from_loader(loader.name, loader))
+    loader.exec_module(module)
+    return module
+
+
+def test_a_run_waits_for_the_lock_a_bounded_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another run holds the wheelhouse's lock: this one gives up after LOCK_WAIT with a message, never hangs."""
+    module = load_script(copy_checkout(tmp_path))
+    output = tmp_path / 'wheelhouse'
+    output.mkdir()
+    monkeypatch.setattr(module, 'LOCK_WAIT', 0)
+    monkeypatch.setattr(sys, 'argv', ['build-wheels', '--output', str(output)])
+    with (output / LOCK).open('a') as other:
+        fcntl.flock(other, fcntl.LOCK_EX)
+        with pytest.raises(SystemExit) as raised:
+            module.main()
+    assert str(raised.value).startswith(f'build-wheels: another run has held {output / LOCK} for over 0 s')

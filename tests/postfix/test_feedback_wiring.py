@@ -36,7 +36,7 @@ from mailinfra_agent.suppression import SuppressionList
 from mailinfra_agent.suppression.policy_service import serve
 from mailinfra_iac import parse_spec
 from mailinfra_iac.render.base import RenderContext
-from mailinfra_iac.render.mta_configs import template_environment
+from mailinfra_iac.render.mta_configs import role_template_variables, template_environment
 from mailinfra_iac.render.rolevars import opendkim
 from mailinfra_iac.render.rolevars.postfix import POLICY_SERVICE
 from tests.agent import test_suppression_postfix as harness
@@ -109,18 +109,18 @@ def render_primary(pipe: bool, command: list[str] | None = None) -> dict[str, st
     """The inbound primary instance's files of newsletter-publisher/mx1 with ``postfix__feedback_pipe``."""
     context = context_of(parse_spec(EXAMPLE.read_text(encoding='utf-8'), 'spec.yml', as_of=AS_OF))
     inventory = host_variables(context, 'mx1')
-    variables: dict[str, Any] = {
-        **opendkim.template_variables('postfix', inventory, {}),
+    host: dict[str, Any] = {
         **inventory,
         'inventory_hostname': 'mx1',
         'ansible_managed': 'test',
         'postfix__feedback_pipe': pipe,
     }
     if command is not None:
-        variables['postfix__feedback_pipe_command'] = command
-        variables['postfix__feedback_pipe_user'] = PIPE_USER
+        host['postfix__feedback_pipe_command'] = command
+        host['postfix__feedback_pipe_user'] = PIPE_USER
     assert inventory['postfix__primary']['inbound']
     environment = template_environment()
+    variables = role_template_variables(environment, 'postfix', host, opendkim.template_variables('postfix', host, {}))
     return {
         name: environment.get_template(f'postfix/templates/etc/postfix/{name}.j2').render(variables)
         for name in ('main.cf', 'master.cf', 'inbound_aliases')

@@ -47,7 +47,7 @@ from mailinfra_agent.feedback.signing import b32_decode, b32_encode
 from mailinfra_agent.postfix.trial import HARMLESS, free_port, listeners
 from mailinfra_iac import parse_spec
 from mailinfra_iac.render.base import RenderContext
-from mailinfra_iac.render.mta_configs import template_environment
+from mailinfra_iac.render.mta_configs import role_template_variables, template_environment
 from mailinfra_iac.render.rolevars import opendkim
 
 from ..agent.ingest_logs import contract_data
@@ -554,10 +554,8 @@ def is_mx(listener: str) -> bool:
 
 def pipe_primary_files(context: RenderContext, command: Path) -> dict[str, str]:
     """mx1's primary with ``postfix__feedback_pipe``, its command a script that appends each message to a file."""
-    inventory = host_variables(context, 'mx1')
-    variables: dict[str, Any] = {
-        **opendkim.template_variables('postfix', inventory, {}),
-        **inventory,
+    host: dict[str, Any] = {
+        **host_variables(context, 'mx1'),
         'inventory_hostname': 'mx1',
         'ansible_managed': 'test',
         'postfix__feedback_pipe': True,
@@ -565,6 +563,7 @@ def pipe_primary_files(context: RenderContext, command: Path) -> dict[str, str]:
         'postfix__feedback_pipe_user': 'nobody',
     }
     environment = template_environment()
+    variables = role_template_variables(environment, 'postfix', host, opendkim.template_variables('postfix', host, {}))
     return {
         f'pipe/etc/postfix/{name}': environment.get_template(f'postfix/templates/etc/postfix/{name}.j2').render(
             variables

@@ -70,3 +70,17 @@ def test_the_policy_wait_is_bounded() -> None:
     [braces] = re.findall(r'check_policy_service \{([^}]*)\}', main_cf)
     settings = [part.strip() for part in braces.split(',')]
     assert settings == ['unix:private/mailinfra-return-path', 'timeout=10s', 'default_action=DUNNO']
+
+
+def test_the_policy_and_pipe_users_follow_the_agents_user(tmp_path: Path) -> None:
+    """Set only ``agent__user`` (the agent role creates that user): the policy service and the pipe run as it, not as
+    a literal ``mailinfra`` the role would find missing (or, left from before, without the keys' rights)."""
+    variables = {**_variables(), 'agent__user': 'nobody'}  # a user this machine has
+    users = 'users {{ postfix__return_path_policy_user }} {{ postfix__feedback_pipe_user }}'
+    tasks = [
+        {'ansible.builtin.include_tasks': str(ROLE / 'tasks' / 'assert.yml')},
+        {'ansible.builtin.debug': {'msg': users}},
+    ]
+    result = run_role_tasks(ROLE, variables, tasks, tmp_path)
+    assert result.returncode == 0, result.stdout
+    assert 'users nobody nobody' in result.stdout, result.stdout
