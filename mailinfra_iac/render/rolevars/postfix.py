@@ -312,6 +312,9 @@ def primary_instance(context: RenderContext, host: str, streams: list[StreamFact
         for domain in verp.domains.values()
         if domain in domains
     }
+    # The feedback-loop address outside the return-path domains: its domain has our MX, but only it is taken.
+    fbl = deployment.inbound.fbl_address
+    fbl_addresses = [fbl.lower()] if inbound and fbl and fbl.rpartition('@')[2].lower() not in domains else []
     return {
         'name': 'postfix',
         'template_directory': 'etc/postfix',
@@ -322,6 +325,7 @@ def primary_instance(context: RenderContext, host: str, streams: list[StreamFact
         'inbound': inbound,
         'inbound_domains': domains,
         'return_paths': sorted(return_paths),
+        'fbl_addresses': fbl_addresses,
         'mynetworks': list(PRIMARY_MYNETWORKS),
         'multi_instance_directories': [f'/etc/{instance_name(stream.name)}' for stream in streams],
         'files': ['main.cf', 'master.cf', *(['inbound_aliases'] if inbound else [])],

@@ -1,0 +1,110 @@
+"""The feedback-loop address outside the return-path domains, on the bounce MX (Debian's real Postfix).
+
+``inbound.fbl_address`` at a managed name that is no return-path domain gets an MX to the inbound hosts, so the
+bounce MX must take ARF reports to that one address (to the Maildir, or with ``postfix__feedback_pipe`` to the
+pipe) and nothing else at its domain or elsewhere. The instances are tests/postfix/test_relay_probes.py's.
+"""
+
+from __future__ import annotations
+
+import shutil
+import smtplib
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from mailinfra_iac import parse_spec
+
+from ..conftest import AS_OF, ROOT
+from .role_files import context_of, render_role_files
+from .test_relay_probes import (
+    EXAMPLE,
+    OUTSIDE,
+    Instance,
+    Sink,
+    _outside_address,
+    _policy_command,
+    _prepare,
+    _running,
+    _tls_pair,
+    needs_postfix,
+    pipe_primary_files,
+)
+
+FBL = 'fbl@complaints.dailybrief.example'  # in the zone dailybrief.example, no return-path domain
+ARF = (ROOT / 'tests' / 'data' / 'feedback' / 'messages' / 'sisimai-arf-02.eml').read_bytes()
+
+
+def fbl_spec() -> str:
+    text = EXAMPLE.read_text(encoding='utf-8')
+    changed = text.replace('inbound:\n  hosts: [mx1]\n', f'inbound:\n  hosts: [mx1]\n  fbl_address: {FBL}\n')
+    assert changed != text
+    return changed
+
+
+@pytest.fixture(scope='module')
+def mx() -> Iterator[dict[str, Instance]]:
+    needs_postfix()
+    context = context_of(parse_spec(fbl_spec(), 'spec.yml', as_of=AS_OF))
+    base = Path(tempfile.mkdtemp(prefix='mailinfra-fbl-mx-'))
+    base.chmod(0o755)
+    command = base / 'feedback-pipe'
+    command.write_text(f'#!/bin/sh\ncat >> {base}/mx-pipe/mail/pipe\n', encoding='utf-8')
+    command.chmod(0o755)
+    files = render_role_files(context) | pipe_primary_files(context, command)
+    policy = _policy_command(base / 'agent')
+    sink = Sink()
+    threading.Thread(target=sink.serve_forever, daemon=True).start()
+    try:
+        tls = _tls_pair(base)
+        prepared = [
+            _prepare(name, files, prefix, base / name, sink.server_address[1], tls, [], policy)
+            for name, prefix in (('mx', 'mx1/etc/postfix/'), ('mx-pipe', 'pipe/etc/postfix/'))
+        ]
+        with _outside_address(), _running(prepared) as instances:
+            yield instances
+    finally:
+        sink.shutdown()
+        sink.server_close()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def send(instance: Instance, recipient: str, data: bytes) -> tuple[int, bytes]:
+    """RCPT TO's answer from outside the MX's networks; the message goes on when it is 250."""
+    with smtplib.SMTP(
+        '127.0.0.1', instance.port, local_hostname='feedback.other.test', timeout=30, source_address=(OUTSIDE, 0)
+    ) as client:
+        client.ehlo()
+        client.mail('')
+        code, text = client.rcpt(recipient)
+        if code == 250:
+            assert client.data(data)[0] == 250
+        return code, text
+
+
+def delivered(instance: Instance, mailbox: str) -> bytes:
+    """The mailbox once the queue is empty (or after 30 s)."""
+    path = instance.root / 'mail' / mailbox
+    deadline = time.monotonic() + 30
+    while (instance.queue() or not path.exists()) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return path.read_bytes() if path.exists() else b''
+
+
+@pytest.mark.parametrize(('listener', 'mailbox'), [('mx', 'inbound'), ('mx-pipe', 'pipe')])
+def test_the_bounce_mx_takes_reports_to_the_fbl_address_only(
+    mx: dict[str, Instance], listener: str, mailbox: str
+) -> None:
+    instance = mx[listener]
+    report = ARF.replace(b'Subject:', b'X-Probe: fbl-report\r\nSubject:', 1)
+    assert send(instance, FBL, report)[0] == 250
+    assert send(instance, FBL.upper(), report)[0] == 250  # Postfix's tables ignore case
+    assert b'X-Probe: fbl-report' in delivered(instance, mailbox), instance.log
+    # Another local part at its domain and another domain: no relay.
+    for recipient in ('other@complaints.dailybrief.example', 'fbl@elsewhere.example.net', 'fbl@dailybrief.example'):
+        code, text = send(instance, recipient, b'Subject: probe\r\n\r\nno\r\n')
+        assert (code, text) == (554, b'5.7.1 <' + recipient.encode() + b'>: Relay access denied'), recipient
