@@ -92,6 +92,26 @@ def domain_outside_zones(ctx: CheckContext) -> Iterator[Problem]:
                 )
 
 
+def fbl_address_outside_zones(ctx: CheckContext) -> Iterator[Problem]:
+    """The feedback-loop address's MX is ours to publish only inside a managed zone."""
+    address = ctx.deployment.inbound.fbl_address
+    if address is None:
+        return
+    domain = address.rpartition('@')[2]
+    zones = forward_zones(ctx)
+    if not in_zones(domain, zones):
+        yield ctx.problem(
+            'fbl-address-outside-zones',
+            f'the feedback-loop address "{address}" is at "{domain}", outside the managed zones: no MX, MTA-STS or '
+            'TLS-RPT records are published for it, so feedback-loop reports reach the inbound hosts only if the '
+            "operator points that domain's MX at them (the bounce MX takes this one address)",
+            ('inbound', 'fbl_address'),
+            severity='warning',
+            expected='an address at a return-path domain or another name inside the managed zones: ' + ', '.join(zones),
+            value=address,
+        )
+
+
 def tracking_hostname(ctx: CheckContext) -> Iterator[Problem]:
     """A CNAME must be the only record at its name (RFC 1034 section 3.6.2, RFC 2181 section 10.1)."""
     deployment = ctx.deployment
@@ -191,6 +211,12 @@ CHECKS = (
         'error',
         'Sending, return-path or tracking names outside the zones.',
         domain_outside_zones,
+    ),
+    Check(
+        'fbl-address-outside-zones',
+        'warning',
+        'A feedback-loop address whose MX the operator must arrange.',
+        fbl_address_outside_zones,
     ),
     Check('tracking-hostname', 'error', 'A tracking CNAME alone at its name, not a zone apex.', tracking_hostname),
     Check('dns-name-length', 'error', 'Names derived from the spec within DNS length limits.', dns_name_length),

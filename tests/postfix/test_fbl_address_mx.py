@@ -104,7 +104,18 @@ def test_the_bounce_mx_takes_reports_to_the_fbl_address_only(
     assert send(instance, FBL, report)[0] == 250
     assert send(instance, FBL.upper(), report)[0] == 250  # Postfix's tables ignore case
     assert b'X-Probe: fbl-report' in delivered(instance, mailbox), instance.log
-    # Another local part at its domain and another domain: no relay.
-    for recipient in ('other@complaints.dailybrief.example', 'fbl@elsewhere.example.net', 'fbl@dailybrief.example'):
+    # Another local part at its domain, another domain, routing tricks with the address: no relay.
+    for recipient in (
+        'other@complaints.dailybrief.example',
+        'fbl+x@complaints.dailybrief.example',
+        'fbl@elsewhere.example.net',
+        'fbl@dailybrief.example',
+        'fbl%elsewhere.example.net@complaints.dailybrief.example',
+        'fbl@complaints.dailybrief.example@elsewhere.example.net',
+        '"fbl@complaints.dailybrief.example"@elsewhere.example.net',
+        '@complaints.dailybrief.example:fbl@elsewhere.example.net',
+        'elsewhere.example.net!fbl@complaints.dailybrief.example',
+    ):
         code, text = send(instance, recipient, b'Subject: probe\r\n\r\nno\r\n')
-        assert (code, text) == (554, b'5.7.1 <' + recipient.encode() + b'>: Relay access denied'), recipient
+        assert code == 554 and text.endswith(b'>: Relay access denied'), (recipient, code, text)
+    assert [line for line in instance.log.splitlines() if 'status=sent' in line and 'elsewhere' in line] == []
