@@ -7,32 +7,22 @@ pipe) and nothing else at its domain or elsewhere. The instances are tests/postf
 
 from __future__ import annotations
 
-import shutil
 import smtplib
-import tempfile
-import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from mailinfra_iac import parse_spec
 
 from ..conftest import AS_OF, ROOT
-from .role_files import context_of, render_role_files
+from .role_files import context_of
 from .test_relay_probes import (
     EXAMPLE,
     OUTSIDE,
     Instance,
-    Sink,
-    _outside_address,
-    _policy_command,
-    _prepare,
-    _running,
-    _tls_pair,
     needs_postfix,
-    pipe_primary_files,
+    started,
 )
 
 FBL = 'fbl@complaints.dailybrief.example'  # in the zone dailybrief.example, no return-path domain
@@ -50,27 +40,9 @@ def fbl_spec() -> str:
 def mx() -> Iterator[dict[str, Instance]]:
     needs_postfix()
     context = context_of(parse_spec(fbl_spec(), 'spec.yml', as_of=AS_OF))
-    base = Path(tempfile.mkdtemp(prefix='mailinfra-fbl-mx-'))
-    base.chmod(0o755)
-    command = base / 'feedback-pipe'
-    command.write_text(f'#!/bin/sh\ncat >> {base}/mx-pipe/mail/pipe\n', encoding='utf-8')
-    command.chmod(0o755)
-    files = render_role_files(context) | pipe_primary_files(context, command)
-    policy = _policy_command(base / 'agent')
-    sink = Sink()
-    threading.Thread(target=sink.serve_forever, daemon=True).start()
-    try:
-        tls = _tls_pair(base)
-        prepared = [
-            _prepare(name, files, prefix, base / name, sink.server_address[1], tls, [], policy)
-            for name, prefix in (('mx', 'mx1/etc/postfix/'), ('mx-pipe', 'pipe/etc/postfix/'))
-        ]
-        with _outside_address(), _running(prepared) as instances:
-            yield instances
-    finally:
-        sink.shutdown()
-        sink.server_close()
-        shutil.rmtree(base, ignore_errors=True)
+    primaries = [('mx', 'mx1/etc/postfix/', []), ('mx-pipe', 'pipe/etc/postfix/', [])]
+    with started(context, primaries, 'mailinfra-fbl-mx-') as (instances, _, _):
+        yield instances
 
 
 def send(instance: Instance, recipient: str, data: bytes) -> tuple[int, bytes]:
