@@ -26,13 +26,23 @@ from .test_relay_probes import (
 )
 
 FBL = 'fbl@complaints.dailybrief.example'  # in the zone dailybrief.example, no return-path domain
+# TLS-RPT and DMARC report addresses at a return-path domain and at the FBL address's domain.
+REPORTS = ['tls@rp.dailybrief.example', 'tls@complaints.dailybrief.example', 'dmarc@rp.dailybrief.example']
+TLS_REPORT = (
+    b'Subject: Report Domain: rp.dailybrief.example\r\nMIME-Version: 1.0\r\n'
+    b'Content-Type: multipart/report; report-type="tlsrpt"; boundary="b"\r\n\r\n'
+    b'--b\r\nContent-Type: text/plain\r\n\r\nTLS report\r\n'
+    b'--b\r\nContent-Type: application/tlsrpt+json\r\n\r\n{"organization-name": "x"}\r\n--b--\r\n'
+)
 ARF = (ROOT / 'tests' / 'data' / 'feedback' / 'messages' / 'sisimai-arf-02.eml').read_bytes()
 
 
 def fbl_spec() -> str:
     text = EXAMPLE.read_text(encoding='utf-8')
     changed = text.replace('inbound:\n  hosts: [mx1]\n', f'inbound:\n  hosts: [mx1]\n  fbl_address: {FBL}\n')
-    assert changed != text
+    changed = changed.replace('rua: [tls-reports@dailybrief.example]', f'rua: [{", ".join(REPORTS[:2])}]')
+    changed = changed.replace('rua: [dmarc@dailybrief.example]', f'rua: [{REPORTS[2]}]', 1)
+    assert changed.count('@rp.') == 2 and changed.count('@complaints.') == 2
     return changed
 
 
@@ -91,3 +101,17 @@ def test_the_bounce_mx_takes_reports_to_the_fbl_address_only(
         code, text = send(instance, recipient, b'Subject: probe\r\n\r\nno\r\n')
         assert code == 554 and text.endswith(b'>: Relay access denied'), (recipient, code, text)
     assert [line for line in instance.log.splitlines() if 'status=sent' in line and 'elsewhere' in line] == []
+
+
+@pytest.mark.parametrize('listener', ['mx', 'mx-pipe'])
+def test_report_addresses_reach_the_inbound_mailbox(mx: dict[str, Instance], listener: str) -> None:
+    """TLS-RPT and DMARC reports are no feedback: the pipe would drop them (unknown-format), the Maildir keeps them."""
+    instance = mx[listener]
+    codes = {
+        address: send(instance, address, TLS_REPORT.replace(b'Subject:', f'X-Probe: {address}\r\nSubject:'.encode()))[0]
+        for address in REPORTS
+    }
+    mailbox = delivered(instance, 'inbound')
+    assert {address: (code, f'X-Probe: {address}'.encode() in mailbox) for address, code in codes.items()} == {
+        address: (250, True) for address in REPORTS
+    }

@@ -315,6 +315,11 @@ def primary_instance(context: RenderContext, host: str, streams: list[StreamFact
     # The feedback-loop address outside the return-path domains: its domain has our MX, but only it is taken.
     fbl = deployment.inbound.fbl_address
     fbl_addresses = [fbl.lower()] if inbound and fbl and fbl.rpartition('@')[2].lower() not in domains else []
+    # TLS-RPT and DMARC reports at these domains go to the mailbox: the feedback pipe would drop them.
+    ours = set(domains) | {address.rpartition('@')[2] for address in fbl_addresses}
+    reports = [*deployment.inbound.tls_rpt.rua]
+    reports += [address for domain in deployment.sending_domains for address in (*domain.dmarc.rua, *domain.dmarc.ruf)]
+    report_addresses = sorted({address.lower() for address in reports if address.rpartition('@')[2].lower() in ours})
     return {
         'name': 'postfix',
         'template_directory': 'etc/postfix',
@@ -326,6 +331,10 @@ def primary_instance(context: RenderContext, host: str, streams: list[StreamFact
         'inbound_domains': domains,
         'return_paths': sorted(return_paths),
         'fbl_addresses': fbl_addresses,
+        'report_addresses': report_addresses,
+        'accepted_addresses': sorted(
+            {*fbl_addresses, *(address for address in report_addresses if address.rpartition('@')[2] not in domains)}
+        ),
         'mynetworks': list(PRIMARY_MYNETWORKS),
         'multi_instance_directories': [f'/etc/{instance_name(stream.name)}' for stream in streams],
         'files': ['main.cf', 'master.cf', *(['inbound_aliases'] if inbound else [])],
