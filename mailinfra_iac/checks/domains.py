@@ -112,6 +112,28 @@ def fbl_address_outside_zones(ctx: CheckContext) -> Iterator[Problem]:
         )
 
 
+def fbl_address_domain(ctx: CheckContext) -> Iterator[Problem]:
+    """The feedback-loop address's domain gets MX records at the bounce MX, which takes only that address: it must
+    not be a domain whose other mail matters (a sending domain, or an organisational domain of the client)."""
+    address = ctx.deployment.inbound.fbl_address
+    if address is None:
+        return
+    domain = address.rpartition('@')[2].lower().rstrip('.')
+    sending = {item.domain.lower().rstrip('.') for item in ctx.deployment.sending_domains}
+    client = {name.lower().rstrip('.') for name in ctx.deployment.client.domains}
+    if domain in sending or domain in client:
+        what = 'a sending (From) domain' if domain in sending else 'an organisational domain of the client'
+        yield ctx.problem(
+            'fbl-address-domain',
+            f'the feedback-loop address "{address}" is at "{domain}", {what}: its MX records would point at the '
+            'bounce MX, which takes only that address and refuses all other mail to the domain (replies, the '
+            "client's own mailboxes, DMARC and TLS reports)",
+            ('inbound', 'fbl_address'),
+            expected='an address at a return-path domain or a name of its own, e.g. fbl@bounces.' + domain,
+            value=address,
+        )
+
+
 def tracking_hostname(ctx: CheckContext) -> Iterator[Problem]:
     """A CNAME must be the only record at its name (RFC 1034 section 3.6.2, RFC 2181 section 10.1)."""
     deployment = ctx.deployment
@@ -211,6 +233,12 @@ CHECKS = (
         'error',
         'Sending, return-path or tracking names outside the zones.',
         domain_outside_zones,
+    ),
+    Check(
+        'fbl-address-domain',
+        'error',
+        "The feedback-loop address is not at a sending domain or the client's domain (its MX would take their mail).",
+        fbl_address_domain,
     ),
     Check(
         'fbl-address-outside-zones',

@@ -157,6 +157,13 @@ CASES = [
         severity='warning',
     ),
     Case(
+        'fbl-address-domain',
+        '\nmonitoring:',
+        '\ninbound: {fbl_address: fbl@testco.example}\nmonitoring:',
+        'fbl@testco.example',
+        'inbound.fbl_address',
+    ),
+    Case(
         'tracking-hostname',
         'algorithm: rsa+ed25519}',
         'algorithm: rsa+ed25519}\n    tracking: {hostname: bulk1.testco.example, target: t.esp.example}',
