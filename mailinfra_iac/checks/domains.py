@@ -119,6 +119,10 @@ def fbl_address_domain(ctx: CheckContext) -> Iterator[Problem]:
     if address is None:
         return
     domain = address.rpartition('@')[2].lower().rstrip('.')
+    if not in_zones(domain, forward_zones(ctx)):
+        return  # no MX of ours (fbl-address-outside-zones)
+    if domain in {item.bounce_domain.lower().rstrip('.') for item in ctx.deployment.sending_domains}:
+        return  # a return-path domain has its MX at the bounce MX anyway
     sending = {item.domain.lower().rstrip('.') for item in ctx.deployment.sending_domains}
     client = {name.lower().rstrip('.') for name in ctx.deployment.client.domains}
     if domain in sending or domain in client:
