@@ -569,7 +569,7 @@ def pipe_primary_files(context: RenderContext, command: Path) -> dict[str, str]:
         f'pipe/etc/postfix/{name}': environment.get_template(f'postfix/templates/etc/postfix/{name}.j2').render(
             variables
         )
-        for name in ('main.cf', 'master.cf', 'inbound_aliases')
+        for name in inventory['postfix__primary']['files']
     }
 
 

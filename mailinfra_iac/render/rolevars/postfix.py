@@ -320,6 +320,12 @@ def primary_instance(context: RenderContext, host: str, streams: list[StreamFact
     reports = [*deployment.inbound.tls_rpt.rua]
     reports += [address for domain in deployment.sending_domains for address in (*domain.dmarc.rua, *domain.dmarc.ruf)]
     report_addresses = sorted({address.lower() for address in reports if address.rpartition('@')[2].lower() in ours})
+    accepted = sorted(
+        {*fbl_addresses, *(address for address in report_addresses if address.rpartition('@')[2] not in domains)}
+    )
+    # Texthash files, not inline: tables: an inline: table splits a key at its first '=' (fbl=x@...).
+    tables = [*(['inbound_aliases'] if inbound else []), *(['inbound_accepted'] if accepted else [])]
+    tables += ['inbound_transport'] if fbl_addresses else []
     return {
         'name': 'postfix',
         'template_directory': 'etc/postfix',
@@ -332,12 +338,10 @@ def primary_instance(context: RenderContext, host: str, streams: list[StreamFact
         'return_paths': sorted(return_paths),
         'fbl_addresses': fbl_addresses,
         'report_addresses': report_addresses,
-        'accepted_addresses': sorted(
-            {*fbl_addresses, *(address for address in report_addresses if address.rpartition('@')[2] not in domains)}
-        ),
+        'accepted_addresses': accepted,
         'mynetworks': list(PRIMARY_MYNETWORKS),
         'multi_instance_directories': [f'/etc/{instance_name(stream.name)}' for stream in streams],
-        'files': ['main.cf', 'master.cf', *(['inbound_aliases'] if inbound else [])],
+        'files': ['main.cf', 'master.cf', *tables],
     }
 
 
