@@ -117,3 +117,22 @@ def test_report_addresses_reach_the_inbound_mailbox(mx: dict[str, Instance], lis
     assert {address: (code, f'X-Probe: {address}'.encode() in mailbox) for address, code in codes.items()} == {
         address: (250, True) for address in REPORTS
     }
+
+
+@pytest.mark.parametrize('listener', ['mx', 'mx-pipe'])
+def test_routed_forms_of_the_fbl_address_are_refused_at_rcpt(mx: dict[str, Instance], listener: str) -> None:
+    """The FBL address routed through the MX's own names (percent hack, bang path): refused, not taken and bounced."""
+    instance = mx[listener]
+    local, _, domain = FBL.partition('@')
+    for recipient in (
+        f'{local}%{domain}@{instance.hostname}',
+        f'{local}%{domain}@[127.0.0.1]',
+        f'{domain}!{local}@{instance.hostname}',
+        f'{domain}!{local}@[127.0.0.1]',
+    ):
+        code, text = send(instance, recipient, b'X-Probe: routed\r\nSubject: probe\r\n\r\nno\r\n')
+        assert code >= 500, (recipient, code, text)
+    deadline = time.monotonic() + 30
+    while instance.queue() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert [line for line in instance.log.splitlines() if 'status=bounced' in line] == [], instance.log
