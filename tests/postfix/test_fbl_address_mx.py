@@ -8,8 +8,10 @@ pipe) and nothing else at its domain or elsewhere. The instances are tests/postf
 from __future__ import annotations
 
 import smtplib
+import subprocess
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -22,6 +24,7 @@ from .test_relay_probes import (
     OUTSIDE,
     Instance,
     needs_postfix,
+    pipe_primary_files,
     started,
 )
 
@@ -136,3 +139,36 @@ def test_routed_forms_of_the_fbl_address_are_refused_at_rcpt(mx: dict[str, Insta
     while instance.queue() and time.monotonic() < deadline:
         time.sleep(0.2)
     assert [line for line in instance.log.splitlines() if 'status=bounced' in line] == [], instance.log
+
+
+def test_the_published_tls_rpt_default_is_a_report_address(tmp_path: Path) -> None:
+    """Without ``tls_rpt.rua`` the TLS-RPT record names the client's postmaster: its reports go to the Maildir too."""
+    text = fbl_spec().replace(f'  tls_rpt: {{rua: [{", ".join(REPORTS[:2])}]}}\n', '')
+    text = text.replace(
+        'postmaster: postmaster@dailybrief.example', 'postmaster: reports@complaints.dailybrief.example'
+    )
+    spec = parse_spec(text, 'spec.yml', as_of=AS_OF)
+    assert 'tls_rpt' not in text  # facts/records.py publishes rua=mailto:<client.postmaster>
+    files = pipe_primary_files(context_of(spec), tmp_path / 'pipe')
+    assert 'reports@complaints.dailybrief.example OK' in files['pipe/etc/postfix/inbound_accepted']
+    assert 'reports@complaints.dailybrief.example mailinfra-inbound' in files['pipe/etc/postfix/inbound_aliases']
+
+
+def test_a_postmaster_report_address_is_listed_once(tmp_path: Path) -> None:
+    """postmaster@<return-path domain> as the TLS-RPT address: one entry (Postfix warns on a duplicate key)."""
+    needs_postfix()
+    text = fbl_spec().replace(f'  tls_rpt: {{rua: [{", ".join(REPORTS[:2])}]}}\n', '')
+    text = text.replace('postmaster: postmaster@dailybrief.example', 'postmaster: postmaster@rp.dailybrief.example')
+    files = pipe_primary_files(context_of(parse_spec(text, 'spec.yml', as_of=AS_OF)), tmp_path / 'pipe')
+    (tmp_path / 'main.cf').write_text('')
+    (tmp_path / 'inbound_aliases').write_text(files['pipe/etc/postfix/inbound_aliases'])
+    query = [
+        'postmap',
+        '-c',
+        str(tmp_path),
+        '-q',
+        'postmaster@rp.dailybrief.example',
+        f'texthash:{tmp_path}/inbound_aliases',
+    ]
+    looked_up = subprocess.run(query, capture_output=True, text=True, check=True)
+    assert (looked_up.stdout, looked_up.stderr) == ('mailinfra-inbound\n', '')

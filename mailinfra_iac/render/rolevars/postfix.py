@@ -317,9 +317,14 @@ def primary_instance(context: RenderContext, host: str, streams: list[StreamFact
     fbl_addresses = [fbl.lower()] if inbound and fbl and fbl.rpartition('@')[2].lower() not in domains else []
     # TLS-RPT and DMARC reports at these domains go to the mailbox: the feedback pipe would drop them.
     ours = set(domains) | {address.rpartition('@')[2] for address in fbl_addresses}
-    reports = [*deployment.inbound.tls_rpt.rua]
+    # The TLS-RPT addresses as published (facts/records.py): the postmaster when none is given.
+    reports = [*(deployment.inbound.tls_rpt.rua or [deployment.client.postmaster])]
     reports += [address for domain in deployment.sending_domains for address in (*domain.dmarc.rua, *domain.dmarc.ruf)]
-    report_addresses = sorted({address.lower() for address in reports if address.rpartition('@')[2].lower() in ours})
+    # postmaster and abuse of the return-path domains have their own entries: a texthash key twice is a warning.
+    own = {f'{local}@{domain}' for local in ('postmaster', 'abuse') for domain in domains}
+    report_addresses = sorted(
+        {address.lower() for address in reports if address.rpartition('@')[2].lower() in ours} - own
+    )
     accepted = sorted(
         {*fbl_addresses, *(address for address in report_addresses if address.rpartition('@')[2] not in domains)}
     )
