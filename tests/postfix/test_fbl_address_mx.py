@@ -32,6 +32,7 @@ from .test_relay_probes import (
 FBL = 'fbl=x@complaints.dailybrief.example'
 # TLS-RPT and DMARC report addresses at a return-path domain and at the FBL address's domain.
 REPORTS = ['tls@rp.dailybrief.example', 'tls@complaints.dailybrief.example', 'dmarc@rp.dailybrief.example']
+POSTMASTER = 'postmaster@complaints.dailybrief.example'
 TLS_REPORT = (
     b'Subject: Report Domain: rp.dailybrief.example\r\nMIME-Version: 1.0\r\n'
     b'Content-Type: multipart/report; report-type="tlsrpt"; boundary="b"\r\n\r\n'
@@ -110,15 +111,18 @@ def test_the_bounce_mx_takes_reports_to_the_fbl_address_only(
 
 @pytest.mark.parametrize('listener', ['mx', 'mx-pipe'])
 def test_report_addresses_reach_the_inbound_mailbox(mx: dict[str, Instance], listener: str) -> None:
-    """TLS-RPT and DMARC reports are no feedback: the pipe would drop them (unknown-format), the Maildir keeps them."""
+    """TLS-RPT and DMARC reports are no feedback: the pipe would drop them (unknown-format), the Maildir keeps them.
+
+    So does postmaster at the FBL address's domain (RFC 5321 4.5.1: every domain that takes mail takes postmaster).
+    """
     instance = mx[listener]
     codes = {
         address: send(instance, address, TLS_REPORT.replace(b'Subject:', f'X-Probe: {address}\r\nSubject:'.encode()))[0]
-        for address in REPORTS
+        for address in [*REPORTS, POSTMASTER]
     }
     mailbox = delivered(instance, 'inbound')
     assert {address: (code, f'X-Probe: {address}'.encode() in mailbox) for address, code in codes.items()} == {
-        address: (250, True) for address in REPORTS
+        address: (250, True) for address in [*REPORTS, POSTMASTER]
     }
 
 

@@ -320,6 +320,9 @@ def primary_instance(context: RenderContext, host: str, streams: list[StreamFact
     # The TLS-RPT addresses as published (facts/records.py): the postmaster when none is given.
     reports = [*(deployment.inbound.tls_rpt.rua or [deployment.client.postmaster])]
     reports += [address for domain in deployment.sending_domains for address in (*domain.dmarc.rua, *domain.dmarc.ruf)]
+    # postmaster at the FBL address's domain too (RFC 5321 4.5.1): to the mailbox, like a report address.
+    postmasters = {f'postmaster@{domain}' for domain in ours - set(domains)} - set(fbl_addresses)
+    reports += sorted(postmasters)
     # postmaster and abuse of the return-path domains have their own entries: a texthash key twice is a warning.
     own = {f'{local}@{domain}' for local in ('postmaster', 'abuse') for domain in domains}
     report_addresses = sorted(
