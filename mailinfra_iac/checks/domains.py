@@ -92,6 +92,52 @@ def domain_outside_zones(ctx: CheckContext) -> Iterator[Problem]:
                 )
 
 
+def fbl_address_outside_zones(ctx: CheckContext) -> Iterator[Problem]:
+    """The feedback-loop address's MX is ours to publish only inside a managed zone."""
+    address = ctx.deployment.inbound.fbl_address
+    if address is None:
+        return
+    domain = address.rpartition('@')[2]
+    zones = forward_zones(ctx)
+    if not in_zones(domain, zones):
+        yield ctx.problem(
+            'fbl-address-outside-zones',
+            f'the feedback-loop address "{address}" is at "{domain}", outside the managed zones: no MX, MTA-STS or '
+            'TLS-RPT records are published for it, so feedback-loop reports reach the inbound hosts only if the '
+            "operator points that domain's MX at them (the bounce MX takes this one address)",
+            ('inbound', 'fbl_address'),
+            severity='warning',
+            expected='an address at a return-path domain or another name inside the managed zones: ' + ', '.join(zones),
+            value=address,
+        )
+
+
+def fbl_address_domain(ctx: CheckContext) -> Iterator[Problem]:
+    """The feedback-loop address's domain gets MX records at the bounce MX, which takes only that address: it must
+    not be a domain whose other mail matters (a sending domain, or an organisational domain of the client)."""
+    address = ctx.deployment.inbound.fbl_address
+    if address is None:
+        return
+    domain = address.rpartition('@')[2].lower().rstrip('.')
+    if not in_zones(domain, forward_zones(ctx)):
+        return  # no MX of ours (fbl-address-outside-zones)
+    if domain in {item.bounce_domain.lower().rstrip('.') for item in ctx.deployment.sending_domains}:
+        return  # a return-path domain has its MX at the bounce MX anyway
+    sending = {item.domain.lower().rstrip('.') for item in ctx.deployment.sending_domains}
+    client = {name.lower().rstrip('.') for name in ctx.deployment.client.domains}
+    if domain in sending or domain in client:
+        what = 'a sending (From) domain' if domain in sending else 'an organisational domain of the client'
+        yield ctx.problem(
+            'fbl-address-domain',
+            f'the feedback-loop address "{address}" is at "{domain}", {what}: its MX records would point at the '
+            'bounce MX, which takes only that address and refuses all other mail to the domain (replies, the '
+            "client's own mailboxes, DMARC and TLS reports)",
+            ('inbound', 'fbl_address'),
+            expected='an address at a return-path domain or a name of its own, e.g. fbl@bounces.' + domain,
+            value=address,
+        )
+
+
 def tracking_hostname(ctx: CheckContext) -> Iterator[Problem]:
     """A CNAME must be the only record at its name (RFC 1034 section 3.6.2, RFC 2181 section 10.1)."""
     deployment = ctx.deployment
@@ -191,6 +237,18 @@ CHECKS = (
         'error',
         'Sending, return-path or tracking names outside the zones.',
         domain_outside_zones,
+    ),
+    Check(
+        'fbl-address-domain',
+        'error',
+        "The feedback-loop address is not at a sending domain or the client's domain (its MX would take their mail).",
+        fbl_address_domain,
+    ),
+    Check(
+        'fbl-address-outside-zones',
+        'warning',
+        'A feedback-loop address whose MX the operator must arrange.',
+        fbl_address_outside_zones,
     ),
     Check('tracking-hostname', 'error', 'A tracking CNAME alone at its name, not a zone apex.', tracking_hostname),
     Check('dns-name-length', 'error', 'Names derived from the spec within DNS length limits.', dns_name_length),

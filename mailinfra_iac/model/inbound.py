@@ -29,7 +29,9 @@ class Inbound(Model):
         default_factory=list, description='Hosts that act as MX for the return-path domains; default all "mta" hosts.'
     )
     fbl_address: Email | None = Field(
-        None, description='Address feedback-loop (ARF) reports are registered with; default fbl@<return-path>.'
+        None,
+        description='Address feedback-loop (ARF) reports are registered with; default fbl@<return-path>. At another '
+        'domain the bounce MX takes this address only (its MX is published inside the managed zones).',
     )
     mta_sts: MtaSts = Field(default_factory=MtaSts, description='MTA-STS policy.')
     tls_rpt: TlsRpt = Field(default_factory=TlsRpt, description='TLS-RPT reporting.')

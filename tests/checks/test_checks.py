@@ -149,6 +149,21 @@ CASES = [
         'sending_domains[1].tracking',
     ),
     Case(
+        'fbl-address-outside-zones',
+        '\nmonitoring:',
+        '\ninbound: {fbl_address: fbl@isp-feedback.example.net}\nmonitoring:',
+        'fbl@isp-feedback.example.net',
+        'inbound.fbl_address',
+        severity='warning',
+    ),
+    Case(
+        'fbl-address-domain',
+        '\nmonitoring:',
+        '\ninbound: {fbl_address: fbl@testco.example}\nmonitoring:',
+        'fbl@testco.example',
+        'inbound.fbl_address',
+    ),
+    Case(
         'tracking-hostname',
         'algorithm: rsa+ed25519}',
         'algorithm: rsa+ed25519}\n    tracking: {hostname: bulk1.testco.example, target: t.esp.example}',

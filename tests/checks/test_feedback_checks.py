@@ -292,3 +292,26 @@ def test_addresses_of_ours_in_a_return_path_domain_must_not_look_like_verp() -> 
         _feedback('{streams: {transactional: {verp: {prefix: t}}}}'),
     )
     assert _found(other_prefix, 'return-path-reserved-local-part') == []
+
+
+def _fbl(address: str, text: str = BASE) -> list[Problem]:
+    found = problems(edit('\nmonitoring:', f'\ninbound: {{fbl_address: {address}}}\nmonitoring:', text))
+    return [problem for problem in found if problem.check == 'fbl-address-domain']
+
+
+def test_fbl_address_domain_only_where_we_would_publish_its_mx() -> None:
+    assert [format_path(p.path) for p in _fbl('fbl@testco.example')] == ['inbound.fbl_address']  # client domain
+    assert _fbl('fbl@complaints.testco.example') == []  # a name of its own
+    other = edit(
+        '  domains: [testco.example]\n  postmaster',
+        '  domains: [testco.example, testco-corp.example]\n  postmaster',
+        BASE,
+    )
+    assert _fbl('fbl@testco-corp.example', other) == []  # outside the zones: no MX of ours (a warning elsewhere)
+    bounce = edit('- domain: testco.example\n', '- domain: testco.example\n    return_path: rp.testco.example\n', BASE)
+    client = edit(
+        '  domains: [testco.example]\n  postmaster',
+        '  domains: [testco.example, rp.testco.example]\n  postmaster',
+        bounce,
+    )
+    assert _fbl('fbl@rp.testco.example', client) == []  # a return-path domain: its MX is the bounce MX anyway

@@ -568,15 +568,17 @@ def pipe_primary_files(context: RenderContext, command: Path) -> dict[str, str]:
         f'pipe/etc/postfix/{name}': environment.get_template(f'postfix/templates/etc/postfix/{name}.j2').render(
             variables
         )
-        for name in ('main.cf', 'master.cf', 'inbound_aliases')
+        for name in inventory['postfix__primary']['files']
     }
 
 
-@pytest.fixture(scope='module')
-def probe() -> Iterator[Probe]:
-    needs_postfix()
-    context = context_of(parse_spec(probe_spec(), 'spec.yml', as_of=AS_OF))
-    base = Path(tempfile.mkdtemp(prefix='mailinfra-relay-probe-'))
+@contextmanager
+def started(
+    context: RenderContext, instances: list[tuple[str, str, list[str]]], prefix: str
+) -> Iterator[tuple[dict[str, Instance], Sink, Path]]:
+    """The role's files of ``context`` as running throw-away instances (name, file prefix, SASL users), with the
+    sink and the outside address; yields them, the sink and their base directory."""
+    base = Path(tempfile.mkdtemp(prefix=prefix))
     base.chmod(0o755)
     command = base / 'feedback-pipe'
     command.write_text(f'#!/bin/sh\ncat >> {base}/mx-pipe/mail/pipe\n', encoding='utf-8')
@@ -590,35 +592,42 @@ def probe() -> Iterator[Probe]:
         with ExitStack() as stack:
             stack.enter_context(_outside_address())
             prepared = [
-                _prepare(name, files, prefix, base / name, sink.server_address[1], tls, users, policy)
-                for name, prefix, users in INSTANCES
+                _prepare(name, files, files_prefix, base / name, sink.server_address[1], tls, users, policy)
+                for name, files_prefix, users in instances
             ]
-            instances = stack.enter_context(_running(prepared))
-            results: dict[str, tuple[Attempt, Outcome]] = {}
-            for instance in instances.values():
-                for attempt in attempts_for(instance):
-                    attempt_id = f'a{len(results)}'
-                    results[attempt_id] = (attempt, attempt_once(instance, attempt, attempt_id))
-
-            # Wait until every message has gone where it goes (a deferred one stays: the test then fails on it).
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline:
-                queues = {name: instance.queue() for name, instance in instances.items()}
-                if all(entry['queue_name'] == 'deferred' for queue in queues.values() for entry in queue):
-                    break
-                time.sleep(0.2)
-            yield Probe(
-                instances,
-                results,
-                list(sink.messages),
-                queues,
-                {name: instance.log for name, instance in instances.items()},
-                base,
-            )
+            yield stack.enter_context(_running(prepared)), sink, base
     finally:
         sink.shutdown()
         sink.server_close()
         shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope='module')
+def probe() -> Iterator[Probe]:
+    needs_postfix()
+    context = context_of(parse_spec(probe_spec(), 'spec.yml', as_of=AS_OF))
+    with started(context, INSTANCES, 'mailinfra-relay-probe-') as (instances, sink, base):
+        results: dict[str, tuple[Attempt, Outcome]] = {}
+        for instance in instances.values():
+            for attempt in attempts_for(instance):
+                attempt_id = f'a{len(results)}'
+                results[attempt_id] = (attempt, attempt_once(instance, attempt, attempt_id))
+
+        # Wait until every message has gone where it goes (a deferred one stays: the test then fails on it).
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            queues = {name: instance.queue() for name, instance in instances.items()}
+            if all(entry['queue_name'] == 'deferred' for queue in queues.values() for entry in queue):
+                break
+            time.sleep(0.2)
+        yield Probe(
+            instances,
+            results,
+            list(sink.messages),
+            queues,
+            {name: instance.log for name, instance in instances.items()},
+            base,
+        )
 
 
 def _policy_command(directory: Path) -> str:

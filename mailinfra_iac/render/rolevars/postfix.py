@@ -312,6 +312,28 @@ def primary_instance(context: RenderContext, host: str, streams: list[StreamFact
         for domain in verp.domains.values()
         if domain in domains
     }
+    # The feedback-loop address outside the return-path domains: its domain has our MX, but only it is taken.
+    fbl = deployment.inbound.fbl_address
+    fbl_addresses = [fbl.lower()] if inbound and fbl and fbl.rpartition('@')[2].lower() not in domains else []
+    # TLS-RPT and DMARC reports at these domains go to the mailbox: the feedback pipe would drop them.
+    ours = set(domains) | {address.rpartition('@')[2] for address in fbl_addresses}
+    # The TLS-RPT addresses as published (facts/records.py): the postmaster when none is given.
+    reports = [*(deployment.inbound.tls_rpt.rua or [deployment.client.postmaster])]
+    reports += [address for domain in deployment.sending_domains for address in (*domain.dmarc.rua, *domain.dmarc.ruf)]
+    # postmaster at the FBL address's domain too (RFC 5321 4.5.1): to the mailbox, like a report address.
+    postmasters = {f'postmaster@{domain}' for domain in ours - set(domains)} - set(fbl_addresses)
+    reports += sorted(postmasters)
+    # postmaster and abuse of the return-path domains have their own entries: a texthash key twice is a warning.
+    own = {f'{local}@{domain}' for local in ('postmaster', 'abuse') for domain in domains}
+    report_addresses = sorted(
+        {address.lower() for address in reports if address.rpartition('@')[2].lower() in ours} - own
+    )
+    accepted = sorted(
+        {*fbl_addresses, *(address for address in report_addresses if address.rpartition('@')[2] not in domains)}
+    )
+    # Texthash files, not inline: tables: an inline: table splits a key at its first '=' (fbl=x@...).
+    tables = [*(['inbound_aliases'] if inbound else []), *(['inbound_accepted'] if accepted else [])]
+    tables += ['inbound_transport'] if fbl_addresses else []
     return {
         'name': 'postfix',
         'template_directory': 'etc/postfix',
@@ -322,9 +344,12 @@ def primary_instance(context: RenderContext, host: str, streams: list[StreamFact
         'inbound': inbound,
         'inbound_domains': domains,
         'return_paths': sorted(return_paths),
+        'fbl_addresses': fbl_addresses,
+        'report_addresses': report_addresses,
+        'accepted_addresses': accepted,
         'mynetworks': list(PRIMARY_MYNETWORKS),
         'multi_instance_directories': [f'/etc/{instance_name(stream.name)}' for stream in streams],
-        'files': ['main.cf', 'master.cf', *(['inbound_aliases'] if inbound else [])],
+        'files': ['main.cf', 'master.cf', *tables],
     }
 
 
