@@ -21,6 +21,7 @@ table (its mailboxes are files in the test's directory, not the host's /var/mail
 from __future__ import annotations
 
 import base64
+import fcntl
 import json
 import os
 import pwd
@@ -339,17 +340,50 @@ def _running(instances: list[Instance]) -> Iterator[dict[str, Instance]]:
             time.sleep(0.05)
 
 
+OUTSIDE_USERS = Path(tempfile.gettempdir()) / 'mailinfra-test-outside-address'
+"""The test processes using OUTSIDE (pytest-xdist runs this file and test_fbl_address_mx.py side by side): their
+pids, and whether the first of them added the address, under a lock."""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _outside_users(change: int) -> None:
+    """Join (+1) or leave (-1) the users of OUTSIDE: the first adds it to lo if missing, the last one out removes it
+    if it was added."""
+    with open(OUTSIDE_USERS, 'a+', encoding='utf-8') as users:
+        fcntl.flock(users, fcntl.LOCK_EX)
+        users.seek(0)
+        lines = users.read().split()
+        added = 'added' in lines
+        pids = [int(line) for line in lines if line.isdigit() and _alive(int(line)) and int(line) != os.getpid()]
+        shown = subprocess.run(['ip', '-o', '-4', 'address', 'show', 'dev', 'lo'], capture_output=True, text=True)
+        present = f' {OUTSIDE}/' in shown.stdout
+        if change > 0:
+            pids.append(os.getpid())
+            if not present:
+                subprocess.run(['ip', 'address', 'add', f'{OUTSIDE}/32', 'dev', 'lo'], capture_output=True, check=True)
+                added = True
+        elif not pids and added and present:
+            subprocess.run(['ip', 'address', 'del', f'{OUTSIDE}/32', 'dev', 'lo'], capture_output=True, check=False)
+            added = False
+        users.seek(0)
+        users.truncate()
+        users.write(' '.join([*map(str, pids), *(['added'] if added else [])]))
+
+
 @contextmanager
 def _outside_address() -> Iterator[None]:
-    shown = subprocess.run(['ip', '-o', '-4', 'address', 'show', 'dev', 'lo'], capture_output=True, text=True)
-    added = f' {OUTSIDE}/' not in shown.stdout
-    if added:
-        subprocess.run(['ip', 'address', 'add', f'{OUTSIDE}/32', 'dev', 'lo'], capture_output=True, check=True)
+    _outside_users(+1)
     try:
         yield
     finally:
-        if added:
-            subprocess.run(['ip', 'address', 'del', f'{OUTSIDE}/32', 'dev', 'lo'], capture_output=True, check=False)
+        _outside_users(-1)
 
 
 # --- The attempts ------------------------------------------------------------------------------------------
@@ -568,7 +602,7 @@ def pipe_primary_files(context: RenderContext, command: Path) -> dict[str, str]:
         f'pipe/etc/postfix/{name}': environment.get_template(f'postfix/templates/etc/postfix/{name}.j2').render(
             variables
         )
-        for name in inventory['postfix__primary']['files']
+        for name in host['postfix__primary']['files']
     }
 
 
