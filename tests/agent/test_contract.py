@@ -116,7 +116,7 @@ def test_newer_version_is_refused_with_a_clear_message() -> None:
     data['unknown_section'] = {}  # not reported: the version decides first
     assert problems_of(data) == [
         f'contract version {CONTRACT_VERSION + 2} is newer than this agent understands '
-        f'(1, 2, 3, 4, {CONTRACT_VERSION}); '
+        f'(1, 2, 3, 4, 5, {CONTRACT_VERSION}); '
         'upgrade mailinfra-agent to the version of the controller that rendered it'
     ]
 

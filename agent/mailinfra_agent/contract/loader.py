@@ -23,9 +23,9 @@ from .schema import CONTRACT_VERSION, Contract
 
 T = TypeVar('T')
 
-SUPPORTED_VERSIONS = frozenset({1, 2, 3, 4, CONTRACT_VERSION})
+SUPPORTED_VERSIONS = frozenset({1, 2, 3, 4, 5, CONTRACT_VERSION})
 """Versions this agent reads. A version changes with every change of the schema (docs/agent-contract.md);
-versions 1 to 4 lack only keys that have defaults, so they still load."""
+versions 1 to 5 lack only keys that have defaults, so they still load."""
 
 _PASSWORD_IN_DSN = re.compile(r'(?:^|[\s?&])password\s*=|://[^/@\s]*:[^/@\s]*@', re.IGNORECASE)
 
