@@ -1,4 +1,5 @@
-"""Hosts of one shared PostgreSQL store label its events alike, so the rules' max across hosts then sum is the total.
+"""Hosts of one shared PostgreSQL store label its events alike and each serves the per-IP series of its own IPs only,
+so the rules' max across hosts then sum is the total, with no copy of a per-IP series on every host.
 
 The contracts are rendered from examples/high-volume-powermta.yml (database host ops1; pmta1 sends transactional and
 marketing, pmta2 marketing, pmta3 reactivation), the exporters read a real PostgreSQL.
@@ -25,7 +26,10 @@ from tests.conftest import AS_OF, ROOT, TEST_DKIM
 HOSTS = ('pmta1', 'pmta2', 'pmta3')
 PMTA1_MARKETING = '203.0.113.20'
 PMTA2_MARKETING = '203.0.113.24'
-FAMILIES = ('mailinfra_deliveries_total', 'mailinfra_complaints_total', 'mailinfra_feedback_rate_events_total')
+NOBODYS_IP = '192.0.2.99'
+PER_IP = ('mailinfra_deliveries_total', 'mailinfra_bounces_total', 'mailinfra_complaints_total')
+RATE = 'mailinfra_feedback_rate_events_total'
+FAMILIES = (*PER_IP, RATE)
 
 
 def rendered(postgres: Postgres) -> dict[str, Contract]:
@@ -56,6 +60,8 @@ def contracts(postgres: Postgres) -> dict[str, Contract]:
             event('sent', stream='transactional', sending_ip='203.0.113.10', isp='yahoo'),
             *(event('sent', stream='reactivation', sending_ip='reactivation_alloc1') for _ in range(2)),
             event('complaint', kind='complaint', stream='reactivation', sending_ip=None),
+            event('bounced', stream='marketing', sending_ip=PMTA2_MARKETING, category='bad-mailbox'),
+            event('sent', stream='marketing', sending_ip=NOBODYS_IP),
         )
     return found
 
@@ -86,25 +92,53 @@ def max_then_sum(by_host: dict[str, Samples], name: str, by: str) -> dict[str, f
     return dict(summed)
 
 
+def per_ip_labels(found: Samples) -> set[str]:
+    return {dict(labels)['sending_ip'] for metric, labels in found if metric in PER_IP}
+
+
 def test_every_host_of_a_shared_store_labels_its_events_alike(contracts: dict[str, Contract]) -> None:
     """pmta1 knows only its own IPs and streams without the shared labels: pmta2's marketing mail was
-    ``sending_ip="other"`` there, and transactional was ``stream="other"`` on pmta2 and pmta3."""
+    ``sending_ip="other"`` there, and transactional was ``stream="other"`` on pmta2 and pmta3. The rate family (no
+    IP label) counts every row on every host."""
     by_host = dict(scraped(contracts))
-    assert by_host['pmta1'] == by_host['pmta2'] == by_host['pmta3']
-    assert by_host['pmta1'], 'the exporters served the feedback families'
+    rates = [{key: number for key, number in found.items() if key[0] == RATE} for found in by_host.values()]
+    assert rates[0] == rates[1] == rates[2]
+    assert any(rates[0].values()), 'the exporters served the rate family'
+
+
+def test_a_host_serves_the_per_ip_series_of_its_own_ips_only(contracts: dict[str, Contract]) -> None:
+    """Another host's IP has no per-IP series here (else each series is stored once per host); an IP no host owns
+    (``other``) and a missing one (``unknown``) are the same on every host, and max removes their copies."""
+    by_host = dict(scraped(contracts))
+    assert per_ip_labels(by_host['pmta1']) == {PMTA1_MARKETING, '203.0.113.10', 'other', 'unknown'}
+    assert per_ip_labels(by_host['pmta2']) == {PMTA2_MARKETING, 'other', 'unknown'}
+    assert per_ip_labels(by_host['pmta3']) == {'reactivation_alloc1', 'other', 'unknown'}
+    shared = [
+        {key: number for key, number in found.items() if dict(key[1]).get('sending_ip') in {'other', 'unknown'}}
+        for found in by_host.values()
+    ]
+    assert shared[0] == shared[1] == shared[2]
 
 
 def test_max_across_hosts_then_sum_gives_the_true_totals(contracts: dict[str, Contract]) -> None:
     by_host = dict(scraped(contracts))
     assert max_then_sum(by_host, 'mailinfra_deliveries_total', 'stream') == {
-        'marketing': 8,
+        'marketing': 10,
         'transactional': 1,
         'reactivation': 2,
     }
-    assert max_then_sum(by_host, 'mailinfra_deliveries_total', 'sending_ip')[PMTA2_MARKETING] == 5
-    rates = max_then_sum(by_host, 'mailinfra_feedback_rate_events_total', 'stream')
+    assert max_then_sum(by_host, 'mailinfra_deliveries_total', 'sending_ip') == {
+        PMTA1_MARKETING: 3,
+        PMTA2_MARKETING: 6,
+        '203.0.113.10': 1,
+        'reactivation_alloc1': 2,
+        'other': 1,
+    }
+    assert max_then_sum(by_host, 'mailinfra_bounces_total', 'sending_ip') == {PMTA2_MARKETING: 1}
+    assert max_then_sum(by_host, 'mailinfra_complaints_total', 'stream') == {'reactivation': 1}
+    rates = max_then_sum(by_host, RATE, 'stream')
     assert {stream: number for stream, number in rates.items() if number} == {
-        'marketing': 8,
+        'marketing': 11,
         'transactional': 1,
         'reactivation': 3,
     }

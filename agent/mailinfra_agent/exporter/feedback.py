@@ -23,6 +23,10 @@ sample: a rate rule reading them misses the first complaint of every new stream 
 per stream of the bounds x ISP (the bounds', ``other``, ``unknown``) x ``RATE_EVENTS``, served from 0 once the
 store has been read up to what it held at the start (served before that, 0 would turn its whole history into an
 increase).
+
+A host of a shared store leaves out of the per-IP families the rows of IPs another host sends from: that host serves
+them, and a copy on every host would multiply the per-IP series by the number of hosts. Rows of IPs no host owns
+(``other``) or without one (``unknown``) count on every host alike; the rate family counts every row everywhere.
 """
 
 from __future__ import annotations
@@ -87,6 +91,8 @@ class Bounds:
     ips: Mapping[str, str]
     """An address or IP id as events carry it -> the label (the address, or the id while it has none)."""
     categories: frozenset[str] = KNOWN_CATEGORIES
+    foreign_ips: frozenset[str] = frozenset()
+    """A shared store: the labels of other hosts' IPs, whose rows stay out of this host's per-IP families."""
 
     @staticmethod
     def _pick(value: object, known: frozenset[str] | Mapping[str, str]) -> str:
@@ -127,12 +133,15 @@ def bounds_for(contract: Contract) -> Bounds:
         ips[ip_id] = label
         if address:
             ips[address] = label
+    own = {ip.id for ip in contract.ips}
+    foreign = frozenset(address or ip_id for ip_id, address in sending if ip_id not in own)
     categories = {rule.category for rule in contract.bounce_rules.rules} | KNOWN_CATEGORIES
     return Bounds(
         frozenset(streams),
         frozenset(name for name in isps if name != DEFAULT_ISP),
         ips,
         frozenset(categories),
+        foreign,
     )
 
 
@@ -262,18 +271,22 @@ class FeedbackMetrics(Collector):
         for kind, status, stream, sending_ip, isp, category, number in rows:
             amount = float(number)  # type: ignore[arg-type]
             self.rows_counted += int(amount)
-            stream_label, isp_label = bounds.stream(stream), bounds.isp(isp)
-            where = (stream_label, bounds.sending_ip(sending_ip), isp_label)
+            stream_label, isp_label, ip_label = bounds.stream(stream), bounds.isp(isp), bounds.sending_ip(sending_ip)
+            where = (stream_label, ip_label, isp_label)
+            per_ip = ip_label not in bounds.foreign_ips  # another host of the shared store serves its IPs' rows
             if kind == 'delivery' and status in DELIVERY_STATUSES:
-                counts._add(counts.deliveries, (*where, str(status)), amount)
+                if per_ip:
+                    counts._add(counts.deliveries, (*where, str(status)), amount)
                 counts._add(counts.rate_events, (stream_label, isp_label, str(status)), amount)
             if status == 'bounced' and kind in BOUNCE_KINDS:
                 category_label = bounds.category(category)
-                counts._add(counts.bounces, (*where, str(kind), category_label), amount)
+                if per_ip:
+                    counts._add(counts.bounces, (*where, str(kind), category_label), amount)
                 if kind == 'delivery' and category_label in HARD_CATEGORIES:
                     counts._add(counts.rate_events, (stream_label, isp_label, 'hard_bounce'), amount)
             if kind == 'complaint':
-                counts._add(counts.complaints, where, amount)
+                if per_ip:
+                    counts._add(counts.complaints, where, amount)
                 counts._add(counts.rate_events, (stream_label, isp_label, 'complaint'), amount)
 
     def _close(self) -> None:
