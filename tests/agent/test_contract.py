@@ -380,3 +380,43 @@ def test_dump_with_a_memo_gives_each_empty_field_its_own_list() -> None:
     empty = [plain[key] for plain in dumped for key in plain if plain[key] == []]
     assert len(empty) > 1, 'no two empty list fields to compare'
     assert len({id(value) for value in empty}) == len(empty)
+
+
+def shared_store_contract() -> dict[str, Any]:
+    """pmta1 of a deployment with a database host: a PostgreSQL store and the deployment's shared labels."""
+    data = json.loads(contracts()['high-volume-powermta/pmta1'])
+    assert data['store']['backend'] == 'postgresql' and data['exporter']['shared_labels']
+    return data
+
+
+def test_shared_labels_only_for_a_postgresql_store() -> None:
+    data = shared_store_contract()
+    assert load_contract(data).exporter.shared_labels is not None
+    data['store'] = {'backend': 'sqlite', 'path': '/var/lib/mailinfra/feedback.db'}
+    assert problems_of(data) == ['$.exporter.shared_labels: only for a shared store (backend postgresql), not sqlite']
+
+
+def test_shared_labels_are_unique_and_hold_the_hosts_own() -> None:
+    data = shared_store_contract()
+    shared = data['exporter']['shared_labels']
+    own_ip = data['ips'][0]
+    stream = data['streams'][0]['name']
+    shared['streams'] = [name for name in shared['streams'] if name != stream] + ['marketing']
+    shared['isps'].append(shared['isps'][0])
+    shared['ips'] = [ip for ip in shared['ips'] if ip['id'] != own_ip['id']] + [shared['ips'][-1]]
+    problems = problems_of(data)
+    assert f'$.exporter.shared_labels.streams[{len(shared["streams"]) - 1}]: "marketing" appears twice' in problems
+    assert f'$.exporter.shared_labels.isps[{len(shared["isps"]) - 1}]: "*" appears twice' in problems
+    assert any(p.startswith(f'$.exporter.shared_labels.ips[{len(shared["ips"]) - 1}]: ') for p in problems)
+    assert f'$.exporter.shared_labels.streams: lacks the host\'s stream "{stream}"' in problems
+    assert f'$.exporter.shared_labels.ips: lacks the host\'s IP "{own_ip["id"]}" ($.ips[0])' in problems
+
+
+def test_shared_labels_give_the_hosts_ips_their_addresses() -> None:
+    data = shared_store_contract()
+    for ip in data['exporter']['shared_labels']['ips']:
+        if ip['id'] == data['ips'][0]['id']:
+            ip['address'] = '192.0.2.1'
+    assert problems_of(data) == [
+        f'$.exporter.shared_labels.ips: IP "{data["ips"][0]["id"]}" has another address than $.ips[0]'
+    ]

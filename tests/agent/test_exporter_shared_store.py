@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from mailinfra_agent.contract import Contract, dump_contract, load_contract
+from mailinfra_agent.contract import Contract, Store, dump_contract, load_contract
 from mailinfra_agent.exporter.feedback import bounds_for
 from mailinfra_agent.store import connect, migrate
 from mailinfra_iac import parse_spec
@@ -153,3 +153,15 @@ def test_a_sqlite_store_keeps_the_hosts_own_labels() -> None:
         contract = host_contract(context, host)
         assert contract.store.backend == 'sqlite' and contract.exporter.shared_labels is None
         assert bounds_for(contract).streams == {stream.name for stream in contract.streams}
+
+
+def test_shared_labels_are_ignored_on_a_sqlite_store(postgres: Postgres) -> None:
+    """The loader refuses shared labels with a SQLite store; a contract built without it still labels by its own."""
+    contract = rendered(postgres)['pmta2']
+    assert contract.exporter.shared_labels is not None
+    own = dataclasses.replace(contract, store=Store('sqlite', path='/var/lib/mailinfra/feedback.db'))
+    bounds = bounds_for(own)
+    assert bounds.streams == {'marketing'} and bounds.foreign_ips == frozenset()
+    assert set(bounds.ips.values()) == {ip.address for ip in contract.ips}
+    shared = bounds_for(contract)
+    assert shared.streams == {'transactional', 'marketing', 'reactivation'} and PMTA1_MARKETING in shared.foreign_ips

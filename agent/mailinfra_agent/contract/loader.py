@@ -314,7 +314,30 @@ def _check_references(contract: Contract, problems: list[str]) -> None:
     for index, ip in enumerate(contract.ips):
         if ip.stream is not None and ip.stream not in streams:
             problems.append(f'$.ips[{index}].stream: unknown stream "{ip.stream}"')
+    _check_shared_labels(contract, streams, problems)
     _check_store(contract, problems)
+
+
+def _check_shared_labels(contract: Contract, streams: set[str], problems: list[str]) -> None:
+    """The deployment's labels: only for a shared (PostgreSQL) store, unique, and holding the host's own."""
+    shared, path = contract.exporter.shared_labels, '$.exporter.shared_labels'
+    if shared is None:
+        return
+    if contract.store.backend != 'postgresql':
+        problems.append(f'{path}: only for a shared store (backend postgresql), not {contract.store.backend}')
+        return
+    shared_streams = _unique(f'{path}.streams', list(shared.streams), problems)
+    _unique(f'{path}.isps', list(shared.isps), problems)
+    _unique(f'{path}.ips', [ip.id for ip in shared.ips], problems)
+    _unique(f'{path}.ips', [ip.address for ip in shared.ips if ip.address is not None], problems)
+    for name in sorted(streams - shared_streams):
+        problems.append(f'{path}.streams: lacks the host\'s stream "{name}"')
+    addresses = {ip.id: ip.address for ip in shared.ips}
+    for index, ip in enumerate(contract.ips):
+        if ip.id not in addresses:
+            problems.append(f'{path}.ips: lacks the host\'s IP "{ip.id}" ($.ips[{index}])')
+        elif addresses[ip.id] != ip.address:
+            problems.append(f'{path}.ips: IP "{ip.id}" has another address than $.ips[{index}]')
 
 
 def _check_store(contract: Contract, problems: list[str]) -> None:
