@@ -207,6 +207,7 @@ def test_store_rules() -> None:
     data['store'] = {'backend': 'postgresql', 'dsn': 'postgresql://agent@db/mailinfra?passfile=/x'}
     assert load_contract(data).store.dsn == 'postgresql://agent@db/mailinfra?passfile=/x'
     data['store'] = {'backend': 'sqlite', 'path': '/var/lib/x.db', 'dsn': 'host=db'}
+    data['exporter']['shared_labels'] = None  # only for postgresql (test_shared_labels_only_for_a_postgresql_store)
     assert problems_of(data) == ['$.store: the sqlite backend takes "path" only']
     data['store'] = {
         'backend': 'postgresql',
