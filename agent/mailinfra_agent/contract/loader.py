@@ -319,12 +319,9 @@ def _check_references(contract: Contract, problems: list[str]) -> None:
 
 
 def _check_shared_labels(contract: Contract, streams: set[str], problems: list[str]) -> None:
-    """The deployment's labels: only for a shared (PostgreSQL) store, unique, and holding the host's own."""
+    """A shared (PostgreSQL) store's deployment labels: unique, holding the host's own (SQLite ignores them)."""
     shared, path = contract.exporter.shared_labels, '$.exporter.shared_labels'
-    if shared is None:
-        return
-    if contract.store.backend != 'postgresql':
-        problems.append(f'{path}: only for a shared store (backend postgresql), not {contract.store.backend}')
+    if shared is None or contract.store.backend != 'postgresql':
         return
     shared_streams = _unique(f'{path}.streams', list(shared.streams), problems)
     _unique(f'{path}.isps', list(shared.isps), problems)
