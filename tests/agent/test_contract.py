@@ -116,7 +116,7 @@ def test_newer_version_is_refused_with_a_clear_message() -> None:
     data['unknown_section'] = {}  # not reported: the version decides first
     assert problems_of(data) == [
         f'contract version {CONTRACT_VERSION + 2} is newer than this agent understands '
-        f'(1, 2, 3, 4, {CONTRACT_VERSION}); '
+        f'(1, 2, 3, 4, 5, {CONTRACT_VERSION}); '
         'upgrade mailinfra-agent to the version of the controller that rendered it'
     ]
 
@@ -391,3 +391,48 @@ def test_a_secret_given_for_its_file_is_not_shown() -> None:
     assert '$.blocklists.dqs_key_file: (the value is not shown) is not an absolute path' in problems
     assert '$.store.path: "relative.db" is not an absolute path' in problems  # no secret: shown
     assert 'S3cret' not in ' '.join(problems)
+
+
+def shared_store_contract() -> dict[str, Any]:
+    """pmta1 of a deployment with a database host: a PostgreSQL store and the deployment's shared labels."""
+    data = json.loads(contracts()['high-volume-powermta/pmta1'])
+    assert data['store']['backend'] == 'postgresql' and data['exporter']['shared_labels']
+    return data
+
+
+def test_shared_labels_are_not_checked_on_a_sqlite_store() -> None:
+    """Tests move rendered contracts onto SQLite; the exporter ignores the labels there (bounds_for)."""
+    data = shared_store_contract()
+    data['exporter']['shared_labels']['streams'] = []
+    assert problems_of(data) == [
+        '$.exporter.shared_labels.streams: lacks the host\'s stream "marketing"',
+        '$.exporter.shared_labels.streams: lacks the host\'s stream "transactional"',
+    ]
+    data['store'] = {'backend': 'sqlite', 'path': '/var/lib/mailinfra/feedback.db'}
+    assert load_contract(data).exporter.shared_labels is not None
+
+
+def test_shared_labels_are_unique_and_hold_the_hosts_own() -> None:
+    data = shared_store_contract()
+    shared = data['exporter']['shared_labels']
+    own_ip = data['ips'][0]
+    stream = data['streams'][0]['name']
+    shared['streams'] = [name for name in shared['streams'] if name != stream] + ['marketing']
+    shared['isps'].append(shared['isps'][0])
+    shared['ips'] = [ip for ip in shared['ips'] if ip['id'] != own_ip['id']] + [shared['ips'][-1]]
+    problems = problems_of(data)
+    assert f'$.exporter.shared_labels.streams[{len(shared["streams"]) - 1}]: "marketing" appears twice' in problems
+    assert f'$.exporter.shared_labels.isps[{len(shared["isps"]) - 1}]: "*" appears twice' in problems
+    assert any(p.startswith(f'$.exporter.shared_labels.ips[{len(shared["ips"]) - 1}]: ') for p in problems)
+    assert f'$.exporter.shared_labels.streams: lacks the host\'s stream "{stream}"' in problems
+    assert f'$.exporter.shared_labels.ips: lacks the host\'s IP "{own_ip["id"]}" ($.ips[0])' in problems
+
+
+def test_shared_labels_give_the_hosts_ips_their_addresses() -> None:
+    data = shared_store_contract()
+    for ip in data['exporter']['shared_labels']['ips']:
+        if ip['id'] == data['ips'][0]['id']:
+            ip['address'] = '192.0.2.1'
+    assert problems_of(data) == [
+        f'$.exporter.shared_labels.ips: IP "{data["ips"][0]["id"]}" has another address than $.ips[0]'
+    ]

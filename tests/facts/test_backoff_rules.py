@@ -164,7 +164,7 @@ def test_contract_carries_the_rule_format() -> None:
         '{pattern: "^421 .*slow", action: suspend, failover: true, duration: 20m, trigger: {count: 3, window: 10m}}'
     )
     contract = _contract(parse_spec(text, 'spec.yml', as_of=AS_OF))
-    assert contract.version == CONTRACT_VERSION == 5
+    assert contract.version == CONTRACT_VERSION == 6
     gmail = next(isp for isp in contract.streams[0].isps if isp.isp == 'gmail')
     first = gmail.backoff_rules[0]
     assert (first.pattern, first.action, first.duration, first.trigger_count, first.trigger_window, first.failover) == (

@@ -23,9 +23,9 @@ from .schema import CONTRACT_VERSION, Contract
 
 T = TypeVar('T')
 
-SUPPORTED_VERSIONS = frozenset({1, 2, 3, 4, CONTRACT_VERSION})
+SUPPORTED_VERSIONS = frozenset({1, 2, 3, 4, 5, CONTRACT_VERSION})
 """Versions this agent reads. A version changes with every change of the schema (docs/agent-contract.md);
-versions 1 to 4 lack only keys that have defaults, so they still load."""
+versions 1 to 5 lack only keys that have defaults, so they still load."""
 
 _PASSWORD_IN_DSN = re.compile(r'(?:^|[\s?&])password\s*=|://[^/@\s]*:[^/@\s]*@', re.IGNORECASE)
 
@@ -325,7 +325,27 @@ def _check_references(contract: Contract, problems: list[str]) -> None:
     for index, ip in enumerate(contract.ips):
         if ip.stream is not None and ip.stream not in streams:
             problems.append(f'$.ips[{index}].stream: unknown stream "{ip.stream}"')
+    _check_shared_labels(contract, streams, problems)
     _check_store(contract, problems)
+
+
+def _check_shared_labels(contract: Contract, streams: set[str], problems: list[str]) -> None:
+    """A shared (PostgreSQL) store's deployment labels: unique, holding the host's own (SQLite ignores them)."""
+    shared, path = contract.exporter.shared_labels, '$.exporter.shared_labels'
+    if shared is None or contract.store.backend != 'postgresql':
+        return
+    shared_streams = _unique(f'{path}.streams', list(shared.streams), problems)
+    _unique(f'{path}.isps', list(shared.isps), problems)
+    _unique(f'{path}.ips', [ip.id for ip in shared.ips], problems)
+    _unique(f'{path}.ips', [ip.address for ip in shared.ips if ip.address is not None], problems)
+    for name in sorted(streams - shared_streams):
+        problems.append(f'{path}.streams: lacks the host\'s stream "{name}"')
+    addresses = {ip.id: ip.address for ip in shared.ips}
+    for index, ip in enumerate(contract.ips):
+        if ip.id not in addresses:
+            problems.append(f'{path}.ips: lacks the host\'s IP "{ip.id}" ($.ips[{index}])')
+        elif addresses[ip.id] != ip.address:
+            problems.append(f'{path}.ips: IP "{ip.id}" has another address than $.ips[{index}]')
 
 
 def _check_store(contract: Contract, problems: list[str]) -> None:

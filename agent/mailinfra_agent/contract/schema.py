@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-CONTRACT_VERSION = 5
+CONTRACT_VERSION = 6
 """The contract version this agent writes. See docs/agent-contract.md for the rules.
 
 2 (issue 12): exporter, blocklist subjects/nameservers/zone details, dns_expectations, bounce_rules.
@@ -19,6 +19,7 @@ CONTRACT_VERSION = 5
 feedback_maildirs, retention, unsubscribe, webhook.
 4 (issue 14): back-off rule trigger_count/trigger_window/failover and action suspend_ip.
 4 (issue 14), also: warmup (curve, time zone, per-stream limits, ISP shares), sending IP warmup_started.
+5: blocklist zone host_names. 6: exporter shared_labels.
 """
 
 DEFAULT_CONTRACT_PATH = '/etc/mailinfra/agent.json'
@@ -356,6 +357,28 @@ DEFAULT_EXPORTER_PORT = 9745
 
 
 @dataclass(frozen=True)
+class LabelIp:
+    """A sending IP of the deployment as feedback events carry it (its id, or its address once allocated)."""
+
+    id: str
+    address: str | None = None
+
+
+@dataclass(frozen=True)
+class SharedLabels:
+    """The feedback counters' label values on every host of a shared store: the deployment's, not the host's.
+
+    Every host serves the counts of the whole store and the rules take their maximum across hosts, so each host
+    must label the same events alike (one host's ``other`` would be another's stream, ISP or IP, counted twice).
+    """
+
+    streams: tuple[str, ...] = ()
+    isps: tuple[str, ...] = ()
+    """``Isp.name`` values of every stream of the deployment, ``DEFAULT_ISP`` included."""
+    ips: tuple[LabelIp, ...] = ()
+
+
+@dataclass(frozen=True)
 class Exporter:
     """The queue exporter (``mailinfra-agent exporter``) of an MTA host; see docs/monitoring.md."""
 
@@ -367,6 +390,8 @@ class Exporter:
     """PowerMTA's HTTP management API (``http-mgmt-port``); None on a host without PowerMTA."""
     timeout: int = 5
     """Seconds one collection from PowerMTA's API may take before the collector counts as down."""
+    shared_labels: SharedLabels | None = None
+    """A PostgreSQL store: the deployment's streams, ISPs and IPs to label feedback counters by; None: the host's."""
 
 
 @dataclass(frozen=True)

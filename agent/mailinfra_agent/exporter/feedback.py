@@ -10,7 +10,8 @@ collector only counts up to the highest number it saw at least ``SETTLE_SECONDS`
 open after that would be missed (ingest commits in short batches). SQLite has one writer at a time: every row below
 the highest visible one is committed, nothing waits.
 
-Labels are bounded: streams, ISPs and sending IPs of the contract (else ``other``; a missing value ``unknown``),
+Labels are bounded: streams, ISPs and sending IPs of the contract (a shared store: of the deployment, the same on
+every host; else ``other``; a missing value ``unknown``),
 bounce categories the classifier can give (else ``other``). Deliveries of our own bounce notices (null sender ``''``)
 are not counted: they are not mail a stream sent. ``store`` tells series of one shared PostgreSQL store
 (the same on every host, so rules take the maximum across hosts) from those of each host's own SQLite store.
@@ -19,9 +20,13 @@ No store file or no events table (feedback not installed on the host) means no f
 The per-IP families only get a series with its label set's first event, and ``increase()`` ignores a series' first
 sample: a rate rule reading them misses the first complaint of every new stream x IP x ISP. The rate rules read
 ``mailinfra_feedback_rate_events_total`` instead: the same counts without the sending IP and the category, one series
-per stream of the contract x ISP (the contract's, ``other``, ``unknown``) x ``RATE_EVENTS``, served from 0 once the
+per stream of the bounds x ISP (the bounds', ``other``, ``unknown``) x ``RATE_EVENTS``, served from 0 once the
 store has been read up to what it held at the start (served before that, 0 would turn its whole history into an
 increase).
+
+A host of a shared store leaves out of the per-IP families the rows of IPs another host sends from: that host serves
+them, and a copy on every host would multiply the per-IP series by the number of hosts. Rows of IPs no host owns
+(``other``) or without one (``unknown``) count on every host alike; the rate family counts every row everywhere.
 """
 
 from __future__ import annotations
@@ -86,6 +91,8 @@ class Bounds:
     ips: Mapping[str, str]
     """An address or IP id as events carry it -> the label (the address, or the id while it has none)."""
     categories: frozenset[str] = KNOWN_CATEGORIES
+    foreign_ips: frozenset[str] = frozenset()
+    """A shared store: the labels of other hosts' IPs, whose rows stay out of this host's per-IP families."""
 
     @staticmethod
     def _pick(value: object, known: frozenset[str] | Mapping[str, str]) -> str:
@@ -110,19 +117,31 @@ class Bounds:
 
 
 def bounds_for(contract: Contract) -> Bounds:
-    """The label bounds of a host: its streams, the contract's ISPs (not the catch-all), its sending IPs."""
+    """The label bounds of a host: its streams, the contract's ISPs (not the catch-all), its sending IPs; of a
+    shared store, the deployment's (``exporter.shared_labels``), so every host labels the same events alike."""
+    shared = contract.exporter.shared_labels
+    if shared is None or contract.store.backend != 'postgresql':  # a host's own store holds only its events
+        streams = [stream.name for stream in contract.streams]
+        isps = [isp.name for isp in contract.isps]
+        sending = [(ip.id, ip.address) for ip in contract.ips]
+    else:
+        streams, isps = list(shared.streams), list(shared.isps)
+        sending = [(ip.id, ip.address) for ip in shared.ips]
     ips: dict[str, str] = {}
-    for ip in contract.ips:
-        label = ip.address or ip.id
-        ips[ip.id] = label
-        if ip.address:
-            ips[ip.address] = label
+    for ip_id, address in sending:
+        label = address or ip_id
+        ips[ip_id] = label
+        if address:
+            ips[address] = label
+    own = {ip.id for ip in contract.ips}
+    foreign = frozenset(address or ip_id for ip_id, address in sending if ip_id not in own)
     categories = {rule.category for rule in contract.bounce_rules.rules} | KNOWN_CATEGORIES
     return Bounds(
-        frozenset(stream.name for stream in contract.streams),
-        frozenset(isp.name for isp in contract.isps if isp.name != DEFAULT_ISP),
+        frozenset(streams),
+        frozenset(name for name in isps if name != DEFAULT_ISP),
         ips,
         frozenset(categories),
+        foreign,
     )
 
 
@@ -252,18 +271,22 @@ class FeedbackMetrics(Collector):
         for kind, status, stream, sending_ip, isp, category, number in rows:
             amount = float(number)  # type: ignore[arg-type]
             self.rows_counted += int(amount)
-            stream_label, isp_label = bounds.stream(stream), bounds.isp(isp)
-            where = (stream_label, bounds.sending_ip(sending_ip), isp_label)
+            stream_label, isp_label, ip_label = bounds.stream(stream), bounds.isp(isp), bounds.sending_ip(sending_ip)
+            where = (stream_label, ip_label, isp_label)
+            per_ip = ip_label not in bounds.foreign_ips  # another host of the shared store serves its IPs' rows
             if kind == 'delivery' and status in DELIVERY_STATUSES:
-                counts._add(counts.deliveries, (*where, str(status)), amount)
+                if per_ip:
+                    counts._add(counts.deliveries, (*where, str(status)), amount)
                 counts._add(counts.rate_events, (stream_label, isp_label, str(status)), amount)
             if status == 'bounced' and kind in BOUNCE_KINDS:
                 category_label = bounds.category(category)
-                counts._add(counts.bounces, (*where, str(kind), category_label), amount)
+                if per_ip:
+                    counts._add(counts.bounces, (*where, str(kind), category_label), amount)
                 if kind == 'delivery' and category_label in HARD_CATEGORIES:
                     counts._add(counts.rate_events, (stream_label, isp_label, 'hard_bounce'), amount)
             if kind == 'complaint':
-                counts._add(counts.complaints, where, amount)
+                if per_ip:
+                    counts._add(counts.complaints, where, amount)
                 counts._add(counts.rate_events, (stream_label, isp_label, 'complaint'), amount)
 
     def _close(self) -> None:

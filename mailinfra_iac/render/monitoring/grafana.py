@@ -11,6 +11,10 @@ DELIVERY_COUNTERS = (
     'Delivery attempts per second by ISP and outcome (sent, deferred, bounced, expired), from the feedback store '
     '(mailinfra_deliveries_total).'
 )
+DELIVERIES_PER_ISP = (
+    'sum by (isp, status) (max without (job, instance, host) (rate(mailinfra_deliveries_total{stream=~"$stream"}[5m])))'
+)
+"""Every host of a shared store serves the same counts (same ``store``): their maximum counts them once."""
 
 
 def _panel(panel_id: int, title: str, kind: str, exprs: list[tuple[str, str]], x: int, y: int, **extra: Any) -> dict:
@@ -91,7 +95,7 @@ def dashboard(context: RenderContext) -> dict[str, Any]:
             7,
             'Deliveries per ISP',
             'timeseries',
-            [('sum by (isp, status) (rate(mailinfra_deliveries_total{stream=~"$stream"}[5m]))', '{{isp}} {{status}}')],
+            [(DELIVERIES_PER_ISP, '{{isp}} {{status}}')],
             0,
             24,
             description=DELIVERY_COUNTERS,

@@ -242,6 +242,27 @@ def _store(context: RenderContext) -> c.Store:
     return c.Store('postgresql', dsn=dsn, password_file=STORE_PASSWORD_FILE)
 
 
+def _shared_labels(context: RenderContext) -> c.SharedLabels:
+    """The deployment's streams, ISPs and sending IPs: each host's exporter labels the shared store's events alike."""
+    facts = context.facts
+    plans = [facts.plan.for_stream(name) for name in facts.streams]
+    return c.SharedLabels(
+        streams=tuple(facts.streams),
+        isps=tuple(isp.name for isp in _isps(plans)),
+        ips=tuple(c.LabelIp(ip.id, context.address_of(ip.id, ip.address)) for ip in facts.ips if ip.host is not None),
+    )
+
+
+def _exporter(context: RenderContext, mta: str | None) -> c.Exporter:
+    # PowerMTA's API is reachable from loopback only (its http-access rules).
+    shared = None
+    if mta is not None and database_host(context.deployment) is not None:  # the exporter runs on MTA hosts
+        shared = _section(context, 'shared_labels', lambda: _shared_labels(context))
+    return c.Exporter(
+        powermta_url=f'http://127.0.0.1:{HTTP_MGMT_PORT}' if mta == 'powermta' else None, shared_labels=shared
+    )
+
+
 def _blocklist_zones(context: RenderContext) -> tuple[c.BlocklistZone, ...]:
     """Zones from the catalogue (the spec's selection, else its defaults) and the spec's custom zones."""
     monitoring = context.deployment.monitoring
@@ -327,8 +348,7 @@ def host_contract(context: RenderContext, host: str) -> c.Contract:
         suppression=_section(context, 'suppression', lambda: _suppression(feedback)),
         store=_section(context, 'store', lambda: _store(context)),
         bounce_rules=_section(context, 'bounce_rules', lambda: compile_rules(context.deployment)),
-        # PowerMTA's API is reachable from loopback only (its http-access rules).
-        exporter=c.Exporter(powermta_url=f'http://127.0.0.1:{HTTP_MGMT_PORT}' if mta == 'powermta' else None),
+        exporter=_exporter(context, mta),
         dns_expectations=(
             _section(context, 'dns_expectations', lambda: dns_expectations(context))
             if 'monitoring' in spec_host.roles
