@@ -440,7 +440,7 @@ def generate(scale: int = 1, seed: int = 5737) -> str:  # noqa: C901 - one linea
     w('inbound:')
     # a fixed handful of MX hosts: inbound capacity does not grow with the number of sending domains
     w(f'  hosts: [{", ".join(host.name for host in hosts[:4])}]')
-    w(f'  fbl_address: fbl@{CLIENT_ZONE}')
+    w(f'  fbl_address: fbl@feedback.{CLIENT_ZONE}')  # its own name: an MX at the client's domain takes its mail
     w('  mta_sts: {mode: enforce, max_age: 7d}')
     w(f'  tls_rpt: {{rua: [tls-reports@{CLIENT_ZONE}]}}')
     w('')
